@@ -1,0 +1,192 @@
+"""The in-memory model every reader produces and the database layer consumes.
+
+Readers (elf.py, dwarf.py, btf.py) turn bytes into these objects; classify.py
+derives per-name status from them; db.py is the only place that stores them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# ---------------------------------------------------------------------------
+# Types: one neutral graph for both BTF and DWARF, printed by cdecl.py.
+# ---------------------------------------------------------------------------
+
+#: CType.kind values.
+TYPE_KINDS = (
+    "void",      # id 0 in every graph
+    "int",       # integer/bool/char base type: name as the compiler spells it
+    "float",     # floating point base type
+    "ptr",       # pointer to `ref`
+    "const", "volatile", "restrict", "atomic",  # qualifier of `ref`
+    "typedef",   # `name` for `ref`
+    "struct", "union",  # aggregate: `name` (None = anonymous), `size`, `members`
+    "enum",      # `name`, `size`, `enumerators`
+    "fwd",       # forward declaration: `name`, `fwd_kind` in ("struct", "union", "enum")
+    "array",     # `count` elements (None = flexible/unknown) of `ref`
+    "func",      # prototype: returns `ref`, `params`, `variadic`
+)
+
+
+@dataclass(slots=True)
+class Member:
+    """One struct/union member; anonymous aggregate members have name None."""
+
+    name: str | None
+    type: int            # type id in the same graph
+    bit_offset: int      # from the start of the enclosing aggregate
+    bit_size: int = 0    # bitfield width, 0 for ordinary members
+
+
+@dataclass(slots=True)
+class CType:
+    """One node of a type graph (dict[int, CType]); see TYPE_KINDS."""
+
+    kind: str
+    name: str | None = None
+    ref: int = 0                      # target/element/return type id (0 = void)
+    size: int | None = None           # bytes, for int/float/struct/union/enum
+    count: int | None = None          # array element count
+    params: list[tuple[str | None, int]] | None = None  # func: (name, type id)
+    variadic: bool = False
+    members: list[Member] | None = None
+    enumerators: list[tuple[str, int]] | None = None
+    fwd_kind: str | None = None
+
+
+TypeGraph = dict[int, CType]
+
+
+@dataclass(slots=True)
+class Prototype:
+    """A function prototype as structured parameters plus printed C."""
+
+    return_type: str                      # C type text, e.g. "void *"
+    params: list[tuple[str | None, str]]  # (name, C type text) in order
+    variadic: bool
+    text: str                             # "void *vmap(struct page **pages, ...);"
+    source: str                           # "btf" or "dwarf"
+
+
+@dataclass(slots=True)
+class Field:
+    """One row of a printed layout; anonymous containers have name None and
+    `parent` links members to the position of their container."""
+
+    position: int
+    name: str | None
+    type_text: str          # abstract C type, e.g. "int (*)(struct dma_buf *)"
+    decl: str               # full declaration, e.g. "int (*attach)(struct dma_buf *)"
+    bit_offset: int         # absolute within the top-level aggregate
+    bit_size: int           # bitfield width, 0 otherwise
+    byte_size: int | None   # size of the member's type
+    parent: int | None = None
+
+
+@dataclass(slots=True)
+class Layout:
+    """A named struct, union or enum as stored: kind, size, fields or values."""
+
+    kind: str               # "struct", "union" or "enum"
+    name: str
+    size: int
+    fields: list[Field] = field(default_factory=list)
+    values: list[tuple[str, int]] = field(default_factory=list)  # enum only
+
+
+# ---------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Instance:
+    """One function instance (SPEC §2.1)."""
+
+    name: str
+    external: bool
+    decl_file: str | None    # normalised path, e.g. "include/linux/kvm_host.h"
+    decl_line: int | None
+    cu: str | None           # normalised path of the compile unit
+    inline: int | None       # DW_AT_inline value, None when absent
+    address: int | None
+    defined: bool            # a definition, out-of-line copy or inlined copy was seen
+
+    def key(self) -> tuple:
+        """Identity inside one build: name for externals, else location + CU."""
+        if self.external:
+            return (self.name,)
+        return (self.name, self.decl_file, self.decl_line, self.cu)
+
+
+@dataclass(slots=True)
+class CallEdge:
+    """`sites` call sites of `callee` inside the concrete function `caller`
+    (both indexes into the build's instance list); kind "direct" or "inline"."""
+
+    callee: int
+    caller: int
+    kind: str
+    sites: int
+
+
+@dataclass(slots=True)
+class Symbol:
+    """One STT_FUNC symbol (SPEC §2.3)."""
+
+    name: str
+    stem: str
+    suffixes: tuple[str, ...]
+    address: int
+    size: int
+    binding: str            # "STB_GLOBAL", "STB_LOCAL", "STB_WEAK"
+    section: str | None
+
+
+@dataclass(slots=True)
+class FunctionStatus:
+    """The per-build status of one function name (SPEC §2.4)."""
+
+    name: str
+    collision: str | None    # None when the build has no DWARF for this name
+    inline: str | None       # "No", "Selective", "Full", "Declared only"; None unknown
+    suffixes: tuple[str, ...]
+    n_instances: int
+    n_symbols: int
+    prototype: Prototype | None
+
+
+# ---------------------------------------------------------------------------
+# A whole build
+# ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BuildInfo:
+    """Identity and provenance of one kernel image."""
+
+    build_id: str            # ELF build-id (hex) or sha256 when the image has none
+    distro: str | None
+    version: str | None      # package version, e.g. "6.1.192-2"
+    release: str | None      # kernel release, e.g. "6.1.0-56-amd64"
+    arch: str | None
+    flavor: str | None
+    compiler: str | None
+    dwarf_version: int | None
+    has_dwarf: bool
+    has_btf: bool
+    has_symtab: bool
+    file_size: int
+    sha256: str
+    path: str
+
+
+@dataclass(slots=True)
+class Build:
+    """Everything ingested from one image, ready for db.store_build()."""
+
+    info: BuildInfo
+    instances: list[Instance] = field(default_factory=list)
+    calls: list[CallEdge] = field(default_factory=list)
+    symbols: list[Symbol] = field(default_factory=list)
+    functions: list[FunctionStatus] = field(default_factory=list)
+    layouts: list[Layout] = field(default_factory=list)
