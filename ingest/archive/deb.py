@@ -3,7 +3,9 @@
 A .deb is an `ar` archive whose `data.tar.{xz,zst,gz}` member holds the files.
 We read the ar headers ourselves (60 bytes each) so the input can be a
 non-seekable HTTP response, decompress the data member on the fly and stop as
-soon as the wanted file has been written.
+soon as the wanted file has been written. The caller may keep reading the raw
+stream afterwards (e.g. to hash the rest of the package): we never read past
+what decompression needed.
 """
 from __future__ import annotations
 
@@ -15,22 +17,21 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from .errors import DebFormatError, MemberNotFound, TruncatedDownload
+
+__all__ = ["extract", "data_member", "DebFormatError", "MemberNotFound"]
+
 AR_MAGIC = b"!<arch>\n"
-
-
-class DebFormatError(Exception):
-    """The stream is not a Debian binary package."""
-
-
-class MemberNotFound(Exception):
-    """The package does not contain the wanted file."""
+_RAW_CHUNK = 1 << 18      # compressed bytes read at a time
+_MAX_OUT = 1 << 22        # decompressed bytes produced at a time (bounds memory)
+_MAX_LINK_HOPS = 40
 
 
 class _Decompressed(io.RawIOBase):
     """A read-only stream that decompresses `size` bytes of `raw` on the fly."""
 
     def __init__(self, raw: BinaryIO, size: int, kind: str):
-        self._raw, self._left = raw, size
+        self._raw, self._left, self._kind = raw, size, kind
         if kind == "xz":
             self._dec = lzma.LZMADecompressor()
         elif kind == "gz":
@@ -40,19 +41,47 @@ class _Decompressed(io.RawIOBase):
 
             self._dec = zstandard.ZstdDecompressor().decompressobj()
         else:
-            raise DebFormatError(f"unsupported data member compression: {kind}")
+            raise DebFormatError(f"unsupported data member compression {kind!r}; only xz, zst and gz are handled")
         self._buf = b""
 
     def readable(self) -> bool:
         return True
 
+    def _input(self) -> bytes:
+        if self._left <= 0:
+            return b""
+        chunk = self._raw.read(min(_RAW_CHUNK, self._left))
+        if not chunk:
+            raise TruncatedDownload("package data ended early; download it again")
+        self._left -= len(chunk)
+        return chunk
+
+    def _more(self) -> bytes:
+        """Next piece of decompressed output; b"" at the end of the member."""
+        while True:
+            if self._kind == "xz":
+                if self._dec.eof:
+                    return b""
+                data = self._input() if self._dec.needs_input else b""
+                if not data and self._dec.needs_input:
+                    return b""
+                out = self._dec.decompress(data, _MAX_OUT)
+            elif self._kind == "gz":
+                data = self._dec.unconsumed_tail or self._input()
+                if not data:
+                    return self._dec.flush()
+                out = self._dec.decompress(data, _MAX_OUT)
+            else:
+                data = self._input()
+                if not data:
+                    return b""
+                out = self._dec.decompress(data)
+            if out:
+                return out
+
     def readinto(self, b) -> int:
-        while not self._buf and self._left > 0:
-            chunk = self._raw.read(min(1 << 20, self._left))
-            if not chunk:
-                raise DebFormatError("package is truncated")
-            self._left -= len(chunk)
-            self._buf = self._dec.decompress(chunk)
+        if not self._buf:
+            self._buf = self._more()
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
@@ -64,7 +93,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     while len(data) < n:
         chunk = stream.read(n - len(data))
         if not chunk:
-            raise DebFormatError("package is truncated")
+            raise TruncatedDownload("package ended early; download it again")
         data += chunk
     return data
 
@@ -73,23 +102,42 @@ def _skip(stream: BinaryIO, n: int) -> None:
     while n > 0:
         chunk = stream.read(min(n, 1 << 20))
         if not chunk:
-            raise DebFormatError("package is truncated")
+            raise TruncatedDownload("package ended early; download it again")
         n -= len(chunk)
 
 
 def data_member(stream: BinaryIO) -> tuple[int, str]:
     """Advance `stream` to the start of data.tar.*; return (size, compression)."""
-    if stream.read(8) != AR_MAGIC:
-        raise DebFormatError("not a Debian package (no ar header)")
+    magic = stream.read(8)
+    if magic != AR_MAGIC:
+        raise DebFormatError("not a Debian package (no ar header); check the URL or mirror")
     while True:
         header = stream.read(60)
+        if not header:
+            raise DebFormatError("package has no data.tar member; it is not a binary package")
         if len(header) < 60:
-            raise DebFormatError("package has no data.tar member")
+            header += _read_exact(stream, 60 - len(header))
         name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-        size = int(header[48:58].decode("ascii").strip())
+        try:
+            size = int(header[48:58].decode("ascii").strip())
+        except ValueError:
+            raise DebFormatError("corrupt ar header in package; download it again") from None
         if name.startswith("data.tar"):
             return size, name.rsplit(".", 1)[-1]
         _skip(stream, size + (size & 1))
+
+
+def _norm(path: str) -> str:
+    """Archive path without leading './' or '/' ('' for the root)."""
+    path = os.path.normpath("/" + path).lstrip("/")
+    return "" if path == "." else path
+
+
+def _copy(src: BinaryIO, out: BinaryIO, progress: Callable[[int], None] | None) -> None:
+    while chunk := src.read(1 << 20):
+        out.write(chunk)
+        if progress:
+            progress(len(chunk))
 
 
 def extract(
@@ -97,32 +145,69 @@ def extract(
     wanted: Callable[[str], bool],
     dest: Path,
     progress: Callable[[int], None] | None = None,
+    maybe: Callable[[str], bool] | None = None,
 ) -> str:
     """Write the first regular file whose path satisfies `wanted` to `dest`.
 
-    Symlinks matching `wanted` are followed to their target inside the same
-    archive (7.x kernels put vmlinux behind one). Returns the member path.
-    Writes to `dest` with a temporary name and renames at the end, so an
-    interrupted extraction leaves nothing at `dest`.
+    Paths are given to `wanted` without a leading './' or '/'. Symlinks and
+    hard links matching `wanted` are followed inside the archive, whichever
+    order they come in: a link seen before its target marks the target as
+    wanted; a target that comes *before* its link can only be recovered if it
+    satisfied `maybe`, in which case it was extracted speculatively and is
+    promoted when the link shows up (speculative copies are deleted otherwise).
+    Returns the member path of the file written. Writes through a temporary
+    `.part` name and renames at the end, so an interruption leaves nothing at
+    `dest`.
     """
     size, kind = data_member(stream)
     tar = tarfile.open(fileobj=io.BufferedReader(_Decompressed(stream, size, kind), 1 << 20), mode="r|")
-    targets: set[str] = set()
-    for member in tar:
-        path = member.name.lstrip("./")
-        if member.issym() and wanted(path):
-            targets.add(os.path.normpath(os.path.join(os.path.dirname(path), member.linkname)).lstrip("/"))
-            continue
-        if not member.isfile() or not (wanted(path) or path in targets):
-            continue
-        tmp = dest.with_name(dest.name + ".part")
+    links: dict[str, str] = {}      # every link seen so far: path -> normalised target
+    targets: set[str] = set()       # paths a wanted link points to, not seen yet
+    spec: dict[str, Path] = {}      # speculatively extracted files: path -> temp file
+    tmp = dest.with_name(dest.name + ".part")
+
+    def resolve(path: str) -> str:
+        for _ in range(_MAX_LINK_HOPS):
+            if path not in links:
+                break
+            path = links[path]
+        return path
+
+    def write(member: tarfile.TarInfo, to: Path) -> None:
         src = tar.extractfile(member)
         assert src is not None
-        with open(tmp, "wb") as out:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
-                if progress:
-                    progress(len(chunk))
-        os.replace(tmp, dest)
-        return path
-    raise MemberNotFound("no matching file in the package")
+        try:
+            with open(to, "wb") as out:
+                _copy(src, out, progress)
+        except BaseException:
+            to.unlink(missing_ok=True)
+            raise
+
+    try:
+        for member in tar:
+            path = _norm(member.name)
+            if member.issym() or member.islnk():
+                base = os.path.dirname(path) if member.issym() else ""
+                links[path] = _norm(os.path.join(base, member.linkname))
+                if wanted(path) or path in targets:
+                    target = resolve(path)
+                    if target in spec:
+                        os.replace(spec.pop(target), dest)
+                        return target
+                    targets.add(target)
+                continue
+            if not member.isfile():
+                continue
+            if wanted(path) or path in targets:
+                write(member, tmp)
+                os.replace(tmp, dest)
+                return path
+            if maybe is not None and maybe(path):
+                spec[path] = dest.with_name(f"{dest.name}.spec{len(spec)}.part")
+                write(member, spec[path])
+        raise MemberNotFound("no matching file in the package")
+    except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError) as exc:
+        raise DebFormatError(f"corrupt package data ({exc}); download it again") from exc
+    finally:
+        for leftover in spec.values():
+            leftover.unlink(missing_ok=True)

@@ -1,0 +1,356 @@
+"""The local cache of fetched kernel images, and the distro-neutral fetch.
+
+Layout under the cache root (``$XDG_CACHE_HOME/kernsurf`` or
+``~/.cache/kernsurf``)::
+
+    <distro>/<package>_<version>_<arch>/vmlinux        the debug image
+    <distro>/<package>_<version>_<arch>/vmlinux.json   sidecar: what and from where
+    <distro>/<package>_<version>_<arch>/config         kernel config, when found
+    locks/<distro>/<package>_<version>_<arch>.lock     flock: one fetch per key
+    index/<host>/<path>/dists/<suite>/.../Packages.xz  cached indexes
+
+A vmlinux counts as cached only with a sidecar that matches the package's
+version and SHA256. Everything is written under a ``.part`` name and renamed
+once verified, so an interrupted run leaves only ``.part`` files, which the
+next run of the same key deletes.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import io
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Collection, Iterator
+
+from . import deb
+from .errors import ArchiveError, ChecksumMismatch, DiskFull, MemberNotFound, NoVmlinux
+from .index import write_atomic
+from .net import HashingReader, Progress, open_url
+
+log = logging.getLogger("kernsurf.archive")
+
+DEFAULT_CONFIG_LIMIT = 150 * 1000 * 1000
+SIDECAR = "vmlinux.json"
+
+
+@dataclass(frozen=True)
+class PackageRef:
+    """One binary package in an archive index, and the kernel it carries."""
+
+    name: str
+    version: str
+    arch: str
+    url: str
+    size: int
+    sha256: str
+    release: str          # kernel release (uname -r), e.g. 6.1.0-56-amd64
+    flavor: str           # e.g. amd64, cloud-amd64, rt-arm64, 686-pae
+    suite: str = ""       # suite whose index listed it, e.g. bookworm-security
+    base: str = ""        # archive base URL whose index listed it
+    distro: str = "debian"
+
+    @property
+    def key(self) -> str:
+        """Cache key: <package>_<version>_<arch> (':' of an epoch escaped)."""
+        return f"{self.name}_{self.version.replace(':', '%3a')}_{self.arch}"
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    """A vmlinux in the cache, with the package it came from."""
+
+    path: Path
+    ref: PackageRef
+    config_path: Path | None
+    cached: bool = False                 # True when the image was already in the cache
+    downloaded: int = 0                  # bytes received over the network by this call
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """A package that may hold the kernel config, and where it would be."""
+
+    ref: PackageRef
+    paths: tuple[str, ...]
+
+
+def human_size(n: int) -> str:
+    """Bytes as a short decimal figure: 858 MB, 70.6 MB, 100 B."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
+    return f"{n} B"
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The kernsurf cache root: `cache_dir`, $XDG_CACHE_HOME/kernsurf or ~/.cache/kernsurf."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "kernsurf"
+
+
+def key_dir(ref: PackageRef, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Directory holding one package's vmlinux, sidecar and config."""
+    return cache_root(cache_dir) / ref.distro / ref.key
+
+
+def lock_path(ref: PackageRef, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Lock file of one cache key (kept outside the key directory, never deleted)."""
+    return cache_root(cache_dir) / "locks" / ref.distro / (ref.key + ".lock")
+
+
+@contextlib.contextmanager
+def key_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (waits for other holders)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another fetch holding %s", path)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_sidecar(directory: Path) -> dict | None:
+    """The sidecar of a cache entry, or None if absent or unreadable."""
+    try:
+        return json.loads((directory / SIDECAR).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cached_image(ref: PackageRef, cache_dir: str | os.PathLike | None = None) -> FetchedImage | None:
+    """The cached image for `ref` if complete and matching, else None (no network)."""
+    directory = key_dir(ref, cache_dir)
+    meta = read_sidecar(directory)
+    vmlinux = directory / "vmlinux"
+    if not meta or meta.get("sha256") != ref.sha256 or meta.get("version") != ref.version:
+        return None
+    try:
+        if vmlinux.stat().st_size != meta.get("vmlinux_size"):
+            return None
+    except OSError:
+        return None
+    config = directory / "config"
+    return FetchedImage(vmlinux, ref, config if config.exists() else None, cached=True)
+
+
+def _write_sidecar(directory: Path, meta: dict) -> None:
+    write_atomic(directory / SIDECAR, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _clean_parts(directory: Path) -> None:
+    for part in directory.glob("*.part"):
+        part.unlink(missing_ok=True)
+
+
+def _disk_full(exc: OSError, directory: Path) -> DiskFull:
+    return DiskFull(f"no space left in {directory} ({exc.strerror}); free some space or set XDG_CACHE_HOME to a larger disk")
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def fetch_member(
+    ref: PackageRef,
+    wanted: Callable[[str], bool],
+    dest: Path,
+    *,
+    maybe: Callable[[str], bool] | None = None,
+    progress: Progress | None = None,
+    offset: int = 0,
+    total: int | None = None,
+) -> tuple[str, int]:
+    """Stream `ref` over HTTP, extract the member satisfying `wanted` to `dest`, verify the .deb.
+
+    The .deb is never written to disk: the wanted file is decompressed on the
+    fly, then the rest of the stream is read without decompression to check
+    the size and SHA256 of the whole package against the index. `dest` only
+    appears once everything checked out. Returns (member path, bytes read).
+    """
+    part = dest.with_name(dest.name + ".part")
+    resp = open_url(ref.url)
+    assert resp is not None
+    reader = HashingReader(resp, ref.size, ref.url, progress, offset, total)
+    try:
+        with resp:
+            length = resp.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) != ref.size:
+                raise ChecksumMismatch(
+                    f"{ref.url}: mirror serves {length} bytes but the index says {ref.size}; refresh the index or use another mirror"
+                )
+            missing: MemberNotFound | None = None
+            try:
+                member = deb.extract(io.BufferedReader(reader, 1 << 16), wanted, part, maybe=maybe)
+            except MemberNotFound as exc:
+                missing = exc
+            reader.drain()
+        digest = reader.sha256.hexdigest()
+        if digest != ref.sha256.lower():
+            raise ChecksumMismatch(
+                f"{ref.url}: SHA256 {digest} differs from the index's {ref.sha256}; refresh the index and fetch again"
+            )
+        if missing is not None:
+            raise missing
+        os.replace(part, dest)
+        return member, reader.count
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def fetch_image(
+    ref: PackageRef,
+    vmlinux_paths: Collection[str],
+    *,
+    config_sources: Callable[[], list[ConfigSource]] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    config_limit: int = DEFAULT_CONFIG_LIMIT,
+) -> FetchedImage:
+    """Fetch `ref`'s vmlinux (one of `vmlinux_paths` inside the package) into the cache.
+
+    `config_sources` lists packages that may hold the kernel config, tried in
+    order (those larger than `config_limit` bytes are skipped); failing to get
+    the config is only a warning. Concurrent calls for the same key wait for
+    each other; different keys proceed in parallel.
+    """
+    directory = key_dir(ref, cache_dir)
+    wanted_paths = frozenset(p.lstrip("/") for p in vmlinux_paths)
+    warnings: list[str] = []
+    with key_lock(lock_path(ref, cache_dir)):
+        hit = cached_image(ref, cache_dir)
+        if hit is not None:
+            meta = read_sidecar(directory) or {}
+            if hit.config_path is None and config_sources is not None and _config_retry(meta.get("config"), config_limit):
+                config, _ = _fetch_config(directory, meta, config_sources, config_limit, None, 0, warnings)
+                hit = FetchedImage(hit.path, ref, config, cached=True, warnings=tuple(warnings))
+            return hit
+
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / SIDECAR).unlink(missing_ok=True)
+        (directory / "config").unlink(missing_ok=True)
+        _clean_parts(directory)
+        sources: list[ConfigSource] = []
+        source_error: ArchiveError | None = None
+        if config_sources is not None:
+            try:
+                sources = config_sources()
+            except ArchiveError as exc:
+                source_error = exc
+        first = next((s for s in sources if s.ref.size <= config_limit), None)
+        total = ref.size + (first.ref.size if first else 0)
+        started = time.monotonic()
+        try:
+            member, count = fetch_member(
+                ref, lambda p: p in wanted_paths, directory / "vmlinux",
+                maybe=lambda p: os.path.basename(p).startswith("vmlinux"),
+                progress=progress, total=total,
+            )
+        except BaseException as exc:
+            _clean_parts(directory)
+            with contextlib.suppress(OSError):
+                directory.rmdir()       # only succeeds if nothing else is there
+            if isinstance(exc, MemberNotFound):
+                raise NoVmlinux(
+                    f"{ref.name} {ref.version} has no vmlinux at {', '.join(sorted(wanted_paths))}; pick a -dbg/-dbgsym image package"
+                ) from None
+            if _is_disk_full(exc):
+                raise _disk_full(exc, directory) from None
+            raise
+        meta = {
+            "package": ref.name,
+            **asdict(ref),
+            "member": member,
+            "vmlinux_size": (directory / "vmlinux").stat().st_size,
+            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        _write_sidecar(directory, meta)
+        config = None
+        if config_sources is not None:
+            def known_sources() -> list[ConfigSource]:
+                if source_error is not None:
+                    raise source_error
+                return sources
+
+            config, extra = _fetch_config(directory, meta, known_sources, config_limit, progress, count, warnings, total)
+            count += extra
+        return FetchedImage(directory / "vmlinux", ref, config, cached=False, downloaded=count, warnings=tuple(warnings))
+
+
+def _config_retry(status: dict | None, limit: int) -> bool:
+    """Whether a cache hit without config should try fetching it again."""
+    if not status:
+        return True
+    if status.get("status") == "too_large":
+        return limit > status.get("limit", 0)
+    return status.get("status") == "error"
+
+
+def _fetch_config(
+    directory: Path,
+    meta: dict,
+    sources: Callable[[], list[ConfigSource]],
+    limit: int,
+    progress: Progress | None,
+    offset: int,
+    warnings: list[str],
+    total: int | None = None,
+) -> tuple[Path | None, int]:
+    """Try the config sources in order; record the outcome in the sidecar."""
+    dest = directory / "config"
+    status: dict = {"status": "missing", "limit": limit}
+    got = 0
+    try:
+        candidates = sources()
+    except ArchiveError as exc:
+        candidates, status = [], {"status": "error", "error": str(exc)}
+    too_big = [c for c in candidates if c.ref.size > limit]
+    for source in (c for c in candidates if c.ref.size <= limit):
+        paths = frozenset(p.lstrip("/") for p in source.paths)
+        try:
+            member, count = fetch_member(source.ref, lambda p: p in paths, dest, progress=progress,
+                                         offset=offset + got, total=max(total or 0, offset + got + source.ref.size))
+        except MemberNotFound:
+            continue
+        except (ArchiveError, OSError) as exc:
+            _clean_parts(directory)
+            status = {"status": "error", "error": str(exc)}
+            break
+        got += count
+        status = {"status": "ok", "package": source.ref.name, "version": source.ref.version,
+                  "sha256": source.ref.sha256, "url": source.ref.url, "member": member}
+        break
+    else:
+        if too_big and status["status"] == "missing":
+            biggest = min(too_big, key=lambda c: c.ref.size)
+            status = {"status": "too_large", "limit": limit, "package": biggest.ref.name, "size": biggest.ref.size}
+    if status["status"] != "ok":
+        reason = {
+            "too_large": lambda: f"{status['package']} is {human_size(status['size'])}, over the {human_size(limit)} limit; raise the config size limit",
+            "missing": lambda: "no package with a kernel config found for this version",
+            "error": lambda: status["error"],
+        }[status["status"]]()
+        warnings.append(f"kernel config not fetched: {reason}")
+        log.warning("kernel config not fetched: %s", reason)
+    meta = {**meta, "config": status}
+    try:
+        _write_sidecar(directory, meta)
+    except ArchiveError as exc:
+        warnings.append(f"sidecar not updated: {exc}")
+    return (dest if status["status"] == "ok" else None), got

@@ -1,0 +1,110 @@
+"""BTF binary format constants (include/uapi/linux/btf.h); read by btf.py."""
+from __future__ import annotations
+
+MAGIC = 0xEB9F
+VERSION = 1
+
+#: struct btf_header: magic u16, version u8, flags u8, hdr_len u32,
+#: type_off u32, type_len u32, str_off u32, str_len u32 (offsets are
+#: relative to the end of the header, i.e. to hdr_len).
+HEADER_FMT = "HBBIIIII"
+HEADER_SIZE = 24
+
+#: struct btf_type: name_off u32, info u32, size_or_type u32.
+TYPE_FMT = "III"
+TYPE_SIZE = 12
+
+# info bits
+VLEN_MASK = 0xFFFF
+KIND_SHIFT = 24
+KIND_MASK = 0x1F
+KIND_FLAG_SHIFT = 31
+
+# kinds
+KIND_UNKN = 0
+KIND_INT = 1
+KIND_PTR = 2
+KIND_ARRAY = 3
+KIND_STRUCT = 4
+KIND_UNION = 5
+KIND_ENUM = 6
+KIND_FWD = 7
+KIND_TYPEDEF = 8
+KIND_VOLATILE = 9
+KIND_CONST = 10
+KIND_RESTRICT = 11
+KIND_FUNC = 12
+KIND_FUNC_PROTO = 13
+KIND_VAR = 14
+KIND_DATASEC = 15
+KIND_FLOAT = 16
+KIND_DECL_TAG = 17
+KIND_TYPE_TAG = 18
+KIND_ENUM64 = 19
+KIND_MAX = KIND_ENUM64
+
+KIND_NAMES = {
+    KIND_UNKN: "UNKN", KIND_INT: "INT", KIND_PTR: "PTR", KIND_ARRAY: "ARRAY",
+    KIND_STRUCT: "STRUCT", KIND_UNION: "UNION", KIND_ENUM: "ENUM", KIND_FWD: "FWD",
+    KIND_TYPEDEF: "TYPEDEF", KIND_VOLATILE: "VOLATILE", KIND_CONST: "CONST",
+    KIND_RESTRICT: "RESTRICT", KIND_FUNC: "FUNC", KIND_FUNC_PROTO: "FUNC_PROTO",
+    KIND_VAR: "VAR", KIND_DATASEC: "DATASEC", KIND_FLOAT: "FLOAT",
+    KIND_DECL_TAG: "DECL_TAG", KIND_TYPE_TAG: "TYPE_TAG", KIND_ENUM64: "ENUM64",
+}
+
+#: Bytes that follow struct btf_type: fixed per kind ...
+EXTRA_FIXED = {
+    KIND_INT: 4,        # u32 encoding << 24 | offset << 16 | nr_bits
+    KIND_ARRAY: 12,     # struct btf_array: type, index_type, nelems
+    KIND_VAR: 4,        # struct btf_var: linkage
+    KIND_DECL_TAG: 4,   # struct btf_decl_tag: s32 component_idx (-1 = the decl itself)
+}
+#: ... or per vlen entry.
+EXTRA_PER_VLEN = {
+    KIND_STRUCT: 12,      # struct btf_member: name_off, type, offset
+    KIND_UNION: 12,
+    KIND_ENUM: 8,         # struct btf_enum: name_off, s32/u32 val
+    KIND_ENUM64: 12,      # struct btf_enum64: name_off, val_lo32, val_hi32
+    KIND_FUNC_PROTO: 8,   # struct btf_param: name_off, type
+    KIND_DATASEC: 12,     # struct btf_var_secinfo: type, offset, size
+}
+
+# INT encoding (bits 24..27 of the u32 after btf_type)
+INT_SIGNED = 1 << 0
+INT_CHAR = 1 << 1
+INT_BOOL = 1 << 2
+
+
+def int_encoding(word: int) -> int:
+    """BTF_INT_ENCODING: the INT_* flags of an INT's extra word."""
+    return (word >> 24) & 0x0F
+
+
+def int_offset(word: int) -> int:
+    """BTF_INT_OFFSET (obsolete, 0 in practice)."""
+    return (word >> 16) & 0xFF
+
+
+def int_bits(word: int) -> int:
+    """BTF_INT_BITS: the value width in bits."""
+    return word & 0xFF
+
+
+# Struct/union member offset when the aggregate's kind_flag is set.
+def member_bit_size(offset: int) -> int:
+    """BTF_MEMBER_BITFIELD_SIZE (kind_flag aggregates)."""
+    return offset >> 24
+
+
+def member_bit_offset(offset: int) -> int:
+    """BTF_MEMBER_BIT_OFFSET (kind_flag aggregates)."""
+    return offset & 0xFFFFFF
+
+
+# FUNC linkage (the FUNC's vlen) and VAR linkage
+FUNC_STATIC = 0
+FUNC_GLOBAL = 1
+FUNC_EXTERN = 2
+VAR_STATIC = 0
+VAR_GLOBAL_ALLOCATED = 1
+VAR_GLOBAL_EXTERN = 2

@@ -1,0 +1,291 @@
+"""C syntax for the neutral type graph (model.TypeGraph): type names,
+declarations, prototypes and struct/union/enum layouts.
+
+Spelling follows pahole and the reference pages: base types as the compiler
+names them ("long unsigned int"), `*` attached to the declarator
+("struct page **pages"), anonymous aggregates as "struct {...}", and a pointer
+to a function returning a pointer as "void * (*vmap)(struct dma_buf *)"
+(the return type's text, a space, then the declarator). Parameters inside
+function types are printed without names.
+
+This is the only module that knows C syntax; it works on any TypeGraph.
+"""
+from __future__ import annotations
+
+from .model import CType, Field, Layout, Prototype, TypeGraph
+
+_QUALIFIER_WORDS = {"const": "const", "volatile": "volatile", "restrict": "restrict",
+                    "atomic": "_Atomic"}
+_QUALIFIER_ORDER = ("const", "volatile", "restrict", "atomic")
+_DECL_PREFIXES = tuple(w + " " for w in _QUALIFIER_WORDS.values())
+_AGGREGATES = ("struct", "union")
+_MAX_DEPTH = 200
+
+
+class _Printer:
+    """Builds C declarators inside out; `canonical` resolves typedefs."""
+
+    __slots__ = ("graph", "canonical")
+
+    def __init__(self, graph: TypeGraph, canonical: bool = False) -> None:
+        self.graph = graph
+        self.canonical = canonical
+
+    def node(self, tid: int) -> CType:
+        """The graph node for `tid`, with a clear error when it is missing."""
+        try:
+            return self.graph[tid]
+        except KeyError:
+            raise ValueError(f"type id {tid} is not in the graph") from None
+
+    def transparent(self, t: CType) -> bool:
+        """Whether `t` is skipped when looking for what a type really is."""
+        return t.kind in _QUALIFIER_WORDS or (self.canonical and t.kind == "typedef")
+
+    def peel(self, tid: int) -> CType:
+        """The first node below qualifiers (and typedefs when canonical)."""
+        t = self.node(tid)
+        for _ in range(_MAX_DEPTH):
+            if not self.transparent(t):
+                return t
+            t = self.node(t.ref)
+        raise ValueError(f"type {tid}: chain too deep or cyclic")
+
+    def needs_declarator(self, tid: int) -> bool:
+        """Whether a function returning `tid` must nest its declarator inside
+        the return type (the return type is a pointer to function or array)."""
+        t = self.node(tid)
+        for _ in range(_MAX_DEPTH):
+            if t.kind in ("func", "array"):
+                return True
+            if t.kind != "ptr" and not self.transparent(t):
+                return False
+            t = self.node(t.ref)
+        raise ValueError(f"type {tid}: chain too deep or cyclic")
+
+    def params(self, t: CType, depth: int) -> str:
+        """Parameter list of a function type, types only."""
+        texts = [self.decl(ptid, "", depth) for _, ptid in t.params or ()]
+        if t.variadic:
+            texts.append("...")
+        return ", ".join(texts) if texts else "void"
+
+    def decl(self, tid: int, d: str, depth: int = 0, quals: frozenset[str] = frozenset()) -> str:
+        """The declaration of declarator text `d` ("" = abstract) of type `tid`
+        qualified by `quals` (qualifiers of an array reach its elements)."""
+        if depth > _MAX_DEPTH:
+            raise ValueError(f"type {tid}: declarator too deep or cyclic")
+        t = self.node(tid)
+        kind = t.kind
+        if kind in _QUALIFIER_WORDS or (self.canonical and kind == "typedef"):
+            more = {kind} if kind in _QUALIFIER_WORDS else set()
+            return self.decl(t.ref, d, depth + 1, quals | more)
+        words = " ".join(_QUALIFIER_WORDS[q] for q in _QUALIFIER_ORDER if q in quals)
+        if kind == "ptr":
+            if words:   # qualifies the pointer itself: "char * const p"
+                d = f"{words} {d}" if d else words
+            d = ("* " + d) if d.startswith(_DECL_PREFIXES) or d in _QUALIFIER_WORDS.values() \
+                else ("*" + d)
+            if self.peel(t.ref).kind in ("func", "array"):
+                d = "(" + d + ")"
+            return self.decl(t.ref, d, depth + 1)
+        if kind == "array":
+            n = t.count
+            if self.canonical and n == 0:
+                n = None   # x[0] and x[] mean the same trailing storage
+            return self.decl(t.ref, f"{d}[{'' if n is None else n}]", depth + 1, quals)
+        if kind == "func":   # a qualified function type means nothing: drop them
+            if d.startswith("(") and not self.needs_declarator(t.ref):
+                return f"{self.decl(t.ref, '', depth + 1)} {d}({self.params(t, depth + 1)})"
+            return self.decl(t.ref, f"{d}({self.params(t, depth + 1)})", depth + 1)
+        base = _base_name(t)
+        if words:
+            base = f"{words} {base}"
+        return f"{base} {d}" if d else base
+
+
+def _base_name(t: CType) -> str:
+    """Text of a type that needs no declarator: base, tagged or typedef name."""
+    kind = t.kind
+    if kind == "void":
+        return "void"
+    if kind in ("struct", "union", "enum"):
+        return f"{kind} {t.name}" if t.name else f"{kind} {{...}}"
+    if kind == "fwd":
+        return f"{t.fwd_kind or 'struct'} {t.name}"
+    return t.name or f"<anonymous {kind}>"
+
+
+def type_name(graph: TypeGraph, tid: int) -> str:
+    """Abstract C type text, e.g. "struct page **" or "int (*)(struct dma_buf *)"."""
+    return _Printer(graph).decl(tid, "")
+
+
+def canonical_type_name(graph: TypeGraph, tid: int) -> str:
+    """type_name with every typedef resolved, for comparing types by meaning.
+
+    Qualifiers are printed in a fixed order and `[0]` arrays as `[]`.
+    """
+    return _Printer(graph, canonical=True).decl(tid, "")
+
+
+def declaration(graph: TypeGraph, tid: int, name: str | None) -> str:
+    """C declaration of `name` with type `tid`, e.g. "char comm[16]";
+    the abstract type text when `name` is None or empty."""
+    return _Printer(graph).decl(tid, name or "")
+
+
+def prototype(graph: TypeGraph, func_tid: int, name: str, source: str) -> Prototype:
+    """The prototype of function `name` whose type is the "func" node `func_tid`:
+    "void *vmap(struct page **pages, unsigned int count, ...);"."""
+    p = _Printer(graph)
+    t = p.node(func_tid)
+    if t.kind != "func":
+        raise ValueError(f"type {func_tid} is a {t.kind}, not a function type")
+    params = [(pname, p.decl(ptid, "")) for pname, ptid in t.params or ()]
+    texts = [p.decl(ptid, pname or "") for pname, ptid in t.params or ()]
+    if t.variadic:
+        texts.append("...")
+    text = p.decl(t.ref, f"{name}({', '.join(texts) if texts else 'void'})") + ";"
+    return Prototype(return_type=p.decl(t.ref, ""), params=params,
+                     variadic=t.variadic, text=text, source=source)
+
+
+# ---------------------------------------------------------------------------
+# Layouts
+# ---------------------------------------------------------------------------
+
+
+class _Sizer:
+    """sizeof() over a graph; pointers take the size of `long` when unstated."""
+
+    __slots__ = ("graph", "pointer_size")
+
+    def __init__(self, graph: TypeGraph) -> None:
+        self.graph = graph
+        self.pointer_size = next(
+            (t.size for t in graph.values()
+             if t.kind == "int" and t.name in ("long unsigned int", "long int")), None)
+
+    def size(self, tid: int) -> int | None:
+        """Byte size of `tid`, None when unknown (void, function, fwd, flexible)."""
+        t = self.graph[tid]
+        mult = 1
+        for _ in range(_MAX_DEPTH):
+            kind = t.kind
+            if kind == "array":
+                if t.count is None:
+                    return None
+                mult *= t.count
+            elif kind == "ptr":
+                return None if (t.size or self.pointer_size) is None \
+                    else mult * (t.size or self.pointer_size)
+            elif kind not in _QUALIFIER_WORDS and kind != "typedef":
+                return None if t.size is None or kind in ("func", "fwd", "void") \
+                    else mult * t.size
+            t = self.graph[t.ref]
+        raise ValueError(f"type {tid}: chain too deep or cyclic")
+
+
+def _container(graph: TypeGraph, tid: int, named: bool) -> CType | None:
+    """The aggregate whose members are shown inside a member of type `tid`:
+    any struct/union for an unnamed member; for a named member only an
+    anonymous one, also through arrays ("struct {...} x[4]": element 0)."""
+    t = graph[tid]
+    for _ in range(_MAX_DEPTH):
+        kind = t.kind
+        if kind in _AGGREGATES:
+            return t if (not named or t.name is None) and t.members else None
+        if kind in _QUALIFIER_WORDS or (kind == "typedef" and not named) \
+                or (kind == "array" and named):
+            t = graph[t.ref]
+            continue
+        return None
+    return None
+
+
+def _flatten(graph: TypeGraph, printer: _Printer, sizer: _Sizer, agg: CType,
+             base: int, parent: int | None, out: list[Field], active: set[int]) -> None:
+    """Append `agg`'s members to `out`, descending into anonymous containers."""
+    active.add(id(agg))
+    for m in agg.members or ():
+        decl = printer.decl(m.type, m.name or "")
+        if m.bit_size:
+            decl += f"{':' if m.name else ' :'}{m.bit_size}"
+        row = Field(position=len(out), name=m.name, type_text=printer.decl(m.type, ""),
+                    decl=decl, bit_offset=base + m.bit_offset, bit_size=m.bit_size,
+                    byte_size=sizer.size(m.type), parent=parent)
+        out.append(row)
+        inner = _container(graph, m.type, m.name is not None)
+        if inner is not None and id(inner) not in active:
+            _flatten(graph, printer, sizer, inner, row.bit_offset, row.position, out, active)
+    active.discard(id(agg))
+
+
+def layouts(graph: TypeGraph) -> list[Layout]:
+    """Every named struct, union and enum of the graph, fields flattened
+    (see model.Field); same-named distinct types are all returned."""
+    printer, sizer = _Printer(graph), _Sizer(graph)
+    out: list[Layout] = []
+    seen: set[int] = set()   # one node may sit under several ids (BTF TYPE_TAG)
+    for t in graph.values():
+        if not t.name or t.kind not in ("struct", "union", "enum") or id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t.kind == "enum":
+            out.append(Layout("enum", t.name, t.size or 0, values=list(t.enumerators or ())))
+            continue
+        fields: list[Field] = []
+        _flatten(graph, printer, sizer, t, 0, None, fields, set())
+        out.append(Layout(t.kind, t.name, t.size or 0, fields))
+    return out
+
+
+def _comment(f: Field) -> str:
+    """pahole-like offset comment: "/* byte_offset byte_size */", or for a
+    bitfield "/* unit_offset: bit_in_unit unit_size */" where the unit is the
+    naturally aligned storage unit of the bitfield's type."""
+    size = "?" if f.byte_size is None else str(f.byte_size)
+    if not f.bit_size:
+        return f"/* {f.bit_offset // 8} {size} */"
+    unit = f.byte_size if f.byte_size else 1
+    start = f.bit_offset // (unit * 8) * unit
+    bit = f.bit_offset - start * 8
+    if bit + f.bit_size > unit * 8:   # straddles its unit (packed): use bytes
+        start, bit = f.bit_offset // 8, f.bit_offset % 8
+    return f"/* {start}: {bit} {size} */"
+
+
+def layout_text(layout: Layout, comments: bool = True) -> str:
+    """The C definition, tab-indented, anonymous members nested; with
+    `comments`, each member ends with _comment()'s offsets and the body with
+    "/* size: N */" (enums carry no comments)."""
+    if layout.kind == "enum":
+        body = [f"\t{n} = {v}," for n, v in layout.values]
+        return "\n".join([f"enum {layout.name} {{", *body, "};"])
+    children: dict[int | None, list[Field]] = {}
+    for f in layout.fields:
+        children.setdefault(f.parent, []).append(f)
+    lines = [f"{layout.kind} {layout.name} {{"]
+
+    def emit(f: Field, depth: int) -> None:
+        tabs = "\t" * depth
+        tail = f"\t{_comment(f)}" if comments else ""
+        kids = children.get(f.position)
+        if not kids:
+            lines.append(f"{tabs}{f.decl};{tail}")
+            return
+        head, mark, after = f.decl.partition(" {...}")
+        if not mark:   # unnamed member of a tagged type (-fms-extensions)
+            head, after = f.decl, ""
+        lines.append(f"{tabs}{head} {{")
+        for k in kids:
+            emit(k, depth + 1)
+        lines.append(f"{tabs}}}{after};{tail}")
+
+    for f in children.get(None, ()):
+        emit(f, 1)
+    if comments:
+        lines += ["", f"\t/* size: {layout.size} */"]
+    lines.append("};")
+    return "\n".join(lines)

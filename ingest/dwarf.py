@@ -1,0 +1,500 @@
+"""The fast DWARF walk: function instances, call/inline edges, prototypes and
+(when the image has no BTF) struct layouts.
+
+pyelftools provides the ELF sections, the unit headers and line tables; the
+DIEs themselves are decoded by generated per-abbreviation decoders
+(dwarf_forms.py) in a flat loop that jumps over uninteresting subtrees with
+DW_AT_sibling. Units are independent, so they are spread over processes.
+
+All DIE references are absolute .debug_info offsets, so results from
+different units and processes merge without translation (see merge.py).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from elftools.dwarf.dwarfinfo import DWARFInfo
+
+from . import cdecl
+from .dwarf_forms import (
+    FLOAT_ENCODINGS, TAG_array_type, TAG_atomic_type, TAG_base_type, TAG_const_type,
+    TAG_enumeration_type, TAG_enumerator, TAG_formal_parameter, TAG_inlined_subroutine,
+    TAG_lexical_block, TAG_member, TAG_pointer_type, TAG_restrict_type, TAG_structure_type,
+    TAG_subprogram, TAG_subrange_type, TAG_subroutine_type, TAG_typedef, TAG_union_type,
+    TAG_unspecified_parameters, TAG_volatile_type, BadDwarf, UnitShape, category, decoder,
+)
+from .model import CType, Layout, Member, Prototype
+
+LANG_RUST = 0x1C
+
+
+@dataclass(slots=True)
+class Unit:
+    """One compile unit's header as the walker needs it."""
+
+    offset: int          # unit header offset in .debug_info
+    die_offset: int      # first DIE
+    end: int             # one past the unit
+    abbrev_offset: int
+    shape: UnitShape
+
+
+@dataclass(slots=True)
+class UnitFacts:
+    """What one unit contributes; plain tuples so it pickles cheaply.
+
+    subs: (die, name, external, decl_file, decl_line, inline, low_pc, declaration, origin, concrete)
+    edges: (callee_die, caller_die, kind "direct"/"inline", address or None)
+    """
+
+    name: str | None
+    comp_dir: str | None
+    producer: str | None
+    language: int | None
+    subs: list[tuple] = field(default_factory=list)
+    edges: list[tuple] = field(default_factory=list)
+    prototypes: dict[str, Prototype] = field(default_factory=dict)
+    layouts: list[Layout] = field(default_factory=list)
+
+
+def units(dwarf: DWARFInfo, endian: str) -> list[Unit]:
+    """Unit headers, via pyelftools."""
+    out = []
+    for cu in dwarf.iter_CUs():
+        h = cu.header
+        if h.get("unit_type") not in (None, "DW_UT_compile", "DW_UT_partial"):
+            continue
+        shape = UnitShape(endian, cu.structs.dwarf_format // 8, h["address_size"], h["version"])
+        out.append(Unit(cu.cu_offset, cu.cu_die_offset, cu.cu_offset + cu.size,
+                        h["debug_abbrev_offset"], shape))
+    return out
+
+
+def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, tuple]:
+    """code -> (tag, has_children, decoder, category) for the table at `offset`."""
+    table: dict[int, tuple] = {}
+    p = offset
+    n = len(data)
+
+    def uleb() -> int:
+        nonlocal p
+        v = s = 0
+        while True:
+            b = data[p]
+            p += 1
+            v |= (b & 0x7F) << s
+            s += 7
+            if b < 0x80:
+                return v
+
+    try:
+        while p < n:
+            code = uleb()
+            if code == 0:
+                break
+            tag = uleb()
+            children = data[p] != 0
+            p += 1
+            specs = []
+            while True:
+                attr, form = uleb(), uleb()
+                if attr == 0 and form == 0:
+                    break
+                implicit = None
+                if form == 0x21:
+                    implicit = uleb()
+                    if implicit & (1 << 63):
+                        implicit -= 1 << 64
+                specs.append((attr, form, implicit))
+            table[code] = (tag, children, decoder(tag, tuple(specs), shape), category(tag))
+    except IndexError:
+        raise BadDwarf(f"abbreviation table at 0x{offset:x} runs past .debug_abbrev") from None
+    return table
+
+
+class Strings:
+    """String and address lookups for the decoders, cached per process."""
+
+    def __init__(self, debug_str: bytes, line_str: bytes, str_offsets: bytes, addr: bytes, endian: str):
+        self.debug_str, self.line_str = debug_str, line_str
+        self.str_offsets, self.addr, self.endian = str_offsets, addr, endian
+        self._cache: dict[int, str] = {}
+        self._line_cache: dict[int, str] = {}
+        self.str_base = 8
+        self.addr_base = 8
+        self.offset_size = 4
+        self.address_size = 8
+
+    def strp(self, off: int) -> str:
+        s = self._cache.get(off)
+        if s is None:
+            end = self.debug_str.find(b"\0", off)
+            if end < 0 or off >= len(self.debug_str):
+                raise BadDwarf(f"string offset 0x{off:x} outside .debug_str")
+            s = self._cache[off] = self.debug_str[off:end].decode("utf-8", "replace")
+        return s
+
+    def line_strp(self, off: int) -> str:
+        s = self._line_cache.get(off)
+        if s is None:
+            end = self.line_str.find(b"\0", off)
+            if end < 0 or off >= len(self.line_str):
+                raise BadDwarf(f"string offset 0x{off:x} outside .debug_line_str")
+            s = self._line_cache[off] = self.line_str[off:end].decode("utf-8", "replace")
+        return s
+
+    def strx(self, index: int) -> str:
+        at = self.str_base + index * self.offset_size
+        return self.strp(int.from_bytes(self.str_offsets[at:at + self.offset_size], self.endian))
+
+    def addrx(self, index: int) -> int:
+        at = self.addr_base + index * self.address_size
+        return int.from_bytes(self.addr[at:at + self.address_size], self.endian)
+
+
+# Tags whose children the walker visits even when the DIE has a sibling link.
+_DESCEND_ALWAYS = {TAG_subprogram, TAG_lexical_block, TAG_inlined_subroutine,
+                   TAG_array_type, TAG_subroutine_type}
+_DESCEND_LAYOUT = {TAG_structure_type, TAG_union_type, TAG_enumeration_type}
+_QUALIFIERS = {TAG_const_type: "const", TAG_volatile_type: "volatile",
+               TAG_restrict_type: "restrict", TAG_atomic_type: "atomic"}
+_AGGREGATE_KINDS = {TAG_structure_type: "struct", TAG_union_type: "union", TAG_enumeration_type: "enum"}
+
+
+class _Graph(dict):
+    """A unit's type graph, converted from raw DIE tuples on first access.
+
+    Raw entries are [tag, name, type, byte_size, encoding, count, declaration,
+    children]; children are members, enumerators, subrange counts or params.
+    """
+
+    def __init__(self, raw: dict[int, list], pointer_size: int):
+        super().__init__()
+        self[0] = CType("void")
+        self.raw, self.pointer_size = raw, pointer_size
+
+    def __missing__(self, off: int) -> CType:
+        r = self.raw.get(off)
+        if r is None:
+            raise KeyError(off)
+        tag, name, ref, size, enc, count, decl, kids = r
+        ref = ref or 0
+        if tag == TAG_base_type:
+            t = CType("float" if enc in FLOAT_ENCODINGS else "int", name, size=size)
+        elif tag == TAG_pointer_type:
+            t = CType("ptr", ref=ref, size=size or self.pointer_size)
+        elif tag in _QUALIFIERS:
+            t = CType(_QUALIFIERS[tag], ref=ref)
+        elif tag == TAG_typedef:
+            t = CType("typedef", name, ref=ref)
+        elif tag in _AGGREGATE_KINDS:
+            kind = _AGGREGATE_KINDS[tag]
+            if decl:
+                t = CType("fwd", name, fwd_kind=kind)
+            elif kind == "enum":
+                t = CType("enum", name, size=size, enumerators=kids)
+            else:
+                t = CType(kind, name, size=size, members=kids)
+        elif tag == TAG_array_type:
+            # int a[2][3] is one DIE with two subranges: the first is outermost.
+            dims = kids or [None]
+            for k, n in enumerate(reversed(dims[1:])):
+                inner = off + ((k + 1) << 48)  # synthetic id, beyond any DIE offset
+                self[inner] = CType("array", ref=ref, count=n)
+                ref = inner
+            t = CType("array", ref=ref, count=dims[0])
+        elif tag == TAG_subroutine_type:
+            variadic = bool(kids) and kids[-1] is None
+            t = CType("func", ref=ref, params=[k for k in kids if k is not None], variadic=variadic)
+        else:
+            t = CType("void")
+        self[off] = t
+        return t
+
+
+@dataclass(slots=True)
+class WalkConfig:
+    """What the walk must produce for this image."""
+
+    btf_funcs: frozenset[str]   # names whose prototype comes from BTF
+    want_layouts: bool          # no BTF: struct layouts come from DWARF
+
+
+def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strings,
+              files: Callable[[int], list[str]], config: WalkConfig, seen: set) -> UnitFacts:
+    """Decode one unit. `files(stmt_list)` gives its line-table file names;
+    `seen` (per process) holds prototype names and layout keys already produced."""
+    d = info
+    p = unit.die_offset
+    end = unit.end
+    cu = unit.offset
+    strings.offset_size = unit.shape.offset_size
+    strings.address_size = unit.shape.address_size
+    strp, line_strp, strx, addrx = strings.strp, strings.line_strp, strings.strx, strings.addrx
+    want_layouts = config.want_layouts
+    facts: UnitFacts | None = None
+    subs: list[tuple] = []
+    edges: list[tuple] = []
+    params: dict[int, list] = {}       # root subprogram die -> [(name, type) | None]
+    sub_info: dict[int, tuple] = {}    # root subprogram die -> (name, return type, decl_file)
+    raw_types: dict[int, list] = {}
+    stack: list[tuple[int, int]] = []  # (tag, die offset) of open parents
+    top = -1                           # outermost concrete subprogram, -1 outside one
+    top_depth = -1
+    while p < end:
+        die = p
+        code = d[p]
+        p += 1
+        if code >= 0x80:
+            code &= 0x7F
+            s = 7
+            while True:
+                b = d[p]
+                p += 1
+                code |= (b & 0x7F) << s
+                s += 7
+                if b < 0x80:
+                    break
+        if code == 0:
+            if not stack:
+                break  # padding after the unit DIE's children
+            stack.pop()
+            if len(stack) == top_depth:
+                top, top_depth = -1, -1
+            continue
+        try:
+            tag, children, dec, cat = abbrevs[code]
+        except KeyError:
+            raise BadDwarf(f"unknown abbreviation code {code} at 0x{die:x}") from None
+        p, v = dec(d, p, cu, strp, line_strp, strx, addrx)
+        descend = children
+        if tag == TAG_formal_parameter:
+            if stack:
+                ptag, poff = stack[-1]
+                if ptag == TAG_subprogram:
+                    lst = params.get(poff)
+                    if lst is not None:
+                        lst.append((v[0], v[1] or 0))
+                elif ptag == TAG_subroutine_type:
+                    raw_types[poff][7].append((None, v[1] or 0))
+        elif tag == TAG_subprogram:
+            (name, external, decl_file, decl_line, inline, low_pc, declaration,
+             origin, spec, rtype, sibling, ranges, entry_pc) = v
+            concrete = low_pc is not None or ranges is not None
+            origin = origin or spec
+            subs.append((die, name, bool(external), decl_file, decl_line, inline,
+                         low_pc, bool(declaration), origin, concrete))
+            if origin is None and name is not None:
+                params[die] = []
+                sub_info[die] = (name, rtype or 0)
+            if concrete and children and top < 0:
+                top, top_depth = die, len(stack)
+        elif tag == TAG_inlined_subroutine:
+            if top >= 0 and v[0] is not None:
+                edges.append((v[0], top, "inline", v[1] if v[1] is not None else v[2]))
+        elif cat == "call":
+            origin = v[0] if v[0] is not None else v[1]
+            if top >= 0 and origin is not None:
+                edges.append((origin, top, "direct", None))
+            if children and v[2] is not None:
+                p, descend = v[2], False
+        elif cat == "type":
+            name, ref, size, enc, count, upper, sibling, decl = v
+            if tag == TAG_subrange_type:
+                if stack and stack[-1][0] == TAG_array_type:
+                    n = count if count is not None else (upper + 1 if isinstance(upper, int) else None)
+                    raw_types[stack[-1][1]][7].append(n)
+            else:
+                raw_types[die] = [tag, name, ref, size, enc, count, decl, []]
+                if children and sibling is not None and tag not in _DESCEND_ALWAYS and not (
+                        want_layouts and tag in _DESCEND_LAYOUT):
+                    p, descend = sibling, False
+        elif tag == TAG_member:
+            if want_layouts and stack:
+                parent = raw_types.get(stack[-1][1])
+                if parent is not None:
+                    name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size = v
+                    parent[7].append(_member(name, ref, loc, data_bit_off, bit_size, old_bit_off,
+                                             byte_size, raw_types, unit.shape.endian))
+        elif tag == TAG_enumerator:
+            if want_layouts and stack:
+                parent = raw_types.get(stack[-1][1])
+                if parent is not None:
+                    parent[7].append((v[0], v[1] if isinstance(v[1], int) else 0))
+        elif tag == TAG_unspecified_parameters:
+            if stack:
+                ptag, poff = stack[-1]
+                if ptag == TAG_subprogram and poff in params:
+                    params[poff].append(None)
+                elif ptag == TAG_subroutine_type:
+                    raw_types[poff][7].append(None)
+        elif cat == "cu" and facts is None:
+            name, comp_dir, producer, language, stmt_list, str_base, addr_base = v
+            if str_base is not None:
+                strings.str_base = str_base
+            if addr_base is not None:
+                strings.addr_base = addr_base
+            facts = UnitFacts(name, comp_dir, producer, language)
+            if language == LANG_RUST:
+                return facts
+            file_names = files(stmt_list) if stmt_list is not None else []
+        elif children and tag != TAG_lexical_block:
+            sibling = v[0]
+            if sibling is not None:
+                p, descend = sibling, False
+        if descend:
+            stack.append((tag, die))
+    if facts is None:
+        raise BadDwarf(f"unit at 0x{cu:x} has no compile-unit DIE")
+
+    def path(index: int | None) -> str | None:
+        if index is None:
+            return None
+        return file_names[index] if 0 <= index < len(file_names) else None
+
+    facts.subs = [(s[0], s[1], s[2], path(s[3]), s[4], s[5], s[6], s[7], s[8], s[9]) for s in subs]
+    facts.edges = edges
+    graph = _Graph(raw_types, unit.shape.address_size)
+    for die, (name, rtype) in sub_info.items():
+        if name in config.btf_funcs or name in seen:
+            continue
+        plist = params[die]
+        variadic = bool(plist) and plist[-1] is None
+        fid = -die  # a synthetic id that cannot clash with a DIE offset
+        graph[fid] = CType("func", ref=rtype, params=[x for x in plist if x is not None], variadic=variadic)
+        try:
+            facts.prototypes[name] = cdecl.prototype(graph, fid, name, "dwarf")
+            seen.add(name)
+        except (KeyError, ValueError):
+            pass  # a type this unit does not describe; another unit may
+    if want_layouts:
+        for off in raw_types:
+            graph[off]
+        for layout in cdecl.layouts(graph):
+            key = (layout.kind, layout.name, layout.size, tuple((f.name, f.decl, f.bit_offset) for f in layout.fields),
+                   tuple(layout.values))
+            if key not in seen:
+                seen.add(key)
+                facts.layouts.append(layout)
+    return facts
+
+
+def _member(name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size, raw_types, endian) -> Member:
+    """A struct member from DWARF 2-5 encodings of its position."""
+    if isinstance(loc, bytes):  # DWARF 2/3 location expression: DW_OP_plus_uconst n
+        value = shift = 0
+        if loc and loc[0] == 0x23:
+            for b in loc[1:]:
+                value |= (b & 0x7F) << shift
+                shift += 7
+                if b < 0x80:
+                    break
+        loc = value
+    byte_off = loc or 0
+    if data_bit_off is not None:
+        bit = data_bit_off
+    elif old_bit_off is not None and bit_size:
+        # DWARF 2/3 bitfields count from the most significant bit of the storage unit.
+        storage = byte_size or (raw_types.get(ref, [0, 0, 0, 4])[3] or 4)
+        if endian == "little":
+            bit = byte_off * 8 + storage * 8 - old_bit_off - bit_size
+        else:
+            bit = byte_off * 8 + old_bit_off
+    else:
+        bit = byte_off * 8
+    return Member(name, ref or 0, bit, bit_size or 0)
+
+
+# ---------------------------------------------------------------------------
+# Driving the walk over all units, in parallel
+# ---------------------------------------------------------------------------
+
+_worker: dict = {}
+
+
+def _file_table(dwarf: DWARFInfo, unit_structs, comp_dir_holder: list) -> Callable[[int], list[str]]:
+    def files(stmt_list: int) -> list[str]:
+        lp = dwarf._parse_line_program_at_offset(stmt_list, unit_structs)
+        h = lp.header
+        dirs = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in h["include_directory"]]
+        version = h["version"]
+        out = []
+        for fe in h["file_entry"]:
+            name = fe.name.decode("utf-8", "replace") if isinstance(fe.name, bytes) else str(fe.name)
+            di = fe.dir_index
+            if version < 5:
+                directory = dirs[di - 1] if di > 0 and di - 1 < len(dirs) else ""
+            else:
+                directory = dirs[di] if di < len(dirs) else ""
+            out.append(os.path.join(directory, name) if directory else name)
+        if version < 5:
+            out.insert(0, out[0] if out else "")  # DWARF 2-4 file indexes start at 1
+        return out
+    return files
+
+
+def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
+    w = _worker
+    out = []
+    for i in indexes:
+        unit, structs = w["units"][i], w["structs"][i]
+        key = (unit.abbrev_offset, unit.shape.key())
+        abbrevs = w["abbrev_cache"].get(key)
+        if abbrevs is None:
+            abbrevs = w["abbrev_cache"][key] = parse_abbrevs(w["abbrev"], unit.abbrev_offset, unit.shape)
+        files = _file_table(w["dwarf"], structs, [])
+        try:
+            out.append(walk_unit(w["info"], unit, abbrevs, w["strings"], files, w["config"], w["seen"]))
+        except (IndexError, ValueError) as e:
+            raise BadDwarf(f"malformed DIE in unit at 0x{unit.offset:x} ({e.__class__.__name__})") from None
+    return out
+
+
+def walk(dwarf: DWARFInfo, sections: dict[str, bytes], endian: str, config: WalkConfig,
+         jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> Iterator[UnitFacts]:
+    """Walk every unit; yields UnitFacts in unit order. `progress(done, total)`."""
+    unit_list = units(dwarf, endian)
+    structs = [cu.structs for cu in dwarf.iter_CUs()
+               if cu.header.get("unit_type") in (None, "DW_UT_compile", "DW_UT_partial")]
+    _worker.clear()
+    _worker.update(
+        units=unit_list, structs=structs, dwarf=dwarf, info=sections[".debug_info"],
+        abbrev=sections[".debug_abbrev"], abbrev_cache={}, config=config, seen=set(),
+        strings=Strings(sections.get(".debug_str", b""), sections.get(".debug_line_str", b""),
+                        sections.get(".debug_str_offsets", b""), sections.get(".debug_addr", b""), endian),
+    )
+    total = len(unit_list)
+    # Batches of consecutive units, sized by bytes so both processes stay busy.
+    batches: list[list[int]] = []
+    budget = max(1, sum(u.end - u.offset for u in unit_list) // 200)
+    cur, size = [], 0
+    for i, u in enumerate(unit_list):
+        cur.append(i)
+        size += u.end - u.offset
+        if size >= budget:
+            batches.append(cur)
+            cur, size = [], 0
+    if cur:
+        batches.append(cur)
+    jobs = jobs or min(os.cpu_count() or 1, 4)
+    done = 0
+    if jobs <= 1 or len(batches) < 4:
+        results: Iterator[list[UnitFacts]] = map(_walk_batch, batches)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("fork").Pool(jobs)
+        results = pool.imap(_walk_batch, batches)
+    try:
+        for batch in results:
+            for facts in batch:
+                done += 1
+                yield facts
+            if progress:
+                progress(done, total)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        _worker.clear()

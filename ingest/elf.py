@@ -1,0 +1,220 @@
+"""ELF: sections (decompressed), build-id, release string, compiler, arch and
+the function symbol table, via pyelftools plus struct for the hot loops."""
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from .model import Symbol
+
+#: e_machine -> Debian architecture name (64-bit variants chosen by ELF class).
+MACHINES = {
+    "EM_X86_64": "amd64", "EM_386": "i386", "EM_AARCH64": "arm64", "EM_ARM": "armhf",
+    "EM_PPC64": "ppc64el", "EM_PPC": "powerpc", "EM_RISCV": "riscv64", "EM_S390": "s390x",
+    "EM_MIPS": "mips64el", "EM_LOONGARCH": "loong64",
+}
+BINDINGS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK", 10: "STB_GNU_UNIQUE"}
+STT_FUNC = 2
+SHF_COMPRESSED = 0x800
+_RELEASE = re.compile(rb"Linux version (\S+)")
+
+
+class ImageError(Exception):
+    """The file is not a usable kernel image."""
+
+
+class NotAnElf(ImageError):
+    """The file is not an ELF file."""
+
+
+class UnsupportedMachine(ImageError):
+    """The ELF is for a machine kernsurf does not know."""
+
+
+@dataclass(slots=True)
+class Image:
+    """An opened ELF image and the facts read straight from its headers."""
+
+    elf: ELFFile
+    endian: str          # "little" or "big"
+    arch: str
+    elf_class: int       # 32 or 64
+
+    def section(self, name: str) -> bytes | None:
+        """A section's contents, decompressed; None when absent."""
+        sec = self.elf.get_section_by_name(name)
+        if sec is None or sec["sh_type"] == "SHT_NOBITS":
+            return None
+        raw = sec.data() if not sec["sh_flags"] & SHF_COMPRESSED else _raw(self, sec)
+        if sec["sh_flags"] & SHF_COMPRESSED:
+            return _decompress(self, name, raw)
+        return raw
+
+    def has(self, name: str) -> bool:
+        return self.elf.get_section_by_name(name) is not None
+
+
+def _raw(image: Image, sec) -> bytes:
+    stream = image.elf.stream
+    stream.seek(sec["sh_offset"])
+    data = stream.read(sec["sh_size"])
+    if len(data) != sec["sh_size"]:
+        raise ImageError(f"section {sec.name} runs past the end of the file (truncated?)")
+    return data
+
+
+def _decompress(image: Image, name: str, raw: bytes) -> bytes:
+    """SHF_COMPRESSED section: Elf_Chdr then zlib (1) or zstd (2) data."""
+    e = "<" if image.endian == "little" else ">"
+    if image.elf_class == 64:
+        ctype, _, size, _ = struct.unpack_from(e + "IIQQ", raw)
+        body = raw[24:]
+    else:
+        ctype, size, _ = struct.unpack_from(e + "III", raw)
+        body = raw[12:]
+    try:
+        if ctype == 1:
+            out = zlib.decompress(body)
+        elif ctype == 2:
+            import zstandard
+
+            out = zstandard.ZstdDecompressor().decompress(body, max_output_size=size)
+        else:
+            raise ImageError(f"section {name} uses unknown compression type {ctype}")
+    except (zlib.error, ValueError) as exc:
+        raise ImageError(f"section {name} does not decompress ({exc})") from None
+    if len(out) != size:
+        raise ImageError(f"section {name} decompresses to {len(out)} bytes, header says {size}")
+    return out
+
+
+def open_image(stream: BinaryIO) -> Image:
+    """Open an ELF image; raises NotAnElf / UnsupportedMachine / ImageError."""
+    head = stream.read(4)
+    stream.seek(0)
+    if head != b"\x7fELF":
+        raise NotAnElf("not an ELF file")
+    try:
+        elf = ELFFile(stream)
+        machine = elf["e_machine"]
+        n_sections = elf.num_sections()
+    except (ELFError, struct.error, ValueError) as exc:
+        raise ImageError(f"unreadable ELF headers ({exc})") from None
+    arch = MACHINES.get(machine)
+    if arch is None:
+        raise UnsupportedMachine(f"unsupported machine {machine}")
+    if n_sections == 0:
+        raise ImageError("ELF has no section headers")
+    elf_class = elf.elfclass
+    endian = "little" if elf.little_endian else "big"
+    if arch == "ppc64el" and endian == "big":
+        arch = "ppc64"
+    if arch == "riscv64" and elf_class == 32:
+        arch = "riscv32"
+    if arch == "s390x" and elf_class == 32:
+        arch = "s390"
+    if arch == "amd64" and elf_class == 32:
+        arch = "x32"
+    return Image(elf, endian, arch, elf_class)
+
+
+def build_id(image: Image) -> str | None:
+    """The GNU build-id note as hex."""
+    for sec in image.elf.iter_sections():
+        if sec["sh_type"] != "SHT_NOTE":
+            continue
+        try:
+            for note in sec.iter_notes():
+                if note["n_type"] == "NT_GNU_BUILD_ID":
+                    return note["n_desc"]
+        except (ELFError, struct.error, UnicodeDecodeError):
+            continue
+    return None
+
+
+def compiler(image: Image) -> str | None:
+    """The first compiler string in .comment."""
+    data = image.section(".comment")
+    if not data:
+        return None
+    first = data.split(b"\0")[0] or (data.split(b"\0") + [b""])[1]
+    return first.decode("utf-8", "replace").strip() or None
+
+
+def release(image: Image, symbols: list[Symbol] | None = None) -> str | None:
+    """The kernel release from the `linux_banner` string ("Linux version X ...")."""
+    sym = image.elf.get_section_by_name(".symtab")
+    banner = None
+    if sym is not None:
+        found = sym.get_symbol_by_name("linux_banner")
+        if found:
+            banner = read_at(image, found[0]["st_value"], 256)
+    if banner is None:
+        data = image.section(".rodata")
+        if data:
+            at = data.find(b"Linux version ")
+            banner = data[at:at + 256] if at >= 0 else None
+    if banner:
+        m = _RELEASE.search(banner)
+        if m:
+            return m.group(1).decode("ascii", "replace")
+    return None
+
+
+def read_at(image: Image, address: int, size: int) -> bytes | None:
+    """Initialised bytes at a virtual address, or None when not in a section."""
+    for sec in image.elf.iter_sections():
+        start = sec["sh_addr"]
+        if start and start <= address < start + sec["sh_size"] and sec["sh_type"] != "SHT_NOBITS":
+            stream = image.elf.stream
+            stream.seek(sec["sh_offset"] + address - start)
+            return stream.read(min(size, start + sec["sh_size"] - address))
+    return None
+
+
+def split_symbol(name: str) -> tuple[str, tuple[str, ...]]:
+    """`foo.isra.0.cold` -> ("foo", ("isra", "cold")): stem and non-numeric suffixes."""
+    stem, _, rest = name.partition(".")
+    if not rest:
+        return name, ()
+    return stem, tuple(part for part in rest.split(".") if part and not part.isdigit())
+
+
+def function_symbols(image: Image) -> list[Symbol]:
+    """Every STT_FUNC symbol except `__pfx_*` padding, in table order."""
+    symtab = image.elf.get_section_by_name(".symtab")
+    if symtab is None or symtab["sh_type"] != "SHT_SYMTAB":
+        return []
+    strtab = image.elf.get_section(symtab["sh_link"])
+    strings = strtab.data()
+    data = symtab.data()
+    e = "<" if image.endian == "little" else ">"
+    if image.elf_class == 64:
+        fmt, entsize = e + "IBBHQQ", 24
+    else:
+        fmt, entsize = e + "IIIBBH", 16
+    section_names = {i: s.name for i, s in enumerate(image.elf.iter_sections())}
+    out = []
+    for entry in struct.iter_unpack(fmt, data[: len(data) - len(data) % entsize]):
+        if image.elf_class == 64:
+            name_off, info, _, shndx, value, size = entry
+        else:
+            name_off, value, size, info, _, shndx = entry
+        if info & 0xF != STT_FUNC:
+            continue
+        end = strings.find(b"\0", name_off)
+        if end < 0:
+            raise ImageError("symbol name outside .strtab (corrupt symbol table)")
+        name = strings[name_off:end].decode("utf-8", "replace")
+        if name.startswith("__pfx_"):
+            continue
+        stem, suffixes = split_symbol(name)
+        out.append(Symbol(name, stem, suffixes, value, size, BINDINGS.get(info >> 4, str(info >> 4)),
+                          section_names.get(shndx)))
+    return out

@@ -1,0 +1,177 @@
+"""Assemble one Build from the per-unit DWARF facts, the symbols and the BTF:
+instance identity (SPEC §2.1), caller edges (§2.2), per-name status (§2.4),
+prototypes (§2.5) and layouts (§3)."""
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+from . import cdecl, classify
+from .btf import BtfInfo
+from .dwarf import UnitFacts
+from .model import Build, BuildInfo, CallEdge, FunctionStatus, Instance, Layout, Prototype, Symbol
+
+#: Top-level directories of the kernel tree, used to find where a builder's
+#: directory ends in an absolute path.
+KERNEL_TOPS = {"arch", "block", "certs", "crypto", "drivers", "fs", "include", "init", "io_uring",
+               "ipc", "kernel", "lib", "mm", "net", "rust", "samples", "scripts", "security",
+               "sound", "tools", "usr", "virt"}
+_BUILD_DIRS = [re.compile(p) for p in (
+    r"^(?:.*/)?debian/build/build_[^/]+/",        # Debian out-of-tree builds
+    r"^/build/[^/]+/linux-[^/]+/",                 # Ubuntu (/build/linux-XXXX/linux-5.4.0/)
+    r"^/usr/src/(?:debug/)?(?:kernel-[^/]+/)?linux-[^/]+/",  # Fedora and local trees
+)]
+
+
+class PathNormaliser:
+    """Maps compiler-recorded paths to kernel-tree paths for one build."""
+
+    def __init__(self, cu_names: Iterable[str | None], comp_dirs: Iterable[str | None]):
+        roots: dict[str, int] = defaultdict(int)
+        for name in cu_names:
+            if name and name.startswith("/"):
+                parts = name.split("/")
+                for i, part in enumerate(parts[1:-1], 1):
+                    if part in KERNEL_TOPS:
+                        roots["/".join(parts[:i]) + "/"] += 1
+                        break
+        dirs = {posixpath.normpath(d) + "/" for d in comp_dirs if d}
+        # Longest first, so a build directory inside the source tree wins.
+        self.prefixes = sorted(dirs | set(roots), key=len, reverse=True)
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, path: str | None) -> str | None:
+        if path is None:
+            return None
+        out = self._cache.get(path)
+        if out is None:
+            out = self._cache[path] = self._normalise(path)
+        return out
+
+    def _normalise(self, path: str) -> str:
+        p = posixpath.normpath(path)
+        for prefix in self.prefixes:
+            if p.startswith(prefix):
+                return p[len(prefix):]
+        for pattern in _BUILD_DIRS:
+            m = pattern.match(p)
+            if m:
+                return p[m.end():]
+        return p
+
+
+def _resolve_root(die: int, subs: dict[int, tuple]) -> tuple | None:
+    """Follow abstract_origin/specification links to the DIE that names the function."""
+    s = subs.get(die)
+    for _ in range(8):
+        if s is None:
+            return None
+        origin = s[8]
+        if origin is None or origin not in subs:
+            return s
+        parent = subs[origin]
+        if s[1] is not None and parent[1] is None:
+            return s
+        s = parent
+    return s
+
+
+def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
+             btf: BtfInfo | None) -> Build:
+    """One Build from everything the readers produced."""
+    subs: dict[int, tuple] = {}
+    sub_cu: dict[int, int] = {}
+    cu_names: list[str | None] = []
+    comp_dirs: list[str | None] = []
+    edges: list[tuple] = []
+    dwarf_protos: dict[str, Prototype] = {}
+    dwarf_layouts: list[Layout] = []
+    for u in units:
+        index = len(cu_names)
+        cu_names.append(u.name)
+        comp_dirs.append(u.comp_dir)
+        for s in u.subs:
+            subs[s[0]] = s
+            sub_cu[s[0]] = index
+        edges.extend(u.edges)
+        for name, proto in u.prototypes.items():
+            dwarf_protos.setdefault(name, proto)
+        dwarf_layouts.extend(u.layouts)
+    norm = PathNormaliser(cu_names, comp_dirs)
+    cu_paths = [norm(n) for n in cu_names]
+
+    # Instances: one per external name, one per (name, location, CU) for statics.
+    instances: list[Instance] = []
+    by_key: dict[tuple, int] = {}
+    die_instance: dict[int, int] = {}
+    for die, s in subs.items():
+        root = _resolve_root(die, subs)
+        if root is None or root[1] is None:
+            continue
+        name, external = root[1], root[2]
+        decl_file, decl_line = norm(root[3]), root[4]
+        cu = cu_paths[sub_cu[root[0]]]
+        key = (name,) if external else (name, decl_file, decl_line, cu)
+        idx = by_key.get(key)
+        is_definition = s[9] or (root[5] in (1, 3))  # concrete code, or inlined somewhere
+        if idx is None:
+            idx = by_key[key] = len(instances)
+            instances.append(Instance(name, external, decl_file, decl_line,
+                                      cu if (not external or s[9]) else None,
+                                      root[5], s[6] if s[9] else None, False))
+        inst = instances[idx]
+        die_instance[die] = idx
+        if s[9]:  # a definition or out-of-line copy: its CU and location win
+            inst.defined = True
+            if inst.address is None:
+                inst.address = s[6]
+            if external:
+                inst.cu = cu_paths[sub_cu[die]]
+                if not s[7] and s[3] is not None and s[8] is None:
+                    inst.decl_file, inst.decl_line = norm(s[3]), s[4]
+        if root[5] is not None and (inst.inline is None or root[5] > inst.inline):
+            inst.inline = root[5]
+        if is_definition and root[5] in (1, 3):
+            inst.defined = True
+
+    # Caller edges, with site counts; inlined copies give an address of last resort.
+    counts: dict[tuple[int, int, str], int] = defaultdict(int)
+    for callee_die, caller_die, kind, address in edges:
+        callee = die_instance.get(callee_die)
+        caller = die_instance.get(caller_die)
+        if callee is None or caller is None:
+            continue
+        counts[(callee, caller, kind)] += 1
+        if kind == "inline":
+            inst = instances[callee]
+            inst.defined = True
+            if inst.address is None and address:
+                inst.address = address
+    calls = [CallEdge(callee, caller, kind, n) for (callee, caller, kind), n in counts.items()]
+
+    # Per-name status.
+    by_name: dict[str, list[Instance]] = defaultdict(list)
+    for inst in instances:
+        by_name[inst.name].append(inst)
+    syms_by_stem: dict[str, list[Symbol]] = defaultdict(list)
+    for sym in symbols:
+        syms_by_stem[sym.stem].append(sym)
+    btf_graph = btf.graph if btf else None
+    functions = []
+    for name in sorted(set(by_name) | set(syms_by_stem) | (set(btf.funcs) if btf else set())):
+        insts, syms = by_name.get(name, []), syms_by_stem.get(name, [])
+        proto = None
+        if btf and name in btf.funcs:
+            try:
+                proto = cdecl.prototype(btf_graph, btf.funcs[name][0], name, "btf")
+            except ValueError:
+                proto = None
+        if proto is None:
+            proto = dwarf_protos.get(name)
+        functions.append(FunctionStatus(name, classify.collision(insts), classify.inline(insts, syms),
+                                        classify.suffixes(syms), len(insts), len(syms), proto))
+
+    layouts = cdecl.layouts(btf.graph) if btf else dwarf_layouts
+    return Build(info, instances, calls, symbols, functions, layouts)

@@ -1,0 +1,199 @@
+"""Ingest one image into the database: read everything first, then write one
+transaction, so a bad input never touches the database."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import btf as btf_reader
+from . import db, dwarf, elf, merge
+from .dwarf_forms import BadDwarf
+from .model import Build, BuildInfo, Symbol
+
+
+class IngestError(Exception):
+    """An input could not be ingested; the message names the file and the problem."""
+
+
+@dataclass(slots=True)
+class Identity:
+    """Identity fields given on the command line; None means "read from the image"."""
+
+    distro: str | None = None
+    version: str | None = None
+    release: str | None = None
+    arch: str | None = None
+    flavor: str | None = None
+    label: str | None = None
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What an ingest did, for the one-line summary."""
+
+    name: str
+    skipped: bool
+    build: Build | None
+    seconds: float
+    bytes_added: int
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _flavor(release: str | None) -> str | None:
+    """Debian/Ubuntu releases end in the flavor: 6.1.0-56-cloud-amd64 -> cloud-amd64."""
+    if not release:
+        return None
+    parts = release.split("-")
+    tail = [p for p in parts[1:] if not p[:1].isdigit()]
+    return "-".join(tail) or None
+
+
+def read_image(path: Path, identity: Identity, jobs: int | None = None,
+               progress: Callable[[int, int], None] | None = None,
+               kallsyms: Path | None = None) -> Build:
+    """Read an image (vmlinux with DWARF/BTF/symtab, or a raw BTF blob) into a Build."""
+    if path.is_dir():
+        raise IngestError(f"{path}: is a directory, not a kernel image")
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot open ({exc.strerror})") from None
+    with f:
+        head = f.read(4)
+        f.seek(0)
+        if head[:2] in (b"\x9f\xeb", b"\xeb\x9f"):
+            return _read_btf_only(path, f.read(), identity, kallsyms)
+        try:
+            image = elf.open_image(f)
+        except elf.NotAnElf:
+            raise IngestError(f"{path}: not an ELF file (expected a vmlinux with debug info, or a raw BTF blob)") from None
+        except elf.ImageError as exc:
+            raise IngestError(f"{path}: {exc}") from None
+        try:
+            return _read_elf(path, image, identity, jobs, progress)
+        except (elf.ImageError, BadDwarf, btf_reader.BadBtf) as exc:
+            raise IngestError(f"{path}: {exc}") from None
+
+
+def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None,
+              progress: Callable[[int, int], None] | None) -> Build:
+    symbols = elf.function_symbols(image)
+    btf_data = image.section(".BTF")
+    btf = btf_reader.read_btf(btf_data) if btf_data else None
+    has_dwarf = image.has(".debug_info")
+    if not has_dwarf and btf is None:
+        what = "no symbol table either (stripped)" if not symbols else "only a symbol table"
+        raise IngestError(f"{path}: no debug info: neither DWARF (.debug_info) nor .BTF, {what}; "
+                          "use the -dbg/debuginfo package's vmlinux")
+    units: list = []
+    dwarf_version = None
+    if has_dwarf:
+        names = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line_str",
+                 ".debug_str_offsets", ".debug_addr")
+        sections = {n: data for n in names if (data := image.section(n)) is not None}
+        try:
+            info = image.elf.get_dwarf_info(relocate_dwarf_sections=image.elf["e_type"] == "ET_REL")
+            config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
+            units = list(dwarf.walk(info, sections, image.endian, config, jobs, progress))
+            dwarf_version = max((u.shape.version for u in dwarf.units(info, image.endian)), default=None)
+        except BadDwarf:
+            raise
+        except Exception as exc:  # pyelftools raises many kinds on corrupt headers
+            raise BadDwarf(f"corrupt DWARF ({exc.__class__.__name__}: {exc})") from None
+    release = identity.release or elf.release(image)
+    build_id = elf.build_id(image)
+    sha = _sha256(path)
+    info = BuildInfo(
+        build_id=build_id or sha, distro=identity.distro, version=identity.version, release=release,
+        arch=identity.arch or image.arch, flavor=identity.flavor or _flavor(release),
+        compiler=elf.compiler(image), dwarf_version=dwarf_version, has_dwarf=has_dwarf,
+        has_btf=btf is not None, has_symtab=bool(symbols), file_size=path.stat().st_size, sha256=sha,
+        path=str(path))
+    return merge.assemble(info, units, symbols, btf)
+
+
+def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
+    try:
+        btf = btf_reader.read_btf(data)
+    except btf_reader.BadBtf as exc:
+        raise IngestError(f"{path}: bad BTF ({exc})") from None
+    symbols = read_kallsyms(kallsyms) if kallsyms else []
+    sha = hashlib.sha256(data).hexdigest()
+    info = BuildInfo(
+        build_id=sha, distro=identity.distro, version=identity.version, release=identity.release,
+        arch=identity.arch, flavor=identity.flavor or _flavor(identity.release), compiler=None,
+        dwarf_version=None, has_dwarf=False, has_btf=True, has_symtab=bool(symbols), file_size=len(data),
+        sha256=sha, path=str(path))
+    return merge.assemble(info, [], symbols, btf)
+
+
+def read_kallsyms(path: Path) -> list[Symbol]:
+    """Function symbols from /proc/kallsyms or a System.map ("addr type name")."""
+    out = []
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        raise IngestError(f"{path}: cannot read ({exc.strerror})") from None
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3 or parts[1] not in "tTwW" or parts[2].startswith("__pfx_"):
+            continue
+        try:
+            address = int(parts[0], 16)
+        except ValueError:
+            raise IngestError(f"{path}: not a kallsyms/System.map file (bad line {line[:60]!r})") from None
+        stem, suffixes = elf.split_symbol(parts[2])
+        binding = "STB_GLOBAL" if parts[1] == "T" else "STB_WEAK" if parts[1] in "wW" else "STB_LOCAL"
+        out.append(Symbol(parts[2], stem, suffixes, address, 0, binding, ".text"))
+    return out
+
+
+def ingest(path: Path, db_path: Path, identity: Identity | None = None, replace: bool = False,
+           jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
+           kallsyms: Path | None = None) -> IngestResult:
+    """Read `path` and store it in `db_path` as one build (a no-op if already there)."""
+    identity = identity or Identity()
+    start = time.perf_counter()
+    build_id = _quick_build_id(path)
+    if build_id and db_path.exists() and not replace:
+        conn = db.connect(db_path)
+        try:
+            found = db.find_build(conn, build_id)
+        finally:
+            conn.close()
+        if found:
+            return IngestResult(found[1], True, None, time.perf_counter() - start, 0)
+    build = read_image(path, identity, jobs, progress, kallsyms)
+    before = db_path.stat().st_size if db_path.exists() else 0
+    conn = db.connect(db_path)
+    try:
+        found = db.find_build(conn, build.info.build_id)
+        if found and not replace:
+            return IngestResult(found[1], True, None, time.perf_counter() - start, 0)
+        seconds = time.perf_counter() - start
+        build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
+        name = conn.execute("SELECT name FROM builds WHERE id = ?", (build_pk,)).fetchone()[0]
+    finally:
+        conn.close()
+    return IngestResult(name, False, build, time.perf_counter() - start,
+                        os.path.getsize(db_path) - before)
+
+
+def _quick_build_id(path: Path) -> str | None:
+    """The build-id without reading the whole image (None if unavailable)."""
+    try:
+        with open(path, "rb") as f:
+            return elf.build_id(elf.open_image(f))
+    except (OSError, elf.ImageError, Exception):
+        return None

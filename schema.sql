@@ -1,0 +1,202 @@
+-- kernsurf database schema: the single source of truth, applied by ingest/db.py.
+-- Repeated strings live in lookup tables (names, paths, type_texts); layouts
+-- and prototypes are shared by every build that has the same one.
+
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS builds (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,            -- display label, e.g. 6.1.0-56-amd64
+    build_id TEXT NOT NULL UNIQUE,        -- ELF GNU build-id (hex); sha256 when the image has none
+    distro TEXT,
+    version TEXT,                         -- package version, e.g. 6.1.192-2
+    release TEXT,                         -- kernel release, e.g. 6.1.0-56-amd64
+    version_sort TEXT,                    -- release with zero-padded numbers: sorts like versions
+    arch TEXT,
+    flavor TEXT,
+    compiler TEXT,
+    dwarf_version INTEGER,
+    has_dwarf INTEGER NOT NULL,
+    has_btf INTEGER NOT NULL,
+    has_symtab INTEGER NOT NULL,
+    lacks TEXT,                           -- facts this input cannot provide, e.g. "inlining, callers"
+    file_size INTEGER,
+    sha256 TEXT,
+    source_path TEXT,
+    ingest_seconds REAL,
+    ingested_at TEXT,
+    n_functions INTEGER,
+    n_instances INTEGER,
+    n_callers INTEGER,
+    n_symbols INTEGER,
+    n_structs INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS names (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS paths (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS type_texts (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL UNIQUE
+);
+
+-- Function instances (SPEC §2.1).
+CREATE TABLE IF NOT EXISTS instances (
+    id INTEGER PRIMARY KEY,
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    external INTEGER NOT NULL,
+    decl_path_id INTEGER REFERENCES paths(id),
+    decl_line INTEGER,
+    cu_path_id INTEGER REFERENCES paths(id),
+    inline INTEGER,                       -- DW_AT_inline: 0..3, NULL when absent
+    address INTEGER,
+    defined INTEGER NOT NULL              -- 0: declarations only
+);
+CREATE INDEX IF NOT EXISTS instances_name_build ON instances(name_id, build_id);
+CREATE INDEX IF NOT EXISTS instances_build ON instances(build_id);
+
+-- Caller edges with site counts (SPEC §2.2); caller is the concrete function containing the sites.
+CREATE TABLE IF NOT EXISTS callers (
+    callee_id INTEGER NOT NULL REFERENCES instances(id),
+    caller_id INTEGER NOT NULL REFERENCES instances(id),
+    kind TEXT NOT NULL CHECK (kind IN ('direct', 'inline')),
+    sites INTEGER NOT NULL,
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    PRIMARY KEY (callee_id, caller_id, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS callers_caller ON callers(caller_id);
+CREATE INDEX IF NOT EXISTS callers_build ON callers(build_id);
+
+-- STT_FUNC symbols (SPEC §2.3).
+CREATE TABLE IF NOT EXISTS symbols (
+    id INTEGER PRIMARY KEY,
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    stem_id INTEGER NOT NULL REFERENCES names(id),
+    suffixes TEXT,                        -- space-separated, e.g. "isra cold"; NULL when none
+    address INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    binding TEXT NOT NULL,
+    section TEXT
+);
+CREATE INDEX IF NOT EXISTS symbols_stem_build ON symbols(stem_id, build_id);
+CREATE INDEX IF NOT EXISTS symbols_build ON symbols(build_id);
+
+-- Prototypes, shared across builds (SPEC §2.5).
+CREATE TABLE IF NOT EXISTS prototypes (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL UNIQUE,
+    return_type_id INTEGER NOT NULL REFERENCES type_texts(id),
+    variadic INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS prototype_params (
+    prototype_id INTEGER NOT NULL REFERENCES prototypes(id),
+    position INTEGER NOT NULL,
+    name TEXT,
+    type_id INTEGER NOT NULL REFERENCES type_texts(id),
+    PRIMARY KEY (prototype_id, position)
+) WITHOUT ROWID;
+
+-- Per build x function name status (SPEC §2.4): what pages and diffs read.
+CREATE TABLE IF NOT EXISTS functions (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    collision TEXT,                       -- NULL: no DWARF instance in this build
+    inline TEXT,                          -- No / Selective / Full / Declared only; NULL unknown
+    suffixes TEXT,                        -- transformation suffixes, space-separated
+    n_instances INTEGER NOT NULL,
+    n_symbols INTEGER NOT NULL,
+    prototype_id INTEGER REFERENCES prototypes(id),
+    prototype_source TEXT,                -- btf or dwarf
+    PRIMARY KEY (name_id, build_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS functions_build ON functions(build_id);
+
+-- Struct, union and enum layouts, shared across builds (SPEC §3).
+CREATE TABLE IF NOT EXISTS layouts (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('struct', 'union', 'enum')),
+    size INTEGER NOT NULL,
+    digest TEXT NOT NULL UNIQUE
+);
+
+-- Members, flattened: anonymous struct/union containers are rows with a NULL
+-- name, and the members inside them point at the container through parent.
+CREATE TABLE IF NOT EXISTS struct_fields (
+    layout_id INTEGER NOT NULL REFERENCES layouts(id),
+    position INTEGER NOT NULL,
+    name TEXT,
+    type_id INTEGER NOT NULL REFERENCES type_texts(id),
+    decl_id INTEGER NOT NULL REFERENCES type_texts(id),
+    bit_offset INTEGER NOT NULL,          -- absolute within the top-level aggregate
+    bit_size INTEGER NOT NULL,            -- bitfield width, 0 otherwise
+    byte_size INTEGER,
+    parent INTEGER,                       -- position of the anonymous container, NULL at top level
+    PRIMARY KEY (layout_id, position)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS enum_values (
+    layout_id INTEGER NOT NULL REFERENCES layouts(id),
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (layout_id, position)
+) WITHOUT ROWID;
+
+-- Which named types each build has; a name may map to several distinct layouts.
+CREATE TABLE IF NOT EXISTS types (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    layout_id INTEGER NOT NULL REFERENCES layouts(id),
+    kind TEXT NOT NULL,
+    PRIMARY KEY (name_id, build_id, layout_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS types_build ON types(build_id);
+
+-- Views for the common joins.
+CREATE VIEW IF NOT EXISTS function_status AS
+SELECT b.name AS build, n.name AS name, f.collision, f.inline, f.suffixes,
+       f.n_instances, f.n_symbols, p.text AS prototype, f.prototype_source,
+       f.build_id, f.name_id
+FROM functions f JOIN names n ON n.id = f.name_id JOIN builds b ON b.id = f.build_id;
+
+CREATE VIEW IF NOT EXISTS instance_list AS
+SELECT b.name AS build, n.name AS name, i.external, dp.path AS decl_file, i.decl_line,
+       cp.path AS cu, i.inline, printf('%x', i.address) AS address, i.defined, i.id, i.build_id
+FROM instances i JOIN names n ON n.id = i.name_id JOIN builds b ON b.id = i.build_id
+LEFT JOIN paths dp ON dp.id = i.decl_path_id LEFT JOIN paths cp ON cp.id = i.cu_path_id;
+
+CREATE VIEW IF NOT EXISTS caller_list AS
+SELECT b.name AS build, cn.name AS callee, rn.name AS caller, rp.path AS caller_cu,
+       c.kind, c.sites, c.callee_id, c.caller_id, c.build_id
+FROM callers c
+JOIN instances ce ON ce.id = c.callee_id JOIN names cn ON cn.id = ce.name_id
+JOIN instances r ON r.id = c.caller_id JOIN names rn ON rn.id = r.name_id
+LEFT JOIN paths rp ON rp.id = r.cu_path_id
+JOIN builds b ON b.id = c.build_id;
+
+CREATE VIEW IF NOT EXISTS symbol_list AS
+SELECT b.name AS build, n.name AS name, sn.name AS stem, s.suffixes,
+       printf('%x', s.address) AS address, s.size, s.binding, s.section, s.build_id
+FROM symbols s JOIN names n ON n.id = s.name_id JOIN names sn ON sn.id = s.stem_id
+JOIN builds b ON b.id = s.build_id;
+
+CREATE VIEW IF NOT EXISTS struct_layouts AS
+SELECT b.name AS build, n.name AS name, t.kind, l.size, sf.position, sf.name AS field,
+       tt.text AS type, dt.text AS decl, sf.bit_offset / 8 AS byte_offset, sf.bit_offset,
+       sf.bit_size, sf.byte_size, sf.parent, t.layout_id, t.build_id
+FROM types t JOIN names n ON n.id = t.name_id JOIN builds b ON b.id = t.build_id
+JOIN layouts l ON l.id = t.layout_id
+JOIN struct_fields sf ON sf.layout_id = t.layout_id
+JOIN type_texts tt ON tt.id = sf.type_id JOIN type_texts dt ON dt.id = sf.decl_id;

@@ -1,0 +1,567 @@
+"""Fetching kernel debug images from a Debian-style archive.
+
+Everything runs against .deb files and Packages.xz indexes built here and
+served from a local http.server on 127.0.0.1; only tests marked `network`
+talk to a real mirror (and skip when it is unreachable).
+"""
+from __future__ import annotations
+
+import errno
+import functools
+import hashlib
+import io
+import json
+import lzma
+import os
+import tarfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ingest.archive import deb, debian, errors, sources, store, ubuntu
+
+# --------------------------------------------------------------------------- building packages
+
+
+def ar_archive(members: list[tuple[str, bytes]]) -> bytes:
+    """A minimal `ar` archive as dpkg-deb writes it."""
+    out = [b"!<arch>\n"]
+    for name, data in members:
+        header = f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
+        assert len(header) == 60
+        out += [header, data, b"\n" if len(data) % 2 else b""]
+    return b"".join(out)
+
+
+def tar_bytes(entries: list[tuple], compression: str = "xz") -> bytes:
+    """A compressed tar of (path, bytes) files, (path, "->", target) symlinks, (path, "=>", target) hard links."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        seen_dirs: set[str] = {"."}
+        for entry in entries:
+            path = entry[0]
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                d = "./" + "/".join(parts[:i])
+                if d not in seen_dirs:
+                    seen_dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo("./" + path)
+            if len(entry) == 3:
+                info.type = tarfile.SYMTYPE if entry[1] == "->" else tarfile.LNKTYPE
+                info.linkname = entry[2]
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(entry[1]), 0o644
+                tar.addfile(info, io.BytesIO(entry[1]))
+    data = raw.getvalue()
+    if compression == "xz":
+        return lzma.compress(data, preset=0)
+    if compression == "gz":
+        import gzip
+
+        return gzip.compress(data, compresslevel=1)
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=1).compress(data)
+
+
+def build_deb(entries: list[tuple], compression: str = "xz") -> bytes:
+    return _build_deb(tuple(entries), compression)
+
+
+@functools.cache
+def _build_deb(entries: tuple[tuple, ...], compression: str) -> bytes:
+    control = tar_bytes([("control", b"Package: test\n")])
+    return ar_archive([
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.xz", control),
+        (f"data.tar.{compression}", tar_bytes(entries, compression)),
+    ])
+
+
+REL = "6.1.0-56-amd64"
+REL7 = "7.0.1+deb14-amd64"
+VMLINUX = os.urandom(300_000) + b"\x7fELF-not-really" * 4096
+KO = os.urandom(20_000)
+CONFIG = b"CONFIG_BPF=y\nCONFIG_DEBUG_INFO_BTF=y\n"
+
+
+def dbg_entries(rel: str = REL, body: bytes = VMLINUX) -> list[tuple]:
+    return [
+        ("usr/lib/debug/.build-id/ab/cdef.debug", "->", f"../../boot/vmlinux-{rel}"),
+        (f"usr/lib/debug/lib/modules/{rel}/kernel/fs/ext4.ko", KO),
+        (f"usr/lib/debug/boot/vmlinux-{rel}", body),
+        (f"usr/share/doc/linux-image-{rel}-dbg/copyright", b"GPL-2\n"),
+    ]
+
+
+def dbg7_entries(rel: str = REL7, link_first: bool = True) -> list[tuple]:
+    link = (f"usr/lib/debug/boot/vmlinux-{rel}", "->", f"../lib/modules/{rel}/vmlinux")
+    target = (f"usr/lib/debug/lib/modules/{rel}/vmlinux", VMLINUX)
+    pad = (f"usr/lib/debug/lib/modules/{rel}/kernel/a.ko", b"x" * 1000)
+    return [link, pad, target] if link_first else [pad, target, link]
+
+
+# --------------------------------------------------------------------------- a fake mirror
+
+
+@dataclass
+class FakeMirror:
+    """An in-memory archive with /debian and /debian-security, served over HTTP."""
+
+    url: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+    stanzas: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    truncate: set[str] = field(default_factory=set)
+    slow: set[str] = field(default_factory=set)
+    barrier: dict[str, threading.Barrier] = field(default_factory=dict)
+    last_modified: float = time.time() - 3600
+
+    @property
+    def main(self) -> str:
+        return self.url + "/debian"
+
+    def add(self, name: str, version: str, data: bytes, *, suite: str = "bookworm", arch: str = "amd64",
+            installed_kb: int = 5_000_000, sha256: str | None = None, section: str = "debug",
+            archive: str | None = None) -> str:
+        """Publish a package; returns its URL path."""
+        archive = archive or ("debian-security" if suite.endswith("-security") else "debian")
+        filename = f"pool/main/l/linux/{name}_{version}_{arch}.deb"
+        self.files[f"/{archive}/{filename}"] = data
+        self.stanzas.setdefault((archive, suite, arch), []).append(
+            f"Package: {name}\nSource: linux\nVersion: {version}\nInstalled-Size: {installed_kb}\n"
+            f"Architecture: {arch}\nSection: {section}\nFilename: {filename}\nSize: {len(data)}\n"
+            f"SHA256: {sha256 or hashlib.sha256(data).hexdigest()}\n"
+        )
+        self.publish()
+        return f"/{archive}/{filename}"
+
+    def publish(self) -> None:
+        for (archive, suite, arch), stanzas in self.stanzas.items():
+            text = "\n".join(stanzas).encode()
+            self.files[f"/{archive}/dists/{suite}/main/binary-{arch}/Packages.xz"] = lzma.compress(text)
+        for archive, suite in {(r, s) for r, s, _ in self.stanzas}:
+            arches = sorted({a for r, s, a in self.stanzas if s == suite and r == archive})
+            self.files[f"/{archive}/dists/{suite}/Release"] = f"Suite: {suite}\nArchitectures: all {' '.join(arches)}\n".encode()
+
+    def deb_requests(self) -> list[str]:
+        return [r for r in self.requests if r.endswith(".deb")]
+
+
+def _handler(fake: FakeMirror):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            fake.requests.append(self.path)
+            data = fake.files.get(self.path)
+            if data is None:
+                self.send_error(404)
+                return
+            if self.path in fake.barrier:
+                fake.barrier[self.path].wait()
+            if self.headers.get("If-Modified-Since") and self.path.endswith("Packages.xz"):
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Last-Modified", formatdate(fake.last_modified, usegmt=True))
+            self.end_headers()
+            if self.path in fake.truncate:
+                data = data[: len(data) // 2]
+            step = 1 << 16
+            for i in range(0, len(data), step):
+                self.wfile.write(data[i:i + step])
+                if self.path in fake.slow:
+                    time.sleep(0.005)
+
+    return Handler
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    mirror = FakeMirror()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(mirror))
+    server.daemon_threads = True
+    mirror.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    monkeypatch.setenv("KERNSURF_DEBIAN_MIRROR", mirror.main)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    yield mirror
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    return tmp_path / "xdg" / "kernsurf"
+
+
+def standard_archive(fake: FakeMirror) -> None:
+    """bookworm with an older 6.1.0-56 in main and the current one in -security, plus config packages."""
+    fake.add(f"linux-image-{REL}-dbg", "6.1.190-1", build_deb(dbg_entries(body=b"old")))
+    fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(dbg_entries()), suite="bookworm-security")
+    fake.add(f"linux-image-{REL}-unsigned", "6.1.192-2",
+             build_deb([(f"boot/config-{REL}", CONFIG), (f"boot/vmlinuz-{REL}", KO)]),
+             suite="bookworm-security", installed_kb=400_000, section="kernel")
+    fake.add("linux-image-6.1.0-56-cloud-amd64-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-cloud-amd64")),
+             suite="bookworm-security")
+    fake.add("linux-image-amd64-dbg", "6.1.192-2", build_deb([("usr/share/doc/x", b"")]), installed_kb=10, section="kernel")
+    fake.add("linux-image-6.1-amd64-dbg", "6.1.192-2", build_deb([("usr/share/doc/x", b"")]), installed_kb=10, section="kernel")
+    fake.add("linux-image-6.1.0-56-arm64-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-arm64")), arch="arm64")
+    fake.add("linux-image-6.1.0-56-686-pae-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-686-pae")), arch="i386")
+
+
+# --------------------------------------------------------------------------- deb.extract
+
+
+@pytest.mark.parametrize("compression", ["xz", "gz", "zst"])
+def test_extract_each_compression(tmp_path, compression):
+    data = build_deb(dbg_entries(), compression)
+    stream = io.BytesIO(data + b"trailing")
+    member = deb.extract(stream, lambda p: p == f"usr/lib/debug/boot/vmlinux-{REL}", tmp_path / "v")
+    assert member == f"usr/lib/debug/boot/vmlinux-{REL}"
+    assert (tmp_path / "v").read_bytes() == VMLINUX
+    assert stream.tell() <= len(data)                # never reads past the package
+    assert sorted(os.listdir(tmp_path)) == ["v"]
+
+
+@pytest.mark.parametrize("link_first", [True, False])
+def test_extract_follows_symlink_either_order(tmp_path, link_first):
+    """Only the link path is wanted; a target before its link is kept speculatively."""
+    wanted = f"usr/lib/debug/boot/vmlinux-{REL7}"
+    data = build_deb(dbg7_entries(link_first=link_first))
+    member = deb.extract(io.BytesIO(data), lambda p: p == wanted, tmp_path / "v",
+                         maybe=lambda p: os.path.basename(p) == "vmlinux")
+    assert member == f"usr/lib/debug/lib/modules/{REL7}/vmlinux"
+    assert (tmp_path / "v").read_bytes() == VMLINUX
+    assert sorted(os.listdir(tmp_path)) == ["v"]       # no speculative leftovers
+
+
+def test_extract_target_before_link_needs_maybe(tmp_path):
+    wanted = f"usr/lib/debug/boot/vmlinux-{REL7}"
+    with pytest.raises(errors.MemberNotFound):
+        deb.extract(io.BytesIO(build_deb(dbg7_entries(link_first=False))), lambda p: p == wanted, tmp_path / "v")
+    assert os.listdir(tmp_path) == []
+
+
+def test_extract_symlink_chain_and_hardlink(tmp_path):
+    entries = [("a/first", "->", "second"), ("a/second", "->", "/b/real"), ("b/real", b"payload")]
+    assert deb.extract(io.BytesIO(build_deb(entries)), lambda p: p == "a/first", tmp_path / "v") == "b/real"
+    assert (tmp_path / "v").read_bytes() == b"payload"
+    entries = [("b/real", b"payload2"), ("c/hard", "=>", "./b/real")]
+    deb.extract(io.BytesIO(build_deb(entries)), lambda p: p == "c/hard", tmp_path / "w", maybe=lambda p: p.startswith("b/"))
+    assert (tmp_path / "w").read_bytes() == b"payload2"
+
+
+def test_extract_rejects_garbage_and_truncation(tmp_path):
+    with pytest.raises(errors.DebFormatError):
+        deb.extract(io.BytesIO(b"<html>not a deb</html>"), lambda p: True, tmp_path / "v")
+    data = build_deb(dbg_entries())
+    with pytest.raises((errors.TruncatedDownload, errors.DebFormatError)):
+        deb.extract(io.BytesIO(data[: len(data) // 2]), lambda p: p.endswith(f"vmlinux-{REL}"), tmp_path / "v")
+    assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- mirrors and names
+
+
+def test_mirror_selection(tmp_path, monkeypatch):
+    etc = tmp_path / "apt"
+    (etc / "sources.list.d").mkdir(parents=True)
+    (etc / "sources.list").write_text(
+        "# comment\ndeb-src http://src.example/debian bookworm main\n"
+        "deb [arch=amd64 signed-by=/k.gpg] http://ftp.example/debian/ bookworm main\n"
+        "deb https://packages.cloud.google.com/apt cloud-sdk-bookworm main\n"
+    )
+    (etc / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\n# a comment\nURIs: http://sec.example/debian-security\nSuites: bookworm-security\nComponents: main\n\n"
+        "Types: deb\nURIs: http://off.example/debian\nSuites: trixie\nEnabled: no\n"
+    )
+    monkeypatch.delenv("KERNSURF_DEBIAN_MIRROR", raising=False)
+    assert sources.mirror_for(None, etc) == sources.Mirror("http://ftp.example/debian", "http://sec.example/debian-security")
+    assert sources.mirror_for(None, tmp_path / "none") == sources.Mirror(
+        "http://deb.debian.org/debian", "http://deb.debian.org/debian-security")
+    monkeypatch.setenv("KERNSURF_DEBIAN_MIRROR", "http://env.example/debian/")
+    assert sources.mirror_for(None, etc).security == "http://env.example/debian-security"
+    assert sources.mirror_for("http://arg.example/mirror/debian", etc).main == "http://arg.example/mirror/debian"
+
+
+def test_release_names():
+    assert debian.parse_release("6.1.0-56-amd64") == ("6.1.0-56", "amd64")
+    assert debian.parse_release("6.1.0-0.deb11.48-cloud-amd64") == ("6.1.0-0.deb11.48", "cloud-amd64")
+    assert debian.parse_release("6.12.115+deb13.1-rt-arm64") == ("6.12.115+deb13.1", "rt-arm64")
+    assert debian.parse_release("6.1.0-56-686") == ("6.1.0-56", "686")
+    assert debian.parse_release("6.1.0-56") is None
+    assert debian.parse_release("6.12-amd64") is None              # meta package name
+    assert debian.suite_group("bookworm") == ["bookworm", "bookworm-updates", "bookworm-security"]
+    assert debian.suite_group("sid") == ["sid"]
+    assert debian.suite_group("trixie-security") == ["trixie-security"]
+
+
+# --------------------------------------------------------------------------- resolve / list
+
+
+def test_resolve_by_package_release_and_flavor(fake, cache):
+    standard_archive(fake)
+    by_name = debian.resolve(f"linux-image-{REL}-dbg", "bookworm")
+    assert (by_name.version, by_name.suite, by_name.release, by_name.flavor) == ("6.1.192-2", "bookworm-security", REL, "amd64")
+    assert by_name.url == fake.url + "/debian-security/pool/main/l/linux/" + f"linux-image-{REL}-dbg_6.1.192-2_amd64.deb"
+    assert by_name.sha256 == hashlib.sha256(fake.files[urllib.request.urlparse(by_name.url).path]).hexdigest()
+    assert debian.resolve(REL, "bookworm") == by_name
+    assert debian.resolve("6.1.0-56", "bookworm", "amd64") == by_name
+    assert debian.resolve("cloud-amd64", "bookworm").flavor == "cloud-amd64"
+    assert debian.resolve("686-pae", "bookworm").name == "linux-image-6.1.0-56-686-pae-dbg"
+    assert debian.resolve("6.1.0-56-arm64", "bookworm").arch == "arm64"       # arch from the flavor
+    assert debian.resolve(REL, "bookworm-security") == by_name
+    assert debian.resolve(REL, "bookworm", mirror=fake.main).version == "6.1.192-2"
+
+
+def test_resolve_errors(fake, cache):
+    standard_archive(fake)
+    with pytest.raises(errors.UnknownPackage, match="close matches: linux-image-6.1.0-56-amd64-dbg"):
+        debian.resolve("6.1.0-57-amd64", "bookworm")
+    with pytest.raises(errors.UnknownArch, match="available: amd64, arm64"):
+        debian.resolve("6.1.0-56", "bookworm", "s390x")
+    with pytest.raises(errors.UnknownSuite):
+        debian.resolve(REL, "bookwrom")
+    with pytest.raises(errors.UnknownPackage, match="built for arm64"):
+        debian.resolve("6.1.0-56-arm64", "bookworm", "amd64")
+
+
+def test_list_skips_meta_packages(fake, cache):
+    standard_archive(fake)
+    refs = debian.list_debug_kernels("bookworm")
+    assert [(r.arch, r.release, r.version) for r in refs] == [
+        ("amd64", "6.1.0-56-amd64", "6.1.192-2"),
+        ("amd64", "6.1.0-56-cloud-amd64", "6.1.192-2"),
+        ("arm64", "6.1.0-56-arm64", "6.1.192-2"),
+        ("i386", "6.1.0-56-686-pae", "6.1.192-2"),
+    ]
+    assert [r.flavor for r in debian.list_debug_kernels("bookworm", "arm64")] == ["arm64"]
+
+
+def test_index_is_cached_and_revalidated(fake, cache):
+    standard_archive(fake)
+    debian.list_debug_kernels("bookworm", "amd64")
+    n = len(fake.requests)
+    debian.list_debug_kernels("bookworm", "amd64")
+    assert len(fake.requests) == n                               # fresh: no request at all
+    debian.list_debug_kernels("bookworm", "amd64", max_age=0)    # stale: If-Modified-Since -> 304
+    assert n == 3 and len(fake.requests) == 6 and all("Packages.xz" in r for r in fake.requests)
+    assert list((cache / "index").rglob("*.part")) == []
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def test_fetch_extracts_vmlinux_and_config_without_storing_the_deb(fake, cache):
+    standard_archive(fake)
+    ref = debian.resolve(REL, "bookworm")
+    seen_debs: list[Path] = []
+    calls: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        calls.append((done, total))
+        for p in cache.rglob("*"):
+            if p.is_file() and p.read_bytes()[:8] == b"!<arch>\n":
+                seen_debs.append(p)
+
+    image = debian.fetch(ref, progress=progress)
+    key = cache / "debian" / f"linux-image-{REL}-dbg_6.1.192-2_amd64"
+    assert image.path == key / "vmlinux" and image.path.read_bytes() == VMLINUX
+    assert image.config_path == key / "config" and image.config_path.read_bytes() == CONFIG
+    assert not image.cached and image.warnings == ()
+    assert seen_debs == [] and calls and calls[-1][0] == calls[-1][1]
+    assert sorted(p.name for p in key.iterdir()) == ["config", "vmlinux", "vmlinux.json"]
+    meta = json.loads((key / "vmlinux.json").read_text())
+    assert meta["package"] == ref.name and meta["sha256"] == ref.sha256 and meta["url"] == ref.url
+    assert meta["release"] == REL and meta["flavor"] == "amd64" and meta["config"]["status"] == "ok"
+
+    fake.requests.clear()
+    again = debian.fetch(ref)
+    assert again.cached and again.path == image.path and again.config_path == image.config_path
+    assert fake.requests == []                                   # cache hit: no HTTP at all
+
+
+def test_fetch_7x_layout_symlink_either_order(fake, cache):
+    fake.add(f"linux-image-{REL7}-dbg", "7.0.1-1", build_deb(dbg7_entries(link_first=True)), suite="sid")
+    fake.add(f"linux-base-{REL7}", "7.0.1-1", build_deb([(f"usr/lib/modules/{REL7}/config", CONFIG)]),
+             suite="sid", installed_kb=900, section="kernel")
+    fake.add(f"linux-image-{REL7}", "7.0.1-1", build_deb([("usr/share/doc/x", b"")]), suite="sid", installed_kb=1)
+    rel2 = "7.0.1+deb14-cloud-amd64"
+    fake.add(f"linux-image-{rel2}-dbg", "7.0.1-1", build_deb(dbg7_entries(rel2, link_first=False)), suite="sid")
+    for rel in (REL7, rel2):
+        image = debian.fetch(debian.resolve(rel, "sid"))
+        assert image.path.read_bytes() == VMLINUX
+        assert json.loads(image.path.with_name("vmlinux.json").read_text())["member"] == f"usr/lib/debug/lib/modules/{rel}/vmlinux"
+    assert debian.fetch(debian.resolve(REL7, "sid")).config_path.read_bytes() == CONFIG
+    assert image.config_path is None and any("no package with a kernel config" in w for w in image.warnings)
+
+
+def test_checksum_mismatch_deletes_output(fake, cache):
+    fake.add(f"linux-image-{REL}-dbg", "1", build_deb(dbg_entries()), sha256="0" * 64)
+    ref = debian.resolve(REL, "bookworm")
+    with pytest.raises(errors.ChecksumMismatch, match="differs from the index"):
+        debian.fetch(ref, config=False)
+    assert not (cache / "debian").exists() or list((cache / "debian").rglob("*")) == []
+
+
+def test_size_mismatch_fails_before_download(fake, cache):
+    path = fake.add(f"linux-image-{REL}-dbg", "1", build_deb(dbg_entries()))
+    fake.files[path] += b"extra"
+    with pytest.raises(errors.ChecksumMismatch, match="index says"):
+        debian.fetch(debian.resolve(REL, "bookworm"), config=False)
+
+
+def test_truncated_download_leaves_nothing(fake, cache):
+    fake.truncate.add(fake.add(f"linux-image-{REL}-dbg", "1", build_deb(dbg_entries())))
+    with pytest.raises(errors.TruncatedDownload, match="run the command again"):
+        debian.fetch(debian.resolve(REL, "bookworm"), config=False)
+    assert list((cache / "debian").rglob("*")) == []
+
+
+def test_package_without_vmlinux(fake, cache):
+    fake.add(f"linux-image-{REL}-dbg", "1", build_deb([("usr/share/doc/nothing", b"x")]))
+    with pytest.raises(errors.NoVmlinux, match="has no vmlinux"):
+        debian.fetch(debian.resolve(REL, "bookworm"), config=False)
+    assert list((cache / "debian").rglob("*")) == []
+
+
+def test_http_error_names_url_and_status(fake, cache):
+    path = fake.add(f"linux-image-{REL}-dbg", "1", build_deb(dbg_entries()))
+    ref = debian.resolve(REL, "bookworm")
+    del fake.files[path]
+    with pytest.raises(errors.MirrorError) as info:
+        debian.fetch(ref, config=False)
+    assert info.value.status == 404 and info.value.url == ref.url and "HTTP 404" in str(info.value)
+    with pytest.raises(errors.MirrorError, match="unreachable"):
+        debian.list_debug_kernels("bookworm", mirror="http://127.0.0.1:9/debian", cache_dir=cache / "other")
+
+
+def test_disk_full_is_a_domain_error(fake, cache, monkeypatch):
+    fake.add(f"linux-image-{REL}-dbg", "1", build_deb(dbg_entries()))
+
+    def full(src, out, progress):
+        out.write(src.read(1000))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(deb, "_copy", full)
+    with pytest.raises(errors.DiskFull, match="free some space"):
+        debian.fetch(debian.resolve(REL, "bookworm"), config=False)
+    assert list((cache / "debian").rglob("*")) == []
+
+
+def test_leftover_part_is_removed_and_missing_sidecar_refetches(fake, cache):
+    standard_archive(fake)
+    ref = debian.resolve(REL, "bookworm")
+    key = store.key_dir(ref)
+    key.mkdir(parents=True)
+    (key / "vmlinux.part").write_bytes(b"half")
+    (key / "vmlinux").write_bytes(b"stale, no sidecar")
+    assert store.cached_image(ref) is None
+    image = debian.fetch(ref)
+    assert image.path.read_bytes() == VMLINUX and not image.cached
+    assert sorted(p.name for p in key.iterdir()) == ["config", "vmlinux", "vmlinux.json"]
+
+
+def test_config_over_limit_is_a_warning(fake, cache):
+    standard_archive(fake)
+    image = debian.fetch(debian.resolve(REL, "bookworm"), config_limit=100)
+    assert image.path.read_bytes() == VMLINUX and image.config_path is None
+    assert len(image.warnings) == 1 and "over the 100 B limit" in image.warnings[0]
+    fake.requests.clear()
+    again = debian.fetch(debian.resolve(REL, "bookworm"), config_limit=100)
+    assert again.cached and fake.deb_requests() == []            # not retried under the same limit
+    third = debian.fetch(debian.resolve(REL, "bookworm"))
+    assert third.cached and third.config_path.read_bytes() == CONFIG
+
+
+def test_config_error_is_a_warning_and_retried(fake, cache):
+    standard_archive(fake)
+    config_deb = next(p for p in fake.files if p.endswith(f"linux-image-{REL}-unsigned_6.1.192-2_amd64.deb"))
+    saved = fake.files.pop(config_deb)
+    image = debian.fetch(debian.resolve(REL, "bookworm"))
+    assert image.path.read_bytes() == VMLINUX and image.config_path is None
+    assert len(image.warnings) == 1 and "HTTP 404" in image.warnings[0]
+    fake.files[config_deb] = saved
+    again = debian.fetch(debian.resolve(REL, "bookworm"))
+    assert again.cached and again.config_path.read_bytes() == CONFIG
+
+
+def test_ubuntu_same_shape(fake, cache):
+    rel = "6.8.0-31-generic"
+    fake.add(f"linux-image-unsigned-{rel}-dbgsym", "6.8.0-31.31", build_deb(dbg_entries(rel), "zst"),
+             suite="noble-updates", archive="ddebs")
+    fake.add(f"linux-modules-{rel}", "6.8.0-31.31", build_deb([(f"boot/config-{rel}", CONFIG)]),
+             suite="noble-updates", archive="ubuntu")
+    fake.add("linux-image-unsigned-6.8.0-30-generic-dbgsym", "6.8.0-30.30", b"x", suite="noble", archive="ddebs")
+    ref = ubuntu.resolve("6.8.0-31", "noble", mirror=fake.url + "/ddebs")
+    assert (ref.release, ref.flavor, ref.suite, ref.distro) == (rel, "generic", "noble-updates", "ubuntu")
+    assert [r.release for r in ubuntu.list_debug_kernels("noble", "amd64", mirror=fake.url + "/ddebs")] == [
+        "6.8.0-30-generic", rel]
+    image = ubuntu.fetch(ref, archive=fake.url + "/ubuntu")
+    assert image.path == cache / "ubuntu" / f"{ref.name}_6.8.0-31.31_amd64" / "vmlinux"
+    assert image.path.read_bytes() == VMLINUX and image.config_path.read_bytes() == CONFIG
+    with pytest.raises(errors.UnknownPackage, match="newest there"):
+        ubuntu.resolve("6.8.0-99-generic", "noble", mirror=fake.url + "/ddebs")
+
+
+def test_parallel_fetches_of_one_key_download_once(fake, cache):
+    path = fake.add(f"linux-image-{REL}-dbg", "1", build_deb(dbg_entries()))
+    fake.slow.add(path)
+    ref = debian.resolve(REL, "bookworm")
+    results: list[store.FetchedImage] = []
+    threads = [threading.Thread(target=lambda: results.append(debian.fetch(ref, config=False))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(results) == 3 and fake.deb_requests() == [path]
+    assert sum(not r.cached for r in results) == 1
+    assert all(r.path.read_bytes() == VMLINUX for r in results)
+
+
+def test_parallel_fetches_of_different_keys_overlap(fake, cache):
+    """Both downloads must be in flight at once for the barrier in the server to open."""
+    a = fake.add(f"linux-image-{REL}-dbg", "1", build_deb(dbg_entries()))
+    b = fake.add("linux-image-6.1.0-56-cloud-amd64-dbg", "1", build_deb(dbg_entries("6.1.0-56-cloud-amd64")))
+    gate = threading.Barrier(2, timeout=5)
+    fake.barrier = {a: gate, b: gate}
+    refs = [debian.resolve(REL, "bookworm"), debian.resolve("6.1.0-56-cloud-amd64", "bookworm")]
+    out: list = []
+    threads = [threading.Thread(target=lambda r=r: out.append(debian.fetch(r, config=False))) for r in refs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(out) == 2 and not gate.broken
+
+
+# --------------------------------------------------------------------------- the real mirror
+
+
+@pytest.mark.network
+def test_real_mirror_resolves_bookworm_security(tmp_path):
+    mirror = sources.mirror_for(None)
+    try:
+        urllib.request.urlopen(f"{mirror.security}/dists/bookworm-security/Release", timeout=5).close()
+    except OSError as exc:
+        pytest.skip(f"mirror unreachable: {exc}")
+    # the security suite alone: a 0.4 MB index instead of bookworm's 9 MB
+    ref = debian.resolve("linux-image-6.1.0-56-amd64-dbg", "bookworm-security", mirror=mirror, cache_dir=tmp_path)
+    assert ref.suite == "bookworm-security" and ref.release == "6.1.0-56-amd64" and ref.flavor == "amd64"
+    assert ref.size > 100_000_000 and len(ref.sha256) == 64 and ref.url.endswith(".deb")
