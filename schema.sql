@@ -71,11 +71,8 @@ CREATE TABLE IF NOT EXISTS callers (
     caller_id INTEGER NOT NULL REFERENCES instances(id),
     kind TEXT NOT NULL CHECK (kind IN ('direct', 'inline')),
     sites INTEGER NOT NULL,
-    build_id INTEGER NOT NULL REFERENCES builds(id),
     PRIMARY KEY (callee_id, caller_id, kind)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS callers_caller ON callers(caller_id);
-CREATE INDEX IF NOT EXISTS callers_build ON callers(build_id);
 
 -- STT_FUNC symbols (SPEC §2.3).
 CREATE TABLE IF NOT EXISTS symbols (
@@ -95,7 +92,8 @@ CREATE INDEX IF NOT EXISTS symbols_build ON symbols(build_id);
 -- Prototypes, shared across builds (SPEC §2.5).
 CREATE TABLE IF NOT EXISTS prototypes (
     id INTEGER PRIMARY KEY,
-    text TEXT NOT NULL UNIQUE,
+    digest INTEGER NOT NULL UNIQUE,       -- first 8 bytes of sha1(text): a compact unique key
+    text TEXT NOT NULL,
     return_type_id INTEGER NOT NULL REFERENCES type_texts(id),
     variadic INTEGER NOT NULL
 );
@@ -164,12 +162,31 @@ CREATE TABLE IF NOT EXISTS types (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS types_build ON types(build_id);
 
+-- Groups of builds (manifests): an ordered series diffed consecutively, or a
+-- baseline with variants each diffed against it.
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,            -- e.g. Regular, Arch, Flavor
+    kind TEXT NOT NULL CHECK (kind IN ('series', 'variants')),
+    position INTEGER NOT NULL DEFAULT 0   -- display order of the groups
+);
+
+CREATE TABLE IF NOT EXISTS group_members (
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    position INTEGER NOT NULL,            -- order in the series; 0 is the baseline of variants
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    label TEXT NOT NULL,                  -- display label, e.g. 6.1, arm64, cloud
+    PRIMARY KEY (group_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_members_build ON group_members(build_id);
+
 -- Views for the common joins.
 CREATE VIEW IF NOT EXISTS function_status AS
 SELECT b.name AS build, n.name AS name, f.collision, f.inline, f.suffixes,
        f.n_instances, f.n_symbols, p.text AS prototype, f.prototype_source,
        f.build_id, f.name_id
-FROM functions f JOIN names n ON n.id = f.name_id JOIN builds b ON b.id = f.build_id;
+FROM functions f JOIN names n ON n.id = f.name_id JOIN builds b ON b.id = f.build_id
+LEFT JOIN prototypes p ON p.id = f.prototype_id;
 
 CREATE VIEW IF NOT EXISTS instance_list AS
 SELECT b.name AS build, n.name AS name, i.external, dp.path AS decl_file, i.decl_line,
@@ -179,12 +196,12 @@ LEFT JOIN paths dp ON dp.id = i.decl_path_id LEFT JOIN paths cp ON cp.id = i.cu_
 
 CREATE VIEW IF NOT EXISTS caller_list AS
 SELECT b.name AS build, cn.name AS callee, rn.name AS caller, rp.path AS caller_cu,
-       c.kind, c.sites, c.callee_id, c.caller_id, c.build_id
+       c.kind, c.sites, c.callee_id, c.caller_id, ce.build_id
 FROM callers c
 JOIN instances ce ON ce.id = c.callee_id JOIN names cn ON cn.id = ce.name_id
 JOIN instances r ON r.id = c.caller_id JOIN names rn ON rn.id = r.name_id
 LEFT JOIN paths rp ON rp.id = r.cu_path_id
-JOIN builds b ON b.id = c.build_id;
+JOIN builds b ON b.id = ce.build_id;
 
 CREATE VIEW IF NOT EXISTS symbol_list AS
 SELECT b.name AS build, n.name AS name, sn.name AS stem, s.suffixes,

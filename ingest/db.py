@@ -103,7 +103,8 @@ def _layout_digest(layout: Layout) -> str:
 
 def delete_build(conn: sqlite3.Connection, build: int) -> None:
     """Remove one build's rows (shared lookups, layouts and prototypes stay)."""
-    for table in ("callers", "functions", "types", "symbols", "instances"):
+    conn.execute("DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,))
+    for table in ("functions", "types", "symbols", "instances"):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
     conn.execute("DELETE FROM builds WHERE id = ?", (build,))
 
@@ -156,8 +157,8 @@ def store_build(conn: sqlite3.Connection, build: Build, seconds: float, replace:
             "INSERT INTO instances (id, build_id, name_id, external, decl_path_id, decl_line, cu_path_id,"
             " inline, address, defined) VALUES (?,?,?,?,?,?,?,?,?,?)", instance_rows)
         conn.executemany(
-            "INSERT INTO callers (callee_id, caller_id, kind, sites, build_id) VALUES (?,?,?,?,?)",
-            [(first + c.callee, first + c.caller, c.kind, c.sites, build_pk) for c in build.calls])
+            "INSERT INTO callers (callee_id, caller_id, kind, sites) VALUES (?,?,?,?)",
+            [(first + c.callee, first + c.caller, c.kind, c.sites) for c in build.calls])
         conn.executemany(
             "INSERT INTO symbols (build_id, name_id, stem_id, suffixes, address, size, binding, section)"
             " VALUES (?,?,?,?,?,?,?,?)", symbol_rows)
@@ -177,7 +178,7 @@ class _PrototypeStore:
 
     def __init__(self, conn: sqlite3.Connection, texts: _Lookup):
         self.conn, self.texts = conn, texts
-        self.ids = dict((t, i) for i, t in conn.execute("SELECT id, text FROM prototypes"))
+        self.ids = dict((d, i) for i, d in conn.execute("SELECT id, digest FROM prototypes"))
         self.next_id = max(self.ids.values(), default=0) + 1
         self.rows: list[tuple] = []
         self.params: list[tuple] = []
@@ -185,16 +186,17 @@ class _PrototypeStore:
     def __call__(self, proto: Prototype | None) -> int | None:
         if proto is None:
             return None
-        i = self.ids.get(proto.text)
+        digest = int.from_bytes(hashlib.sha1(proto.text.encode()).digest()[:8], "big", signed=True)
+        i = self.ids.get(digest)
         if i is None:
-            i = self.ids[proto.text] = self.next_id
+            i = self.ids[digest] = self.next_id
             self.next_id += 1
-            self.rows.append((i, proto.text, self.texts(proto.return_type), proto.variadic))
+            self.rows.append((i, digest, proto.text, self.texts(proto.return_type), proto.variadic))
             self.params.extend((i, k, name, self.texts(t)) for k, (name, t) in enumerate(proto.params))
         return i
 
     def flush(self) -> None:
-        self.conn.executemany("INSERT INTO prototypes (id, text, return_type_id, variadic) VALUES (?,?,?,?)",
+        self.conn.executemany("INSERT INTO prototypes (id, digest, text, return_type_id, variadic) VALUES (?,?,?,?,?)",
                               self.rows)
         self.conn.executemany("INSERT INTO prototype_params (prototype_id, position, name, type_id)"
                               " VALUES (?,?,?,?)", self.params)

@@ -56,7 +56,7 @@ class UnitFacts:
     language: int | None
     subs: list[tuple] = field(default_factory=list)
     edges: list[tuple] = field(default_factory=list)
-    prototypes: dict[str, Prototype] = field(default_factory=dict)
+    prototypes: dict[str, tuple[Prototype, bool]] = field(default_factory=dict)  # name -> (proto, from a declaration)
     layouts: list[Layout] = field(default_factory=list)
 
 
@@ -282,14 +282,14 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
                     raw_types[poff][7].append((None, v[1] or 0))
         elif tag == TAG_subprogram:
             (name, external, decl_file, decl_line, inline, low_pc, declaration,
-             origin, spec, rtype, sibling, ranges, entry_pc) = v
+             origin, spec, rtype, sibling, ranges, entry_pc, prototyped) = v
             concrete = low_pc is not None or ranges is not None
             origin = origin or spec
             subs.append((die, name, bool(external), decl_file, decl_line, inline,
                          low_pc, bool(declaration), origin, concrete))
-            if origin is None and name is not None:
+            if origin is None and name is not None and (prototyped or not declaration):
                 params[die] = []
-                sub_info[die] = (name, rtype or 0)
+                sub_info[die] = (name, rtype or 0, bool(declaration))
             if concrete and children and top < 0:
                 top, top_depth = die, len(stack)
         elif tag == TAG_inlined_subroutine:
@@ -358,16 +358,17 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
     facts.subs = [(s[0], s[1], s[2], path(s[3]), s[4], s[5], s[6], s[7], s[8], s[9]) for s in subs]
     facts.edges = edges
     graph = _Graph(raw_types, unit.shape.address_size)
-    for die, (name, rtype) in sub_info.items():
-        if name in config.btf_funcs or name in seen:
+    # Definitions first: a declaration's prototype is used only when no unit defines the name.
+    for die, (name, rtype, is_decl) in sorted(sub_info.items(), key=lambda kv: kv[1][2]):
+        if name in config.btf_funcs or name in seen or (is_decl and ("decl", name) in seen):
             continue
         plist = params[die]
         variadic = bool(plist) and plist[-1] is None
         fid = -die  # a synthetic id that cannot clash with a DIE offset
         graph[fid] = CType("func", ref=rtype, params=[x for x in plist if x is not None], variadic=variadic)
         try:
-            facts.prototypes[name] = cdecl.prototype(graph, fid, name, "dwarf")
-            seen.add(name)
+            facts.prototypes[name] = (cdecl.prototype(graph, fid, name, "dwarf"), is_decl)
+            seen.add(("decl", name) if is_decl else name)
         except (KeyError, ValueError):
             pass  # a type this unit does not describe; another unit may
     if want_layouts:

@@ -29,7 +29,7 @@ AT_abstract_origin, AT_count, AT_data_member_location = 0x31, 0x37, 0x38
 AT_decl_file, AT_decl_line, AT_declaration, AT_encoding = 0x3A, 0x3B, 0x3C, 0x3E
 AT_external, AT_specification, AT_type, AT_entry_pc = 0x3F, 0x47, 0x49, 0x52
 AT_ranges, AT_data_bit_offset, AT_str_offsets_base, AT_addr_base = 0x55, 0x6B, 0x72, 0x73
-AT_call_origin = 0x7F
+AT_call_origin, AT_prototyped = 0x7F, 0x27
 
 # Base type encodings that are floating point
 FLOAT_ENCODINGS = {0x03, 0x04, 0x09, 0x0F}  # complex_float, float, imaginary_float, decimal_float
@@ -44,7 +44,7 @@ TYPE_TAGS = {
 CATEGORIES: dict[str, tuple[int, ...]] = {
     "cu": (AT_name, AT_comp_dir, AT_producer, AT_language, AT_stmt_list, AT_str_offsets_base, AT_addr_base),
     "sub": (AT_name, AT_external, AT_decl_file, AT_decl_line, AT_inline, AT_low_pc, AT_declaration,
-            AT_abstract_origin, AT_specification, AT_type, AT_sibling, AT_ranges, AT_entry_pc),
+            AT_abstract_origin, AT_specification, AT_type, AT_sibling, AT_ranges, AT_entry_pc, AT_prototyped),
     "inl": (AT_abstract_origin, AT_low_pc, AT_entry_pc, AT_sibling),
     "call": (AT_call_origin, AT_abstract_origin, AT_sibling),
     "param": (AT_name, AT_type, AT_abstract_origin),

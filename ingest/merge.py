@@ -87,6 +87,7 @@ def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
     comp_dirs: list[str | None] = []
     edges: list[tuple] = []
     dwarf_protos: dict[str, Prototype] = {}
+    dwarf_from_decl: dict[str, bool] = {}
     dwarf_layouts: list[Layout] = []
     for u in units:
         index = len(cu_names)
@@ -96,8 +97,9 @@ def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
             subs[s[0]] = s
             sub_cu[s[0]] = index
         edges.extend(u.edges)
-        for name, proto in u.prototypes.items():
-            dwarf_protos.setdefault(name, proto)
+        for name, (proto, from_decl) in u.prototypes.items():
+            if name not in dwarf_protos or (dwarf_from_decl[name] and not from_decl):
+                dwarf_protos[name], dwarf_from_decl[name] = proto, from_decl
         dwarf_layouts.extend(u.layouts)
     norm = PathNormaliser(cu_names, comp_dirs)
     cu_paths = [norm(n) for n in cu_names]
