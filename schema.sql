@@ -190,7 +190,7 @@ LEFT JOIN prototypes p ON p.id = f.prototype_id;
 
 CREATE VIEW IF NOT EXISTS instance_list AS
 SELECT b.name AS build, n.name AS name, i.external, dp.path AS decl_file, i.decl_line,
-       cp.path AS cu, i.inline, printf('%x', i.address) AS address, i.defined, i.id, i.build_id
+       cp.path AS cu, i.inline, CASE WHEN i.address IS NOT NULL THEN printf('%x', i.address) END AS address, i.defined, i.id, i.build_id
 FROM instances i JOIN names n ON n.id = i.name_id JOIN builds b ON b.id = i.build_id
 LEFT JOIN paths dp ON dp.id = i.decl_path_id LEFT JOIN paths cp ON cp.id = i.cu_path_id;
 

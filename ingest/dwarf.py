@@ -224,8 +224,8 @@ class WalkConfig:
 
 
 def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strings,
-              files: Callable[[int], list[str]], config: WalkConfig, seen: set) -> UnitFacts:
-    """Decode one unit. `files(stmt_list)` gives its line-table file names;
+              files: Callable[[int, str | None], list[str]], config: WalkConfig, seen: set) -> UnitFacts:
+    """Decode one unit. `files(stmt_list, comp_dir)` gives its line-table file names;
     `seen` (per process) holds prototype names and layout keys already produced."""
     d = info
     p = unit.die_offset
@@ -340,7 +340,9 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
             facts = UnitFacts(name, comp_dir, producer, language)
             if language == LANG_RUST:
                 return facts
-            file_names = files(stmt_list) if stmt_list is not None else []
+            if name and comp_dir and name.startswith(".."):
+                facts.name = os.path.join(comp_dir, name)
+            file_names = files(stmt_list, comp_dir) if stmt_list is not None else []
         elif children and tag != TAG_lexical_block:
             sibling = v[0]
             if sibling is not None:
@@ -416,8 +418,8 @@ def _member(name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size, raw_
 _worker: dict = {}
 
 
-def _file_table(dwarf: DWARFInfo, unit_structs, comp_dir_holder: list) -> Callable[[int], list[str]]:
-    def files(stmt_list: int) -> list[str]:
+def _file_table(dwarf: DWARFInfo, unit_structs) -> Callable[[int, str | None], list[str]]:
+    def files(stmt_list: int, comp_dir: str | None) -> list[str]:
         lp = dwarf._parse_line_program_at_offset(stmt_list, unit_structs)
         h = lp.header
         dirs = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in h["include_directory"]]
@@ -430,7 +432,10 @@ def _file_table(dwarf: DWARFInfo, unit_structs, comp_dir_holder: list) -> Callab
                 directory = dirs[di - 1] if di > 0 and di - 1 < len(dirs) else ""
             else:
                 directory = dirs[di] if di < len(dirs) else ""
-            out.append(os.path.join(directory, name) if directory else name)
+            path = os.path.join(directory, name) if directory else name
+            if comp_dir and path.startswith(".."):  # relative to the compilation directory
+                path = os.path.join(comp_dir, path)
+            out.append(path)
         if version < 5:
             out.insert(0, out[0] if out else "")  # DWARF 2-4 file indexes start at 1
         return out
@@ -446,7 +451,7 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
         abbrevs = w["abbrev_cache"].get(key)
         if abbrevs is None:
             abbrevs = w["abbrev_cache"][key] = parse_abbrevs(w["abbrev"], unit.abbrev_offset, unit.shape)
-        files = _file_table(w["dwarf"], structs, [])
+        files = _file_table(w["dwarf"], structs)
         try:
             out.append(walk_unit(w["info"], unit, abbrevs, w["strings"], files, w["config"], w["seen"]))
         except (IndexError, ValueError) as e:

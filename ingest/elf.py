@@ -206,7 +206,7 @@ def function_symbols(image: Image) -> list[Symbol]:
             name_off, info, _, shndx, value, size = entry
         else:
             name_off, value, size, info, _, shndx = entry
-        if info & 0xF != STT_FUNC:
+        if info & 0xF != STT_FUNC or shndx == 0:  # not a function, or undefined (SHN_UNDEF)
             continue
         end = strings.find(b"\0", name_off)
         if end < 0:

@@ -32,7 +32,7 @@ class PathNormaliser:
         roots: dict[str, int] = defaultdict(int)
         for name in cu_names:
             if name and name.startswith("/"):
-                parts = name.split("/")
+                parts = posixpath.normpath(name).split("/")
                 for i, part in enumerate(parts[1:-1], 1):
                     if part in KERNEL_TOPS:
                         roots["/".join(parts[:i]) + "/"] += 1
@@ -152,6 +152,14 @@ def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
             if inst.address is None and address:
                 inst.address = address
     calls = [CallEdge(callee, caller, kind, n) for (callee, caller, kind), n in counts.items()]
+
+    # Functions described by address ranges only (e.g. split .cold parts): the symbol's address.
+    sym_address: dict[str, int] = {}
+    for sym in symbols:
+        sym_address.setdefault(sym.name, sym.address)
+    for inst in instances:
+        if inst.address is None and inst.defined and inst.name in sym_address:
+            inst.address = sym_address[inst.name]
 
     # Per-name status.
     by_name: dict[str, list[Instance]] = defaultdict(list)
