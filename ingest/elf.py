@@ -100,11 +100,21 @@ def open_image(stream: BinaryIO) -> Image:
     stream.seek(0)
     if head != b"\x7fELF":
         raise NotAnElf("not an ELF file")
+    stream.seek(0, 2)
+    file_size = stream.tell()
+    stream.seek(0)
     try:
         elf = ELFFile(stream)
         machine = elf["e_machine"]
         n_sections = elf.num_sections()
-    except (ELFError, struct.error, ValueError) as exc:
+        headers_end = elf["e_shoff"] + n_sections * elf["e_shentsize"]
+        if headers_end > file_size:
+            raise ImageError(f"truncated: section headers end at byte {headers_end}, file has {file_size}")
+        for sec in elf.iter_sections():
+            end = sec["sh_offset"] + sec["sh_size"]
+            if sec["sh_type"] != "SHT_NOBITS" and end > file_size:
+                raise ImageError(f"truncated: section {sec.name} ends at byte {end}, file has {file_size}")
+    except (ELFError, struct.error, ValueError, UnicodeDecodeError) as exc:
         raise ImageError(f"unreadable ELF headers ({exc})") from None
     arch = MACHINES.get(machine)
     if arch is None:

@@ -3,11 +3,14 @@ transaction, so a bad input never touches the database."""
 from __future__ import annotations
 
 import hashlib
+import struct
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from elftools.common.exceptions import ELFError
 
 from . import btf as btf_reader
 from . import db, dwarf, elf, merge
@@ -84,6 +87,8 @@ def read_image(path: Path, identity: Identity, jobs: int | None = None,
             return _read_elf(path, image, identity, jobs, progress)
         except (elf.ImageError, BadDwarf, btf_reader.BadBtf) as exc:
             raise IngestError(f"{path}: {exc}") from None
+        except (ELFError, struct.error, IndexError, KeyError, ValueError, UnicodeDecodeError) as exc:
+            raise IngestError(f"{path}: corrupt ELF data ({exc.__class__.__name__}: {exc})") from None
 
 
 def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None,

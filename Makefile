@@ -1,0 +1,53 @@
+# kernsurf: `make serve` builds the default database (if missing) and serves it;
+# `make test` runs the test suite. Both install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KERNSURF := $(VENV)/bin/kernsurf
+DB ?= kernels.db
+MANIFEST ?= manifests/default.yml
+TEST_KERNEL_PACKAGE := linux-image-6.1.0-56-amd64-dbg
+
+.PHONY: install system-deps serve database test fetch-test-kernel bench bench-build bench-serve bench-diff clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+$(DB): | install
+	$(KERNSURF) build $(MANIFEST) --db $(DB)
+
+database: $(DB)
+
+serve: $(DB)
+	bash scripts/serve.sh $(DB)
+
+fetch-test-kernel: install
+	$(KERNSURF) fetch debian $(TEST_KERNEL_PACKAGE) --suite bookworm
+
+# The real-kernel tests run when the image is cached; a failed download only makes them skip.
+test: install system-deps
+	-$(MAKE) --no-print-directory fetch-test-kernel
+	$(PY) -m pytest -q -ra
+
+bench: install
+	$(PY) scripts/bench_ingest.py
+
+bench-build: install
+	$(PY) scripts/bench_build.py manifests/debian.yml
+
+bench-serve: $(DB)
+	$(PY) scripts/bench_serve.py $(DB)
+
+bench-diff: $(DB)
+	$(PY) scripts/bench_diff.py $(DB)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

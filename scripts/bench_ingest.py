@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Ingest benchmark on real Debian images: wall time, peak RSS, database bytes
+and rows per table. Usage: bench_ingest.py [VMLINUX ...] (default: every
+vmlinux in the kernsurf cache, the 6.1.0-56 amd64 one first).
+
+The first image goes into an empty database; each further one is added to the
+same database, showing what a second build costs."""
+from __future__ import annotations
+
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kernsurf"
+TABLES = ("builds", "instances", "callers", "symbols", "functions", "prototypes", "prototype_params",
+          "layouts", "struct_fields", "enum_values", "types", "names", "paths", "type_texts")
+
+
+def images(args: list[str]) -> list[Path]:
+    if args:
+        return [Path(a) for a in args]
+    found = sorted(CACHE.glob("debian/*/vmlinux"), key=lambda p: ("6.1.0-56-amd64" not in str(p), str(p)))
+    if not found:
+        sys.exit(f"no cached images under {CACHE}; run `make fetch-test-kernel` first")
+    return found
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        for image in images(sys.argv[1:]):
+            before = db.stat().st_size if db.exists() else 0
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
+                                  capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            if proc.returncode != 0:
+                print(f"{image}: FAILED {proc.stderr.strip()[-300:]}")
+                continue
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            print(f"{image.parent.name}")
+            print(f"  {proc.stdout.strip()}")
+            print(f"  wall {wall:.1f} s, peak RSS of the largest process so far {peak:.0f} MB, "
+                  f"DB +{(db.stat().st_size - before) / 1e6:.1f} MB (total {db.stat().st_size / 1e6:.1f} MB)")
+        conn = sqlite3.connect(db)
+        print("rows: " + ", ".join(f"{t} {conn.execute(f'SELECT count(*) FROM {t}').fetchone()[0]}" for t in TABLES))
+        sizes = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT 8").fetchall()
+        print("largest: " + ", ".join(f"{n} {s / 1e6:.1f} MB" for n, s in sizes))
+
+
+if __name__ == "__main__":
+    main()

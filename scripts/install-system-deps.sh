@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Debian packages the test suite uses: compilers for the fixtures (gcc, 32-bit
+# multilib, an s390x cross compiler), oracles (pahole from dwarves, readelf from
+# binutils) and chromium for the browser test. Missing ones make tests skip.
+set -u
+packages="gcc gcc-multilib gcc-s390x-linux-gnu binutils dwarves chromium"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if ! command -v apt-get >/dev/null; then
+    echo "apt-get not available: install$missing yourself (tests needing them will skip)" >&2
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq || true
+for p in $missing; do  # one by one: a package the mirror lacks must not block the others
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$p" >/dev/null 2>&1 \
+        || echo "could not install $p (tests needing it will skip)" >&2
+done
+exit 0
