@@ -92,10 +92,11 @@ CREATE INDEX IF NOT EXISTS symbols_build ON symbols(build_id);
 -- Prototypes, shared across builds (SPEC §2.5).
 CREATE TABLE IF NOT EXISTS prototypes (
     id INTEGER PRIMARY KEY,
-    digest INTEGER NOT NULL UNIQUE,       -- first 8 bytes of sha1(text): a compact unique key
+    digest INTEGER NOT NULL UNIQUE,       -- first 8 bytes of sha1(text [+ canonical texts if they differ])
     text TEXT NOT NULL,
     return_type_id INTEGER NOT NULL REFERENCES type_texts(id),
-    variadic INTEGER NOT NULL
+    variadic INTEGER NOT NULL,
+    canon_return_id INTEGER REFERENCES type_texts(id)  -- return type, typedefs resolved; NULL: not recorded
 );
 
 CREATE TABLE IF NOT EXISTS prototype_params (
@@ -103,6 +104,7 @@ CREATE TABLE IF NOT EXISTS prototype_params (
     position INTEGER NOT NULL,
     name TEXT,
     type_id INTEGER NOT NULL REFERENCES type_texts(id),
+    canon_id INTEGER REFERENCES type_texts(id),  -- type with typedefs resolved; NULL: not recorded
     PRIMARY KEY (prototype_id, position)
 ) WITHOUT ROWID;
 
@@ -141,6 +143,7 @@ CREATE TABLE IF NOT EXISTS struct_fields (
     bit_size INTEGER NOT NULL,            -- bitfield width, 0 otherwise
     byte_size INTEGER,
     parent INTEGER,                       -- position of the anonymous container, NULL at top level
+    canon_id INTEGER REFERENCES type_texts(id),  -- type with typedefs resolved; NULL: not recorded
     PRIMARY KEY (layout_id, position)
 ) WITHOUT ROWID;
 
@@ -217,3 +220,111 @@ FROM types t JOIN names n ON n.id = t.name_id JOIN builds b ON b.id = t.build_id
 JOIN layouts l ON l.id = t.layout_id
 JOIN struct_fields sf ON sf.layout_id = t.layout_id
 JOIN type_texts tt ON tt.id = sf.type_id JOIN type_texts dt ON dt.id = sf.decl_id;
+
+-- ---------------------------------------------------------------------------
+-- Frontend (issue 5): name search, filled by ingest.db.build_search_index().
+-- Trigram tokens over the names of functions and types: a whole identifier
+-- (vfs_read) and any substring of 3+ characters match, case-insensitively.
+-- External content: rows are names.id, the text is read back from names.
+CREATE VIRTUAL TABLE IF NOT EXISTS name_search USING fts5(
+    name, content = 'names', content_rowid = 'id', tokenize = 'trigram'
+);
+
+-- ---------------------------------------------------------------------------
+-- Differences between builds (SPEC §5), filled by ingest/diff.py.
+-- One compared pair of builds: A is the older build of a series or the
+-- baseline of variants. Group pairs are kept current by
+-- diff.compute_group_diffs(); `kernsurf diff --store` adds ad-hoc pairs.
+-- Rows go away with either build (a replaced build is diffed again) and with
+-- the group that defines them.
+CREATE TABLE IF NOT EXISTS diff_pairs (
+    id INTEGER PRIMARY KEY,
+    group_id INTEGER REFERENCES groups(id) ON DELETE CASCADE,  -- NULL: ad hoc (kernsurf diff --store)
+    build_a INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+    build_b INTEGER NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+    stamp TEXT NOT NULL,                  -- diff algorithm version + both builds' identity: stale when it differs
+    computed_at TEXT NOT NULL,
+    seconds REAL,
+    n_changes INTEGER NOT NULL,
+    UNIQUE (build_a, build_b)
+);
+CREATE INDEX IF NOT EXISTS diff_pairs_build_b ON diff_pairs(build_b);
+
+-- The vocabulary of changes, in display order (diff.py uses exactly these; a test checks).
+-- INSERT OR IGNORE: opening a database never rewrites it; a changed row needs a migration.
+CREATE TABLE IF NOT EXISTS change_kinds (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL,
+    items TEXT NOT NULL,                  -- item kinds it applies to
+    description TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
+    ('added', 1, 'function struct union enum', 'only in build B; new: prototype or size'),
+    ('removed', 2, 'function struct union enum', 'only in build A; old: prototype or size'),
+    ('param added', 10, 'function', 'detail: parameter (... for variadic); new: its type'),
+    ('param removed', 11, 'function', 'detail: parameter; old: its type'),
+    ('param renamed', 12, 'function', 'same position and type, new name; detail: position'),
+    ('param type changed', 13, 'function', 'different type, also underneath typedefs'),
+    ('param typedef renamed', 14, 'function', 'printed type differs, identical once typedefs are resolved'),
+    ('param qualifier changed', 15, 'function', 'the type differs only in const/volatile'),
+    ('param tag renamed', 16, 'function', 'struct/union/enum renamed, same layout (dma_buf_map -> iosys_map)'),
+    ('params reordered', 17, 'function', 'relative order of the surviving parameters; old/new: names in order'),
+    ('return type changed', 20, 'function', 'different return type'),
+    ('return typedef renamed', 21, 'function', 'return type identical once typedefs are resolved'),
+    ('return qualifier changed', 22, 'function', 'return type differs only in const/volatile'),
+    ('return tag renamed', 23, 'function', 'returned struct/union/enum renamed, same layout'),
+    ('prototype added', 24, 'function', 'no prototype in A (symbol only); new: prototype'),
+    ('prototype removed', 25, 'function', 'no prototype in B; old: prototype'),
+    ('inline changed', 30, 'function', 'No / Selective / Full inline (SPEC §2.4)'),
+    ('declared only changed', 31, 'function', 'became or stopped being declared only (no definition in the image)'),
+    ('became transformed', 32, 'function', 'new: suffixes of its symbols (isra, constprop, ...)'),
+    ('stopped being transformed', 33, 'function', 'old: suffixes it had'),
+    ('transformation changed', 34, 'function', 'different suffixes'),
+    ('collision changed', 35, 'function', 'Unique / Duplicate / Collision type (SPEC §2.4)'),
+    ('symbol lost', 36, 'function', 'no symbol in B (cannot be attached to); old/new: symbol counts'),
+    ('symbol gained', 37, 'function', 'a symbol in B, none in A'),
+    ('size changed', 40, 'struct union enum', 'old/new: bytes'),
+    ('field added', 41, 'struct union', 'detail: field (a.b inside a named member, {a} for an anonymous container); new: type'),
+    ('field removed', 42, 'struct union', 'old: type'),
+    ('field type changed', 43, 'struct union', 'different type (bitfields as type:bits)'),
+    ('field typedef renamed', 44, 'struct union', 'identical once typedefs are resolved'),
+    ('field qualifier changed', 45, 'struct union', 'differs only in const/volatile'),
+    ('field tag renamed', 46, 'struct union', 'struct/union/enum renamed, same layout'),
+    ('field offset changed', 47, 'struct union', 'old/new: byte offset (byte:bit when not byte aligned)'),
+    ('value added', 50, 'enum', 'detail: enumerator; new: value'),
+    ('value removed', 51, 'enum', 'old: value'),
+    ('value changed', 52, 'enum', 'old/new: values');
+
+-- One row per change of one pair; no carry-forward to later pairs.
+CREATE TABLE IF NOT EXISTS changes (
+    pair_id INTEGER NOT NULL REFERENCES diff_pairs(id) ON DELETE CASCADE,
+    item_kind TEXT NOT NULL CHECK (item_kind IN ('function', 'struct', 'union', 'enum')),
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    change_kind TEXT NOT NULL REFERENCES change_kinds(name),
+    detail TEXT,                          -- the parameter, field or enumerator concerned
+    old TEXT,
+    new TEXT
+);
+CREATE INDEX IF NOT EXISTS changes_pair_kind ON changes(pair_id, item_kind, change_kind);
+CREATE INDEX IF NOT EXISTS changes_name ON changes(name_id);
+
+CREATE VIEW IF NOT EXISTS change_list AS
+SELECT g.name AS group_name, ba.name AS build_a, bb.name AS build_b, c.item_kind, n.name AS name,
+       c.change_kind, c.detail, c.old, c.new, c.pair_id, c.name_id, p.build_a AS build_a_id,
+       p.build_b AS build_b_id
+FROM changes c JOIN diff_pairs p ON p.id = c.pair_id JOIN names n ON n.id = c.name_id
+JOIN builds ba ON ba.id = p.build_a JOIN builds bb ON bb.id = p.build_b
+LEFT JOIN groups g ON g.id = p.group_id;
+
+-- Counts per change kind per pair (rows, and distinct items changed), in vocabulary order.
+CREATE VIEW IF NOT EXISTS diff_summary AS
+SELECT p.id AS pair_id, g.name AS group_name,
+       (SELECT label FROM group_members m WHERE m.group_id = p.group_id AND m.build_id = p.build_a) AS label_a,
+       (SELECT label FROM group_members m WHERE m.group_id = p.group_id AND m.build_id = p.build_b) AS label_b,
+       ba.name AS build_a, bb.name AS build_b, c.item_kind, c.change_kind,
+       count(*) AS changes, count(DISTINCT c.name_id) AS items
+FROM diff_pairs p JOIN changes c ON c.pair_id = p.id JOIN change_kinds k ON k.name = c.change_kind
+JOIN builds ba ON ba.id = p.build_a JOIN builds bb ON bb.id = p.build_b
+LEFT JOIN groups g ON g.id = p.group_id
+GROUP BY p.id, c.item_kind, c.change_kind
+ORDER BY p.id, c.item_kind, min(k.position);

@@ -138,7 +138,7 @@ def declaration(graph: TypeGraph, tid: int, name: str | None) -> str:
 def prototype(graph: TypeGraph, func_tid: int, name: str, source: str) -> Prototype:
     """The prototype of function `name` whose type is the "func" node `func_tid`:
     "void *vmap(struct page **pages, unsigned int count, ...);"."""
-    p = _Printer(graph)
+    p, canon = _Printer(graph), _Printer(graph, canonical=True)
     t = p.node(func_tid)
     if t.kind != "func":
         raise ValueError(f"type {func_tid} is a {t.kind}, not a function type")
@@ -148,7 +148,9 @@ def prototype(graph: TypeGraph, func_tid: int, name: str, source: str) -> Protot
         texts.append("...")
     text = p.decl(t.ref, f"{name}({', '.join(texts) if texts else 'void'})") + ";"
     return Prototype(return_type=p.decl(t.ref, ""), params=params,
-                     variadic=t.variadic, text=text, source=source)
+                     variadic=t.variadic, text=text, source=source,
+                     canon_params=[canon.decl(ptid, "") for _, ptid in t.params or ()],
+                     canon_return=canon.decl(t.ref, ""))
 
 
 # ---------------------------------------------------------------------------
@@ -205,8 +207,10 @@ def _container(graph: TypeGraph, tid: int, named: bool) -> CType | None:
 
 
 def _flatten(graph: TypeGraph, printer: _Printer, sizer: _Sizer, agg: CType,
-             base: int, parent: int | None, out: list[Field], active: set[int]) -> None:
-    """Append `agg`'s members to `out`, descending into anonymous containers."""
+             base: int, parent: int | None, out: list[Field], active: set[int],
+             canon: dict[int, str]) -> None:
+    """Append `agg`'s members to `out`, descending into anonymous containers;
+    `canon` caches canonical type texts by type id."""
     active.add(id(agg))
     for m in agg.members or ():
         decl = printer.decl(m.type, m.name or "")
@@ -215,10 +219,13 @@ def _flatten(graph: TypeGraph, printer: _Printer, sizer: _Sizer, agg: CType,
         row = Field(position=len(out), name=m.name, type_text=printer.decl(m.type, ""),
                     decl=decl, bit_offset=base + m.bit_offset, bit_size=m.bit_size,
                     byte_size=sizer.size(m.type), parent=parent)
+        row.canon_type = canon.get(m.type)
+        if row.canon_type is None:
+            row.canon_type = canon[m.type] = _Printer(graph, canonical=True).decl(m.type, "")
         out.append(row)
         inner = _container(graph, m.type, m.name is not None)
         if inner is not None and id(inner) not in active:
-            _flatten(graph, printer, sizer, inner, row.bit_offset, row.position, out, active)
+            _flatten(graph, printer, sizer, inner, row.bit_offset, row.position, out, active, canon)
     active.discard(id(agg))
 
 
@@ -226,6 +233,7 @@ def layouts(graph: TypeGraph) -> list[Layout]:
     """Every named struct, union and enum of the graph, fields flattened
     (see model.Field); same-named distinct types are all returned."""
     printer, sizer = _Printer(graph), _Sizer(graph)
+    canon: dict[int, str] = {}   # type id -> canonical text (model.Field.canon_type)
     out: list[Layout] = []
     seen: set[int] = set()   # one node may sit under several ids (BTF TYPE_TAG)
     for t in graph.values():
@@ -236,7 +244,7 @@ def layouts(graph: TypeGraph) -> list[Layout]:
             out.append(Layout("enum", t.name, t.size or 0, values=list(t.enumerators or ())))
             continue
         fields: list[Field] = []
-        _flatten(graph, printer, sizer, t, 0, None, fields, set())
+        _flatten(graph, printer, sizer, t, 0, None, fields, set(), canon)
         out.append(Layout(t.kind, t.name, t.size or 0, fields))
     return out
 

@@ -28,6 +28,8 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MB: index inserts of a build stay in memory
+    _add_canon_columns(conn)
     conn.executescript(schema_sql())
     if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
@@ -96,6 +98,8 @@ def _layout_digest(layout: Layout) -> str:
     h = hashlib.sha1(f"{layout.kind}|{layout.size}".encode())
     for f in layout.fields:
         h.update(f"|{f.name}|{f.type_text}|{f.decl}|{f.bit_offset}|{f.bit_size}|{f.byte_size}|{f.parent}".encode())
+        if f.canon_type is not None and f.canon_type != f.type_text:   # same text, other meaning: another layout
+            h.update(f"~{f.canon_type}".encode())
     for name, value in layout.values:
         h.update(f"|{name}={value}".encode())
     return h.hexdigest()
@@ -186,20 +190,27 @@ class _PrototypeStore:
     def __call__(self, proto: Prototype | None) -> int | None:
         if proto is None:
             return None
-        digest = int.from_bytes(hashlib.sha1(proto.text.encode()).digest()[:8], "big", signed=True)
+        canon_params = proto.canon_params or [None] * len(proto.params)
+        key = proto.text
+        if proto.canon_return not in (None, proto.return_type) or \
+                any(c is not None and c != t for c, (_, t) in zip(canon_params, proto.params)):
+            key += "~" + "|".join(map(str, [proto.canon_return, *canon_params]))   # same text, other meaning
+        digest = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big", signed=True)
         i = self.ids.get(digest)
         if i is None:
             i = self.ids[digest] = self.next_id
             self.next_id += 1
-            self.rows.append((i, digest, proto.text, self.texts(proto.return_type), proto.variadic))
-            self.params.extend((i, k, name, self.texts(t)) for k, (name, t) in enumerate(proto.params))
+            self.rows.append((i, digest, proto.text, self.texts(proto.return_type), proto.variadic,
+                              self.texts(proto.canon_return)))
+            self.params.extend((i, k, name, self.texts(t), self.texts(c))
+                               for k, ((name, t), c) in enumerate(zip(proto.params, canon_params)))
         return i
 
     def flush(self) -> None:
-        self.conn.executemany("INSERT INTO prototypes (id, digest, text, return_type_id, variadic) VALUES (?,?,?,?,?)",
-                              self.rows)
-        self.conn.executemany("INSERT INTO prototype_params (prototype_id, position, name, type_id)"
-                              " VALUES (?,?,?,?)", self.params)
+        self.conn.executemany("INSERT INTO prototypes (id, digest, text, return_type_id, variadic, canon_return_id)"
+                              " VALUES (?,?,?,?,?,?)", self.rows)
+        self.conn.executemany("INSERT INTO prototype_params (prototype_id, position, name, type_id, canon_id)"
+                              " VALUES (?,?,?,?,?)", self.params)
 
 
 class _LayoutStore:
@@ -221,7 +232,8 @@ class _LayoutStore:
             self.next_id += 1
             self.rows.append((i, layout.kind, layout.size, digest))
             self.fields.extend((i, f.position, f.name, self.texts(f.type_text), self.texts(f.decl),
-                                f.bit_offset, f.bit_size, f.byte_size, f.parent) for f in layout.fields)
+                                f.bit_offset, f.bit_size, f.byte_size, f.parent, self.texts(f.canon_type))
+                               for f in layout.fields)
             self.values.extend((i, k, name, value - (1 << 64) if value >= 1 << 63 else value)
                                for k, (name, value) in enumerate(layout.values))
         return i
@@ -230,6 +242,263 @@ class _LayoutStore:
         self.conn.executemany("INSERT INTO layouts (id, kind, size, digest) VALUES (?,?,?,?)", self.rows)
         self.conn.executemany(
             "INSERT INTO struct_fields (layout_id, position, name, type_id, decl_id, bit_offset, bit_size,"
-            " byte_size, parent) VALUES (?,?,?,?,?,?,?,?,?)", self.fields)
+            " byte_size, parent, canon_id) VALUES (?,?,?,?,?,?,?,?,?,?)", self.fields)
         self.conn.executemany("INSERT INTO enum_values (layout_id, position, name, value) VALUES (?,?,?,?)",
                               self.values)
+
+
+# --------------------------------------------------------------------------- builds by identity, groups
+
+
+def find_release(conn: sqlite3.Connection, distro: str, release: str, arch: str,
+                 version: str | None = None) -> tuple[int, str] | None:
+    """(id, name) of a stored build of this distro kernel release and arch (and package version, if
+    given), without reading the image: what `kernsurf build` checks before fetching."""
+    sql = "SELECT id, name FROM builds WHERE distro = ? AND release = ? AND arch = ?"
+    args: tuple = (distro, release, arch)
+    if version is not None:
+        sql, args = sql + " AND version = ?", args + (version,)
+    row = conn.execute(sql + " ORDER BY id LIMIT 1", args).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def build_named(conn: sqlite3.Connection, name: str) -> int | None:
+    """Id of the build with this display name, if stored."""
+    row = conn.execute("SELECT id FROM builds WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else None
+
+
+#: A group to store: (name, kind "series" | "variants", [(build id, display label), ...]).
+GroupRows = tuple[str, str, list[tuple[int, str]]]
+
+
+def store_groups(conn: sqlite3.Connection, groups: list[GroupRows]) -> None:
+    """Replace the groups and their members with `groups`, in one transaction.
+
+    Groups keep their id when their name is unchanged, so rows that refer to a
+    group (e.g. computed differences) stay valid; groups not listed are deleted.
+    Position follows the list order; member position 0 is a variants group's baseline.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        old = dict(conn.execute("SELECT name, id FROM groups"))
+        wanted = {name for name, _, _ in groups}
+        for name, gid in old.items():
+            if name not in wanted:
+                conn.execute("DELETE FROM group_members WHERE group_id = ?", (gid,))
+                conn.execute("DELETE FROM groups WHERE id = ?", (gid,))
+        next_id = _next_id(conn, "groups")
+        for position, (name, kind, members) in enumerate(groups):
+            gid = old.get(name)
+            if gid is None:
+                gid, next_id = next_id, next_id + 1
+                conn.execute("INSERT INTO groups (id, name, kind, position) VALUES (?,?,?,?)",
+                             (gid, name, kind, position))
+            else:
+                conn.execute("UPDATE groups SET kind = ?, position = ? WHERE id = ?", (kind, position, gid))
+                conn.execute("DELETE FROM group_members WHERE group_id = ?", (gid,))
+            conn.executemany("INSERT INTO group_members (group_id, position, build_id, label) VALUES (?,?,?,?)",
+                             [(gid, k, build, label) for k, (build, label) in enumerate(members)])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def load_groups(conn: sqlite3.Connection) -> list[GroupRows]:
+    """The stored groups in display order, members in position order."""
+    out: list[GroupRows] = []
+    for gid, name, kind in conn.execute("SELECT id, name, kind FROM groups ORDER BY position, id").fetchall():
+        members = conn.execute("SELECT build_id, label FROM group_members WHERE group_id = ? ORDER BY position",
+                               (gid,)).fetchall()
+        out.append((name, kind, [(b, label) for b, label in members]))
+    return out
+
+
+# --------------------------------------------------------------------------- search index (frontend)
+
+
+def build_search_index(conn: sqlite3.Connection) -> int:
+    """Refill the name_search index (schema.sql) with every function and type
+    name, in one transaction; returns how many names it holds."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("INSERT INTO name_search (name_search) VALUES ('delete-all')")
+        conn.execute("INSERT INTO name_search (rowid, name) SELECT id, name FROM names WHERE id IN"
+                     " (SELECT name_id FROM functions UNION SELECT name_id FROM types)")
+        count = conn.execute("SELECT changes()").fetchone()[0]
+        conn.execute("INSERT INTO name_search (name_search) VALUES ('optimize')")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return count
+
+
+# --------------------------------------------------------------------------- differences (diff.py)
+
+
+def _add_canon_columns(conn: sqlite3.Connection) -> None:
+    """Migration: databases made before canonical type texts were recorded get
+    the (nullable) canon columns; their old rows keep NULL ("not recorded")."""
+    for table, column in (("prototypes", "canon_return_id"), ("prototype_params", "canon_id"),
+                          ("struct_fields", "canon_id")):
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        if columns and column not in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER REFERENCES type_texts(id)")
+
+
+
+def list_builds(conn: sqlite3.Connection) -> list[tuple[int, str, str, str | None]]:
+    """(id, name, build-id, arch) of every stored build, oldest version first."""
+    return conn.execute("SELECT id, name, build_id, arch FROM builds ORDER BY version_sort, name").fetchall()
+
+
+def build_facts(conn: sqlite3.Connection, build: int) -> dict | None:
+    """What a diff needs to know of a build: name, has_dwarf, has_symtab and a
+    stamp that changes whenever the build is re-ingested."""
+    row = conn.execute("SELECT name, has_dwarf, has_symtab, sha256, ingested_at FROM builds WHERE id = ?",
+                       (build,)).fetchone()
+    if row is None:
+        return None
+    return {"id": build, "name": row[0], "has_dwarf": bool(row[1]), "has_symtab": bool(row[2]),
+            "stamp": f"{build}:{row[3]}:{row[4]}"}
+
+
+def function_states(conn: sqlite3.Connection, build: int) -> list[tuple]:
+    """(name_id, name, collision, inline, suffixes, n_symbols, prototype_id) of every function of a build."""
+    return conn.execute(
+        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id"
+        " FROM functions f JOIN names n ON n.id = f.name_id WHERE f.build_id = ?", (build,)).fetchall()
+
+
+def type_entries(conn: sqlite3.Connection, build: int) -> list[tuple]:
+    """(name_id, name, kind, layout_id) of every named struct, union and enum of a build."""
+    return conn.execute("SELECT t.name_id, n.name, t.kind, t.layout_id FROM types t JOIN names n ON n.id = t.name_id"
+                        " WHERE t.build_id = ?", (build,)).fetchall()
+
+
+def _in_chunks(conn: sqlite3.Connection, sql: str, ids) -> list[tuple]:
+    """Rows of `sql` (with one `{}` for a list of placeholders) for `ids`, 500 at a time."""
+    ids = sorted(set(ids))
+    out: list[tuple] = []
+    for k in range(0, len(ids), 500):
+        chunk = ids[k:k + 500]
+        out.extend(conn.execute(sql.format(",".join("?" * len(chunk))), chunk))
+    return out
+
+
+def prototype_details(conn: sqlite3.Connection, ids) -> tuple[dict, dict]:
+    """For prototype ids: {id: (text, return_type_id, canon_return_id, variadic)} and
+    {id: [(position, name, type_id, canon_id), ...] in position order}."""
+    protos = {r[0]: r[1:] for r in _in_chunks(
+        conn, "SELECT id, text, return_type_id, canon_return_id, variadic FROM prototypes WHERE id IN ({})", ids)}
+    params: dict[int, list] = {i: [] for i in protos}
+    for r in _in_chunks(conn, "SELECT prototype_id, position, name, type_id, canon_id FROM prototype_params"
+                              " WHERE prototype_id IN ({}) ORDER BY prototype_id, position", ids):
+        params[r[0]].append(r[1:])
+    return protos, params
+
+
+def layout_details(conn: sqlite3.Connection, ids) -> tuple[dict, dict, dict]:
+    """For layout ids: {id: size}, {id: [(position, name, type_id, canon_id, bit_offset,
+    bit_size, parent), ...]} and {id: [(name, value), ...]}, in position order."""
+    sizes = dict(_in_chunks(conn, "SELECT id, size FROM layouts WHERE id IN ({})", ids))
+    fields: dict[int, list] = {i: [] for i in sizes}
+    values: dict[int, list] = {i: [] for i in sizes}
+    for r in _in_chunks(conn, "SELECT layout_id, position, name, type_id, canon_id, bit_offset, bit_size, parent"
+                              " FROM struct_fields WHERE layout_id IN ({}) ORDER BY layout_id, position", ids):
+        fields[r[0]].append(r[1:])
+    for r in _in_chunks(conn, "SELECT layout_id, name, value FROM enum_values WHERE layout_id IN ({})"
+                              " ORDER BY layout_id, position", ids):
+        values[r[0]].append(r[1:])
+    return sizes, fields, values
+
+
+def type_texts(conn: sqlite3.Connection, ids) -> dict[int, str]:
+    """{id: text} of type_texts rows."""
+    return dict(_in_chunks(conn, "SELECT id, text FROM type_texts WHERE id IN ({})", ids))
+
+
+def group_pairs(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
+    """(group id, build A, build B) of every pair the groups define: consecutive
+    members of a series, the baseline (position 0) against each other member of
+    variants. Groups in display order; a pair defined twice is listed once."""
+    pairs: list[tuple[int, int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for gid, kind in conn.execute("SELECT id, kind FROM groups ORDER BY position, id").fetchall():
+        members = [b for (b,) in conn.execute(
+            "SELECT build_id FROM group_members WHERE group_id = ? ORDER BY position", (gid,))]
+        if kind == "series":
+            candidates = list(zip(members, members[1:]))
+        else:
+            candidates = [(members[0], b) for b in members[1:]]
+        for a, b in candidates:
+            if a != b and (a, b) not in seen:
+                seen.add((a, b))
+                pairs.append((gid, a, b))
+    return pairs
+
+
+def stored_pairs(conn: sqlite3.Connection) -> dict[tuple[int, int], tuple[int, int | None, str, int]]:
+    """{(build A, build B): (pair id, group id, stamp, n_changes)} of the stored differences."""
+    return {(a, b): (i, g, s, n) for i, a, b, g, s, n in
+            conn.execute("SELECT id, build_a, build_b, group_id, stamp, n_changes FROM diff_pairs")}
+
+
+#: One change to store: (item_kind, item name, change_kind, detail, old, new).
+ChangeRow = tuple[str, str, str, str | None, str | None, str | None]
+
+
+def store_diff(conn: sqlite3.Connection, build_a: int, build_b: int, group_id: int | None,
+               changes: list[ChangeRow], stamp: str = "", seconds: float | None = None) -> int:
+    """Store the differences of one pair of builds, replacing any stored for
+    that pair, in one transaction; returns the pair's id."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        old = conn.execute("SELECT id FROM diff_pairs WHERE build_a = ? AND build_b = ?", (build_a, build_b)).fetchone()
+        if old:
+            conn.execute("DELETE FROM changes WHERE pair_id = ?", (old[0],))
+            conn.execute("DELETE FROM diff_pairs WHERE id = ?", (old[0],))
+        pair = _next_id(conn, "diff_pairs")
+        conn.execute("INSERT INTO diff_pairs (id, group_id, build_a, build_b, stamp, computed_at, seconds, n_changes)"
+                     " VALUES (?,?,?,?,?,?,?,?)",
+                     (pair, group_id, build_a, build_b, stamp, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      seconds, len(changes)))
+        ids = dict(_in_chunks(conn, "SELECT name, id FROM names WHERE name IN ({})", {c[1] for c in changes}))
+        if len(ids) < len({c[1] for c in changes}):   # names no build has (only when called by hand)
+            names = _Lookup(conn, "names", "name")
+            ids = {c[1]: names(c[1]) for c in changes}
+            names.flush()
+        rows = [(pair, item, ids[name], kind, detail, old_text, new_text)
+                for item, name, kind, detail, old_text, new_text in changes]
+        conn.executemany("INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)"
+                         " VALUES (?,?,?,?,?,?,?)", rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return pair
+
+
+def set_pair_group(conn: sqlite3.Connection, pair: int, group_id: int | None) -> None:
+    """Record which group defines a stored pair (None: ad hoc)."""
+    conn.execute("UPDATE diff_pairs SET group_id = ? WHERE id = ?", (group_id, pair))
+
+
+def delete_diff_pairs(conn: sqlite3.Connection, pairs: list[int]) -> None:
+    """Delete stored pairs and their changes, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for pair in pairs:
+            conn.execute("DELETE FROM changes WHERE pair_id = ?", (pair,))
+            conn.execute("DELETE FROM diff_pairs WHERE id = ?", (pair,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def change_kinds(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(name, items) of the change vocabulary in display order (schema.sql)."""
+    return conn.execute("SELECT name, items FROM change_kinds ORDER BY position").fetchall()

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
-from . import cdecl
+from . import cdecl, dwarf_lines
 from .dwarf_forms import (
     FLOAT_ENCODINGS, TAG_array_type, TAG_atomic_type, TAG_base_type, TAG_const_type,
     TAG_enumeration_type, TAG_enumerator, TAG_formal_parameter, TAG_inlined_subroutine,
@@ -418,40 +418,20 @@ def _member(name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size, raw_
 _worker: dict = {}
 
 
-def _file_table(dwarf: DWARFInfo, unit_structs) -> Callable[[int, str | None], list[str]]:
-    def files(stmt_list: int, comp_dir: str | None) -> list[str]:
-        lp = dwarf._parse_line_program_at_offset(stmt_list, unit_structs)
-        h = lp.header
-        dirs = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in h["include_directory"]]
-        version = h["version"]
-        out = []
-        for fe in h["file_entry"]:
-            name = fe.name.decode("utf-8", "replace") if isinstance(fe.name, bytes) else str(fe.name)
-            di = fe.dir_index
-            if version < 5:
-                directory = dirs[di - 1] if di > 0 and di - 1 < len(dirs) else ""
-            else:
-                directory = dirs[di] if di < len(dirs) else ""
-            path = os.path.join(directory, name) if directory else name
-            if comp_dir and path.startswith(".."):  # relative to the compilation directory
-                path = os.path.join(comp_dir, path)
-            out.append(path)
-        if version < 5:
-            out.insert(0, out[0] if out else "")  # DWARF 2-4 file indexes start at 1
-        return out
-    return files
-
-
 def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
     w = _worker
     out = []
     for i in indexes:
-        unit, structs = w["units"][i], w["structs"][i]
+        unit = w["units"][i]
         key = (unit.abbrev_offset, unit.shape.key())
         abbrevs = w["abbrev_cache"].get(key)
         if abbrevs is None:
             abbrevs = w["abbrev_cache"][key] = parse_abbrevs(w["abbrev"], unit.abbrev_offset, unit.shape)
-        files = _file_table(w["dwarf"], structs)
+        strings, line = w["strings"], w["line"]
+
+        def files(stmt_list: int, comp_dir: str | None) -> list[str]:
+            return dwarf_lines.file_names(line, stmt_list, unit.shape.endian, comp_dir,
+                                          strings.strp, strings.line_strp)
         try:
             out.append(walk_unit(w["info"], unit, abbrevs, w["strings"], files, w["config"], w["seen"]))
         except (IndexError, ValueError) as e:
@@ -459,20 +439,17 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
     return out
 
 
-def walk(dwarf: DWARFInfo, sections: dict[str, bytes], endian: str, config: WalkConfig,
+def walk(unit_list: list[Unit], sections: dict[str, bytes], endian: str, config: WalkConfig,
          jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> Iterator[UnitFacts]:
-    """Walk every unit; yields UnitFacts in unit order. `progress(done, total)`."""
-    unit_list = units(dwarf, endian)
-    structs = [cu.structs for cu in dwarf.iter_CUs()
-               if cu.header.get("unit_type") in (None, "DW_UT_compile", "DW_UT_partial")]
+    """Start walking every unit in worker processes; returns an iterator of
+    UnitFacts in unit order. `progress(done, total)` after each batch."""
     _worker.clear()
     _worker.update(
-        units=unit_list, structs=structs, dwarf=dwarf, info=sections[".debug_info"],
+        units=unit_list, info=sections[".debug_info"], line=sections.get(".debug_line", b""),
         abbrev=sections[".debug_abbrev"], abbrev_cache={}, config=config, seen=set(),
         strings=Strings(sections.get(".debug_str", b""), sections.get(".debug_line_str", b""),
                         sections.get(".debug_str_offsets", b""), sections.get(".debug_addr", b""), endian),
     )
-    total = len(unit_list)
     # Batches of consecutive units, sized by bytes so both processes stay busy.
     batches: list[list[int]] = []
     budget = max(1, sum(u.end - u.offset for u in unit_list) // 200)
@@ -486,13 +463,15 @@ def walk(dwarf: DWARFInfo, sections: dict[str, bytes], endian: str, config: Walk
     if cur:
         batches.append(cur)
     jobs = jobs or min(os.cpu_count() or 1, 4)
-    done = 0
     if jobs <= 1 or len(batches) < 4:
-        results: Iterator[list[UnitFacts]] = map(_walk_batch, batches)
-        pool = None
-    else:
-        pool = multiprocessing.get_context("fork").Pool(jobs)
-        results = pool.imap(_walk_batch, batches)
+        return _collect(map(_walk_batch, batches), None, len(unit_list), progress)
+    pool = multiprocessing.get_context("fork").Pool(jobs)
+    return _collect(pool.imap(_walk_batch, batches), pool, len(unit_list), progress)
+
+
+def _collect(results: Iterator[list[UnitFacts]], pool, total: int,
+             progress: Callable[[int, int], None] | None) -> Iterator[UnitFacts]:
+    done = 0
     try:
         for batch in results:
             for facts in batch:

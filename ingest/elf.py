@@ -22,7 +22,7 @@ MACHINES = {
 BINDINGS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK", 10: "STB_GNU_UNIQUE"}
 STT_FUNC = 2
 SHF_COMPRESSED = 0x800
-_RELEASE = re.compile(rb"Linux version (\S+)")
+_BANNER = re.compile(rb"Linux version \S+ [^\0\n]*")
 
 
 class ImageError(Exception):
@@ -157,24 +157,29 @@ def compiler(image: Image) -> str | None:
     return first.decode("utf-8", "replace").strip() or None
 
 
-def release(image: Image, symbols: list[Symbol] | None = None) -> str | None:
-    """The kernel release from the `linux_banner` string ("Linux version X ...")."""
-    sym = image.elf.get_section_by_name(".symtab")
-    banner = None
-    if sym is not None:
-        found = sym.get_symbol_by_name("linux_banner")
-        if found:
-            banner = read_at(image, found[0]["st_value"], 256)
-    if banner is None:
-        data = image.section(".rodata")
-        if data:
-            at = data.find(b"Linux version ")
-            banner = data[at:at + 256] if at >= 0 else None
-    if banner:
-        m = _RELEASE.search(banner)
-        if m:
-            return m.group(1).decode("ascii", "replace")
-    return None
+def banner(image: Image) -> str | None:
+    """The `linux_banner` string ("Linux version 6.1.0-56-amd64 (...) #1 SMP ... Debian 6.1.192-2 ...").
+
+    Found by scanning .rodata: resolving the symbol through pyelftools would
+    index all ~200 000 symbols first. `linux_proc_banner` ("%s version %s")
+    does not match the pattern."""
+    data = image.section(".rodata")
+    if not data:
+        return None
+    m = _BANNER.search(data)
+    return m.group(0).decode("utf-8", "replace") if m else None
+
+
+def release(banner_text: str | None) -> str | None:
+    """The kernel release from the banner."""
+    m = re.match(r"Linux version (\S+)", banner_text or "")
+    return m.group(1) if m else None
+
+
+def package_version(banner_text: str | None) -> str | None:
+    """The distribution package version a banner names, e.g. "Debian 6.1.192-2" -> "6.1.192-2"."""
+    m = re.search(r"#\d+.*?(?:Debian|Ubuntu) (\d[\w.+~:-]*)", banner_text or "")
+    return m.group(1) if m else None
 
 
 def read_at(image: Image, address: int, size: int) -> bytes | None:

@@ -80,7 +80,10 @@ def _resolve_root(die: int, subs: dict[int, tuple]) -> tuple | None:
 
 def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
              btf: BtfInfo | None) -> Build:
-    """One Build from everything the readers produced."""
+    """One Build from everything the readers produced. `units` may be a lazy
+    iterator: BTF prototypes and layouts are printed before it is consumed."""
+    btf_protos = _btf_prototypes(btf) if btf else {}
+    layouts = cdecl.layouts(btf.graph) if btf else []
     subs: dict[int, tuple] = {}
     sub_cu: dict[int, int] = {}
     cu_names: list[str | None] = []
@@ -168,20 +171,31 @@ def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
     syms_by_stem: dict[str, list[Symbol]] = defaultdict(list)
     for sym in symbols:
         syms_by_stem[sym.stem].append(sym)
-    btf_graph = btf.graph if btf else None
     functions = []
     for name in sorted(set(by_name) | set(syms_by_stem) | (set(btf.funcs) if btf else set())):
         insts, syms = by_name.get(name, []), syms_by_stem.get(name, [])
-        proto = None
-        if btf and name in btf.funcs:
-            try:
-                proto = cdecl.prototype(btf_graph, btf.funcs[name][0], name, "btf")
-            except ValueError:
-                proto = None
-        if proto is None:
-            proto = dwarf_protos.get(name)
+        proto = btf_protos.get(name) or dwarf_protos.get(name)
         functions.append(FunctionStatus(name, classify.collision(insts), classify.inline(insts, syms),
                                         classify.suffixes(syms), len(insts), len(syms), proto))
 
-    layouts = cdecl.layouts(btf.graph) if btf else dwarf_layouts
-    return Build(info, instances, calls, symbols, functions, layouts)
+    return Build(info, instances, calls, symbols, functions, layouts if btf else dwarf_layouts)
+
+
+def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
+    """Prototypes of every BTF FUNC. Functions share FUNC_PROTOs (BTF is
+    deduplicated), so each is printed once with a placeholder name."""
+    placeholder = "\0"
+    printed: dict[int, Prototype | None] = {}
+    out = {}
+    for name, ids in btf.funcs.items():
+        tid = ids[0]
+        if tid not in printed:
+            try:
+                printed[tid] = cdecl.prototype(btf.graph, tid, placeholder, "btf")
+            except ValueError:
+                printed[tid] = None
+        proto = printed[tid]
+        if proto is not None:
+            out[name] = Prototype(proto.return_type, proto.params, proto.variadic,
+                                  proto.text.replace(placeholder, name, 1), "btf")
+    return out

@@ -65,6 +65,10 @@ class Prototype:
     variadic: bool
     text: str                             # "void *vmap(struct page **pages, ...);"
     source: str                           # "btf" or "dwarf"
+    # Typedef-resolved texts (cdecl.canonical_type_name), for comparing types by
+    # meaning across builds (diff.py); None when the reader did not compute them.
+    canon_params: list[str] | None = None  # one per entry of `params`
+    canon_return: str | None = None
 
 
 @dataclass(slots=True)
@@ -80,6 +84,7 @@ class Field:
     bit_size: int           # bitfield width, 0 otherwise
     byte_size: int | None   # size of the member's type
     parent: int | None = None
+    canon_type: str | None = None  # type_text with typedefs resolved (cdecl.canonical_type_name)
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ import hashlib
 import struct
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +43,23 @@ class IngestResult:
     build: Build | None
     seconds: float
     bytes_added: int
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
+
+
+class _Phases(dict):
+    """Seconds per named phase: `with phases("walk"): ...`."""
+
+    def __call__(self, name: str):
+        phases = self
+
+        class _Timer:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - self.start
+
+        return _Timer()
 
 
 def _sha256(path: Path) -> str:
@@ -64,7 +81,7 @@ def _flavor(release: str | None) -> str | None:
 
 def read_image(path: Path, identity: Identity, jobs: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               kallsyms: Path | None = None) -> Build:
+               kallsyms: Path | None = None, phases: _Phases | None = None) -> Build:
     """Read an image (vmlinux with DWARF/BTF/symtab, or a raw BTF blob) into a Build."""
     if path.is_dir():
         raise IngestError(f"{path}: is a directory, not a kernel image")
@@ -84,7 +101,7 @@ def read_image(path: Path, identity: Identity, jobs: int | None = None,
         except elf.ImageError as exc:
             raise IngestError(f"{path}: {exc}") from None
         try:
-            return _read_elf(path, image, identity, jobs, progress)
+            return _read_elf(path, image, identity, jobs, progress, phases if phases is not None else _Phases())
         except (elf.ImageError, BadDwarf, btf_reader.BadBtf) as exc:
             raise IngestError(f"{path}: {exc}") from None
         except (ELFError, struct.error, IndexError, KeyError, ValueError, UnicodeDecodeError) as exc:
@@ -92,10 +109,11 @@ def read_image(path: Path, identity: Identity, jobs: int | None = None,
 
 
 def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None,
-              progress: Callable[[int, int], None] | None) -> Build:
-    symbols = elf.function_symbols(image)
-    btf_data = image.section(".BTF")
-    btf = btf_reader.read_btf(btf_data) if btf_data else None
+              progress: Callable[[int, int], None] | None, phases: _Phases) -> Build:
+    with phases("symbols+btf"):
+        symbols = elf.function_symbols(image)
+        btf_data = image.section(".BTF")
+        btf = btf_reader.read_btf(btf_data) if btf_data else None
     has_dwarf = image.has(".debug_info")
     if not has_dwarf and btf is None:
         what = "no symbol table either (stripped)" if not symbols else "only a symbol table"
@@ -104,28 +122,35 @@ def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None
     units: list = []
     dwarf_version = None
     if has_dwarf:
-        names = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line_str",
+        names = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str",
                  ".debug_str_offsets", ".debug_addr")
-        sections = {n: data for n in names if (data := image.section(n)) is not None}
+        with phases("read sections"):
+            sections = {n: data for n in names if (data := image.section(n)) is not None}
         try:
             info = image.elf.get_dwarf_info(relocate_dwarf_sections=image.elf["e_type"] == "ET_REL")
             config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
-            units = list(dwarf.walk(info, sections, image.endian, config, jobs, progress))
-            dwarf_version = max((u.shape.version for u in dwarf.units(info, image.endian)), default=None)
+            unit_list = dwarf.units(info, image.endian)
+            dwarf_version = max((u.shape.version for u in unit_list), default=None)
+            # The walk runs in worker processes while assemble() prints BTF types here.
+            units = dwarf.walk(unit_list, sections, image.endian, config, jobs, progress)
         except BadDwarf:
             raise
         except Exception as exc:  # pyelftools raises many kinds on corrupt headers
             raise BadDwarf(f"corrupt DWARF ({exc.__class__.__name__}: {exc})") from None
-    release = identity.release or elf.release(image)
+    banner = elf.banner(image)
+    release = identity.release or elf.release(banner)
     build_id = elf.build_id(image)
-    sha = _sha256(path)
+    with phases("sha256"):
+        sha = _sha256(path)
     info = BuildInfo(
-        build_id=build_id or sha, distro=identity.distro, version=identity.version, release=release,
+        build_id=build_id or sha, distro=identity.distro, version=identity.version or elf.package_version(banner),
+        release=release,
         arch=identity.arch or image.arch, flavor=identity.flavor or _flavor(release),
         compiler=elf.compiler(image), dwarf_version=dwarf_version, has_dwarf=has_dwarf,
         has_btf=btf is not None, has_symtab=bool(symbols), file_size=path.stat().st_size, sha256=sha,
         path=str(path))
-    return merge.assemble(info, units, symbols, btf)
+    with phases("dwarf walk + assemble"):
+        return merge.assemble(info, units, symbols, btf)
 
 
 def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
@@ -179,7 +204,8 @@ def ingest(path: Path, db_path: Path, identity: Identity | None = None, replace:
             conn.close()
         if found:
             return IngestResult(found[1], True, None, time.perf_counter() - start, 0)
-    build = read_image(path, identity, jobs, progress, kallsyms)
+    phases = _Phases()
+    build = read_image(path, identity, jobs, progress, kallsyms, phases)
     before = db_path.stat().st_size if db_path.exists() else 0
     conn = db.connect(db_path)
     try:
@@ -187,12 +213,13 @@ def ingest(path: Path, db_path: Path, identity: Identity | None = None, replace:
         if found and not replace:
             return IngestResult(found[1], True, None, time.perf_counter() - start, 0)
         seconds = time.perf_counter() - start
-        build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
+        with phases("database write"):
+            build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
         name = conn.execute("SELECT name FROM builds WHERE id = ?", (build_pk,)).fetchone()[0]
     finally:
         conn.close()
     return IngestResult(name, False, build, time.perf_counter() - start,
-                        os.path.getsize(db_path) - before)
+                        os.path.getsize(db_path) - before, dict(phases))
 
 
 def _quick_build_id(path: Path) -> str | None:

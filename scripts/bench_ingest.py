@@ -36,7 +36,7 @@ def main() -> None:
         for image in images(sys.argv[1:]):
             before = db.stat().st_size if db.exists() else 0
             start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
+            proc = subprocess.run([sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db), "--timings"],
                                   capture_output=True, text=True)
             wall = time.perf_counter() - start
             if proc.returncode != 0:
@@ -44,7 +44,7 @@ def main() -> None:
                 continue
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             print(f"{image.parent.name}")
-            print(f"  {proc.stdout.strip()}")
+            print("  " + proc.stdout.strip().replace("\n", "\n  "))
             print(f"  wall {wall:.1f} s, peak RSS of the largest process so far {peak:.0f} MB, "
                   f"DB +{(db.stat().st_size - before) / 1e6:.1f} MB (total {db.stat().st_size / 1e6:.1f} MB)")
         conn = sqlite3.connect(db)

@@ -354,3 +354,23 @@ def _fetch_config(
     except ArchiveError as exc:
         warnings.append(f"sidecar not updated: {exc}")
     return (dest if status["status"] == "ok" else None), got
+
+
+def evict(ref: PackageRef, cache_dir: str | os.PathLike | None = None) -> int:
+    """Delete `ref`'s cache entry (vmlinux, sidecar, config); returns the bytes freed.
+
+    Used by `kernsurf build --prune` once an image is in the database. Takes the
+    key's lock, so it never removes an image another process is still fetching.
+    """
+    directory = key_dir(ref, cache_dir)
+    freed = 0
+    with key_lock(lock_path(ref, cache_dir)):
+        if not directory.is_dir():
+            return 0
+        for path in directory.iterdir():
+            with contextlib.suppress(OSError):
+                freed += path.stat().st_size
+                path.unlink()
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+    return freed
