@@ -13,6 +13,7 @@ used by canned queries) and canned_queries (the queries of metadata.yml's
 `plugins.kernsurf.conditional_queries` whose tables exist).
 """
 import json
+import os
 import re
 import threading
 import weakref
@@ -32,7 +33,8 @@ MAX_SYMBOLS = 50          # symbols listed per build
 MAX_MATRIX_NAMES = 400
 SEARCH_LIMIT = 100
 DIFF_PAGE_SIZE = 100
-CACHE_SIZE = 512
+#: Pages of an immutable database kept in memory (KERNSURF_PAGE_CACHE=0 turns it off).
+CACHE_SIZE = int(os.environ.get("KERNSURF_PAGE_CACHE", "512"))
 MASK64 = (1 << 64) - 1
 
 #: A names row that is a function or a type somewhere (not only a symbol name).
@@ -214,7 +216,7 @@ class Pages:
 
     async def _run(self, key, fn, *args):
         db = self.db
-        cacheable = key is not None and not db.is_mutable
+        cacheable = key is not None and not db.is_mutable and CACHE_SIZE > 0
         if cacheable:
             hit = self.cache.get((db.name, key))
             if hit is not None:
@@ -244,7 +246,7 @@ class Pages:
     def _context(self, conn):
         db = self.db
         key = (db.name, "context")
-        if not db.is_mutable:
+        if not db.is_mutable:   # builds and groups: always cached for an immutable database
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
