@@ -283,8 +283,9 @@ def _ingest(row: BuildRow, got: Fetched, db_path: Path, prune: bool, ingest_jobs
         say(f"{s.id}: the database already holds this image (same build-id) as {res.name}")
     else:
         row.state = "ingested"
-        say(f"done {s.id} in {row.fetch_seconds + row.ingest_seconds:.0f} s "
-            f"(ingest {row.ingest_seconds:.0f} s, +{store.human_size(res.bytes_added)})")
+        fetched = "cached" if got.cached else f"fetch {row.fetch_seconds:.0f} s"
+        say(f"done {s.id}: {fetched}, ingest {row.ingest_seconds:.0f} s, "
+            f"database +{store.human_size(res.bytes_added)}")
     if prune and got.evict is not None:
         freed = got.evict()
         say(f"{s.id}: pruned {store.human_size(freed)} from the cache")

@@ -141,7 +141,7 @@ def build_id(image: Image) -> str | None:
             continue
         try:
             for note in sec.iter_notes():
-                if note["n_type"] == "NT_GNU_BUILD_ID":
+                if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":   # Xen notes reuse type 3
                     return note["n_desc"]
         except (ELFError, struct.error, UnicodeDecodeError):
             continue

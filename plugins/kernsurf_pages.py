@@ -193,6 +193,7 @@ class Pages:
     def __init__(self, datasette):
         self.datasette = datasette
         self.cache = _LRU(CACHE_SIZE)
+        self.contexts = {}
 
     @property
     def db(self):
@@ -244,12 +245,10 @@ class Pages:
     # ---- shared context: builds and groups -----------------------------------
 
     def _context(self, conn):
+        """Builds, groups and tables; kept for the life of an immutable database."""
         db = self.db
-        key = (db.name, "context")
-        if not db.is_mutable:   # builds and groups: always cached for an immutable database
-            hit = self.cache.get(key)
-            if hit is not None:
-                return hit
+        if not db.is_mutable and db.name in self.contexts:
+            return self.contexts[db.name]
         tables = _tables(conn)
         builds = {}
         for r in conn.execute(
@@ -277,7 +276,7 @@ class Pages:
                            "kind": "series", "members": rest})
         ctx = {"tables": tables, "builds": builds, "groups": groups, "diffs": _has_diffs(tables)}
         if not db.is_mutable:
-            self.cache.put(key, ctx)
+            self.contexts[db.name] = ctx
         return ctx
 
     @staticmethod

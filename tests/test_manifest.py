@@ -267,7 +267,7 @@ def test_build_is_incremental(tmp_path, elves, monkeypatch):
     assert stored(path) == [("6.1.0-56-amd64", "debian", "1.0-1", "6.1.0-56-amd64", "amd64", "amd64"),
                             ("6.12.113+deb13-amd64", "debian", "1.0-1", "6.12.113+deb13-amd64", "amd64", "amd64")]
     assert any(line.startswith("ingesting old") for line in lines)
-    assert any(line.startswith("done new in") for line in lines)
+    assert any(line.startswith("done new: fetch 0 s, ingest") for line in lines)
 
     # Adding one build fetches and ingests only that one.
     fetcher.calls.clear()

@@ -1,0 +1,60 @@
+"""A BTF-only input (like /sys/kernel/btf/vmlinux) plus a System.map."""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from ingest import pipeline
+
+
+@pytest.fixture(scope="module")
+def btf_inputs(tmp_path_factory, program) -> tuple[Path, Path]:
+    if shutil.which("pahole") is None or shutil.which("nm") is None:
+        pytest.skip("pahole (dwarves) and nm (binutils) are needed to make the BTF blob")
+    tmp = tmp_path_factory.mktemp("btf")
+    elf = tmp / "prog"
+    shutil.copy(program, elf)
+    subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
+    with open(elf, "rb") as f:
+        blob = ELFFile(f).get_section_by_name(".BTF").data()
+    (tmp / "vmlinux.btf").write_bytes(blob)
+    nm = subprocess.run(["nm", "-n", str(program)], check=True, capture_output=True, text=True).stdout
+    (tmp / "System.map").write_text(nm)
+    return tmp / "vmlinux.btf", tmp / "System.map"
+
+
+def test_btf_only_build_says_what_it_lacks(tmp_path, btf_inputs):
+    blob, system_map = btf_inputs
+    db = tmp_path / "b.db"
+    result = pipeline.ingest(blob, db, pipeline.Identity(release="9.9.9-test", arch="amd64"), kallsyms=system_map)
+    assert not result.skipped
+    conn = sqlite3.connect(db)
+    has_dwarf, has_btf, has_symtab, lacks, release = conn.execute(
+        "SELECT has_dwarf, has_btf, has_symtab, lacks, release FROM builds").fetchone()
+    assert (has_dwarf, has_btf, has_symtab, release) == (0, 1, 1, "9.9.9-test")
+    assert "inlining" in lacks and "callers" in lacks
+    assert conn.execute("SELECT count(*) FROM instances").fetchone() == (0,)
+    rows = dict((n, (c, i, p)) for n, c, i, p in conn.execute(
+        "SELECT name, collision, inline, prototype FROM function_status"))
+    # No DWARF: collision unknown, never "absent"; a symbol means not fully inlined.
+    assert rows["external_add"] == (None, "No", "int external_add(int a, int b);")
+    assert rows["main"] == (None, "No", "int main(int argc, char **argv);")
+    # Types come from the BTF.
+    fields = [f for (f,) in conn.execute("SELECT field FROM struct_layouts WHERE name = 'packet' ORDER BY position")]
+    assert fields == ["version", "flags", "length", None, "raw", None, "lo", "hi", "name", "handler"]
+
+
+def test_bad_btf_header_is_a_clear_error(tmp_path, btf_inputs):
+    blob, _ = btf_inputs
+    bad = tmp_path / "bad.btf"
+    data = bytearray(blob.read_bytes())
+    data[4:8] = b"\xff\xff\xff\x7f"  # version, flags, header length garbage
+    bad.write_bytes(bytes(data))
+    with pytest.raises(pipeline.IngestError, match="bad BTF"):
+        pipeline.ingest(bad, tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
