@@ -271,7 +271,12 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
             raise BadDwarf(f"unknown abbreviation code {code} at 0x{die:x}") from None
         p, v = dec(d, p, cu, strp, line_strp, strx, addrx)
         descend = children
-        if tag == TAG_formal_parameter:
+        if cat == "skip":  # the most frequent case: variables, labels, lexical blocks, ...
+            if children and tag != TAG_lexical_block:
+                sibling = v[0]
+                if sibling is not None:
+                    p, descend = sibling, False
+        elif tag == TAG_formal_parameter:
             if stack:
                 ptag, poff = stack[-1]
                 if ptag == TAG_subprogram:
@@ -324,7 +329,7 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
                 parent = raw_types.get(stack[-1][1])
                 if parent is not None:
                     parent[7].append((v[0], v[1] if isinstance(v[1], int) else 0))
-        elif tag == TAG_unspecified_parameters:
+        elif cat == "unspecified":
             if stack:
                 ptag, poff = stack[-1]
                 if ptag == TAG_subprogram and poff in params:
@@ -343,10 +348,6 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
             if name and comp_dir and name.startswith(".."):
                 facts.name = os.path.join(comp_dir, name)
             file_names = files(stmt_list, comp_dir) if stmt_list is not None else []
-        elif children and tag != TAG_lexical_block:
-            sibling = v[0]
-            if sibling is not None:
-                p, descend = sibling, False
         if descend:
             stack.append((tag, die))
     if facts is None:

@@ -51,6 +51,7 @@ CATEGORIES: dict[str, tuple[int, ...]] = {
     "type": (AT_name, AT_type, AT_byte_size, AT_encoding, AT_count, AT_upper_bound, AT_sibling, AT_declaration),
     "member": (AT_name, AT_type, AT_data_member_location, AT_data_bit_offset, AT_bit_size, AT_bit_offset, AT_byte_size),
     "enumerator": (AT_name, AT_const_value),
+    "unspecified": (),
     "skip": (AT_sibling,),
 }
 
@@ -73,6 +74,8 @@ def category(tag: int) -> str:
         return "member"
     if tag == TAG_enumerator:
         return "enumerator"
+    if tag == TAG_unspecified_parameters:
+        return "unspecified"
     return "skip"
 
 

@@ -18,10 +18,11 @@ import re
 import threading
 import weakref
 from collections import OrderedDict, defaultdict
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from datasette import hookimpl
 from datasette.utils import sqlite_timelimit, tilde_decode, tilde_encode
+from datasette.utils.asgi import Response
 
 from ingest import classify
 from ingest.cdecl import layout_text
@@ -45,7 +46,7 @@ COLLISIONS = (classify.STATIC_STATIC, classify.STATIC_GLOBAL)
 
 #: Strip letters and colours, in legend order.
 LEGEND = [
-    ("ok", "✅", "no issue: unique, not inlined, not transformed"),
+    ("ok", "", "✅ no issue: unique, not inlined, not transformed"),
     ("F", "F", "Full inline: no symbol, nothing to attach to"),
     ("S", "S", "Selective inline: inlined at some sites, a symbol exists"),
     ("T", "T", "Transformed: a symbol has a suffix (.isra, .constprop, .part, .cold, ...)"),
@@ -68,6 +69,42 @@ def extra_template_vars(view_name, datasette):
     return None
 
 
+#: Pages served by their own route: the same templates Datasette would find
+#: as custom pages, without first trying (and failing) its database routes.
+PAGE_ROUTES = [
+    (r"^/function/(?P<name>[^/]+)$", "pages/function/{name}.html"),
+    (r"^/struct/(?P<name>[^/]+)$", "pages/struct/{name}.html"),
+    (r"^/diff/(?P<build_a>[^/]+)/(?P<build_b>[^/]+)$", "pages/diff/{build_a}/{build_b}.html"),
+    (r"^/search$", "pages/search.html"),
+    (r"^/builds$", "pages/builds.html"),
+    (r"^/matrix$", "pages/matrix.html"),
+]
+
+
+@hookimpl
+def register_routes():
+    return [(regex, _page_view(template)) for regex, template in PAGE_ROUTES]
+
+
+def _page_view(template):
+    async def view(datasette, request):
+        headers, status = {}, [200]
+
+        def custom_header(name, value):
+            headers[name] = value
+            return ""
+
+        def custom_status(code):
+            status[0] = code
+            return ""
+
+        context = {**request.url_vars, "custom_header": custom_header, "custom_status": custom_status}
+        body = await datasette.render_template(template, context, request=request, view_name="page")
+        return Response.html(body, status=status[0], headers=headers)
+
+    return view
+
+
 @hookimpl
 def prepare_jinja2_environment(env):
     env.filters["path"] = tilde_encode
@@ -80,17 +117,22 @@ def prepare_connection(conn):
 
 @hookimpl
 def canned_queries(datasette, database):
-    """metadata.yml's conditional queries, for the tables this database has."""
+    """metadata.yml's conditional queries: offered when their `requires`
+    tables exist and their `nonempty` tables hold rows, else `otherwise`."""
     wanted = (datasette.plugin_config("kernsurf") or {}).get("conditional_queries") or {}
     if not wanted or database not in datasette.databases:
         return None
 
     async def inner():
-        tables = set(await datasette.get_database(database).table_names())
+        db = datasette.get_database(database)
+        tables = set(await db.table_names())
         out = {}
         for name, q in wanted.items():
-            base = {k: v for k, v in q.items() if k not in ("requires", "otherwise")}
-            if set(q.get("requires", ())) <= tables:
+            base = {k: v for k, v in q.items() if k not in ("requires", "nonempty", "otherwise")}
+            ok = set(q.get("requires", ())) | set(q.get("nonempty", ())) <= tables
+            for table in q.get("nonempty", ()) if ok else ():
+                ok = ok and (await db.execute(f"SELECT EXISTS (SELECT 1 FROM [{table}])")).first()[0]
+            if ok:
                 out[name] = base
             elif q.get("otherwise"):
                 out[name] = {**base, **q["otherwise"]}
@@ -128,7 +170,10 @@ def _hex(address):
 
 
 def _decode(segment):
-    """A name from a URL segment (Datasette tilde-encodes %-escaped paths)."""
+    """A name from a URL segment: %-escaped, or tilde-encoded as Datasette
+    redirects such paths (identifiers contain neither % nor ~)."""
+    if "%" in segment:
+        segment = unquote(segment)
     return tilde_decode(segment) if "~" in segment else segment
 
 
@@ -194,11 +239,12 @@ class Pages:
         self.datasette = datasette
         self.cache = _LRU(CACHE_SIZE)
         self.contexts = {}
+        #: metadata.yml plugins.kernsurf.database, else Datasette's first database
+        self.database = (datasette.plugin_config("kernsurf") or {}).get("database")
 
     @property
     def db(self):
-        name = (self.datasette.plugin_config("kernsurf") or {}).get("database")
-        return self.datasette.get_database(name)
+        return self.datasette.get_database(self.database)
 
     @property
     def db_name(self):
@@ -504,7 +550,7 @@ class Pages:
             return out
         pair_id, out["reversed"] = pair
         out["computed"] = True
-        out["counts"] = [{"item": r[0], "change": r[1], "count": r[2], "items": r[3]} for r in conn.execute(
+        out["counts"] = [{"item": r[0], "change": r[1], "count": r[2], "n_items": r[3]} for r in conn.execute(
             "SELECT c.item_kind, c.change_kind, count(*), count(DISTINCT c.name_id) FROM changes c"
             " LEFT JOIN change_kinds k ON k.name = c.change_kind WHERE c.pair_id = ?"
             " GROUP BY c.item_kind, c.change_kind ORDER BY c.item_kind, min(k.position)", (pair_id,))]
