@@ -1,6 +1,7 @@
 """kernsurf command line: thin wrappers over the ingest library."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -25,7 +26,7 @@ def _progress_bar(label: str):
     def progress(done: int, total: int) -> None:
         bar = state.get("bar")
         if bar is None:
-            bar = state["bar"] = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+            bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
         bar.update(done - bar.pos)
         if done >= total:

@@ -210,7 +210,7 @@ def decoder(tag: int, specs: tuple[tuple[int, int, int | None], ...], unit: Unit
         lines.append(f"{i}p += {pending}\n")
     values = ", ".join(f"a{a}" if a in seen else "None" for a in wanted)
     src = ("def dec(d, p, cu, strp, line_strp, strx, addrx):\n" + "".join(lines)
-           + f"{i}return p, ({values},)\n")
+           + f"{i}return p, ({values + ',' if values else ''})\n")   # no wanted attributes: ()
     namespace: dict = {}
     exec(compile(src, f"<dwarf decoder tag 0x{tag:x}>", "exec"), namespace)
     fn = namespace["dec"]

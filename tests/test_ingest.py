@@ -22,6 +22,7 @@ EXPECTED_STATUS = {
     "external_add": ("Unique Global", "No", None),
     "fully_inlined": ("Unique Static", "Full", None),
     "header_helper": ("Static Duplication", "Full", None),
+    "log_message": ("Unique Global", "No", None),
     "main": ("Unique Global", "No", None),
     "never_defined": ("Unique Global", "Declared only", None),
     "partial": ("Unique Global", "Selective", "part"),
@@ -43,6 +44,7 @@ EXPECTED_CALLERS = {
     ("external_add", "partial", "kernel/unit_a.c", "direct", 2),
     # the call inside the out-of-line copy of an inline function
     ("external_add", "selectively_inlined", "kernel/unit_a.c", "direct", 1),
+    ("log_message", "entry_b", "kernel/unit_b.c", "direct", 1),
     ("fully_inlined", "entry_a", "kernel/unit_a.c", "inline", 1),
     ("fully_inlined", "selectively_inlined", "kernel/unit_a.c", "inline", 1),
     ("header_helper", "entry_a", "kernel/unit_a.c", "inline", 1),
@@ -161,6 +163,7 @@ def test_prototypes_from_dwarf(program_db):
     assert protos["scalar_repl"] == "int scalar_repl(struct packet *p);"
     assert protos["main"] == "int main(int argc, char **argv);"
     assert protos["never_defined"] == "int never_defined(int);"
+    assert protos["log_message"] == "int log_message(const char *fmt, ...);"
     params = rows(program_db, "SELECT pp.position, pp.name, t.text FROM functions f JOIN names n ON n.id = f.name_id"
                   " JOIN prototype_params pp ON pp.prototype_id = f.prototype_id JOIN type_texts t ON t.id = pp.type_id"
                   " WHERE n.name = 'main' ORDER BY pp.position")
@@ -202,7 +205,7 @@ def test_reingest_is_a_noop_and_replace_replaces(tmp_path, program):
     runner = CliRunner()
     first = runner.invoke(cli, ["ingest", str(program), "--db", str(db), "-j", "1"])
     assert first.exit_code == 0, first.output
-    assert "15 functions" not in first.output and "18 instances" in first.output
+    assert "15 functions" not in first.output and "19 instances" in first.output
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     again = runner.invoke(cli, ["ingest", str(program), "--db", str(db)])
     assert again.exit_code == 0 and "already in" in again.output
@@ -210,7 +213,7 @@ def test_reingest_is_a_noop_and_replace_replaces(tmp_path, program):
     replaced = runner.invoke(cli, ["ingest", str(program), "--db", str(db), "--replace", "-j", "1"])
     assert replaced.exit_code == 0, replaced.output
     assert rows(db, "SELECT count(*) FROM builds") == [(1,)]
-    assert rows(db, "SELECT count(*) FROM instances") == [(18,)]
+    assert rows(db, "SELECT count(*) FROM instances") == [(19,)]
 
 
 def test_two_ingests_store_identical_rows(tmp_path, program):
