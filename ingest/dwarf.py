@@ -115,6 +115,15 @@ def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, tuple
     return table
 
 
+def _cstring(table: bytes, off: int, cache: dict[int, str], section: str) -> str:
+    """The NUL-terminated string at `off` of a string section, remembered in `cache`."""
+    end = table.find(b"\0", off)
+    if end < 0 or off >= len(table):
+        raise BadDwarf(f"string offset 0x{off:x} outside {section}")
+    s = cache[off] = table[off:end].decode("utf-8", "replace")
+    return s
+
+
 class Strings:
     """String and address lookups for the decoders, cached per process."""
 
@@ -130,21 +139,11 @@ class Strings:
 
     def strp(self, off: int) -> str:
         s = self._cache.get(off)
-        if s is None:
-            end = self.debug_str.find(b"\0", off)
-            if end < 0 or off >= len(self.debug_str):
-                raise BadDwarf(f"string offset 0x{off:x} outside .debug_str")
-            s = self._cache[off] = self.debug_str[off:end].decode("utf-8", "replace")
-        return s
+        return s if s is not None else _cstring(self.debug_str, off, self._cache, ".debug_str")
 
     def line_strp(self, off: int) -> str:
         s = self._line_cache.get(off)
-        if s is None:
-            end = self.line_str.find(b"\0", off)
-            if end < 0 or off >= len(self.line_str):
-                raise BadDwarf(f"string offset 0x{off:x} outside .debug_line_str")
-            s = self._line_cache[off] = self.line_str[off:end].decode("utf-8", "replace")
-        return s
+        return s if s is not None else _cstring(self.line_str, off, self._line_cache, ".debug_line_str")
 
     def strx(self, index: int) -> str:
         at = self.str_base + index * self.offset_size
