@@ -5,8 +5,8 @@
 1. Builds already in the database (same distro, release, arch and, if pinned,
    package version) are left alone: nothing is fetched for them.
 2. The others are fetched by up to `jobs` threads (downloads are I/O bound)
-   and ingested one at a time, in manifest order (the ingest already uses every
-   core). Fetches run at most `jobs` images ahead of the ingest, so the cache
+   and ingested one at a time (the ingest already uses every core): those
+   already in the cache first, then in manifest order. Fetches run at most `jobs` images ahead of the ingest, so the cache
    holds at most `jobs` + 1 images this run has not ingested yet.
 3. When every build is in, the manifest's groups replace the stored groups,
    then the finalizers run: `ingest.diff.compute_group_diffs` if that module
@@ -57,6 +57,10 @@ class Cancelled(Exception):
     """A fetch was stopped because the build is being aborted."""
 
 
+class _Stop(Exception):
+    """The database cannot take more builds (disk full, locked): stop this run."""
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A kernel image on local disk, with the identity of the package it came from."""
@@ -81,6 +85,15 @@ class DebianFetcher:
 
     def __init__(self, mirror: str | None = None, cache_dir: str | os.PathLike | None = None, config: bool = True):
         self.mirror, self.cache_dir, self.config = mirror, cache_dir, config
+
+    def is_cached(self, spec: BuildSpec) -> bool:
+        """Whether the spec's image is in the cache (resolved through the archive index, usually cached)."""
+        try:
+            ref = debian.resolve(spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror,
+                                 cache_dir=self.cache_dir)
+        except ArchiveError:
+            return False
+        return debian.cached_image(ref, self.cache_dir) is not None
 
     def __call__(self, spec: BuildSpec, progress: Progress | None = None) -> Fetched:
         ref = debian.resolve(spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror,
@@ -157,6 +170,11 @@ def build(manifest: Manifest, db_path: str | os.PathLike, *, jobs: int = 2, fetc
     finally:
         conn.close()
     pending = [r for r in rows.values() if r.state == "pending"]
+    # Images already in the cache go first, so the ingest starts while the others download.
+    is_cached = getattr(fetcher, "is_cached", None)
+    if is_cached is not None:
+        cached = {r.spec.id for r in pending if is_cached(r.spec)}
+        pending.sort(key=lambda r: r.spec.id not in cached)
     say(f"{len(rows) - len(pending)} of {len(rows)} builds already in {db_path}; "
         f"{len(pending)} to fetch and ingest" + (f" ({jobs} fetches at a time)" if pending else ""))
 
@@ -165,8 +183,10 @@ def build(manifest: Manifest, db_path: str | os.PathLike, *, jobs: int = 2, fetc
     failed = result.failed
     if failed:
         result.seconds = time.perf_counter() - start
-        raise BuildError(f"{len(failed)} of {len(rows)} builds failed ({', '.join(r.spec.id for r in failed)}); "
-                         "groups and finalizers were not updated; fix the cause and run again "
+        left = sum(1 for r in rows.values() if r.state == "pending")
+        raise BuildError(f"{len(failed)} of {len(rows)} builds failed ({', '.join(r.spec.id for r in failed)})"
+                         + (f", {left} not attempted" if left else "")
+                         + "; groups and finalizers were not updated; fix the cause and run again "
                          "(finished builds are kept)", result)
 
     conn = db.connect(db_path)
@@ -251,11 +271,12 @@ def _fetch_and_ingest(pending: list[BuildRow], db_path: Path, fetcher: Fetcher, 
                 submit_until(i + 1 + jobs)
                 if got is not None:
                     _ingest(row, got, db_path, prune, ingest_jobs, say)
-        except BaseException:
+        except BaseException as exc:
             cancel.set()
             for future in futures.values():
                 future.cancel()
-            raise
+            if not isinstance(exc, _Stop):
+                raise
 
 
 def _ingest(row: BuildRow, got: Fetched, db_path: Path, prune: bool, ingest_jobs: int | None,
@@ -271,6 +292,10 @@ def _ingest(row: BuildRow, got: Fetched, db_path: Path, prune: bool, ingest_jobs
         row.ingest_seconds = time.perf_counter() - t
         say(f"{s.id}: ingest failed: {exc}")
         return
+    except sqlite3.Error as exc:          # e.g. disk full: the transaction was rolled back
+        row.state, row.error = "failed", f"database {db_path}: {exc}"
+        say(f"{s.id}: cannot store it: {exc}; stopping")
+        raise _Stop from None
     row.ingest_seconds = time.perf_counter() - t
     conn = db.connect(db_path)
     try:

@@ -227,7 +227,7 @@ def diff_command(build_a: str, build_b: str, db_path: Path, kinds: tuple[str, ..
     prefix of their ELF build-id.
 
     \b
-      kernsurf diff 6.1.0-56-amd64 6.12.57+deb13-amd64 --kind struct --name 'dma_buf*'
+      kernsurf diff 6.1.0-56-amd64 6.12.113+deb13-amd64 --kind struct --name 'dma_buf*'
       kernsurf diff 1 2 --kind 'param type changed' --json
     """
     import json

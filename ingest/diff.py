@@ -1,6 +1,6 @@
 """Differences between two builds (SPEC §5), from the stored rows.
 
-    changes = diff_builds(conn, "6.1.0-56-amd64", "6.12.57+deb13-amd64", kinds={"struct"})
+    changes = diff_builds(conn, "6.1.0-56-amd64", "6.12.113+deb13-amd64", kinds={"struct"})
     compute_group_diffs(conn)        # every pair the groups define, stored in `changes`
 
 Functions: added/removed; parameters added, removed, renamed (same position
@@ -25,8 +25,14 @@ changed". Builds ingested before canonical texts were recorded compare by
 printed text. `typedef struct {...} atomic_t`-style anonymous types resolve to
 `struct {...}`, which says nothing, so they never count as a typedef rename.
 
+Builds that lack a fact are not compared on it: a build without DWARF (BTF
+only) has no inline or collision status and cannot see functions that have no
+symbol; without a symbol table, symbols and suffixes are not compared.
+
 A change belongs to its pair only: nothing is carried forward. The vocabulary
 is the change_kinds table of schema.sql (CHANGE_KINDS here, a test checks).
+Stored rows leave out the prototype of a function added or removed (the build
+holds it; the change_list view joins it back): see Change.stored_row().
 """
 from __future__ import annotations
 
@@ -86,6 +92,13 @@ class Change:
 
     def row(self) -> db.ChangeRow:
         return (self.item_kind, self.name, self.change_kind, self.detail, self.old, self.new)
+
+    def stored_row(self) -> db.ChangeRow:
+        """row() as stored: the prototype of a function added or removed is
+        left out (the build holds it; the change_list view joins it back)."""
+        if self.item_kind == "function" and self.change_kind in ("added", "removed"):
+            return (self.item_kind, self.name, self.change_kind, self.detail, None, None)
+        return self.row()
 
     def as_dict(self) -> dict:
         return {"item_kind": self.item_kind, "name": self.name, "change_kind": self.change_kind,
@@ -150,7 +163,8 @@ class _Meaning:
     def change(self, a: str, ca: str | None, b: str, cb: str | None) -> str | None:
         """None when the types are the same, else "type changed", "typedef
         renamed", "qualifier changed" or "tag renamed"."""
-        ca, cb = ca or a, cb or b
+        if ca is None or cb is None:     # a build ingested before canonical texts: printed texts only
+            ca, cb = a, b
         if ca == cb:
             if a == b:
                 return None
@@ -236,11 +250,12 @@ class _Pair:
         for nid in sorted(ra.keys() | rb.keys()):
             x, y = ra.get(nid), rb.get(nid)
             if y is None:
-                if fb["has_dwarf"] or x[5] > 0:    # a build without DWARF cannot see inlined-only names
+                # a build without DWARF (BTF only) cannot see names that have no symbol
+                if fb["has_dwarf"] or not fa["has_dwarf"] or x[5] > 0:
                     out.append(Change("function", x[1], "removed", old=details[x[6]][0] if x[6] else None))
                 continue
             if x is None:
-                if fa["has_dwarf"] or y[5] > 0:
+                if fa["has_dwarf"] or not fb["has_dwarf"] or y[5] > 0:
                     out.append(Change("function", y[1], "added", new=details[y[6]][0] if y[6] else None))
                 continue
             name = x[1]
@@ -567,7 +582,7 @@ def store_pair(conn: sqlite3.Connection, build_a: str | int, build_b: str | int,
     if changes is None:
         changes = diff_builds(conn, a, b)
     group = next((g for g, x, y in db.group_pairs(conn) if (x, y) == (a, b)), None)
-    return db.store_diff(conn, a, b, group, [c.row() for c in changes], _stamp(conn, a, b),
+    return db.store_diff(conn, a, b, group, [c.stored_row() for c in changes], _stamp(conn, a, b),
                          time.perf_counter() - start)
 
 
@@ -595,7 +610,7 @@ def compute_group_diffs(conn: sqlite3.Connection) -> list[PairResult]:
             continue
         changes = diff_builds(conn, a, b)
         seconds = time.perf_counter() - start
-        db.store_diff(conn, a, b, group, [c.row() for c in changes], stamp, seconds)
+        db.store_diff(conn, a, b, group, [c.stored_row() for c in changes], stamp, seconds)
         results.append(PairResult(group, a, b, True, len(changes), seconds))
     return results
 
@@ -626,8 +641,8 @@ class Comparison:
         per_kind = defaultdict(int)
         for kind, _ in items:
             per_kind[kind] += 1
-        lines = [head + f"{len(self.changes)} changes in {len(items)} items ("
-                 + ", ".join(f"{per_kind[k]} {k}{'s' if per_kind[k] > 1 else ''}" for k in ITEM_KINDS if per_kind[k]) + ")"]
+        counts = ", ".join(f"{per_kind[k]} {k}{'s' if per_kind[k] > 1 else ''}" for k in ITEM_KINDS if per_kind[k])
+        lines = [head + f"{len(self.changes)} changes in {len(items)} items ({counts})"]
         kind_w = max(len(c.change_kind) for c in self.changes)
         detail_w = min(24, max(len(c.detail or "") for c in self.changes))
         current = None

@@ -197,5 +197,6 @@ def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
         proto = printed[tid]
         if proto is not None:
             out[name] = Prototype(proto.return_type, proto.params, proto.variadic,
-                                  proto.text.replace(placeholder, name, 1), "btf")
+                                  proto.text.replace(placeholder, name, 1), "btf",
+                                  proto.canon_params, proto.canon_return)
     return out

@@ -7,8 +7,8 @@ the `sql_time_limit_ms` setting. Status words come from ingest.classify and
 C layouts from ingest.cdecl, so the pages say exactly what the database and
 `kernsurf` say. Pages of an immutable database are cached in memory.
 
-Hooks: extra_template_vars (`ks`), prepare_jinja2_environment (the `path`
-filter for URL segments), prepare_connection (the SQL function `ks_status`
+Hooks: register_routes (the pages), extra_template_vars (`ks`),
+prepare_jinja2_environment (the `path` filter for URL segments), prepare_connection (the SQL function `ks_status`
 used by canned queries) and canned_queries (the queries of metadata.yml's
 `plugins.kernsurf.conditional_queries` whose tables exist).
 """
@@ -18,10 +18,10 @@ import re
 import threading
 import weakref
 from collections import OrderedDict, defaultdict
-from urllib.parse import unquote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from datasette import hookimpl
-from datasette.utils import sqlite_timelimit, tilde_decode, tilde_encode
+from datasette.utils import sqlite_timelimit
 from datasette.utils.asgi import Response
 
 from ingest import classify
@@ -44,17 +44,21 @@ _KNOWN = ("(EXISTS (SELECT 1 FROM functions f WHERE f.name_id = n.id)"
 
 COLLISIONS = (classify.STATIC_STATIC, classify.STATIC_GLOBAL)
 
+#: Cell colours per status class (the strip, the legend, the matrix picture).
+COLOURS = {"ok": "#5cb85c", "F": "#d9534f", "S": "#f2c94c", "T": "#8ec5ea", "D": "#f0ad4e", "C": "#f0883e",
+           "O": "#c9c9c9", "delta": "#ffffff", "absent": "#ececec", "nodwarf": "#c7d6ea"}
+
 #: Strip letters and colours, in legend order.
 LEGEND = [
-    ("ok", "", "✅ no issue: unique, not inlined, not transformed"),
-    ("F", "F", "Full inline: no symbol, nothing to attach to"),
-    ("S", "S", "Selective inline: inlined at some sites, a symbol exists"),
-    ("T", "T", "Transformed: a symbol has a suffix (.isra, .constprop, .part, .cold, ...)"),
-    ("D", "D", "Duplicate: a static (inline) helper with one instance per compile unit"),
-    ("C", "C", "Collision: several functions share the name"),
-    ("O", "O", "Declared only: no definition in this image"),
-    ("delta", "Δ", "changed vs the previous build of the group (vs the baseline for variants)"),
-    ("absent", "", "absent from this build"),
+    ("ok", "", "✅ no issue"),
+    ("F", "F", "Full inline (no symbol to attach to)"),
+    ("S", "S", "Selective inline"),
+    ("T", "T", "Transformed (.isra, .constprop, .part, .cold, …)"),
+    ("D", "D", "Duplicate (a static helper, one copy per compile unit)"),
+    ("C", "C", "Collision (several functions share the name)"),
+    ("O", "O", "Declared only"),
+    ("delta", "Δ", "changed vs the previous build (vs the baseline for variants)"),
+    ("absent", "", "absent"),
     ("nodwarf", "?", "no DWARF: inlining unknown"),
 ]
 
@@ -107,7 +111,7 @@ def _page_view(template):
 
 @hookimpl
 def prepare_jinja2_environment(env):
-    env.filters["path"] = tilde_encode
+    env.filters["path"] = _segment
 
 
 @hookimpl
@@ -118,14 +122,14 @@ def prepare_connection(conn):
 @hookimpl
 def canned_queries(datasette, database):
     """metadata.yml's conditional queries: offered when their `requires`
-    tables exist and their `nonempty` tables hold rows, else `otherwise`."""
+    tables (or views) exist and their `nonempty` tables hold rows, else `otherwise`."""
     wanted = (datasette.plugin_config("kernsurf") or {}).get("conditional_queries") or {}
     if not wanted or database not in datasette.databases:
         return None
 
     async def inner():
         db = datasette.get_database(database)
-        tables = set(await db.table_names())
+        tables = set(await db.table_names()) | set(await db.view_names())
         out = {}
         for name, q in wanted.items():
             base = {k: v for k, v in q.items() if k not in ("requires", "nonempty", "otherwise")}
@@ -169,12 +173,14 @@ def _hex(address):
     return None if address is None else format(address & MASK64, "x")
 
 
+def _segment(name):
+    """A name as one URL path segment: %-escaped, "+" and "." kept (6.12.1+deb13-amd64)."""
+    return quote(name, safe="+")
+
+
 def _decode(segment):
-    """A name from a URL segment: %-escaped, or tilde-encoded as Datasette
-    redirects such paths (identifiers contain neither % nor ~)."""
-    if "%" in segment:
-        segment = unquote(segment)
-    return tilde_decode(segment) if "~" in segment else segment
+    """A name from a URL segment (the page routes see the raw, %-escaped path)."""
+    return unquote(segment)
 
 
 def _split_names(text):
@@ -286,6 +292,7 @@ class Pages:
         return f"max-age={self.datasette.setting('default_cache_ttl')}"
 
     legend = LEGEND
+    colours = COLOURS
     decode = staticmethod(_decode)
 
     # ---- shared context: builds and groups -----------------------------------
@@ -339,8 +346,7 @@ class Pages:
 
     async def function(self, name):
         name = _decode(name)
-        data = await self._run(("function", name), self._function, name)
-        return data
+        return await self._run(("function", name), self._function, name)
 
     def _function(self, conn, name):
         ctx = self._context(conn)
@@ -372,7 +378,7 @@ class Pages:
                 "SELECT i.id, i.build_id, i.external, dp.path, i.decl_line, cp.path, i.inline, i.address,"
                 " i.defined FROM instances i LEFT JOIN paths dp ON dp.id = i.decl_path_id"
                 " LEFT JOIN paths cp ON cp.id = i.cu_path_id WHERE i.name_id = ?"
-                " ORDER BY i.build_id, cp.path IS NULL, cp.path, i.id", (nid,)):
+                " ORDER BY i.build_id, i.address IS NULL, cp.path IS NULL, cp.path, i.id", (nid,)):
             if len(instances[bid]) >= MAX_INSTANCES:
                 hidden[bid] += 1
                 continue
@@ -422,7 +428,8 @@ class Pages:
                     letters += "Δ"
                 anchor = f"g{gi}-{k}"
                 row = {"label": member["label"], "build": b["name"], "anchor": anchor, "present": f is not None,
-                       "letters": letters, "cls": cls, "changed": changed, "no_dwarf": not b["has_dwarf"], "build_lacks": b["lacks"],
+                       "letters": letters, "cls": cls, "changed": changed, "no_dwarf": not b["has_dwarf"],
+                       "build_lacks": b["lacks"],
                        "status": _sql_status(f and f["collision"], f and f["inline"],
                                              " ".join(f["suffixes"]) if f else None, f is not None,
                                              int(b["has_dwarf"]))}
@@ -477,7 +484,8 @@ class Pages:
                 " JOIN type_texts dt ON dt.id = sf.decl_id"
                 " WHERE sf.layout_id IN (SELECT value FROM json_each(?)) ORDER BY sf.layout_id, sf.position",
                 (ids,)):
-            fields[lid].append(Field(pos, fname, ttext, decl, bit_offset, bit_size, byte_size, parent))
+            fields[lid].append(Field(position=pos, name=fname, type_text=ttext, decl=decl, bit_offset=bit_offset,
+                                     bit_size=bit_size, byte_size=byte_size, parent=parent))
         for lid, vname, value in conn.execute(
                 "SELECT layout_id, name, value FROM enum_values WHERE layout_id IN (SELECT value FROM json_each(?))"
                 " ORDER BY layout_id, position", (ids,)):
@@ -486,7 +494,8 @@ class Pages:
         for layouts in per_build.values():
             for lid, kind, size in layouts:
                 if lid not in texts:
-                    texts[lid] = layout_text(Layout(kind, name, size, fields.get(lid, []), values.get(lid, [])))
+                    texts[lid] = layout_text(Layout(kind=kind, name=name, size=size, fields=fields.get(lid, []),
+                                                    values=values.get(lid, [])))
 
         def state(bid):
             return tuple(lid for lid, _, _ in per_build[bid]) if bid in per_build else None
@@ -553,7 +562,13 @@ class Pages:
         out["counts"] = [{"item": r[0], "change": r[1], "count": r[2], "n_items": r[3]} for r in conn.execute(
             "SELECT c.item_kind, c.change_kind, count(*), count(DISTINCT c.name_id) FROM changes c"
             " LEFT JOIN change_kinds k ON k.name = c.change_kind WHERE c.pair_id = ?"
-            " GROUP BY c.item_kind, c.change_kind ORDER BY c.item_kind, min(k.position)", (pair_id,))]
+            f" GROUP BY c.item_kind, c.change_kind ORDER BY {_ITEM_ORDER}, min(k.position)", (pair_id,))]
+        groups = {}
+        for c in out["counts"]:
+            g = groups.setdefault(c["item"], {"item": c["item"], "total": 0, "rows": []})
+            g["total"] += c["count"]
+            g["rows"].append(c)
+        out["count_groups"] = list(groups.values())
         where, params = ["c.pair_id = ?"], [pair_id]
         if item:
             where.append("c.item_kind = ?")
@@ -566,13 +581,21 @@ class Pages:
             params.append(q)
         base = ("FROM changes c JOIN names n ON n.id = c.name_id LEFT JOIN change_kinds k ON k.name = c.change_kind"
                 " WHERE " + " AND ".join(where))
-        out["total"] = conn.execute(f"SELECT count(*) {base}", params).fetchone()[0]
+        if q:
+            out["total"] = conn.execute(f"SELECT count(*) {base}", params).fetchone()[0]
+        else:   # the per-kind counts already say
+            out["total"] = sum(c["count"] for c in out["counts"]
+                               if (not item or c["item"] == item) and (not change or c["change"] == change))
         out["pages"] = max(1, -(-out["total"] // DIFF_PAGE_SIZE))
-        out["rows"] = [{"item": r[0], "name": r[1], "change": r[2], "detail": r[3], "old": r[4], "new": r[5]}
-                       for r in conn.execute(
-                           f"SELECT c.item_kind, n.name, c.change_kind, c.detail, c.old, c.new {base}"
-                           " ORDER BY c.item_kind, n.name, k.position, c.detail LIMIT ? OFFSET ?",
-                           params + [DIFF_PAGE_SIZE, (page - 1) * DIFF_PAGE_SIZE])]
+        for r in conn.execute(f"SELECT c.item_kind, n.name, c.change_kind, c.detail, c.old, c.new, c.name_id {base}"
+                              f" ORDER BY {_ITEM_ORDER}, n.name, k.position, c.detail LIMIT ? OFFSET ?",
+                              params + [DIFF_PAGE_SIZE, (page - 1) * DIFF_PAGE_SIZE]):
+            row = {"item": r[0], "name": r[1], "change": r[2], "detail": r[3], "old": r[4], "new": r[5]}
+            if row["old"] is None and row["new"] is None:   # not stored (e.g. a prototype): change_list has it
+                row["old"], row["new"] = conn.execute(
+                    "SELECT old, new FROM change_list WHERE pair_id = ? AND name_id = ? AND change_kind = ?"
+                    " AND detail IS ? LIMIT 1", (pair_id, r[6], r[2], r[3])).fetchone() or (None, None)
+            out["rows"].append(row)
         stored_a, stored_b = (b, a) if out["reversed"] else (a, b)
         out["links"] = self.data_links("diff_between_builds", build_a=stored_a, build_b=stored_b,
                                        item_kind=item or "", change_kind=change or "", name=q or "")
@@ -603,7 +626,8 @@ class Pages:
                    f" WHERE name_search MATCH :match {order} LIMIT :limit")
         elif indexed:   # too short for trigrams: prefix only, on the names index
             args["end"] = q + "\U0010ffff"
-            sql = f"SELECT n.id, n.name FROM names n WHERE n.name >= :q AND n.name < :end AND {_KNOWN} {order} LIMIT :limit"
+            sql = (f"SELECT n.id, n.name FROM names n WHERE n.name >= :q AND n.name < :end AND {_KNOWN}"
+                   f" {order} LIMIT :limit")
         else:           # no index built: a scan, still parameterized
             sql = f"SELECT n.id, n.name FROM names n WHERE instr(n.name, :q) > 0 AND {_KNOWN} {order} LIMIT :limit"
         rows = conn.execute(sql, args).fetchall()
@@ -688,14 +712,19 @@ class Pages:
                 cells.append({"letters": letters + ("Δ" if changed else ""), "cls": cls,
                               "title": f"{name} in {col['label']}: {status}"})
             rows.append({"name": name, "kind": kind, "cells": cells})
-        return {"names": names, "columns": columns, "rows": rows, "legend": LEGEND}
+        return {"names": names, "columns": columns, "rows": rows, "legend": LEGEND,
+                "picture": _matrix_picture(columns, rows)}
 
 
 # --------------------------------------------------------------------------- differences (issue 4's tables)
 
 
+#: Functions first, then structs, unions, enums (an ORDER BY term; `c` is the changes alias).
+_ITEM_ORDER = "CASE c.item_kind WHEN 'function' THEN 0 WHEN 'struct' THEN 1 WHEN 'union' THEN 2 ELSE 3 END"
+
+
 def _has_diffs(tables):
-    return {"diff_pairs", "changes", "change_kinds"} <= tables
+    return {"diff_pairs", "changes", "change_kinds", "change_list"} <= tables
 
 
 def _find_pair(conn, a, b):
@@ -722,7 +751,7 @@ def _item_differences(conn, ctx, item, name_id):
     kinds = ("function",) if item == "function" else ("struct", "union", "enum")
     pair_changes = defaultdict(list)
     for pair, kind, change, detail, old, new in conn.execute(
-            "SELECT c.pair_id, c.item_kind, c.change_kind, c.detail, c.old, c.new FROM changes c"
+            "SELECT c.pair_id, c.item_kind, c.change_kind, c.detail, c.old, c.new FROM change_list c"
             " LEFT JOIN change_kinds k ON k.name = c.change_kind"
             f" WHERE c.name_id = ? AND c.item_kind IN ({','.join('?' * len(kinds))})"
             " ORDER BY c.pair_id, k.position, c.detail", (name_id, *kinds)):
@@ -735,15 +764,42 @@ def _item_differences(conn, ctx, item, name_id):
             if base is None:
                 continue
             a, b = base["build"], member["build"]
+            la, lb = base["label"], member["label"]
             pid = pair_ids.get((a["id"], b["id"]))
-            entries.append({"a": base["label"], "b": member["label"], "computed": pid is not None,
+            if pid is None and (b["id"], a["id"]) in pair_ids:   # stored the other way round: show it so
+                pid, a, b, la, lb = pair_ids[(b["id"], a["id"])], b, a, lb, la
+            entries.append({"a": la, "b": lb, "computed": pid is not None,
                             "changes": pair_changes.get(pid, []),
-                            "url": f"/diff/{tilde_encode(a['name'])}/{tilde_encode(b['name'])}"})
+                            "url": f"/diff/{_segment(a['name'])}/{_segment(b['name'])}"})
         groups.append({"name": group["name"], "pairs": entries})
     return groups
 
 
 # --------------------------------------------------------------------------- charts (inline SVG data)
+
+def _matrix_picture(columns, rows):
+    """Geometry of the matrix as an SVG picture: a row per name, a column per
+    build, groups separated by a gap."""
+    cell_w, cell_h, gap, group_gap = 30, 20, 2, 8
+    left = min(320, 16 + 7.5 * max((len(r["name"]) for r in rows), default=4))
+    top = 14 + 7 * max((len(c["label"]) for c in columns), default=4)
+    xs, x = [], left
+    for k, c in enumerate(columns):
+        if c["first"] and k:
+            x += group_gap
+        xs.append(x)
+        x += cell_w + gap
+    heads = [{"x": xs[k] + cell_w / 2 + 4, "y": top - 6, "label": c["label"], "title": c["build"]["name"]}
+             for k, c in enumerate(columns)]
+    out_rows = []
+    for i, r in enumerate(rows):
+        y = top + i * (cell_h + gap)
+        out_rows.append({"y": y, "name": r["name"], "kind": r["kind"], "cells": [
+            {"x": xs[k], "fill": COLOURS[c["cls"]], "letters": c["letters"], "title": c["title"],
+             "ink": "#fff" if c["cls"] == "F" else "#111"} for k, c in enumerate(r["cells"])]})
+    return {"width": round(x + 4), "height": round(top + len(rows) * (cell_h + gap) + 4), "left": left,
+            "cell_w": cell_w, "cell_h": cell_h, "heads": heads, "rows": out_rows}
+
 
 CHART_SERIES = [("plain", "No inline", "#5cb85c"), ("selective", "Selective inline", "#f2c94c"),
                 ("full", "Full inline", "#d9534f"), ("declared", "Declared only", "#9e9e9e")]

@@ -111,10 +111,13 @@ def main() -> int:
     sampler.start()
     start = time.perf_counter()
 
-    def report(line: str) -> None:
+    lock = threading.Lock()
+
+    def report(line: str) -> None:          # called from the fetch threads too
         if line.startswith("ingesting "):
             sampler.current = line.split()[1]
-        print(f"  [{time.perf_counter() - start:6.1f} s] {line}", flush=True)
+        with lock:
+            print(f"  [{time.perf_counter() - start:6.1f} s] {line}", flush=True)
 
     failed = None
     try:

@@ -37,9 +37,8 @@ def free_port() -> int:
 
 
 def path_segment(name: str) -> str:
-    """Datasette's tilde encoding, as the pages link to themselves."""
-    from datasette.utils import tilde_encode
-    return tilde_encode(name)
+    """A name as a URL path segment, as the pages link to each other."""
+    return quote(name, safe="+")
 
 
 def indexed(db: Path) -> bool:
@@ -208,8 +207,8 @@ def main() -> None:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         builds, functions = conn.execute("SELECT count(*), sum(n_functions) FROM builds").fetchone()
         conn.close()
-        print(f"database {args.db}: {args.db.stat().st_size / 1e6:.0f} MB, {builds} builds, {functions:,} function rows;"
-              f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        print(f"database {args.db}: {args.db.stat().st_size / 1e6:.0f} MB, {builds} builds,"
+              f" {functions:,} function rows; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
         with Server(db, cache=False) as server:
             print("\nlatency, sequential, page cache off (every page computed):")
             latency(server.port, urls)

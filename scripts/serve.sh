@@ -62,4 +62,5 @@ fi
     --setting allow_download on \
     --setting allow_csv_stream on \
     --setting num_sql_threads 3 \
+    --setting suggest_facets off \
     "$@"

@@ -93,8 +93,6 @@ PAGES = [
      ["Function: fe_map", "In 1.0 (v1): ✅", "In 2.0 (v2): ✅ Δ",
       "int fe_map(int *pages, unsigned int count, long int flags);",
       "kernel/fe_a.c:fe_entry_a (2 sites)", ": fe_map (STB_GLOBAL)", "param added flags", "JSON"]),
-    ("function-fe_helper", "/function/fe_helper#g0-0",
-     ["Duplicate, Full Inline ⚠️", "Inline callers:", "kernel/fe_b.c:fe_entry_b"]),
     ("struct-fe_ops", "/struct/fe_ops",
      ["Struct: fe_ops", "unsigned int flags;\t/* 24 4 */", "/* size: 32 */", "field added flags"]),
     ("diff-v1-v2", "/diff/v1/v2", ["Differences: v1 → v2", "3 changes.", "inline changed", "fe_becomes_inline"]),

@@ -217,20 +217,21 @@ def test_signed_enum_values(by_name: dict[str, Layout], producer: str) -> None:
 def test_anonymous_union_member_flattened(by_name: dict[str, Layout]) -> None:
     lay = by_name["mixed"]
     assert (lay.kind, lay.size) == ("struct", 32)
+    # the last argument is canon_type: no typedefs here, so the type text again
     assert lay.fields == [
-        Field(0, "flags", "unsigned int", "unsigned int flags", 0, 0, 4, None),
-        Field(1, None, "union {...}", "union {...}", 32, 0, 4, None),
-        Field(2, "ival", "int", "int ival", 32, 0, 4, 1),
-        Field(3, None, "struct {...}", "struct {...}", 32, 0, 4, 1),
-        Field(4, "lo", "short unsigned int", "short unsigned int lo", 32, 0, 2, 3),
-        Field(5, "hi", "short unsigned int", "short unsigned int hi", 48, 0, 2, 3),
-        Field(6, "ready", "unsigned int", "unsigned int ready:1", 64, 1, 4, None),
-        Field(7, "mode", "unsigned int", "unsigned int mode:3", 65, 3, 4, None),
-        Field(8, "level", "signed char", "signed char level:4", 68, 4, 1, None),
-        Field(9, "pos", "struct {...}", "struct {...} pos", 96, 0, 8, None),
-        Field(10, "x", "int", "int x", 96, 0, 4, 9),
-        Field(11, "y", "int", "int y", 128, 0, 4, 9),
-        Field(12, "tail", "long int", "long int tail", 192, 0, 8, None),
+        Field(0, "flags", "unsigned int", "unsigned int flags", 0, 0, 4, None, "unsigned int"),
+        Field(1, None, "union {...}", "union {...}", 32, 0, 4, None, "union {...}"),
+        Field(2, "ival", "int", "int ival", 32, 0, 4, 1, "int"),
+        Field(3, None, "struct {...}", "struct {...}", 32, 0, 4, 1, "struct {...}"),
+        Field(4, "lo", "short unsigned int", "short unsigned int lo", 32, 0, 2, 3, "short unsigned int"),
+        Field(5, "hi", "short unsigned int", "short unsigned int hi", 48, 0, 2, 3, "short unsigned int"),
+        Field(6, "ready", "unsigned int", "unsigned int ready:1", 64, 1, 4, None, "unsigned int"),
+        Field(7, "mode", "unsigned int", "unsigned int mode:3", 65, 3, 4, None, "unsigned int"),
+        Field(8, "level", "signed char", "signed char level:4", 68, 4, 1, None, "signed char"),
+        Field(9, "pos", "struct {...}", "struct {...} pos", 96, 0, 8, None, "struct {...}"),
+        Field(10, "x", "int", "int x", 96, 0, 4, 9, "int"),
+        Field(11, "y", "int", "int y", 128, 0, 4, 9, "int"),
+        Field(12, "tail", "long int", "long int tail", 192, 0, 8, None, "long int"),
     ]
 
 
@@ -447,3 +448,18 @@ def test_qualified_array_qualifies_its_elements() -> None:
     assert declaration(g, 5, "a") == "const argv_t a"
     assert canonical_type_name(g, 5) == "char * const [2]"
     assert declaration(g, 6, "b") == "char * const b[2]"
+
+
+def test_prototype_and_fields_carry_canonical_texts() -> None:
+    """Beside the printed texts, prototypes and fields keep the typedef-resolved
+    ones (diff.py compares types by them)."""
+    graph = {0: CType("void"), 1: CType("int", "unsigned int", size=4), 2: CType("typedef", "u32", ref=1),
+             3: CType("const", ref=2), 4: CType("ptr", ref=3),
+             5: CType("func", ref=2, params=[("p", 4), ("n", 2)]),
+             6: CType("struct", "s", size=16, members=[Member("v", 2, 0), Member("p", 4, 64)])}
+    proto = prototype(graph, 5, "f", "btf")
+    assert proto.text == "u32 f(const u32 *p, u32 n);"
+    assert (proto.canon_return, proto.canon_params) == ("unsigned int", ["const unsigned int *", "unsigned int"])
+    [layout] = layouts(graph)
+    assert [(f.type_text, f.canon_type) for f in layout.fields] == \
+        [("u32", "unsigned int"), ("const u32 *", "const unsigned int *")]

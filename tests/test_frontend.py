@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -61,7 +62,7 @@ INSERT INTO diff_pairs (id, group_id, build_a, build_b, stamp, computed_at, n_ch
 INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)
   SELECT 1, 'function', id, 'param added', 'flags', NULL, 'long int' FROM names WHERE name = 'fe_map';
 INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)
-  SELECT 1, 'function', id, 'removed', NULL, 'int fe_removed(int x);', NULL FROM names WHERE name = 'fe_removed';
+  SELECT 1, 'function', id, 'removed', NULL, NULL, NULL FROM names WHERE name = 'fe_removed';
 INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)
   SELECT 1, 'function', id, 'added', NULL, NULL, 'int fe_added(int x);' FROM names WHERE name = 'fe_added';
 INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)
@@ -192,6 +193,8 @@ def test_diff_queries(tmp_path, fixture_db):
         ("function", "fe_added", "added", None), ("function", "fe_becomes_inline", "inline changed", None),
         ("function", "fe_map", "param added", "flags"), ("function", "fe_removed", "removed", None),
         ("struct", "fe_ops", "size changed", None), ("struct", "fe_ops", "field added", "flags")]
+    # a removed function's old prototype is not stored: change_list joins it from build A
+    assert [r["old"] for r in rows if r["name"] == "fe_removed"] == ["int fe_removed(int x);"]
     rows = s.rows("/kernels/diff_between_builds.json?build_a=v1&build_b=v2&item_kind=struct&change_kind=&name=")
     assert {r["name"] for r in rows} == {"fe_ops"}
     rows = s.rows("/kernels/diff_counts.json?build_a=v1&build_b=v2")
@@ -244,13 +247,14 @@ def test_function_page_collision_transformation_absent(site):
 
 def test_status_strip(site):
     body = site.get("/function/fe_helper").text
-    cells = re.findall(r'<a class="ks-cell ks-(\w+)" href="#([\w-]+)" title="([^"]*)">([^<]*)<small>(\w+)</small>', body)
+    cell = re.compile(r'<a class="ks-cell ks-(\w+)" href="#([\w-]+)" title="([^"]*)">([^<]*)<small>(\w+)</small>')
+    cells = cell.findall(body)
     assert [(cls, letters, label) for cls, _, _, letters, label in cells] == [("F", "DF", "v1"), ("F", "DF", "v2")]
-    cells = re.findall(r'<a class="ks-cell ks-(\w+)"[^>]*>([^<]*)<small>(\w+)</small>', site.get("/function/fe_map").text)
-    assert cells == [("ok", "\u00a0", "v1"), ("ok", "Δ", "v2")]
-    cells = re.findall(r'<a class="ks-cell ks-(\w+)"[^>]*>([^<]*)<small>(\w+)</small>',
-                       site.get("/function/fe_added").text)
-    assert cells == [("absent", "\u00a0", "v1"), ("ok", "Δ", "v2")]
+    assert cells[0][1:3] == ("g0-0", "v1 (v1): Duplicate, Full Inline ⚠️")
+    cells = cell.findall(site.get("/function/fe_map").text)
+    assert [(c[0], c[3]) for c in cells] == [("ok", "\u00a0"), ("ok", "Δ")]
+    cells = cell.findall(site.get("/function/fe_added").text)
+    assert [(c[0], c[3]) for c in cells] == [("absent", "\u00a0"), ("ok", "Δ")]
     page = text(site.get("/function/fe_map"))
     for words in ("Full inline", "Selective inline", "Transformed", "Duplicate", "Collision", "absent"):
         assert words in page                                   # the legend
@@ -349,7 +353,7 @@ def test_diff_page(tmp_path, fixture_db):
     page = text(s.get("/diff/v1/v2?item=struct"))
     assert "2 changes." in page and "fe_map" not in page.split("2 changes.")[1]
     page = text(s.get("/diff/v1/v2?q=fe_re"))
-    assert "1 change." in page and "fe_removed" in page
+    assert "1 change." in page and "fe_removed" in page and "int fe_removed(int x);" in page
     page = text(s.get("/diff/v1/v2?change=added"))
     assert "1 change." in page and "fe_added" in page
     assert "Stored as v1 → v2" in text(s.get("/diff/v2/v1"))
@@ -392,13 +396,17 @@ def test_builds_page(site):
 def test_matrix_page(site):
     response = site.get("/matrix", params={"names": "fe_helper fe_removed\nfe_ops, nope"})
     assert response.status_code == 200
-    cells = re.findall(r'<span class="ks-cell ks-(\w+)" title="([^"]*)">([^<]*)</span>', response.text)
-    assert [(c, t, letters) for c, t, letters in cells if "in v" in t] == [
-        ("F", "fe_helper in v1: Duplicate, Full Inline ⚠️", "DF"),
-        ("F", "fe_helper in v2: Duplicate, Full Inline ⚠️", "DF"),
-        ("ok", "fe_removed in v1: ✅", "\u00a0"), ("absent", "fe_removed in v2: Absent ⚠️", "Δ"),
-        ("ok", "fe_ops in v1: ✅", "\u00a0"), ("ok", "fe_ops in v2: ✅", "Δ"),
-        ("absent", "nope in v1: unknown name", "\u00a0"), ("absent", "nope in v2: unknown name", "\u00a0")]
+    assert "<svg" in response.text and "<script src" not in response.text
+    cell = r'<g class="ks-m"><title>([^<]*)</title><rect [^>]*fill="(#\w+)"/><text [^>]*>([^<]*)</text></g>'
+    cells = re.findall(cell, response.text)
+    red, green, grey = "#d9534f", "#5cb85c", "#ececec"
+    assert [(html.unescape(t), fill, letters) for t, fill, letters in cells] == [
+        ("fe_helper in v1: Duplicate, Full Inline ⚠️", red, "DF"),
+        ("fe_helper in v2: Duplicate, Full Inline ⚠️", red, "DF"),
+        ("fe_removed in v1: ✅", green, ""), ("fe_removed in v2: Absent ⚠️", grey, "Δ"),
+        ("fe_ops in v1: ✅", green, ""), ("fe_ops in v2: ✅", green, "Δ"),
+        ("nope in v1: unknown name", grey, ""), ("nope in v2: unknown name", grey, "")]
+    assert '<a href="/function/fe_helper">' in response.text and '<a href="/struct/fe_ops">' in response.text
 
 
 def test_index_page(site):
@@ -424,12 +432,11 @@ def test_html_names_are_escaped(tmp_path, fixture_db):
             " WHERE cn.name = 'fe_map' AND ce.build_id = ca.build_id AND an.name = ? AND ca.build_id ="
             " (SELECT id FROM builds WHERE name = 'v1')", (EVIL,))
     s = site_with(tmp_path, fixture_db, "", [sql, func, caller, edge])
-    from datasette.utils import tilde_encode
-    for path in (f"/function/{tilde_encode(EVIL)}", "/function/%3Cscript%3Ealert(%22x%22)%3C%2Fscript%3E%26amp%3B",
-                 "/function/fe_map", "/matrix?names=" + tilde_encode(EVIL), "/search?q=%3Cscript"):
+    for path in (f"/function/{quote(EVIL, safe='')}", "/function/<script>alert(\"x\")<", "/function/fe_map",
+                 "/matrix?names=" + quote(EVIL), "/search?q=%3Cscript", "/struct/" + quote(EVIL, safe="")):
         response = s.get(path)
         assert "<script>alert" not in response.text, path
-    page = s.get(f"/function/{tilde_encode(EVIL)}")
+    page = s.get(f"/function/{quote(EVIL, safe='')}")
     assert page.status_code == 200
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;amp;" in page.text
     assert f"Function: {EVIL}" in text(page)
@@ -472,3 +479,13 @@ def test_serve_script_prepares_index_and_inspect_file(tmp_path, fixture_db):
     assert "search index: 18 names" in proc.stderr
     assert (tmp_path / "other.inspect.json").exists()
     assert '"kernels"' in (tmp_path / "other.inspect.json").read_text()
+
+
+def test_build_names_with_plus_and_tilde_route(tmp_path, fixture_db):
+    # "6.12..." sorts before "v1": the pair is stored v1 -> 6.12..., and shown that way round
+    s = site_with(tmp_path, fixture_db, DIFF_SQL + "UPDATE builds SET name = '6.12.1+deb13~2' WHERE name = 'v2';")
+    page = s.get("/function/fe_map")
+    assert 'href="/diff/v1/6.12.1+deb13~2?q=fe_map">v1 and 6.12.1+deb13~2</a>' in page.text
+    for path in ("/diff/v1/6.12.1+deb13~2", "/diff/v1/6.12.1%2Bdeb13%7E2"):
+        response = s.get(path)
+        assert response.status_code == 200 and "6 changes." in text(response), path

@@ -392,3 +392,29 @@ def test_cli_build_prints_a_table(tmp_path, elves, monkeypatch):
     assert result.exit_code == 0, result.output
     assert [line.split()[2] for line in result.stdout.splitlines()[1:4]] == ["stored", "stored", "ingested"]
     assert "3 builds in" in result.stdout and "2 groups" in result.stdout
+
+
+def test_cached_images_are_ingested_first(tmp_path, elves):
+    fetcher = FakeFetcher(elves)
+    fetcher.is_cached = lambda spec: spec.id == "cloud"
+    result = builder.build(parse(THREE), tmp_path / "k.db", fetcher=fetcher, jobs=1, ingest_jobs=1)
+    assert fetcher.calls[0] == "cloud"
+    assert [name for name, *_ in stored(tmp_path / "k.db")] == [
+        "6.12.113+deb13-cloud-amd64", "6.1.0-56-amd64", "6.12.113+deb13-amd64"]
+    assert [r.spec.id for r in result.rows] == ["old", "new", "cloud"]      # the report keeps manifest order
+
+
+def test_database_error_stops_the_run(tmp_path, elves, monkeypatch):
+    import sqlite3
+
+    from ingest import pipeline
+
+    def full(*args, **kw):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(pipeline, "ingest", full)
+    fetcher = FakeFetcher(elves)
+    with pytest.raises(builder.BuildError, match=r"1 of 3 builds failed \(old\), 2 not attempted") as exc:
+        builder.build(parse(THREE), tmp_path / "k.db", fetcher=fetcher, jobs=1, ingest_jobs=1)
+    assert exc.value.result.rows[0].error == f"database {tmp_path / 'k.db'}: database or disk is full"
+    assert [r.state for r in exc.value.result.rows] == ["failed", "pending", "pending"]
