@@ -86,9 +86,13 @@ def _next_id(conn: sqlite3.Connection, table: str) -> int:
     return (conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0) + 1
 
 
+def _name_taken(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM builds WHERE name = ?", (name,)).fetchone() is not None
+
+
 def _unique_name(conn: sqlite3.Connection, wanted: str) -> str:
     name, n = wanted, 1
-    while conn.execute("SELECT 1 FROM builds WHERE name = ?", (name,)).fetchone():
+    while _name_taken(conn, name):
         n += 1
         name = f"{wanted}~{n}"
     return name
@@ -105,11 +109,17 @@ def _layout_digest(layout: Layout) -> str:
     return h.hexdigest()
 
 
-def delete_build(conn: sqlite3.Connection, build: int) -> None:
-    """Remove one build's rows (shared lookups, layouts and prototypes stay)."""
+def clear_build(conn: sqlite3.Connection, build: int) -> None:
+    """Remove one build's facts but keep its builds row, so groups that name it
+    stay valid (shared lookups, layouts and prototypes stay too)."""
     conn.execute("DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,))
     for table in ("functions", "types", "symbols", "instances"):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
+
+
+def delete_build(conn: sqlite3.Connection, build: int) -> None:
+    """Remove one build entirely."""
+    clear_build(conn, build)
     conn.execute("DELETE FROM builds WHERE id = ?", (build,))
 
 
@@ -120,27 +130,32 @@ def store_build(conn: sqlite3.Connection, build: Build, seconds: float, replace:
     conn.execute("BEGIN IMMEDIATE")
     try:
         old = find_build(conn, info.build_id)
-        if old is not None:
-            if not replace:
-                raise ValueError(f"build {info.build_id} is already stored as {old[1]}")
-            delete_build(conn, old[0])
+        if old is not None and not replace:
+            raise ValueError(f"build {info.build_id} is already stored as {old[1]}")
         names = _Lookup(conn, "names", "name")
         paths = _Lookup(conn, "paths", "path")
         texts = _Lookup(conn, "type_texts", "text")
-        build_pk = _next_id(conn, "builds")
         lacks = [fact for fact, ok in (("inlining, callers, instances", info.has_dwarf),
                                         ("types from BTF", info.has_btf), ("symbols", info.has_symtab)) if not ok]
-        conn.execute(
-            "INSERT INTO builds (id, name, build_id, distro, version, release, version_sort, arch, flavor,"
-            " compiler, dwarf_version, has_dwarf, has_btf, has_symtab, lacks, file_size, sha256, source_path,"
-            " ingest_seconds, ingested_at, n_functions, n_instances, n_callers, n_symbols, n_structs)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (build_pk, _unique_name(conn, label or info.release or info.build_id[:12]), info.build_id,
-             info.distro, info.version, info.release, version_sort(info.release), info.arch, info.flavor,
-             info.compiler, info.dwarf_version, info.has_dwarf, info.has_btf, info.has_symtab,
-             "; ".join(lacks) or None, info.file_size, info.sha256, info.path, seconds,
-             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), len(build.functions), len(build.instances),
-             len(build.calls), len(build.symbols), sum(1 for x in build.layouts if x.kind != "enum")))
+        columns = ("name, build_id, distro, version, release, version_sort, arch, flavor, compiler, dwarf_version,"
+                   " has_dwarf, has_btf, has_symtab, lacks, file_size, sha256, source_path, ingest_seconds,"
+                   " ingested_at, n_functions, n_instances, n_callers, n_symbols, n_structs")
+        values = (info.build_id, info.distro, info.version, info.release, version_sort(info.release), info.arch,
+                  info.flavor, info.compiler, info.dwarf_version, info.has_dwarf, info.has_btf, info.has_symtab,
+                  "; ".join(lacks) or None, info.file_size, info.sha256, info.path, seconds,
+                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), len(build.functions), len(build.instances),
+                  len(build.calls), len(build.symbols), sum(1 for x in build.layouts if x.kind != "enum"))
+        if old is not None:  # replace in place: the id stays, so groups and diff pairs keep pointing at it
+            build_pk = old[0]
+            clear_build(conn, build_pk)
+            name = label if label and label != old[1] and not _name_taken(conn, label) else old[1]
+            conn.execute(f"UPDATE builds SET ({columns}) = ({', '.join('?' * 24)}) WHERE id = ?",
+                         (name, *values, build_pk))
+        else:
+            build_pk = _next_id(conn, "builds")
+            name = _unique_name(conn, label or info.release or info.build_id[:12])
+            conn.execute(f"INSERT INTO builds (id, {columns}) VALUES ({', '.join('?' * 25)})",
+                         (build_pk, name, *values))
 
         first = _next_id(conn, "instances")
         instance_rows = [(first + k, build_pk, names(i.name), i.external, paths(i.decl_file), i.decl_line,

@@ -233,3 +233,25 @@ def test_parallel_walk_equals_serial(tmp_path, program):
     pipeline.ingest(program, b, jobs=2)
     q = "SELECT callee, caller, kind, sites FROM caller_list ORDER BY 1, 2, 3"
     assert rows(a, q) == rows(b, q)
+
+
+def test_replace_keeps_the_build_in_its_groups(tmp_path, program):
+    from ingest import db as database
+
+    path = tmp_path / "g.db"
+    pipeline.ingest(program, path, jobs=1)
+    conn = database.connect(path)
+    (build_pk,) = conn.execute("SELECT id FROM builds").fetchone()
+    database.store_groups(conn, [("Regular", "series", [(build_pk, "v1")])])
+    conn.close()
+    result = pipeline.ingest(program, path, replace=True, jobs=1)
+    assert not result.skipped
+    assert rows(path, "SELECT g.name, m.build_id, m.label FROM group_members m JOIN groups g ON g.id = m.group_id") == \
+        [("Regular", build_pk, "v1")]
+    assert rows(path, "SELECT count(*) FROM instances WHERE build_id = ?", build_pk) == [(19,)]
+
+
+def test_build_id_is_the_gnu_note(program, program_db):
+    notes = subprocess.run(["readelf", "-n", str(program)], capture_output=True, text=True, check=True).stdout
+    expected = next(line.split(":", 1)[1].strip() for line in notes.splitlines() if "Build ID" in line)
+    assert rows(program_db, "SELECT build_id FROM builds") == [(expected,)]

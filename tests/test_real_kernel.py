@@ -45,6 +45,13 @@ def test_identity_read_from_the_image(kernel_db):
     assert "12.2.0" in row[6]
 
 
+def test_build_id_is_the_gnu_note(kernel_db, real_kernel):
+    # The vmlinux also carries Xen notes of the same type number; only the GNU one is the build-id.
+    notes = subprocess.run(["readelf", "-n", str(real_kernel)], capture_output=True, text=True, check=True).stdout
+    expected = next(line.split(":", 1)[1].strip() for line in notes.splitlines() if "Build ID" in line)
+    assert q(kernel_db, "SELECT build_id FROM builds") == [(expected,)]
+
+
 def test_no_builder_directory_in_paths(kernel_db):
     assert q(kernel_db, "SELECT path FROM paths WHERE path LIKE '%debian/build%' OR path LIKE '/build/%'") == []
 
