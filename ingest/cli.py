@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import sqlite3
 from pathlib import Path
 
 import click
@@ -185,6 +186,8 @@ def build_command(manifest_path: Path, db_path: Path, jobs: int, mirror: str | N
     except builder.BuildError as exc:
         _build_table(exc.result, db_path)
         raise click.ClickException(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"{db_path}: {exc}") from None
     _build_table(result, db_path)
 
 

@@ -26,6 +26,9 @@ def schema_sql() -> str:
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (creating if needed) a kernsurf database with the schema applied."""
     conn = sqlite3.connect(str(path), isolation_level=None)
+    # WAL: readers (Datasette) keep reading the last committed state while a
+    # build is written, and are never locked out by the commit. Persistent in the file.
+    conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -262144")  # 256 MB: index inserts of a build stay in memory

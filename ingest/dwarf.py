@@ -347,6 +347,8 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
             if name and comp_dir and name.startswith(".."):
                 facts.name = os.path.join(comp_dir, name)
             file_names = files(stmt_list, comp_dir) if stmt_list is not None else []
+        if p <= die:  # a DW_AT_sibling pointing back would loop forever
+            raise BadDwarf(f"DW_AT_sibling of the DIE at 0x{die:x} points backwards (0x{p:x})")
         if descend:
             stack.append((tag, die))
     if facts is None:

@@ -179,6 +179,12 @@ class UnitShape:
 
 
 _decoders: dict[tuple, Callable] = {}
+# Form classes of the attributes decoders return: a wrong class (a name held in a
+# constant, a file index in a block) is corrupt DWARF, not a value to pass on.
+_STRING_ATTRS = {AT_name, AT_comp_dir, AT_producer}
+_STRING_FORMS = {0x08, 0x0E, 0x1F, 0x1A, 0x1D, 0x25, 0x26, 0x27, 0x28, 0x1F02, 0x1F21}
+_BLOCK_FORMS = {0x09, 0x18, 0x0A, 0x03, 0x04}
+_BLOCK_ATTRS = {AT_upper_bound, AT_count, AT_data_member_location, AT_const_value, AT_byte_size, AT_bit_size}
 
 
 def decoder(tag: int, specs: tuple[tuple[int, int, int | None], ...], unit: UnitShape) -> Callable:
@@ -198,6 +204,9 @@ def decoder(tag: int, specs: tuple[tuple[int, int, int | None], ...], unit: Unit
             seen.add(attr)
         if form == 0x16:
             raise BadDwarf("DW_FORM_indirect is not supported")
+        if var and ((attr in _STRING_ATTRS) != (form in _STRING_FORMS)
+                    or (form in _BLOCK_FORMS and attr not in _BLOCK_ATTRS)):
+            raise BadDwarf(f"attribute 0x{attr:x} has form 0x{form:x} of the wrong class")
         code, size = _form_code(form, var, attr, unit, implicit, i)
         if var is None and code == "" and size is not None:
             pending += size

@@ -114,7 +114,8 @@ def open_image(stream: BinaryIO) -> Image:
             end = sec["sh_offset"] + sec["sh_size"]
             if sec["sh_type"] != "SHT_NOBITS" and end > file_size:
                 raise ImageError(f"truncated: section {sec.name} ends at byte {end}, file has {file_size}")
-    except (ELFError, struct.error, ValueError, UnicodeDecodeError) as exc:
+    except (ELFError, struct.error, ValueError, UnicodeDecodeError, OSError, OverflowError) as exc:
+        # OSError/OverflowError: pyelftools seeks to an offset the header gives (e.g. EINVAL past 2**43)
         raise ImageError(f"unreadable ELF headers ({exc})") from None
     arch = MACHINES.get(machine)
     if arch is None:

@@ -32,7 +32,7 @@ def test_fetch_debian_errors_are_one_line(fake, cache):
     assert result.stderr.count("\n") == 1
 
     result = CliRunner().invoke(cli, ["fetch", "debian", REL, "--mirror", fake.url + "/nothing-here"])
-    assert result.exit_code == 1 and "HTTP 404" in result.stderr or "has no suite" in result.stderr
+    assert result.exit_code == 1 and ("HTTP 404" in result.stderr or "has no suite" in result.stderr)
 
 
 def test_fetch_list_shows_a_table(fake, cache):
