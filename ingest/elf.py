@@ -179,7 +179,8 @@ def release(banner_text: str | None) -> str | None:
 
 def package_version(banner_text: str | None) -> str | None:
     """The distribution package version a banner names, e.g. "Debian 6.1.192-2" -> "6.1.192-2"."""
-    m = re.search(r"#\d+.*?(?:Debian|Ubuntu) (\d[\w.+~:-]*)", banner_text or "")
+    # Debian's banners may have no build number: "... 2.44) # SMP Debian 6.12.113-1 (...)".
+    m = re.search(r"#\d*\s.*?(?:Debian|Ubuntu) (\d[\w.+~:-]*)", banner_text or "")
     return m.group(1) if m else None
 
 

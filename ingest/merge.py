@@ -20,6 +20,7 @@ KERNEL_TOPS = {"arch", "block", "certs", "crypto", "drivers", "fs", "include", "
                "sound", "tools", "usr", "virt"}
 _BUILD_DIRS = [re.compile(p) for p in (
     r"^(?:.*/)?debian/build/build_[^/]+/",        # Debian out-of-tree builds
+    r"^(?:.*/)?debian/build/source_[^/]+/",       # Debian featureset (e.g. rt) source copies
     r"^/build/[^/]+/linux-[^/]+/",                 # Ubuntu (/build/linux-XXXX/linux-5.4.0/)
     r"^/usr/src/(?:debug/)?(?:kernel-[^/]+/)?linux-[^/]+/",  # Fedora and local trees
 )]

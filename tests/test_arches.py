@@ -81,7 +81,6 @@ def test_prefixed_symbol_copies_are_not_full_inline(tmp_path):
 # Debian's banners carry no build number after '#': "... 2.44) # SMP
 # PREEMPT_DYNAMIC Debian 6.12.113-1 (2026-10-15)", so `kernsurf ingest` without
 # --version stored no package version for any Debian image.
-@pytest.mark.xfail(strict=True, reason="gap: package_version expects '#<digits>' before the distro version")
 @pytest.mark.parametrize("banner, version", [
     ("Linux version 6.12.113+deb13-s390x (debian-kernel@lists.debian.org) (s390x-linux-gnu-gcc-14 (Debian "
      "14.2.0-19) 14.2.0, GNU ld (GNU Binutils for Debian) 2.44) # SMP Debian 6.12.113-1 (2026-10-15)", "6.12.113-1"),
@@ -98,7 +97,6 @@ def test_debian_banner_without_build_number(banner, version):
 # is stripped, so 181 245 of its 181 310 instances keep "debian/build/source_rt/"
 # in their paths (4 011 such rows in `paths`), and the Flavor group's rt variant
 # shares no paths with its baseline.
-@pytest.mark.xfail(strict=True, reason="gap: debian/build/source_<featureset>/ is not stripped from paths")
 def test_debian_featureset_source_dir_is_stripped(tmp_path):
     top = tmp_path / "top"
     source, build = top / "debian/build/source_rt", top / "debian/build/build_amd64_rt_amd64"
