@@ -172,6 +172,9 @@ def store_build(conn: sqlite3.Connection, build: Build, seconds: float, replace:
                           f.prototype.source if f.prototype else None) for f in build.functions]
         layouts = _LayoutStore(conn, texts)
         type_rows = sorted({(names(x.name), build_pk, layouts(x), x.kind) for x in build.layouts})
+        # Count what is stored: DWARF-only builds repeat identical layouts across units.
+        conn.execute("UPDATE builds SET n_structs = ? WHERE id = ?",
+                     (sum(1 for row in type_rows if row[3] != "enum"), build_pk))
         # Parents before children: foreign keys are checked row by row.
         for store in (names, paths, texts, protos, layouts):
             store.flush()

@@ -255,3 +255,16 @@ def test_build_id_is_the_gnu_note(program, program_db):
     notes = subprocess.run(["readelf", "-n", str(program)], capture_output=True, text=True, check=True).stdout
     expected = next(line.split(":", 1)[1].strip() for line in notes.splitlines() if "Build ID" in line)
     assert rows(program_db, "SELECT build_id FROM builds") == [(expected,)]
+
+
+def test_struct_count_is_what_is_stored(tmp_path, program):
+    """Worker processes each report a layout they see (DWARF-only builds): the
+    build row counts the distinct stored (name, layout) pairs."""
+    from ingest import db as database
+
+    build = pipeline.read_image(program, pipeline.Identity(), jobs=1)
+    build.layouts = build.layouts + build.layouts
+    conn = database.connect(tmp_path / "n.db")
+    database.store_build(conn, build, 0.0)
+    assert conn.execute("SELECT n_structs FROM builds").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM types WHERE kind = 'struct'").fetchone() == (1,)
