@@ -24,7 +24,7 @@ from .dwarf_forms import (
     TAG_enumeration_type, TAG_enumerator, TAG_formal_parameter, TAG_inlined_subroutine,
     TAG_lexical_block, TAG_member, TAG_pointer_type, TAG_restrict_type, TAG_structure_type,
     TAG_subprogram, TAG_subrange_type, TAG_subroutine_type, TAG_typedef, TAG_union_type,
-    TAG_unspecified_parameters, TAG_volatile_type, BadDwarf, UnitShape, category, decoder,
+    TAG_volatile_type, BadDwarf, UnitShape, category, decoder,
 )
 from .model import CType, Layout, Member, Prototype
 

@@ -6,21 +6,19 @@ pipeline.IngestError (never another exception, never a hang), and a damaged
 BTF blob must raise btf.BadBtf. Derandomized so CI runs the same inputs."""
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from btf_support import BtfWriter
+from test_bad_input import ingest_fails
 from ingest import btf as btf_reader
 from ingest import pipeline
-from ingest.cli import cli
 from ingest.pipeline import Identity, IngestError
 
 FUZZ = settings(max_examples=int(os.environ.get("KERNSURF_FUZZ_EXAMPLES", "300")), deadline=5000,
@@ -133,20 +131,6 @@ def test_report_examples_tried():
 # ---------------------------------------------------------------------------
 
 
-def cli_fails(path: Path, db: Path, *words: str) -> None:
-    before = hashlib.sha256(db.read_bytes()).hexdigest() if db.exists() else None
-    result = CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db), "-j", "1"])
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    message = result.output.strip()
-    assert message.startswith("Error: ") and "\n" not in message, message
-    assert str(path) in message
-    for word in words:
-        assert word in message, message
-    after = hashlib.sha256(db.read_bytes()).hexdigest() if db.exists() else None
-    assert after == before
-
-
 @pytest.fixture()
 def db_copy(tmp_path, program_db) -> Path:
     db = tmp_path / "k.db"
@@ -165,7 +149,7 @@ def test_unreadable_file(tmp_path, db_copy, program):
             pass
         else:
             pytest.skip("running as root: a chmod 000 file is still readable")
-        cli_fails(bad, db_copy, "cannot open")
+        ingest_fails(bad, db_copy, "cannot open")
     finally:
         bad.chmod(0o644)
 
@@ -177,7 +161,7 @@ def test_pe_file(tmp_path, db_copy):
     pe[0x3C:0x40] = struct.pack("<I", 0x80)
     pe[0x80:0x84] = b"PE\0\0"
     bad.write_bytes(bytes(pe))
-    cli_fails(bad, db_copy, "not an ELF")
+    ingest_fails(bad, db_copy, "not an ELF")
 
 
 @pytest.mark.parametrize("damage", ["version", "hdr_len", "str_off", "truncated"])
@@ -193,7 +177,7 @@ def test_btf_blob_bad_header_cli(tmp_path, db_copy, damage):
         buf = buf[:12]
     bad = tmp_path / "btf"
     bad.write_bytes(bytes(buf))
-    cli_fails(bad, db_copy, "bad BTF")
+    ingest_fails(bad, db_copy, "bad BTF")
 
 
 # ---------------------------------------------------------------------------
