@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ingest benchmark on real Debian images: wall time, peak RSS, database bytes
-and rows per table. Usage: bench_ingest.py [VMLINUX ...] (default: every
-vmlinux in the kernsurf cache, the 6.1.0-56 amd64 one first).
+and rows per table. Usage: bench_ingest.py [VMLINUX ...] (default: the cached
+6.1.0-56 amd64 vmlinux, then 6.1.0-55 when cached: a second build of the series).
 
 The first image goes into an empty database; each further one is added to the
 same database, showing what a second build costs."""
@@ -24,7 +24,9 @@ TABLES = ("builds", "instances", "callers", "symbols", "functions", "prototypes"
 def images(args: list[str]) -> list[Path]:
     if args:
         return [Path(a) for a in args]
-    found = sorted(CACHE.glob("debian/*/vmlinux"), key=lambda p: ("6.1.0-56-amd64" not in str(p), str(p)))
+    found = [p for name in ("linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64",
+                            "linux-image-6.1.0-55-amd64-dbg_6.1.192-1_amd64")
+             if (p := CACHE / "debian" / name / "vmlinux").exists()]
     if not found:
         sys.exit(f"no cached images under {CACHE}; run `make fetch-test-kernel` first")
     return found
