@@ -195,3 +195,68 @@ class Build:
     symbols: list[Symbol] = field(default_factory=list)
     functions: list[FunctionStatus] = field(default_factory=list)
     layouts: list[Layout] = field(default_factory=list)
+    tracepoints: list[Tracepoint] = field(default_factory=list)
+    syscalls: list[Syscall] = field(default_factory=list)
+    lsm_hooks: list[LsmHook] = field(default_factory=list)
+    kfuncs: list[Kfunc] = field(default_factory=list)
+    attach: dict[str, AttachFacts] = field(default_factory=dict)  # symbol name -> facts
+    btf_funcs: frozenset[str] = frozenset()                       # names with a BTF FUNC
+    config: dict[str, str] = field(default_factory=dict)          # CONFIG_X -> "y", "m", "\"str\"", "n"
+
+
+# ---------------------------------------------------------------------------
+# Other dependency surfaces (SPEC §2.6, §4)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Tracepoint:
+    """One tracepoint: a trace event from `__start_ftrace_events`, a raw
+    tracepoint from a `btf_trace_<name>` typedef, or both (same name)."""
+
+    name: str                      # e.g. "sched_switch"
+    system: str | None = None      # trace system, e.g. "sched"; None: raw only
+    event_class: str | None = None  # template, from the `event_class_<class>` symbol
+    struct: str | None = None      # "trace_event_raw_<class>" when that struct exists
+    func: str | None = None        # "trace_event_raw_event_<class>" when that function exists
+    print_fmt: str | None = None
+    raw_prototype: str | None = None  # "void (void *, bool, struct task_struct *, ...)" from btf_trace_<name>
+
+
+@dataclass(slots=True)
+class Syscall:
+    """One `sys_call_table`-like slot resolved to a symbol."""
+
+    table: str      # table symbol, e.g. "sys_call_table", "compat_sys_call_table"
+    abi: str        # "native", "compat", "x32", "ia32"
+    number: int
+    name: str       # normalised: "read"
+    symbol: str     # the slot's symbol, e.g. "__x64_sys_read"
+
+
+@dataclass(slots=True)
+class LsmHook:
+    """One LSM hook: a member of `security_hook_heads` (or, from 6.12, of
+    `lsm_static_calls_table`)."""
+
+    name: str                  # e.g. "file_open"
+    prototype: str | None      # from `union security_list_options`, e.g. "int (struct file *)"
+    bpf_lsm: bool              # `bpf_lsm_<name>` has a BTF FUNC: `lsm/<name>` can attach
+
+
+@dataclass(slots=True)
+class Kfunc:
+    """One kfunc: a BTF FUNC tagged `bpf_kfunc`, or a member of a BTF_ID set8."""
+
+    name: str
+    source: str                # "decl_tag" or "btf_id_set8"
+    sets: tuple[str, ...] = ()  # set8 symbols naming it, e.g. ("generic_btf_ids",)
+    flags: int | None = None   # KF_* flags from the set8 entry (OR of all sets)
+
+
+@dataclass(slots=True)
+class AttachFacts:
+    """What the image tells about attaching to one function symbol (SPEC §2.6)."""
+
+    ftrace: bool                # in `__mcount_loc` / patchable function entries
+    kprobe_blocked: str | None  # why kprobes refuse it: "NOKPROBE_SYMBOL", ".kprobes.text", "noinstr", ...

@@ -1,0 +1,178 @@
+"""Read a vmlinux's initialised data as the kernel sees it at its link address:
+bytes, integers and pointers at virtual addresses, with the image's dynamic
+RELATIVE relocations applied (arm64 and ppc64 link with
+`--no-apply-dynamic-relocs`, so those words are zero in the file), plus every
+symbol by name and by address.
+"""
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass
+
+from .elf import Image
+
+# R_<arch>_RELATIVE per e_machine: the word becomes the addend (plus the load bias, 0 here).
+_RELATIVE = {"EM_X86_64": 8, "EM_AARCH64": 1027, "EM_PPC64": 22, "EM_RISCV": 3,
+             "EM_S390": 12, "EM_386": 8, "EM_ARM": 23}
+
+
+@dataclass(frozen=True, slots=True)
+class ElfSymbol:
+    """Any named symbol: functions, objects and linker-defined markers."""
+
+    name: str
+    address: int
+    size: int
+    kind: str        # "func", "object", "notype", ...
+    section: str | None
+
+
+class ImageMemory:
+    """Virtual-address reads over one opened image."""
+
+    def __init__(self, image: Image):
+        self.image = image
+        self.endian = image.endian
+        self.pointer_size = image.elf_class // 8
+        self._e = "<" if image.endian == "little" else ">"
+        self._ptr_fmt = self._e + ("Q" if self.pointer_size == 8 else "I")
+        self._sections = sorted(
+            (sec["sh_addr"], sec["sh_addr"] + sec["sh_size"], sec)
+            for sec in image.elf.iter_sections()
+            if sec["sh_addr"] and sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS")  # SHF_ALLOC
+        self._starts = [s[0] for s in self._sections]
+        self._cache: dict[str, bytes] = {}
+        self.relocations = self._relative_relocations()
+        self.symbols = self._read_symbols()
+        self.by_name: dict[str, ElfSymbol] = {}
+        for sym in self.symbols:
+            self.by_name.setdefault(sym.name, sym)
+        funcs = sorted((s for s in self.symbols if s.kind == "func"), key=lambda s: s.address)
+        self._funcs = funcs
+        self._func_starts = [s.address for s in funcs]
+        self._at: dict[int, list[ElfSymbol]] | None = None
+
+    # -- raw bytes ------------------------------------------------------------
+
+    def _section_bytes(self, sec) -> bytes:
+        data = self._cache.get(sec.name)
+        if data is None:
+            data = self._cache[sec.name] = sec.data()
+        return data
+
+    def read(self, address: int, size: int) -> bytes | None:
+        """`size` initialised bytes at `address`, or None when not all in one section."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i < 0:
+            return None
+        start, end, sec = self._sections[i]
+        if address + size > end:
+            return None
+        offset = address - start
+        return self._section_bytes(sec)[offset:offset + size]
+
+    def uint(self, address: int, size: int) -> int | None:
+        raw = self.read(address, size)
+        return None if raw is None else int.from_bytes(raw, self.endian)
+
+    def pointer(self, address: int) -> int | None:
+        """The pointer stored at `address`, relocated; None outside the image."""
+        if address in self.relocations:
+            return self.relocations[address]
+        raw = self.read(address, self.pointer_size)
+        return None if raw is None else struct.unpack(self._ptr_fmt, raw)[0]
+
+    def pointers(self, start: int, end: int) -> list[int]:
+        """The pointer array [start, end)."""
+        return [p for a in range(start, end, self.pointer_size) if (p := self.pointer(a)) is not None]
+
+    def cstring(self, address: int, limit: int = 4096) -> str | None:
+        """The NUL-terminated string at `address` (None for NULL or outside the image)."""
+        if not address:
+            return None
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i < 0 or address >= self._sections[i][1]:
+            return None
+        start, _, sec = self._sections[i]
+        data = self._section_bytes(sec)
+        offset = address - start
+        end = data.find(b"\0", offset, offset + limit)
+        if end < 0:
+            return None
+        return data[offset:end].decode("utf-8", "replace")
+
+    # -- symbols --------------------------------------------------------------
+
+    def symbol(self, name: str) -> ElfSymbol | None:
+        return self.by_name.get(name)
+
+    def range(self, start: str, stop: str) -> tuple[int, int] | None:
+        """Addresses of a pair of linker markers, e.g. __start_mcount_loc/__stop_mcount_loc."""
+        a, b = self.by_name.get(start), self.by_name.get(stop)
+        if a is None or b is None or b.address < a.address:
+            return None
+        return a.address, b.address
+
+    def function_at(self, address: int) -> ElfSymbol | None:
+        """The function symbol whose [address, address+size) holds `address`
+        (aliases at one address: the first in the table)."""
+        i = bisect.bisect_right(self._func_starts, address) - 1
+        for sym in reversed(self._funcs[max(0, i - 8):i + 1]):  # a few aliases share a start
+            if sym.address <= address < sym.address + max(sym.size, 1):
+                return sym
+        return None
+
+    def symbols_at(self, address: int) -> list[ElfSymbol]:
+        """Every symbol starting exactly at `address`, functions first."""
+        if self._at is None:
+            self._at = {}
+            for sym in sorted(self.symbols, key=lambda s: s.kind != "func"):
+                self._at.setdefault(sym.address, []).append(sym)
+        return self._at.get(address, [])
+
+    # -- readers --------------------------------------------------------------
+
+    def _read_symbols(self) -> list[ElfSymbol]:
+        symtab = self.image.elf.get_section_by_name(".symtab")
+        if symtab is None or symtab["sh_type"] != "SHT_SYMTAB":
+            return []
+        strings = self.image.elf.get_section(symtab["sh_link"]).data()
+        data = symtab.data()
+        if self.image.elf_class == 64:
+            fmt, entsize = self._e + "IBBHQQ", 24
+        else:
+            fmt, entsize = self._e + "IIIBBH", 16
+        names = {i: s.name for i, s in enumerate(self.image.elf.iter_sections())}
+        kinds = {0: "notype", 1: "object", 2: "func", 3: "section", 4: "file", 6: "tls"}
+        out = []
+        for entry in struct.iter_unpack(fmt, data[: len(data) - len(data) % entsize]):
+            if self.image.elf_class == 64:
+                name_off, info, _, shndx, value, size = entry
+            else:
+                name_off, value, size, info, _, shndx = entry
+            kind = kinds.get(info & 0xF, "other")
+            if kind in ("section", "file") or not name_off:
+                continue
+            end = strings.find(b"\0", name_off)
+            name = strings[name_off:end].decode("utf-8", "replace")
+            out.append(ElfSymbol(name, value, size, kind, names.get(shndx)))
+        return out
+
+    def _relative_relocations(self) -> dict[int, int]:
+        """address -> value for the allocated (runtime) RELA sections' RELATIVE entries."""
+        rtype = _RELATIVE.get(self.image.elf["e_machine"])
+        out: dict[int, int] = {}
+        if rtype is None:
+            return out
+        wide = self.image.elf_class == 64
+        fmt = self._e + ("QQq" if wide else "IIi")
+        size = 24 if wide else 12
+        for sec in self.image.elf.iter_sections():
+            if sec["sh_type"] != "SHT_RELA" or not sec["sh_flags"] & 2:
+                continue
+            data = sec.data()
+            for offset, info, addend in struct.iter_unpack(fmt, data[: len(data) - len(data) % size]):
+                if (info & 0xFFFFFFFF if wide else info & 0xFF) == rtype:
+                    out[offset] = addend & ((1 << (8 * self.pointer_size)) - 1)
+        return out
