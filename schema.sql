@@ -31,7 +31,12 @@ CREATE TABLE IF NOT EXISTS builds (
     n_instances INTEGER,
     n_callers INTEGER,
     n_symbols INTEGER,
-    n_structs INTEGER
+    n_structs INTEGER,
+    n_tracepoints INTEGER,                -- NULL in all five: ingested before these were recorded
+    n_syscalls INTEGER,
+    n_lsm_hooks INTEGER,
+    n_kfuncs INTEGER,
+    n_config INTEGER                      -- 0: the package gave no config
 );
 
 CREATE TABLE IF NOT EXISTS names (
@@ -84,7 +89,10 @@ CREATE TABLE IF NOT EXISTS symbols (
     address INTEGER NOT NULL,
     size INTEGER NOT NULL,
     binding TEXT NOT NULL,
-    section TEXT
+    section TEXT,
+    -- Attachability (SPEC §2.6); NULL when the build predates these columns.
+    ftrace INTEGER,                       -- 1: in __mcount_loc / patchable entries; 0: notrace
+    kprobe_blocked TEXT                   -- why kprobes refuse it (NOKPROBE_SYMBOL, noinstr, ...); NULL: allowed
 );
 CREATE INDEX IF NOT EXISTS symbols_stem_build ON symbols(stem_id, build_id);
 CREATE INDEX IF NOT EXISTS symbols_build ON symbols(build_id);
@@ -119,6 +127,11 @@ CREATE TABLE IF NOT EXISTS functions (
     n_symbols INTEGER NOT NULL,
     prototype_id INTEGER REFERENCES prototypes(id),
     prototype_source TEXT,                -- btf or dwarf
+    -- Attachability (SPEC §2.6) from the symbol(s) named exactly like the function:
+    -- NULL when it has no such symbol or the build predates these columns.
+    ftrace INTEGER,                       -- 1: in __mcount_loc / patchable entries; 0: notrace
+    kprobe_blocked TEXT,                  -- why kprobes refuse it; NULL: allowed
+    btf_func INTEGER,                     -- 1: the build's BTF has a FUNC of this name (fentry/fexit need it)
     PRIMARY KEY (name_id, build_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS functions_build ON functions(build_id);
@@ -165,6 +178,69 @@ CREATE TABLE IF NOT EXISTS types (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS types_build ON types(build_id);
 
+-- ---------------------------------------------------------------------------
+-- Other dependency surfaces (SPEC §4), one row per item and build.
+
+-- Long strings shared across builds: tracepoint print formats.
+CREATE TABLE IF NOT EXISTS texts (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL UNIQUE
+);
+
+-- Tracepoints: trace events (tp/, tracepoint/) and raw tracepoints (raw_tp/, tp_btf/).
+CREATE TABLE IF NOT EXISTS tracepoints (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    system TEXT,                          -- trace system (tracefs directory); NULL: raw tracepoint only
+    class_id INTEGER REFERENCES names(id),          -- event class (template)
+    struct_layout_id INTEGER REFERENCES layouts(id), -- trace_event_raw_<class>, NULL when absent
+    func_id INTEGER REFERENCES names(id),           -- trace_event_raw_event_<class>, NULL when absent
+    print_fmt_id INTEGER REFERENCES texts(id),
+    raw_prototype_id INTEGER REFERENCES type_texts(id),  -- from btf_trace_<name>; NULL: no BTF typedef
+    PRIMARY KEY (name_id, build_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tracepoints_build ON tracepoints(build_id);
+
+-- sys_call_table slots (native and compat tables), ni_syscall slots left out.
+CREATE TABLE IF NOT EXISTS syscalls (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    abi TEXT NOT NULL,                    -- native, compat, x32, ...
+    number INTEGER NOT NULL,
+    name_id INTEGER NOT NULL REFERENCES names(id),    -- normalised: read
+    symbol_id INTEGER NOT NULL REFERENCES names(id),  -- __x64_sys_read
+    table_id INTEGER NOT NULL REFERENCES names(id),   -- sys_call_table
+    PRIMARY KEY (build_id, abi, number)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS syscalls_name ON syscalls(name_id, build_id);
+
+CREATE TABLE IF NOT EXISTS lsm_hooks (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    prototype_id INTEGER REFERENCES type_texts(id),  -- the hook's type in union security_list_options
+    bpf_lsm INTEGER NOT NULL,             -- 1: bpf_lsm_<name> has a BTF FUNC (lsm/<name> attaches)
+    PRIMARY KEY (name_id, build_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lsm_hooks_build ON lsm_hooks(build_id);
+
+CREATE TABLE IF NOT EXISTS kfuncs (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    source TEXT NOT NULL,                 -- decl_tag (BTF bpf_kfunc tag) or btf_id_set8
+    sets TEXT,                            -- BTF_ID set8 names, space-separated
+    flags INTEGER,                        -- KF_* flags from the set8 entries
+    PRIMARY KEY (name_id, build_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kfuncs_build ON kfuncs(build_id);
+
+-- Kernel config from the build's package: value y, m, n (is not set), a number or a "string".
+CREATE TABLE IF NOT EXISTS config_options (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    value TEXT NOT NULL,
+    PRIMARY KEY (name_id, build_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS config_options_build ON config_options(build_id);
+
 -- Groups of builds (manifests): an ordered series diffed consecutively, or a
 -- baseline with variants each diffed against it.
 CREATE TABLE IF NOT EXISTS groups (
@@ -184,12 +260,27 @@ CREATE TABLE IF NOT EXISTS group_members (
 CREATE INDEX IF NOT EXISTS group_members_build ON group_members(build_id);
 
 -- Views for the common joins.
+-- kprobe / fentry: "✓" or "✗ (why)"; NULL when the build predates attachability
+-- (builds.n_tracepoints IS NULL) or has no symbol table.
 CREATE VIEW IF NOT EXISTS function_status AS
-SELECT b.name AS build, n.name AS name, f.collision, f.inline, f.suffixes,
-       f.n_instances, f.n_symbols, p.text AS prototype, f.prototype_source,
-       f.build_id, f.name_id
-FROM functions f JOIN names n ON n.id = f.name_id JOIN builds b ON b.id = f.build_id
-LEFT JOIN prototypes p ON p.id = f.prototype_id;
+SELECT build, name, collision, inline, suffixes, n_instances, n_symbols, prototype, prototype_source,
+       ftrace, kprobe_blocked, btf_func,
+       CASE WHEN unrecorded THEN NULL WHEN no_symbol IS NOT NULL THEN '✗ (' || no_symbol || ')'
+            WHEN kprobe_blocked IS NOT NULL THEN '✗ (' || kprobe_blocked || ')' ELSE '✓' END AS kprobe,
+       CASE WHEN unrecorded THEN NULL WHEN NOT has_btf THEN '✗ (build has no BTF)'
+            WHEN no_symbol IS NOT NULL THEN '✗ (' || no_symbol || ')'
+            WHEN NOT btf_func THEN '✗ (no BTF FUNC)' WHEN NOT ftrace THEN '✗ (notrace)' ELSE '✓' END AS fentry,
+       build_id, name_id
+FROM (SELECT b.name AS build, n.name AS name, f.collision, f.inline, f.suffixes,
+             f.n_instances, f.n_symbols, p.text AS prototype, f.prototype_source,
+             f.ftrace, f.kprobe_blocked, f.btf_func, b.has_btf,
+             b.n_tracepoints IS NULL OR NOT b.has_symtab AS unrecorded,
+             CASE WHEN f.ftrace IS NOT NULL THEN NULL
+                  WHEN f.n_symbols > 0 THEN 'only ' || coalesce(f.suffixes, 'renamed') || ' copies'
+                  WHEN f.inline = 'Full' THEN 'fully inlined' ELSE 'no symbol' END AS no_symbol,
+             f.build_id, f.name_id
+      FROM functions f JOIN names n ON n.id = f.name_id JOIN builds b ON b.id = f.build_id
+      LEFT JOIN prototypes p ON p.id = f.prototype_id);
 
 CREATE VIEW IF NOT EXISTS instance_list AS
 SELECT b.name AS build, n.name AS name, i.external, dp.path AS decl_file, i.decl_line,
@@ -259,8 +350,8 @@ CREATE TABLE IF NOT EXISTS change_kinds (
     description TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
-    ('added', 1, 'function struct union enum', 'only in build B; new: size, or the prototype (in change_list)'),
-    ('removed', 2, 'function struct union enum', 'only in build A; old: size, or the prototype (in change_list)'),
+    ('added', 1, 'function struct union enum tracepoint syscall lsm_hook kfunc config', 'only in build B; new: size, or the prototype (in change_list)'),
+    ('removed', 2, 'function struct union enum tracepoint syscall lsm_hook kfunc config', 'only in build A; old: size, or the prototype (in change_list)'),
     ('param added', 10, 'function', 'detail: parameter (... for variadic); new: its type'),
     ('param removed', 11, 'function', 'detail: parameter; old: its type'),
     ('param renamed', 12, 'function', 'same position and type, new name; detail: position'),
@@ -293,12 +384,27 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
     ('field offset changed', 47, 'struct union', 'old/new: byte offset (byte:bit when not byte aligned)'),
     ('value added', 50, 'enum', 'detail: enumerator; new: value'),
     ('value removed', 51, 'enum', 'old: value'),
-    ('value changed', 52, 'enum', 'old/new: values');
+    ('value changed', 52, 'enum', 'old/new: values'),
+    ('attachability lost', 38, 'function', 'detail: kprobe or fentry; old: ✓, new: ✗ (why)'),
+    ('attachability gained', 39, 'function', 'detail: kprobe or fentry; old: ✗ (why), new: ✓'),
+    ('event class changed', 60, 'tracepoint', 'the event moved to another class (template)'),
+    ('event struct changed', 61, 'tracepoint', 'trace_event_raw_<class> layout differs; detail: the struct'),
+    ('event function changed', 62, 'tracepoint', 'trace_event_raw_event_<class> appeared, vanished or was renamed'),
+    ('format changed', 63, 'tracepoint', 'print format differs'),
+    ('raw prototype changed', 64, 'tracepoint', 'btf_trace_<name> arguments differ (raw_tp/tp_btf programs)'),
+    ('syscall number changed', 70, 'syscall', 'detail: abi; old/new: numbers'),
+    ('syscall symbol changed', 71, 'syscall', 'detail: abi; the entry symbol differs'),
+    ('hook prototype changed', 80, 'lsm_hook', 'old/new: the hook''s type'),
+    ('bpf_lsm changed', 81, 'lsm_hook', 'bpf_lsm_<hook> appeared or vanished (lsm/<hook> attachability)'),
+    ('kfunc flags changed', 90, 'kfunc', 'old/new: KF_* flags'),
+    ('kfunc sets changed', 91, 'kfunc', 'old/new: the BTF_ID set8s naming it'),
+    ('config changed', 95, 'config', 'old/new: value (y, m, n, number, "string")');
 
 -- One row per change of one pair; no carry-forward to later pairs.
 CREATE TABLE IF NOT EXISTS changes (
     pair_id INTEGER NOT NULL REFERENCES diff_pairs(id) ON DELETE CASCADE,
-    item_kind TEXT NOT NULL CHECK (item_kind IN ('function', 'struct', 'union', 'enum')),
+    item_kind TEXT NOT NULL CHECK (item_kind IN ('function', 'struct', 'union', 'enum', 'tracepoint', 'syscall',
+                                                 'lsm_hook', 'kfunc', 'config')),
     name_id INTEGER NOT NULL REFERENCES names(id),
     change_kind TEXT NOT NULL REFERENCES change_kinds(name),
     detail TEXT,                          -- the parameter, field or enumerator concerned

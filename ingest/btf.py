@@ -30,6 +30,12 @@ class BtfInfo:
     func_linkage: dict[str, int] = field(default_factory=dict)     # FUNC name -> highest linkage
     variables: dict[str, list[int]] = field(default_factory=dict)  # VAR name -> type ids
     byte_order: str = "little"
+    # By id, for readers of BPF objects (bpf_object.py): FUNC and VAR ids ->
+    # (name, linkage F.FUNC_* / F.VAR_*, FUNC_PROTO / variable type id), and
+    # DATASEC name -> its entries (FUNC or VAR id, offset, size).
+    func_ids: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    var_ids: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    datasecs: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
 
 
 _QUALIFIERS = {F.KIND_CONST: "const", F.KIND_VOLATILE: "volatile", F.KIND_RESTRICT: "restrict"}
@@ -107,6 +113,9 @@ def _read(data: bytes) -> BtfInfo:
     variables: dict[str, list[int]] = {}
     func_ids: list[tuple[int, str, int]] = []   # (FUNC id, name, proto id)
     var_ids: dict[int, str] = {}                # VAR id -> name
+    var_linkage: dict[int, tuple[str, int, int]] = {}        # VAR id -> (name, linkage, type)
+    func_linkage_by_id: dict[int, tuple[str, int, int]] = {}  # FUNC id -> (name, linkage, proto)
+    datasecs: dict[str, list[tuple[int, int, int]]] = {}      # name -> (id, offset, size)
     tags: list[tuple[str, int, int]] = []       # (tag, target id, component_idx)
     type_tags: list[tuple[int, int]] = []       # (TYPE_TAG id, ref)
     maxref = 0
@@ -184,6 +193,7 @@ def _read(data: bytes) -> BtfInfo:
             graph[tid] = void
             if name:   # gcc 12 -gbtf also emits nameless FUNCs for function pointers
                 func_ids.append((tid, name, st))
+                func_linkage_by_id[tid] = (name, vlen, st)
                 if linkage.get(name, -1) < vlen:
                     linkage[name] = vlen
             if st > maxref:
@@ -241,11 +251,13 @@ def _read(data: bytes) -> BtfInfo:
         elif kind == F.KIND_VAR:
             if pos + 4 > tend:
                 raise BadBtf(f"type {tid} truncated")
+            var_link = u32(data, pos)[0]
             pos += 4
             graph[tid] = void
             if name:
                 variables.setdefault(name, []).append(st)
                 var_ids[tid] = name
+                var_linkage[tid] = (name, var_link, st)
             if st > maxref:
                 maxref = st
         elif kind == F.KIND_DATASEC:
@@ -253,9 +265,13 @@ def _read(data: bytes) -> BtfInfo:
             if pos + need > tend:
                 raise BadBtf(f"type {tid} entries outside the type section")
             if vlen:
-                m = max(vals(3 * vlen, "I", pos)[0::3])
+                entries = vals(3 * vlen, "I", pos)
+                m = max(entries[0::3])
                 if m > maxref:
                     maxref = m
+                if name:
+                    datasecs.setdefault(name, []).extend(
+                        zip(entries[0::3], entries[1::3], entries[2::3]))
             pos += need
             graph[tid] = void
         elif kind == F.KIND_DECL_TAG:
@@ -285,7 +301,8 @@ def _read(data: bytes) -> BtfInfo:
             raise BadBtf(f"FUNC {ftid} ({name}) does not refer to a FUNC_PROTO")
         funcs.setdefault(name, []).append(proto)
     _check_acyclic(graph)
-    return BtfInfo(graph, funcs, _decl_tags(tags, func_ids, var_ids), linkage, variables, order)
+    return BtfInfo(graph, funcs, _decl_tags(tags, func_ids, var_ids), linkage, variables, order,
+                   func_linkage_by_id, var_linkage, datasecs)
 
 
 def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]]) -> None:

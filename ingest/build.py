@@ -74,6 +74,7 @@ class Fetched:
     cached: bool = False              # True when it was already in the cache
     warnings: tuple[str, ...] = ()
     evict: Callable[[], int] | None = None   # deletes the cached image, returns the bytes freed
+    config: Path | None = None        # the package's kernel config, when found
 
 
 #: fetcher(spec, progress) -> Fetched; raises ArchiveError. Tests inject a fake one.
@@ -104,7 +105,7 @@ class DebianFetcher:
         image = debian.fetch(ref, self.cache_dir, progress, config=self.config, mirror=self.mirror)
         cache_dir = self.cache_dir
         return Fetched(image.path, ref.version, ref.release, ref.arch, ref.flavor, image.downloaded, image.cached,
-                       image.warnings, evict=lambda: store.evict(ref, cache_dir))
+                       image.warnings, evict=lambda: store.evict(ref, cache_dir), config=image.config_path)
 
 
 @dataclass
@@ -286,7 +287,7 @@ def _ingest(row: BuildRow, got: Fetched, db_path: Path, prune: bool, ingest_jobs
     t = time.perf_counter()
     identity = pipeline.Identity(s.source, got.version, got.release, got.arch, got.flavor, s.label)
     try:
-        res = pipeline.ingest(got.path, db_path, identity, jobs=ingest_jobs)
+        res = pipeline.ingest(got.path, db_path, identity, jobs=ingest_jobs, config=got.config)
     except pipeline.IngestError as exc:
         row.state, row.error = "failed", f"ingest: {exc}"
         row.ingest_seconds = time.perf_counter() - t

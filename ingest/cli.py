@@ -1,8 +1,8 @@
 """kernsurf command line: thin wrappers over the ingest library."""
 from __future__ import annotations
 
-import sys
 import sqlite3
+import sys
 from pathlib import Path
 
 import click
@@ -48,16 +48,20 @@ def _progress_bar(label: str):
 @click.option("--label", help="Display name of the build (default: the release).")
 @click.option("--kallsyms", "--system-map", "kallsyms", type=click.Path(exists=True, path_type=Path),
               help="For a BTF-only input: /proc/kallsyms or System.map with its symbols.")
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The build's kernel config (default: a file named config beside PATH, as the cache keeps it).")
 @click.option("--replace", is_flag=True, help="Replace the build if its build-id is already stored.")
 @click.option("-j", "--jobs", type=int, help="Processes for the DWARF walk (default: all cores).")
 @click.option("--timings", is_flag=True, help="Also print seconds per phase.")
 def ingest(path: Path, db_path: Path, distro, pkg_version, release, arch, flavor, label, kallsyms,
-           replace: bool, jobs, timings: bool) -> None:
+           config: Path | None, replace: bool, jobs, timings: bool) -> None:
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) as a build."""
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
+    if config is None and (path.parent / "config").is_file() and path.name != "config":
+        config = path.parent / "config"
     try:
         result = pipeline.ingest(path, db_path, identity, replace=replace, jobs=jobs,
-                                 progress=_progress_bar("DWARF units"), kallsyms=kallsyms)
+                                 progress=_progress_bar("DWARF units"), kallsyms=kallsyms, config=config)
     except pipeline.IngestError as exc:
         raise click.ClickException(str(exc)) from None
     if result.skipped:
@@ -67,7 +71,9 @@ def ingest(path: Path, db_path: Path, distro, pkg_version, release, arch, flavor
     structs = sum(1 for x in b.layouts if x.kind != "enum")
     click.echo(f"{result.name}: {len(b.functions)} functions, {len(b.instances)} instances, "
                f"{sum(c.sites for c in b.calls)} caller sites ({len(b.calls)} edges), {len(b.symbols)} symbols, "
-               f"{structs} structs/unions in {result.seconds:.1f} s, "
+               f"{structs} structs/unions, {len(b.tracepoints)} tracepoints, {len(b.syscalls)} syscalls, "
+               f"{len(b.lsm_hooks)} LSM hooks, {len(b.kfuncs)} kfuncs, {len(b.config)} config options "
+               f"in {result.seconds:.1f} s, "
                f"{result.bytes_added / 1e6:.1f} MB added to {db_path}")
     if timings:
         click.echo("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases.items()))
@@ -223,8 +229,9 @@ def _build_table(result, db_path: Path) -> None:
 def diff_command(build_a: str, build_b: str, db_path: Path, kinds: tuple[str, ...], pattern: str | None,
                  as_json: bool, store: bool) -> None:
     """What changed from BUILD_A to BUILD_B: functions (parameters, return
-    type, inline/transformation/collision/symbol status), structs and unions
-    (fields, offsets, size) and enums (values).
+    type, inline/transformation/collision/symbol status, kprobe/fentry
+    attachability), structs and unions (fields, offsets, size), enums (values),
+    tracepoints, syscalls, LSM hooks, kfuncs and config options.
 
     Builds are named by their name (kernsurf ingest --label), their id, or a
     prefix of their ELF build-id.
@@ -253,3 +260,69 @@ def diff_command(build_a: str, build_b: str, db_path: Path, kinds: tuple[str, ..
     finally:
         conn.close()
     click.echo(json.dumps(result.as_dict(), indent=1) if as_json else result.text())
+
+
+# --------------------------------------------------------------------------- check
+
+
+@cli.command("check")
+@click.argument("objects", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--db", "db_path", default="kernels.db", show_default=True, type=click.Path(path_type=Path),
+              help="The kernsurf database to check against.")
+@click.option("--group", help="Only the builds of this group (e.g. Regular), compared in its order.")
+@click.option("--dep", "deps", multiple=True, metavar="KIND:NAME",
+              help="An extra dependency, e.g. kprobe:vmap, field:dma_buf_ops.vmap, tracepoint:sched/sched_switch.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--strict", is_flag=True, help="Exit with status 2 when any dependency fails on any build.")
+def check_command(objects: tuple[Path, ...], db_path: Path, group: str | None, deps: tuple[str, ...],
+                  as_json: bool, strict: bool) -> None:
+    """Will these BPF programs work on these kernels? Reads each compiled BPF
+    object (clang -target bpf -g): its program sections (kprobe/, fentry/,
+    tp/, raw_tp/, tp_btf/, lsm/, ksyscall/, kprobe.multi/, iter/,
+    struct_ops/ ...), CO-RE field/type/enum accesses and kfunc calls, and
+    checks every dependency on every build: ✓ ok, ⚠ works but look (partly
+    inlined, ambiguous, changed since the previous build of its group,
+    absent but guarded by the program), ✗ fails (absent, inlined,
+    transformed, not attachable and why), ? not recorded.
+
+    \b
+      kernsurf check prog.bpf.o --db kernels.db
+      kernsurf check prog.bpf.o --group Regular --json
+      kernsurf check --dep kprobe:vmap --dep field:dma_buf_ops.vmap
+    """
+    import json
+
+    from . import bpf_object, check, db
+
+    if not objects and not deps:
+        raise click.ClickException("nothing to check: give a BPF object (clang -target bpf -g -O2 -c prog.c) or --dep")
+    try:
+        dependencies = check.merge(
+            [dep for path in objects for dep in _read_object(path, bpf_object)]
+            + [check.parse_spec(text) for text in deps])
+    except check.BadDependency as exc:
+        raise click.ClickException(str(exc)) from None
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path}: no such database (create it with `kernsurf build` or `kernsurf ingest`)")
+    conn = db.open_readonly(db_path)
+    try:
+        report = check.evaluate(conn, dependencies, group)
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"{db_path}: not a kernsurf database ({exc})") from None
+    finally:
+        conn.close()
+    click.echo(json.dumps(report.as_dict(), indent=1, ensure_ascii=False) if as_json else report.text())
+    if strict and any(cell.level == "fail" for row in report.cells for cell in row):
+        sys.exit(2)
+
+
+def _read_object(path: Path, bpf_object) -> list:
+    try:
+        obj = bpf_object.read_bpf_object(path)
+    except bpf_object.BadBpfObject as exc:
+        raise click.ClickException(str(exc)) from None
+    for section in obj.unknown_sections:
+        click.echo(f"warning: {path}: unknown program section {section!r} (not checked)", err=True)
+    return obj.dependencies

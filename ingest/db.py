@@ -9,9 +9,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from .model import Build, Layout, Prototype
+from .model import AttachFacts, Build, Layout, Prototype
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def schema_sql() -> str:
@@ -32,11 +32,16 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -262144")  # 256 MB: index inserts of a build stay in memory
-    _add_canon_columns(conn)
+    _migrate(conn)
     conn.executescript(schema_sql())
     if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
     return conn
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to an existing database (no schema changes)."""
+    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
 
 
 def find_build(conn: sqlite3.Connection, build_id: str) -> tuple[int, str] | None:
@@ -116,7 +121,8 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
     """Remove one build's facts but keep its builds row, so groups that name it
     stay valid (shared lookups, layouts and prototypes stay too)."""
     conn.execute("DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,))
-    for table in ("functions", "types", "symbols", "instances"):
+    for table in ("functions", "types", "symbols", "instances", "tracepoints", "syscalls", "lsm_hooks",
+                  "kfuncs", "config_options"):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
 
 
@@ -138,45 +144,54 @@ def store_build(conn: sqlite3.Connection, build: Build, seconds: float, replace:
         names = _Lookup(conn, "names", "name")
         paths = _Lookup(conn, "paths", "path")
         texts = _Lookup(conn, "type_texts", "text")
+        long_texts = _Lookup(conn, "texts", "text")
         lacks = [fact for fact, ok in (("inlining, callers, instances", info.has_dwarf),
                                         ("types from BTF", info.has_btf), ("symbols", info.has_symtab)) if not ok]
         columns = ("name, build_id, distro, version, release, version_sort, arch, flavor, compiler, dwarf_version,"
                    " has_dwarf, has_btf, has_symtab, lacks, file_size, sha256, source_path, ingest_seconds,"
-                   " ingested_at, n_functions, n_instances, n_callers, n_symbols, n_structs")
+                   " ingested_at, n_functions, n_instances, n_callers, n_symbols, n_structs, n_tracepoints, n_syscalls,"
+                   " n_lsm_hooks, n_kfuncs, n_config")
         values = (info.build_id, info.distro, info.version, info.release, version_sort(info.release), info.arch,
                   info.flavor, info.compiler, info.dwarf_version, info.has_dwarf, info.has_btf, info.has_symtab,
                   "; ".join(lacks) or None, info.file_size, info.sha256, info.path, seconds,
                   time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), len(build.functions), len(build.instances),
-                  len(build.calls), len(build.symbols), sum(1 for x in build.layouts if x.kind != "enum"))
+                  len(build.calls), len(build.symbols), sum(1 for x in build.layouts if x.kind != "enum"),
+                  len(build.tracepoints), len(build.syscalls), len(build.lsm_hooks), len(build.kfuncs),
+                  len(build.config))
         if old is not None:  # replace in place: the id stays, so groups and diff pairs keep pointing at it
             build_pk = old[0]
             clear_build(conn, build_pk)
             name = label if label and label != old[1] and not _name_taken(conn, label) else old[1]
-            conn.execute(f"UPDATE builds SET ({columns}) = ({', '.join('?' * 24)}) WHERE id = ?",
+            conn.execute(f"UPDATE builds SET ({columns}) = ({', '.join('?' * 29)}) WHERE id = ?",
                          (name, *values, build_pk))
         else:
             build_pk = _next_id(conn, "builds")
             name = _unique_name(conn, label or info.release or info.build_id[:12])
-            conn.execute(f"INSERT INTO builds (id, {columns}) VALUES ({', '.join('?' * 25)})",
+            conn.execute(f"INSERT INTO builds (id, {columns}) VALUES ({', '.join('?' * 30)})",
                          (build_pk, name, *values))
 
         first = _next_id(conn, "instances")
         instance_rows = [(first + k, build_pk, names(i.name), i.external, paths(i.decl_file), i.decl_line,
                           paths(i.cu), i.inline, _addr(i.address), i.defined)
                          for k, i in enumerate(build.instances)]
+        attach = build.attach
         symbol_rows = [(build_pk, names(s.name), names(s.stem), " ".join(s.suffixes) or None, _addr(s.address),
-                        s.size, s.binding, s.section) for s in build.symbols]
+                        s.size, s.binding, s.section, *_attach_columns(attach.get(s.name)))
+                       for s in build.symbols]
+        btf_funcs = build.btf_funcs if build.info.has_btf else None
         protos = _PrototypeStore(conn, texts)
         function_rows = [(names(f.name), build_pk, f.collision, f.inline, " ".join(f.suffixes) or None,
                           f.n_instances, f.n_symbols, protos(f.prototype),
-                          f.prototype.source if f.prototype else None) for f in build.functions]
+                          f.prototype.source if f.prototype else None, *_attach_columns(attach.get(f.name)),
+                          None if btf_funcs is None else f.name in btf_funcs) for f in build.functions]
         layouts = _LayoutStore(conn, texts)
         type_rows = sorted({(names(x.name), build_pk, layouts(x), x.kind) for x in build.layouts})
         # Count what is stored: DWARF-only builds repeat identical layouts across units.
         conn.execute("UPDATE builds SET n_structs = ? WHERE id = ?",
                      (sum(1 for row in type_rows if row[3] != "enum"), build_pk))
         # Parents before children: foreign keys are checked row by row.
-        for store in (names, paths, texts, protos, layouts):
+        surface_rows = _surface_rows(build, build_pk, names, texts, long_texts, layouts)
+        for store in (names, paths, texts, long_texts, protos, layouts):
             store.flush()
         conn.executemany(
             "INSERT INTO instances (id, build_id, name_id, external, decl_path_id, decl_line, cu_path_id,"
@@ -185,17 +200,42 @@ def store_build(conn: sqlite3.Connection, build: Build, seconds: float, replace:
             "INSERT INTO callers (callee_id, caller_id, kind, sites) VALUES (?,?,?,?)",
             [(first + c.callee, first + c.caller, c.kind, c.sites) for c in build.calls])
         conn.executemany(
-            "INSERT INTO symbols (build_id, name_id, stem_id, suffixes, address, size, binding, section)"
-            " VALUES (?,?,?,?,?,?,?,?)", symbol_rows)
+            "INSERT INTO symbols (build_id, name_id, stem_id, suffixes, address, size, binding, section,"
+            " ftrace, kprobe_blocked) VALUES (?,?,?,?,?,?,?,?,?,?)", symbol_rows)
         conn.executemany(
             "INSERT INTO functions (name_id, build_id, collision, inline, suffixes, n_instances, n_symbols,"
-            " prototype_id, prototype_source) VALUES (?,?,?,?,?,?,?,?,?)", function_rows)
+            " prototype_id, prototype_source, ftrace, kprobe_blocked, btf_func) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            function_rows)
         conn.executemany("INSERT INTO types (name_id, build_id, layout_id, kind) VALUES (?,?,?,?)", type_rows)
+        for table, rows in surface_rows.items():
+            if rows:
+                conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return build_pk
+
+
+def _attach_columns(facts: AttachFacts | None) -> tuple[int | None, str | None]:
+    """(ftrace, kprobe_blocked) columns; (None, None) when not recorded."""
+    return (None, None) if facts is None else (int(facts.ftrace), facts.kprobe_blocked)
+
+
+def _surface_rows(build: Build, build_pk: int, names: _Lookup, texts: _Lookup, long_texts: _Lookup,
+                  layouts: "_LayoutStore") -> dict[str, list[tuple]]:
+    """Rows of the surface tables, in their column order (schema.sql)."""
+    structs = {x.name: x for x in build.layouts if x.kind == "struct"}
+    return {
+        "tracepoints": [(names(t.name), build_pk, t.system, names(t.event_class),
+                         layouts(structs[t.struct]) if t.struct in structs else None, names(t.func),
+                         long_texts(t.print_fmt), texts(t.raw_prototype)) for t in build.tracepoints],
+        "syscalls": [(build_pk, s.abi, s.number, names(s.name), names(s.symbol), names(s.table))
+                     for s in build.syscalls],
+        "lsm_hooks": [(names(h.name), build_pk, texts(h.prototype), int(h.bpf_lsm)) for h in build.lsm_hooks],
+        "kfuncs": [(names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags) for k in build.kfuncs],
+        "config_options": [(names(name), build_pk, value) for name, value in sorted(build.config.items())],
+    }
 
 
 class _PrototypeStore:
@@ -359,15 +399,40 @@ def build_search_index(conn: sqlite3.Connection) -> int:
 # --------------------------------------------------------------------------- differences (diff.py)
 
 
-def _add_canon_columns(conn: sqlite3.Connection) -> None:
-    """Migration: databases made before canonical type texts were recorded get
-    the (nullable) canon columns; their old rows keep NULL ("not recorded")."""
-    for table, column in (("prototypes", "canon_return_id"), ("prototype_params", "canon_id"),
-                          ("struct_fields", "canon_id")):
+_ADDED_COLUMNS = (  # (table, column, declaration) added after the first release of the schema
+    ("prototypes", "canon_return_id", "INTEGER REFERENCES type_texts(id)"),
+    ("prototype_params", "canon_id", "INTEGER REFERENCES type_texts(id)"),
+    ("struct_fields", "canon_id", "INTEGER REFERENCES type_texts(id)"),
+    ("symbols", "ftrace", "INTEGER"), ("symbols", "kprobe_blocked", "TEXT"),
+    ("functions", "ftrace", "INTEGER"), ("functions", "kprobe_blocked", "TEXT"), ("functions", "btf_func", "INTEGER"),
+    *(("builds", c, "INTEGER") for c in ("n_tracepoints", "n_syscalls", "n_lsm_hooks", "n_kfuncs", "n_config")),
+)
+_REDEFINED_VIEWS = ("function_status",)  # views whose columns changed with schema version 2
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an older schema up to date: add the (nullable)
+    new columns, whose old rows keep NULL ("not recorded"), and drop views that
+    schema.sql then recreates with their new columns."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "schema_version" not in tables:
+        return  # a new database
+    version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 1
+    if version >= SCHEMA_VERSION:
+        return
+    for table, column, declaration in _ADDED_COLUMNS:
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
         if columns and column not in columns:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER REFERENCES type_texts(id)")
-
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    for view in _REDEFINED_VIEWS:
+        conn.execute(f"DROP VIEW IF EXISTS {view}")
+    # New item kinds widen the changes CHECK constraint, which SQLite cannot
+    # alter: drop the stored diffs (group pairs are recomputed by the next
+    # `kernsurf build`) and the vocabulary, which schema.sql then re-creates.
+    conn.execute("DROP TABLE IF EXISTS changes")
+    conn.execute("DELETE FROM diff_pairs")
+    conn.execute("DELETE FROM change_kinds")
+    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
 def list_builds(conn: sqlite3.Connection) -> list[tuple[int, str, str, str | None]]:
@@ -378,12 +443,12 @@ def list_builds(conn: sqlite3.Connection) -> list[tuple[int, str, str, str | Non
 def build_facts(conn: sqlite3.Connection, build: int) -> dict | None:
     """What a diff needs to know of a build: name, has_dwarf, has_symtab and a
     stamp that changes whenever the build is re-ingested."""
-    row = conn.execute("SELECT name, has_dwarf, has_symtab, sha256, ingested_at FROM builds WHERE id = ?",
-                       (build,)).fetchone()
+    row = conn.execute("SELECT name, has_dwarf, has_symtab, sha256, ingested_at, n_tracepoints, n_config"
+                       " FROM builds WHERE id = ?", (build,)).fetchone()
     if row is None:
         return None
     return {"id": build, "name": row[0], "has_dwarf": bool(row[1]), "has_symtab": bool(row[2]),
-            "stamp": f"{build}:{row[3]}:{row[4]}"}
+            "stamp": f"{build}:{row[3]}:{row[4]}", "surfaces": row[5] is not None, "has_config": bool(row[6])}
 
 
 def function_states(conn: sqlite3.Connection, build: int) -> list[tuple]:
@@ -391,6 +456,35 @@ def function_states(conn: sqlite3.Connection, build: int) -> list[tuple]:
     return conn.execute(
         "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id"
         " FROM functions f JOIN names n ON n.id = f.name_id WHERE f.build_id = ?", (build,)).fetchall()
+
+
+def attach_states(conn: sqlite3.Connection, build: int) -> dict[int, tuple[str | None, str | None]]:
+    """name_id -> (kprobe, fentry) texts of the function_status view for one build."""
+    return {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT name_id, kprobe, fentry FROM function_status WHERE build_id = ?", (build,))}
+
+
+#: Per surface table: the SELECT giving (name_id, name, facts...) rows of one build.
+_SURFACE_QUERIES = {
+    "tracepoint": "SELECT t.name_id, n.name, c.name, t.struct_layout_id, f.name, x.text, r.text"
+                  " FROM tracepoints t JOIN names n ON n.id = t.name_id LEFT JOIN names c ON c.id = t.class_id"
+                  " LEFT JOIN names f ON f.id = t.func_id LEFT JOIN texts x ON x.id = t.print_fmt_id"
+                  " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id WHERE t.build_id = ?",
+    "syscall": "SELECT s.name_id, n.name, s.abi, s.number, y.name FROM syscalls s JOIN names n ON n.id = s.name_id"
+               " JOIN names y ON y.id = s.symbol_id WHERE s.build_id = ?",
+    "lsm_hook": "SELECT h.name_id, n.name, p.text, h.bpf_lsm FROM lsm_hooks h JOIN names n ON n.id = h.name_id"
+                " LEFT JOIN type_texts p ON p.id = h.prototype_id WHERE h.build_id = ?",
+    "kfunc": "SELECT k.name_id, n.name, k.flags, k.sets FROM kfuncs k JOIN names n ON n.id = k.name_id"
+             " WHERE k.build_id = ?",
+    "config": "SELECT c.name_id, n.name, c.value FROM config_options c JOIN names n ON n.id = c.name_id"
+              " WHERE c.build_id = ?",
+}
+
+
+def surface_rows(conn: sqlite3.Connection, item_kind: str, build: int) -> list[tuple]:
+    """(name_id, name, facts...) of one build's tracepoints, syscalls, LSM
+    hooks, kfuncs or config options (see _SURFACE_QUERIES for the facts)."""
+    return conn.execute(_SURFACE_QUERIES[item_kind], (build,)).fetchall()
 
 
 def type_entries(conn: sqlite3.Connection, build: int) -> list[tuple]:

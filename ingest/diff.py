@@ -45,11 +45,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import db
+from .diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
-DIFF_VERSION = 1
+DIFF_VERSION = 2
 
-ITEM_KINDS = ("function", "struct", "union", "enum")
+ITEM_KINDS = ("function", "struct", "union", "enum", *SURFACE_ITEMS)
 TYPE_ITEMS = ("struct", "union", "enum")
 
 #: Every change kind, in display order (schema.sql's change_kinds rows).
@@ -61,9 +62,13 @@ CHANGE_KINDS = (
     "prototype added", "prototype removed",
     "inline changed", "declared only changed", "became transformed", "stopped being transformed",
     "transformation changed", "collision changed", "symbol lost", "symbol gained",
+    "attachability lost", "attachability gained",
     "size changed", "field added", "field removed", "field type changed", "field typedef renamed",
     "field qualifier changed", "field tag renamed", "field offset changed",
     "value added", "value removed", "value changed",
+    "event class changed", "event struct changed", "event function changed", "format changed",
+    "raw prototype changed", "syscall number changed", "syscall symbol changed",
+    "hook prototype changed", "bpf_lsm changed", "kfunc flags changed", "kfunc sets changed", "config changed",
 )
 DECLARED_ONLY = "Declared only"
 _QUALIFIERS = frozenset(("const", "volatile", "restrict", "_Atomic"))
@@ -268,6 +273,9 @@ class _Pair:
                     out.extend(Change("function", name, *c) for c in
                                self.prototype(details[x[6]], params[x[6]], details[y[6]], params[y[6]], texts))
             out.extend(Change("function", name, *c) for c in _status(x, y, symtab))
+        if fa["surfaces"] and fb["surfaces"]:
+            names = {nid: r[1] for nid, r in ra.items()}
+            out.extend(Change(*c) for c in attach_changes(self.conn, fa["id"], fb["id"], names, self.match))
         return out
 
     def prototype(self, pa: tuple, params_a: list, pb: tuple, params_b: list,
@@ -563,6 +571,11 @@ def diff_builds(conn: sqlite3.Connection, build_a: str | int, build_b: str | int
         out += pair.functions()
     if items & set(TYPE_ITEMS):
         out += pair.types_changes(items & set(TYPE_ITEMS))
+    fa, fb = pair.facts
+    for kind in SURFACE_ITEMS:
+        known = fa["has_config"] and fb["has_config"] if kind == "config" else fa["surfaces"] and fb["surfaces"]
+        if kind in items and known:
+            out += [Change(*c) for c in SURFACE_DIFFS[kind](conn, a, b, pair.match)]
     if keep is not None:
         out = [c for c in out if c.change_kind in keep]
     out.sort(key=lambda c: (_ITEM_ORDER[c.item_kind], c.name))   # stable: keeps each item's own order

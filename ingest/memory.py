@@ -38,9 +38,10 @@ class ImageMemory:
         self._e = "<" if image.endian == "little" else ">"
         self._ptr_fmt = self._e + ("Q" if self.pointer_size == 8 else "I")
         self._sections = sorted(
-            (sec["sh_addr"], sec["sh_addr"] + sec["sh_size"], sec)
-            for sec in image.elf.iter_sections()
-            if sec["sh_addr"] and sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS")  # SHF_ALLOC
+            ((sec["sh_addr"], sec["sh_addr"] + sec["sh_size"], sec)
+             for sec in image.elf.iter_sections()
+             if sec["sh_addr"] and sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS"),  # SHF_ALLOC
+            key=lambda s: (s[0], s[1]))  # never compare Section objects (sections sharing an address)
         self._starts = [s[0] for s in self._sections]
         self._cache: dict[str, bytes] = {}
         self.relocations = self._relative_relocations()
@@ -84,8 +85,20 @@ class ImageMemory:
         return None if raw is None else struct.unpack(self._ptr_fmt, raw)[0]
 
     def pointers(self, start: int, end: int) -> list[int]:
-        """The pointer array [start, end)."""
-        return [p for a in range(start, end, self.pointer_size) if (p := self.pointer(a)) is not None]
+        """The pointer array [start, end), relocated."""
+        size = self.pointer_size
+        end -= (end - start) % size
+        raw = self.read(start, end - start) if end > start else b""
+        if raw is None:   # spans sections: word by word
+            return [p for a in range(start, end, size) if (p := self.pointer(a)) is not None]
+        out = [v for (v,) in struct.iter_unpack(self._ptr_fmt, raw)]
+        relocs = self.relocations
+        if relocs:
+            for i, a in enumerate(range(start, end, size)):
+                r = relocs.get(a)
+                if r is not None:
+                    out[i] = r
+        return out
 
     def cstring(self, address: int, limit: int = 4096) -> str | None:
         """The NUL-terminated string at `address` (None for NULL or outside the image)."""

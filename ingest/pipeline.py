@@ -13,8 +13,9 @@ from typing import Callable
 from elftools.common.exceptions import ELFError
 
 from . import btf as btf_reader
-from . import db, dwarf, elf, merge
+from . import db, dwarf, elf, kconfig, merge, surfaces
 from .dwarf_forms import BadDwarf
+from .memory import ImageMemory
 from .model import Build, BuildInfo, Symbol
 
 
@@ -81,8 +82,25 @@ def _flavor(release: str | None) -> str | None:
 
 def read_image(path: Path, identity: Identity, jobs: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               kallsyms: Path | None = None, phases: _Phases | None = None) -> Build:
-    """Read an image (vmlinux with DWARF/BTF/symtab, or a raw BTF blob) into a Build."""
+               kallsyms: Path | None = None, phases: _Phases | None = None,
+               config: Path | None = None) -> Build:
+    """Read an image (vmlinux with DWARF/BTF/symtab, or a raw BTF blob) and,
+    when given, the package's kernel config into a Build."""
+    options = _read_config(config) if config else {}
+    build = _read_input(path, identity, jobs, progress, kallsyms, phases if phases is not None else _Phases())
+    build.config = options
+    return build
+
+
+def _read_config(path: Path) -> dict[str, str]:
+    try:
+        return kconfig.read_config(path)
+    except kconfig.BadConfig as exc:
+        raise IngestError(str(exc)) from None
+
+
+def _read_input(path: Path, identity: Identity, jobs: int | None,
+                progress: Callable[[int, int], None] | None, kallsyms: Path | None, phases: _Phases) -> Build:
     if path.is_dir():
         raise IngestError(f"{path}: is a directory, not a kernel image")
     try:
@@ -101,7 +119,7 @@ def read_image(path: Path, identity: Identity, jobs: int | None = None,
         except elf.ImageError as exc:
             raise IngestError(f"{path}: {exc}") from None
         try:
-            return _read_elf(path, image, identity, jobs, progress, phases if phases is not None else _Phases())
+            return _read_elf(path, image, identity, jobs, progress, phases)
         except (elf.ImageError, BadDwarf, btf_reader.BadBtf) as exc:
             raise IngestError(f"{path}: {exc}") from None
         except (ELFError, struct.error, IndexError, KeyError, ValueError, UnicodeDecodeError) as exc:
@@ -150,7 +168,10 @@ def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None
         has_btf=btf is not None, has_symtab=bool(symbols), file_size=path.stat().st_size, sha256=sha,
         path=str(path))
     with phases("dwarf walk + assemble"):
-        return merge.assemble(info, units, symbols, btf)
+        build = merge.assemble(info, units, symbols, btf)
+    with phases("surfaces"):
+        surfaces.add_surfaces(build, ImageMemory(image), btf)
+    return build
 
 
 def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
@@ -165,7 +186,9 @@ def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path |
         arch=identity.arch, flavor=identity.flavor or _flavor(identity.release), compiler=None,
         dwarf_version=None, has_dwarf=False, has_btf=True, has_symtab=bool(symbols), file_size=len(data),
         sha256=sha, path=str(path))
-    return merge.assemble(info, [], symbols, btf)
+    build = merge.assemble(info, [], symbols, btf)
+    surfaces.add_surfaces(build, None, btf)
+    return build
 
 
 def read_kallsyms(path: Path) -> list[Symbol]:
@@ -191,8 +214,9 @@ def read_kallsyms(path: Path) -> list[Symbol]:
 
 def ingest(path: Path, db_path: Path, identity: Identity | None = None, replace: bool = False,
            jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
-           kallsyms: Path | None = None) -> IngestResult:
-    """Read `path` and store it in `db_path` as one build (a no-op if already there)."""
+           kallsyms: Path | None = None, config: Path | None = None) -> IngestResult:
+    """Read `path` (and the kernel `config`, when given) and store it in
+    `db_path` as one build (a no-op if already there)."""
     identity = identity or Identity()
     start = time.perf_counter()
     build_id = _quick_build_id(path)
@@ -205,7 +229,7 @@ def ingest(path: Path, db_path: Path, identity: Identity | None = None, replace:
         if found:
             return IngestResult(found[1], True, None, time.perf_counter() - start, 0)
     phases = _Phases()
-    build = read_image(path, identity, jobs, progress, kallsyms, phases)
+    build = read_image(path, identity, jobs, progress, kallsyms, phases, config)
     before = db_path.stat().st_size if db_path.exists() else 0
     conn = db.connect(db_path)
     try:

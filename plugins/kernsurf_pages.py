@@ -187,6 +187,10 @@ def _split_names(text):
     return [n for n in dict.fromkeys(re.split(r"[\s,;]+", text or "")) if n]
 
 
+def _columns(conn, table):
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
 def _tables(conn):
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
@@ -366,7 +370,12 @@ class Pages:
                 " LEFT JOIN prototypes p ON p.id = f.prototype_id WHERE f.name_id = ?", (nid,)):
             funcs[bid] = {"collision": collision, "inline": inline, "suffixes": (suffixes or "").split(),
                           "n_instances": n_inst, "n_symbols": n_sym, "prototype_id": proto_id,
-                          "prototype": proto, "prototype_source": source}
+                          "prototype": proto, "prototype_source": source, "kprobe": None, "fentry": None,
+                          "ftrace": None}
+        if "ftrace" in _columns(conn, "functions"):
+            for bid, kprobe, fentry, ftrace in conn.execute(
+                    "SELECT build_id, kprobe, fentry, ftrace FROM function_status WHERE name_id = ?", (nid,)):
+                funcs[bid].update(kprobe=kprobe, fentry=fentry, ftrace=ftrace)
         out["is_type"] = conn.execute("SELECT 1 FROM types WHERE name_id = ? LIMIT 1", (nid,)).fetchone() is not None
         if not funcs:
             return out

@@ -37,11 +37,14 @@ EXPECTED = {
     "only_in_b": {("function", "added", None, None, "int only_in_b(int x);")},
     "becomes_inline": {("function", "inline changed", None, "No", "Full"),
                        ("function", "collision changed", None, "Unique Global", "Unique Static"),
-                       ("function", "symbol lost", None, "1", "0")},
+                       ("function", "symbol lost", None, "1", "0"),
+                       ("function", "attachability lost", "kprobe", "✓", "✗ (fully inlined)")},
     "becomes_declared": {("function", "declared only changed", None, "No", "Declared only"),
-                         ("function", "symbol lost", None, "1", "0")},
+                         ("function", "symbol lost", None, "1", "0"),
+                         ("function", "attachability lost", "kprobe", "✓", "✗ (no symbol)")},
     "scaled": {("function", "became transformed", None, None, "constprop"),
-               ("function", "inline changed", None, "No", "Selective")},   # the clone's origin is inlined
+               ("function", "inline changed", None, "No", "Selective"),   # the clone's origin is inlined
+               ("function", "attachability lost", "kprobe", "✓", "✗ (only constprop copies)")},
     "dma_buf_map": {("struct", "removed", None, "16", None)},
     "iosys_map": {("struct", "added", None, None, "16")},
     "field_added": {("struct", "field added", "added", None, "int")},
@@ -147,9 +150,11 @@ def test_reverse_direction(conn):
     assert got["param_added"] == {("function", "param removed", "c", "int", None)}
     assert got["becomes_inline"] == {("function", "inline changed", None, "Full", "No"),
                                      ("function", "collision changed", None, "Unique Static", "Unique Global"),
-                                     ("function", "symbol gained", None, "0", "1")}
+                                     ("function", "symbol gained", None, "0", "1"),
+                                     ("function", "attachability gained", "kprobe", "✗ (fully inlined)", "✓")}
     assert got["scaled"] == {("function", "stopped being transformed", None, "constprop", None),
-                             ("function", "inline changed", None, "Selective", "No")}
+                             ("function", "inline changed", None, "Selective", "No"),
+                             ("function", "attachability gained", "kprobe", "✗ (only constprop copies)", "✓")}
     assert got["param_reordered"] == {("function", "params reordered", None, "b, a, c", "a, b, c")}
 
 

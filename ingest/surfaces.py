@@ -1,0 +1,25 @@
+"""Fill a Build's other dependency surfaces (SPEC §2.6, §4) from its image:
+tracepoints, syscalls, LSM hooks, kfuncs and per-symbol attachability."""
+from __future__ import annotations
+
+from .attach import read_attach
+from .btf import BtfInfo
+from .kfuncs import read_kfuncs
+from .lsm import read_lsm_hooks
+from .memory import ImageMemory
+from .model import Build
+from .syscalls import read_syscalls
+from .tracepoints import read_tracepoints
+
+
+def add_surfaces(build: Build, memory: ImageMemory | None, btf: BtfInfo | None) -> None:
+    """Read every surface the inputs allow into `build` (in place).
+    Without an image (BTF-only input) only the BTF-based ones are found."""
+    function_names = frozenset(f.name for f in build.functions)
+    build.tracepoints = read_tracepoints(memory, build.layouts, btf, function_names)
+    build.lsm_hooks = read_lsm_hooks(build.layouts, btf)
+    build.kfuncs = read_kfuncs(memory, btf)
+    build.btf_funcs = frozenset(btf.funcs) if btf else frozenset()
+    if memory is not None:
+        build.syscalls = read_syscalls(memory)
+        build.attach = read_attach(memory)

@@ -1,0 +1,185 @@
+"""Tracepoints (SPEC §4): trace events read from the image's
+`__start_ftrace_events`..`__stop_ftrace_events` pointer array, and raw
+tracepoints from BTF `btf_trace_<name>` typedefs, merged by name.
+
+Struct members are read at the offsets of the image's own layouts
+(`struct trace_event_call`, `trace_event_class`, `tracepoint`), so no offset
+is hard-coded; pointer size and byte order come from ImageMemory.
+
+Which events are kept:
+- ftrace-internal events (`ftrace:function`, `ftrace:print`, ... from
+  kernel/trace/trace_entries.h) are skipped: their class's system is "ftrace"
+  or their flags carry TRACE_EVENT_FL_IGNORE_ENABLE (both hold for all of
+  them; the flag is checked only when the image's enum gives its value).
+- per-syscall events (`syscalls:sys_enter_read`, ...) are skipped: their class
+  symbol is `event_class_syscall_enter` or `event_class_syscall_exit`. The
+  `raw_syscalls:sys_enter`/`sys_exit` tracepoints are kept.
+- when two events share a name the first in the array wins.
+"""
+from __future__ import annotations
+
+from .btf import BtfInfo
+from .cdecl import type_name
+from .memory import ImageMemory
+from .model import Layout, Tracepoint, TypeGraph
+
+START, STOP = "__start_ftrace_events", "__stop_ftrace_events"
+SKIPPED_CLASSES = frozenset(("event_class_syscall_enter", "event_class_syscall_exit"))
+#: trace_event_call.flags bits read from the image's enum (anonymous in the
+#: kernel: BTF keeps it, DWARF layouts do not). No fallback bits: they moved
+#: down by one in 6.2 when TRACE_EVENT_FL_FILTERED went (6.1: TRACEPOINT 16,
+#: 6.12: 8). Without the enum an event is a tracepoint when its union points
+#: at a `struct tracepoint __tracepoint_<name>`, and ftrace's own events are
+#: recognised by their system alone.
+FLAG_NAMES = ("TRACE_EVENT_FL_IGNORE_ENABLE", "TRACE_EVENT_FL_TRACEPOINT")
+RAW_PREFIX = "btf_trace_"
+
+
+def read_tracepoints(mem: ImageMemory | None, layouts: list[Layout], btf: BtfInfo | None,
+                     function_names: frozenset[str]) -> list[Tracepoint]:
+    """Every trace event and raw tracepoint of one build, one per name, sorted by name."""
+    found: dict[str, Tracepoint] = {}
+    if mem is not None:
+        for tp in read_events(mem, layouts, btf, function_names):
+            found.setdefault(tp.name, tp)
+    if btf is not None:
+        for name, proto in raw_tracepoints(btf.graph).items():
+            tp = found.get(name)
+            if tp is None:
+                found[name] = Tracepoint(name=name, raw_prototype=proto)
+            else:
+                tp.raw_prototype = proto
+    return [found[n] for n in sorted(found)]
+
+
+# ---------------------------------------------------------------------------
+# Trace events
+# ---------------------------------------------------------------------------
+
+
+def read_events(mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None,
+                function_names: frozenset[str]) -> list[Tracepoint]:
+    """The trace events of the `_ftrace_events` array, in array order,
+    without ftrace-internal and per-syscall events (see module docstring)."""
+    bounds = mem.range(START, STOP)
+    structs = {lay.name: lay for lay in layouts if lay.kind == "struct" and lay.size}
+    call, cls, tracepoint = (structs.get(n) for n in ("trace_event_call", "trace_event_class", "tracepoint"))
+    if bounds is None or call is None or cls is None:
+        return []
+    call_off, class_off = member_offsets(call), member_offsets(cls)
+    tp_name_off = member_offsets(tracepoint).get("name", 0) if tracepoint else 0
+    flags = _flag_values(layouts, btf)
+    flags_size = _field_size(call, "flags") or 4
+    out = []
+    for addr in mem.pointers(*bounds):
+        event = _read_event(mem, addr, call_off, class_off, tp_name_off, flags, flags_size)
+        if event is None:
+            continue
+        cls_name = event.event_class
+        if cls_name and f"trace_event_raw_{cls_name}" in structs:
+            event.struct = f"trace_event_raw_{cls_name}"
+        if cls_name and f"trace_event_raw_event_{cls_name}" in function_names:
+            event.func = f"trace_event_raw_event_{cls_name}"
+        out.append(event)
+    return out
+
+
+def _read_event(mem: ImageMemory, addr: int, call_off: dict[str, int], class_off: dict[str, int],
+                tp_name_off: int, flags: dict[str, int], flags_size: int) -> Tracepoint | None:
+    """One `struct trace_event_call` at `addr`; None when skipped or unreadable."""
+    flag_word = (mem.uint(addr + call_off["flags"], flags_size) if "flags" in call_off else 0) or 0
+    if flag_word & flags.get("TRACE_EVENT_FL_IGNORE_ENABLE", 0):
+        return None
+    class_ptr = mem.pointer(addr + call_off["class"]) if "class" in call_off else None
+    class_sym = _class_symbol(mem, class_ptr) if class_ptr else None
+    if class_sym in SKIPPED_CLASSES:
+        return None
+    system = None
+    if class_ptr and "system" in class_off:
+        system = mem.cstring(mem.pointer(class_ptr + class_off["system"]) or 0)
+    if system == "ftrace":
+        return None
+    if "TRACE_EVENT_FL_TRACEPOINT" in flags:
+        is_tracepoint = bool(flag_word & flags["TRACE_EVENT_FL_TRACEPOINT"])
+    else:
+        is_tracepoint = "tp" in call_off and _points_at_tracepoint(mem, addr + call_off["tp"])
+    name = _event_name(mem, addr, call_off, tp_name_off, is_tracepoint)
+    if not name:
+        return None
+    fmt_ptr = mem.pointer(addr + call_off["print_fmt"]) if "print_fmt" in call_off else None
+    return Tracepoint(name=name, system=system,
+                      event_class=class_sym.removeprefix("event_class_") if class_sym else None,
+                      print_fmt=mem.cstring(fmt_ptr or 0, limit=1 << 16))
+
+
+def _event_name(mem: ImageMemory, addr: int, call_off: dict[str, int], tp_name_off: int,
+                is_tracepoint: bool) -> str | None:
+    """`call->tp->name` for TRACE_EVENT_FL_TRACEPOINT events, else `call->name`
+    (the two share an anonymous union)."""
+    if is_tracepoint and "tp" in call_off:
+        tp = mem.pointer(addr + call_off["tp"])
+        return mem.cstring(mem.pointer(tp + tp_name_off) or 0) if tp else None
+    if "name" not in call_off:
+        return None
+    return mem.cstring(mem.pointer(addr + call_off["name"]) or 0)
+
+
+def _points_at_tracepoint(mem: ImageMemory, address: int) -> bool:
+    """Whether the pointer at `address` targets a `__tracepoint_<name>` object."""
+    target = mem.pointer(address)
+    return bool(target) and any(s.name.startswith("__tracepoint_") for s in mem.symbols_at(target))
+
+
+def _class_symbol(mem: ImageMemory, address: int) -> str | None:
+    """The `event_class_<class>` symbol at `address`."""
+    for sym in mem.symbols_at(address):
+        if sym.name.startswith("event_class_"):
+            return sym.name.split(".", 1)[0]   # drop a compiler suffix such as ".localalias"
+    return None
+
+
+def member_offsets(layout: Layout) -> dict[str, int]:
+    """Byte offset of each member reachable without naming a container:
+    top-level members and those of anonymous unions/structs (first wins)."""
+    by_pos = {f.position: f for f in layout.fields}
+    out: dict[str, int] = {}
+    for f in layout.fields:
+        if f.name is None or f.name in out:
+            continue
+        parent = f.parent
+        while parent is not None and by_pos[parent].name is None:
+            parent = by_pos[parent].parent
+        if parent is None:
+            out[f.name] = f.bit_offset // 8
+    return out
+
+
+def _field_size(layout: Layout, name: str) -> int | None:
+    return next((f.byte_size for f in layout.fields if f.name == name), None)
+
+
+def _flag_values(layouts: list[Layout], btf: BtfInfo | None) -> dict[str, int]:
+    """The FLAG_NAMES masks the image's enums give: named layouts, or the
+    kernel's anonymous enum in BTF; absent names are unknown."""
+    enums = [lay.values for lay in layouts if lay.kind == "enum"]
+    if btf is not None:
+        enums += [t.enumerators or [] for t in btf.graph.values() if t.kind == "enum" and not t.name]
+    return {name: value for values in enums for name, value in values if name in FLAG_NAMES}
+
+
+# ---------------------------------------------------------------------------
+# Raw tracepoints
+# ---------------------------------------------------------------------------
+
+
+def raw_tracepoints(graph: TypeGraph) -> dict[str, str]:
+    """name -> printed prototype, from every `typedef <ptr to func> btf_trace_<name>`."""
+    out: dict[str, str] = {}
+    for t in graph.values():
+        if t.kind != "typedef" or not t.name or not t.name.startswith(RAW_PREFIX):
+            continue
+        target = graph.get(t.ref)
+        if target is None or target.kind != "ptr" or graph.get(target.ref, target).kind != "func":
+            continue
+        out.setdefault(t.name[len(RAW_PREFIX):], type_name(graph, target.ref))
+    return out
