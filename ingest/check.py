@@ -139,8 +139,11 @@ def parse_spec(text: str) -> Dependency:
 
 def merge(dependencies: list[Dependency]) -> list[Dependency]:
     """One row per target: the same kind, name and attach type (and system of
-    a tracepoint) are merged, programs united; a probe (`?`) only when every
-    use is a probe. First-seen order."""
+    a tracepoint) are merged and their programs united. A field or enum value
+    the program probes (bpf_core_field_exists, ...) stays a probe: its reads
+    are taken to be guarded by the probe. A struct, enum or type is a probe
+    only when every use is. Program targets first, then by kind, in
+    first-seen order."""
     merged: dict[tuple, Dependency] = {}
     for dep in dependencies:
         key = (dep.kind, dep.name, dep.attach, dep.detail if dep.kind == "tracepoint" else None)
@@ -148,9 +151,13 @@ def merge(dependencies: list[Dependency]) -> list[Dependency]:
         if old is None:
             merged[key] = dep
             continue
-        detail = old.detail if old.detail not in GUARDS or dep.detail in GUARDS else dep.detail
+        if dep.kind in ("field", "enum_value"):   # any probe guards the reads
+            detail = old.detail if old.detail in GUARDS or dep.detail not in GUARDS else dep.detail
+        else:                                      # a probe only if every use is
+            detail = old.detail if old.detail not in GUARDS or dep.detail in GUARDS else dep.detail
         merged[key] = replace(old, detail=detail, programs=tuple(sorted(set(old.programs) | set(dep.programs))))
-    return list(merged.values())
+    kinds = list(dict.fromkeys(d.kind for d in merged.values()))
+    return sorted(merged.values(), key=lambda d: (d.attach is None, kinds.index(d.kind)))
 
 
 # --------------------------------------------------------------------------- columns

@@ -42,7 +42,7 @@ _TABLE_PREFIX = {"ia32_sys_call_table": ("__ia32_",), "x32_sys_call_table": ("__
                  "sys_call_table_emu": ("__s390_",)}
 
 _NAME = re.compile(r"^(?:__(?:x64|ia32|x32|arm64|s390x|s390|riscv|se|do)_)?(?:compat_)?sys_(.+)$")
-_MAX_SLOTS = 4096   # bound for tables whose symbol has no size
+_MAX_SLOTS = 4096   # bound for a table whose symbol has no size
 
 
 def read_syscalls(mem: ImageMemory) -> list[Syscall]:
@@ -65,18 +65,24 @@ def read_syscalls(mem: ImageMemory) -> list[Syscall]:
 
 
 def table_slots(mem: ImageMemory, table: ElfSymbol) -> list[int]:
-    """The table's pointers: st_size of them, or when the size is 0, as many
-    as keep pointing at function symbols."""
-    if table.size:
-        return [mem.pointer(a) or 0 for a in range(table.address, table.address + table.size,
-                                                   mem.pointer_size)]
+    """The table's pointers: st_size bytes of them; when the size is 0 (a
+    bare assembler label), up to the next symbol of its section and while
+    they point at functions."""
+    size = table.size or _distance_to_next_symbol(mem, table)
     slots = []
-    for i in range(_MAX_SLOTS):
-        target = mem.pointer(table.address + i * mem.pointer_size)
-        if not target or mem.function_at(target) is None:
+    for address in range(table.address, table.address + size, mem.pointer_size):
+        target = mem.pointer(address) or 0
+        if not table.size and (not target or mem.function_at(target) is None):
             break
         slots.append(target)
     return slots
+
+
+def _distance_to_next_symbol(mem: ImageMemory, table: ElfSymbol) -> int:
+    """Bytes from `table` to the next symbol of its section, at most _MAX_SLOTS pointers."""
+    limit = table.address + _MAX_SLOTS * mem.pointer_size
+    following = (s.address for s in mem.symbols if s.section == table.section and s.address > table.address)
+    return min(limit, min(following, default=limit)) - table.address
 
 
 def _resolve(mem: ImageMemory, target: int, prefixes: tuple[str, ...]) -> str | None:

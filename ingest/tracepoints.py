@@ -18,6 +18,8 @@ Which events are kept:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .btf import BtfInfo
 from .cdecl import type_name
 from .memory import ImageMemory
@@ -57,6 +59,17 @@ def read_tracepoints(mem: ImageMemory | None, layouts: list[Layout], btf: BtfInf
 # ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _EventShape:
+    """Where the members read live in this image, and its flag masks."""
+
+    call: dict[str, int]     # trace_event_call member -> byte offset
+    cls: dict[str, int]      # trace_event_class member -> byte offset
+    tp_name: int             # offset of tracepoint.name
+    flags: dict[str, int]    # FLAG_NAMES known from the image -> mask
+    flags_size: int          # bytes of trace_event_call.flags
+
+
 def read_events(mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None,
                 function_names: frozenset[str]) -> list[Tracepoint]:
     """The trace events of the `_ftrace_events` array, in array order,
@@ -66,13 +79,12 @@ def read_events(mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None,
     call, cls, tracepoint = (structs.get(n) for n in ("trace_event_call", "trace_event_class", "tracepoint"))
     if bounds is None or call is None or cls is None:
         return []
-    call_off, class_off = member_offsets(call), member_offsets(cls)
-    tp_name_off = member_offsets(tracepoint).get("name", 0) if tracepoint else 0
-    flags = _flag_values(layouts, btf)
-    flags_size = _field_size(call, "flags") or 4
+    shape = _EventShape(call=member_offsets(call), cls=member_offsets(cls),
+                        tp_name=member_offsets(tracepoint).get("name", 0) if tracepoint else 0,
+                        flags=_flag_values(layouts, btf), flags_size=_field_size(call, "flags") or 4)
     out = []
     for addr in mem.pointers(*bounds):
-        event = _read_event(mem, addr, call_off, class_off, tp_name_off, flags, flags_size)
+        event = _read_event(mem, addr, shape)
         if event is None:
             continue
         cls_name = event.event_class
@@ -84,44 +96,42 @@ def read_events(mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None,
     return out
 
 
-def _read_event(mem: ImageMemory, addr: int, call_off: dict[str, int], class_off: dict[str, int],
-                tp_name_off: int, flags: dict[str, int], flags_size: int) -> Tracepoint | None:
+def _read_event(mem: ImageMemory, addr: int, shape: _EventShape) -> Tracepoint | None:
     """One `struct trace_event_call` at `addr`; None when skipped or unreadable."""
-    flag_word = (mem.uint(addr + call_off["flags"], flags_size) if "flags" in call_off else 0) or 0
-    if flag_word & flags.get("TRACE_EVENT_FL_IGNORE_ENABLE", 0):
+    call = shape.call
+    flag_word = (mem.uint(addr + call["flags"], shape.flags_size) if "flags" in call else 0) or 0
+    if flag_word & shape.flags.get("TRACE_EVENT_FL_IGNORE_ENABLE", 0):
         return None
-    class_ptr = mem.pointer(addr + call_off["class"]) if "class" in call_off else None
+    class_ptr = mem.pointer(addr + call["class"]) if "class" in call else None
     class_sym = _class_symbol(mem, class_ptr) if class_ptr else None
     if class_sym in SKIPPED_CLASSES:
         return None
     system = None
-    if class_ptr and "system" in class_off:
-        system = mem.cstring(mem.pointer(class_ptr + class_off["system"]) or 0)
+    if class_ptr and "system" in shape.cls:
+        system = mem.cstring(mem.pointer(class_ptr + shape.cls["system"]) or 0)
     if system == "ftrace":
         return None
-    if "TRACE_EVENT_FL_TRACEPOINT" in flags:
-        is_tracepoint = bool(flag_word & flags["TRACE_EVENT_FL_TRACEPOINT"])
-    else:
-        is_tracepoint = "tp" in call_off and _points_at_tracepoint(mem, addr + call_off["tp"])
-    name = _event_name(mem, addr, call_off, tp_name_off, is_tracepoint)
+    name = _event_name(mem, addr, shape, flag_word)
     if not name:
         return None
-    fmt_ptr = mem.pointer(addr + call_off["print_fmt"]) if "print_fmt" in call_off else None
+    fmt_ptr = mem.pointer(addr + call["print_fmt"]) if "print_fmt" in call else None
     return Tracepoint(name=name, system=system,
                       event_class=class_sym.removeprefix("event_class_") if class_sym else None,
                       print_fmt=mem.cstring(fmt_ptr or 0, limit=1 << 16))
 
 
-def _event_name(mem: ImageMemory, addr: int, call_off: dict[str, int], tp_name_off: int,
-                is_tracepoint: bool) -> str | None:
-    """`call->tp->name` for TRACE_EVENT_FL_TRACEPOINT events, else `call->name`
-    (the two share an anonymous union)."""
-    if is_tracepoint and "tp" in call_off:
-        tp = mem.pointer(addr + call_off["tp"])
-        return mem.cstring(mem.pointer(tp + tp_name_off) or 0) if tp else None
-    if "name" not in call_off:
+def _event_name(mem: ImageMemory, addr: int, shape: _EventShape, flag_word: int) -> str | None:
+    """`call->tp->name` for a tracepoint's event, else `call->name` (the two
+    share an anonymous union)."""
+    call = shape.call
+    mask = shape.flags.get("TRACE_EVENT_FL_TRACEPOINT")
+    if "tp" in call and (flag_word & mask if mask is not None
+                         else _points_at_tracepoint(mem, addr + call["tp"])):
+        tp = mem.pointer(addr + call["tp"])
+        return mem.cstring(mem.pointer(tp + shape.tp_name) or 0) if tp else None
+    if "name" not in call:
         return None
-    return mem.cstring(mem.pointer(addr + call_off["name"]) or 0)
+    return mem.cstring(mem.pointer(addr + call["name"]) or 0)
 
 
 def _points_at_tracepoint(mem: ImageMemory, address: int) -> bool:

@@ -106,6 +106,8 @@ def test_syscall_tables_resolved_and_ni_dropped(mini):
         Syscall("sys_call_table", "native", 1, "write", "__x64_sys_write"),
         Syscall("sys_call_table", "native", 3, "getpid", "__x64_sys_getpid"),   # not its __ia32_ alias
         Syscall("sys_call_table", "native", 5, "newuname", "__x64_sys_newuname"),
+        Syscall("compat_sys_call_table", "compat", 0, "write", "__x64_sys_write"),   # st_size 0
+        Syscall("compat_sys_call_table", "compat", 2, "read", "__x64_sys_read"),
         Syscall("ia32_sys_call_table", "ia32", 0, "getpid", "__ia32_sys_getpid"),
         Syscall("ia32_sys_call_table", "ia32", 1, "fcntl64", "__ia32_compat_sys_fcntl64"),
     ]
