@@ -329,7 +329,8 @@ def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -
         return Cell("ok", "ok")
     known = conn.execute("SELECT 1 FROM functions WHERE build_id = ?"
                          " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
-    return Cell("fail", "a function, but not a kfunc" if known else "absent")
+    what = "a function, but not a kfunc" if known else "absent"
+    return Cell("warn", f"{what} (weak extern: the program copes)") if dep.detail == "weak" else Cell("fail", what)
 
 
 def _iter(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:

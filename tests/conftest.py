@@ -81,3 +81,15 @@ def real_kernel() -> Path:
     if not REAL_KERNEL.exists():
         pytest.skip(f"no cached kernel at {REAL_KERNEL}; run `make fetch-test-kernel`")
     return REAL_KERNEL
+
+
+@pytest.fixture(scope="session")
+def kernel_db(tmp_path_factory, real_kernel) -> Path:
+    """A database holding the real 6.1.0-56 kernel (with its config, when cached), ingested once."""
+    from ingest import pipeline
+
+    db = tmp_path_factory.mktemp("real") / "kernel.db"
+    config = real_kernel.parent / "config"
+    pipeline.ingest(real_kernel, db, pipeline.Identity(distro="debian", version="6.1.192-2"),
+                    config=config if config.exists() else None)
+    return db

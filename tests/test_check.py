@@ -162,3 +162,30 @@ def test_spec_round_trip():
                  "lsm:file_open", "ksyscall:openat", "kprobe.multi:tcp_*", "field:dma_buf_ops.vmap",
                  "field?:task_struct.x", "enum_value:pid_type::PIDTYPE_TGID", "kfunc:bpf_task_acquire"):
         assert check.spec(check.parse_spec(text)) == text
+
+
+def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
+    """A schema-1 database (no attachability columns, no surface tables) gets
+    them on the next write-connect; its builds read "not recorded"."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    pipeline.ingest(program, path, pipeline.Identity(label="old"), jobs=1)
+    raw = sqlite3.connect(path)
+    raw.executescript("DROP VIEW function_status; DROP TABLE tracepoints; DROP TABLE syscalls;"
+                      " DROP TABLE lsm_hooks; DROP TABLE kfuncs; DROP TABLE config_options;"
+                      " UPDATE schema_version SET version = 1;")
+    for table, column, _ in db._ADDED_COLUMNS[3:]:
+        raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    raw.commit()
+    raw.close()
+    before = CliRunner().invoke(cli, ["check", "--db", str(path), "--dep", "kprobe:entry_a"])
+    assert before.exit_code == 1 and "predates `kernsurf check`" in before.output
+    db.connect(path).close()
+    conn = db.open_readonly(path)
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    report = check.evaluate(conn, [check.parse_spec("kprobe:entry_a"), check.parse_spec("field:packet.length")])
+    assert cells(report) == {
+        "kprobe:entry_a": [("unknown", "build ingested before attachability and surfaces were recorded")],
+        "field:packet.length": [("ok", "ok")],
+    }

@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest import pipeline
 
 pytestmark = pytest.mark.real_kernel
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-
-
-@pytest.fixture(scope="module")
-def kernel_db(tmp_path_factory, real_kernel) -> Path:
-    db = tmp_path_factory.mktemp("real") / "kernel.db"
-    pipeline.ingest(real_kernel, db, pipeline.Identity(distro="debian", version="6.1.192-2"))
-    return db
 
 
 def q(db: Path, sql: str, *args):
