@@ -312,6 +312,44 @@ JOIN layouts l ON l.id = t.layout_id
 JOIN struct_fields sf ON sf.layout_id = t.layout_id
 JOIN type_texts tt ON tt.id = sf.type_id JOIN type_texts dt ON dt.id = sf.decl_id;
 
+-- The other surfaces, one row per item and build, names joined (pages, canned queries, ad-hoc SQL).
+CREATE VIEW IF NOT EXISTS tracepoint_list AS
+SELECT b.name AS build, n.name AS name, t.system, c.name AS class,
+       CASE WHEN t.struct_layout_id IS NOT NULL THEN 'trace_event_raw_' || c.name END AS struct,
+       l.size AS struct_size, f.name AS func, x.text AS print_fmt, r.text AS raw_prototype,
+       t.struct_layout_id, t.build_id, t.name_id
+FROM tracepoints t JOIN names n ON n.id = t.name_id JOIN builds b ON b.id = t.build_id
+LEFT JOIN names c ON c.id = t.class_id LEFT JOIN names f ON f.id = t.func_id
+LEFT JOIN layouts l ON l.id = t.struct_layout_id LEFT JOIN texts x ON x.id = t.print_fmt_id
+LEFT JOIN type_texts r ON r.id = t.raw_prototype_id;
+
+CREATE VIEW IF NOT EXISTS syscall_list AS
+SELECT b.name AS build, n.name AS name, s.abi, s.number, y.name AS symbol, tb.name AS table_name,
+       s.build_id, s.name_id
+FROM syscalls s JOIN names n ON n.id = s.name_id JOIN builds b ON b.id = s.build_id
+JOIN names y ON y.id = s.symbol_id JOIN names tb ON tb.id = s.table_id;
+
+-- security_prototype: the security_<hook>() wrapper callers use (its BTF or DWARF prototype).
+CREATE VIEW IF NOT EXISTS lsm_hook_list AS
+SELECT b.name AS build, n.name AS name, p.text AS hook_type, h.bpf_lsm,
+       (SELECT sp.text FROM functions sf JOIN prototypes sp ON sp.id = sf.prototype_id
+        WHERE sf.build_id = h.build_id
+          AND sf.name_id = (SELECT id FROM names WHERE name = 'security_' || n.name)) AS security_prototype,
+       h.build_id, h.name_id
+FROM lsm_hooks h JOIN names n ON n.id = h.name_id JOIN builds b ON b.id = h.build_id
+LEFT JOIN type_texts p ON p.id = h.prototype_id;
+
+CREATE VIEW IF NOT EXISTS kfunc_list AS
+SELECT b.name AS build, n.name AS name, k.source, k.sets, printf('0x%x', k.flags) AS flags,
+       (SELECT p.text FROM functions f JOIN prototypes p ON p.id = f.prototype_id
+        WHERE f.build_id = k.build_id AND f.name_id = k.name_id) AS prototype,
+       k.build_id, k.name_id
+FROM kfuncs k JOIN names n ON n.id = k.name_id JOIN builds b ON b.id = k.build_id;
+
+CREATE VIEW IF NOT EXISTS config_list AS
+SELECT b.name AS build, n.name AS name, c.value, c.build_id, c.name_id
+FROM config_options c JOIN names n ON n.id = c.name_id JOIN builds b ON b.id = c.build_id;
+
 -- ---------------------------------------------------------------------------
 -- Frontend (issue 5): name search, filled by ingest.db.build_search_index().
 -- Trigram tokens over the names of functions and types: a whole identifier

@@ -28,6 +28,9 @@ _PROGRAM_KINDS = {  # attach type -> the surface it names
     "lsm": "lsm_hook", "lsm_cgroup": "lsm_hook", "ksyscall": "syscall", "kretsyscall": "syscall", "iter": "iter", "struct_ops": "struct_ops",
 }
 
+#: libbpf's short section names, accepted in text forms.
+_SECTION_ALIASES = {"tp": "tracepoint", "raw_tp": "raw_tracepoint"}
+
 
 class BadDependency(ValueError):
     """A dependency's text form cannot be parsed."""
@@ -58,7 +61,7 @@ class Report:
 
     def worst(self, column: int) -> str:
         """The worst level of one column."""
-        return max((row[column].level for row in self.cells), key=_severity, default="ok")
+        return max((row[column].level for row in self.cells), key=severity, default="ok")
 
     def as_dict(self) -> dict:
         return {
@@ -97,7 +100,8 @@ class Report:
         return "\n".join(lines)
 
 
-def _severity(level: str) -> int:
+def severity(level: str) -> int:
+    """The order of LEVELS by badness (ok < unknown < warn < fail)."""
     return {"ok": 0, "unknown": 1, "warn": 2, "fail": 3}[level]
 
 
@@ -107,12 +111,13 @@ def _severity(level: str) -> int:
 def spec(dep: Dependency) -> str:
     """The text form: `attach:name` for a program target (kprobe:vmap,
     tracepoint:sched/sched_switch), `kind:name` otherwise (field:dma_buf_ops.vmap,
-    kfunc:bpf_task_acquire, helper:bpf_loop); a CO-RE probe adds `?` (field?:task_struct.x)."""
+    kfunc:bpf_task_acquire, helper:bpf_loop); a CO-RE probe or a weak extern adds
+    `?` (field?:task_struct.x, kfunc?:bpf_task_acquire)."""
     if dep.attach:
         if dep.kind == "tracepoint" and dep.detail:
             return f"{dep.attach}:{dep.detail}/{dep.name}"
         return f"{dep.attach}:{dep.name}"
-    return f"{dep.kind}{'?' if dep.detail in GUARDS else ''}:{dep.name}"
+    return f"{dep.kind}{'?' if dep.detail in GUARDS or dep.detail == 'weak' else ''}:{dep.name}"
 
 
 def parse_spec(text: str) -> Dependency:
@@ -121,7 +126,7 @@ def parse_spec(text: str) -> Dependency:
     if not sep or not name:
         raise BadDependency(f"{text!r}: expected kind:name, e.g. kprobe:vmap or field:dma_buf_ops.vmap")
     guarded = head.endswith("?")
-    head = head.rstrip("?")
+    head = _SECTION_ALIASES.get(head.rstrip("?"), head.rstrip("?"))
     if head in _PROGRAM_KINDS:
         kind = _PROGRAM_KINDS[head]
         if head in ("kprobe.multi", "kretprobe.multi", "kprobe.session"):
@@ -132,6 +137,12 @@ def parse_spec(text: str) -> Dependency:
         return Dependency(kind, name, head, (), None)
     if head in _CHECKS:
         guard = {"field": "field_exists", "enum_value": "enumval_exists"}.get(head, "type_exists")
+        if head in _WEAK_KINDS:
+            guard = "weak"
+        elif head == "helper":     # the bpf_func_id enumerator the kernel must have
+            guard, guarded = "BPF_FUNC_" + name.removeprefix("bpf_"), True
+        elif head == "map_type" and not name.startswith("BPF_MAP_TYPE_"):
+            name = "BPF_MAP_TYPE_" + name.upper()
         return Dependency(head, name, None, (), guard if guarded else None)
     raise BadDependency(f"{text!r}: unknown kind {head!r}; use a program type ({', '.join(_PROGRAM_KINDS)}) "
                         f"or one of {', '.join(sorted(k for k in _CHECKS if k not in _PROGRAM_KINDS.values()))}")
@@ -213,13 +224,19 @@ def _build_facts(conn: sqlite3.Connection, build: int) -> dict:
             "surfaces": row[3] is not None, "has_config": bool(row[4])}
 
 
-def _cell(conn: sqlite3.Connection, dep: Dependency, col: Column, facts: dict) -> Cell:
+def verdict(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict | None = None) -> Cell:
+    """The cell of one dependency in one build, without comparing builds."""
+    facts = facts or _build_facts(conn, build)
     check = _CHECKS.get(dep.kind)
     if check is None:
         return Cell("unknown", f"{dep.kind} dependencies are not recorded")
     if dep.kind not in _TYPE_KINDS and not facts["surfaces"]:
         return Cell("unknown", "build ingested before attachability and surfaces were recorded")
-    cell = check(conn, dep, col.build_id, facts)
+    return check(conn, dep, build, facts)
+
+
+def _cell(conn: sqlite3.Connection, dep: Dependency, col: Column, facts: dict) -> Cell:
+    cell = verdict(conn, dep, col.build_id, facts)
     if cell.level == "ok" and col.previous is not None:
         changed = _changed(conn, dep, col)
         if changed:
@@ -440,6 +457,8 @@ def _ksym(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) ->
     return Cell("unknown", "kernel variables are not recorded")
 
 
+#: Extern kinds a program may declare __weak (absence is then a warning).
+_WEAK_KINDS = frozenset(("kfunc", "ksym", "kconfig"))
 _TYPE_KINDS = frozenset(("struct", "field", "enum", "enum_value", "type", "struct_ops", "kconfig", "helper",
                          "map_type"))
 _CHECKS = {"function": _function, "tracepoint": _tracepoint, "raw_tracepoint": _raw_tracepoint,

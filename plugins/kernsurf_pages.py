@@ -18,13 +18,14 @@ import re
 import threading
 import weakref
 from collections import OrderedDict, defaultdict
+from typing import NamedTuple
 from urllib.parse import quote, unquote, urlencode
 
 from datasette import hookimpl
 from datasette.utils import sqlite_timelimit
 from datasette.utils.asgi import Response
 
-from ingest import classify
+from ingest import bpf_object, check, classify
 from ingest.cdecl import layout_text
 from ingest.model import Field, Layout
 
@@ -37,6 +38,8 @@ DIFF_PAGE_SIZE = 100
 #: Pages of an immutable database kept in memory (KERNSURF_PAGE_CACHE=0 turns it off).
 CACHE_SIZE = int(os.environ.get("KERNSURF_PAGE_CACHE", "512"))
 MASK64 = (1 << 64) - 1
+MAX_UPLOAD = 32 << 20     # bytes of BPF objects one /check POST may upload
+MAX_CHECK_DEPS = 500
 
 #: A names row that is a function or a type somewhere (not only a symbol name).
 _KNOWN = ("(EXISTS (SELECT 1 FROM functions f WHERE f.name_id = n.id)"
@@ -63,6 +66,38 @@ LEGEND = [
 ]
 
 
+class Surface(NamedTuple):
+    """A page of another surface (SPEC §4): its view, canned query, change item
+    kind, title and the `kernsurf check` attach types whose verdicts it shows."""
+
+    view: str
+    query: str
+    item: str
+    title: str
+    attaches: tuple[str, ...]
+
+
+#: URL segment -> Surface.
+SURFACES = {
+    "tracepoint": Surface("tracepoint_list", "tracepoints_per_build", "tracepoint", "Tracepoint",
+                          ("tracepoint", "raw_tracepoint", "tp_btf")),
+    "syscall": Surface("syscall_list", "syscalls_per_build", "syscall", "System call", ("ksyscall",)),
+    "lsm": Surface("lsm_hook_list", "lsm_hooks_per_build", "lsm_hook", "LSM hook", ("lsm",)),
+    "kfunc": Surface("kfunc_list", "kfuncs_per_build", "kfunc", "kfunc", ("kfunc",)),
+    "config": Surface("config_list", "config_per_build", "config", "Config option", ("kconfig",)),
+}
+#: Strip colour of a surface item's worst `kernsurf check` verdict in a build.
+SURFACE_CLASSES = {"ok": "ok", "warn": "S", "fail": "F", "unknown": "nodwarf"}
+SURFACE_LEGEND = [
+    ("ok", "", "✅ every attach type works"),
+    ("S", "W", "works, but look (see the status line)"),
+    ("F", "✗", "present, but an attach type fails"),
+    ("nodwarf", "?", "not recorded for this build"),
+    ("delta", "Δ", "changed vs the previous build (vs the baseline for variants)"),
+    ("absent", "", "absent"),
+]
+
+
 # --------------------------------------------------------------------------- hooks
 
 
@@ -82,12 +117,65 @@ PAGE_ROUTES = [
     (r"^/search$", "pages/search.html"),
     (r"^/builds$", "pages/builds.html"),
     (r"^/matrix$", "pages/matrix.html"),
+    (r"^/(?P<kind>tracepoint|syscall|lsm|kfunc|config)/(?P<name>[^/]+)$", "pages/surface.html"),
 ]
 
 
 @hookimpl
 def register_routes():
-    return [(regex, _page_view(template)) for regex, template in PAGE_ROUTES]
+    return [(regex, _page_view(template)) for regex, template in PAGE_ROUTES] + [
+        (r"^/check(?P<format>\.json)?$", _check_view)]
+
+
+async def _check_view(datasette, request):
+    """/check: a form (dependency lines, or BPF objects uploaded) and the
+    matrix of `kernsurf check`; /check.json: the same report as JSON.
+    GET takes `deps` (one kind:name per line) and `group`; POST takes the
+    same as multipart form fields plus `object` files."""
+    fields, files = {k: request.args.get(k) for k in request.args.keys()}, []
+    if request.method == "POST":
+        length = int(request.headers.get("content-length") or 0)
+        if length > MAX_UPLOAD:
+            return Response.text(f"upload too large: {length} bytes (at most {MAX_UPLOAD})", status=413)
+        form = _multipart(request.headers.get("content-type", ""), await request.post_body())
+        fields.update({k: v for k, v in form.items() if isinstance(v, str)})
+        files = [v for k, v in form.items() if k.startswith("object") and isinstance(v, tuple)]
+    result = await _pages(datasette).check(fields.get("deps", ""), fields.get("group") or None, files)
+    status = 400 if result["errors"] and not result["report"] else 200
+    if request.url_vars.get("format"):
+        body = {"errors": result["errors"], "warnings": result["warnings"], "link": result["link"],
+                **(result["report"] or {})}
+        return Response.json(body, status=status)
+    body = await datasette.render_template("pages/check.html", {"c": result}, request=request, view_name="page")
+    return Response.html(body, status=status)
+
+
+def _multipart(content_type: str, body: bytes) -> dict:
+    """Fields of a multipart/form-data body: text fields as str, files as
+    (filename, bytes); several files of one field get keys field, field#2, ..."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.startswith("multipart/form-data") or not match:
+        return {}
+    out: dict = {}
+    for part in body.split(b"--" + match.group(1).encode())[1:]:
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        head = head.decode("utf-8", "replace")
+        name = re.search(r'\bname="([^"]*)"', head)
+        if name is None:
+            continue
+        content = content[:-2] if content.endswith(b"\r\n") else content
+        filename = re.search(r'\bfilename="([^"]*)"', head)
+        key, k = name.group(1), 1
+        while key in out:
+            k += 1
+            key = f"{name.group(1)}#{k}"
+        if filename is None:
+            out[key] = content.decode("utf-8", "replace")
+        elif content:
+            out[key] = (filename.group(1) or "upload.bpf.o", content)
+    return out
 
 
 def _page_view(template):
@@ -455,7 +543,7 @@ class Pages:
                                      "title": f"{member['label']} ({b['name']}): {row['status']}"
                                               + (" Δ" if changed else "")})
             out["groups"].append({"name": group["name"], "kind": group["kind"], "rows": rows})
-        out["differences"] = _item_differences(conn, ctx, "function", nid)
+        out["differences"] = _item_differences(conn, ctx, ("function",), nid)
         return out
 
     # ---- /struct/<name> --------------------------------------------------------
@@ -536,8 +624,134 @@ class Pages:
             out["groups"].append({"name": group["name"], "kind": group["kind"], "rows": rows})
         kinds = {kind for layouts in per_build.values() for _, kind, _ in layouts}
         out["kind"] = "/".join(sorted(kinds))
-        out["differences"] = _item_differences(conn, ctx, "struct", nid)
+        out["differences"] = _item_differences(conn, ctx, ("struct", "union", "enum"), nid)
         return out
+
+    # ---- /tracepoint, /syscall, /lsm, /kfunc, /config /<name> -----------------
+
+    async def surface(self, kind, name):
+        name = _decode(name)
+        if kind not in SURFACES:
+            return {"kind": kind, "name": name, "found": False, "known_kind": False}
+        return await self._run((kind, name), self._surface, kind, name)
+
+    def _surface(self, conn, kind, name):
+        ctx = self._context(conn)
+        view, query, item, title, attaches = SURFACES[kind]
+        out = {"kind": kind, "title": title, "name": name, "found": False, "known_kind": True, "groups": [],
+               "strip": [], "legend": SURFACE_LEGEND, "links": self.data_links(query, name=name, build=""),
+               "function": False}
+        if view not in ctx["tables"]:
+            out["missing"] = True   # a database made before the surfaces were recorded
+            return out
+        row = conn.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return out
+        nid = row[0]
+        cursor = conn.execute(f"SELECT * FROM {view} WHERE name_id = ?", (nid,))
+        columns = [d[0] for d in cursor.description]
+        per_build = defaultdict(list)
+        for r in cursor:
+            facts = dict(zip(columns, r))
+            per_build[facts["build_id"]].append(
+                {k: v for k, v in facts.items() if k not in ("build", "name", "build_id", "name_id")})
+        if not per_build:
+            return out
+        out["found"] = True
+        out["function"] = conn.execute("SELECT 1 FROM functions WHERE name_id = ? LIMIT 1",
+                                       (nid,)).fetchone() is not None
+        dependencies = [check.parse_spec(f"{how}:{name}") for how in attaches]
+
+        def state(bid):
+            rows = per_build.get(bid)
+            return tuple(sorted(tuple(sorted(r.items())) for r in rows)) if rows else None
+
+        for gi, group in enumerate(ctx["groups"]):
+            rows = []
+            for k, member, base in self._pairs(group):
+                b = member["build"]
+                facts = per_build.get(b["id"], [])
+                changed = base is not None and state(b["id"]) != state(base["build"]["id"])
+                verdicts = []
+                if facts:
+                    for dep in dependencies:
+                        cell = check.verdict(conn, dep, b["id"])
+                        verdicts.append({"spec": check.spec(dep), "mark": check.MARKS[cell.level],
+                                         "text": cell.text, "level": cell.level})
+                worst = max((v["level"] for v in verdicts), key=check.severity, default=None)
+                cls = SURFACE_CLASSES[worst] if facts else "absent"
+                status = ("Absent ⚠️" if not facts else _surface_summary(kind, facts) + (
+                    " ✅" if worst == "ok" else " — " + "; ".join(
+                        f"{v['spec']} {v['text']}" for v in verdicts if v["level"] != "ok") + " ⚠️"))
+                anchor = f"g{gi}-{k}"
+                letters = {"ok": "", "warn": "W", "fail": "✗", "unknown": "?"}.get(worst, "") + ("Δ" if changed else "")
+                rows.append({"label": member["label"], "build": b["name"], "anchor": anchor, "present": bool(facts),
+                             "facts": facts, "verdicts": verdicts, "status": status, "changed": changed})
+                out["strip"].append({"group": group["name"], "first": k == 0, "label": member["label"],
+                                     "build": b["name"], "letters": letters, "cls": cls, "anchor": anchor,
+                                     "title": f"{member['label']} ({b['name']}): {status}" + (" Δ" if changed else "")})
+            out["groups"].append({"name": group["name"], "kind": group["kind"], "rows": rows})
+        out["differences"] = _item_differences(conn, ctx, (item,), nid)
+        return out
+
+    # ---- /check --------------------------------------------------------------------
+
+    async def check(self, text, group, files):
+        """`kernsurf check` of dependency lines and uploaded BPF objects
+        [(filename, bytes)]: the report as a dict and as table rows."""
+        out = {"deps_text": text, "group": group, "errors": [], "warnings": [], "report": None,
+               "objects": [name for name, _ in files], "link": None}
+        found = []
+        for filename, data in files:
+            try:
+                obj = bpf_object.parse_bpf_object(data, filename)
+            except bpf_object.BadBpfObject as exc:
+                out["errors"].append(str(exc))
+                continue
+            found += obj.dependencies
+            out["warnings"] += [f"{filename}: unknown program section {sec!r} (not checked)"
+                                for sec in obj.unknown_sections]
+        for line in (text or "").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                try:
+                    found.append(check.parse_spec(line))
+                except check.BadDependency as exc:
+                    out["errors"].append(str(exc))
+        deps = check.merge(found)
+        if len(deps) > MAX_CHECK_DEPS:
+            out["errors"].append(f"{len(deps)} dependencies: at most {MAX_CHECK_DEPS} per check")
+            deps = []
+        if not deps:
+            return out
+        out["deps_text"] = "\n".join(check.spec(d) for d in deps)
+        out["link"] = "/check?" + urlencode({k: v for k, v in (("deps", out["deps_text"]), ("group", group)) if v})
+        try:
+            out.update(await self._run(("check", tuple(deps), group), self._check, deps, group))
+        except LookupError as exc:
+            out["errors"].append(str(exc.args[0]))
+        return out
+
+    def _check(self, conn, deps, group):
+        report = check.evaluate(conn, deps, group)
+        notes: dict[str, int] = {}
+        rows = []
+        for dep, cells in zip(report.dependencies, report.cells):
+            rows.append({"spec": check.spec(dep), "programs": list(dep.programs), "url": _dependency_url(dep),
+                         "cells": [{"level": c.level, "mark": check.MARKS[c.level], "text": c.text,
+                                    "note": notes.setdefault(c.text, len(notes) + 1) if c.level != "ok" else None}
+                                   for c in cells]})
+        heads = []
+        for k, col in enumerate(report.columns):
+            if k == 0 or col.group != report.columns[k - 1].group:
+                heads.append({"group": col.group or "Other builds", "span": 0})
+            heads[-1]["span"] += 1
+        counts = {lv: sum(c.level == lv for row in report.cells for c in row) for lv in check.LEVELS}
+        return {"report": report.as_dict(), "columns": [{"label": c.label, "build": c.build,
+                                                           "worst": report.worst(k)}
+                                                          for k, c in enumerate(report.columns)],
+                "heads": heads, "rows": rows, "notes": [{"n": n, "text": t} for t, n in notes.items()],
+                "counts": counts, "groups": [r[0] for r in conn.execute("SELECT name FROM groups ORDER BY position, id")]}
 
     # ---- /diff/<a>/<b> ----------------------------------------------------------
 
@@ -725,6 +939,35 @@ class Pages:
                 "picture": _matrix_picture(columns, rows)}
 
 
+def _surface_summary(kind: str, facts: list[dict]) -> str:
+    """The few words a status line says about a surface item in one build."""
+    f = facts[0]
+    if kind == "tracepoint":
+        return f"trace event {f['system']}/{f['class']}" if f["system"] else "raw tracepoint only"
+    if kind == "syscall":
+        return ", ".join(f"{x['abi']} nr {x['number']}" for x in facts)
+    if kind == "lsm":
+        return "hook" + (" with bpf_lsm" if f["bpf_lsm"] else " without bpf_lsm")
+    if kind == "kfunc":
+        return "kfunc" + (f" in {f['sets']}" if f["sets"] else "")
+    return f"= {f['value']}"
+
+
+#: Dependency kinds with a page of their own: kind -> URL segment.
+_DEPENDENCY_PAGES = {"function": "function", "struct": "struct", "enum": "struct", "struct_ops": "struct",
+                     "field": "struct", "tracepoint": "tracepoint", "raw_tracepoint": "tracepoint",
+                     "syscall": "syscall", "lsm_hook": "lsm", "kfunc": "kfunc", "kconfig": "config"}
+
+
+def _dependency_url(dep) -> str | None:
+    """The page that explains a `kernsurf check` dependency, if any."""
+    segment = _DEPENDENCY_PAGES.get(dep.kind)
+    if segment is None or dep.detail == "glob":
+        return None
+    name = dep.name.split(".")[0] if dep.kind == "field" else dep.name
+    return f"/{segment}/{_segment(name)}"
+
+
 # --------------------------------------------------------------------------- differences (issue 4's tables)
 
 
@@ -752,12 +995,11 @@ def _stored_pairs(conn, ctx):
             if a in builds and b in builds]
 
 
-def _item_differences(conn, ctx, item, name_id):
-    """Differences per group for one function or struct: None without diff
-    tables; else per group, per pair, whether it was computed and its changes."""
+def _item_differences(conn, ctx, kinds, name_id):
+    """Differences per group for one item (its change item kinds): None without
+    diff tables; else per group, per pair, whether it was computed and its changes."""
     if not ctx["diffs"]:
         return None
-    kinds = ("function",) if item == "function" else ("struct", "union", "enum")
     pair_changes = defaultdict(list)
     for pair, kind, change, detail, old, new in conn.execute(
             "SELECT c.pair_id, c.item_kind, c.change_kind, c.detail, c.old, c.new FROM change_list c"
