@@ -380,13 +380,17 @@ def load_groups(conn: sqlite3.Connection) -> list[GroupRows]:
 
 
 def build_search_index(conn: sqlite3.Connection) -> int:
-    """Refill the name_search index (schema.sql) with every function and type
-    name, in one transaction; returns how many names it holds."""
+    """Refill the name_search index (schema.sql) with every function, type,
+    tracepoint, syscall, LSM hook, kfunc and config option name, in one
+    transaction; returns how many names it holds."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("INSERT INTO name_search (name_search) VALUES ('delete-all')")
         conn.execute("INSERT INTO name_search (rowid, name) SELECT id, name FROM names WHERE id IN"
-                     " (SELECT name_id FROM functions UNION SELECT name_id FROM types)")
+                     " (SELECT name_id FROM functions UNION SELECT name_id FROM types"
+                     " UNION SELECT name_id FROM tracepoints UNION SELECT name_id FROM syscalls"
+                     " UNION SELECT name_id FROM lsm_hooks UNION SELECT name_id FROM kfuncs"
+                     " UNION SELECT name_id FROM config_options)")
         count = conn.execute("SELECT changes()").fetchone()[0]
         conn.execute("INSERT INTO name_search (name_search) VALUES ('optimize')")
         conn.execute("COMMIT")

@@ -41,9 +41,17 @@ MASK64 = (1 << 64) - 1
 MAX_UPLOAD = 32 << 20     # bytes of BPF objects one /check POST may upload
 MAX_CHECK_DEPS = 500
 
-#: A names row that is a function or a type somewhere (not only a symbol name).
-_KNOWN = ("(EXISTS (SELECT 1 FROM functions f WHERE f.name_id = n.id)"
-          " OR EXISTS (SELECT 1 FROM types t WHERE t.name_id = n.id))")
+#: Surface tables whose names search finds -> the URL segment of their pages.
+SURFACE_TABLES = {"tracepoints": "tracepoint", "syscalls": "syscall", "lsm_hooks": "lsm", "kfuncs": "kfunc",
+                  "config_options": "config"}
+
+
+def _known(tables) -> str:
+    """SQL: a names row `n` that is a function, a type or another surface item
+    somewhere (not only a symbol name); `tables` are the database's tables."""
+    wanted = ["functions", "types"] + [t for t in SURFACE_TABLES if t in tables]
+    return "(" + " OR ".join(f"EXISTS (SELECT 1 FROM {t} WHERE name_id = n.id)" for t in wanted) + ")"
+
 
 COLLISIONS = (classify.STATIC_STATIC, classify.STATIC_GLOBAL)
 
@@ -843,22 +851,25 @@ class Pages:
             "SELECT EXISTS (SELECT 1 FROM name_search_docsize)").fetchone()[0]
         order = "ORDER BY (n.name = :q) DESC, (substr(n.name, 1, length(:q)) = :q) DESC, length(n.name), n.name"
         args = {"q": q, "limit": limit + 1}
+        known = _known(ctx["tables"])
         if indexed and len(q) >= 3:
             args["match"] = '"' + q.replace('"', '""') + '"'
             sql = ("SELECT n.id, n.name FROM name_search s JOIN names n ON n.id = s.rowid"
                    f" WHERE name_search MATCH :match {order} LIMIT :limit")
         elif indexed:   # too short for trigrams: prefix only, on the names index
             args["end"] = q + "\U0010ffff"
-            sql = (f"SELECT n.id, n.name FROM names n WHERE n.name >= :q AND n.name < :end AND {_KNOWN}"
+            sql = (f"SELECT n.id, n.name FROM names n WHERE n.name >= :q AND n.name < :end AND {known}"
                    f" {order} LIMIT :limit")
         else:           # no index built: a scan, still parameterized
-            sql = f"SELECT n.id, n.name FROM names n WHERE instr(n.name, :q) > 0 AND {_KNOWN} {order} LIMIT :limit"
+            sql = f"SELECT n.id, n.name FROM names n WHERE instr(n.name, :q) > 0 AND {known} {order} LIMIT :limit"
         rows = conn.execute(sql, args).fetchall()
         results = []
         for nid, name in rows[:limit]:
             n_func = conn.execute("SELECT count(*) FROM functions WHERE name_id = ?", (nid,)).fetchone()[0]
             kinds = [r[0] for r in conn.execute("SELECT DISTINCT kind FROM types WHERE name_id = ?", (nid,))]
-            results.append({"name": name, "functions": n_func, "types": kinds, "exact": name == q})
+            others = [segment for table, segment in SURFACE_TABLES.items() if table in ctx["tables"] and conn.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {table} WHERE name_id = ?)", (nid,)).fetchone()[0]]
+            results.append({"name": name, "functions": n_func, "types": kinds, "others": others, "exact": name == q})
         return {"q": q, "results": results, "more": len(rows) > limit, "indexed": bool(indexed),
                 "builds": len(ctx["builds"]), "links": self.data_links("search_names", q=q)}
 
@@ -882,9 +893,42 @@ class Pages:
                          "declared": declared, "plain": total - full - selective - declared,
                          "transformed": f[4] or 0, "collisions": f[5] or 0, "duplicates": f[6] or 0,
                          "structs": t.get("struct", 0), "unions": t.get("union", 0), "enums": t.get("enum", 0),
-                         "symbols": n_sym})
+                         "symbols": n_sym, "surfaces": self._surface_counts(conn, ctx, b)})
         return {"rows": rows, "chart": _summary_chart(rows), "bars": _summary_bars(rows),
-                "links": self.data_links("builds_summary")}
+                "links": self.data_links("builds_summary"),
+                "surfaces": any(r["surfaces"] for r in rows)}
+
+    def _surface_counts(self, conn, ctx, build):
+        """Attachability and the other surfaces of one build (SPEC §2.6, §4):
+        None when the build predates them; counts link to their canned query."""
+        recorded = "tracepoints" in ctx["tables"] and conn.execute(
+            "SELECT n_tracepoints IS NOT NULL FROM builds WHERE id = ?", (build["id"],)).fetchone()[0]
+        if not recorded:
+            return None
+        bid, name = build["id"], build["name"]
+        attach = conn.execute(
+            "SELECT sum(ftrace IS NOT NULL AND kprobe_blocked IS NULL), sum(ftrace = 1 AND btf_func = 1),"
+            " sum(ftrace = 0) FROM functions WHERE build_id = ?", (bid,)).fetchone()
+        counts = [
+            ("kprobe ✓", attach[0], self.url("function_attach", build=name, name="", only="")),
+            ("fentry ✓", attach[1] if build["has_btf"] else 0, self.url("function_attach", build=name, name="",
+                                                                          only="")),
+            ("notrace", attach[2], self.url("function_attach", build=name, name="", only="notrace")),
+        ]
+        for label, sql, query in (
+                ("trace events", "SELECT count(*) FROM tracepoints WHERE build_id = ? AND system IS NOT NULL",
+                 "tracepoints_per_build"),
+                ("raw tracepoints", "SELECT count(*) FROM tracepoints WHERE build_id = ? AND raw_prototype_id"
+                 " IS NOT NULL", "tracepoints_per_build"),
+                ("syscalls", "SELECT count(DISTINCT name_id) FROM syscalls WHERE build_id = ? AND abi = 'native'",
+                 "syscalls_per_build"),
+                ("compat syscalls", "SELECT count(DISTINCT name_id) FROM syscalls WHERE build_id = ?"
+                 " AND abi != 'native'", "syscalls_per_build"),
+                ("LSM hooks", "SELECT count(*) FROM lsm_hooks WHERE build_id = ?", "lsm_hooks_per_build"),
+                ("kfuncs", "SELECT count(*) FROM kfuncs WHERE build_id = ?", "kfuncs_per_build"),
+                ("config options", "SELECT count(*) FROM config_options WHERE build_id = ?", "config_per_build")):
+            counts.append((label, conn.execute(sql, (bid,)).fetchone()[0], self.url(query, build=name, name="")))
+        return [{"label": label, "count": count or 0, "url": url} for label, count, url in counts]
 
     # ---- /matrix ---------------------------------------------------------------------
 
@@ -945,7 +989,8 @@ def _surface_summary(kind: str, facts: list[dict]) -> str:
     if kind == "tracepoint":
         return f"trace event {f['system']}/{f['class']}" if f["system"] else "raw tracepoint only"
     if kind == "syscall":
-        return ", ".join(f"{x['abi']} nr {x['number']}" for x in facts)
+        return ", ".join(f"{x['abi']} nr {x['number']}"
+                         for x in sorted(facts, key=lambda x: (x["abi"] != "native", x["abi"], x["number"])))
     if kind == "lsm":
         return "hook" + (" with bpf_lsm" if f["bpf_lsm"] else " without bpf_lsm")
     if kind == "kfunc":

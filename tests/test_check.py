@@ -172,7 +172,9 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
     path = tmp_path / "old.db"
     pipeline.ingest(program, path, pipeline.Identity(label="old"), jobs=1)
     raw = sqlite3.connect(path)
-    raw.executescript("DROP VIEW function_status; DROP TABLE tracepoints; DROP TABLE syscalls;"
+    raw.executescript("DROP VIEW function_status; DROP VIEW tracepoint_list; DROP VIEW syscall_list;"
+                      " DROP VIEW lsm_hook_list; DROP VIEW kfunc_list; DROP VIEW config_list;"
+                      " DROP TABLE tracepoints; DROP TABLE syscalls;"
                       " DROP TABLE lsm_hooks; DROP TABLE kfuncs; DROP TABLE config_options;"
                       " UPDATE schema_version SET version = 1;")
     for table, column, _ in db._ADDED_COLUMNS[3:]:
@@ -189,3 +191,29 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
         "kprobe:entry_a": [("unknown", "build ingested before attachability and surfaces were recorded")],
         "field:packet.length": [("ok", "ok")],
     }
+
+
+@pytest.mark.parametrize("text, kind, name, attach, detail", [
+    ("helper:bpf_loop", "helper", "bpf_loop", None, "BPF_FUNC_loop"),
+    ("map_type:ringbuf", "map_type", "BPF_MAP_TYPE_RINGBUF", None, None),
+    ("map_type:BPF_MAP_TYPE_HASH", "map_type", "BPF_MAP_TYPE_HASH", None, None),
+    ("kfunc?:bpf_task_acquire", "kfunc", "bpf_task_acquire", None, "weak"),
+    ("kconfig?:CONFIG_HZ", "kconfig", "CONFIG_HZ", None, "weak"),
+    ("raw_tp:sched_switch", "raw_tracepoint", "sched_switch", "raw_tracepoint", None),
+    ("tp:sched/sched_switch", "tracepoint", "sched_switch", "tracepoint", "sched"),
+])
+def test_text_forms_match_what_objects_produce(text, kind, name, attach, detail):
+    # the Dependency bpf_object makes for the same use (e.g. a weak __ksym, a
+    # bpf_loop() call), so a check link reproduces an uploaded object's check
+    dep = check.parse_spec(text)
+    assert (dep.kind, dep.name, dep.attach, dep.detail) == (kind, name, attach, detail)
+    assert check.parse_spec(check.spec(dep)) == dep
+
+
+def test_helper_text_form_finds_the_enumerator(hooks, program_db, tmp_path):
+    # the object's own helper dependency and its text form give the same verdict
+    from ingest import bpf_object
+    deps = [d for d in bpf_object.read_bpf_object(hooks).dependencies if d.kind == "helper"]
+    conn = db.open_readonly(program_db)
+    for dep in deps:
+        assert check.verdict(conn, check.parse_spec(check.spec(dep)), 1) == check.verdict(conn, dep, 1)

@@ -1,0 +1,248 @@
+"""The pages of the other surfaces (/tracepoint, /syscall, /lsm, /config),
+the builds page's surface counts, search, and /check, over the surfaces
+miniature (tests/fixtures/surfaces/surfaces.c) compiled twice: "v1", and
+"v2" with -DV2. Expected facts are read from the C source."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FIXTURES
+from frontend_support import Site
+from ingest import db, diff, pipeline
+from ingest.cli import cli
+from test_check import compile_bpf
+from test_frontend import text
+
+SOURCE = FIXTURES / "surfaces" / "surfaces.c"
+CONFIGS = {"v1": "CONFIG_BPF_LSM=y\nCONFIG_DEMO=m\n", "v2": "CONFIG_BPF_LSM=y\n# CONFIG_DEMO is not set\n"}
+
+
+def print_format(event: str, v2: bool) -> str:
+    """The print_fmt C literal of `event_<event>` in the source, unescaped (V2 or not)."""
+    body = SOURCE.read_text().split(f"struct trace_event_call event_{event} = {{")[1].split("};")[0]
+    if "#ifdef V2" in body:
+        body = body.split("#else")[0 if v2 else 1]
+    literal = re.search(r'\.print_fmt = "((?:[^"\\]|\\.)*)"', body).group(1)
+    return literal.replace('\\"', '"')
+
+
+@pytest.fixture(scope="module")
+def surfaces_db(tmp_path_factory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    tmp = tmp_path_factory.mktemp("surface_pages")
+    path = tmp / "kernels.db"
+    for version in ("v1", "v2"):
+        out = tmp / version
+        subprocess.run(["gcc", "-g", "-O2", "-fno-toplevel-reorder", *(["-DV2"] if version == "v2" else []),
+                        str(SOURCE), "-o", str(out),
+                        "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
+                        "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events"], check=True, capture_output=True)
+        config = tmp / f"{version}.config"
+        config.write_text(CONFIGS[version])
+        pipeline.ingest(out, path, pipeline.Identity(label=version), jobs=1, config=config)
+    conn = db.connect(path)
+    db.store_groups(conn, [("Regular", "series", [(1, "1.0"), (2, "2.0")])])
+    diff.compute_group_diffs(conn)
+    db.build_search_index(conn)
+    conn.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(surfaces_db):
+    s = Site(surfaces_db)
+    yield s
+    s.close()
+
+
+def status_lines(page: str) -> list[str]:
+    return [line.strip() for line in page.splitlines() if line.strip().startswith("In ")]
+
+
+def test_tracepoint_page(site):
+    response = site.get("/tracepoint/sched_switch")
+    assert response.status_code == 200
+    page = text(response)
+    # a gcc build has no BTF: tp_btf programs cannot attach (tp/ and raw_tp/ can)
+    no_btf = "tp_btf:sched_switch no BTF typedef btf_trace_sched_switch ⚠️"
+    assert status_lines(page)[:2] == [f"In 1.0 (v1): trace event sched/sched_switch — {no_btf}",
+                                      f"In 2.0 (v2): trace event sched/sched_switch — {no_btf}"]
+    assert "tracepoint:sched_switch ✓ · raw_tracepoint:sched_switch ✓" in page
+    assert 'href="/struct/trace_event_raw_sched_switch"' in response.text
+    assert 'href="/function/trace_event_raw_event_sched_switch"' in response.text
+    assert print_format("sched_switch", v2=False) in page
+    assert "No changes between 1.0 and 2.0 ✅" in page
+
+
+def test_tracepoint_format_change_is_marked_and_diffed(site):
+    page = text(site.get("/tracepoint/sched_wakeup"))
+    lines = status_lines(page)
+    assert lines[0].startswith("In 1.0 (v1): trace event sched/sched_wakeup_template")
+    assert lines[1].endswith("Δ")
+    old, new = print_format("sched_wakeup", v2=False), print_format("sched_wakeup", v2=True)
+    assert old != new
+    assert f"format changed: {old} ➡️ {new}" in page
+
+
+def test_syscall_page_and_removal(site):
+    page = text(site.get("/syscall/newuname"))
+    # slot 5 of sys_call_table in v1; sys_ni_syscall there in v2
+    assert status_lines(page)[:2] == ["In 1.0 (v1): native nr 5 ✅", "In 2.0 (v2): Absent ⚠️ Δ"]
+    assert "removed" in page.split("Differences")[1]
+    getpid = text(site.get("/syscall/getpid"))
+    assert "native nr 3, ia32 nr 0" in getpid
+    assert 'href="/function/__ia32_sys_getpid"' in site.get("/syscall/getpid").text
+
+
+def test_lsm_hook_page(site):
+    response = site.get("/lsm/file_open")
+    page = text(response)
+    assert "Hook type: int (struct file *)" in page
+    assert "lsm:file_open ✗ (not attachable: no bpf_lsm_file_open)" in page
+    truncate = text(site.get("/lsm/file_truncate"))
+    assert status_lines(truncate)[0] == "In 1.0 (v1): Absent ⚠️"
+    assert "added" in truncate.split("Differences")[1]
+
+
+def test_config_page(site):
+    assert status_lines(text(site.get("/config/CONFIG_BPF_LSM")))[:2] == [
+        "In 1.0 (v1): = y ✅", "In 2.0 (v2): = y ✅"]
+    page = text(site.get("/config/CONFIG_DEMO"))
+    assert "config changed: m ➡️ n" in page
+
+
+def test_unknown_items_are_404(site):
+    assert site.get("/tracepoint/no_such_event").status_code == 404
+    assert site.get("/kfunc/bpf_task_acquire").status_code == 404      # no kfuncs without BTF
+    assert site.get("/widget/sched_switch").status_code == 404
+
+
+def test_search_finds_every_surface(site):
+    rows = {r["name"]: r for r in site.rows("/kernels/search_names.json?q=sched_sw")}
+    assert rows["sched_switch"]["tracepoint_builds"] == 2
+    page = site.get("/search", params={"q": "CONFIG_DEMO"}).text
+    assert 'href="/config/CONFIG_DEMO"' in page
+    assert 'href="/syscall/newuname"' in site.get("/search", params={"q": "newuname"}).text
+
+
+def test_builds_page_counts_surfaces(site):
+    page = site.get("/builds").text
+    heads = re.findall(r'<th class="num">([^<]+)</th>', page.split("What eBPF programs can attach to")[1])
+    row = re.search(r"<tr><td>v1</td>(.*?)</tr>", page, re.S).group(1)
+    counts = dict(zip(heads, (int(n) for n in re.findall(r">(\d+)</a>", row))))
+    # v1: 3 trace events (my_probe, sched_switch, sched_wakeup; `function` and
+    # sys_enter_read are skipped), no BTF (no raw tracepoint arguments, no
+    # fentry), sys_call_table's 4 names and the compat/ia32 tables' 4, 2 hooks
+    # and 2 config options; a plain gcc build has no ftrace table: all notrace.
+    assert {k: counts[k] for k in ("fentry ✓", "trace events", "raw tracepoints", "syscalls",
+                                   "compat syscalls", "LSM hooks", "kfuncs", "config options")} == {
+        "fentry ✓": 0, "trace events": 3, "raw tracepoints": 0, "syscalls": 4, "compat syscalls": 4,
+        "LSM hooks": 2, "kfuncs": 0, "config options": 2}
+    assert counts["notrace"] == counts["kprobe ✓"] > 0
+
+
+def test_canned_queries(site):
+    rows = site.rows("/kernels/syscalls_per_build.json?name=newuname&build=")
+    assert [(r["build"], r["abi"], r["number"], r["symbol"]) for r in rows] == [
+        ("v1", "native", 5, "__x64_sys_newuname")]
+    rows = site.rows("/kernels/tracepoints_per_build.json?name=&build=v2")
+    assert {r["name"] for r in rows} == {"my_probe", "sched_switch", "sched_wakeup"}
+    rows = site.rows("/kernels/lsm_hooks_per_build.json?name=&build=v2")
+    assert [(r["name"], r["hook_type"], r["bpf_lsm"]) for r in rows] == [
+        ("file_open", "int (struct file *)", 0), ("file_truncate", "int (struct file *)", 0),
+        ("task_kill", "int (void *, int)", 0)]
+    assert [r["value"] for r in site.rows("/kernels/config_per_build.json?name=CONFIG_DEMO&build=")] == ["m", "n"]
+
+
+# --------------------------------------------------------------------------- /check
+
+
+@pytest.fixture(scope="module")
+def mini_bpf(tmp_path_factory) -> Path:
+    return compile_bpf(FIXTURES / "check" / "mini.bpf.c", tmp_path_factory.mktemp("minibpf") / "mini.o")
+
+
+def upload(site, path: Path, **fields):
+    return site.loop.run_until_complete(site.ds.client.request(
+        "POST", "/check.json", files={"object": (path.name, path.read_bytes())}, data=fields))
+
+
+def test_check_upload_equals_the_cli(site, surfaces_db, mini_bpf):
+    response = upload(site, mini_bpf)
+    assert response.status_code == 200
+    page = response.json()
+    cli_out = CliRunner().invoke(cli, ["check", str(mini_bpf), "--db", str(surfaces_db), "--json"])
+    assert cli_out.exit_code == 0, cli_out.output
+    expected = json.loads(cli_out.output)
+    assert page["builds"] == expected["builds"]
+    assert page["dependencies"] == expected["dependencies"]
+    results = {d["spec"]: [r["level"] for r in d["results"].values()] for d in page["dependencies"]}
+    assert results["ksyscall:newuname"] == ["ok", "fail"]            # leaves the table in V2
+    assert results["tracepoint:sched/sched_wakeup"] == ["ok", "warn"]  # format changed
+    assert results["lsm:file_open"] == ["fail", "fail"]
+
+
+def test_check_link_reproduces_the_upload(site, mini_bpf):
+    uploaded = upload(site, mini_bpf).json()
+    again = site.get(uploaded["link"].replace("/check?", "/check.json?", 1)).json()
+    strip = [{k: v for k, v in d.items() if k != "programs"} for d in uploaded["dependencies"]]
+    assert [{k: v for k, v in d.items() if k != "programs"} for d in again["dependencies"]] == strip
+
+
+def test_check_page_renders_the_matrix(site):
+    response = site.get("/check", params={"deps": "ksyscall:newuname\n# a comment\nkconfig:CONFIG_DEMO"})
+    assert response.status_code == 200
+    page = text(response)
+    assert "2 dependencies × 2 builds" in page
+    assert 'class="ks-mark ks-lv-fail"' in response.text
+    assert "absent" in page and "not set" in page
+    assert 'href="/syscall/newuname"' in response.text
+
+
+@pytest.mark.parametrize("deps, message", [
+    ("bogus:x", "unknown kind 'bogus'"),
+    ("vmap", "expected kind:name"),
+])
+def test_check_bad_dependency_lines(site, deps, message):
+    response = site.get("/check.json", params={"deps": deps})
+    assert response.status_code == 400
+    assert message in response.json()["errors"][0]
+
+
+def test_check_bad_upload(site, tmp_path):
+    junk = tmp_path / "junk.o"
+    junk.write_bytes(b"not an object")
+    response = upload(site, junk)
+    assert response.status_code == 400
+    assert response.json()["errors"] == ["junk.o is not an ELF file; compile the program with clang -target bpf -g -c"]
+
+
+# --------------------------------------------------------------------------- the real Debian 6.1 kernel
+
+
+@pytest.mark.real_kernel
+def test_real_kernel_surface_pages(kernel_db, tmp_path):
+    from frontend_support import variant
+
+    site = Site(variant(kernel_db, tmp_path))
+    try:
+        tp = text(site.get("/tracepoint/sched_switch"))
+        # include/trace/events/sched.h: the event's TP_printk
+        assert "prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s" in tp
+        assert "tracepoint:sched_switch ✓ · raw_tracepoint:sched_switch ✓ · tp_btf:sched_switch ✓" in tp
+        lsm = text(site.get("/lsm/file_open"))
+        assert "int security_file_open(struct file *file);" in lsm and "lsm:file_open ✓" in lsm
+        # arch/x86/entry/syscalls/syscall_64.tbl: 257 common openat
+        assert "native nr 257" in text(site.get("/syscall/openat"))
+        check = site.get("/check.json", params={"deps": "kprobe:vmap\nksyscall:listmount"}).json()
+        assert [[r["text"] for r in d["results"].values()] for d in check["dependencies"]] == [["ok"], ["absent"]]
+    finally:
+        site.close()
