@@ -8,7 +8,7 @@ DB ?= kernels.db
 MANIFEST ?= manifests/default.yml
 TEST_KERNEL_PACKAGE := linux-image-6.1.0-56-amd64-dbg
 
-.PHONY: install system-deps serve database test fetch-test-kernel bench bench-build bench-serve bench-diff clean
+.PHONY: install system-deps serve database test fetch-test-kernel bench bench-build bench-serve bench-diff bench-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-serve: $(DB)
 
 bench-diff: $(DB)
 	$(PY) scripts/bench_diff.py $(DB)
+
+bench-check: $(DB)
+	$(PY) scripts/bench_check.py $(DB)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -3,7 +3,8 @@
 on localhost. Usage: bench_serve.py DB [--clients 20] [--seconds 10] [--sample 300]
 
 Prints p50/p95 latency of /function/<name> (a seeded sample of names, each
-fetched once), /struct/<name>, the diff first page and search; then a load of
+fetched once), /struct/<name>, the diff first page, search, the tracepoint,
+syscall, LSM hook, kfunc and config pages, /builds and /check; then a load of
 N concurrent clients (threads, keep-alive http.client) on /function pages:
 pages/s and errors. The server runs with its page cache off (every page
 computed; KERNSURF_PAGE_CACHE=0), then once more with the default cache for the
@@ -61,6 +62,9 @@ def samples(db: Path, n: int, rng: random.Random) -> dict[str, list[str]]:
         builds = [r[0] for r in conn.execute(
             "SELECT name FROM builds ORDER BY version_sort IS NULL, version_sort, name")]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        surfaces = {segment: [r[0] for r in conn.execute(
+            f"SELECT n.name FROM names n WHERE n.id IN (SELECT DISTINCT name_id FROM {table}) ORDER BY n.id")]
+            for segment, table in SURFACE_TABLES.items() if table in tables}
         pair = None
         if "diff_pairs" in tables:
             pair = conn.execute("SELECT ba.name, bb.name FROM diff_pairs p JOIN builds ba ON ba.id = p.build_a"
@@ -85,7 +89,28 @@ def samples(db: Path, n: int, rng: random.Random) -> dict[str, list[str]]:
         "diff": [f"/diff/{path_segment(pair[0])}/{path_segment(pair[1])}"] * 10 if pair else [],
         "search": [f"/search?q={quote(q)}" for q in queries],
         "search JSON (type-ahead)": [f"/kernels/search_names.json?_shape=array&q={quote(q)}" for q in queries],
+        **{f"/{segment}/<name>": [f"/{segment}/{path_segment(x)}" for x in rng.sample(names, min(n // 3, len(names)))]
+           for segment, names in surfaces.items()},
+        "/builds": ["/builds"] * 5,
+        f"/check ({CHECK_DEPS} deps)": [check_url(rng, fsample, structs, surfaces) for _ in range(10)],
     }
+
+
+#: Surface pages: URL segment -> table of names.
+SURFACE_TABLES = {"tracepoint": "tracepoints", "syscall": "syscalls", "lsm": "lsm_hooks", "kfunc": "kfuncs",
+                  "config": "config_options"}
+CHECK_DEPS = 30
+
+
+def check_url(rng: random.Random, functions: list[str], structs: list[str], surfaces: dict) -> str:
+    """A /check page of CHECK_DEPS dependencies of the kinds a program has."""
+    deps = [f"kprobe:{x}" for x in rng.sample(functions, 10)] + [f"fentry:{x}" for x in rng.sample(functions, 5)]
+    deps += [f"struct:{x}" for x in rng.sample(structs, 5)]
+    for segment, how in (("tracepoint", "tracepoint"), ("syscall", "ksyscall"), ("lsm", "lsm"),
+                         ("kfunc", "kfunc"), ("config", "kconfig")):
+        names = surfaces.get(segment) or []
+        deps += [f"{how}:{x}" for x in rng.sample(names, min(2, len(names)))]
+    return "/check?deps=" + quote("\n".join(deps[:CHECK_DEPS]))
 
 
 class Server:
