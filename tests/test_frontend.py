@@ -95,10 +95,11 @@ def test_every_canned_query_runs(site):
     queries = site.loop.run_until_complete(site.ds.get_canned_queries("kernels", None))
     expected = {"function_status", "function_instances", "function_callers", "function_symbols", "struct_layout",
                 "builds_summary", "became_inlined", "search_names", "diff_between_builds", "diff_counts",
-                "diff_pair_list"}
+                "diff_pair_list", "function_attach", "tracepoints_per_build", "syscalls_per_build",
+                "lsm_hooks_per_build", "kfuncs_per_build", "config_per_build"}
     assert expected <= set(queries)
     params = {"name": "fe_map", "build": "v1", "build_a": "v1", "build_b": "v2", "q": "fe_",
-              "item_kind": "", "change_kind": ""}
+              "item_kind": "", "change_kind": "", "only": "failing"}
     for name in queries:
         response = site.get(f"/kernels/{name}.json", params=params)
         assert response.status_code == 200, (name, response.text[:300])
@@ -380,7 +381,7 @@ def test_search_page(site):
     assert "in 2/2 builds" in text(response)
     response = site.get("/search", params={"q": "ops"})
     assert '<a href="/struct/fe_ops">struct</a>' in response.text
-    assert "No function or type name contains zzzz" in text(site.get("/search", params={"q": "zzzz"}))
+    assert "No function, type, tracepoint, syscall, LSM hook, kfunc or config option name contains zzzz" in text(site.get("/search", params={"q": "zzzz"}))
     assert "/kernels/search_names.json?q=ops" in site.get("/search", params={"q": "ops"}).text
 
 
