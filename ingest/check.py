@@ -494,5 +494,19 @@ def _changed(conn: sqlite3.Connection, dep: Dependency, col: Column) -> str | No
     kind, what, old, new = rows[0]
     text = f"changed: {kind}" + (f" {what}" if what else "")
     if old and new:
-        text += f" ({old} → {new})"
+        text += " ({} → {})".format(*_clip(old, new))
     return text + (f" and {len(rows) - 1} more" if len(rows) > 1 else "")
+
+
+def _clip(old: str, new: str, width: int = 60) -> tuple[str, str]:
+    """Long old/new values (print formats) cut to `width` characters around
+    where they start to differ: `kernsurf diff` has the whole text."""
+    if len(old) <= width and len(new) <= width:
+        return old, new
+    same = next((k for k, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+    start = max(0, same - 15)
+
+    def cut(text: str) -> str:
+        part = text[start:start + width]
+        return ("…" if start else "") + part + ("…" if start + width < len(text) else "")
+    return cut(old), cut(new)

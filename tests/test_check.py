@@ -217,3 +217,12 @@ def test_helper_text_form_finds_the_enumerator(hooks, program_db, tmp_path):
     conn = db.open_readonly(program_db)
     for dep in deps:
         assert check.verdict(conn, check.parse_spec(check.spec(dep)), 1) == check.verdict(conn, dep, 1)
+
+
+def test_long_changed_values_are_cut_where_they_differ():
+    old = "\"pid=%d\", REC->pid, " + "x" * 80 + " 0x0001"
+    new = "\"pid=%d\", REC->pid, " + "x" * 80 + " 0x00000001"
+    a, b = check._clip(old, new)
+    assert a.startswith("…") and b.startswith("…") and len(a) <= 62 and len(b) <= 62
+    assert "0x0001" in a and "0x00000001" in b       # the difference stays visible
+    assert check._clip("short", "text") == ("short", "text")
