@@ -41,11 +41,6 @@ MASK64 = (1 << 64) - 1
 MAX_UPLOAD = 32 << 20     # bytes of BPF objects one /check POST may upload
 MAX_CHECK_DEPS = 500
 
-#: Surface tables whose names search finds -> the URL segment of their pages.
-SURFACE_TABLES = {"tracepoints": "tracepoint", "syscalls": "syscall", "lsm_hooks": "lsm", "kfuncs": "kfunc",
-                  "config_options": "config"}
-
-
 def _known(tables) -> str:
     """SQL: a names row `n` that is a function, a type or another surface item
     somewhere (not only a symbol name); `tables` are the database's tables."""
@@ -75,9 +70,11 @@ LEGEND = [
 
 
 class Surface(NamedTuple):
-    """A page of another surface (SPEC §4): its view, canned query, change item
-    kind, title and the `kernsurf check` attach types whose verdicts it shows."""
+    """A page of another surface (SPEC §4): its table, view, canned query,
+    change item kind, title and the `kernsurf check` attach types whose
+    verdicts it shows."""
 
+    table: str
     view: str
     query: str
     item: str
@@ -87,13 +84,15 @@ class Surface(NamedTuple):
 
 #: URL segment -> Surface.
 SURFACES = {
-    "tracepoint": Surface("tracepoint_list", "tracepoints_per_build", "tracepoint", "Tracepoint",
+    "tracepoint": Surface("tracepoints", "tracepoint_list", "tracepoints_per_build", "tracepoint", "Tracepoint",
                           ("tracepoint", "raw_tracepoint", "tp_btf")),
-    "syscall": Surface("syscall_list", "syscalls_per_build", "syscall", "System call", ("ksyscall",)),
-    "lsm": Surface("lsm_hook_list", "lsm_hooks_per_build", "lsm_hook", "LSM hook", ("lsm",)),
-    "kfunc": Surface("kfunc_list", "kfuncs_per_build", "kfunc", "kfunc", ("kfunc",)),
-    "config": Surface("config_list", "config_per_build", "config", "Config option", ("kconfig",)),
+    "syscall": Surface("syscalls", "syscall_list", "syscalls_per_build", "syscall", "System call", ("ksyscall",)),
+    "lsm": Surface("lsm_hooks", "lsm_hook_list", "lsm_hooks_per_build", "lsm_hook", "LSM hook", ("lsm",)),
+    "kfunc": Surface("kfuncs", "kfunc_list", "kfuncs_per_build", "kfunc", "kfunc", ("kfunc",)),
+    "config": Surface("config_options", "config_list", "config_per_build", "config", "Config option", ("kconfig",)),
 }
+#: Surface tables whose names search finds -> the URL segment of their pages.
+SURFACE_TABLES = {surface.table: segment for segment, surface in SURFACES.items()}
 #: Strip colour of a surface item's worst `kernsurf check` verdict in a build.
 SURFACE_CLASSES = {"ok": "ok", "warn": "S", "fail": "F", "unknown": "nodwarf"}
 SURFACE_LEGEND = [
@@ -645,7 +644,7 @@ class Pages:
 
     def _surface(self, conn, kind, name):
         ctx = self._context(conn)
-        view, query, item, title, attaches = SURFACES[kind]
+        _, view, query, item, title, attaches = SURFACES[kind]
         out = {"kind": kind, "title": title, "name": name, "found": False, "known_kind": True, "groups": [],
                "strip": [], "legend": SURFACE_LEGEND, "links": self.data_links(query, name=name, build=""),
                "function": False}
@@ -688,7 +687,7 @@ class Pages:
                                          "text": cell.text, "level": cell.level})
                 worst = max((v["level"] for v in verdicts), key=check.severity, default=None)
                 cls = SURFACE_CLASSES[worst] if facts else "absent"
-                status = ("Absent ⚠️" if not facts else _surface_summary(kind, facts) + (
+                status = ("Absent ⚠️" if not facts else _surface_summary(kind, name, facts) + (
                     " ✅" if worst == "ok" else " — " + "; ".join(
                         f"{v['spec']} {v['text']}" for v in verdicts if v["level"] != "ok") + " ⚠️"))
                 anchor = f"g{gi}-{k}"
@@ -983,11 +982,13 @@ class Pages:
                 "picture": _matrix_picture(columns, rows)}
 
 
-def _surface_summary(kind: str, facts: list[dict]) -> str:
+def _surface_summary(kind: str, name: str, facts: list[dict]) -> str:
     """The few words a status line says about a surface item in one build."""
     f = facts[0]
     if kind == "tracepoint":
-        return f"trace event {f['system']}/{f['class']}" if f["system"] else "raw tracepoint only"
+        if not f["system"]:
+            return "raw tracepoint only"
+        return f"trace event {f['system']}/{name}" + (f" (class {f['class']})" if f["class"] != name else "")
     if kind == "syscall":
         return ", ".join(f"{x['abi']} nr {x['number']}"
                          for x in sorted(facts, key=lambda x: (x["abi"] != "native", x["abi"], x["number"])))

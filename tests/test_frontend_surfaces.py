@@ -85,7 +85,7 @@ def test_tracepoint_page(site):
 def test_tracepoint_format_change_is_marked_and_diffed(site):
     page = text(site.get("/tracepoint/sched_wakeup"))
     lines = status_lines(page)
-    assert lines[0].startswith("In 1.0 (v1): trace event sched/sched_wakeup_template")
+    assert lines[0].startswith("In 1.0 (v1): trace event sched/sched_wakeup (class sched_wakeup_template)")
     assert lines[1].endswith("Δ")
     old, new = print_format("sched_wakeup", v2=False), print_format("sched_wakeup", v2=True)
     assert old != new
