@@ -880,11 +880,14 @@ class Pages:
     def _summary(self, conn):
         ctx = self._context(conn)
         rows = []
+        attach = (", sum(ftrace IS NOT NULL AND kprobe_blocked IS NULL), sum(ftrace = 1 AND btf_func = 1),"
+                  " sum(ftrace = 0)") if "ftrace" in _columns(conn, "functions") else ""
         for b in ctx["builds"].values():
             f = conn.execute(
                 "SELECT count(*), sum(inline = 'Full'), sum(inline = 'Selective'), sum(inline = 'Declared only'),"
                 " sum(suffixes IS NOT NULL), sum(collision IN ('Static-Static Collision', 'Static-Global Collision')),"
-                " sum(collision = 'Static Duplication') FROM functions WHERE build_id = ?", (b["id"],)).fetchone()
+                f" sum(collision = 'Static Duplication'){attach} FROM functions WHERE build_id = ?",
+                (b["id"],)).fetchone()
             t = dict(conn.execute("SELECT kind, count(*) FROM types WHERE build_id = ? GROUP BY kind", (b["id"],)))
             n_sym = conn.execute("SELECT n_symbols FROM builds WHERE id = ?", (b["id"],)).fetchone()[0]
             total, full, selective, declared = f[0], f[1] or 0, f[2] or 0, f[3] or 0
@@ -892,22 +895,20 @@ class Pages:
                          "declared": declared, "plain": total - full - selective - declared,
                          "transformed": f[4] or 0, "collisions": f[5] or 0, "duplicates": f[6] or 0,
                          "structs": t.get("struct", 0), "unions": t.get("union", 0), "enums": t.get("enum", 0),
-                         "symbols": n_sym, "surfaces": self._surface_counts(conn, ctx, b)})
+                         "symbols": n_sym, "surfaces": self._surface_counts(conn, ctx, b, f[7:])})
         return {"rows": rows, "chart": _summary_chart(rows), "bars": _summary_bars(rows),
                 "links": self.data_links("builds_summary"),
                 "surfaces": any(r["surfaces"] for r in rows)}
 
-    def _surface_counts(self, conn, ctx, build):
-        """Attachability and the other surfaces of one build (SPEC §2.6, §4):
+    def _surface_counts(self, conn, ctx, build, attach):
+        """Attachability (`attach`: kprobe-able, fentry-able and notrace
+        function counts) and the other surfaces of one build (SPEC §2.6, §4):
         None when the build predates them; counts link to their canned query."""
         recorded = "tracepoints" in ctx["tables"] and conn.execute(
             "SELECT n_tracepoints IS NOT NULL FROM builds WHERE id = ?", (build["id"],)).fetchone()[0]
         if not recorded:
             return None
         bid, name = build["id"], build["name"]
-        attach = conn.execute(
-            "SELECT sum(ftrace IS NOT NULL AND kprobe_blocked IS NULL), sum(ftrace = 1 AND btf_func = 1),"
-            " sum(ftrace = 0) FROM functions WHERE build_id = ?", (bid,)).fetchone()
         counts = [
             ("kprobe ✓", attach[0], self.url("function_attach", build=name, name="", only="")),
             ("fentry ✓", attach[1] if build["has_btf"] else 0, self.url("function_attach", build=name, name="",
