@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS type_texts (
     text TEXT NOT NULL UNIQUE
 );
 
--- Function instances (SPEC §2.1).
+-- Function instances (docs/concepts.md#instances).
 CREATE TABLE IF NOT EXISTS instances (
     id INTEGER PRIMARY KEY,
     build_id INTEGER NOT NULL REFERENCES builds(id),
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE INDEX IF NOT EXISTS instances_name_build ON instances(name_id, build_id);
 CREATE INDEX IF NOT EXISTS instances_build ON instances(build_id);
 
--- Caller edges with site counts (SPEC §2.2); caller is the concrete function containing the sites.
+-- Caller edges with site counts (docs/concepts.md#callers); caller is the concrete function containing the sites.
 CREATE TABLE IF NOT EXISTS callers (
     callee_id INTEGER NOT NULL REFERENCES instances(id),
     caller_id INTEGER NOT NULL REFERENCES instances(id),
@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS callers (
     PRIMARY KEY (callee_id, caller_id, kind)
 ) WITHOUT ROWID;
 
--- STT_FUNC symbols (SPEC §2.3).
+-- STT_FUNC symbols (docs/concepts.md#symbols-and-transformations).
 CREATE TABLE IF NOT EXISTS symbols (
     id INTEGER PRIMARY KEY,
     build_id INTEGER NOT NULL REFERENCES builds(id),
@@ -90,14 +90,14 @@ CREATE TABLE IF NOT EXISTS symbols (
     size INTEGER NOT NULL,
     binding TEXT NOT NULL,
     section TEXT,
-    -- Attachability (SPEC §2.6); NULL when the build predates these columns.
+    -- Attachability (docs/concepts.md#attachability); NULL when the build predates these columns.
     ftrace INTEGER,                       -- 1: in __mcount_loc / patchable entries; 0: notrace
     kprobe_blocked TEXT                   -- why kprobes refuse it (NOKPROBE_SYMBOL, noinstr, ...); NULL: allowed
 );
 CREATE INDEX IF NOT EXISTS symbols_stem_build ON symbols(stem_id, build_id);
 CREATE INDEX IF NOT EXISTS symbols_build ON symbols(build_id);
 
--- Prototypes, shared across builds (SPEC §2.5).
+-- Prototypes, shared across builds (docs/concepts.md#prototypes).
 CREATE TABLE IF NOT EXISTS prototypes (
     id INTEGER PRIMARY KEY,
     digest INTEGER NOT NULL UNIQUE,       -- first 8 bytes of sha1(text [+ canonical texts if they differ])
@@ -116,7 +116,7 @@ CREATE TABLE IF NOT EXISTS prototype_params (
     PRIMARY KEY (prototype_id, position)
 ) WITHOUT ROWID;
 
--- Per build x function name status (SPEC §2.4): what pages and diffs read.
+-- Per build x function name status (docs/concepts.md#function-status): what pages and diffs read.
 CREATE TABLE IF NOT EXISTS functions (
     name_id INTEGER NOT NULL REFERENCES names(id),
     build_id INTEGER NOT NULL REFERENCES builds(id),
@@ -127,7 +127,7 @@ CREATE TABLE IF NOT EXISTS functions (
     n_symbols INTEGER NOT NULL,
     prototype_id INTEGER REFERENCES prototypes(id),
     prototype_source TEXT,                -- btf or dwarf
-    -- Attachability (SPEC §2.6) from the symbol(s) named exactly like the function:
+    -- Attachability (docs/concepts.md#attachability) from the symbol(s) named exactly like the function:
     -- NULL when it has no such symbol or the build predates these columns.
     ftrace INTEGER,                       -- 1: in __mcount_loc / patchable entries; 0: notrace
     kprobe_blocked TEXT,                  -- why kprobes refuse it; NULL: allowed
@@ -136,7 +136,7 @@ CREATE TABLE IF NOT EXISTS functions (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS functions_build ON functions(build_id);
 
--- Struct, union and enum layouts, shared across builds (SPEC §3).
+-- Struct, union and enum layouts, shared across builds (docs/concepts.md#types).
 CREATE TABLE IF NOT EXISTS layouts (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('struct', 'union', 'enum')),
@@ -179,7 +179,7 @@ CREATE TABLE IF NOT EXISTS types (
 CREATE INDEX IF NOT EXISTS types_build ON types(build_id);
 
 -- ---------------------------------------------------------------------------
--- Other dependency surfaces (SPEC §4), one row per item and build.
+-- Other dependency surfaces (docs/concepts.md#surfaces), one row per item and build.
 
 -- Long strings shared across builds: tracepoint print formats.
 CREATE TABLE IF NOT EXISTS texts (
@@ -360,7 +360,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS name_search USING fts5(
 );
 
 -- ---------------------------------------------------------------------------
--- Differences between builds (SPEC §5), filled by ingest/diff.py.
+-- Differences between builds (docs/concepts.md#differences), filled by ingest/diff.py.
 -- One compared pair of builds: A is the older build of a series or the
 -- baseline of variants. Group pairs are kept current by
 -- diff.compute_group_diffs(); `kernsurf diff --store` adds ad-hoc pairs.
@@ -404,12 +404,12 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
     ('return tag renamed', 23, 'function', 'returned struct/union/enum renamed, same layout'),
     ('prototype added', 24, 'function', 'no prototype in A (symbol only); new: prototype'),
     ('prototype removed', 25, 'function', 'no prototype in B; old: prototype'),
-    ('inline changed', 30, 'function', 'No / Selective / Full inline (SPEC §2.4)'),
+    ('inline changed', 30, 'function', 'No / Selective / Full inline (docs/concepts.md#function-status)'),
     ('declared only changed', 31, 'function', 'became or stopped being declared only (no definition in the image)'),
     ('became transformed', 32, 'function', 'new: suffixes of its symbols (isra, constprop, ...)'),
     ('stopped being transformed', 33, 'function', 'old: suffixes it had'),
     ('transformation changed', 34, 'function', 'different suffixes'),
-    ('collision changed', 35, 'function', 'Unique / Duplicate / Collision type (SPEC §2.4)'),
+    ('collision changed', 35, 'function', 'Unique / Duplicate / Collision type (docs/concepts.md#function-status)'),
     ('symbol lost', 36, 'function', 'no symbol in B (cannot be attached to); old/new: symbol counts'),
     ('symbol gained', 37, 'function', 'a symbol in B, none in A'),
     ('size changed', 40, 'struct union enum', 'old/new: bytes'),

@@ -1,3 +1,3 @@
-from .cli import cli
+from ingest.cli import cli
 
 cli()

@@ -12,7 +12,7 @@ This is the only module that knows C syntax; it works on any TypeGraph.
 """
 from __future__ import annotations
 
-from .model import CType, Field, Layout, Prototype, TypeGraph
+from ingest.model import CType, Field, Layout, Prototype, TypeGraph
 
 _QUALIFIER_WORDS = {"const": "const", "volatile": "volatile", "restrict": "restrict",
                     "atomic": "_Atomic"}

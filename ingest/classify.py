@@ -1,10 +1,10 @@
-"""Collision, inline and transformation rules of SPEC.md §2.4, and the status
+"""Collision, inline and transformation rules of docs/concepts.md#function-status, and the status
 line the reference pages print."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .model import Instance, Symbol
+from ingest.model import Instance, Symbol
 
 UNIQUE_GLOBAL = "Unique Global"
 UNIQUE_STATIC = "Unique Static"

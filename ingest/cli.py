@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from . import build as builder
-from . import manifest, pipeline
-from .archive import debian
-from .archive.errors import ArchiveError
-from .archive.store import human_size
+from ingest import batch as builder
+from ingest import manifest
+from ingest import pipeline
+from ingest.archive import debian
+from ingest.errors import ArchiveError
+from ingest.archive.store import human_size
 
 
 @click.group()
@@ -242,7 +243,8 @@ def diff_command(build_a: str, build_b: str, db_path: Path, kinds: tuple[str, ..
     """
     import json
 
-    from . import db, diff
+    from ingest import db
+    from ingest import diff
 
     if not db_path.exists():
         raise click.ClickException(f"{db_path}: no such database (create it with `kernsurf ingest` or `kernsurf build`)")
@@ -292,7 +294,9 @@ def check_command(objects: tuple[Path, ...], db_path: Path, group: str | None, d
     """
     import json
 
-    from . import bpf_object, check, db
+    from ingest.bpf import objects as bpf_object
+    from ingest.bpf import check
+    from ingest import db
 
     if not objects and not deps:
         raise click.ClickException("nothing to check: give a BPF object (clang -target bpf -g -O2 -c prog.c) or --dep")

@@ -9,7 +9,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from .model import AttachFacts, Build, Layout, Prototype
+from ingest.model import AttachFacts, Build, Layout, Prototype
 
 SCHEMA_VERSION = 2
 

@@ -1,4 +1,4 @@
-"""Differences between two builds (SPEC §5), from the stored rows.
+"""Differences between two builds (docs/concepts.md#differences), from the stored rows.
 
     changes = diff_builds(conn, "6.1.0-56-amd64", "6.12.113+deb13-amd64", kinds={"struct"})
     compute_group_diffs(conn)        # every pair the groups define, stored in `changes`
@@ -44,8 +44,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from . import db
-from .diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes
+from ingest import db
+from ingest.diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes
+from ingest.errors import UnknownBuild, BadKind
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
 DIFF_VERSION = 2
@@ -74,14 +75,6 @@ DECLARED_ONLY = "Declared only"
 _QUALIFIERS = frozenset(("const", "volatile", "restrict", "_Atomic"))
 _TAGS = frozenset(("struct", "union", "enum"))
 _TOKEN = re.compile(r"[A-Za-z_0-9]+|\S")
-
-
-class UnknownBuild(LookupError):
-    """A build reference matches no stored build, or several."""
-
-
-class BadKind(ValueError):
-    """A --kind value is neither an item kind nor a change kind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +406,7 @@ def _unique_names(params: list[tuple]) -> dict[str, int]:
 
 
 def _status(x: tuple, y: tuple, symtab: bool) -> list[tuple]:
-    """Status changes (SPEC §2.4) between two function_states rows; facts one
+    """Status changes (docs/concepts.md#function-status) between two function_states rows; facts one
     build does not know (NULL, or no symbol table) are not compared."""
     out: list[tuple] = []
     _, _, col_a, inl_a, suf_a, syms_a, _ = x

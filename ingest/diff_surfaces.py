@@ -1,4 +1,4 @@
-"""Differences in the other dependency surfaces (SPEC §5): attachability of
+"""Differences in the other dependency surfaces (docs/concepts.md#differences): attachability of
 functions, tracepoints, syscalls, LSM hooks, kfuncs and config options.
 Each function returns (item_kind, name, change_kind, detail, old, new) tuples."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable
 
-from . import db
+from ingest import db
 
 SURFACE_ITEMS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "config")
 ChangeTuple = tuple[str, str, str, str | None, str | None, str | None]

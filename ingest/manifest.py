@@ -37,8 +37,9 @@ from pathlib import Path
 
 import yaml
 
-from .archive import debian
-from .archive.sources import DEBIAN_CODENAMES
+from ingest.archive import debian
+from ingest.archive.sources import DEBIAN_CODENAMES
+from ingest.errors import ManifestError
 
 SOURCES = ("debian",)
 KINDS = ("series", "variants")
@@ -46,10 +47,6 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _BUILD_FIELDS = ("id", "source", "package", "release", "suite", "arch", "version", "label")
 _DEFAULT_FIELDS = ("source", "suite", "arch")
 _GROUP_FIELDS = ("name", "kind", "members")
-
-
-class ManifestError(ValueError):
-    """The manifest is not valid; the message names the file, line and field."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,7 +105,7 @@ class Layout:
 
 @dataclass(slots=True)
 class Instance:
-    """One function instance (SPEC §2.1)."""
+    """One function instance (docs/concepts.md#instances)."""
 
     name: str
     external: bool
@@ -136,7 +136,7 @@ class CallEdge:
 
 @dataclass(slots=True)
 class Symbol:
-    """One STT_FUNC symbol (SPEC §2.3)."""
+    """One STT_FUNC symbol (docs/concepts.md#symbols-and-transformations)."""
 
     name: str
     stem: str
@@ -149,7 +149,7 @@ class Symbol:
 
 @dataclass(slots=True)
 class FunctionStatus:
-    """The per-build status of one function name (SPEC §2.4)."""
+    """The per-build status of one function name (docs/concepts.md#function-status)."""
 
     name: str
     collision: str | None    # None when the build has no DWARF for this name
@@ -205,7 +205,7 @@ class Build:
 
 
 # ---------------------------------------------------------------------------
-# Other dependency surfaces (SPEC §2.6, §4)
+# Other dependency surfaces (docs/concepts.md#attachability, §4)
 # ---------------------------------------------------------------------------
 
 
@@ -256,7 +256,7 @@ class Kfunc:
 
 @dataclass(slots=True)
 class AttachFacts:
-    """What the image tells about attaching to one function symbol (SPEC §2.6)."""
+    """What the image tells about attaching to one function symbol (docs/concepts.md#attachability)."""
 
     ftrace: bool                # in `__mcount_loc` / patchable function entries
     kprobe_blocked: str | None  # why kprobes refuse it: "NOKPROBE_SYMBOL", ".kprobes.text", "noinstr", ...

@@ -12,15 +12,17 @@ from typing import Callable
 
 from elftools.common.exceptions import ELFError
 
-from . import btf as btf_reader
-from . import db, dwarf, elf, kconfig, merge, surfaces
-from .dwarf_forms import BadDwarf
-from .memory import ImageMemory
-from .model import Build, BuildInfo, Symbol
-
-
-class IngestError(Exception):
-    """An input could not be ingested; the message names the file and the problem."""
+from ingest.readers import btf as btf_reader
+from ingest import db
+from ingest.readers import dwarf
+from ingest.readers import elf
+from ingest.surfaces import kconfig
+from ingest import assemble
+from ingest import surfaces
+from ingest.readers.dwarf_forms import BadDwarf
+from ingest.readers.vaddr import ImageMemory
+from ingest.model import Build, BuildInfo, Symbol
+from ingest.errors import IngestError
 
 
 @dataclass(slots=True)
@@ -168,7 +170,7 @@ def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None
         has_btf=btf is not None, has_symtab=bool(symbols), file_size=path.stat().st_size, sha256=sha,
         path=str(path))
     with phases("dwarf walk + assemble"):
-        build = merge.assemble(info, units, symbols, btf)
+        build = assemble.assemble(info, units, symbols, btf)
     with phases("surfaces"):
         surfaces.add_surfaces(build, ImageMemory(image), btf)
     return build
@@ -186,7 +188,7 @@ def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path |
         arch=identity.arch, flavor=identity.flavor or _flavor(identity.release), compiler=None,
         dwarf_version=None, has_dwarf=False, has_btf=True, has_symtab=bool(symbols), file_size=len(data),
         sha256=sha, path=str(path))
-    build = merge.assemble(info, [], symbols, btf)
+    build = assemble.assemble(info, [], symbols, btf)
     surfaces.add_surfaces(build, None, btf)
     return build
 

@@ -25,7 +25,9 @@ from datasette import hookimpl
 from datasette.utils import sqlite_timelimit
 from datasette.utils.asgi import Response
 
-from ingest import bpf_object, check, classify
+from ingest.bpf import objects as bpf_object
+from ingest.bpf import check
+from ingest import classify
 from ingest.cdecl import layout_text
 from ingest.model import Field, Layout
 
@@ -70,7 +72,7 @@ LEGEND = [
 
 
 class Surface(NamedTuple):
-    """A page of another surface (SPEC §4): its table, view, canned query,
+    """A page of another surface (docs/concepts.md#surfaces): its table, view, canned query,
     change item kind, title and the `kernsurf check` attach types whose
     verdicts it shows."""
 
@@ -241,7 +243,7 @@ def canned_queries(datasette, database):
 
 
 def _sql_status(collision, inline, suffixes, present, has_dwarf):
-    """SQL ks_status(): the status line of SPEC §2.4 for one build."""
+    """SQL ks_status(): the status line of docs/concepts.md#function-status for one build."""
     if not present:
         return "not in BTF or symbols (no DWARF: inlining unknown)" if has_dwarf == 0 else "Absent ⚠️"
     if has_dwarf == 0:
@@ -902,7 +904,7 @@ class Pages:
 
     def _surface_counts(self, conn, ctx, build, attach):
         """Attachability (`attach`: kprobe-able, fentry-able and notrace
-        function counts) and the other surfaces of one build (SPEC §2.6, §4):
+        function counts) and the other surfaces of one build (docs/concepts.md#attachability, §4):
         None when the build predates them; counts link to their canned query."""
         recorded = "tracepoints" in ctx["tables"] and conn.execute(
             "SELECT n_tracepoints IS NOT NULL FROM builds WHERE id = ?", (build["id"],)).fetchone()[0]

@@ -86,10 +86,10 @@ def main() -> int:
     if args.empty_cache:
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp.name) / "xdg")
 
-    from ingest import build as builder
+    from ingest import batch as builder
     from ingest import manifest
     from ingest.archive import debian
-    from ingest.archive.errors import ArchiveError
+    from ingest.errors import ArchiveError
     from ingest.archive.store import cache_root, human_size
 
     spec = manifest.load(args.manifest)

@@ -21,7 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import bpf_object, check, db  # noqa: E402
+from ingest.bpf import objects as bpf_object
+from ingest.bpf import check
+from ingest import db
 
 
 def main() -> None:

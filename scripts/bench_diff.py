@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest import db, diff  # noqa: E402
+from ingest import db
+from ingest import diff
 
 DIFF_OBJECTS = ("changes", "changes_pair_kind", "changes_name", "diff_pairs", "diff_pairs_build_b",
                 "sqlite_autoindex_diff_pairs_1")

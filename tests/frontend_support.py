@@ -43,7 +43,8 @@ def compile_version(dest: Path, version: str) -> Path:
 def build_frontend_db(tmp_path_factory) -> Path:
     """kernels.db with builds "v1" and "v2" ingested by the real pipeline and
     the search index built; made once per test session."""
-    from ingest import db, pipeline
+    from ingest import db
+    from ingest import pipeline
 
     base = tmp_path_factory.getbasetemp() / "frontend"
     path = base / "kernels.db"

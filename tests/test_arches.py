@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import elf, pipeline
+from ingest.readers import elf
+from ingest import pipeline
 
 
 def gcc(cwd: Path, *args: str) -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.archive import deb, debian, errors, sources, store, ubuntu
+from ingest import errors
+from ingest.archive import deb, debian, sources, store, ubuntu
 
 # --------------------------------------------------------------------------- building packages
 

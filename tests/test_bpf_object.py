@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from ingest.bpf_object import BadBpfObject, BpfObject, Dependency, Program, parse_bpf_object, read_bpf_object
+from ingest.bpf.objects import BadBpfObject, BpfObject, Dependency, Program, parse_bpf_object, read_bpf_object
 
 SOURCES = Path(__file__).parent / "fixtures" / "bpf"
 

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 from btf_support import PRODUCERS, build_all, need
 
-from ingest.btf import BtfInfo, read_btf
+from ingest.readers.btf import BtfInfo, read_btf
 from ingest.cdecl import (canonical_type_name, declaration, layout_text, layouts,
                           prototype, type_name)
 from ingest.model import CType, Field, Layout, Member, TypeGraph

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import check, db, diff, pipeline
+from ingest.bpf import check
+from ingest import db
+from ingest import diff
+from ingest import pipeline
 from ingest.cli import cli
 from test_diff import compile_pair
 
@@ -74,7 +77,7 @@ EXPECTED_HOOKS = {
 
 
 def test_every_dependency_of_a_program_on_the_fixture(hooks, program_db):
-    deps = check.merge(__import__("ingest.bpf_object", fromlist=["x"]).read_bpf_object(hooks).dependencies)
+    deps = check.merge(__import__("ingest.bpf.objects", fromlist=["x"]).read_bpf_object(hooks).dependencies)
     conn = db.open_readonly(program_db)
     report = check.evaluate(conn, deps)
     assert [c.build for c in report.columns] == ["fixture"]
@@ -212,7 +215,7 @@ def test_text_forms_match_what_objects_produce(text, kind, name, attach, detail)
 
 def test_helper_text_form_finds_the_enumerator(hooks, program_db, tmp_path):
     # the object's own helper dependency and its text form give the same verdict
-    from ingest import bpf_object
+    from ingest.bpf import objects as bpf_object
     deps = [d for d in bpf_object.read_bpf_object(hooks).dependencies if d.kind == "helper"]
     conn = db.open_readonly(program_db)
     for dep in deps:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, diff, pipeline
+from ingest import db
+from ingest import diff
+from ingest import pipeline
 from ingest.cli import cli
 from test_check import SOURCES, compile_bpf
 

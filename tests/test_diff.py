@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REAL_KERNEL
-from ingest import db, diff, pipeline
+from ingest import db
+from ingest import diff
+from ingest import pipeline
 from ingest.cli import cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "diff" / "pair.c"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from ingest import build as builder
-from ingest import db, manifest
+from ingest import batch as builder
+from ingest import db
+from ingest import manifest
 from ingest.cli import cli
 from test_archive import REL, build_deb, cache, dbg_entries, fake, standard_archive  # noqa: F401  (fixtures)
 from test_manifest import elves  # noqa: F401  (fixture)

@@ -15,7 +15,9 @@ from click.testing import CliRunner
 
 from conftest import FIXTURES
 from frontend_support import Site
-from ingest import db, diff, pipeline
+from ingest import db
+from ingest import diff
+from ingest import pipeline
 from ingest.cli import cli
 from test_check import compile_bpf
 from test_frontend import text

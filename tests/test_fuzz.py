@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from btf_support import BtfWriter
 from test_bad_input import ingest_fails
-from ingest import btf as btf_reader
+from ingest.readers import btf as btf_reader
 from ingest import pipeline
 from ingest.pipeline import Identity, IngestError
 

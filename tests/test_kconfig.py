@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import kconfig, pipeline
+from ingest.surfaces import kconfig
+from ingest import pipeline
 
 SAMPLE = """\
 #

@@ -57,7 +57,8 @@ cli(sys.argv[1:], prog_name="kernsurf")
 #: (argv: MANIFEST DB id=path...), with the same kill switch.
 BUILD = KILLER + """
 from pathlib import Path
-from ingest import build as builder, manifest
+from ingest import batch as builder
+from ingest import manifest
 paths = dict(arg.split("=", 1) for arg in sys.argv[3:])
 def fetch(spec, progress=None):
     return builder.Fetched(Path(paths[spec.id]), "1.0-1", spec.release, spec.arch, spec.flavor, downloaded=0,

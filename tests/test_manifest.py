@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import build as builder
-from ingest import db, manifest
-from ingest.archive.errors import MirrorError
+from ingest import batch as builder
+from ingest import db
+from ingest import manifest
+from ingest.errors import MirrorError
 from ingest.cli import cli
 from ingest.manifest import ManifestError
 

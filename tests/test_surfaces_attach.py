@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest import attach, cdecl, kfuncs, lsm
-from ingest.btf import BtfInfo, read_btf
-from ingest.elf import open_image
-from ingest.memory import ImageMemory
+from ingest.surfaces import attach
+from ingest import cdecl
+from ingest.surfaces import kfuncs
+from ingest.surfaces import lsm
+from ingest.readers.btf import BtfInfo, read_btf
+from ingest.readers.elf import open_image
+from ingest.readers.vaddr import ImageMemory
 from ingest.model import AttachFacts, Field, Layout, LsmHook
 
 from conftest import FIXTURES, REAL_KERNEL

@@ -1,4 +1,4 @@
-"""Tracepoints and syscalls (SPEC §4): ingest.tracepoints and ingest.syscalls
+"""Tracepoints and syscalls (docs/concepts.md#surfaces): ingest.tracepoints and ingest.syscalls
 on a miniature compiled here, and on the cached Debian images checked against
 nm/objdump as oracles."""
 from __future__ import annotations
@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, REAL_KERNEL
-from ingest import btf as btf_reader
-from ingest import cdecl, elf, pipeline
-from ingest.memory import ImageMemory
+from ingest.readers import btf as btf_reader
+from ingest import cdecl
+from ingest.readers import elf
+from ingest import pipeline
+from ingest.readers.vaddr import ImageMemory
 from ingest.model import CType, Syscall, Tracepoint
-from ingest.syscalls import normalise, read_syscalls
-from ingest.tracepoints import read_tracepoints
+from ingest.surfaces.syscalls import normalise, read_syscalls
+from ingest.surfaces.tracepoints import read_tracepoints
 
 # ---------------------------------------------------------------------------
 # The miniature: tests/fixtures/surfaces/surfaces.c

@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from .errors import DebFormatError, MemberNotFound, TruncatedDownload
+from ingest.errors import DebFormatError, MemberNotFound, TruncatedDownload
 
 __all__ = ["extract", "data_member", "DebFormatError", "MemberNotFound"]
 

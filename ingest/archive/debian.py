@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from debian.debian_support import Version
 
-from .errors import MirrorError, UnknownArch, UnknownPackage, UnknownSuite
+from ingest.errors import MirrorError, UnknownArch, UnknownPackage, UnknownSuite
 from .index import DEFAULT_MAX_AGE, load_packages
 from .net import Progress, read_url
 from .sources import DEFAULT_MIRROR, ENV_MIRROR, Mirror, mirror_for, security_for

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from debian.deb822 import Packages
 
-from .errors import DiskFull, MirrorError
+from ingest.errors import DiskFull, MirrorError
 from .net import read_url
 
 log = logging.getLogger("kernsurf.archive")

@@ -9,7 +9,7 @@ import urllib.request
 from email.utils import formatdate
 from typing import BinaryIO, Callable
 
-from .errors import MirrorError, TruncatedDownload
+from ingest.errors import MirrorError, TruncatedDownload
 
 USER_AGENT = "kernsurf/0.1 (+python-urllib)"
 TIMEOUT = 60.0

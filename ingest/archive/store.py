@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Collection, Iterator
 
 from . import deb
-from .errors import ArchiveError, ChecksumMismatch, DiskFull, MemberNotFound, NoVmlinux
+from ingest.errors import ArchiveError, ChecksumMismatch, DiskFull, MemberNotFound, NoVmlinux
 from .index import write_atomic
 from .net import HashingReader, Progress, open_url
 

@@ -15,7 +15,7 @@ import os
 import re
 
 from .debian import _index_cache_path, _newest, _sort_key
-from .errors import MirrorError, UnknownArch, UnknownPackage
+from ingest.errors import MirrorError, UnknownArch, UnknownPackage
 from .index import DEFAULT_MAX_AGE, load_packages
 from .net import Progress
 from .store import DEFAULT_CONFIG_LIMIT, ConfigSource, FetchedImage, PackageRef, fetch_image

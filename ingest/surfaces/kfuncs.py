@@ -1,4 +1,4 @@
-"""kfuncs (SPEC §4): BTF FUNCs tagged `bpf_kfunc` (pahole 1.25+ with kernels
+"""kfuncs (docs/concepts.md#surfaces): BTF FUNCs tagged `bpf_kfunc` (pahole 1.25+ with kernels
 from 6.5 on) and the members of the kernel's kfunc BTF_ID sets.
 
 A set is a `__BTF_ID__set8__<set>` object in `.BTF_ids`: `u32 cnt; u32 flags;`
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 
-from .btf import BtfInfo
-from .memory import ElfSymbol, ImageMemory
-from .model import Kfunc
+from ingest.readers.btf import BtfInfo
+from ingest.readers.vaddr import ElfSymbol, ImageMemory
+from ingest.model import Kfunc
 
 SET8_PREFIX = "__BTF_ID__set8__"
 BTF_SET8_KFUNCS = 1 << 0

@@ -1,4 +1,4 @@
-"""LSM hooks (SPEC §4): one per member of `struct security_hook_heads`, or,
+"""LSM hooks (docs/concepts.md#surfaces): one per member of `struct security_hook_heads`, or,
 from 6.12 on (hooks became static calls), of `struct lsm_static_calls_table`;
 the prototype is the same-named member of `union security_list_options`.
 
@@ -8,8 +8,8 @@ Tracepoint.raw_prototype (model.py).
 """
 from __future__ import annotations
 
-from .btf import BtfInfo
-from .model import Layout, LsmHook
+from ingest.readers.btf import BtfInfo
+from ingest.model import Layout, LsmHook
 
 #: The structs whose members are the hooks, newest first (6.12 replaced the first).
 HOOK_TABLES = ("lsm_static_calls_table", "security_hook_heads")

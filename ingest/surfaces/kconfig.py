@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from ingest.errors import BadConfig
 
 _SET = re.compile(r"(CONFIG_[A-Za-z0-9_]+)=(.*)")
 _UNSET = re.compile(r"# (CONFIG_[A-Za-z0-9_]+) is not set")
-
-
-class BadConfig(ValueError):
-    """The file is not a kernel config."""
 
 
 def parse_config(text: str) -> dict[str, str]:

@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import db, pipeline
-from .archive import debian, store
-from .archive.errors import ArchiveError, UnknownPackage
-from .manifest import BuildSpec, Manifest
+from ingest import db
+from ingest import pipeline
+from ingest.archive import debian, store
+from ingest.errors import ArchiveError, UnknownPackage
+from ingest.manifest import BuildSpec, Manifest
+from ingest.errors import BuildError
 
 #: Post-build hooks: each is called with a connection to the database after the
 #: builds and groups are stored. Modules that derive data from the builds
@@ -43,14 +45,6 @@ FINALIZERS: list[Callable[[sqlite3.Connection], None]] = []
 OPTIONAL_MODULES = ("ingest.diff", "ingest.search")
 
 Progress = Callable[[int, int], None]
-
-
-class BuildError(Exception):
-    """Some builds of the manifest could not be fetched or ingested."""
-
-    def __init__(self, message: str, result: "BuildResult"):
-        super().__init__(message)
-        self.result = result
 
 
 class Cancelled(Exception):

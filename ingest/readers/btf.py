@@ -12,12 +12,9 @@ import gc
 import struct
 from dataclasses import dataclass, field
 
-from . import btf_format as F
-from .model import CType, Member, TypeGraph
-
-
-class BadBtf(Exception):
-    """The bytes are not a well-formed BTF blob."""
+from ingest.readers import btf_format as F
+from ingest.model import CType, Member, TypeGraph
+from ingest.errors import BadBtf
 
 
 @dataclass(slots=True)

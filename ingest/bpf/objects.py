@@ -78,16 +78,13 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from ingest.errors import BadBpfObject
 from elftools.elf.sections import SymbolTableSection
 
-from . import btf_format as F
-from .bpf_abi import helper_name, map_type_name
-from .btf import BadBtf, BtfInfo, read_btf
-from .model import CType
-
-
-class BadBpfObject(Exception):
-    """The file is not a usable BPF object; the message says why and what to do."""
+from ingest.readers import btf_format as F
+from ingest.bpf.abi import helper_name, map_type_name
+from ingest.readers.btf import BadBtf, BtfInfo, read_btf
+from ingest.model import CType
 
 
 @dataclass(frozen=True, slots=True)

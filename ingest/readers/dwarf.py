@@ -18,15 +18,16 @@ from typing import Callable, Iterator
 
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
-from . import cdecl, dwarf_lines
-from .dwarf_forms import (
+from ingest import cdecl
+from ingest.readers import dwarf_lines
+from ingest.readers.dwarf_forms import (
     FLOAT_ENCODINGS, TAG_array_type, TAG_atomic_type, TAG_base_type, TAG_const_type,
     TAG_enumeration_type, TAG_enumerator, TAG_formal_parameter, TAG_inlined_subroutine,
     TAG_lexical_block, TAG_member, TAG_pointer_type, TAG_restrict_type, TAG_structure_type,
     TAG_subprogram, TAG_subrange_type, TAG_subroutine_type, TAG_typedef, TAG_union_type,
     TAG_volatile_type, BadDwarf, UnitShape, category, decoder,
 )
-from .model import CType, Layout, Member, Prototype
+from ingest.model import CType, Layout, Member, Prototype
 
 LANG_RUST = 0x1C
 

@@ -1,4 +1,4 @@
-"""Syscalls (SPEC §4): the slots of the image's system call tables resolved to
+"""Syscalls (docs/concepts.md#surfaces): the slots of the image's system call tables resolved to
 function symbols and normalised to the syscall name across arches and ABIs
 (`__x64_sys_read`, `__arm64_compat_sys_x`, `sys_read`, `__se_sys_read` -> "read").
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
-from .memory import ElfSymbol, ImageMemory
-from .model import Syscall
+from ingest.readers.vaddr import ElfSymbol, ImageMemory
+from ingest.model import Syscall
 
 #: Table symbol -> ABI, across arches (arch/*/kernel/*sys_call_table*, syscall_*.c).
 TABLES = {

@@ -9,6 +9,7 @@ few bytecodes.
 from __future__ import annotations
 
 from typing import Callable
+from ingest.errors import BadDwarf
 
 # Tags
 TAG_array_type, TAG_enumeration_type, TAG_formal_parameter = 0x01, 0x04, 0x05
@@ -77,10 +78,6 @@ def category(tag: int) -> str:
     if tag == TAG_unspecified_parameters:
         return "unspecified"
     return "skip"
-
-
-class BadDwarf(Exception):
-    """The DWARF data is malformed or uses an unsupported encoding."""
 
 
 # Forms: fixed sizes (None = depends on the unit), and how to read each.

@@ -12,7 +12,8 @@ import json
 import sqlite3
 from dataclasses import dataclass, field, replace
 
-from .bpf_object import Dependency
+from ingest.bpf.objects import Dependency
+from ingest.errors import BadDependency
 
 LEVELS = ("ok", "warn", "fail", "unknown")
 MARKS = {"ok": "✓", "warn": "⚠", "fail": "✗", "unknown": "?"}
@@ -30,10 +31,6 @@ _PROGRAM_KINDS = {  # attach type -> the surface it names
 
 #: libbpf's short section names, accepted in text forms.
 _SECTION_ALIASES = {"tp": "tracepoint", "raw_tp": "raw_tracepoint"}
-
-
-class BadDependency(ValueError):
-    """A dependency's text form cannot be parsed."""
 
 
 @dataclass(frozen=True, slots=True)

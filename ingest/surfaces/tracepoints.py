@@ -1,4 +1,4 @@
-"""Tracepoints (SPEC §4): trace events read from the image's
+"""Tracepoints (docs/concepts.md#surfaces): trace events read from the image's
 `__start_ftrace_events`..`__stop_ftrace_events` pointer array, and raw
 tracepoints from BTF `btf_trace_<name>` typedefs, merged by name.
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .btf import BtfInfo
-from .cdecl import type_name
-from .memory import ImageMemory
-from .model import Layout, Tracepoint, TypeGraph
+from ingest.readers.btf import BtfInfo
+from ingest.cdecl import type_name
+from ingest.readers.vaddr import ImageMemory
+from ingest.model import Layout, Tracepoint, TypeGraph
 
 START, STOP = "__start_ftrace_events", "__stop_ftrace_events"
 SKIPPED_CLASSES = frozenset(("event_class_syscall_enter", "event_class_syscall_exit"))

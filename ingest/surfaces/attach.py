@@ -1,4 +1,4 @@
-"""Attachability of every function symbol (SPEC §2.6): whether ftrace can
+"""Attachability of every function symbol (docs/concepts.md#attachability): whether ftrace can
 patch it (it has a `__mcount_loc` record) and why kprobes would refuse it.
 
 ftrace records: the pointer array `__start_mcount_loc`..`__stop_mcount_loc`.
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import bisect
 
-from .memory import ElfSymbol, ImageMemory
-from .model import AttachFacts
+from ingest.readers.vaddr import ElfSymbol, ImageMemory
+from ingest.model import AttachFacts
 
 #: Bytes before a symbol where its patchable-entry record may sit, per arch
 #: (arm64 CALL_OPS: 2 NOPs). Elsewhere a record outside every symbol belongs to

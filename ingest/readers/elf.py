@@ -11,7 +11,8 @@ from typing import BinaryIO
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from .model import Symbol
+from ingest.model import Symbol
+from ingest.errors import ImageError, NotAnElf, UnsupportedMachine
 
 #: e_machine -> Debian architecture name (64-bit variants chosen by ELF class).
 MACHINES = {
@@ -23,18 +24,6 @@ BINDINGS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK", 10: "STB_GNU_UNIQUE"
 STT_FUNC = 2
 SHF_COMPRESSED = 0x800
 _BANNER = re.compile(rb"Linux version \S+ [^\0\n]*")
-
-
-class ImageError(Exception):
-    """The file is not a usable kernel image."""
-
-
-class NotAnElf(ImageError):
-    """The file is not an ELF file."""
-
-
-class UnsupportedMachine(ImageError):
-    """The ELF is for a machine kernsurf does not know."""
 
 
 @dataclass(slots=True)

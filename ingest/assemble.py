@@ -1,5 +1,5 @@
 """Assemble one Build from the per-unit DWARF facts, the symbols and the BTF:
-instance identity (SPEC §2.1), caller edges (§2.2), per-name status (§2.4),
+instance identity (docs/concepts.md#instances), caller edges (§2.2), per-name status (§2.4),
 prototypes (§2.5) and layouts (§3)."""
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from . import cdecl, classify
-from .btf import BtfInfo
-from .dwarf import UnitFacts
-from .model import Build, BuildInfo, CallEdge, FunctionStatus, Instance, Layout, Prototype, Symbol
+from ingest import cdecl
+from ingest import classify
+from ingest.readers.btf import BtfInfo
+from ingest.readers.dwarf import UnitFacts
+from ingest.model import Build, BuildInfo, CallEdge, FunctionStatus, Instance, Layout, Prototype, Symbol
 
 #: Top-level directories of the kernel tree, used to find where a builder's
 #: directory ends in an absolute path.

@@ -1,15 +1,15 @@
-"""Fill a Build's other dependency surfaces (SPEC §2.6, §4) from its image:
+"""Fill a Build's other dependency surfaces (docs/concepts.md#attachability, §4) from its image:
 tracepoints, syscalls, LSM hooks, kfuncs and per-symbol attachability."""
 from __future__ import annotations
 
-from .attach import read_attach
-from .btf import BtfInfo
-from .kfuncs import read_kfuncs
-from .lsm import read_lsm_hooks
-from .memory import ImageMemory
-from .model import Build
-from .syscalls import read_syscalls
-from .tracepoints import read_tracepoints
+from ingest.surfaces.attach import read_attach
+from ingest.readers.btf import BtfInfo
+from ingest.surfaces.kfuncs import read_kfuncs
+from ingest.surfaces.lsm import read_lsm_hooks
+from ingest.readers.vaddr import ImageMemory
+from ingest.model import Build
+from ingest.surfaces.syscalls import read_syscalls
+from ingest.surfaces.tracepoints import read_tracepoints
 
 
 def add_surfaces(build: Build, memory: ImageMemory | None, btf: BtfInfo | None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from .dwarf_forms import BadDwarf
+from ingest.readers.dwarf_forms import BadDwarf
 
 DW_LNCT_path, DW_LNCT_directory_index = 1, 2
 

@@ -10,7 +10,7 @@ import bisect
 import struct
 from dataclasses import dataclass
 
-from .elf import Image
+from ingest.readers.elf import Image
 
 # R_<arch>_RELATIVE per e_machine: the word becomes the addend (plus the load bias, 0 here).
 _RELATIVE = {"EM_X86_64": 8, "EM_AARCH64": 1027, "EM_PPC64": 22, "EM_RISCV": 3,
