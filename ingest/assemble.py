@@ -1,6 +1,7 @@
 """Assemble one Build from the per-unit DWARF facts, the symbols and the BTF:
 instance identity (docs/concepts.md#instances), caller edges (§2.2), per-name status (§2.4),
 prototypes (§2.5) and layouts (§3)."""
+
 from __future__ import annotations
 
 import posixpath
@@ -8,23 +9,46 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from ingest import cdecl
-from ingest import classify
+from ingest import cdecl, classify
+from ingest.model import Build, BuildInfo, CallEdge, FunctionStatus, Instance, Layout, Prototype, Symbol
 from ingest.readers.btf import BtfInfo
 from ingest.readers.dwarf import UnitFacts
-from ingest.model import Build, BuildInfo, CallEdge, FunctionStatus, Instance, Layout, Prototype, Symbol
 
 #: Top-level directories of the kernel tree, used to find where a builder's
 #: directory ends in an absolute path.
-KERNEL_TOPS = {"arch", "block", "certs", "crypto", "drivers", "fs", "include", "init", "io_uring",
-               "ipc", "kernel", "lib", "mm", "net", "rust", "samples", "scripts", "security",
-               "sound", "tools", "usr", "virt"}
-_BUILD_DIRS = [re.compile(p) for p in (
-    r"^(?:.*/)?debian/build/build_[^/]+/",        # Debian out-of-tree builds
-    r"^(?:.*/)?debian/build/source_[^/]+/",       # Debian featureset (e.g. rt) source copies
-    r"^/build/[^/]+/linux-[^/]+/",                 # Ubuntu (/build/linux-XXXX/linux-5.4.0/)
-    r"^/usr/src/(?:debug/)?(?:kernel-[^/]+/)?linux-[^/]+/",  # Fedora and local trees
-)]
+KERNEL_TOPS = {
+    "arch",
+    "block",
+    "certs",
+    "crypto",
+    "drivers",
+    "fs",
+    "include",
+    "init",
+    "io_uring",
+    "ipc",
+    "kernel",
+    "lib",
+    "mm",
+    "net",
+    "rust",
+    "samples",
+    "scripts",
+    "security",
+    "sound",
+    "tools",
+    "usr",
+    "virt",
+}
+_BUILD_DIRS = [
+    re.compile(p)
+    for p in (
+        r"^(?:.*/)?debian/build/build_[^/]+/",  # Debian out-of-tree builds
+        r"^(?:.*/)?debian/build/source_[^/]+/",  # Debian featureset (e.g. rt) source copies
+        r"^/build/[^/]+/linux-[^/]+/",  # Ubuntu (/build/linux-XXXX/linux-5.4.0/)
+        r"^/usr/src/(?:debug/)?(?:kernel-[^/]+/)?linux-[^/]+/",  # Fedora and local trees
+    )
+]
 
 
 class PathNormaliser:
@@ -56,11 +80,11 @@ class PathNormaliser:
         p = posixpath.normpath(path)
         for prefix in self.prefixes:
             if p.startswith(prefix):
-                return p[len(prefix):]
+                return p[len(prefix) :]
         for pattern in _BUILD_DIRS:
             m = pattern.match(p)
             if m:
-                return p[m.end():]
+                return p[m.end() :]
         return p
 
 
@@ -80,8 +104,9 @@ def _resolve_root(die: int, subs: dict[int, tuple]) -> tuple | None:
     return s
 
 
-def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
-             btf: BtfInfo | None) -> Build:
+def assemble(
+    info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol], btf: BtfInfo | None
+) -> Build:
     """One Build from everything the readers produced. `units` may be a lazy
     iterator: BTF prototypes and layouts are printed before it is consumed."""
     btf_protos = _btf_prototypes(btf) if btf else {}
@@ -125,9 +150,18 @@ def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
         is_definition = s[9] or (root[5] in (1, 3))  # concrete code, or inlined somewhere
         if idx is None:
             idx = by_key[key] = len(instances)
-            instances.append(Instance(name, external, decl_file, decl_line,
-                                      cu if (not external or s[9]) else None,
-                                      root[5], s[6] if s[9] else None, False))
+            instances.append(
+                Instance(
+                    name,
+                    external,
+                    decl_file,
+                    decl_line,
+                    cu if (not external or s[9]) else None,
+                    root[5],
+                    s[6] if s[9] else None,
+                    False,
+                )
+            )
         inst = instances[idx]
         die_instance[die] = idx
         if s[9]:  # a definition or out-of-line copy: its CU and location win
@@ -177,8 +211,17 @@ def assemble(info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol],
     for name in sorted(set(by_name) | set(syms_by_stem) | (set(btf.funcs) if btf else set())):
         insts, syms = by_name.get(name, []), syms_by_stem.get(name, [])
         proto = btf_protos.get(name) or dwarf_protos.get(name)
-        functions.append(FunctionStatus(name, classify.collision(insts), classify.inline(insts, syms),
-                                        classify.suffixes(syms), len(insts), len(syms), proto))
+        functions.append(
+            FunctionStatus(
+                name,
+                classify.collision(insts),
+                classify.inline(insts, syms),
+                classify.suffixes(syms),
+                len(insts),
+                len(syms),
+                proto,
+            )
+        )
 
     return Build(info, instances, calls, symbols, functions, layouts if btf else dwarf_layouts)
 
@@ -198,7 +241,13 @@ def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
                 printed[tid] = None
         proto = printed[tid]
         if proto is not None:
-            out[name] = Prototype(proto.return_type, proto.params, proto.variadic,
-                                  proto.text.replace(placeholder, name, 1), "btf",
-                                  proto.canon_params, proto.canon_return)
+            out[name] = Prototype(
+                proto.return_type,
+                proto.params,
+                proto.variadic,
+                proto.text.replace(placeholder, name, 1),
+                "btf",
+                proto.canon_params,
+                proto.canon_return,
+            )
     return out

@@ -17,6 +17,7 @@ finalizers are then skipped and BuildError is raised. Each ingest is one
 transaction and the cache only keeps verified images, so re-running picks up
 where it stopped.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -25,17 +26,15 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from ingest import db
-from ingest import pipeline
+from ingest import db, pipeline
 from ingest.archive import debian, store
-from ingest.errors import ArchiveError, UnknownPackage
+from ingest.errors import ArchiveError, BuildError, UnknownPackage
 from ingest.manifest import BuildSpec, Manifest
-from ingest.errors import BuildError
 
 #: Post-build hooks: each is called with a connection to the database after the
 #: builds and groups are stored. Modules that derive data from the builds
@@ -60,15 +59,15 @@ class Fetched:
     """A kernel image on local disk, with the identity of the package it came from."""
 
     path: Path
-    version: str | None               # package version, e.g. 6.1.192-2
-    release: str                      # kernel release, e.g. 6.1.0-56-amd64
+    version: str | None  # package version, e.g. 6.1.192-2
+    release: str  # kernel release, e.g. 6.1.0-56-amd64
     arch: str
     flavor: str | None
-    downloaded: int = 0               # bytes received over the network for it
-    cached: bool = False              # True when it was already in the cache
+    downloaded: int = 0  # bytes received over the network for it
+    cached: bool = False  # True when it was already in the cache
     warnings: tuple[str, ...] = ()
-    evict: Callable[[], int] | None = None   # deletes the cached image, returns the bytes freed
-    config: Path | None = None        # the package's kernel config, when found
+    evict: Callable[[], int] | None = None  # deletes the cached image, returns the bytes freed
+    config: Path | None = None  # the package's kernel config, when found
 
 
 #: fetcher(spec, progress) -> Fetched; raises ArchiveError. Tests inject a fake one.
@@ -78,28 +77,44 @@ Fetcher = Callable[[BuildSpec, "Progress | None"], Fetched]
 class DebianFetcher:
     """The default fetcher: resolve the spec's debug package in the archive index, fetch its vmlinux."""
 
-    def __init__(self, mirror: str | None = None, cache_dir: str | os.PathLike | None = None, config: bool = True):
+    def __init__(
+        self, mirror: str | None = None, cache_dir: str | os.PathLike | None = None, config: bool = True
+    ):
         self.mirror, self.cache_dir, self.config = mirror, cache_dir, config
 
     def is_cached(self, spec: BuildSpec) -> bool:
         """Whether the spec's image is in the cache (resolved through the archive index, usually cached)."""
         try:
-            ref = debian.resolve(spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror,
-                                 cache_dir=self.cache_dir)
+            ref = debian.resolve(
+                spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror, cache_dir=self.cache_dir
+            )
         except ArchiveError:
             return False
         return debian.cached_image(ref, self.cache_dir) is not None
 
     def __call__(self, spec: BuildSpec, progress: Progress | None = None) -> Fetched:
-        ref = debian.resolve(spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror,
-                             cache_dir=self.cache_dir)
+        ref = debian.resolve(
+            spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror, cache_dir=self.cache_dir
+        )
         if spec.version is not None and ref.version != spec.version:
-            raise UnknownPackage(f"{spec.package}: the archive ({ref.suite}) offers version {ref.version}, "
-                                 f"the manifest pins {spec.version}; update or drop `version:`")
+            raise UnknownPackage(
+                f"{spec.package}: the archive ({ref.suite}) offers version {ref.version}, "
+                f"the manifest pins {spec.version}; update or drop `version:`"
+            )
         image = debian.fetch(ref, self.cache_dir, progress, config=self.config, mirror=self.mirror)
         cache_dir = self.cache_dir
-        return Fetched(image.path, ref.version, ref.release, ref.arch, ref.flavor, image.downloaded, image.cached,
-                       image.warnings, evict=lambda: store.evict(ref, cache_dir), config=image.config_path)
+        return Fetched(
+            image.path,
+            ref.version,
+            ref.release,
+            ref.arch,
+            ref.flavor,
+            image.downloaded,
+            image.cached,
+            image.warnings,
+            evict=lambda: store.evict(ref, cache_dir),
+            config=image.config_path,
+        )
 
 
 @dataclass
@@ -107,14 +122,14 @@ class BuildRow:
     """What happened to one build of the manifest."""
 
     spec: BuildSpec
-    state: str = "pending"            # stored (already there), ingested, present (same build-id), failed
-    name: str | None = None           # the build's name in the database
+    state: str = "pending"  # stored (already there), ingested, present (same build-id), failed
+    name: str | None = None  # the build's name in the database
     db_id: int | None = None
-    cached: bool | None = None        # None: not fetched (already stored)
+    cached: bool | None = None  # None: not fetched (already stored)
     fetch_seconds: float = 0.0
     ingest_seconds: float = 0.0
     downloaded: int = 0
-    db_size: int = 0                  # database size after this build
+    db_size: int = 0  # database size after this build
     error: str | None = None
     warnings: tuple[str, ...] = ()
 
@@ -138,9 +153,16 @@ class BuildResult:
         return [r for r in self.rows if r.state == "failed"]
 
 
-def build(manifest: Manifest, db_path: str | os.PathLike, *, jobs: int = 2, fetcher: Fetcher | None = None,
-          prune: bool = False, ingest_jobs: int | None = None,
-          report: Callable[[str], None] | None = None) -> BuildResult:
+def build(
+    manifest: Manifest,
+    db_path: str | os.PathLike,
+    *,
+    jobs: int = 2,
+    fetcher: Fetcher | None = None,
+    prune: bool = False,
+    ingest_jobs: int | None = None,
+    report: Callable[[str], None] | None = None,
+) -> BuildResult:
     """Fetch and ingest the manifest's missing builds into `db_path`, store its groups, run the finalizers.
 
     `jobs`: parallel fetches; `prune`: delete each image from the cache once
@@ -170,8 +192,10 @@ def build(manifest: Manifest, db_path: str | os.PathLike, *, jobs: int = 2, fetc
     if is_cached is not None:
         cached = {r.spec.id for r in pending if is_cached(r.spec)}
         pending.sort(key=lambda r: r.spec.id not in cached)
-    say(f"{len(rows) - len(pending)} of {len(rows)} builds already in {db_path}; "
-        f"{len(pending)} to fetch and ingest" + (f" ({jobs} fetches at a time)" if pending else ""))
+    say(
+        f"{len(rows) - len(pending)} of {len(rows)} builds already in {db_path}; "
+        f"{len(pending)} to fetch and ingest" + (f" ({jobs} fetches at a time)" if pending else "")
+    )
 
     _fetch_and_ingest(pending, db_path, fetcher, jobs, prune, ingest_jobs, say)
     result = BuildResult(list(rows.values()), db_size=_size(db_path))
@@ -179,15 +203,20 @@ def build(manifest: Manifest, db_path: str | os.PathLike, *, jobs: int = 2, fetc
     if failed:
         result.seconds = time.perf_counter() - start
         left = sum(1 for r in rows.values() if r.state == "pending")
-        raise BuildError(f"{len(failed)} of {len(rows)} builds failed ({', '.join(r.spec.id for r in failed)})"
-                         + (f", {left} not attempted" if left else "")
-                         + "; groups and finalizers were not updated; fix the cause and run again "
-                         "(finished builds are kept)", result)
+        raise BuildError(
+            f"{len(failed)} of {len(rows)} builds failed ({', '.join(r.spec.id for r in failed)})"
+            + (f", {left} not attempted" if left else "")
+            + "; groups and finalizers were not updated; fix the cause and run again "
+            "(finished builds are kept)",
+            result,
+        )
 
     conn = db.connect(db_path)
     try:
-        db.store_groups(conn, [(g.name, g.kind, [(rows[m.build].db_id, m.label) for m in g.members])
-                               for g in manifest.groups])
+        db.store_groups(
+            conn,
+            [(g.name, g.kind, [(rows[m.build].db_id, m.label) for m in g.members]) for g in manifest.groups],
+        )
         result.groups = len(manifest.groups)
         for hook in finalizers():
             name = f"{hook.__module__}.{hook.__qualname__}"
@@ -208,7 +237,7 @@ def finalizers() -> list[Callable[[sqlite3.Connection], None]]:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:       # the module exists but an import inside it failed
+            if exc.name != name:  # the module exists but an import inside it failed
                 raise
     hooks: list[Callable[[sqlite3.Connection], None]] = []
     diff = sys.modules.get("ingest.diff")
@@ -218,8 +247,15 @@ def finalizers() -> list[Callable[[sqlite3.Connection], None]]:
     return hooks
 
 
-def _fetch_and_ingest(pending: list[BuildRow], db_path: Path, fetcher: Fetcher, jobs: int, prune: bool,
-                      ingest_jobs: int | None, say: Callable[[str], None]) -> None:
+def _fetch_and_ingest(
+    pending: list[BuildRow],
+    db_path: Path,
+    fetcher: Fetcher,
+    jobs: int,
+    prune: bool,
+    ingest_jobs: int | None,
+    say: Callable[[str], None],
+) -> None:
     """Fetch in a thread pool at most `jobs` ahead, ingest in manifest order in this thread."""
     cancel = threading.Event()
 
@@ -244,7 +280,9 @@ def _fetch_and_ingest(pending: list[BuildRow], db_path: Path, fetcher: Fetcher, 
             say(f"{s.id}: in the cache ({got.path})")
         else:
             rate = got.downloaded / row.fetch_seconds / 1e6 if row.fetch_seconds else 0
-            say(f"fetched {s.id}: {store.human_size(got.downloaded)} in {row.fetch_seconds:.0f} s ({rate:.0f} MB/s)")
+            say(
+                f"fetched {s.id}: {store.human_size(got.downloaded)} in {row.fetch_seconds:.0f} s ({rate:.0f} MB/s)"
+            )
         for warning in got.warnings:
             say(f"{s.id}: {warning}")
         return got
@@ -274,8 +312,14 @@ def _fetch_and_ingest(pending: list[BuildRow], db_path: Path, fetcher: Fetcher, 
                 raise
 
 
-def _ingest(row: BuildRow, got: Fetched, db_path: Path, prune: bool, ingest_jobs: int | None,
-            say: Callable[[str], None]) -> None:
+def _ingest(
+    row: BuildRow,
+    got: Fetched,
+    db_path: Path,
+    prune: bool,
+    ingest_jobs: int | None,
+    say: Callable[[str], None],
+) -> None:
     s = row.spec
     say(f"ingesting {s.id} ({got.release})")
     t = time.perf_counter()
@@ -287,7 +331,7 @@ def _ingest(row: BuildRow, got: Fetched, db_path: Path, prune: bool, ingest_jobs
         row.ingest_seconds = time.perf_counter() - t
         say(f"{s.id}: ingest failed: {exc}")
         return
-    except sqlite3.Error as exc:          # e.g. disk full: the transaction was rolled back
+    except sqlite3.Error as exc:  # e.g. disk full: the transaction was rolled back
         row.state, row.error = "failed", f"database {db_path}: {exc}"
         say(f"{s.id}: cannot store it: {exc}; stopping")
         raise _Stop from None
@@ -304,8 +348,10 @@ def _ingest(row: BuildRow, got: Fetched, db_path: Path, prune: bool, ingest_jobs
     else:
         row.state = "ingested"
         fetched = "cached" if got.cached else f"fetch {row.fetch_seconds:.0f} s"
-        say(f"done {s.id}: {fetched}, ingest {row.ingest_seconds:.0f} s, "
-            f"database +{store.human_size(res.bytes_added)}")
+        say(
+            f"done {s.id}: {fetched}, ingest {row.ingest_seconds:.0f} s, "
+            f"database +{store.human_size(res.bytes_added)}"
+        )
     if prune and got.evict is not None:
         freed = got.evict()
         say(f"{s.id}: pruned {store.human_size(freed)} from the cache")

@@ -10,12 +10,12 @@ function types are printed without names.
 
 This is the only module that knows C syntax; it works on any TypeGraph.
 """
+
 from __future__ import annotations
 
 from ingest.model import CType, Field, Layout, Prototype, TypeGraph
 
-_QUALIFIER_WORDS = {"const": "const", "volatile": "volatile", "restrict": "restrict",
-                    "atomic": "_Atomic"}
+_QUALIFIER_WORDS = {"const": "const", "volatile": "volatile", "restrict": "restrict", "atomic": "_Atomic"}
 _QUALIFIER_ORDER = ("const", "volatile", "restrict", "atomic")
 _DECL_PREFIXES = tuple(w + " " for w in _QUALIFIER_WORDS.values())
 _AGGREGATES = ("struct", "union")
@@ -82,19 +82,18 @@ class _Printer:
             return self.decl(t.ref, d, depth + 1, quals | more)
         words = " ".join(_QUALIFIER_WORDS[q] for q in _QUALIFIER_ORDER if q in quals)
         if kind == "ptr":
-            if words:   # qualifies the pointer itself: "char * const p"
+            if words:  # qualifies the pointer itself: "char * const p"
                 d = f"{words} {d}" if d else words
-            d = ("* " + d) if d.startswith(_DECL_PREFIXES) or d in _QUALIFIER_WORDS.values() \
-                else ("*" + d)
+            d = ("* " + d) if d.startswith(_DECL_PREFIXES) or d in _QUALIFIER_WORDS.values() else ("*" + d)
             if self.peel(t.ref).kind in ("func", "array"):
                 d = "(" + d + ")"
             return self.decl(t.ref, d, depth + 1)
         if kind == "array":
             n = t.count
             if self.canonical and n == 0:
-                n = None   # x[0] and x[] mean the same trailing storage
+                n = None  # x[0] and x[] mean the same trailing storage
             return self.decl(t.ref, f"{d}[{'' if n is None else n}]", depth + 1, quals)
-        if kind == "func":   # a qualified function type means nothing: drop them
+        if kind == "func":  # a qualified function type means nothing: drop them
             if d.startswith("(") and not self.needs_declarator(t.ref):
                 return f"{self.decl(t.ref, '', depth + 1)} {d}({self.params(t, depth + 1)})"
             return self.decl(t.ref, f"{d}({self.params(t, depth + 1)})", depth + 1)
@@ -147,10 +146,15 @@ def prototype(graph: TypeGraph, func_tid: int, name: str, source: str) -> Protot
     if t.variadic:
         texts.append("...")
     text = p.decl(t.ref, f"{name}({', '.join(texts) if texts else 'void'})") + ";"
-    return Prototype(return_type=p.decl(t.ref, ""), params=params,
-                     variadic=t.variadic, text=text, source=source,
-                     canon_params=[canon.decl(ptid, "") for _, ptid in t.params or ()],
-                     canon_return=canon.decl(t.ref, ""))
+    return Prototype(
+        return_type=p.decl(t.ref, ""),
+        params=params,
+        variadic=t.variadic,
+        text=text,
+        source=source,
+        canon_params=[canon.decl(ptid, "") for _, ptid in t.params or ()],
+        canon_return=canon.decl(t.ref, ""),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -166,8 +170,13 @@ class _Sizer:
     def __init__(self, graph: TypeGraph) -> None:
         self.graph = graph
         self.pointer_size = next(
-            (t.size for t in graph.values()
-             if t.kind == "int" and t.name in ("long unsigned int", "long int")), None)
+            (
+                t.size
+                for t in graph.values()
+                if t.kind == "int" and t.name in ("long unsigned int", "long int")
+            ),
+            None,
+        )
 
     def size(self, tid: int) -> int | None:
         """Byte size of `tid`, None when unknown (void, function, fwd, flexible)."""
@@ -180,11 +189,9 @@ class _Sizer:
                     return None
                 mult *= t.count
             elif kind == "ptr":
-                return None if (t.size or self.pointer_size) is None \
-                    else mult * (t.size or self.pointer_size)
+                return None if (t.size or self.pointer_size) is None else mult * (t.size or self.pointer_size)
             elif kind not in _QUALIFIER_WORDS and kind != "typedef":
-                return None if t.size is None or kind in ("func", "fwd", "void") \
-                    else mult * t.size
+                return None if t.size is None or kind in ("func", "fwd", "void") else mult * t.size
             t = self.graph[t.ref]
         raise ValueError(f"type {tid}: chain too deep or cyclic")
 
@@ -198,17 +205,24 @@ def _container(graph: TypeGraph, tid: int, named: bool) -> CType | None:
         kind = t.kind
         if kind in _AGGREGATES:
             return t if (not named or t.name is None) and t.members else None
-        if kind in _QUALIFIER_WORDS or (kind == "typedef" and not named) \
-                or (kind == "array" and named):
+        if kind in _QUALIFIER_WORDS or (kind == "typedef" and not named) or (kind == "array" and named):
             t = graph[t.ref]
             continue
         return None
     return None
 
 
-def _flatten(graph: TypeGraph, printer: _Printer, sizer: _Sizer, agg: CType,
-             base: int, parent: int | None, out: list[Field], active: set[int],
-             canon: dict[int, str]) -> None:
+def _flatten(
+    graph: TypeGraph,
+    printer: _Printer,
+    sizer: _Sizer,
+    agg: CType,
+    base: int,
+    parent: int | None,
+    out: list[Field],
+    active: set[int],
+    canon: dict[int, str],
+) -> None:
     """Append `agg`'s members to `out`, descending into anonymous containers;
     `canon` caches canonical type texts by type id."""
     active.add(id(agg))
@@ -216,9 +230,16 @@ def _flatten(graph: TypeGraph, printer: _Printer, sizer: _Sizer, agg: CType,
         decl = printer.decl(m.type, m.name or "")
         if m.bit_size:
             decl += f"{':' if m.name else ' :'}{m.bit_size}"
-        row = Field(position=len(out), name=m.name, type_text=printer.decl(m.type, ""),
-                    decl=decl, bit_offset=base + m.bit_offset, bit_size=m.bit_size,
-                    byte_size=sizer.size(m.type), parent=parent)
+        row = Field(
+            position=len(out),
+            name=m.name,
+            type_text=printer.decl(m.type, ""),
+            decl=decl,
+            bit_offset=base + m.bit_offset,
+            bit_size=m.bit_size,
+            byte_size=sizer.size(m.type),
+            parent=parent,
+        )
         row.canon_type = canon.get(m.type)
         if row.canon_type is None:
             row.canon_type = canon[m.type] = _Printer(graph, canonical=True).decl(m.type, "")
@@ -233,9 +254,9 @@ def layouts(graph: TypeGraph) -> list[Layout]:
     """Every named struct, union and enum of the graph, fields flattened
     (see model.Field); same-named distinct types are all returned."""
     printer, sizer = _Printer(graph), _Sizer(graph)
-    canon: dict[int, str] = {}   # type id -> canonical text (model.Field.canon_type)
+    canon: dict[int, str] = {}  # type id -> canonical text (model.Field.canon_type)
     out: list[Layout] = []
-    seen: set[int] = set()   # one node may sit under several ids (BTF TYPE_TAG)
+    seen: set[int] = set()  # one node may sit under several ids (BTF TYPE_TAG)
     for t in graph.values():
         if not t.name or t.kind not in ("struct", "union", "enum") or id(t) in seen:
             continue
@@ -259,7 +280,7 @@ def _comment(f: Field) -> str:
     unit = f.byte_size if f.byte_size else 1
     start = f.bit_offset // (unit * 8) * unit
     bit = f.bit_offset - start * 8
-    if bit + f.bit_size > unit * 8:   # straddles its unit (packed): use bytes
+    if bit + f.bit_size > unit * 8:  # straddles its unit (packed): use bytes
         start, bit = f.bit_offset // 8, f.bit_offset % 8
     return f"/* {start}: {bit} {size} */"
 
@@ -284,7 +305,7 @@ def layout_text(layout: Layout, comments: bool = True) -> str:
             lines.append(f"{tabs}{f.decl};{tail}")
             return
         head, mark, after = f.decl.partition(" {...}")
-        if not mark:   # unnamed member of a tagged type (-fms-extensions)
+        if not mark:  # unnamed member of a tagged type (-fms-extensions)
             head, after = f.decl, ""
         lines.append(f"{tabs}{head} {{")
         for k in kids:

@@ -1,5 +1,6 @@
 """Collision, inline and transformation rules of docs/concepts.md#function-status, and the status
 line the reference pages print."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -48,8 +49,9 @@ def suffixes(symbols: Sequence[Symbol]) -> tuple[str, ...]:
     return tuple(sorted({s for sym in symbols for s in sym.suffixes}))
 
 
-def status_line(collision_type: str | None, inline_type: str | None, transformed: Sequence[str],
-                present: bool = True) -> str:
+def status_line(
+    collision_type: str | None, inline_type: str | None, transformed: Sequence[str], present: bool = True
+) -> str:
     """`Duplicate, Full Inline ⚠️`, `✅` or `Absent ⚠️` as on the reference pages."""
     if not present:
         return "Absent ⚠️"

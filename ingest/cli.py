@@ -1,4 +1,5 @@
 """kernsurf command line: thin wrappers over the ingest library."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -8,11 +9,10 @@ from pathlib import Path
 import click
 
 from ingest import batch as builder
-from ingest import manifest
-from ingest import pipeline
+from ingest import manifest, pipeline
 from ingest.archive import debian
-from ingest.errors import ArchiveError
 from ingest.archive.store import human_size
+from ingest.errors import ArchiveError
 
 
 @click.group()
@@ -39,30 +39,66 @@ def _progress_bar(label: str):
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--db", "db_path", default="kernels.db", show_default=True, type=click.Path(path_type=Path),
-              help="SQLite database to add the build to (created if missing).")
+@click.option(
+    "--db",
+    "db_path",
+    default="kernels.db",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="SQLite database to add the build to (created if missing).",
+)
 @click.option("--distro", help="Distribution, e.g. debian.")
 @click.option("--version", "pkg_version", help="Package version, e.g. 6.1.192-2.")
 @click.option("--release", help="Kernel release (default: from the image's linux_banner).")
 @click.option("--arch", help="Architecture (default: from the ELF machine).")
 @click.option("--flavor", help="Flavor (default: the release's suffix, e.g. amd64, cloud-amd64).")
 @click.option("--label", help="Display name of the build (default: the release).")
-@click.option("--kallsyms", "--system-map", "kallsyms", type=click.Path(exists=True, path_type=Path),
-              help="For a BTF-only input: /proc/kallsyms or System.map with its symbols.")
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The build's kernel config (default: a file named config beside PATH, as the cache keeps it).")
+@click.option(
+    "--kallsyms",
+    "--system-map",
+    "kallsyms",
+    type=click.Path(exists=True, path_type=Path),
+    help="For a BTF-only input: /proc/kallsyms or System.map with its symbols.",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The build's kernel config (default: a file named config beside PATH, as the cache keeps it).",
+)
 @click.option("--replace", is_flag=True, help="Replace the build if its build-id is already stored.")
 @click.option("-j", "--jobs", type=int, help="Processes for the DWARF walk (default: all cores).")
 @click.option("--timings", is_flag=True, help="Also print seconds per phase.")
-def ingest(path: Path, db_path: Path, distro, pkg_version, release, arch, flavor, label, kallsyms,
-           config: Path | None, replace: bool, jobs, timings: bool) -> None:
+def ingest(
+    path: Path,
+    db_path: Path,
+    distro,
+    pkg_version,
+    release,
+    arch,
+    flavor,
+    label,
+    kallsyms,
+    config: Path | None,
+    replace: bool,
+    jobs,
+    timings: bool,
+) -> None:
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) as a build."""
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
     try:
-        result = pipeline.ingest(path, db_path, identity, replace=replace, jobs=jobs,
-                                 progress=_progress_bar("DWARF units"), kallsyms=kallsyms, config=config)
+        result = pipeline.ingest(
+            path,
+            db_path,
+            identity,
+            replace=replace,
+            jobs=jobs,
+            progress=_progress_bar("DWARF units"),
+            kallsyms=kallsyms,
+            config=config,
+        )
     except pipeline.IngestError as exc:
         raise click.ClickException(str(exc)) from None
     if result.skipped:
@@ -70,12 +106,14 @@ def ingest(path: Path, db_path: Path, distro, pkg_version, release, arch, flavor
         return
     b = result.build
     structs = sum(1 for x in b.layouts if x.kind != "enum")
-    click.echo(f"{result.name}: {len(b.functions)} functions, {len(b.instances)} instances, "
-               f"{sum(c.sites for c in b.calls)} caller sites ({len(b.calls)} edges), {len(b.symbols)} symbols, "
-               f"{structs} structs/unions, {len(b.tracepoints)} tracepoints, {len(b.syscalls)} syscalls, "
-               f"{len(b.lsm_hooks)} LSM hooks, {len(b.kfuncs)} kfuncs, {len(b.config)} config options "
-               f"in {result.seconds:.1f} s, "
-               f"{result.bytes_added / 1e6:.1f} MB added to {db_path}")
+    click.echo(
+        f"{result.name}: {len(b.functions)} functions, {len(b.instances)} instances, "
+        f"{sum(c.sites for c in b.calls)} caller sites ({len(b.calls)} edges), {len(b.symbols)} symbols, "
+        f"{structs} structs/unions, {len(b.tracepoints)} tracepoints, {len(b.syscalls)} syscalls, "
+        f"{len(b.lsm_hooks)} LSM hooks, {len(b.kfuncs)} kfuncs, {len(b.config)} config options "
+        f"in {result.seconds:.1f} s, "
+        f"{result.bytes_added / 1e6:.1f} MB added to {db_path}"
+    )
     if timings:
         click.echo("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases.items()))
 
@@ -100,13 +138,24 @@ def fetch() -> None:
 
 @fetch.command("debian")
 @click.argument("package_or_release")
-@click.option("--suite", default="bookworm", show_default=True,
-              help="Debian suite; its -updates and -security suites are searched too.")
-@click.option("--arch", type=click.Choice(debian.ARCHES), help="Architecture (default: from the flavor, else amd64).")
-@click.option("--mirror", metavar="URL",
-              help=f"Debian mirror (default: ${debian.ENV_MIRROR}, else the machine's APT sources, else {debian.DEFAULT_MIRROR}).")
+@click.option(
+    "--suite",
+    default="bookworm",
+    show_default=True,
+    help="Debian suite; its -updates and -security suites are searched too.",
+)
+@click.option(
+    "--arch", type=click.Choice(debian.ARCHES), help="Architecture (default: from the flavor, else amd64)."
+)
+@click.option(
+    "--mirror",
+    metavar="URL",
+    help=f"Debian mirror (default: ${debian.ENV_MIRROR}, else the machine's APT sources, else {debian.DEFAULT_MIRROR}).",
+)
 @click.option("--no-config", is_flag=True, help="Do not fetch the kernel config from the image package.")
-def fetch_debian(package_or_release: str, suite: str, arch: str | None, mirror: str | None, no_config: bool) -> None:
+def fetch_debian(
+    package_or_release: str, suite: str, arch: str | None, mirror: str | None, no_config: bool
+) -> None:
     """Fetch the vmlinux of a Debian debug kernel and print its path.
 
     PACKAGE_OR_RELEASE is a package (linux-image-6.1.0-56-amd64-dbg), a kernel
@@ -133,8 +182,12 @@ def fetch_debian(package_or_release: str, suite: str, arch: str | None, mirror: 
 
 @fetch.command("list")
 @click.argument("distro", type=click.Choice(["debian"]))
-@click.option("--suite", default="bookworm", show_default=True,
-              help="Suite to list; its -updates and -security suites are included.")
+@click.option(
+    "--suite",
+    default="bookworm",
+    show_default=True,
+    help="Suite to list; its -updates and -security suites are included.",
+)
 @click.option("--arch", type=click.Choice(debian.ARCHES), help="Only this architecture (default: all).")
 @click.option("--mirror", metavar="URL", help="Mirror to ask (default as for `fetch debian`).")
 def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) -> None:
@@ -146,18 +199,34 @@ def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) ->
         refs = debian.list_debug_kernels(suite, arch, mirror)
     except ArchiveError as exc:
         raise click.ClickException(str(exc)) from None
-    rows = [(r.release, r.arch, r.flavor, r.version, f"{r.size / 1e6:.0f}", r.suite,
-             "*" if debian.cached_image(r) else "") for r in refs]
+    rows = [
+        (
+            r.release,
+            r.arch,
+            r.flavor,
+            r.version,
+            f"{r.size / 1e6:.0f}",
+            r.suite,
+            "*" if debian.cached_image(r) else "",
+        )
+        for r in refs
+    ]
     _table(("release", "arch", "flavor", "version", "size MB", "suite", "cached"), rows, right=(4,))
     click.echo(f"{len(rows)} debug kernels in {suite} for {arch or 'all architectures'}", err=True)
 
 
 def _table(header: tuple[str, ...], rows: list[tuple], right: tuple[int, ...] = ()) -> None:
     """Print rows as aligned columns; columns in `right` are right-aligned."""
-    cells = [tuple(str(c) for c in header)] + [tuple("" if c is None else str(c) for c in row) for row in rows]
+    cells = [tuple(str(c) for c in header)] + [
+        tuple("" if c is None else str(c) for c in row) for row in rows
+    ]
     widths = [max(len(row[k]) for row in cells) for k in range(len(header))]
     for row in cells:
-        click.echo("  ".join(c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))).rstrip())
+        click.echo(
+            "  ".join(
+                c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))
+            ).rstrip()
+        )
 
 
 # --------------------------------------------------------------------------- build
@@ -165,16 +234,32 @@ def _table(header: tuple[str, ...], rows: list[tuple], right: tuple[int, ...] = 
 
 @cli.command("build")
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
-@click.option("--db", "db_path", default="kernels.db", show_default=True, type=click.Path(path_type=Path),
-              help="SQLite database to fill (created if missing).")
-@click.option("-j", "--jobs", default=2, show_default=True, type=click.IntRange(1, 16),
-              help="Parallel downloads (the ingest itself runs one build at a time on all cores).")
+@click.option(
+    "--db",
+    "db_path",
+    default="kernels.db",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="SQLite database to fill (created if missing).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Parallel downloads (the ingest itself runs one build at a time on all cores).",
+)
 @click.option("--mirror", metavar="URL", help="Debian mirror (default as for `fetch debian`).")
 @click.option("--no-config", is_flag=True, help="Do not fetch kernel configs.")
-@click.option("--prune", is_flag=True,
-              help="Delete each image from the cache once it is in the database (disk stays at about -j + 1 images).")
-def build_command(manifest_path: Path, db_path: Path, jobs: int, mirror: str | None, no_config: bool,
-                  prune: bool) -> None:
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Delete each image from the cache once it is in the database (disk stays at about -j + 1 images).",
+)
+def build_command(
+    manifest_path: Path, db_path: Path, jobs: int, mirror: str | None, no_config: bool, prune: bool
+) -> None:
     """Fetch and ingest the builds a manifest lists, and record its groups.
 
     Incremental: builds already in the database are not fetched again, so
@@ -188,8 +273,14 @@ def build_command(manifest_path: Path, db_path: Path, jobs: int, mirror: str | N
         raise click.ClickException(str(exc)) from None
     fetcher = builder.DebianFetcher(mirror, config=not no_config)
     try:
-        result = builder.build(spec, db_path, jobs=jobs, fetcher=fetcher, prune=prune,
-                               report=lambda line: click.echo(line, err=True))
+        result = builder.build(
+            spec,
+            db_path,
+            jobs=jobs,
+            fetcher=fetcher,
+            prune=prune,
+            report=lambda line: click.echo(line, err=True),
+        )
     except builder.BuildError as exc:
         _build_table(exc.result, db_path)
         raise click.ClickException(str(exc)) from None
@@ -199,18 +290,28 @@ def build_command(manifest_path: Path, db_path: Path, jobs: int, mirror: str | N
 
 
 def _build_table(result, db_path: Path) -> None:
-    rows = [(r.spec.id, r.name or r.spec.label, r.state,
-             "" if r.cached is None else "cache" if r.cached else f"{r.fetch_seconds:.0f}",
-             f"{r.ingest_seconds:.0f}" if r.ingest_seconds else "",
-             f"{r.downloaded / 1e6:.0f}" if r.downloaded else "",
-             f"{r.db_size / 1e6:.0f}" if r.db_size else "") for r in result.rows]
-    _table(("build", "name", "state", "fetch s", "ingest s", "downloaded MB", "DB MB"), rows, right=(3, 4, 5, 6))
+    rows = [
+        (
+            r.spec.id,
+            r.name or r.spec.label,
+            r.state,
+            "" if r.cached is None else "cache" if r.cached else f"{r.fetch_seconds:.0f}",
+            f"{r.ingest_seconds:.0f}" if r.ingest_seconds else "",
+            f"{r.downloaded / 1e6:.0f}" if r.downloaded else "",
+            f"{r.db_size / 1e6:.0f}" if r.db_size else "",
+        )
+        for r in result.rows
+    ]
+    _table(
+        ("build", "name", "state", "fetch s", "ingest s", "downloaded MB", "DB MB"), rows, right=(3, 4, 5, 6)
+    )
     for r in result.failed:
         click.echo(f"{r.spec.id}: {r.error}", err=True)
     hooks = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.finalizers)
-    click.echo(f"{len(result.rows)} builds in {result.seconds:.0f} s, downloaded {human_size(result.downloaded)}, "
-               f"{db_path} is {human_size(result.db_size)}; {result.groups} groups"
-               + (f"; {hooks}" if hooks else ""))
+    click.echo(
+        f"{len(result.rows)} builds in {result.seconds:.0f} s, downloaded {human_size(result.downloaded)}, "
+        f"{db_path} is {human_size(result.db_size)}; {result.groups} groups" + (f"; {hooks}" if hooks else "")
+    )
 
 
 # --------------------------------------------------------------------------- diff
@@ -219,16 +320,41 @@ def _build_table(result, db_path: Path) -> None:
 @cli.command("diff")
 @click.argument("build_a")
 @click.argument("build_b")
-@click.option("--db", "db_path", default="kernels.db", show_default=True, type=click.Path(path_type=Path),
-              help="SQLite database holding both builds.")
-@click.option("--kind", "kinds", multiple=True, metavar="KIND",
-              help="Only these items (function, struct, union, enum, type) or change kinds "
-                   "('param type changed', 'field offset changed', ...); repeatable.")
-@click.option("--name", "pattern", metavar="PATTERN", help="Only items with this name, or matching this glob (dma_buf*).")
+@click.option(
+    "--db",
+    "db_path",
+    default="kernels.db",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="SQLite database holding both builds.",
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="Only these items (function, struct, union, enum, type) or change kinds "
+    "('param type changed', 'field offset changed', ...); repeatable.",
+)
+@click.option(
+    "--name",
+    "pattern",
+    metavar="PATTERN",
+    help="Only items with this name, or matching this glob (dma_buf*).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--store", is_flag=True, help="Also store the changes in the database (table changes, view change_list).")
-def diff_command(build_a: str, build_b: str, db_path: Path, kinds: tuple[str, ...], pattern: str | None,
-                 as_json: bool, store: bool) -> None:
+@click.option(
+    "--store", is_flag=True, help="Also store the changes in the database (table changes, view change_list)."
+)
+def diff_command(
+    build_a: str,
+    build_b: str,
+    db_path: Path,
+    kinds: tuple[str, ...],
+    pattern: str | None,
+    as_json: bool,
+    store: bool,
+) -> None:
     """What changed from BUILD_A to BUILD_B: functions (parameters, return
     type, inline/transformation/collision/symbol status, kprobe/fentry
     attachability), structs and unions (fields, offsets, size), enums (values),
@@ -243,11 +369,12 @@ def diff_command(build_a: str, build_b: str, db_path: Path, kinds: tuple[str, ..
     """
     import json
 
-    from ingest import db
-    from ingest import diff
+    from ingest import db, diff
 
     if not db_path.exists():
-        raise click.ClickException(f"{db_path}: no such database (create it with `kernsurf ingest` or `kernsurf build`)")
+        raise click.ClickException(
+            f"{db_path}: no such database (create it with `kernsurf ingest` or `kernsurf build`)"
+        )
     conn = db.connect(db_path)
     try:
         try:
@@ -269,15 +396,32 @@ def diff_command(build_a: str, build_b: str, db_path: Path, kinds: tuple[str, ..
 
 @cli.command("check")
 @click.argument("objects", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--db", "db_path", default="kernels.db", show_default=True, type=click.Path(path_type=Path),
-              help="The kernsurf database to check against.")
+@click.option(
+    "--db",
+    "db_path",
+    default="kernels.db",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The kernsurf database to check against.",
+)
 @click.option("--group", help="Only the builds of this group (e.g. Regular), compared in its order.")
-@click.option("--dep", "deps", multiple=True, metavar="KIND:NAME",
-              help="An extra dependency, e.g. kprobe:vmap, field:dma_buf_ops.vmap, tracepoint:sched/sched_switch.")
+@click.option(
+    "--dep",
+    "deps",
+    multiple=True,
+    metavar="KIND:NAME",
+    help="An extra dependency, e.g. kprobe:vmap, field:dma_buf_ops.vmap, tracepoint:sched/sched_switch.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--strict", is_flag=True, help="Exit with status 2 when any dependency fails on any build.")
-def check_command(objects: tuple[Path, ...], db_path: Path, group: str | None, deps: tuple[str, ...],
-                  as_json: bool, strict: bool) -> None:
+def check_command(
+    objects: tuple[Path, ...],
+    db_path: Path,
+    group: str | None,
+    deps: tuple[str, ...],
+    as_json: bool,
+    strict: bool,
+) -> None:
     """Will these BPF programs work on these kernels? Reads each compiled BPF
     object (clang -target bpf -g): its program sections (kprobe/, fentry/,
     tp/, raw_tp/, tp_btf/, lsm/, ksyscall/, kprobe.multi/, iter/,
@@ -294,20 +438,25 @@ def check_command(objects: tuple[Path, ...], db_path: Path, group: str | None, d
     """
     import json
 
-    from ingest.bpf import objects as bpf_object
-    from ingest.bpf import check
     from ingest import db
+    from ingest.bpf import check
+    from ingest.bpf import objects as bpf_object
 
     if not objects and not deps:
-        raise click.ClickException("nothing to check: give a BPF object (clang -target bpf -g -O2 -c prog.c) or --dep")
+        raise click.ClickException(
+            "nothing to check: give a BPF object (clang -target bpf -g -O2 -c prog.c) or --dep"
+        )
     try:
         dependencies = check.merge(
             [dep for path in objects for dep in _read_object(path, bpf_object)]
-            + [check.parse_spec(text) for text in deps])
+            + [check.parse_spec(text) for text in deps]
+        )
     except check.BadDependency as exc:
         raise click.ClickException(str(exc)) from None
     if not db_path.exists():
-        raise click.ClickException(f"{db_path}: no such database (create it with `kernsurf build` or `kernsurf ingest`)")
+        raise click.ClickException(
+            f"{db_path}: no such database (create it with `kernsurf build` or `kernsurf ingest`)"
+        )
     conn = db.open_readonly(db_path)
     try:
         report = check.evaluate(conn, dependencies, group)

@@ -1,5 +1,6 @@
 """The only module that writes SQL: applies schema.sql, stores a Build in one
 transaction, maintains the lookup tables and deletes builds."""
+
 from __future__ import annotations
 
 import hashlib
@@ -109,8 +110,12 @@ def _unique_name(conn: sqlite3.Connection, wanted: str) -> str:
 def _layout_digest(layout: Layout) -> str:
     h = hashlib.sha1(f"{layout.kind}|{layout.size}".encode())
     for f in layout.fields:
-        h.update(f"|{f.name}|{f.type_text}|{f.decl}|{f.bit_offset}|{f.bit_size}|{f.byte_size}|{f.parent}".encode())
-        if f.canon_type is not None and f.canon_type != f.type_text:   # same text, other meaning: another layout
+        h.update(
+            f"|{f.name}|{f.type_text}|{f.decl}|{f.bit_offset}|{f.bit_size}|{f.byte_size}|{f.parent}".encode()
+        )
+        if (
+            f.canon_type is not None and f.canon_type != f.type_text
+        ):  # same text, other meaning: another layout
             h.update(f"~{f.canon_type}".encode())
     for name, value in layout.values:
         h.update(f"|{name}={value}".encode())
@@ -120,9 +125,20 @@ def _layout_digest(layout: Layout) -> str:
 def clear_build(conn: sqlite3.Connection, build: int) -> None:
     """Remove one build's facts but keep its builds row, so groups that name it
     stay valid (shared lookups, layouts and prototypes stay too)."""
-    conn.execute("DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,))
-    for table in ("functions", "types", "symbols", "instances", "tracepoints", "syscalls", "lsm_hooks",
-                  "kfuncs", "config_options"):
+    conn.execute(
+        "DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,)
+    )
+    for table in (
+        "functions",
+        "types",
+        "symbols",
+        "instances",
+        "tracepoints",
+        "syscalls",
+        "lsm_hooks",
+        "kfuncs",
+        "config_options",
+    ):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
 
 
@@ -132,8 +148,9 @@ def delete_build(conn: sqlite3.Connection, build: int) -> None:
     conn.execute("DELETE FROM builds WHERE id = ?", (build,))
 
 
-def store_build(conn: sqlite3.Connection, build: Build, seconds: float, replace: bool = False,
-                label: str | None = None) -> int:
+def store_build(
+    conn: sqlite3.Connection, build: Build, seconds: float, replace: bool = False, label: str | None = None
+) -> int:
     """Insert the whole build in one transaction; returns its id."""
     info = build.info
     conn.execute("BEGIN IMMEDIATE")
@@ -145,67 +162,146 @@ def store_build(conn: sqlite3.Connection, build: Build, seconds: float, replace:
         paths = _Lookup(conn, "paths", "path")
         texts = _Lookup(conn, "type_texts", "text")
         long_texts = _Lookup(conn, "texts", "text")
-        lacks = [fact for fact, ok in (("inlining, callers, instances", info.has_dwarf),
-                                        ("types from BTF", info.has_btf), ("symbols", info.has_symtab)) if not ok]
-        columns = ("name, build_id, distro, version, release, version_sort, arch, flavor, compiler, dwarf_version,"
-                   " has_dwarf, has_btf, has_symtab, lacks, file_size, sha256, source_path, ingest_seconds,"
-                   " ingested_at, n_functions, n_instances, n_callers, n_symbols, n_structs, n_tracepoints, n_syscalls,"
-                   " n_lsm_hooks, n_kfuncs, n_config")
-        values = (info.build_id, info.distro, info.version, info.release, version_sort(info.release), info.arch,
-                  info.flavor, info.compiler, info.dwarf_version, info.has_dwarf, info.has_btf, info.has_symtab,
-                  "; ".join(lacks) or None, info.file_size, info.sha256, info.path, seconds,
-                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), len(build.functions), len(build.instances),
-                  len(build.calls), len(build.symbols), sum(1 for x in build.layouts if x.kind != "enum"),
-                  len(build.tracepoints), len(build.syscalls), len(build.lsm_hooks), len(build.kfuncs),
-                  len(build.config))
+        lacks = [
+            fact
+            for fact, ok in (
+                ("inlining, callers, instances", info.has_dwarf),
+                ("types from BTF", info.has_btf),
+                ("symbols", info.has_symtab),
+            )
+            if not ok
+        ]
+        columns = (
+            "name, build_id, distro, version, release, version_sort, arch, flavor, compiler, dwarf_version,"
+            " has_dwarf, has_btf, has_symtab, lacks, file_size, sha256, source_path, ingest_seconds,"
+            " ingested_at, n_functions, n_instances, n_callers, n_symbols, n_structs, n_tracepoints, n_syscalls,"
+            " n_lsm_hooks, n_kfuncs, n_config"
+        )
+        values = (
+            info.build_id,
+            info.distro,
+            info.version,
+            info.release,
+            version_sort(info.release),
+            info.arch,
+            info.flavor,
+            info.compiler,
+            info.dwarf_version,
+            info.has_dwarf,
+            info.has_btf,
+            info.has_symtab,
+            "; ".join(lacks) or None,
+            info.file_size,
+            info.sha256,
+            info.path,
+            seconds,
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            len(build.functions),
+            len(build.instances),
+            len(build.calls),
+            len(build.symbols),
+            sum(1 for x in build.layouts if x.kind != "enum"),
+            len(build.tracepoints),
+            len(build.syscalls),
+            len(build.lsm_hooks),
+            len(build.kfuncs),
+            len(build.config),
+        )
         if old is not None:  # replace in place: the id stays, so groups and diff pairs keep pointing at it
             build_pk = old[0]
             clear_build(conn, build_pk)
             name = label if label and label != old[1] and not _name_taken(conn, label) else old[1]
-            conn.execute(f"UPDATE builds SET ({columns}) = ({', '.join('?' * 29)}) WHERE id = ?",
-                         (name, *values, build_pk))
+            conn.execute(
+                f"UPDATE builds SET ({columns}) = ({', '.join('?' * 29)}) WHERE id = ?",
+                (name, *values, build_pk),
+            )
         else:
             build_pk = _next_id(conn, "builds")
             name = _unique_name(conn, label or info.release or info.build_id[:12])
-            conn.execute(f"INSERT INTO builds (id, {columns}) VALUES ({', '.join('?' * 30)})",
-                         (build_pk, name, *values))
+            conn.execute(
+                f"INSERT INTO builds (id, {columns}) VALUES ({', '.join('?' * 30)})",
+                (build_pk, name, *values),
+            )
 
         first = _next_id(conn, "instances")
-        instance_rows = [(first + k, build_pk, names(i.name), i.external, paths(i.decl_file), i.decl_line,
-                          paths(i.cu), i.inline, _addr(i.address), i.defined)
-                         for k, i in enumerate(build.instances)]
+        instance_rows = [
+            (
+                first + k,
+                build_pk,
+                names(i.name),
+                i.external,
+                paths(i.decl_file),
+                i.decl_line,
+                paths(i.cu),
+                i.inline,
+                _addr(i.address),
+                i.defined,
+            )
+            for k, i in enumerate(build.instances)
+        ]
         attach = build.attach
-        symbol_rows = [(build_pk, names(s.name), names(s.stem), " ".join(s.suffixes) or None, _addr(s.address),
-                        s.size, s.binding, s.section, *_attach_columns(attach.get(s.name)))
-                       for s in build.symbols]
+        symbol_rows = [
+            (
+                build_pk,
+                names(s.name),
+                names(s.stem),
+                " ".join(s.suffixes) or None,
+                _addr(s.address),
+                s.size,
+                s.binding,
+                s.section,
+                *_attach_columns(attach.get(s.name)),
+            )
+            for s in build.symbols
+        ]
         btf_funcs = build.btf_funcs if build.info.has_btf else None
         protos = _PrototypeStore(conn, texts)
-        function_rows = [(names(f.name), build_pk, f.collision, f.inline, " ".join(f.suffixes) or None,
-                          f.n_instances, f.n_symbols, protos(f.prototype),
-                          f.prototype.source if f.prototype else None, *_attach_columns(attach.get(f.name)),
-                          None if btf_funcs is None else f.name in btf_funcs) for f in build.functions]
+        function_rows = [
+            (
+                names(f.name),
+                build_pk,
+                f.collision,
+                f.inline,
+                " ".join(f.suffixes) or None,
+                f.n_instances,
+                f.n_symbols,
+                protos(f.prototype),
+                f.prototype.source if f.prototype else None,
+                *_attach_columns(attach.get(f.name)),
+                None if btf_funcs is None else f.name in btf_funcs,
+            )
+            for f in build.functions
+        ]
         layouts = _LayoutStore(conn, texts)
         type_rows = sorted({(names(x.name), build_pk, layouts(x), x.kind) for x in build.layouts})
         # Count what is stored: DWARF-only builds repeat identical layouts across units.
-        conn.execute("UPDATE builds SET n_structs = ? WHERE id = ?",
-                     (sum(1 for row in type_rows if row[3] != "enum"), build_pk))
+        conn.execute(
+            "UPDATE builds SET n_structs = ? WHERE id = ?",
+            (sum(1 for row in type_rows if row[3] != "enum"), build_pk),
+        )
         # Parents before children: foreign keys are checked row by row.
         surface_rows = _surface_rows(build, build_pk, names, texts, long_texts, layouts)
         for store in (names, paths, texts, long_texts, protos, layouts):
             store.flush()
         conn.executemany(
             "INSERT INTO instances (id, build_id, name_id, external, decl_path_id, decl_line, cu_path_id,"
-            " inline, address, defined) VALUES (?,?,?,?,?,?,?,?,?,?)", instance_rows)
+            " inline, address, defined) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            instance_rows,
+        )
         conn.executemany(
             "INSERT INTO callers (callee_id, caller_id, kind, sites) VALUES (?,?,?,?)",
-            [(first + c.callee, first + c.caller, c.kind, c.sites) for c in build.calls])
+            [(first + c.callee, first + c.caller, c.kind, c.sites) for c in build.calls],
+        )
         conn.executemany(
             "INSERT INTO symbols (build_id, name_id, stem_id, suffixes, address, size, binding, section,"
-            " ftrace, kprobe_blocked) VALUES (?,?,?,?,?,?,?,?,?,?)", symbol_rows)
+            " ftrace, kprobe_blocked) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            symbol_rows,
+        )
         conn.executemany(
             "INSERT INTO functions (name_id, build_id, collision, inline, suffixes, n_instances, n_symbols,"
             " prototype_id, prototype_source, ftrace, kprobe_blocked, btf_func) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            function_rows)
+            function_rows,
+        )
         conn.executemany("INSERT INTO types (name_id, build_id, layout_id, kind) VALUES (?,?,?,?)", type_rows)
         for table, rows in surface_rows.items():
             if rows:
@@ -222,18 +318,33 @@ def _attach_columns(facts: AttachFacts | None) -> tuple[int | None, str | None]:
     return (None, None) if facts is None else (int(facts.ftrace), facts.kprobe_blocked)
 
 
-def _surface_rows(build: Build, build_pk: int, names: _Lookup, texts: _Lookup, long_texts: _Lookup,
-                  layouts: "_LayoutStore") -> dict[str, list[tuple]]:
+def _surface_rows(
+    build: Build, build_pk: int, names: _Lookup, texts: _Lookup, long_texts: _Lookup, layouts: _LayoutStore
+) -> dict[str, list[tuple]]:
     """Rows of the surface tables, in their column order (schema.sql)."""
     structs = {x.name: x for x in build.layouts if x.kind == "struct"}
     return {
-        "tracepoints": [(names(t.name), build_pk, t.system, names(t.event_class),
-                         layouts(structs[t.struct]) if t.struct in structs else None, names(t.func),
-                         long_texts(t.print_fmt), texts(t.raw_prototype)) for t in build.tracepoints],
-        "syscalls": [(build_pk, s.abi, s.number, names(s.name), names(s.symbol), names(s.table))
-                     for s in build.syscalls],
+        "tracepoints": [
+            (
+                names(t.name),
+                build_pk,
+                t.system,
+                names(t.event_class),
+                layouts(structs[t.struct]) if t.struct in structs else None,
+                names(t.func),
+                long_texts(t.print_fmt),
+                texts(t.raw_prototype),
+            )
+            for t in build.tracepoints
+        ],
+        "syscalls": [
+            (build_pk, s.abi, s.number, names(s.name), names(s.symbol), names(s.table))
+            for s in build.syscalls
+        ],
         "lsm_hooks": [(names(h.name), build_pk, texts(h.prototype), int(h.bpf_lsm)) for h in build.lsm_hooks],
-        "kfuncs": [(names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags) for k in build.kfuncs],
+        "kfuncs": [
+            (names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags) for k in build.kfuncs
+        ],
         "config_options": [(names(name), build_pk, value) for name, value in sorted(build.config.items())],
     }
 
@@ -253,25 +364,42 @@ class _PrototypeStore:
             return None
         canon_params = proto.canon_params or [None] * len(proto.params)
         key = proto.text
-        if proto.canon_return not in (None, proto.return_type) or \
-                any(c is not None and c != t for c, (_, t) in zip(canon_params, proto.params)):
-            key += "~" + "|".join(map(str, [proto.canon_return, *canon_params]))   # same text, other meaning
+        if proto.canon_return not in (None, proto.return_type) or any(
+            c is not None and c != t for c, (_, t) in zip(canon_params, proto.params)
+        ):
+            key += "~" + "|".join(map(str, [proto.canon_return, *canon_params]))  # same text, other meaning
         digest = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big", signed=True)
         i = self.ids.get(digest)
         if i is None:
             i = self.ids[digest] = self.next_id
             self.next_id += 1
-            self.rows.append((i, digest, proto.text, self.texts(proto.return_type), proto.variadic,
-                              self.texts(proto.canon_return)))
-            self.params.extend((i, k, name, self.texts(t), self.texts(c))
-                               for k, ((name, t), c) in enumerate(zip(proto.params, canon_params)))
+            self.rows.append(
+                (
+                    i,
+                    digest,
+                    proto.text,
+                    self.texts(proto.return_type),
+                    proto.variadic,
+                    self.texts(proto.canon_return),
+                )
+            )
+            self.params.extend(
+                (i, k, name, self.texts(t), self.texts(c))
+                for k, ((name, t), c) in enumerate(zip(proto.params, canon_params))
+            )
         return i
 
     def flush(self) -> None:
-        self.conn.executemany("INSERT INTO prototypes (id, digest, text, return_type_id, variadic, canon_return_id)"
-                              " VALUES (?,?,?,?,?,?)", self.rows)
-        self.conn.executemany("INSERT INTO prototype_params (prototype_id, position, name, type_id, canon_id)"
-                              " VALUES (?,?,?,?,?)", self.params)
+        self.conn.executemany(
+            "INSERT INTO prototypes (id, digest, text, return_type_id, variadic, canon_return_id)"
+            " VALUES (?,?,?,?,?,?)",
+            self.rows,
+        )
+        self.conn.executemany(
+            "INSERT INTO prototype_params (prototype_id, position, name, type_id, canon_id)"
+            " VALUES (?,?,?,?,?)",
+            self.params,
+        )
 
 
 class _LayoutStore:
@@ -292,27 +420,45 @@ class _LayoutStore:
             i = self.ids[digest] = self.next_id
             self.next_id += 1
             self.rows.append((i, layout.kind, layout.size, digest))
-            self.fields.extend((i, f.position, f.name, self.texts(f.type_text), self.texts(f.decl),
-                                f.bit_offset, f.bit_size, f.byte_size, f.parent, self.texts(f.canon_type))
-                               for f in layout.fields)
-            self.values.extend((i, k, name, value - (1 << 64) if value >= 1 << 63 else value)
-                               for k, (name, value) in enumerate(layout.values))
+            self.fields.extend(
+                (
+                    i,
+                    f.position,
+                    f.name,
+                    self.texts(f.type_text),
+                    self.texts(f.decl),
+                    f.bit_offset,
+                    f.bit_size,
+                    f.byte_size,
+                    f.parent,
+                    self.texts(f.canon_type),
+                )
+                for f in layout.fields
+            )
+            self.values.extend(
+                (i, k, name, value - (1 << 64) if value >= 1 << 63 else value)
+                for k, (name, value) in enumerate(layout.values)
+            )
         return i
 
     def flush(self) -> None:
         self.conn.executemany("INSERT INTO layouts (id, kind, size, digest) VALUES (?,?,?,?)", self.rows)
         self.conn.executemany(
             "INSERT INTO struct_fields (layout_id, position, name, type_id, decl_id, bit_offset, bit_size,"
-            " byte_size, parent, canon_id) VALUES (?,?,?,?,?,?,?,?,?,?)", self.fields)
-        self.conn.executemany("INSERT INTO enum_values (layout_id, position, name, value) VALUES (?,?,?,?)",
-                              self.values)
+            " byte_size, parent, canon_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            self.fields,
+        )
+        self.conn.executemany(
+            "INSERT INTO enum_values (layout_id, position, name, value) VALUES (?,?,?,?)", self.values
+        )
 
 
 # --------------------------------------------------------------------------- builds by identity, groups
 
 
-def find_release(conn: sqlite3.Connection, distro: str, release: str, arch: str,
-                 version: str | None = None) -> tuple[int, str] | None:
+def find_release(
+    conn: sqlite3.Connection, distro: str, release: str, arch: str, version: str | None = None
+) -> tuple[int, str] | None:
     """(id, name) of a stored build of this distro kernel release and arch (and package version, if
     given), without reading the image: what `kernsurf build` checks before fetching."""
     sql = "SELECT id, name FROM builds WHERE distro = ? AND release = ? AND arch = ?"
@@ -353,13 +499,17 @@ def store_groups(conn: sqlite3.Connection, groups: list[GroupRows]) -> None:
             gid = old.get(name)
             if gid is None:
                 gid, next_id = next_id, next_id + 1
-                conn.execute("INSERT INTO groups (id, name, kind, position) VALUES (?,?,?,?)",
-                             (gid, name, kind, position))
+                conn.execute(
+                    "INSERT INTO groups (id, name, kind, position) VALUES (?,?,?,?)",
+                    (gid, name, kind, position),
+                )
             else:
                 conn.execute("UPDATE groups SET kind = ?, position = ? WHERE id = ?", (kind, position, gid))
                 conn.execute("DELETE FROM group_members WHERE group_id = ?", (gid,))
-            conn.executemany("INSERT INTO group_members (group_id, position, build_id, label) VALUES (?,?,?,?)",
-                             [(gid, k, build, label) for k, (build, label) in enumerate(members)])
+            conn.executemany(
+                "INSERT INTO group_members (group_id, position, build_id, label) VALUES (?,?,?,?)",
+                [(gid, k, build, label) for k, (build, label) in enumerate(members)],
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -370,8 +520,9 @@ def load_groups(conn: sqlite3.Connection) -> list[GroupRows]:
     """The stored groups in display order, members in position order."""
     out: list[GroupRows] = []
     for gid, name, kind in conn.execute("SELECT id, name, kind FROM groups ORDER BY position, id").fetchall():
-        members = conn.execute("SELECT build_id, label FROM group_members WHERE group_id = ? ORDER BY position",
-                               (gid,)).fetchall()
+        members = conn.execute(
+            "SELECT build_id, label FROM group_members WHERE group_id = ? ORDER BY position", (gid,)
+        ).fetchall()
         out.append((name, kind, [(b, label) for b, label in members]))
     return out
 
@@ -386,11 +537,13 @@ def build_search_index(conn: sqlite3.Connection) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("INSERT INTO name_search (name_search) VALUES ('delete-all')")
-        conn.execute("INSERT INTO name_search (rowid, name) SELECT id, name FROM names WHERE id IN"
-                     " (SELECT name_id FROM functions UNION SELECT name_id FROM types"
-                     " UNION SELECT name_id FROM tracepoints UNION SELECT name_id FROM syscalls"
-                     " UNION SELECT name_id FROM lsm_hooks UNION SELECT name_id FROM kfuncs"
-                     " UNION SELECT name_id FROM config_options)")
+        conn.execute(
+            "INSERT INTO name_search (rowid, name) SELECT id, name FROM names WHERE id IN"
+            " (SELECT name_id FROM functions UNION SELECT name_id FROM types"
+            " UNION SELECT name_id FROM tracepoints UNION SELECT name_id FROM syscalls"
+            " UNION SELECT name_id FROM lsm_hooks UNION SELECT name_id FROM kfuncs"
+            " UNION SELECT name_id FROM config_options)"
+        )
         count = conn.execute("SELECT changes()").fetchone()[0]
         conn.execute("INSERT INTO name_search (name_search) VALUES ('optimize')")
         conn.execute("COMMIT")
@@ -407,9 +560,15 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
     ("prototypes", "canon_return_id", "INTEGER REFERENCES type_texts(id)"),
     ("prototype_params", "canon_id", "INTEGER REFERENCES type_texts(id)"),
     ("struct_fields", "canon_id", "INTEGER REFERENCES type_texts(id)"),
-    ("symbols", "ftrace", "INTEGER"), ("symbols", "kprobe_blocked", "TEXT"),
-    ("functions", "ftrace", "INTEGER"), ("functions", "kprobe_blocked", "TEXT"), ("functions", "btf_func", "INTEGER"),
-    *(("builds", c, "INTEGER") for c in ("n_tracepoints", "n_syscalls", "n_lsm_hooks", "n_kfuncs", "n_config")),
+    ("symbols", "ftrace", "INTEGER"),
+    ("symbols", "kprobe_blocked", "TEXT"),
+    ("functions", "ftrace", "INTEGER"),
+    ("functions", "kprobe_blocked", "TEXT"),
+    ("functions", "btf_func", "INTEGER"),
+    *(
+        ("builds", c, "INTEGER")
+        for c in ("n_tracepoints", "n_syscalls", "n_lsm_hooks", "n_kfuncs", "n_config")
+    ),
 )
 _REDEFINED_VIEWS = ("function_status",)  # views whose columns changed with schema version 2
 
@@ -447,41 +606,57 @@ def list_builds(conn: sqlite3.Connection) -> list[tuple[int, str, str, str | Non
 def build_facts(conn: sqlite3.Connection, build: int) -> dict | None:
     """What a diff needs to know of a build: name, has_dwarf, has_symtab and a
     stamp that changes whenever the build is re-ingested."""
-    row = conn.execute("SELECT name, has_dwarf, has_symtab, sha256, ingested_at, n_tracepoints, n_config"
-                       " FROM builds WHERE id = ?", (build,)).fetchone()
+    row = conn.execute(
+        "SELECT name, has_dwarf, has_symtab, sha256, ingested_at, n_tracepoints, n_config"
+        " FROM builds WHERE id = ?",
+        (build,),
+    ).fetchone()
     if row is None:
         return None
-    return {"id": build, "name": row[0], "has_dwarf": bool(row[1]), "has_symtab": bool(row[2]),
-            "stamp": f"{build}:{row[3]}:{row[4]}", "surfaces": row[5] is not None, "has_config": bool(row[6])}
+    return {
+        "id": build,
+        "name": row[0],
+        "has_dwarf": bool(row[1]),
+        "has_symtab": bool(row[2]),
+        "stamp": f"{build}:{row[3]}:{row[4]}",
+        "surfaces": row[5] is not None,
+        "has_config": bool(row[6]),
+    }
 
 
 def function_states(conn: sqlite3.Connection, build: int) -> list[tuple]:
     """(name_id, name, collision, inline, suffixes, n_symbols, prototype_id) of every function of a build."""
     return conn.execute(
         "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id"
-        " FROM functions f JOIN names n ON n.id = f.name_id WHERE f.build_id = ?", (build,)).fetchall()
+        " FROM functions f JOIN names n ON n.id = f.name_id WHERE f.build_id = ?",
+        (build,),
+    ).fetchall()
 
 
 def attach_states(conn: sqlite3.Connection, build: int) -> dict[int, tuple[str | None, str | None]]:
     """name_id -> (kprobe, fentry) texts of the function_status view for one build."""
-    return {r[0]: (r[1], r[2]) for r in conn.execute(
-        "SELECT name_id, kprobe, fentry FROM function_status WHERE build_id = ?", (build,))}
+    return {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            "SELECT name_id, kprobe, fentry FROM function_status WHERE build_id = ?", (build,)
+        )
+    }
 
 
 #: Per surface table: the SELECT giving (name_id, name, facts...) rows of one build.
 _SURFACE_QUERIES = {
     "tracepoint": "SELECT t.name_id, n.name, c.name, t.struct_layout_id, f.name, x.text, r.text"
-                  " FROM tracepoints t JOIN names n ON n.id = t.name_id LEFT JOIN names c ON c.id = t.class_id"
-                  " LEFT JOIN names f ON f.id = t.func_id LEFT JOIN texts x ON x.id = t.print_fmt_id"
-                  " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id WHERE t.build_id = ?",
+    " FROM tracepoints t JOIN names n ON n.id = t.name_id LEFT JOIN names c ON c.id = t.class_id"
+    " LEFT JOIN names f ON f.id = t.func_id LEFT JOIN texts x ON x.id = t.print_fmt_id"
+    " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id WHERE t.build_id = ?",
     "syscall": "SELECT s.name_id, n.name, s.abi, s.number, y.name FROM syscalls s JOIN names n ON n.id = s.name_id"
-               " JOIN names y ON y.id = s.symbol_id WHERE s.build_id = ?",
+    " JOIN names y ON y.id = s.symbol_id WHERE s.build_id = ?",
     "lsm_hook": "SELECT h.name_id, n.name, p.text, h.bpf_lsm FROM lsm_hooks h JOIN names n ON n.id = h.name_id"
-                " LEFT JOIN type_texts p ON p.id = h.prototype_id WHERE h.build_id = ?",
+    " LEFT JOIN type_texts p ON p.id = h.prototype_id WHERE h.build_id = ?",
     "kfunc": "SELECT k.name_id, n.name, k.flags, k.sets FROM kfuncs k JOIN names n ON n.id = k.name_id"
-             " WHERE k.build_id = ?",
+    " WHERE k.build_id = ?",
     "config": "SELECT c.name_id, n.name, c.value FROM config_options c JOIN names n ON n.id = c.name_id"
-              " WHERE c.build_id = ?",
+    " WHERE c.build_id = ?",
 }
 
 
@@ -493,8 +668,11 @@ def surface_rows(conn: sqlite3.Connection, item_kind: str, build: int) -> list[t
 
 def type_entries(conn: sqlite3.Connection, build: int) -> list[tuple]:
     """(name_id, name, kind, layout_id) of every named struct, union and enum of a build."""
-    return conn.execute("SELECT t.name_id, n.name, t.kind, t.layout_id FROM types t JOIN names n ON n.id = t.name_id"
-                        " WHERE t.build_id = ?", (build,)).fetchall()
+    return conn.execute(
+        "SELECT t.name_id, n.name, t.kind, t.layout_id FROM types t JOIN names n ON n.id = t.name_id"
+        " WHERE t.build_id = ?",
+        (build,),
+    ).fetchall()
 
 
 def _in_chunks(conn: sqlite3.Connection, sql: str, ids) -> list[tuple]:
@@ -502,7 +680,7 @@ def _in_chunks(conn: sqlite3.Connection, sql: str, ids) -> list[tuple]:
     ids = sorted(set(ids))
     out: list[tuple] = []
     for k in range(0, len(ids), 500):
-        chunk = ids[k:k + 500]
+        chunk = ids[k : k + 500]
         out.extend(conn.execute(sql.format(",".join("?" * len(chunk))), chunk))
     return out
 
@@ -510,11 +688,21 @@ def _in_chunks(conn: sqlite3.Connection, sql: str, ids) -> list[tuple]:
 def prototype_details(conn: sqlite3.Connection, ids) -> tuple[dict, dict]:
     """For prototype ids: {id: (text, return_type_id, canon_return_id, variadic)} and
     {id: [(position, name, type_id, canon_id), ...] in position order}."""
-    protos = {r[0]: r[1:] for r in _in_chunks(
-        conn, "SELECT id, text, return_type_id, canon_return_id, variadic FROM prototypes WHERE id IN ({})", ids)}
+    protos = {
+        r[0]: r[1:]
+        for r in _in_chunks(
+            conn,
+            "SELECT id, text, return_type_id, canon_return_id, variadic FROM prototypes WHERE id IN ({})",
+            ids,
+        )
+    }
     params: dict[int, list] = {i: [] for i in protos}
-    for r in _in_chunks(conn, "SELECT prototype_id, position, name, type_id, canon_id FROM prototype_params"
-                              " WHERE prototype_id IN ({}) ORDER BY prototype_id, position", ids):
+    for r in _in_chunks(
+        conn,
+        "SELECT prototype_id, position, name, type_id, canon_id FROM prototype_params"
+        " WHERE prototype_id IN ({}) ORDER BY prototype_id, position",
+        ids,
+    ):
         params[r[0]].append(r[1:])
     return protos, params
 
@@ -525,11 +713,18 @@ def layout_details(conn: sqlite3.Connection, ids) -> tuple[dict, dict, dict]:
     sizes = dict(_in_chunks(conn, "SELECT id, size FROM layouts WHERE id IN ({})", ids))
     fields: dict[int, list] = {i: [] for i in sizes}
     values: dict[int, list] = {i: [] for i in sizes}
-    for r in _in_chunks(conn, "SELECT layout_id, position, name, type_id, canon_id, bit_offset, bit_size, parent"
-                              " FROM struct_fields WHERE layout_id IN ({}) ORDER BY layout_id, position", ids):
+    for r in _in_chunks(
+        conn,
+        "SELECT layout_id, position, name, type_id, canon_id, bit_offset, bit_size, parent"
+        " FROM struct_fields WHERE layout_id IN ({}) ORDER BY layout_id, position",
+        ids,
+    ):
         fields[r[0]].append(r[1:])
-    for r in _in_chunks(conn, "SELECT layout_id, name, value FROM enum_values WHERE layout_id IN ({})"
-                              " ORDER BY layout_id, position", ids):
+    for r in _in_chunks(
+        conn,
+        "SELECT layout_id, name, value FROM enum_values WHERE layout_id IN ({}) ORDER BY layout_id, position",
+        ids,
+    ):
         values[r[0]].append(r[1:])
     return sizes, fields, values
 
@@ -546,8 +741,12 @@ def group_pairs(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
     pairs: list[tuple[int, int, int]] = []
     seen: set[tuple[int, int]] = set()
     for gid, kind in conn.execute("SELECT id, kind FROM groups ORDER BY position, id").fetchall():
-        members = [b for (b,) in conn.execute(
-            "SELECT build_id FROM group_members WHERE group_id = ? ORDER BY position", (gid,))]
+        members = [
+            b
+            for (b,) in conn.execute(
+                "SELECT build_id FROM group_members WHERE group_id = ? ORDER BY position", (gid,)
+            )
+        ]
         if kind == "series":
             candidates = list(zip(members, members[1:]))
         else:
@@ -561,38 +760,66 @@ def group_pairs(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
 
 def stored_pairs(conn: sqlite3.Connection) -> dict[tuple[int, int], tuple[int, int | None, str, int]]:
     """{(build A, build B): (pair id, group id, stamp, n_changes)} of the stored differences."""
-    return {(a, b): (i, g, s, n) for i, a, b, g, s, n in
-            conn.execute("SELECT id, build_a, build_b, group_id, stamp, n_changes FROM diff_pairs")}
+    return {
+        (a, b): (i, g, s, n)
+        for i, a, b, g, s, n in conn.execute(
+            "SELECT id, build_a, build_b, group_id, stamp, n_changes FROM diff_pairs"
+        )
+    }
 
 
 #: One change to store: (item_kind, item name, change_kind, detail, old, new).
 ChangeRow = tuple[str, str, str, str | None, str | None, str | None]
 
 
-def store_diff(conn: sqlite3.Connection, build_a: int, build_b: int, group_id: int | None,
-               changes: list[ChangeRow], stamp: str = "", seconds: float | None = None) -> int:
+def store_diff(
+    conn: sqlite3.Connection,
+    build_a: int,
+    build_b: int,
+    group_id: int | None,
+    changes: list[ChangeRow],
+    stamp: str = "",
+    seconds: float | None = None,
+) -> int:
     """Store the differences of one pair of builds, replacing any stored for
     that pair, in one transaction; returns the pair's id."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        old = conn.execute("SELECT id FROM diff_pairs WHERE build_a = ? AND build_b = ?", (build_a, build_b)).fetchone()
+        old = conn.execute(
+            "SELECT id FROM diff_pairs WHERE build_a = ? AND build_b = ?", (build_a, build_b)
+        ).fetchone()
         if old:
             conn.execute("DELETE FROM changes WHERE pair_id = ?", (old[0],))
             conn.execute("DELETE FROM diff_pairs WHERE id = ?", (old[0],))
         pair = _next_id(conn, "diff_pairs")
-        conn.execute("INSERT INTO diff_pairs (id, group_id, build_a, build_b, stamp, computed_at, seconds, n_changes)"
-                     " VALUES (?,?,?,?,?,?,?,?)",
-                     (pair, group_id, build_a, build_b, stamp, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                      seconds, len(changes)))
+        conn.execute(
+            "INSERT INTO diff_pairs (id, group_id, build_a, build_b, stamp, computed_at, seconds, n_changes)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (
+                pair,
+                group_id,
+                build_a,
+                build_b,
+                stamp,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                seconds,
+                len(changes),
+            ),
+        )
         ids = dict(_in_chunks(conn, "SELECT name, id FROM names WHERE name IN ({})", {c[1] for c in changes}))
-        if len(ids) < len({c[1] for c in changes}):   # names no build has (only when called by hand)
+        if len(ids) < len({c[1] for c in changes}):  # names no build has (only when called by hand)
             names = _Lookup(conn, "names", "name")
             ids = {c[1]: names(c[1]) for c in changes}
             names.flush()
-        rows = [(pair, item, ids[name], kind, detail, old_text, new_text)
-                for item, name, kind, detail, old_text, new_text in changes]
-        conn.executemany("INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)"
-                         " VALUES (?,?,?,?,?,?,?)", rows)
+        rows = [
+            (pair, item, ids[name], kind, detail, old_text, new_text)
+            for item, name, kind, detail, old_text, new_text in changes
+        ]
+        conn.executemany(
+            "INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)"
+            " VALUES (?,?,?,?,?,?,?)",
+            rows,
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

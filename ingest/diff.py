@@ -34,6 +34,7 @@ is the change_kinds table of schema.sql (CHANGE_KINDS here, a test checks).
 Stored rows leave out the prototype of a function added or removed (the build
 holds it; the change_list view joins it back): see Change.stored_row().
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 
 from ingest import db
 from ingest.diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes
-from ingest.errors import UnknownBuild, BadKind
+from ingest.errors import BadKind, UnknownBuild
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
 DIFF_VERSION = 2
@@ -56,20 +57,55 @@ TYPE_ITEMS = ("struct", "union", "enum")
 
 #: Every change kind, in display order (schema.sql's change_kinds rows).
 CHANGE_KINDS = (
-    "added", "removed",
-    "param added", "param removed", "param renamed", "param type changed", "param typedef renamed",
-    "param qualifier changed", "param tag renamed", "params reordered",
-    "return type changed", "return typedef renamed", "return qualifier changed", "return tag renamed",
-    "prototype added", "prototype removed",
-    "inline changed", "declared only changed", "became transformed", "stopped being transformed",
-    "transformation changed", "collision changed", "symbol lost", "symbol gained",
-    "attachability lost", "attachability gained",
-    "size changed", "field added", "field removed", "field type changed", "field typedef renamed",
-    "field qualifier changed", "field tag renamed", "field offset changed",
-    "value added", "value removed", "value changed",
-    "event class changed", "event struct changed", "event function changed", "format changed",
-    "raw prototype changed", "syscall number changed", "syscall symbol changed",
-    "hook prototype changed", "bpf_lsm changed", "kfunc flags changed", "kfunc sets changed", "config changed",
+    "added",
+    "removed",
+    "param added",
+    "param removed",
+    "param renamed",
+    "param type changed",
+    "param typedef renamed",
+    "param qualifier changed",
+    "param tag renamed",
+    "params reordered",
+    "return type changed",
+    "return typedef renamed",
+    "return qualifier changed",
+    "return tag renamed",
+    "prototype added",
+    "prototype removed",
+    "inline changed",
+    "declared only changed",
+    "became transformed",
+    "stopped being transformed",
+    "transformation changed",
+    "collision changed",
+    "symbol lost",
+    "symbol gained",
+    "attachability lost",
+    "attachability gained",
+    "size changed",
+    "field added",
+    "field removed",
+    "field type changed",
+    "field typedef renamed",
+    "field qualifier changed",
+    "field tag renamed",
+    "field offset changed",
+    "value added",
+    "value removed",
+    "value changed",
+    "event class changed",
+    "event struct changed",
+    "event function changed",
+    "format changed",
+    "raw prototype changed",
+    "syscall number changed",
+    "syscall symbol changed",
+    "hook prototype changed",
+    "bpf_lsm changed",
+    "kfunc flags changed",
+    "kfunc sets changed",
+    "config changed",
 )
 DECLARED_ONLY = "Declared only"
 _QUALIFIERS = frozenset(("const", "volatile", "restrict", "_Atomic"))
@@ -81,12 +117,12 @@ _TOKEN = re.compile(r"[A-Za-z_0-9]+|\S")
 class Change:
     """One difference between build A and build B."""
 
-    item_kind: str          # function, struct, union or enum
-    name: str               # the item's name
-    change_kind: str        # one of CHANGE_KINDS
-    detail: str | None = None   # the parameter, field or enumerator concerned
-    old: str | None = None      # its value in A (type text, offset, status, ...)
-    new: str | None = None      # its value in B
+    item_kind: str  # function, struct, union or enum
+    name: str  # the item's name
+    change_kind: str  # one of CHANGE_KINDS
+    detail: str | None = None  # the parameter, field or enumerator concerned
+    old: str | None = None  # its value in A (type text, offset, status, ...)
+    new: str | None = None  # its value in B
 
     def row(self) -> db.ChangeRow:
         return (self.item_kind, self.name, self.change_kind, self.detail, self.old, self.new)
@@ -99,8 +135,14 @@ class Change:
         return self.row()
 
     def as_dict(self) -> dict:
-        return {"item_kind": self.item_kind, "name": self.name, "change_kind": self.change_kind,
-                "detail": self.detail, "old": self.old, "new": self.new}
+        return {
+            "item_kind": self.item_kind,
+            "name": self.name,
+            "change_kind": self.change_kind,
+            "detail": self.detail,
+            "old": self.old,
+            "new": self.new,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +152,7 @@ class PairResult:
     group_id: int
     build_a: int
     build_b: int
-    computed: bool           # False: the stored rows were current
+    computed: bool  # False: the stored rows were current
     n_changes: int
     seconds: float
 
@@ -121,8 +163,10 @@ class PairResult:
 def resolve_build(conn: sqlite3.Connection, ref: str | int) -> int:
     """The id of the build `ref` names: its name, its id, or a prefix (4+ hex
     digits) of its build-id. Raises UnknownBuild listing the stored builds."""
-    builds = [(bid, name, bytes(b).hex() if isinstance(b, bytes) else b, arch)   # some databases hold blobs
-              for bid, name, b, arch in db.list_builds(conn)]
+    builds = [
+        (bid, name, bytes(b).hex() if isinstance(b, bytes) else b, arch)  # some databases hold blobs
+        for bid, name, b, arch in db.list_builds(conn)
+    ]
     text = str(ref).strip()
     for bid, name, _, _ in builds:
         if name == text:
@@ -136,11 +180,16 @@ def resolve_build(conn: sqlite3.Connection, ref: str | int) -> int:
         if len(hits) == 1:
             return hits[0][0]
         if hits:
-            raise UnknownBuild(f"build-id prefix {text!r} matches several builds: "
-                               + ", ".join(b[1] for b in hits))
+            raise UnknownBuild(
+                f"build-id prefix {text!r} matches several builds: " + ", ".join(b[1] for b in hits)
+            )
     if not builds:
-        raise UnknownBuild(f"no build {text!r}: the database holds no builds (add one with `kernsurf ingest`)")
-    listing = "; ".join(f"{name} (id {bid}" + (f", build-id {b[:12]})" if b else ")") for bid, name, b, _ in builds)
+        raise UnknownBuild(
+            f"no build {text!r}: the database holds no builds (add one with `kernsurf ingest`)"
+        )
+    listing = "; ".join(
+        f"{name} (id {bid}" + (f", build-id {b[:12]})" if b else ")") for bid, name, b, _ in builds
+    )
     raise UnknownBuild(f"no build {text!r}; available builds: {listing}")
 
 
@@ -161,7 +210,7 @@ class _Meaning:
     def change(self, a: str, ca: str | None, b: str, cb: str | None) -> str | None:
         """None when the types are the same, else "type changed", "typedef
         renamed", "qualifier changed" or "tag renamed"."""
-        if ca is None or cb is None:     # a build ingested before canonical texts: printed texts only
+        if ca is None or cb is None:  # a build ingested before canonical texts: printed texts only
             ca, cb = a, b
         if ca == cb:
             if a == b:
@@ -215,8 +264,10 @@ class _Pair:
     def types(self) -> tuple[list, list]:
         """type_entries of A and B (all names: tag renames look beyond the pattern)."""
         if self._types is None:
-            self._types = (db.type_entries(self.conn, self.facts[0]["id"]),
-                           db.type_entries(self.conn, self.facts[1]["id"]))
+            self._types = (
+                db.type_entries(self.conn, self.facts[0]["id"]),
+                db.type_entries(self.conn, self.facts[1]["id"]),
+            )
         return self._types
 
     def tag_layouts(self, side: int, kind: str, name: str) -> tuple[int, ...] | None:
@@ -232,7 +283,9 @@ class _Pair:
 
     def functions(self) -> list[Change]:
         fa, fb = self.facts
-        rows = [{r[0]: r for r in db.function_states(self.conn, f["id"]) if self.match(r[1])} for f in (fa, fb)]
+        rows = [
+            {r[0]: r for r in db.function_states(self.conn, f["id"]) if self.match(r[1])} for f in (fa, fb)
+        ]
         ra, rb = rows
         protos: set[int] = set()
         for nid, x in ra.items():
@@ -241,7 +294,9 @@ class _Pair:
                 protos.update(p for p in (x[6], y and y[6]) if p)
         protos.update(y[6] for nid, y in rb.items() if nid not in ra and y[6])
         details, params = db.prototype_details(self.conn, protos)
-        ids = {t for d in details.values() for t in d[1:3]} | {t for ps in params.values() for p in ps for t in p[2:4]}
+        ids = {t for d in details.values() for t in d[1:3]} | {
+            t for ps in params.values() for p in ps for t in p[2:4]
+        }
         texts = db.type_texts(self.conn, {t for t in ids if t is not None})
         out: list[Change] = []
         symtab = fa["has_symtab"] and fb["has_symtab"]
@@ -263,16 +318,21 @@ class _Pair:
                 elif y[6] is None:
                     out.append(Change("function", name, "prototype removed", old=details[x[6]][0]))
                 else:
-                    out.extend(Change("function", name, *c) for c in
-                               self.prototype(details[x[6]], params[x[6]], details[y[6]], params[y[6]], texts))
+                    out.extend(
+                        Change("function", name, *c)
+                        for c in self.prototype(
+                            details[x[6]], params[x[6]], details[y[6]], params[y[6]], texts
+                        )
+                    )
             out.extend(Change("function", name, *c) for c in _status(x, y, symtab))
         if fa["surfaces"] and fb["surfaces"]:
             names = {nid: r[1] for nid, r in ra.items()}
             out.extend(Change(*c) for c in attach_changes(self.conn, fa["id"], fb["id"], names, self.match))
         return out
 
-    def prototype(self, pa: tuple, params_a: list, pb: tuple, params_b: list,
-                  texts: dict[int, str]) -> list[tuple]:
+    def prototype(
+        self, pa: tuple, params_a: list, pb: tuple, params_b: list, texts: dict[int, str]
+    ) -> list[tuple]:
         """(change_kind, detail, old, new) between two prototypes."""
         out: list[tuple] = []
 
@@ -297,8 +357,14 @@ class _Pair:
                 out.append((f"param {how}", _pname(b, j), _shown(ta, ca, tb, cb), _shown(tb, cb, ta, ca)))
         order = sorted(pairs, key=lambda p: p[0])
         if [j for _, j in order] != sorted(j for _, j in order):
-            out.append(("params reordered", None, ", ".join(_pname(a, i) for i, _ in order),
-                        ", ".join(_pname(b, j) for _, j in sorted(order, key=lambda p: p[1]))))
+            out.append(
+                (
+                    "params reordered",
+                    None,
+                    ", ".join(_pname(a, i) for i, _ in order),
+                    ", ".join(_pname(b, j) for _, j in sorted(order, key=lambda p: p[1])),
+                )
+            )
         ra, rb = texts[pa[1]], texts[pb[1]]
         ca = texts.get(pa[2]) if pa[2] is not None else None
         cb = texts.get(pb[2]) if pb[2] is not None else None
@@ -319,7 +385,9 @@ class _Pair:
         differing = [key for key in ea.keys() | eb.keys() if ea.get(key) != eb.get(key)]
         need = {layout for key in differing for layout in ea.get(key, []) + eb.get(key, [])}
         sizes, fields, values = db.layout_details(self.conn, need)
-        texts = db.type_texts(self.conn, {t for fs in fields.values() for f in fs for t in f[2:4] if t is not None})
+        texts = db.type_texts(
+            self.conn, {t for fs in fields.values() for f in fs for t in f[2:4] if t is not None}
+        )
         out: list[Change] = []
         for kind, name in sorted(differing, key=lambda k: (k[1], k[0])):
             la, lb = ea.get((kind, name), []), eb.get((kind, name), [])
@@ -338,7 +406,9 @@ class _Pair:
                 if kind == "enum":
                     out.extend(Change(kind, name, *c) for c in _enum_changes(values[x], values[y]))
                 else:
-                    out.extend(Change(kind, name, *c) for c in self.field_changes(fields[x], fields[y], texts))
+                    out.extend(
+                        Change(kind, name, *c) for c in self.field_changes(fields[x], fields[y], texts)
+                    )
         return out
 
     def field_changes(self, fa: list, fb: list, texts: dict[int, str]) -> list[tuple]:
@@ -433,7 +503,7 @@ def _field_map(fields: list[tuple], texts: dict[int, str]) -> dict[str, tuple]:
     of one layout's flattened fields (see the module docstring for the keys)."""
     parents = {f[6] for f in fields if f[6] is not None}
     by_pos = {f[0]: f for f in fields}
-    prefix: dict[int | None, str] = {None: ""}     # position -> prefix of its members' keys
+    prefix: dict[int | None, str] = {None: ""}  # position -> prefix of its members' keys
     out: dict[str, tuple] = {}
     anonymous = 0
     for k, (pos, name, type_id, canon_id, bit_offset, bit_size, parent) in enumerate(fields):
@@ -451,7 +521,7 @@ def _field_map(fields: list[tuple], texts: dict[int, str]) -> dict[str, tuple]:
             else:
                 key = f"{base}{{{first}}}"
         else:
-            continue        # unnamed padding bitfield
+            continue  # unnamed padding bitfield
         text = texts[type_id]
         canon = texts.get(canon_id) if canon_id is not None else None
         if bit_size:
@@ -464,7 +534,7 @@ def _first_named(fields: list[tuple], k: int, by_pos: dict[int, tuple]) -> str |
     """The name of the first named member inside the anonymous container
     fields[k], relative to it ("a" or "x.a"); members follow their container."""
     container = fields[k][0]
-    for f in fields[k + 1:]:
+    for f in fields[k + 1 :]:
         chain: list[str] = []
         p = f
         while p is not None and p[0] != container:
@@ -472,7 +542,7 @@ def _first_named(fields: list[tuple], k: int, by_pos: dict[int, tuple]) -> str |
                 chain.append(p[1])
             p = by_pos.get(p[6]) if p[6] is not None else None
         if p is None:
-            return None     # left the container's subtree: no named member
+            return None  # left the container's subtree: no named member
         if f[1] is not None:
             return ".".join(reversed(chain))
     return None
@@ -491,8 +561,10 @@ def _pair_layouts(ra: list[int], rb: list[int], fields: dict, values: dict):
     def names(layout: int) -> set:
         return {f[1] for f in fields.get(layout, ())} | {v[0] for v in values.get(layout, ())}
 
-    scored = sorted(((len(names(x) & names(y)), -k, -m, x, y) for k, x in enumerate(ra) for m, y in enumerate(rb)),
-                    reverse=True)
+    scored = sorted(
+        ((len(names(x) & names(y)), -k, -m, x, y) for k, x in enumerate(ra) for m, y in enumerate(rb)),
+        reverse=True,
+    )
     pairs, used_a, used_b = [], set(), set()
     for score, _, _, x, y in scored:
         if score and x not in used_a and y not in used_b:
@@ -532,8 +604,10 @@ def _filters(kinds: Iterable[str] | None) -> tuple[set[str], set[str] | None]:
         elif k in CHANGE_KINDS:
             changes.add(k)
         else:
-            raise BadKind(f"unknown kind {k!r}: use an item kind ({', '.join(ITEM_KINDS)}, type) "
-                          f"or a change kind ({', '.join(CHANGE_KINDS)})")
+            raise BadKind(
+                f"unknown kind {k!r}: use an item kind ({', '.join(ITEM_KINDS)}, type) "
+                f"or a change kind ({', '.join(CHANGE_KINDS)})"
+            )
     return items or set(ITEM_KINDS), changes or None
 
 
@@ -550,8 +624,13 @@ def _matcher(pattern: str | None) -> Callable[[str], bool]:
 _ITEM_ORDER = {k: n for n, k in enumerate(ITEM_KINDS)}
 
 
-def diff_builds(conn: sqlite3.Connection, build_a: str | int, build_b: str | int,
-                kinds: Iterable[str] | None = None, name_pattern: str | None = None) -> list[Change]:
+def diff_builds(
+    conn: sqlite3.Connection,
+    build_a: str | int,
+    build_b: str | int,
+    kinds: Iterable[str] | None = None,
+    name_pattern: str | None = None,
+) -> list[Change]:
     """The changes from build A to build B (names, ids or build-id prefixes),
     ordered by item kind, then name. `kinds` limits them to item kinds
     (function, struct, union, enum; "type" = the last three) and/or change kinds;
@@ -566,12 +645,14 @@ def diff_builds(conn: sqlite3.Connection, build_a: str | int, build_b: str | int
         out += pair.types_changes(items & set(TYPE_ITEMS))
     fa, fb = pair.facts
     for kind in SURFACE_ITEMS:
-        known = fa["has_config"] and fb["has_config"] if kind == "config" else fa["surfaces"] and fb["surfaces"]
+        known = (
+            fa["has_config"] and fb["has_config"] if kind == "config" else fa["surfaces"] and fb["surfaces"]
+        )
         if kind in items and known:
             out += [Change(*c) for c in SURFACE_DIFFS[kind](conn, a, b, pair.match)]
     if keep is not None:
         out = [c for c in out if c.change_kind in keep]
-    out.sort(key=lambda c: (_ITEM_ORDER[c.item_kind], c.name))   # stable: keeps each item's own order
+    out.sort(key=lambda c: (_ITEM_ORDER[c.item_kind], c.name))  # stable: keeps each item's own order
     return out
 
 
@@ -579,8 +660,9 @@ def _stamp(conn: sqlite3.Connection, a: int, b: int) -> str:
     return f"v{DIFF_VERSION} {db.build_facts(conn, a)['stamp']} {db.build_facts(conn, b)['stamp']}"
 
 
-def store_pair(conn: sqlite3.Connection, build_a: str | int, build_b: str | int,
-               changes: list[Change] | None = None) -> int:
+def store_pair(
+    conn: sqlite3.Connection, build_a: str | int, build_b: str | int, changes: list[Change] | None = None
+) -> int:
     """Store the (given or computed) changes of one pair; the pair keeps the
     group that defines it, if any, else it is ad hoc. Returns the pair id."""
     a, b = resolve_build(conn, build_a), resolve_build(conn, build_b)
@@ -588,8 +670,9 @@ def store_pair(conn: sqlite3.Connection, build_a: str | int, build_b: str | int,
     if changes is None:
         changes = diff_builds(conn, a, b)
     group = next((g for g, x, y in db.group_pairs(conn) if (x, y) == (a, b)), None)
-    return db.store_diff(conn, a, b, group, [c.stored_row() for c in changes], _stamp(conn, a, b),
-                         time.perf_counter() - start)
+    return db.store_diff(
+        conn, a, b, group, [c.stored_row() for c in changes], _stamp(conn, a, b), time.perf_counter() - start
+    )
 
 
 def compute_group_diffs(conn: sqlite3.Connection) -> list[PairResult]:
@@ -635,8 +718,11 @@ class Comparison:
     changes: list[Change]
 
     def as_dict(self) -> dict:
-        return {"build_a": self.build_a, "build_b": self.build_b,
-                "changes": [c.as_dict() for c in self.changes]}
+        return {
+            "build_a": self.build_a,
+            "build_b": self.build_b,
+            "changes": [c.as_dict() for c in self.changes],
+        }
 
     def text(self) -> str:
         """A readable table grouped by item: kind, detail, old → new."""
@@ -647,7 +733,9 @@ class Comparison:
         per_kind = defaultdict(int)
         for kind, _ in items:
             per_kind[kind] += 1
-        counts = ", ".join(f"{per_kind[k]} {k}{'s' if per_kind[k] > 1 else ''}" for k in ITEM_KINDS if per_kind[k])
+        counts = ", ".join(
+            f"{per_kind[k]} {k}{'s' if per_kind[k] > 1 else ''}" for k in ITEM_KINDS if per_kind[k]
+        )
         lines = [head + f"{len(self.changes)} changes in {len(items)} items ({counts})"]
         kind_w = max(len(c.change_kind) for c in self.changes)
         detail_w = min(24, max(len(c.detail or "") for c in self.changes))
@@ -664,8 +752,13 @@ class Comparison:
         return "\n".join(lines)
 
 
-def compare(conn: sqlite3.Connection, build_a: str | int, build_b: str | int,
-            kinds: Iterable[str] | None = None, name_pattern: str | None = None) -> Comparison:
+def compare(
+    conn: sqlite3.Connection,
+    build_a: str | int,
+    build_b: str | int,
+    kinds: Iterable[str] | None = None,
+    name_pattern: str | None = None,
+) -> Comparison:
     """diff_builds with the builds' names, for display (`kernsurf diff`)."""
     a, b = resolve_build(conn, build_a), resolve_build(conn, build_b)
     changes = diff_builds(conn, a, b, kinds, name_pattern)

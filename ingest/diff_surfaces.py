@@ -1,10 +1,11 @@
 """Differences in the other dependency surfaces (docs/concepts.md#differences): attachability of
 functions, tracepoints, syscalls, LSM hooks, kfuncs and config options.
 Each function returns (item_kind, name, change_kind, detail, old, new) tuples."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 from ingest import db
 
@@ -12,8 +13,9 @@ SURFACE_ITEMS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "config")
 ChangeTuple = tuple[str, str, str, str | None, str | None, str | None]
 
 
-def attach_changes(conn: sqlite3.Connection, a: int, b: int, names: dict[int, str],
-                   match: Callable[[str], bool]) -> list[ChangeTuple]:
+def attach_changes(
+    conn: sqlite3.Connection, a: int, b: int, names: dict[int, str], match: Callable[[str], bool]
+) -> list[ChangeTuple]:
     """kprobe/fentry attachability lost or gained, for functions in both builds.
     A ✗ whose reason changes is not a change: the program fails on both."""
     sa, sb = db.attach_states(conn, a), db.attach_states(conn, b)
@@ -26,20 +28,29 @@ def attach_changes(conn: sqlite3.Connection, a: int, b: int, names: dict[int, st
             x, y = sa[nid][k], sb[nid][k]
             if x is None or y is None or (x == "✓") == (y == "✓"):
                 continue
-            out.append(("function", name, "attachability lost" if x == "✓" else "attachability gained", how, x, y))
+            out.append(
+                ("function", name, "attachability lost" if x == "✓" else "attachability gained", how, x, y)
+            )
     return out
 
 
-def _pairs(conn: sqlite3.Connection, kind: str, a: int, b: int, match: Callable[[str], bool],
-           key: Callable[[tuple], tuple]) -> tuple[dict, dict]:
+def _pairs(
+    conn: sqlite3.Connection,
+    kind: str,
+    a: int,
+    b: int,
+    match: Callable[[str], bool],
+    key: Callable[[tuple], tuple],
+) -> tuple[dict, dict]:
     rows = []
     for build in (a, b):
         rows.append({key(r): r for r in db.surface_rows(conn, kind, build) if match(r[1])})
     return rows[0], rows[1]
 
 
-def _added_removed(kind: str, ra: dict, rb: dict, detail: Callable[[tuple], str | None],
-                   value: Callable[[tuple], str | None]) -> list[ChangeTuple]:
+def _added_removed(
+    kind: str, ra: dict, rb: dict, detail: Callable[[tuple], str | None], value: Callable[[tuple], str | None]
+) -> list[ChangeTuple]:
     out: list[ChangeTuple] = []
     for k in ra.keys() - rb.keys():
         out.append((kind, ra[k][1], "removed", detail(ra[k]), value(ra[k]), None))
@@ -57,8 +68,16 @@ def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[
             out.append(("tracepoint", name, "event class changed", None, cls_a, cls_b))
         elif lay_a != lay_b:  # both present: the struct's own diff rows say how
             both = lay_a is not None and lay_b is not None
-            out.append(("tracepoint", name, "event struct changed", f"trace_event_raw_{cls_b}",
-                        None if both else _presence(lay_a), None if both else _presence(lay_b)))
+            out.append(
+                (
+                    "tracepoint",
+                    name,
+                    "event struct changed",
+                    f"trace_event_raw_{cls_b}",
+                    None if both else _presence(lay_a),
+                    None if both else _presence(lay_b),
+                )
+            )
         if fn_a != fn_b and cls_a == cls_b:
             out.append(("tracepoint", name, "event function changed", None, fn_a, fn_b))
         if fmt_a != fmt_b and fmt_a is not None and fmt_b is not None:
@@ -107,8 +126,11 @@ def kfunc_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[Chang
 def config_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[ChangeTuple]:
     ra, rb = _pairs(conn, "config", a, b, match, lambda r: r[0])
     out = _added_removed("config", ra, rb, lambda r: None, lambda r: r[2])
-    out += [("config", ra[k][1], "config changed", None, ra[k][2], rb[k][2])
-            for k in ra.keys() & rb.keys() if ra[k][2] != rb[k][2]]
+    out += [
+        ("config", ra[k][1], "config changed", None, ra[k][2], rb[k][2])
+        for k in ra.keys() & rb.keys()
+        if ra[k][2] != rb[k][2]
+    ]
     return out
 
 
@@ -120,5 +142,10 @@ def _yes(flag: int | None) -> str | None:
     return None if flag is None else ("yes" if flag else "no")
 
 
-SURFACE_DIFFS = {"tracepoint": tracepoint_changes, "syscall": syscall_changes, "lsm_hook": lsm_changes,
-                 "kfunc": kfunc_changes, "config": config_changes}
+SURFACE_DIFFS = {
+    "tracepoint": tracepoint_changes,
+    "syscall": syscall_changes,
+    "lsm_hook": lsm_changes,
+    "kfunc": kfunc_changes,
+    "config": config_changes,
+}

@@ -22,7 +22,6 @@ KINDS: tuple[GroupKind, ...] = ("series", "variants")
 T = TypeVar("T")
 
 
-
 def compared_with(kind: str, members: Sequence[T], index: int) -> T | None:
     """The member `members[index]` is compared with, or None when it is the first."""
     if index == 0:

@@ -28,6 +28,7 @@ Every scalar is read as text: `6.10` stays "6.10" (YAML would make it the
 float 6.1), `no` stays "no". Problems are reported as ManifestError with the
 file, the line and the field.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -53,23 +54,23 @@ _GROUP_FIELDS = ("name", "kind", "members")
 class BuildSpec:
     """One kernel image the manifest asks for."""
 
-    id: str                  # manifest-local name, used by groups
-    source: str              # archive: debian
-    package: str             # debug package, e.g. linux-image-6.1.0-56-amd64-dbg
-    release: str             # kernel release, e.g. 6.1.0-56-amd64
-    flavor: str              # e.g. amd64, cloud-amd64, armmp
-    suite: str               # e.g. bookworm (its -updates and -security are searched too)
-    arch: str                # Debian architecture, e.g. amd64, armhf
-    version: str | None      # pinned package version, None = whatever the archive has
-    label: str               # the build's name in the database
-    line: int = 0            # line of the entry in the manifest, for messages
+    id: str  # manifest-local name, used by groups
+    source: str  # archive: debian
+    package: str  # debug package, e.g. linux-image-6.1.0-56-amd64-dbg
+    release: str  # kernel release, e.g. 6.1.0-56-amd64
+    flavor: str  # e.g. amd64, cloud-amd64, armmp
+    suite: str  # e.g. bookworm (its -updates and -security are searched too)
+    arch: str  # Debian architecture, e.g. amd64, armhf
+    version: str | None  # pinned package version, None = whatever the archive has
+    label: str  # the build's name in the database
+    line: int = 0  # line of the entry in the manifest, for messages
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
     """One build in a group, with the label the pages show for it there."""
 
-    build: str               # BuildSpec.id
+    build: str  # BuildSpec.id
     label: str
 
 
@@ -78,7 +79,7 @@ class Group:
     """An ordered series (diffed consecutively) or a baseline with variants."""
 
     name: str
-    kind: str                # "series" or "variants"
+    kind: str  # "series" or "variants"
     members: tuple[Member, ...]
 
     @property
@@ -145,7 +146,10 @@ class _Parser:
 
     def scalar(self, node: yaml.Node, what: str) -> str:
         if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, f"{what} must be a single value, not a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}")
+            raise self.fail(
+                node,
+                f"{what} must be a single value, not a {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'}",
+            )
         return node.value.strip()
 
     def optional(self, fields: dict[str, yaml.Node], key: str, what: str) -> str | None:
@@ -193,14 +197,22 @@ class _Parser:
         for item in node.value:
             spec = self.build(item, defaults)
             if spec.id in seen_ids:
-                raise self.fail(item, f"build id {spec.id!r} is used twice (first on line {seen_ids[spec.id]})")
+                raise self.fail(
+                    item, f"build id {spec.id!r} is used twice (first on line {seen_ids[spec.id]})"
+                )
             kernel = (spec.source, spec.release, spec.arch)
             if kernel in seen_kernels:
-                raise self.fail(item, f"build {spec.id!r} is the same kernel as build {seen_kernels[kernel]!r} "
-                                      f"({spec.release} {spec.arch}); list it once and use it in several groups")
+                raise self.fail(
+                    item,
+                    f"build {spec.id!r} is the same kernel as build {seen_kernels[kernel]!r} "
+                    f"({spec.release} {spec.arch}); list it once and use it in several groups",
+                )
             if spec.label in seen_labels:
-                raise self.fail(item, f"build {spec.id!r}: label {spec.label!r} is already the label of build "
-                                      f"{seen_labels[spec.label]!r}; labels name builds in the database and must differ")
+                raise self.fail(
+                    item,
+                    f"build {spec.id!r}: label {spec.label!r} is already the label of build "
+                    f"{seen_labels[spec.label]!r}; labels name builds in the database and must differ",
+                )
             seen_ids[spec.id], seen_kernels[kernel], seen_labels[spec.label] = spec.line, spec.id, spec.id
             out.append(spec)
         return out
@@ -223,28 +235,41 @@ class _Parser:
         source, source_node = field("source")
         source = source or "debian"
         if source not in SOURCES:
-            raise self.fail(source_node, f"{what}: unknown source {source!r}; supported: {', '.join(SOURCES)}")
+            raise self.fail(
+                source_node, f"{what}: unknown source {source!r}; supported: {', '.join(SOURCES)}"
+            )
 
         package = self.optional(fields, "package", what)
         release = self.optional(fields, "release", what)
         if (package is None) == (release is None):
-            raise self.fail(node, f"{what}: give exactly one of `release:` (e.g. 6.1.0-56-amd64) "
-                                  "or `package:` (e.g. linux-image-6.1.0-56-amd64-dbg)")
+            raise self.fail(
+                node,
+                f"{what}: give exactly one of `release:` (e.g. 6.1.0-56-amd64) "
+                "or `package:` (e.g. linux-image-6.1.0-56-amd64-dbg)",
+            )
         if package is not None:
             release = package.removeprefix("linux-image-").removesuffix("-dbg")
             if not package.startswith("linux-image-"):
-                raise self.fail(fields["package"], f"{what}: package {package!r} is not a linux-image-<release>-dbg package")
+                raise self.fail(
+                    fields["package"],
+                    f"{what}: package {package!r} is not a linux-image-<release>-dbg package",
+                )
         assert release is not None
         parsed = debian.parse_release(release)
         if parsed is None:
             key = "package" if package is not None else "release"
-            raise self.fail(fields[key], f"{what}: {release!r} is not a full kernel release with a flavor "
-                                         "(like 6.1.0-56-amd64 or 6.12.113+deb13-arm64)")
+            raise self.fail(
+                fields[key],
+                f"{what}: {release!r} is not a full kernel release with a flavor "
+                "(like 6.1.0-56-amd64 or 6.12.113+deb13-arm64)",
+            )
         flavor = parsed[1]
 
         suite, suite_node = field("suite")
         if suite is None:
-            raise self.fail(node, f"{what}: needs a `suite:` (e.g. bookworm, trixie, sid), here or in defaults")
+            raise self.fail(
+                node, f"{what}: needs a `suite:` (e.g. bookworm, trixie, sid), here or in defaults"
+            )
         if suite.split("-", 1)[0] not in DEBIAN_CODENAMES:
             close = difflib.get_close_matches(suite, sorted(DEBIAN_CODENAMES), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -259,14 +284,25 @@ class _Parser:
         if arch is None:
             raise self.fail(node, f"{what}: cannot tell the architecture from flavor {flavor!r}; add `arch:`")
         if arch not in debian.ARCHES:
-            raise self.fail(arch_node or node, f"{what}: unknown architecture {arch!r}; one of {', '.join(debian.ARCHES)}")
+            raise self.fail(
+                arch_node or node, f"{what}: unknown architecture {arch!r}; one of {', '.join(debian.ARCHES)}"
+            )
         if implied and implied != arch:
-            raise self.fail(arch_node or node, f"{what}: flavor {flavor!r} is built for {implied}, not {arch}")
+            raise self.fail(
+                arch_node or node, f"{what}: flavor {flavor!r} is built for {implied}, not {arch}"
+            )
 
         return BuildSpec(
-            id=build_id, source=source, package=f"linux-image-{release}-dbg", release=release, flavor=flavor,
-            suite=suite, arch=arch, version=self.optional(fields, "version", what),
-            label=self.optional(fields, "label", what) or release, line=node.start_mark.line + 1,
+            id=build_id,
+            source=source,
+            package=f"linux-image-{release}-dbg",
+            release=release,
+            flavor=flavor,
+            suite=suite,
+            arch=arch,
+            version=self.optional(fields, "version", what),
+            label=self.optional(fields, "label", what) or release,
+            line=node.start_mark.line + 1,
         )
 
     def groups(self, node: yaml.Node | None, builds: dict[str, BuildSpec]) -> list[Group]:
@@ -279,7 +315,9 @@ class _Parser:
         for item in node.value:
             group = self.group(item, builds)
             if group.name in seen:
-                raise self.fail(item, f"group {group.name!r} is defined twice (first on line {seen[group.name]})")
+                raise self.fail(
+                    item, f"group {group.name!r} is defined twice (first on line {seen[group.name]})"
+                )
             seen[group.name] = item.start_mark.line + 1
             out.append(group)
         return out
@@ -292,8 +330,11 @@ class _Parser:
         what = f"group {name!r}"
         kind = self.optional(fields, "kind", what)
         if kind not in KINDS:
-            raise self.fail(fields.get("kind", node), f"{what}: `kind:` must be series (diffed consecutively) "
-                                                      "or variants (first member is the baseline)")
+            raise self.fail(
+                fields.get("kind", node),
+                f"{what}: `kind:` must be series (diffed consecutively) "
+                "or variants (first member is the baseline)",
+            )
         members_node = fields.get("members")
         if not isinstance(members_node, yaml.SequenceNode) or not members_node.value:
             raise self.fail(members_node or node, f"{what}: `members:` must be a non-empty list of build ids")

@@ -3,6 +3,7 @@
 Readers (elf.py, dwarf.py, btf.py) turn bytes into these objects; classify.py
 derives per-name status from them; db.py is the only place that stores them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,17 +14,21 @@ from dataclasses import dataclass, field
 
 #: CType.kind values.
 TYPE_KINDS = (
-    "void",      # id 0 in every graph
-    "int",       # integer/bool/char base type: name as the compiler spells it
-    "float",     # floating point base type
-    "ptr",       # pointer to `ref`
-    "const", "volatile", "restrict", "atomic",  # qualifier of `ref`
-    "typedef",   # `name` for `ref`
-    "struct", "union",  # aggregate: `name` (None = anonymous), `size`, `members`
-    "enum",      # `name`, `size`, `enumerators`
-    "fwd",       # forward declaration: `name`, `fwd_kind` in ("struct", "union", "enum")
-    "array",     # `count` elements (None = flexible/unknown) of `ref`
-    "func",      # prototype: returns `ref`, `params`, `variadic`
+    "void",  # id 0 in every graph
+    "int",  # integer/bool/char base type: name as the compiler spells it
+    "float",  # floating point base type
+    "ptr",  # pointer to `ref`
+    "const",
+    "volatile",
+    "restrict",
+    "atomic",  # qualifier of `ref`
+    "typedef",  # `name` for `ref`
+    "struct",
+    "union",  # aggregate: `name` (None = anonymous), `size`, `members`
+    "enum",  # `name`, `size`, `enumerators`
+    "fwd",  # forward declaration: `name`, `fwd_kind` in ("struct", "union", "enum")
+    "array",  # `count` elements (None = flexible/unknown) of `ref`
+    "func",  # prototype: returns `ref`, `params`, `variadic`
 )
 
 
@@ -32,9 +37,9 @@ class Member:
     """One struct/union member; anonymous aggregate members have name None."""
 
     name: str | None
-    type: int            # type id in the same graph
-    bit_offset: int      # from the start of the enclosing aggregate
-    bit_size: int = 0    # bitfield width, 0 for ordinary members
+    type: int  # type id in the same graph
+    bit_offset: int  # from the start of the enclosing aggregate
+    bit_size: int = 0  # bitfield width, 0 for ordinary members
 
 
 @dataclass(slots=True)
@@ -43,9 +48,9 @@ class CType:
 
     kind: str
     name: str | None = None
-    ref: int = 0                      # target/element/return type id (0 = void)
-    size: int | None = None           # bytes, for int/float/struct/union/enum
-    count: int | None = None          # array element count
+    ref: int = 0  # target/element/return type id (0 = void)
+    size: int | None = None  # bytes, for int/float/struct/union/enum
+    count: int | None = None  # array element count
     params: list[tuple[str | None, int]] | None = None  # func: (name, type id)
     variadic: bool = False
     members: list[Member] | None = None
@@ -60,11 +65,11 @@ TypeGraph = dict[int, CType]
 class Prototype:
     """A function prototype as structured parameters plus printed C."""
 
-    return_type: str                      # C type text, e.g. "void *"
+    return_type: str  # C type text, e.g. "void *"
     params: list[tuple[str | None, str]]  # (name, C type text) in order
     variadic: bool
-    text: str                             # "void *vmap(struct page **pages, ...);"
-    source: str                           # "btf" or "dwarf"
+    text: str  # "void *vmap(struct page **pages, ...);"
+    source: str  # "btf" or "dwarf"
     # Typedef-resolved texts (cdecl.canonical_type_name), for comparing types by
     # meaning across builds (diff.py); None when the reader did not compute them.
     canon_params: list[str] | None = None  # one per entry of `params`
@@ -78,11 +83,11 @@ class Field:
 
     position: int
     name: str | None
-    type_text: str          # abstract C type, e.g. "int (*)(struct dma_buf *)"
-    decl: str               # full declaration, e.g. "int (*attach)(struct dma_buf *)"
-    bit_offset: int         # absolute within the top-level aggregate
-    bit_size: int           # bitfield width, 0 otherwise
-    byte_size: int | None   # size of the member's type
+    type_text: str  # abstract C type, e.g. "int (*)(struct dma_buf *)"
+    decl: str  # full declaration, e.g. "int (*attach)(struct dma_buf *)"
+    bit_offset: int  # absolute within the top-level aggregate
+    bit_size: int  # bitfield width, 0 otherwise
+    byte_size: int | None  # size of the member's type
     parent: int | None = None
     canon_type: str | None = None  # type_text with typedefs resolved (cdecl.canonical_type_name)
 
@@ -91,7 +96,7 @@ class Field:
 class Layout:
     """A named struct, union or enum as stored: kind, size, fields or values."""
 
-    kind: str               # "struct", "union" or "enum"
+    kind: str  # "struct", "union" or "enum"
     name: str
     size: int
     fields: list[Field] = field(default_factory=list)
@@ -109,12 +114,12 @@ class Instance:
 
     name: str
     external: bool
-    decl_file: str | None    # normalised path, e.g. "include/linux/kvm_host.h"
+    decl_file: str | None  # normalised path, e.g. "include/linux/kvm_host.h"
     decl_line: int | None
-    cu: str | None           # normalised path of the compile unit
-    inline: int | None       # DW_AT_inline value, None when absent
+    cu: str | None  # normalised path of the compile unit
+    inline: int | None  # DW_AT_inline value, None when absent
     address: int | None
-    defined: bool            # a definition, out-of-line copy or inlined copy was seen
+    defined: bool  # a definition, out-of-line copy or inlined copy was seen
 
     def key(self) -> tuple:
         """Identity inside one build: name for externals, else location + CU."""
@@ -143,7 +148,7 @@ class Symbol:
     suffixes: tuple[str, ...]
     address: int
     size: int
-    binding: str            # "STB_GLOBAL", "STB_LOCAL", "STB_WEAK"
+    binding: str  # "STB_GLOBAL", "STB_LOCAL", "STB_WEAK"
     section: str | None
 
 
@@ -152,8 +157,8 @@ class FunctionStatus:
     """The per-build status of one function name (docs/concepts.md#function-status)."""
 
     name: str
-    collision: str | None    # None when the build has no DWARF for this name
-    inline: str | None       # "No", "Selective", "Full", "Declared only"; None unknown
+    collision: str | None  # None when the build has no DWARF for this name
+    inline: str | None  # "No", "Selective", "Full", "Declared only"; None unknown
     suffixes: tuple[str, ...]
     n_instances: int
     n_symbols: int
@@ -169,10 +174,10 @@ class FunctionStatus:
 class BuildInfo:
     """Identity and provenance of one kernel image."""
 
-    build_id: str            # ELF build-id (hex) or sha256 when the image has none
+    build_id: str  # ELF build-id (hex) or sha256 when the image has none
     distro: str | None
-    version: str | None      # package version, e.g. "6.1.192-2"
-    release: str | None      # kernel release, e.g. "6.1.0-56-amd64"
+    version: str | None  # package version, e.g. "6.1.192-2"
+    release: str | None  # kernel release, e.g. "6.1.0-56-amd64"
     arch: str | None
     flavor: str | None
     compiler: str | None
@@ -200,8 +205,8 @@ class Build:
     lsm_hooks: list[LsmHook] = field(default_factory=list)
     kfuncs: list[Kfunc] = field(default_factory=list)
     attach: dict[str, AttachFacts] = field(default_factory=dict)  # symbol name -> facts
-    btf_funcs: frozenset[str] = frozenset()                       # names with a BTF FUNC
-    config: dict[str, str] = field(default_factory=dict)          # CONFIG_X -> "y", "m", "\"str\"", "n"
+    btf_funcs: frozenset[str] = frozenset()  # names with a BTF FUNC
+    config: dict[str, str] = field(default_factory=dict)  # CONFIG_X -> "y", "m", "\"str\"", "n"
 
 
 # ---------------------------------------------------------------------------
@@ -214,11 +219,11 @@ class Tracepoint:
     """One tracepoint: a trace event from `__start_ftrace_events`, a raw
     tracepoint from a `btf_trace_<name>` typedef, or both (same name)."""
 
-    name: str                      # e.g. "sched_switch"
-    system: str | None = None      # trace system, e.g. "sched"; None: raw only
+    name: str  # e.g. "sched_switch"
+    system: str | None = None  # trace system, e.g. "sched"; None: raw only
     event_class: str | None = None  # template, from the `event_class_<class>` symbol
-    struct: str | None = None      # "trace_event_raw_<class>" when that struct exists
-    func: str | None = None        # "trace_event_raw_event_<class>" when that function exists
+    struct: str | None = None  # "trace_event_raw_<class>" when that struct exists
+    func: str | None = None  # "trace_event_raw_event_<class>" when that function exists
     print_fmt: str | None = None
     raw_prototype: str | None = None  # "void (void *, bool, struct task_struct *, ...)" from btf_trace_<name>
 
@@ -227,11 +232,11 @@ class Tracepoint:
 class Syscall:
     """One `sys_call_table`-like slot resolved to a symbol."""
 
-    table: str      # table symbol, e.g. "sys_call_table", "compat_sys_call_table"
-    abi: str        # "native", "compat", "x32", "ia32"
+    table: str  # table symbol, e.g. "sys_call_table", "compat_sys_call_table"
+    abi: str  # "native", "compat", "x32", "ia32"
     number: int
-    name: str       # normalised: "read"
-    symbol: str     # the slot's symbol, e.g. "__x64_sys_read"
+    name: str  # normalised: "read"
+    symbol: str  # the slot's symbol, e.g. "__x64_sys_read"
 
 
 @dataclass(slots=True)
@@ -239,9 +244,9 @@ class LsmHook:
     """One LSM hook: a member of `security_hook_heads` (or, from 6.12, of
     `lsm_static_calls_table`)."""
 
-    name: str                  # e.g. "file_open"
-    prototype: str | None      # from `union security_list_options`, e.g. "int (struct file *)"
-    bpf_lsm: bool              # `bpf_lsm_<name>` has a BTF FUNC: `lsm/<name>` can attach
+    name: str  # e.g. "file_open"
+    prototype: str | None  # from `union security_list_options`, e.g. "int (struct file *)"
+    bpf_lsm: bool  # `bpf_lsm_<name>` has a BTF FUNC: `lsm/<name>` can attach
 
 
 @dataclass(slots=True)
@@ -249,14 +254,14 @@ class Kfunc:
     """One kfunc: a BTF FUNC tagged `bpf_kfunc`, or a member of a BTF_ID set8."""
 
     name: str
-    source: str                # "decl_tag" or "btf_id_set8"
+    source: str  # "decl_tag" or "btf_id_set8"
     sets: tuple[str, ...] = ()  # set8 symbols naming it, e.g. ("generic_btf_ids",)
-    flags: int | None = None   # KF_* flags from the set8 entry (OR of all sets)
+    flags: int | None = None  # KF_* flags from the set8 entry (OR of all sets)
 
 
 @dataclass(slots=True)
 class AttachFacts:
     """What the image tells about attaching to one function symbol (docs/concepts.md#attachability)."""
 
-    ftrace: bool                # in `__mcount_loc` / patchable function entries
+    ftrace: bool  # in `__mcount_loc` / patchable function entries
     kprobe_blocked: str | None  # why kprobes refuse it: "NOKPROBE_SYMBOL", ".kprobes.text", "noinstr", ...

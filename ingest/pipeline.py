@@ -1,28 +1,26 @@
 """Ingest one image into the database: read everything first, then write one
 transaction, so a bad input never touches the database."""
+
 from __future__ import annotations
 
 import hashlib
-import struct
 import os
+import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from elftools.common.exceptions import ELFError
 
+from ingest import assemble, db, surfaces
+from ingest.errors import IngestError
+from ingest.model import Build, BuildInfo, Symbol
 from ingest.readers import btf as btf_reader
-from ingest import db
-from ingest.readers import dwarf
-from ingest.readers import elf
-from ingest.surfaces import kconfig
-from ingest import assemble
-from ingest import surfaces
+from ingest.readers import dwarf, elf
 from ingest.readers.dwarf_forms import BadDwarf
 from ingest.readers.vaddr import ImageMemory
-from ingest.model import Build, BuildInfo, Symbol
-from ingest.errors import IngestError
+from ingest.surfaces import kconfig
 
 
 @dataclass(slots=True)
@@ -82,10 +80,15 @@ def _flavor(release: str | None) -> str | None:
     return "-".join(tail) or None
 
 
-def read_image(path: Path, identity: Identity, jobs: int | None = None,
-               progress: Callable[[int, int], None] | None = None,
-               kallsyms: Path | None = None, phases: _Phases | None = None,
-               config: Path | None = None) -> Build:
+def read_image(
+    path: Path,
+    identity: Identity,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    kallsyms: Path | None = None,
+    phases: _Phases | None = None,
+    config: Path | None = None,
+) -> Build:
     """Read an image (vmlinux with DWARF/BTF/symtab, or a raw BTF blob) and,
     when given, the package's kernel config into a Build."""
     options = _read_config(config) if config else {}
@@ -101,8 +104,14 @@ def _read_config(path: Path) -> dict[str, str]:
         raise IngestError(str(exc)) from None
 
 
-def _read_input(path: Path, identity: Identity, jobs: int | None,
-                progress: Callable[[int, int], None] | None, kallsyms: Path | None, phases: _Phases) -> Build:
+def _read_input(
+    path: Path,
+    identity: Identity,
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+    kallsyms: Path | None,
+    phases: _Phases,
+) -> Build:
     if path.is_dir():
         raise IngestError(f"{path}: is a directory, not a kernel image")
     try:
@@ -117,7 +126,9 @@ def _read_input(path: Path, identity: Identity, jobs: int | None,
         try:
             image = elf.open_image(f)
         except elf.NotAnElf:
-            raise IngestError(f"{path}: not an ELF file (expected a vmlinux with debug info, or a raw BTF blob)") from None
+            raise IngestError(
+                f"{path}: not an ELF file (expected a vmlinux with debug info, or a raw BTF blob)"
+            ) from None
         except elf.ImageError as exc:
             raise IngestError(f"{path}: {exc}") from None
         try:
@@ -128,8 +139,14 @@ def _read_input(path: Path, identity: Identity, jobs: int | None,
             raise IngestError(f"{path}: corrupt ELF data ({exc.__class__.__name__}: {exc})") from None
 
 
-def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None,
-              progress: Callable[[int, int], None] | None, phases: _Phases) -> Build:
+def _read_elf(
+    path: Path,
+    image: elf.Image,
+    identity: Identity,
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+    phases: _Phases,
+) -> Build:
     with phases("symbols+btf"):
         symbols = elf.function_symbols(image)
         btf_data = image.section(".BTF")
@@ -137,13 +154,22 @@ def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None
     has_dwarf = image.has(".debug_info")
     if not has_dwarf and btf is None:
         what = "no symbol table either (stripped)" if not symbols else "only a symbol table"
-        raise IngestError(f"{path}: no debug info: neither DWARF (.debug_info) nor .BTF, {what}; "
-                          "use the -dbg/debuginfo package's vmlinux")
+        raise IngestError(
+            f"{path}: no debug info: neither DWARF (.debug_info) nor .BTF, {what}; "
+            "use the -dbg/debuginfo package's vmlinux"
+        )
     units: list = []
     dwarf_version = None
     if has_dwarf:
-        names = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str",
-                 ".debug_str_offsets", ".debug_addr")
+        names = (
+            ".debug_info",
+            ".debug_abbrev",
+            ".debug_str",
+            ".debug_line",
+            ".debug_line_str",
+            ".debug_str_offsets",
+            ".debug_addr",
+        )
         with phases("read sections"):
             sections = {n: data for n in names if (data := image.section(n)) is not None}
         try:
@@ -163,12 +189,21 @@ def _read_elf(path: Path, image: elf.Image, identity: Identity, jobs: int | None
     with phases("sha256"):
         sha = _sha256(path)
     info = BuildInfo(
-        build_id=build_id or sha, distro=identity.distro, version=identity.version or elf.package_version(banner),
+        build_id=build_id or sha,
+        distro=identity.distro,
+        version=identity.version or elf.package_version(banner),
         release=release,
-        arch=identity.arch or image.arch, flavor=identity.flavor or _flavor(release),
-        compiler=elf.compiler(image), dwarf_version=dwarf_version, has_dwarf=has_dwarf,
-        has_btf=btf is not None, has_symtab=bool(symbols), file_size=path.stat().st_size, sha256=sha,
-        path=str(path))
+        arch=identity.arch or image.arch,
+        flavor=identity.flavor or _flavor(release),
+        compiler=elf.compiler(image),
+        dwarf_version=dwarf_version,
+        has_dwarf=has_dwarf,
+        has_btf=btf is not None,
+        has_symtab=bool(symbols),
+        file_size=path.stat().st_size,
+        sha256=sha,
+        path=str(path),
+    )
     with phases("dwarf walk + assemble"):
         build = assemble.assemble(info, units, symbols, btf)
     with phases("surfaces"):
@@ -184,10 +219,21 @@ def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path |
     symbols = read_kallsyms(kallsyms) if kallsyms else []
     sha = hashlib.sha256(data).hexdigest()
     info = BuildInfo(
-        build_id=sha, distro=identity.distro, version=identity.version, release=identity.release,
-        arch=identity.arch, flavor=identity.flavor or _flavor(identity.release), compiler=None,
-        dwarf_version=None, has_dwarf=False, has_btf=True, has_symtab=bool(symbols), file_size=len(data),
-        sha256=sha, path=str(path))
+        build_id=sha,
+        distro=identity.distro,
+        version=identity.version,
+        release=identity.release,
+        arch=identity.arch,
+        flavor=identity.flavor or _flavor(identity.release),
+        compiler=None,
+        dwarf_version=None,
+        has_dwarf=False,
+        has_btf=True,
+        has_symtab=bool(symbols),
+        file_size=len(data),
+        sha256=sha,
+        path=str(path),
+    )
     build = assemble.assemble(info, [], symbols, btf)
     surfaces.add_surfaces(build, None, btf)
     return build
@@ -214,9 +260,16 @@ def read_kallsyms(path: Path) -> list[Symbol]:
     return out
 
 
-def ingest(path: Path, db_path: Path, identity: Identity | None = None, replace: bool = False,
-           jobs: int | None = None, progress: Callable[[int, int], None] | None = None,
-           kallsyms: Path | None = None, config: Path | None = None) -> IngestResult:
+def ingest(
+    path: Path,
+    db_path: Path,
+    identity: Identity | None = None,
+    replace: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    kallsyms: Path | None = None,
+    config: Path | None = None,
+) -> IngestResult:
     """Read `path` (and the kernel `config`, when given) and store it in
     `db_path` as one build (a no-op if already there)."""
     identity = identity or Identity()
@@ -244,8 +297,9 @@ def ingest(path: Path, db_path: Path, identity: Identity | None = None, replace:
         name = conn.execute("SELECT name FROM builds WHERE id = ?", (build_pk,)).fetchone()[0]
     finally:
         conn.close()
-    return IngestResult(name, False, build, time.perf_counter() - start,
-                        os.path.getsize(db_path) - before, dict(phases))
+    return IngestResult(
+        name, False, build, time.perf_counter() - start, os.path.getsize(db_path) - before, dict(phases)
+    )
 
 
 def _quick_build_id(path: Path) -> str | None:

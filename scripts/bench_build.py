@@ -10,6 +10,7 @@ images were already there) into a new temporary database. --empty-cache uses a
 fresh temporary cache instead (everything is downloaded, then deleted);
 --prune deletes each image once ingested, as `kernsurf build --prune` does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,11 @@ class DiskSampler(threading.Thread):
 
     def sample(self) -> None:
         cache = tree_size(self.cache)
-        db = file_size(self.db) + file_size(self.db.with_name(self.db.name + "-journal")) \
+        db = (
+            file_size(self.db)
+            + file_size(self.db.with_name(self.db.name + "-journal"))
             + file_size(self.db.with_name(self.db.name + "-wal"))
+        )
         total = cache + db
         self.peak, self.peak_cache = max(self.peak, total), max(self.peak_cache, cache)
         if self.current is not None:
@@ -89,8 +93,8 @@ def main() -> int:
     from ingest import batch as builder
     from ingest import manifest
     from ingest.archive import debian
-    from ingest.errors import ArchiveError
     from ingest.archive.store import cache_root, human_size
+    from ingest.errors import ArchiveError
 
     spec = manifest.load(args.manifest)
     db = Path(args.db) if args.db else Path(tmp.name) / "bench.db"
@@ -98,13 +102,18 @@ def main() -> int:
     cached: dict[str, bool | None] = {}
     for b in spec.builds:
         try:
-            cached[b.id] = debian.cached_image(debian.resolve(b.package, suite=b.suite, arch=b.arch)) is not None
+            cached[b.id] = (
+                debian.cached_image(debian.resolve(b.package, suite=b.suite, arch=b.arch)) is not None
+            )
         except ArchiveError:
             cached[b.id] = None
     cache_before, db_before = tree_size(cache), file_size(db)
-    print(f"{args.manifest}: {len(spec.builds)} builds; cache {cache} holds {human_size(cache_before)}, "
-          f"with {sum(1 for v in cached.values() if v)} of these images: "
-          f"{', '.join(k for k, v in cached.items() if v) or 'none'}", flush=True)
+    print(
+        f"{args.manifest}: {len(spec.builds)} builds; cache {cache} holds {human_size(cache_before)}, "
+        f"with {sum(1 for v in cached.values() if v)} of these images: "
+        f"{', '.join(k for k, v in cached.items() if v) or 'none'}",
+        flush=True,
+    )
 
     sampler = DiskSampler(cache, db)
     sampler.sample()
@@ -113,7 +122,7 @@ def main() -> int:
 
     lock = threading.Lock()
 
-    def report(line: str) -> None:          # called from the fetch threads too
+    def report(line: str) -> None:  # called from the fetch threads too
         if line.startswith("ingesting "):
             sampler.current = line.split()[1]
         with lock:
@@ -130,33 +139,65 @@ def main() -> int:
     sampler.sample()
 
     print()
-    header = ("build", "state", "cached", "fetch s", "ingest s", "downloaded MB", "DB MB", "DB +MB", "peak disk MB")
+    header = (
+        "build",
+        "state",
+        "cached",
+        "fetch s",
+        "ingest s",
+        "downloaded MB",
+        "DB MB",
+        "DB +MB",
+        "peak disk MB",
+    )
     rows = []
     previous = db_before
     for r in result.rows:
         grew = r.db_size - previous if r.db_size else 0
         previous = r.db_size or previous
-        rows.append((r.spec.id, r.state, {True: "yes", False: "no", None: "-"}[r.cached],
-                     f"{r.fetch_seconds:.0f}" if r.cached is not None else "",
-                     f"{r.ingest_seconds:.0f}" if r.ingest_seconds else "",
-                     mb(r.downloaded), mb(r.db_size) if r.db_size else "", mb(grew) if grew else "",
-                     mb(sampler.per_build[r.spec.id]) if r.spec.id in sampler.per_build else ""))
+        rows.append(
+            (
+                r.spec.id,
+                r.state,
+                {True: "yes", False: "no", None: "-"}[r.cached],
+                f"{r.fetch_seconds:.0f}" if r.cached is not None else "",
+                f"{r.ingest_seconds:.0f}" if r.ingest_seconds else "",
+                mb(r.downloaded),
+                mb(r.db_size) if r.db_size else "",
+                mb(grew) if grew else "",
+                mb(sampler.per_build[r.spec.id]) if r.spec.id in sampler.per_build else "",
+            )
+        )
     widths = [max(len(str(x[k])) for x in [header, *rows]) for k in range(len(header))]
     for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) if k < 3 else str(c).rjust(w) for k, (c, w) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                str(c).ljust(w) if k < 3 else str(c).rjust(w) for k, (c, w) in enumerate(zip(row, widths))
+            )
+        )
 
     final_db = file_size(db)
     ingested = [r for r in result.rows if r.state == "ingested"]
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print()
-    print(f"total: wall {wall:.0f} s ({wall / 60:.1f} min); downloaded {human_size(result.downloaded)}; "
-          f"{len(ingested)} builds ingested in {sum(r.ingest_seconds for r in result.rows):.0f} s of ingest")
-    print(f"database: {human_size(final_db)}"
-          + (f", {human_size(final_db // len(ingested))} per ingested build" if ingested and not db_before else ""))
-    print(f"disk: cache {human_size(cache_before)} before, {human_size(tree_size(cache))} after, "
-          f"peak cache {human_size(sampler.peak_cache)}; peak cache + database {human_size(sampler.peak)}, "
-          f"{human_size(max(0, sampler.peak - cache_before - final_db))} beyond the cache at start and the final database")
+    print(
+        f"total: wall {wall:.0f} s ({wall / 60:.1f} min); downloaded {human_size(result.downloaded)}; "
+        f"{len(ingested)} builds ingested in {sum(r.ingest_seconds for r in result.rows):.0f} s of ingest"
+    )
+    print(
+        f"database: {human_size(final_db)}"
+        + (
+            f", {human_size(final_db // len(ingested))} per ingested build"
+            if ingested and not db_before
+            else ""
+        )
+    )
+    print(
+        f"disk: cache {human_size(cache_before)} before, {human_size(tree_size(cache))} after, "
+        f"peak cache {human_size(sampler.peak_cache)}; peak cache + database {human_size(sampler.peak)}, "
+        f"{human_size(max(0, sampler.peak - cache_before - final_db))} beyond the cache at start and the final database"
+    )
     print(f"finalizers: {', '.join(f'{n} {s:.1f} s' for n, s in result.finalizers) or 'none'}")
     print(f"peak RSS: build process {self_rss:.0f} MB, largest DWARF worker {child_rss:.0f} MB")
     if failed is not None:

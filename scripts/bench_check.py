@@ -6,6 +6,7 @@ Without an object, compiles tests/fixtures/check/real.bpf.c with clang (a
 program with 21 dependencies of every kind). Prints the time to read the
 object, the time to evaluate it against all builds (best and median of
 --repeat runs), per build, and the verdict counts; peak RSS at the end."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.bpf import objects as bpf_object
-from ingest.bpf import check
 from ingest import db
+from ingest.bpf import check
+from ingest.bpf import objects as bpf_object
 
 
 def main() -> None:
@@ -40,8 +41,20 @@ def main() -> None:
             if shutil.which("clang") is None:
                 sys.exit("give a BPF object, or install clang and libbpf-dev (make system-deps)")
             obj = Path(tmp) / "real.bpf.o"
-            subprocess.run(["clang", "-target", "bpf", "-g", "-O2", "-c",
-                            str(ROOT / "tests" / "fixtures" / "check" / "real.bpf.c"), "-o", str(obj)], check=True)
+            subprocess.run(
+                [
+                    "clang",
+                    "-target",
+                    "bpf",
+                    "-g",
+                    "-O2",
+                    "-c",
+                    str(ROOT / "tests" / "fixtures" / "check" / "real.bpf.c"),
+                    "-o",
+                    str(obj),
+                ],
+                check=True,
+            )
         start = time.perf_counter()
         deps = check.merge(bpf_object.read_bpf_object(obj).dependencies)
         read_ms = (time.perf_counter() - start) * 1000
@@ -55,8 +68,10 @@ def main() -> None:
     counts = {lv: sum(c.level == lv for row in report.cells for c in row) for lv in check.LEVELS}
     print(f"database {args.db}: {args.db.stat().st_size / 1e6:.0f} MB, {n} builds")
     print(f"object {obj.name}: {len(deps)} dependencies, read in {read_ms:.1f} ms")
-    print(f"check against all {n} builds: best {min(times) * 1000:.0f} ms, median {statistics.median(times) * 1000:.0f} ms"
-          f" ({min(times) * 1000 / max(n, 1):.1f} ms per build, {args.repeat} runs)")
+    print(
+        f"check against all {n} builds: best {min(times) * 1000:.0f} ms, median {statistics.median(times) * 1000:.0f} ms"
+        f" ({min(times) * 1000 / max(n, 1):.1f} ms per build, {args.repeat} runs)"
+    )
     print("verdicts: " + ", ".join(f"{counts[lv]} {lv}" for lv in check.LEVELS))
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

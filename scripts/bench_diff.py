@@ -8,6 +8,7 @@ version order). Works on a temporary copy: DB itself is never written.
 
 Targets (issue 4): a diff of two full amd64 builds (~75 000 function names,
 ~10 000 structs) in at most 5 s; stored changes at most 10 % of the database."""
+
 from __future__ import annotations
 
 import shutil
@@ -19,11 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest import db
-from ingest import diff
+from ingest import db, diff
 
-DIFF_OBJECTS = ("changes", "changes_pair_kind", "changes_name", "diff_pairs", "diff_pairs_build_b",
-                "sqlite_autoindex_diff_pairs_1")
+DIFF_OBJECTS = (
+    "changes",
+    "changes_pair_kind",
+    "changes_name",
+    "diff_pairs",
+    "diff_pairs_build_b",
+    "sqlite_autoindex_diff_pairs_1",
+)
 TARGET_SECONDS, TARGET_SHARE = 5.0, 0.10
 
 
@@ -43,7 +49,9 @@ def bytes_of(conn, names: tuple[str, ...]) -> int:
     """Bytes the named tables and indexes occupy (dbstat), or 0 without dbstat."""
     marks = ",".join("?" * len(names))
     try:
-        return conn.execute(f"SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ({marks})", names).fetchone()[0]
+        return conn.execute(
+            f"SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ({marks})", names
+        ).fetchone()[0]
     except Exception:
         return 0
 
@@ -66,10 +74,16 @@ def main() -> None:
             names = dict((bid, name) for bid, name, *_ in db.list_builds(conn))
             worst = 0.0
             for a, b in pairs(conn, sys.argv[2:]):
-                facts = [conn.execute("SELECT count(*) FROM functions WHERE build_id = ?", (x,)).fetchone()[0]
-                         for x in (a, b)]
-                structs = [conn.execute("SELECT count(*) FROM types WHERE build_id = ? AND kind != 'enum'",
-                                        (x,)).fetchone()[0] for x in (a, b)]
+                facts = [
+                    conn.execute("SELECT count(*) FROM functions WHERE build_id = ?", (x,)).fetchone()[0]
+                    for x in (a, b)
+                ]
+                structs = [
+                    conn.execute(
+                        "SELECT count(*) FROM types WHERE build_id = ? AND kind != 'enum'", (x,)
+                    ).fetchone()[0]
+                    for x in (a, b)
+                ]
                 times = []
                 for _ in range(3):
                     start = time.perf_counter()
@@ -80,19 +94,29 @@ def main() -> None:
                 stored = time.perf_counter() - start
                 worst = max(worst, min(times))
                 per_item = Counter(c.item_kind for c in changes)
-                print(f"{names[a]} -> {names[b]}: {facts[0]} / {facts[1]} function names, "
-                      f"{structs[0]} / {structs[1]} structs+unions")
-                print(f"  diff: {', '.join(f'{t:.2f}' for t in times)} s (3 runs); store: {stored:.2f} s; "
-                      f"{len(changes)} changes (" + ", ".join(f"{n} {k}" for k, n in sorted(per_item.items())) + ")")
+                print(
+                    f"{names[a]} -> {names[b]}: {facts[0]} / {facts[1]} function names, "
+                    f"{structs[0]} / {structs[1]} structs+unions"
+                )
+                print(
+                    f"  diff: {', '.join(f'{t:.2f}' for t in times)} s (3 runs); store: {stored:.2f} s; "
+                    f"{len(changes)} changes ("
+                    + ", ".join(f"{n} {k}" for k, n in sorted(per_item.items()))
+                    + ")"
+                )
             used = bytes_of(conn, DIFF_OBJECTS)
-            if not used:   # no dbstat: measure the file
+            if not used:  # no dbstat: measure the file
                 conn.execute("VACUUM")
                 used = conn.execute("PRAGMA page_count").fetchone()[0] * page - base
             total = base + used
-            print(f"stored changes: {used / 1e6:.2f} MB of {total / 1e6:.1f} MB = {used / total:.1%} of the database "
-                  f"(target <= {TARGET_SHARE:.0%}: {'met' if used / total <= TARGET_SHARE else 'NOT met'})")
-            print(f"slowest diff (best of 3): {worst:.2f} s (target <= {TARGET_SECONDS:.0f} s: "
-                  f"{'met' if worst <= TARGET_SECONDS else 'NOT met'})")
+            print(
+                f"stored changes: {used / 1e6:.2f} MB of {total / 1e6:.1f} MB = {used / total:.1%} of the database "
+                f"(target <= {TARGET_SHARE:.0%}: {'met' if used / total <= TARGET_SHARE else 'NOT met'})"
+            )
+            print(
+                f"slowest diff (best of 3): {worst:.2f} s (target <= {TARGET_SECONDS:.0f} s: "
+                f"{'met' if worst <= TARGET_SECONDS else 'NOT met'})"
+            )
         finally:
             conn.close()
 

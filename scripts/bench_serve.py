@@ -10,6 +10,7 @@ pages/s and errors. The server runs with its page cache off (every page
 computed; KERNSURF_PAGE_CACHE=0), then once more with the default cache for the
 load figure. A database without a filled search index is copied to a
 temporary directory first, so DB itself is never modified."""
+
 from __future__ import annotations
 
 import argparse
@@ -55,20 +56,39 @@ def indexed(db: Path) -> bool:
 def samples(db: Path, n: int, rng: random.Random) -> dict[str, list[str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        funcs = [r[0] for r in conn.execute(
-            "SELECT n.name FROM names n WHERE n.id IN (SELECT DISTINCT name_id FROM functions) ORDER BY n.id")]
-        structs = [r[0] for r in conn.execute(
-            "SELECT n.name FROM names n WHERE n.id IN (SELECT name_id FROM types WHERE kind = 'struct') ORDER BY n.id")]
-        builds = [r[0] for r in conn.execute(
-            "SELECT name FROM builds ORDER BY version_sort IS NULL, version_sort, name")]
+        funcs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT n.name FROM names n WHERE n.id IN (SELECT DISTINCT name_id FROM functions) ORDER BY n.id"
+            )
+        ]
+        structs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT n.name FROM names n WHERE n.id IN (SELECT name_id FROM types WHERE kind = 'struct') ORDER BY n.id"
+            )
+        ]
+        builds = [
+            r[0]
+            for r in conn.execute("SELECT name FROM builds ORDER BY version_sort IS NULL, version_sort, name")
+        ]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        surfaces = {segment: [r[0] for r in conn.execute(
-            f"SELECT n.name FROM names n WHERE n.id IN (SELECT DISTINCT name_id FROM {table}) ORDER BY n.id")]
-            for segment, table in SURFACE_TABLES.items() if table in tables}
+        surfaces = {
+            segment: [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT n.name FROM names n WHERE n.id IN (SELECT DISTINCT name_id FROM {table}) ORDER BY n.id"
+                )
+            ]
+            for segment, table in SURFACE_TABLES.items()
+            if table in tables
+        }
         pair = None
         if "diff_pairs" in tables:
-            pair = conn.execute("SELECT ba.name, bb.name FROM diff_pairs p JOIN builds ba ON ba.id = p.build_a"
-                                " JOIN builds bb ON bb.id = p.build_b ORDER BY p.n_changes DESC LIMIT 1").fetchone()
+            pair = conn.execute(
+                "SELECT ba.name, bb.name FROM diff_pairs p JOIN builds ba ON ba.id = p.build_a"
+                " JOIN builds bb ON bb.id = p.build_b ORDER BY p.n_changes DESC LIMIT 1"
+            ).fetchone()
     finally:
         conn.close()
     if pair is None and len(builds) >= 2:
@@ -82,32 +102,50 @@ def samples(db: Path, n: int, rng: random.Random) -> dict[str, list[str]]:
             queries.append(name)
         else:
             start = rng.randrange(0, len(name) - 3)
-            queries.append(name[start:start + rng.randint(3, min(10, len(name) - start))])
+            queries.append(name[start : start + rng.randint(3, min(10, len(name) - start))])
     return {
         "function": [f"/function/{path_segment(x)}" for x in fsample],
         "struct": [f"/struct/{path_segment(x)}" for x in rng.sample(structs, min(n // 3, len(structs)))],
         "diff": [f"/diff/{path_segment(pair[0])}/{path_segment(pair[1])}"] * 10 if pair else [],
         "search": [f"/search?q={quote(q)}" for q in queries],
-        "search JSON (type-ahead)": [f"/kernels/search_names.json?_shape=array&q={quote(q)}" for q in queries],
-        **{f"/{segment}/<name>": [f"/{segment}/{path_segment(x)}" for x in rng.sample(names, min(n // 3, len(names)))]
-           for segment, names in surfaces.items()},
+        "search JSON (type-ahead)": [
+            f"/kernels/search_names.json?_shape=array&q={quote(q)}" for q in queries
+        ],
+        **{
+            f"/{segment}/<name>": [
+                f"/{segment}/{path_segment(x)}" for x in rng.sample(names, min(n // 3, len(names)))
+            ]
+            for segment, names in surfaces.items()
+        },
         "/builds": ["/builds"] * 5,
         f"/check ({CHECK_DEPS} deps)": [check_url(rng, fsample, structs, surfaces) for _ in range(10)],
     }
 
 
 #: Surface pages: URL segment -> table of names.
-SURFACE_TABLES = {"tracepoint": "tracepoints", "syscall": "syscalls", "lsm": "lsm_hooks", "kfunc": "kfuncs",
-                  "config": "config_options"}
+SURFACE_TABLES = {
+    "tracepoint": "tracepoints",
+    "syscall": "syscalls",
+    "lsm": "lsm_hooks",
+    "kfunc": "kfuncs",
+    "config": "config_options",
+}
 CHECK_DEPS = 30
 
 
 def check_url(rng: random.Random, functions: list[str], structs: list[str], surfaces: dict) -> str:
     """A /check page of CHECK_DEPS dependencies of the kinds a program has."""
-    deps = [f"kprobe:{x}" for x in rng.sample(functions, 10)] + [f"fentry:{x}" for x in rng.sample(functions, 5)]
+    deps = [f"kprobe:{x}" for x in rng.sample(functions, 10)] + [
+        f"fentry:{x}" for x in rng.sample(functions, 5)
+    ]
     deps += [f"struct:{x}" for x in rng.sample(structs, 5)]
-    for segment, how in (("tracepoint", "tracepoint"), ("syscall", "ksyscall"), ("lsm", "lsm"),
-                         ("kfunc", "kfunc"), ("config", "kconfig")):
+    for segment, how in (
+        ("tracepoint", "tracepoint"),
+        ("syscall", "ksyscall"),
+        ("lsm", "lsm"),
+        ("kfunc", "kfunc"),
+        ("config", "kconfig"),
+    ):
         names = surfaces.get(segment) or []
         deps += [f"{how}:{x}" for x in rng.sample(names, min(2, len(names)))]
     return "/check?deps=" + quote("\n".join(deps[:CHECK_DEPS]))
@@ -122,10 +160,15 @@ class Server:
         if not cache:
             env["KERNSURF_PAGE_CACHE"] = "0"
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "serve.sh"), str(db)], env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            ["bash", str(ROOT / "scripts" / "serve.sh"), str(db)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -160,7 +203,7 @@ def pct(values: list[float], p: float) -> float:
 
 def latency(port: int, urls: dict[str, list[str]]) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    get(conn, "/function/__warmup__")   # templates compiled, builds and groups loaded
+    get(conn, "/function/__warmup__")  # templates compiled, builds and groups loaded
     print(f"{'page':<26}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'KB avg':>8}  status")
     for kind, paths in urls.items():
         if not paths:
@@ -171,9 +214,11 @@ def latency(port: int, urls: dict[str, list[str]]) -> None:
             times.append(seconds * 1000)
             sizes.append(size)
             statuses[status] = statuses.get(status, 0) + 1
-        print(f"{kind:<26}{len(times):>5}{statistics.median(times):>9.1f}{pct(times, 95):>9.1f}"
-              f"{max(times):>9.1f}{statistics.mean(sizes) / 1024:>8.1f}  "
-              + " ".join(f"{k}×{v}" for k, v in sorted(statuses.items())))
+        print(
+            f"{kind:<26}{len(times):>5}{statistics.median(times):>9.1f}{pct(times, 95):>9.1f}"
+            f"{max(times):>9.1f}{statistics.mean(sizes) / 1024:>8.1f}  "
+            + " ".join(f"{k}×{v}" for k, v in sorted(statuses.items()))
+        )
 
 
 def load(port: int, paths: list[str], clients: int, seconds: float) -> None:
@@ -209,8 +254,10 @@ def load(port: int, paths: list[str], clients: int, seconds: float) -> None:
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    print(f"  {clients} clients, {wall:.1f} s: {done[0]} pages, {done[0] / wall:.0f} pages/s, {errors[0]} errors, "
-          f"latency p50 {statistics.median(times):.0f} ms, p95 {pct(times, 95):.0f} ms")
+    print(
+        f"  {clients} clients, {wall:.1f} s: {done[0]} pages, {done[0] / wall:.0f} pages/s, {errors[0]} errors, "
+        f"latency p50 {statistics.median(times):.0f} ms, p95 {pct(times, 95):.0f} ms"
+    )
 
 
 def main() -> None:
@@ -232,8 +279,10 @@ def main() -> None:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         builds, functions = conn.execute("SELECT count(*), sum(n_functions) FROM builds").fetchone()
         conn.close()
-        print(f"database {args.db}: {args.db.stat().st_size / 1e6:.0f} MB, {builds} builds,"
-              f" {functions:,} function rows; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"database {args.db}: {args.db.stat().st_size / 1e6:.0f} MB, {builds} builds,"
+            f" {functions:,} function rows; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+        )
         with Server(db, cache=False) as server:
             print("\nlatency, sequential, page cache off (every page computed):")
             latency(server.port, urls)

@@ -1,6 +1,7 @@
 """Shared by test_btf.py and test_cdecl.py: BTF blobs compiled from
 tests/fixtures/ctypes/types.c by real producers, and a tiny BTF writer for
 hand-made blobs (both byte orders, every kind, deliberate damage)."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,7 +15,7 @@ from elftools.elf.elffile import ELFFile
 FIXTURE = Path(__file__).parent / "fixtures" / "ctypes" / "types.c"
 PRODUCERS = ("gcc", "pahole")
 
-_built: dict[str, bytes | str] = {}   # producer (or "dwarf") -> BTF bytes / object path, or skip reason
+_built: dict[str, bytes | str] = {}  # producer (or "dwarf") -> BTF bytes / object path, or skip reason
 
 
 def _run(cmd: list[str]) -> str | None:
@@ -93,8 +94,16 @@ class BtfWriter:
             self.strings += text.encode() + b"\0"
         return self.offsets[text]
 
-    def add(self, kind: int, name: str | None, st: int, vlen: int = 0, kflag: int = 0,
-            fmt: str = "", extra: tuple = ()) -> int:
+    def add(
+        self,
+        kind: int,
+        name: str | None,
+        st: int,
+        vlen: int = 0,
+        kflag: int = 0,
+        fmt: str = "",
+        extra: tuple = (),
+    ) -> int:
         """Append one raw type; returns its id."""
         info = (kflag << 31) | (kind << 24) | vlen
         self.types.append((self.s(name), info, st, fmt, extra))
@@ -110,18 +119,19 @@ class BtfWriter:
     def array(self, elem: int, index: int, n: int) -> int:
         return self.add(3, None, 0, fmt="III", extra=(elem, index, n))
 
-    def aggregate(self, kind: str, name: str | None, size: int,
-                  members: list[tuple[str | None, int, int, int]]) -> int:
+    def aggregate(
+        self, kind: str, name: str | None, size: int, members: list[tuple[str | None, int, int, int]]
+    ) -> int:
         """members: (name, type, bit_offset, bit_size); kind_flag if any bitfield."""
         kflag = int(any(m[3] for m in members))
         extra = []
         for mname, mt, off, bits in members:
             extra += [self.s(mname), mt, (bits << 24 | off) if kflag else off]
-        return self.add(4 if kind == "struct" else 5, name, size, len(members), kflag,
-                        "III" * len(members), tuple(extra))
+        return self.add(
+            4 if kind == "struct" else 5, name, size, len(members), kflag, "III" * len(members), tuple(extra)
+        )
 
-    def enum(self, name: str | None, size: int, values: list[tuple[str, int]],
-             signed: bool = False) -> int:
+    def enum(self, name: str | None, size: int, values: list[tuple[str, int]], signed: bool = False) -> int:
         extra = []
         for vname, v in values:
             extra += [self.s(vname), v & 0xFFFFFFFF]
@@ -170,8 +180,8 @@ class BtfWriter:
 
     def blob(self, order: str = "<") -> bytes:
         """The whole BTF blob in byte order "<" or ">"."""
-        body = b"".join(struct.pack(order + "III" + fmt, n, info, st, *extra)
-                        for n, info, st, fmt, extra in self.types)
-        header = struct.pack(order + "HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(body),
-                             len(body), len(self.strings))
+        body = b"".join(
+            struct.pack(order + "III" + fmt, n, info, st, *extra) for n, info, st, fmt, extra in self.types
+        )
+        header = struct.pack(order + "HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(body), len(body), len(self.strings))
         return header + body + bytes(self.strings)

@@ -1,4 +1,5 @@
 """Shared fixtures: C programs compiled at test time with the machine's gcc."""
+
 from __future__ import annotations
 
 import os
@@ -9,15 +10,23 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REAL_KERNEL = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kernsurf" / "debian" / \
-    "linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64" / "vmlinux"
+REAL_KERNEL = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    / "kernsurf"
+    / "debian"
+    / "linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64"
+    / "vmlinux"
+)
 
 #: Compiler variants of the fixture program: name -> (gcc, extra flags).
 VARIANTS = {
     "dwarf5": ("gcc", ["-gdwarf-5"]),
     "dwarf4": ("gcc", ["-gdwarf-4"]),
     "zlib": ("gcc", ["-gdwarf-5", "-gz=zlib"]),
-    "armhf": ("arm-linux-gnueabihf-gcc", ["-gdwarf-5"]),  # 32-bit (gcc-multilib conflicts with cross compilers)
+    "armhf": (
+        "arm-linux-gnueabihf-gcc",
+        ["-gdwarf-5"],
+    ),  # 32-bit (gcc-multilib conflicts with cross compilers)
     "s390x": ("s390x-linux-gnu-gcc", ["-gdwarf-5"]),
 }
 
@@ -46,8 +55,12 @@ def compile_program(dest: Path, variant: str) -> Path:
         objects.append(obj)
     out = build / "prog"
     link = [f for f in flags if f.startswith(("-m", "-gz"))]
-    run([cc, *link, "-O2", "-o", "prog", *objects] + (["-nostdlib", "-static", "-Wl,-e,main"] if variant in ("s390x", "armhf") else []),
-        build, variant)
+    run(
+        [cc, *link, "-O2", "-o", "prog", *objects]
+        + (["-nostdlib", "-static", "-Wl,-e,main"] if variant in ("s390x", "armhf") else []),
+        build,
+        variant,
+    )
     return out
 
 
@@ -90,6 +103,10 @@ def kernel_db(tmp_path_factory, real_kernel) -> Path:
 
     db = tmp_path_factory.mktemp("real") / "kernel.db"
     config = real_kernel.parent / "config"
-    pipeline.ingest(real_kernel, db, pipeline.Identity(distro="debian", version="6.1.192-2"),
-                    config=config if config.exists() else None)
+    pipeline.ingest(
+        real_kernel,
+        db,
+        pipeline.Identity(distro="debian", version="6.1.192-2"),
+        config=config if config.exists() else None,
+    )
     return db

@@ -1,5 +1,6 @@
 """The frontend fixture database and a Datasette configured as scripts/serve.sh
 configures it, for tests/test_frontend.py and tests/test_browser.py."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,17 +35,32 @@ def compile_version(dest: Path, version: str) -> Path:
     build.mkdir(parents=True)
     flags = ["-DV2"] if version == "v2" else []
     for name in ("fe_a.c", "fe_b.c"):
-        subprocess.run(["gcc", "-g", "-O2", *flags, "-I../../../include", "-c", f"../../../kernel/{name}",
-                        "-o", name[:-2] + ".o"], cwd=build, check=True, capture_output=True)
-    subprocess.run(["gcc", "-O2", "-o", "prog", "fe_a.o", "fe_b.o"], cwd=build, check=True, capture_output=True)
+        subprocess.run(
+            [
+                "gcc",
+                "-g",
+                "-O2",
+                *flags,
+                "-I../../../include",
+                "-c",
+                f"../../../kernel/{name}",
+                "-o",
+                name[:-2] + ".o",
+            ],
+            cwd=build,
+            check=True,
+            capture_output=True,
+        )
+    subprocess.run(
+        ["gcc", "-O2", "-o", "prog", "fe_a.o", "fe_b.o"], cwd=build, check=True, capture_output=True
+    )
     return build / "prog"
 
 
 def build_frontend_db(tmp_path_factory) -> Path:
     """kernels.db with builds "v1" and "v2" ingested by the real pipeline and
     the search index built; made once per test session."""
-    from ingest import db
-    from ingest import pipeline
+    from ingest import db, pipeline
 
     base = tmp_path_factory.getbasetemp() / "frontend"
     path = base / "kernels.db"
@@ -61,8 +77,16 @@ def build_frontend_db(tmp_path_factory) -> Path:
 
 
 def binary(tmp_path_factory, version: str) -> Path:
-    return tmp_path_factory.getbasetemp() / "frontend" / "src" / f"linux-{version}" / "debian" / "build" / \
-        f"build_{version}" / "prog"
+    return (
+        tmp_path_factory.getbasetemp()
+        / "frontend"
+        / "src"
+        / f"linux-{version}"
+        / "debian"
+        / "build"
+        / f"build_{version}"
+        / "prog"
+    )
 
 
 def variant(source: Path, dest_dir: Path, sql: str = "", params: list[tuple] | None = None) -> Path:
@@ -88,10 +112,14 @@ class Site:
         from datasette.app import Datasette
 
         self.loop = asyncio.new_event_loop()
-        self.ds = Datasette([] if immutable else [str(path)], immutables=[str(path)] if immutable else [],
-                            metadata=yaml.safe_load(METADATA.read_text()), template_dir=str(TEMPLATES),
-                            plugins_dir=str(PLUGINS),
-                            settings={"sql_time_limit_ms": 3000, "max_returned_rows": 5000})
+        self.ds = Datasette(
+            [] if immutable else [str(path)],
+            immutables=[str(path)] if immutable else [],
+            metadata=yaml.safe_load(METADATA.read_text()),
+            template_dir=str(TEMPLATES),
+            plugins_dir=str(PLUGINS),
+            settings={"sql_time_limit_ms": 3000, "max_returned_rows": 5000},
+        )
         self.loop.run_until_complete(self.ds.invoke_startup())
 
     def get(self, path: str, **kwargs):

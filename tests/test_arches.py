@@ -1,6 +1,7 @@
 """Gaps found by ingesting Debian's 6.12.113 images of every architecture
 (amd64, arm64, armhf, ppc64el, riscv64, s390x), each reproduced on a small
 program compiled here the way the kernel builds the construct in question."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.readers import elf
 from ingest import pipeline
+from ingest.readers import elf
 
 
 def gcc(cwd: Path, *args: str) -> None:
@@ -41,7 +42,16 @@ def test_build_id_skips_xen_notes_of_the_same_type(tmp_path):
     (tmp_path / "x.c").write_text(XEN_NOTES)
     ids = []
     for n in (1, 2):
-        gcc(tmp_path, "-g", "-O1", "-Wl,--build-id=none", f"-DBUILD_ID={', '.join([str(n)] * 20)}", "x.c", "-o", f"x{n}")
+        gcc(
+            tmp_path,
+            "-g",
+            "-O1",
+            "-Wl,--build-id=none",
+            f"-DBUILD_ID={', '.join([str(n)] * 20)}",
+            "x.c",
+            "-o",
+            f"x{n}",
+        )
         with open(tmp_path / f"x{n}", "rb") as f:
             ids.append(elf.build_id(elf.open_image(f)))
     assert ids == [f"{n:02x}" * 20 for n in (1, 2)]
@@ -59,13 +69,16 @@ def test_build_id_skips_xen_notes_of_the_same_type(tmp_path):
 # not "Full" inline. Debian 6.12.113: 234 such functions on arm64, 71 on riscv64.
 PREFIXED = {
     "stub.c": "__attribute__((noinline)) int stub_helper(int x) { return x * 7 + 1; }\n"
-              "int stub_entry(int x) { return stub_helper(x) + stub_helper(x + 1); }\n",
+    "int stub_entry(int x) { return stub_helper(x) + stub_helper(x + 1); }\n",
     "main.c": "int __efistub_stub_entry(int x);\nint main(int argc, char **argv) { return __efistub_stub_entry(argc); }\n",
 }
 
 
-@pytest.mark.xfail(strict=True, reason="gap: symbols under __efistub_/__kvm_nvhe_/__pi_ prefixes are not tied "
-                                       "to their DWARF function (arm64, riscv64)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="gap: symbols under __efistub_/__kvm_nvhe_/__pi_ prefixes are not tied "
+    "to their DWARF function (arm64, riscv64)",
+)
 def test_prefixed_symbol_copies_are_not_full_inline(tmp_path):
     for name, text in PREFIXED.items():
         (tmp_path / name).write_text(text)
@@ -74,20 +87,33 @@ def test_prefixed_symbol_copies_are_not_full_inline(tmp_path):
     gcc(tmp_path, "-g", "-O2", "main.c", "stub.o", "-o", "prog")
     db = tmp_path / "k.db"
     pipeline.ingest(tmp_path / "prog", db, pipeline.Identity(label="prefixed"), jobs=1)
-    rows = dict((name, inline) for name, inline in sqlite3.connect(db).execute(
-        "SELECT name, inline FROM function_status WHERE name IN ('stub_helper', 'stub_entry')"))
+    rows = dict(
+        (name, inline)
+        for name, inline in sqlite3.connect(db).execute(
+            "SELECT name, inline FROM function_status WHERE name IN ('stub_helper', 'stub_entry')"
+        )
+    )
     assert rows == {"stub_helper": "No", "stub_entry": "No"}
 
 
 # Debian's banners carry no build number after '#': "... 2.44) # SMP
 # PREEMPT_DYNAMIC Debian 6.12.113-1 (2026-10-15)", so `kernsurf ingest` without
 # --version stored no package version for any Debian image.
-@pytest.mark.parametrize("banner, version", [
-    ("Linux version 6.12.113+deb13-s390x (debian-kernel@lists.debian.org) (s390x-linux-gnu-gcc-14 (Debian "
-     "14.2.0-19) 14.2.0, GNU ld (GNU Binutils for Debian) 2.44) # SMP Debian 6.12.113-1 (2026-10-15)", "6.12.113-1"),
-    ("Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, "
-     "GNU ld (GNU Binutils for Debian) 2.40) # SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)", "6.1.192-2"),
-])
+@pytest.mark.parametrize(
+    "banner, version",
+    [
+        (
+            "Linux version 6.12.113+deb13-s390x (debian-kernel@lists.debian.org) (s390x-linux-gnu-gcc-14 (Debian "
+            "14.2.0-19) 14.2.0, GNU ld (GNU Binutils for Debian) 2.44) # SMP Debian 6.12.113-1 (2026-10-15)",
+            "6.12.113-1",
+        ),
+        (
+            "Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, "
+            "GNU ld (GNU Binutils for Debian) 2.40) # SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)",
+            "6.1.192-2",
+        ),
+    ],
+)
 def test_debian_banner_without_build_number(banner, version):
     assert elf.package_version(banner) == version
 
@@ -104,12 +130,23 @@ def test_debian_featureset_source_dir_is_stripped(tmp_path):
     for d in (source / "kernel", source / "include", build):
         d.mkdir(parents=True)
     (source / "include/h.h").write_text("static inline int twice(int x) { return 2 * x; }\n")
-    (source / "kernel/main.c").write_text('#include "h.h"\n__attribute__((noinline)) int rt_helper(int x) '
-                                          "{ return twice(x) + 1; }\nint main(int argc, char **argv) "
-                                          "{ return rt_helper(argc); }\n")
+    (source / "kernel/main.c").write_text(
+        '#include "h.h"\n__attribute__((noinline)) int rt_helper(int x) '
+        "{ return twice(x) + 1; }\nint main(int argc, char **argv) "
+        "{ return rt_helper(argc); }\n"
+    )
     # As Debian's rules do: compile in the build dir, map the package top dir away.
-    gcc(build, "-g", "-O1", f"-I{source}/include", f"-fdebug-prefix-map={top}/=", "-c", f"{source}/kernel/main.c",
-        "-o", "main.o")
+    gcc(
+        build,
+        "-g",
+        "-O1",
+        f"-I{source}/include",
+        f"-fdebug-prefix-map={top}/=",
+        "-c",
+        f"{source}/kernel/main.c",
+        "-o",
+        "main.o",
+    )
     gcc(build, "main.o", "-o", "prog")
     db = tmp_path / "k.db"
     pipeline.ingest(build / "prog", db, pipeline.Identity(label="rt"), jobs=1)

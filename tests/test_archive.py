@@ -4,6 +4,7 @@ Everything runs against .deb files and Packages.xz indexes built here and
 served from a local http.server on 127.0.0.1; only tests marked `network`
 talk to a real mirror (and skip when it is unreachable).
 """
+
 from __future__ import annotations
 
 import errno
@@ -82,11 +83,13 @@ def build_deb(entries: list[tuple], compression: str = "xz") -> bytes:
 @functools.cache
 def _build_deb(entries: tuple[tuple, ...], compression: str) -> bytes:
     control = tar_bytes([("control", b"Package: test\n")])
-    return ar_archive([
-        ("debian-binary", b"2.0\n"),
-        ("control.tar.xz", control),
-        (f"data.tar.{compression}", tar_bytes(entries, compression)),
-    ])
+    return ar_archive(
+        [
+            ("debian-binary", b"2.0\n"),
+            ("control.tar.xz", control),
+            (f"data.tar.{compression}", tar_bytes(entries, compression)),
+        ]
+    )
 
 
 REL = "6.1.0-56-amd64"
@@ -132,9 +135,19 @@ class FakeMirror:
     def main(self) -> str:
         return self.url + "/debian"
 
-    def add(self, name: str, version: str, data: bytes, *, suite: str = "bookworm", arch: str = "amd64",
-            installed_kb: int = 5_000_000, sha256: str | None = None, section: str = "debug",
-            archive: str | None = None) -> str:
+    def add(
+        self,
+        name: str,
+        version: str,
+        data: bytes,
+        *,
+        suite: str = "bookworm",
+        arch: str = "amd64",
+        installed_kb: int = 5_000_000,
+        sha256: str | None = None,
+        section: str = "debug",
+        archive: str | None = None,
+    ) -> str:
         """Publish a package; returns its URL path."""
         archive = archive or ("debian-security" if suite.endswith("-security") else "debian")
         filename = f"pool/main/l/linux/{name}_{version}_{arch}.deb"
@@ -153,7 +166,9 @@ class FakeMirror:
             self.files[f"/{archive}/dists/{suite}/main/binary-{arch}/Packages.xz"] = lzma.compress(text)
         for archive, suite in {(r, s) for r, s, _ in self.stanzas}:
             arches = sorted({a for r, s, a in self.stanzas if s == suite and r == archive})
-            self.files[f"/{archive}/dists/{suite}/Release"] = f"Suite: {suite}\nArchitectures: all {' '.join(arches)}\n".encode()
+            self.files[f"/{archive}/dists/{suite}/Release"] = (
+                f"Suite: {suite}\nArchitectures: all {' '.join(arches)}\n".encode()
+            )
 
     def deb_requests(self) -> list[str]:
         return [r for r in self.requests if r.endswith(".deb")]
@@ -184,7 +199,7 @@ def _handler(fake: FakeMirror):
                 data = data[: len(data) // 2]
             step = 1 << 16
             for i in range(0, len(data), step):
-                self.wfile.write(data[i:i + step])
+                self.wfile.write(data[i : i + step])
                 if self.path in fake.slow:
                     time.sleep(0.005)
 
@@ -215,15 +230,43 @@ def standard_archive(fake: FakeMirror) -> None:
     """bookworm with an older 6.1.0-56 in main and the current one in -security, plus config packages."""
     fake.add(f"linux-image-{REL}-dbg", "6.1.190-1", build_deb(dbg_entries(body=b"old")))
     fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(dbg_entries()), suite="bookworm-security")
-    fake.add(f"linux-image-{REL}-unsigned", "6.1.192-2",
-             build_deb([(f"boot/config-{REL}", CONFIG), (f"boot/vmlinuz-{REL}", KO)]),
-             suite="bookworm-security", installed_kb=400_000, section="kernel")
-    fake.add("linux-image-6.1.0-56-cloud-amd64-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-cloud-amd64")),
-             suite="bookworm-security")
-    fake.add("linux-image-amd64-dbg", "6.1.192-2", build_deb([("usr/share/doc/x", b"")]), installed_kb=10, section="kernel")
-    fake.add("linux-image-6.1-amd64-dbg", "6.1.192-2", build_deb([("usr/share/doc/x", b"")]), installed_kb=10, section="kernel")
-    fake.add("linux-image-6.1.0-56-arm64-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-arm64")), arch="arm64")
-    fake.add("linux-image-6.1.0-56-686-pae-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-686-pae")), arch="i386")
+    fake.add(
+        f"linux-image-{REL}-unsigned",
+        "6.1.192-2",
+        build_deb([(f"boot/config-{REL}", CONFIG), (f"boot/vmlinuz-{REL}", KO)]),
+        suite="bookworm-security",
+        installed_kb=400_000,
+        section="kernel",
+    )
+    fake.add(
+        "linux-image-6.1.0-56-cloud-amd64-dbg",
+        "6.1.192-2",
+        build_deb(dbg_entries("6.1.0-56-cloud-amd64")),
+        suite="bookworm-security",
+    )
+    fake.add(
+        "linux-image-amd64-dbg",
+        "6.1.192-2",
+        build_deb([("usr/share/doc/x", b"")]),
+        installed_kb=10,
+        section="kernel",
+    )
+    fake.add(
+        "linux-image-6.1-amd64-dbg",
+        "6.1.192-2",
+        build_deb([("usr/share/doc/x", b"")]),
+        installed_kb=10,
+        section="kernel",
+    )
+    fake.add(
+        "linux-image-6.1.0-56-arm64-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-arm64")), arch="arm64"
+    )
+    fake.add(
+        "linux-image-6.1.0-56-686-pae-dbg",
+        "6.1.192-2",
+        build_deb(dbg_entries("6.1.0-56-686-pae")),
+        arch="i386",
+    )
 
 
 # --------------------------------------------------------------------------- deb.extract
@@ -236,7 +279,7 @@ def test_extract_each_compression(tmp_path, compression):
     member = deb.extract(stream, lambda p: p == f"usr/lib/debug/boot/vmlinux-{REL}", tmp_path / "v")
     assert member == f"usr/lib/debug/boot/vmlinux-{REL}"
     assert (tmp_path / "v").read_bytes() == VMLINUX
-    assert stream.tell() <= len(data)                # never reads past the package
+    assert stream.tell() <= len(data)  # never reads past the package
     assert sorted(os.listdir(tmp_path)) == ["v"]
 
 
@@ -245,17 +288,23 @@ def test_extract_follows_symlink_either_order(tmp_path, link_first):
     """Only the link path is wanted; a target before its link is kept speculatively."""
     wanted = f"usr/lib/debug/boot/vmlinux-{REL7}"
     data = build_deb(dbg7_entries(link_first=link_first))
-    member = deb.extract(io.BytesIO(data), lambda p: p == wanted, tmp_path / "v",
-                         maybe=lambda p: os.path.basename(p) == "vmlinux")
+    member = deb.extract(
+        io.BytesIO(data),
+        lambda p: p == wanted,
+        tmp_path / "v",
+        maybe=lambda p: os.path.basename(p) == "vmlinux",
+    )
     assert member == f"usr/lib/debug/lib/modules/{REL7}/vmlinux"
     assert (tmp_path / "v").read_bytes() == VMLINUX
-    assert sorted(os.listdir(tmp_path)) == ["v"]       # no speculative leftovers
+    assert sorted(os.listdir(tmp_path)) == ["v"]  # no speculative leftovers
 
 
 def test_extract_target_before_link_needs_maybe(tmp_path):
     wanted = f"usr/lib/debug/boot/vmlinux-{REL7}"
     with pytest.raises(errors.MemberNotFound):
-        deb.extract(io.BytesIO(build_deb(dbg7_entries(link_first=False))), lambda p: p == wanted, tmp_path / "v")
+        deb.extract(
+            io.BytesIO(build_deb(dbg7_entries(link_first=False))), lambda p: p == wanted, tmp_path / "v"
+        )
     assert os.listdir(tmp_path) == []
 
 
@@ -264,7 +313,12 @@ def test_extract_symlink_chain_and_hardlink(tmp_path):
     assert deb.extract(io.BytesIO(build_deb(entries)), lambda p: p == "a/first", tmp_path / "v") == "b/real"
     assert (tmp_path / "v").read_bytes() == b"payload"
     entries = [("b/real", b"payload2"), ("c/hard", "=>", "./b/real")]
-    deb.extract(io.BytesIO(build_deb(entries)), lambda p: p == "c/hard", tmp_path / "w", maybe=lambda p: p.startswith("b/"))
+    deb.extract(
+        io.BytesIO(build_deb(entries)),
+        lambda p: p == "c/hard",
+        tmp_path / "w",
+        maybe=lambda p: p.startswith("b/"),
+    )
     assert (tmp_path / "w").read_bytes() == b"payload2"
 
 
@@ -273,7 +327,9 @@ def test_extract_rejects_garbage_and_truncation(tmp_path):
         deb.extract(io.BytesIO(b"<html>not a deb</html>"), lambda p: True, tmp_path / "v")
     data = build_deb(dbg_entries())
     with pytest.raises((errors.TruncatedDownload, errors.DebFormatError)):
-        deb.extract(io.BytesIO(data[: len(data) // 2]), lambda p: p.endswith(f"vmlinux-{REL}"), tmp_path / "v")
+        deb.extract(
+            io.BytesIO(data[: len(data) // 2]), lambda p: p.endswith(f"vmlinux-{REL}"), tmp_path / "v"
+        )
     assert os.listdir(tmp_path) == []
 
 
@@ -293,12 +349,17 @@ def test_mirror_selection(tmp_path, monkeypatch):
         "Types: deb\nURIs: http://off.example/debian\nSuites: trixie\nEnabled: no\n"
     )
     monkeypatch.delenv("KERNSURF_DEBIAN_MIRROR", raising=False)
-    assert sources.mirror_for(None, etc) == sources.Mirror("http://ftp.example/debian", "http://sec.example/debian-security")
+    assert sources.mirror_for(None, etc) == sources.Mirror(
+        "http://ftp.example/debian", "http://sec.example/debian-security"
+    )
     assert sources.mirror_for(None, tmp_path / "none") == sources.Mirror(
-        "http://deb.debian.org/debian", "http://deb.debian.org/debian-security")
+        "http://deb.debian.org/debian", "http://deb.debian.org/debian-security"
+    )
     monkeypatch.setenv("KERNSURF_DEBIAN_MIRROR", "http://env.example/debian/")
     assert sources.mirror_for(None, etc).security == "http://env.example/debian-security"
-    assert sources.mirror_for("http://arg.example/mirror/debian", etc).main == "http://arg.example/mirror/debian"
+    assert (
+        sources.mirror_for("http://arg.example/mirror/debian", etc).main == "http://arg.example/mirror/debian"
+    )
 
 
 def test_release_names():
@@ -307,7 +368,7 @@ def test_release_names():
     assert debian.parse_release("6.12.115+deb13.1-rt-arm64") == ("6.12.115+deb13.1", "rt-arm64")
     assert debian.parse_release("6.1.0-56-686") == ("6.1.0-56", "686")
     assert debian.parse_release("6.1.0-56") is None
-    assert debian.parse_release("6.12-amd64") is None              # meta package name
+    assert debian.parse_release("6.12-amd64") is None  # meta package name
     assert debian.suite_group("bookworm") == ["bookworm", "bookworm-updates", "bookworm-security"]
     assert debian.suite_group("sid") == ["sid"]
     assert debian.suite_group("trixie-security") == ["trixie-security"]
@@ -319,14 +380,22 @@ def test_release_names():
 def test_resolve_by_package_release_and_flavor(fake, cache):
     standard_archive(fake)
     by_name = debian.resolve(f"linux-image-{REL}-dbg", "bookworm")
-    assert (by_name.version, by_name.suite, by_name.release, by_name.flavor) == ("6.1.192-2", "bookworm-security", REL, "amd64")
-    assert by_name.url == fake.url + "/debian-security/pool/main/l/linux/" + f"linux-image-{REL}-dbg_6.1.192-2_amd64.deb"
+    assert (by_name.version, by_name.suite, by_name.release, by_name.flavor) == (
+        "6.1.192-2",
+        "bookworm-security",
+        REL,
+        "amd64",
+    )
+    assert (
+        by_name.url
+        == fake.url + "/debian-security/pool/main/l/linux/" + f"linux-image-{REL}-dbg_6.1.192-2_amd64.deb"
+    )
     assert by_name.sha256 == hashlib.sha256(fake.files[urllib.request.urlparse(by_name.url).path]).hexdigest()
     assert debian.resolve(REL, "bookworm") == by_name
     assert debian.resolve("6.1.0-56", "bookworm", "amd64") == by_name
     assert debian.resolve("cloud-amd64", "bookworm").flavor == "cloud-amd64"
     assert debian.resolve("686-pae", "bookworm").name == "linux-image-6.1.0-56-686-pae-dbg"
-    assert debian.resolve("6.1.0-56-arm64", "bookworm").arch == "arm64"       # arch from the flavor
+    assert debian.resolve("6.1.0-56-arm64", "bookworm").arch == "arm64"  # arch from the flavor
     assert debian.resolve(REL, "bookworm-security") == by_name
     assert debian.resolve(REL, "bookworm", mirror=fake.main).version == "6.1.192-2"
 
@@ -360,8 +429,8 @@ def test_index_is_cached_and_revalidated(fake, cache):
     debian.list_debug_kernels("bookworm", "amd64")
     n = len(fake.requests)
     debian.list_debug_kernels("bookworm", "amd64")
-    assert len(fake.requests) == n                               # fresh: no request at all
-    debian.list_debug_kernels("bookworm", "amd64", max_age=0)    # stale: If-Modified-Since -> 304
+    assert len(fake.requests) == n  # fresh: no request at all
+    debian.list_debug_kernels("bookworm", "amd64", max_age=0)  # stale: If-Modified-Since -> 304
     assert n == 3 and len(fake.requests) == 6 and all("Packages.xz" in r for r in fake.requests)
     assert list((cache / "index").rglob("*.part")) == []
 
@@ -395,20 +464,33 @@ def test_fetch_extracts_vmlinux_and_config_without_storing_the_deb(fake, cache):
     fake.requests.clear()
     again = debian.fetch(ref)
     assert again.cached and again.path == image.path and again.config_path == image.config_path
-    assert fake.requests == []                                   # cache hit: no HTTP at all
+    assert fake.requests == []  # cache hit: no HTTP at all
 
 
 def test_fetch_7x_layout_symlink_either_order(fake, cache):
     fake.add(f"linux-image-{REL7}-dbg", "7.0.1-1", build_deb(dbg7_entries(link_first=True)), suite="sid")
-    fake.add(f"linux-base-{REL7}", "7.0.1-1", build_deb([(f"usr/lib/modules/{REL7}/config", CONFIG)]),
-             suite="sid", installed_kb=900, section="kernel")
-    fake.add(f"linux-image-{REL7}", "7.0.1-1", build_deb([("usr/share/doc/x", b"")]), suite="sid", installed_kb=1)
+    fake.add(
+        f"linux-base-{REL7}",
+        "7.0.1-1",
+        build_deb([(f"usr/lib/modules/{REL7}/config", CONFIG)]),
+        suite="sid",
+        installed_kb=900,
+        section="kernel",
+    )
+    fake.add(
+        f"linux-image-{REL7}", "7.0.1-1", build_deb([("usr/share/doc/x", b"")]), suite="sid", installed_kb=1
+    )
     rel2 = "7.0.1+deb14-cloud-amd64"
-    fake.add(f"linux-image-{rel2}-dbg", "7.0.1-1", build_deb(dbg7_entries(rel2, link_first=False)), suite="sid")
+    fake.add(
+        f"linux-image-{rel2}-dbg", "7.0.1-1", build_deb(dbg7_entries(rel2, link_first=False)), suite="sid"
+    )
     for rel in (REL7, rel2):
         image = debian.fetch(debian.resolve(rel, "sid"))
         assert image.path.read_bytes() == VMLINUX
-        assert json.loads(image.path.with_name("vmlinux.json").read_text())["member"] == f"usr/lib/debug/lib/modules/{rel}/vmlinux"
+        assert (
+            json.loads(image.path.with_name("vmlinux.json").read_text())["member"]
+            == f"usr/lib/debug/lib/modules/{rel}/vmlinux"
+        )
     assert debian.fetch(debian.resolve(REL7, "sid")).config_path.read_bytes() == CONFIG
     assert image.config_path is None and any("no package with a kernel config" in w for w in image.warnings)
 
@@ -486,7 +568,7 @@ def test_config_over_limit_is_a_warning(fake, cache):
     assert len(image.warnings) == 1 and "over the 100 B limit" in image.warnings[0]
     fake.requests.clear()
     again = debian.fetch(debian.resolve(REL, "bookworm"), config_limit=100)
-    assert again.cached and fake.deb_requests() == []            # not retried under the same limit
+    assert again.cached and fake.deb_requests() == []  # not retried under the same limit
     third = debian.fetch(debian.resolve(REL, "bookworm"))
     assert third.cached and third.config_path.read_bytes() == CONFIG
 
@@ -505,15 +587,29 @@ def test_config_error_is_a_warning_and_retried(fake, cache):
 
 def test_ubuntu_same_shape(fake, cache):
     rel = "6.8.0-31-generic"
-    fake.add(f"linux-image-unsigned-{rel}-dbgsym", "6.8.0-31.31", build_deb(dbg_entries(rel), "zst"),
-             suite="noble-updates", archive="ddebs")
-    fake.add(f"linux-modules-{rel}", "6.8.0-31.31", build_deb([(f"boot/config-{rel}", CONFIG)]),
-             suite="noble-updates", archive="ubuntu")
-    fake.add("linux-image-unsigned-6.8.0-30-generic-dbgsym", "6.8.0-30.30", b"x", suite="noble", archive="ddebs")
+    fake.add(
+        f"linux-image-unsigned-{rel}-dbgsym",
+        "6.8.0-31.31",
+        build_deb(dbg_entries(rel), "zst"),
+        suite="noble-updates",
+        archive="ddebs",
+    )
+    fake.add(
+        f"linux-modules-{rel}",
+        "6.8.0-31.31",
+        build_deb([(f"boot/config-{rel}", CONFIG)]),
+        suite="noble-updates",
+        archive="ubuntu",
+    )
+    fake.add(
+        "linux-image-unsigned-6.8.0-30-generic-dbgsym", "6.8.0-30.30", b"x", suite="noble", archive="ddebs"
+    )
     ref = ubuntu.resolve("6.8.0-31", "noble", mirror=fake.url + "/ddebs")
     assert (ref.release, ref.flavor, ref.suite, ref.distro) == (rel, "generic", "noble-updates", "ubuntu")
     assert [r.release for r in ubuntu.list_debug_kernels("noble", "amd64", mirror=fake.url + "/ddebs")] == [
-        "6.8.0-30-generic", rel]
+        "6.8.0-30-generic",
+        rel,
+    ]
     image = ubuntu.fetch(ref, archive=fake.url + "/ubuntu")
     assert image.path == cache / "ubuntu" / f"{ref.name}_6.8.0-31.31_amd64" / "vmlinux"
     assert image.path.read_bytes() == VMLINUX and image.config_path.read_bytes() == CONFIG
@@ -526,7 +622,9 @@ def test_parallel_fetches_of_one_key_download_once(fake, cache):
     fake.slow.add(path)
     ref = debian.resolve(REL, "bookworm")
     results: list[store.FetchedImage] = []
-    threads = [threading.Thread(target=lambda: results.append(debian.fetch(ref, config=False))) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(debian.fetch(ref, config=False))) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -563,6 +661,8 @@ def test_real_mirror_resolves_bookworm_security(tmp_path):
     except OSError as exc:
         pytest.skip(f"mirror unreachable: {exc}")
     # the security suite alone: a 0.4 MB index instead of bookworm's 9 MB
-    ref = debian.resolve("linux-image-6.1.0-56-amd64-dbg", "bookworm-security", mirror=mirror, cache_dir=tmp_path)
+    ref = debian.resolve(
+        "linux-image-6.1.0-56-amd64-dbg", "bookworm-security", mirror=mirror, cache_dir=tmp_path
+    )
     assert ref.suite == "bookworm-security" and ref.release == "6.1.0-56-amd64" and ref.flavor == "amd64"
     assert ref.size > 100_000_000 and len(ref.sha256) == 64 and ref.url.endswith(".deb")

@@ -1,4 +1,5 @@
 """Bad inputs: one-line error naming the file, exit status 1, database unchanged."""
+
 from __future__ import annotations
 
 import gzip
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import compile_program
 from elftools.elf.elffile import ELFFile
 
-from conftest import compile_program
 from ingest.cli import cli
 
 
@@ -83,6 +84,7 @@ def test_stripped_has_no_debug_info(tmp_path, db_with_build, program):
     bad = tmp_path / "stripped"
     shutil.copy(program, bad)
     import subprocess
+
     subprocess.run(["strip", "--strip-all", str(bad)], check=True)
     ingest_fails(bad, db_with_build, "no debug info")
 

@@ -3,6 +3,7 @@
 The objects are built at test time from tests/fixtures/bpf/*.bpf.c with
 `clang -target bpf -g -O2` and libbpf's headers; every expected dependency
 below is written from the C source, not read back."""
+
 from __future__ import annotations
 
 import random
@@ -36,9 +37,22 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip("clang is not installed (apt-get install clang)")
     out = tmp_path_factory.mktemp("bpf")
     for name in ("deps", "ops", "sections"):
-        _compile(["clang", "-target", "bpf", "-g", "-O2", "-c", str(SOURCES / f"{name}.bpf.c"),
-                  "-o", str(out / f"{name}.o")])
-    _compile(["clang", "-target", "bpf", "-O2", "-c", str(SOURCES / "ops.bpf.c"), "-o", str(out / "ops_nog.o")])
+        _compile(
+            [
+                "clang",
+                "-target",
+                "bpf",
+                "-g",
+                "-O2",
+                "-c",
+                str(SOURCES / f"{name}.bpf.c"),
+                "-o",
+                str(out / f"{name}.o"),
+            ]
+        )
+    _compile(
+        ["clang", "-target", "bpf", "-O2", "-c", str(SOURCES / "ops.bpf.c"), "-o", str(out / "ops_nog.o")]
+    )
     files = {name: out / f"{name}.o" for name in ("deps", "ops", "sections", "ops_nog")}
     if shutil.which("gcc") is not None:
         (out / "plain.c").write_text("int add_one(int x) { return x + 1; }\n")
@@ -65,7 +79,9 @@ def ops_obj(built: dict[str, Path]) -> BpfObject:
     return read_bpf_object(built["ops"])
 
 
-def D(kind: str, name: str, attach: str | None, programs: tuple[str, ...], detail: str | None = None) -> Dependency:
+def D(
+    kind: str, name: str, attach: str | None, programs: tuple[str, ...], detail: str | None = None
+) -> Dependency:
     return Dependency(kind, name, attach, programs, detail)
 
 
@@ -81,7 +97,9 @@ def test_programs_with_canonical_attach_and_kernel_target(deps_obj: BpfObject) -
         Program("fentry_read", "fentry/vfs_read", "fentry", "vfs_read"),
         Program("fexit_write", "fexit/vfs_write", "fexit", "vfs_write"),
         Program("tp_switch", "tp/sched/sched_switch", "tracepoint", "sched/sched_switch"),
-        Program("tp_openat", "tracepoint/syscalls/sys_enter_openat", "tracepoint", "syscalls/sys_enter_openat"),
+        Program(
+            "tp_openat", "tracepoint/syscalls/sys_enter_openat", "tracepoint", "syscalls/sys_enter_openat"
+        ),
         Program("raw_exec", "raw_tp/sched_process_exec", "raw_tracepoint", "sched_process_exec"),
         Program("btf_wakeup", "tp_btf/sched_wakeup", "tp_btf", "sched_wakeup"),
         Program("lsm_open", "lsm/file_open", "lsm", "file_open"),
@@ -110,17 +128,25 @@ def test_every_libbpf_section_spelling(built: dict[str, Path]) -> None:
         Program("p_fentry_s", "fentry.s/do_unlinkat", "fentry.s", "do_unlinkat"),
         Program("p_fexit_s", "fexit.s/do_rmdir", "fexit.s", "do_rmdir"),
         Program("p_fmod_ret", "fmod_ret/security_file_open", "fmod_ret", "security_file_open"),
-        Program("p_fentry_module", "fentry/bpf_testmod:bpf_testmod_test_read", "fentry",
-                "bpf_testmod:bpf_testmod_test_read"),
-        Program("p_freplace", "freplace/handler", "freplace", None),        # a BPF function
-        Program("p_kprobe_bare", "kprobe", "kprobe", None),                 # attached by hand
+        Program(
+            "p_fentry_module",
+            "fentry/bpf_testmod:bpf_testmod_test_read",
+            "fentry",
+            "bpf_testmod:bpf_testmod_test_read",
+        ),
+        Program("p_freplace", "freplace/handler", "freplace", None),  # a BPF function
+        Program("p_kprobe_bare", "kprobe", "kprobe", None),  # attached by hand
         Program("p_kprobe_noauto", "?kprobe/tcp_v4_connect", "kprobe", "tcp_v4_connect"),
         Program("p_kprobe_offset", "kprobe/tcp_sendmsg+0x1c", "kprobe", "tcp_sendmsg"),
         Program("p_kretprobe_multi", "kretprobe.multi/vfs_*", "kretprobe.multi", "vfs_*"),
         Program("p_kretsyscall", "kretsyscall/execve", "kretsyscall", "execve"),
         Program("p_raw_tracepoint", "raw_tracepoint/sys_enter", "raw_tracepoint", "sys_enter"),
-        Program("p_raw_tp_w", "raw_tp.w/bpf_testmod_test_writable_bare", "raw_tracepoint.w",
-                "bpf_testmod_test_writable_bare"),
+        Program(
+            "p_raw_tp_w",
+            "raw_tp.w/bpf_testmod_test_writable_bare",
+            "raw_tracepoint.w",
+            "bpf_testmod_test_writable_bare",
+        ),
         Program("p_lsm_cgroup", "lsm_cgroup/socket_bind", "lsm_cgroup", "socket_bind"),
         Program("p_iter_s", "iter.s/task_file", "iter.s", "task_file"),
         Program("p_uretprobe_s", "uretprobe.s//usr/lib/libc.so.6:malloc", "uretprobe.s", None),
@@ -134,7 +160,7 @@ def test_every_libbpf_section_spelling(built: dict[str, Path]) -> None:
         Program("p_syscall", "syscall", "syscall", None),
         Program("p_socket", "socket", "socket", None),
         Program("p_xdp_devmap", "xdp/devmap", "xdp/devmap", None),
-        Program("p_xdp_legacy", "xdp_legacy", None, None),   # libbpf < 1.0 spelling
+        Program("p_xdp_legacy", "xdp_legacy", None, None),  # libbpf < 1.0 spelling
     ]
     assert obj.unknown_sections == ["xdp_legacy"]
     assert obj.dependencies == [
@@ -191,14 +217,40 @@ DEPS_EXPECTED = [
     D("function", "vfs_write", "fexit", ("fexit_write",)),
     # helper calls (BPF_CORE_READ reads with bpf_probe_read_kernel; t->pid in
     # a tp_btf program is a direct load)
-    D("helper", "bpf_get_current_task", None, ("btf_wakeup", "fentry_read", "fexit_write", "iter_task",
-                                               "kprobe_open", "kretprobe_open", "raw_exec", "tp_openat"),
-      "BPF_FUNC_get_current_task"),
+    D(
+        "helper",
+        "bpf_get_current_task",
+        None,
+        (
+            "btf_wakeup",
+            "fentry_read",
+            "fexit_write",
+            "iter_task",
+            "kprobe_open",
+            "kretprobe_open",
+            "raw_exec",
+            "tp_openat",
+        ),
+        "BPF_FUNC_get_current_task",
+    ),
     D("helper", "bpf_loop", None, ("raw_exec",), "BPF_FUNC_loop"),
     D("helper", "bpf_map_lookup_elem", None, ("lsm_open",), "BPF_FUNC_map_lookup_elem"),
-    D("helper", "bpf_probe_read_kernel", None, ("fentry_read", "fexit_write", "iter_task", "kprobe_open",
-                                                "kretprobe_open", "raw_exec", "sys_openat", "tp_openat"),
-      "BPF_FUNC_probe_read_kernel"),
+    D(
+        "helper",
+        "bpf_probe_read_kernel",
+        None,
+        (
+            "fentry_read",
+            "fexit_write",
+            "iter_task",
+            "kprobe_open",
+            "kretprobe_open",
+            "raw_exec",
+            "sys_openat",
+            "tp_openat",
+        ),
+        "BPF_FUNC_probe_read_kernel",
+    ),
     D("helper", "bpf_ringbuf_output", None, ("sys_openat",), "BPF_FUNC_ringbuf_output"),
     D("iter", "task", "iter", ("iter_task",)),
     # LINUX_KERNEL_VERSION is libbpf's, not the kernel config's
@@ -214,12 +266,25 @@ DEPS_EXPECTED = [
     D("map_type", "BPF_MAP_TYPE_RINGBUF", None, ("sys_openat",)),
     D("raw_tracepoint", "sched_process_exec", "raw_tracepoint", ("raw_exec",)),
     D("raw_tracepoint", "sched_wakeup", "tp_btf", ("btf_wakeup",)),
-    D("struct", "bpf_attr", None, ("fexit_write",), "type_exists"),   # a union
+    D("struct", "bpf_attr", None, ("fexit_write",), "type_exists"),  # a union
     D("struct", "mm_struct", None, ("kprobe_open", "raw_exec")),
     D("struct", "mm_struct", None, ("fexit_write",), "type_id_target"),
     D("struct", "sk_buff", None, ("sys_openat",)),
-    D("struct", "task_struct", None, ("btf_wakeup", "fentry_read", "fexit_write", "iter_task",
-                                      "kprobe_open", "kretprobe_open", "raw_exec", "tp_openat")),
+    D(
+        "struct",
+        "task_struct",
+        None,
+        (
+            "btf_wakeup",
+            "fentry_read",
+            "fexit_write",
+            "iter_task",
+            "kprobe_open",
+            "kretprobe_open",
+            "raw_exec",
+            "tp_openat",
+        ),
+    ),
     D("struct", "task_struct", None, ("fentry_read", "kretprobe_open"), "field_exists"),
     D("syscall", "openat", "ksyscall", ("sys_openat",)),
     D("tracepoint", "sched_switch", "tracepoint", ("tp_switch",), "sched"),
@@ -234,8 +299,11 @@ def test_every_dependency_of_the_fixture(deps_obj: BpfObject) -> None:
 
 def test_big_endian_object_reads_the_same(deps_obj: BpfObject, deps_eb: Path) -> None:
     eb = read_bpf_object(deps_eb)
-    assert (eb.programs, eb.dependencies, eb.unknown_sections) == \
-        (deps_obj.programs, deps_obj.dependencies, deps_obj.unknown_sections)
+    assert (eb.programs, eb.dependencies, eb.unknown_sections) == (
+        deps_obj.programs,
+        deps_obj.dependencies,
+        deps_obj.unknown_sections,
+    )
 
 
 def test_dependencies_sorted_and_unique(deps_obj: BpfObject) -> None:
@@ -246,7 +314,7 @@ def test_dependencies_sorted_and_unique(deps_obj: BpfObject) -> None:
 def test_programs_without_kernel_target_need_nothing(deps_obj: BpfObject) -> None:
     needing = {p for d in deps_obj.dependencies for p in d.programs}
     assert not needing & {"up_readline", "xdp_pass", "mystery"}
-    assert "lsm_bprm" in needing   # only its section target
+    assert "lsm_bprm" in needing  # only its section target
 
 
 def test_struct_ops_map_needs_its_struct_and_members(ops_obj: BpfObject) -> None:
@@ -255,12 +323,14 @@ def test_struct_ops_map_needs_its_struct_and_members(ops_obj: BpfObject) -> None
         Program("toy_ssthresh", "struct_ops/toy_ssthresh", "struct_ops", "tcp_congestion_ops.ssthresh"),
         Program("toy_cong_avoid", "struct_ops/toy_cong_avoid", "struct_ops", "tcp_congestion_ops.cong_avoid"),
         Program("toy_undo_cwnd", "struct_ops/toy_undo_cwnd", "struct_ops", "tcp_congestion_ops.undo_cwnd"),
-        Program("dummy_sleepable", "struct_ops.s/dummy_sleepable", "struct_ops.s", "bpf_dummy_ops.test_sleepable"),
+        Program(
+            "dummy_sleepable", "struct_ops.s/dummy_sleepable", "struct_ops.s", "bpf_dummy_ops.test_sleepable"
+        ),
     ]
     assert ops_obj.dependencies == [
         D("field", "bpf_dummy_ops.test_sleepable", None, ("dummy_sleepable",), "struct_ops"),
         D("field", "tcp_congestion_ops.cong_avoid", None, ("toy_cong_avoid",), "struct_ops"),
-        D("field", "tcp_congestion_ops.name", None, progs, "struct_ops"),   # set to "bpf_toy"
+        D("field", "tcp_congestion_ops.name", None, progs, "struct_ops"),  # set to "bpf_toy"
         D("field", "tcp_congestion_ops.ssthresh", None, ("toy_ssthresh",), "struct_ops"),
         D("field", "tcp_congestion_ops.undo_cwnd", None, ("toy_undo_cwnd",), "struct_ops"),
         D("struct_ops", "bpf_dummy_ops", "struct_ops", ("dummy_sleepable",)),
@@ -275,11 +345,11 @@ def _patch_relo_kind(path: Path, old: int, new: int) -> bytes:
     data = bytearray(path.read_bytes())
     with open(path, "rb") as f:
         base = ELFFile(f).get_section_by_name(".BTF.ext")["sh_offset"]
-    hdr_len, = struct.unpack_from("<I", data, base + 4)
+    (hdr_len,) = struct.unpack_from("<I", data, base + 4)
     core_off, core_len = struct.unpack_from("<II", data, base + 24)
     pos = base + hdr_len + core_off
     end = pos + core_len
-    rec_size, = struct.unpack_from("<I", data, pos)
+    (rec_size,) = struct.unpack_from("<I", data, pos)
     pos += 4
     patched = 0
     while pos < end:
@@ -322,11 +392,14 @@ def test_programs_match_llvm_readelf_symbols(built: dict[str, Path], deps_obj: B
     tool = shutil.which("llvm-readelf")
     if tool is None:
         pytest.skip("llvm-readelf is not installed")
-    out = subprocess.run([tool, "-s", "-S", "-W", str(built["deps"])], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [tool, "-s", "-S", "-W", str(built["deps"])], capture_output=True, text=True, check=True
+    ).stdout
     sections = dict(re.findall(r"^\s*\[\s*(\d+)\]\s+(\S+)\s+PROGBITS\s", out, re.M))
-    funcs = {(sections.get(ndx), name) for ndx, name in
-             re.findall(r"^\s*\d+: \S+\s+\d+ FUNC\s+\S+\s+\S+\s+(\d+) (\S+)$", out, re.M)}
+    funcs = {
+        (sections.get(ndx), name)
+        for ndx, name in re.findall(r"^\s*\d+: \S+\s+\d+ FUNC\s+\S+\s+\S+\s+(\d+) (\S+)$", out, re.M)
+    }
     assert {(p.section, p.name) for p in deps_obj.programs} == {f for f in funcs if f[0] != ".text"}
 
 
@@ -337,7 +410,9 @@ def test_kfuncs_and_ksyms_match_bpftool(built: dict[str, Path], deps_obj: BpfObj
     out = subprocess.run([tool, "btf", "dump", "file", str(built["deps"])], capture_output=True, text=True)
     if out.returncode != 0:
         pytest.skip(f"bpftool cannot dump the object: {out.stderr.strip()[:100]}")
-    externs = set(re.findall(r"^\[\d+\] (?:FUNC|VAR) '(\w+)' type_id=\d+,? linkage=extern$", out.stdout, re.M))
+    externs = set(
+        re.findall(r"^\[\d+\] (?:FUNC|VAR) '(\w+)' type_id=\d+,? linkage=extern$", out.stdout, re.M)
+    )
     ours = {d.name for d in deps_obj.dependencies if d.kind in ("kfunc", "ksym", "kconfig")}
     assert ours == externs - {"LINUX_KERNEL_VERSION"}
 
@@ -350,7 +425,9 @@ def test_kfuncs_and_ksyms_match_bpftool(built: dict[str, Path], deps_obj: BpfObj
 def test_x86_object_is_not_a_bpf_object(built: dict[str, Path]) -> None:
     if "plain" not in built:
         pytest.skip("gcc is not installed")
-    with pytest.raises(BadBpfObject, match=r"not a BPF object \(e_machine EM_X86_64\); compile with clang -target bpf"):
+    with pytest.raises(
+        BadBpfObject, match=r"not a BPF object \(e_machine EM_X86_64\); compile with clang -target bpf"
+    ):
         read_bpf_object(built["plain"])
 
 

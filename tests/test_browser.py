@@ -1,6 +1,7 @@
 """A real browser (Debian's headless chromium) against `scripts/serve.sh` on
 localhost: the pages' visible text after scripts ran, no console messages, and
 screenshots in artifacts/screenshots/ for a person to look at."""
+
 from __future__ import annotations
 
 import html
@@ -13,17 +14,29 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from frontend_support import ROOT, build_frontend_db, variant
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "artifacts" / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (make test installs it)")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (make test installs it)"),
+]
 
 DIFF_SQL = """
 INSERT INTO diff_pairs (id, group_id, build_a, build_b, stamp, computed_at, n_changes)
@@ -56,8 +69,13 @@ def server(tmp_path_factory):
     env = dict(os.environ, PORT=str(port), HOST="127.0.0.1")
     log = db.parent / "serve.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "serve.sh"), str(db)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", str(ROOT / "scripts" / "serve.sh"), str(db)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -77,8 +95,12 @@ def server(tmp_path_factory):
 
 def chromium(tmp_path: Path, *args: str) -> tuple[str, list[str]]:
     """Run headless chromium; returns (stdout, console messages)."""
-    proc = subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(CHROMIUM), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return proc.stdout, console
 
@@ -89,17 +111,37 @@ def visible_text(dom: str) -> str:
 
 
 PAGES = [
-    ("function-fe_map", "/function/fe_map#g0-1",
-     ["Function: fe_map", "In 1.0 (v1): ✅", "In 2.0 (v2): ✅ Δ",
-      "int fe_map(int *pages, unsigned int count, long int flags);",
-      "kernel/fe_a.c:fe_entry_a (2 sites)", ": fe_map (STB_GLOBAL)", "param added flags", "JSON"]),
-    ("struct-fe_ops", "/struct/fe_ops",
-     ["Struct: fe_ops", "unsigned int flags;\t/* 24 4 */", "/* size: 32 */", "field added flags"]),
-    ("diff-v1-v2", "/diff/v1/v2", ["Differences: v1 → v2", "3 changes.", "inline changed", "fe_becomes_inline"]),
+    (
+        "function-fe_map",
+        "/function/fe_map#g0-1",
+        [
+            "Function: fe_map",
+            "In 1.0 (v1): ✅",
+            "In 2.0 (v2): ✅ Δ",
+            "int fe_map(int *pages, unsigned int count, long int flags);",
+            "kernel/fe_a.c:fe_entry_a (2 sites)",
+            ": fe_map (STB_GLOBAL)",
+            "param added flags",
+            "JSON",
+        ],
+    ),
+    (
+        "struct-fe_ops",
+        "/struct/fe_ops",
+        ["Struct: fe_ops", "unsigned int flags;\t/* 24 4 */", "/* size: 32 */", "field added flags"],
+    ),
+    (
+        "diff-v1-v2",
+        "/diff/v1/v2",
+        ["Differences: v1 → v2", "3 changes.", "inline changed", "fe_becomes_inline"],
+    ),
     ("search-fe", "/search?q=fe_", ["fe_map", "fe_ops", "function", "struct"]),
     ("builds", "/builds", ["Functions by inline status", "v1", "v2"]),
-    ("matrix", "/matrix?names=fe_map+fe_helper+fe_removed+fe_added+fe_ops",
-     ["Status matrix", "fe_helper", "fe_ops"]),
+    (
+        "matrix",
+        "/matrix?names=fe_map+fe_helper+fe_removed+fe_added+fe_ops",
+        ["Status matrix", "fe_helper", "fe_ops"],
+    ),
 ]
 
 

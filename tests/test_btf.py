@@ -1,4 +1,5 @@
 """ingest/btf.py: reading BTF blobs from real producers and hand-made ones."""
+
 from __future__ import annotations
 
 import random
@@ -9,8 +10,8 @@ import pytest
 from btf_support import PRODUCERS, BtfWriter, build_all, need
 
 from ingest import cdecl
-from ingest.readers.btf import BadBtf, BtfInfo, read_btf
 from ingest.model import CType, Member
+from ingest.readers.btf import BadBtf, BtfInfo, read_btf
 
 KERNEL = Path("/root/.cache/kernsurf/debian/linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64/vmlinux")
 
@@ -76,8 +77,15 @@ def test_variadic_func_proto(info: BtfInfo) -> None:
 def test_bitfield_members(info: BtfInfo) -> None:
     mixed = by_name(info, "struct", "mixed")
     got = [(m.name, m.bit_offset, m.bit_size) for m in mixed.members]
-    assert got == [("flags", 0, 0), (None, 32, 0), ("ready", 64, 1), ("mode", 65, 3),
-                   ("level", 68, 4), ("pos", 96, 0), ("tail", 192, 0)]
+    assert got == [
+        ("flags", 0, 0),
+        (None, 32, 0),
+        ("ready", 64, 1),
+        ("mode", 65, 3),
+        ("level", 68, 4),
+        ("pos", 96, 0),
+        ("tail", 192, 0),
+    ]
     assert mixed.size == 32
 
 
@@ -99,39 +107,38 @@ def test_anonymous_aggregates_have_no_name(info: BtfInfo) -> None:
 
 def every_kind() -> BtfWriter:
     w = BtfWriter()
-    w.int_("int", 4, 1)                                              # 1
-    w.int_("long unsigned int", 8)                                   # 2
-    w.int_("_Bool", 1, 4)                                            # 3
-    w.ptr(1)                                                         # 4
-    w.array(1, 2, 4)                                                 # 5
-    w.aggregate("struct", "s", 16, [("a", 1, 0, 0), ("b", 1, 32, 3),
-                                    (None, 7, 64, 0)])               # 6
+    w.int_("int", 4, 1)  # 1
+    w.int_("long unsigned int", 8)  # 2
+    w.int_("_Bool", 1, 4)  # 3
+    w.ptr(1)  # 4
+    w.array(1, 2, 4)  # 5
+    w.aggregate("struct", "s", 16, [("a", 1, 0, 0), ("b", 1, 32, 3), (None, 7, 64, 0)])  # 6
     w.aggregate("union", None, 8, [("x", 1, 0, 0), ("y", 2, 0, 0)])  # 7
-    w.enum("color", 4, [("RED", 0), ("NEG", -1)], signed=True)       # 8
-    w.enum64("big", [("HUGE", 1 << 40), ("MAXU", 2**64 - 1)])        # 9
-    w.enum64("sbig", [("MIN", -(1 << 63))], signed=True)             # 10
-    w.fwd("later", union=True)                                       # 11
-    w.fwd("other")                                                   # 12
-    w.typedef("u32_t", 1)                                            # 13
-    w.qualifier("volatile", 1)                                       # 14
-    w.qualifier("const", 4)                                          # 15
-    w.qualifier("restrict", 4)                                       # 16
-    w.proto(1, [("fmt", 15), (None, 0)])                             # 17
-    w.func("log", 17, linkage=1)                                     # 18
-    w.func("helper", 21, linkage=0)                                  # 19
-    w.func("helper", 21, linkage=0)                                  # 20
-    w.proto(0, [])                                                   # 21
-    w.var("counter", 1)                                              # 22
-    w.datasec(".data", 4, [(22, 0, 4)])                              # 23
-    w.float_("double", 8)                                            # 24
-    w.decl_tag("bpf_kfunc", 18)                                      # 25
-    w.decl_tag("arg_tag", 18, component=0)                           # 26
-    w.type_tag("user", 15)                                           # 27
-    w.ptr(27)                                                        # 28
-    w.decl_tag("percpu", 22)                                         # 29
-    w.enum("fwd_enum", 4, [])                                        # 30
-    w.enum("u", 4, [("ALL", 0xFFFFFFFF)])                            # 31
-    w.type_tag("rcu", 27)                                            # 32: tag of a tag
+    w.enum("color", 4, [("RED", 0), ("NEG", -1)], signed=True)  # 8
+    w.enum64("big", [("HUGE", 1 << 40), ("MAXU", 2**64 - 1)])  # 9
+    w.enum64("sbig", [("MIN", -(1 << 63))], signed=True)  # 10
+    w.fwd("later", union=True)  # 11
+    w.fwd("other")  # 12
+    w.typedef("u32_t", 1)  # 13
+    w.qualifier("volatile", 1)  # 14
+    w.qualifier("const", 4)  # 15
+    w.qualifier("restrict", 4)  # 16
+    w.proto(1, [("fmt", 15), (None, 0)])  # 17
+    w.func("log", 17, linkage=1)  # 18
+    w.func("helper", 21, linkage=0)  # 19
+    w.func("helper", 21, linkage=0)  # 20
+    w.proto(0, [])  # 21
+    w.var("counter", 1)  # 22
+    w.datasec(".data", 4, [(22, 0, 4)])  # 23
+    w.float_("double", 8)  # 24
+    w.decl_tag("bpf_kfunc", 18)  # 25
+    w.decl_tag("arg_tag", 18, component=0)  # 26
+    w.type_tag("user", 15)  # 27
+    w.ptr(27)  # 28
+    w.decl_tag("percpu", 22)  # 29
+    w.enum("fwd_enum", 4, [])  # 30
+    w.enum("u", 4, [("ALL", 0xFFFFFFFF)])  # 31
+    w.type_tag("rcu", 27)  # 32: tag of a tag
     return w
 
 
@@ -158,7 +165,7 @@ def test_every_kind(order: str) -> None:
     assert g[21] == CType("func", ref=0, params=[])
     assert [g[i].kind for i in (18, 19, 20, 22, 23, 25, 26, 29)] == ["void"] * 8
     assert g[24] == CType("float", "double", size=8)
-    assert g[27] is g[15] and g[32] is g[15]          # TYPE_TAG is transparent
+    assert g[27] is g[15] and g[32] is g[15]  # TYPE_TAG is transparent
     assert g[30] == CType("fwd", "fwd_enum", size=4, fwd_kind="enum")
     assert g[31].enumerators == [("ALL", 0xFFFFFFFF)]
     assert info.funcs == {"log": [17], "helper": [21, 21]}
@@ -235,7 +242,7 @@ def test_string_section_outside_the_blob() -> None:
 def test_string_offset_out_of_range() -> None:
     w = small()
     name_off, info, st, fmt, extra = w.types[2]
-    w.types[2] = (name_off, info, st, fmt, (5000,) + extra[1:])   # member name
+    w.types[2] = (name_off, info, st, fmt, (5000,) + extra[1:])  # member name
     with pytest.raises(BadBtf, match="string offset"):
         read_btf(w.blob())
 
@@ -335,17 +342,22 @@ def test_real_kernel_btf() -> None:
     if not KERNEL.exists():
         pytest.skip(f"{KERNEL} not cached")
     from elftools.elf.elffile import ELFFile
+
     with open(KERNEL, "rb") as f:
         data = ELFFile(f).get_section_by_name(".BTF").data()
     info = read_btf(data)
     assert len(info.graph) > 100_000
     (vmap,) = info.funcs["vmap"]
-    assert cdecl.prototype(info.graph, vmap, "vmap", "btf").text == \
-        "void *vmap(struct page **pages, unsigned int count, long unsigned int flags, pgprot_t prot);"
+    assert (
+        cdecl.prototype(info.graph, vmap, "vmap", "btf").text
+        == "void *vmap(struct page **pages, unsigned int count, long unsigned int flags, pgprot_t prot);"
+    )
     (ops,) = [lay for lay in cdecl.layouts(info.graph) if lay.name == "dma_buf_ops"]
     assert ops.size == 104
     # As on the reference struct page for 6.x (which drops the indentation).
-    assert cdecl.layout_text(ops, comments=False).replace("\t", "") == """\
+    assert (
+        cdecl.layout_text(ops, comments=False).replace("\t", "")
+        == """\
 struct dma_buf_ops {
 bool cache_sgt_mapping;
 int (*attach)(struct dma_buf *, struct dma_buf_attachment *);
@@ -361,3 +373,4 @@ int (*mmap)(struct dma_buf *, struct vm_area_struct *);
 int (*vmap)(struct dma_buf *, struct iosys_map *);
 void (*vunmap)(struct dma_buf *, struct iosys_map *);
 };"""
+    )

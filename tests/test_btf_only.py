@@ -1,4 +1,5 @@
 """A BTF-only input (like /sys/kernel/btf/vmlinux) plus a System.map."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,21 +32,28 @@ def btf_inputs(tmp_path_factory, program) -> tuple[Path, Path]:
 def test_btf_only_build_says_what_it_lacks(tmp_path, btf_inputs):
     blob, system_map = btf_inputs
     db = tmp_path / "b.db"
-    result = pipeline.ingest(blob, db, pipeline.Identity(release="9.9.9-test", arch="amd64"), kallsyms=system_map)
+    result = pipeline.ingest(
+        blob, db, pipeline.Identity(release="9.9.9-test", arch="amd64"), kallsyms=system_map
+    )
     assert not result.skipped
     conn = sqlite3.connect(db)
     has_dwarf, has_btf, has_symtab, lacks, release = conn.execute(
-        "SELECT has_dwarf, has_btf, has_symtab, lacks, release FROM builds").fetchone()
+        "SELECT has_dwarf, has_btf, has_symtab, lacks, release FROM builds"
+    ).fetchone()
     assert (has_dwarf, has_btf, has_symtab, release) == (0, 1, 1, "9.9.9-test")
     assert "inlining" in lacks and "callers" in lacks
     assert conn.execute("SELECT count(*) FROM instances").fetchone() == (0,)
-    rows = dict((n, (c, i, p)) for n, c, i, p in conn.execute(
-        "SELECT name, collision, inline, prototype FROM function_status"))
+    rows = dict(
+        (n, (c, i, p))
+        for n, c, i, p in conn.execute("SELECT name, collision, inline, prototype FROM function_status")
+    )
     # No DWARF: collision unknown, never "absent"; a symbol means not fully inlined.
     assert rows["external_add"] == (None, "No", "int external_add(int a, int b);")
     assert rows["main"] == (None, "No", "int main(int argc, char **argv);")
     # Types come from the BTF.
-    fields = [f for (f,) in conn.execute("SELECT field FROM struct_layouts WHERE name = 'packet' ORDER BY position")]
+    fields = [
+        f for (f,) in conn.execute("SELECT field FROM struct_layouts WHERE name = 'packet' ORDER BY position")
+    ]
     assert fields == ["version", "flags", "length", None, "raw", None, "lo", "hi", "name", "handler"]
 
 

@@ -4,6 +4,7 @@ Most tests read tests/fixtures/ctypes/types.c compiled to BTF by gcc and by
 pahole; every expected string is written by hand from that C source. A few
 use small hand-built graphs for what BTF cannot express.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,10 +14,9 @@ import subprocess
 import pytest
 from btf_support import PRODUCERS, build_all, need
 
-from ingest.readers.btf import BtfInfo, read_btf
-from ingest.cdecl import (canonical_type_name, declaration, layout_text, layouts,
-                          prototype, type_name)
+from ingest.cdecl import canonical_type_name, declaration, layout_text, layouts, prototype, type_name
 from ingest.model import CType, Field, Layout, Member, TypeGraph
+from ingest.readers.btf import BtfInfo, read_btf
 
 
 @pytest.fixture(scope="session", params=PRODUCERS)
@@ -63,18 +63,19 @@ def test_pointer_to_function_returning_pointer(by_name: dict[str, Layout]) -> No
     assert field(ops, "vmap").decl == "void * (*vmap)(struct dma_buf *)"
     assert field(ops, "vmap").type_text == "void * (*)(struct dma_buf *)"
     assert field(ops, "map_dma_buf").decl == (
-        "struct sg_table * (*map_dma_buf)(struct dma_buf_attachment *, enum dma_data_direction)")
+        "struct sg_table * (*map_dma_buf)(struct dma_buf_attachment *, enum dma_data_direction)"
+    )
 
 
 def test_function_pointer_members(by_name: dict[str, Layout]) -> None:
     ops = by_name["dma_buf_ops"]
-    assert field(ops, "attach").decl == \
-        "int (*attach)(struct dma_buf *, struct dma_buf_attachment *)"
-    assert field(ops, "attach").type_text == \
-        "int (*)(struct dma_buf *, struct dma_buf_attachment *)"
+    assert field(ops, "attach").decl == "int (*attach)(struct dma_buf *, struct dma_buf_attachment *)"
+    assert field(ops, "attach").type_text == "int (*)(struct dma_buf *, struct dma_buf_attachment *)"
     assert field(ops, "vunmap").decl == "void (*vunmap)(struct dma_buf *, void *)"
-    assert field(ops, "begin_cpu_access").decl == \
-        "int (*begin_cpu_access)(struct dma_buf *, size_t, size_t, enum dma_data_direction)"
+    assert (
+        field(ops, "begin_cpu_access").decl
+        == "int (*begin_cpu_access)(struct dma_buf *, size_t, size_t, enum dma_data_direction)"
+    )
 
 
 def test_bool_member(by_name: dict[str, Layout]) -> None:
@@ -115,8 +116,7 @@ def test_function_pointer_returning_function_pointer(by_name: dict[str, Layout])
 
 def test_array_of_function_pointers(by_name: dict[str, Layout]) -> None:
     f = field(by_name["declarators"], "handlers")
-    assert (f.decl, f.type_text, f.byte_size) == \
-        ("int (*handlers[2])(void)", "int (*[2])(void)", 16)
+    assert (f.decl, f.type_text, f.byte_size) == ("int (*handlers[2])(void)", "int (*[2])(void)", 16)
 
 
 def test_typedefs_print_by_name(by_name: dict[str, Layout]) -> None:
@@ -144,11 +144,12 @@ def test_canonical_type_name_resolves_typedefs(info: BtfInfo) -> None:
     g = info.graph
     assert type_name(g, member_type(info, "declarators", "len")) == "my_size_t"
     assert canonical_type_name(g, member_type(info, "declarators", "len")) == "long unsigned int"
-    assert canonical_type_name(g, member_type(info, "declarators", "const_label")) == \
-        "const char * const"
+    assert canonical_type_name(g, member_type(info, "declarators", "const_label")) == "const char * const"
     assert canonical_type_name(g, member_type(info, "declarators", "on_event")) == "int (*)(int)"
-    assert canonical_type_name(g, member_type(info, "dma_buf_ops", "begin_cpu_access")) == \
-        "int (*)(struct dma_buf *, long unsigned int, long unsigned int, enum dma_data_direction)"
+    assert (
+        canonical_type_name(g, member_type(info, "dma_buf_ops", "begin_cpu_access"))
+        == "int (*)(struct dma_buf *, long unsigned int, long unsigned int, enum dma_data_direction)"
+    )
     (prot,) = [t for n, t in g[info.funcs["vmap"][0]].params if n == "prot"]
     assert (type_name(g, prot), canonical_type_name(g, prot)) == ("pgprot_t", "struct {...}")
 
@@ -159,15 +160,21 @@ def test_canonical_type_name_resolves_typedefs(info: BtfInfo) -> None:
 
 
 def test_pointer_to_pointer_param(info: BtfInfo) -> None:
-    assert proto(info, "vmap") == \
-        "void *vmap(struct page **pages, unsigned int count, long unsigned int flags, pgprot_t prot);"
+    assert (
+        proto(info, "vmap")
+        == "void *vmap(struct page **pages, unsigned int count, long unsigned int flags, pgprot_t prot);"
+    )
 
 
 def test_prototype_structured_fields(info: BtfInfo) -> None:
     p = prototype(info.graph, info.funcs["vmap"][0], "vmap", "btf")
     assert p.return_type == "void *"
-    assert p.params == [("pages", "struct page **"), ("count", "unsigned int"),
-                        ("flags", "long unsigned int"), ("prot", "pgprot_t")]
+    assert p.params == [
+        ("pages", "struct page **"),
+        ("count", "unsigned int"),
+        ("flags", "long unsigned int"),
+        ("prot", "pgprot_t"),
+    ]
     assert (p.variadic, p.source) == (False, "btf")
 
 
@@ -183,8 +190,10 @@ def test_no_params_prototype(info: BtfInfo) -> None:
 
 def test_prototype_with_array_param_and_pointer_to_const_pointer(info: BtfInfo) -> None:
     # `char names[][8]` decays to a pointer to char[8]
-    assert proto(info, "lookup") == ("const char * const *lookup(const struct dma_buf_ops *ops, "
-                                     "char (*names)[8], enum dma_data_direction dir);")
+    assert proto(info, "lookup") == (
+        "const char * const *lookup(const struct dma_buf_ops *ops, "
+        "char (*names)[8], enum dma_data_direction dir);"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -194,17 +203,28 @@ def test_prototype_with_array_param_and_pointer_to_const_pointer(info: BtfInfo) 
 
 def test_layouts_are_named_structs_unions_enums(by_name: dict[str, Layout]) -> None:
     assert {(lay.kind, name) for name, lay in by_name.items()} == {
-        ("enum", "dma_data_direction"), ("enum", "signed_values"), ("struct", "sg_table"),
-        ("struct", "dma_buf_ops"), ("struct", "declarators"), ("struct", "mixed")}
+        ("enum", "dma_data_direction"),
+        ("enum", "signed_values"),
+        ("struct", "sg_table"),
+        ("struct", "dma_buf_ops"),
+        ("struct", "declarators"),
+        ("struct", "mixed"),
+    }
 
 
 def test_enum_values(by_name: dict[str, Layout]) -> None:
     lay = by_name["dma_data_direction"]
     assert (lay.kind, lay.size, lay.fields) == ("enum", 4, [])
-    assert lay.values == [("DMA_BIDIRECTIONAL", 0), ("DMA_TO_DEVICE", 1),
-                          ("DMA_FROM_DEVICE", 2), ("DMA_NONE", 3)]
-    assert layout_text(lay) == ("enum dma_data_direction {\n\tDMA_BIDIRECTIONAL = 0,\n"
-                                "\tDMA_TO_DEVICE = 1,\n\tDMA_FROM_DEVICE = 2,\n\tDMA_NONE = 3,\n};")
+    assert lay.values == [
+        ("DMA_BIDIRECTIONAL", 0),
+        ("DMA_TO_DEVICE", 1),
+        ("DMA_FROM_DEVICE", 2),
+        ("DMA_NONE", 3),
+    ]
+    assert layout_text(lay) == (
+        "enum dma_data_direction {\n\tDMA_BIDIRECTIONAL = 0,\n"
+        "\tDMA_TO_DEVICE = 1,\n\tDMA_FROM_DEVICE = 2,\n\tDMA_NONE = 3,\n};"
+    )
 
 
 def test_signed_enum_values(by_name: dict[str, Layout], producer: str) -> None:
@@ -268,7 +288,9 @@ def test_layout_text_with_anonymous_union_and_bitfields(by_name: dict[str, Layou
 
 
 def test_layout_text_without_comments(by_name: dict[str, Layout]) -> None:
-    assert layout_text(by_name["dma_buf_ops"], comments=False) == """\
+    assert (
+        layout_text(by_name["dma_buf_ops"], comments=False)
+        == """\
 struct dma_buf_ops {
 	_Bool cache_sgt_mapping;
 	int (*attach)(struct dma_buf *, struct dma_buf_attachment *);
@@ -277,6 +299,7 @@ struct dma_buf_ops {
 	void (*vunmap)(struct dma_buf *, void *);
 	int (*begin_cpu_access)(struct dma_buf *, size_t, size_t, enum dma_data_direction);
 };"""
+    )
 
 
 def test_multi_dim_array_size(info: BtfInfo, by_name: dict[str, Layout]) -> None:
@@ -289,8 +312,9 @@ def test_multi_dim_array_size(info: BtfInfo, by_name: dict[str, Layout]) -> None
 def pahole_members(obj: str, struct: str) -> list[tuple[str | None, int, int]]:
     """(name, absolute bit offset, size) of every member `pahole -C` prints,
     containers first (pahole prints their offsets on the closing line)."""
-    text = subprocess.run(["pahole", "-C", struct, obj], check=True, capture_output=True,
-                          text=True, timeout=60).stdout
+    text = subprocess.run(
+        ["pahole", "-C", struct, obj], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     rows: list = []
     open_rows: list[int] = []
     for line in text.splitlines()[1:]:
@@ -307,15 +331,12 @@ def pahole_members(obj: str, struct: str) -> list[tuple[str | None, int, int]]:
             decl, at = decl[1:], open_rows.pop()
         else:
             rows.append(None)
-        name = re.search(r"\(\*(\w+)\)", decl) or \
-            re.search(r"(\w+)\s*(?:\[[^]]*\])*(?::\d+)?$", decl)
-        rows[at] = (name.group(1) if name and decl.strip() else None,
-                    int(off) * 8 + int(bit or 0), int(size))
+        name = re.search(r"\(\*(\w+)\)", decl) or re.search(r"(\w+)\s*(?:\[[^]]*\])*(?::\d+)?$", decl)
+        rows[at] = (name.group(1) if name and decl.strip() else None, int(off) * 8 + int(bit or 0), int(size))
     return rows
 
 
-def test_pahole_cross_check(by_name: dict[str, Layout],
-                            tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_pahole_cross_check(by_name: dict[str, Layout], tmp_path_factory: pytest.TempPathFactory) -> None:
     """Member names, offsets and sizes agree with pahole reading the DWARF."""
     if shutil.which("pahole") is None:
         pytest.skip("pahole not installed (Debian package dwarves)")
@@ -336,89 +357,126 @@ def graph(*nodes: CType) -> TypeGraph:
 
 def test_multi_dim_array() -> None:
     # DWARF-shaped `int grid[2][3]`: array of 2 (array of 3 int)
-    g = graph(CType("int", "int", size=4), CType("array", ref=1, count=3),
-              CType("array", ref=2, count=2), CType("ptr", ref=2))
+    g = graph(
+        CType("int", "int", size=4),
+        CType("array", ref=1, count=3),
+        CType("array", ref=2, count=2),
+        CType("ptr", ref=2),
+    )
     assert declaration(g, 3, "grid") == "int grid[2][3]"
     assert type_name(g, 3) == "int [2][3]"
     assert declaration(g, 4, "rows") == "int (*rows)[3]"
 
 
 def test_flexible_and_zero_length_arrays() -> None:
-    g = graph(CType("int", "char", size=1), CType("array", ref=1, count=None),
-              CType("array", ref=1, count=0))
+    g = graph(CType("int", "char", size=1), CType("array", ref=1, count=None), CType("array", ref=1, count=0))
     assert (declaration(g, 2, "data"), declaration(g, 3, "pad")) == ("char data[]", "char pad[0]")
     assert canonical_type_name(g, 2) == canonical_type_name(g, 3) == "char []"
 
 
 def test_unnamed_params_prototype() -> None:
-    g = graph(CType("int", "int", size=4), CType("ptr", ref=0),
-              CType("func", ref=2, params=[(None, 1), ("buf", 2)]))
+    g = graph(
+        CType("int", "int", size=4), CType("ptr", ref=0), CType("func", ref=2, params=[(None, 1), ("buf", 2)])
+    )
     p = prototype(g, 3, "f", "dwarf")
     assert p.text == "void *f(int, void *buf);"
     assert p.params == [(None, "int"), ("buf", "void *")]
 
 
 def test_function_returning_function_pointer_prototype() -> None:
-    g = graph(CType("int", "int", size=4), CType("func", ref=1, params=[(None, 1)]),
-              CType("ptr", ref=2), CType("int", "long int", size=8),
-              CType("func", ref=3, params=[("sig", 4)]))
+    g = graph(
+        CType("int", "int", size=4),
+        CType("func", ref=1, params=[(None, 1)]),
+        CType("ptr", ref=2),
+        CType("int", "long int", size=8),
+        CType("func", ref=3, params=[("sig", 4)]),
+    )
     assert prototype(g, 5, "signal", "dwarf").text == "int (*signal(long int sig))(int);"
     assert type_name(g, 5) == "int (*(long int))(int)"
 
 
 def test_qualifier_order_is_canonical() -> None:
-    g = graph(CType("int", "int", size=4), CType("const", ref=1), CType("volatile", ref=2),
-              CType("volatile", ref=1), CType("const", ref=4))
+    g = graph(
+        CType("int", "int", size=4),
+        CType("const", ref=1),
+        CType("volatile", ref=2),
+        CType("volatile", ref=1),
+        CType("const", ref=4),
+    )
     assert type_name(g, 3) == type_name(g, 5) == "const volatile int"
     assert canonical_type_name(g, 3) == canonical_type_name(g, 5)
 
 
 def test_qualifier_chain_through_typedef() -> None:
     # typedef char *str_t; const str_t a; -> canonically "char * const"
-    g = graph(CType("int", "char", size=1), CType("ptr", ref=1),
-              CType("typedef", "str_t", ref=2), CType("const", ref=3),
-              CType("restrict", ref=2))
+    g = graph(
+        CType("int", "char", size=1),
+        CType("ptr", ref=1),
+        CType("typedef", "str_t", ref=2),
+        CType("const", ref=3),
+        CType("restrict", ref=2),
+    )
     assert declaration(g, 4, "a") == "const str_t a"
     assert canonical_type_name(g, 4) == "char * const"
     assert declaration(g, 5, "p") == "char * restrict p"
 
 
 def test_renamed_typedef_has_same_canonical_name() -> None:
-    g = graph(CType("struct", "dma_buf_map", size=16, members=[]),
-              CType("struct", "iosys_map", size=16, members=[]),
-              CType("typedef", "old_t", ref=1), CType("typedef", "new_t", ref=1),
-              CType("ptr", ref=1), CType("ptr", ref=2))
+    g = graph(
+        CType("struct", "dma_buf_map", size=16, members=[]),
+        CType("struct", "iosys_map", size=16, members=[]),
+        CType("typedef", "old_t", ref=1),
+        CType("typedef", "new_t", ref=1),
+        CType("ptr", ref=1),
+        CType("ptr", ref=2),
+    )
     assert canonical_type_name(g, 3) == canonical_type_name(g, 4) == "struct dma_buf_map"
     assert canonical_type_name(g, 5) != canonical_type_name(g, 6)
 
 
 def test_anonymous_and_forward_type_names() -> None:
-    g = graph(CType("struct", None, size=0, members=[]), CType("union", None, size=0, members=[]),
-              CType("enum", None, size=4, enumerators=[("A", 0)]),
-              CType("fwd", "later", fwd_kind="union"), CType("fwd", "e", fwd_kind="enum"))
-    assert [type_name(g, i) for i in range(1, 6)] == \
-        ["struct {...}", "union {...}", "enum {...}", "union later", "enum e"]
+    g = graph(
+        CType("struct", None, size=0, members=[]),
+        CType("union", None, size=0, members=[]),
+        CType("enum", None, size=4, enumerators=[("A", 0)]),
+        CType("fwd", "later", fwd_kind="union"),
+        CType("fwd", "e", fwd_kind="enum"),
+    )
+    assert [type_name(g, i) for i in range(1, 6)] == [
+        "struct {...}",
+        "union {...}",
+        "enum {...}",
+        "union later",
+        "enum e",
+    ]
     assert layouts(g) == []
 
 
 def test_same_named_types_all_returned() -> None:
-    g = graph(CType("int", "int", size=4),
-              CType("struct", "dup", size=4, members=[Member("a", 1, 0)]),
-              CType("struct", "dup", size=8, members=[Member("a", 1, 0), Member("b", 1, 32)]))
-    assert [(lay.name, lay.size, len(lay.fields)) for lay in layouts(g)] == \
-        [("dup", 4, 1), ("dup", 8, 2)]
+    g = graph(
+        CType("int", "int", size=4),
+        CType("struct", "dup", size=4, members=[Member("a", 1, 0)]),
+        CType("struct", "dup", size=8, members=[Member("a", 1, 0), Member("b", 1, 32)]),
+    )
+    assert [(lay.name, lay.size, len(lay.fields)) for lay in layouts(g)] == [("dup", 4, 1), ("dup", 8, 2)]
 
 
 def test_unnamed_bitfield_and_nested_anonymous_array() -> None:
     # struct t { int a:3; int :5; struct { char c; } arr[2]; };
-    g = graph(CType("int", "int", size=4), CType("int", "char", size=1),
-              CType("struct", None, size=1, members=[Member("c", 2, 0)]),
-              CType("array", ref=3, count=2),
-              CType("struct", "t", size=8, members=[Member("a", 1, 0, 3), Member(None, 1, 3, 5),
-                                                   Member("arr", 4, 32)]),
-              CType("int", "long int", size=8))
+    g = graph(
+        CType("int", "int", size=4),
+        CType("int", "char", size=1),
+        CType("struct", None, size=1, members=[Member("c", 2, 0)]),
+        CType("array", ref=3, count=2),
+        CType(
+            "struct", "t", size=8, members=[Member("a", 1, 0, 3), Member(None, 1, 3, 5), Member("arr", 4, 32)]
+        ),
+        CType("int", "long int", size=8),
+    )
     (lay,) = layouts(g)
-    assert layout_text(lay) == """\
+    assert (
+        layout_text(lay)
+        == """\
 struct t {
 	int a:3;	/* 0: 0 4 */
 	int :5;	/* 0: 3 4 */
@@ -428,11 +486,15 @@ struct t {
 
 	/* size: 8 */
 };"""
+    )
 
 
 def test_pointer_size_from_long() -> None:
-    g = graph(CType("int", "long int", size=4), CType("ptr", ref=0),
-              CType("struct", "p", size=4, members=[Member("v", 2, 0)]))
+    g = graph(
+        CType("int", "long int", size=4),
+        CType("ptr", ref=0),
+        CType("struct", "p", size=4, members=[Member("v", 2, 0)]),
+    )
     assert layouts(g)[0].fields[0].byte_size == 4
 
 
@@ -443,8 +505,14 @@ def test_missing_type_id_is_a_clear_error() -> None:
 
 def test_qualified_array_qualifies_its_elements() -> None:
     # typedef char *argv_t[2]; const argv_t a;  ==  char * const a[2]
-    g = graph(CType("int", "char", size=1), CType("ptr", ref=1), CType("array", ref=2, count=2),
-              CType("typedef", "argv_t", ref=3), CType("const", ref=4), CType("const", ref=3))
+    g = graph(
+        CType("int", "char", size=1),
+        CType("ptr", ref=1),
+        CType("array", ref=2, count=2),
+        CType("typedef", "argv_t", ref=3),
+        CType("const", ref=4),
+        CType("const", ref=3),
+    )
     assert declaration(g, 5, "a") == "const argv_t a"
     assert canonical_type_name(g, 5) == "char * const [2]"
     assert declaration(g, 6, "b") == "char * const b[2]"
@@ -453,13 +521,23 @@ def test_qualified_array_qualifies_its_elements() -> None:
 def test_prototype_and_fields_carry_canonical_texts() -> None:
     """Beside the printed texts, prototypes and fields keep the typedef-resolved
     ones (diff.py compares types by them)."""
-    graph = {0: CType("void"), 1: CType("int", "unsigned int", size=4), 2: CType("typedef", "u32", ref=1),
-             3: CType("const", ref=2), 4: CType("ptr", ref=3),
-             5: CType("func", ref=2, params=[("p", 4), ("n", 2)]),
-             6: CType("struct", "s", size=16, members=[Member("v", 2, 0), Member("p", 4, 64)])}
+    graph = {
+        0: CType("void"),
+        1: CType("int", "unsigned int", size=4),
+        2: CType("typedef", "u32", ref=1),
+        3: CType("const", ref=2),
+        4: CType("ptr", ref=3),
+        5: CType("func", ref=2, params=[("p", 4), ("n", 2)]),
+        6: CType("struct", "s", size=16, members=[Member("v", 2, 0), Member("p", 4, 64)]),
+    }
     proto = prototype(graph, 5, "f", "btf")
     assert proto.text == "u32 f(const u32 *p, u32 n);"
-    assert (proto.canon_return, proto.canon_params) == ("unsigned int", ["const unsigned int *", "unsigned int"])
+    assert (proto.canon_return, proto.canon_params) == (
+        "unsigned int",
+        ["const unsigned int *", "unsigned int"],
+    )
     [layout] = layouts(graph)
-    assert [(f.type_text, f.canon_type) for f in layout.fields] == \
-        [("u32", "unsigned int"), ("const u32 *", "const unsigned int *")]
+    assert [(f.type_text, f.canon_type) for f in layout.fields] == [
+        ("u32", "unsigned int"),
+        ("const u32 *", "const unsigned int *"),
+    ]

@@ -1,5 +1,6 @@
 """`kernsurf check`: BPF programs compiled with clang against fixture builds
 whose statuses are known (tests/test_ingest.py, tests/test_diff.py)."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from ingest.bpf import check
-from ingest import db
-from ingest import diff
-from ingest import pipeline
-from ingest.cli import cli
 from test_diff import compile_pair
+
+from ingest import db, diff, pipeline
+from ingest.bpf import check
+from ingest.cli import cli
 
 SOURCES = Path(__file__).parent / "fixtures" / "check"
 
@@ -23,8 +22,11 @@ SOURCES = Path(__file__).parent / "fixtures" / "check"
 def compile_bpf(source: Path, out: Path) -> Path:
     if shutil.which("clang") is None:
         pytest.skip("clang is not installed (make test installs it)")
-    proc = subprocess.run(["clang", "-target", "bpf", "-g", "-O2", "-c", str(source), "-o", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["clang", "-target", "bpf", "-g", "-O2", "-c", str(source), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         if "bpf/bpf_helpers.h" in proc.stderr:
             pytest.skip("libbpf-dev headers are missing (make test installs them)")
@@ -52,23 +54,25 @@ def pair_check_db(tmp_path_factory) -> Path:
 
 
 def cells(report: check.Report) -> dict[str, list[tuple[str, str]]]:
-    return {check.spec(d): [(c.level, c.text) for c in row] for d, row in zip(report.dependencies, report.cells)}
+    return {
+        check.spec(d): [(c.level, c.text) for c in row] for d, row in zip(report.dependencies, report.cells)
+    }
 
 
 # Every dependency of hooks.bpf.c against the fixture program (tests/fixtures/program):
 # the statuses come from tests/test_ingest.py's EXPECTED_STATUS.
 EXPECTED_HOOKS = {
-    "kprobe:entry_a": [("ok", "ok")],                                               # Unique Global
-    "fentry:entry_b": [("fail", "not attachable: build has no BTF")],              # gcc wrote no .BTF
+    "kprobe:entry_a": [("ok", "ok")],  # Unique Global
+    "fentry:entry_b": [("fail", "not attachable: build has no BTF")],  # gcc wrote no .BTF
     "kprobe:fully_inlined": [("fail", "inlined (Full): no symbol")],
     "kprobe:not_in_the_fixture": [("fail", "absent")],
     "kprobe:same_static": [("warn", "ambiguous: Static-Static Collision")],
     "kprobe:scalar_repl": [("fail", "transformed: only isra copies")],
-    "kprobe:scalar_repl.isra.0": [("ok", "ok")],                                  # the clone, by its symbol
+    "kprobe:scalar_repl.isra.0": [("ok", "ok")],  # the clone, by its symbol
     "kprobe:selectively_inlined": [("warn", "inlined (Selective): some calls bypass the probe")],
     "struct:packet": [("ok", "ok")],
     "field:packet.length": [("ok", "ok")],
-    "field:packet.hi": [("ok", "ok")],                                            # inside an anonymous struct
+    "field:packet.hi": [("ok", "ok")],  # inside an anonymous struct
     "field?:packet.len": [("warn", "no field len in packet (the program checks for it)")],  # packet___old
     "enum:colour": [("ok", "ok")],
     "enum_value:colour::GREEN": [("ok", "= 5")],
@@ -91,7 +95,7 @@ EXPECTED_PAIR = {  # columns A, B of the series: B is compared with A
     "kretprobe:only_in_b": [("fail", "absent"), ("ok", "ok")],
     "struct:field_retyped": [("ok", "ok"), ("ok", "ok")],
     "field:field_retyped.x": [("ok", "ok"), ("warn", "changed: field type changed x (int → long int)")],
-    "field:field_retyped.y": [("ok", "ok"), ("ok", "ok")],                      # moved, same type: CO-RE copes
+    "field:field_retyped.y": [("ok", "ok"), ("ok", "ok")],  # moved, same type: CO-RE copes
     "struct:field_removed": [("ok", "ok"), ("ok", "ok")],
     "field:field_removed.removed": [("ok", "ok"), ("fail", "no field removed in field_removed")],
     "struct:field_added": [("ok", "ok"), ("ok", "ok")],
@@ -104,17 +108,24 @@ def test_changes_along_a_series(tmp_path, pair_check_db):
     result = CliRunner().invoke(cli, ["check", str(obj), "--db", str(pair_check_db), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert [(b["build"], b["label"], b["worst"]) for b in data["builds"]] == [("a", "A", "fail"), ("b", "B", "fail")]
-    got = {d["spec"]: [(d["results"][b]["level"], d["results"][b]["text"]) for b in ("a", "b")]
-           for d in data["dependencies"] if d["kind"] != "helper"}
+    assert [(b["build"], b["label"], b["worst"]) for b in data["builds"]] == [
+        ("a", "A", "fail"),
+        ("b", "B", "fail"),
+    ]
+    got = {
+        d["spec"]: [(d["results"][b]["level"], d["results"][b]["text"]) for b in ("a", "b")]
+        for d in data["dependencies"]
+        if d["kind"] != "helper"
+    }
     assert got == EXPECTED_PAIR
     assert "unknown program section 'xdp_legacy'" in result.stderr
 
 
 def test_table_strict_and_group(tmp_path, pair_check_db):
     obj = compile_bpf(SOURCES / "pair.bpf.c", tmp_path / "pair.o")
-    result = CliRunner().invoke(cli, ["check", str(obj), "--db", str(pair_check_db), "--group", "Regular",
-                                      "--strict"])
+    result = CliRunner().invoke(
+        cli, ["check", str(obj), "--db", str(pair_check_db), "--group", "Regular", "--strict"]
+    )
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["A", "B"]
@@ -126,8 +137,19 @@ def test_table_strict_and_group(tmp_path, pair_check_db):
 
 
 def test_dependencies_given_by_hand(pair_check_db):
-    result = CliRunner().invoke(cli, ["check", "--db", str(pair_check_db), "--dep", "kprobe:becomes_declared",
-                                      "--dep", "field?:field_added.b", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "check",
+            "--db",
+            str(pair_check_db),
+            "--dep",
+            "kprobe:becomes_declared",
+            "--dep",
+            "field?:field_added.b",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     deps = json.loads(result.stdout)["dependencies"]
     assert [(d["spec"], [r["text"] for r in d["results"].values()]) for d in deps] == [
@@ -136,11 +158,14 @@ def test_dependencies_given_by_hand(pair_check_db):
     ]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--dep", "bogus"], "expected kind:name"),
-    (["--dep", "wat:x"], "unknown kind 'wat'"),
-    ([], "nothing to check"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dep", "bogus"], "expected kind:name"),
+        (["--dep", "wat:x"], "unknown kind 'wat'"),
+        ([], "nothing to check"),
+    ],
+)
 def test_bad_dependencies(pair_check_db, args, message):
     result = CliRunner().invoke(cli, ["check", "--db", str(pair_check_db), *args])
     assert result.exit_code == 1 and message in result.output and len(result.output.strip().splitlines()) == 1
@@ -161,9 +186,19 @@ def test_missing_database(hooks, tmp_path):
 
 
 def test_spec_round_trip():
-    for text in ("kprobe:vmap", "fentry:vfs_read", "tracepoint:sched/sched_switch", "tp_btf:sched_wakeup",
-                 "lsm:file_open", "ksyscall:openat", "kprobe.multi:tcp_*", "field:dma_buf_ops.vmap",
-                 "field?:task_struct.x", "enum_value:pid_type::PIDTYPE_TGID", "kfunc:bpf_task_acquire"):
+    for text in (
+        "kprobe:vmap",
+        "fentry:vfs_read",
+        "tracepoint:sched/sched_switch",
+        "tp_btf:sched_wakeup",
+        "lsm:file_open",
+        "ksyscall:openat",
+        "kprobe.multi:tcp_*",
+        "field:dma_buf_ops.vmap",
+        "field?:task_struct.x",
+        "enum_value:pid_type::PIDTYPE_TGID",
+        "kfunc:bpf_task_acquire",
+    ):
         assert check.spec(check.parse_spec(text)) == text
 
 
@@ -175,11 +210,13 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
     path = tmp_path / "old.db"
     pipeline.ingest(program, path, pipeline.Identity(label="old"), jobs=1)
     raw = sqlite3.connect(path)
-    raw.executescript("DROP VIEW function_status; DROP VIEW tracepoint_list; DROP VIEW syscall_list;"
-                      " DROP VIEW lsm_hook_list; DROP VIEW kfunc_list; DROP VIEW config_list;"
-                      " DROP TABLE tracepoints; DROP TABLE syscalls;"
-                      " DROP TABLE lsm_hooks; DROP TABLE kfuncs; DROP TABLE config_options;"
-                      " UPDATE schema_version SET version = 1;")
+    raw.executescript(
+        "DROP VIEW function_status; DROP VIEW tracepoint_list; DROP VIEW syscall_list;"
+        " DROP VIEW lsm_hook_list; DROP VIEW kfunc_list; DROP VIEW config_list;"
+        " DROP TABLE tracepoints; DROP TABLE syscalls;"
+        " DROP TABLE lsm_hooks; DROP TABLE kfuncs; DROP TABLE config_options;"
+        " UPDATE schema_version SET version = 1;"
+    )
     for table, column, _ in db._ADDED_COLUMNS[3:]:
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     raw.commit()
@@ -189,22 +226,27 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
     db.connect(path).close()
     conn = db.open_readonly(path)
     assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
-    report = check.evaluate(conn, [check.parse_spec("kprobe:entry_a"), check.parse_spec("field:packet.length")])
+    report = check.evaluate(
+        conn, [check.parse_spec("kprobe:entry_a"), check.parse_spec("field:packet.length")]
+    )
     assert cells(report) == {
         "kprobe:entry_a": [("unknown", "build ingested before attachability and surfaces were recorded")],
         "field:packet.length": [("ok", "ok")],
     }
 
 
-@pytest.mark.parametrize("text, kind, name, attach, detail", [
-    ("helper:bpf_loop", "helper", "bpf_loop", None, "BPF_FUNC_loop"),
-    ("map_type:ringbuf", "map_type", "BPF_MAP_TYPE_RINGBUF", None, None),
-    ("map_type:BPF_MAP_TYPE_HASH", "map_type", "BPF_MAP_TYPE_HASH", None, None),
-    ("kfunc?:bpf_task_acquire", "kfunc", "bpf_task_acquire", None, "weak"),
-    ("kconfig?:CONFIG_HZ", "kconfig", "CONFIG_HZ", None, "weak"),
-    ("raw_tp:sched_switch", "raw_tracepoint", "sched_switch", "raw_tracepoint", None),
-    ("tp:sched/sched_switch", "tracepoint", "sched_switch", "tracepoint", "sched"),
-])
+@pytest.mark.parametrize(
+    "text, kind, name, attach, detail",
+    [
+        ("helper:bpf_loop", "helper", "bpf_loop", None, "BPF_FUNC_loop"),
+        ("map_type:ringbuf", "map_type", "BPF_MAP_TYPE_RINGBUF", None, None),
+        ("map_type:BPF_MAP_TYPE_HASH", "map_type", "BPF_MAP_TYPE_HASH", None, None),
+        ("kfunc?:bpf_task_acquire", "kfunc", "bpf_task_acquire", None, "weak"),
+        ("kconfig?:CONFIG_HZ", "kconfig", "CONFIG_HZ", None, "weak"),
+        ("raw_tp:sched_switch", "raw_tracepoint", "sched_switch", "raw_tracepoint", None),
+        ("tp:sched/sched_switch", "tracepoint", "sched_switch", "tracepoint", "sched"),
+    ],
+)
 def test_text_forms_match_what_objects_produce(text, kind, name, attach, detail):
     # the Dependency bpf_object makes for the same use (e.g. a weak __ksym, a
     # bpf_loop() call), so a check link reproduces an uploaded object's check
@@ -216,6 +258,7 @@ def test_text_forms_match_what_objects_produce(text, kind, name, attach, detail)
 def test_helper_text_form_finds_the_enumerator(hooks, program_db, tmp_path):
     # the object's own helper dependency and its text form give the same verdict
     from ingest.bpf import objects as bpf_object
+
     deps = [d for d in bpf_object.read_bpf_object(hooks).dependencies if d.kind == "helper"]
     conn = db.open_readonly(program_db)
     for dep in deps:
@@ -223,9 +266,9 @@ def test_helper_text_form_finds_the_enumerator(hooks, program_db, tmp_path):
 
 
 def test_long_changed_values_are_cut_where_they_differ():
-    old = "\"pid=%d\", REC->pid, " + "x" * 80 + " 0x0001"
-    new = "\"pid=%d\", REC->pid, " + "x" * 80 + " 0x00000001"
+    old = '"pid=%d", REC->pid, ' + "x" * 80 + " 0x0001"
+    new = '"pid=%d", REC->pid, ' + "x" * 80 + " 0x00000001"
     a, b = check._clip(old, new)
     assert a.startswith("…") and b.startswith("…") and len(a) <= 62 and len(b) <= 62
-    assert "0x0001" in a and "0x00000001" in b       # the difference stays visible
+    assert "0x0001" in a and "0x00000001" in b  # the difference stays visible
     assert check._clip("short", "text") == ("short", "text")

@@ -6,6 +6,7 @@ verified by hand on the images (readelf -s, the kernel sources):
 - inet_csk_accept lost flags/err/kern for a struct proto_accept_arg * in 6.10;
 - listmount is syscall 458 from 6.8; bpf_task_acquire is a kfunc from 6.2;
 - file.f_owner became a pointer in 6.12."""
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from ingest import db
-from ingest import diff
-from ingest import pipeline
-from ingest.cli import cli
 from test_check import SOURCES, compile_bpf
+
+from ingest import db, diff, pipeline
+from ingest.cli import cli
 
 pytestmark = pytest.mark.real_kernel
 CACHE = Path.home() / ".cache" / "kernsurf" / "debian"
@@ -39,7 +38,10 @@ EXPECTED = {
     "ksyscall:openat": ("✓ nr 257", "✓ nr 257"),
     "tracepoint:sched/sched_switch": ("✓ ok", "✓ ok"),
     "field:dma_buf_ops.vmap": ("✓ ok", "✓ ok"),
-    "field:file.f_owner": ("✓ ok", "⚠ changed: field type changed f_owner (struct fown_struct → struct fown_struct *)"),
+    "field:file.f_owner": (
+        "✓ ok",
+        "⚠ changed: field type changed f_owner (struct fown_struct → struct fown_struct *)",
+    ),
     "field:task_struct.pid": ("✓ ok", "✓ ok"),
     "helper:bpf_probe_read_kernel": ("✓ ok", "✓ ok"),
     "kfunc?:bpf_task_acquire": ("⚠ absent (weak extern: the program copes)", "✓ ok"),
@@ -56,8 +58,10 @@ def run_check(obj: Path, database: Path) -> dict[str, tuple[str, ...]]:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     builds = [b["build"] for b in data["builds"]]
-    return {d["spec"]: tuple(f"{MARK[d['results'][b]['level']]} {d['results'][b]['text']}" for b in builds)
-            for d in data["dependencies"]}
+    return {
+        d["spec"]: tuple(f"{MARK[d['results'][b]['level']]} {d['results'][b]['text']}" for b in builds)
+        for d in data["dependencies"]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +76,9 @@ def test_program_on_debian_6_1(real_obj, kernel_db):
 @pytest.fixture(scope="module")
 def two_kernel_db(tmp_path_factory, kernel_db) -> Path:
     if not KERNEL_612.exists():
-        pytest.skip(f"no cached 6.12.113 image at {KERNEL_612} (kernsurf fetch debian 6.12.113+deb13-amd64 --suite trixie)")
+        pytest.skip(
+            f"no cached 6.12.113 image at {KERNEL_612} (kernsurf fetch debian 6.12.113+deb13-amd64 --suite trixie)"
+        )
     path = tmp_path_factory.mktemp("real2") / "two.db"
     path.write_bytes(kernel_db.read_bytes())
     pipeline.ingest(KERNEL_612, path, pipeline.Identity(distro="debian"))

@@ -2,6 +2,7 @@
 while new builds are ingested by another process: they see the old or the new
 state, never an error, and are never blocked for long (the database is in WAL
 mode, set by db.connect)."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,10 @@ from pathlib import Path
 from conftest import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent
-SNAPSHOT = ("SELECT (SELECT count(*) FROM builds), (SELECT count(*) FROM instances),"
-            " (SELECT count(*) FROM functions), (SELECT count(*) FROM symbols)")
+SNAPSHOT = (
+    "SELECT (SELECT count(*) FROM builds), (SELECT count(*) FROM instances),"
+    " (SELECT count(*) FROM functions), (SELECT count(*) FROM symbols)"
+)
 QUERIES = (
     "SELECT name, release, arch FROM builds ORDER BY id",
     "SELECT * FROM function_status LIMIT 50",
@@ -55,7 +58,7 @@ def test_readers_during_ingest(tmp_path, program_db):
                     row = conn.execute(SNAPSHOT).fetchone()
                     for q in QUERIES:
                         conn.execute(q).fetchall()
-                except BaseException as exc:   # noqa: BLE001 - any error fails the test
+                except BaseException as exc:  # noqa: BLE001 - any error fails the test
                     errors.append(exc)
                     return
                 with lock:
@@ -71,8 +74,14 @@ def test_readers_during_ingest(tmp_path, program_db):
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         for image in images:
-            proc = subprocess.run([sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db), "-j", "1"],
-                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            proc = subprocess.run(
+                [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db), "-j", "1"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert proc.returncode == 0, proc.stderr
             states.append(snapshot(db))
         time.sleep(0.2)

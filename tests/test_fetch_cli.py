@@ -1,15 +1,15 @@
 """`kernsurf fetch` and `kernsurf build` against the local fake Debian mirror of
 test_archive.py (no network): the CLI layer and the real Debian fetcher."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner
-
-from ingest import batch as builder
-from ingest import db
-from ingest import manifest
-from ingest.cli import cli
 from test_archive import REL, build_deb, cache, dbg_entries, fake, standard_archive  # noqa: F401  (fixtures)
 from test_manifest import elves  # noqa: F401  (fixture)
+
+from ingest import batch as builder
+from ingest import db, manifest
+from ingest.cli import cli
 
 
 def test_fetch_debian_prints_the_cached_path(fake, cache):
@@ -29,7 +29,9 @@ def test_fetch_debian_errors_are_one_line(fake, cache):
     standard_archive(fake)
     result = CliRunner().invoke(cli, ["fetch", "debian", "6.1.0-99-amd64"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: no linux-image-6.1.0-99-amd64-dbg in bookworm/bookworm-updates/bookworm-security")
+    assert result.stderr.startswith(
+        "Error: no linux-image-6.1.0-99-amd64-dbg in bookworm/bookworm-updates/bookworm-security"
+    )
     assert result.stderr.count("\n") == 1
 
     result = CliRunner().invoke(cli, ["fetch", "debian", REL, "--mirror", fake.url + "/nothing-here"])
@@ -52,41 +54,51 @@ def test_fetch_list_shows_a_table(fake, cache):
 
 def test_build_through_the_debian_fetcher(fake, cache, elves, tmp_path):
     fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(dbg_entries(body=elves(41).read_bytes())))
-    fake.add("linux-image-6.1.0-56-arm64-dbg", "6.1.192-2",
-             build_deb(dbg_entries("6.1.0-56-arm64", body=elves(42).read_bytes())), arch="arm64")
+    fake.add(
+        "linux-image-6.1.0-56-arm64-dbg",
+        "6.1.192-2",
+        build_deb(dbg_entries("6.1.0-56-arm64", body=elves(42).read_bytes())),
+        arch="arm64",
+    )
     (tmp_path / "m.yml").write_text(
         "defaults:\n  suite: bookworm\n"
         "builds:\n  - id: x86\n    release: 6.1.0-56-amd64\n    version: 6.1.192-2\n"
         "  - id: arm\n    release: 6.1.0-56-arm64\n"
-        "groups:\n  - name: Arch\n    kind: variants\n    members:\n      - x86: amd64\n      - arm: arm64\n")
+        "groups:\n  - name: Arch\n    kind: variants\n    members:\n      - x86: amd64\n      - arm: arm64\n"
+    )
     db_path = tmp_path / "k.db"
     result = CliRunner().invoke(cli, ["build", str(tmp_path / "m.yml"), "--db", str(db_path), "--prune"])
     assert result.exit_code == 0, result.output
     assert "fetched x86:" in result.stderr and "x86: pruned" in result.stderr
-    assert not list((cache / "debian").glob("*/vmlinux"))           # --prune left no image behind
+    assert not list((cache / "debian").glob("*/vmlinux"))  # --prune left no image behind
     conn = db.connect(db_path)
     try:
-        assert conn.execute("SELECT name, distro, version, release, arch, flavor FROM builds ORDER BY id").fetchall() == [
+        assert conn.execute(
+            "SELECT name, distro, version, release, arch, flavor FROM builds ORDER BY id"
+        ).fetchall() == [
             ("6.1.0-56-amd64", "debian", "6.1.192-2", "6.1.0-56-amd64", "amd64", "amd64"),
-            ("6.1.0-56-arm64", "debian", "6.1.192-2", "6.1.0-56-arm64", "arm64", "arm64")]
+            ("6.1.0-56-arm64", "debian", "6.1.192-2", "6.1.0-56-arm64", "arm64", "arm64"),
+        ]
         assert db.load_groups(conn) == [("Arch", "variants", [(1, "amd64"), (2, "arm64")])]
     finally:
         conn.close()
 
     fake.requests.clear()
     again = CliRunner().invoke(cli, ["build", str(tmp_path / "m.yml"), "--db", str(db_path)])
-    assert again.exit_code == 0 and fake.requests == []            # all stored: not even an index request
+    assert again.exit_code == 0 and fake.requests == []  # all stored: not even an index request
 
 
 def test_build_reports_a_pinned_version_the_archive_lacks(fake, cache, tmp_path):
     standard_archive(fake)
-    spec = manifest.parse("builds:\n  - id: a\n    release: 6.1.0-56-amd64\n    suite: bookworm\n"
-                          "    version: 6.1.180-1\n")
+    spec = manifest.parse(
+        "builds:\n  - id: a\n    release: 6.1.0-56-amd64\n    suite: bookworm\n    version: 6.1.180-1\n"
+    )
     try:
         builder.build(spec, tmp_path / "k.db")
     except builder.BuildError as exc:
         assert exc.result.rows[0].error == (
             f"fetch: linux-image-{REL}-dbg: the archive (bookworm-security) offers version 6.1.192-2, "
-            "the manifest pins 6.1.180-1; update or drop `version:`")
+            "the manifest pins 6.1.180-1; update or drop `version:`"
+        )
     else:
         raise AssertionError("no BuildError")

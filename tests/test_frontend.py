@@ -2,6 +2,7 @@
 builds "v1" and "v2"): canned queries return the rows the C source implies,
 pages render status lines, callers, symbols, layouts and diffs, names are
 escaped and parameters are inert."""
+
 from __future__ import annotations
 
 import html
@@ -12,7 +13,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
 from frontend_support import ROOT, SOURCES, Site, binary, build_frontend_db, variant
 
 
@@ -93,13 +93,36 @@ EVIL = '<script>alert("x")</script>&amp;'
 
 def test_every_canned_query_runs(site):
     queries = site.loop.run_until_complete(site.ds.get_canned_queries("kernels", None))
-    expected = {"function_status", "function_instances", "function_callers", "function_symbols", "struct_layout",
-                "builds_summary", "became_inlined", "search_names", "diff_between_builds", "diff_counts",
-                "diff_pair_list", "function_attach", "tracepoints_per_build", "syscalls_per_build",
-                "lsm_hooks_per_build", "kfuncs_per_build", "config_per_build"}
+    expected = {
+        "function_status",
+        "function_instances",
+        "function_callers",
+        "function_symbols",
+        "struct_layout",
+        "builds_summary",
+        "became_inlined",
+        "search_names",
+        "diff_between_builds",
+        "diff_counts",
+        "diff_pair_list",
+        "function_attach",
+        "tracepoints_per_build",
+        "syscalls_per_build",
+        "lsm_hooks_per_build",
+        "kfuncs_per_build",
+        "config_per_build",
+    }
     assert expected <= set(queries)
-    params = {"name": "fe_map", "build": "v1", "build_a": "v1", "build_b": "v2", "q": "fe_",
-              "item_kind": "", "change_kind": "", "only": "failing"}
+    params = {
+        "name": "fe_map",
+        "build": "v1",
+        "build_a": "v1",
+        "build_b": "v2",
+        "q": "fe_",
+        "item_kind": "",
+        "change_kind": "",
+        "only": "failing",
+    }
     for name in queries:
         response = site.get(f"/kernels/{name}.json", params=params)
         assert response.status_code == 200, (name, response.text[:300])
@@ -117,7 +140,9 @@ def test_function_status_query(site):
     rows = site.rows("/kernels/function_status.json?name=fe_helper")
     assert {r["status"] for r in rows} == {"Duplicate, Full Inline ⚠️"}
     rows = site.rows("/kernels/function_status.json?name=fe_scalar")
-    assert {(r["status"], r["transformation"]) for r in rows} == {("Selective Inline, Transformation ⚠️", "isra")}
+    assert {(r["status"], r["transformation"]) for r in rows} == {
+        ("Selective Inline, Transformation ⚠️", "isra")
+    }
     rows = site.rows("/kernels/function_status.json?name=fe_twin")
     assert {(r["status"], r["collision"]) for r in rows} == {("Collision ⚠️", "Static-Static Collision")}
 
@@ -126,23 +151,32 @@ def test_function_instances_query(site):
     rows = site.rows("/kernels/function_instances.json?name=fe_helper")
     location = f"include/fe.h:{line_of('fe.h', 'static inline int fe_helper(')}"
     assert sorted((r["build"], r["cu"], r["location"], r["dw_at_inline"], r["external"]) for r in rows) == [
-        ("v1", "kernel/fe_a.c", location, 3, 0), ("v1", "kernel/fe_b.c", location, 3, 0),
-        ("v2", "kernel/fe_a.c", location, 3, 0), ("v2", "kernel/fe_b.c", location, 3, 0)]
+        ("v1", "kernel/fe_a.c", location, 3, 0),
+        ("v1", "kernel/fe_b.c", location, 3, 0),
+        ("v2", "kernel/fe_a.c", location, 3, 0),
+        ("v2", "kernel/fe_b.c", location, 3, 0),
+    ]
 
 
 def test_function_callers_query(site):
     rows = site.rows("/kernels/function_callers.json?name=fe_map&build=v1")
     assert [(r["caller"], r["caller_cu"], r["kind"], r["sites"]) for r in rows] == [
-        ("fe_entry_a", "kernel/fe_a.c", "direct", 2), ("fe_entry_b", "kernel/fe_b.c", "direct", 1)]
+        ("fe_entry_a", "kernel/fe_a.c", "direct", 2),
+        ("fe_entry_b", "kernel/fe_b.c", "direct", 1),
+    ]
     rows = site.rows("/kernels/function_callers.json?name=fe_helper&build=v2")
     assert sorted((r["caller"], r["callee_cu"], r["kind"]) for r in rows) == [
-        ("fe_entry_a", "kernel/fe_a.c", "inline"), ("fe_entry_b", "kernel/fe_b.c", "inline")]
+        ("fe_entry_a", "kernel/fe_a.c", "inline"),
+        ("fe_entry_b", "kernel/fe_b.c", "inline"),
+    ]
 
 
 def test_function_symbols_query(site, tmp_path_factory):
     rows = site.rows("/kernels/function_symbols.json?name=fe_scalar")
     assert [(r["build"], r["symbol"], r["binding"], r["suffixes"]) for r in rows] == [
-        ("v1", "fe_scalar.isra.0", "STB_LOCAL", "isra"), ("v2", "fe_scalar.isra.0", "STB_LOCAL", "isra")]
+        ("v1", "fe_scalar.isra.0", "STB_LOCAL", "isra"),
+        ("v2", "fe_scalar.isra.0", "STB_LOCAL", "isra"),
+    ]
     rows = site.rows("/kernels/function_symbols.json?name=fe_map")
     for r in rows:
         assert f"{r['start']}-{r['end']}" == nm_range(binary(tmp_path_factory, r["build"]), "fe_map")
@@ -152,9 +186,18 @@ def test_struct_layout_query(site):
     rows = site.rows("/kernels/struct_layout.json?name=fe_ops")
     by_build = {}
     for r in rows:
-        by_build.setdefault(r["build"], []).append((r["field"], r["byte_offset"], r["byte_size"], r["parent"]))
-    v1 = [("open", 0, 8, None), (None, 8, 8, None), ("raw", 8, 8, 1), (None, 8, 4, 1), ("lo", 8, 2, 3),
-          ("hi", 10, 2, 3), ("name", 16, 8, None)]
+        by_build.setdefault(r["build"], []).append(
+            (r["field"], r["byte_offset"], r["byte_size"], r["parent"])
+        )
+    v1 = [
+        ("open", 0, 8, None),
+        (None, 8, 8, None),
+        ("raw", 8, 8, 1),
+        (None, 8, 4, 1),
+        ("lo", 8, 2, 3),
+        ("hi", 10, 2, 3),
+        ("name", 16, 8, None),
+    ]
     assert by_build == {"v1": v1, "v2": v1 + [("flags", 24, 4, None)]}
     assert {(r["build"], r["type_size"]) for r in rows} == {("v1", 24), ("v2", 32)}
 
@@ -167,7 +210,7 @@ def test_builds_summary_query(site):
     assert {r["collisions"] for r in rows.values()} == {1}
     assert {r["duplicates"] for r in rows.values()} == {1}
     assert {r["transformed"] for r in rows.values()} == {1}
-    assert {r["structs"] for r in rows.values()} == {1}    # struct fe_ops; the anonymous ones have no name
+    assert {r["structs"] for r in rows.values()} == {1}  # struct fe_ops; the anonymous ones have no name
 
 
 def test_became_inlined_query(site):
@@ -179,7 +222,7 @@ def test_became_inlined_query(site):
 def test_search_names_query(site, tmp_path, fixture_db):
     rows = site.rows("/kernels/search_names.json?q=fe_ma")
     assert [r["name"] for r in rows] == ["fe_map"]
-    rows = site.rows("/kernels/search_names.json?q=OPS")          # case-insensitive substring
+    rows = site.rows("/kernels/search_names.json?q=OPS")  # case-insensitive substring
     assert [(r["name"], r["type_kinds"]) for r in rows] == [("fe_ops", "struct")]
     assert [r["name"] for r in site.rows("/kernels/search_names.json?q=fe")][:2] == ["fe_map", "fe_ops"]
     # Without a filled index the same query falls back to a scan, same answer.
@@ -191,12 +234,18 @@ def test_diff_queries(tmp_path, fixture_db):
     s = site_with(tmp_path, fixture_db, DIFF_SQL)
     rows = s.rows("/kernels/diff_between_builds.json?build_a=v1&build_b=v2&item_kind=&change_kind=&name=")
     assert [(r["item_kind"], r["name"], r["change_kind"], r["detail"]) for r in rows] == [
-        ("function", "fe_added", "added", None), ("function", "fe_becomes_inline", "inline changed", None),
-        ("function", "fe_map", "param added", "flags"), ("function", "fe_removed", "removed", None),
-        ("struct", "fe_ops", "size changed", None), ("struct", "fe_ops", "field added", "flags")]
+        ("function", "fe_added", "added", None),
+        ("function", "fe_becomes_inline", "inline changed", None),
+        ("function", "fe_map", "param added", "flags"),
+        ("function", "fe_removed", "removed", None),
+        ("struct", "fe_ops", "size changed", None),
+        ("struct", "fe_ops", "field added", "flags"),
+    ]
     # a removed function's old prototype is not stored: change_list joins it from build A
     assert [r["old"] for r in rows if r["name"] == "fe_removed"] == ["int fe_removed(int x);"]
-    rows = s.rows("/kernels/diff_between_builds.json?build_a=v1&build_b=v2&item_kind=struct&change_kind=&name=")
+    rows = s.rows(
+        "/kernels/diff_between_builds.json?build_a=v1&build_b=v2&item_kind=struct&change_kind=&name="
+    )
     assert {r["name"] for r in rows} == {"fe_ops"}
     rows = s.rows("/kernels/diff_counts.json?build_a=v1&build_b=v2")
     assert ("function", "added", 1) in [(r["item_kind"], r["change_kind"], r["changes"]) for r in rows]
@@ -214,7 +263,9 @@ def test_function_page_status_lines(site, tmp_path_factory):
     assert "int fe_map(int *pages, unsigned int count);" in page
     assert "int fe_map(int *pages, unsigned int count, long int flags);" in page
     assert "Collision: Unique Global" in page and "Inline: No" in page and "Transformation: False" in page
-    assert f"Location: kernel/fe_a.c:{line_of('fe_a.c', 'int fe_map(int *pages, unsigned int count)')}" in page
+    assert (
+        f"Location: kernel/fe_a.c:{line_of('fe_a.c', 'int fe_map(int *pages, unsigned int count)')}" in page
+    )
     assert "Direct callers:\n  - kernel/fe_a.c:fe_entry_a (2 sites)\n  - kernel/fe_b.c:fe_entry_b" in page
     for version in ("v1", "v2"):
         assert f"{nm_range(binary(tmp_path_factory, version), 'fe_map')}: fe_map (STB_GLOBAL)" in page
@@ -248,9 +299,14 @@ def test_function_page_collision_transformation_absent(site):
 
 def test_status_strip(site):
     body = site.get("/function/fe_helper").text
-    cell = re.compile(r'<a class="ks-cell ks-(\w+)" href="#([\w-]+)" title="([^"]*)">([^<]*)<small>(\w+)</small>')
+    cell = re.compile(
+        r'<a class="ks-cell ks-(\w+)" href="#([\w-]+)" title="([^"]*)">([^<]*)<small>(\w+)</small>'
+    )
     cells = cell.findall(body)
-    assert [(cls, letters, label) for cls, _, _, letters, label in cells] == [("F", "DF", "v1"), ("F", "DF", "v2")]
+    assert [(cls, letters, label) for cls, _, _, letters, label in cells] == [
+        ("F", "DF", "v1"),
+        ("F", "DF", "v2"),
+    ]
     assert cells[0][1:3] == ("g0-0", "v1 (v1): Duplicate, Full Inline ⚠️")
     cells = cell.findall(site.get("/function/fe_map").text)
     assert [(c[0], c[3]) for c in cells] == [("ok", "\u00a0"), ("ok", "Δ")]
@@ -258,7 +314,7 @@ def test_status_strip(site):
     assert [(c[0], c[3]) for c in cells] == [("absent", "\u00a0"), ("ok", "Δ")]
     page = text(site.get("/function/fe_map"))
     for words in ("Full inline", "Selective inline", "Transformed", "Duplicate", "Collision", "absent"):
-        assert words in page                                   # the legend
+        assert words in page  # the legend
 
 
 def test_unknown_function_is_404_with_search_link(site):
@@ -295,8 +351,11 @@ def test_groups_order_labels_and_variants(tmp_path, fixture_db):
 
 
 def test_no_dwarf_build_says_inlining_unknown(tmp_path, fixture_db):
-    s = site_with(tmp_path, fixture_db, "UPDATE builds SET has_dwarf = 0, lacks = 'inlining, callers, instances'"
-                                        " WHERE name = 'v1';")
+    s = site_with(
+        tmp_path,
+        fixture_db,
+        "UPDATE builds SET has_dwarf = 0, lacks = 'inlining, callers, instances' WHERE name = 'v1';",
+    )
     page = text(s.get("/function/fe_helper"))
     assert "In v1: ✅ (no DWARF: inlining unknown)" in page
     assert "no DWARF: inlining unknown (this build lacks inlining, callers, instances)" in page
@@ -327,16 +386,18 @@ def test_struct_page(site):
     page = text(response)
     assert "Struct: fe_ops" in page
     assert "In v1: ✅" in page and "In v2: ✅ Δ" in page
-    v1 = ("struct fe_ops {\n"
-          "\tint (*open)(struct fe_ops *, int);\t/* 0 8 */\n"
-          "\tunion {\n"
-          "\t\tlong int raw;\t/* 8 8 */\n"
-          "\t\tstruct {\n"
-          "\t\t\tshort int lo;\t/* 8 2 */\n"
-          "\t\t\tshort int hi;\t/* 10 2 */\n"
-          "\t\t};\t/* 8 4 */\n"
-          "\t};\t/* 8 8 */\n"
-          "\tconst char *name;\t/* 16 8 */\n")
+    v1 = (
+        "struct fe_ops {\n"
+        "\tint (*open)(struct fe_ops *, int);\t/* 0 8 */\n"
+        "\tunion {\n"
+        "\t\tlong int raw;\t/* 8 8 */\n"
+        "\t\tstruct {\n"
+        "\t\t\tshort int lo;\t/* 8 2 */\n"
+        "\t\t\tshort int hi;\t/* 10 2 */\n"
+        "\t\t};\t/* 8 4 */\n"
+        "\t};\t/* 8 8 */\n"
+        "\tconst char *name;\t/* 16 8 */\n"
+    )
     assert v1 + "\n\t/* size: 24 */\n};" in page
     assert v1 + "\tunsigned int flags;\t/* 24 4 */\n\n\t/* size: 32 */\n};" in page
     assert site.get("/struct/fe_map").status_code == 404
@@ -363,9 +424,14 @@ def test_diff_page(tmp_path, fixture_db):
 
 
 def test_diff_page_paginates(tmp_path, fixture_db):
-    many = [("INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)"
-             " SELECT 1, 'function', id, 'param added', ?, NULL, 'int' FROM names WHERE name = 'fe_map'",
-             (f"p{k:03d}",)) for k in range(150)]
+    many = [
+        (
+            "INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)"
+            " SELECT 1, 'function', id, 'param added', ?, NULL, 'int' FROM names WHERE name = 'fe_map'",
+            (f"p{k:03d}",),
+        )
+        for k in range(150)
+    ]
     s = site_with(tmp_path, fixture_db, DIFF_SQL, many)
     first = s.get("/diff/v1/v2")
     assert "156 changes, page 1 of 2" in text(first)
@@ -381,7 +447,10 @@ def test_search_page(site):
     assert "in 2/2 builds" in text(response)
     response = site.get("/search", params={"q": "ops"})
     assert '<a href="/struct/fe_ops">struct</a>' in response.text
-    assert "No function, type, tracepoint, syscall, LSM hook, kfunc or config option name contains zzzz" in text(site.get("/search", params={"q": "zzzz"}))
+    assert (
+        "No function, type, tracepoint, syscall, LSM hook, kfunc or config option name contains zzzz"
+        in text(site.get("/search", params={"q": "zzzz"}))
+    )
     assert "/kernels/search_names.json?q=ops" in site.get("/search", params={"q": "ops"}).text
 
 
@@ -389,8 +458,8 @@ def test_builds_page(site):
     response = site.get("/builds")
     assert response.status_code == 200
     body = response.text
-    assert body.count("<svg class=\"ks-chart\"") == 2 and "<script src" not in body
-    assert "v1: Full inline 1" in body and "v2: Full inline 2" in body     # bar tooltips
+    assert body.count('<svg class="ks-chart"') == 2 and "<script src" not in body
+    assert "v1: Full inline 1" in body and "v2: Full inline 2" in body  # bar tooltips
     assert "/kernels/builds_summary.json" in body
 
 
@@ -404,9 +473,13 @@ def test_matrix_page(site):
     assert [(html.unescape(t), fill, letters) for t, fill, letters in cells] == [
         ("fe_helper in v1: Duplicate, Full Inline ⚠️", red, "DF"),
         ("fe_helper in v2: Duplicate, Full Inline ⚠️", red, "DF"),
-        ("fe_removed in v1: ✅", green, ""), ("fe_removed in v2: Absent ⚠️", grey, "Δ"),
-        ("fe_ops in v1: ✅", green, ""), ("fe_ops in v2: ✅", green, "Δ"),
-        ("nope in v1: unknown name", grey, ""), ("nope in v2: unknown name", grey, "")]
+        ("fe_removed in v1: ✅", green, ""),
+        ("fe_removed in v2: Absent ⚠️", grey, "Δ"),
+        ("fe_ops in v1: ✅", green, ""),
+        ("fe_ops in v2: ✅", green, "Δ"),
+        ("nope in v1: unknown name", grey, ""),
+        ("nope in v2: unknown name", grey, ""),
+    ]
     assert '<a href="/function/fe_helper">' in response.text and '<a href="/struct/fe_ops">' in response.text
 
 
@@ -422,26 +495,41 @@ def test_index_page(site):
 
 def test_html_names_are_escaped(tmp_path, fixture_db):
     sql = ("INSERT INTO names (name) VALUES (?)", (EVIL,))
-    func = ("INSERT INTO functions (name_id, build_id, collision, inline, suffixes, n_instances, n_symbols)"
-            " SELECT n.id, b.id, 'Unique Global', 'No', NULL, 1, 0 FROM names n, builds b"
-            " WHERE n.name = ? AND b.name = 'v1'", (EVIL,))
-    caller = ("INSERT INTO instances (build_id, name_id, external, decl_path_id, decl_line, cu_path_id, inline,"
-              " address, defined) SELECT b.id, n.id, 1, NULL, NULL, NULL, NULL, NULL, 1 FROM names n, builds b"
-              " WHERE n.name = ? AND b.name = 'v1'", (EVIL,))
-    edge = ("INSERT INTO callers (callee_id, caller_id, kind, sites) SELECT ce.id, ca.id, 'direct', 1"
-            " FROM instances ce JOIN names cn ON cn.id = ce.name_id, instances ca JOIN names an ON an.id = ca.name_id"
-            " WHERE cn.name = 'fe_map' AND ce.build_id = ca.build_id AND an.name = ? AND ca.build_id ="
-            " (SELECT id FROM builds WHERE name = 'v1')", (EVIL,))
+    func = (
+        "INSERT INTO functions (name_id, build_id, collision, inline, suffixes, n_instances, n_symbols)"
+        " SELECT n.id, b.id, 'Unique Global', 'No', NULL, 1, 0 FROM names n, builds b"
+        " WHERE n.name = ? AND b.name = 'v1'",
+        (EVIL,),
+    )
+    caller = (
+        "INSERT INTO instances (build_id, name_id, external, decl_path_id, decl_line, cu_path_id, inline,"
+        " address, defined) SELECT b.id, n.id, 1, NULL, NULL, NULL, NULL, NULL, 1 FROM names n, builds b"
+        " WHERE n.name = ? AND b.name = 'v1'",
+        (EVIL,),
+    )
+    edge = (
+        "INSERT INTO callers (callee_id, caller_id, kind, sites) SELECT ce.id, ca.id, 'direct', 1"
+        " FROM instances ce JOIN names cn ON cn.id = ce.name_id, instances ca JOIN names an ON an.id = ca.name_id"
+        " WHERE cn.name = 'fe_map' AND ce.build_id = ca.build_id AND an.name = ? AND ca.build_id ="
+        " (SELECT id FROM builds WHERE name = 'v1')",
+        (EVIL,),
+    )
     s = site_with(tmp_path, fixture_db, "", [sql, func, caller, edge])
-    for path in (f"/function/{quote(EVIL, safe='')}", "/function/<script>alert(\"x\")<", "/function/fe_map",
-                 "/matrix?names=" + quote(EVIL), "/search?q=%3Cscript", "/struct/" + quote(EVIL, safe="")):
+    for path in (
+        f"/function/{quote(EVIL, safe='')}",
+        '/function/<script>alert("x")<',
+        "/function/fe_map",
+        "/matrix?names=" + quote(EVIL),
+        "/search?q=%3Cscript",
+        "/struct/" + quote(EVIL, safe=""),
+    ):
         response = s.get(path)
         assert "<script>alert" not in response.text, path
     page = s.get(f"/function/{quote(EVIL, safe='')}")
     assert page.status_code == 200
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;amp;" in page.text
     assert f"Function: {EVIL}" in text(page)
-    assert "?:" + EVIL in text(s.get("/function/fe_map"))          # a caller without a CU, shown as text
+    assert "?:" + EVIL in text(s.get("/function/fe_map"))  # a caller without a CU, shown as text
 
 
 def test_injection_shaped_parameters_are_inert(site):
@@ -461,7 +549,9 @@ def test_injection_shaped_parameters_are_inert(site):
 
 def test_read_only_and_downloadable(site):
     assert site.ds.get_database("kernels").is_mutable is False
-    response = site.get("/kernels/function_status.json", params={"name": "fe_map", "sql": "DELETE FROM builds"})
+    response = site.get(
+        "/kernels/function_status.json", params={"name": "fe_map", "sql": "DELETE FROM builds"}
+    )
     assert response.status_code == 200
     assert site.get("/kernels.json", params={"sql": "DELETE FROM builds"}).status_code == 400
     download = site.get("/kernels.db")
@@ -474,8 +564,13 @@ def test_serve_script_prepares_index_and_inspect_file(tmp_path, fixture_db):
     other = tmp_path / "other.db"
     db.rename(other)
     env = dict(os.environ, PREPARE_ONLY="1")
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "serve.sh"), str(other)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "serve.sh"), str(other)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "search index: 18 names" in proc.stderr
     assert (tmp_path / "other.inspect.json").exists()
@@ -484,7 +579,9 @@ def test_serve_script_prepares_index_and_inspect_file(tmp_path, fixture_db):
 
 def test_build_names_with_plus_and_tilde_route(tmp_path, fixture_db):
     # "6.12..." sorts before "v1": the pair is stored v1 -> 6.12..., and shown that way round
-    s = site_with(tmp_path, fixture_db, DIFF_SQL + "UPDATE builds SET name = '6.12.1+deb13~2' WHERE name = 'v2';")
+    s = site_with(
+        tmp_path, fixture_db, DIFF_SQL + "UPDATE builds SET name = '6.12.1+deb13~2' WHERE name = 'v2';"
+    )
     page = s.get("/function/fe_map")
     assert 'href="/diff/v1/6.12.1+deb13~2?q=fe_map">v1 and 6.12.1+deb13~2</a>' in page.text
     for path in ("/diff/v1/6.12.1+deb13~2", "/diff/v1/6.12.1%2Bdeb13%7E2"):

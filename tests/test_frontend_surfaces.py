@@ -2,6 +2,7 @@
 the builds page's surface counts, search, and /check, over the surfaces
 miniature (tests/fixtures/surfaces/surfaces.c) compiled twice: "v1", and
 "v2" with -DV2. Expected facts are read from the C source."""
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import FIXTURES
 from frontend_support import Site
-from ingest import db
-from ingest import diff
-from ingest import pipeline
-from ingest.cli import cli
 from test_check import compile_bpf
 from test_frontend import text
+
+from ingest import db, diff, pipeline
+from ingest.cli import cli
 
 SOURCE = FIXTURES / "surfaces" / "surfaces.c"
 CONFIGS = {"v1": "CONFIG_BPF_LSM=y\nCONFIG_DEMO=m\n", "v2": "CONFIG_BPF_LSM=y\n# CONFIG_DEMO is not set\n"}
@@ -43,10 +42,22 @@ def surfaces_db(tmp_path_factory) -> Path:
     path = tmp / "kernels.db"
     for version in ("v1", "v2"):
         out = tmp / version
-        subprocess.run(["gcc", "-g", "-O2", "-fno-toplevel-reorder", *(["-DV2"] if version == "v2" else []),
-                        str(SOURCE), "-o", str(out),
-                        "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
-                        "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "gcc",
+                "-g",
+                "-O2",
+                "-fno-toplevel-reorder",
+                *(["-DV2"] if version == "v2" else []),
+                str(SOURCE),
+                "-o",
+                str(out),
+                "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
+                "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events",
+            ],
+            check=True,
+            capture_output=True,
+        )
         config = tmp / f"{version}.config"
         config.write_text(CONFIGS[version])
         pipeline.ingest(out, path, pipeline.Identity(label=version), jobs=1, config=config)
@@ -75,8 +86,10 @@ def test_tracepoint_page(site):
     page = text(response)
     # a gcc build has no BTF: tp_btf programs cannot attach (tp/ and raw_tp/ can)
     no_btf = "tp_btf:sched_switch no BTF typedef btf_trace_sched_switch ⚠️"
-    assert status_lines(page)[:2] == [f"In 1.0 (v1): trace event sched/sched_switch — {no_btf}",
-                                      f"In 2.0 (v2): trace event sched/sched_switch — {no_btf}"]
+    assert status_lines(page)[:2] == [
+        f"In 1.0 (v1): trace event sched/sched_switch — {no_btf}",
+        f"In 2.0 (v2): trace event sched/sched_switch — {no_btf}",
+    ]
     assert "tracepoint:sched_switch ✓ · raw_tracepoint:sched_switch ✓" in page
     assert 'href="/struct/trace_event_raw_sched_switch"' in response.text
     assert 'href="/function/trace_event_raw_event_sched_switch"' in response.text
@@ -116,14 +129,16 @@ def test_lsm_hook_page(site):
 
 def test_config_page(site):
     assert status_lines(text(site.get("/config/CONFIG_BPF_LSM")))[:2] == [
-        "In 1.0 (v1): = y ✅", "In 2.0 (v2): = y ✅"]
+        "In 1.0 (v1): = y ✅",
+        "In 2.0 (v2): = y ✅",
+    ]
     page = text(site.get("/config/CONFIG_DEMO"))
     assert "config changed: m ➡️ n" in page
 
 
 def test_unknown_items_are_404(site):
     assert site.get("/tracepoint/no_such_event").status_code == 404
-    assert site.get("/kfunc/bpf_task_acquire").status_code == 404      # no kfuncs without BTF
+    assert site.get("/kfunc/bpf_task_acquire").status_code == 404  # no kfuncs without BTF
     assert site.get("/widget/sched_switch").status_code == 404
 
 
@@ -144,24 +159,48 @@ def test_builds_page_counts_surfaces(site):
     # sys_enter_read are skipped), no BTF (no raw tracepoint arguments, no
     # fentry), sys_call_table's 4 names and the compat/ia32 tables' 4, 2 hooks
     # and 2 config options; a plain gcc build has no ftrace table: all notrace.
-    assert {k: counts[k] for k in ("fentry ✓", "trace events", "raw tracepoints", "syscalls",
-                                   "compat syscalls", "LSM hooks", "kfuncs", "config options")} == {
-        "fentry ✓": 0, "trace events": 3, "raw tracepoints": 0, "syscalls": 4, "compat syscalls": 4,
-        "LSM hooks": 2, "kfuncs": 0, "config options": 2}
+    assert {
+        k: counts[k]
+        for k in (
+            "fentry ✓",
+            "trace events",
+            "raw tracepoints",
+            "syscalls",
+            "compat syscalls",
+            "LSM hooks",
+            "kfuncs",
+            "config options",
+        )
+    } == {
+        "fentry ✓": 0,
+        "trace events": 3,
+        "raw tracepoints": 0,
+        "syscalls": 4,
+        "compat syscalls": 4,
+        "LSM hooks": 2,
+        "kfuncs": 0,
+        "config options": 2,
+    }
     assert counts["notrace"] == counts["kprobe ✓"] > 0
 
 
 def test_canned_queries(site):
     rows = site.rows("/kernels/syscalls_per_build.json?name=newuname&build=")
     assert [(r["build"], r["abi"], r["number"], r["symbol"]) for r in rows] == [
-        ("v1", "native", 5, "__x64_sys_newuname")]
+        ("v1", "native", 5, "__x64_sys_newuname")
+    ]
     rows = site.rows("/kernels/tracepoints_per_build.json?name=&build=v2")
     assert {r["name"] for r in rows} == {"my_probe", "sched_switch", "sched_wakeup"}
     rows = site.rows("/kernels/lsm_hooks_per_build.json?name=&build=v2")
     assert [(r["name"], r["hook_type"], r["bpf_lsm"]) for r in rows] == [
-        ("file_open", "int (struct file *)", 0), ("file_truncate", "int (struct file *)", 0),
-        ("task_kill", "int (void *, int)", 0)]
-    assert [r["value"] for r in site.rows("/kernels/config_per_build.json?name=CONFIG_DEMO&build=")] == ["m", "n"]
+        ("file_open", "int (struct file *)", 0),
+        ("file_truncate", "int (struct file *)", 0),
+        ("task_kill", "int (void *, int)", 0),
+    ]
+    assert [r["value"] for r in site.rows("/kernels/config_per_build.json?name=CONFIG_DEMO&build=")] == [
+        "m",
+        "n",
+    ]
 
 
 # --------------------------------------------------------------------------- /check
@@ -173,8 +212,11 @@ def mini_bpf(tmp_path_factory) -> Path:
 
 
 def upload(site, path: Path, **fields):
-    return site.loop.run_until_complete(site.ds.client.request(
-        "POST", "/check.json", files={"object": (path.name, path.read_bytes())}, data=fields))
+    return site.loop.run_until_complete(
+        site.ds.client.request(
+            "POST", "/check.json", files={"object": (path.name, path.read_bytes())}, data=fields
+        )
+    )
 
 
 def test_check_upload_equals_the_cli(site, surfaces_db, mini_bpf):
@@ -187,7 +229,7 @@ def test_check_upload_equals_the_cli(site, surfaces_db, mini_bpf):
     assert page["builds"] == expected["builds"]
     assert page["dependencies"] == expected["dependencies"]
     results = {d["spec"]: [r["level"] for r in d["results"].values()] for d in page["dependencies"]}
-    assert results["ksyscall:newuname"] == ["ok", "fail"]            # leaves the table in V2
+    assert results["ksyscall:newuname"] == ["ok", "fail"]  # leaves the table in V2
     assert results["tracepoint:sched/sched_wakeup"] == ["ok", "warn"]  # format changed
     assert results["lsm:file_open"] == ["fail", "fail"]
 
@@ -210,10 +252,13 @@ def test_check_page_renders_the_matrix(site):
     assert 'href="/syscall/newuname"' in response.text
 
 
-@pytest.mark.parametrize("deps, message", [
-    ("bogus:x", "unknown kind 'bogus'"),
-    ("vmap", "expected kind:name"),
-])
+@pytest.mark.parametrize(
+    "deps, message",
+    [
+        ("bogus:x", "unknown kind 'bogus'"),
+        ("vmap", "expected kind:name"),
+    ],
+)
 def test_check_bad_dependency_lines(site, deps, message):
     response = site.get("/check.json", params={"deps": deps})
     assert response.status_code == 400
@@ -225,7 +270,9 @@ def test_check_bad_upload(site, tmp_path):
     junk.write_bytes(b"not an object")
     response = upload(site, junk)
     assert response.status_code == 400
-    assert response.json()["errors"] == ["junk.o is not an ELF file; compile the program with clang -target bpf -g -c"]
+    assert response.json()["errors"] == [
+        "junk.o is not an ELF file; compile the program with clang -target bpf -g -c"
+    ]
 
 
 # --------------------------------------------------------------------------- the real Debian 6.1 kernel
@@ -246,6 +293,9 @@ def test_real_kernel_surface_pages(kernel_db, tmp_path):
         # arch/x86/entry/syscalls/syscall_64.tbl: 257 common openat
         assert "native nr 257" in text(site.get("/syscall/openat"))
         check = site.get("/check.json", params={"deps": "kprobe:vmap\nksyscall:listmount"}).json()
-        assert [[r["text"] for r in d["results"].values()] for d in check["dependencies"]] == [["ok"], ["absent"]]
+        assert [[r["text"] for r in d["results"].values()] for d in check["dependencies"]] == [
+            ["ok"],
+            ["absent"],
+        ]
     finally:
         site.close()

@@ -4,6 +4,7 @@ inputs the issue lists that test_bad_input.py does not cover yet.
 Every mutated copy of the fixture program must either read or raise
 pipeline.IngestError (never another exception, never a hang), and a damaged
 BTF blob must raise btf.BadBtf. Derandomized so CI runs the same inputs."""
+
 from __future__ import annotations
 
 import os
@@ -12,17 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
-from elftools.elf.elffile import ELFFile
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from btf_support import BtfWriter
+from elftools.elf.elffile import ELFFile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_bad_input import ingest_fails
-from ingest.readers import btf as btf_reader
+
 from ingest import pipeline
 from ingest.pipeline import Identity, IngestError
+from ingest.readers import btf as btf_reader
 
-FUZZ = settings(max_examples=int(os.environ.get("KERNSURF_FUZZ_EXAMPLES", "300")), deadline=5000,
-                derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=int(os.environ.get("KERNSURF_FUZZ_EXAMPLES", "300")),
+    deadline=5000,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 SECTIONS = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".symtab", ".strtab")
 TRIED: dict[str, int] = {}
 
@@ -77,15 +84,20 @@ def test_byte_flips_in_section(tmp_path_factory, target, section, flips):
     read_or_ingest_error(tmp_path_factory.getbasetemp(), bytes(buf), section)
 
 
-@given(index=st.integers(0, 1 << 16), field=st.sampled_from(["offset", "size"]),
-       value=st.one_of(st.integers(0, (1 << 64) - 1), st.sampled_from([2**63, 2**64 - 1, 2**44, 2**32, 2**31 - 1])))
+@given(
+    index=st.integers(0, 1 << 16),
+    field=st.sampled_from(["offset", "size"]),
+    value=st.one_of(
+        st.integers(0, (1 << 64) - 1), st.sampled_from([2**63, 2**64 - 1, 2**44, 2**32, 2**31 - 1])
+    ),
+)
 @FUZZ
 def test_section_header_out_of_file(tmp_path_factory, target, index, field, value):
     """ELF64 section headers: sh_offset at +24, sh_size at +32 (8 bytes each)."""
     data, _, (shoff, shentsize, shnum) = target
     buf = bytearray(data)
     at = shoff + (index % shnum) * shentsize + (24 if field == "offset" else 32)
-    buf[at:at + 8] = struct.pack("<Q", value % (1 << 64))
+    buf[at : at + 8] = struct.pack("<Q", value % (1 << 64))
     read_or_ingest_error(tmp_path_factory.getbasetemp(), bytes(buf), "shdr")
 
 
@@ -101,8 +113,11 @@ def _btf_blob() -> bytes:
     return w.blob()
 
 
-@given(flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(1, 255)), min_size=1, max_size=6),
-       header_only=st.booleans(), cut=st.none() | st.integers(0, 1 << 16))
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(1, 255)), min_size=1, max_size=6),
+    header_only=st.booleans(),
+    cut=st.none() | st.integers(0, 1 << 16),
+)
 @FUZZ
 def test_btf_blob_damage(flips, header_only, cut):
     """A damaged BTF blob: parsed or BadBtf, nothing else."""
@@ -193,9 +208,18 @@ def _dies(program: Path):
         out = []
         for cu in elf.get_dwarf_info().iter_CUs():
             for die in cu.iter_DIEs():
-                out.append((cu.cu_offset, cu.cu_die_offset, cu.cu_offset + cu["unit_length"] + 4,
-                            die.offset, die.tag, die.has_children, die.attributes.get("DW_AT_sibling"),
-                            die.size))
+                out.append(
+                    (
+                        cu.cu_offset,
+                        cu.cu_die_offset,
+                        cu.cu_offset + cu["unit_length"] + 4,
+                        die.offset,
+                        die.tag,
+                        die.has_children,
+                        die.attributes.get("DW_AT_sibling"),
+                        die.size,
+                    )
+                )
         return info_off, out
 
 
@@ -214,9 +238,10 @@ def test_sibling_pointing_back_does_not_hang(tmp_path, program):
     itself made the walk loop forever; now BadDwarf."""
     data = bytearray(program.read_bytes())
     info_off, dies = _dies(program)
-    cu, _, _, die, tag, _, sib, _ = next(d for d in dies if d[4] == "DW_TAG_call_site" and d[6] is not None
-                                         and d[6].form == "DW_FORM_ref4")
-    data[info_off + sib.offset: info_off + sib.offset + 4] = (die - cu).to_bytes(4, "little")
+    cu, _, _, die, tag, _, sib, _ = next(
+        d for d in dies if d[4] == "DW_TAG_call_site" and d[6] is not None and d[6].form == "DW_FORM_ref4"
+    )
+    data[info_off + sib.offset : info_off + sib.offset + 4] = (die - cu).to_bytes(4, "little")
     bad = tmp_path / "sibling-loop"
     bad.write_bytes(bytes(data))
     _expect_ingest_error(bad, "DW_AT_sibling", "backwards")
@@ -227,7 +252,7 @@ def test_uleb_that_never_ends(tmp_path, program):
     data = bytearray(program.read_bytes())
     info_off, dies = _dies(program)
     cu, cu_die, end = dies[0][:3]
-    data[info_off + cu_die: info_off + end] = b"\x80" * (end - cu_die)
+    data[info_off + cu_die : info_off + end] = b"\x80" * (end - cu_die)
     bad = tmp_path / "endless-uleb"
     bad.write_bytes(bytes(data))
     _expect_ingest_error(bad)
@@ -241,10 +266,10 @@ def test_deep_nesting_is_bounded(tmp_path, program):
     info_off, dies = _dies(program)
     cu, cu_die, end = dies[0][:3]
     opener = next(d for d in dies if d[0] == cu and d[5] and d[6] is None and d[3] != cu_die)
-    raw = bytes(data[info_off + opener[3]: info_off + opener[3] + opener[7]])
+    raw = bytes(data[info_off + opener[3] : info_off + opener[3] + opener[7]])
     first_child = next(d[3] for d in dies if d[0] == cu and d[3] != cu_die)
     span = end - first_child
-    data[info_off + first_child: info_off + end] = (raw * (span // len(raw) + 1))[:span]
+    data[info_off + first_child : info_off + end] = (raw * (span // len(raw) + 1))[:span]
     bad = tmp_path / "deep"
     bad.write_bytes(bytes(data))
     start = time.monotonic()
@@ -258,7 +283,7 @@ def test_deep_nesting_is_bounded(tmp_path, program):
 @pytest.mark.parametrize("field,value", [(8, 0x7FFFFFF0), (12, 0xFFFFFFFF), (20, 0xFFFFFFFF)])
 def test_btf_header_claims_huge_sections(field, value):
     buf = bytearray(_btf_blob())
-    buf[field:field + 4] = struct.pack("<I", value)
+    buf[field : field + 4] = struct.pack("<I", value)
     with pytest.raises(btf_reader.BadBtf):
         btf_reader.read_btf(bytes(buf))
 
@@ -308,10 +333,13 @@ def _abbrev_form_offset(program: Path, attr: int, forms: set[int]) -> int:
     raise AssertionError("no such abbreviation spec")
 
 
-@pytest.mark.parametrize("attr,forms,new_form,word", [
-    (0x03, {0x0E, 0x1F}, 0x06, "wrong class"),   # DW_AT_name: strp -> data4: a name that is an int
-    (0x3A, {0x0B}, 0x0A, ""),                    # DW_AT_decl_file: data1 -> block1: a file index that is bytes
-])
+@pytest.mark.parametrize(
+    "attr,forms,new_form,word",
+    [
+        (0x03, {0x0E, 0x1F}, 0x06, "wrong class"),  # DW_AT_name: strp -> data4: a name that is an int
+        (0x3A, {0x0B}, 0x0A, ""),  # DW_AT_decl_file: data1 -> block1: a file index that is bytes
+    ],
+)
 def test_attribute_of_wrong_form_class(tmp_path, program, attr, forms, new_form, word):
     """Found by fuzzing .debug_abbrev: one flipped form byte turned a DW_AT_name
     into an integer (TypeError sorting names in merge.assemble) or a
@@ -332,7 +360,7 @@ def test_section_name_table_far_outside_the_file(tmp_path, program):
         elf = ELFFile(f)
         shoff, shentsize, shstrndx = elf["e_shoff"], elf["e_shentsize"], elf["e_shstrndx"]
     at = shoff + shstrndx * shentsize + 24
-    data[at:at + 8] = struct.pack("<Q", 17_592_186_039_953)
+    data[at : at + 8] = struct.pack("<Q", 17_592_186_039_953)
     bad = tmp_path / "shstrtab-far"
     bad.write_bytes(bytes(data))
     _expect_ingest_error(bad, "unreadable ELF headers")

@@ -1,4 +1,5 @@
 """Ingest of the compiled fixture program: exact rows derived from tests/fixtures/program."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import compile_program
+
 from ingest import pipeline
 from ingest.cli import cli
 
 # name -> (collision, inline, suffixes), from the comments in the C sources.
 EXPECTED_STATUS = {
-    "asm_defined": ("Unique Global", "No", None),            # symbol from asm, only a declaration in DWARF
+    "asm_defined": ("Unique Global", "No", None),  # symbol from asm, only a declaration in DWARF
     "const_prop": ("Unique Static", "Selective", "constprop"),
     "entry_a": ("Unique Global", "No", None),
     "entry_b": ("Unique Global", "No", None),
@@ -52,7 +53,7 @@ EXPECTED_CALLERS = {
     ("never_defined", "entry_a", "kernel/unit_a.c", "direct", 1),
     ("partial", "entry_a", "kernel/unit_a.c", "direct", 2),
     ("partial", "entry_a", "kernel/unit_a.c", "inline", 2),
-    ("partial", "partial", "kernel/unit_a.c", "direct", 1),   # partial's header calls partial.part.0
+    ("partial", "partial", "kernel/unit_a.c", "direct", 1),  # partial's header calls partial.part.0
     ("same_static", "entry_a", "kernel/unit_a.c", "direct", 1),
     ("same_static", "entry_b", "kernel/unit_b.c", "direct", 1),
     ("scalar_repl", "entry_a", "kernel/unit_a.c", "direct", 1),
@@ -74,17 +75,34 @@ def line_of(file: str, text: str) -> int:
 EXPECTED_INSTANCES = {
     "asm_defined": {(1, "include/common.h", line_of("common.h", "int asm_defined("), None, None, 0)},
     "never_defined": {(1, "include/common.h", line_of("common.h", "int never_defined("), None, None, 0)},
-    "header_helper": {(0, "include/common.h", line_of("common.h", "int header_helper("), "kernel/unit_a.c", 3, 1),
-                      (0, "include/common.h", line_of("common.h", "int header_helper("), "kernel/unit_b.c", 3, 1)},
-    "same_static": {(0, "kernel/unit_a.c", line_of("unit_a.c", "int same_static("), "kernel/unit_a.c", None, 1),
-                    (0, "kernel/unit_b.c", line_of("unit_b.c", "int same_static("), "kernel/unit_b.c", None, 1)},
-    "shared_global": {(1, "kernel/unit_a.c", line_of("unit_a.c", "noinline)) int shared_global("), "kernel/unit_a.c",
-                       None, 1),
-                      (0, "kernel/unit_b.c", line_of("unit_b.c", "int shared_global("), "kernel/unit_b.c", None, 1)},
-    "fully_inlined": {(0, "kernel/unit_a.c", line_of("unit_a.c", "int fully_inlined("), "kernel/unit_a.c", 3, 1)},
-    "selectively_inlined": {(0, "kernel/unit_a.c", line_of("unit_a.c", "int selectively_inlined("),
-                             "kernel/unit_a.c", 3, 1)},
-    "external_add": {(1, "kernel/unit_a.c", line_of("unit_a.c", "int external_add("), "kernel/unit_a.c", None, 1)},
+    "header_helper": {
+        (0, "include/common.h", line_of("common.h", "int header_helper("), "kernel/unit_a.c", 3, 1),
+        (0, "include/common.h", line_of("common.h", "int header_helper("), "kernel/unit_b.c", 3, 1),
+    },
+    "same_static": {
+        (0, "kernel/unit_a.c", line_of("unit_a.c", "int same_static("), "kernel/unit_a.c", None, 1),
+        (0, "kernel/unit_b.c", line_of("unit_b.c", "int same_static("), "kernel/unit_b.c", None, 1),
+    },
+    "shared_global": {
+        (
+            1,
+            "kernel/unit_a.c",
+            line_of("unit_a.c", "noinline)) int shared_global("),
+            "kernel/unit_a.c",
+            None,
+            1,
+        ),
+        (0, "kernel/unit_b.c", line_of("unit_b.c", "int shared_global("), "kernel/unit_b.c", None, 1),
+    },
+    "fully_inlined": {
+        (0, "kernel/unit_a.c", line_of("unit_a.c", "int fully_inlined("), "kernel/unit_a.c", 3, 1)
+    },
+    "selectively_inlined": {
+        (0, "kernel/unit_a.c", line_of("unit_a.c", "int selectively_inlined("), "kernel/unit_a.c", 3, 1)
+    },
+    "external_add": {
+        (1, "kernel/unit_a.c", line_of("unit_a.c", "int external_add("), "kernel/unit_a.c", None, 1)
+    },
 }
 
 PACKET_FIELDS = [  # (position, name, type, bit_offset, bit_size, parent)
@@ -110,8 +128,12 @@ def rows(db: Path, sql: str, *args) -> list[tuple]:
 
 
 def status(db: Path) -> dict:
-    return {name: (c, i, s) for name, c, i, s in rows(
-        db, "SELECT name, collision, inline, suffixes FROM function_status WHERE n_instances > 0")}
+    return {
+        name: (c, i, s)
+        for name, c, i, s in rows(
+            db, "SELECT name, collision, inline, suffixes FROM function_status WHERE n_instances > 0"
+        )
+    }
 
 
 def test_status_of_every_function(program_db):
@@ -120,17 +142,21 @@ def test_status_of_every_function(program_db):
 
 def test_status_line_names_the_issues():
     from ingest.classify import status_line
+
     assert status_line("Static Duplication", "Full", ()) == "Duplicate, Full Inline ⚠️"
     assert status_line("Unique Global", "No", ()) == "✅"
-    assert status_line("Static-Global Collision", "Selective", ("isra",)) == \
-        "Collision, Selective Inline, Transformation ⚠️"
+    assert (
+        status_line("Static-Global Collision", "Selective", ("isra",))
+        == "Collision, Selective Inline, Transformation ⚠️"
+    )
     assert status_line(None, None, (), present=False) == "Absent ⚠️"
 
 
 def test_instances_with_normalised_paths(program_db):
     got: dict = {}
-    for name, *rest in rows(program_db, "SELECT name, external, decl_file, decl_line, cu, inline, defined"
-                            " FROM instance_list"):
+    for name, *rest in rows(
+        program_db, "SELECT name, external, decl_file, decl_line, cu, inline, defined FROM instance_list"
+    ):
         got.setdefault(name, set()).add(tuple(rest))
     for name, expected in EXPECTED_INSTANCES.items():
         assert got[name] == expected, name
@@ -150,11 +176,18 @@ def test_symbols_match_readelf(program, program_db):
         f = line.split()
         if len(f) >= 8 and f[3] == "FUNC" and f[6] != "UND" and not f[7].startswith("__pfx_"):
             expected.add((f[7], int(f[1], 16), int(f[2], 0), "STB_" + f[4]))
-    got = {(n, int(a, 16), s, b) for n, a, s, b in rows(program_db, "SELECT name, address, size, binding FROM symbol_list")}
+    got = {
+        (n, int(a, 16), s, b)
+        for n, a, s, b in rows(program_db, "SELECT name, address, size, binding FROM symbol_list")
+    }
     assert got == expected
     suffixes = dict(rows(program_db, "SELECT name, suffixes FROM symbol_list WHERE suffixes IS NOT NULL"))
-    assert suffixes == {"const_prop.constprop.0": "constprop", "scalar_repl.isra.0": "isra",
-                        "partial.part.0": "part", "with_cold.cold": "cold"}
+    assert suffixes == {
+        "const_prop.constprop.0": "constprop",
+        "scalar_repl.isra.0": "isra",
+        "partial.part.0": "part",
+        "with_cold.cold": "cold",
+    }
 
 
 def test_prototypes_from_dwarf(program_db):
@@ -164,20 +197,28 @@ def test_prototypes_from_dwarf(program_db):
     assert protos["main"] == "int main(int argc, char **argv);"
     assert protos["never_defined"] == "int never_defined(int);"
     assert protos["log_message"] == "int log_message(const char *fmt, ...);"
-    params = rows(program_db, "SELECT pp.position, pp.name, t.text FROM functions f JOIN names n ON n.id = f.name_id"
-                  " JOIN prototype_params pp ON pp.prototype_id = f.prototype_id JOIN type_texts t ON t.id = pp.type_id"
-                  " WHERE n.name = 'main' ORDER BY pp.position")
+    params = rows(
+        program_db,
+        "SELECT pp.position, pp.name, t.text FROM functions f JOIN names n ON n.id = f.name_id"
+        " JOIN prototype_params pp ON pp.prototype_id = f.prototype_id JOIN type_texts t ON t.id = pp.type_id"
+        " WHERE n.name = 'main' ORDER BY pp.position",
+    )
     assert params == [(0, "argc", "int"), (1, "argv", "char **")]
 
 
 def test_struct_with_bitfields_and_anonymous_members(program_db):
-    got = rows(program_db, "SELECT position, field, type, bit_offset, bit_size, parent FROM struct_layouts"
-               " WHERE name = 'packet' ORDER BY position")
+    got = rows(
+        program_db,
+        "SELECT position, field, type, bit_offset, bit_size, parent FROM struct_layouts"
+        " WHERE name = 'packet' ORDER BY position",
+    )
     assert got == PACKET_FIELDS
     assert rows(program_db, "SELECT size FROM struct_layouts WHERE name = 'packet' LIMIT 1") == [(32,)]
-    assert rows(program_db, "SELECT ev.name, ev.value FROM types t JOIN names n ON n.id = t.name_id"
-                " JOIN enum_values ev ON ev.layout_id = t.layout_id WHERE n.name = 'colour' ORDER BY ev.position") == \
-        [("RED", 0), ("GREEN", 5), ("BLUE", 6)]
+    assert rows(
+        program_db,
+        "SELECT ev.name, ev.value FROM types t JOIN names n ON n.id = t.name_id"
+        " JOIN enum_values ev ON ev.layout_id = t.layout_id WHERE n.name = 'colour' ORDER BY ev.position",
+    ) == [("RED", 0), ("GREEN", 5), ("BLUE", 6)]
 
 
 @pytest.mark.parametrize("variant", ["dwarf4", "zlib", "armhf", "s390x"])
@@ -193,7 +234,10 @@ def test_compiler_variants_give_the_same_facts(tmp_path, variant):
     assert got == expected
     assert set(rows(db, "SELECT callee, caller, caller_cu, kind, sites FROM caller_list")) == EXPECTED_CALLERS
     pointer = 4 if variant == "armhf" else 8
-    fields = rows(db, "SELECT field, bit_offset FROM struct_layouts WHERE name = 'packet' AND field IN ('name', 'handler')")
+    fields = rows(
+        db,
+        "SELECT field, bit_offset FROM struct_layouts WHERE name = 'packet' AND field IN ('name', 'handler')",
+    )
     assert fields == [("name", 128 if pointer == 8 else 96), ("handler", 192 if pointer == 8 else 128)]
     arch, version = rows(db, "SELECT arch, dwarf_version FROM builds")[0]
     assert arch == {"armhf": "armhf", "s390x": "s390x"}.get(variant, "amd64")
@@ -246,8 +290,9 @@ def test_replace_keeps_the_build_in_its_groups(tmp_path, program):
     conn.close()
     result = pipeline.ingest(program, path, replace=True, jobs=1)
     assert not result.skipped
-    assert rows(path, "SELECT g.name, m.build_id, m.label FROM group_members m JOIN groups g ON g.id = m.group_id") == \
-        [("Regular", build_pk, "v1")]
+    assert rows(
+        path, "SELECT g.name, m.build_id, m.label FROM group_members m JOIN groups g ON g.id = m.group_id"
+    ) == [("Regular", build_pk, "v1")]
     assert rows(path, "SELECT count(*) FROM instances WHERE build_id = ?", build_pk) == [(19,)]
 
 

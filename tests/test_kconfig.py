@@ -1,4 +1,5 @@
 """Kernel config parsing, and configs reaching the database."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.surfaces import kconfig
 from ingest import pipeline
+from ingest.surfaces import kconfig
 
 SAMPLE = """\
 #
@@ -30,8 +31,13 @@ def test_values_as_written():
     options = kconfig.parse_config(SAMPLE)
     assert options == {
         "CONFIG_CC_VERSION_TEXT": '"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"',
-        "CONFIG_BPF_SYSCALL": "y", "CONFIG_BPF_LSM": "y", "CONFIG_MODULES": "y", "CONFIG_EXT4_FS": "m",
-        "CONFIG_LOG_BUF_SHIFT": "17", "CONFIG_PHYSICAL_START": "0x1000000", "CONFIG_DEBUG_INFO_REDUCED": "n",
+        "CONFIG_BPF_SYSCALL": "y",
+        "CONFIG_BPF_LSM": "y",
+        "CONFIG_MODULES": "y",
+        "CONFIG_EXT4_FS": "m",
+        "CONFIG_LOG_BUF_SHIFT": "17",
+        "CONFIG_PHYSICAL_START": "0x1000000",
+        "CONFIG_DEBUG_INFO_REDUCED": "n",
     }
 
 

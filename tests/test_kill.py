@@ -8,6 +8,7 @@ Kill points:
   5 s in (during the DWARF walk), and as soon as the commit starts writing
   pages (the -wal, or with a rollback journal the -journal, gets bytes).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,13 +49,18 @@ class Conn:
 
 db.connect = lambda path: Conn(real_connect(path))
 """
-INGEST = KILLER + """
+INGEST = (
+    KILLER
+    + """
 from ingest.cli import cli
 cli(sys.argv[1:], prog_name="kernsurf")
 """
+)
 #: `kernsurf build` of a manifest whose builds are fetched from local ELFs
 #: (argv: MANIFEST DB id=path...), with the same kill switch.
-BUILD = KILLER + """
+BUILD = (
+    KILLER
+    + """
 from pathlib import Path
 from ingest import batch as builder
 from ingest import manifest
@@ -65,6 +70,7 @@ def fetch(spec, progress=None):
                            evict=lambda: 0)
 builder.build(manifest.load(sys.argv[1]), sys.argv[2], fetcher=fetch, ingest_jobs=1)
 """
+)
 MANIFEST = """\
 builds:
   - id: old
@@ -91,15 +97,23 @@ def state(db: Path) -> tuple[int, int, int]:
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                     for t in ("builds", "instances", "functions"))
+        return tuple(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("builds", "instances", "functions")
+        )
     finally:
         conn.close()
 
 
 def ingest_completes(image: Path, db: Path, before: tuple[int, int, int]) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
-                          cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     after = state(db)
     assert after[0] == before[0] + 1 and after[1] > before[1], (before, after)
@@ -114,10 +128,16 @@ def populated(tmp_path, program_db) -> Path:
 
 @pytest.mark.parametrize("kill_at", ["INSERT INTO instances", "INSERT INTO callers", "COMMIT"])
 def test_kill_during_database_write(tmp_path, populated, kill_at):
-    other = compile_program(tmp_path, "dwarf4")   # a new build-id to the populated database
+    other = compile_program(tmp_path, "dwarf4")  # a new build-id to the populated database
     before = state(populated)
-    proc = subprocess.run([sys.executable, "-c", INGEST, "ingest", str(other), "--db", str(populated), "-j", "1"],
-                          cwd=ROOT, env={**env(), "KILL_AT": kill_at}, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", INGEST, "ingest", str(other), "--db", str(populated), "-j", "1"],
+        cwd=ROOT,
+        env={**env(), "KILL_AT": kill_at},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
     assert state(populated) == before
     ingest_completes(other, populated, before)
@@ -126,41 +146,71 @@ def test_kill_during_database_write(tmp_path, populated, kill_at):
 def build_state(db: Path) -> tuple:
     conn = sqlite3.connect(db)
     try:
-        return state(db) + tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                                 for t in ("groups", "group_members", "diff_pairs", "changes"))
+        return state(db) + tuple(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("groups", "group_members", "diff_pairs", "changes")
+        )
     finally:
         conn.close()
 
 
-@pytest.mark.parametrize("kill_at,builds,groups,pairs", [
-    ("INSERT INTO callers", 0, 0, 0),        # ingest of the first build
-    ("INSERT INTO group_members", 2, 0, 0),  # finalize: the groups
-    ("INSERT INTO changes", 2, 1, 0),        # finalize: the group's diff
-])
+@pytest.mark.parametrize(
+    "kill_at,builds,groups,pairs",
+    [
+        ("INSERT INTO callers", 0, 0, 0),  # ingest of the first build
+        ("INSERT INTO group_members", 2, 0, 0),  # finalize: the groups
+        ("INSERT INTO changes", 2, 1, 0),  # finalize: the group's diff
+    ],
+)
 def test_kill_build(tmp_path, kill_at, builds, groups, pairs):
     """`kernsurf build` killed mid-ingest and during finalize; the re-run completes."""
-    images = {"old": compile_program(tmp_path / "a", "dwarf4"), "new": compile_program(tmp_path / "b", "dwarf5")}
+    images = {
+        "old": compile_program(tmp_path / "a", "dwarf4"),
+        "new": compile_program(tmp_path / "b", "dwarf5"),
+    }
     manifest = tmp_path / "m.yml"
     manifest.write_text(MANIFEST)
     db = tmp_path / "k.db"
     args = [str(manifest), str(db)] + [f"{k}={v}" for k, v in images.items()]
-    proc = subprocess.run([sys.executable, "-c", BUILD, *args], cwd=ROOT, env={**env(), "KILL_AT": kill_at},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", BUILD, *args],
+        cwd=ROOT,
+        env={**env(), "KILL_AT": kill_at},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
     if db.exists():
         after = build_state(db)
         assert (after[0], after[3], after[5]) == (builds, groups, pairs), after
         conn = sqlite3.connect(db)
-        try:   # every visible build is complete: it has its functions
-            assert conn.execute("SELECT count(*) FROM builds b WHERE NOT EXISTS"
-                                " (SELECT 1 FROM functions f WHERE f.build_id = b.id)").fetchone()[0] == 0
+        try:  # every visible build is complete: it has its functions
+            assert (
+                conn.execute(
+                    "SELECT count(*) FROM builds b WHERE NOT EXISTS"
+                    " (SELECT 1 FROM functions f WHERE f.build_id = b.id)"
+                ).fetchone()[0]
+                == 0
+            )
             # no group without members, no pair without its changes committed with it
-            assert conn.execute("SELECT count(*) FROM groups g WHERE NOT EXISTS"
-                                " (SELECT 1 FROM group_members m WHERE m.group_id = g.id)").fetchone()[0] == 0
+            assert (
+                conn.execute(
+                    "SELECT count(*) FROM groups g WHERE NOT EXISTS"
+                    " (SELECT 1 FROM group_members m WHERE m.group_id = g.id)"
+                ).fetchone()[0]
+                == 0
+            )
         finally:
             conn.close()
-    proc = subprocess.run([sys.executable, "-c", BUILD, *args], cwd=ROOT, env={**env(), "KILL_AT": "no SQL has this"},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", BUILD, *args],
+        cwd=ROOT,
+        env={**env(), "KILL_AT": "no SQL has this"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     final = build_state(db)
     assert final[0] == 2 and final[3:6] == (1, 2, 1), final
@@ -168,9 +218,14 @@ def test_kill_build(tmp_path, kill_at, builds, groups, pairs):
 
 def start(image: Path, db: Path) -> subprocess.Popen:
     # Own process group, so the walk's worker processes die with it.
-    return subprocess.Popen([sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
-                            cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def kill(proc: subprocess.Popen) -> None:

@@ -1,6 +1,7 @@
 """Attachability (ftrace records, kprobe blacklist), kfuncs and LSM hooks:
 a gcc-built fixture with the kernel's markers, then cached Debian images
 checked against independent oracles (raw instruction bytes, bpftool)."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,17 +9,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, REAL_KERNEL
 
-from ingest.surfaces import attach
 from ingest import cdecl
-from ingest.surfaces import kfuncs
-from ingest.surfaces import lsm
+from ingest.model import AttachFacts, Field, Layout, LsmHook
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.readers.elf import open_image
 from ingest.readers.vaddr import ImageMemory
-from ingest.model import AttachFacts, Field, Layout, LsmHook
-
-from conftest import FIXTURES, REAL_KERNEL
+from ingest.surfaces import attach, kfuncs, lsm
 
 SRC = FIXTURES / "surfaces_attach"
 CACHE = REAL_KERNEL.parent.parent
@@ -28,18 +26,20 @@ CACHE = REAL_KERNEL.parent.parent
 # Fixture program: every kind of function the readers tell apart.
 # ---------------------------------------------------------------------------
 
+
 def build_fixture(dest: Path, cf_protection: str) -> Path:
     """markers_start.o, attach.o, twin.o, markers_end.o linked in that order,
     so the marker labels bracket each section as the kernel's linker script does."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
     flags = ["-O2", "-pg", "-mfentry", "-mrecord-mcount", f"-fcf-protection={cf_protection}"]
-    steps = [["gcc", "-c", str(SRC / "markers_start.S"), "-o", "ms.o"],
-             ["gcc", "-c", str(SRC / "markers_end.S"), "-o", "me.o"],
-             ["gcc", *flags, "-c", str(SRC / "attach.c"), "-o", "a.o"],
-             ["gcc", *flags, "-c", str(SRC / "twin.c"), "-o", "t.o"],
-             ["gcc", "-nostdlib", "-static", "-no-pie", "-Wl,-e,main", "-o", "prog",
-              "ms.o", "a.o", "t.o", "me.o"]]
+    steps = [
+        ["gcc", "-c", str(SRC / "markers_start.S"), "-o", "ms.o"],
+        ["gcc", "-c", str(SRC / "markers_end.S"), "-o", "me.o"],
+        ["gcc", *flags, "-c", str(SRC / "attach.c"), "-o", "a.o"],
+        ["gcc", *flags, "-c", str(SRC / "twin.c"), "-o", "t.o"],
+        ["gcc", "-nostdlib", "-static", "-no-pie", "-Wl,-e,main", "-o", "prog", "ms.o", "a.o", "t.o", "me.o"],
+    ]
     for cmd in steps:
         proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -56,7 +56,7 @@ def fixture_memory(request, tmp_path_factory):
 
 
 EXPECTED = {
-    "main": AttachFacts(False, None),                        # notrace
+    "main": AttachFacts(False, None),  # notrace
     "__fentry__": AttachFacts(False, None),
     "traced_plain": AttachFacts(True, None),
     "notrace_plain": AttachFacts(False, None),
@@ -65,7 +65,7 @@ EXPECTED = {
     "noinstr_fn": AttachFacts(False, "noinstr"),
     "entry_fn": AttachFacts(True, "entry text"),
     "init_fn": AttachFacts(True, "init text"),
-    "twin": AttachFacts(True, None),          # one copy traced and probe-able, the other neither
+    "twin": AttachFacts(True, None),  # one copy traced and probe-able, the other neither
     "call_twin_a": AttachFacts(True, None),
     "call_twin_b": AttachFacts(True, None),
 }
@@ -94,15 +94,35 @@ def test_fixture_twin_copies_are_told_apart(fixture_memory):
 # Pure readers on hand-made inputs
 # ---------------------------------------------------------------------------
 
+
 def _hook_layouts(table: str) -> list[Layout]:
-    heads = Layout("struct", table, 16, [
-        Field(0, "file_open", "struct hlist_head", "struct hlist_head file_open", 0, 0, 8),
-        Field(1, "task_alloc", "struct hlist_head", "struct hlist_head task_alloc", 64, 0, 8)])
-    options = Layout("union", "security_list_options", 8, [
-        Field(0, "file_open", "int (*)(struct file *)", "int (*file_open)(struct file *)", 0, 0, 8),
-        Field(1, "task_alloc", "int (*)(struct task_struct *, long unsigned int)",
-              "int (*task_alloc)(struct task_struct *, long unsigned int)", 0, 0, 8),
-        Field(2, "lsm_func_addr", "void *", "void *lsm_func_addr", 0, 0, 8)])
+    heads = Layout(
+        "struct",
+        table,
+        16,
+        [
+            Field(0, "file_open", "struct hlist_head", "struct hlist_head file_open", 0, 0, 8),
+            Field(1, "task_alloc", "struct hlist_head", "struct hlist_head task_alloc", 64, 0, 8),
+        ],
+    )
+    options = Layout(
+        "union",
+        "security_list_options",
+        8,
+        [
+            Field(0, "file_open", "int (*)(struct file *)", "int (*file_open)(struct file *)", 0, 0, 8),
+            Field(
+                1,
+                "task_alloc",
+                "int (*)(struct task_struct *, long unsigned int)",
+                "int (*task_alloc)(struct task_struct *, long unsigned int)",
+                0,
+                0,
+                8,
+            ),
+            Field(2, "lsm_func_addr", "void *", "void *lsm_func_addr", 0, 0, 8),
+        ],
+    )
     return [heads, options]
 
 
@@ -111,7 +131,8 @@ def test_lsm_hooks_from_either_table(table):
     btf = BtfInfo({}, funcs={"bpf_lsm_file_open": [1]})
     assert lsm.read_lsm_hooks(_hook_layouts(table), btf) == [
         LsmHook("file_open", "int (struct file *)", True),
-        LsmHook("task_alloc", "int (struct task_struct *, long unsigned int)", False)]
+        LsmHook("task_alloc", "int (struct task_struct *, long unsigned int)", False),
+    ]
 
 
 def test_lsm_hooks_absent_without_a_table():
@@ -126,7 +147,9 @@ def test_function_type_drops_the_pointer_declarator():
 def test_kfuncs_from_decl_tags_without_an_image():
     btf = BtfInfo({}, decl_tags={"bpf_kfunc": ["b_kfunc", "a_kfunc"], "other": ["x"]})
     assert [(k.name, k.source, k.sets, k.flags) for k in kfuncs.read_kfuncs(None, btf)] == [
-        ("a_kfunc", "decl_tag", (), None), ("b_kfunc", "decl_tag", (), None)]
+        ("a_kfunc", "decl_tag", (), None),
+        ("b_kfunc", "decl_tag", (), None),
+    ]
     assert kfuncs.read_kfuncs(None, None) == []
 
 
@@ -198,7 +221,7 @@ def test_every_mcount_record_is_read(image):
     assert span is not None
     n = (span[1] - span[0]) // image.mem.pointer_size
     records = attach.mcount_records(image.mem)
-    zeroed = n - len(records)   # overridden weak functions' records, zeroed by sorttable
+    zeroed = n - len(records)  # overridden weak functions' records, zeroed by sorttable
     assert 0 <= zeroed < 0.02 * n
     assert len(attach.ftrace_entries(image.mem)) > 0.95 * len(records)
 
@@ -222,7 +245,7 @@ def test_noinstr_functions_are_never_traced(image):
     inside = [s for s in syms if span[0] <= s.address < span[1]]
     outside = {s.name for s in syms if not span[0] <= s.address < span[1]}
     assert inside
-    for sym in inside:   # a name with a copy elsewhere (ppc64 snooze_loop) may be attachable
+    for sym in inside:  # a name with a copy elsewhere (ppc64 snooze_loop) may be attachable
         if sym.name not in outside:
             assert image.attach[sym.name].kprobe_blocked is not None, sym.name
     addresses = attach.ftrace_entries(image.mem)
@@ -262,12 +285,14 @@ def test_x86_ftrace_matches_the_instruction_at_entry(image):
         if count[s.name] > 1 or head is None:
             continue
         at = 4 if head[:4] == _ENDBR64 else 0
-        insn = head[at:at + 5]
-        hooked = insn == _NOP5 or (insn[:1] == b"\xe8" and s.address + at + 5 +
-                                   int.from_bytes(insn[1:], "little", signed=True) == fentry)
+        insn = head[at : at + 5]
+        hooked = insn == _NOP5 or (
+            insn[:1] == b"\xe8"
+            and s.address + at + 5 + int.from_bytes(insn[1:], "little", signed=True) == fentry
+        )
         if hooked != image.attach[s.name].ftrace:
             wrong.append(s.name)
-    assert len(wrong) <= 40, wrong[:20]   # a few asm stubs start with a NOP of their own
+    assert len(wrong) <= 40, wrong[:20]  # a few asm stubs start with a NOP of their own
 
 
 @pytest.mark.real_kernel
@@ -276,7 +301,7 @@ def test_x86_int3_handlers(image):
         pytest.skip("x86-64 only")
     assert image.attach["do_int3"].kprobe_blocked == "NOKPROBE_SYMBOL"
     assert image.attach["exc_int3"] == AttachFacts(False, "noinstr")
-    assert image.attach["asm_load_gs_index"].kprobe_blocked == "entry text"   # entry_SYSCALL_64 is NOTYPE
+    assert image.attach["asm_load_gs_index"].kprobe_blocked == "entry text"  # entry_SYSCALL_64 is NOTYPE
 
 
 @pytest.mark.real_kernel
@@ -285,21 +310,23 @@ def test_arm64_records_sit_before_the_function(image):
         pytest.skip("arm64 only")
     funcs = attach.FunctionIndex(image.mem)
     records = attach.mcount_records(image.mem)
-    assert all(funcs.owner(r) == r + 8 for r in records)   # CALL_OPS: two NOPs before the symbol
+    assert all(funcs.owner(r) == r + 8 for r in records)  # CALL_OPS: two NOPs before the symbol
     assert image.attach["el1h_64_sync_handler"].kprobe_blocked is not None
 
 
 def _bpftool() -> str:
-    tool = shutil.which("bpftool") or next((p for p in ("/usr/sbin/bpftool", "/usr/bin/bpftool")
-                                           if Path(p).exists()), None)
+    tool = shutil.which("bpftool") or next(
+        (p for p in ("/usr/sbin/bpftool", "/usr/bin/bpftool") if Path(p).exists()), None
+    )
     if tool is None:
         pytest.skip("bpftool is not installed")
     return tool
 
 
 def _btf_dump(path: Path) -> list[str]:
-    proc = subprocess.run([_bpftool(), "btf", "dump", "file", str(path)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [_bpftool(), "btf", "dump", "file", str(path)], capture_output=True, text=True, check=True
+    )
     return proc.stdout.splitlines()
 
 
@@ -309,9 +336,12 @@ def test_decl_tag_kfuncs_match_bpftool(btf_image):
     names = {}
     for line in lines:
         if line.startswith("[") and "] FUNC '" in line:
-            names[line[1:line.index("]")]] = line.split("'")[1]
-    tagged = {names[line.split("type_id=")[1].split()[0]] for line in lines
-              if "DECL_TAG 'bpf_kfunc'" in line and "component_idx=-1" in line}
+            names[line[1 : line.index("]")]] = line.split("'")[1]
+    tagged = {
+        names[line.split("type_id=")[1].split()[0]]
+        for line in lines
+        if "DECL_TAG 'bpf_kfunc'" in line and "component_idx=-1" in line
+    }
     ours = {k.name for k in btf_image.kfuncs if k.source == "decl_tag"}
     assert ours == tagged
 
@@ -333,17 +363,17 @@ def test_set8_members_match_their_labels(btf_image):
 @pytest.mark.real_kernel
 def test_known_kfuncs(btf_image):
     by_name = {k.name: k for k in btf_image.kfuncs}
-    if btf_image.key != "7.2-amd64":   # 6.16 renamed it css_rstat_flush
+    if btf_image.key != "7.2-amd64":  # 6.16 renamed it css_rstat_flush
         assert by_name["cgroup_rstat_flush"].sets == ("bpf_rstat_kfunc_ids",)
-    if btf_image.key == "6.1-amd64":   # before decl tags and before the generic kfuncs
+    if btf_image.key == "6.1-amd64":  # before decl tags and before the generic kfuncs
         assert by_name["crash_kexec"].source == "btf_id_set8"
         assert by_name["crash_kexec"].sets == ("tracing_btf_ids",)
-        assert by_name["crash_kexec"].flags == 1 << 6   # KF_DESTRUCTIVE
+        assert by_name["crash_kexec"].flags == 1 << 6  # KF_DESTRUCTIVE
         assert "bpf_task_acquire" not in by_name
     else:
         task = by_name["bpf_task_acquire"]
         assert (task.source, task.sets) == ("decl_tag", ("generic_btf_ids",))
-        assert task.flags & 1   # KF_ACQUIRE
+        assert task.flags & 1  # KF_ACQUIRE
 
 
 @pytest.mark.real_kernel
@@ -353,8 +383,9 @@ def test_lsm_hooks_match_bpftool(btf_image):
     header = next(line for line in lines if f"STRUCT '{table}'" in line)
     assert len(btf_image.hooks) == int(header.rsplit("vlen=", 1)[1])
     bpf_lsm = {line.split("'")[1] for line in lines if "] FUNC 'bpf_lsm_" in line}
-    assert {h.name for h in btf_image.hooks if h.bpf_lsm} == \
-        {h.name for h in btf_image.hooks if f"bpf_lsm_{h.name}" in bpf_lsm}
+    assert {h.name for h in btf_image.hooks if h.bpf_lsm} == {
+        h.name for h in btf_image.hooks if f"bpf_lsm_{h.name}" in bpf_lsm
+    }
     assert table == ("security_hook_heads" if btf_image.key == "6.1-amd64" else "lsm_static_calls_table")
 
 

@@ -1,6 +1,7 @@
 """Tracepoints and syscalls (docs/concepts.md#surfaces): ingest.tracepoints and ingest.syscalls
 on a miniature compiled here, and on the cached Debian images checked against
 nm/objdump as oracles."""
+
 from __future__ import annotations
 
 import re
@@ -9,14 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, REAL_KERNEL
-from ingest.readers import btf as btf_reader
-from ingest import cdecl
-from ingest.readers import elf
-from ingest import pipeline
-from ingest.readers.vaddr import ImageMemory
+
+from ingest import cdecl, pipeline
 from ingest.model import CType, Syscall, Tracepoint
+from ingest.readers import btf as btf_reader
+from ingest.readers import elf
+from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.syscalls import normalise, read_syscalls
 from ingest.surfaces.tracepoints import read_tracepoints
 
@@ -32,10 +32,21 @@ def mini(tmp_path_factory):
         pytest.skip("gcc is not installed")
     out = tmp_path_factory.mktemp("surfaces") / "surfaces"
     # -fno-toplevel-reorder: the `_ftrace_events` pointers in source order.
-    subprocess.run(["gcc", "-g", "-O2", "-fno-toplevel-reorder", str(FIXTURES / "surfaces" / "surfaces.c"),
-                    "-o", str(out), "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
-                    "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-g",
+            "-O2",
+            "-fno-toplevel-reorder",
+            str(FIXTURES / "surfaces" / "surfaces.c"),
+            "-o",
+            str(out),
+            "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
+            "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events",
+        ],
+        check=True,
+        capture_output=True,
+    )
     build = pipeline.read_image(out, pipeline.Identity(label="surfaces"), jobs=1)
     with open(out, "rb") as f:
         yield ImageMemory(elf.open_image(f)), build
@@ -47,15 +58,24 @@ def mini_tracepoints(mini, btf=None) -> list[Tracepoint]:
 
 
 SCHED_SWITCH = Tracepoint(
-    name="sched_switch", system="sched", event_class="sched_switch",
-    struct="trace_event_raw_sched_switch", func="trace_event_raw_event_sched_switch",
-    print_fmt='"prev_pid=%d next_pid=%d", REC->prev_pid, REC->next_pid')
+    name="sched_switch",
+    system="sched",
+    event_class="sched_switch",
+    struct="trace_event_raw_sched_switch",
+    func="trace_event_raw_event_sched_switch",
+    print_fmt='"prev_pid=%d next_pid=%d", REC->prev_pid, REC->next_pid',
+)
 MINI_EVENTS = [
     Tracepoint(name="my_probe", system="demo", event_class="my_probe", print_fmt='"x"'),
     SCHED_SWITCH,
-    Tracepoint(name="sched_wakeup", system="sched", event_class="sched_wakeup_template",
-               struct="trace_event_raw_sched_wakeup_template",
-               func="trace_event_raw_event_sched_wakeup_template", print_fmt='"pid=%d", REC->pid'),
+    Tracepoint(
+        name="sched_wakeup",
+        system="sched",
+        event_class="sched_wakeup_template",
+        struct="trace_event_raw_sched_wakeup_template",
+        func="trace_event_raw_event_sched_wakeup_template",
+        print_fmt='"pid=%d", REC->pid',
+    ),
 ]
 
 
@@ -82,11 +102,16 @@ def test_without_the_flags_enum_tracepoints_are_found_by_symbol(mini):
 
 
 def test_raw_tracepoints_merge_with_events_by_name(mini):
-    graph = {0: CType("void"), 1: CType("ptr", ref=0), 2: CType("int", "_Bool", size=1),
-             3: CType("func", ref=0, params=[(None, 1), (None, 2)]), 4: CType("ptr", ref=3),
-             5: CType("typedef", "btf_trace_sched_switch", ref=4),
-             6: CType("typedef", "btf_trace_pelt_cfs_tp", ref=4),
-             7: CType("typedef", "btf_trace_not_a_pointer", ref=2)}
+    graph = {
+        0: CType("void"),
+        1: CType("ptr", ref=0),
+        2: CType("int", "_Bool", size=1),
+        3: CType("func", ref=0, params=[(None, 1), (None, 2)]),
+        4: CType("ptr", ref=3),
+        5: CType("typedef", "btf_trace_sched_switch", ref=4),
+        6: CType("typedef", "btf_trace_pelt_cfs_tp", ref=4),
+        7: CType("typedef", "btf_trace_not_a_pointer", ref=2),
+    }
     rows = mini_tracepoints(mini, btf_reader.BtfInfo(graph=graph))
     by_name = {t.name: t for t in rows}
     assert [t.name for t in rows] == ["my_probe", "pelt_cfs_tp", "sched_switch", "sched_wakeup"]
@@ -96,33 +121,50 @@ def test_raw_tracepoints_merge_with_events_by_name(mini):
 
 
 def test_without_image_only_raw_tracepoints(mini):
-    graph = {0: CType("void"), 1: CType("func", ref=0, params=[]), 2: CType("ptr", ref=1),
-             3: CType("typedef", "btf_trace_x", ref=2)}
-    assert read_tracepoints(None, mini[1].layouts, btf_reader.BtfInfo(graph=graph), frozenset()) == \
-        [Tracepoint(name="x", raw_prototype="void (void)")]
+    graph = {
+        0: CType("void"),
+        1: CType("func", ref=0, params=[]),
+        2: CType("ptr", ref=1),
+        3: CType("typedef", "btf_trace_x", ref=2),
+    }
+    assert read_tracepoints(None, mini[1].layouts, btf_reader.BtfInfo(graph=graph), frozenset()) == [
+        Tracepoint(name="x", raw_prototype="void (void)")
+    ]
 
 
 def test_syscall_tables_resolved_and_ni_dropped(mini):
     assert read_syscalls(mini[0]) == [
         Syscall("sys_call_table", "native", 0, "read", "__x64_sys_read"),
         Syscall("sys_call_table", "native", 1, "write", "__x64_sys_write"),
-        Syscall("sys_call_table", "native", 3, "getpid", "__x64_sys_getpid"),   # not its __ia32_ alias
+        Syscall("sys_call_table", "native", 3, "getpid", "__x64_sys_getpid"),  # not its __ia32_ alias
         Syscall("sys_call_table", "native", 5, "newuname", "__x64_sys_newuname"),
-        Syscall("compat_sys_call_table", "compat", 0, "write", "__x64_sys_write"),   # st_size 0
+        Syscall("compat_sys_call_table", "compat", 0, "write", "__x64_sys_write"),  # st_size 0
         Syscall("compat_sys_call_table", "compat", 2, "read", "__x64_sys_read"),
         Syscall("ia32_sys_call_table", "ia32", 0, "getpid", "__ia32_sys_getpid"),
         Syscall("ia32_sys_call_table", "ia32", 1, "fcntl64", "__ia32_compat_sys_fcntl64"),
     ]
 
 
-@pytest.mark.parametrize("symbol, name", [
-    ("__x64_sys_read", "read"), ("__arm64_sys_read", "read"), ("__s390x_sys_read", "read"),
-    ("__riscv_sys_read", "read"), ("__ia32_sys_read", "read"), ("__s390_compat_sys_ipc", "ipc"),
-    ("__ia32_compat_sys_fcntl64", "fcntl64"), ("__arm64_compat_sys_sigaction", "sigaction"),
-    ("__x32_compat_sys_ioctl", "ioctl"), ("sys_read", "read"), ("compat_sys_open", "open"),
-    ("__se_sys_exit", "exit"), ("__s390x_sys_dup2.localalias", "dup2"),
-    ("sys_ni_syscall", "ni_syscall"), ("ppc_clone", "ppc_clone"),
-])
+@pytest.mark.parametrize(
+    "symbol, name",
+    [
+        ("__x64_sys_read", "read"),
+        ("__arm64_sys_read", "read"),
+        ("__s390x_sys_read", "read"),
+        ("__riscv_sys_read", "read"),
+        ("__ia32_sys_read", "read"),
+        ("__s390_compat_sys_ipc", "ipc"),
+        ("__ia32_compat_sys_fcntl64", "fcntl64"),
+        ("__arm64_compat_sys_sigaction", "sigaction"),
+        ("__x32_compat_sys_ioctl", "ioctl"),
+        ("sys_read", "read"),
+        ("compat_sys_open", "open"),
+        ("__se_sys_exit", "exit"),
+        ("__s390x_sys_dup2.localalias", "dup2"),
+        ("sys_ni_syscall", "ni_syscall"),
+        ("ppc_clone", "ppc_clone"),
+    ],
+)
 def test_normalise_syscall_symbol(symbol, name):
     assert normalise(symbol) == name
 
@@ -195,24 +237,33 @@ def nm(path: Path) -> list[tuple[int, str, str]]:
     if shutil.which("nm") is None:
         pytest.skip("nm is not installed")
     out = subprocess.run(["nm", str(path)], check=True, capture_output=True, text=True).stdout
-    return [(int(a, 16), t, n) for a, t, n in (line.split() for line in out.splitlines() if line.count(" ") == 2)]
+    return [
+        (int(a, 16), t, n) for a, t, n in (line.split() for line in out.splitlines() if line.count(" ") == 2)
+    ]
 
 
 @pytest.mark.real_kernel
 def test_sched_switch_on_6_1_amd64(traced):
     tp = {t.name: t for t in traced("amd64-6.1")}["sched_switch"]
     assert (tp.system, tp.event_class, tp.struct, tp.func) == (
-        "sched", "sched_switch", "trace_event_raw_sched_switch", "trace_event_raw_event_sched_switch")
-    assert tp.print_fmt.startswith('"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> '
-                                   'next_comm=%s next_pid=%d next_prio=%d", REC->prev_comm')
+        "sched",
+        "sched_switch",
+        "trace_event_raw_sched_switch",
+        "trace_event_raw_event_sched_switch",
+    )
+    assert tp.print_fmt.startswith(
+        '"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> '
+        'next_comm=%s next_pid=%d next_prio=%d", REC->prev_comm'
+    )
     assert tp.raw_prototype == "void (void *, bool, struct task_struct *, struct task_struct *, unsigned int)"
 
 
 @pytest.mark.real_kernel
 def test_raw_only_tracepoint_on_6_1_amd64(traced):
     tp = {t.name: t for t in traced("amd64-6.1")}["sched_update_nr_running_tp"]
-    assert tp == Tracepoint(name="sched_update_nr_running_tp",
-                            raw_prototype="void (void *, struct rq *, int)")
+    assert tp == Tracepoint(
+        name="sched_update_nr_running_tp", raw_prototype="void (void *, struct rq *, int)"
+    )
 
 
 @pytest.mark.real_kernel
@@ -239,8 +290,11 @@ def test_events_match_nm(traced, label):
 
 #: label -> (table, number, name): well-known numbers (asm-generic 63 = read).
 SYSCALL_FACTS = {
-    "amd64-5.10": [("sys_call_table", 0, "read"), ("ia32_sys_call_table", 3, "read"),
-                   ("x32_sys_call_table", 1, "write")],
+    "amd64-5.10": [
+        ("sys_call_table", 0, "read"),
+        ("ia32_sys_call_table", 3, "read"),
+        ("x32_sys_call_table", 1, "write"),
+    ],
     "amd64-6.1": [("sys_call_table", 0, "read"), ("sys_call_table", 59, "execve")],
     "amd64-6.12": [("sys_call_table", 0, "read")],
     "amd64-7.2": [("sys_call_table", 0, "read")],
@@ -250,8 +304,11 @@ SYSCALL_FACTS = {
     "ppc64el-6.12": [("sys_call_table", 3, "read"), ("sys_call_table", 11, "execve")],
     "riscv64-6.12": [("sys_call_table", 63, "read"), ("sys_call_table", 221, "execve")],
     # The 31-bit table's read is s390's own compat wrapper: `__s390_compat_sys_s390_read`.
-    "s390x-6.12": [("sys_call_table", 3, "read"), ("sys_call_table_emu", 3, "s390_read"),
-                   ("sys_call_table_emu", 5, "open")],
+    "s390x-6.12": [
+        ("sys_call_table", 3, "read"),
+        ("sys_call_table_emu", 3, "s390_read"),
+        ("sys_call_table_emu", 5, "open"),
+    ],
 }
 
 
@@ -268,12 +325,17 @@ def test_syscall_numbers(opened, label):
 
 def objdump_words(path: Path, address: int, size: int, width: int, order: str) -> list[int]:
     """The initialised words at [address, address+size), from objdump -s."""
-    out = subprocess.run(["objdump", "-s", f"--start-address={address:#x}",
-                          f"--stop-address={address + size:#x}", str(path)],
-                         check=True, capture_output=True, text=True).stdout
-    data = b"".join(bytes.fromhex("".join(m.group(2).split()))
-                    for m in re.finditer(r"^ ([0-9a-f]+) ((?:[0-9a-f]{2,8} ){1,4})", out, re.M))
-    return [int.from_bytes(data[i:i + width], order) for i in range(0, len(data), width)]
+    out = subprocess.run(
+        ["objdump", "-s", f"--start-address={address:#x}", f"--stop-address={address + size:#x}", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = b"".join(
+        bytes.fromhex("".join(m.group(2).split()))
+        for m in re.finditer(r"^ ([0-9a-f]+) ((?:[0-9a-f]{2,8} ){1,4})", out, re.M)
+    )
+    return [int.from_bytes(data[i : i + width], order) for i in range(0, len(data), width)]
 
 
 @pytest.mark.real_kernel
@@ -287,9 +349,15 @@ def test_native_syscalls_match_objdump(opened, label, width):
     symbols = nm(path)
     ni = {a for a, _, n in symbols if n.endswith("sys_ni_syscall")}
     table = next(a for a, _, n in symbols if n == "sys_call_table")
-    size = int(next(line.split()[2] for line in subprocess.run(
-        ["readelf", "-sW", str(path)], check=True, capture_output=True, text=True).stdout.splitlines()
-        if line.endswith(" sys_call_table")))
+    size = int(
+        next(
+            line.split()[2]
+            for line in subprocess.run(
+                ["readelf", "-sW", str(path)], check=True, capture_output=True, text=True
+            ).stdout.splitlines()
+            if line.endswith(" sys_call_table")
+        )
+    )
     words = objdump_words(path, table, size, width, "little")
     assert len(words) == size // width
     rows = [s for s in read_syscalls(opened(label)) if s.table == "sys_call_table"]

@@ -7,6 +7,7 @@ soon as the wanted file has been written. The caller may keep reading the raw
 stream afterwards (e.g. to hash the rest of the package): we never read past
 what decompression needed.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,16 +15,17 @@ import lzma
 import os
 import tarfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from ingest.errors import DebFormatError, MemberNotFound, TruncatedDownload
 
 __all__ = ["extract", "data_member", "DebFormatError", "MemberNotFound"]
 
 AR_MAGIC = b"!<arch>\n"
-_RAW_CHUNK = 1 << 18      # compressed bytes read at a time
-_MAX_OUT = 1 << 22        # decompressed bytes produced at a time (bounds memory)
+_RAW_CHUNK = 1 << 18  # compressed bytes read at a time
+_MAX_OUT = 1 << 22  # decompressed bytes produced at a time (bounds memory)
 _MAX_LINK_HOPS = 40
 
 
@@ -41,7 +43,9 @@ class _Decompressed(io.RawIOBase):
 
             self._dec = zstandard.ZstdDecompressor().decompressobj()
         else:
-            raise DebFormatError(f"unsupported data member compression {kind!r}; only xz, zst and gz are handled")
+            raise DebFormatError(
+                f"unsupported data member compression {kind!r}; only xz, zst and gz are handled"
+            )
         self._buf = b""
 
     def readable(self) -> bool:
@@ -161,9 +165,9 @@ def extract(
     """
     size, kind = data_member(stream)
     tar = tarfile.open(fileobj=io.BufferedReader(_Decompressed(stream, size, kind), 1 << 20), mode="r|")
-    links: dict[str, str] = {}      # every link seen so far: path -> normalised target
-    targets: set[str] = set()       # paths a wanted link points to, not seen yet
-    spec: dict[str, Path] = {}      # speculatively extracted files: path -> temp file
+    links: dict[str, str] = {}  # every link seen so far: path -> normalised target
+    targets: set[str] = set()  # paths a wanted link points to, not seen yet
+    spec: dict[str, Path] = {}  # speculatively extracted files: path -> temp file
     tmp = dest.with_name(dest.name + ".part")
 
     def resolve(path: str) -> str:

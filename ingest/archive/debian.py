@@ -10,6 +10,7 @@ binaries. A plain suite such as "bookworm" is searched together with
 indexes are trusted as served (no GPG check of the Release files); packages
 are checked against the index's size and SHA256.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -21,15 +22,38 @@ from urllib.parse import urlsplit
 from debian.debian_support import Version
 
 from ingest.errors import MirrorError, UnknownArch, UnknownPackage, UnknownSuite
+
 from .index import DEFAULT_MAX_AGE, load_packages
 from .net import Progress, read_url
 from .sources import DEFAULT_MIRROR, ENV_MIRROR, Mirror, mirror_for, security_for
-from .store import DEFAULT_CONFIG_LIMIT, ConfigSource, FetchedImage, PackageRef, cache_root, cached_image, fetch_image
+from .store import (
+    DEFAULT_CONFIG_LIMIT,
+    ConfigSource,
+    FetchedImage,
+    PackageRef,
+    cache_root,
+    cached_image,
+    fetch_image,
+)
 
 __all__ = [
-    "ARCHES", "SUITES", "DEFAULT_FLAVOR", "DEFAULT_MIRROR", "ENV_MIRROR", "Mirror", "PackageRef", "FetchedImage",
-    "mirror_for", "security_for", "suite_group", "parse_release", "resolve", "list_debug_kernels", "fetch",
-    "cached_image", "vmlinux_paths",
+    "ARCHES",
+    "SUITES",
+    "DEFAULT_FLAVOR",
+    "DEFAULT_MIRROR",
+    "ENV_MIRROR",
+    "Mirror",
+    "PackageRef",
+    "FetchedImage",
+    "mirror_for",
+    "security_for",
+    "suite_group",
+    "parse_release",
+    "resolve",
+    "list_debug_kernels",
+    "fetch",
+    "cached_image",
+    "vmlinux_paths",
 ]
 
 #: Architectures Debian builds -dbg kernel images for (trixie: all but armel).
@@ -38,8 +62,16 @@ ARCHES = ("amd64", "arm64", "armhf", "i386", "ppc64el", "riscv64", "s390x")
 SUITES = ("bullseye", "bookworm", "trixie", "forky", "sid", "unstable")
 #: The flavor picked when a release is given without one.
 DEFAULT_FLAVOR = {
-    "amd64": "amd64", "arm64": "arm64", "armhf": "armmp", "i386": "686-pae", "ppc64el": "powerpc64le",
-    "riscv64": "riscv64", "s390x": "s390x", "armel": "marvell", "mips64el": "5kc-malta", "loong64": "loong64",
+    "amd64": "amd64",
+    "arm64": "arm64",
+    "armhf": "armmp",
+    "i386": "686-pae",
+    "ppc64el": "powerpc64le",
+    "riscv64": "riscv64",
+    "s390x": "s390x",
+    "armel": "marvell",
+    "mips64el": "5kc-malta",
+    "loong64": "loong64",
 }
 _UNSPLIT = ("sid", "unstable", "experimental")
 _VARIANTS = ("-updates", "-security", "-backports", "-proposed-updates", "-backports-sloppy")
@@ -58,10 +90,21 @@ def parse_release(release: str) -> tuple[str, str] | None:
 
 def flavor_arch(flavor: str) -> str | None:
     """The Debian architecture a kernel flavor is built for, if recognisable."""
-    for needle, arch in (("amd64", "amd64"), ("arm64", "arm64"), ("armmp", "armhf"), ("686", "i386"),
-                         ("powerpc64le", "ppc64el"), ("riscv64", "riscv64"), ("s390x", "s390x"),
-                         ("loong64", "loong64"), ("marvell", "armel"), ("rpi", "armel"),
-                         ("malta", "mips64el"), ("octeon", "mips64el"), ("loongson", "mips64el")):
+    for needle, arch in (
+        ("amd64", "amd64"),
+        ("arm64", "arm64"),
+        ("armmp", "armhf"),
+        ("686", "i386"),
+        ("powerpc64le", "ppc64el"),
+        ("riscv64", "riscv64"),
+        ("s390x", "s390x"),
+        ("loong64", "loong64"),
+        ("marvell", "armel"),
+        ("rpi", "armel"),
+        ("malta", "mips64el"),
+        ("octeon", "mips64el"),
+        ("loongson", "mips64el"),
+    ):
         if needle in flavor:
             return arch
     return None
@@ -94,7 +137,17 @@ def config_paths(release: str) -> tuple[str, ...]:
 def _index_cache_path(base: str, suite: str, arch: str, cache_dir: str | os.PathLike | None) -> Path:
     parts = urlsplit(base)
     host = parts.netloc.replace(":", "_") or "local"
-    return cache_root(cache_dir) / "index" / host / parts.path.strip("/") / "dists" / suite / "main" / f"binary-{arch}" / "Packages.xz"
+    return (
+        cache_root(cache_dir)
+        / "index"
+        / host
+        / parts.path.strip("/")
+        / "dists"
+        / suite
+        / "main"
+        / f"binary-{arch}"
+        / "Packages.xz"
+    )
 
 
 def _release_fields(base: str, suite: str) -> dict[str, str] | None:
@@ -113,13 +166,23 @@ def _release_fields(base: str, suite: str) -> dict[str, str] | None:
     return fields
 
 
-def _suite_stanzas(mirror: Mirror, suite: str, arch: str, *, required: bool, cache_dir=None,
-                   max_age: float = DEFAULT_MAX_AGE, refresh: bool = False) -> list[tuple[str, str, object]]:
+def _suite_stanzas(
+    mirror: Mirror,
+    suite: str,
+    arch: str,
+    *,
+    required: bool,
+    cache_dir=None,
+    max_age: float = DEFAULT_MAX_AGE,
+    refresh: bool = False,
+) -> list[tuple[str, str, object]]:
     """(suite, base, stanza) for the linux-* packages of one suite/arch; [] if absent and not required."""
     base = mirror.base_for(suite)
     url = f"{base}/dists/{suite}/main/binary-{arch}/Packages.xz"
     try:
-        stanzas = load_packages(url, _index_cache_path(base, suite, arch, cache_dir), max_age=max_age, refresh=refresh)
+        stanzas = load_packages(
+            url, _index_cache_path(base, suite, arch, cache_dir), max_age=max_age, refresh=refresh
+        )
     except MirrorError as exc:
         if exc.status != 404:
             raise
@@ -131,7 +194,9 @@ def _suite_stanzas(mirror: Mirror, suite: str, arch: str, *, required: bool, cac
                 f"{base} has no suite {suite!r}; use one of {', '.join(SUITES)} (optionally with -updates/-security)"
             ) from None
         arches = sorted(set(fields.get("Architectures", "").split()) - {"all"})
-        raise UnknownArch(f"{suite} has no architecture {arch!r}; available: {', '.join(arches) or 'none listed'}") from None
+        raise UnknownArch(
+            f"{suite} has no architecture {arch!r}; available: {', '.join(arches) or 'none listed'}"
+        ) from None
     return [(suite, base, s) for s in stanzas]
 
 
@@ -140,7 +205,7 @@ def _ref(suite: str, base: str, stanza) -> PackageRef | None:
     name = stanza.get("Package", "")
     if not (name.startswith("linux-image-") and name.endswith("-dbg")) or "SHA256" not in stanza:
         return None
-    parsed = parse_release(name[len("linux-image-"):-len("-dbg")])
+    parsed = parse_release(name[len("linux-image-") : -len("-dbg")])
     if parsed is None or parsed[1].endswith("unsigned"):
         return None
     try:
@@ -150,17 +215,31 @@ def _ref(suite: str, base: str, stanza) -> PackageRef | None:
     except (KeyError, ValueError):
         return None
     return PackageRef(
-        name=name, version=stanza["Version"], arch=stanza.get("Architecture", ""),
-        url=f"{base}/{stanza['Filename']}", size=size, sha256=stanza["SHA256"],
-        release=f"{parsed[0]}-{parsed[1]}", flavor=parsed[1], suite=suite, base=base,
+        name=name,
+        version=stanza["Version"],
+        arch=stanza.get("Architecture", ""),
+        url=f"{base}/{stanza['Filename']}",
+        size=size,
+        sha256=stanza["SHA256"],
+        release=f"{parsed[0]}-{parsed[1]}",
+        flavor=parsed[1],
+        suite=suite,
+        base=base,
     )
 
 
 def _plain_ref(suite: str, base: str, stanza, release: str, flavor: str) -> PackageRef:
     return PackageRef(
-        name=stanza["Package"], version=stanza["Version"], arch=stanza.get("Architecture", ""),
-        url=f"{base}/{stanza['Filename']}", size=int(stanza["Size"]), sha256=stanza["SHA256"],
-        release=release, flavor=flavor, suite=suite, base=base,
+        name=stanza["Package"],
+        version=stanza["Version"],
+        arch=stanza.get("Architecture", ""),
+        url=f"{base}/{stanza['Filename']}",
+        size=int(stanza["Size"]),
+        sha256=stanza["SHA256"],
+        release=release,
+        flavor=flavor,
+        suite=suite,
+        base=base,
     )
 
 
@@ -208,8 +287,15 @@ def list_debug_kernels(
     arches = [arch] if arch else list(ARCHES)
     refs: list[PackageRef] = []
     for one in arches:
-        refs += _debug_refs(m, suite, one, required=arch is not None or one == "amd64",
-                            cache_dir=cache_dir, max_age=max_age, refresh=refresh).values()
+        refs += _debug_refs(
+            m,
+            suite,
+            one,
+            required=arch is not None or one == "amd64",
+            cache_dir=cache_dir,
+            max_age=max_age,
+            refresh=refresh,
+        ).values()
     return sorted(refs, key=_sort_key)
 
 
@@ -232,21 +318,23 @@ def resolve(
     matches), UnknownArch, UnknownSuite or MirrorError.
     """
     query = package_or_release.strip()
-    rel = query[len("linux-image-"):] if query.startswith("linux-image-") else query
+    rel = query[len("linux-image-") :] if query.startswith("linux-image-") else query
     for suffix in ("-dbg", "-unsigned"):
         rel = rel.removesuffix(suffix)
     parsed = parse_release(rel)
     flavor = parsed[1] if parsed else None
-    bare_flavor = parsed is None and "." not in rel          # releases have dots, flavors never
+    bare_flavor = parsed is None and "." not in rel  # releases have dots, flavors never
     if arch is None:
         arch = flavor_arch(flavor or rel) if flavor or bare_flavor else None
         arch = arch or "amd64"
-    refs = _debug_refs(mirror_for(mirror), suite, arch, required=True, cache_dir=cache_dir, max_age=max_age, refresh=refresh)
+    refs = _debug_refs(
+        mirror_for(mirror), suite, arch, required=True, cache_dir=cache_dir, max_age=max_age, refresh=refresh
+    )
     if parsed:
         wanted = f"linux-image-{rel}-dbg"
     elif not bare_flavor:
         wanted = f"linux-image-{rel}-{DEFAULT_FLAVOR.get(arch, arch)}-dbg"
-    else:                                   # the newest release of a flavor
+    else:  # the newest release of a flavor
         same = [r for r in refs.values() if r.flavor == rel]
         if same:
             return max(same, key=_sort_key)
@@ -255,8 +343,11 @@ def resolve(
         return refs[wanted]
     close = difflib.get_close_matches(wanted, list(refs), n=5, cutoff=0.75)
     if not close:
-        close = [r.name for r in sorted(refs.values(), key=_sort_key, reverse=True)
-                 if flavor is None or r.flavor == flavor][:5]
+        close = [
+            r.name
+            for r in sorted(refs.values(), key=_sort_key, reverse=True)
+            if flavor is None or r.flavor == flavor
+        ][:5]
     hint = ""
     if flavor and flavor_arch(flavor) not in (None, arch):
         hint = f"; flavor {flavor} is built for {flavor_arch(flavor)}, not {arch}"
@@ -267,8 +358,13 @@ def resolve(
     )
 
 
-def config_sources(ref: PackageRef, mirror: str | Mirror | None = None, *,
-                   cache_dir: str | os.PathLike | None = None, max_age: float = DEFAULT_MAX_AGE) -> list[ConfigSource]:
+def config_sources(
+    ref: PackageRef,
+    mirror: str | Mirror | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    max_age: float = DEFAULT_MAX_AGE,
+) -> list[ConfigSource]:
     """Packages of `ref`'s version that may hold its kernel config, smallest first.
 
     linux-base-<rel> (7.x, usr/lib/modules/<rel>/config) and
@@ -283,9 +379,16 @@ def config_sources(ref: PackageRef, mirror: str | Mirror | None = None, *,
     suites = [ref.suite] + [s for s in suite_group(family) if s != ref.suite] if family else []
     found: dict[str, PackageRef] = {}
     for one in suites:
-        for s, base, stanza in _suite_stanzas(m, one, ref.arch, required=False, cache_dir=cache_dir, max_age=max_age):
+        for s, base, stanza in _suite_stanzas(
+            m, one, ref.arch, required=False, cache_dir=cache_dir, max_age=max_age
+        ):
             name = stanza.get("Package")
-            if name in names and name not in found and stanza.get("Version") == ref.version and "SHA256" in stanza:
+            if (
+                name in names
+                and name not in found
+                and stanza.get("Version") == ref.version
+                and "SHA256" in stanza
+            ):
                 found[name] = _plain_ref(s, base, stanza, ref.release, ref.flavor)
         if found:
             break
@@ -307,5 +410,11 @@ def fetch(
     the guarantees (streaming, SHA256 check, locking, .part files).
     """
     sources = (lambda: config_sources(ref, mirror, cache_dir=cache_dir)) if config else None
-    return fetch_image(ref, vmlinux_paths(ref.release), config_sources=sources, cache_dir=cache_dir,
-                       progress=progress, config_limit=config_limit)
+    return fetch_image(
+        ref,
+        vmlinux_paths(ref.release),
+        config_sources=sources,
+        cache_dir=cache_dir,
+        progress=progress,
+        config_limit=config_limit,
+    )

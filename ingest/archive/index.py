@@ -4,6 +4,7 @@ Parsing uses python-debian's deb822 reader, but only on the stanzas whose
 package name has one of the wanted prefixes (kernel packages are a few
 hundred out of ~60,000); only those are kept in the cache.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,6 +20,7 @@ from pathlib import Path
 from debian.deb822 import Packages
 
 from ingest.errors import DiskFull, MirrorError
+
 from .net import read_url
 
 log = logging.getLogger("kernsurf.archive")
@@ -33,18 +35,26 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o644)      # mkstemp makes 0600
+            os.fchmod(out.fileno(), 0o644)  # mkstemp makes 0600
             out.write(data)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         if exc.errno in (28, 122):  # ENOSPC, EDQUOT
-            raise DiskFull(f"no space left to write {path}; free some space or point XDG_CACHE_HOME elsewhere") from None
+            raise DiskFull(
+                f"no space left to write {path}; free some space or point XDG_CACHE_HOME elsewhere"
+            ) from None
         raise
 
 
-def load_packages(url: str, cache_path: Path, *, prefixes: tuple[str, ...] = ("linux-",),
-                  max_age: float = DEFAULT_MAX_AGE, refresh: bool = False) -> list[Packages]:
+def load_packages(
+    url: str,
+    cache_path: Path,
+    *,
+    prefixes: tuple[str, ...] = ("linux-",),
+    max_age: float = DEFAULT_MAX_AGE,
+    refresh: bool = False,
+) -> list[Packages]:
     """Stanzas of the Packages index (.xz, .gz or plain) at `url` whose Package starts with one of `prefixes`.
 
     Only those stanzas are cached, uncompressed, at `cache_path` + a tag of
@@ -71,17 +81,21 @@ def load_packages(url: str, cache_path: Path, *, prefixes: tuple[str, ...] = ("l
                 raise
             if age == _NEVER:
                 if absent.exists():
-                    raise MirrorError(f"{url}: HTTP 404 (remembered); check the suite and architecture", url, 404) from None
+                    raise MirrorError(
+                        f"{url}: HTTP 404 (remembered); check the suite and architecture", url, 404
+                    ) from None
                 raise
             log.warning("using a stale index (%s)", exc)
         else:
-            if data is None:              # 304 Not Modified
+            if data is None:  # 304 Not Modified
                 os.utime(cached)
             else:
                 try:
                     text = decompress(url, data)
                 except (lzma.LZMAError, OSError, EOFError, zlib.error):
-                    raise MirrorError(f"{url}: index is corrupt; try again or use another mirror", url) from None
+                    raise MirrorError(
+                        f"{url}: index is corrupt; try again or use another mirror", url
+                    ) from None
                 write_atomic(cached, filter_stanzas(text, prefixes))
                 absent.unlink(missing_ok=True)
     key = (str(cached), cached.stat().st_mtime, prefixes)

@@ -1,4 +1,5 @@
 """HTTP with urllib: opening URLs with domain errors, and a hashing reader."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +7,9 @@ import http.client
 import io
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from email.utils import formatdate
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from ingest.errors import MirrorError, TruncatedDownload
 
@@ -18,7 +20,9 @@ TIMEOUT = 60.0
 Progress = Callable[[int, int], None]
 
 
-def open_url(url: str, *, if_modified_since: float | None = None, timeout: float = TIMEOUT) -> http.client.HTTPResponse | None:
+def open_url(
+    url: str, *, if_modified_since: float | None = None, timeout: float = TIMEOUT
+) -> http.client.HTTPResponse | None:
     """Open `url` for streaming; None when the server says 304 Not Modified.
 
     Raises MirrorError (with `.url` and `.status`) for HTTP errors and for
@@ -33,10 +37,16 @@ def open_url(url: str, *, if_modified_since: float | None = None, timeout: float
         exc.close()
         if exc.code == 304:
             return None
-        raise MirrorError(f"{url}: HTTP {exc.code} {exc.reason}; check the mirror URL, suite and package (or refresh the index)", url, exc.code) from None
+        raise MirrorError(
+            f"{url}: HTTP {exc.code} {exc.reason}; check the mirror URL, suite and package (or refresh the index)",
+            url,
+            exc.code,
+        ) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise MirrorError(f"{url}: mirror unreachable ({reason}); check the network or pass another mirror", url) from None
+        raise MirrorError(
+            f"{url}: mirror unreachable ({reason}); check the network or pass another mirror", url
+        ) from None
 
 
 def read_url(url: str, **kw) -> bytes | None:
@@ -58,8 +68,15 @@ class HashingReader(io.RawIOBase):
     `expected` bytes.
     """
 
-    def __init__(self, raw: BinaryIO, expected: int, url: str, progress: Progress | None = None,
-                 offset: int = 0, total: int | None = None):
+    def __init__(
+        self,
+        raw: BinaryIO,
+        expected: int,
+        url: str,
+        progress: Progress | None = None,
+        offset: int = 0,
+        total: int | None = None,
+    ):
         self._raw, self.expected, self.url = raw, expected, url
         self._progress, self._offset = progress, offset
         self._total = expected if total is None else total

@@ -1,4 +1,5 @@
 """Which Debian mirror to use: argument, environment, the machine's APT sources, default."""
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,11 @@ def apt_sources(etc_apt: Path = Path("/etc/apt")) -> list[tuple[str, str]]:
             for line in text.splitlines():
                 if m := _ONE_LINE.match(line.split("#", 1)[0]):
                     pairs.append((m["uri"], m["suite"]))
-    return [(u.rstrip("/"), s) for u, s in pairs if urlsplit(u).scheme in ("http", "https") and _is_debian_suite(s)]
+    return [
+        (u.rstrip("/"), s)
+        for u, s in pairs
+        if urlsplit(u).scheme in ("http", "https") and _is_debian_suite(s)
+    ]
 
 
 def mirror_for(mirror: str | Mirror | None = None, etc_apt: Path = Path("/etc/apt")) -> Mirror:

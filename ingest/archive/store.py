@@ -14,6 +14,7 @@ version and SHA256. Everything is written under a ``.part`` name and renamed
 once verified, so an interrupted run leaves only ``.part`` files, which the
 next run of the same key deletes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,12 +25,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Iterator
+
+from ingest.errors import ArchiveError, ChecksumMismatch, DiskFull, MemberNotFound, NoVmlinux
 
 from . import deb
-from ingest.errors import ArchiveError, ChecksumMismatch, DiskFull, MemberNotFound, NoVmlinux
 from .index import write_atomic
 from .net import HashingReader, Progress, open_url
 
@@ -49,10 +51,10 @@ class PackageRef:
     url: str
     size: int
     sha256: str
-    release: str          # kernel release (uname -r), e.g. 6.1.0-56-amd64
-    flavor: str           # e.g. amd64, cloud-amd64, rt-arm64, 686-pae
-    suite: str = ""       # suite whose index listed it, e.g. bookworm-security
-    base: str = ""        # archive base URL whose index listed it
+    release: str  # kernel release (uname -r), e.g. 6.1.0-56-amd64
+    flavor: str  # e.g. amd64, cloud-amd64, rt-arm64, 686-pae
+    suite: str = ""  # suite whose index listed it, e.g. bookworm-security
+    base: str = ""  # archive base URL whose index listed it
     distro: str = "debian"
 
     @property
@@ -68,8 +70,8 @@ class FetchedImage:
     path: Path
     ref: PackageRef
     config_path: Path | None
-    cached: bool = False                 # True when the image was already in the cache
-    downloaded: int = 0                  # bytes received over the network by this call
+    cached: bool = False  # True when the image was already in the cache
+    downloaded: int = 0  # bytes received over the network by this call
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -158,7 +160,9 @@ def _clean_parts(directory: Path) -> None:
 
 
 def _disk_full(exc: OSError, directory: Path) -> DiskFull:
-    return DiskFull(f"no space left in {directory} ({exc.strerror}); free some space or set XDG_CACHE_HOME to a larger disk")
+    return DiskFull(
+        f"no space left in {directory} ({exc.strerror}); free some space or set XDG_CACHE_HOME to a larger disk"
+    )
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -236,7 +240,11 @@ def fetch_image(
         hit = cached_image(ref, cache_dir)
         if hit is not None:
             meta = read_sidecar(directory) or {}
-            if hit.config_path is None and config_sources is not None and _config_retry(meta.get("config"), config_limit):
+            if (
+                hit.config_path is None
+                and config_sources is not None
+                and _config_retry(meta.get("config"), config_limit)
+            ):
                 config, _ = _fetch_config(directory, meta, config_sources, config_limit, None, 0, warnings)
                 hit = FetchedImage(hit.path, ref, config, cached=True, warnings=tuple(warnings))
             return hit
@@ -257,14 +265,17 @@ def fetch_image(
         started = time.monotonic()
         try:
             member, count = fetch_member(
-                ref, lambda p: p in wanted_paths, directory / "vmlinux",
+                ref,
+                lambda p: p in wanted_paths,
+                directory / "vmlinux",
                 maybe=lambda p: os.path.basename(p).startswith("vmlinux"),
-                progress=progress, total=total,
+                progress=progress,
+                total=total,
             )
         except BaseException as exc:
             _clean_parts(directory)
             with contextlib.suppress(OSError):
-                directory.rmdir()       # only succeeds if nothing else is there
+                directory.rmdir()  # only succeeds if nothing else is there
             if isinstance(exc, MemberNotFound):
                 raise NoVmlinux(
                     f"{ref.name} {ref.version} has no vmlinux at {', '.join(sorted(wanted_paths))}; pick a -dbg/-dbgsym image package"
@@ -283,14 +294,19 @@ def fetch_image(
         _write_sidecar(directory, meta)
         config = None
         if config_sources is not None:
+
             def known_sources() -> list[ConfigSource]:
                 if source_error is not None:
                     raise source_error
                 return sources
 
-            config, extra = _fetch_config(directory, meta, known_sources, config_limit, progress, count, warnings, total)
+            config, extra = _fetch_config(
+                directory, meta, known_sources, config_limit, progress, count, warnings, total
+            )
             count += extra
-        return FetchedImage(directory / "vmlinux", ref, config, cached=False, downloaded=count, warnings=tuple(warnings))
+        return FetchedImage(
+            directory / "vmlinux", ref, config, cached=False, downloaded=count, warnings=tuple(warnings)
+        )
 
 
 def _config_retry(status: dict | None, limit: int) -> bool:
@@ -324,8 +340,14 @@ def _fetch_config(
     for source in (c for c in candidates if c.ref.size <= limit):
         paths = frozenset(p.lstrip("/") for p in source.paths)
         try:
-            member, count = fetch_member(source.ref, lambda p: p in paths, dest, progress=progress,
-                                         offset=offset + got, total=max(total or 0, offset + got + source.ref.size))
+            member, count = fetch_member(
+                source.ref,
+                lambda p: p in paths,
+                dest,
+                progress=progress,
+                offset=offset + got,
+                total=max(total or 0, offset + got + source.ref.size),
+            )
         except MemberNotFound:
             continue
         except (ArchiveError, OSError) as exc:
@@ -333,16 +355,29 @@ def _fetch_config(
             status = {"status": "error", "error": str(exc)}
             break
         got += count
-        status = {"status": "ok", "package": source.ref.name, "version": source.ref.version,
-                  "sha256": source.ref.sha256, "url": source.ref.url, "member": member}
+        status = {
+            "status": "ok",
+            "package": source.ref.name,
+            "version": source.ref.version,
+            "sha256": source.ref.sha256,
+            "url": source.ref.url,
+            "member": member,
+        }
         break
     else:
         if too_big and status["status"] == "missing":
             biggest = min(too_big, key=lambda c: c.ref.size)
-            status = {"status": "too_large", "limit": limit, "package": biggest.ref.name, "size": biggest.ref.size}
+            status = {
+                "status": "too_large",
+                "limit": limit,
+                "package": biggest.ref.name,
+                "size": biggest.ref.size,
+            }
     if status["status"] != "ok":
         reason = {
-            "too_large": lambda: f"{status['package']} is {human_size(status['size'])}, over the {human_size(limit)} limit; raise the config size limit",
+            "too_large": lambda: (
+                f"{status['package']} is {human_size(status['size'])}, over the {human_size(limit)} limit; raise the config size limit"
+            ),
             "missing": lambda: "no package with a kernel config found for this version",
             "error": lambda: status["error"],
         }[status["status"]]()

@@ -9,13 +9,15 @@ Packages{.xz,.gz} listing .ddeb files whose data holds
 /boot/config-<release> in linux-modules-<release> on archive.ubuntu.com
 (ports.ubuntu.com for non-x86). Same shape as debian.py: resolve, list_debug_kernels, fetch.
 """
+
 from __future__ import annotations
 
 import os
 import re
 
-from .debian import _index_cache_path, _newest, _sort_key
 from ingest.errors import MirrorError, UnknownArch, UnknownPackage
+
+from .debian import _index_cache_path, _newest, _sort_key
 from .index import DEFAULT_MAX_AGE, load_packages
 from .net import Progress
 from .store import DEFAULT_CONFIG_LIMIT, ConfigSource, FetchedImage, PackageRef, fetch_image
@@ -37,18 +39,32 @@ def suite_group(suite: str) -> list[str]:
     return [suite] if "-" in suite else [suite, f"{suite}-updates", f"{suite}-security"]
 
 
-def _stanzas(base: str, suite: str, arch: str, *, required: bool, cache_dir=None,
-             max_age: float = DEFAULT_MAX_AGE, refresh: bool = False) -> list:
+def _stanzas(
+    base: str,
+    suite: str,
+    arch: str,
+    *,
+    required: bool,
+    cache_dir=None,
+    max_age: float = DEFAULT_MAX_AGE,
+    refresh: bool = False,
+) -> list:
     for name in ("Packages.xz", "Packages.gz"):
         url = f"{base}/dists/{suite}/main/binary-{arch}/{name}"
         try:
-            return load_packages(url, _index_cache_path(base, suite, arch, cache_dir).with_name(name),
-                                 max_age=max_age, refresh=refresh)
+            return load_packages(
+                url,
+                _index_cache_path(base, suite, arch, cache_dir).with_name(name),
+                max_age=max_age,
+                refresh=refresh,
+            )
         except MirrorError as exc:
             if exc.status != 404:
                 raise
     if required:
-        raise UnknownArch(f"{base} has no index for {suite}/{arch}; check the suite and use one of {', '.join(ARCHES)}")
+        raise UnknownArch(
+            f"{base} has no index for {suite}/{arch}; check the suite and use one of {', '.join(ARCHES)}"
+        )
     return []
 
 
@@ -58,32 +74,59 @@ def _ref(suite: str, base: str, stanza) -> PackageRef | None:
     if parsed is None or "SHA256" not in stanza:
         return None
     return PackageRef(
-        name=stanza["Package"], version=stanza["Version"], arch=stanza.get("Architecture", ""),
-        url=f"{base}/{stanza['Filename']}", size=int(stanza["Size"]), sha256=stanza["SHA256"],
-        release=m["rel"], flavor=parsed["flavor"], suite=suite, base=base, distro="ubuntu",
+        name=stanza["Package"],
+        version=stanza["Version"],
+        arch=stanza.get("Architecture", ""),
+        url=f"{base}/{stanza['Filename']}",
+        size=int(stanza["Size"]),
+        sha256=stanza["SHA256"],
+        release=m["rel"],
+        flavor=parsed["flavor"],
+        suite=suite,
+        base=base,
+        distro="ubuntu",
     )
 
 
 def _debug_refs(base: str, suite: str, arch: str, *, required: bool, **kw) -> dict[str, PackageRef]:
-    refs = [r for i, one in enumerate(suite_group(suite))
-            for stanza in _stanzas(base, one, arch, required=required and i == 0, **kw)
-            if (r := _ref(one, base, stanza)) is not None]
+    refs = [
+        r
+        for i, one in enumerate(suite_group(suite))
+        for stanza in _stanzas(base, one, arch, required=required and i == 0, **kw)
+        if (r := _ref(one, base, stanza)) is not None
+    ]
     return _newest(refs)
 
 
-def list_debug_kernels(suite: str, arch: str | None = None, mirror: str | None = None, *,
-                       cache_dir=None, max_age: float = DEFAULT_MAX_AGE, refresh: bool = False) -> list[PackageRef]:
+def list_debug_kernels(
+    suite: str,
+    arch: str | None = None,
+    mirror: str | None = None,
+    *,
+    cache_dir=None,
+    max_age: float = DEFAULT_MAX_AGE,
+    refresh: bool = False,
+) -> list[PackageRef]:
     """All linux-image[-unsigned]-<rel>-dbgsym packages of `suite` for `arch` or every arch."""
     base = (mirror or os.environ.get(ENV_DDEBS) or DDEBS).rstrip("/")
     refs: list[PackageRef] = []
     for one in [arch] if arch else ARCHES:
-        refs += _debug_refs(base, suite, one, required=arch is not None, cache_dir=cache_dir,
-                            max_age=max_age, refresh=refresh).values()
+        refs += _debug_refs(
+            base, suite, one, required=arch is not None, cache_dir=cache_dir, max_age=max_age, refresh=refresh
+        ).values()
     return sorted(refs, key=_sort_key)
 
 
-def resolve(package_or_release: str, suite: str = "noble", arch: str | None = None, mirror: str | None = None, *,
-            cache_dir=None, max_age: float = DEFAULT_MAX_AGE, refresh: bool = False) -> PackageRef:
+def resolve(
+    package_or_release: str,
+    suite: str = "noble",
+    arch: str | None = None,
+    mirror: str | None = None,
+    *,
+    cache_dir=None,
+    max_age: float = DEFAULT_MAX_AGE,
+    refresh: bool = False,
+) -> PackageRef:
     """Find the -dbgsym package for a package name, a release (6.8.0-31-generic) or an ABI (6.8.0-31)."""
     query = package_or_release.strip()
     m = _DBGSYM.match(query)
@@ -92,19 +135,29 @@ def resolve(package_or_release: str, suite: str = "noble", arch: str | None = No
         rel = f"{rel}-{DEFAULT_FLAVOR}"
     arch = arch or "amd64"
     base = (mirror or os.environ.get(ENV_DDEBS) or DDEBS).rstrip("/")
-    refs = _debug_refs(base, suite, arch, required=True, cache_dir=cache_dir, max_age=max_age, refresh=refresh)
+    refs = _debug_refs(
+        base, suite, arch, required=True, cache_dir=cache_dir, max_age=max_age, refresh=refresh
+    )
     for name in (f"linux-image-unsigned-{rel}-dbgsym", f"linux-image-{rel}-dbgsym"):
         if name in refs:
             return refs[name]
     newest = [r.name for r in sorted(refs.values(), key=_sort_key, reverse=True)[:5]]
-    raise UnknownPackage(f"no dbgsym package for {rel} in {'/'.join(suite_group(suite))} for {arch}; "
-                         f"newest there: {', '.join(newest) or 'none'}")
+    raise UnknownPackage(
+        f"no dbgsym package for {rel} in {'/'.join(suite_group(suite))} for {arch}; "
+        f"newest there: {', '.join(newest) or 'none'}"
+    )
 
 
 def config_sources(ref: PackageRef, archive: str | None = None, *, cache_dir=None) -> list[ConfigSource]:
     """linux-modules-<rel> / linux-image[-unsigned]-<rel> of `ref`'s version, smallest first."""
-    base = (archive or os.environ.get(ENV_ARCHIVE) or (ARCHIVE if ref.arch in ("amd64", "i386") else PORTS)).rstrip("/")
-    names = {f"linux-modules-{ref.release}", f"linux-image-unsigned-{ref.release}", f"linux-image-{ref.release}"}
+    base = (
+        archive or os.environ.get(ENV_ARCHIVE) or (ARCHIVE if ref.arch in ("amd64", "i386") else PORTS)
+    ).rstrip("/")
+    names = {
+        f"linux-modules-{ref.release}",
+        f"linux-image-unsigned-{ref.release}",
+        f"linux-image-{ref.release}",
+    }
     version = ref.version
     found: dict[str, PackageRef] = {}
     family = ref.suite.split("-", 1)[0]
@@ -112,16 +165,43 @@ def config_sources(ref: PackageRef, archive: str | None = None, *, cache_dir=Non
         for stanza in _stanzas(base, one, ref.arch, required=False, cache_dir=cache_dir):
             name = stanza.get("Package")
             if name in names and stanza.get("Version") == version and "SHA256" in stanza:
-                found.setdefault(name, PackageRef(
-                    name=name, version=version, arch=ref.arch, url=f"{base}/{stanza['Filename']}",
-                    size=int(stanza["Size"]), sha256=stanza["SHA256"], release=ref.release, flavor=ref.flavor,
-                    suite=one, base=base, distro="ubuntu"))
-    return [ConfigSource(r, (f"boot/config-{ref.release}",)) for r in sorted(found.values(), key=lambda r: r.size)]
+                found.setdefault(
+                    name,
+                    PackageRef(
+                        name=name,
+                        version=version,
+                        arch=ref.arch,
+                        url=f"{base}/{stanza['Filename']}",
+                        size=int(stanza["Size"]),
+                        sha256=stanza["SHA256"],
+                        release=ref.release,
+                        flavor=ref.flavor,
+                        suite=one,
+                        base=base,
+                        distro="ubuntu",
+                    ),
+                )
+    return [
+        ConfigSource(r, (f"boot/config-{ref.release}",)) for r in sorted(found.values(), key=lambda r: r.size)
+    ]
 
 
-def fetch(ref: PackageRef, cache_dir: str | os.PathLike | None = None, progress: Progress | None = None, *,
-          config: bool = True, config_limit: int = DEFAULT_CONFIG_LIMIT, archive: str | None = None) -> FetchedImage:
+def fetch(
+    ref: PackageRef,
+    cache_dir: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+    *,
+    config: bool = True,
+    config_limit: int = DEFAULT_CONFIG_LIMIT,
+    archive: str | None = None,
+) -> FetchedImage:
     """Fetch `ref`'s vmlinux (and the kernel config) into `<cache>/ubuntu/<package>_<version>_<arch>/`."""
     sources = (lambda: config_sources(ref, archive, cache_dir=cache_dir)) if config else None
-    return fetch_image(ref, (f"usr/lib/debug/boot/vmlinux-{ref.release}",), config_sources=sources,
-                       cache_dir=cache_dir, progress=progress, config_limit=config_limit)
+    return fetch_image(
+        ref,
+        (f"usr/lib/debug/boot/vmlinux-{ref.release}",),
+        config_sources=sources,
+        cache_dir=cache_dir,
+        progress=progress,
+        config_limit=config_limit,
+    )

@@ -5,6 +5,7 @@ A dependency (bpf_object.Dependency, or one parsed from its text form
 inlined, ambiguous name, changed since the previous build of its group, only
 present if the program guards it), fail (will not load or attach, and why) or
 unknown (the build does not record that fact)."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -19,14 +20,35 @@ LEVELS = ("ok", "warn", "fail", "unknown")
 MARKS = {"ok": "✓", "warn": "⚠", "fail": "✗", "unknown": "?"}
 # CO-RE relocations a program can guard (bpf_core_*_exists): absence is a warning.
 GUARDS = frozenset(("field_exists", "type_exists", "enumval_exists", "type_matches"))
-_PROTOTYPE_CHANGES = ("param added", "param removed", "param renamed", "param type changed", "params reordered",
-                      "return type changed", "prototype added", "prototype removed")
+_PROTOTYPE_CHANGES = (
+    "param added",
+    "param removed",
+    "param renamed",
+    "param type changed",
+    "params reordered",
+    "return type changed",
+    "prototype added",
+    "prototype removed",
+)
 _FIELD_CHANGES = ("field type changed", "field removed", "field added")
 _PROGRAM_KINDS = {  # attach type -> the surface it names
-    "kprobe": "function", "kretprobe": "function", "fentry": "function", "fexit": "function",
-    "fmod_ret": "function", "kprobe.multi": "function", "kretprobe.multi": "function", "kprobe.session": "function",
-    "tracepoint": "tracepoint", "raw_tracepoint": "raw_tracepoint", "tp_btf": "raw_tracepoint",
-    "lsm": "lsm_hook", "lsm_cgroup": "lsm_hook", "ksyscall": "syscall", "kretsyscall": "syscall", "iter": "iter", "struct_ops": "struct_ops",
+    "kprobe": "function",
+    "kretprobe": "function",
+    "fentry": "function",
+    "fexit": "function",
+    "fmod_ret": "function",
+    "kprobe.multi": "function",
+    "kretprobe.multi": "function",
+    "kprobe.session": "function",
+    "tracepoint": "tracepoint",
+    "raw_tracepoint": "raw_tracepoint",
+    "tp_btf": "raw_tracepoint",
+    "lsm": "lsm_hook",
+    "lsm_cgroup": "lsm_hook",
+    "ksyscall": "syscall",
+    "kretsyscall": "syscall",
+    "iter": "iter",
+    "struct_ops": "struct_ops",
 }
 
 #: libbpf's short section names, accepted in text forms.
@@ -41,13 +63,13 @@ class Column:
     build: str
     label: str
     group: str | None
-    previous: int | None      # the build it is compared with in its group
+    previous: int | None  # the build it is compared with in its group
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    level: str     # one of LEVELS
-    text: str      # "ok", "absent", "inlined (Full)", "not attachable (notrace)", ...
+    level: str  # one of LEVELS
+    text: str  # "ok", "absent", "inlined (Full)", "not attachable (notrace)", ...
 
 
 @dataclass(slots=True)
@@ -62,13 +84,25 @@ class Report:
 
     def as_dict(self) -> dict:
         return {
-            "builds": [{"build": c.build, "label": c.label, "group": c.group, "worst": self.worst(k)}
-                       for k, c in enumerate(self.columns)],
-            "dependencies": [{"kind": d.kind, "name": d.name, "attach": d.attach, "detail": d.detail,
-                              "programs": list(d.programs), "spec": spec(d),
-                              "results": {c.build: {"level": cell.level, "text": cell.text}
-                                          for c, cell in zip(self.columns, row)}}
-                             for d, row in zip(self.dependencies, self.cells)],
+            "builds": [
+                {"build": c.build, "label": c.label, "group": c.group, "worst": self.worst(k)}
+                for k, c in enumerate(self.columns)
+            ],
+            "dependencies": [
+                {
+                    "kind": d.kind,
+                    "name": d.name,
+                    "attach": d.attach,
+                    "detail": d.detail,
+                    "programs": list(d.programs),
+                    "spec": spec(d),
+                    "results": {
+                        c.build: {"level": cell.level, "text": cell.text}
+                        for c, cell in zip(self.columns, row)
+                    },
+                }
+                for d, row in zip(self.dependencies, self.cells)
+            ],
         }
 
     def text(self) -> str:
@@ -92,8 +126,11 @@ class Report:
         if notes:
             lines += [""] + [f"  {k}: {text}" for text, k in notes.items()]
         counts = {level: sum(c.level == level for row in self.cells for c in row) for level in LEVELS}
-        lines += ["", f"{len(self.dependencies)} dependencies × {len(self.columns)} builds: "
-                  + ", ".join(f"{counts[lv]} {lv}" for lv in LEVELS if counts[lv])]
+        lines += [
+            "",
+            f"{len(self.dependencies)} dependencies × {len(self.columns)} builds: "
+            + ", ".join(f"{counts[lv]} {lv}" for lv in LEVELS if counts[lv]),
+        ]
         return "\n".join(lines)
 
 
@@ -136,13 +173,15 @@ def parse_spec(text: str) -> Dependency:
         guard = {"field": "field_exists", "enum_value": "enumval_exists"}.get(head, "type_exists")
         if head in _WEAK_KINDS:
             guard = "weak"
-        elif head == "helper":     # the bpf_func_id enumerator the kernel must have
+        elif head == "helper":  # the bpf_func_id enumerator the kernel must have
             guard, guarded = "BPF_FUNC_" + name.removeprefix("bpf_"), True
         elif head == "map_type" and not name.startswith("BPF_MAP_TYPE_"):
             name = "BPF_MAP_TYPE_" + name.upper()
         return Dependency(head, name, None, (), guard if guarded else None)
-    raise BadDependency(f"{text!r}: unknown kind {head!r}; use a program type ({', '.join(_PROGRAM_KINDS)}) "
-                        f"or one of {', '.join(sorted(k for k in _CHECKS if k not in _PROGRAM_KINDS.values()))}")
+    raise BadDependency(
+        f"{text!r}: unknown kind {head!r}; use a program type ({', '.join(_PROGRAM_KINDS)}) "
+        f"or one of {', '.join(sorted(k for k in _CHECKS if k not in _PROGRAM_KINDS.values()))}"
+    )
 
 
 def merge(dependencies: list[Dependency]) -> list[Dependency]:
@@ -159,11 +198,13 @@ def merge(dependencies: list[Dependency]) -> list[Dependency]:
         if old is None:
             merged[key] = dep
             continue
-        if dep.kind in ("field", "enum_value"):   # any probe guards the reads
+        if dep.kind in ("field", "enum_value"):  # any probe guards the reads
             detail = old.detail if old.detail in GUARDS or dep.detail not in GUARDS else dep.detail
-        else:                                      # a probe only if every use is
+        else:  # a probe only if every use is
             detail = old.detail if old.detail not in GUARDS or dep.detail in GUARDS else dep.detail
-        merged[key] = replace(old, detail=detail, programs=tuple(sorted(set(old.programs) | set(dep.programs))))
+        merged[key] = replace(
+            old, detail=detail, programs=tuple(sorted(set(old.programs) | set(dep.programs)))
+        )
     kinds = list(dict.fromkeys(d.kind for d in merged.values()))
     return sorted(merged.values(), key=lambda d: (d.attach is None, kinds.index(d.kind)))
 
@@ -176,9 +217,10 @@ def columns(conn: sqlite3.Connection, group: str | None = None) -> list[Column]:
     decides its label and the build it is compared with), or one group's members."""
     groups: dict[int, tuple[str, str, list[tuple[int, str, str]]]] = {}
     for gid, gname, kind, bid, bname, label in conn.execute(
-            "SELECT g.id, g.name, g.kind, m.build_id, b.name, m.label FROM groups g"
-            " JOIN group_members m ON m.group_id = g.id JOIN builds b ON b.id = m.build_id"
-            " ORDER BY g.position, g.id, m.position"):
+        "SELECT g.id, g.name, g.kind, m.build_id, b.name, m.label FROM groups g"
+        " JOIN group_members m ON m.group_id = g.id JOIN builds b ON b.id = m.build_id"
+        " ORDER BY g.position, g.id, m.position"
+    ):
         groups.setdefault(gid, (gname, kind, []))[2].append((bid, bname, label))
     if group is not None:
         chosen = [g for g in groups.values() if g[0] == group]
@@ -205,8 +247,10 @@ def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: st
     """The report of `dependencies` against the builds (of `group`)."""
     builds_columns = {row[1] for row in conn.execute("PRAGMA table_info(builds)")}
     if "n_tracepoints" not in builds_columns:
-        raise LookupError("the database predates `kernsurf check`: upgrade it by running `kernsurf build` "
-                          "(or any `kernsurf ingest`) on it, then re-ingest builds with --replace")
+        raise LookupError(
+            "the database predates `kernsurf check`: upgrade it by running `kernsurf build` "
+            "(or any `kernsurf ingest`) on it, then re-ingest builds with --replace"
+        )
     report = Report(list(dependencies), columns(conn, group))
     facts = {c.build_id: _build_facts(conn, c.build_id) for c in report.columns}
     for dep in report.dependencies:
@@ -215,10 +259,16 @@ def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: st
 
 
 def _build_facts(conn: sqlite3.Connection, build: int) -> dict:
-    row = conn.execute("SELECT has_dwarf, has_btf, has_symtab, n_tracepoints, n_config FROM builds WHERE id = ?",
-                       (build,)).fetchone()
-    return {"has_dwarf": bool(row[0]), "has_btf": bool(row[1]), "has_symtab": bool(row[2]),
-            "surfaces": row[3] is not None, "has_config": bool(row[4])}
+    row = conn.execute(
+        "SELECT has_dwarf, has_btf, has_symtab, n_tracepoints, n_config FROM builds WHERE id = ?", (build,)
+    ).fetchone()
+    return {
+        "has_dwarf": bool(row[0]),
+        "has_btf": bool(row[1]),
+        "has_symtab": bool(row[2]),
+        "surfaces": row[3] is not None,
+        "has_config": bool(row[4]),
+    }
 
 
 def verdict(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict | None = None) -> Cell:
@@ -250,12 +300,16 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict
     if dep.detail == "glob":
         return _glob(conn, dep.name, build)
     if dep.detail and "module:" in dep.detail:
-        return Cell("unknown", f"in module {dep.detail.split('module:')[1].split()[0]}: modules are not ingested")
+        return Cell(
+            "unknown", f"in module {dep.detail.split('module:')[1].split()[0]}: modules are not ingested"
+        )
     if "." in dep.name:  # a clone symbol named exactly, e.g. foo.isra.0
         return _exact_symbol(conn, dep, build)
     row = conn.execute(
         "SELECT inline, collision, kprobe, fentry, n_symbols, suffixes FROM function_status"
-        " WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+        " WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     if row is None:
         return Cell("fail", "absent")
     inline, collision, kprobe, fentry, n_symbols, suffixes = row
@@ -278,8 +332,11 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict
 
 
 def _exact_symbol(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell:
-    rows = conn.execute("SELECT ftrace, kprobe_blocked FROM symbols WHERE build_id = ?"
-                        " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchall()
+    rows = conn.execute(
+        "SELECT ftrace, kprobe_blocked FROM symbols WHERE build_id = ?"
+        " AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchall()
     if not rows:
         return Cell("fail", "absent")
     ftrace, blocked = rows[0]
@@ -294,7 +351,9 @@ def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
     prefix = pattern.split("*")[0].split("?")[0].split("[")[0]
     rows = conn.execute(
         "SELECT n.name, s.kprobe_blocked FROM symbols s JOIN names n ON n.id = s.name_id"
-        " WHERE s.build_id = ? AND n.name >= ? AND n.name < ?", (build, prefix, prefix + "\U0010ffff")).fetchall()
+        " WHERE s.build_id = ? AND n.name >= ? AND n.name < ?",
+        (build, prefix, prefix + "\U0010ffff"),
+    ).fetchall()
     hits = [(n, b) for n, b in rows if fnmatch.fnmatchcase(n, pattern)]
     usable = [n for n, b in hits if b is None]
     if not usable:
@@ -303,8 +362,11 @@ def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
 
 
 def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
-    row = conn.execute("SELECT system FROM tracepoints WHERE build_id = ?"
-                       " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+    row = conn.execute(
+        "SELECT system FROM tracepoints WHERE build_id = ?"
+        " AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     if row is None or row[0] is None:
         return Cell("fail", "absent" if row is None else "raw tracepoint only (no trace event)")
     if dep.detail and row[0] != dep.detail:
@@ -313,8 +375,11 @@ def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: di
 
 
 def _raw_tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
-    row = conn.execute("SELECT raw_prototype_id FROM tracepoints WHERE build_id = ?"
-                       " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+    row = conn.execute(
+        "SELECT raw_prototype_id FROM tracepoints WHERE build_id = ?"
+        " AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     if row is None:
         return Cell("fail", "absent")
     if row[0] is None and dep.attach == "tp_btf":
@@ -323,42 +388,64 @@ def _raw_tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts
 
 
 def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
-    row = conn.execute("SELECT bpf_lsm FROM lsm_hooks WHERE build_id = ?"
-                       " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+    row = conn.execute(
+        "SELECT bpf_lsm FROM lsm_hooks WHERE build_id = ?"
+        " AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     if row is None:
         return Cell("fail", "absent")
     return Cell("ok", "ok") if row[0] else Cell("fail", f"not attachable: no bpf_lsm_{dep.name}")
 
 
 def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
-    row = conn.execute("SELECT number FROM syscalls WHERE build_id = ? AND abi = 'native'"
-                       " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+    row = conn.execute(
+        "SELECT number FROM syscalls WHERE build_id = ? AND abi = 'native'"
+        " AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     return Cell("ok", f"nr {row[0]}") if row else Cell("fail", "absent")
 
 
 def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
-    row = conn.execute("SELECT source FROM kfuncs WHERE build_id = ?"
-                       " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+    row = conn.execute(
+        "SELECT source FROM kfuncs WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     if row is not None:
         return Cell("ok", "ok")
-    known = conn.execute("SELECT 1 FROM functions WHERE build_id = ?"
-                         " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+    known = conn.execute(
+        "SELECT 1 FROM functions WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     what = "a function, but not a kfunc" if known else "absent"
-    return Cell("warn", f"{what} (weak extern: the program copes)") if dep.detail == "weak" else Cell("fail", what)
+    return (
+        Cell("warn", f"{what} (weak extern: the program copes)")
+        if dep.detail == "weak"
+        else Cell("fail", what)
+    )
 
 
 def _iter(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
-    row = conn.execute("SELECT btf_func FROM functions WHERE build_id = ?"
-                       " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, f"bpf_iter_{dep.name}")).fetchone()
+    row = conn.execute(
+        "SELECT btf_func FROM functions WHERE build_id = ?"
+        " AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, f"bpf_iter_{dep.name}"),
+    ).fetchone()
     if row is None:
         return Cell("fail", f"absent (no bpf_iter_{dep.name})")
     return Cell("ok", "ok") if row[0] else Cell("fail", f"no BTF FUNC bpf_iter_{dep.name}")
 
 
 def _layouts(conn: sqlite3.Connection, name: str, build: int, kinds=("struct", "union")) -> list[int]:
-    return [r[0] for r in conn.execute(
-        "SELECT layout_id FROM types WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)"
-        f" AND kind IN ({','.join('?' * len(kinds))})", (build, name, *kinds))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT layout_id FROM types WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)"
+            f" AND kind IN ({','.join('?' * len(kinds))})",
+            (build, name, *kinds),
+        )
+    ]
 
 
 def _absent(dep: Dependency, what: str) -> Cell:
@@ -390,7 +477,8 @@ def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -
             found = conn.execute(
                 "SELECT coalesce(c.text, t.text) FROM struct_fields f JOIN type_texts t ON t.id = f.type_id"
                 " LEFT JOIN type_texts c ON c.id = f.canon_id WHERE f.layout_id = ? AND f.name = ?",
-                (layout, member)).fetchone()
+                (layout, member),
+            ).fetchone()
             if found:
                 break
         if found is None:
@@ -416,10 +504,12 @@ def _enum_value(conn: sqlite3.Connection, dep: Dependency, build: int, facts: di
     layouts = _layouts(conn, enum, build, ("enum",)) if enum else []
     if enum and not layouts:
         return _absent(dep, f"enum {enum} absent")
-    query = ("SELECT value FROM enum_values WHERE name = ? AND layout_id IN (SELECT value FROM json_each(?))"
-             if layouts else
-             "SELECT e.value FROM enum_values e JOIN types t ON t.layout_id = e.layout_id"
-             " WHERE e.name = ? AND t.build_id = ?")
+    query = (
+        "SELECT value FROM enum_values WHERE name = ? AND layout_id IN (SELECT value FROM json_each(?))"
+        if layouts
+        else "SELECT e.value FROM enum_values e JOIN types t ON t.layout_id = e.layout_id"
+        " WHERE e.name = ? AND t.build_id = ?"
+    )
     row = conn.execute(query, (value, json.dumps(layouts)) if layouts else (value, build)).fetchone()
     return Cell("ok", f"= {row[0]}") if row else _absent(dep, f"no value {value}")
 
@@ -431,22 +521,31 @@ def _struct_ops(conn: sqlite3.Connection, dep: Dependency, build: int, facts: di
 def _kconfig(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
     if not facts["has_config"]:
         return Cell("unknown", "no kernel config recorded for this build")
-    row = conn.execute("SELECT value FROM config_options WHERE build_id = ?"
-                       " AND name_id = (SELECT id FROM names WHERE name = ?)", (build, dep.name)).fetchone()
+    row = conn.execute(
+        "SELECT value FROM config_options WHERE build_id = ?"
+        " AND name_id = (SELECT id FROM names WHERE name = ?)",
+        (build, dep.name),
+    ).fetchone()
     if row is None or row[0] == "n":
         what = "not set" if row else "absent"
-        return Cell("warn", f"{what} (weak extern: the program copes)") if dep.detail == "weak" else Cell("fail", what)
+        return (
+            Cell("warn", f"{what} (weak extern: the program copes)")
+            if dep.detail == "weak"
+            else Cell("fail", what)
+        )
     return Cell("ok", f"= {row[0]}")
 
 
 def _enumerator(enum: str, value: str):
     """A check that the kernel's `enum` has `value` (helpers, map types)."""
+
     def check(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) -> Cell:
         wanted = dep.detail if enum == "bpf_func_id" else dep.name  # BPF_FUNC_loop, BPF_MAP_TYPE_RINGBUF
         if not _layouts(conn, enum, build, ("enum",)):
             return Cell("unknown", f"enum {enum} not recorded")
         found = _enum_value(conn, Dependency("enum_value", f"{enum}::{wanted}", None, (), None), build, facts)
         return Cell("ok", "ok") if found.level == "ok" else Cell("fail", "absent: too old a kernel")
+
     return check
 
 
@@ -456,14 +555,28 @@ def _ksym(conn: sqlite3.Connection, dep: Dependency, build: int, facts: dict) ->
 
 #: Extern kinds a program may declare __weak (absence is then a warning).
 _WEAK_KINDS = frozenset(("kfunc", "ksym", "kconfig"))
-_TYPE_KINDS = frozenset(("struct", "field", "enum", "enum_value", "type", "struct_ops", "kconfig", "helper",
-                         "map_type"))
-_CHECKS = {"function": _function, "tracepoint": _tracepoint, "raw_tracepoint": _raw_tracepoint,
-           "lsm_hook": _lsm_hook, "syscall": _syscall, "kfunc": _kfunc, "iter": _iter,
-           "struct": _struct, "enum": _struct, "type": _struct, "field": _field, "enum_value": _enum_value,
-           "struct_ops": _struct_ops, "ksym": _ksym, "kconfig": _kconfig,
-           "helper": _enumerator("bpf_func_id", "BPF_FUNC_"),
-           "map_type": _enumerator("bpf_map_type", "BPF_MAP_TYPE_")}
+_TYPE_KINDS = frozenset(
+    ("struct", "field", "enum", "enum_value", "type", "struct_ops", "kconfig", "helper", "map_type")
+)
+_CHECKS = {
+    "function": _function,
+    "tracepoint": _tracepoint,
+    "raw_tracepoint": _raw_tracepoint,
+    "lsm_hook": _lsm_hook,
+    "syscall": _syscall,
+    "kfunc": _kfunc,
+    "iter": _iter,
+    "struct": _struct,
+    "enum": _struct,
+    "type": _struct,
+    "field": _field,
+    "enum_value": _enum_value,
+    "struct_ops": _struct_ops,
+    "ksym": _ksym,
+    "kconfig": _kconfig,
+    "helper": _enumerator("bpf_func_id", "BPF_FUNC_"),
+    "map_type": _enumerator("bpf_map_type", "BPF_MAP_TYPE_"),
+}
 
 
 def _changed(conn: sqlite3.Connection, dep: Dependency, col: Column) -> str | None:
@@ -475,15 +588,20 @@ def _changed(conn: sqlite3.Connection, dep: Dependency, col: Column) -> str | No
         root, _, path = dep.name.partition(".")
         item, name, kinds, detail = None, root, _FIELD_CHANGES, path
     elif dep.kind in ("tracepoint", "raw_tracepoint"):
-        item, name, kinds, detail = "tracepoint", dep.name, \
-            ("event struct changed", "raw prototype changed", "format changed"), None
+        item, name, kinds, detail = (
+            "tracepoint",
+            dep.name,
+            ("event struct changed", "raw prototype changed", "format changed"),
+            None,
+        )
     else:
         return None
     rows = conn.execute(
         "SELECT c.change_kind, c.detail, c.old, c.new FROM changes c JOIN diff_pairs p ON p.id = c.pair_id"
         " WHERE p.build_a = ? AND p.build_b = ? AND c.name_id = (SELECT id FROM names WHERE name = ?)"
         f" AND c.change_kind IN ({','.join('?' * len(kinds))})" + (" AND c.item_kind = ?" if item else ""),
-        (col.previous, col.build_id, name, *kinds, *((item,) if item else ()))).fetchall()
+        (col.previous, col.build_id, name, *kinds, *((item,) if item else ())),
+    ).fetchall()
     if detail is not None:
         rows = [r for r in rows if r[1] == detail or (r[1] or "").startswith(detail + ".")]
     if not rows:
@@ -504,6 +622,7 @@ def _clip(old: str, new: str, width: int = 60) -> tuple[str, str]:
     start = max(0, same - 15)
 
     def cut(text: str) -> str:
-        part = text[start:start + width]
+        part = text[start : start + width]
         return ("…" if start else "") + part + ("…" if start + width < len(text) else "")
+
     return cut(old), cut(new)

@@ -69,6 +69,7 @@ subprogram counts for every program that reaches it; programs is () when no
 program does (libbpf would not load that code) or when the dependency is
 not tied to code (a kfunc declared but never called).
 """
+
 from __future__ import annotations
 
 import io
@@ -78,26 +79,26 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
-from ingest.errors import BadBpfObject
 from elftools.elf.sections import SymbolTableSection
 
-from ingest.readers import btf_format as F
 from ingest.bpf.abi import helper_name, map_type_name
-from ingest.readers.btf import BadBtf, BtfInfo, read_btf
+from ingest.errors import BadBpfObject
 from ingest.model import CType
+from ingest.readers import btf_format as F
+from ingest.readers.btf import BadBtf, BtfInfo, read_btf
 
 
 @dataclass(frozen=True, slots=True)
 class Dependency:
     """One thing the object needs from the kernel (see the module docstring)."""
 
-    kind: str                   # function, iter, syscall, tracepoint, raw_tracepoint,
-                                # lsm_hook, struct_ops, struct, enum, type, field,
-                                # enum_value, kfunc, ksym, kconfig, map_type, helper
+    kind: str  # function, iter, syscall, tracepoint, raw_tracepoint,
+    # lsm_hook, struct_ops, struct, enum, type, field,
+    # enum_value, kfunc, ksym, kconfig, map_type, helper
     name: str
-    attach: str | None          # program attach type for attach targets; None otherwise
-    programs: tuple[str, ...]   # programs that need it, sorted; () when no program reaches it
-    detail: str | None          # relocation kind, tracepoint system, "glob", "weak", ...
+    attach: str | None  # program attach type for attach targets; None otherwise
+    programs: tuple[str, ...]  # programs that need it, sorted; () when no program reaches it
+    detail: str | None  # relocation kind, tracepoint system, "glob", "weak", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +106,13 @@ class Program:
     """One BPF program: an ELF function symbol in a program section."""
 
     name: str
-    section: str                # ELF section, e.g. "kprobe/do_sys_openat2"
-    attach: str | None          # canonical section prefix ("tp" -> "tracepoint"); None: unknown
-    target: str | None          # what the section names: "do_filp_open.isra.0" (kprobe
-                                # offset dropped), "sched/sched_switch", "tcp_*", "task"
-                                # (iter), "mod:fn" (fentry); "struct.member" for struct_ops
-                                # (from the map); None when no kernel name is involved
-                                # (uprobe, xdp, freplace, a bare SEC("kprobe"), unknown)
+    section: str  # ELF section, e.g. "kprobe/do_sys_openat2"
+    attach: str | None  # canonical section prefix ("tp" -> "tracepoint"); None: unknown
+    target: str | None  # what the section names: "do_filp_open.isra.0" (kprobe
+    # offset dropped), "sched/sched_switch", "tcp_*", "task"
+    # (iter), "mod:fn" (fentry); "struct.member" for struct_ops
+    # (from the map); None when no kernel name is involved
+    # (uprobe, xdp, freplace, a bare SEC("kprobe"), unknown)
 
 
 @dataclass(slots=True)
@@ -119,9 +120,9 @@ class BpfObject:
     """What read_bpf_object found."""
 
     path: str
-    programs: list[Program]          # in section order, then by address
-    dependencies: list[Dependency]   # deduplicated, sorted by (kind, name, attach, detail)
-    unknown_sections: list[str]      # executable sections with an unknown prefix (not fatal)
+    programs: list[Program]  # in section order, then by address
+    dependencies: list[Dependency]  # deduplicated, sorted by (kind, name, attach, detail)
+    unknown_sections: list[str]  # executable sections with an unknown prefix (not fatal)
 
 
 EM_BPF = 247
@@ -131,69 +132,151 @@ INSN_SIZE = 8
 # Program section prefixes after libbpf's section_defs (libbpf.c). "name+" entries:
 # SEC("name") or SEC("name/target"). prefix -> (canonical attach, what the target is).
 _TARGETED: dict[str, tuple[str, str | None]] = {
-    "kprobe": ("kprobe", "function"), "kretprobe": ("kretprobe", "function"),
-    "kprobe.multi": ("kprobe.multi", "glob"), "kretprobe.multi": ("kretprobe.multi", "glob"),
+    "kprobe": ("kprobe", "function"),
+    "kretprobe": ("kretprobe", "function"),
+    "kprobe.multi": ("kprobe.multi", "glob"),
+    "kretprobe.multi": ("kretprobe.multi", "glob"),
     "kprobe.session": ("kprobe.session", "glob"),
-    "ksyscall": ("ksyscall", "syscall"), "kretsyscall": ("kretsyscall", "syscall"),
-    "tracepoint": ("tracepoint", "tracepoint"), "tp": ("tracepoint", "tracepoint"),
+    "ksyscall": ("ksyscall", "syscall"),
+    "kretsyscall": ("kretsyscall", "syscall"),
+    "tracepoint": ("tracepoint", "tracepoint"),
+    "tp": ("tracepoint", "tracepoint"),
     "raw_tracepoint": ("raw_tracepoint", "raw_tracepoint"),
     "raw_tp": ("raw_tracepoint", "raw_tracepoint"),
     "raw_tracepoint.w": ("raw_tracepoint.w", "raw_tracepoint"),
     "raw_tp.w": ("raw_tracepoint.w", "raw_tracepoint"),
     "tp_btf": ("tp_btf", "raw_tracepoint"),
-    "fentry": ("fentry", "btf_function"), "fexit": ("fexit", "btf_function"),
-    "fmod_ret": ("fmod_ret", "btf_function"), "fentry.s": ("fentry.s", "btf_function"),
-    "fexit.s": ("fexit.s", "btf_function"), "fmod_ret.s": ("fmod_ret.s", "btf_function"),
-    "freplace": ("freplace", None),          # the target is a BPF function, not the kernel's
-    "lsm": ("lsm", "lsm_hook"), "lsm.s": ("lsm.s", "lsm_hook"),
+    "fentry": ("fentry", "btf_function"),
+    "fexit": ("fexit", "btf_function"),
+    "fmod_ret": ("fmod_ret", "btf_function"),
+    "fentry.s": ("fentry.s", "btf_function"),
+    "fexit.s": ("fexit.s", "btf_function"),
+    "fmod_ret.s": ("fmod_ret.s", "btf_function"),
+    "freplace": ("freplace", None),  # the target is a BPF function, not the kernel's
+    "lsm": ("lsm", "lsm_hook"),
+    "lsm.s": ("lsm.s", "lsm_hook"),
     "lsm_cgroup": ("lsm_cgroup", "lsm_hook"),
-    "iter": ("iter", "iter"), "iter.s": ("iter.s", "iter"),
-    "struct_ops": ("struct_ops", "struct_ops"), "struct_ops.s": ("struct_ops.s", "struct_ops"),
+    "iter": ("iter", "iter"),
+    "iter.s": ("iter.s", "iter"),
+    "struct_ops": ("struct_ops", "struct_ops"),
+    "struct_ops.s": ("struct_ops.s", "struct_ops"),
     # user space: no kernel symbol
-    "uprobe": ("uprobe", None), "uretprobe": ("uretprobe", None),
-    "uprobe.s": ("uprobe.s", None), "uretprobe.s": ("uretprobe.s", None),
-    "uprobe.multi": ("uprobe.multi", None), "uretprobe.multi": ("uretprobe.multi", None),
-    "uprobe.multi.s": ("uprobe.multi.s", None), "uretprobe.multi.s": ("uretprobe.multi.s", None),
-    "uprobe.session": ("uprobe.session", None), "uprobe.session.s": ("uprobe.session.s", None),
-    "usdt": ("usdt", None), "usdt.s": ("usdt.s", None),
+    "uprobe": ("uprobe", None),
+    "uretprobe": ("uretprobe", None),
+    "uprobe.s": ("uprobe.s", None),
+    "uretprobe.s": ("uretprobe.s", None),
+    "uprobe.multi": ("uprobe.multi", None),
+    "uretprobe.multi": ("uretprobe.multi", None),
+    "uprobe.multi.s": ("uprobe.multi.s", None),
+    "uretprobe.multi.s": ("uretprobe.multi.s", None),
+    "uprobe.session": ("uprobe.session", None),
+    "uprobe.session.s": ("uprobe.session.s", None),
+    "usdt": ("usdt", None),
+    "usdt.s": ("usdt.s", None),
 }
 # Variants: program attach -> (dependency attach, detail).
 _VARIANTS = {
-    "fentry.s": ("fentry", "sleepable"), "fexit.s": ("fexit", "sleepable"),
-    "fmod_ret.s": ("fmod_ret", "sleepable"), "lsm.s": ("lsm", "sleepable"),
-    "iter.s": ("iter", "sleepable"), "raw_tracepoint.w": ("raw_tracepoint", "writable"),
+    "fentry.s": ("fentry", "sleepable"),
+    "fexit.s": ("fexit", "sleepable"),
+    "fmod_ret.s": ("fmod_ret", "sleepable"),
+    "lsm.s": ("lsm", "sleepable"),
+    "iter.s": ("iter", "sleepable"),
+    "raw_tracepoint.w": ("raw_tracepoint", "writable"),
 }
 # Sections matched exactly; their attach is the section name itself.
-_EXACT = frozenset((
-    "socket", "sk_reuseport", "sk_reuseport/migrate", "tc", "tc/ingress", "tc/egress",
-    "tcx/ingress", "tcx/egress", "netkit/primary", "netkit/peer", "classifier", "action",
-    "syscall", "xdp", "xdp.frags", "xdp/devmap", "xdp.frags/devmap", "xdp/cpumap",
-    "xdp.frags/cpumap", "perf_event", "lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local",
-    "sockops", "sk_skb", "sk_skb/stream_parser", "sk_skb/stream_verdict", "sk_skb/verdict",
-    "sk_msg", "lirc_mode2", "flow_dissector", "cgroup_skb/ingress", "cgroup_skb/egress",
-    "cgroup/skb", "cgroup/sock_create", "cgroup/sock_release", "cgroup/sock",
-    "cgroup/post_bind4", "cgroup/post_bind6", "cgroup/bind4", "cgroup/bind6",
-    "cgroup/connect4", "cgroup/connect6", "cgroup/connect_unix", "cgroup/sendmsg4",
-    "cgroup/sendmsg6", "cgroup/sendmsg_unix", "cgroup/recvmsg4", "cgroup/recvmsg6",
-    "cgroup/recvmsg_unix", "cgroup/getpeername4", "cgroup/getpeername6",
-    "cgroup/getpeername_unix", "cgroup/getsockname4", "cgroup/getsockname6",
-    "cgroup/getsockname_unix", "cgroup/sysctl", "cgroup/getsockopt", "cgroup/setsockopt",
-    "cgroup/dev", "sk_lookup", "netfilter",
-))
+_EXACT = frozenset(
+    (
+        "socket",
+        "sk_reuseport",
+        "sk_reuseport/migrate",
+        "tc",
+        "tc/ingress",
+        "tc/egress",
+        "tcx/ingress",
+        "tcx/egress",
+        "netkit/primary",
+        "netkit/peer",
+        "classifier",
+        "action",
+        "syscall",
+        "xdp",
+        "xdp.frags",
+        "xdp/devmap",
+        "xdp.frags/devmap",
+        "xdp/cpumap",
+        "xdp.frags/cpumap",
+        "perf_event",
+        "lwt_in",
+        "lwt_out",
+        "lwt_xmit",
+        "lwt_seg6local",
+        "sockops",
+        "sk_skb",
+        "sk_skb/stream_parser",
+        "sk_skb/stream_verdict",
+        "sk_skb/verdict",
+        "sk_msg",
+        "lirc_mode2",
+        "flow_dissector",
+        "cgroup_skb/ingress",
+        "cgroup_skb/egress",
+        "cgroup/skb",
+        "cgroup/sock_create",
+        "cgroup/sock_release",
+        "cgroup/sock",
+        "cgroup/post_bind4",
+        "cgroup/post_bind6",
+        "cgroup/bind4",
+        "cgroup/bind6",
+        "cgroup/connect4",
+        "cgroup/connect6",
+        "cgroup/connect_unix",
+        "cgroup/sendmsg4",
+        "cgroup/sendmsg6",
+        "cgroup/sendmsg_unix",
+        "cgroup/recvmsg4",
+        "cgroup/recvmsg6",
+        "cgroup/recvmsg_unix",
+        "cgroup/getpeername4",
+        "cgroup/getpeername6",
+        "cgroup/getpeername_unix",
+        "cgroup/getsockname4",
+        "cgroup/getsockname6",
+        "cgroup/getsockname_unix",
+        "cgroup/sysctl",
+        "cgroup/getsockopt",
+        "cgroup/setsockopt",
+        "cgroup/dev",
+        "sk_lookup",
+        "netfilter",
+    )
+)
 _STRUCT_OPS_SECTIONS = (".struct_ops", ".struct_ops.link")
 
 # struct bpf_core_relo kinds (enum bpf_core_relo_kind)
-RELO_KINDS = ("field_byte_offset", "field_byte_size", "field_exists", "field_signed",
-              "field_lshift_u64", "field_rshift_u64", "type_id_local", "type_id_target",
-              "type_exists", "type_size", "enumval_exists", "enumval_value", "type_matches")
+RELO_KINDS = (
+    "field_byte_offset",
+    "field_byte_size",
+    "field_exists",
+    "field_signed",
+    "field_lshift_u64",
+    "field_rshift_u64",
+    "type_id_local",
+    "type_id_target",
+    "type_exists",
+    "type_size",
+    "enumval_exists",
+    "enumval_value",
+    "type_matches",
+)
 _FIELD_RELOS = frozenset(range(0, 6))
 _TYPE_ID_LOCAL = 6
-_PROBES = frozenset((2, 8, 10))   # field_exists, type_exists, enumval_exists
+_PROBES = frozenset((2, 8, 10))  # field_exists, type_exists, enumval_exists
 _ENUMVAL_RELOS = frozenset((10, 11))
 
 # BPF instructions
-_OP_CALL = 0x85          # BPF_JMP | BPF_CALL
-_OP_LD_IMM64 = 0x18      # BPF_LD | BPF_IMM | BPF_DW
+_OP_CALL = 0x85  # BPF_JMP | BPF_CALL
+_OP_LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW
 _PSEUDO_CALL = 1
 
 # BTF kind -> dependency kind: "struct" stands for struct or union (the name
@@ -201,8 +284,8 @@ _PSEUDO_CALL = 1
 _AGGREGATE_KIND = {"struct": "struct", "union": "struct", "enum": "enum"}
 _MODIFIERS = frozenset(("const", "volatile", "restrict", "atomic"))
 
-Key = tuple[str, str, str | None, str | None]   # (kind, name, attach, detail)
-Func = tuple[int, int]                          # (section index, start offset)
+Key = tuple[str, str, str | None, str | None]  # (kind, name, attach, detail)
+Func = tuple[int, int]  # (section index, start offset)
 
 
 def read_bpf_object(path: Path) -> BpfObject:
@@ -224,16 +307,16 @@ def parse_bpf_object(data: bytes, path: str = "<bytes>") -> BpfObject:
         elf = ELFFile(io.BytesIO(data))
         machine = elf.header.e_machine
         if machine not in ("EM_BPF", EM_BPF):
-            raise BadBpfObject(f"{path} is not a BPF object (e_machine {machine}); "
-                               "compile with clang -target bpf")
+            raise BadBpfObject(
+                f"{path} is not a BPF object (e_machine {machine}); compile with clang -target bpf"
+            )
         return _Reader(elf, data, path).read()
     except BadBpfObject:
         raise
     except BadBtf as e:
         raise BadBpfObject(f"{path} has malformed BTF ({e}); rebuild it with clang -target bpf -g") from None
     except (ELFError, struct.error, ValueError, IndexError, KeyError, UnicodeDecodeError, OverflowError) as e:
-        raise BadBpfObject(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); "
-                           "rebuild it") from None
+        raise BadBpfObject(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); rebuild it") from None
 
 
 class _Reader:
@@ -243,7 +326,7 @@ class _Reader:
         self.elf, self.data, self.path = elf, data, path
         self.order = "<" if elf.little_endian else ">"
         self.deps: dict[Key, set[str]] = {}
-        self.uses: list[tuple[int, int, Key]] = []   # (section index, byte offset, dependency)
+        self.uses: list[tuple[int, int, Key]] = []  # (section index, byte offset, dependency)
 
     # -- the whole object ---------------------------------------------------
 
@@ -267,18 +350,22 @@ class _Reader:
         unknown: list[str] = []
         self.program_funcs: dict[Func, str] = {}
         for idx, sec in enumerate(self.sections):
-            if not (sec["sh_flags"] & _SHF_EXECINSTR) or sec["sh_type"] != "SHT_PROGBITS" or sec["sh_size"] == 0:
-                continue   # not executable code
+            if (
+                not (sec["sh_flags"] & _SHF_EXECINSTR)
+                or sec["sh_type"] != "SHT_PROGBITS"
+                or sec["sh_size"] == 0
+            ):
+                continue  # not executable code
             if sec.name == ".text":
-                continue   # subprograms, reached through calls
-            raw = sec.name[1:] if sec.name.startswith("?") else sec.name   # "?": not autoloaded
+                continue  # subprograms, reached through calls
+            raw = sec.name[1:] if sec.name.startswith("?") else sec.name  # "?": not autoloaded
             attach, what, target = _classify(raw)
             if attach is None:
                 unknown.append(sec.name)
             kernel_target = what is not None and what != "struct_ops" and bool(target)
             dep = _target_dep(attach, what, target) if kernel_target else None
             if what == "function" and dep is not None:
-                target = dep[1]   # kprobe "sym+off": the offset is not a kernel name
+                target = dep[1]  # kprobe "sym+off": the offset is not a kernel name
             for start, name in sorted(self.funcs.get(idx, {}).items()):
                 programs.append(Program(name, sec.name, attach, target if kernel_target else None))
                 self.program_funcs[(idx, start)] = name
@@ -298,8 +385,10 @@ class _Reader:
         size = len(self.data)
         for sec in self.sections:
             if sec["sh_type"] != "SHT_NOBITS" and sec["sh_offset"] + sec["sh_size"] > size:
-                raise BadBpfObject(f"{self.path} is truncated: section {sec.name or '#?'} ends at byte "
-                                   f"{sec['sh_offset'] + sec['sh_size']} of a {size}-byte file; rebuild it")
+                raise BadBpfObject(
+                    f"{self.path} is truncated: section {sec.name or '#?'} ends at byte "
+                    f"{sec['sh_offset'] + sec['sh_size']} of a {size}-byte file; rebuild it"
+                )
 
     def _add(self, key: Key, programs: tuple[str, ...] = ()) -> None:
         self.deps.setdefault(key, set()).update(programs)
@@ -364,8 +453,11 @@ class _Reader:
                     if not ((op == _OP_CALL and src == _PSEUDO_CALL) or op == _OP_LD_IMM64):
                         continue
                     sym = rels.get(off)
-                    if sym is not None and isinstance(sym["st_shndx"], int) \
-                            and self._executable(sym["st_shndx"]):
+                    if (
+                        sym is not None
+                        and isinstance(sym["st_shndx"], int)
+                        and self._executable(sym["st_shndx"])
+                    ):
                         # libbpf: call -> sym + (imm + 1) insns; ld_imm64 of a
                         # function address (clang 14 leaves src_reg 0) -> sym + imm bytes
                         tsec = sym["st_shndx"]
@@ -432,7 +524,7 @@ class _Reader:
                     if progs:
                         self._add(("field", f"{sname}.{m.name}", None, "struct_ops"), tuple(progs))
                         users |= progs
-                    elif any(content[mstart:mstart + msize]):
+                    elif any(content[mstart : mstart + msize]):
                         data_members.append(f"{sname}.{m.name}")
                 # A data member the kernel lacks fails the whole map: every program of it.
                 for field_name in data_members:
@@ -449,8 +541,11 @@ class _Reader:
             if sec["sh_type"] not in ("SHT_REL", "SHT_RELA"):
                 continue
             target = sec["sh_info"]
-            if not 0 < target < len(self.sections) or self.sections[target].name.startswith(".debug") \
-                    or self.sections[target].name.startswith(".BTF"):
+            if (
+                not 0 < target < len(self.sections)
+                or self.sections[target].name.startswith(".debug")
+                or self.sections[target].name.startswith(".BTF")
+            ):
                 continue
             table = out.setdefault(target, {})
             for rel in sec.iter_relocations():
@@ -513,7 +608,7 @@ class _Reader:
         if magic != F.MAGIC or hdr_len > len(ext):
             raise BadBpfObject(f"{self.path}: .BTF.ext has a bad header; rebuild the object")
         if hdr_len < 32:
-            return   # no core_relo part (objects from before CO-RE)
+            return  # no core_relo part (objects from before CO-RE)
         core_off, core_len = struct.unpack_from(bo + "II", ext, 24)
         pos, end = hdr_len + core_off, hdr_len + core_off + core_len
         if end > len(ext):
@@ -552,15 +647,16 @@ class _Reader:
         if kind == _TYPE_ID_LOCAL:
             return []
         if kind >= len(RELO_KINDS):
-            raise BadBpfObject(f"{self.path}: unknown CO-RE relocation kind {kind}; "
-                               "kernsurf is older than the compiler")
+            raise BadBpfObject(
+                f"{self.path}: unknown CO-RE relocation kind {kind}; kernsurf is older than the compiler"
+            )
         graph = self.btf.graph
         if type_id not in graph:
             raise BadBpfObject(f"{self.path}: CO-RE relocation names type {type_id}, which the BTF lacks")
         detail = RELO_KINDS[kind]
         local = graph[_skip(graph, type_id, typedefs=False)]
         if not local.name:
-            return []   # libbpf refuses relocations against anonymous types
+            return []  # libbpf refuses relocations against anonymous types
         root = _essential(local.name)
         root_kind = _dep_kind(local)
         # The type holding a field or enum value: needed (None), or only probed.
@@ -582,8 +678,10 @@ class _Reader:
                 elif t.kind == "array":
                     tid = t.ref
                 else:
-                    raise BadBpfObject(f"{self.path}: CO-RE access {access!r} does not fit type "
-                                       f"{local.name}; rebuild the object")
+                    raise BadBpfObject(
+                        f"{self.path}: CO-RE access {access!r} does not fit type "
+                        f"{local.name}; rebuild the object"
+                    )
             keys = [holder]
             if path:
                 keys.append(("field", ".".join([root, *path]), None, detail))
@@ -591,8 +689,10 @@ class _Reader:
         if kind in _ENUMVAL_RELOS:
             t = graph[_skip(graph, type_id, typedefs=True)]
             if t.kind != "enum" or not steps or steps[0] >= len(t.enumerators or ()):
-                raise BadBpfObject(f"{self.path}: CO-RE enum access {access!r} does not fit type "
-                                   f"{local.name}; rebuild the object")
+                raise BadBpfObject(
+                    f"{self.path}: CO-RE enum access {access!r} does not fit type "
+                    f"{local.name}; rebuild the object"
+                )
             value = _essential(t.enumerators[steps[0]][0])
             return [holder, ("enum_value", f"{root}::{value}", None, detail)]
         return [(root_kind, root, None, detail)]
@@ -602,7 +702,7 @@ class _Reader:
     def _externs(self) -> None:
         """.ksyms FUNCs (kfuncs) and VARs (ksyms), .kconfig CONFIG_* VARs, given to
         the programs whose instructions refer to them (call or ld_imm64 relocations)."""
-        wanted: dict[str, tuple[str, str]] = {}     # symbol name -> (kind, name)
+        wanted: dict[str, tuple[str, str]] = {}  # symbol name -> (kind, name)
         for tid, _off, _size in self.btf.datasecs.get(".ksyms", []):
             if tid in self.btf.func_ids:
                 wanted[self.btf.func_ids[tid][0]] = ("kfunc", self.btf.func_ids[tid][0])
@@ -610,14 +710,18 @@ class _Reader:
                 wanted[self.btf.var_ids[tid][0]] = ("ksym", self.btf.var_ids[tid][0])
         for tid, _off, _size in self.btf.datasecs.get(".kconfig", []):
             name = self.btf.var_ids.get(tid, ("", 0, 0))[0]
-            if name.startswith("CONFIG_"):   # LINUX_KERNEL_VERSION, LINUX_HAS_*: libbpf's own
+            if name.startswith("CONFIG_"):  # LINUX_KERNEL_VERSION, LINUX_HAS_*: libbpf's own
                 wanted[name] = ("kconfig", name)
         if not wanted:
             return
-        weak = {s.name for s in self.symbols
-                if s["st_info"]["bind"] == "STB_WEAK" and s["st_shndx"] == "SHN_UNDEF"}
-        keys = {sym: (kind, name, None, "weak" if sym in weak else None)
-                for sym, (kind, name) in wanted.items()}
+        weak = {
+            s.name
+            for s in self.symbols
+            if s["st_info"]["bind"] == "STB_WEAK" and s["st_shndx"] == "SHN_UNDEF"
+        }
+        keys = {
+            sym: (kind, name, None, "weak" if sym in weak else None) for sym, (kind, name) in wanted.items()
+        }
         for key in keys.values():
             self._add(key)
         for sec, rels in self.relocs.items():
@@ -654,9 +758,9 @@ def _target_dep(attach: str, what: str, target: str) -> Key:
     """The dependency a program section's target stands for. Its attach is the
     base attach type; sleepable (.s) and writable (.w) variants say so in detail."""
     attach, flag = _VARIANTS.get(attach, (attach, None))
-    if what == "function":                 # kprobe: "sym+off" -> "sym"
+    if what == "function":  # kprobe: "sym+off" -> "sym"
         return ("function", target.split("+", 1)[0], attach, flag)
-    if what == "btf_function":             # fentry/module:func names a module's function
+    if what == "btf_function":  # fentry/module:func names a module's function
         module, sep, func = target.rpartition(":")
         detail = " ".join(d for d in (flag, f"module:{module}" if sep else None) if d)
         return ("function", func, attach, detail or None)
@@ -665,7 +769,7 @@ def _target_dep(attach: str, what: str, target: str) -> Key:
     if what == "tracepoint":
         system, sep, event = target.partition("/")
         return ("tracepoint", event, attach, system) if sep else ("tracepoint", target, attach, None)
-    return (what, target, attach, flag)    # syscall, raw_tracepoint, lsm_hook, iter
+    return (what, target, attach, flag)  # syscall, raw_tracepoint, lsm_hook, iter
 
 
 def _dep_kind(t: CType) -> str:
@@ -679,8 +783,8 @@ def _essential(name: str) -> str:
     "x___y" separator: one non-underscore, three underscores, a non-underscore)."""
     n = len(name)
     for i in range(n - 5, -1, -1):
-        if name[i] != "_" and name[i + 1:i + 4] == "___" and name[i + 4] != "_":
-            return name[:i + 1]
+        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
+            return name[: i + 1]
     return name
 
 
@@ -710,4 +814,4 @@ def _btf_strings(raw: bytes) -> bytes:
     access strings are offsets into it); read_btf has checked the header."""
     bo = "<" if raw[:2] == b"\x9f\xeb" else ">"
     _m, _v, _f, hdr_len, _to, _tl, str_off, str_len = struct.unpack_from(bo + F.HEADER_FMT, raw, 0)
-    return raw[hdr_len + str_off:hdr_len + str_off + str_len]
+    return raw[hdr_len + str_off : hdr_len + str_off + str_len]

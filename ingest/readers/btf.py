@@ -6,15 +6,16 @@ types (FUNC, VAR, DATASEC, DECL_TAG) keep their ids as plain "void" nodes so
 the numbering stays aligned; what they say is returned beside the graph.
 TYPE_TAG ids map to the very CType object of the type they tag.
 """
+
 from __future__ import annotations
 
 import gc
 import struct
 from dataclasses import dataclass, field
 
-from ingest.readers import btf_format as F
-from ingest.model import CType, Member, TypeGraph
 from ingest.errors import BadBtf
+from ingest.model import CType, Member, TypeGraph
+from ingest.readers import btf_format as F
 
 
 @dataclass(slots=True)
@@ -22,9 +23,9 @@ class BtfInfo:
     """What one BTF blob tells: the type graph plus functions, variables, tags."""
 
     graph: TypeGraph
-    funcs: dict[str, list[int]] = field(default_factory=dict)      # FUNC name -> FUNC_PROTO ids
+    funcs: dict[str, list[int]] = field(default_factory=dict)  # FUNC name -> FUNC_PROTO ids
     decl_tags: dict[str, list[str]] = field(default_factory=dict)  # tag -> FUNC/VAR names
-    func_linkage: dict[str, int] = field(default_factory=dict)     # FUNC name -> highest linkage
+    func_linkage: dict[str, int] = field(default_factory=dict)  # FUNC name -> highest linkage
     variables: dict[str, list[int]] = field(default_factory=dict)  # VAR name -> type ids
     byte_order: str = "little"
     # By id, for readers of BPF objects (bpf_object.py): FUNC and VAR ids ->
@@ -37,8 +38,7 @@ class BtfInfo:
 
 _QUALIFIERS = {F.KIND_CONST: "const", F.KIND_VOLATILE: "volatile", F.KIND_RESTRICT: "restrict"}
 # Kinds whose ref/params are followed when printing a declaration (cycle check).
-_DECLARATOR_KINDS = frozenset(("ptr", "const", "volatile", "restrict", "atomic",
-                               "typedef", "array", "func"))
+_DECLARATOR_KINDS = frozenset(("ptr", "const", "volatile", "restrict", "atomic", "typedef", "array", "func"))
 
 
 def read_btf(data: bytes) -> BtfInfo:
@@ -64,8 +64,9 @@ def _read(data: bytes) -> BtfInfo:
         bo, order = ">", "big"
     else:
         raise BadBtf(f"bad magic {data[:2].hex()}")
-    _magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = \
-        struct.unpack_from(bo + F.HEADER_FMT, data, 0)
+    _magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
+        bo + F.HEADER_FMT, data, 0
+    )
     if version != F.VERSION:
         raise BadBtf(f"unsupported version {version}")
     if hdr_len < F.HEADER_SIZE or hdr_len > len(data):
@@ -108,13 +109,13 @@ def _read(data: bytes) -> BtfInfo:
     funcs: dict[str, list[int]] = {}
     linkage: dict[str, int] = {}
     variables: dict[str, list[int]] = {}
-    func_ids: list[tuple[int, str, int]] = []   # (FUNC id, name, proto id)
-    var_ids: dict[int, str] = {}                # VAR id -> name
-    var_linkage: dict[int, tuple[str, int, int]] = {}        # VAR id -> (name, linkage, type)
+    func_ids: list[tuple[int, str, int]] = []  # (FUNC id, name, proto id)
+    var_ids: dict[int, str] = {}  # VAR id -> name
+    var_linkage: dict[int, tuple[str, int, int]] = {}  # VAR id -> (name, linkage, type)
     func_linkage_by_id: dict[int, tuple[str, int, int]] = {}  # FUNC id -> (name, linkage, proto)
-    datasecs: dict[str, list[tuple[int, int, int]]] = {}      # name -> (id, offset, size)
-    tags: list[tuple[str, int, int]] = []       # (tag, target id, component_idx)
-    type_tags: list[tuple[int, int]] = []       # (TYPE_TAG id, ref)
+    datasecs: dict[str, list[tuple[int, int, int]]] = {}  # name -> (id, offset, size)
+    tags: list[tuple[str, int, int]] = []  # (tag, target id, component_idx)
+    type_tags: list[tuple[int, int]] = []  # (TYPE_TAG id, ref)
     maxref = 0
     pos, tid = tstart, 1
     while pos < tend:
@@ -140,7 +141,7 @@ def _read(data: bytes) -> BtfInfo:
                 if m > maxref:
                     maxref = m
                 add = members.append
-                if info >> F.KIND_FLAG_SHIFT:   # bitfield size << 24 | bit offset
+                if info >> F.KIND_FLAG_SHIFT:  # bitfield size << 24 | bit offset
                     for i in range(0, 3 * vlen, 3):
                         mn = strings.get(v[i])
                         if mn is None:
@@ -153,8 +154,7 @@ def _read(data: bytes) -> BtfInfo:
                         if mn is None:
                             mn = name_at(v[i])
                         add(Member(mn or None, v[i + 1], v[i + 2]))
-            graph[tid] = CType("struct" if kind == F.KIND_STRUCT else "union", name,
-                               size=st, members=members)
+            graph[tid] = CType("struct" if kind == F.KIND_STRUCT else "union", name, size=st, members=members)
         elif kind == F.KIND_PTR:
             graph[tid] = CType("ptr", ref=st)
             if st > maxref:
@@ -188,7 +188,7 @@ def _read(data: bytes) -> BtfInfo:
             graph[tid] = CType("func", ref=st, params=params, variadic=variadic)
         elif kind == F.KIND_FUNC:
             graph[tid] = void
-            if name:   # gcc 12 -gbtf also emits nameless FUNCs for function pointers
+            if name:  # gcc 12 -gbtf also emits nameless FUNCs for function pointers
                 func_ids.append((tid, name, st))
                 func_linkage_by_id[tid] = (name, vlen, st)
                 if linkage.get(name, -1) < vlen:
@@ -238,11 +238,10 @@ def _read(data: bytes) -> BtfInfo:
             pos += need
             if vlen:
                 graph[tid] = CType("enum", name, size=st, enumerators=enumerators)
-            else:   # BTF spells a forward enum as an enum without values
+            else:  # BTF spells a forward enum as an enum without values
                 graph[tid] = CType("fwd", name, size=st, fwd_kind="enum")
         elif kind == F.KIND_FWD:
-            graph[tid] = CType("fwd", name,
-                               fwd_kind="union" if info >> F.KIND_FLAG_SHIFT else "struct")
+            graph[tid] = CType("fwd", name, fwd_kind="union" if info >> F.KIND_FLAG_SHIFT else "struct")
         elif kind == F.KIND_FLOAT:
             graph[tid] = CType("float", name, size=st)
         elif kind == F.KIND_VAR:
@@ -267,8 +266,7 @@ def _read(data: bytes) -> BtfInfo:
                 if m > maxref:
                     maxref = m
                 if name:
-                    datasecs.setdefault(name, []).extend(
-                        zip(entries[0::3], entries[1::3], entries[2::3]))
+                    datasecs.setdefault(name, []).extend(zip(entries[0::3], entries[1::3], entries[2::3]))
             pos += need
             graph[tid] = void
         elif kind == F.KIND_DECL_TAG:
@@ -281,7 +279,7 @@ def _read(data: bytes) -> BtfInfo:
             if st > maxref:
                 maxref = st
         elif kind == F.KIND_TYPE_TAG:
-            graph[tid] = void   # replaced by its target below
+            graph[tid] = void  # replaced by its target below
             type_tags.append((tid, st))
             if st > maxref:
                 maxref = st
@@ -298,8 +296,17 @@ def _read(data: bytes) -> BtfInfo:
             raise BadBtf(f"FUNC {ftid} ({name}) does not refer to a FUNC_PROTO")
         funcs.setdefault(name, []).append(proto)
     _check_acyclic(graph)
-    return BtfInfo(graph, funcs, _decl_tags(tags, func_ids, var_ids), linkage, variables, order,
-                   func_linkage_by_id, var_linkage, datasecs)
+    return BtfInfo(
+        graph,
+        funcs,
+        _decl_tags(tags, func_ids, var_ids),
+        linkage,
+        variables,
+        order,
+        func_linkage_by_id,
+        var_linkage,
+        datasecs,
+    )
 
 
 def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]]) -> None:
@@ -316,8 +323,9 @@ def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]]) -> No
         graph[tid] = graph[target]
 
 
-def _decl_tags(tags: list[tuple[str, int, int]], func_ids: list[tuple[int, str, int]],
-               var_ids: dict[int, str]) -> dict[str, list[str]]:
+def _decl_tags(
+    tags: list[tuple[str, int, int]], func_ids: list[tuple[int, str, int]], var_ids: dict[int, str]
+) -> dict[str, list[str]]:
     """tag value -> names of the FUNCs/VARs tagged as a whole (component_idx -1)."""
     names = {ftid: name for ftid, name, _ in func_ids}
     names.update(var_ids)
@@ -331,7 +339,7 @@ def _decl_tags(tags: list[tuple[str, int, int]], func_ids: list[tuple[int, str, 
 
 def _check_acyclic(graph: TypeGraph) -> None:
     """Reject a declarator cycle (e.g. a PTR to itself): printing would not end."""
-    state: dict[int, int] = {}   # 1 = on the stack, 2 = done
+    state: dict[int, int] = {}  # 1 = on the stack, 2 = done
     kinds = _DECLARATOR_KINDS
     for root, node in graph.items():
         if node.kind not in kinds or root in state:

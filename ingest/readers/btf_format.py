@@ -1,4 +1,5 @@
 """BTF binary format constants (include/uapi/linux/btf.h); read by btf.py."""
+
 from __future__ import annotations
 
 MAGIC = 0xEB9F
@@ -44,29 +45,43 @@ KIND_ENUM64 = 19
 KIND_MAX = KIND_ENUM64
 
 KIND_NAMES = {
-    KIND_UNKN: "UNKN", KIND_INT: "INT", KIND_PTR: "PTR", KIND_ARRAY: "ARRAY",
-    KIND_STRUCT: "STRUCT", KIND_UNION: "UNION", KIND_ENUM: "ENUM", KIND_FWD: "FWD",
-    KIND_TYPEDEF: "TYPEDEF", KIND_VOLATILE: "VOLATILE", KIND_CONST: "CONST",
-    KIND_RESTRICT: "RESTRICT", KIND_FUNC: "FUNC", KIND_FUNC_PROTO: "FUNC_PROTO",
-    KIND_VAR: "VAR", KIND_DATASEC: "DATASEC", KIND_FLOAT: "FLOAT",
-    KIND_DECL_TAG: "DECL_TAG", KIND_TYPE_TAG: "TYPE_TAG", KIND_ENUM64: "ENUM64",
+    KIND_UNKN: "UNKN",
+    KIND_INT: "INT",
+    KIND_PTR: "PTR",
+    KIND_ARRAY: "ARRAY",
+    KIND_STRUCT: "STRUCT",
+    KIND_UNION: "UNION",
+    KIND_ENUM: "ENUM",
+    KIND_FWD: "FWD",
+    KIND_TYPEDEF: "TYPEDEF",
+    KIND_VOLATILE: "VOLATILE",
+    KIND_CONST: "CONST",
+    KIND_RESTRICT: "RESTRICT",
+    KIND_FUNC: "FUNC",
+    KIND_FUNC_PROTO: "FUNC_PROTO",
+    KIND_VAR: "VAR",
+    KIND_DATASEC: "DATASEC",
+    KIND_FLOAT: "FLOAT",
+    KIND_DECL_TAG: "DECL_TAG",
+    KIND_TYPE_TAG: "TYPE_TAG",
+    KIND_ENUM64: "ENUM64",
 }
 
 #: Bytes that follow struct btf_type: fixed per kind ...
 EXTRA_FIXED = {
-    KIND_INT: 4,        # u32 encoding << 24 | offset << 16 | nr_bits
-    KIND_ARRAY: 12,     # struct btf_array: type, index_type, nelems
-    KIND_VAR: 4,        # struct btf_var: linkage
-    KIND_DECL_TAG: 4,   # struct btf_decl_tag: s32 component_idx (-1 = the decl itself)
+    KIND_INT: 4,  # u32 encoding << 24 | offset << 16 | nr_bits
+    KIND_ARRAY: 12,  # struct btf_array: type, index_type, nelems
+    KIND_VAR: 4,  # struct btf_var: linkage
+    KIND_DECL_TAG: 4,  # struct btf_decl_tag: s32 component_idx (-1 = the decl itself)
 }
 #: ... or per vlen entry.
 EXTRA_PER_VLEN = {
-    KIND_STRUCT: 12,      # struct btf_member: name_off, type, offset
+    KIND_STRUCT: 12,  # struct btf_member: name_off, type, offset
     KIND_UNION: 12,
-    KIND_ENUM: 8,         # struct btf_enum: name_off, s32/u32 val
-    KIND_ENUM64: 12,      # struct btf_enum64: name_off, val_lo32, val_hi32
-    KIND_FUNC_PROTO: 8,   # struct btf_param: name_off, type
-    KIND_DATASEC: 12,     # struct btf_var_secinfo: type, offset, size
+    KIND_ENUM: 8,  # struct btf_enum: name_off, s32/u32 val
+    KIND_ENUM64: 12,  # struct btf_enum64: name_off, val_lo32, val_hi32
+    KIND_FUNC_PROTO: 8,  # struct btf_param: name_off, type
+    KIND_DATASEC: 12,  # struct btf_var_secinfo: type, offset, size
 }
 
 # INT encoding (bits 24..27 of the u32 after btf_type)

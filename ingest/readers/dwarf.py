@@ -9,25 +9,45 @@ DW_AT_sibling. Units are independent, so they are spread over processes.
 All DIE references are absolute .debug_info offsets, so results from
 different units and processes merge without translation (see merge.py).
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
 from ingest import cdecl
+from ingest.model import CType, Layout, Member, Prototype
 from ingest.readers import dwarf_lines
 from ingest.readers.dwarf_forms import (
-    FLOAT_ENCODINGS, TAG_array_type, TAG_atomic_type, TAG_base_type, TAG_const_type,
-    TAG_enumeration_type, TAG_enumerator, TAG_formal_parameter, TAG_inlined_subroutine,
-    TAG_lexical_block, TAG_member, TAG_pointer_type, TAG_restrict_type, TAG_structure_type,
-    TAG_subprogram, TAG_subrange_type, TAG_subroutine_type, TAG_typedef, TAG_union_type,
-    TAG_volatile_type, BadDwarf, UnitShape, category, decoder,
+    FLOAT_ENCODINGS,
+    BadDwarf,
+    TAG_array_type,
+    TAG_atomic_type,
+    TAG_base_type,
+    TAG_const_type,
+    TAG_enumeration_type,
+    TAG_enumerator,
+    TAG_formal_parameter,
+    TAG_inlined_subroutine,
+    TAG_lexical_block,
+    TAG_member,
+    TAG_pointer_type,
+    TAG_restrict_type,
+    TAG_structure_type,
+    TAG_subprogram,
+    TAG_subrange_type,
+    TAG_subroutine_type,
+    TAG_typedef,
+    TAG_union_type,
+    TAG_volatile_type,
+    UnitShape,
+    category,
+    decoder,
 )
-from ingest.model import CType, Layout, Member, Prototype
 
 LANG_RUST = 0x1C
 
@@ -36,9 +56,9 @@ LANG_RUST = 0x1C
 class Unit:
     """One compile unit's header as the walker needs it."""
 
-    offset: int          # unit header offset in .debug_info
-    die_offset: int      # first DIE
-    end: int             # one past the unit
+    offset: int  # unit header offset in .debug_info
+    die_offset: int  # first DIE
+    end: int  # one past the unit
     abbrev_offset: int
     shape: UnitShape
 
@@ -57,7 +77,9 @@ class UnitFacts:
     language: int | None
     subs: list[tuple] = field(default_factory=list)
     edges: list[tuple] = field(default_factory=list)
-    prototypes: dict[str, tuple[Prototype, bool]] = field(default_factory=dict)  # name -> (proto, from a declaration)
+    prototypes: dict[str, tuple[Prototype, bool]] = field(
+        default_factory=dict
+    )  # name -> (proto, from a declaration)
     layouts: list[Layout] = field(default_factory=list)
 
 
@@ -69,8 +91,9 @@ def units(dwarf: DWARFInfo, endian: str) -> list[Unit]:
         if h.get("unit_type") not in (None, "DW_UT_compile", "DW_UT_partial"):
             continue
         shape = UnitShape(endian, cu.structs.dwarf_format // 8, h["address_size"], h["version"])
-        out.append(Unit(cu.cu_offset, cu.cu_die_offset, cu.cu_offset + cu.size,
-                        h["debug_abbrev_offset"], shape))
+        out.append(
+            Unit(cu.cu_offset, cu.cu_die_offset, cu.cu_offset + cu.size, h["debug_abbrev_offset"], shape)
+        )
     return out
 
 
@@ -148,19 +171,28 @@ class Strings:
 
     def strx(self, index: int) -> str:
         at = self.str_base + index * self.offset_size
-        return self.strp(int.from_bytes(self.str_offsets[at:at + self.offset_size], self.endian))
+        return self.strp(int.from_bytes(self.str_offsets[at : at + self.offset_size], self.endian))
 
     def addrx(self, index: int) -> int:
         at = self.addr_base + index * self.address_size
-        return int.from_bytes(self.addr[at:at + self.address_size], self.endian)
+        return int.from_bytes(self.addr[at : at + self.address_size], self.endian)
 
 
 # Tags whose children the walker visits even when the DIE has a sibling link.
-_DESCEND_ALWAYS = {TAG_subprogram, TAG_lexical_block, TAG_inlined_subroutine,
-                   TAG_array_type, TAG_subroutine_type}
+_DESCEND_ALWAYS = {
+    TAG_subprogram,
+    TAG_lexical_block,
+    TAG_inlined_subroutine,
+    TAG_array_type,
+    TAG_subroutine_type,
+}
 _DESCEND_LAYOUT = {TAG_structure_type, TAG_union_type, TAG_enumeration_type}
-_QUALIFIERS = {TAG_const_type: "const", TAG_volatile_type: "volatile",
-               TAG_restrict_type: "restrict", TAG_atomic_type: "atomic"}
+_QUALIFIERS = {
+    TAG_const_type: "const",
+    TAG_volatile_type: "volatile",
+    TAG_restrict_type: "restrict",
+    TAG_atomic_type: "atomic",
+}
 _AGGREGATE_KINDS = {TAG_structure_type: "struct", TAG_union_type: "union", TAG_enumeration_type: "enum"}
 
 
@@ -219,12 +251,19 @@ class _Graph(dict):
 class WalkConfig:
     """What the walk must produce for this image."""
 
-    btf_funcs: frozenset[str]   # names whose prototype comes from BTF
-    want_layouts: bool          # no BTF: struct layouts come from DWARF
+    btf_funcs: frozenset[str]  # names whose prototype comes from BTF
+    want_layouts: bool  # no BTF: struct layouts come from DWARF
 
 
-def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strings,
-              files: Callable[[int, str | None], list[str]], config: WalkConfig, seen: set) -> UnitFacts:
+def walk_unit(
+    info: bytes,
+    unit: Unit,
+    abbrevs: dict[int, tuple],
+    strings: Strings,
+    files: Callable[[int, str | None], list[str]],
+    config: WalkConfig,
+    seen: set,
+) -> UnitFacts:
     """Decode one unit. `files(stmt_list, comp_dir)` gives its line-table file names;
     `seen` (per process) holds prototype names and layout keys already produced."""
     d = info
@@ -238,11 +277,11 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
     facts: UnitFacts | None = None
     subs: list[tuple] = []
     edges: list[tuple] = []
-    params: dict[int, list] = {}       # root subprogram die -> [(name, type) | None]
-    sub_info: dict[int, tuple] = {}    # root subprogram die -> (name, return type, decl_file)
+    params: dict[int, list] = {}  # root subprogram die -> [(name, type) | None]
+    sub_info: dict[int, tuple] = {}  # root subprogram die -> (name, return type, decl_file)
     raw_types: dict[int, list] = {}
     stack: list[tuple[int, int]] = []  # (tag, die offset) of open parents
-    top = -1                           # outermost concrete subprogram, -1 outside one
+    top = -1  # outermost concrete subprogram, -1 outside one
     top_depth = -1
     while p < end:
         die = p
@@ -286,12 +325,38 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
                 elif ptag == TAG_subroutine_type:
                     raw_types[poff][7].append((None, v[1] or 0))
         elif tag == TAG_subprogram:
-            (name, external, decl_file, decl_line, inline, low_pc, declaration,
-             origin, spec, rtype, sibling, ranges, entry_pc, prototyped) = v
+            (
+                name,
+                external,
+                decl_file,
+                decl_line,
+                inline,
+                low_pc,
+                declaration,
+                origin,
+                spec,
+                rtype,
+                sibling,
+                ranges,
+                entry_pc,
+                prototyped,
+            ) = v
             concrete = low_pc is not None or ranges is not None
             origin = origin or spec
-            subs.append((die, name, bool(external), decl_file, decl_line, inline,
-                         low_pc, bool(declaration), origin, concrete))
+            subs.append(
+                (
+                    die,
+                    name,
+                    bool(external),
+                    decl_file,
+                    decl_line,
+                    inline,
+                    low_pc,
+                    bool(declaration),
+                    origin,
+                    concrete,
+                )
+            )
             if origin is None and name is not None and (prototyped or not declaration):
                 params[die] = []
                 sub_info[die] = (name, rtype or 0, bool(declaration))
@@ -314,16 +379,31 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
                     raw_types[stack[-1][1]][7].append(n)
             else:
                 raw_types[die] = [tag, name, ref, size, enc, count, decl, []]
-                if children and sibling is not None and tag not in _DESCEND_ALWAYS and not (
-                        want_layouts and tag in _DESCEND_LAYOUT):
+                if (
+                    children
+                    and sibling is not None
+                    and tag not in _DESCEND_ALWAYS
+                    and not (want_layouts and tag in _DESCEND_LAYOUT)
+                ):
                     p, descend = sibling, False
         elif tag == TAG_member:
             if want_layouts and stack:
                 parent = raw_types.get(stack[-1][1])
                 if parent is not None:
                     name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size = v
-                    parent[7].append(_member(name, ref, loc, data_bit_off, bit_size, old_bit_off,
-                                             byte_size, raw_types, unit.shape.endian))
+                    parent[7].append(
+                        _member(
+                            name,
+                            ref,
+                            loc,
+                            data_bit_off,
+                            bit_size,
+                            old_bit_off,
+                            byte_size,
+                            raw_types,
+                            unit.shape.endian,
+                        )
+                    )
         elif tag == TAG_enumerator:
             if want_layouts and stack:
                 parent = raw_types.get(stack[-1][1])
@@ -380,8 +460,13 @@ def walk_unit(info: bytes, unit: Unit, abbrevs: dict[int, tuple], strings: Strin
         for off in raw_types:
             graph[off]
         for layout in cdecl.layouts(graph):
-            key = (layout.kind, layout.name, layout.size, tuple((f.name, f.decl, f.bit_offset) for f in layout.fields),
-                   tuple(layout.values))
+            key = (
+                layout.kind,
+                layout.name,
+                layout.size,
+                tuple((f.name, f.decl, f.bit_offset) for f in layout.fields),
+                tuple(layout.values),
+            )
             if key not in seen:
                 seen.add(key)
                 facts.layouts.append(layout)
@@ -433,8 +518,10 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
         strings, line = w["strings"], w["line"]
 
         def files(stmt_list: int, comp_dir: str | None) -> list[str]:
-            return dwarf_lines.file_names(line, stmt_list, unit.shape.endian, comp_dir,
-                                          strings.strp, strings.line_strp)
+            return dwarf_lines.file_names(
+                line, stmt_list, unit.shape.endian, comp_dir, strings.strp, strings.line_strp
+            )
+
         try:
             out.append(walk_unit(w["info"], unit, abbrevs, w["strings"], files, w["config"], w["seen"]))
         except (IndexError, ValueError) as e:
@@ -442,16 +529,32 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
     return out
 
 
-def walk(unit_list: list[Unit], sections: dict[str, bytes], endian: str, config: WalkConfig,
-         jobs: int | None = None, progress: Callable[[int, int], None] | None = None) -> Iterator[UnitFacts]:
+def walk(
+    unit_list: list[Unit],
+    sections: dict[str, bytes],
+    endian: str,
+    config: WalkConfig,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[UnitFacts]:
     """Start walking every unit in worker processes; returns an iterator of
     UnitFacts in unit order. `progress(done, total)` after each batch."""
     _worker.clear()
     _worker.update(
-        units=unit_list, info=sections[".debug_info"], line=sections.get(".debug_line", b""),
-        abbrev=sections[".debug_abbrev"], abbrev_cache={}, config=config, seen=set(),
-        strings=Strings(sections.get(".debug_str", b""), sections.get(".debug_line_str", b""),
-                        sections.get(".debug_str_offsets", b""), sections.get(".debug_addr", b""), endian),
+        units=unit_list,
+        info=sections[".debug_info"],
+        line=sections.get(".debug_line", b""),
+        abbrev=sections[".debug_abbrev"],
+        abbrev_cache={},
+        config=config,
+        seen=set(),
+        strings=Strings(
+            sections.get(".debug_str", b""),
+            sections.get(".debug_line_str", b""),
+            sections.get(".debug_str_offsets", b""),
+            sections.get(".debug_addr", b""),
+            endian,
+        ),
     )
     # Batches of consecutive units, sized by bytes so both processes stay busy.
     batches: list[list[int]] = []
@@ -472,8 +575,9 @@ def walk(unit_list: list[Unit], sections: dict[str, bytes], endian: str, config:
     return _collect(pool.imap(_walk_batch, batches), pool, len(unit_list), progress)
 
 
-def _collect(results: Iterator[list[UnitFacts]], pool, total: int,
-             progress: Callable[[int, int], None] | None) -> Iterator[UnitFacts]:
+def _collect(
+    results: Iterator[list[UnitFacts]], pool, total: int, progress: Callable[[int, int], None] | None
+) -> Iterator[UnitFacts]:
     done = 0
     try:
         for batch in results:

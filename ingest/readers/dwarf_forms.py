@@ -6,9 +6,11 @@ attributes and returns only the values its tag category needs. Unwanted
 fixed-size attributes collapse into one addition, so skipping a DIE costs a
 few bytecodes.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+
 from ingest.errors import BadDwarf
 
 # Tags
@@ -36,21 +38,62 @@ AT_call_origin, AT_prototyped = 0x7F, 0x27
 FLOAT_ENCODINGS = {0x03, 0x04, 0x09, 0x0F}  # complex_float, float, imaginary_float, decimal_float
 
 TYPE_TAGS = {
-    TAG_base_type, TAG_pointer_type, TAG_const_type, TAG_volatile_type, TAG_restrict_type,
-    TAG_atomic_type, TAG_typedef, TAG_structure_type, TAG_union_type, TAG_enumeration_type,
-    TAG_array_type, TAG_subroutine_type, TAG_subrange_type,
+    TAG_base_type,
+    TAG_pointer_type,
+    TAG_const_type,
+    TAG_volatile_type,
+    TAG_restrict_type,
+    TAG_atomic_type,
+    TAG_typedef,
+    TAG_structure_type,
+    TAG_union_type,
+    TAG_enumeration_type,
+    TAG_array_type,
+    TAG_subroutine_type,
+    TAG_subrange_type,
 }
 
 #: Tag category -> the attributes its decoder returns, in order.
 CATEGORIES: dict[str, tuple[int, ...]] = {
     "cu": (AT_name, AT_comp_dir, AT_producer, AT_language, AT_stmt_list, AT_str_offsets_base, AT_addr_base),
-    "sub": (AT_name, AT_external, AT_decl_file, AT_decl_line, AT_inline, AT_low_pc, AT_declaration,
-            AT_abstract_origin, AT_specification, AT_type, AT_sibling, AT_ranges, AT_entry_pc, AT_prototyped),
+    "sub": (
+        AT_name,
+        AT_external,
+        AT_decl_file,
+        AT_decl_line,
+        AT_inline,
+        AT_low_pc,
+        AT_declaration,
+        AT_abstract_origin,
+        AT_specification,
+        AT_type,
+        AT_sibling,
+        AT_ranges,
+        AT_entry_pc,
+        AT_prototyped,
+    ),
     "inl": (AT_abstract_origin, AT_low_pc, AT_entry_pc, AT_sibling),
     "call": (AT_call_origin, AT_abstract_origin, AT_sibling),
     "param": (AT_name, AT_type, AT_abstract_origin),
-    "type": (AT_name, AT_type, AT_byte_size, AT_encoding, AT_count, AT_upper_bound, AT_sibling, AT_declaration),
-    "member": (AT_name, AT_type, AT_data_member_location, AT_data_bit_offset, AT_bit_size, AT_bit_offset, AT_byte_size),
+    "type": (
+        AT_name,
+        AT_type,
+        AT_byte_size,
+        AT_encoding,
+        AT_count,
+        AT_upper_bound,
+        AT_sibling,
+        AT_declaration,
+    ),
+    "member": (
+        AT_name,
+        AT_type,
+        AT_data_member_location,
+        AT_data_bit_offset,
+        AT_bit_size,
+        AT_bit_offset,
+        AT_byte_size,
+    ),
     "enumerator": (AT_name, AT_const_value),
     "unspecified": (),
     "skip": (AT_sibling,),
@@ -85,23 +128,55 @@ _ULEB_SKIP = "while d[p] & 0x80: p += 1\n{i}p += 1\n"
 
 
 def _uleb(var: str, i: str) -> str:
-    return (f"{var} = 0; s = 0\n{i}while True:\n{i}    b = d[p]; p += 1\n"
-            f"{i}    {var} |= (b & 0x7f) << s; s += 7\n{i}    if b < 0x80: break\n")
+    return (
+        f"{var} = 0; s = 0\n{i}while True:\n{i}    b = d[p]; p += 1\n"
+        f"{i}    {var} |= (b & 0x7f) << s; s += 7\n{i}    if b < 0x80: break\n"
+    )
 
 
 def _sleb(var: str, i: str) -> str:
     return _uleb(var, i) + f"{i}if b & 0x40: {var} -= 1 << s\n"
 
 
-def _form_code(form: int, var: str | None, attr: int, unit: "UnitShape", implicit: int | None, i: str) -> tuple[str, int | None]:
+def _form_code(
+    form: int, var: str | None, attr: int, unit: UnitShape, implicit: int | None, i: str
+) -> tuple[str, int | None]:
     """Source that reads (var) or skips (var None) one attribute; and its fixed size."""
     e = unit.endian
     osz = unit.offset_size
-    fixed = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x0C: 1, 0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8,
-             0x19: 0, 0x21: 0, 0x1E: 16, 0x20: 8, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4,
-             0x29: 1, 0x2A: 2, 0x2B: 3, 0x2C: 4, 0x1C: 4, 0x24: 8,
-             0x01: unit.address_size, 0x0E: osz, 0x10: osz if unit.version > 2 else unit.address_size,
-             0x17: osz, 0x1D: osz, 0x1F: osz, 0x1F20: osz, 0x1F21: osz}
+    fixed = {
+        0x0B: 1,
+        0x05: 2,
+        0x06: 4,
+        0x07: 8,
+        0x0C: 1,
+        0x11: 1,
+        0x12: 2,
+        0x13: 4,
+        0x14: 8,
+        0x19: 0,
+        0x21: 0,
+        0x1E: 16,
+        0x20: 8,
+        0x25: 1,
+        0x26: 2,
+        0x27: 3,
+        0x28: 4,
+        0x29: 1,
+        0x2A: 2,
+        0x2B: 3,
+        0x2C: 4,
+        0x1C: 4,
+        0x24: 8,
+        0x01: unit.address_size,
+        0x0E: osz,
+        0x10: osz if unit.version > 2 else unit.address_size,
+        0x17: osz,
+        0x1D: osz,
+        0x1F: osz,
+        0x1F20: osz,
+        0x1F21: osz,
+    }
     if var is None:
         if form in fixed:
             return "", fixed[form]
@@ -156,8 +231,9 @@ def _form_code(form: int, var: str | None, attr: int, unit: "UnitShape", implici
         return f"{i}" + _uleb("n", i) + f"{i}{var} = bytes(d[p:p+n]); p += n\n", None
     if form in (0x0A, 0x03, 0x04):
         size = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
-        return (f"{i}n = int.from_bytes(d[p:p+{size}], '{e}'); p += {size}\n"
-                f"{i}{var} = bytes(d[p:p+n]); p += n\n"), None
+        return (
+            f"{i}n = int.from_bytes(d[p:p+{size}], '{e}'); p += {size}\n{i}{var} = bytes(d[p:p+n]); p += n\n"
+        ), None
     if form in (0x20, 0x1E):
         return f"{i}{var} = None; p += {fixed[form]}\n", fixed[form]
     raise BadDwarf(f"unsupported DWARF form 0x{form:x}")
@@ -169,7 +245,12 @@ class UnitShape:
     __slots__ = ("endian", "offset_size", "address_size", "version")
 
     def __init__(self, endian: str, offset_size: int, address_size: int, version: int):
-        self.endian, self.offset_size, self.address_size, self.version = endian, offset_size, address_size, version
+        self.endian, self.offset_size, self.address_size, self.version = (
+            endian,
+            offset_size,
+            address_size,
+            version,
+        )
 
     def key(self) -> tuple:
         return (self.endian, self.offset_size, self.address_size, self.version >= 3)
@@ -201,8 +282,10 @@ def decoder(tag: int, specs: tuple[tuple[int, int, int | None], ...], unit: Unit
             seen.add(attr)
         if form == 0x16:
             raise BadDwarf("DW_FORM_indirect is not supported")
-        if var and ((attr in _STRING_ATTRS) != (form in _STRING_FORMS)
-                    or (form in _BLOCK_FORMS and attr not in _BLOCK_ATTRS)):
+        if var and (
+            (attr in _STRING_ATTRS) != (form in _STRING_FORMS)
+            or (form in _BLOCK_FORMS and attr not in _BLOCK_ATTRS)
+        ):
             raise BadDwarf(f"attribute 0x{attr:x} has form 0x{form:x} of the wrong class")
         code, size = _form_code(form, var, attr, unit, implicit, i)
         if var is None and code == "" and size is not None:
@@ -215,8 +298,11 @@ def decoder(tag: int, specs: tuple[tuple[int, int, int | None], ...], unit: Unit
     if pending:
         lines.append(f"{i}p += {pending}\n")
     values = ", ".join(f"a{a}" if a in seen else "None" for a in wanted)
-    src = ("def dec(d, p, cu, strp, line_strp, strx, addrx):\n" + "".join(lines)
-           + f"{i}return p, ({values + ',' if values else ''})\n")   # no wanted attributes: ()
+    src = (
+        "def dec(d, p, cu, strp, line_strp, strx, addrx):\n"
+        + "".join(lines)
+        + f"{i}return p, ({values + ',' if values else ''})\n"
+    )  # no wanted attributes: ()
     namespace: dict = {}
     exec(compile(src, f"<dwarf decoder tag 0x{tag:x}>", "exec"), namespace)
     fn = namespace["dec"]

@@ -4,6 +4,7 @@ Only the header is read: the walker needs DW_AT_decl_file -> path, never the
 line rows. Parsing it directly is ~10x faster than a generic parser, which
 matters with thousands of units.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ class _Reader:
         self.d, self.p, self.endian = data, pos, endian
 
     def u(self, n: int) -> int:
-        v = int.from_bytes(self.d[self.p:self.p + n], self.endian)
+        v = int.from_bytes(self.d[self.p : self.p + n], self.endian)
         self.p += n
         return v
 
@@ -36,7 +37,7 @@ class _Reader:
 
     def cstr(self) -> str:
         end = self.d.index(0, self.p)
-        s = self.d[self.p:end].decode("utf-8", "replace")
+        s = self.d[self.p : end].decode("utf-8", "replace")
         self.p = end + 1
         return s
 

@@ -1,5 +1,6 @@
 """ELF: sections (decompressed), build-id, release string, compiler, arch and
 the function symbol table, via pyelftools plus struct for the hot loops."""
+
 from __future__ import annotations
 
 import re
@@ -11,14 +12,21 @@ from typing import BinaryIO
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from ingest.model import Symbol
 from ingest.errors import ImageError, NotAnElf, UnsupportedMachine
+from ingest.model import Symbol
 
 #: e_machine -> Debian architecture name (64-bit variants chosen by ELF class).
 MACHINES = {
-    "EM_X86_64": "amd64", "EM_386": "i386", "EM_AARCH64": "arm64", "EM_ARM": "armhf",
-    "EM_PPC64": "ppc64el", "EM_PPC": "powerpc", "EM_RISCV": "riscv64", "EM_S390": "s390x",
-    "EM_MIPS": "mips64el", "EM_LOONGARCH": "loong64",
+    "EM_X86_64": "amd64",
+    "EM_386": "i386",
+    "EM_AARCH64": "arm64",
+    "EM_ARM": "armhf",
+    "EM_PPC64": "ppc64el",
+    "EM_PPC": "powerpc",
+    "EM_RISCV": "riscv64",
+    "EM_S390": "s390x",
+    "EM_MIPS": "mips64el",
+    "EM_LOONGARCH": "loong64",
 }
 BINDINGS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK", 10: "STB_GNU_UNIQUE"}
 STT_FUNC = 2
@@ -31,9 +39,9 @@ class Image:
     """An opened ELF image and the facts read straight from its headers."""
 
     elf: ELFFile
-    endian: str          # "little" or "big"
+    endian: str  # "little" or "big"
     arch: str
-    elf_class: int       # 32 or 64
+    elf_class: int  # 32 or 64
 
     def section(self, name: str) -> bytes | None:
         """A section's contents, decompressed; None when absent."""
@@ -131,7 +139,7 @@ def build_id(image: Image) -> str | None:
             continue
         try:
             for note in sec.iter_notes():
-                if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":   # Xen notes reuse type 3
+                if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":  # Xen notes reuse type 3
                     return note["n_desc"]
         except (ELFError, struct.error, UnicodeDecodeError):
             continue
@@ -221,6 +229,15 @@ def function_symbols(image: Image) -> list[Symbol]:
         if name.startswith("__pfx_"):
             continue
         stem, suffixes = split_symbol(name)
-        out.append(Symbol(name, stem, suffixes, value, size, BINDINGS.get(info >> 4, str(info >> 4)),
-                          section_names.get(shndx)))
+        out.append(
+            Symbol(
+                name,
+                stem,
+                suffixes,
+                value,
+                size,
+                BINDINGS.get(info >> 4, str(info >> 4)),
+                section_names.get(shndx),
+            )
+        )
     return out

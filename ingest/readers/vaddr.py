@@ -4,6 +4,7 @@ RELATIVE relocations applied (arm64 and ppc64 link with
 `--no-apply-dynamic-relocs`, so those words are zero in the file), plus every
 symbol by name and by address.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -13,8 +14,15 @@ from dataclasses import dataclass
 from ingest.readers.elf import Image
 
 # R_<arch>_RELATIVE per e_machine: the word becomes the addend (plus the load bias, 0 here).
-_RELATIVE = {"EM_X86_64": 8, "EM_AARCH64": 1027, "EM_PPC64": 22, "EM_RISCV": 3,
-             "EM_S390": 12, "EM_386": 8, "EM_ARM": 23}
+_RELATIVE = {
+    "EM_X86_64": 8,
+    "EM_AARCH64": 1027,
+    "EM_PPC64": 22,
+    "EM_RISCV": 3,
+    "EM_S390": 12,
+    "EM_386": 8,
+    "EM_ARM": 23,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +32,7 @@ class ElfSymbol:
     name: str
     address: int
     size: int
-    kind: str        # "func", "object", "notype", ...
+    kind: str  # "func", "object", "notype", ...
     section: str | None
 
 
@@ -38,10 +46,13 @@ class ImageMemory:
         self._e = "<" if image.endian == "little" else ">"
         self._ptr_fmt = self._e + ("Q" if self.pointer_size == 8 else "I")
         self._sections = sorted(
-            ((sec["sh_addr"], sec["sh_addr"] + sec["sh_size"], sec)
-             for sec in image.elf.iter_sections()
-             if sec["sh_addr"] and sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS"),  # SHF_ALLOC
-            key=lambda s: (s[0], s[1]))  # never compare Section objects (sections sharing an address)
+            (
+                (sec["sh_addr"], sec["sh_addr"] + sec["sh_size"], sec)
+                for sec in image.elf.iter_sections()
+                if sec["sh_addr"] and sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS"
+            ),  # SHF_ALLOC
+            key=lambda s: (s[0], s[1]),
+        )  # never compare Section objects (sections sharing an address)
         self._starts = [s[0] for s in self._sections]
         self._cache: dict[str, bytes] = {}
         self.relocations = self._relative_relocations()
@@ -71,7 +82,7 @@ class ImageMemory:
         if address + size > end:
             return None
         offset = address - start
-        return self._section_bytes(sec)[offset:offset + size]
+        return self._section_bytes(sec)[offset : offset + size]
 
     def uint(self, address: int, size: int) -> int | None:
         raw = self.read(address, size)
@@ -89,7 +100,7 @@ class ImageMemory:
         size = self.pointer_size
         end -= (end - start) % size
         raw = self.read(start, end - start) if end > start else b""
-        if raw is None:   # spans sections: word by word
+        if raw is None:  # spans sections: word by word
             return [p for a in range(start, end, size) if (p := self.pointer(a)) is not None]
         out = [v for (v,) in struct.iter_unpack(self._ptr_fmt, raw)]
         relocs = self.relocations
@@ -131,7 +142,7 @@ class ImageMemory:
         """The function symbol whose [address, address+size) holds `address`
         (aliases at one address: the first in the table)."""
         i = bisect.bisect_right(self._func_starts, address) - 1
-        for sym in reversed(self._funcs[max(0, i - 8):i + 1]):  # a few aliases share a start
+        for sym in reversed(self._funcs[max(0, i - 8) : i + 1]):  # a few aliases share a start
             if sym.address <= address < sym.address + max(sym.size, 1):
                 return sym
         return None

@@ -1,13 +1,14 @@
 """Fill a Build's other dependency surfaces (docs/concepts.md#attachability, §4) from its image:
 tracepoints, syscalls, LSM hooks, kfuncs and per-symbol attachability."""
+
 from __future__ import annotations
 
-from ingest.surfaces.attach import read_attach
+from ingest.model import Build
 from ingest.readers.btf import BtfInfo
+from ingest.readers.vaddr import ImageMemory
+from ingest.surfaces.attach import read_attach
 from ingest.surfaces.kfuncs import read_kfuncs
 from ingest.surfaces.lsm import read_lsm_hooks
-from ingest.readers.vaddr import ImageMemory
-from ingest.model import Build
 from ingest.surfaces.syscalls import read_syscalls
 from ingest.surfaces.tracepoints import read_tracepoints
 

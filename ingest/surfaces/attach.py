@@ -19,12 +19,13 @@ the NOKPROBE_SYMBOL list, whole-symbol areas the kernel blacklists at boot
 `core_kernel_text()` fails). Not covered: jump-label/static-call sites,
 `find_bug()` and instruction decoding, which refuse single addresses only.
 """
+
 from __future__ import annotations
 
 import bisect
 
-from ingest.readers.vaddr import ElfSymbol, ImageMemory
 from ingest.model import AttachFacts
+from ingest.readers.vaddr import ElfSymbol, ImageMemory
 
 #: Bytes before a symbol where its patchable-entry record may sit, per arch
 #: (arm64 CALL_OPS: 2 NOPs). Elsewhere a record outside every symbol belongs to
@@ -34,7 +35,7 @@ _PRE_ENTRY = {"arm64": 8}
 #: Areas every arch blacklists as whole symbols: (start marker, end marker, reason).
 _COMMON_AREAS = (
     ("__kprobes_text_start", "__kprobes_text_end", ".kprobes.text"),
-    ("__noinstr_text_start", "__noinstr_text_end", "noinstr"),   # since 5.8
+    ("__noinstr_text_start", "__noinstr_text_end", "noinstr"),  # since 5.8
 )
 
 #: Arch-specific areas (arch_populate_kprobe_blacklist / arch_within_kprobe_blacklist).
@@ -44,14 +45,18 @@ _COMMON_AREAS = (
 _ARCH_AREAS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "amd64": (("__entry_text_start", "__entry_text_end", "entry text"),),
     "i386": (("__entry_text_start", "__entry_text_end", "entry text"),),
-    "arm64": (("__entry_text_start", "__entry_text_end", "entry text"),
-              ("__irqentry_text_start", "__irqentry_text_end", "irqentry text"),
-              ("__idmap_text_start", "__idmap_text_end", "idmap text"),
-              ("__hyp_text_start", "__hyp_text_end", "hyp text"),
-              ("__hyp_idmap_text_start", "__hyp_idmap_text_end", "hyp idmap text")),
-    "armhf": (("__entry_text_start", "__entry_text_end", "entry text"),
-              ("__irqentry_text_start", "__irqentry_text_end", "irqentry text"),
-              ("__idmap_text_start", "__idmap_text_end", "idmap text")),
+    "arm64": (
+        ("__entry_text_start", "__entry_text_end", "entry text"),
+        ("__irqentry_text_start", "__irqentry_text_end", "irqentry text"),
+        ("__idmap_text_start", "__idmap_text_end", "idmap text"),
+        ("__hyp_text_start", "__hyp_text_end", "hyp text"),
+        ("__hyp_idmap_text_start", "__hyp_idmap_text_end", "hyp idmap text"),
+    ),
+    "armhf": (
+        ("__entry_text_start", "__entry_text_end", "entry text"),
+        ("__irqentry_text_start", "__irqentry_text_end", "irqentry text"),
+        ("__idmap_text_start", "__idmap_text_end", "idmap text"),
+    ),
     # powerpc's arch_within_kprobe_blacklist: the exception vectors at the head.
     "ppc64el": (("_stext", "__head_end", "exception vectors"),),
     "ppc64": (("_stext", "__head_end", "exception vectors"),),
@@ -65,8 +70,10 @@ class FunctionIndex:
 
     def __init__(self, mem: ImageMemory) -> None:
         self.pre_entry = _PRE_ENTRY.get(mem.image.arch, 0)
-        self.syms = sorted((s for s in mem.symbols if s.kind == "func" and not s.name.startswith("__pfx_")),
-                           key=lambda s: s.address)
+        self.syms = sorted(
+            (s for s in mem.symbols if s.kind == "func" and not s.name.startswith("__pfx_")),
+            key=lambda s: s.address,
+        )
         self.starts = [s.address for s in self.syms]
 
     def owner(self, address: int) -> int | None:
@@ -74,7 +81,7 @@ class FunctionIndex:
         starting at most `pre_entry` bytes after it."""
         i = bisect.bisect_right(self.starts, address) - 1
         j = i
-        while j >= 0 and j > i - 8:   # aliases and zero-size symbols share a start
+        while j >= 0 and j > i - 8:  # aliases and zero-size symbols share a start
             s = self.syms[j]
             if s.address <= address < s.address + max(s.size, 1):
                 return s.address

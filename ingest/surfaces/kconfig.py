@@ -1,8 +1,10 @@
 """Read a kernel .config (the `boot/config-<release>` file a package ships)."""
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
 from ingest.errors import BadConfig
 
 _SET = re.compile(r"(CONFIG_[A-Za-z0-9_]+)=(.*)")

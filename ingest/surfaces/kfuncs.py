@@ -13,13 +13,14 @@ flags) and uses set8 for other lists too (fmodret sets); when any set in the
 image carries the bit, only those are kfunc sets. Before that (6.0-6.7) every
 set8 is a kfunc set (checked on Debian 6.1: six sets, all kfunc id lists).
 """
+
 from __future__ import annotations
 
 import re
 
+from ingest.model import Kfunc
 from ingest.readers.btf import BtfInfo
 from ingest.readers.vaddr import ElfSymbol, ImageMemory
-from ingest.model import Kfunc
 
 SET8_PREFIX = "__BTF_ID__set8__"
 BTF_SET8_KFUNCS = 1 << 0
@@ -47,7 +48,7 @@ def set8_members(mem: ImageMemory, btf: BtfInfo | None) -> dict[str, tuple[tuple
     for sym, cnt, flags in sets:
         if flagged and not flags & BTF_SET8_KFUNCS:
             continue
-        set_name = sym.name[len(SET8_PREFIX):]
+        set_name = sym.name[len(SET8_PREFIX) :]
         for name, entry_flags in _entries(mem, btf, sym, cnt):
             names.setdefault(name, set()).add(set_name)
             kflags[name] = _or(kflags.get(name), entry_flags)
@@ -76,9 +77,9 @@ def _entries(mem: ImageMemory, btf: BtfInfo | None, sym: ElfSymbol, cnt: int) ->
         return [(name, None) for name in set_labels(mem, sym, cnt)]
     out: list[tuple[str, int | None]] = []
     for i in range(len(raw) // 8):
-        name = _btf_func_name(btf, int.from_bytes(raw[8 * i:8 * i + 4], mem.endian))
+        name = _btf_func_name(btf, int.from_bytes(raw[8 * i : 8 * i + 4], mem.endian))
         if name:
-            out.append((name, int.from_bytes(raw[8 * i + 4:8 * i + 8], mem.endian)))
+            out.append((name, int.from_bytes(raw[8 * i + 4 : 8 * i + 8], mem.endian)))
     return out
 
 

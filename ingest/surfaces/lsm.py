@@ -6,10 +6,11 @@ Prototypes are stored as function types without the pointer, "int (struct
 file *)" rather than the member's "int (*)(struct file *)", the spelling of
 Tracepoint.raw_prototype (model.py).
 """
+
 from __future__ import annotations
 
-from ingest.readers.btf import BtfInfo
 from ingest.model import Layout, LsmHook
+from ingest.readers.btf import BtfInfo
 
 #: The structs whose members are the hooks, newest first (6.12 replaced the first).
 HOOK_TABLES = ("lsm_static_calls_table", "security_hook_heads")
@@ -25,8 +26,10 @@ def read_lsm_hooks(layouts: list[Layout], btf: BtfInfo | None) -> list[LsmHook]:
     options = by_name.get(("union", OPTIONS))
     protos = {f.name: f.type_text for f in options.fields if f.name} if options else {}
     funcs = btf.funcs if btf else {}
-    return [LsmHook(f.name, function_type(protos.get(f.name)), f"bpf_lsm_{f.name}" in funcs)
-            for f in top_level_members(table)]
+    return [
+        LsmHook(f.name, function_type(protos.get(f.name)), f"bpf_lsm_{f.name}" in funcs)
+        for f in top_level_members(table)
+    ]
 
 
 def top_level_members(layout: Layout) -> list:
@@ -35,7 +38,7 @@ def top_level_members(layout: Layout) -> list:
 
 
 def function_type(pointer_text: str | None) -> str | None:
-    """"int (*)(struct file *)" -> "int (struct file *)"; None for anything
+    """ "int (*)(struct file *)" -> "int (struct file *)"; None for anything
     that is not a pointer to function."""
     if not pointer_text or "(*)(" not in pointer_text:
         return None

@@ -13,36 +13,45 @@ there the ia32 and x32 numbers are in code, not data, and are not read.
 Names are those of the kernel's entry functions, so arch wrappers keep
 theirs (`s390_read` on s390's 31-bit table, `arm_fadvise64_64`, `newuname`).
 """
+
 from __future__ import annotations
 
 import re
 
-from ingest.readers.vaddr import ElfSymbol, ImageMemory
 from ingest.model import Syscall
+from ingest.readers.vaddr import ElfSymbol, ImageMemory
 
 #: Table symbol -> ABI, across arches (arch/*/kernel/*sys_call_table*, syscall_*.c).
 TABLES = {
     "sys_call_table": "native",
-    "compat_sys_call_table": "compat",   # arm64, riscv, powerpc, mips, parisc
-    "ia32_sys_call_table": "ia32",       # x86-64 with IA32_EMULATION, before the switch dispatch
-    "x32_sys_call_table": "x32",         # x86-64 with X86_X32_ABI, idem
-    "sys_call_table_emu": "compat",      # s390x: 31-bit emulation
-    "sys_oabi_call_table": "oabi",       # arm with OABI_COMPAT
-    "sys_call_table32": "compat",        # sparc64
-    "sysn32_call_table": "n32",          # mips64
-    "sys32_call_table": "o32",           # mips64
+    "compat_sys_call_table": "compat",  # arm64, riscv, powerpc, mips, parisc
+    "ia32_sys_call_table": "ia32",  # x86-64 with IA32_EMULATION, before the switch dispatch
+    "x32_sys_call_table": "x32",  # x86-64 with X86_X32_ABI, idem
+    "sys_call_table_emu": "compat",  # s390x: 31-bit emulation
+    "sys_oabi_call_table": "oabi",  # arm with OABI_COMPAT
+    "sys_call_table32": "compat",  # sparc64
+    "sysn32_call_table": "n32",  # mips64
+    "sys32_call_table": "o32",  # mips64
 }
 
 #: Wrapper prefixes of each table's own entry points, best first, to pick one
 #: name among aliases at one address (`__x64_sys_fork` = `__ia32_sys_fork`);
 #: x32 uses the x86-64 entries except for its compat ones.
-_NATIVE_PREFIX = {"amd64": ("__x64_",), "i386": ("__ia32_",), "arm64": ("__arm64_",),
-                  "riscv64": ("__riscv_",), "s390x": ("__s390x_",)}
-_TABLE_PREFIX = {"ia32_sys_call_table": ("__ia32_",), "x32_sys_call_table": ("__x32_", "__x64_"),
-                 "sys_call_table_emu": ("__s390_",)}
+_NATIVE_PREFIX = {
+    "amd64": ("__x64_",),
+    "i386": ("__ia32_",),
+    "arm64": ("__arm64_",),
+    "riscv64": ("__riscv_",),
+    "s390x": ("__s390x_",),
+}
+_TABLE_PREFIX = {
+    "ia32_sys_call_table": ("__ia32_",),
+    "x32_sys_call_table": ("__x32_", "__x64_"),
+    "sys_call_table_emu": ("__s390_",),
+}
 
 _NAME = re.compile(r"^(?:__(?:x64|ia32|x32|arm64|s390x|s390|riscv|se|do)_)?(?:compat_)?sys_(.+)$")
-_MAX_SLOTS = 4096   # bound for a table whose symbol has no size
+_MAX_SLOTS = 4096  # bound for a table whose symbol has no size
 
 
 def read_syscalls(mem: ImageMemory) -> list[Syscall]:
@@ -112,6 +121,6 @@ def normalise(symbol: str) -> str:
     """The syscall name of an entry symbol: "__x64_sys_read" -> "read",
     "__ia32_compat_sys_fcntl64" -> "fcntl64"; other names are kept as they are
     (compiler suffixes such as ".localalias" dropped)."""
-    base = symbol.lstrip(".").split(".", 1)[0]   # ELFv1 ppc64 code symbols start with "."
+    base = symbol.lstrip(".").split(".", 1)[0]  # ELFv1 ppc64 code symbols start with "."
     m = _NAME.match(base)
     return m.group(1) if m else base

@@ -16,14 +16,15 @@ Which events are kept:
   `raw_syscalls:sys_enter`/`sys_exit` tracepoints are kept.
 - when two events share a name the first in the array wins.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.readers.btf import BtfInfo
 from ingest.cdecl import type_name
-from ingest.readers.vaddr import ImageMemory
 from ingest.model import Layout, Tracepoint, TypeGraph
+from ingest.readers.btf import BtfInfo
+from ingest.readers.vaddr import ImageMemory
 
 START, STOP = "__start_ftrace_events", "__stop_ftrace_events"
 SKIPPED_CLASSES = frozenset(("event_class_syscall_enter", "event_class_syscall_exit"))
@@ -37,8 +38,9 @@ FLAG_NAMES = ("TRACE_EVENT_FL_IGNORE_ENABLE", "TRACE_EVENT_FL_TRACEPOINT")
 RAW_PREFIX = "btf_trace_"
 
 
-def read_tracepoints(mem: ImageMemory | None, layouts: list[Layout], btf: BtfInfo | None,
-                     function_names: frozenset[str]) -> list[Tracepoint]:
+def read_tracepoints(
+    mem: ImageMemory | None, layouts: list[Layout], btf: BtfInfo | None, function_names: frozenset[str]
+) -> list[Tracepoint]:
     """Every trace event and raw tracepoint of one build, one per name, sorted by name."""
     found: dict[str, Tracepoint] = {}
     if mem is not None:
@@ -63,15 +65,16 @@ def read_tracepoints(mem: ImageMemory | None, layouts: list[Layout], btf: BtfInf
 class _EventShape:
     """Where the members read live in this image, and its flag masks."""
 
-    call: dict[str, int]     # trace_event_call member -> byte offset
-    cls: dict[str, int]      # trace_event_class member -> byte offset
-    tp_name: int             # offset of tracepoint.name
-    flags: dict[str, int]    # FLAG_NAMES known from the image -> mask
-    flags_size: int          # bytes of trace_event_call.flags
+    call: dict[str, int]  # trace_event_call member -> byte offset
+    cls: dict[str, int]  # trace_event_class member -> byte offset
+    tp_name: int  # offset of tracepoint.name
+    flags: dict[str, int]  # FLAG_NAMES known from the image -> mask
+    flags_size: int  # bytes of trace_event_call.flags
 
 
-def read_events(mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None,
-                function_names: frozenset[str]) -> list[Tracepoint]:
+def read_events(
+    mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None, function_names: frozenset[str]
+) -> list[Tracepoint]:
     """The trace events of the `_ftrace_events` array, in array order,
     without ftrace-internal and per-syscall events (see module docstring)."""
     bounds = mem.range(START, STOP)
@@ -79,9 +82,13 @@ def read_events(mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None,
     call, cls, tracepoint = (structs.get(n) for n in ("trace_event_call", "trace_event_class", "tracepoint"))
     if bounds is None or call is None or cls is None:
         return []
-    shape = _EventShape(call=member_offsets(call), cls=member_offsets(cls),
-                        tp_name=member_offsets(tracepoint).get("name", 0) if tracepoint else 0,
-                        flags=_flag_values(layouts, btf), flags_size=_field_size(call, "flags") or 4)
+    shape = _EventShape(
+        call=member_offsets(call),
+        cls=member_offsets(cls),
+        tp_name=member_offsets(tracepoint).get("name", 0) if tracepoint else 0,
+        flags=_flag_values(layouts, btf),
+        flags_size=_field_size(call, "flags") or 4,
+    )
     out = []
     for addr in mem.pointers(*bounds):
         event = _read_event(mem, addr, shape)
@@ -115,9 +122,12 @@ def _read_event(mem: ImageMemory, addr: int, shape: _EventShape) -> Tracepoint |
     if not name:
         return None
     fmt_ptr = mem.pointer(addr + call["print_fmt"]) if "print_fmt" in call else None
-    return Tracepoint(name=name, system=system,
-                      event_class=class_sym.removeprefix("event_class_") if class_sym else None,
-                      print_fmt=mem.cstring(fmt_ptr or 0, limit=1 << 16))
+    return Tracepoint(
+        name=name,
+        system=system,
+        event_class=class_sym.removeprefix("event_class_") if class_sym else None,
+        print_fmt=mem.cstring(fmt_ptr or 0, limit=1 << 16),
+    )
 
 
 def _event_name(mem: ImageMemory, addr: int, shape: _EventShape, flag_word: int) -> str | None:
@@ -125,8 +135,9 @@ def _event_name(mem: ImageMemory, addr: int, shape: _EventShape, flag_word: int)
     share an anonymous union)."""
     call = shape.call
     mask = shape.flags.get("TRACE_EVENT_FL_TRACEPOINT")
-    if "tp" in call and (flag_word & mask if mask is not None
-                         else _points_at_tracepoint(mem, addr + call["tp"])):
+    if "tp" in call and (
+        flag_word & mask if mask is not None else _points_at_tracepoint(mem, addr + call["tp"])
+    ):
         tp = mem.pointer(addr + call["tp"])
         return mem.cstring(mem.pointer(tp + shape.tp_name) or 0) if tp else None
     if "name" not in call:
@@ -144,7 +155,7 @@ def _class_symbol(mem: ImageMemory, address: int) -> str | None:
     """The `event_class_<class>` symbol at `address`."""
     for sym in mem.symbols_at(address):
         if sym.name.startswith("event_class_"):
-            return sym.name.split(".", 1)[0]   # drop a compiler suffix such as ".localalias"
+            return sym.name.split(".", 1)[0]  # drop a compiler suffix such as ".localalias"
     return None
 
 
@@ -191,5 +202,5 @@ def raw_tracepoints(graph: TypeGraph) -> dict[str, str]:
         target = graph.get(t.ref)
         if target is None or target.kind != "ptr" or graph.get(target.ref, target).kind != "func":
             continue
-        out.setdefault(t.name[len(RAW_PREFIX):], type_name(graph, target.ref))
+        out.setdefault(t.name[len(RAW_PREFIX) :], type_name(graph, target.ref))
     return out
