@@ -1,5 +1,5 @@
 # kernsurf: `make serve` builds the default database (if missing) and serves it;
-# `make test` runs the test suite. Both install what they need.
+# `make test` runs the test suite; `make lint` runs ruff and mypy. All install what they need.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,12 +8,12 @@ DB ?= kernels.db
 MANIFEST ?= manifests/default.yml
 TEST_KERNEL_PACKAGE := linux-image-6.1.0-56-amd64-dbg
 
-.PHONY: install system-deps serve database test fetch-test-kernel bench bench-build bench-serve bench-diff bench-check clean
+.PHONY: install system-deps serve database test lint fetch-test-kernel bench bench-build bench-serve bench-diff bench-check clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,lint]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -31,6 +31,12 @@ serve: $(DB)
 
 fetch-test-kernel: install
 	$(KERNSURF) fetch debian $(TEST_KERNEL_PACKAGE) --suite bookworm
+
+# ruff (lint and format) over the tree, mypy over ingest/ (pyproject.toml: [tool.ruff], [tool.mypy]).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The real-kernel tests run when the image is cached; a failed download only makes them skip.
 test: install system-deps

@@ -350,6 +350,53 @@ CREATE VIEW IF NOT EXISTS config_list AS
 SELECT b.name AS build, n.name AS name, c.value, c.build_id, c.name_id
 FROM config_options c JOIN names n ON n.id = c.name_id JOIN builds b ON b.id = c.build_id;
 
+-- Per build counts: the /builds page and the builds_summary canned query both read this.
+-- kprobe_ok / fentry_ok / notrace: functions kprobes accept, with a BTF FUNC in the ftrace
+-- table, outside the ftrace table; surfaces_recorded: 0 when the build predates the surfaces.
+CREATE VIEW IF NOT EXISTS build_summary AS
+SELECT b.id AS build_id, b.name AS build, b.release, b.arch, b.flavor, b.has_dwarf, b.has_btf,
+       coalesce(f.functions, 0) AS functions, coalesce(f.full_inline, 0) AS full_inline,
+       coalesce(f.selective_inline, 0) AS selective_inline, coalesce(f.declared_only, 0) AS declared_only,
+       coalesce(f.transformed, 0) AS transformed, coalesce(f.collisions, 0) AS collisions,
+       coalesce(f.duplicates, 0) AS duplicates, coalesce(t.structs, 0) AS structs,
+       coalesce(t.unions, 0) AS unions, coalesce(t.enums, 0) AS enums, b.n_symbols AS symbols,
+       f.kprobe_ok, f.fentry_ok, f.notrace, b.n_tracepoints IS NOT NULL AS surfaces_recorded,
+       (SELECT count(*) FROM tracepoints x WHERE x.build_id = b.id AND x.system IS NOT NULL) AS trace_events,
+       (SELECT count(*) FROM tracepoints x WHERE x.build_id = b.id AND x.raw_prototype_id IS NOT NULL)
+           AS raw_tracepoints,
+       (SELECT count(DISTINCT x.name_id) FROM syscalls x WHERE x.build_id = b.id AND x.abi = 'native') AS syscalls,
+       (SELECT count(DISTINCT x.name_id) FROM syscalls x WHERE x.build_id = b.id AND x.abi != 'native')
+           AS compat_syscalls,
+       (SELECT count(*) FROM lsm_hooks x WHERE x.build_id = b.id) AS lsm_hooks,
+       (SELECT count(*) FROM kfuncs x WHERE x.build_id = b.id) AS kfuncs,
+       (SELECT count(*) FROM config_options x WHERE x.build_id = b.id) AS config_options,
+       b.version_sort
+FROM builds b
+LEFT JOIN (SELECT build_id, count(*) AS functions, sum(inline = 'Full') AS full_inline,
+                  sum(inline = 'Selective') AS selective_inline, sum(inline = 'Declared only') AS declared_only,
+                  sum(suffixes IS NOT NULL) AS transformed,
+                  sum(collision IN ('Static-Static Collision', 'Static-Global Collision')) AS collisions,
+                  sum(collision = 'Static Duplication') AS duplicates,
+                  sum(ftrace IS NOT NULL AND kprobe_blocked IS NULL) AS kprobe_ok,
+                  sum(ftrace = 1 AND btf_func = 1) AS fentry_ok, sum(ftrace = 0) AS notrace
+           FROM functions GROUP BY build_id) f ON f.build_id = b.id
+LEFT JOIN (SELECT build_id, sum(kind = 'struct') AS structs, sum(kind = 'union') AS unions,
+                  sum(kind = 'enum') AS enums
+           FROM types GROUP BY build_id) t ON t.build_id = b.id;
+
+-- Per name: in how many builds it is a function or each other surface item, and its type
+-- kinds; the /search page and the search_names canned query both read this.
+CREATE VIEW IF NOT EXISTS name_kinds AS
+SELECT n.id AS name_id, n.name,
+       (SELECT count(*) FROM functions f WHERE f.name_id = n.id) AS function_builds,
+       (SELECT group_concat(DISTINCT t.kind) FROM types t WHERE t.name_id = n.id) AS type_kinds,
+       (SELECT count(*) FROM tracepoints x WHERE x.name_id = n.id) AS tracepoint_builds,
+       (SELECT count(DISTINCT x.build_id) FROM syscalls x WHERE x.name_id = n.id) AS syscall_builds,
+       (SELECT count(*) FROM lsm_hooks x WHERE x.name_id = n.id) AS lsm_hook_builds,
+       (SELECT count(*) FROM kfuncs x WHERE x.name_id = n.id) AS kfunc_builds,
+       (SELECT count(*) FROM config_options x WHERE x.name_id = n.id) AS config_builds
+FROM names n;
+
 -- ---------------------------------------------------------------------------
 -- Frontend (issue 5): name search, filled by ingest.db.build_search_index().
 -- Trigram tokens over the names of functions and types: a whole identifier

@@ -1,6 +1,6 @@
 """Assemble one Build from the per-unit DWARF facts, the symbols and the BTF:
-instance identity (docs/concepts.md#instances), caller edges (§2.2), per-name status (§2.4),
-prototypes (§2.5) and layouts (§3)."""
+instance identity (docs/concepts.md#instances), caller edges (#callers), per-name status
+(#function-status), prototypes (#prototypes) and layouts (#types)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from ingest import cdecl, classify
 from ingest.model import Build, BuildInfo, CallEdge, FunctionStatus, Instance, Layout, Prototype, Symbol
 from ingest.readers.btf import BtfInfo
-from ingest.readers.dwarf import UnitFacts
+from ingest.readers.dwarf import Edge, Sub, UnitFacts
 
 #: Top-level directories of the kernel tree, used to find where a builder's
 #: directory ends in an absolute path.
@@ -54,7 +54,7 @@ _BUILD_DIRS = [
 class PathNormaliser:
     """Maps compiler-recorded paths to kernel-tree paths for one build."""
 
-    def __init__(self, cu_names: Iterable[str | None], comp_dirs: Iterable[str | None]):
+    def __init__(self, cu_names: Iterable[str | None], comp_dirs: Iterable[str | None]) -> None:
         roots: dict[str, int] = defaultdict(int)
         for name in cu_names:
             if name and name.startswith("/"):
@@ -88,17 +88,16 @@ class PathNormaliser:
         return p
 
 
-def _resolve_root(die: int, subs: dict[int, tuple]) -> tuple | None:
+def _resolve_root(die: int, subs: dict[int, Sub]) -> Sub | None:
     """Follow abstract_origin/specification links to the DIE that names the function."""
     s = subs.get(die)
     for _ in range(8):
         if s is None:
             return None
-        origin = s[8]
-        if origin is None or origin not in subs:
+        if s.origin is None or s.origin not in subs:
             return s
-        parent = subs[origin]
-        if s[1] is not None and parent[1] is None:
+        parent = subs[s.origin]
+        if s.name is not None and parent.name is None:
             return s
         s = parent
     return s
@@ -111,11 +110,11 @@ def assemble(
     iterator: BTF prototypes and layouts are printed before it is consumed."""
     btf_protos = _btf_prototypes(btf) if btf else {}
     layouts = cdecl.layouts(btf.graph) if btf else []
-    subs: dict[int, tuple] = {}
+    subs: dict[int, Sub] = {}
     sub_cu: dict[int, int] = {}
     cu_names: list[str | None] = []
     comp_dirs: list[str | None] = []
-    edges: list[tuple] = []
+    edges: list[Edge] = []
     dwarf_protos: dict[str, Prototype] = {}
     dwarf_from_decl: dict[str, bool] = {}
     dwarf_layouts: list[Layout] = []
@@ -124,57 +123,57 @@ def assemble(
         cu_names.append(u.name)
         comp_dirs.append(u.comp_dir)
         for s in u.subs:
-            subs[s[0]] = s
-            sub_cu[s[0]] = index
+            subs[s.die] = s
+            sub_cu[s.die] = index
         edges.extend(u.edges)
-        for name, (proto, from_decl) in u.prototypes.items():
+        for name, (unit_proto, from_decl) in u.prototypes.items():
             if name not in dwarf_protos or (dwarf_from_decl[name] and not from_decl):
-                dwarf_protos[name], dwarf_from_decl[name] = proto, from_decl
+                dwarf_protos[name], dwarf_from_decl[name] = unit_proto, from_decl
         dwarf_layouts.extend(u.layouts)
     norm = PathNormaliser(cu_names, comp_dirs)
     cu_paths = [norm(n) for n in cu_names]
 
     # Instances: one per external name, one per (name, location, CU) for statics.
     instances: list[Instance] = []
-    by_key: dict[tuple, int] = {}
+    by_key: dict[tuple[str | int | None, ...], int] = {}
     die_instance: dict[int, int] = {}
     for die, s in subs.items():
         root = _resolve_root(die, subs)
-        if root is None or root[1] is None:
+        if root is None or root.name is None:
             continue
-        name, external = root[1], root[2]
-        decl_file, decl_line = norm(root[3]), root[4]
-        cu = cu_paths[sub_cu[root[0]]]
+        name, external, inline = root.name, root.external, root.inline
+        decl_file, decl_line = norm(root.decl_file), root.decl_line
+        cu = cu_paths[sub_cu[root.die]]
         key = (name,) if external else (name, decl_file, decl_line, cu)
         idx = by_key.get(key)
-        is_definition = s[9] or (root[5] in (1, 3))  # concrete code, or inlined somewhere
+        is_definition = s.concrete or (inline in (1, 3))  # concrete code, or inlined somewhere
         if idx is None:
             idx = by_key[key] = len(instances)
             instances.append(
                 Instance(
-                    name,
-                    external,
-                    decl_file,
-                    decl_line,
-                    cu if (not external or s[9]) else None,
-                    root[5],
-                    s[6] if s[9] else None,
-                    False,
+                    name=name,
+                    external=external,
+                    decl_file=decl_file,
+                    decl_line=decl_line,
+                    cu=cu if (not external or s.concrete) else None,
+                    inline=inline,
+                    address=s.low_pc if s.concrete else None,
+                    defined=False,
                 )
             )
         inst = instances[idx]
         die_instance[die] = idx
-        if s[9]:  # a definition or out-of-line copy: its CU and location win
+        if s.concrete:  # a definition or out-of-line copy: its CU and location win
             inst.defined = True
             if inst.address is None:
-                inst.address = s[6]
+                inst.address = s.low_pc
             if external:
                 inst.cu = cu_paths[sub_cu[die]]
-                if not s[7] and s[3] is not None and s[8] is None:
-                    inst.decl_file, inst.decl_line = norm(s[3]), s[4]
-        if root[5] is not None and (inst.inline is None or root[5] > inst.inline):
-            inst.inline = root[5]
-        if is_definition and root[5] in (1, 3):
+                if not s.declaration and s.decl_file is not None and s.origin is None:
+                    inst.decl_file, inst.decl_line = norm(s.decl_file), s.decl_line
+        if inline is not None and (inst.inline is None or inline > inst.inline):
+            inst.inline = inline
+        if is_definition and inline in (1, 3):
             inst.defined = True
 
     # Caller edges, with site counts; inlined copies give an address of last resort.
@@ -190,7 +189,7 @@ def assemble(
             inst.defined = True
             if inst.address is None and address:
                 inst.address = address
-    calls = [CallEdge(callee, caller, kind, n) for (callee, caller, kind), n in counts.items()]
+    calls = [CallEdge(callee, caller, kind, sites) for (callee, caller, kind), sites in counts.items()]
 
     # Functions described by address ranges only (e.g. split .cold parts): the symbol's address.
     sym_address: dict[str, int] = {}
@@ -213,17 +212,24 @@ def assemble(
         proto = btf_protos.get(name) or dwarf_protos.get(name)
         functions.append(
             FunctionStatus(
-                name,
-                classify.collision(insts),
-                classify.inline(insts, syms),
-                classify.suffixes(syms),
-                len(insts),
-                len(syms),
-                proto,
+                name=name,
+                collision=classify.collision(insts),
+                inline=classify.inline(insts, syms),
+                suffixes=classify.suffixes(syms),
+                n_instances=len(insts),
+                n_symbols=len(syms),
+                prototype=proto,
             )
         )
 
-    return Build(info, instances, calls, symbols, functions, layouts if btf else dwarf_layouts)
+    return Build(
+        info=info,
+        instances=instances,
+        calls=calls,
+        symbols=symbols,
+        functions=functions,
+        layouts=layouts if btf else dwarf_layouts,
+    )
 
 
 def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
@@ -231,7 +237,7 @@ def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
     deduplicated), so each is printed once with a placeholder name."""
     placeholder = "\0"
     printed: dict[int, Prototype | None] = {}
-    out = {}
+    out: dict[str, Prototype] = {}
     for name, ids in btf.funcs.items():
         tid = ids[0]
         if tid not in printed:
@@ -242,12 +248,12 @@ def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
         proto = printed[tid]
         if proto is not None:
             out[name] = Prototype(
-                proto.return_type,
-                proto.params,
-                proto.variadic,
-                proto.text.replace(placeholder, name, 1),
-                "btf",
-                proto.canon_params,
-                proto.canon_return,
+                return_type=proto.return_type,
+                params=proto.params,
+                variadic=proto.variadic,
+                text=proto.text.replace(placeholder, name, 1),
+                source="btf",
+                canon_params=proto.canon_params,
+                canon_return=proto.canon_return,
             )
     return out

@@ -9,8 +9,8 @@
    already in the cache first, then in manifest order. Fetches run at most `jobs` images ahead of the ingest, so the cache
    holds at most `jobs` + 1 images this run has not ingested yet.
 3. When every build is in, the manifest's groups replace the stored groups,
-   then the finalizers run: `ingest.diff.compute_group_diffs` if that module
-   provides it, and every callable in FINALIZERS (later features append theirs).
+   then the finalizers run: the differences of every pair the groups define
+   (`diff.compute_group_diffs`), then the name search index (`db.build_search_index`).
 
 A failed fetch or ingest does not stop the other builds; the groups and
 finalizers are then skipped and BuildError is raised. Each ingest is one
@@ -20,28 +20,24 @@ where it stopped.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sqlite3
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import db, pipeline
+from ingest import db, diff, pipeline
 from ingest.archive import debian, store
 from ingest.errors import ArchiveError, BuildError, UnknownPackage
-from ingest.manifest import BuildSpec, Manifest
+from ingest.manifest import BuildSpec, Manifest, Member
+from ingest.queries import builds
+from ingest.queries.builds import GroupMember, StoredGroup
 
-#: Post-build hooks: each is called with a connection to the database after the
-#: builds and groups are stored. Modules that derive data from the builds
-#: (differences, search index) append theirs; they must be incremental.
-FINALIZERS: list[Callable[[sqlite3.Connection], None]] = []
-#: Modules imported before the finalizers run, so that they can register (absent ones are skipped).
-OPTIONAL_MODULES = ("ingest.diff", "ingest.search")
+#: A step run after the builds and groups are stored; it must be incremental.
+Finalizer = Callable[[sqlite3.Connection], object]
 
 Progress = Callable[[int, int], None]
 
@@ -78,8 +74,8 @@ class DebianFetcher:
     """The default fetcher: resolve the spec's debug package in the archive index, fetch its vmlinux."""
 
     def __init__(
-        self, mirror: str | None = None, cache_dir: str | os.PathLike | None = None, config: bool = True
-    ):
+        self, mirror: str | None = None, cache_dir: str | os.PathLike[str] | None = None, config: bool = True
+    ) -> None:
         self.mirror, self.cache_dir, self.config = mirror, cache_dir, config
 
     def is_cached(self, spec: BuildSpec) -> bool:
@@ -104,14 +100,14 @@ class DebianFetcher:
         image = debian.fetch(ref, self.cache_dir, progress, config=self.config, mirror=self.mirror)
         cache_dir = self.cache_dir
         return Fetched(
-            image.path,
-            ref.version,
-            ref.release,
-            ref.arch,
-            ref.flavor,
-            image.downloaded,
-            image.cached,
-            image.warnings,
+            path=image.path,
+            version=ref.version,
+            release=ref.release,
+            arch=ref.arch,
+            flavor=ref.flavor,
+            downloaded=image.downloaded,
+            cached=image.cached,
+            warnings=image.warnings,
             evict=lambda: store.evict(ref, cache_dir),
             config=image.config_path,
         )
@@ -181,9 +177,9 @@ def build(
     try:
         for row in rows.values():
             s = row.spec
-            found = db.find_release(conn, s.source, s.release, s.arch, s.version)
+            found = builds.find_release(conn, s.source, s.release, s.arch, s.version)
             if found:
-                row.state, (row.db_id, row.name) = "stored", found
+                row.state, row.db_id, row.name = "stored", found.id, found.name
     finally:
         conn.close()
     pending = [r for r in rows.values() if r.state == "pending"]
@@ -213,10 +209,7 @@ def build(
 
     conn = db.connect(db_path)
     try:
-        db.store_groups(
-            conn,
-            [(g.name, g.kind, [(rows[m.build].db_id, m.label) for m in g.members]) for g in manifest.groups],
-        )
+        db.store_groups(conn, [_stored_group(g.name, g.kind, g.members, rows) for g in manifest.groups])
         result.groups = len(manifest.groups)
         for hook in finalizers():
             name = f"{hook.__module__}.{hook.__qualname__}"
@@ -231,20 +224,19 @@ def build(
     return result
 
 
-def finalizers() -> list[Callable[[sqlite3.Connection], None]]:
-    """The post-build hooks, in order: group differences first, then FINALIZERS."""
-    for name in OPTIONAL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but an import inside it failed
-                raise
-    hooks: list[Callable[[sqlite3.Connection], None]] = []
-    diff = sys.modules.get("ingest.diff")
-    if diff is not None and hasattr(diff, "compute_group_diffs"):
-        hooks.append(diff.compute_group_diffs)
-    hooks += [h for h in FINALIZERS if h not in hooks]
-    return hooks
+def finalizers() -> list[Finalizer]:
+    """The steps after the builds, in order: the group differences, then the search index."""
+    return [diff.compute_group_diffs, db.build_search_index]
+
+
+def _stored_group(name: str, kind: str, members: Iterable[Member], rows: dict[str, BuildRow]) -> StoredGroup:
+    """A manifest group as db.store_groups takes it: members by database id."""
+    stored = []
+    for m in members:
+        build = rows[m.build].db_id
+        assert build is not None  # every build is in: failures stopped the run before the groups
+        stored.append(GroupMember(build=build, label=m.label))
+    return StoredGroup(name=name, kind=kind, members=stored)
 
 
 def _fetch_and_ingest(
@@ -323,7 +315,14 @@ def _ingest(
     s = row.spec
     say(f"ingesting {s.id} ({got.release})")
     t = time.perf_counter()
-    identity = pipeline.Identity(s.source, got.version, got.release, got.arch, got.flavor, s.label)
+    identity = pipeline.Identity(
+        distro=s.source,
+        version=got.version,
+        release=got.release,
+        arch=got.arch,
+        flavor=got.flavor,
+        label=s.label,
+    )
     try:
         res = pipeline.ingest(got.path, db_path, identity, jobs=ingest_jobs, config=got.config)
     except pipeline.IngestError as exc:
@@ -338,7 +337,7 @@ def _ingest(
     row.ingest_seconds = time.perf_counter() - t
     conn = db.connect(db_path)
     try:
-        row.db_id, row.name = db.build_named(conn, res.name), res.name
+        row.db_id, row.name = builds.build_named(conn, res.name), res.name
     finally:
         conn.close()
     row.db_size = _size(db_path)

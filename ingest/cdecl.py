@@ -189,7 +189,8 @@ class _Sizer:
                     return None
                 mult *= t.count
             elif kind == "ptr":
-                return None if (t.size or self.pointer_size) is None else mult * (t.size or self.pointer_size)
+                size = t.size or self.pointer_size
+                return None if size is None else mult * size
             elif kind not in _QUALIFIER_WORDS and kind != "typedef":
                 return None if t.size is None or kind in ("func", "fwd", "void") else mult * t.size
             t = self.graph[t.ref]

@@ -1,35 +1,90 @@
-"""kernsurf command line: thin wrappers over the ingest library."""
+"""kernsurf command line: thin wrappers over the ingest library.
+
+Each command parses its options, makes one library call and prints the
+result. Errors: any `ingest.errors.KernsurfError` becomes a one-line
+`Error: ...` with exit status 1 (KernsurfGroup), whichever command raised it.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ingest import batch as builder
-from ingest import manifest, pipeline
+from ingest import batch, manifest, pipeline, serve
 from ingest.archive import debian
 from ingest.archive.store import human_size
-from ingest.errors import ArchiveError
+from ingest.errors import KernsurfError, NoDatabase
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group()
+class KernsurfGroup(click.Group):
+    """A command group that reports any KernsurfError as a one-line click error."""
+
+    group_class = type  # subgroups (fetch) are KernsurfGroups too
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KernsurfError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=KernsurfGroup)
 @click.version_option(package_name="kernsurf")
 def cli() -> None:
     """kernsurf: what a Linux kernel build exposes, and how it changes."""
 
 
-def _progress_bar(label: str):
+# --------------------------------------------------------------------------- shared options
+
+
+def db_option(help: str) -> Callable[[F], F]:
+    """--db: the SQLite database a command works on (kernels.db by default)."""
+    return click.option(
+        "--db",
+        "db_path",
+        default="kernels.db",
+        show_default=True,
+        type=click.Path(path_type=Path),
+        help=help,
+    )
+
+
+def mirror_option(help: str) -> Callable[[F], F]:
+    """--mirror URL: the Debian mirror to ask."""
+    return click.option("--mirror", metavar="URL", help=help)
+
+
+def json_option(f: F) -> F:
+    """--json: print JSON instead of a table."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(f)
+
+
+def _existing(db_path: Path, how: str) -> Path:
+    """`db_path` if the database exists, else a NoDatabase error saying how to create one."""
+    if not db_path.exists():
+        raise NoDatabase(f"{db_path}: no such database ({how})")
+    return db_path
+
+
+def _progress_bar(label: str) -> Callable[[int, int], None]:
     """A callback progress(done, total) drawing a click progress bar on stderr."""
-    state: dict = {}
+    bars: list[ProgressBar[int]] = []
 
     def progress(done: int, total: int) -> None:
-        bar = state.get("bar")
-        if bar is None:
-            bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
+        if not bars:
+            bars.append(click.progressbar(length=total, label=label, file=sys.stderr))
+            bars[0].__enter__()
+        bar = bars[0]
         bar.update(done - bar.pos)
         if done >= total:
             bar.__exit__(None, None, None)
@@ -37,16 +92,26 @@ def _progress_bar(label: str):
     return progress
 
 
+def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]], right: tuple[int, ...] = ()) -> None:
+    """Print rows as aligned columns; columns in `right` are right-aligned."""
+    cells = [tuple(str(c) for c in header)] + [
+        tuple("" if c is None else str(c) for c in row) for row in rows
+    ]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(header))]
+    for row in cells:
+        click.echo(
+            "  ".join(
+                c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))
+            ).rstrip()
+        )
+
+
+# --------------------------------------------------------------------------- ingest
+
+
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option(
-    "--db",
-    "db_path",
-    default="kernels.db",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="SQLite database to add the build to (created if missing).",
-)
+@db_option("SQLite database to add the build to (created if missing).")
 @click.option("--distro", help="Distribution, e.g. debian.")
 @click.option("--version", "pkg_version", help="Package version, e.g. 6.1.192-2.")
 @click.option("--release", help="Kernel release (default: from the image's linux_banner).")
@@ -72,36 +137,33 @@ def _progress_bar(label: str):
 def ingest(
     path: Path,
     db_path: Path,
-    distro,
-    pkg_version,
-    release,
-    arch,
-    flavor,
-    label,
-    kallsyms,
+    distro: str | None,
+    pkg_version: str | None,
+    release: str | None,
+    arch: str | None,
+    flavor: str | None,
+    label: str | None,
+    kallsyms: Path | None,
     config: Path | None,
     replace: bool,
-    jobs,
+    jobs: int | None,
     timings: bool,
 ) -> None:
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) as a build."""
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
-    try:
-        result = pipeline.ingest(
-            path,
-            db_path,
-            identity,
-            replace=replace,
-            jobs=jobs,
-            progress=_progress_bar("DWARF units"),
-            kallsyms=kallsyms,
-            config=config,
-        )
-    except pipeline.IngestError as exc:
-        raise click.ClickException(str(exc)) from None
-    if result.skipped:
+    result = pipeline.ingest(
+        path,
+        db_path,
+        identity,
+        replace=replace,
+        jobs=jobs,
+        progress=_progress_bar("DWARF units"),
+        kallsyms=kallsyms,
+        config=config,
+    )
+    if result.skipped or result.build is None:
         click.echo(f"{result.name}: already in {db_path} (same build-id); use --replace to re-ingest")
         return
     b = result.build
@@ -147,10 +209,8 @@ def fetch() -> None:
 @click.option(
     "--arch", type=click.Choice(debian.ARCHES), help="Architecture (default: from the flavor, else amd64)."
 )
-@click.option(
-    "--mirror",
-    metavar="URL",
-    help=f"Debian mirror (default: ${debian.ENV_MIRROR}, else the machine's APT sources, else {debian.DEFAULT_MIRROR}).",
+@mirror_option(
+    f"Debian mirror (default: ${debian.ENV_MIRROR}, else the machine's APT sources, else {debian.DEFAULT_MIRROR})."
 )
 @click.option("--no-config", is_flag=True, help="Do not fetch the kernel config from the image package.")
 def fetch_debian(
@@ -163,12 +223,9 @@ def fetch_debian(
     flavor (cloud-amd64: its newest release). The download is checked against
     the archive index's SHA256; a cached image is reused.
     """
-    try:
-        ref = debian.resolve(package_or_release, suite=suite, arch=arch, mirror=mirror)
-        click.echo(f"{ref.name} {ref.version} ({ref.suite}, {human_size(ref.size)})", err=True)
-        image = debian.fetch(ref, progress=_progress_bar("downloading"), config=not no_config, mirror=mirror)
-    except ArchiveError as exc:
-        raise click.ClickException(str(exc)) from None
+    ref = debian.resolve(package_or_release, suite=suite, arch=arch, mirror=mirror)
+    click.echo(f"{ref.name} {ref.version} ({ref.suite}, {human_size(ref.size)})", err=True)
+    image = debian.fetch(ref, progress=_progress_bar("downloading"), config=not no_config, mirror=mirror)
     for warning in image.warnings:
         click.echo(f"warning: {warning}", err=True)
     if image.cached:
@@ -189,16 +246,13 @@ def fetch_debian(
     help="Suite to list; its -updates and -security suites are included.",
 )
 @click.option("--arch", type=click.Choice(debian.ARCHES), help="Only this architecture (default: all).")
-@click.option("--mirror", metavar="URL", help="Mirror to ask (default as for `fetch debian`).")
+@mirror_option("Mirror to ask (default as for `fetch debian`).")
 def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) -> None:
     """List the debug kernels an archive offers: release, arch, flavor, version, size.
 
     A * in the last column marks images already in the local cache.
     """
-    try:
-        refs = debian.list_debug_kernels(suite, arch, mirror)
-    except ArchiveError as exc:
-        raise click.ClickException(str(exc)) from None
+    refs = debian.list_debug_kernels(suite, arch, mirror)
     rows = [
         (
             r.release,
@@ -215,33 +269,12 @@ def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) ->
     click.echo(f"{len(rows)} debug kernels in {suite} for {arch or 'all architectures'}", err=True)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple], right: tuple[int, ...] = ()) -> None:
-    """Print rows as aligned columns; columns in `right` are right-aligned."""
-    cells = [tuple(str(c) for c in header)] + [
-        tuple("" if c is None else str(c) for c in row) for row in rows
-    ]
-    widths = [max(len(row[k]) for row in cells) for k in range(len(header))]
-    for row in cells:
-        click.echo(
-            "  ".join(
-                c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))
-            ).rstrip()
-        )
-
-
 # --------------------------------------------------------------------------- build
 
 
 @cli.command("build")
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(path_type=Path))
-@click.option(
-    "--db",
-    "db_path",
-    default="kernels.db",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="SQLite database to fill (created if missing).",
-)
+@db_option("SQLite database to fill (created if missing).")
 @click.option(
     "-j",
     "--jobs",
@@ -250,7 +283,7 @@ def _table(header: tuple[str, ...], rows: list[tuple], right: tuple[int, ...] = 
     type=click.IntRange(1, 16),
     help="Parallel downloads (the ingest itself runs one build at a time on all cores).",
 )
-@click.option("--mirror", metavar="URL", help="Debian mirror (default as for `fetch debian`).")
+@mirror_option("Debian mirror (default as for `fetch debian`).")
 @click.option("--no-config", is_flag=True, help="Do not fetch kernel configs.")
 @click.option(
     "--prune",
@@ -267,13 +300,10 @@ def build_command(
     that one. Then the groups are stored and the post-build steps
     (differences, search index) run. See manifests/default.yml for the format.
     """
+    spec = manifest.load(manifest_path)
+    fetcher = batch.DebianFetcher(mirror, config=not no_config)
     try:
-        spec = manifest.load(manifest_path)
-    except manifest.ManifestError as exc:
-        raise click.ClickException(str(exc)) from None
-    fetcher = builder.DebianFetcher(mirror, config=not no_config)
-    try:
-        result = builder.build(
+        result = batch.build(
             spec,
             db_path,
             jobs=jobs,
@@ -281,15 +311,16 @@ def build_command(
             prune=prune,
             report=lambda line: click.echo(line, err=True),
         )
-    except builder.BuildError as exc:
+    except batch.BuildError as exc:
         _build_table(exc.result, db_path)
-        raise click.ClickException(str(exc)) from None
+        raise
     except sqlite3.Error as exc:
         raise click.ClickException(f"{db_path}: {exc}") from None
     _build_table(result, db_path)
 
 
-def _build_table(result, db_path: Path) -> None:
+def _build_table(result: batch.BuildResult, db_path: Path) -> None:
+    """The per-build table of `kernsurf build`, its failures on stderr, and a summary line."""
     rows = [
         (
             r.spec.id,
@@ -320,14 +351,7 @@ def _build_table(result, db_path: Path) -> None:
 @cli.command("diff")
 @click.argument("build_a")
 @click.argument("build_b")
-@click.option(
-    "--db",
-    "db_path",
-    default="kernels.db",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="SQLite database holding both builds.",
-)
+@db_option("SQLite database holding both builds.")
 @click.option(
     "--kind",
     "kinds",
@@ -342,7 +366,7 @@ def _build_table(result, db_path: Path) -> None:
     metavar="PATTERN",
     help="Only items with this name, or matching this glob (dma_buf*).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option
 @click.option(
     "--store", is_flag=True, help="Also store the changes in the database (table changes, view change_list)."
 )
@@ -371,16 +395,10 @@ def diff_command(
 
     from ingest import db, diff
 
-    if not db_path.exists():
-        raise click.ClickException(
-            f"{db_path}: no such database (create it with `kernsurf ingest` or `kernsurf build`)"
-        )
+    _existing(db_path, "create it with `kernsurf ingest` or `kernsurf build`")
     conn = db.connect(db_path)
     try:
-        try:
-            result = diff.compare(conn, build_a, build_b, kinds, pattern)
-        except (diff.UnknownBuild, diff.BadKind) as exc:
-            raise click.ClickException(str(exc.args[0])) from None
+        result = diff.compare(conn, build_a, build_b, kinds, pattern)
         if store:
             if kinds or pattern:
                 raise click.ClickException("--store keeps whole diffs only: drop --kind and --name")
@@ -396,14 +414,7 @@ def diff_command(
 
 @cli.command("check")
 @click.argument("objects", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--db",
-    "db_path",
-    default="kernels.db",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="The kernsurf database to check against.",
-)
+@db_option("The kernsurf database to check against.")
 @click.option("--group", help="Only the builds of this group (e.g. Regular), compared in its order.")
 @click.option(
     "--dep",
@@ -412,7 +423,7 @@ def diff_command(
     metavar="KIND:NAME",
     help="An extra dependency, e.g. kprobe:vmap, field:dma_buf_ops.vmap, tracepoint:sched/sched_switch.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option
 @click.option("--strict", is_flag=True, help="Exit with status 2 when any dependency fails on any build.")
 def check_command(
     objects: tuple[Path, ...],
@@ -438,44 +449,49 @@ def check_command(
     """
     import json
 
-    from ingest import db
     from ingest.bpf import check
-    from ingest.bpf import objects as bpf_object
 
-    if not objects and not deps:
-        raise click.ClickException(
-            "nothing to check: give a BPF object (clang -target bpf -g -O2 -c prog.c) or --dep"
-        )
-    try:
-        dependencies = check.merge(
-            [dep for path in objects for dep in _read_object(path, bpf_object)]
-            + [check.parse_spec(text) for text in deps]
-        )
-    except check.BadDependency as exc:
-        raise click.ClickException(str(exc)) from None
-    if not db_path.exists():
-        raise click.ClickException(
-            f"{db_path}: no such database (create it with `kernsurf build` or `kernsurf ingest`)"
-        )
-    conn = db.open_readonly(db_path)
-    try:
-        report = check.evaluate(conn, dependencies, group)
-    except LookupError as exc:
-        raise click.ClickException(str(exc.args[0])) from None
-    except sqlite3.Error as exc:
-        raise click.ClickException(f"{db_path}: not a kernsurf database ({exc})") from None
-    finally:
-        conn.close()
+    report = check.check_objects(db_path, objects, deps, group)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(json.dumps(report.as_dict(), indent=1, ensure_ascii=False) if as_json else report.text())
     if strict and any(cell.level == "fail" for row in report.cells for cell in row):
         sys.exit(2)
 
 
-def _read_object(path: Path, bpf_object) -> list:
-    try:
-        obj = bpf_object.read_bpf_object(path)
-    except bpf_object.BadBpfObject as exc:
-        raise click.ClickException(str(exc)) from None
-    for section in obj.unknown_sections:
-        click.echo(f"warning: {path}: unknown program section {section!r} (not checked)", err=True)
-    return obj.dependencies
+# --------------------------------------------------------------------------- index, serve
+
+
+@cli.command("index")
+@db_option("The kernsurf database whose search index to refill.")
+def index_command(db_path: Path) -> None:
+    """Refill the name search index (/search, the name_search table) with
+    every function, type, tracepoint, syscall, LSM hook, kfunc and config
+    option name. `kernsurf serve` does this itself when the database changed.
+    """
+    click.echo(f"search index: {serve.search_index(db_path)} names in {db_path}")
+
+
+@cli.command("serve", context_settings={"ignore_unknown_options": True})
+@click.argument("db_path", metavar="DB", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--prepare-only", is_flag=True, help="Only refresh the search index and the inspect file; do not serve."
+)
+@click.argument("datasette_options", nargs=-1, type=click.UNPROCESSED)
+def serve_command(
+    db_path: Path, host: str, port: int, prepare_only: bool, datasette_options: tuple[str, ...]
+) -> None:
+    """Serve DB read-only with Datasette and the kernsurf pages.
+
+    When DB is newer than DB.inspect.json beside it, first refill the search
+    index and write that inspect file (`datasette inspect`). Then serve it
+    immutable with the packaged metadata, templates and plugins. Options
+    kernsurf does not know are passed to `datasette serve`.
+
+    \b
+      kernsurf serve kernels.db --port 8080
+      kernsurf serve kernels.db --setting num_sql_threads 6
+    """
+    serve.serve(db_path, host, port, datasette_options, prepare_only)

@@ -1,5 +1,15 @@
-"""The only module that writes SQL: applies schema.sql, stores a Build in one
-transaction, maintains the lookup tables and deletes builds."""
+"""The writer: opens a kernsurf database (schema.sql, migrations) and does every
+write -- stores a Build, the groups, the differences and the search index -- each
+in one `transaction()`. Reads live in ingest/queries/.
+
+sqlite-utils does the table introspection of the migrations and the rare
+one-name lookup of `store_diff`. Raw sqlite3 stays on purpose where speed or
+SQLite specifics matter: the bulk inserts of `store_build` (executemany over
+prepared rows, ids assigned here so parents precede children), the in-memory
+lookup caches (`_Lookup`), the BEGIN IMMEDIATE of `transaction()` (sqlite-utils'
+atomic() begins deferred, which can deadlock two writers) and the FTS5 commands
+of `build_search_index`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +17,19 @@ import hashlib
 import re
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
+from itertools import count
 from pathlib import Path
+from typing import NamedTuple
+
+import sqlite_utils
 
 from ingest.model import AttachFacts, Build, Layout, Prototype
+from ingest.queries import builds
+from ingest.queries.builds import StoredGroup
+from ingest.queries.diff import name_ids
 
 SCHEMA_VERSION = 2
 
@@ -35,8 +54,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size = -262144")  # 256 MB: index inserts of a build stay in memory
     _migrate(conn)
     conn.executescript(schema_sql())
-    if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
-        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+    version = _utils(conn).table("schema_version")
+    if not version.count:
+        version.insert({"version": SCHEMA_VERSION})
     return conn
 
 
@@ -45,10 +65,40 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
 
 
-def find_build(conn: sqlite3.Connection, build_id: str) -> tuple[int, str] | None:
-    """(id, name) of the build with this ELF build-id, if stored."""
-    row = conn.execute("SELECT id, name FROM builds WHERE build_id = ?", (build_id,)).fetchone()
-    return (row[0], row[1]) if row else None
+def _utils(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """sqlite-utils over an open connection (no PRAGMA changes, no plugins)."""
+    return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+
+
+_savepoints = count()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any
+    exception. Inside an open transaction it nests as a SAVEPOINT (the
+    sqlite-utils pattern), so a caller can group several writes into one."""
+    if conn.in_transaction:
+        name = f"kernsurf_{next(_savepoints)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+            conn.execute(f"RELEASE {name}")
+        except BaseException:
+            if conn.in_transaction:  # an error may already have ended the transaction
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        return
+    # IMMEDIATE: take the write lock now, so two writers wait instead of deadlocking.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def version_sort(text: str | None) -> str | None:
@@ -96,7 +146,7 @@ def _next_id(conn: sqlite3.Connection, table: str) -> int:
 
 
 def _name_taken(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM builds WHERE name = ?", (name,)).fetchone() is not None
+    return builds.build_named(conn, name) is not None
 
 
 def _unique_name(conn: sqlite3.Connection, wanted: str) -> str:
@@ -153,11 +203,10 @@ def store_build(
 ) -> int:
     """Insert the whole build in one transaction; returns its id."""
     info = build.info
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        old = find_build(conn, info.build_id)
+    with transaction(conn):
+        old = builds.find_build(conn, info.build_id)
         if old is not None and not replace:
-            raise ValueError(f"build {info.build_id} is already stored as {old[1]}")
+            raise ValueError(f"build {info.build_id} is already stored as {old.name}")
         names = _Lookup(conn, "names", "name")
         paths = _Lookup(conn, "paths", "path")
         texts = _Lookup(conn, "type_texts", "text")
@@ -208,9 +257,9 @@ def store_build(
             len(build.config),
         )
         if old is not None:  # replace in place: the id stays, so groups and diff pairs keep pointing at it
-            build_pk = old[0]
+            build_pk = old.id
             clear_build(conn, build_pk)
-            name = label if label and label != old[1] and not _name_taken(conn, label) else old[1]
+            name = label if label and label != old.name and not _name_taken(conn, label) else old.name
             conn.execute(
                 f"UPDATE builds SET ({columns}) = ({', '.join('?' * 29)}) WHERE id = ?",
                 (name, *values, build_pk),
@@ -277,7 +326,7 @@ def store_build(
         # Count what is stored: DWARF-only builds repeat identical layouts across units.
         conn.execute(
             "UPDATE builds SET n_structs = ? WHERE id = ?",
-            (sum(1 for row in type_rows if row[3] != "enum"), build_pk),
+            (sum(1 for *_, kind in type_rows if kind != "enum"), build_pk),
         )
         # Parents before children: foreign keys are checked row by row.
         surface_rows = _surface_rows(build, build_pk, names, texts, long_texts, layouts)
@@ -306,10 +355,6 @@ def store_build(
         for table, rows in surface_rows.items():
             if rows:
                 conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return build_pk
 
 
@@ -362,7 +407,7 @@ class _PrototypeStore:
     def __call__(self, proto: Prototype | None) -> int | None:
         if proto is None:
             return None
-        canon_params = proto.canon_params or [None] * len(proto.params)
+        canon_params: Sequence[str | None] = proto.canon_params or [None] * len(proto.params)
         key = proto.text
         if proto.canon_return not in (None, proto.return_type) or any(
             c is not None and c != t for c, (_, t) in zip(canon_params, proto.params)
@@ -453,41 +498,18 @@ class _LayoutStore:
         )
 
 
-# --------------------------------------------------------------------------- builds by identity, groups
+# --------------------------------------------------------------------------- groups
 
 
-def find_release(
-    conn: sqlite3.Connection, distro: str, release: str, arch: str, version: str | None = None
-) -> tuple[int, str] | None:
-    """(id, name) of a stored build of this distro kernel release and arch (and package version, if
-    given), without reading the image: what `kernsurf build` checks before fetching."""
-    sql = "SELECT id, name FROM builds WHERE distro = ? AND release = ? AND arch = ?"
-    args: tuple = (distro, release, arch)
-    if version is not None:
-        sql, args = sql + " AND version = ?", args + (version,)
-    row = conn.execute(sql + " ORDER BY id LIMIT 1", args).fetchone()
-    return (row[0], row[1]) if row else None
-
-
-def build_named(conn: sqlite3.Connection, name: str) -> int | None:
-    """Id of the build with this display name, if stored."""
-    row = conn.execute("SELECT id FROM builds WHERE name = ?", (name,)).fetchone()
-    return row[0] if row else None
-
-
-#: A group to store: (name, kind "series" | "variants", [(build id, display label), ...]).
-GroupRows = tuple[str, str, list[tuple[int, str]]]
-
-
-def store_groups(conn: sqlite3.Connection, groups: list[GroupRows]) -> None:
+def store_groups(conn: sqlite3.Connection, groups: Iterable[StoredGroup]) -> None:
     """Replace the groups and their members with `groups`, in one transaction.
 
     Groups keep their id when their name is unchanged, so rows that refer to a
     group (e.g. computed differences) stay valid; groups not listed are deleted.
     Position follows the list order; member position 0 is a variants group's baseline.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    groups = list(groups)
+    with transaction(conn):
         old = dict(conn.execute("SELECT name, id FROM groups"))
         wanted = {name for name, _, _ in groups}
         for name, gid in old.items():
@@ -510,50 +532,31 @@ def store_groups(conn: sqlite3.Connection, groups: list[GroupRows]) -> None:
                 "INSERT INTO group_members (group_id, position, build_id, label) VALUES (?,?,?,?)",
                 [(gid, k, build, label) for k, (build, label) in enumerate(members)],
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
-def load_groups(conn: sqlite3.Connection) -> list[GroupRows]:
-    """The stored groups in display order, members in position order."""
-    out: list[GroupRows] = []
-    for gid, name, kind in conn.execute("SELECT id, name, kind FROM groups ORDER BY position, id").fetchall():
-        members = conn.execute(
-            "SELECT build_id, label FROM group_members WHERE group_id = ? ORDER BY position", (gid,)
-        ).fetchall()
-        out.append((name, kind, [(b, label) for b, label in members]))
-    return out
 
-
-# --------------------------------------------------------------------------- search index (frontend)
+# --------------------------------------------------------------------------- search index
 
 
 def build_search_index(conn: sqlite3.Connection) -> int:
     """Refill the name_search index (schema.sql) with every function, type,
     tracepoint, syscall, LSM hook, kfunc and config option name, in one
     transaction; returns how many names it holds."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute("INSERT INTO name_search (name_search) VALUES ('delete-all')")
-        conn.execute(
+        cursor = conn.execute(
             "INSERT INTO name_search (rowid, name) SELECT id, name FROM names WHERE id IN"
             " (SELECT name_id FROM functions UNION SELECT name_id FROM types"
             " UNION SELECT name_id FROM tracepoints UNION SELECT name_id FROM syscalls"
             " UNION SELECT name_id FROM lsm_hooks UNION SELECT name_id FROM kfuncs"
             " UNION SELECT name_id FROM config_options)"
         )
-        count = conn.execute("SELECT changes()").fetchone()[0]
+        names = cursor.rowcount
         conn.execute("INSERT INTO name_search (name_search) VALUES ('optimize')")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return count
+    return names
 
 
-# --------------------------------------------------------------------------- differences (diff.py)
+# --------------------------------------------------------------------------- migrations
 
 
 _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release of the schema
@@ -577,15 +580,16 @@ def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a database made by an older schema up to date: add the (nullable)
     new columns, whose old rows keep NULL ("not recorded"), and drop views that
     schema.sql then recreates with their new columns."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    database = _utils(conn)
+    tables = set(database.table_names())
     if "schema_version" not in tables:
         return  # a new database
     version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 1
     if version >= SCHEMA_VERSION:
         return
     for table, column, declaration in _ADDED_COLUMNS:
-        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-        if columns and column not in columns:
+        if table in tables and column not in database[table].columns_dict:
+            # Raw ALTER: sqlite-utils' add_column cannot declare the REFERENCES clause.
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
     for view in _REDEFINED_VIEWS:
         conn.execute(f"DROP VIEW IF EXISTS {view}")
@@ -598,178 +602,18 @@ def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 
-def list_builds(conn: sqlite3.Connection) -> list[tuple[int, str, str, str | None]]:
-    """(id, name, build-id, arch) of every stored build, oldest version first."""
-    return conn.execute("SELECT id, name, build_id, arch FROM builds ORDER BY version_sort, name").fetchall()
+# --------------------------------------------------------------------------- differences (diff.py)
 
 
-def build_facts(conn: sqlite3.Connection, build: int) -> dict | None:
-    """What a diff needs to know of a build: name, has_dwarf, has_symtab and a
-    stamp that changes whenever the build is re-ingested."""
-    row = conn.execute(
-        "SELECT name, has_dwarf, has_symtab, sha256, ingested_at, n_tracepoints, n_config"
-        " FROM builds WHERE id = ?",
-        (build,),
-    ).fetchone()
-    if row is None:
-        return None
-    return {
-        "id": build,
-        "name": row[0],
-        "has_dwarf": bool(row[1]),
-        "has_symtab": bool(row[2]),
-        "stamp": f"{build}:{row[3]}:{row[4]}",
-        "surfaces": row[5] is not None,
-        "has_config": bool(row[6]),
-    }
+class ChangeRow(NamedTuple):
+    """One change to store (ingest.diff.Change.stored_row)."""
 
-
-def function_states(conn: sqlite3.Connection, build: int) -> list[tuple]:
-    """(name_id, name, collision, inline, suffixes, n_symbols, prototype_id) of every function of a build."""
-    return conn.execute(
-        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id"
-        " FROM functions f JOIN names n ON n.id = f.name_id WHERE f.build_id = ?",
-        (build,),
-    ).fetchall()
-
-
-def attach_states(conn: sqlite3.Connection, build: int) -> dict[int, tuple[str | None, str | None]]:
-    """name_id -> (kprobe, fentry) texts of the function_status view for one build."""
-    return {
-        r[0]: (r[1], r[2])
-        for r in conn.execute(
-            "SELECT name_id, kprobe, fentry FROM function_status WHERE build_id = ?", (build,)
-        )
-    }
-
-
-#: Per surface table: the SELECT giving (name_id, name, facts...) rows of one build.
-_SURFACE_QUERIES = {
-    "tracepoint": "SELECT t.name_id, n.name, c.name, t.struct_layout_id, f.name, x.text, r.text"
-    " FROM tracepoints t JOIN names n ON n.id = t.name_id LEFT JOIN names c ON c.id = t.class_id"
-    " LEFT JOIN names f ON f.id = t.func_id LEFT JOIN texts x ON x.id = t.print_fmt_id"
-    " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id WHERE t.build_id = ?",
-    "syscall": "SELECT s.name_id, n.name, s.abi, s.number, y.name FROM syscalls s JOIN names n ON n.id = s.name_id"
-    " JOIN names y ON y.id = s.symbol_id WHERE s.build_id = ?",
-    "lsm_hook": "SELECT h.name_id, n.name, p.text, h.bpf_lsm FROM lsm_hooks h JOIN names n ON n.id = h.name_id"
-    " LEFT JOIN type_texts p ON p.id = h.prototype_id WHERE h.build_id = ?",
-    "kfunc": "SELECT k.name_id, n.name, k.flags, k.sets FROM kfuncs k JOIN names n ON n.id = k.name_id"
-    " WHERE k.build_id = ?",
-    "config": "SELECT c.name_id, n.name, c.value FROM config_options c JOIN names n ON n.id = c.name_id"
-    " WHERE c.build_id = ?",
-}
-
-
-def surface_rows(conn: sqlite3.Connection, item_kind: str, build: int) -> list[tuple]:
-    """(name_id, name, facts...) of one build's tracepoints, syscalls, LSM
-    hooks, kfuncs or config options (see _SURFACE_QUERIES for the facts)."""
-    return conn.execute(_SURFACE_QUERIES[item_kind], (build,)).fetchall()
-
-
-def type_entries(conn: sqlite3.Connection, build: int) -> list[tuple]:
-    """(name_id, name, kind, layout_id) of every named struct, union and enum of a build."""
-    return conn.execute(
-        "SELECT t.name_id, n.name, t.kind, t.layout_id FROM types t JOIN names n ON n.id = t.name_id"
-        " WHERE t.build_id = ?",
-        (build,),
-    ).fetchall()
-
-
-def _in_chunks(conn: sqlite3.Connection, sql: str, ids) -> list[tuple]:
-    """Rows of `sql` (with one `{}` for a list of placeholders) for `ids`, 500 at a time."""
-    ids = sorted(set(ids))
-    out: list[tuple] = []
-    for k in range(0, len(ids), 500):
-        chunk = ids[k : k + 500]
-        out.extend(conn.execute(sql.format(",".join("?" * len(chunk))), chunk))
-    return out
-
-
-def prototype_details(conn: sqlite3.Connection, ids) -> tuple[dict, dict]:
-    """For prototype ids: {id: (text, return_type_id, canon_return_id, variadic)} and
-    {id: [(position, name, type_id, canon_id), ...] in position order}."""
-    protos = {
-        r[0]: r[1:]
-        for r in _in_chunks(
-            conn,
-            "SELECT id, text, return_type_id, canon_return_id, variadic FROM prototypes WHERE id IN ({})",
-            ids,
-        )
-    }
-    params: dict[int, list] = {i: [] for i in protos}
-    for r in _in_chunks(
-        conn,
-        "SELECT prototype_id, position, name, type_id, canon_id FROM prototype_params"
-        " WHERE prototype_id IN ({}) ORDER BY prototype_id, position",
-        ids,
-    ):
-        params[r[0]].append(r[1:])
-    return protos, params
-
-
-def layout_details(conn: sqlite3.Connection, ids) -> tuple[dict, dict, dict]:
-    """For layout ids: {id: size}, {id: [(position, name, type_id, canon_id, bit_offset,
-    bit_size, parent), ...]} and {id: [(name, value), ...]}, in position order."""
-    sizes = dict(_in_chunks(conn, "SELECT id, size FROM layouts WHERE id IN ({})", ids))
-    fields: dict[int, list] = {i: [] for i in sizes}
-    values: dict[int, list] = {i: [] for i in sizes}
-    for r in _in_chunks(
-        conn,
-        "SELECT layout_id, position, name, type_id, canon_id, bit_offset, bit_size, parent"
-        " FROM struct_fields WHERE layout_id IN ({}) ORDER BY layout_id, position",
-        ids,
-    ):
-        fields[r[0]].append(r[1:])
-    for r in _in_chunks(
-        conn,
-        "SELECT layout_id, name, value FROM enum_values WHERE layout_id IN ({}) ORDER BY layout_id, position",
-        ids,
-    ):
-        values[r[0]].append(r[1:])
-    return sizes, fields, values
-
-
-def type_texts(conn: sqlite3.Connection, ids) -> dict[int, str]:
-    """{id: text} of type_texts rows."""
-    return dict(_in_chunks(conn, "SELECT id, text FROM type_texts WHERE id IN ({})", ids))
-
-
-def group_pairs(conn: sqlite3.Connection) -> list[tuple[int, int, int]]:
-    """(group id, build A, build B) of every pair the groups define: consecutive
-    members of a series, the baseline (position 0) against each other member of
-    variants. Groups in display order; a pair defined twice is listed once."""
-    pairs: list[tuple[int, int, int]] = []
-    seen: set[tuple[int, int]] = set()
-    for gid, kind in conn.execute("SELECT id, kind FROM groups ORDER BY position, id").fetchall():
-        members = [
-            b
-            for (b,) in conn.execute(
-                "SELECT build_id FROM group_members WHERE group_id = ? ORDER BY position", (gid,)
-            )
-        ]
-        if kind == "series":
-            candidates = list(zip(members, members[1:]))
-        else:
-            candidates = [(members[0], b) for b in members[1:]]
-        for a, b in candidates:
-            if a != b and (a, b) not in seen:
-                seen.add((a, b))
-                pairs.append((gid, a, b))
-    return pairs
-
-
-def stored_pairs(conn: sqlite3.Connection) -> dict[tuple[int, int], tuple[int, int | None, str, int]]:
-    """{(build A, build B): (pair id, group id, stamp, n_changes)} of the stored differences."""
-    return {
-        (a, b): (i, g, s, n)
-        for i, a, b, g, s, n in conn.execute(
-            "SELECT id, build_a, build_b, group_id, stamp, n_changes FROM diff_pairs"
-        )
-    }
-
-
-#: One change to store: (item_kind, item name, change_kind, detail, old, new).
-ChangeRow = tuple[str, str, str, str | None, str | None, str | None]
+    item_kind: str
+    name: str
+    change_kind: str
+    detail: str | None
+    old: str | None
+    new: str | None
 
 
 def store_diff(
@@ -783,14 +627,12 @@ def store_diff(
 ) -> int:
     """Store the differences of one pair of builds, replacing any stored for
     that pair, in one transaction; returns the pair's id."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         old = conn.execute(
             "SELECT id FROM diff_pairs WHERE build_a = ? AND build_b = ?", (build_a, build_b)
         ).fetchone()
         if old:
-            conn.execute("DELETE FROM changes WHERE pair_id = ?", (old[0],))
-            conn.execute("DELETE FROM diff_pairs WHERE id = ?", (old[0],))
+            _delete_pair(conn, old[0])
         pair = _next_id(conn, "diff_pairs")
         conn.execute(
             "INSERT INTO diff_pairs (id, group_id, build_a, build_b, stamp, computed_at, seconds, n_changes)"
@@ -806,24 +648,16 @@ def store_diff(
                 len(changes),
             ),
         )
-        ids = dict(_in_chunks(conn, "SELECT name, id FROM names WHERE name IN ({})", {c[1] for c in changes}))
-        if len(ids) < len({c[1] for c in changes}):  # names no build has (only when called by hand)
-            names = _Lookup(conn, "names", "name")
-            ids = {c[1]: names(c[1]) for c in changes}
-            names.flush()
-        rows = [
-            (pair, item, ids[name], kind, detail, old_text, new_text)
-            for item, name, kind, detail, old_text, new_text in changes
-        ]
+        wanted = {c.name for c in changes}
+        ids = name_ids(conn, wanted)
+        if len(ids) < len(wanted):  # names no build has (only when called by hand)
+            names = _utils(conn).table("names")
+            ids = {name: ids.get(name) or names.lookup({"name": name}) for name in wanted}
         conn.executemany(
             "INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)"
             " VALUES (?,?,?,?,?,?,?)",
-            rows,
+            [(pair, c.item_kind, ids[c.name], c.change_kind, c.detail, c.old, c.new) for c in changes],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return pair
 
 
@@ -834,17 +668,11 @@ def set_pair_group(conn: sqlite3.Connection, pair: int, group_id: int | None) ->
 
 def delete_diff_pairs(conn: sqlite3.Connection, pairs: list[int]) -> None:
     """Delete stored pairs and their changes, in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         for pair in pairs:
-            conn.execute("DELETE FROM changes WHERE pair_id = ?", (pair,))
-            conn.execute("DELETE FROM diff_pairs WHERE id = ?", (pair,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+            _delete_pair(conn, pair)
 
 
-def change_kinds(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(name, items) of the change vocabulary in display order (schema.sql)."""
-    return conn.execute("SELECT name, items FROM change_kinds ORDER BY position").fetchall()
+def _delete_pair(conn: sqlite3.Connection, pair: int) -> None:
+    conn.execute("DELETE FROM changes WHERE pair_id = ?", (pair,))
+    conn.execute("DELETE FROM diff_pairs WHERE id = ?", (pair,))

@@ -44,10 +44,15 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ingest import db
 from ingest.diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes
 from ingest.errors import BadKind, UnknownBuild
+from ingest.queries import builds as stored
+from ingest.queries import diff as reads
+from ingest.queries.builds import BuildFacts
+from ingest.queries.diff import EnumValue, FieldRow, FunctionState, ParamRow, PrototypeRow, TypeEntry
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
 DIFF_VERSION = 2
@@ -125,16 +130,23 @@ class Change:
     new: str | None = None  # its value in B
 
     def row(self) -> db.ChangeRow:
-        return (self.item_kind, self.name, self.change_kind, self.detail, self.old, self.new)
+        return db.ChangeRow(
+            item_kind=self.item_kind,
+            name=self.name,
+            change_kind=self.change_kind,
+            detail=self.detail,
+            old=self.old,
+            new=self.new,
+        )
 
     def stored_row(self) -> db.ChangeRow:
         """row() as stored: the prototype of a function added or removed is
         left out (the build holds it; the change_list view joins it back)."""
         if self.item_kind == "function" and self.change_kind in ("added", "removed"):
-            return (self.item_kind, self.name, self.change_kind, self.detail, None, None)
+            return self.row()._replace(old=None, new=None)
         return self.row()
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | None]:
         return {
             "item_kind": self.item_kind,
             "name": self.name,
@@ -163,32 +175,33 @@ class PairResult:
 def resolve_build(conn: sqlite3.Connection, ref: str | int) -> int:
     """The id of the build `ref` names: its name, its id, or a prefix (4+ hex
     digits) of its build-id. Raises UnknownBuild listing the stored builds."""
-    builds = [
-        (bid, name, bytes(b).hex() if isinstance(b, bytes) else b, arch)  # some databases hold blobs
-        for bid, name, b, arch in db.list_builds(conn)
+    builds = [  # some databases hold the build-id as a blob
+        b._replace(build_id=bytes(b.build_id).hex()) if isinstance(b.build_id, bytes) else b
+        for b in stored.list_builds(conn)
     ]
     text = str(ref).strip()
-    for bid, name, _, _ in builds:
-        if name == text:
-            return bid
+    for b in builds:
+        if b.name == text:
+            return b.id
     if text.isdigit():
-        for bid, *_ in builds:
-            if bid == int(text):
-                return bid
+        for b in builds:
+            if b.id == int(text):
+                return b.id
     if len(text) >= 4 and re.fullmatch(r"[0-9a-fA-F]+", text):
-        hits = [b for b in builds if b[2] and b[2].lower().startswith(text.lower())]
+        hits = [b for b in builds if b.build_id and str(b.build_id).lower().startswith(text.lower())]
         if len(hits) == 1:
-            return hits[0][0]
+            return hits[0].id
         if hits:
             raise UnknownBuild(
-                f"build-id prefix {text!r} matches several builds: " + ", ".join(b[1] for b in hits)
+                f"build-id prefix {text!r} matches several builds: " + ", ".join(b.name for b in hits)
             )
     if not builds:
         raise UnknownBuild(
             f"no build {text!r}: the database holds no builds (add one with `kernsurf ingest`)"
         )
     listing = "; ".join(
-        f"{name} (id {bid}" + (f", build-id {b[:12]})" if b else ")") for bid, name, b, _ in builds
+        f"{b.name} (id {b.id}" + (f", build-id {str(b.build_id)[:12]})" if b.build_id else ")")
+        for b in builds
     )
     raise UnknownBuild(f"no build {text!r}; available builds: {listing}")
 
@@ -251,31 +264,52 @@ def _shown(text: str, canon: str | None, other_text: str, other_canon: str | Non
 # --------------------------------------------------------------------------- the diff
 
 
+#: (change_kind, detail, old, new): one change of an item, before it becomes a Change.
+ItemChange = tuple[str, str | None, str | None, str | None]
+
+
+class _Param(NamedTuple):
+    """A parameter as compared: its name, type text and canonical type text."""
+
+    name: str | None
+    text: str
+    canon: str | None
+
+
+class _FieldFacts(NamedTuple):
+    """A flattened field as compared (see _field_map)."""
+
+    text: str
+    canon: str | None
+    bit_offset: int
+    container: bool  # an anonymous container: its offset follows its members
+
+
 class _Pair:
     """Everything one diff reads, loaded lazily and once."""
 
     def __init__(self, conn: sqlite3.Connection, a: int, b: int, match: Callable[[str], bool]):
         self.conn, self.match = conn, match
-        self.facts = (db.build_facts(conn, a), db.build_facts(conn, b))
-        self._types: tuple[list, list] | None = None
-        self._tags: tuple[dict, dict] | None = None
+        self.facts = (_facts(conn, a), _facts(conn, b))
+        self._types: tuple[list[TypeEntry], list[TypeEntry]] | None = None
+        self._tags: tuple[dict[tuple[str, str], tuple[int, ...]], ...] | None = None
         self.meaning = _Meaning(self.tag_layouts)
 
-    def types(self) -> tuple[list, list]:
+    def types(self) -> tuple[list[TypeEntry], list[TypeEntry]]:
         """type_entries of A and B (all names: tag renames look beyond the pattern)."""
         if self._types is None:
             self._types = (
-                db.type_entries(self.conn, self.facts[0]["id"]),
-                db.type_entries(self.conn, self.facts[1]["id"]),
+                reads.type_entries(self.conn, self.facts[0].id),
+                reads.type_entries(self.conn, self.facts[1].id),
             )
         return self._types
 
     def tag_layouts(self, side: int, kind: str, name: str) -> tuple[int, ...] | None:
         if self._tags is None:
-            tags: tuple[dict, dict] = (defaultdict(list), defaultdict(list))
+            tags: tuple[defaultdict[tuple[str, str], list[int]], ...] = (defaultdict(list), defaultdict(list))
             for k, rows in enumerate(self.types()):
-                for _, tag, tkind, layout in rows:
-                    tags[k][(tkind, tag)].append(layout)
+                for t in rows:
+                    tags[k][(t.kind, t.name)].append(t.layout_id)
             self._tags = tuple({key: tuple(sorted(v)) for key, v in t.items()} for t in tags)
         return self._tags[side].get((kind, name))
 
@@ -283,73 +317,84 @@ class _Pair:
 
     def functions(self) -> list[Change]:
         fa, fb = self.facts
-        rows = [
-            {r[0]: r for r in db.function_states(self.conn, f["id"]) if self.match(r[1])} for f in (fa, fb)
-        ]
-        ra, rb = rows
+        ra, rb = (
+            {r.name_id: r for r in reads.function_states(self.conn, f.id) if self.match(r.name)}
+            for f in (fa, fb)
+        )
         protos: set[int] = set()
-        for nid, x in ra.items():
-            y = rb.get(nid)
-            if y is None or x[6] != y[6]:
-                protos.update(p for p in (x[6], y and y[6]) if p)
-        protos.update(y[6] for nid, y in rb.items() if nid not in ra and y[6])
-        details, params = db.prototype_details(self.conn, protos)
-        ids = {t for d in details.values() for t in d[1:3]} | {
-            t for ps in params.values() for p in ps for t in p[2:4]
+        for nid, state in ra.items():
+            other = rb.get(nid)
+            if other is None or state.prototype_id != other.prototype_id:
+                protos.update(p for p in (state.prototype_id, other and other.prototype_id) if p)
+        protos.update(s.prototype_id for nid, s in rb.items() if nid not in ra and s.prototype_id)
+        details, params = reads.prototype_details(self.conn, protos)
+        ids = {t for d in details.values() for t in (d.return_type_id, d.canon_return_id)} | {
+            t for ps in params.values() for p in ps for t in (p.type_id, p.canon_id)
         }
-        texts = db.type_texts(self.conn, {t for t in ids if t is not None})
+        texts = reads.type_texts(self.conn, {t for t in ids if t is not None})
+
+        def text(proto: int | None) -> str | None:
+            return details[proto].text if proto else None
+
         out: list[Change] = []
-        symtab = fa["has_symtab"] and fb["has_symtab"]
+        symtab = fa.has_symtab and fb.has_symtab
         for nid in sorted(ra.keys() | rb.keys()):
             x, y = ra.get(nid), rb.get(nid)
             if y is None:
+                assert x is not None
                 # a build without DWARF (BTF only) cannot see names that have no symbol
-                if fb["has_dwarf"] or not fa["has_dwarf"] or x[5] > 0:
-                    out.append(Change("function", x[1], "removed", old=details[x[6]][0] if x[6] else None))
+                if fb.has_dwarf or not fa.has_dwarf or x.n_symbols > 0:
+                    out.append(Change("function", x.name, "removed", old=text(x.prototype_id)))
                 continue
             if x is None:
-                if fa["has_dwarf"] or not fb["has_dwarf"] or y[5] > 0:
-                    out.append(Change("function", y[1], "added", new=details[y[6]][0] if y[6] else None))
+                if fa.has_dwarf or not fb.has_dwarf or y.n_symbols > 0:
+                    out.append(Change("function", y.name, "added", new=text(y.prototype_id)))
                 continue
-            name = x[1]
-            if x[6] != y[6]:
-                if x[6] is None:
-                    out.append(Change("function", name, "prototype added", new=details[y[6]][0]))
-                elif y[6] is None:
-                    out.append(Change("function", name, "prototype removed", old=details[x[6]][0]))
+            name, pa, pb = x.name, x.prototype_id, y.prototype_id
+            if pa != pb:
+                if pa is None:
+                    out.append(Change("function", name, "prototype added", new=text(pb)))
+                elif pb is None:
+                    out.append(Change("function", name, "prototype removed", old=text(pa)))
                 else:
                     out.extend(
                         Change("function", name, *c)
-                        for c in self.prototype(
-                            details[x[6]], params[x[6]], details[y[6]], params[y[6]], texts
-                        )
+                        for c in self.prototype(details[pa], params[pa], details[pb], params[pb], texts)
                     )
             out.extend(Change("function", name, *c) for c in _status(x, y, symtab))
-        if fa["surfaces"] and fb["surfaces"]:
-            names = {nid: r[1] for nid, r in ra.items()}
-            out.extend(Change(*c) for c in attach_changes(self.conn, fa["id"], fb["id"], names, self.match))
+        if fa.surfaces and fb.surfaces:
+            names = {nid: r.name for nid, r in ra.items()}
+            out.extend(Change(*c) for c in attach_changes(self.conn, fa.id, fb.id, names, self.match))
         return out
 
     def prototype(
-        self, pa: tuple, params_a: list, pb: tuple, params_b: list, texts: dict[int, str]
-    ) -> list[tuple]:
+        self,
+        pa: PrototypeRow,
+        params_a: list[ParamRow],
+        pb: PrototypeRow,
+        params_b: list[ParamRow],
+        texts: dict[int, str],
+    ) -> list[ItemChange]:
         """(change_kind, detail, old, new) between two prototypes."""
-        out: list[tuple] = []
+        out: list[ItemChange] = []
 
-        def side(proto: tuple, params: list) -> list[tuple]:
-            got = [(name, texts[t], texts.get(c) if c is not None else None) for _, name, t, c in params]
-            if proto[3]:
-                got.append(("...", "...", "..."))
+        def side(proto: PrototypeRow, params: list[ParamRow]) -> list[_Param]:
+            got = [
+                _Param(p.name, texts[p.type_id], texts.get(p.canon_id) if p.canon_id is not None else None)
+                for p in params
+            ]
+            if proto.variadic:
+                got.append(_Param("...", "...", "..."))
             return got
 
         a, b = side(pa, params_a), side(pb, params_b)
         pairs, gone, new, renamed = _match_params(a, b)
         for i in gone:
-            out.append(("param removed", _pname(a, i), a[i][1], None))
+            out.append(("param removed", _pname(a, i), a[i].text, None))
         for j in new:
-            out.append(("param added", _pname(b, j), None, b[j][1]))
+            out.append(("param added", _pname(b, j), None, b[j].text))
         for i, j in renamed:
-            out.append(("param renamed", f"#{j}", a[i][0], b[j][0]))
+            out.append(("param renamed", f"#{j}", a[i].name, b[j].name))
         for i, j in pairs:
             (_, ta, ca), (_, tb, cb) = a[i], b[j]
             how = self.meaning.change(ta, ca, tb, cb)
@@ -365,9 +410,9 @@ class _Pair:
                     ", ".join(_pname(b, j) for _, j in sorted(order, key=lambda p: p[1])),
                 )
             )
-        ra, rb = texts[pa[1]], texts[pb[1]]
-        ca = texts.get(pa[2]) if pa[2] is not None else None
-        cb = texts.get(pb[2]) if pb[2] is not None else None
+        ra, rb = texts[pa.return_type_id], texts[pb.return_type_id]
+        ca = texts.get(pa.canon_return_id) if pa.canon_return_id is not None else None
+        cb = texts.get(pb.canon_return_id) if pb.canon_return_id is not None else None
         how = self.meaning.change(ra, ca, rb, cb)
         if how:
             out.append((f"return {how}", None, _shown(ra, ca, rb, cb), _shown(rb, cb, ra, ca)))
@@ -376,17 +421,18 @@ class _Pair:
     # ----------------------------------------------------------------- structs, unions, enums
 
     def types_changes(self, items: set[str]) -> list[Change]:
-        sides: tuple[dict, dict] = (defaultdict(list), defaultdict(list))
+        sides: tuple[defaultdict[tuple[str, str], list[int]], ...] = (defaultdict(list), defaultdict(list))
         for k, rows in enumerate(self.types()):
-            for _, name, kind, layout in rows:
-                if kind in items and self.match(name):
-                    sides[k][(kind, name)].append(layout)
-        ea, eb = ({key: sorted(v) for key, v in s.items()} for s in sides)
+            for t in rows:
+                if t.kind in items and self.match(t.name):
+                    sides[k][(t.kind, t.name)].append(t.layout_id)
+        ea, eb = ({key: sorted(v) for key, v in side.items()} for side in sides)
         differing = [key for key in ea.keys() | eb.keys() if ea.get(key) != eb.get(key)]
         need = {layout for key in differing for layout in ea.get(key, []) + eb.get(key, [])}
-        sizes, fields, values = db.layout_details(self.conn, need)
-        texts = db.type_texts(
-            self.conn, {t for fs in fields.values() for f in fs for t in f[2:4] if t is not None}
+        sizes, fields, values = reads.layout_details(self.conn, need)
+        texts = reads.type_texts(
+            self.conn,
+            {t for fs in fields.values() for f in fs for t in (f.type_id, f.canon_id) if t is not None},
         )
         out: list[Change] = []
         for kind, name in sorted(differing, key=lambda k: (k[1], k[0])):
@@ -411,15 +457,17 @@ class _Pair:
                     )
         return out
 
-    def field_changes(self, fa: list, fb: list, texts: dict[int, str]) -> list[tuple]:
+    def field_changes(
+        self, fa: list[FieldRow], fb: list[FieldRow], texts: dict[int, str]
+    ) -> list[ItemChange]:
         a, b = _field_map(fa, texts), _field_map(fb, texts)
-        out: list[tuple] = []
+        out: list[ItemChange] = []
         for key, f in a.items():
             if key not in b:
-                out.append(("field removed", key, f[0], None))
+                out.append(("field removed", key, f.text, None))
         for key, f in b.items():
             if key not in a:
-                out.append(("field added", key, None, f[0]))
+                out.append(("field added", key, None, f.text))
         for key, (tb, cb, ob, container) in b.items():
             if key not in a:
                 continue
@@ -432,15 +480,24 @@ class _Pair:
         return out
 
 
-def _pname(params: list[tuple], k: int) -> str:
-    return params[k][0] or f"#{k}"
+def _facts(conn: sqlite3.Connection, build: int) -> BuildFacts:
+    facts = stored.build_facts(conn, build)
+    if facts is None:
+        raise UnknownBuild(f"no build with id {build}")
+    return facts
 
 
-def _match_params(a: list[tuple], b: list[tuple]):
-    """Match parameters (name, text, canon) of A and B: by name, then by
-    position. Returns (pairs compared for type, unmatched in A, unmatched in
-    B, renamed pairs); a position pair of two named parameters with different
-    types is a removal plus an addition, not a rename."""
+def _pname(params: list[_Param], k: int) -> str:
+    return params[k].name or f"#{k}"
+
+
+def _match_params(
+    a: list[_Param], b: list[_Param]
+) -> tuple[list[tuple[int, int]], list[int], list[int], list[tuple[int, int]]]:
+    """Match parameters of A and B: by name, then by position. Returns (pairs
+    compared for type, unmatched in A, unmatched in B, renamed pairs); a
+    position pair of two named parameters with different types is a removal
+    plus an addition, not a rename."""
     index_a = _unique_names(a)
     index_b = _unique_names(b)
     pairs = [(index_a[n], index_b[n]) for n in index_a if n in index_b]
@@ -463,57 +520,55 @@ def _match_params(a: list[tuple], b: list[tuple]):
     return sorted(pairs), gone, new, renamed
 
 
-def _unique_names(params: list[tuple]) -> dict[str, int]:
+def _unique_names(params: list[_Param]) -> dict[str, int]:
     seen: dict[str, int] = {}
     twice: set[str] = set()
-    for k, (name, _, _) in enumerate(params):
-        if name is None:
+    for k, p in enumerate(params):
+        if p.name is None:
             continue
-        if name in seen:
-            twice.add(name)
-        seen[name] = k
+        if p.name in seen:
+            twice.add(p.name)
+        seen[p.name] = k
     return {n: k for n, k in seen.items() if n not in twice}
 
 
-def _status(x: tuple, y: tuple, symtab: bool) -> list[tuple]:
-    """Status changes (docs/concepts.md#function-status) between two function_states rows; facts one
+def _status(x: FunctionState, y: FunctionState, symtab: bool) -> list[ItemChange]:
+    """Status changes (docs/concepts.md#function-status) between two function states; facts one
     build does not know (NULL, or no symbol table) are not compared."""
-    out: list[tuple] = []
-    _, _, col_a, inl_a, suf_a, syms_a, _ = x
-    _, _, col_b, inl_b, suf_b, syms_b, _ = y
-    if inl_a != inl_b and inl_a is not None and inl_b is not None:
-        kind = "declared only changed" if DECLARED_ONLY in (inl_a, inl_b) else "inline changed"
-        out.append((kind, None, inl_a, inl_b))
-    if symtab and suf_a != suf_b:
-        if not suf_a:
-            out.append(("became transformed", None, None, suf_b))
-        elif not suf_b:
-            out.append(("stopped being transformed", None, suf_a, None))
+    out: list[ItemChange] = []
+    if x.inline != y.inline and x.inline is not None and y.inline is not None:
+        kind = "declared only changed" if DECLARED_ONLY in (x.inline, y.inline) else "inline changed"
+        out.append((kind, None, x.inline, y.inline))
+    if symtab and x.suffixes != y.suffixes:
+        if not x.suffixes:
+            out.append(("became transformed", None, None, y.suffixes))
+        elif not y.suffixes:
+            out.append(("stopped being transformed", None, x.suffixes, None))
         else:
-            out.append(("transformation changed", None, suf_a, suf_b))
-    if col_a != col_b and col_a is not None and col_b is not None:
-        out.append(("collision changed", None, col_a, col_b))
-    if symtab and (syms_a > 0) != (syms_b > 0):
-        out.append(("symbol lost" if syms_a else "symbol gained", None, str(syms_a), str(syms_b)))
+            out.append(("transformation changed", None, x.suffixes, y.suffixes))
+    if x.collision != y.collision and x.collision is not None and y.collision is not None:
+        out.append(("collision changed", None, x.collision, y.collision))
+    if symtab and (x.n_symbols > 0) != (y.n_symbols > 0):
+        kind = "symbol lost" if x.n_symbols else "symbol gained"
+        out.append((kind, None, str(x.n_symbols), str(y.n_symbols)))
     return out
 
 
-def _field_map(fields: list[tuple], texts: dict[int, str]) -> dict[str, tuple]:
-    """{key: (type text, canonical text, bit offset, is an anonymous container)}
-    of one layout's flattened fields (see the module docstring for the keys)."""
-    parents = {f[6] for f in fields if f[6] is not None}
-    by_pos = {f[0]: f for f in fields}
+def _field_map(fields: list[FieldRow], texts: dict[int, str]) -> dict[str, _FieldFacts]:
+    """The flattened fields of one layout by key (see the module docstring for the keys)."""
+    parents = {f.parent for f in fields if f.parent is not None}
+    by_pos = {f.position: f for f in fields}
     prefix: dict[int | None, str] = {None: ""}  # position -> prefix of its members' keys
-    out: dict[str, tuple] = {}
+    out: dict[str, _FieldFacts] = {}
     anonymous = 0
-    for k, (pos, name, type_id, canon_id, bit_offset, bit_size, parent) in enumerate(fields):
-        base = prefix.get(parent, "")
-        container = pos in parents
-        if name is not None:
-            key = base + name
-            prefix[pos] = key + "."
+    for k, f in enumerate(fields):
+        base = prefix.get(f.parent, "")
+        container = f.position in parents
+        if f.name is not None:
+            key = base + f.name
+            prefix[f.position] = key + "."
         elif container:
-            prefix[pos] = base
+            prefix[f.position] = base
             first = _first_named(fields, k, by_pos)
             if first is None:
                 anonymous += 1
@@ -522,28 +577,28 @@ def _field_map(fields: list[tuple], texts: dict[int, str]) -> dict[str, tuple]:
                 key = f"{base}{{{first}}}"
         else:
             continue  # unnamed padding bitfield
-        text = texts[type_id]
-        canon = texts.get(canon_id) if canon_id is not None else None
-        if bit_size:
-            text, canon = f"{text}:{bit_size}", (f"{canon}:{bit_size}" if canon else None)
-        out.setdefault(key, (text, canon, bit_offset, container and name is None))
+        text = texts[f.type_id]
+        canon = texts.get(f.canon_id) if f.canon_id is not None else None
+        if f.bit_size:
+            text, canon = f"{text}:{f.bit_size}", (f"{canon}:{f.bit_size}" if canon else None)
+        out.setdefault(key, _FieldFacts(text, canon, f.bit_offset, container and f.name is None))
     return out
 
 
-def _first_named(fields: list[tuple], k: int, by_pos: dict[int, tuple]) -> str | None:
+def _first_named(fields: list[FieldRow], k: int, by_pos: dict[int, FieldRow]) -> str | None:
     """The name of the first named member inside the anonymous container
     fields[k], relative to it ("a" or "x.a"); members follow their container."""
-    container = fields[k][0]
+    container = fields[k].position
     for f in fields[k + 1 :]:
         chain: list[str] = []
-        p = f
-        while p is not None and p[0] != container:
-            if p[1] is not None:
-                chain.append(p[1])
-            p = by_pos.get(p[6]) if p[6] is not None else None
+        p: FieldRow | None = f
+        while p is not None and p.position != container:
+            if p.name is not None:
+                chain.append(p.name)
+            p = by_pos.get(p.parent) if p.parent is not None else None
         if p is None:
             return None  # left the container's subtree: no named member
-        if f[1] is not None:
+        if f.name is not None:
             return ".".join(reversed(chain))
     return None
 
@@ -552,20 +607,24 @@ def _offset(bits: int) -> str:
     return str(bits // 8) if bits % 8 == 0 else f"{bits // 8}:{bits % 8}"
 
 
-def _pair_layouts(ra: list[int], rb: list[int], fields: dict, values: dict):
+def _pair_layouts(
+    ra: list[int], rb: list[int], fields: dict[int, list[FieldRow]], values: dict[int, list[EnumValue]]
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Pair the remaining distinct layouts of one name in A and B: one each is
     a pair; several are paired greedily by the member names they share."""
     if len(ra) == 1 and len(rb) == 1:
         return [(ra[0], rb[0])], [], []
 
-    def names(layout: int) -> set:
-        return {f[1] for f in fields.get(layout, ())} | {v[0] for v in values.get(layout, ())}
+    def names(layout: int) -> set[str | None]:
+        return {f.name for f in fields.get(layout, ())} | {v.name for v in values.get(layout, ())}
 
     scored = sorted(
         ((len(names(x) & names(y)), -k, -m, x, y) for k, x in enumerate(ra) for m, y in enumerate(rb)),
         reverse=True,
     )
-    pairs, used_a, used_b = [], set(), set()
+    pairs: list[tuple[int, int]] = []
+    used_a: set[int] = set()
+    used_b: set[int] = set()
     for score, _, _, x, y in scored:
         if score and x not in used_a and y not in used_b:
             pairs.append((x, y))
@@ -574,9 +633,9 @@ def _pair_layouts(ra: list[int], rb: list[int], fields: dict, values: dict):
     return pairs, [x for x in ra if x not in used_a], [y for y in rb if y not in used_b]
 
 
-def _enum_changes(va: list[tuple], vb: list[tuple]) -> list[tuple]:
+def _enum_changes(va: list[EnumValue], vb: list[EnumValue]) -> list[ItemChange]:
     a, b = dict(va), dict(vb)
-    out: list[tuple] = []
+    out: list[ItemChange] = []
     for name, value in va:
         if name not in b:
             out.append(("value removed", name, str(value), None))
@@ -645,9 +704,7 @@ def diff_builds(
         out += pair.types_changes(items & set(TYPE_ITEMS))
     fa, fb = pair.facts
     for kind in SURFACE_ITEMS:
-        known = (
-            fa["has_config"] and fb["has_config"] if kind == "config" else fa["surfaces"] and fb["surfaces"]
-        )
+        known = fa.has_config and fb.has_config if kind == "config" else fa.surfaces and fb.surfaces
         if kind in items and known:
             out += [Change(*c) for c in SURFACE_DIFFS[kind](conn, a, b, pair.match)]
     if keep is not None:
@@ -657,7 +714,7 @@ def diff_builds(
 
 
 def _stamp(conn: sqlite3.Connection, a: int, b: int) -> str:
-    return f"v{DIFF_VERSION} {db.build_facts(conn, a)['stamp']} {db.build_facts(conn, b)['stamp']}"
+    return f"v{DIFF_VERSION} {_facts(conn, a).stamp} {_facts(conn, b).stamp}"
 
 
 def store_pair(
@@ -669,7 +726,7 @@ def store_pair(
     start = time.perf_counter()
     if changes is None:
         changes = diff_builds(conn, a, b)
-    group = next((g for g, x, y in db.group_pairs(conn) if (x, y) == (a, b)), None)
+    group = next((p.group_id for p in stored.group_pairs(conn) if (p.build_a, p.build_b) == (a, b)), None)
     return db.store_diff(
         conn, a, b, group, [c.stored_row() for c in changes], _stamp(conn, a, b), time.perf_counter() - start
     )
@@ -681,21 +738,21 @@ def compute_group_diffs(conn: sqlite3.Connection) -> list[PairResult]:
     re-ingested, or DIFF_VERSION changed), and drop group pairs no group
     defines any more. Ad-hoc pairs (`kernsurf diff --store`) are left alone.
     Idempotent: a second call finds everything current and writes nothing."""
-    wanted = db.group_pairs(conn)
-    stored = db.stored_pairs(conn)
-    keys = {(a, b) for _, a, b in wanted}
-    dropped = [pid for key, (pid, group, _, _) in stored.items() if group is not None and key not in keys]
+    wanted = stored.group_pairs(conn)
+    have = stored.stored_pairs(conn)
+    keys = {(p.build_a, p.build_b) for p in wanted}
+    dropped = [old.id for key, old in have.items() if old.group_id is not None and key not in keys]
     if dropped:
         db.delete_diff_pairs(conn, dropped)
     results: list[PairResult] = []
     for group, a, b in wanted:
         start = time.perf_counter()
         stamp = _stamp(conn, a, b)
-        old = stored.get((a, b))
-        if old is not None and old[2] == stamp:
-            if old[1] != group:
-                db.set_pair_group(conn, old[0], group)
-            results.append(PairResult(group, a, b, False, old[3], time.perf_counter() - start))
+        old = have.get((a, b))
+        if old is not None and old.stamp == stamp:
+            if old.group_id != group:
+                db.set_pair_group(conn, old.id, group)
+            results.append(PairResult(group, a, b, False, old.n_changes, time.perf_counter() - start))
             continue
         changes = diff_builds(conn, a, b)
         seconds = time.perf_counter() - start
@@ -730,7 +787,7 @@ class Comparison:
         head = f"{self.build_a} → {self.build_b}: "
         if not self.changes:
             return head + "no changes"
-        per_kind = defaultdict(int)
+        per_kind: defaultdict[str, int] = defaultdict(int)
         for kind, _ in items:
             per_kind[kind] += 1
         counts = ", ".join(
@@ -762,4 +819,4 @@ def compare(
     """diff_builds with the builds' names, for display (`kernsurf diff`)."""
     a, b = resolve_build(conn, build_a), resolve_build(conn, build_b)
     changes = diff_builds(conn, a, b, kinds, name_pattern)
-    return Comparison(db.build_facts(conn, a)["name"], db.build_facts(conn, b)["name"], a, b, changes)
+    return Comparison(_facts(conn, a).name, _facts(conn, b).name, a, b, changes)

@@ -1,135 +1,179 @@
 """Differences in the other dependency surfaces (docs/concepts.md#differences): attachability of
 functions, tracepoints, syscalls, LSM hooks, kfuncs and config options.
-Each function returns (item_kind, name, change_kind, detail, old, new) tuples."""
+Each function returns the changes as db.ChangeRow records."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Protocol, TypeVar
 
-from ingest import db
+from ingest.db import ChangeRow
+from ingest.queries import diff as reads
+from ingest.queries.diff import ConfigRow, KfuncRow, LsmHookRow, SyscallRow, TracepointRow
 
 SURFACE_ITEMS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "config")
-ChangeTuple = tuple[str, str, str, str | None, str | None, str | None]
+Match = Callable[[str], bool]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Named)
+
+
+def _change(
+    kind: str,
+    name: str,
+    change_kind: str,
+    detail: str | None = None,
+    old: str | None = None,
+    new: str | None = None,
+) -> ChangeRow:
+    return ChangeRow(item_kind=kind, name=name, change_kind=change_kind, detail=detail, old=old, new=new)
 
 
 def attach_changes(
-    conn: sqlite3.Connection, a: int, b: int, names: dict[int, str], match: Callable[[str], bool]
-) -> list[ChangeTuple]:
+    conn: sqlite3.Connection, a: int, b: int, names: dict[int, str], match: Match
+) -> list[ChangeRow]:
     """kprobe/fentry attachability lost or gained, for functions in both builds.
     A ✗ whose reason changes is not a change: the program fails on both."""
-    sa, sb = db.attach_states(conn, a), db.attach_states(conn, b)
-    out: list[ChangeTuple] = []
+    sa, sb = reads.attach_states(conn, a), reads.attach_states(conn, b)
+    out: list[ChangeRow] = []
     for nid in sa.keys() & sb.keys():
         name = names.get(nid)
         if name is None or not match(name):
             continue
-        for k, how in enumerate(("kprobe", "fentry")):
-            x, y = sa[nid][k], sb[nid][k]
+        for how in ("kprobe", "fentry"):
+            x, y = getattr(sa[nid], how), getattr(sb[nid], how)
             if x is None or y is None or (x == "✓") == (y == "✓"):
                 continue
-            out.append(
-                ("function", name, "attachability lost" if x == "✓" else "attachability gained", how, x, y)
-            )
+            lost = "attachability lost" if x == "✓" else "attachability gained"
+            out.append(_change("function", name, lost, detail=how, old=x, new=y))
     return out
 
 
 def _pairs(
+    read: Callable[[sqlite3.Connection, int], list[R]],
     conn: sqlite3.Connection,
-    kind: str,
     a: int,
     b: int,
-    match: Callable[[str], bool],
-    key: Callable[[tuple], tuple],
-) -> tuple[dict, dict]:
-    rows = []
-    for build in (a, b):
-        rows.append({key(r): r for r in db.surface_rows(conn, kind, build) if match(r[1])})
-    return rows[0], rows[1]
+    match: Match,
+    key: Callable[[R], Hashable],
+) -> tuple[dict[Hashable, R], dict[Hashable, R]]:
+    ra, rb = ({key(r): r for r in read(conn, build) if match(r.name)} for build in (a, b))
+    return ra, rb
 
 
 def _added_removed(
-    kind: str, ra: dict, rb: dict, detail: Callable[[tuple], str | None], value: Callable[[tuple], str | None]
-) -> list[ChangeTuple]:
-    out: list[ChangeTuple] = []
+    kind: str,
+    ra: dict[Hashable, R],
+    rb: dict[Hashable, R],
+    detail: Callable[[R], str | None],
+    value: Callable[[R], str | None],
+) -> list[ChangeRow]:
+    out: list[ChangeRow] = []
     for k in ra.keys() - rb.keys():
-        out.append((kind, ra[k][1], "removed", detail(ra[k]), value(ra[k]), None))
+        out.append(_change(kind, ra[k].name, "removed", detail=detail(ra[k]), old=value(ra[k])))
     for k in rb.keys() - ra.keys():
-        out.append((kind, rb[k][1], "added", detail(rb[k]), None, value(rb[k])))
+        out.append(_change(kind, rb[k].name, "added", detail=detail(rb[k]), new=value(rb[k])))
     return out
 
 
-def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[ChangeTuple]:
-    ra, rb = _pairs(conn, "tracepoint", a, b, match, lambda r: r[0])
-    out = _added_removed("tracepoint", ra, rb, lambda r: None, lambda r: r[2] and f"class {r[2]}")
+def _by_name_id(row: TracepointRow | LsmHookRow | KfuncRow | ConfigRow) -> int:
+    return row.name_id
+
+
+def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    ra, rb = _pairs(reads.tracepoints, conn, a, b, match, _by_name_id)
+    out = _added_removed(
+        "tracepoint", ra, rb, lambda r: None, lambda r: r.event_class and f"class {r.event_class}"
+    )
     for k in ra.keys() & rb.keys():
-        (_, name, cls_a, lay_a, fn_a, fmt_a, raw_a), (_, _, cls_b, lay_b, fn_b, fmt_b, raw_b) = ra[k], rb[k]
-        if cls_a != cls_b:
-            out.append(("tracepoint", name, "event class changed", None, cls_a, cls_b))
-        elif lay_a != lay_b:  # both present: the struct's own diff rows say how
-            both = lay_a is not None and lay_b is not None
+        x, y = ra[k], rb[k]
+        if x.event_class != y.event_class:
             out.append(
-                (
+                _change("tracepoint", x.name, "event class changed", old=x.event_class, new=y.event_class)
+            )
+        elif x.struct_layout_id != y.struct_layout_id:  # both present: the struct's own diff rows say how
+            both = x.struct_layout_id is not None and y.struct_layout_id is not None
+            out.append(
+                _change(
                     "tracepoint",
-                    name,
+                    x.name,
                     "event struct changed",
-                    f"trace_event_raw_{cls_b}",
-                    None if both else _presence(lay_a),
-                    None if both else _presence(lay_b),
+                    detail=f"trace_event_raw_{y.event_class}",
+                    old=None if both else _presence(x.struct_layout_id),
+                    new=None if both else _presence(y.struct_layout_id),
                 )
             )
-        if fn_a != fn_b and cls_a == cls_b:
-            out.append(("tracepoint", name, "event function changed", None, fn_a, fn_b))
-        if fmt_a != fmt_b and fmt_a is not None and fmt_b is not None:
-            out.append(("tracepoint", name, "format changed", None, fmt_a, fmt_b))
-        if raw_a != raw_b:
-            out.append(("tracepoint", name, "raw prototype changed", None, raw_a, raw_b))
+        if x.func != y.func and x.event_class == y.event_class:
+            out.append(_change("tracepoint", x.name, "event function changed", old=x.func, new=y.func))
+        if x.print_fmt != y.print_fmt and x.print_fmt is not None and y.print_fmt is not None:
+            out.append(_change("tracepoint", x.name, "format changed", old=x.print_fmt, new=y.print_fmt))
+        if x.raw_prototype != y.raw_prototype:
+            out.append(
+                _change(
+                    "tracepoint", x.name, "raw prototype changed", old=x.raw_prototype, new=y.raw_prototype
+                )
+            )
     return out
 
 
-def syscall_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[ChangeTuple]:
-    ra, rb = _pairs(conn, "syscall", a, b, match, lambda r: (r[1], r[2]))
-    out = _added_removed("syscall", ra, rb, lambda r: r[2], lambda r: str(r[3]))
+def syscall_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    def key(r: SyscallRow) -> tuple[str, str]:
+        return (r.name, r.abi)
+
+    ra, rb = _pairs(reads.syscalls, conn, a, b, match, key)
+    out = _added_removed("syscall", ra, rb, lambda r: r.abi, lambda r: str(r.number))
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
-        if x[3] != y[3]:
-            out.append(("syscall", x[1], "syscall number changed", x[2], str(x[3]), str(y[3])))
-        if x[4] != y[4]:
-            out.append(("syscall", x[1], "syscall symbol changed", x[2], x[4], y[4]))
+        if x.number != y.number:
+            out.append(
+                _change("syscall", x.name, "syscall number changed", x.abi, str(x.number), str(y.number))
+            )
+        if x.symbol != y.symbol:
+            out.append(_change("syscall", x.name, "syscall symbol changed", x.abi, x.symbol, y.symbol))
     return out
 
 
-def lsm_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[ChangeTuple]:
-    ra, rb = _pairs(conn, "lsm_hook", a, b, match, lambda r: r[0])
-    out = _added_removed("lsm_hook", ra, rb, lambda r: None, lambda r: r[2])
+def lsm_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    ra, rb = _pairs(reads.lsm_hooks, conn, a, b, match, _by_name_id)
+    out = _added_removed("lsm_hook", ra, rb, lambda r: None, lambda r: r.prototype)
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
-        if x[2] != y[2] and x[2] is not None and y[2] is not None:
-            out.append(("lsm_hook", x[1], "hook prototype changed", None, x[2], y[2]))
-        if x[3] != y[3]:
-            out.append(("lsm_hook", x[1], "bpf_lsm changed", None, _yes(x[3]), _yes(y[3])))
+        if x.prototype != y.prototype and x.prototype is not None and y.prototype is not None:
+            out.append(
+                _change("lsm_hook", x.name, "hook prototype changed", old=x.prototype, new=y.prototype)
+            )
+        if x.bpf_lsm != y.bpf_lsm:
+            out.append(
+                _change("lsm_hook", x.name, "bpf_lsm changed", old=_yes(x.bpf_lsm), new=_yes(y.bpf_lsm))
+            )
     return out
 
 
-def kfunc_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[ChangeTuple]:
-    ra, rb = _pairs(conn, "kfunc", a, b, match, lambda r: r[0])
-    out = _added_removed("kfunc", ra, rb, lambda r: None, lambda r: r[3])
+def kfunc_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    ra, rb = _pairs(reads.kfuncs, conn, a, b, match, _by_name_id)
+    out = _added_removed("kfunc", ra, rb, lambda r: None, lambda r: r.sets)
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
-        if x[2] != y[2] and x[2] is not None and y[2] is not None:
-            out.append(("kfunc", x[1], "kfunc flags changed", None, hex(x[2]), hex(y[2])))
-        if x[3] != y[3]:
-            out.append(("kfunc", x[1], "kfunc sets changed", None, x[3], y[3]))
+        if x.flags != y.flags and x.flags is not None and y.flags is not None:
+            out.append(_change("kfunc", x.name, "kfunc flags changed", old=hex(x.flags), new=hex(y.flags)))
+        if x.sets != y.sets:
+            out.append(_change("kfunc", x.name, "kfunc sets changed", old=x.sets, new=y.sets))
     return out
 
 
-def config_changes(conn: sqlite3.Connection, a: int, b: int, match) -> list[ChangeTuple]:
-    ra, rb = _pairs(conn, "config", a, b, match, lambda r: r[0])
-    out = _added_removed("config", ra, rb, lambda r: None, lambda r: r[2])
+def config_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    ra, rb = _pairs(reads.config_options, conn, a, b, match, _by_name_id)
+    out = _added_removed("config", ra, rb, lambda r: None, lambda r: r.value)
     out += [
-        ("config", ra[k][1], "config changed", None, ra[k][2], rb[k][2])
+        _change("config", ra[k].name, "config changed", old=ra[k].value, new=rb[k].value)
         for k in ra.keys() & rb.keys()
-        if ra[k][2] != rb[k][2]
+        if ra[k].value != rb[k].value
     ]
     return out
 
@@ -142,7 +186,7 @@ def _yes(flag: int | None) -> str | None:
     return None if flag is None else ("yes" if flag else "no")
 
 
-SURFACE_DIFFS = {
+SURFACE_DIFFS: dict[str, Callable[[sqlite3.Connection, int, int, Match], list[ChangeRow]]] = {
     "tracepoint": tracepoint_changes,
     "syscall": syscall_changes,
     "lsm_hook": lsm_changes,

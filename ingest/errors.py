@@ -64,7 +64,19 @@ class BuildError(KernsurfError):
         self.result = result
 
 
-# Reading the database (ingest.diff, ingest.queries)
+# Reading and serving the database (ingest.diff, ingest.queries, ingest.serve)
+
+
+class NoDatabase(KernsurfError):
+    """The database file is missing or is not a kernsurf database."""
+
+
+class OutdatedDatabase(NoDatabase, LookupError):
+    """The database was made by a kernsurf too old for what is asked of it."""
+
+
+class UnknownGroup(KernsurfError, LookupError):
+    """No stored group has that name."""
 
 
 class UnknownBuild(KernsurfError, LookupError):

@@ -29,6 +29,11 @@ def compared_with(kind: str, members: Sequence[T], index: int) -> T | None:
     return members[0] if kind == "variants" else members[index - 1]
 
 
+def baseline(kind: str, members: Sequence[T]) -> T | None:
+    """The member every other member is compared with: the first of variants; None for a series."""
+    return members[0] if kind == "variants" and members else None
+
+
 def comparisons(kind: str, members: Sequence[T]) -> list[tuple[T, T | None]]:
     """(member, the member it is compared with) for every member, in order."""
     return [(m, compared_with(kind, members, k)) for k, m in enumerate(members)]

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import yaml
 
+from ingest import groups
 from ingest.archive import debian
 from ingest.archive.sources import DEBIAN_CODENAMES
 from ingest.errors import ManifestError
@@ -85,7 +86,7 @@ class Group:
     @property
     def baseline(self) -> Member | None:
         """The member variants are diffed against (None for a series)."""
-        return self.members[0] if self.kind == "variants" else None
+        return groups.baseline(self.kind, self.members)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The in-memory model every reader produces and the database layer consumes.
 
-Readers (elf.py, dwarf.py, btf.py) turn bytes into these objects; classify.py
-derives per-name status from them; db.py is the only place that stores them.
+Readers (ingest/readers/) turn bytes into these objects, assemble.py and
+classify.py derive instances and per-name status from them; db.py is the only
+place that stores them.
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ class Build:
 
 
 # ---------------------------------------------------------------------------
-# Other dependency surfaces (docs/concepts.md#attachability, §4)
+# Other dependency surfaces (docs/concepts.md#attachability, #surfaces)
 # ---------------------------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ import hashlib
 import os
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from elftools.common.exceptions import ELFError
 from ingest import assemble, db, surfaces
 from ingest.errors import IngestError
 from ingest.model import Build, BuildInfo, Symbol
+from ingest.queries import builds
 from ingest.readers import btf as btf_reader
 from ingest.readers import dwarf, elf
 from ingest.readers.dwarf_forms import BadDwarf
@@ -47,20 +49,16 @@ class IngestResult:
     phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds
 
 
-class _Phases(dict):
+class _Phases(dict[str, float]):
     """Seconds per named phase: `with phases("walk"): ...`."""
 
-    def __call__(self, name: str):
-        phases = self
-
-        class _Timer:
-            def __enter__(self):
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc):
-                phases[name] = phases.get(name, 0.0) + time.perf_counter() - self.start
-
-        return _Timer()
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - start
 
 
 def _sha256(path: Path) -> str:
@@ -158,7 +156,7 @@ def _read_elf(
             f"{path}: no debug info: neither DWARF (.debug_info) nor .BTF, {what}; "
             "use the -dbg/debuginfo package's vmlinux"
         )
-    units: list = []
+    units: Iterable[dwarf.UnitFacts] = []
     dwarf_version = None
     if has_dwarf:
         names = (
@@ -173,9 +171,10 @@ def _read_elf(
         with phases("read sections"):
             sections = {n: data for n in names if (data := image.section(n)) is not None}
         try:
-            info = image.elf.get_dwarf_info(relocate_dwarf_sections=image.elf["e_type"] == "ET_REL")
+            dwarf_info = image.elf.get_dwarf_info(relocate_dwarf_sections=image.elf["e_type"] == "ET_REL")
             config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
-            unit_list = dwarf.units(info, image.endian)
+            unit_list = dwarf.units(dwarf_info, image.endian)
+            del dwarf_info  # pyelftools' view of the sections holds ~200 MB: free it before the walk
             dwarf_version = max((u.shape.version for u in unit_list), default=None)
             # The walk runs in worker processes while assemble() prints BTF types here.
             units = dwarf.walk(unit_list, sections, image.endian, config, jobs, progress)
@@ -278,23 +277,24 @@ def ingest(
     if build_id and db_path.exists() and not replace:
         conn = db.connect(db_path)
         try:
-            found = db.find_build(conn, build_id)
+            found = builds.find_build(conn, build_id)
         finally:
             conn.close()
         if found:
-            return IngestResult(found[1], True, None, time.perf_counter() - start, 0)
+            return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
     phases = _Phases()
     build = read_image(path, identity, jobs, progress, kallsyms, phases, config)
     before = db_path.stat().st_size if db_path.exists() else 0
     conn = db.connect(db_path)
     try:
-        found = db.find_build(conn, build.info.build_id)
+        found = builds.find_build(conn, build.info.build_id)
         if found and not replace:
-            return IngestResult(found[1], True, None, time.perf_counter() - start, 0)
+            return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
         seconds = time.perf_counter() - start
         with phases("database write"):
             build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
-        name = conn.execute("SELECT name FROM builds WHERE id = ?", (build_pk,)).fetchone()[0]
+        name = builds.build_name(conn, build_pk)
+        assert name is not None  # just stored
     finally:
         conn.close()
     return IngestResult(

@@ -22,9 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import db
-from ingest.bpf import check
-from ingest.bpf import objects as bpf_object
+from ingest import db  # noqa: E402 (after the sys.path line)
+from ingest.bpf import check, objects  # noqa: E402
 
 
 def main() -> None:
@@ -56,16 +55,18 @@ def main() -> None:
                 check=True,
             )
         start = time.perf_counter()
-        deps = check.merge(bpf_object.read_bpf_object(obj).dependencies)
+        deps = check.merge(objects.read_bpf_object(obj).dependencies)
         read_ms = (time.perf_counter() - start) * 1000
     conn = db.open_readonly(args.db)
-    times, report = [], None
+    times: list[float] = []
+    report = None
     for _ in range(args.repeat):
         start = time.perf_counter()
         report = check.evaluate(conn, deps)
         times.append(time.perf_counter() - start)
+    assert report is not None
     n = len(report.columns)
-    counts = {lv: sum(c.level == lv for row in report.cells for c in row) for lv in check.LEVELS}
+    counts = report.counts()
     print(f"database {args.db}: {args.db.stat().st_size / 1e6:.0f} MB, {n} builds")
     print(f"object {obj.name}: {len(deps)} dependencies, read in {read_ms:.1f} ms")
     print(

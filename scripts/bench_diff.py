@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest import db, diff
+from ingest.queries import builds
 
 DIFF_OBJECTS = (
     "changes",
@@ -36,9 +37,9 @@ TARGET_SECONDS, TARGET_SHARE = 5.0, 0.10
 def pairs(conn, args: list[str]) -> list[tuple[int, int]]:
     if len(args) == 2:
         return [(diff.resolve_build(conn, args[0]), diff.resolve_build(conn, args[1]))]
-    found = [(a, b) for _, a, b in db.group_pairs(conn)]
+    found = [(p.build_a, p.build_b) for p in builds.group_pairs(conn)]
     if not found:
-        ids = [bid for bid, *_ in db.list_builds(conn)]
+        ids = [b.id for b in builds.list_builds(conn)]
         found = list(zip(ids, ids[1:]))
     if not found:
         sys.exit("the database holds fewer than two builds")
@@ -67,11 +68,11 @@ def main() -> None:
         shutil.copy(source, copy)
         conn = db.connect(copy)
         try:
-            db.delete_diff_pairs(conn, [pid for pid, *_ in db.stored_pairs(conn).values()])
+            db.delete_diff_pairs(conn, [p.id for p in builds.stored_pairs(conn).values()])
             conn.execute("VACUUM")
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             base = conn.execute("PRAGMA page_count").fetchone()[0] * page
-            names = dict((bid, name) for bid, name, *_ in db.list_builds(conn))
+            names = {b.id: b.name for b in builds.list_builds(conn)}
             worst = 0.0
             for a, b in pairs(conn, sys.argv[2:]):
                 facts = [

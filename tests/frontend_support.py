@@ -123,6 +123,8 @@ class Site:
         self.loop.run_until_complete(self.ds.invoke_startup())
 
     def get(self, path: str, **kwargs):
+        """GET a path, following redirects (the old function_status canned-query URL redirects)."""
+        kwargs.setdefault("follow_redirects", True)
         return self.loop.run_until_complete(self.ds.client.get(path, **kwargs))
 
     def rows(self, path: str) -> list[dict]:

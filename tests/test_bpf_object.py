@@ -1,4 +1,4 @@
-"""ingest/bpf_object.py: what a compiled BPF object needs from the kernel.
+"""ingest.bpf.objects: what a compiled BPF object needs from the kernel.
 
 The objects are built at test time from tests/fixtures/bpf/*.bpf.c with
 `clang -target bpf -g -O2` and libbpf's headers; every expected dependency
@@ -479,3 +479,29 @@ def test_damaged_bytes_never_escape_as_other_errors(built: dict[str, Path]) -> N
             parse_bpf_object(bytes(damaged), "damaged.o")
         except BadBpfObject as e:
             assert "\n" not in str(e)
+
+
+def test_one_section_table_for_objects_and_text_forms() -> None:
+    from ingest.bpf import sections
+
+    assert list(sections.ATTACH_KINDS)[:5] == ["kprobe", "kretprobe", "fentry", "fexit", "fmod_ret"]
+    assert sections.ATTACH_KINDS["tp_btf"] == "raw_tracepoint" and "fentry.s" not in sections.ATTACH_KINDS
+    assert sections.ALIASES == {"tp": "tracepoint", "raw_tp": "raw_tracepoint"}
+    assert sections.classify("tp/sched/sched_switch") == ("tracepoint", "tracepoint", "sched/sched_switch")
+    assert sections.classify("xdp") == ("xdp", None, None)
+    assert sections.classify("nonsense/x") == (None, None, None)
+
+
+def test_btf_ext_core_relocations(built: dict[str, Path]) -> None:
+    from ingest.errors import BadBtf
+    from ingest.readers import btf_ext
+    from ingest.readers import btf_format as F
+    from ingest.readers.btf import read_btf, string_section
+
+    elf = ELFFile(built["deps"].open("rb"))
+    raw, ext = (elf.get_section_by_name(n).data() for n in (".BTF", ".BTF.ext"))
+    relos = list(btf_ext.core_relos(ext, string_section(raw), read_btf(raw).byte_order))
+    assert relos and all(r.section and r.section in {s.name for s in elf.iter_sections()} for r in relos)
+    assert {F.CORE_RELO_KINDS[r.kind] for r in relos} >= {"field_byte_offset", "field_exists"}
+    with pytest.raises(BadBtf, match=r"\.BTF\.ext is truncated"):
+        list(btf_ext.core_relos(ext[:4], string_section(raw), "little"))

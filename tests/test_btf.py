@@ -374,3 +374,15 @@ int (*vmap)(struct dma_buf *, struct iosys_map *);
 void (*vunmap)(struct dma_buf *, struct iosys_map *);
 };"""
     )
+
+
+def test_header_is_read_once_for_every_reader() -> None:
+    from ingest.readers.btf import read_header, string_section
+
+    blob = small().blob()
+    header = read_header(blob)
+    assert header.byte_order == "little" and header.hdr_len == 24
+    assert blob[header.types] and string_section(blob) == blob[header.strings]
+    assert string_section(blob)[:1] == b"\0"
+    with pytest.raises(BadBtf, match="header length"):
+        read_header(patch_header(blob, hdr_len=4))

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from test_diff import compile_pair
 
 from ingest import db, diff, pipeline
-from ingest.bpf import check
+from ingest.bpf import check, objects, spec
 from ingest.cli import cli
+from ingest.errors import BadBpfObject, BadDependency, KernsurfError, NoDatabase, UnknownGroup
 
 SOURCES = Path(__file__).parent / "fixtures" / "check"
 
@@ -81,7 +82,7 @@ EXPECTED_HOOKS = {
 
 
 def test_every_dependency_of_a_program_on_the_fixture(hooks, program_db):
-    deps = check.merge(__import__("ingest.bpf.objects", fromlist=["x"]).read_bpf_object(hooks).dependencies)
+    deps = check.merge(objects.read_bpf_object(hooks).dependencies)
     conn = db.open_readonly(program_db)
     report = check.evaluate(conn, deps)
     assert [c.build for c in report.columns] == ["fixture"]
@@ -210,10 +211,11 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
     path = tmp_path / "old.db"
     pipeline.ingest(program, path, pipeline.Identity(label="old"), jobs=1)
     raw = sqlite3.connect(path)
+    # Every view goes (schema 1 had none of the later ones; schema.sql recreates them all).
+    for (view,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'view'").fetchall():
+        raw.execute(f"DROP VIEW {view}")
     raw.executescript(
-        "DROP VIEW function_status; DROP VIEW tracepoint_list; DROP VIEW syscall_list;"
-        " DROP VIEW lsm_hook_list; DROP VIEW kfunc_list; DROP VIEW config_list;"
-        " DROP TABLE tracepoints; DROP TABLE syscalls;"
+        "DROP TABLE tracepoints; DROP TABLE syscalls;"
         " DROP TABLE lsm_hooks; DROP TABLE kfuncs; DROP TABLE config_options;"
         " UPDATE schema_version SET version = 1;"
     )
@@ -257,9 +259,7 @@ def test_text_forms_match_what_objects_produce(text, kind, name, attach, detail)
 
 def test_helper_text_form_finds_the_enumerator(hooks, program_db, tmp_path):
     # the object's own helper dependency and its text form give the same verdict
-    from ingest.bpf import objects as bpf_object
-
-    deps = [d for d in bpf_object.read_bpf_object(hooks).dependencies if d.kind == "helper"]
+    deps = [d for d in objects.read_bpf_object(hooks).dependencies if d.kind == "helper"]
     conn = db.open_readonly(program_db)
     for dep in deps:
         assert check.verdict(conn, check.parse_spec(check.spec(dep)), 1) == check.verdict(conn, dep, 1)
@@ -272,3 +272,33 @@ def test_long_changed_values_are_cut_where_they_differ():
     assert a.startswith("…") and b.startswith("…") and len(a) <= 62 and len(b) <= 62
     assert "0x0001" in a and "0x00000001" in b  # the difference stays visible
     assert check._clip("short", "text") == ("short", "text")
+
+
+def test_every_text_form_head_parses():
+    assert tuple(check._CHECKS) == spec.KINDS  # one check per dependency kind
+    for head in (*check.SPEC_KINDS, *check.GUARDED_SPEC_KINDS):
+        dep = check.parse_spec(f"{head}:x")
+        assert dep.kind in spec.KINDS, head
+    assert {"kprobe", "tp", "raw_tp", "field", "kfunc"} <= set(check.SPEC_KINDS)
+
+
+def test_check_objects_is_the_whole_command(hooks, program_db, tmp_path):
+    report = check.check_objects(program_db, [hooks], ["kprobe:not_in_the_fixture"])
+    assert cells(report) == EXPECTED_HOOKS and report.warnings == []
+    conn = db.open_readonly(program_db)
+    assert cells(check.check_objects(conn, (), ["kprobe:entry_a"])) == {"kprobe:entry_a": [("ok", "ok")]}
+    with pytest.raises(UnknownGroup, match="no group 'Nope' in the database") as err:
+        check.check_objects(conn, (), ["kprobe:entry_a"], "Nope")
+    assert isinstance(err.value, LookupError)
+    with pytest.raises(BadDependency, match="nothing to check"):
+        check.check_objects(conn, (), ())
+    with pytest.raises(BadDependency, match="unknown kind 'nope'"):
+        check.check_objects(conn, (), ["nope:x"])
+    with pytest.raises(BadBpfObject, match="cannot read"):
+        check.check_objects(conn, [tmp_path / "missing.o"])
+    with pytest.raises(NoDatabase, match="no such database"):
+        check.check_objects(tmp_path / "none.db", (), ["kprobe:x"])
+    (tmp_path / "junk.db").write_bytes(b"not sqlite" * 100)
+    with pytest.raises(NoDatabase, match="not a kernsurf database"):
+        check.check_objects(tmp_path / "junk.db", (), ["kprobe:x"])
+    assert issubclass(NoDatabase, KernsurfError)

@@ -17,6 +17,7 @@ from conftest import REAL_KERNEL
 
 from ingest import db, diff, pipeline
 from ingest.cli import cli
+from ingest.queries import builds
 
 FIXTURE = Path(__file__).parent / "fixtures" / "diff" / "pair.c"
 
@@ -236,7 +237,7 @@ def test_canonical_texts_are_stored(conn):
 
 
 def test_change_kinds_table_is_the_vocabulary(conn):
-    assert tuple(name for name, _ in db.change_kinds(conn)) == diff.CHANGE_KINDS
+    assert tuple(name for name, _ in builds.change_kinds(conn)) == diff.CHANGE_KINDS
 
 
 def test_old_database_gets_canon_columns(tmp_path):

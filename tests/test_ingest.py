@@ -313,3 +313,23 @@ def test_struct_count_is_what_is_stored(tmp_path, program):
     database.store_build(conn, build, 0.0)
     assert conn.execute("SELECT n_structs FROM builds").fetchone() == (1,)
     assert conn.execute("SELECT count(*) FROM types WHERE kind = 'struct'").fetchone() == (1,)
+
+
+def test_transaction_commits_rolls_back_and_nests(tmp_path):
+    from ingest import db as database
+
+    conn = database.connect(tmp_path / "t.db")
+    try:
+        with database.transaction(conn):
+            conn.execute("INSERT INTO names (id, name) VALUES (1, 'kept')")
+            with pytest.raises(ValueError), database.transaction(conn):  # a savepoint inside
+                conn.execute("INSERT INTO names (id, name) VALUES (2, 'undone')")
+                raise ValueError
+            assert conn.in_transaction
+        with pytest.raises(ValueError), database.transaction(conn):
+            conn.execute("INSERT INTO names (id, name) VALUES (3, 'rolled back')")
+            raise ValueError
+        assert not conn.in_transaction
+        assert conn.execute("SELECT name FROM names ORDER BY id").fetchall() == [("kept",)]
+    finally:
+        conn.close()

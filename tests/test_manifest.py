@@ -5,6 +5,7 @@ here standing in for kernels: no network."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import textwrap
 from pathlib import Path
@@ -17,6 +18,7 @@ from ingest import db, manifest
 from ingest.cli import cli
 from ingest.errors import MirrorError
 from ingest.manifest import ManifestError
+from ingest.queries import builds
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -294,7 +296,7 @@ def stored_groups(db_path: Path) -> list[tuple]:
         names = dict(conn.execute("SELECT id, name FROM builds"))
         return [
             (g, kind, [(names[b], label) for b, label in members])
-            for g, kind, members in db.load_groups(conn)
+            for g, kind, members in builds.load_groups(conn)
         ]
     finally:
         conn.close()
@@ -310,7 +312,7 @@ def test_store_groups_round_trip_keeps_ids_and_replaces(tmp_path, elves):
     try:
         ids = dict(conn.execute("SELECT name, id FROM builds"))
         a, b, c = ids["6.1.0-56-amd64"], ids["6.12.113+deb13-amd64"], ids["6.12.113+deb13-cloud-amd64"]
-        assert db.load_groups(conn) == [
+        assert builds.load_groups(conn) == [
             ("Regular", "series", [(a, "6.1"), (b, "6.10")]),
             ("Flavor", "variants", [(b, "6.12.113+deb13-amd64"), (c, "6.12.113+deb13-cloud-amd64")]),
         ]
@@ -323,17 +325,17 @@ def test_store_groups_round_trip_keeps_ids_and_replaces(tmp_path, elves):
                 ("Regular", "series", [(a, "6.1"), (b, "6.12"), (c, "cloud")]),
             ],
         )
-        assert db.load_groups(conn) == [
+        assert builds.load_groups(conn) == [
             ("Arch", "variants", [(b, "amd64"), (a, "other")]),
             ("Regular", "series", [(a, "6.1"), (b, "6.12"), (c, "cloud")]),
         ]
         assert conn.execute("SELECT id FROM groups WHERE name = 'Regular'").fetchone()[0] == regular_id
         assert conn.execute("SELECT count(*) FROM group_members").fetchone()[0] == 5
 
-        before = db.load_groups(conn)
-        with pytest.raises(Exception):  # unknown build id: foreign key; nothing changes
+        before = builds.load_groups(conn)
+        with pytest.raises(sqlite3.IntegrityError):  # unknown build id: foreign key; nothing changes
             db.store_groups(conn, [("Regular", "series", [(a, "6.1"), (999, "ghost")])])
-        assert db.load_groups(conn) == before
+        assert builds.load_groups(conn) == before
     finally:
         conn.close()
 
@@ -345,9 +347,9 @@ def test_build_is_incremental(tmp_path, elves, monkeypatch):
     path = tmp_path / "k.db"
     hooks: list[int] = []
     monkeypatch.setattr(
-        builder,
-        "FINALIZERS",
-        [lambda conn: hooks.append(conn.execute("SELECT count(*) FROM builds").fetchone()[0])],
+        builder.db,
+        "build_search_index",
+        lambda conn: hooks.append(conn.execute("SELECT count(*) FROM builds").fetchone()[0]),
     )
     two = parse(
         THREE.replace(
@@ -463,16 +465,12 @@ def test_fetches_stay_at_most_jobs_ahead_of_the_ingest(tmp_path, elves, monkeypa
     ]
 
 
-def test_optional_diff_module_is_called_first(monkeypatch):
-    import sys
-    import types
-
+def test_group_diffs_are_computed_first(monkeypatch):
     calls: list[str] = []
-    diff = types.ModuleType("ingest.diff")
-    diff.compute_group_diffs = lambda conn: calls.append("diffs")
-    monkeypatch.setitem(sys.modules, "ingest.diff", diff)
+    diff = builder.diff
+    monkeypatch.setattr(diff, "compute_group_diffs", lambda conn: calls.append("diffs"))
     other = lambda conn: calls.append("other")  # noqa: E731
-    monkeypatch.setattr(builder, "FINALIZERS", [other, diff.compute_group_diffs])
+    monkeypatch.setattr(builder.db, "build_search_index", other)
     assert builder.finalizers()[:2] == [diff.compute_group_diffs, other]
 
 

@@ -17,9 +17,12 @@ import tarfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from ingest.errors import DebFormatError, MemberNotFound, TruncatedDownload
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["extract", "data_member", "DebFormatError", "MemberNotFound"]
 
@@ -34,6 +37,8 @@ class _Decompressed(io.RawIOBase):
 
     def __init__(self, raw: BinaryIO, size: int, kind: str):
         self._raw, self._left, self._kind = raw, size, kind
+        # lzma, zlib or zstandard: three decompressor types, each driven its own way in _more()
+        self._dec: Any
         if kind == "xz":
             self._dec = lzma.LZMADecompressor()
         elif kind == "gz":
@@ -83,11 +88,12 @@ class _Decompressed(io.RawIOBase):
             if out:
                 return out
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
         if not self._buf:
             self._buf = self._more()
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
+        view = memoryview(b)
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n
 
@@ -137,7 +143,7 @@ def _norm(path: str) -> str:
     return "" if path == "." else path
 
 
-def _copy(src: BinaryIO, out: BinaryIO, progress: Callable[[int], None] | None) -> None:
+def _copy(src: IO[bytes], out: BinaryIO, progress: Callable[[int], None] | None) -> None:
     while chunk := src.read(1 << 20):
         out.write(chunk)
         if progress:

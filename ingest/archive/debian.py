@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from debian.deb822 import Packages
 from debian.debian_support import Version
 
 from ingest.errors import MirrorError, UnknownArch, UnknownPackage, UnknownSuite
@@ -172,10 +173,10 @@ def _suite_stanzas(
     arch: str,
     *,
     required: bool,
-    cache_dir=None,
+    cache_dir: str | os.PathLike | None = None,
     max_age: float = DEFAULT_MAX_AGE,
     refresh: bool = False,
-) -> list[tuple[str, str, object]]:
+) -> list[tuple[str, str, Packages]]:
     """(suite, base, stanza) for the linux-* packages of one suite/arch; [] if absent and not required."""
     base = mirror.base_for(suite)
     url = f"{base}/dists/{suite}/main/binary-{arch}/Packages.xz"
@@ -200,7 +201,7 @@ def _suite_stanzas(
     return [(suite, base, s) for s in stanzas]
 
 
-def _ref(suite: str, base: str, stanza) -> PackageRef | None:
+def _ref(suite: str, base: str, stanza: Packages) -> PackageRef | None:
     """A PackageRef for a real -dbg image stanza, None for anything else."""
     name = stanza.get("Package", "")
     if not (name.startswith("linux-image-") and name.endswith("-dbg")) or "SHA256" not in stanza:
@@ -228,7 +229,7 @@ def _ref(suite: str, base: str, stanza) -> PackageRef | None:
     )
 
 
-def _plain_ref(suite: str, base: str, stanza, release: str, flavor: str) -> PackageRef:
+def _plain_ref(suite: str, base: str, stanza: Packages, release: str, flavor: str) -> PackageRef:
     return PackageRef(
         name=stanza["Package"],
         version=stanza["Version"],
@@ -253,10 +254,29 @@ def _newest(refs: list[PackageRef]) -> dict[str, PackageRef]:
     return best
 
 
-def _debug_refs(mirror: Mirror, suite: str, arch: str, *, required: bool, **kw) -> dict[str, PackageRef]:
+def _debug_refs(
+    mirror: Mirror,
+    suite: str,
+    arch: str,
+    *,
+    required: bool,
+    cache_dir: str | os.PathLike | None,
+    max_age: float,
+    refresh: bool,
+) -> dict[str, PackageRef]:
+    """The newest debug image of each release in the suite's group (suite, -updates, -security)."""
     refs: list[PackageRef] = []
     for i, one in enumerate(suite_group(suite)):
-        for s, base, stanza in _suite_stanzas(mirror, one, arch, required=required and i == 0, **kw):
+        stanzas = _suite_stanzas(
+            mirror,
+            one,
+            arch,
+            required=required and i == 0,
+            cache_dir=cache_dir,
+            max_age=max_age,
+            refresh=refresh,
+        )
+        for s, base, stanza in stanzas:
             if (ref := _ref(s, base, stanza)) is not None:
                 refs.append(ref)
     return _newest(refs)

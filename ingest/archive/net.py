@@ -9,9 +9,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ingest.errors import MirrorError, TruncatedDownload
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 USER_AGENT = "kernsurf/0.1 (+python-urllib)"
 TIMEOUT = 60.0
@@ -49,9 +52,9 @@ def open_url(
         ) from None
 
 
-def read_url(url: str, **kw) -> bytes | None:
+def read_url(url: str, *, if_modified_since: float | None = None, timeout: float = TIMEOUT) -> bytes | None:
     """The whole body of `url` (None on 304); see open_url for errors."""
-    resp = open_url(url, **kw)
+    resp = open_url(url, if_modified_since=if_modified_since, timeout=timeout)
     if resp is None:
         return None
     with resp:
@@ -86,11 +89,12 @@ class HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
         if self.count >= self.expected:
             return 0
+        view = memoryview(b)
         try:
-            data = self._raw.read(min(len(b), self.expected - self.count))
+            data = self._raw.read(min(len(view), self.expected - self.count))
         except (OSError, http.client.HTTPException) as exc:
             raise TruncatedDownload(
                 f"{self.url}: download broke after {self.count} of {self.expected} bytes ({exc}); run the command again"
@@ -100,7 +104,7 @@ class HashingReader(io.RawIOBase):
                 f"{self.url}: download stopped after {self.count} of {self.expected} bytes; run the command again"
             )
         n = len(data)
-        b[:n] = data
+        view[:n] = data
         self.sha256.update(data)
         self.count += n
         if self._progress:

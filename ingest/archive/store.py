@@ -280,7 +280,7 @@ def fetch_image(
                 raise NoVmlinux(
                     f"{ref.name} {ref.version} has no vmlinux at {', '.join(sorted(wanted_paths))}; pick a -dbg/-dbgsym image package"
                 ) from None
-            if _is_disk_full(exc):
+            if isinstance(exc, OSError) and _is_disk_full(exc):
                 raise _disk_full(exc, directory) from None
             raise
         meta = {
@@ -342,7 +342,7 @@ def _fetch_config(
         try:
             member, count = fetch_member(
                 source.ref,
-                lambda p: p in paths,
+                paths.__contains__,
                 dest,
                 progress=progress,
                 offset=offset + got,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 
+from debian.deb822 import Packages
+
 from ingest.errors import MirrorError, UnknownArch, UnknownPackage
 
 from .debian import _index_cache_path, _newest, _sort_key
@@ -32,6 +34,8 @@ DEFAULT_FLAVOR = "generic"
 #: <abi>-<flavor>: 6.8.0-31-generic, 6.8.0-1008-aws, 6.8.0-31-generic-64k
 _RELEASE = re.compile(r"^(?P<abi>\d+\.\d+\.\d+-\d+)-(?P<flavor>[a-z][a-z0-9-]*)$")
 _DBGSYM = re.compile(r"^linux-image-(?:unsigned-)?(?P<rel>.+)-dbgsym$")
+#: Where the index and image cache lives (default: XDG_CACHE_HOME/kernsurf).
+CacheDir = str | os.PathLike | None
 
 
 def suite_group(suite: str) -> list[str]:
@@ -45,10 +49,10 @@ def _stanzas(
     arch: str,
     *,
     required: bool,
-    cache_dir=None,
+    cache_dir: CacheDir = None,
     max_age: float = DEFAULT_MAX_AGE,
     refresh: bool = False,
-) -> list:
+) -> list[Packages]:
     for name in ("Packages.xz", "Packages.gz"):
         url = f"{base}/dists/{suite}/main/binary-{arch}/{name}"
         try:
@@ -68,10 +72,10 @@ def _stanzas(
     return []
 
 
-def _ref(suite: str, base: str, stanza) -> PackageRef | None:
+def _ref(suite: str, base: str, stanza: Packages) -> PackageRef | None:
     m = _DBGSYM.match(stanza.get("Package", ""))
     parsed = _RELEASE.match(m["rel"]) if m else None
-    if parsed is None or "SHA256" not in stanza:
+    if m is None or parsed is None or "SHA256" not in stanza:
         return None
     return PackageRef(
         name=stanza["Package"],
@@ -88,11 +92,21 @@ def _ref(suite: str, base: str, stanza) -> PackageRef | None:
     )
 
 
-def _debug_refs(base: str, suite: str, arch: str, *, required: bool, **kw) -> dict[str, PackageRef]:
+def _debug_refs(
+    base: str, suite: str, arch: str, *, required: bool, cache_dir: CacheDir, max_age: float, refresh: bool
+) -> dict[str, PackageRef]:
     refs = [
         r
         for i, one in enumerate(suite_group(suite))
-        for stanza in _stanzas(base, one, arch, required=required and i == 0, **kw)
+        for stanza in _stanzas(
+            base,
+            one,
+            arch,
+            required=required and i == 0,
+            cache_dir=cache_dir,
+            max_age=max_age,
+            refresh=refresh,
+        )
         if (r := _ref(one, base, stanza)) is not None
     ]
     return _newest(refs)
@@ -103,7 +117,7 @@ def list_debug_kernels(
     arch: str | None = None,
     mirror: str | None = None,
     *,
-    cache_dir=None,
+    cache_dir: CacheDir = None,
     max_age: float = DEFAULT_MAX_AGE,
     refresh: bool = False,
 ) -> list[PackageRef]:
@@ -123,7 +137,7 @@ def resolve(
     arch: str | None = None,
     mirror: str | None = None,
     *,
-    cache_dir=None,
+    cache_dir: CacheDir = None,
     max_age: float = DEFAULT_MAX_AGE,
     refresh: bool = False,
 ) -> PackageRef:
@@ -148,7 +162,9 @@ def resolve(
     )
 
 
-def config_sources(ref: PackageRef, archive: str | None = None, *, cache_dir=None) -> list[ConfigSource]:
+def config_sources(
+    ref: PackageRef, archive: str | None = None, *, cache_dir: CacheDir = None
+) -> list[ConfigSource]:
     """linux-modules-<rel> / linux-image[-unsigned]-<rel> of `ref`'s version, smallest first."""
     base = (
         archive or os.environ.get(ENV_ARCHIVE) or (ARCHIVE if ref.arch in ("amd64", "i386") else PORTS)

@@ -3,7 +3,9 @@ from a kernel: the attach targets its program sections name, the types,
 fields and enum values of its CO-RE relocations (.BTF.ext), its kfunc / ksym
 / kconfig externs, its struct_ops maps, map types and helper calls.
 
-Pure Python on pyelftools and our BTF reader (btf.py); nothing is run.
+Pure Python on pyelftools and our BTF readers (ingest.readers.btf and
+btf_ext); nothing is run. Sections are classified with libbpf's table
+(ingest.bpf.sections).
 Naming, which the evaluator matches against a kernel database:
 
     kind            name                          attach            detail
@@ -74,18 +76,24 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
+from elftools.elf.relocation import RelocationSection
+from elftools.elf.sections import Symbol, SymbolTableSection
 
+from ingest.bpf import sections
 from ingest.bpf.abi import helper_name, map_type_name
-from ingest.errors import BadBpfObject
+from ingest.errors import BadBpfObject, BadBtf
 from ingest.model import CType
+from ingest.readers import btf_ext
 from ingest.readers import btf_format as F
-from ingest.readers.btf import BadBtf, BtfInfo, read_btf
+from ingest.readers.btf import BtfInfo, read_btf, string_section
+
+__all__ = ["BadBpfObject", "BpfObject", "Dependency", "Program", "parse_bpf_object", "read_bpf_object"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,147 +137,8 @@ EM_BPF = 247
 _SHF_EXECINSTR = 0x4
 INSN_SIZE = 8
 
-# Program section prefixes after libbpf's section_defs (libbpf.c). "name+" entries:
-# SEC("name") or SEC("name/target"). prefix -> (canonical attach, what the target is).
-_TARGETED: dict[str, tuple[str, str | None]] = {
-    "kprobe": ("kprobe", "function"),
-    "kretprobe": ("kretprobe", "function"),
-    "kprobe.multi": ("kprobe.multi", "glob"),
-    "kretprobe.multi": ("kretprobe.multi", "glob"),
-    "kprobe.session": ("kprobe.session", "glob"),
-    "ksyscall": ("ksyscall", "syscall"),
-    "kretsyscall": ("kretsyscall", "syscall"),
-    "tracepoint": ("tracepoint", "tracepoint"),
-    "tp": ("tracepoint", "tracepoint"),
-    "raw_tracepoint": ("raw_tracepoint", "raw_tracepoint"),
-    "raw_tp": ("raw_tracepoint", "raw_tracepoint"),
-    "raw_tracepoint.w": ("raw_tracepoint.w", "raw_tracepoint"),
-    "raw_tp.w": ("raw_tracepoint.w", "raw_tracepoint"),
-    "tp_btf": ("tp_btf", "raw_tracepoint"),
-    "fentry": ("fentry", "btf_function"),
-    "fexit": ("fexit", "btf_function"),
-    "fmod_ret": ("fmod_ret", "btf_function"),
-    "fentry.s": ("fentry.s", "btf_function"),
-    "fexit.s": ("fexit.s", "btf_function"),
-    "fmod_ret.s": ("fmod_ret.s", "btf_function"),
-    "freplace": ("freplace", None),  # the target is a BPF function, not the kernel's
-    "lsm": ("lsm", "lsm_hook"),
-    "lsm.s": ("lsm.s", "lsm_hook"),
-    "lsm_cgroup": ("lsm_cgroup", "lsm_hook"),
-    "iter": ("iter", "iter"),
-    "iter.s": ("iter.s", "iter"),
-    "struct_ops": ("struct_ops", "struct_ops"),
-    "struct_ops.s": ("struct_ops.s", "struct_ops"),
-    # user space: no kernel symbol
-    "uprobe": ("uprobe", None),
-    "uretprobe": ("uretprobe", None),
-    "uprobe.s": ("uprobe.s", None),
-    "uretprobe.s": ("uretprobe.s", None),
-    "uprobe.multi": ("uprobe.multi", None),
-    "uretprobe.multi": ("uretprobe.multi", None),
-    "uprobe.multi.s": ("uprobe.multi.s", None),
-    "uretprobe.multi.s": ("uretprobe.multi.s", None),
-    "uprobe.session": ("uprobe.session", None),
-    "uprobe.session.s": ("uprobe.session.s", None),
-    "usdt": ("usdt", None),
-    "usdt.s": ("usdt.s", None),
-}
-# Variants: program attach -> (dependency attach, detail).
-_VARIANTS = {
-    "fentry.s": ("fentry", "sleepable"),
-    "fexit.s": ("fexit", "sleepable"),
-    "fmod_ret.s": ("fmod_ret", "sleepable"),
-    "lsm.s": ("lsm", "sleepable"),
-    "iter.s": ("iter", "sleepable"),
-    "raw_tracepoint.w": ("raw_tracepoint", "writable"),
-}
-# Sections matched exactly; their attach is the section name itself.
-_EXACT = frozenset(
-    (
-        "socket",
-        "sk_reuseport",
-        "sk_reuseport/migrate",
-        "tc",
-        "tc/ingress",
-        "tc/egress",
-        "tcx/ingress",
-        "tcx/egress",
-        "netkit/primary",
-        "netkit/peer",
-        "classifier",
-        "action",
-        "syscall",
-        "xdp",
-        "xdp.frags",
-        "xdp/devmap",
-        "xdp.frags/devmap",
-        "xdp/cpumap",
-        "xdp.frags/cpumap",
-        "perf_event",
-        "lwt_in",
-        "lwt_out",
-        "lwt_xmit",
-        "lwt_seg6local",
-        "sockops",
-        "sk_skb",
-        "sk_skb/stream_parser",
-        "sk_skb/stream_verdict",
-        "sk_skb/verdict",
-        "sk_msg",
-        "lirc_mode2",
-        "flow_dissector",
-        "cgroup_skb/ingress",
-        "cgroup_skb/egress",
-        "cgroup/skb",
-        "cgroup/sock_create",
-        "cgroup/sock_release",
-        "cgroup/sock",
-        "cgroup/post_bind4",
-        "cgroup/post_bind6",
-        "cgroup/bind4",
-        "cgroup/bind6",
-        "cgroup/connect4",
-        "cgroup/connect6",
-        "cgroup/connect_unix",
-        "cgroup/sendmsg4",
-        "cgroup/sendmsg6",
-        "cgroup/sendmsg_unix",
-        "cgroup/recvmsg4",
-        "cgroup/recvmsg6",
-        "cgroup/recvmsg_unix",
-        "cgroup/getpeername4",
-        "cgroup/getpeername6",
-        "cgroup/getpeername_unix",
-        "cgroup/getsockname4",
-        "cgroup/getsockname6",
-        "cgroup/getsockname_unix",
-        "cgroup/sysctl",
-        "cgroup/getsockopt",
-        "cgroup/setsockopt",
-        "cgroup/dev",
-        "sk_lookup",
-        "netfilter",
-    )
-)
-_STRUCT_OPS_SECTIONS = (".struct_ops", ".struct_ops.link")
-
-# struct bpf_core_relo kinds (enum bpf_core_relo_kind)
-RELO_KINDS = (
-    "field_byte_offset",
-    "field_byte_size",
-    "field_exists",
-    "field_signed",
-    "field_lshift_u64",
-    "field_rshift_u64",
-    "type_id_local",
-    "type_id_target",
-    "type_exists",
-    "type_size",
-    "enumval_exists",
-    "enumval_value",
-    "type_matches",
-)
-_FIELD_RELOS = frozenset(range(0, 6))
+# enum bpf_core_relo_kind values, by what they ask
+_FIELD_RELOS = frozenset(range(0, 6))  # field_byte_offset .. field_rshift_u64
 _TYPE_ID_LOCAL = 6
 _PROBES = frozenset((2, 8, 10))  # field_exists, type_exists, enumval_exists
 _ENUMVAL_RELOS = frozenset((10, 11))
@@ -284,7 +153,16 @@ _PSEUDO_CALL = 1
 _AGGREGATE_KIND = {"struct": "struct", "union": "struct", "enum": "enum"}
 _MODIFIERS = frozenset(("const", "volatile", "restrict", "atomic"))
 
-Key = tuple[str, str, str | None, str | None]  # (kind, name, attach, detail)
+
+class Key(NamedTuple):
+    """A dependency before its programs are known (the fields of Dependency)."""
+
+    kind: str
+    name: str
+    attach: str | None
+    detail: str | None
+
+
 Func = tuple[int, int]  # (section index, start offset)
 
 
@@ -341,7 +219,7 @@ class _Reader:
             raise BadBpfObject(f"{self.path} has no BTF (.BTF section); compile with -g")
         self.btf_raw = self.sections[btf_index].data()
         self.btf: BtfInfo = read_btf(self.btf_raw)
-        self.btf_strings = _btf_strings(self.btf_raw)
+        self.btf_strings = string_section(self.btf_raw)
         self.symbols = self._symbols()
         self.funcs = self._functions()
         self.relocs = self._relocations()
@@ -359,15 +237,18 @@ class _Reader:
             if sec.name == ".text":
                 continue  # subprograms, reached through calls
             raw = sec.name[1:] if sec.name.startswith("?") else sec.name  # "?": not autoloaded
-            attach, what, target = _classify(raw)
+            attach, what, target = sections.classify(raw)
             if attach is None:
                 unknown.append(sec.name)
-            kernel_target = what is not None and what != "struct_ops" and bool(target)
-            dep = _target_dep(attach, what, target) if kernel_target else None
-            if what == "function" and dep is not None:
-                target = dep[1]  # kprobe "sym+off": the offset is not a kernel name
+            dep = None
+            if attach is not None and what is not None and what != "struct_ops" and target:
+                dep = _target_dep(attach, what, target)
+                if what == "function":
+                    target = dep.name  # kprobe "sym+off": the offset is not a kernel name
             for start, name in sorted(self.funcs.get(idx, {}).items()):
-                programs.append(Program(name, sec.name, attach, target if kernel_target else None))
+                programs.append(
+                    Program(name=name, section=sec.name, attach=attach, target=target if dep else None)
+                )
                 self.program_funcs[(idx, start)] = name
                 if dep is not None:
                     self._add(dep, (name,))
@@ -377,9 +258,14 @@ class _Reader:
         self._core_relos()
         self._externs()
         self._attribute()
-        deps = [Dependency(k, n, a, tuple(sorted(p)), d) for (k, n, a, d), p in self.deps.items()]
+        deps = [
+            Dependency(
+                kind=key.kind, name=key.name, attach=key.attach, programs=tuple(sorted(p)), detail=key.detail
+            )
+            for key, p in self.deps.items()
+        ]
         deps.sort(key=lambda d: (d.kind, d.name, d.attach or "", d.detail or ""))
-        return BpfObject(self.path, programs, deps, unknown)
+        return BpfObject(path=self.path, programs=programs, dependencies=deps, unknown_sections=unknown)
 
     def _check_bounds(self) -> None:
         size = len(self.data)
@@ -395,7 +281,7 @@ class _Reader:
 
     # -- symbols and functions ----------------------------------------------
 
-    def _symbols(self) -> list:
+    def _symbols(self) -> list[Symbol]:
         symtab = next((s for s in self.sections if isinstance(s, SymbolTableSection)), None)
         return list(symtab.iter_symbols()) if symtab is not None else []
 
@@ -492,18 +378,18 @@ class _Reader:
         so is each member they set (to a program or to non-zero data)."""
         targets: dict[str, str] = {}
         graph = self.btf.graph
-        for sec_name in _STRUCT_OPS_SECTIONS:
+        for sec_name in sections.STRUCT_OPS_SECTIONS:
             idx = self.by_name.get(sec_name)
             if idx is None:
                 continue
             content = self.sections[idx].data()
             rels = self.relocs.get(idx, {})
-            for vid, _offset, _size in self.btf.datasecs.get(sec_name, []):
-                if vid not in self.btf.var_ids:
+            for entry in self.btf.datasecs.get(sec_name, []):
+                var = self.btf.var_ids.get(entry.type_id)
+                if var is None:
                     continue
-                offset = self._var_offset(idx, vid)
-                tid = self.btf.var_ids[vid][2]
-                stype = graph[_skip(graph, tid, typedefs=True)]
+                offset = self._var_offset(idx, var.name)
+                stype = graph[_skip(graph, var.type_id, typedefs=True)]
                 if stype.kind != "struct" or not stype.name:
                     continue
                 sname = _essential(stype.name)
@@ -522,23 +408,23 @@ class _Reader:
                                 progs.add(name)
                                 targets[name] = f"{sname}.{m.name}"
                     if progs:
-                        self._add(("field", f"{sname}.{m.name}", None, "struct_ops"), tuple(progs))
+                        self._add(Key("field", f"{sname}.{m.name}", None, "struct_ops"), tuple(progs))
                         users |= progs
                     elif any(content[mstart : mstart + msize]):
                         data_members.append(f"{sname}.{m.name}")
                 # A data member the kernel lacks fails the whole map: every program of it.
                 for field_name in data_members:
-                    self._add(("field", field_name, None, "struct_ops"), tuple(users))
-                self._add(("struct_ops", sname, "struct_ops", None), tuple(users))
+                    self._add(Key("field", field_name, None, "struct_ops"), tuple(users))
+                self._add(Key("struct_ops", sname, "struct_ops", None), tuple(users))
         for i, p in enumerate(programs):
             if p.name in targets and p.attach in ("struct_ops", "struct_ops.s"):
-                programs[i] = Program(p.name, p.section, p.attach, targets[p.name])
+                programs[i] = replace(p, target=targets[p.name])
 
-    def _relocations(self) -> dict[int, dict[int, object]]:
+    def _relocations(self) -> dict[int, dict[int, Symbol]]:
         """Section index -> {offset: symbol} for every REL section (code and data)."""
-        out: dict[int, dict[int, object]] = {}
+        out: dict[int, dict[int, Symbol]] = {}
         for sec in self.sections:
-            if sec["sh_type"] not in ("SHT_REL", "SHT_RELA"):
+            if not isinstance(sec, RelocationSection) or sec["sh_type"] not in ("SHT_REL", "SHT_RELA"):
                 continue
             target = sec["sh_info"]
             if (
@@ -554,10 +440,9 @@ class _Reader:
                     table[rel["r_offset"]] = self.symbols[sym_index]
         return out
 
-    def _var_offset(self, sec: int, vid: int) -> int:
+    def _var_offset(self, sec: int, name: str) -> int:
         """Where a DATASEC variable lives in its section. clang leaves the BTF
         offsets 0 for libbpf to fix up from the symbol table: so do we."""
-        name = self.btf.var_ids[vid][0]
         for sym in self.symbols:
             if sym.name == name and sym["st_shndx"] == sec:
                 return sym["st_value"]
@@ -574,18 +459,19 @@ class _Reader:
             return
         graph = self.btf.graph
         by_offset: dict[int, Key] = {}
-        for vid, _offset, _size in self.btf.datasecs.get(".maps", []):
-            if vid not in self.btf.var_ids:
+        for entry in self.btf.datasecs.get(".maps", []):
+            var = self.btf.var_ids.get(entry.type_id)
+            if var is None:
                 continue
-            offset = self._var_offset(idx, vid)
-            mdef = graph[_skip(graph, self.btf.var_ids[vid][2], typedefs=True)]
+            offset = self._var_offset(idx, var.name)
+            mdef = graph[_skip(graph, var.type_id, typedefs=True)]
             for m in mdef.members or () if mdef.kind == "struct" else ():
                 if m.name != "type" or graph[m.type].kind != "ptr":
                     continue
                 arr = graph[graph[m.type].ref]
                 if arr.kind == "array" and arr.count:
                     name = map_type_name(arr.count) or f"map type {arr.count}"
-                    by_offset[offset] = ("map_type", name, None, None)
+                    by_offset[offset] = Key("map_type", name, None, None)
                     self._add(by_offset[offset])
         for sec, rels in self.relocs.items():
             if not self._executable(sec):
@@ -597,70 +483,42 @@ class _Reader:
     # -- CO-RE relocations ---------------------------------------------------
 
     def _core_relos(self) -> None:
+        """The types, fields and enum values of the CO-RE relocations, used
+        where their instructions are."""
         idx = self.by_name.get(".BTF.ext")
         if idx is None:
             return
-        ext = self.sections[idx].data()
-        bo = "<" if self.btf_raw[:2] == b"\x9f\xeb" else ">"
-        if len(ext) < 8:
-            raise BadBpfObject(f"{self.path}: .BTF.ext is truncated; rebuild the object")
-        magic, _version, _flags, hdr_len = struct.unpack_from(bo + "HBBI", ext, 0)
-        if magic != F.MAGIC or hdr_len > len(ext):
-            raise BadBpfObject(f"{self.path}: .BTF.ext has a bad header; rebuild the object")
-        if hdr_len < 32:
-            return  # no core_relo part (objects from before CO-RE)
-        core_off, core_len = struct.unpack_from(bo + "II", ext, 24)
-        pos, end = hdr_len + core_off, hdr_len + core_off + core_len
-        if end > len(ext):
-            raise BadBpfObject(f"{self.path}: .BTF.ext CO-RE relocations run past the section; rebuild it")
-        if core_len == 0:
-            return
-        (rec_size,) = struct.unpack_from(bo + "I", ext, pos)
-        if rec_size < 16:
-            raise BadBpfObject(f"{self.path}: .BTF.ext CO-RE record size {rec_size} is too small")
-        pos += 4
-        while pos < end:
-            sec_name_off, num = struct.unpack_from(bo + "II", ext, pos)
-            pos += 8
-            sec_name = self._string(sec_name_off)
-            sec = self.by_name.get(sec_name)
-            if pos + num * rec_size > end:
-                raise BadBpfObject(f"{self.path}: .BTF.ext CO-RE records for {sec_name} run past the section")
-            for i in range(num):
-                insn_off, type_id, access_off, kind = struct.unpack_from(bo + "IIII", ext, pos + i * rec_size)
-                for key in self._relo_deps(type_id, self._string(access_off), kind):
+        relos = btf_ext.core_relos(self.sections[idx].data(), self.btf_strings, self.btf.byte_order)
+        try:
+            for relo in relos:
+                sec = self.by_name.get(relo.section)
+                for key in self._relo_deps(relo.type_id, relo.access, relo.kind):
                     if sec is None:
                         self._add(key)
                     else:
-                        self.uses.append((sec, insn_off, key))
-            pos += num * rec_size
-
-    def _string(self, off: int) -> str:
-        table = self.btf_strings
-        end = table.find(b"\0", off)
-        if off >= len(table) or end < 0:
-            raise BadBpfObject(f"{self.path}: BTF string offset {off} is out of range; rebuild the object")
-        return table[off:end].decode("utf-8", "replace")
+                        self.uses.append((sec, relo.insn_off, key))
+        except BadBtf as e:
+            raise BadBpfObject(f"{self.path}: {e}") from None
 
     def _relo_deps(self, type_id: int, access: str, kind: int) -> list[Key]:
         """The dependencies one CO-RE relocation stands for."""
         if kind == _TYPE_ID_LOCAL:
             return []
-        if kind >= len(RELO_KINDS):
+        if kind >= len(F.CORE_RELO_KINDS):
             raise BadBpfObject(
                 f"{self.path}: unknown CO-RE relocation kind {kind}; kernsurf is older than the compiler"
             )
         graph = self.btf.graph
         if type_id not in graph:
             raise BadBpfObject(f"{self.path}: CO-RE relocation names type {type_id}, which the BTF lacks")
-        detail = RELO_KINDS[kind]
+        detail = F.CORE_RELO_KINDS[kind]
         local = graph[_skip(graph, type_id, typedefs=False)]
         if not local.name:
             return []  # libbpf refuses relocations against anonymous types
         root = _essential(local.name)
         root_kind = _dep_kind(local)
         # The type holding a field or enum value: needed (None), or only probed.
-        holder: Key = (root_kind, root, None, detail if kind in _PROBES else None)
+        holder = Key(root_kind, root, None, detail if kind in _PROBES else None)
         try:
             steps = [int(x) for x in access.split(":")] if access else []
         except ValueError:
@@ -670,7 +528,7 @@ class _Reader:
             tid = type_id
             for step in steps[1:]:
                 t = graph[_skip(graph, tid, typedefs=True)]
-                if t.kind in ("struct", "union") and step < len(t.members or ()):
+                if t.kind in ("struct", "union") and t.members and step < len(t.members):
                     m = t.members[step]
                     if m.name:
                         path.append(m.name)
@@ -684,18 +542,18 @@ class _Reader:
                     )
             keys = [holder]
             if path:
-                keys.append(("field", ".".join([root, *path]), None, detail))
+                keys.append(Key("field", ".".join([root, *path]), None, detail))
             return keys
         if kind in _ENUMVAL_RELOS:
             t = graph[_skip(graph, type_id, typedefs=True)]
-            if t.kind != "enum" or not steps or steps[0] >= len(t.enumerators or ()):
+            if t.kind != "enum" or not t.enumerators or not steps or steps[0] >= len(t.enumerators):
                 raise BadBpfObject(
                     f"{self.path}: CO-RE enum access {access!r} does not fit type "
                     f"{local.name}; rebuild the object"
                 )
             value = _essential(t.enumerators[steps[0]][0])
-            return [holder, ("enum_value", f"{root}::{value}", None, detail)]
-        return [(root_kind, root, None, detail)]
+            return [holder, Key("enum_value", f"{root}::{value}", None, detail)]
+        return [Key(root_kind, root, None, detail)]
 
     # -- externs: kfuncs, ksyms, kconfig -------------------------------------
 
@@ -703,13 +561,15 @@ class _Reader:
         """.ksyms FUNCs (kfuncs) and VARs (ksyms), .kconfig CONFIG_* VARs, given to
         the programs whose instructions refer to them (call or ld_imm64 relocations)."""
         wanted: dict[str, tuple[str, str]] = {}  # symbol name -> (kind, name)
-        for tid, _off, _size in self.btf.datasecs.get(".ksyms", []):
-            if tid in self.btf.func_ids:
-                wanted[self.btf.func_ids[tid][0]] = ("kfunc", self.btf.func_ids[tid][0])
-            elif tid in self.btf.var_ids:
-                wanted[self.btf.var_ids[tid][0]] = ("ksym", self.btf.var_ids[tid][0])
-        for tid, _off, _size in self.btf.datasecs.get(".kconfig", []):
-            name = self.btf.var_ids.get(tid, ("", 0, 0))[0]
+        for entry in self.btf.datasecs.get(".ksyms", []):
+            func, var = self.btf.func_ids.get(entry.type_id), self.btf.var_ids.get(entry.type_id)
+            if func is not None:
+                wanted[func.name] = ("kfunc", func.name)
+            elif var is not None:
+                wanted[var.name] = ("ksym", var.name)
+        for entry in self.btf.datasecs.get(".kconfig", []):
+            var = self.btf.var_ids.get(entry.type_id)
+            name = var.name if var is not None else ""
             if name.startswith("CONFIG_"):  # LINUX_KERNEL_VERSION, LINUX_HAS_*: libbpf's own
                 wanted[name] = ("kconfig", name)
         if not wanted:
@@ -720,7 +580,8 @@ class _Reader:
             if s["st_info"]["bind"] == "STB_WEAK" and s["st_shndx"] == "SHN_UNDEF"
         }
         keys = {
-            sym: (kind, name, None, "weak" if sym in weak else None) for sym, (kind, name) in wanted.items()
+            sym: Key(kind, name, None, "weak" if sym in weak else None)
+            for sym, (kind, name) in wanted.items()
         }
         for key in keys.values():
             self._add(key)
@@ -728,48 +589,38 @@ class _Reader:
             if not self.sections[sec]["sh_flags"] & _SHF_EXECINSTR:
                 continue
             for off, sym in rels.items():
-                key = keys.get(sym.name)
-                if key is not None and sym["st_shndx"] == "SHN_UNDEF":
-                    self.uses.append((sec, off, key))
+                use = keys.get(sym.name)
+                if use is not None and sym["st_shndx"] == "SHN_UNDEF":
+                    self.uses.append((sec, off, use))
 
 
 def _helper_key(helper_id: int) -> Key:
     """A `call <id>` of a BPF helper: the kernel's enum bpf_func_id must have it."""
     name = helper_name(helper_id)
     if name is None:
-        return ("helper", f"helper {helper_id}", None, None)
-    return ("helper", name, None, "BPF_FUNC_" + name.removeprefix("bpf_"))
-
-
-def _classify(section: str) -> tuple[str | None, str | None, str | None]:
-    """(canonical attach, what the target names, target) of a program section;
-    attach None when the section is unknown."""
-    if section in _EXACT:
-        return section, None, None
-    prefix, sep, rest = section.partition("/")
-    hit = _TARGETED.get(prefix)
-    if hit is None:
-        return None, None, None
-    attach, what = hit
-    return attach, what, rest if sep else None
+        return Key("helper", f"helper {helper_id}", None, None)
+    return Key("helper", name, None, "BPF_FUNC_" + name.removeprefix("bpf_"))
 
 
 def _target_dep(attach: str, what: str, target: str) -> Key:
     """The dependency a program section's target stands for. Its attach is the
     base attach type; sleepable (.s) and writable (.w) variants say so in detail."""
-    attach, flag = _VARIANTS.get(attach, (attach, None))
+    variant = sections.VARIANTS.get(attach)
+    flag = None
+    if variant is not None:
+        attach, flag = variant
     if what == "function":  # kprobe: "sym+off" -> "sym"
-        return ("function", target.split("+", 1)[0], attach, flag)
+        return Key("function", target.split("+", 1)[0], attach, flag)
     if what == "btf_function":  # fentry/module:func names a module's function
         module, sep, func = target.rpartition(":")
         detail = " ".join(d for d in (flag, f"module:{module}" if sep else None) if d)
-        return ("function", func, attach, detail or None)
+        return Key("function", func, attach, detail or None)
     if what == "glob":
-        return ("function", target, attach, "glob")
+        return Key("function", target, attach, "glob")
     if what == "tracepoint":
         system, sep, event = target.partition("/")
-        return ("tracepoint", event, attach, system) if sep else ("tracepoint", target, attach, None)
-    return (what, target, attach, flag)  # syscall, raw_tracepoint, lsm_hook, iter
+        return Key("tracepoint", event, attach, system) if sep else Key("tracepoint", target, attach, None)
+    return Key(what, target, attach, flag)  # syscall, raw_tracepoint, lsm_hook, iter
 
 
 def _dep_kind(t: CType) -> str:
@@ -807,11 +658,3 @@ def _sizeof(graph: dict[int, CType], tid: int) -> int:
     if t.kind == "array":
         return (t.count or 0) * _sizeof(graph, t.ref)
     return t.size or 0
-
-
-def _btf_strings(raw: bytes) -> bytes:
-    """The string section of a .BTF blob (the .BTF.ext section names and CO-RE
-    access strings are offsets into it); read_btf has checked the header."""
-    bo = "<" if raw[:2] == b"\x9f\xeb" else ">"
-    _m, _v, _f, hdr_len, _to, _tl, str_off, str_len = struct.unpack_from(bo + F.HEADER_FMT, raw, 0)
-    return raw[hdr_len + str_off : hdr_len + str_off + str_len]

@@ -12,10 +12,27 @@ from __future__ import annotations
 import gc
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ingest.errors import BadBtf
 from ingest.model import CType, Member, TypeGraph
 from ingest.readers import btf_format as F
+
+
+class BtfDecl(NamedTuple):
+    """A FUNC or VAR, by id: its name, linkage and type."""
+
+    name: str
+    linkage: int  # F.FUNC_* for a FUNC, F.VAR_* for a VAR
+    type_id: int  # the FUNC's FUNC_PROTO, the VAR's type
+
+
+class DatasecEntry(NamedTuple):
+    """One FUNC or VAR a DATASEC places (struct btf_var_secinfo)."""
+
+    type_id: int  # the FUNC or VAR id
+    offset: int
+    size: int
 
 
 @dataclass(slots=True)
@@ -28,17 +45,82 @@ class BtfInfo:
     func_linkage: dict[str, int] = field(default_factory=dict)  # FUNC name -> highest linkage
     variables: dict[str, list[int]] = field(default_factory=dict)  # VAR name -> type ids
     byte_order: str = "little"
-    # By id, for readers of BPF objects (bpf_object.py): FUNC and VAR ids ->
-    # (name, linkage F.FUNC_* / F.VAR_*, FUNC_PROTO / variable type id), and
-    # DATASEC name -> its entries (FUNC or VAR id, offset, size).
-    func_ids: dict[int, tuple[str, int, int]] = field(default_factory=dict)
-    var_ids: dict[int, tuple[str, int, int]] = field(default_factory=dict)
-    datasecs: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    # By id, for readers of BPF objects (ingest.bpf.objects): the FUNCs and
+    # VARs, and DATASEC name -> the entries it places.
+    func_ids: dict[int, BtfDecl] = field(default_factory=dict)
+    var_ids: dict[int, BtfDecl] = field(default_factory=dict)
+    datasecs: dict[str, list[DatasecEntry]] = field(default_factory=dict)
+
+
+class BtfHeader(NamedTuple):
+    """struct btf_header, checked against the blob it heads."""
+
+    byte_order: str  # "little" or "big"
+    hdr_len: int
+    type_off: int  # type_off and str_off count from the end of the header
+    type_len: int
+    str_off: int
+    str_len: int
+
+    @property
+    def struct_order(self) -> str:
+        """The struct module's byte order character, "<" or ">"."""
+        return "<" if self.byte_order == "little" else ">"
+
+    @property
+    def types(self) -> slice:
+        """Where the type section lies in the blob."""
+        start = self.hdr_len + self.type_off
+        return slice(start, start + self.type_len)
+
+    @property
+    def strings(self) -> slice:
+        """Where the string section lies in the blob."""
+        start = self.hdr_len + self.str_off
+        return slice(start, start + self.str_len)
 
 
 _QUALIFIERS = {F.KIND_CONST: "const", F.KIND_VOLATILE: "volatile", F.KIND_RESTRICT: "restrict"}
 # Kinds whose ref/params are followed when printing a declaration (cycle check).
 _DECLARATOR_KINDS = frozenset(("ptr", "const", "volatile", "restrict", "atomic", "typedef", "array", "func"))
+
+
+def read_header(data: bytes) -> BtfHeader:
+    """The header of a BTF blob; raise BadBtf unless its type and string
+    sections lie inside the blob and the strings start with the empty one."""
+    if len(data) < F.HEADER_SIZE:
+        raise BadBtf("truncated header")
+    if data[:2] == b"\x9f\xeb":
+        bo, order = "<", "little"
+    elif data[:2] == b"\xeb\x9f":
+        bo, order = ">", "big"
+    else:
+        raise BadBtf(f"bad magic {data[:2].hex()}")
+    _magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
+        bo + F.HEADER_FMT, data, 0
+    )
+    if version != F.VERSION:
+        raise BadBtf(f"unsupported version {version}")
+    if hdr_len < F.HEADER_SIZE or hdr_len > len(data):
+        raise BadBtf(f"bad header length {hdr_len}")
+    header = BtfHeader(
+        byte_order=order,
+        hdr_len=hdr_len,
+        type_off=type_off,
+        type_len=type_len,
+        str_off=str_off,
+        str_len=str_len,
+    )
+    if header.types.stop > len(data) or header.strings.stop > len(data):
+        raise BadBtf("type or string section outside the blob")
+    if str_len == 0 or data[header.strings.start] != 0:
+        raise BadBtf("string section must start with an empty string")
+    return header
+
+
+def string_section(data: bytes) -> bytes:
+    """The string section of a BTF blob; raise BadBtf on a bad header."""
+    return data[read_header(data).strings]
 
 
 def read_btf(data: bytes) -> BtfInfo:
@@ -56,27 +138,10 @@ def read_btf(data: bytes) -> BtfInfo:
 
 def _read(data: bytes) -> BtfInfo:
     """read_btf's body, run with the cycle collector paused."""
-    if len(data) < F.HEADER_SIZE:
-        raise BadBtf("truncated header")
-    if data[:2] == b"\x9f\xeb":
-        bo, order = "<", "little"
-    elif data[:2] == b"\xeb\x9f":
-        bo, order = ">", "big"
-    else:
-        raise BadBtf(f"bad magic {data[:2].hex()}")
-    _magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
-        bo + F.HEADER_FMT, data, 0
-    )
-    if version != F.VERSION:
-        raise BadBtf(f"unsupported version {version}")
-    if hdr_len < F.HEADER_SIZE or hdr_len > len(data):
-        raise BadBtf(f"bad header length {hdr_len}")
-    tstart, tend = hdr_len + type_off, hdr_len + type_off + type_len
-    sstart, send = hdr_len + str_off, hdr_len + str_off + str_len
-    if tend > len(data) or send > len(data):
-        raise BadBtf("type or string section outside the blob")
-    if str_len == 0 or data[sstart] != 0:
-        raise BadBtf("string section must start with an empty string")
+    header = read_header(data)
+    bo, str_len = header.struct_order, header.str_len
+    tstart, tend = header.types.start, header.types.stop
+    sstart, send = header.strings.start, header.strings.stop
 
     strings: dict[int, str] = {0: ""}
 
@@ -109,11 +174,9 @@ def _read(data: bytes) -> BtfInfo:
     funcs: dict[str, list[int]] = {}
     linkage: dict[str, int] = {}
     variables: dict[str, list[int]] = {}
-    func_ids: list[tuple[int, str, int]] = []  # (FUNC id, name, proto id)
-    var_ids: dict[int, str] = {}  # VAR id -> name
-    var_linkage: dict[int, tuple[str, int, int]] = {}  # VAR id -> (name, linkage, type)
-    func_linkage_by_id: dict[int, tuple[str, int, int]] = {}  # FUNC id -> (name, linkage, proto)
-    datasecs: dict[str, list[tuple[int, int, int]]] = {}  # name -> (id, offset, size)
+    func_ids: dict[int, BtfDecl] = {}  # named FUNCs, in id order
+    var_ids: dict[int, BtfDecl] = {}  # named VARs
+    datasecs: dict[str, list[DatasecEntry]] = {}
     tags: list[tuple[str, int, int]] = []  # (tag, target id, component_idx)
     type_tags: list[tuple[int, int]] = []  # (TYPE_TAG id, ref)
     maxref = 0
@@ -133,7 +196,7 @@ def _read(data: bytes) -> BtfInfo:
             need = 12 * vlen
             if pos + need > tend:
                 raise BadBtf(f"type {tid} members outside the type section")
-            members = []
+            members: list[Member] = []
             if vlen:
                 v = vals(3 * vlen, "I", pos)
                 pos += need
@@ -189,8 +252,7 @@ def _read(data: bytes) -> BtfInfo:
         elif kind == F.KIND_FUNC:
             graph[tid] = void
             if name:  # gcc 12 -gbtf also emits nameless FUNCs for function pointers
-                func_ids.append((tid, name, st))
-                func_linkage_by_id[tid] = (name, vlen, st)
+                func_ids[tid] = BtfDecl(name, vlen, st)
                 if linkage.get(name, -1) < vlen:
                     linkage[name] = vlen
             if st > maxref:
@@ -252,8 +314,7 @@ def _read(data: bytes) -> BtfInfo:
             graph[tid] = void
             if name:
                 variables.setdefault(name, []).append(st)
-                var_ids[tid] = name
-                var_linkage[tid] = (name, var_link, st)
+                var_ids[tid] = BtfDecl(name, var_link, st)
             if st > maxref:
                 maxref = st
         elif kind == F.KIND_DATASEC:
@@ -266,7 +327,9 @@ def _read(data: bytes) -> BtfInfo:
                 if m > maxref:
                     maxref = m
                 if name:
-                    datasecs.setdefault(name, []).extend(zip(entries[0::3], entries[1::3], entries[2::3]))
+                    datasecs.setdefault(name, []).extend(
+                        map(DatasecEntry._make, zip(entries[0::3], entries[1::3], entries[2::3]))
+                    )
             pos += need
             graph[tid] = void
         elif kind == F.KIND_DECL_TAG:
@@ -291,21 +354,21 @@ def _read(data: bytes) -> BtfInfo:
         raise BadBtf(f"type id {maxref} out of range (last is {ntypes})")
 
     _resolve_type_tags(graph, type_tags)
-    for ftid, name, proto in func_ids:
-        if graph[proto].kind != "func":
-            raise BadBtf(f"FUNC {ftid} ({name}) does not refer to a FUNC_PROTO")
-        funcs.setdefault(name, []).append(proto)
+    for ftid, func in func_ids.items():
+        if graph[func.type_id].kind != "func":
+            raise BadBtf(f"FUNC {ftid} ({func.name}) does not refer to a FUNC_PROTO")
+        funcs.setdefault(func.name, []).append(func.type_id)
     _check_acyclic(graph)
     return BtfInfo(
-        graph,
-        funcs,
-        _decl_tags(tags, func_ids, var_ids),
-        linkage,
-        variables,
-        order,
-        func_linkage_by_id,
-        var_linkage,
-        datasecs,
+        graph=graph,
+        funcs=funcs,
+        decl_tags=_decl_tags(tags, {**func_ids, **var_ids}),
+        func_linkage=linkage,
+        variables=variables,
+        byte_order=header.byte_order,
+        func_ids=func_ids,
+        var_ids=var_ids,
+        datasecs=datasecs,
     )
 
 
@@ -323,17 +386,14 @@ def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]]) -> No
         graph[tid] = graph[target]
 
 
-def _decl_tags(
-    tags: list[tuple[str, int, int]], func_ids: list[tuple[int, str, int]], var_ids: dict[int, str]
-) -> dict[str, list[str]]:
-    """tag value -> names of the FUNCs/VARs tagged as a whole (component_idx -1)."""
-    names = {ftid: name for ftid, name, _ in func_ids}
-    names.update(var_ids)
+def _decl_tags(tags: list[tuple[str, int, int]], decls: dict[int, BtfDecl]) -> dict[str, list[str]]:
+    """tag value -> names of the FUNCs/VARs tagged as a whole (component_idx -1);
+    `tags` holds (tag, target id, component_idx)."""
     out: dict[str, list[str]] = {}
     for tag, target, component in tags:
-        name = names.get(target)
-        if component == -1 and name is not None:
-            out.setdefault(tag, []).append(name)
+        decl = decls.get(target)
+        if component == -1 and decl is not None:
+            out.setdefault(tag, []).append(decl.name)
     return out
 
 

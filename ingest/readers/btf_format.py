@@ -1,4 +1,5 @@
-"""BTF binary format constants (include/uapi/linux/btf.h); read by btf.py."""
+"""BTF and .BTF.ext binary format constants (include/uapi/linux/btf.h,
+libbpf_internal.h); read by ingest.readers.btf and ingest.readers.btf_ext."""
 
 from __future__ import annotations
 
@@ -123,3 +124,35 @@ FUNC_EXTERN = 2
 VAR_STATIC = 0
 VAR_GLOBAL_ALLOCATED = 1
 VAR_GLOBAL_EXTERN = 2
+
+
+# .BTF.ext (tools/lib/bpf/libbpf_internal.h: struct btf_ext_header)
+
+#: magic u16, version u8, flags u8, hdr_len u32; then func_info_off, func_info_len,
+#: line_info_off, line_info_len u32 and, since CO-RE, core_relo_off, core_relo_len
+#: (offsets relative to the end of the header).
+EXT_PREAMBLE_FMT = "HBBI"
+EXT_PREAMBLE_SIZE = 8
+EXT_CORE_RELO_AT = 24  # where core_relo_off, core_relo_len sit in the header
+EXT_CORE_HEADER_SIZE = 32  # a header this long has the core_relo part
+
+#: struct bpf_core_relo: insn_off, type_id, access_str_off, kind (u32 each).
+CORE_RELO_FMT = "IIII"
+CORE_RELO_SIZE = 16
+
+#: enum bpf_core_relo_kind, by value.
+CORE_RELO_KINDS = (
+    "field_byte_offset",
+    "field_byte_size",
+    "field_exists",
+    "field_signed",
+    "field_lshift_u64",
+    "field_rshift_u64",
+    "type_id_local",
+    "type_id_target",
+    "type_exists",
+    "type_size",
+    "enumval_exists",
+    "enumval_value",
+    "type_matches",
+)

@@ -7,15 +7,20 @@ DIEs themselves are decoded by generated per-abbreviation decoders
 DW_AT_sibling. Units are independent, so they are spread over processes.
 
 All DIE references are absolute .debug_info offsets, so results from
-different units and processes merge without translation (see merge.py).
+different units and processes merge without translation (see assemble.py).
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat
+from multiprocessing.pool import Pool
+from typing import Any, Literal, NamedTuple
 
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
@@ -63,29 +68,65 @@ class Unit:
     shape: UnitShape
 
 
+class Sub(NamedTuple):
+    """One DW_TAG_subprogram DIE: a definition, declaration, abstract or concrete copy."""
+
+    die: int  # .debug_info offset
+    name: str | None  # None for copies that name their function through `origin`
+    external: bool
+    decl_file: str | None  # as the line table spells it (assemble normalises it)
+    decl_line: int | None
+    inline: int | None  # DW_AT_inline
+    low_pc: int | None
+    declaration: bool
+    origin: int | None  # DW_AT_abstract_origin or DW_AT_specification
+    concrete: bool  # has code: low_pc or ranges
+
+
+class Edge(NamedTuple):
+    """A call site or inlined copy of `callee` inside the concrete function `caller` (both DIEs)."""
+
+    callee: int
+    caller: int
+    kind: str  # "direct" or "inline"
+    address: int | None  # of an inlined copy
+
+
+class UnitPrototype(NamedTuple):
+    prototype: Prototype
+    from_declaration: bool  # printed from a declaration: a definition elsewhere wins
+
+
+class Abbrev(NamedTuple):
+    """One abbreviation: what its DIEs are and how to decode them."""
+
+    tag: int
+    children: bool
+    decode: Callable[..., tuple[int, tuple[Any, ...]]]  # dwarf_forms.decoder
+    category: str  # dwarf_forms.category
+
+
+_tuple_new = tuple.__new__  # builds a NamedTuple in C, without its Python-level __new__
+
+
 @dataclass(slots=True)
 class UnitFacts:
-    """What one unit contributes; plain tuples so it pickles cheaply.
-
-    subs: (die, name, external, decl_file, decl_line, inline, low_pc, declaration, origin, concrete)
-    edges: (callee_die, caller_die, kind "direct"/"inline", address or None)
-    """
+    """What one unit contributes. Records are NamedTuples: they pickle to the
+    main process (nearly) as cheaply as tuples."""
 
     name: str | None
     comp_dir: str | None
     producer: str | None
     language: int | None
-    subs: list[tuple] = field(default_factory=list)
-    edges: list[tuple] = field(default_factory=list)
-    prototypes: dict[str, tuple[Prototype, bool]] = field(
-        default_factory=dict
-    )  # name -> (proto, from a declaration)
+    subs: list[Sub] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    prototypes: dict[str, UnitPrototype] = field(default_factory=dict)
     layouts: list[Layout] = field(default_factory=list)
 
 
 def units(dwarf: DWARFInfo, endian: str) -> list[Unit]:
     """Unit headers, via pyelftools."""
-    out = []
+    out: list[Unit] = []
     for cu in dwarf.iter_CUs():
         h = cu.header
         if h.get("unit_type") not in (None, "DW_UT_compile", "DW_UT_partial"):
@@ -97,9 +138,9 @@ def units(dwarf: DWARFInfo, endian: str) -> list[Unit]:
     return out
 
 
-def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, tuple]:
-    """code -> (tag, has_children, decoder, category) for the table at `offset`."""
-    table: dict[int, tuple] = {}
+def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, Abbrev]:
+    """code -> abbreviation, for the table at `offset`."""
+    table: dict[int, Abbrev] = {}
     p = offset
     n = len(data)
 
@@ -133,7 +174,7 @@ def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, tuple
                     if implicit & (1 << 63):
                         implicit -= 1 << 64
                 specs.append((attr, form, implicit))
-            table[code] = (tag, children, decoder(tag, tuple(specs), shape), category(tag))
+            table[code] = Abbrev(tag, children, decoder(tag, tuple(specs), shape), category(tag))
     except IndexError:
         raise BadDwarf(f"abbreviation table at 0x{offset:x} runs past .debug_abbrev") from None
     return table
@@ -151,9 +192,12 @@ def _cstring(table: bytes, off: int, cache: dict[int, str], section: str) -> str
 class Strings:
     """String and address lookups for the decoders, cached per process."""
 
-    def __init__(self, debug_str: bytes, line_str: bytes, str_offsets: bytes, addr: bytes, endian: str):
+    def __init__(
+        self, debug_str: bytes, line_str: bytes, str_offsets: bytes, addr: bytes, endian: str
+    ) -> None:
         self.debug_str, self.line_str = debug_str, line_str
-        self.str_offsets, self.addr, self.endian = str_offsets, addr, endian
+        self.str_offsets, self.addr = str_offsets, addr
+        self.endian: Literal["little", "big"] = "big" if endian == "big" else "little"
         self._cache: dict[int, str] = {}
         self._line_cache: dict[int, str] = {}
         self.str_base = 8
@@ -196,14 +240,14 @@ _QUALIFIERS = {
 _AGGREGATE_KINDS = {TAG_structure_type: "struct", TAG_union_type: "union", TAG_enumeration_type: "enum"}
 
 
-class _Graph(dict):
+class _Graph(dict[int, CType]):
     """A unit's type graph, converted from raw DIE tuples on first access.
 
     Raw entries are [tag, name, type, byte_size, encoding, count, declaration,
     children]; children are members, enumerators, subrange counts or params.
     """
 
-    def __init__(self, raw: dict[int, list], pointer_size: int):
+    def __init__(self, raw: dict[int, list[Any]], pointer_size: int) -> None:
         super().__init__()
         self[0] = CType("void")
         self.raw, self.pointer_size = raw, pointer_size
@@ -258,11 +302,11 @@ class WalkConfig:
 def walk_unit(
     info: bytes,
     unit: Unit,
-    abbrevs: dict[int, tuple],
+    abbrevs: dict[int, Abbrev],
     strings: Strings,
     files: Callable[[int, str | None], list[str]],
     config: WalkConfig,
-    seen: set,
+    seen: set[object],
 ) -> UnitFacts:
     """Decode one unit. `files(stmt_list, comp_dir)` gives its line-table file names;
     `seen` (per process) holds prototype names and layout keys already produced."""
@@ -275,11 +319,14 @@ def walk_unit(
     strp, line_strp, strx, addrx = strings.strp, strings.line_strp, strings.strx, strings.addrx
     want_layouts = config.want_layouts
     facts: UnitFacts | None = None
-    subs: list[tuple] = []
-    edges: list[tuple] = []
-    params: dict[int, list] = {}  # root subprogram die -> [(name, type) | None]
-    sub_info: dict[int, tuple] = {}  # root subprogram die -> (name, return type, decl_file)
-    raw_types: dict[int, list] = {}
+    subs: list[tuple[Any, ...]] = []  # Sub fields, decl_file still a line-table index
+    edges: list[tuple[int, int, str, int | None]] = []
+    params: dict[int, list[tuple[str | None, int] | None]] = {}  # root subprogram die -> params, None: ...
+    sub_info: dict[
+        int, tuple[str, int, bool]
+    ] = {}  # root subprogram die -> (name, return type, is a declaration)
+    raw_types: dict[int, list[Any]] = {}  # see _Graph
+    file_names: list[str] = []
     stack: list[tuple[int, int]] = []  # (tag, die offset) of open parents
     top = -1  # outermost concrete subprogram, -1 outside one
     top_depth = -1
@@ -312,18 +359,19 @@ def walk_unit(
         descend = children
         if cat == "skip":  # the most frequent case: variables, labels, lexical blocks, ...
             if children and tag != TAG_lexical_block:
-                sibling = v[0]
+                (sibling,) = v
                 if sibling is not None:
                     p, descend = sibling, False
         elif tag == TAG_formal_parameter:
             if stack:
                 ptag, poff = stack[-1]
+                pname, ptype, _ = v
                 if ptag == TAG_subprogram:
                     lst = params.get(poff)
                     if lst is not None:
-                        lst.append((v[0], v[1] or 0))
+                        lst.append((pname, ptype or 0))
                 elif ptag == TAG_subroutine_type:
-                    raw_types[poff][7].append((None, v[1] or 0))
+                    raw_types[poff][7].append((None, ptype or 0))
         elif tag == TAG_subprogram:
             (
                 name,
@@ -363,14 +411,17 @@ def walk_unit(
             if concrete and children and top < 0:
                 top, top_depth = die, len(stack)
         elif tag == TAG_inlined_subroutine:
-            if top >= 0 and v[0] is not None:
-                edges.append((v[0], top, "inline", v[1] if v[1] is not None else v[2]))
+            origin, low_pc, entry_pc, _ = v
+            if top >= 0 and origin is not None:
+                edges.append((origin, top, "inline", low_pc if low_pc is not None else entry_pc))
         elif cat == "call":
-            origin = v[0] if v[0] is not None else v[1]
+            call_origin, origin, sibling = v
+            if call_origin is not None:
+                origin = call_origin
             if top >= 0 and origin is not None:
                 edges.append((origin, top, "direct", None))
-            if children and v[2] is not None:
-                p, descend = v[2], False
+            if children and sibling is not None:
+                p, descend = sibling, False
         elif cat == "type":
             name, ref, size, enc, count, upper, sibling, decl = v
             if tag == TAG_subrange_type:
@@ -408,7 +459,8 @@ def walk_unit(
             if want_layouts and stack:
                 parent = raw_types.get(stack[-1][1])
                 if parent is not None:
-                    parent[7].append((v[0], v[1] if isinstance(v[1], int) else 0))
+                    ename, value = v
+                    parent[7].append((ename, value if isinstance(value, int) else 0))
         elif cat == "unspecified":
             if stack:
                 ptag, poff = stack[-1]
@@ -440,8 +492,13 @@ def walk_unit(
             return None
         return file_names[index] if 0 <= index < len(file_names) else None
 
-    facts.subs = [(s[0], s[1], s[2], path(s[3]), s[4], s[5], s[6], s[7], s[8], s[9]) for s in subs]
-    facts.edges = edges
+    facts.subs = [
+        _tuple_new(
+            Sub, (die, name, external, path(file), line, inline, low_pc, declaration, origin, concrete)
+        )
+        for die, name, external, file, line, inline, low_pc, declaration, origin, concrete in subs
+    ]
+    facts.edges = list(map(_tuple_new, repeat(Edge), edges))
     graph = _Graph(raw_types, unit.shape.address_size)
     # Definitions first: a declaration's prototype is used only when no unit defines the name.
     for die, (name, rtype, is_decl) in sorted(sub_info.items(), key=lambda kv: kv[1][2]):
@@ -452,7 +509,7 @@ def walk_unit(
         fid = -die  # a synthetic id that cannot clash with a DIE offset
         graph[fid] = CType("func", ref=rtype, params=[x for x in plist if x is not None], variadic=variadic)
         try:
-            facts.prototypes[name] = (cdecl.prototype(graph, fid, name, "dwarf"), is_decl)
+            facts.prototypes[name] = UnitPrototype(cdecl.prototype(graph, fid, name, "dwarf"), is_decl)
             seen.add(("decl", name) if is_decl else name)
         except (KeyError, ValueError):
             pass  # a type this unit does not describe; another unit may
@@ -473,7 +530,17 @@ def walk_unit(
     return facts
 
 
-def _member(name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size, raw_types, endian) -> Member:
+def _member(
+    name: str | None,
+    ref: int | None,
+    loc: int | bytes | None,
+    data_bit_off: int | None,
+    bit_size: int | None,
+    old_bit_off: int | None,
+    byte_size: int | None,
+    raw_types: dict[int, list[Any]],
+    endian: str,
+) -> Member:
     """A struct member from DWARF 2-5 encodings of its position."""
     if isinstance(loc, bytes):  # DWARF 2/3 location expression: DW_OP_plus_uconst n
         value = shift = 0
@@ -489,7 +556,7 @@ def _member(name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size, raw_
         bit = data_bit_off
     elif old_bit_off is not None and bit_size:
         # DWARF 2/3 bitfields count from the most significant bit of the storage unit.
-        storage = byte_size or (raw_types.get(ref, [0, 0, 0, 4])[3] or 4)
+        storage = byte_size or (raw_types.get(ref or 0, [0, 0, 0, 4])[3] or 4)
         if endian == "little":
             bit = byte_off * 8 + storage * 8 - old_bit_off - bit_size
         else:
@@ -503,11 +570,13 @@ def _member(name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size, raw_
 # Driving the walk over all units, in parallel
 # ---------------------------------------------------------------------------
 
-_worker: dict = {}
+#: The walk's inputs, set before the worker processes fork (they inherit it).
+_worker: dict[str, Any] = {}
 
 
 def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
     w = _worker
+    strings: Strings = w["strings"]
     out = []
     for i in indexes:
         unit = w["units"][i]
@@ -515,18 +584,18 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
         abbrevs = w["abbrev_cache"].get(key)
         if abbrevs is None:
             abbrevs = w["abbrev_cache"][key] = parse_abbrevs(w["abbrev"], unit.abbrev_offset, unit.shape)
-        strings, line = w["strings"], w["line"]
-
-        def files(stmt_list: int, comp_dir: str | None) -> list[str]:
-            return dwarf_lines.file_names(
-                line, stmt_list, unit.shape.endian, comp_dir, strings.strp, strings.line_strp
-            )
-
+        files = partial(_file_names, w["line"], unit.shape.endian, strings)
         try:
-            out.append(walk_unit(w["info"], unit, abbrevs, w["strings"], files, w["config"], w["seen"]))
+            out.append(walk_unit(w["info"], unit, abbrevs, strings, files, w["config"], w["seen"]))
         except (IndexError, ValueError) as e:
             raise BadDwarf(f"malformed DIE in unit at 0x{unit.offset:x} ({e.__class__.__name__})") from None
     return out
+
+
+def _file_names(
+    line: bytes, endian: str, strings: Strings, stmt_list: int, comp_dir: str | None
+) -> list[str]:
+    return dwarf_lines.file_names(line, stmt_list, endian, comp_dir, strings.strp, strings.line_strp)
 
 
 def walk(
@@ -559,7 +628,8 @@ def walk(
     # Batches of consecutive units, sized by bytes so both processes stay busy.
     batches: list[list[int]] = []
     budget = max(1, sum(u.end - u.offset for u in unit_list) // 200)
-    cur, size = [], 0
+    cur: list[int] = []
+    size = 0
     for i, u in enumerate(unit_list):
         cur.append(i)
         size += u.end - u.offset
@@ -571,12 +641,17 @@ def walk(
     jobs = jobs or min(os.cpu_count() or 1, 4)
     if jobs <= 1 or len(batches) < 4:
         return _collect(map(_walk_batch, batches), None, len(unit_list), progress)
-    pool = multiprocessing.get_context("fork").Pool(jobs)
+    # Workers run without the cyclic garbage collector: the walk makes millions of
+    # short-lived acyclic records, which the collector would only scan over and over.
+    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=gc.disable)
     return _collect(pool.imap(_walk_batch, batches), pool, len(unit_list), progress)
 
 
 def _collect(
-    results: Iterator[list[UnitFacts]], pool, total: int, progress: Callable[[int, int], None] | None
+    results: Iterable[list[UnitFacts]],
+    pool: Pool | None,
+    total: int,
+    progress: Callable[[int, int], None] | None,
 ) -> Iterator[UnitFacts]:
     done = 0
     try:

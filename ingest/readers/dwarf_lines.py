@@ -8,8 +8,13 @@ matters with thousands of units.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Literal
 
 from ingest.readers.dwarf_forms import BadDwarf
+
+#: A string section lookup by offset (dwarf.Strings.strp, .line_strp).
+StringAt = Callable[[int], str]
 
 DW_LNCT_path, DW_LNCT_directory_index = 1, 2
 
@@ -17,8 +22,9 @@ DW_LNCT_path, DW_LNCT_directory_index = 1, 2
 class _Reader:
     __slots__ = ("d", "p", "endian")
 
-    def __init__(self, data: bytes, pos: int, endian: str):
-        self.d, self.p, self.endian = data, pos, endian
+    def __init__(self, data: bytes, pos: int, endian: str) -> None:
+        self.d, self.p = data, pos
+        self.endian: Literal["little", "big"] = "big" if endian == "big" else "little"
 
     def u(self, n: int) -> int:
         v = int.from_bytes(self.d[self.p : self.p + n], self.endian)
@@ -42,7 +48,9 @@ class _Reader:
         return s
 
 
-def _form_value(r: _Reader, form: int, offset_size: int, strp, line_strp) -> int | str | None:
+def _form_value(
+    r: _Reader, form: int, offset_size: int, strp: StringAt, line_strp: StringAt
+) -> int | str | None:
     if form == 0x08:
         return r.cstr()
     if form == 0x1F:
@@ -62,7 +70,9 @@ def _form_value(r: _Reader, form: int, offset_size: int, strp, line_strp) -> int
     raise BadDwarf(f"unsupported form 0x{form:x} in a line table header")
 
 
-def file_names(data: bytes, offset: int, endian: str, comp_dir: str | None, strp, line_strp) -> list[str]:
+def file_names(
+    data: bytes, offset: int, endian: str, comp_dir: str | None, strp: StringAt, line_strp: StringAt
+) -> list[str]:
     """Paths indexed like DW_AT_decl_file (DWARF 2-4 count from 1: index 0 repeats file 1)."""
     try:
         r = _Reader(data, offset, endian)
@@ -80,9 +90,9 @@ def file_names(data: bytes, offset: int, endian: str, comp_dir: str | None, strp
         opcode_base = r.u(1)
         r.p += opcode_base - 1
         if version >= 5:
-            dirs = [str(x) for x in _entries(r, offset_size, strp, line_strp, want_dir=False)]
+            dirs = [str(x) for x, _ in _entries(r, offset_size, strp, line_strp)]
             files = []
-            for name, index in _entries(r, offset_size, strp, line_strp, want_dir=True):
+            for name, index in _entries(r, offset_size, strp, line_strp):
                 directory = dirs[index] if index < len(dirs) else ""
                 files.append(_join(directory, str(name), comp_dir))
             return files
@@ -102,18 +112,22 @@ def file_names(data: bytes, offset: int, endian: str, comp_dir: str | None, strp
         raise BadDwarf(f"line table header at 0x{offset:x} runs past .debug_line") from None
 
 
-def _entries(r: _Reader, offset_size: int, strp, line_strp, want_dir: bool) -> list:
+def _entries(
+    r: _Reader, offset_size: int, strp: StringAt, line_strp: StringAt
+) -> list[tuple[int | str | None, int]]:
+    """(path, directory index) of each directory or file entry of a DWARF 5 header."""
     formats = [(r.uleb(), r.uleb()) for _ in range(r.u(1))]
     out = []
     for _ in range(r.uleb()):
-        path, index = None, 0
+        path: int | str | None = None
+        index = 0
         for content, form in formats:
             value = _form_value(r, form, offset_size, strp, line_strp)
             if content == DW_LNCT_path:
                 path = value
-            elif content == DW_LNCT_directory_index:
+            elif content == DW_LNCT_directory_index and isinstance(value, int):
                 index = value
-        out.append((path, index) if want_dir else path)
+        out.append((path, index))
     return out
 
 

@@ -7,10 +7,11 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import NoteSection, Section
 
 from ingest.errors import ImageError, NotAnElf, UnsupportedMachine
 from ingest.model import Symbol
@@ -34,12 +35,16 @@ SHF_COMPRESSED = 0x800
 _BANNER = re.compile(rb"Linux version \S+ [^\0\n]*")
 
 
+#: Byte order, as int.from_bytes() names it.
+Endian = Literal["little", "big"]
+
+
 @dataclass(slots=True)
 class Image:
     """An opened ELF image and the facts read straight from its headers."""
 
     elf: ELFFile
-    endian: str  # "little" or "big"
+    endian: Endian
     arch: str
     elf_class: int  # 32 or 64
 
@@ -57,7 +62,7 @@ class Image:
         return self.elf.get_section_by_name(name) is not None
 
 
-def _raw(image: Image, sec) -> bytes:
+def _raw(image: Image, sec: Section) -> bytes:
     stream = image.elf.stream
     stream.seek(sec["sh_offset"])
     data = stream.read(sec["sh_size"])
@@ -120,7 +125,7 @@ def open_image(stream: BinaryIO) -> Image:
     if n_sections == 0:
         raise ImageError("ELF has no section headers")
     elf_class = elf.elfclass
-    endian = "little" if elf.little_endian else "big"
+    endian: Endian = "little" if elf.little_endian else "big"
     if arch == "ppc64el" and endian == "big":
         arch = "ppc64"
     if arch == "riscv64" and elf_class == 32:
@@ -135,7 +140,7 @@ def open_image(stream: BinaryIO) -> Image:
 def build_id(image: Image) -> str | None:
     """The GNU build-id note as hex."""
     for sec in image.elf.iter_sections():
-        if sec["sh_type"] != "SHT_NOTE":
+        if not isinstance(sec, NoteSection):  # pyelftools' class of every SHT_NOTE section
             continue
         try:
             for note in sec.iter_notes():

@@ -11,6 +11,8 @@ import bisect
 import struct
 from dataclasses import dataclass
 
+from elftools.elf.sections import Section
+
 from ingest.readers.elf import Image
 
 # R_<arch>_RELATIVE per e_machine: the word becomes the addend (plus the load bias, 0 here).
@@ -67,7 +69,7 @@ class ImageMemory:
 
     # -- raw bytes ------------------------------------------------------------
 
-    def _section_bytes(self, sec) -> bytes:
+    def _section_bytes(self, sec: Section) -> bytes:
         data = self._cache.get(sec.name)
         if data is None:
             data = self._cache[sec.name] = sec.data()

@@ -1,5 +1,5 @@
-"""Fill a Build's other dependency surfaces (docs/concepts.md#attachability, §4) from its image:
-tracepoints, syscalls, LSM hooks, kfuncs and per-symbol attachability."""
+"""Fill a Build's other dependency surfaces (docs/concepts.md#surfaces, docs/concepts.md#attachability)
+from its image: tracepoints, syscalls, LSM hooks, kfuncs and per-symbol attachability."""
 
 from __future__ import annotations
 

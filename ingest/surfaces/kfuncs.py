@@ -40,8 +40,8 @@ def read_kfuncs(mem: ImageMemory | None, btf: BtfInfo | None) -> list[Kfunc]:
 
 def set8_members(mem: ImageMemory, btf: BtfInfo | None) -> dict[str, tuple[tuple[str, ...], int | None]]:
     """kfunc name -> (sorted kfunc set names, OR of its entry flags; None without BTF)."""
-    sets = [(s, *_set8_header(mem, s)) for s in mem.symbols if s.name.startswith(SET8_PREFIX)]
-    sets = [(s, cnt, flags) for s, cnt, flags in sets if cnt is not None]
+    headers = [(s, *_set8_header(mem, s)) for s in mem.symbols if s.name.startswith(SET8_PREFIX)]
+    sets = [(s, cnt, flags) for s, cnt, flags in headers if cnt is not None]
     flagged = any(flags & BTF_SET8_KFUNCS for _, _, flags in sets)
     names: dict[str, set[str]] = {}
     kflags: dict[str, int | None] = {}

@@ -37,14 +37,14 @@ TABLES = {
 #: Wrapper prefixes of each table's own entry points, best first, to pick one
 #: name among aliases at one address (`__x64_sys_fork` = `__ia32_sys_fork`);
 #: x32 uses the x86-64 entries except for its compat ones.
-_NATIVE_PREFIX = {
+_NATIVE_PREFIX: dict[str, tuple[str, ...]] = {
     "amd64": ("__x64_",),
     "i386": ("__ia32_",),
     "arm64": ("__arm64_",),
     "riscv64": ("__riscv_",),
     "s390x": ("__s390x_",),
 }
-_TABLE_PREFIX = {
+_TABLE_PREFIX: dict[str, tuple[str, ...]] = {
     "ia32_sys_call_table": ("__ia32_",),
     "x32_sys_call_table": ("__x32_", "__x64_"),
     "sys_call_table_emu": ("__s390_",),

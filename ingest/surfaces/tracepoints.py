@@ -48,11 +48,11 @@ def read_tracepoints(
             found.setdefault(tp.name, tp)
     if btf is not None:
         for name, proto in raw_tracepoints(btf.graph).items():
-            tp = found.get(name)
-            if tp is None:
+            known = found.get(name)
+            if known is None:
                 found[name] = Tracepoint(name=name, raw_prototype=proto)
             else:
-                tp.raw_prototype = proto
+                known.raw_prototype = proto
     return [found[n] for n in sorted(found)]
 
 
@@ -148,7 +148,11 @@ def _event_name(mem: ImageMemory, addr: int, shape: _EventShape, flag_word: int)
 def _points_at_tracepoint(mem: ImageMemory, address: int) -> bool:
     """Whether the pointer at `address` targets a `__tracepoint_<name>` object."""
     target = mem.pointer(address)
-    return bool(target) and any(s.name.startswith("__tracepoint_") for s in mem.symbols_at(target))
+    return (
+        target is not None
+        and target != 0
+        and any(s.name.startswith("__tracepoint_") for s in mem.symbols_at(target))
+    )
 
 
 def _class_symbol(mem: ImageMemory, address: int) -> str | None:

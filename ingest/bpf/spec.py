@@ -1,0 +1,127 @@
+"""The text form of a dependency, `KIND:NAME`, and merging dependencies.
+
+`kprobe:vmap`, `tracepoint:sched/sched_switch`, `field:dma_buf_ops.vmap`,
+`kfunc?:bpf_task_acquire`: the head is a program attach type (libbpf's
+section prefixes, ingest.bpf.sections, with its short spellings tp and
+raw_tp) or a dependency kind; a trailing `?` marks a CO-RE probe or a weak
+extern (see GUARDED_SPEC_KINDS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ingest.bpf import sections
+from ingest.bpf.objects import Dependency
+from ingest.errors import BadDependency
+
+# CO-RE relocations a program can guard (bpf_core_*_exists): absence is a warning.
+GUARDS = frozenset(("field_exists", "type_exists", "enumval_exists", "type_matches"))
+
+#: Every dependency kind `kernsurf check` evaluates (ingest.bpf.check has one check per kind).
+KINDS = (
+    "function",
+    "tracepoint",
+    "raw_tracepoint",
+    "lsm_hook",
+    "syscall",
+    "kfunc",
+    "iter",
+    "struct",
+    "enum",
+    "type",
+    "field",
+    "enum_value",
+    "struct_ops",
+    "ksym",
+    "kconfig",
+    "helper",
+    "map_type",
+)
+#: Extern kinds a program may declare __weak (absence is then a warning).
+WEAK_KINDS = frozenset(("kfunc", "ksym", "kconfig"))
+#: The kinds a text form may name besides the attach types (the surfaces those name are left out).
+_OTHER_KINDS = tuple(sorted(k for k in KINDS if k not in sections.ATTACH_KINDS.values()))
+
+#: Every head `KIND:NAME` accepts: attach types, libbpf's short spellings, dependency kinds.
+SPEC_KINDS: tuple[str, ...] = tuple(
+    dict.fromkeys((*sections.ATTACH_KINDS, *sections.ALIASES, *sorted(KINDS)))
+)
+#: The heads whose `?` form means something: `field?:x.y` probes (the program
+#: checks with bpf_core_field_exists and copes), `kfunc?:f` is a __weak extern.
+GUARDED_SPEC_KINDS: tuple[str, ...] = tuple(
+    f"{k}?" for k in ("struct", "enum", "type", "field", "enum_value", "kfunc", "ksym", "kconfig")
+)
+
+
+def spec(dep: Dependency) -> str:
+    """The text form: `attach:name` for a program target (kprobe:vmap,
+    tracepoint:sched/sched_switch), `kind:name` otherwise (field:dma_buf_ops.vmap,
+    kfunc:bpf_task_acquire, helper:bpf_loop); a CO-RE probe or a weak extern adds
+    `?` (field?:task_struct.x, kfunc?:bpf_task_acquire)."""
+    if dep.attach:
+        if dep.kind == "tracepoint" and dep.detail:
+            return f"{dep.attach}:{dep.detail}/{dep.name}"
+        return f"{dep.attach}:{dep.name}"
+    return f"{dep.kind}{'?' if dep.detail in GUARDS or dep.detail == 'weak' else ''}:{dep.name}"
+
+
+def parse_spec(text: str) -> Dependency:
+    """The inverse of spec(); raise BadDependency when `text` is not a text form."""
+    head, sep, name = text.strip().partition(":")
+    if not sep or not name:
+        raise BadDependency(f"{text!r}: expected kind:name, e.g. kprobe:vmap or field:dma_buf_ops.vmap")
+    guarded = head.endswith("?")
+    head = sections.ALIASES.get(head.rstrip("?"), head.rstrip("?"))
+    if head in sections.ATTACH_KINDS:
+        return _target(head, name)
+    if head in KINDS:
+        guard = {"field": "field_exists", "enum_value": "enumval_exists"}.get(head, "type_exists")
+        if head in WEAK_KINDS:
+            guard = "weak"
+        elif head == "helper":  # the bpf_func_id enumerator the kernel must have
+            guard, guarded = "BPF_FUNC_" + name.removeprefix("bpf_"), True
+        elif head == "map_type" and not name.startswith("BPF_MAP_TYPE_"):
+            name = "BPF_MAP_TYPE_" + name.upper()
+        return Dependency(kind=head, name=name, attach=None, programs=(), detail=guard if guarded else None)
+    raise BadDependency(
+        f"{text!r}: unknown kind {head!r}; use a program type ({', '.join(sections.ATTACH_KINDS)}) "
+        f"or one of {', '.join(_OTHER_KINDS)}"
+    )
+
+
+def _target(attach: str, name: str) -> Dependency:
+    """The dependency of a program of attach type `attach` on target `name`."""
+    kind = sections.ATTACH_KINDS[attach]
+    detail = None
+    if attach in sections.GLOB_ATTACHES:
+        detail = "glob"
+    elif kind == "tracepoint":
+        system, _, name = name.rpartition("/")
+        detail = system or None
+    return Dependency(kind=kind, name=name, attach=attach, programs=(), detail=detail)
+
+
+def merge(dependencies: list[Dependency]) -> list[Dependency]:
+    """One row per target: the same kind, name and attach type (and system of
+    a tracepoint) are merged and their programs united. A field or enum value
+    the program probes (bpf_core_field_exists, ...) stays a probe: its reads
+    are taken to be guarded by the probe. A struct, enum or type is a probe
+    only when every use is. Program targets first, then by kind, in
+    first-seen order."""
+    merged: dict[tuple[str, str, str | None, str | None], Dependency] = {}
+    for dep in dependencies:
+        key = (dep.kind, dep.name, dep.attach, dep.detail if dep.kind == "tracepoint" else None)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = dep
+            continue
+        if dep.kind in ("field", "enum_value"):  # any probe guards the reads
+            detail = old.detail if old.detail in GUARDS or dep.detail not in GUARDS else dep.detail
+        else:  # a probe only if every use is
+            detail = old.detail if old.detail not in GUARDS or dep.detail in GUARDS else dep.detail
+        merged[key] = replace(
+            old, detail=detail, programs=tuple(sorted(set(old.programs) | set(dep.programs)))
+        )
+    kinds = list(dict.fromkeys(d.kind for d in merged.values()))
+    return sorted(merged.values(), key=lambda d: (d.attach is None, kinds.index(d.kind)))

@@ -1,0 +1,255 @@
+"""What `kernsurf check` reads (ingest.bpf.check): the builds and groups to
+check against, and per build the facts one dependency's verdict rests on.
+
+Items are asked for by name; every query finds the name's id the same way
+(_NAME_ID, a subquery: no round trip of its own). Each SELECT lists the
+columns in the order of the NamedTuple it fills.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import NamedTuple
+
+#: The id of the name given as the next parameter (NULL when no build has it: no row matches).
+_NAME_ID = "(SELECT id FROM names WHERE name = ?)"
+
+
+# --------------------------------------------------------------------------- builds and groups
+
+
+def records_surfaces(conn: sqlite3.Connection) -> bool:
+    """Whether the builds table has the columns `kernsurf check` needs (n_tracepoints)."""
+    return "n_tracepoints" in {row[1] for row in conn.execute("PRAGMA table_info(builds)")}
+
+
+class GroupMember(NamedTuple):
+    group_id: int
+    group: str
+    kind: str  # series or variants
+    build_id: int
+    build: str
+    label: str
+
+
+def group_members(conn: sqlite3.Connection) -> list[GroupMember]:
+    """Every member of every group, groups in display order, members in group order."""
+    rows = conn.execute(
+        "SELECT g.id, g.name, g.kind, m.build_id, b.name, m.label FROM groups g"
+        " JOIN group_members m ON m.group_id = g.id JOIN builds b ON b.id = m.build_id"
+        " ORDER BY g.position, g.id, m.position"
+    )
+    return list(map(GroupMember._make, rows))
+
+
+class BuildName(NamedTuple):
+    id: int
+    name: str
+
+
+def build_names(conn: sqlite3.Connection) -> list[BuildName]:
+    """Every build, oldest version first."""
+    return list(map(BuildName._make, conn.execute("SELECT id, name FROM builds ORDER BY version_sort, name")))
+
+
+class BuildFacts(NamedTuple):
+    """What a build records, which decides whether a verdict can be given."""
+
+    has_dwarf: bool
+    has_btf: bool
+    has_symtab: bool
+    surfaces: bool  # attachability and surfaces were recorded (n_tracepoints set)
+    has_config: bool
+
+
+def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts:
+    """What build `build` records."""
+    row = conn.execute(
+        "SELECT has_dwarf, has_btf, has_symtab, n_tracepoints, n_config FROM builds WHERE id = ?", (build,)
+    ).fetchone()
+    return BuildFacts(
+        has_dwarf=bool(row[0]),
+        has_btf=bool(row[1]),
+        has_symtab=bool(row[2]),
+        surfaces=row[3] is not None,
+        has_config=bool(row[4]),
+    )
+
+
+# --------------------------------------------------------------------------- functions and symbols
+
+
+class FunctionFacts(NamedTuple):
+    """A function's row in one build: how it was compiled and whether probes attach."""
+
+    inline: str | None  # No, Selective, Full, Declared only
+    collision: str | None  # Unique Global, Unique Static, ...
+    n_symbols: int
+    suffixes: str | None  # suffixes of its transformed copies (isra, constprop, ...)
+    ftrace: int | None  # 1: ftrace can patch its entry, 0: notrace, None: no symbol of its own
+    kprobe_blocked: str | None  # why kprobes refuse it, None when they do not
+    btf_func: int | None  # 1: a BTF FUNC names it
+
+
+def function(conn: sqlite3.Connection, build: int, name: str) -> FunctionFacts | None:
+    """The function named `name` in `build`, None when the build has none."""
+    row = conn.execute(
+        "SELECT inline, collision, n_symbols, suffixes, ftrace, kprobe_blocked, btf_func FROM functions"
+        f" WHERE build_id = ? AND name_id = {_NAME_ID}",
+        (build, name),
+    ).fetchone()
+    return FunctionFacts._make(row) if row else None
+
+
+class SymbolState(NamedTuple):
+    ftrace: int | None
+    kprobe_blocked: str | None
+
+
+def symbols(conn: sqlite3.Connection, build: int, name: str) -> list[SymbolState]:
+    """The ELF symbols named exactly `name` in `build` (a clone such as foo.isra.0)."""
+    rows = conn.execute(
+        f"SELECT ftrace, kprobe_blocked FROM symbols WHERE build_id = ? AND name_id = {_NAME_ID}",
+        (build, name),
+    )
+    return list(map(SymbolState._make, rows))
+
+
+class NamedSymbol(NamedTuple):
+    name: str
+    kprobe_blocked: str | None
+
+
+def symbols_from(conn: sqlite3.Connection, build: int, prefix: str) -> list[NamedSymbol]:
+    """The ELF symbols of `build` whose name starts with `prefix`."""
+    rows = conn.execute(
+        "SELECT n.name, s.kprobe_blocked FROM symbols s JOIN names n ON n.id = s.name_id"
+        " WHERE s.build_id = ? AND n.name >= ? AND n.name < ?",
+        (build, prefix, prefix + "\U0010ffff"),
+    )
+    return list(map(NamedSymbol._make, rows))
+
+
+# --------------------------------------------------------------------------- surfaces
+
+
+class Tracepoint(NamedTuple):
+    system: str | None  # None: a raw tracepoint only
+    raw_prototype_id: int | None  # None: no BTF typedef btf_trace_<name>
+
+
+def tracepoint(conn: sqlite3.Connection, build: int, name: str) -> Tracepoint | None:
+    """The tracepoint named `name` in `build`, None when absent."""
+    row = conn.execute(
+        f"SELECT system, raw_prototype_id FROM tracepoints WHERE build_id = ? AND name_id = {_NAME_ID}",
+        (build, name),
+    ).fetchone()
+    return Tracepoint._make(row) if row else None
+
+
+def lsm_hook_attaches(conn: sqlite3.Connection, build: int, name: str) -> bool | None:
+    """Whether BPF LSM programs attach to hook `name` (a bpf_lsm_<name> BTF
+    FUNC exists); None when the build has no such hook."""
+    row = conn.execute(
+        f"SELECT bpf_lsm FROM lsm_hooks WHERE build_id = ? AND name_id = {_NAME_ID}", (build, name)
+    ).fetchone()
+    return bool(row[0]) if row else None
+
+
+def syscall_number(conn: sqlite3.Connection, build: int, name: str) -> int | None:
+    """The native syscall number of `name` in `build`, None when absent."""
+    row = conn.execute(
+        f"SELECT number FROM syscalls WHERE build_id = ? AND abi = 'native' AND name_id = {_NAME_ID}",
+        (build, name),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def is_kfunc(conn: sqlite3.Connection, build: int, name: str) -> bool:
+    """Whether `name` is a kfunc of `build`."""
+    row = conn.execute(f"SELECT 1 FROM kfuncs WHERE build_id = ? AND name_id = {_NAME_ID}", (build, name))
+    return row.fetchone() is not None
+
+
+def config_value(conn: sqlite3.Connection, build: int, name: str) -> str | None:
+    """The value of config option `name` in `build` (y, m, n, a number, ...), None when absent."""
+    row = conn.execute(
+        f"SELECT value FROM config_options WHERE build_id = ? AND name_id = {_NAME_ID}", (build, name)
+    ).fetchone()
+    return row[0] if row else None
+
+
+# --------------------------------------------------------------------------- types
+
+
+def layouts(
+    conn: sqlite3.Connection, build: int, name: str, kinds: Sequence[str] = ("struct", "union")
+) -> list[int]:
+    """The layout ids of the types named `name` of one of `kinds` (struct, union, enum) in `build`."""
+    rows = conn.execute(
+        f"SELECT layout_id FROM types WHERE build_id = ? AND name_id = {_NAME_ID}"
+        f" AND kind IN ({','.join('?' * len(kinds))})",
+        (build, name, *kinds),
+    )
+    return [layout for (layout,) in rows]
+
+
+def field_type(conn: sqlite3.Connection, layout: int, member: str) -> str | None:
+    """The (canonical) type text of member `member` of layout `layout`, None when it has none."""
+    row = conn.execute(
+        "SELECT coalesce(c.text, t.text) FROM struct_fields f JOIN type_texts t ON t.id = f.type_id"
+        " LEFT JOIN type_texts c ON c.id = f.canon_id WHERE f.layout_id = ? AND f.name = ?",
+        (layout, member),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def enum_value(conn: sqlite3.Connection, layouts: Sequence[int], value: str) -> int | None:
+    """The value of enumerator `value` in one of the enum layouts `layouts`."""
+    row = conn.execute(
+        "SELECT value FROM enum_values WHERE name = ? AND layout_id IN (SELECT value FROM json_each(?))",
+        (value, json.dumps(list(layouts))),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def any_enum_value(conn: sqlite3.Connection, build: int, value: str) -> int | None:
+    """The value of enumerator `value` in any enum of `build`."""
+    row = conn.execute(
+        "SELECT e.value FROM enum_values e JOIN types t ON t.layout_id = e.layout_id"
+        " WHERE e.name = ? AND t.build_id = ?",
+        (value, build),
+    ).fetchone()
+    return row[0] if row else None
+
+
+# --------------------------------------------------------------------------- changes
+
+
+class Change(NamedTuple):
+    kind: str  # the change kind: "param type changed", "field removed", ...
+    detail: str | None  # what changed within the item: a parameter, a field path
+    old: str | None
+    new: str | None
+
+
+def changes(
+    conn: sqlite3.Connection,
+    before: int,
+    after: int,
+    name: str,
+    kinds: Sequence[str],
+    item_kind: str | None = None,
+) -> list[Change]:
+    """The stored changes of kinds `kinds` to the items named `name` (of
+    `item_kind`, or of any kind) between builds `before` and `after`."""
+    query = (
+        "SELECT c.change_kind, c.detail, c.old, c.new FROM changes c JOIN diff_pairs p ON p.id = c.pair_id"
+        f" WHERE p.build_a = ? AND p.build_b = ? AND c.name_id = {_NAME_ID}"
+        f" AND c.change_kind IN ({','.join('?' * len(kinds))})"
+        + (" AND c.item_kind = ?" if item_kind else "")
+    )
+    params = (before, after, name, *kinds, *((item_kind,) if item_kind else ()))
+    return list(map(Change._make, conn.execute(query, params)))

@@ -1,0 +1,14 @@
+"""kernsurf's web pages without a server: page builders that take a
+sqlite3.Connection (and the page's parameters) and return the template context.
+
+- ``context``: builds, groups and URLs every page shares (``load_context``, ``Links``).
+- ``timeline``: the groups x builds loop -- status lines and strip cells -- written once.
+- ``items``: the function, struct and surface pages (``function_page``, ``struct_page``, ``surface_page``).
+- ``overview``: the builds summary, the status matrix and the name search.
+- ``diff``: the page of two builds' differences; ``check``: the /check form and report.
+- ``charts``: SVG geometry; ``forms``: multipart bodies and upload limits; ``cache``: the page LRU.
+- ``site``: ``Pages``, the ``ks`` object templates call, binding the builders to a Datasette.
+
+Reads go through ingest.queries.pages and ingest.queries.search; plugins/kernsurf_pages.py
+only holds the Datasette hooks.
+"""

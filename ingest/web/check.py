@@ -1,0 +1,130 @@
+"""/check: `kernsurf check` of dependency lines and uploaded BPF objects, as a
+dependencies x builds matrix with numbered reasons."""
+
+from __future__ import annotations
+
+import sqlite3
+from itertools import groupby
+from urllib.parse import urlencode
+
+from ingest.bpf import check
+from ingest.bpf import objects as bpf_objects
+from ingest.bpf.objects import Dependency
+from ingest.errors import BadBpfObject, BadDependency
+from ingest.queries import pages as q
+from ingest.web.context import Page, segment
+
+MAX_CHECK_DEPS = 500
+
+
+#: Dependency kinds with a page of their own: kind -> URL segment.
+DEPENDENCY_PAGES = {
+    "function": "function",
+    "struct": "struct",
+    "enum": "struct",
+    "struct_ops": "struct",
+    "field": "struct",
+    "tracepoint": "tracepoint",
+    "raw_tracepoint": "tracepoint",
+    "syscall": "syscall",
+    "lsm_hook": "lsm",
+    "kfunc": "kfunc",
+    "kconfig": "config",
+}
+
+
+def dependency_url(dep: Dependency) -> str | None:
+    """The page that explains a `kernsurf check` dependency, if any."""
+    seg = DEPENDENCY_PAGES.get(dep.kind)
+    if seg is None or dep.detail == "glob":
+        return None
+    name = dep.name.split(".")[0] if dep.kind == "field" else dep.name
+    return f"/{seg}/{segment(name)}"
+
+
+def check_form(
+    text: str | None, group: str | None, files: list[tuple[str, bytes]]
+) -> tuple[Page, list[Dependency]]:
+    """The page before the report: the dependencies of the lines and the uploaded
+    objects [(filename, bytes)], merged, with errors and warnings about the input."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    out: Page = {
+        "deps_text": text,
+        "group": group,
+        "errors": errors,
+        "warnings": warnings,
+        "report": None,
+        "objects": [name for name, _ in files],
+        "link": None,
+    }
+    found: list[Dependency] = []
+    for filename, data in files:
+        try:
+            obj = bpf_objects.parse_bpf_object(data, filename)
+        except BadBpfObject as exc:
+            errors.append(str(exc))
+            continue
+        found += obj.dependencies
+        warnings += [
+            f"{filename}: unknown program section {sec!r} (not checked)" for sec in obj.unknown_sections
+        ]
+    for line in (text or "").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            try:
+                found.append(check.parse_spec(line))
+            except BadDependency as exc:
+                errors.append(str(exc))
+    deps = check.merge(found)
+    if len(deps) > MAX_CHECK_DEPS:
+        errors.append(f"{len(deps)} dependencies: at most {MAX_CHECK_DEPS} per check")
+        deps = []
+    if deps:
+        out["deps_text"] = "\n".join(check.spec(d) for d in deps)
+        out["link"] = "/check?" + urlencode(
+            {k: v for k, v in (("deps", out["deps_text"]), ("group", group)) if v}
+        )
+    return out, deps
+
+
+def check_report(conn: sqlite3.Connection, deps: list[Dependency], group: str | None) -> Page:
+    """The report of `deps` over the builds (of `group`): the table, its reasons and counts.
+    Raises LookupError for an unknown group."""
+    report = check.evaluate(conn, deps, group)
+    notes: dict[str, int] = {}
+    rows = []
+    for dep, cells in zip(report.dependencies, report.cells):
+        rows.append(
+            {
+                "spec": check.spec(dep),
+                "programs": list(dep.programs),
+                "url": dependency_url(dep),
+                "cells": [
+                    {
+                        "level": c.level,
+                        "mark": check.MARKS[c.level],
+                        "text": c.text,
+                        "note": notes.setdefault(c.text, len(notes) + 1) if c.level != "ok" else None,
+                    }
+                    for c in cells
+                ],
+            }
+        )
+    heads = [
+        {"group": name or "Other builds", "span": len(list(cols))}
+        for name, cols in groupby(report.columns, key=lambda c: c.group)
+    ]
+    counts = {lv: sum(c.level == lv for row in report.cells for c in row) for lv in check.LEVELS}
+    return {
+        "report": report.as_dict(),
+        "columns": [
+            {"label": c.label, "build": c.build, "worst": report.worst(k)}
+            for k, c in enumerate(report.columns)
+        ],
+        "heads": heads,
+        "rows": rows,
+        "notes": [{"n": n, "text": t} for t, n in notes.items()],
+        "counts": counts,
+        "groups": q.group_names(conn),
+    }

@@ -1,0 +1,218 @@
+"""Pages over many items: /builds (the summary), /matrix and /search."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ingest.queries import pages as q
+from ingest.queries import search as sq
+from ingest.queries.pages import BuildRow, BuildSummary
+from ingest.web import charts
+from ingest.web.charts import MatrixCell, MatrixColumn, MatrixRow
+from ingest.web.context import Context, Links, Page
+from ingest.web.items import SURFACE_TABLES, function_cell, function_status_line
+from ingest.web.style import LEGEND
+from ingest.web.timeline import columns
+
+MAX_MATRIX_NAMES = 400
+SEARCH_LIMIT = 100
+
+
+# --------------------------------------------------------------------------- /builds
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One build's line of the summary table (and bar of the charts)."""
+
+    build: BuildRow
+    functions: int
+    full: int
+    selective: int
+    declared: int
+    plain: int
+    transformed: int
+    collisions: int
+    duplicates: int
+    structs: int
+    unions: int
+    enums: int
+    symbols: int | None
+    surfaces: list[dict[str, object]] | None  # None: not recorded for this build
+
+    @property
+    def name(self) -> str:
+        return self.build.name
+
+    def count(self, key: str) -> int:
+        """A count by name, for the charts."""
+        value = getattr(self, key)
+        return int(value)
+
+
+def summary_page(conn: sqlite3.Connection, ctx: Context, links: Links) -> Page:
+    """Per build: functions by status, types, symbols and the attach surfaces, with charts."""
+    summaries = q.build_summaries(conn)
+    rows = []
+    for b in ctx.builds.values():
+        s = summaries[b.id]
+        rows.append(
+            SummaryRow(
+                build=b,
+                functions=s.functions,
+                full=s.full_inline,
+                selective=s.selective_inline,
+                declared=s.declared_only,
+                plain=s.functions - s.full_inline - s.selective_inline - s.declared_only,
+                transformed=s.transformed,
+                collisions=s.collisions,
+                duplicates=s.duplicates,
+                structs=s.structs,
+                unions=s.unions,
+                enums=s.enums,
+                symbols=s.symbols,
+                surfaces=_surface_counts(links, b, s),
+            )
+        )
+    return {
+        "rows": rows,
+        "chart": charts.summary_chart(rows),
+        "bars": charts.summary_bars(rows),
+        "links": links.data("builds_summary"),
+        "surfaces": any(r.surfaces for r in rows),
+    }
+
+
+def _surface_counts(links: Links, build: BuildRow, s: BuildSummary) -> list[dict[str, object]] | None:
+    """Attachability (kprobe-able, fentry-able and notrace functions) and the other surfaces of
+    one build (docs/concepts.md#attachability, #surfaces), each linking to its canned query;
+    None when the build predates them."""
+    if not s.surfaces_recorded:
+        return None
+    attach = links.url("function_attach", build=build.name, name="", only="")
+    counts = [
+        ("kprobe ✓", s.kprobe_ok, attach),
+        ("fentry ✓", s.fentry_ok if build.has_btf else 0, attach),
+        ("notrace", s.notrace, links.url("function_attach", build=build.name, name="", only="notrace")),
+    ]
+    for label, count, query in (
+        ("trace events", s.trace_events, "tracepoints_per_build"),
+        ("raw tracepoints", s.raw_tracepoints, "tracepoints_per_build"),
+        ("syscalls", s.syscalls, "syscalls_per_build"),
+        ("compat syscalls", s.compat_syscalls, "syscalls_per_build"),
+        ("LSM hooks", s.lsm_hooks, "lsm_hooks_per_build"),
+        ("kfuncs", s.kfuncs, "kfuncs_per_build"),
+        ("config options", s.config_options, "config_per_build"),
+    ):
+        counts.append((label, count, links.url(query, build=build.name, name="")))
+    return [{"label": label, "count": count or 0, "url": url} for label, count, url in counts]
+
+
+# --------------------------------------------------------------------------- /matrix
+
+
+def split_names(text: str | None) -> list[str]:
+    """Names pasted one per line or separated by spaces, commas or semicolons; no repeats."""
+    return [n for n in dict.fromkeys(re.split(r"[\s,;]+", text or "")) if n]
+
+
+def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Page:
+    """Names x builds, each cell a function's strip letters or a type's presence."""
+    ids = q.name_ids(conn, names)
+    funcs: dict[int, dict[int, q.FunctionState]] = defaultdict(dict)
+    for state in q.function_states(conn, ids.values()):
+        funcs[state.name_id][state.build_id] = state
+    types: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for t in q.type_layouts(conn, ids.values()):
+        types[t.name_id][t.build_id].append(t.layout_id)
+    cols = columns(ctx.groups)
+    rows = []
+    for name in names:
+        nid = ids.get(name)
+        kind = "function" if nid in funcs else "struct" if nid in types else None
+        cells = []
+        for col in cols:
+            b, base = col.member.build, (col.base.build if col.base else None)
+            if nid is not None and kind == "function":
+                f = funcs[nid].get(b.id)
+                letters, cls = function_cell(f, b)
+                before = funcs[nid].get(base.id) if base else None
+                changed = base is not None and _function_state(f) != _function_state(before)
+                status = function_status_line(f, b)
+            elif nid is not None and kind == "struct":
+                st = tuple(sorted(types[nid].get(b.id, ()))) or None
+                letters, cls = ("", "absent") if st is None else ("C", "C") if len(st) > 1 else ("", "ok")
+                changed = base is not None and st != (tuple(sorted(types[nid].get(base.id, ()))) or None)
+                status = "Absent ⚠️" if st is None else "✅"
+            else:
+                letters, cls, changed, status = "", "absent", False, "unknown name"
+            cells.append(
+                MatrixCell(
+                    letters=letters + ("Δ" if changed else ""),
+                    cls=cls,
+                    title=f"{name} in {col.member.label}: {status}",
+                )
+            )
+        rows.append(MatrixRow(name=name, kind=kind, cells=cells))
+    heads = [
+        {
+            "group": c.group.name,
+            "first": c.position == 0,
+            "label": c.member.label,
+            "build": c.member.build,
+            "base": c.base.build if c.base else None,
+        }
+        for c in cols
+    ]
+    picture = charts.matrix_picture(
+        [MatrixColumn(label=c.member.label, build=c.member.build.name, first=c.position == 0) for c in cols],
+        rows,
+    )
+    return {"names": names, "columns": heads, "rows": rows, "legend": LEGEND, "picture": picture}
+
+
+def _function_state(f: q.FunctionState | None) -> tuple[object, ...] | None:
+    return None if f is None else (f.collision, f.inline, f.suffixes, f.prototype_id)
+
+
+# --------------------------------------------------------------------------- /search
+
+
+def search_page(
+    conn: sqlite3.Connection, ctx: Context, links: Links, text: str, limit: int = SEARCH_LIMIT
+) -> Page:
+    """Names containing `text` and what each is (function in n builds, type kinds, other surfaces)."""
+    use_index = sq.indexed(conn, ctx.tables)
+    found = sq.matches(conn, text, limit + 1, ctx.tables, use_index)
+    kinds = sq.name_kinds(conn, [m.name_id for m in found[:limit]])
+    results = []
+    for m in found[:limit]:
+        k = kinds[m.name_id]
+        present = {
+            "tracepoints": k.tracepoint_builds,
+            "syscalls": k.syscall_builds,
+            "lsm_hooks": k.lsm_hook_builds,
+            "kfuncs": k.kfunc_builds,
+            "config_options": k.config_builds,
+        }
+        others = [seg for table, seg in SURFACE_TABLES.items() if table in ctx.tables and present[table]]
+        results.append(
+            {
+                "name": m.name,
+                "functions": k.function_builds,
+                "types": list(k.type_kinds),
+                "others": others,
+                "exact": m.name == text,
+            }
+        )
+    return {
+        "q": text,
+        "results": results,
+        "more": len(found) > limit,
+        "indexed": use_index,
+        "builds": len(ctx.builds),
+        "links": links.data("search_names", q=text),
+    }
