@@ -534,7 +534,6 @@ def store_groups(conn: sqlite3.Connection, groups: Iterable[StoredGroup]) -> Non
             )
 
 
-
 # --------------------------------------------------------------------------- search index
 
 
