@@ -31,7 +31,7 @@ from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
 from ingest.queries.diff import name_ids
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: syscall events, variables, member type references, check reason facts
 
 
 def schema_sql() -> str:
@@ -572,7 +572,7 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
         for c in ("n_tracepoints", "n_syscalls", "n_lsm_hooks", "n_kfuncs", "n_config")
     ),
 )
-_REDEFINED_VIEWS = ("function_status",)  # views whose columns changed with schema version 2
+_REDEFINED_VIEWS = ("function_status",)  # views whose columns changed since schema version 1
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
