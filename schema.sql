@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS builds (
     n_syscalls INTEGER,
     n_lsm_hooks INTEGER,
     n_kfuncs INTEGER,
-    n_config INTEGER                      -- 0: the package gave no config
+    n_config INTEGER,                     -- 0: the package gave no config
+    n_variables INTEGER                   -- NULL: variables not recorded (no symbol table, or ingested before)
 );
 
 CREATE TABLE IF NOT EXISTS names (
@@ -68,7 +69,9 @@ CREATE TABLE IF NOT EXISTS instances (
     defined INTEGER NOT NULL              -- 0: declarations only
 );
 CREATE INDEX IF NOT EXISTS instances_name_build ON instances(name_id, build_id);
-CREATE INDEX IF NOT EXISTS instances_build ON instances(build_id);
+-- By build and compile unit: `kernsurf check` asks whether a source file is built into a build's vmlinux
+-- (docs/concepts.md#check-verdicts-and-reason-codes); it also serves every by-build query.
+CREATE INDEX IF NOT EXISTS instances_build_cu ON instances(build_id, cu_path_id);
 
 -- Caller edges with site counts (docs/concepts.md#callers); caller is the concrete function containing the sites.
 CREATE TABLE IF NOT EXISTS callers (
@@ -157,6 +160,12 @@ CREATE TABLE IF NOT EXISTS struct_fields (
     byte_size INTEGER,
     parent INTEGER,                       -- position of the anonymous container, NULL at top level
     canon_id INTEGER REFERENCES type_texts(id),  -- type with typedefs resolved; NULL: not recorded
+    -- What the member's type is below typedefs and qualifiers (int, ptr, func_ptr,
+    -- struct, union, enum, float, "array int", ...); NULL: not recorded.
+    type_kind TEXT,
+    -- The layout of the struct/union/enum it holds (typedefs, qualifiers and arrays
+    -- stripped; anonymous aggregates are layouts too); NULL for other types.
+    type_layout_id INTEGER REFERENCES layouts(id),
     PRIMARY KEY (layout_id, position)
 ) WITHOUT ROWID;
 
@@ -197,9 +206,28 @@ CREATE TABLE IF NOT EXISTS tracepoints (
     func_id INTEGER REFERENCES names(id),           -- trace_event_raw_event_<class>, NULL when absent
     print_fmt_id INTEGER REFERENCES texts(id),
     raw_prototype_id INTEGER REFERENCES type_texts(id),  -- from btf_trace_<name>; NULL: no BTF typedef
+    -- Per-syscall events (syscalls:sys_enter_openat), NULL for the others. Their struct is
+    -- syscall_trace_enter/_exit and their print_fmt is NULL: the kernel builds it at boot.
+    syscall_id INTEGER REFERENCES names(id),        -- the syscall (syscalls.name_id), e.g. openat
+    fields_id INTEGER REFERENCES texts(id),         -- "int __syscall_nr; const char * filename; ..."
     PRIMARY KEY (name_id, build_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tracepoints_build ON tracepoints(build_id);
+
+-- Kernel variables (ksym externs): STT_OBJECT symbols (names that are C identifiers) and BTF VARs,
+-- one row per symbol (file-scope statics share names). builds.n_variables NULL: not recorded.
+CREATE TABLE IF NOT EXISTS variables (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    address INTEGER,                      -- NULL: a BTF VAR no symbol names (BTF-only input)
+    size INTEGER,
+    binding TEXT,                         -- STB_GLOBAL, STB_LOCAL, STB_WEAK
+    section TEXT,                         -- .data, .bss, .data..percpu, ...
+    per_cpu INTEGER NOT NULL,             -- 1: in .data..percpu (ELF section or BTF DATASEC)
+    btf_var INTEGER NOT NULL              -- 1: a BTF VAR of this name (typed __ksym externs need it)
+);
+CREATE INDEX IF NOT EXISTS variables_name_build ON variables(name_id, build_id);
+CREATE INDEX IF NOT EXISTS variables_build ON variables(build_id);
 
 -- sys_call_table slots (native and compat tables), ni_syscall slots left out.
 CREATE TABLE IF NOT EXISTS syscalls (
@@ -265,16 +293,22 @@ CREATE INDEX IF NOT EXISTS group_members_build ON group_members(build_id);
 CREATE VIEW IF NOT EXISTS function_status AS
 SELECT build, name, collision, inline, suffixes, n_instances, n_symbols, prototype, prototype_source,
        ftrace, kprobe_blocked, btf_func,
-       CASE WHEN unrecorded THEN NULL WHEN no_symbol IS NOT NULL THEN '✗ (' || no_symbol || ')'
+       CASE WHEN unrecorded THEN NULL WHEN btf_only AND n_symbols > 0 THEN NULL
+            WHEN no_symbol IS NOT NULL THEN '✗ (' || no_symbol || ')'
             WHEN kprobe_blocked IS NOT NULL THEN '✗ (' || kprobe_blocked || ')' ELSE '✓' END AS kprobe,
        CASE WHEN unrecorded THEN NULL WHEN NOT has_btf THEN '✗ (build has no BTF)'
+            WHEN btf_only AND n_symbols > 0 AND NOT btf_func THEN '✗ (no BTF FUNC)'
+            WHEN btf_only AND n_symbols > 0 THEN NULL
             WHEN no_symbol IS NOT NULL THEN '✗ (' || no_symbol || ')'
+            WHEN kprobe_blocked = 'init text' THEN '✗ (init text)'
             WHEN NOT btf_func THEN '✗ (no BTF FUNC)' WHEN NOT ftrace THEN '✗ (notrace)' ELSE '✓' END AS fentry,
        build_id, name_id
 FROM (SELECT b.name AS build, n.name AS name, f.collision, f.inline, f.suffixes,
              f.n_instances, f.n_symbols, p.text AS prototype, f.prototype_source,
              f.ftrace, f.kprobe_blocked, f.btf_func, b.has_btf,
              b.n_tracepoints IS NULL OR NOT b.has_symtab AS unrecorded,
+             -- a BTF blob with kallsyms: no ftrace records, no kprobe blacklist (NULL, not ✗)
+             NOT b.has_dwarf AND f.ftrace IS NULL AS btf_only,
              CASE WHEN f.ftrace IS NOT NULL THEN NULL
                   WHEN f.n_symbols > 0 THEN 'only ' || coalesce(f.suffixes, 'renamed') || ' copies'
                   WHEN f.inline = 'Full' THEN 'fully inlined' ELSE 'no symbol' END AS no_symbol,
@@ -315,13 +349,23 @@ JOIN type_texts tt ON tt.id = sf.type_id JOIN type_texts dt ON dt.id = sf.decl_i
 -- The other surfaces, one row per item and build, names joined (pages, canned queries, ad-hoc SQL).
 CREATE VIEW IF NOT EXISTS tracepoint_list AS
 SELECT b.name AS build, n.name AS name, t.system, c.name AS class,
-       CASE WHEN t.struct_layout_id IS NOT NULL THEN 'trace_event_raw_' || c.name END AS struct,
+       CASE WHEN t.struct_layout_id IS NULL THEN NULL
+            WHEN t.syscall_id IS NOT NULL THEN 'syscall_trace_' || substr(c.name, 9)
+            ELSE 'trace_event_raw_' || c.name END AS struct,
        l.size AS struct_size, f.name AS func, x.text AS print_fmt, r.text AS raw_prototype,
-       t.struct_layout_id, t.build_id, t.name_id
+       t.struct_layout_id, t.build_id, t.name_id, sc.name AS syscall, fx.text AS fields
 FROM tracepoints t JOIN names n ON n.id = t.name_id JOIN builds b ON b.id = t.build_id
 LEFT JOIN names c ON c.id = t.class_id LEFT JOIN names f ON f.id = t.func_id
 LEFT JOIN layouts l ON l.id = t.struct_layout_id LEFT JOIN texts x ON x.id = t.print_fmt_id
-LEFT JOIN type_texts r ON r.id = t.raw_prototype_id;
+LEFT JOIN type_texts r ON r.id = t.raw_prototype_id
+LEFT JOIN names sc ON sc.id = t.syscall_id LEFT JOIN texts fx ON fx.id = t.fields_id;
+
+-- Kernel variables (ksym targets); address printed in hex like symbol_list.
+CREATE VIEW IF NOT EXISTS variable_list AS
+SELECT b.name AS build, n.name AS name,
+       CASE WHEN v.address IS NOT NULL THEN printf('%x', v.address) END AS address, v.size, v.binding,
+       v.section, v.per_cpu, v.btf_var, v.build_id, v.name_id
+FROM variables v JOIN names n ON n.id = v.name_id JOIN builds b ON b.id = v.build_id;
 
 CREATE VIEW IF NOT EXISTS syscall_list AS
 SELECT b.name AS build, n.name AS name, s.abi, s.number, y.name AS symbol, tb.name AS table_name,

@@ -213,61 +213,139 @@ def _container(graph: TypeGraph, tid: int, named: bool) -> CType | None:
     return None
 
 
-def _flatten(
-    graph: TypeGraph,
-    printer: _Printer,
-    sizer: _Sizer,
-    agg: CType,
-    base: int,
-    parent: int | None,
-    out: list[Field],
-    active: set[int],
-    canon: dict[int, str],
-) -> None:
-    """Append `agg`'s members to `out`, descending into anonymous containers;
-    `canon` caches canonical type texts by type id."""
-    active.add(id(agg))
-    for m in agg.members or ():
-        decl = printer.decl(m.type, m.name or "")
-        if m.bit_size:
-            decl += f"{':' if m.name else ' :'}{m.bit_size}"
-        row = Field(
-            position=len(out),
-            name=m.name,
-            type_text=printer.decl(m.type, ""),
-            decl=decl,
-            bit_offset=base + m.bit_offset,
-            bit_size=m.bit_size,
-            byte_size=sizer.size(m.type),
-            parent=parent,
+def type_kind(graph: TypeGraph, tid: int) -> str:
+    """What a member's type is below typedefs and qualifiers: "int", "ptr",
+    "func_ptr" (a pointer to a function), "struct", "union", "enum", "float",
+    "void", "func"; arrays prefix their element's kind with "array "
+    ("array int", "array array struct"). A forward declaration counts as what
+    it declares. libbpf's CO-RE compatibility rules compare these."""
+    t = _node(graph, tid)
+    prefix = ""
+    for _ in range(_MAX_DEPTH):
+        kind = t.kind
+        if kind in _QUALIFIER_WORDS or kind == "typedef":
+            t = _node(graph, t.ref)
+        elif kind == "array":
+            prefix += "array "
+            t = _node(graph, t.ref)
+        elif kind == "ptr":
+            pointee = _node(graph, t.ref)
+            while pointee.kind in _QUALIFIER_WORDS or pointee.kind == "typedef":
+                pointee = _node(graph, pointee.ref)
+            return prefix + ("func_ptr" if pointee.kind == "func" else "ptr")
+        elif kind == "fwd":
+            return prefix + (t.fwd_kind or "struct")
+        else:
+            return prefix + kind
+    raise ValueError(f"type {tid}: chain too deep or cyclic")
+
+
+_VOID = CType("void")
+
+
+def _node(graph: TypeGraph, tid: int) -> CType:
+    """graph[tid], with id 0 (void) allowed to be absent."""
+    t = graph.get(tid)
+    if t is None:
+        if tid == 0:
+            return _VOID
+        raise ValueError(f"type id {tid} is not in the graph")
+    return t
+
+
+class _Layouts:
+    """Builds the layouts of one graph; each struct/union/enum node gets one
+    Layout (memoised by node), which members holding it reference."""
+
+    __slots__ = ("graph", "printer", "canonical", "sizer", "canon", "kinds", "memo")
+
+    def __init__(self, graph: TypeGraph) -> None:
+        self.graph = graph
+        self.printer, self.canonical, self.sizer = (
+            _Printer(graph),
+            _Printer(graph, canonical=True),
+            _Sizer(graph),
         )
-        row.canon_type = canon.get(m.type)
-        if row.canon_type is None:
-            row.canon_type = canon[m.type] = _Printer(graph, canonical=True).decl(m.type, "")
-        out.append(row)
-        inner = _container(graph, m.type, m.name is not None)
-        if inner is not None and id(inner) not in active:
-            _flatten(graph, printer, sizer, inner, row.bit_offset, row.position, out, active, canon)
-    active.discard(id(agg))
+        self.canon: dict[int, str] = {}  # type id -> canonical text (model.Field.canon_type)
+        self.kinds: dict[int, tuple[str, CType | None]] = {}  # type id -> (type_kind, aggregate held)
+        self.memo: dict[int, Layout | None] = {}  # id(node) -> its layout; None while being built
+
+    def layout(self, t: CType) -> Layout | None:
+        """The layout of struct/union/enum node `t` (None inside a by-value cycle,
+        which only malformed input has)."""
+        key = id(t)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None
+        if t.kind == "enum":
+            lay = Layout("enum", t.name or "", t.size or 0, values=list(t.enumerators or ()))
+        else:
+            fields: list[Field] = []
+            self.flatten(t, 0, None, fields, set())
+            lay = Layout(t.kind, t.name or "", t.size or 0, fields)
+        self.memo[key] = lay
+        return lay
+
+    def member_type(self, tid: int) -> tuple[str, CType | None]:
+        """(type_kind, the struct/union/enum node held, arrays stripped, or None)."""
+        found = self.kinds.get(tid)
+        if found is None:
+            t = _node(self.graph, tid)
+            for _ in range(_MAX_DEPTH):
+                if t.kind in _QUALIFIER_WORDS or t.kind in ("typedef", "array"):
+                    t = _node(self.graph, t.ref)
+                else:
+                    break
+            held = t if t.kind in ("struct", "union", "enum") else None
+            found = self.kinds[tid] = (type_kind(self.graph, tid), held)
+        return found
+
+    def flatten(self, agg: CType, base: int, parent: int | None, out: list[Field], active: set[int]) -> None:
+        """Append `agg`'s members to `out`, descending into anonymous containers."""
+        graph, printer, canon = self.graph, self.printer, self.canon
+        active.add(id(agg))
+        for m in agg.members or ():
+            decl = printer.decl(m.type, m.name or "")
+            if m.bit_size:
+                decl += f"{':' if m.name else ' :'}{m.bit_size}"
+            kind, held = self.member_type(m.type)
+            row = Field(
+                position=len(out),
+                name=m.name,
+                type_text=printer.decl(m.type, ""),
+                decl=decl,
+                bit_offset=base + m.bit_offset,
+                bit_size=m.bit_size,
+                byte_size=self.sizer.size(m.type),
+                parent=parent,
+                type_kind=kind,
+                type_layout=self.layout(held) if held is not None else None,
+            )
+            row.canon_type = canon.get(m.type)
+            if row.canon_type is None:
+                row.canon_type = canon[m.type] = self.canonical.decl(m.type, "")
+            out.append(row)
+            inner = _container(graph, m.type, m.name is not None)
+            if inner is not None and id(inner) not in active:
+                self.flatten(inner, row.bit_offset, row.position, out, active)
+        active.discard(id(agg))
 
 
 def layouts(graph: TypeGraph) -> list[Layout]:
     """Every named struct, union and enum of the graph, fields flattened
-    (see model.Field); same-named distinct types are all returned."""
-    printer, sizer = _Printer(graph), _Sizer(graph)
-    canon: dict[int, str] = {}  # type id -> canonical text (model.Field.canon_type)
+    (see model.Field); same-named distinct types are all returned. Members
+    reference the layouts of the aggregates they hold (model.Field.type_layout),
+    anonymous ones included."""
+    builder = _Layouts(graph)
     out: list[Layout] = []
     seen: set[int] = set()  # one node may sit under several ids (BTF TYPE_TAG)
     for t in graph.values():
         if not t.name or t.kind not in ("struct", "union", "enum") or id(t) in seen:
             continue
         seen.add(id(t))
-        if t.kind == "enum":
-            out.append(Layout("enum", t.name, t.size or 0, values=list(t.enumerators or ())))
-            continue
-        fields: list[Field] = []
-        _flatten(graph, printer, sizer, t, 0, None, fields, set(), canon)
-        out.append(Layout(t.kind, t.name, t.size or 0, fields))
+        lay = builder.layout(t)
+        if lay is not None:
+            out.append(lay)
     return out
 
 

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ingest import batch, manifest, pipeline, serve
 from ingest.archive import debian
 from ingest.archive.store import human_size
 from ingest.errors import KernsurfError, NoDatabase
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
+
+    from ingest import batch
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,6 +151,8 @@ def ingest(
     timings: bool,
 ) -> None:
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) as a build."""
+    from ingest import pipeline
+
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
@@ -176,6 +179,11 @@ def ingest(
         f"in {result.seconds:.1f} s, "
         f"{result.bytes_added / 1e6:.1f} MB added to {db_path}"
     )
+    if b.info.release is None:
+        click.echo(
+            f"note: the input does not say its kernel release, so the build is named {result.name}; "
+            'give --release (e.g. --release "$(uname -r)") and --replace to name it'
+        )
     if timings:
         click.echo("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases.items()))
 
@@ -300,6 +308,8 @@ def build_command(
     that one. Then the groups are stored and the post-build steps
     (differences, search index) run. See manifests/default.yml for the format.
     """
+    from ingest import batch, manifest
+
     spec = manifest.load(manifest_path)
     fetcher = batch.DebianFetcher(mirror, config=not no_config)
     try:
@@ -423,15 +433,45 @@ def diff_command(
     metavar="KIND:NAME",
     help="An extra dependency, e.g. kprobe:vmap, field:dma_buf_ops.vmap, tracepoint:sched/sched_switch.",
 )
+@click.option(
+    "--retarget",
+    "retargets",
+    multiple=True,
+    metavar="PROGRAM=FUNCTION",
+    help="The attach target the loader really gives PROGRAM (bpf_program__set_attach_target), "
+    "e.g. file_read_entry=ext4_file_read_iter; repeatable.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default=None,
+    help="Output: a terminal table (default), JSON, or Markdown for CI job summaries and PR comments.",
+)
 @json_option
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Per object and build: works / works with warnings / fails / unknown, and the causes by reason code.",
+)
 @click.option("--strict", is_flag=True, help="Exit with status 2 when any dependency fails on any build.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["fail", "warn", "unknown"]),
+    default=None,
+    help="Exit with status 2 when any cell is at least this bad (ok < unknown < warn < fail).",
+)
 def check_command(
     objects: tuple[Path, ...],
     db_path: Path,
     group: str | None,
     deps: tuple[str, ...],
+    retargets: tuple[str, ...],
+    fmt: str | None,
     as_json: bool,
+    summary: bool,
     strict: bool,
+    fail_on: str | None,
 ) -> None:
     """Will these BPF programs work on these kernels? Reads each compiled BPF
     object (clang -target bpf -g): its program sections (kprobe/, fentry/,
@@ -440,22 +480,39 @@ def check_command(
     checks every dependency on every build: ✓ ok, ⚠ works but look (partly
     inlined, ambiguous, changed since the previous build of its group,
     absent but guarded by the program), ✗ fails (absent, inlined,
-    transformed, not attachable and why), ? not recorded.
+    transformed, not attachable, a config option missing), ? not recorded
+    or in no build. Each verdict has a stable reason code (docs/concepts.md).
+
+    Exit status: 0, 1 on an error, 2 with --strict (any ✗) or --fail-on
+    LEVEL (any cell at least that bad).
 
     \b
       kernsurf check prog.bpf.o --db kernels.db
-      kernsurf check prog.bpf.o --group Regular --json
-      kernsurf check --dep kprobe:vmap --dep field:dma_buf_ops.vmap
+      kernsurf check prog.bpf.o --group Regular --format json
+      kernsurf check *.bpf.o --summary --format markdown >> "$GITHUB_STEP_SUMMARY"
+      kernsurf check fsslower.bpf.o --retarget file_read_entry=ext4_file_read_iter
+      kernsurf check --dep kprobe:vmap --dep field:dma_buf_ops.vmap --strict
     """
     import json
 
     from ingest.bpf import check
 
-    report = check.check_objects(db_path, objects, deps, group)
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError("--json is --format json; give one of them")
+    fmt = "json" if as_json else fmt or "text"
+    report = check.check_objects(db_path, objects, deps, group, retargets)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(json.dumps(report.as_dict(), indent=1, ensure_ascii=False) if as_json else report.text())
-    if strict and any(cell.level == "fail" for row in report.cells for cell in row):
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), indent=1, ensure_ascii=False))
+    elif summary:
+        click.echo(report.summary_text(markdown=fmt == "markdown"))
+        for note in report.notes:
+            click.echo(f"note: {note}" if fmt == "text" else f"> {note}")
+    else:
+        click.echo(report.markdown() if fmt == "markdown" else report.text())
+    bar = fail_on or ("fail" if strict else None)
+    if bar is not None and report.at_least(bar):
         sys.exit(2)
 
 
@@ -469,6 +526,8 @@ def index_command(db_path: Path) -> None:
     every function, type, tracepoint, syscall, LSM hook, kfunc and config
     option name. `kernsurf serve` does this itself when the database changed.
     """
+    from ingest import serve
+
     click.echo(f"search index: {serve.search_index(db_path)} names in {db_path}")
 
 
@@ -494,4 +553,6 @@ def serve_command(
       kernsurf serve kernels.db --port 8080
       kernsurf serve kernels.db --setting num_sql_threads 6
     """
+    from ingest import serve
+
     serve.serve(db_path, host, port, datasette_options, prepare_only)

@@ -157,9 +157,11 @@ def _unique_name(conn: sqlite3.Connection, wanted: str) -> str:
     return name
 
 
-def _layout_digest(layout: Layout) -> str:
+def _layout_digest(layout: Layout, held: Sequence[str | None] = ()) -> str:
+    """The content address of `layout`; `held` gives, per field, the digest of
+    the layout its type holds (Field.type_layout), None for none."""
     h = hashlib.sha1(f"{layout.kind}|{layout.size}".encode())
-    for f in layout.fields:
+    for k, f in enumerate(layout.fields):
         h.update(
             f"|{f.name}|{f.type_text}|{f.decl}|{f.bit_offset}|{f.bit_size}|{f.byte_size}|{f.parent}".encode()
         )
@@ -167,6 +169,8 @@ def _layout_digest(layout: Layout) -> str:
             f.canon_type is not None and f.canon_type != f.type_text
         ):  # same text, other meaning: another layout
             h.update(f"~{f.canon_type}".encode())
+        if f.type_kind is not None:  # member -> type references (NULL: not recorded)
+            h.update(f"^{f.type_kind}^{held[k] if k < len(held) else None}".encode())
     for name, value in layout.values:
         h.update(f"|{name}={value}".encode())
     return h.hexdigest()
@@ -188,6 +192,7 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
         "lsm_hooks",
         "kfuncs",
         "config_options",
+        "variables",
     ):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
 
@@ -328,6 +333,8 @@ def store_build(
             "UPDATE builds SET n_structs = ? WHERE id = ?",
             (sum(1 for *_, kind in type_rows if kind != "enum"), build_pk),
         )
+        n_variables = None if build.variables is None else len(build.variables)
+        conn.execute("UPDATE builds SET n_variables = ? WHERE id = ?", (n_variables, build_pk))
         # Parents before children: foreign keys are checked row by row.
         surface_rows = _surface_rows(build, build_pk, names, texts, long_texts, layouts)
         for store in (names, paths, texts, long_texts, protos, layouts):
@@ -379,6 +386,8 @@ def _surface_rows(
                 names(t.func),
                 long_texts(t.print_fmt),
                 texts(t.raw_prototype),
+                names(t.syscall),
+                long_texts(t.fields),
             )
             for t in build.tracepoints
         ],
@@ -391,6 +400,19 @@ def _surface_rows(
             (names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags) for k in build.kfuncs
         ],
         "config_options": [(names(name), build_pk, value) for name, value in sorted(build.config.items())],
+        "variables": [
+            (
+                names(v.name),
+                build_pk,
+                _addr(v.address),
+                v.size,
+                v.binding,
+                v.section,
+                int(v.per_cpu),
+                int(v.btf_var),
+            )
+            for v in build.variables or ()
+        ],
     }
 
 
@@ -457,10 +479,21 @@ class _LayoutStore:
         self.rows: list[tuple] = []
         self.fields: list[tuple] = []
         self.values: list[tuple] = []
+        self.seen: dict[int, tuple[int, str]] = {}  # id(layout) -> (layout id, digest)
 
     def __call__(self, layout: Layout) -> int:
-        digest = _layout_digest(layout)
+        return self.store(layout)[0]
+
+    def store(self, layout: Layout) -> tuple[int, str]:
+        """(layout id, digest) of `layout`, storing it and the layouts its
+        members hold (first: a digest covers theirs) when new."""
+        known = self.seen.get(id(layout))
+        if known is not None:
+            return known
+        held = [self.store(f.type_layout) if f.type_layout is not None else None for f in layout.fields]
+        digest = _layout_digest(layout, [h[1] if h else None for h in held])
         i = self.ids.get(digest)
+        self.seen[id(layout)] = (i or self.next_id, digest)
         if i is None:
             i = self.ids[digest] = self.next_id
             self.next_id += 1
@@ -477,20 +510,22 @@ class _LayoutStore:
                     f.byte_size,
                     f.parent,
                     self.texts(f.canon_type),
+                    f.type_kind,
+                    h[0] if h else None,
                 )
-                for f in layout.fields
+                for f, h in zip(layout.fields, held)
             )
             self.values.extend(
                 (i, k, name, value - (1 << 64) if value >= 1 << 63 else value)
                 for k, (name, value) in enumerate(layout.values)
             )
-        return i
+        return i, digest
 
     def flush(self) -> None:
         self.conn.executemany("INSERT INTO layouts (id, kind, size, digest) VALUES (?,?,?,?)", self.rows)
         self.conn.executemany(
             "INSERT INTO struct_fields (layout_id, position, name, type_id, decl_id, bit_offset, bit_size,"
-            " byte_size, parent, canon_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " byte_size, parent, canon_id, type_kind, type_layout_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             self.fields,
         )
         self.conn.executemany(
@@ -562,6 +597,8 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
     ("prototypes", "canon_return_id", "INTEGER REFERENCES type_texts(id)"),
     ("prototype_params", "canon_id", "INTEGER REFERENCES type_texts(id)"),
     ("struct_fields", "canon_id", "INTEGER REFERENCES type_texts(id)"),
+    ("struct_fields", "type_kind", "TEXT"),
+    ("struct_fields", "type_layout_id", "INTEGER REFERENCES layouts(id)"),
     ("symbols", "ftrace", "INTEGER"),
     ("symbols", "kprobe_blocked", "TEXT"),
     ("functions", "ftrace", "INTEGER"),
@@ -569,10 +606,13 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
     ("functions", "btf_func", "INTEGER"),
     *(
         ("builds", c, "INTEGER")
-        for c in ("n_tracepoints", "n_syscalls", "n_lsm_hooks", "n_kfuncs", "n_config")
+        for c in ("n_tracepoints", "n_syscalls", "n_lsm_hooks", "n_kfuncs", "n_config", "n_variables")
     ),
+    ("tracepoints", "syscall_id", "INTEGER REFERENCES names(id)"),
+    ("tracepoints", "fields_id", "INTEGER REFERENCES texts(id)"),
 )
-_REDEFINED_VIEWS = ("function_status",)  # views whose columns changed since schema version 1
+#: Views whose columns changed since schema version 1.
+_REDEFINED_VIEWS = ("function_status", "tracepoint_list")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

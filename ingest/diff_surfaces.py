@@ -104,7 +104,7 @@ def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -
                     "tracepoint",
                     x.name,
                     "event struct changed",
-                    detail=f"trace_event_raw_{y.event_class}",
+                    detail=_event_struct(y),
                     old=None if both else _presence(x.struct_layout_id),
                     new=None if both else _presence(y.struct_layout_id),
                 )
@@ -113,6 +113,9 @@ def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -
             out.append(_change("tracepoint", x.name, "event function changed", old=x.func, new=y.func))
         if x.print_fmt != y.print_fmt and x.print_fmt is not None and y.print_fmt is not None:
             out.append(_change("tracepoint", x.name, "format changed", old=x.print_fmt, new=y.print_fmt))
+        if x.fields != y.fields and x.fields is not None and y.fields is not None:
+            # A per-syscall event's format is made of its fields at boot: they are its format.
+            out.append(_change("tracepoint", x.name, "format changed", "fields", x.fields, y.fields))
         if x.raw_prototype != y.raw_prototype:
             out.append(
                 _change(
@@ -176,6 +179,13 @@ def config_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> li
         if ra[k].value != rb[k].value
     ]
     return out
+
+
+def _event_struct(row: TracepointRow) -> str:
+    """The struct of an event's records (tracepoint_list.struct)."""
+    if row.event_class in ("syscall_enter", "syscall_exit"):
+        return "syscall_trace_" + row.event_class.removeprefix("syscall_")
+    return f"trace_event_raw_{row.event_class}"
 
 
 def _presence(layout: int | None) -> str:

@@ -8,6 +8,7 @@ place that stores them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # ---------------------------------------------------------------------------
 # Types: one neutral graph for both BTF and DWARF, printed by cdecl.py.
@@ -91,11 +92,20 @@ class Field:
     byte_size: int | None  # size of the member's type
     parent: int | None = None
     canon_type: str | None = None  # type_text with typedefs resolved (cdecl.canonical_type_name)
+    # The member's type below typedefs and qualifiers (cdecl.type_kind): "int",
+    # "ptr", "func_ptr", "struct", "union", "enum", "float", "array int", ...;
+    # None when not recorded.
+    type_kind: str | None = None
+    # The layout of the struct/union/enum the member holds (typedefs, qualifiers
+    # and arrays stripped; anonymous ones too), None for other types.
+    type_layout: Layout | None = None
 
 
 @dataclass(slots=True)
 class Layout:
-    """A named struct, union or enum as stored: kind, size, fields or values."""
+    """A struct, union or enum as stored: kind, size, fields or values. Named
+    ones are the build's types; anonymous ones (name "") are only reached
+    through Field.type_layout."""
 
     kind: str  # "struct", "union" or "enum"
     name: str
@@ -208,6 +218,7 @@ class Build:
     attach: dict[str, AttachFacts] = field(default_factory=dict)  # symbol name -> facts
     btf_funcs: frozenset[str] = frozenset()  # names with a BTF FUNC
     config: dict[str, str] = field(default_factory=dict)  # CONFIG_X -> "y", "m", "\"str\"", "n"
+    variables: list[Variable] | None = None  # None: not recorded (no symbol table)
 
 
 # ---------------------------------------------------------------------------
@@ -227,6 +238,8 @@ class Tracepoint:
     func: str | None = None  # "trace_event_raw_event_<class>" when that function exists
     print_fmt: str | None = None
     raw_prototype: str | None = None  # "void (void *, bool, struct task_struct *, ...)" from btf_trace_<name>
+    syscall: str | None = None  # per-syscall events (sys_enter_openat): the syscall, "openat"
+    fields: str | None = None  # per-syscall events: "int __syscall_nr; const char * filename; ..."
 
 
 @dataclass(slots=True)
@@ -258,6 +271,18 @@ class Kfunc:
     source: str  # "decl_tag" or "btf_id_set8"
     sets: tuple[str, ...] = ()  # set8 symbols naming it, e.g. ("generic_btf_ids",)
     flags: int | None = None  # KF_* flags from the set8 entry (OR of all sets)
+
+
+class Variable(NamedTuple):
+    """One kernel variable (a `ksym` extern's target): a data symbol, a BTF VAR, or both."""
+
+    name: str
+    address: int | None  # None: a BTF VAR without a symbol (BTF-only input)
+    size: int | None
+    binding: str | None  # "STB_GLOBAL", "STB_LOCAL", "STB_WEAK"
+    section: str | None  # ".data", ".data..percpu", ...
+    per_cpu: bool  # in .data..percpu (section or BTF DATASEC)
+    btf_var: bool  # the BTF has a VAR of this name (typed __ksym externs need it)
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,7 @@ from elftools.common.exceptions import ELFError
 
 from ingest import assemble, db, surfaces
 from ingest.errors import IngestError
-from ingest.model import Build, BuildInfo, Symbol
+from ingest.model import Build, BuildInfo, Symbol, Variable
 from ingest.queries import builds
 from ingest.readers import btf as btf_reader
 from ingest.readers import dwarf, elf
@@ -216,14 +217,16 @@ def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path |
     except btf_reader.BadBtf as exc:
         raise IngestError(f"{path}: bad BTF ({exc})") from None
     symbols = read_kallsyms(kallsyms) if kallsyms else []
+    data_symbols = read_kallsyms_variables(kallsyms) if kallsyms else None
+    release = identity.release or (release_from_map_name(kallsyms) if kallsyms else None)
     sha = hashlib.sha256(data).hexdigest()
     info = BuildInfo(
         build_id=sha,
         distro=identity.distro,
         version=identity.version,
-        release=identity.release,
+        release=release,
         arch=identity.arch,
-        flavor=identity.flavor or _flavor(identity.release),
+        flavor=identity.flavor or _flavor(release),
         compiler=None,
         dwarf_version=None,
         has_dwarf=False,
@@ -234,28 +237,59 @@ def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path |
         path=str(path),
     )
     build = assemble.assemble(info, [], symbols, btf)
-    surfaces.add_surfaces(build, None, btf)
+    surfaces.add_surfaces(build, None, btf, data_symbols)
     return build
 
 
-def read_kallsyms(path: Path) -> list[Symbol]:
-    """Function symbols from /proc/kallsyms or a System.map ("addr type name")."""
-    out = []
+def release_from_map_name(path: Path) -> str | None:
+    """The release a System.map's file name carries (/boot/System.map-6.1.0-56-amd64);
+    /proc/kallsyms and the map's contents never say it."""
+    m = re.fullmatch(r"System\.map-(\d\S*)", path.name)
+    return m.group(1) if m else None
+
+
+def _kallsyms_entries(path: Path, types: str) -> Iterator[tuple[int, str, str]]:
+    """(address, type letter, name) of the lines of a kallsyms/System.map whose type is in `types`."""
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError as exc:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from None
     for line in lines:
         parts = line.split()
-        if len(parts) < 3 or parts[1] not in "tTwW" or parts[2].startswith("__pfx_"):
+        if len(parts) < 3 or len(parts[1]) != 1 or parts[1] not in types:
             continue
         try:
             address = int(parts[0], 16)
         except ValueError:
             raise IngestError(f"{path}: not a kallsyms/System.map file (bad line {line[:60]!r})") from None
-        stem, suffixes = elf.split_symbol(parts[2])
-        binding = "STB_GLOBAL" if parts[1] == "T" else "STB_WEAK" if parts[1] in "wW" else "STB_LOCAL"
-        out.append(Symbol(parts[2], stem, suffixes, address, 0, binding, ".text"))
+        yield address, parts[1], parts[2]
+
+
+def read_kallsyms_variables(path: Path) -> list[Variable]:
+    """Data symbols (d, b, r, g, v types) of a kallsyms/System.map, as variables of unknown size."""
+    return [
+        Variable(
+            name=name,
+            address=address,
+            size=None,
+            binding="STB_LOCAL" if kind.islower() else "STB_GLOBAL",
+            section=None,
+            per_cpu=False,
+            btf_var=False,
+        )  # fmt: skip
+        for address, kind, name in _kallsyms_entries(path, "dDbBrRgGvV")
+    ]
+
+
+def read_kallsyms(path: Path) -> list[Symbol]:
+    """Function symbols from /proc/kallsyms or a System.map ("addr type name")."""
+    out = []
+    for address, kind, name in _kallsyms_entries(path, "tTwW"):
+        if name.startswith("__pfx_"):
+            continue
+        stem, suffixes = elf.split_symbol(name)
+        binding = "STB_GLOBAL" if kind == "T" else "STB_WEAK" if kind in "wW" else "STB_LOCAL"
+        out.append(Symbol(name, stem, suffixes, address, 0, binding, ".text"))
     return out
 
 

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""`kernsurf check` benchmark: read a BPF object and check it against every
-build of a database. Usage: bench_check.py DB [PROG.bpf.o] [--repeat 5]
+"""`kernsurf check` benchmark: the whole CLI run (`kernsurf check OBJECTS
+--db DB --format json`, a new process each time) and, in process, the time
+to read the objects and to evaluate them against every build.
 
-Without an object, compiles tests/fixtures/check/real.bpf.c with clang (a
-program with 21 dependencies of every kind). Prints the time to read the
-object, the time to evaluate it against all builds (best and median of
---repeat runs), per build, and the verdict counts; peak RSS at the end."""
+Usage: bench_check.py DB [OBJECT_OR_DIR ...] [--repeat 3]
+
+A directory stands for its *.bpf.o (e.g. the 52 libbpf-tools objects that
+tests/test_corpus.py extracts). Without objects, compiles
+tests/fixtures/check/real.bpf.c with clang. Prints best and median wall
+time and CPU time of the CLI run, the split, and the verdict counts."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import statistics
@@ -26,55 +30,67 @@ from ingest import db  # noqa: E402 (after the sys.path line)
 from ingest.bpf import check, objects  # noqa: E402
 
 
+def _objects(args: list[Path], tmp: Path) -> list[Path]:
+    found: list[Path] = []
+    for arg in args:
+        found += sorted(arg.glob("*.bpf.o")) if arg.is_dir() else [arg]
+    if found:
+        return found
+    if shutil.which("clang") is None:
+        sys.exit("give BPF objects, or install clang and libbpf-dev (make system-deps)")
+    out = tmp / "real.bpf.o"
+    source = ROOT / "tests" / "fixtures" / "check" / "real.bpf.c"
+    subprocess.run(["clang", "-target", "bpf", "-g", "-O2", "-c", str(source), "-o", str(out)], check=True)
+    return [out]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("db", type=Path)
-    ap.add_argument("object", type=Path, nargs="?")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("objects", type=Path, nargs="*")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     if not args.db.exists():
         sys.exit(f"no database at {args.db}")
+    kernsurf = Path(sys.executable).parent / "kernsurf"
+    command = [str(kernsurf)] if kernsurf.exists() else [sys.executable, "-m", "ingest.cli"]
     with tempfile.TemporaryDirectory() as tmp:
-        obj = args.object
-        if obj is None:
-            if shutil.which("clang") is None:
-                sys.exit("give a BPF object, or install clang and libbpf-dev (make system-deps)")
-            obj = Path(tmp) / "real.bpf.o"
-            subprocess.run(
-                [
-                    "clang",
-                    "-target",
-                    "bpf",
-                    "-g",
-                    "-O2",
-                    "-c",
-                    str(ROOT / "tests" / "fixtures" / "check" / "real.bpf.c"),
-                    "-o",
-                    str(obj),
-                ],
-                check=True,
+        objs = _objects(args.objects, Path(tmp))
+        walls, cpus = [], []
+        out = ""
+        for _ in range(args.repeat):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            proc = subprocess.run(
+                [*command, "check", *map(str, objs), "--db", str(args.db), "--format", "json"],
+                capture_output=True,
+                text=True,
             )
+            walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            if proc.returncode != 0:
+                sys.exit(proc.stderr)
+            out = proc.stdout
         start = time.perf_counter()
-        deps = check.merge(objects.read_bpf_object(obj).dependencies)
-        read_ms = (time.perf_counter() - start) * 1000
+        deps = check.merge([d for o in objs for d in objects.read_bpf_object(o).dependencies])
+        read_s = time.perf_counter() - start
     conn = db.open_readonly(args.db)
-    times: list[float] = []
-    report = None
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        report = check.evaluate(conn, deps)
-        times.append(time.perf_counter() - start)
-    assert report is not None
+    start = time.perf_counter()
+    report = check.evaluate(conn, deps)
+    eval_s = time.perf_counter() - start
+    counts = json.loads(out)["counts"]
     n = len(report.columns)
-    counts = report.counts()
     print(f"database {args.db}: {args.db.stat().st_size / 1e6:.0f} MB, {n} builds")
-    print(f"object {obj.name}: {len(deps)} dependencies, read in {read_ms:.1f} ms")
+    print(f"{len(objs)} objects, {len(deps)} dependencies")
     print(
-        f"check against all {n} builds: best {min(times) * 1000:.0f} ms, median {statistics.median(times) * 1000:.0f} ms"
-        f" ({min(times) * 1000 / max(n, 1):.1f} ms per build, {args.repeat} runs)"
+        f"kernsurf check (whole CLI run): best {min(walls):.2f} s, median {statistics.median(walls):.2f} s"
+        f" wall; best {min(cpus):.2f} s CPU ({args.repeat} runs)"
+    )
+    print(
+        f"in process: read objects {read_s:.2f} s, evaluate {eval_s:.2f} s ({eval_s * 1000 / max(n, 1):.0f} ms per build)"
     )
     print("verdicts: " + ", ".join(f"{counts[lv]} {lv}" for lv in check.LEVELS))
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":

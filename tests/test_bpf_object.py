@@ -79,10 +79,18 @@ def ops_obj(built: dict[str, Path]) -> BpfObject:
     return read_bpf_object(built["ops"])
 
 
+#: What deps.bpf.c's CO-RE field reads read (Dependency.local): every one an
+#: integer (comm is read from comm[0], a char) except the pointer task_struct.mm.
+LOCAL_KINDS = {"task_struct.mm": "ptr"}
+
+
 def D(
     kind: str, name: str, attach: str | None, programs: tuple[str, ...], detail: str | None = None
 ) -> Dependency:
-    return Dependency(kind, name, attach, programs, detail)
+    local = None
+    if kind == "field" and detail is not None and detail.startswith("field_"):
+        local = LOCAL_KINDS.get(name, "int")
+    return Dependency(kind, name, attach, programs, detail, local)
 
 
 # ---------------------------------------------------------------------------

@@ -66,3 +66,38 @@ def test_bad_btf_header_is_a_clear_error(tmp_path, btf_inputs):
     with pytest.raises(pipeline.IngestError, match="bad BTF"):
         pipeline.ingest(bad, tmp_path / "x.db")
     assert not (tmp_path / "x.db").exists()
+
+
+def test_btf_only_build_is_named_by_the_map_and_lacks_image_facts(tmp_path, btf_inputs):
+    """No --release: a System.map-<release> file name gives it; facts only an
+    image has (ftrace records, kprobe blacklist, trace events) stay NULL."""
+    blob, system_map = btf_inputs
+    named = tmp_path / "System.map-6.1.0-56-amd64"
+    shutil.copy(system_map, named)
+    db = tmp_path / "m.db"
+    result = pipeline.ingest(blob, db, kallsyms=named)
+    assert result.name == "6.1.0-56-amd64"
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT release, flavor FROM builds").fetchone() == ("6.1.0-56-amd64", "amd64")
+    assert conn.execute(
+        "SELECT count(*) FROM symbols WHERE ftrace IS NOT NULL OR kprobe_blocked IS NOT NULL"
+    ).fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM functions WHERE ftrace IS NOT NULL").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM tracepoints WHERE system IS NOT NULL").fetchone() == (0,)
+    # Variables from the map's data symbols (nm: D/B/R/d/b/r).
+    (n_variables,) = conn.execute("SELECT n_variables FROM builds").fetchone()
+    data = {
+        line.split()[2]
+        for line in system_map.read_text().splitlines()
+        if len(line.split()) == 3 and line.split()[1] in "dDbBrRgGvV"
+    }
+    got = {n for (n,) in conn.execute("SELECT name FROM variable_list")}
+    assert n_variables == len(got) > 0 and got == {n for n in data if "." not in n}
+
+
+def test_btf_only_without_map_records_no_variables(tmp_path, btf_inputs):
+    blob, _ = btf_inputs
+    db = tmp_path / "n.db"
+    result = pipeline.ingest(blob, db, pipeline.Identity(release="9.9.9-x"))
+    assert result.name == "9.9.9-x"
+    assert sqlite3.connect(db).execute("SELECT n_variables FROM builds").fetchone() == (None,)

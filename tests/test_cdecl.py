@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 
 import pytest
 from btf_support import PRODUCERS, build_all, need
@@ -209,6 +210,7 @@ def test_layouts_are_named_structs_unions_enums(by_name: dict[str, Layout]) -> N
         ("struct", "dma_buf_ops"),
         ("struct", "declarators"),
         ("struct", "mixed"),
+        ("struct", "refs"),
     }
 
 
@@ -237,22 +239,68 @@ def test_signed_enum_values(by_name: dict[str, Layout], producer: str) -> None:
 def test_anonymous_union_member_flattened(by_name: dict[str, Layout]) -> None:
     lay = by_name["mixed"]
     assert (lay.kind, lay.size) == ("struct", 32)
-    # the last argument is canon_type: no typedefs here, so the type text again
-    assert lay.fields == [
-        Field(0, "flags", "unsigned int", "unsigned int flags", 0, 0, 4, None, "unsigned int"),
-        Field(1, None, "union {...}", "union {...}", 32, 0, 4, None, "union {...}"),
-        Field(2, "ival", "int", "int ival", 32, 0, 4, 1, "int"),
-        Field(3, None, "struct {...}", "struct {...}", 32, 0, 4, 1, "struct {...}"),
-        Field(4, "lo", "short unsigned int", "short unsigned int lo", 32, 0, 2, 3, "short unsigned int"),
-        Field(5, "hi", "short unsigned int", "short unsigned int hi", 48, 0, 2, 3, "short unsigned int"),
-        Field(6, "ready", "unsigned int", "unsigned int ready:1", 64, 1, 4, None, "unsigned int"),
-        Field(7, "mode", "unsigned int", "unsigned int mode:3", 65, 3, 4, None, "unsigned int"),
-        Field(8, "level", "signed char", "signed char level:4", 68, 4, 1, None, "signed char"),
-        Field(9, "pos", "struct {...}", "struct {...} pos", 96, 0, 8, None, "struct {...}"),
-        Field(10, "x", "int", "int x", 96, 0, 4, 9, "int"),
-        Field(11, "y", "int", "int y", 128, 0, 4, 9, "int"),
-        Field(12, "tail", "long int", "long int tail", 192, 0, 8, None, "long int"),
+    # canon_type (no typedefs here, so the type text again), then type_kind;
+    # the layouts the members hold are checked below
+    assert [replace(f, type_layout=None) for f in lay.fields] == [
+        Field(0, "flags", "unsigned int", "unsigned int flags", 0, 0, 4, None, "unsigned int", "int"),
+        Field(1, None, "union {...}", "union {...}", 32, 0, 4, None, "union {...}", "union"),
+        Field(2, "ival", "int", "int ival", 32, 0, 4, 1, "int", "int"),
+        Field(3, None, "struct {...}", "struct {...}", 32, 0, 4, 1, "struct {...}", "struct"),
+        Field(
+            4, "lo", "short unsigned int", "short unsigned int lo", 32, 0, 2, 3, "short unsigned int", "int"
+        ),
+        Field(
+            5, "hi", "short unsigned int", "short unsigned int hi", 48, 0, 2, 3, "short unsigned int", "int"
+        ),
+        Field(6, "ready", "unsigned int", "unsigned int ready:1", 64, 1, 4, None, "unsigned int", "int"),
+        Field(7, "mode", "unsigned int", "unsigned int mode:3", 65, 3, 4, None, "unsigned int", "int"),
+        Field(8, "level", "signed char", "signed char level:4", 68, 4, 1, None, "signed char", "int"),
+        Field(9, "pos", "struct {...}", "struct {...} pos", 96, 0, 8, None, "struct {...}", "struct"),
+        Field(10, "x", "int", "int x", 96, 0, 4, 9, "int", "int"),
+        Field(11, "y", "int", "int y", 128, 0, 4, 9, "int", "int"),
+        Field(12, "tail", "long int", "long int tail", 192, 0, 8, None, "long int", "int"),
     ]
+    held = {f.position: f.type_layout for f in lay.fields if f.type_layout is not None}
+    assert sorted(held) == [1, 3, 9]
+    # anonymous aggregates are layouts of their own (name ""), offsets from their start
+    assert [(k, h.kind, h.name, h.size) for k, h in sorted(held.items())] == [
+        (1, "union", "", 4),
+        (3, "struct", "", 4),
+        (9, "struct", "", 8),
+    ]
+    assert [(f.name, f.bit_offset, f.parent) for f in held[1].fields] == [
+        ("ival", 0, None),
+        (None, 0, None),
+        ("lo", 0, 1),
+        ("hi", 16, 1),
+    ]
+    assert held[1].fields[1].type_layout is held[3]  # one Layout per type node
+    assert [(f.name, f.bit_offset) for f in held[9].fields] == [("x", 0), ("y", 32)]
+
+
+def test_members_reference_the_types_they_hold(by_name: dict[str, Layout]) -> None:
+    """struct refs (types.c): typedefs, qualifiers and arrays are stripped to
+    the aggregate held; pointers are not followed."""
+    got = {f.name: (f.type_kind, f.type_layout) for f in by_name["refs"].fields}
+    assert {n: k for n, (k, _) in got.items()} == {
+        "prot": "struct",  # pgprot_t = struct { unsigned long pgprot; }
+        "tables": "array struct",
+        "dir": "enum",
+        "inner": "struct",
+        "next": "ptr",
+        "hooks": "array func_ptr",
+        "ratio": "float",
+    }
+    prot = got["prot"][1]
+    assert prot is not None and (prot.kind, prot.name, [f.name for f in prot.fields]) == (
+        "struct",
+        "",
+        ["pgprot"],
+    )
+    assert got["tables"][1] is by_name["sg_table"]
+    assert got["dir"][1] is by_name["dma_data_direction"]
+    assert got["inner"][1] is by_name["mixed"]
+    assert got["next"][1] is None and got["hooks"][1] is None and got["ratio"][1] is None
 
 
 def test_bitfield_layout(by_name: dict[str, Layout]) -> None:

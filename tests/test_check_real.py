@@ -5,7 +5,10 @@ verified by hand on the images (readelf -s, the kernel sources):
 - do_int3 is NOKPROBE_SYMBOL, exc_int3 is noinstr (no __mcount_loc record);
 - inet_csk_accept lost flags/err/kern for a struct proto_accept_arg * in 6.10;
 - listmount is syscall 458 from 6.8; bpf_task_acquire is a kfunc from 6.2;
-- file.f_owner became a pointer in 6.12."""
+- file.f_owner became a pointer in 6.12 (`struct fown_struct *f_owner`); on 6.1 it
+  is an embedded `struct fown_struct` (pahole -C file on the 6.1.0-56 vmlinux), and
+  the program reads it as `void *`: libbpf's bpf_core_fields_are_compat() refuses a
+  pointer against a struct, so the relocation fails there (kind_mismatch)."""
 
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ EXPECTED = {
     "tracepoint:sched/sched_switch": ("✓ ok", "✓ ok"),
     "field:dma_buf_ops.vmap": ("✓ ok", "✓ ok"),
     "field:file.f_owner": (
-        "✓ ok",
+        "✗ file.f_owner is struct fown_struct, the program reads ptr",
         "⚠ changed: field type changed f_owner (struct fown_struct → struct fown_struct *)",
     ),
     "field:task_struct.pid": ("✓ ok", "✓ ok"),
@@ -91,3 +94,58 @@ def two_kernel_db(tmp_path_factory, kernel_db) -> Path:
 
 def test_program_on_debian_6_1_and_6_12(real_obj, two_kernel_db):
     assert run_check(real_obj, two_kernel_db) == EXPECTED
+
+
+def test_init_text_is_not_attachable_by_fentry_either(kernel_db):
+    """__e820__range_add is __init (arch/x86/kernel/e820.c): the kprobe
+    blacklist says "init text", and ftrace frees init text's records after
+    boot, so fentry cannot attach either."""
+    result = CliRunner().invoke(
+        cli,
+        [
+            "check",
+            "--db",
+            str(kernel_db),
+            "--dep",
+            "kprobe:__e820__range_add",
+            "--dep",
+            "fentry:__e820__range_add",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    got = [next(iter(d["results"].values())) for d in json.loads(result.stdout)["dependencies"]]
+    assert [(r["level"], r["text"], r["reason"]) for r in got] == [
+        ("fail", "not attachable: init text (freed after boot)", "not_attachable")
+    ] * 2
+
+
+def test_syscall_events_are_trace_events_not_tracepoints(kernel_db):
+    """sys_enter_openat is a trace event of the syscalls system (available_events
+    of the booted 6.1.0-56 kernel lists syscalls:sys_enter_openat), generated from
+    syscall metadata on top of the raw_syscalls sys_enter tracepoint: there is no
+    __tracepoint_sys_enter_openat, so raw_tp/sys_enter_openat cannot attach."""
+    result = CliRunner().invoke(
+        cli,
+        [
+            "check",
+            "--db",
+            str(kernel_db),
+            "--dep",
+            "tracepoint:syscalls/sys_enter_openat",
+            "--dep",
+            "raw_tp:sys_enter_openat",
+            "--dep",
+            "raw_tp:sys_enter",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    got = {d["spec"]: next(iter(d["results"].values())) for d in json.loads(result.stdout)["dependencies"]}
+    assert {spec: (r["level"], r["reason"]) for spec, r in got.items()} == {
+        "tracepoint:syscalls/sys_enter_openat": ("ok", "ok"),
+        "raw_tracepoint:sys_enter_openat": ("fail", "not_attachable"),
+        "raw_tracepoint:sys_enter": ("ok", "ok"),
+    }

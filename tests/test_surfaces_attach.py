@@ -64,7 +64,8 @@ EXPECTED = {
     "kprobes_text_fn": AttachFacts(True, ".kprobes.text"),
     "noinstr_fn": AttachFacts(False, "noinstr"),
     "entry_fn": AttachFacts(True, "entry text"),
-    "init_fn": AttachFacts(True, "init text"),
+    # Has an __mcount_loc record, but init text is freed after boot and ftrace drops it.
+    "init_fn": AttachFacts(False, "init text"),
     "twin": AttachFacts(True, None),  # one copy traced and probe-able, the other neither
     "call_twin_a": AttachFacts(True, None),
     "call_twin_b": AttachFacts(True, None),
@@ -229,7 +230,7 @@ def test_every_mcount_record_is_read(image):
 @pytest.mark.real_kernel
 def test_ftrace_share_is_plausible(image):
     share = sum(f.ftrace for f in image.attach.values()) / len(image.attach)
-    assert 0.7 < share < 0.95
+    assert 0.65 < share < 0.95  # init text (freed after boot) counts as notrace: 7.2 amd64 0.69
 
 
 @pytest.mark.real_kernel
@@ -260,7 +261,7 @@ def test_notify_die_is_nokprobe_and_notrace(image):
 
 @pytest.mark.real_kernel
 def test_init_functions_are_refused_by_kprobes(image):
-    assert image.attach["start_kernel"].kprobe_blocked == "init text"
+    assert image.attach["start_kernel"] == AttachFacts(False, "init text")
 
 
 _NOP5 = bytes.fromhex("0f1f440000")

@@ -17,7 +17,7 @@ from ingest.model import CType, Syscall, Tracepoint
 from ingest.readers import btf as btf_reader
 from ingest.readers import elf
 from ingest.readers.vaddr import ImageMemory
-from ingest.surfaces.syscalls import normalise, read_syscalls
+from ingest.surfaces.syscalls import normalise, read_syscalls, table_slots
 from ingest.surfaces.tracepoints import read_tracepoints
 
 # ---------------------------------------------------------------------------
@@ -226,7 +226,8 @@ def traced(opened):
             mem = opened(label)
             btf = btf_reader.read_btf(mem.image.section(".BTF"))
             names = frozenset(btf.funcs) | {s.name for s in mem.symbols if s.kind == "func"}
-            cache[label] = read_tracepoints(mem, cdecl.layouts(btf.graph), btf, names)
+            native = {s.name for s in read_syscalls(mem) if s.abi == "native"}
+            cache[label] = read_tracepoints(mem, cdecl.layouts(btf.graph), btf, names, native)
         return cache[label]
 
     return get
@@ -240,6 +241,33 @@ def nm(path: Path) -> list[tuple[int, str, str]]:
     return [
         (int(a, 16), t, n) for a, t, n in (line.split() for line in out.splitlines() if line.count(" ") == 2)
     ]
+
+
+# ---------------------------------------------------------------------------
+# Per-syscall events: tests/fixtures/syscall_events/syscall_events.c
+# ---------------------------------------------------------------------------
+
+
+def test_syscall_events_from_metadata(tmp_path):
+    from test_variables import compile_fixture
+
+    out = compile_fixture(tmp_path)
+    build = pipeline.read_image(out, pipeline.Identity(label="syscall_events"), jobs=1)
+    events = {t.name: t for t in build.tracepoints}
+    # chown16's metadata has no sys_call_table slot: init_syscall_trace() refuses its events.
+    assert sorted(events) == ["sys_enter_getpid", "sys_enter_openat", "sys_exit_getpid", "sys_exit_openat"]
+    assert events["sys_enter_openat"] == Tracepoint(
+        name="sys_enter_openat",
+        system="syscalls",
+        event_class="syscall_enter",
+        struct="syscall_trace_enter",
+        syscall="openat",
+        fields="int __syscall_nr; int dfd; const char * filename; int flags; umode_t mode",
+    )
+    assert events["sys_exit_openat"].fields == "int __syscall_nr; long ret"
+    assert events["sys_exit_openat"].struct == "syscall_trace_exit"
+    assert events["sys_enter_getpid"].fields == "int __syscall_nr"
+    assert all(t.print_fmt is None and t.func is None for t in events.values())
 
 
 @pytest.mark.real_kernel
@@ -268,24 +296,50 @@ def test_raw_only_tracepoint_on_6_1_amd64(traced):
 
 @pytest.mark.real_kernel
 @pytest.mark.parametrize("label", WITH_BTF)
-def test_events_match_nm(traced, label):
-    """Oracle: the `__event_<name>` pointers nm lists, less the per-syscall
-    events (`__event_enter__read`, `__event_exit__read`) and ftrace's own
-    (`event_class_ftrace_<name>`)."""
+def test_events_match_nm(traced, opened, label):
+    """Oracle: the `__event_<name>` pointers nm lists, less ftrace's own
+    (`event_class_ftrace_<name>`); the per-syscall ones (`__event_enter__read`,
+    `__event_exit__read`) are `sys_enter_read`/`sys_exit_read` when the native
+    table has the syscall (nm: a `__x64_sys_read`-like symbol in sys_call_table,
+    read here by read_syscalls, itself checked against objdump below)."""
     symbols = nm(image_path(label))
     names = {n for _, _, n in symbols}
     ftrace = {n.removeprefix("event_class_ftrace_") for n in names if n.startswith("event_class_ftrace_")}
     expected = {n.removeprefix("__event_") for _, t, n in symbols if n.startswith("__event_") and t in "dD"}
-    expected = {n for n in expected if not n.startswith(("enter__", "exit__"))} - ftrace
+    per_syscall = {n for n in expected if n.startswith(("enter__", "exit__"))}
+    native = {s.name for s in read_syscalls(opened(label)) if s.abi == "native"}
+    expected = (expected - per_syscall - ftrace) | {
+        f"sys_{n.replace('__', '_', 1)}" for n in per_syscall if n.split("__", 1)[1] in native
+    }
     rows = traced(label)
     events = [t for t in rows if t.system is not None]
     assert {t.name for t in events} == expected
-    assert all(t.event_class and t.struct and t.func and t.print_fmt for t in events)
+    plain = [t for t in events if t.syscall is None]
+    assert all(t.event_class and t.struct and t.func and t.print_fmt for t in plain)
+    syscall_events = [t for t in events if t.syscall is not None]
+    assert syscall_events and all(
+        t.system == "syscalls" and t.struct and t.fields and t.print_fmt is None for t in syscall_events
+    )
     # Every raw tracepoint is a `struct tracepoint __tracepoint_<name>`.
     raw = {t.name for t in rows if t.raw_prototype}
     assert raw and raw <= {n.removeprefix("__tracepoint_") for n in names if n.startswith("__tracepoint_")}
-    assert not any(t.name.startswith(("sys_enter_", "sys_exit_")) for t in rows)
+    assert not any(t.raw_prototype for t in syscall_events)
     assert [t.name for t in rows] == sorted({t.name for t in rows})
+
+
+@pytest.mark.real_kernel
+def test_openat_events_on_6_1_amd64(traced):
+    """include/linux/syscalls.h: SYSCALL_DEFINE4(openat, int, dfd, const char __user *, filename,
+    int, flags, umode_t, mode); the metadata's types have __user expanded away."""
+    events = {t.name: t for t in traced("amd64-6.1")}
+    assert events["sys_enter_openat"].fields == (
+        "int __syscall_nr; int dfd; const char * filename; int flags; umode_t mode"
+    )
+    assert (events["sys_exit_openat"].syscall, events["sys_exit_openat"].fields) == (
+        "openat",
+        "int __syscall_nr; long ret",
+    )
+    assert "sys_enter_chown16" not in events  # ia32-only: no native slot
 
 
 #: label -> (table, number, name): well-known numbers (asm-generic 63 = read).
@@ -295,8 +349,22 @@ SYSCALL_FACTS = {
         ("ia32_sys_call_table", 3, "read"),
         ("x32_sys_call_table", 1, "write"),
     ],
-    "amd64-6.1": [("sys_call_table", 0, "read"), ("sys_call_table", 59, "execve")],
-    "amd64-6.12": [("sys_call_table", 0, "read")],
+    # 6.1.85+ and 6.9+: ia32/x32 from the dispatch switches (arch/x86/entry/syscalls/syscall_32.tbl:
+    # 3 read, 11 execve, 295 openat; syscall_64.tbl: 512 x32 rt_sigaction).
+    "amd64-6.1": [
+        ("sys_call_table", 0, "read"),
+        ("sys_call_table", 59, "execve"),
+        ("ia32_sys_call", 3, "read"),
+        ("ia32_sys_call", 11, "execve"),
+        ("ia32_sys_call", 295, "openat"),
+        ("x32_sys_call", 512, "rt_sigaction"),
+    ],
+    "amd64-6.12": [
+        ("sys_call_table", 0, "read"),
+        ("ia32_sys_call", 3, "read"),
+        ("ia32_sys_call", 11, "execve"),
+        ("x32_sys_call", 512, "rt_sigaction"),
+    ],
     "amd64-7.2": [("sys_call_table", 0, "read")],
     "i386-6.1": [("sys_call_table", 3, "read"), ("sys_call_table", 11, "execve")],
     "arm64-6.12": [("sys_call_table", 63, "read"), ("compat_sys_call_table", 3, "read")],
@@ -362,3 +430,23 @@ def test_native_syscalls_match_objdump(opened, label, width):
     assert len(words) == size // width
     rows = [s for s in read_syscalls(opened(label)) if s.table == "sys_call_table"]
     assert [s.number for s in rows] == [i for i, w in enumerate(words) if w not in ni]
+
+
+@pytest.mark.real_kernel
+@pytest.mark.parametrize("label", ["amd64-6.1", "amd64-6.12", "amd64-7.2"])
+def test_x64_switch_equals_sys_call_table(opened, label):
+    """The switch reader checked where an oracle exists: x64_sys_call's cases
+    are exactly sys_call_table's implemented slots (the image keeps both)."""
+    from ingest.surfaces.x86_switch import switch_cases
+
+    mem = opened(label)
+    if mem.symbol("x64_sys_call") is None:
+        pytest.skip("no dispatch switch in this image")
+    cases = switch_cases(mem, mem.symbol("x64_sys_call"))
+    slots = table_slots(mem, mem.symbol("sys_call_table"))
+    ni = {s.address for s in mem.symbols if s.name.endswith("sys_ni_syscall")}
+    assert {n: a for n, a in cases.items() if a not in ni} == {
+        n: a for n, a in enumerate(slots) if a not in ni
+    }
+    ia32 = [s for s in read_syscalls(mem) if s.abi == "ia32"]
+    assert len(ia32) > 400 and all(s.table == "ia32_sys_call" for s in ia32)

@@ -18,10 +18,21 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ingest import db, groups
+from ingest import groups
+from ingest.bpf import core, gates, sections
 from ingest.bpf.objects import Dependency, read_bpf_object
-from ingest.bpf.report import LEVELS, MARKS, Cell, Column, Report, severity
-from ingest.bpf.spec import GUARDED_SPEC_KINDS, GUARDS, SPEC_KINDS, merge, parse_spec, spec
+from ingest.bpf.report import LEVELS, MARKS, REASONS, Cell, Column, ObjectDeps, Report, severity
+from ingest.bpf.spec import (
+    GUARDED_SPEC_KINDS,
+    GUARDS,
+    SPEC_KINDS,
+    merge,
+    merge_key,
+    parse_retarget,
+    parse_spec,
+    retarget,
+    spec,
+)
 from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownGroup
 from ingest.queries import check as q
 from ingest.queries.check import BuildFacts, FunctionFacts
@@ -31,6 +42,7 @@ __all__ = [
     "GUARDS",
     "LEVELS",
     "MARKS",
+    "REASONS",
     "SPEC_KINDS",
     "BadDependency",
     "Cell",
@@ -60,27 +72,30 @@ _FIELD_CHANGES = ("field type changed", "field removed", "field added")
 _TRACEPOINT_CHANGES = ("event struct changed", "raw prototype changed", "format changed")
 _FENTRY_ATTACHES = ("fentry", "fexit", "fmod_ret")
 _UNIQUE = ("Unique Global", "Unique Static")
+_INIT_TEXT = "init text"  # the kprobe blacklist's reason for __init code
 
 Check = Callable[[sqlite3.Connection, Dependency, int, BuildFacts], Cell]
 
 
-_OK = Cell(level="ok", text="ok")
+_OK = Cell(level="ok", text="ok", reason="ok")
 
 
 def _ok(text: str) -> Cell:
-    return Cell(level="ok", text=text)
+    return Cell(level="ok", text=text, reason="ok")
 
 
-def _warn(text: str) -> Cell:
-    return Cell(level="warn", text=text)
+def _warn(text: str, reason: str) -> Cell:
+    """A warning with its reason code (ingest.bpf.report.REASONS)."""
+    return Cell(level="warn", text=text, reason=reason)
 
 
-def _fail(text: str) -> Cell:
-    return Cell(level="fail", text=text)
+def _fail(text: str, reason: str) -> Cell:
+    """A failure with its reason code (ingest.bpf.report.REASONS)."""
+    return Cell(level="fail", text=text, reason=reason)
 
 
-def _unknown(text: str) -> Cell:
-    return Cell(level="unknown", text=text)
+def _unknown(text: str, reason: str = "not_recorded") -> Cell:
+    return Cell(level="unknown", text=text, reason=reason)
 
 
 # --------------------------------------------------------------------------- the command
@@ -91,34 +106,58 @@ def check_objects(
     objects: Sequence[Path | str] = (),
     dep_texts: Sequence[str] = (),
     group: str | None = None,
+    retargets: Sequence[str] = (),
 ) -> Report:
     """`kernsurf check`: the report of the BPF objects at `objects` and the
     dependencies in text form `dep_texts` against the builds of `database`
     (a connection, or the path of a database to open read-only), or of one
-    group of them. Unknown program sections are listed in Report.warnings.
+    group of them. `retargets` are `PROGRAM=FUNCTION` texts: the attach
+    target the object's loader really gives that program. Unknown program
+    sections are listed in Report.warnings, user-space programs in Report.notes.
 
-    Raises BadDependency (nothing to check, a bad text form), BadBpfObject,
-    NoDatabase (no such file, not a kernsurf database), UnknownGroup (no such
-    group) and OutdatedDatabase (a database made before `kernsurf check`)."""
+    Raises BadDependency (nothing to check, a bad text form, a retarget of no
+    program), BadBpfObject, NoDatabase (no such file, not a kernsurf
+    database), UnknownGroup (no such group) and OutdatedDatabase (a database
+    made before `kernsurf check`)."""
     if not objects and not dep_texts:
         raise BadDependency(
             "nothing to check: give a BPF object (clang -target bpf -g -O2 -c prog.c) or --dep"
         )
-    found: list[Dependency] = []
+    targets = dict(parse_retarget(text) for text in retargets)
+    per_object: list[tuple[str, list[Dependency]]] = []
     warnings: list[str] = []
+    notes: list[str] = []
+    seen: set[str] = set()
     for path in objects:
         obj = read_bpf_object(Path(path))
-        found += obj.dependencies
+        seen |= {p.name for p in obj.programs}
+        per_object.append((Path(path).name, retarget(obj.dependencies, obj.programs, targets)))
         warnings += [
             f"{path}: unknown program section {section!r} (not checked)" for section in obj.unknown_sections
         ]
-    found += [parse_spec(text) for text in dep_texts]
-    dependencies = merge(found)
+        user = [p for p in obj.programs if p.attach in sections.USER_ATTACHES]
+        if user:
+            notes.append(
+                f"{Path(path).name}: {len(user)} user-space program(s) ("
+                + ", ".join(f"{p.name} {p.section}" for p in user)
+                + ") depend on user binaries, not on the kernel: not checked"
+            )
+    missing = sorted(set(targets) - seen)
+    if missing:
+        raise BadDependency(f"--retarget: no program {', '.join(missing)} in the objects")
+    if dep_texts:
+        per_object.append(("--dep", [parse_spec(text) for text in dep_texts]))
+    dependencies = merge([d for _, deps in per_object for d in deps])
     if isinstance(database, sqlite3.Connection):
         report = evaluate(database, dependencies, group)
     else:
         report = _evaluate_file(Path(database), dependencies, group)
-    report.warnings = warnings
+    index = {merge_key(d): k for k, d in enumerate(report.dependencies)}
+    report.objects = [
+        ObjectDeps(name=name, dependencies=tuple(sorted({index[merge_key(d)] for d in deps})))
+        for name, deps in per_object
+    ]
+    report.warnings, report.notes = warnings, notes
     return report
 
 
@@ -126,6 +165,8 @@ def _evaluate_file(path: Path, dependencies: list[Dependency], group: str | None
     """evaluate() against the database file at `path`, opened read-only."""
     if not path.exists():
         raise NoDatabase(f"{path}: no such database (create it with `kernsurf build` or `kernsurf ingest`)")
+    from ingest import db  # sqlite-utils only when a file is opened: `kernsurf check` starts fast
+
     conn = db.open_readonly(path)
     try:
         return evaluate(conn, dependencies, group)
@@ -183,18 +224,24 @@ def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: st
             "(or any `kernsurf ingest`) on it, then re-ingest builds with --replace"
         )
     report = Report(dependencies=list(dependencies), columns=columns(conn, group))
-    facts = {c.build_id: q.build_facts(conn, c.build_id) for c in report.columns}
+    facts = {c.build_id: q.build_facts(conn, c.build_id, gates.OPTIONS) for c in report.columns}
     for dep in report.dependencies:
         report.cells.append([_cell(conn, dep, c, facts[c.build_id]) for c in report.columns])
     return report
 
 
 def verdict(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts | None = None) -> Cell:
-    """The cell of one dependency in one build, without comparing builds."""
-    facts = facts or q.build_facts(conn, build)
+    """The cell of one dependency in one build, without comparing builds: the
+    check of its kind, unless a config gate of its mechanism (ingest.bpf.gates)
+    is missing on a build whose config is recorded."""
+    facts = facts or q.build_facts(conn, build, gates.OPTIONS)
     check = _CHECKS.get(dep.kind)
     if check is None:
         return _unknown(f"{dep.kind} dependencies are not recorded")
+    if facts.has_config:
+        missing = gates.missing(dep, facts.arch, facts.config)
+        if missing is not None:
+            return _fail(missing, "config_missing")
     if dep.kind not in _TYPE_KINDS and not facts.surfaces:
         return _unknown("build ingested before attachability and surfaces were recorded")
     return check(conn, dep, build, facts)
@@ -205,8 +252,8 @@ def _cell(conn: sqlite3.Connection, dep: Dependency, col: Column, facts: BuildFa
     cell = verdict(conn, dep, col.build_id, facts)
     if cell.level == "ok" and col.previous is not None:
         changed = _changed(conn, dep, col.previous, col.build_id)
-        if changed:
-            return _warn(changed)
+        if changed is not None:
+            return _warn(*changed)
     return cell
 
 
@@ -217,52 +264,95 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     if dep.detail == "glob":
         return _glob(conn, dep.name, build)
     if dep.detail and "module:" in dep.detail:
-        return _unknown(f"in module {dep.detail.split('module:')[1].split()[0]}: modules are not ingested")
+        module = dep.detail.split("module:")[1].split()[0]
+        return _unknown(f"in module {module}: modules are not read")
     if "." in dep.name:  # a clone symbol named exactly, e.g. foo.isra.0
         return _exact_symbol(conn, dep, build)
     func = q.function(conn, build, dep.name)
     if func is None:
-        return _fail("absent")
+        return _missing_function(conn, dep.name, build)
     if not facts.surfaces or not facts.has_symtab:
         return _unknown("attachability not recorded")
-    why = _why_not_attachable(func, facts, fentry=dep.attach in _FENTRY_ATTACHES)
+    fentry = dep.attach in _FENTRY_ATTACHES
+    if not facts.ftrace_recorded:
+        return _unverified(conn, dep.name, build, func, facts, fentry)
+    why = _why_not_attachable(func, facts, fentry)
     if why is not None:
-        return _fail(why)
+        return _fail(*why)
     if func.collision and func.collision not in _UNIQUE:
-        return _warn(f"ambiguous: {func.collision}")
+        return _warn(f"ambiguous: {func.collision}", "ambiguous")
     if func.inline == "Selective":
-        return _warn("inlined (Selective): some calls bypass the probe")
+        return _warn("inlined (Selective): some calls bypass the probe", "inlined_partly")
     return _OK
 
 
-def _why_not_attachable(func: FunctionFacts, facts: BuildFacts, fentry: bool) -> str | None:
-    """Why a kprobe (or, with `fentry`, an fentry/fexit) cannot attach to the
-    function, None when it can: the decision of the function_status view's
-    kprobe and fentry columns (docs/concepts.md#attachability)."""
+def _missing_function(conn: sqlite3.Connection, name: str, build: int) -> Cell:
+    """A function the build's vmlinux lacks: unknown when no build has it or
+    it may be in a module (modules are not read), absent when the source file
+    that defines it elsewhere is built into this vmlinux (docs/concepts.md#not-recorded)."""
+    if not q.function_anywhere(conn, name):
+        return _unknown(
+            "in no build of the database (a placeholder its loader retargets? see --retarget)",
+            "absent_everywhere",
+        )
+    cu = q.defining_cu_in(conn, name, build)
+    if cu is not None:
+        return _fail(f"absent ({cu} is in vmlinux)", "absent")
+    return _unknown("not in vmlinux; modules not read", "not_recorded")
+
+
+def _unverified(
+    conn: sqlite3.Connection, name: str, build: int, func: FunctionFacts, facts: BuildFacts, fentry: bool
+) -> Cell:
+    """A function on a build without ftrace records or kprobe blacklist (a
+    BTF blob with kallsyms): what the symbols and the BTF say, the rest unknown."""
     if fentry and not facts.has_btf:
-        return "not attachable: build has no BTF"
+        return _fail("not attachable: build has no BTF", "not_attachable")
+    if not q.has_exact_symbol(conn, build, name):
+        if func.n_symbols > 0:
+            return _fail(f"transformed: only {func.suffixes or 'renamed'} copies", "transformed")
+        return _fail("no symbol", "not_attachable")
+    if not fentry:
+        return _warn("symbol present; kprobe blacklist not recorded", "unverified")
+    if func.btf_func == 0:
+        return _fail("not attachable: no BTF FUNC", "not_attachable")
+    return _warn("BTF FUNC and symbol present; ftrace records not recorded", "unverified")
+
+
+def _why_not_attachable(func: FunctionFacts, facts: BuildFacts, fentry: bool) -> tuple[str, str] | None:
+    """Why a kprobe (or, with `fentry`, an fentry/fexit) cannot attach to the
+    function, as (text, reason), None when it can: the decision of the
+    function_status view's kprobe and fentry columns (docs/concepts.md#attachability)."""
+    if fentry and not facts.has_btf:
+        return "not attachable: build has no BTF", "not_attachable"
     if func.ftrace is None:  # no symbol of its own
         if func.n_symbols > 0:
-            return f"transformed: only {func.suffixes or 'renamed'} copies"
-        return "inlined (Full): no symbol" if func.inline == "Full" else "no symbol"
+            return f"transformed: only {func.suffixes or 'renamed'} copies", "transformed"
+        if func.inline == "Full":
+            return "inlined (Full): no symbol", "inlined_full"
+        return "no symbol", "absent"
+    if func.kprobe_blocked == _INIT_TEXT:  # freed after boot: ftrace drops it too
+        return f"not attachable: {_INIT_TEXT} (freed after boot)", "not_attachable"
     if not fentry:
-        return f"not attachable: {func.kprobe_blocked}" if func.kprobe_blocked is not None else None
+        if func.kprobe_blocked is not None:
+            return f"not attachable: {func.kprobe_blocked}", "not_attachable"
+        return None
     if func.btf_func == 0:
-        return "not attachable: no BTF FUNC"
+        return "not attachable: no BTF FUNC", "not_attachable"
     if func.ftrace == 0:
-        return "not attachable: notrace"
+        return "not attachable: notrace", "not_attachable"
     return None
 
 
 def _exact_symbol(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell:
     found = q.symbols(conn, build, dep.name)
     if not found:
-        return _fail("absent")
+        return _fail("absent", "absent")
     if found[0].kprobe_blocked:
-        return _fail(f"not attachable: {found[0].kprobe_blocked}")
+        return _fail(f"not attachable: {found[0].kprobe_blocked}", "not_attachable")
     if dep.attach in _FENTRY_ATTACHES:
-        return _fail("not attachable: no BTF FUNC for a transformed copy")
-    return _warn(f"ambiguous: {len(found)} symbols") if len(found) > 1 else _OK
+        return _fail("not attachable: no BTF FUNC for a transformed copy", "not_attachable")
+    return _warn(f"ambiguous: {len(found)} symbols", "ambiguous") if len(found) > 1 else _OK
 
 
 def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
@@ -270,7 +360,9 @@ def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
     hits = [s for s in q.symbols_from(conn, build, prefix) if fnmatch.fnmatchcase(s.name, pattern)]
     usable = [s for s in hits if s.kprobe_blocked is None]
     if not usable:
-        return _fail("no attachable symbol matches" if hits else "no symbol matches")
+        if hits:
+            return _fail("no attachable symbol matches", "not_attachable")
+        return _fail("no symbol matches", "absent")
     return _ok(f"{len(usable)} symbols")
 
 
@@ -279,34 +371,47 @@ def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
 
 def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     tp = q.tracepoint(conn, build, dep.name)
+    if not facts.events_recorded and (tp is None or tp.system is None):
+        return _unknown("trace events not recorded for this build (BTF-only input)")
     if tp is None:
-        return _fail("absent")
+        return _missing_event(conn, dep.name)
     if tp.system is None:
-        return _fail("raw tracepoint only (no trace event)")
+        return _fail("raw tracepoint only (no trace event)", "not_attachable")
     if dep.detail and tp.system != dep.detail:
-        return _fail(f"in system {tp.system}")
+        return _fail(f"in system {tp.system}", "absent")
     return _OK
+
+
+def _missing_event(conn: sqlite3.Connection, name: str) -> Cell:
+    """A tracepoint the build lacks: unknown when no build has it (a module's event?)."""
+    if not q.tracepoint_anywhere(conn, name):
+        return _unknown("in no build of the database (a module's event?)", "absent_everywhere")
+    return _fail("absent", "absent")
 
 
 def _raw_tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     tp = q.tracepoint(conn, build, dep.name)
     if tp is None:
-        return _fail("absent")
+        return _missing_event(conn, dep.name)
+    if tp.system == "syscalls":  # per-syscall events are trace events only, built on raw_syscalls
+        return _fail(
+            "a syscall trace event, not a tracepoint (use raw_syscalls sys_enter/sys_exit)", "not_attachable"
+        )
     if tp.raw_prototype_id is None and dep.attach == "tp_btf":
-        return _fail(f"no BTF typedef btf_trace_{dep.name}")
+        return _fail(f"no BTF typedef btf_trace_{dep.name}", "not_attachable")
     return _OK
 
 
 def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     attaches = q.lsm_hook_attaches(conn, build, dep.name)
     if attaches is None:
-        return _fail("absent")
-    return _OK if attaches else _fail(f"not attachable: no bpf_lsm_{dep.name}")
+        return _fail("absent", "absent")
+    return _OK if attaches else _fail(f"not attachable: no bpf_lsm_{dep.name}", "not_attachable")
 
 
 def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     number = q.syscall_number(conn, build, dep.name)
-    return _ok(f"nr {number}") if number is not None else _fail("absent")
+    return _ok(f"nr {number}") if number is not None else _fail("absent", "absent")
 
 
 def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
@@ -316,16 +421,19 @@ def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFa
     return _weak_or_fail(dep, what)
 
 
-def _weak_or_fail(dep: Dependency, what: str) -> Cell:
-    """A missing extern: a warning when the program declared it __weak."""
-    return _warn(f"{what} (weak extern: the program copes)") if dep.detail == "weak" else _fail(what)
+def _weak_or_fail(dep: Dependency, what: str, reason: str = "absent") -> Cell:
+    """A missing extern: a warning when the program declared it __weak, else a
+    failure with `reason`."""
+    if dep.detail == "weak":
+        return _warn(f"{what} (weak extern: the program copes)", "weak")
+    return _fail(what, reason)
 
 
 def _iter(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     func = q.function(conn, build, f"bpf_iter_{dep.name}")
     if func is None:
-        return _fail(f"absent (no bpf_iter_{dep.name})")
-    return _OK if func.btf_func else _fail(f"no BTF FUNC bpf_iter_{dep.name}")
+        return _fail(f"absent (no bpf_iter_{dep.name})", "absent")
+    return _OK if func.btf_func else _fail(f"no BTF FUNC bpf_iter_{dep.name}", "not_attachable")
 
 
 def _kconfig(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
@@ -333,20 +441,40 @@ def _kconfig(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Build
         return _unknown("no kernel config recorded for this build")
     value = q.config_value(conn, build, dep.name)
     if value is None or value == "n":
-        return _weak_or_fail(dep, "not set" if value is not None else "absent")
+        return _weak_or_fail(dep, "not set" if value is not None else "absent", "config_missing")
     return _ok(f"= {value}")
 
 
 def _ksym(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    return _unknown("kernel variables are not recorded")
+    """A `__ksym` variable. Typed externs resolve through a BTF VAR, untyped
+    ones through kallsyms (refused when the name has several addresses); the
+    Dependency does not say which, so the symbol is what is required."""
+    if not q.records_variables(conn, build):
+        return _unknown("kernel variables not recorded for this build")
+    found = q.variables(conn, build, dep.name)
+    if not found:
+        return _weak_or_fail(dep, "absent")
+    per_cpu = " (per-CPU)" if any(v.per_cpu for v in found) else ""
+    addresses = {v.address for v in found if v.address is not None}
+    if len(addresses) > 1 and not any(v.btf_var for v in found):
+        return _warn(
+            f"{len(addresses)} symbols of this name: libbpf refuses an untyped extern as ambiguous",
+            "ambiguous",
+        )
+    if not any(v.btf_var for v in found):
+        return _ok(f"ok{per_cpu}: symbol only, no BTF VAR (a typed extern needs one)")
+    return _ok(f"ok{per_cpu}")
 
 
 # --------------------------------------------------------------------------- types
 
 
-def _absent(dep: Dependency, what: str) -> Cell:
-    """A missing type, field or value: a warning when the program probes for it."""
-    return _warn(f"{what} (the program checks for it)") if dep.detail in GUARDS else _fail(what)
+def _absent(dep: Dependency, what: str, reason: str | None = None) -> Cell:
+    """A missing type, field or value: a warning when the program probes for
+    it, else a failure (reason field_missing for a field, absent otherwise)."""
+    if dep.detail in GUARDS:
+        return _warn(f"{what} (the program checks for it)", "guarded")
+    return _fail(what, reason or ("field_missing" if dep.kind == "field" else "absent"))
 
 
 def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
@@ -361,33 +489,15 @@ def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildF
 
 
 def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    root, *path = dep.name.split(".")
-    layouts = q.layouts(conn, build, root)
-    if not layouts:
-        return _absent(dep, f"struct {root} absent")
-    current, where = layouts, root
-    for k, member in enumerate(path):
-        found = None
-        for layout in current:
-            found = q.field_type(conn, layout, member)
-            if found is not None:
-                break
-        if found is None:
-            return _absent(dep, f"no field {member} in {where}")
-        if k + 1 < len(path):
-            inner = _aggregate_name(found)
-            if inner is None:
-                return _unknown(f"{where}.{member} is {found}, not a named struct")
-            current, where = q.layouts(conn, build, inner), inner
-    return _OK
-
-
-def _aggregate_name(type_text: str) -> str | None:
-    """`struct sched_entity` (or an array of it) -> sched_entity."""
-    words = type_text.split("[")[0].split()
-    if len(words) >= 2 and words[-2] in ("struct", "union") and "*" not in type_text:
-        return words[-1]
-    return None
+    """A CO-RE field access, resolved as libbpf does (ingest.bpf.core)."""
+    found = core.resolve_field(conn, build, dep.name, dep.local)
+    if found.ok:
+        return _OK
+    if found.reason in ("absent", "field_missing"):
+        return _absent(dep, found.text)
+    if found.reason == "kind_mismatch":
+        return _fail(found.text, "kind_mismatch")
+    return _unknown(found.text)
 
 
 def _enum_value(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
@@ -419,7 +529,7 @@ def _enumerator(enum: str) -> Check:
             return _unknown(f"enum {enum} not recorded")
         value = Dependency(kind="enum_value", name=f"{enum}::{wanted}", attach=None, programs=(), detail=None)
         found = _enum_value(conn, value, build, facts)
-        return _OK if found.level == "ok" else _fail("absent: too old a kernel")
+        return _OK if found.level == "ok" else _fail("absent: too old a kernel", "absent")
 
     return check
 
@@ -451,9 +561,9 @@ _CHECKS: dict[str, Check] = {
 # --------------------------------------------------------------------------- changes
 
 
-def _changed(conn: sqlite3.Connection, dep: Dependency, before: int, after: int) -> str | None:
+def _changed(conn: sqlite3.Connection, dep: Dependency, before: int, after: int) -> tuple[str, str] | None:
     """What changed for `dep` between build `before` and build `after` (from
-    the stored group diffs), or None."""
+    the stored group diffs), as (text, reason), or None."""
     detail: str | None = None  # a field's path below its struct
     kinds: tuple[str, ...]
     if dep.kind in ("function", "kfunc") and dep.detail != "glob":
@@ -474,7 +584,8 @@ def _changed(conn: sqlite3.Connection, dep: Dependency, before: int, after: int)
     text = f"changed: {first.kind}" + (f" {first.detail}" if first.detail else "")
     if first.old and first.new:
         text += " ({} → {})".format(*_clip(first.old, first.new))
-    return text + (f" and {len(found) - 1} more" if len(found) > 1 else "")
+    reason = "prototype_changed" if item == "function" else "changed"
+    return text + (f" and {len(found) - 1} more" if len(found) > 1 else ""), reason
 
 
 def _clip(old: str, new: str, width: int = 60) -> tuple[str, str]:

@@ -85,6 +85,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import Symbol, SymbolTableSection
 
+from ingest import cdecl
 from ingest.bpf import sections
 from ingest.bpf.abi import helper_name, map_type_name
 from ingest.errors import BadBpfObject, BadBtf
@@ -107,6 +108,9 @@ class Dependency:
     attach: str | None  # program attach type for attach targets; None otherwise
     programs: tuple[str, ...]  # programs that need it, sorted; () when no program reaches it
     detail: str | None  # relocation kind, tracepoint system, "glob", "weak", ...
+    # A CO-RE field: the program's type of the member read (cdecl.type_kind,
+    # "enum NAME" for an enum), for libbpf's kind check; None: not known.
+    local: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,7 @@ class Key(NamedTuple):
     name: str
     attach: str | None
     detail: str | None
+    local: str | None = None  # Dependency.local
 
 
 Func = tuple[int, int]  # (section index, start offset)
@@ -260,7 +265,12 @@ class _Reader:
         self._attribute()
         deps = [
             Dependency(
-                kind=key.kind, name=key.name, attach=key.attach, programs=tuple(sorted(p)), detail=key.detail
+                kind=key.kind,
+                name=key.name,
+                attach=key.attach,
+                programs=tuple(sorted(p)),
+                detail=key.detail,
+                local=key.local,
             )
             for key, p in self.deps.items()
         ]
@@ -542,7 +552,7 @@ class _Reader:
                     )
             keys = [holder]
             if path:
-                keys.append(Key("field", ".".join([root, *path]), None, detail))
+                keys.append(Key("field", ".".join([root, *path]), None, detail, _local_kind(graph, tid)))
             return keys
         if kind in _ENUMVAL_RELOS:
             t = graph[_skip(graph, type_id, typedefs=True)]
@@ -637,6 +647,20 @@ def _essential(name: str) -> str:
         if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
             return name[: i + 1]
     return name
+
+
+def _local_kind(graph: dict[int, CType], tid: int) -> str | None:
+    """The kind of the type a CO-RE field access reads (Dependency.local)."""
+    try:
+        kind = cdecl.type_kind(graph, tid)
+    except ValueError:
+        return None
+    if kind.removeprefix("array ").startswith("enum"):
+        t = graph[_skip(graph, tid, typedefs=True)]
+        while t.kind == "array":
+            t = graph[_skip(graph, t.ref, typedefs=True)]
+        kind = f"{kind} {_essential(t.name)}" if t.name else kind
+    return kind
 
 
 def _skip(graph: dict[int, CType], tid: int, typedefs: bool) -> int:

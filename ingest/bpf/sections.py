@@ -187,6 +187,10 @@ ATTACH_KINDS: dict[str, str] = {
 ALIASES: dict[str, str] = {
     prefix: p.attach for prefix, p in PREFIXES.items() if prefix != p.attach and p.attach in ATTACH_KINDS
 }
+#: Attach types of programs that probe user-space binaries (uprobe, usdt): no kernel dependency.
+USER_ATTACHES = frozenset(
+    p.attach for p in PREFIXES.values() if p.attach.startswith(("uprobe", "uretprobe", "usdt"))
+)
 #: Attach types whose target is a glob pattern of symbols.
 GLOB_ATTACHES = frozenset(p.attach for p in PREFIXES.values() if p.target == "glob")
 

@@ -9,10 +9,11 @@ extern (see GUARDED_SPEC_KINDS).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ingest.bpf import sections
-from ingest.bpf.objects import Dependency
+from ingest.bpf.objects import Dependency, Program
 from ingest.errors import BadDependency
 
 # CO-RE relocations a program can guard (bpf_core_*_exists): absence is a warning.
@@ -111,7 +112,7 @@ def merge(dependencies: list[Dependency]) -> list[Dependency]:
     first-seen order."""
     merged: dict[tuple[str, str, str | None, str | None], Dependency] = {}
     for dep in dependencies:
-        key = (dep.kind, dep.name, dep.attach, dep.detail if dep.kind == "tracepoint" else None)
+        key = merge_key(dep)
         old = merged.get(key)
         if old is None:
             merged[key] = dep
@@ -125,3 +126,52 @@ def merge(dependencies: list[Dependency]) -> list[Dependency]:
         )
     kinds = list(dict.fromkeys(d.kind for d in merged.values()))
     return sorted(merged.values(), key=lambda d: (d.attach is None, kinds.index(d.kind)))
+
+
+def merge_key(dep: Dependency) -> tuple[str, str, str | None, str | None]:
+    """What merge() unites: kind, name, attach type and a tracepoint's system."""
+    return (dep.kind, dep.name, dep.attach, dep.detail if dep.kind == "tracepoint" else None)
+
+
+def parse_retarget(text: str) -> tuple[str, str]:
+    """`PROGRAM=FUNCTION` (--retarget) as (program, function); BadDependency when malformed."""
+    program, sep, function = text.partition("=")
+    if not sep or not program.strip() or not function.strip():
+        raise BadDependency(f"{text!r}: expected PROGRAM=FUNCTION, e.g. file_read_entry=ext4_file_read_iter")
+    return program.strip(), function.strip()
+
+
+def retarget(
+    dependencies: list[Dependency], programs: Sequence[Program], targets: dict[str, str]
+) -> list[Dependency]:
+    """The dependencies of one object with the attach target of each program
+    named in `targets` (program -> kernel name) replaced, as its loader does
+    with bpf_program__set_attach_target: the placeholder target loses that
+    program (and goes when no program is left), the real one gains it."""
+    out = list(dependencies)
+    for program in programs:
+        name = targets.get(program.name)
+        if name is None or program.attach is None:
+            continue
+        old = next((d for d in out if d.attach is not None and program.name in d.programs), None)
+        if old is not None:
+            out.remove(old)
+            rest = tuple(p for p in old.programs if p != program.name)
+            if rest:
+                out.append(replace(old, programs=rest))
+            base = old
+        else:  # a bare SEC("kprobe"): the loader names the target
+            variant = sections.VARIANTS.get(program.attach)
+            attach = variant.attach if variant is not None else program.attach
+            if attach not in sections.ATTACH_KINDS:
+                raise BadDependency(
+                    f"--retarget {program.name}: a {program.attach} program has no kernel target"
+                )
+            base = _target(attach, name)
+        kept = [w for w in (base.detail or "").split() if w != "glob" and not w.startswith("module:")]
+        detail = " ".join(kept) or None
+        if base.kind == "tracepoint":
+            system, _, name = name.rpartition("/")
+            detail = system or base.detail
+        out.append(replace(base, name=name, detail=detail, programs=(program.name,)))
+    return out

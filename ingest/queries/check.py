@@ -62,19 +62,36 @@ class BuildFacts(NamedTuple):
     has_symtab: bool
     surfaces: bool  # attachability and surfaces were recorded (n_tracepoints set)
     has_config: bool
+    arch: str | None = None
+    ftrace_recorded: bool = True  # symbols carry ftrace facts (False: a BTF blob with kallsyms)
+    events_recorded: bool = True  # trace events were read (False: a BTF blob: raw tracepoints only)
+    config: dict[str, str] = {}  # the values of the options asked for (config gates)
 
 
-def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts:
-    """What build `build` records."""
+def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = ()) -> BuildFacts:
+    """What build `build` records, with the values of config `options`."""
     row = conn.execute(
-        "SELECT has_dwarf, has_btf, has_symtab, n_tracepoints, n_config FROM builds WHERE id = ?", (build,)
+        "SELECT has_dwarf, has_btf, has_symtab, n_tracepoints, n_config, arch,"
+        " EXISTS (SELECT 1 FROM symbols WHERE build_id = b.id AND ftrace IS NOT NULL),"
+        " EXISTS (SELECT 1 FROM tracepoints WHERE build_id = b.id AND system IS NOT NULL)"
+        " FROM builds b WHERE id = ?",
+        (build,),
     ).fetchone()
+    config = conn.execute(
+        "SELECT n.name, c.value FROM config_options c JOIN names n ON n.id = c.name_id"
+        " WHERE c.build_id = ? AND n.name IN (SELECT value FROM json_each(?))",
+        (build, json.dumps(list(options))),
+    )
     return BuildFacts(
         has_dwarf=bool(row[0]),
         has_btf=bool(row[1]),
         has_symtab=bool(row[2]),
         surfaces=row[3] is not None,
         has_config=bool(row[4]),
+        arch=row[5],
+        ftrace_recorded=bool(row[6]),
+        events_recorded=bool(row[7]),
+        config=dict(config.fetchall()),
     )
 
 
@@ -101,6 +118,35 @@ def function(conn: sqlite3.Connection, build: int, name: str) -> FunctionFacts |
         (build, name),
     ).fetchone()
     return FunctionFacts._make(row) if row else None
+
+
+def function_anywhere(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether any build of the database has a function named `name`."""
+    row = conn.execute(f"SELECT 1 FROM functions WHERE name_id = {_NAME_ID} LIMIT 1", (name,))
+    return row.fetchone() is not None
+
+
+def defining_cu_in(conn: sqlite3.Connection, name: str, build: int) -> str | None:
+    """A compile unit that defines `name` on another build and is built into
+    `build`'s vmlinux (some instance of `build` has it), None when there is none."""
+    row = conn.execute(
+        "SELECT p.path FROM (SELECT DISTINCT cu_path_id FROM instances"
+        f"  WHERE name_id = {_NAME_ID} AND build_id != ? AND defined AND cu_path_id IS NOT NULL) d"
+        " JOIN paths p ON p.id = d.cu_path_id"
+        " WHERE EXISTS (SELECT 1 FROM instances i WHERE i.build_id = ? AND i.cu_path_id = d.cu_path_id)"
+        " LIMIT 1",
+        (name, build, build),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def has_exact_symbol(conn: sqlite3.Connection, build: int, name: str) -> bool:
+    """Whether `build` has a symbol named exactly `name` (its own stem)."""
+    row = conn.execute(
+        f"SELECT 1 FROM symbols WHERE stem_id = {_NAME_ID} AND build_id = ? AND name_id = stem_id LIMIT 1",
+        (name, build),
+    )
+    return row.fetchone() is not None
 
 
 class SymbolState(NamedTuple):
@@ -149,6 +195,12 @@ def tracepoint(conn: sqlite3.Connection, build: int, name: str) -> Tracepoint | 
     return Tracepoint._make(row) if row else None
 
 
+def tracepoint_anywhere(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether any build of the database has a tracepoint named `name`."""
+    row = conn.execute(f"SELECT 1 FROM tracepoints WHERE name_id = {_NAME_ID} LIMIT 1", (name,))
+    return row.fetchone() is not None
+
+
 def lsm_hook_attaches(conn: sqlite3.Connection, build: int, name: str) -> bool | None:
     """Whether BPF LSM programs attach to hook `name` (a bpf_lsm_<name> BTF
     FUNC exists); None when the build has no such hook."""
@@ -171,6 +223,33 @@ def is_kfunc(conn: sqlite3.Connection, build: int, name: str) -> bool:
     """Whether `name` is a kfunc of `build`."""
     row = conn.execute(f"SELECT 1 FROM kfuncs WHERE build_id = ? AND name_id = {_NAME_ID}", (build, name))
     return row.fetchone() is not None
+
+
+def records_variables(conn: sqlite3.Connection, build: int) -> bool:
+    """Whether `build` recorded its kernel variables (builds.n_variables set)."""
+    if "n_variables" not in {row[1] for row in conn.execute("PRAGMA table_info(builds)")}:
+        return False
+    row = conn.execute("SELECT n_variables FROM builds WHERE id = ?", (build,)).fetchone()
+    return row is not None and row[0] is not None
+
+
+class VariableFacts(NamedTuple):
+    """One symbol (or BTF VAR) named like a `ksym` extern."""
+
+    address: int | None  # None: a BTF VAR without a symbol
+    section: str | None
+    per_cpu: int
+    btf_var: int
+
+
+def variables(conn: sqlite3.Connection, build: int, name: str) -> list[VariableFacts]:
+    """The kernel variables named `name` in `build` (several for file-scope statics)."""
+    rows = conn.execute(
+        "SELECT address, section, per_cpu, btf_var FROM variables"
+        f" WHERE build_id = ? AND name_id = {_NAME_ID} ORDER BY address",
+        (build, name),
+    )
+    return list(map(VariableFacts._make, rows))
 
 
 def config_value(conn: sqlite3.Connection, build: int, name: str) -> str | None:
@@ -204,6 +283,32 @@ def field_type(conn: sqlite3.Connection, layout: int, member: str) -> str | None
         (layout, member),
     ).fetchone()
     return row[0] if row else None
+
+
+class MemberRow(NamedTuple):
+    """One row of a flattened layout (struct_fields), as CO-RE resolution walks it."""
+
+    position: int
+    name: str | None
+    parent: int | None  # position of the anonymous container, None at top level
+    type_text: str  # canonical when recorded
+    type_kind: str | None  # None: not recorded (built before member type references)
+    type_layout_id: int | None  # the struct/union/enum the member holds
+
+
+def members(conn: sqlite3.Connection, layout: int) -> list[MemberRow]:
+    """Every row of layout `layout`, in position order (type_kind and
+    type_layout_id None in a database made before they were recorded)."""
+    refs = "f.type_kind, f.type_layout_id"
+    if "type_kind" not in {row[1] for row in conn.execute("PRAGMA table_info(struct_fields)")}:
+        refs = "NULL, NULL"
+    rows = conn.execute(
+        f"SELECT f.position, f.name, f.parent, coalesce(c.text, t.text), {refs}"
+        " FROM struct_fields f JOIN type_texts t ON t.id = f.type_id"
+        " LEFT JOIN type_texts c ON c.id = f.canon_id WHERE f.layout_id = ? ORDER BY f.position",
+        (layout,),
+    )
+    return list(map(MemberRow._make, rows))
 
 
 def enum_value(conn: sqlite3.Connection, layouts: Sequence[int], value: str) -> int | None:

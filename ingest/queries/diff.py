@@ -36,6 +36,7 @@ class TracepointRow(NamedTuple):
     func: str | None
     print_fmt: str | None
     raw_prototype: str | None
+    fields: str | None  # per-syscall events' argument list; None for the others or not recorded
 
 
 class SyscallRow(NamedTuple):
@@ -133,10 +134,11 @@ def attach_states(conn: sqlite3.Connection, build: int) -> dict[int, AttachState
 
 
 _TRACEPOINTS = (
-    "SELECT t.name_id, n.name, c.name, t.struct_layout_id, f.name, x.text, r.text"
+    "SELECT t.name_id, n.name, c.name, t.struct_layout_id, f.name, x.text, r.text, fx.text"
     " FROM tracepoints t JOIN names n ON n.id = t.name_id LEFT JOIN names c ON c.id = t.class_id"
     " LEFT JOIN names f ON f.id = t.func_id LEFT JOIN texts x ON x.id = t.print_fmt_id"
-    " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id WHERE t.build_id = ?"
+    " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id LEFT JOIN texts fx ON fx.id = t.fields_id"
+    " WHERE t.build_id = ?"
 )
 _SYSCALLS = (
     "SELECT s.name_id, n.name, s.abi, s.number, y.name FROM syscalls s JOIN names n ON n.id = s.name_id"

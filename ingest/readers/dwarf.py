@@ -328,8 +328,9 @@ def walk_unit(
     raw_types: dict[int, list[Any]] = {}  # see _Graph
     file_names: list[str] = []
     stack: list[tuple[int, int]] = []  # (tag, die offset) of open parents
-    top = -1  # outermost concrete subprogram, -1 outside one
+    top = -1  # outermost concrete subprogram (or abstract instance), -1 outside one
     top_depth = -1
+    abstract = False  # top is an abstract instance (DW_AT_inline): only its call sites count
     while p < end:
         die = p
         code = d[p]
@@ -349,7 +350,7 @@ def walk_unit(
                 break  # padding after the unit DIE's children
             stack.pop()
             if len(stack) == top_depth:
-                top, top_depth = -1, -1
+                top, top_depth, abstract = -1, -1, False
             continue
         try:
             tag, children, dec, cat = abbrevs[code]
@@ -408,11 +409,13 @@ def walk_unit(
             if origin is None and name is not None and (prototyped or not declaration):
                 params[die] = []
                 sub_info[die] = (name, rtype or 0, bool(declaration))
-            if concrete and children and top < 0:
-                top, top_depth = die, len(stack)
+            if children and top < 0 and (concrete or inline is not None):
+                # A call site GCC files under the abstract instance is a call
+                # that function makes (docs/concepts.md#callers).
+                top, top_depth, abstract = die, len(stack), not concrete
         elif tag == TAG_inlined_subroutine:
             origin, low_pc, entry_pc, _ = v
-            if top >= 0 and origin is not None:
+            if top >= 0 and origin is not None and not abstract:
                 edges.append((origin, top, "inline", low_pc if low_pc is not None else entry_pc))
         elif cat == "call":
             call_origin, origin, sibling = v

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from elftools.elf.sections import Section
 
-from ingest.readers.elf import Image
+from ingest.readers.elf import BINDINGS, Image
 
 # R_<arch>_RELATIVE per e_machine: the word becomes the addend (plus the load bias, 0 here).
 _RELATIVE = {
@@ -36,6 +36,7 @@ class ElfSymbol:
     size: int
     kind: str  # "func", "object", "notype", ...
     section: str | None
+    binding: str = "STB_GLOBAL"  # readers.elf.BINDINGS names
 
 
 class ImageMemory:
@@ -182,7 +183,8 @@ class ImageMemory:
                 continue
             end = strings.find(b"\0", name_off)
             name = strings[name_off:end].decode("utf-8", "replace")
-            out.append(ElfSymbol(name, value, size, kind, names.get(shndx)))
+            binding = BINDINGS.get(info >> 4, str(info >> 4))
+            out.append(ElfSymbol(name, value, size, kind, names.get(shndx), binding))
         return out
 
     def _relative_relocations(self) -> dict[int, int]:

@@ -18,6 +18,11 @@ the NOKPROBE_SYMBOL list, whole-symbol areas the kernel blacklists at boot
 / `arch_within_kprobe_blacklist()`), and init text (freed after boot, so
 `core_kernel_text()` fails). Not covered: jump-label/static-call sites,
 `find_bug()` and instruction decoding, which refuse single addresses only.
+
+Init text (`_sinittext`..`_einittext`) has `__mcount_loc` records too, but
+ftrace drops them when the kernel frees that memory after boot
+(`ftrace_free_init_mem()`): such functions are not in
+`available_filter_functions`, and read here as notrace (ftrace 0).
 """
 
 from __future__ import annotations
@@ -103,7 +108,7 @@ def read_attach(mem: ImageMemory) -> dict[str, AttachFacts]:
     ftrace if any has a record, kprobe_blocked only when all are refused
     (the reason of the lowest-addressed one)."""
     funcs = FunctionIndex(mem)
-    traced = ftrace_entries(mem, funcs)
+    traced = ftrace_entries(mem, funcs) - init_functions(mem, funcs)
     blocked = kprobe_blocked(mem, funcs)
     out: dict[str, AttachFacts] = {}
     for s in funcs.syms:
@@ -114,6 +119,12 @@ def read_attach(mem: ImageMemory) -> dict[str, AttachFacts]:
             facts = AttachFacts(seen.ftrace or facts.ftrace, seen.kprobe_blocked if both else None)
         out[s.name] = facts
     return out
+
+
+def init_functions(mem: ImageMemory, funcs: FunctionIndex | None = None) -> set[int]:
+    """Start addresses of the functions in init text (freed after boot)."""
+    span = mem.range(*_INIT_TEXT[:2])
+    return (funcs or FunctionIndex(mem)).starting_in(*span) if span else set()
 
 
 def mcount_records(mem: ImageMemory) -> list[int]:

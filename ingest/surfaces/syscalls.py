@@ -6,10 +6,13 @@ Slots whose function is a `*sys_ni_syscall` (under any of its names: on
 ppc64el and armhf many weak `cond_syscall` aliases share its address) are not
 syscalls and are dropped, as are NULL or unresolvable slots.
 
-x86-64 since 6.9 (and the 6.1 stable backport; Debian's 5.10.262 still has
-the tables) dispatches through switches (`x64_sys_call`, `ia32_sys_call`,
-`x32_sys_call`, the BHI fix) and keeps only `sys_call_table`, for tracing:
-there the ia32 and x32 numbers are in code, not data, and are not read.
+x86-64 since 6.9 (and the 6.1 stable backport, 6.1.85; Debian's 5.10.262
+still has the tables) dispatches through switches (`x64_sys_call`,
+`ia32_sys_call`, `x32_sys_call`, the BHI fix) and keeps only
+`sys_call_table`, for tracing: there the ia32 and x32 numbers are in code,
+and are read from the switch's compare tree (ingest.surfaces.x86_switch;
+`x64_sys_call` read the same way gives exactly `sys_call_table`). Their
+rows name the switch function as their table.
 Names are those of the kernel's entry functions, so arch wrappers keep
 theirs (`s390_read` on s390's 31-bit table, `arm_fadvise64_64`, `newuname`).
 """
@@ -20,6 +23,7 @@ import re
 
 from ingest.model import Syscall
 from ingest.readers.vaddr import ElfSymbol, ImageMemory
+from ingest.surfaces.x86_switch import switch_cases
 
 #: Table symbol -> ABI, across arches (arch/*/kernel/*sys_call_table*, syscall_*.c).
 TABLES = {
@@ -50,6 +54,12 @@ _TABLE_PREFIX: dict[str, tuple[str, ...]] = {
     "sys_call_table_emu": ("__s390_",),
 }
 
+#: Dispatch switches read when the ABI's table is absent (x86-64, see above): function -> (abi, table it replaced).
+SWITCHES = {
+    "ia32_sys_call": ("ia32", "ia32_sys_call_table"),
+    "x32_sys_call": ("x32", "x32_sys_call_table"),
+}
+
 _NAME = re.compile(r"^(?:__(?:x64|ia32|x32|arm64|s390x|s390|riscv|se|do)_)?(?:compat_)?sys_(.+)$")
 _MAX_SLOTS = 4096  # bound for a table whose symbol has no size
 
@@ -70,6 +80,24 @@ def read_syscalls(mem: ImageMemory) -> list[Syscall]:
             if name == "ni_syscall":
                 continue
             out.append(Syscall(table=table, abi=abi, number=number, name=name, symbol=slot))
+    if mem.image.arch == "amd64":
+        out += _switch_syscalls(mem)
+    return out
+
+
+def _switch_syscalls(mem: ImageMemory) -> list[Syscall]:
+    """The ia32/x32 syscalls of the x86-64 dispatch switches, where their tables are gone."""
+    out: list[Syscall] = []
+    for function, (abi, table) in SWITCHES.items():
+        sym = mem.symbol(function)
+        if sym is None or sym.kind != "func" or mem.symbol(table) is not None:
+            continue
+        prefixes = _TABLE_PREFIX[table]
+        for number, target in sorted(switch_cases(mem, sym).items()):
+            slot = _resolve(mem, target, prefixes)
+            if slot is None or normalise(slot) == "ni_syscall":
+                continue
+            out.append(Syscall(table=function, abi=abi, number=number, name=normalise(slot), symbol=slot))
     return out
 
 

@@ -11,23 +11,40 @@ Which events are kept:
   kernel/trace/trace_entries.h) are skipped: their class's system is "ftrace"
   or their flags carry TRACE_EVENT_FL_IGNORE_ENABLE (both hold for all of
   them; the flag is checked only when the image's enum gives its value).
-- per-syscall events (`syscalls:sys_enter_read`, ...) are skipped: their class
-  symbol is `event_class_syscall_enter` or `event_class_syscall_exit`. The
-  `raw_syscalls:sys_enter`/`sys_exit` tracepoints are kept.
+- per-syscall events (`syscalls:sys_enter_openat`, `sys_exit_openat`; class
+  symbol `event_class_syscall_enter`/`_exit`) are kept when the kernel
+  registers them at boot: `init_ftrace_syscalls()` ties a syscall's metadata
+  (`call->data`, a `struct syscall_metadata`) to the native `sys_call_table`
+  slot whose symbol names the same syscall, and `init_syscall_trace()` refuses
+  the events of metadata no slot names (`sys_enter_chown16` on x86-64). Their
+  struct is `syscall_trace_enter`/`syscall_trace_exit`, they have no
+  `trace_event_raw_event_*` function (ftrace_syscall_enter/exit are attached
+  at run time) and no print format in the image (set_syscall_print_fmt()
+  builds it at boot); `fields` is the argument list from the metadata
+  ("int __syscall_nr; const char * filename; int flags; umode_t mode") and
+  `syscall` the syscall's normalised name. Without a native table read (an
+  arch whose table is not known) every such event is kept; without metadata
+  (`call->data` NULL) none is.
 - when two events share a name the first in the array wins.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ingest.cdecl import type_name
 from ingest.model import Layout, Tracepoint, TypeGraph
 from ingest.readers.btf import BtfInfo
 from ingest.readers.vaddr import ImageMemory
+from ingest.surfaces.syscalls import normalise
 
 START, STOP = "__start_ftrace_events", "__stop_ftrace_events"
-SKIPPED_CLASSES = frozenset(("event_class_syscall_enter", "event_class_syscall_exit"))
+#: Class symbol of the per-syscall events -> (event_class, struct of their records, fixed fields).
+SYSCALL_CLASSES = {
+    "event_class_syscall_enter": ("syscall_enter", "syscall_trace_enter", "int __syscall_nr"),
+    "event_class_syscall_exit": ("syscall_exit", "syscall_trace_exit", "int __syscall_nr; long ret"),
+}
 #: trace_event_call.flags bits read from the image's enum (anonymous in the
 #: kernel: BTF keeps it, DWARF layouts do not). No fallback bits: they moved
 #: down by one in 6.2 when TRACE_EVENT_FL_FILTERED went (6.1: TRACEPOINT 16,
@@ -39,12 +56,18 @@ RAW_PREFIX = "btf_trace_"
 
 
 def read_tracepoints(
-    mem: ImageMemory | None, layouts: list[Layout], btf: BtfInfo | None, function_names: frozenset[str]
+    mem: ImageMemory | None,
+    layouts: list[Layout],
+    btf: BtfInfo | None,
+    function_names: frozenset[str],
+    native_syscalls: Collection[str] = (),
 ) -> list[Tracepoint]:
-    """Every trace event and raw tracepoint of one build, one per name, sorted by name."""
+    """Every trace event and raw tracepoint of one build, one per name, sorted
+    by name. `native_syscalls`: the syscall names of the native table (which
+    per-syscall events the kernel registers; empty: all)."""
     found: dict[str, Tracepoint] = {}
     if mem is not None:
-        for tp in read_events(mem, layouts, btf, function_names):
+        for tp in read_events(mem, layouts, btf, function_names, native_syscalls):
             found.setdefault(tp.name, tp)
     if btf is not None:
         for name, proto in raw_tracepoints(btf.graph).items():
@@ -70,16 +93,25 @@ class _EventShape:
     tp_name: int  # offset of tracepoint.name
     flags: dict[str, int]  # FLAG_NAMES known from the image -> mask
     flags_size: int  # bytes of trace_event_call.flags
+    meta: dict[str, int]  # struct syscall_metadata member -> byte offset ({} when unknown)
+    nb_args_size: int  # bytes of syscall_metadata.nb_args
 
 
 def read_events(
-    mem: ImageMemory, layouts: list[Layout], btf: BtfInfo | None, function_names: frozenset[str]
+    mem: ImageMemory,
+    layouts: list[Layout],
+    btf: BtfInfo | None,
+    function_names: frozenset[str],
+    native_syscalls: Collection[str] = (),
 ) -> list[Tracepoint]:
     """The trace events of the `_ftrace_events` array, in array order,
-    without ftrace-internal and per-syscall events (see module docstring)."""
+    without ftrace-internal events and the per-syscall events the kernel
+    would not register (see module docstring)."""
     bounds = mem.range(START, STOP)
     structs = {lay.name: lay for lay in layouts if lay.kind == "struct" and lay.size}
-    call, cls, tracepoint = (structs.get(n) for n in ("trace_event_call", "trace_event_class", "tracepoint"))
+    call, cls, tracepoint, meta = (
+        structs.get(n) for n in ("trace_event_call", "trace_event_class", "tracepoint", "syscall_metadata")
+    )
     if bounds is None or call is None or cls is None:
         return []
     shape = _EventShape(
@@ -88,11 +120,21 @@ def read_events(
         tp_name=member_offsets(tracepoint).get("name", 0) if tracepoint else 0,
         flags=_flag_values(layouts, btf),
         flags_size=_field_size(call, "flags") or 4,
+        meta=member_offsets(meta) if meta else {},
+        nb_args_size=(_field_size(meta, "nb_args") if meta else None) or 4,
     )
+    native = frozenset(native_syscalls)
     out = []
     for addr in mem.pointers(*bounds):
         event = _read_event(mem, addr, shape)
         if event is None:
+            continue
+        if event.syscall is not None:
+            if native and event.syscall not in native:
+                continue  # init_syscall_trace() refuses it: no table slot
+            record = SYSCALL_CLASSES[f"event_class_{event.event_class}"][1]
+            event.struct = record if record in structs else None
+            out.append(event)
             continue
         cls_name = event.event_class
         if cls_name and f"trace_event_raw_{cls_name}" in structs:
@@ -111,8 +153,6 @@ def _read_event(mem: ImageMemory, addr: int, shape: _EventShape) -> Tracepoint |
         return None
     class_ptr = mem.pointer(addr + call["class"]) if "class" in call else None
     class_sym = _class_symbol(mem, class_ptr) if class_ptr else None
-    if class_sym in SKIPPED_CLASSES:
-        return None
     system = None
     if class_ptr and "system" in shape.cls:
         system = mem.cstring(mem.pointer(class_ptr + shape.cls["system"]) or 0)
@@ -121,6 +161,8 @@ def _read_event(mem: ImageMemory, addr: int, shape: _EventShape) -> Tracepoint |
     name = _event_name(mem, addr, shape, flag_word)
     if not name:
         return None
+    if class_sym in SYSCALL_CLASSES:
+        return _syscall_event(mem, addr, shape, name, system, class_sym)
     fmt_ptr = mem.pointer(addr + call["print_fmt"]) if "print_fmt" in call else None
     return Tracepoint(
         name=name,
@@ -128,6 +170,56 @@ def _read_event(mem: ImageMemory, addr: int, shape: _EventShape) -> Tracepoint |
         event_class=class_sym.removeprefix("event_class_") if class_sym else None,
         print_fmt=mem.cstring(fmt_ptr or 0, limit=1 << 16),
     )
+
+
+def _syscall_event(
+    mem: ImageMemory, addr: int, shape: _EventShape, name: str, system: str | None, class_sym: str
+) -> Tracepoint | None:
+    """A per-syscall event: its syscall and argument list from `call->data`
+    (a `struct syscall_metadata`), read at the image's own offsets; None
+    without metadata (the kernel cannot register such an event)."""
+    event_class, _, fixed = SYSCALL_CLASSES[class_sym]
+    meta = mem.pointer(addr + shape.call["data"]) if "data" in shape.call else None
+    if not meta:
+        return None
+    args = _syscall_args(mem, meta, shape.meta, shape.nb_args_size)
+    meta_name = mem.cstring(mem.pointer(meta + shape.meta["name"]) or 0) if "name" in shape.meta else None
+    syscall = normalise(meta_name) if meta_name else name.removeprefix("sys_enter_").removeprefix("sys_exit_")
+    fields = None
+    if event_class == "syscall_exit":
+        fields = fixed
+    elif args is not None:
+        fields = "; ".join([fixed, *(f"{t} {a}" for t, a in args)])
+    return Tracepoint(name=name, system=system, event_class=event_class, syscall=syscall, fields=fields)
+
+
+#: A syscall has at most 6 arguments; more means the metadata was misread.
+_MAX_ARGS = 6
+
+
+def _syscall_args(
+    mem: ImageMemory, meta: int, offsets: dict[str, int], nb_size: int
+) -> list[tuple[str, str]] | None:
+    """(type, name) of each argument of the `struct syscall_metadata` at `meta`."""
+    if not {"nb_args", "types", "args"} <= offsets.keys():
+        return None
+    count = mem.uint(meta + offsets["nb_args"], nb_size)
+    if count is None or count > _MAX_ARGS:
+        return None
+    if count == 0:
+        return []
+    types, names = (mem.pointer(meta + offsets[k]) for k in ("types", "args"))
+    if not types or not names:
+        return None
+    step = mem.pointer_size
+    out = []
+    for i in range(count):
+        t = mem.cstring(mem.pointer(types + i * step) or 0)
+        a = mem.cstring(mem.pointer(names + i * step) or 0)
+        if t is None or a is None:
+            return None
+        out.append((t, a))
+    return out
 
 
 def _event_name(mem: ImageMemory, addr: int, shape: _EventShape, flag_word: int) -> str | None:

@@ -4,12 +4,15 @@ dependencies x builds matrix with numbered reasons."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from itertools import groupby
 from urllib.parse import urlencode
 
-from ingest.bpf import check
+from ingest.bpf import check, sections
 from ingest.bpf import objects as bpf_objects
 from ingest.bpf.objects import Dependency
+from ingest.bpf.report import REASONS, ObjectDeps
+from ingest.bpf.spec import merge_key
 from ingest.errors import BadBpfObject, BadDependency
 from ingest.queries import pages as q
 from ingest.web.context import Page, segment
@@ -69,6 +72,12 @@ def check_form(
         warnings += [
             f"{filename}: unknown program section {sec!r} (not checked)" for sec in obj.unknown_sections
         ]
+        user = [p.name for p in obj.programs if p.attach in sections.USER_ATTACHES]
+        if user:
+            warnings.append(
+                f"{filename}: user-space programs ({', '.join(user)}: uprobe/usdt) depend on user binaries,"
+                " not on the kernel: not checked"
+            )
     for line in (text or "").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
@@ -88,10 +97,25 @@ def check_form(
     return out, deps
 
 
-def check_report(conn: sqlite3.Connection, deps: list[Dependency], group: str | None) -> Page:
-    """The report of `deps` over the builds (of `group`): the table, its reasons and counts.
+def check_report(
+    conn: sqlite3.Connection,
+    deps: list[Dependency],
+    group: str | None,
+    objects: Sequence[tuple[str, Sequence[Dependency]]] = (),
+) -> Page:
+    """The report of `deps` over the builds (of `group`): the table, its reasons
+    and counts, and the summary (per object of `objects` [(name, its
+    dependencies)], else of all the dependencies as one program).
     Raises LookupError for an unknown group."""
     report = check.evaluate(conn, deps, group)
+    index = {merge_key(d): k for k, d in enumerate(report.dependencies)}
+    report.objects = [
+        ObjectDeps(
+            name=name,
+            dependencies=tuple(sorted({index[merge_key(d)] for d in found if merge_key(d) in index})),
+        )
+        for name, found in objects
+    ]
     notes: dict[str, int] = {}
     rows = []
     for dep, cells in zip(report.dependencies, report.cells):
@@ -105,6 +129,7 @@ def check_report(conn: sqlite3.Connection, deps: list[Dependency], group: str | 
                         "level": c.level,
                         "mark": check.MARKS[c.level],
                         "text": c.text,
+                        "reason": c.reason,
                         "note": notes.setdefault(c.text, len(notes) + 1) if c.level != "ok" else None,
                     }
                     for c in cells
@@ -126,5 +151,20 @@ def check_report(conn: sqlite3.Connection, deps: list[Dependency], group: str | 
         "rows": rows,
         "notes": [{"n": n, "text": t} for t, n in notes.items()],
         "counts": counts,
+        "summary": _summary(report),
+        "reasons": REASONS,
         "groups": q.group_names(conn),
+    }
+
+
+def _summary(report: check.Report) -> Page:
+    """The summary table for the page: per object and build the verdict, and the causes."""
+    data = report.summary()
+    return {
+        "rows": [
+            {"object": r["object"], "verdicts": [r["results"][c.build] for c in report.columns]}
+            for r in data["objects"]
+        ],
+        "affected": [data["affected"][c.build] for c in report.columns],
+        "causes": data["causes"],
     }
