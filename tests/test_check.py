@@ -136,6 +136,50 @@ def test_changes_along_a_series(tmp_path, pair_check_db):
     assert "unknown program section 'xdp_legacy'" in result.stderr
 
 
+# Each program of alternatives.bpf.c probes one spelling and reads the other
+# otherwise. pair.c: A has field_added {a, b} and field_removed {a, removed, b};
+# B has field_added {a, added, b} and field_removed {a, b}; field_retyped has x, y.
+EXPECTED_ALTERNATIVES = {
+    "alternatives:field_added.added|field_added.b": [
+        ("warn", "only the fallback field_added.b resolves (no field added in field_added)", "fallback"),
+        ("ok", "via field_added.added", "ok"),
+    ],
+    "alternatives:field_removed.removed|field_removed.b": [
+        ("ok", "via field_removed.removed", "ok"),
+        (
+            "warn",
+            "only the fallback field_removed.b resolves (no field removed in field_removed)",
+            "fallback",
+        ),
+    ],
+    "alternatives:field_retyped.gone|field_retyped.none": [
+        (
+            "fail",
+            "no member resolves: no field gone in field_retyped; no field none in field_retyped",
+            "field_missing",
+        )
+    ]
+    * 2,
+}
+
+
+def test_co_re_alternatives(tmp_path, pair_check_db):
+    obj = compile_bpf(SOURCES / "alternatives.bpf.c", tmp_path / "alternatives.o")
+    deps = objects.read_bpf_object(obj).dependencies
+    groups = {d.name: d for d in deps if d.kind == "alternatives"}
+    assert groups["field_added.added|field_added.b"].programs == ("new_or_old",)
+    # the members' reads and probes are no dependencies of their own
+    assert not {d.name for d in deps if d.kind == "field"} & {"field_added.added", "field_removed.b"}
+    report = check.check_objects(pair_check_db, [obj])
+    got = {k: v for k, v in cells(report).items() if k.startswith("alternatives:")}
+    assert got == EXPECTED_ALTERNATIVES
+    # the text form round-trips, and checks the same
+    by_text = check.check_objects(pair_check_db, dep_texts=list(EXPECTED_ALTERNATIVES))
+    assert cells(by_text) == EXPECTED_ALTERNATIVES
+    with pytest.raises(BadDependency, match="two members or more"):
+        spec.parse_spec("alternatives:task_struct.state")
+
+
 def test_table_strict_and_group(tmp_path, pair_check_db):
     obj = compile_bpf(SOURCES / "pair.bpf.c", tmp_path / "pair.o")
     result = CliRunner().invoke(
@@ -296,7 +340,7 @@ def test_long_changed_values_are_cut_where_they_differ():
 def test_every_text_form_head_parses():
     assert tuple(check._CHECKS) == spec.KINDS  # one check per dependency kind
     for head in (*check.SPEC_KINDS, *check.GUARDED_SPEC_KINDS):
-        dep = check.parse_spec(f"{head}:x")
+        dep = check.parse_spec(f"{head}:x|y" if head == "alternatives" else f"{head}:x")
         assert dep.kind in spec.KINDS, head
     assert {"kprobe", "tp", "raw_tp", "field", "kfunc"} <= set(check.SPEC_KINDS)
 

@@ -179,29 +179,53 @@ def test_the_corpus_has_52_objects(corpus):
     assert len(corpus) == 52
 
 
-#: False ✗ that remain: CO-RE alternatives that kernsurf does not group yet. Each
-#: program reads the old spelling only when the new one is absent, so libbpf never
-#: needs these on 6.1 or 6.12. Pinned here so that the day grouping lands this list
-#: must shrink (the test fails on a ✗ that went away as well as on a new one).
-ALTERNATIVES_NOT_GROUPED: dict[tuple[str, str], str] = {
-    **{
-        (spec, build): reason
-        for build in (B61, B612)
-        for spec, reason in (
-            # runqslower/offcputime/...: task_struct___o.state, read only when
-            # bpf_core_field_exists(t->__state) is false (state became __state in 5.14).
-            ("field:task_struct.state", "field_missing"),
-            # biosnoop/biostacks: bio___o.bi_disk when bi_bdev is absent (bi_disk went in 5.12).
-            ("field:bio.bi_disk", "field_missing"),
-            # biopattern: trace_event_raw_block_rq_complete___x only when
-            # bpf_core_type_exists(trace_event_raw_block_rq_completion) is false (renamed in 5.x).
-            ("field:trace_event_raw_block_rq_complete.dev", "field_missing"),
-            ("field:trace_event_raw_block_rq_complete.sector", "field_missing"),
-            ("field:trace_event_raw_block_rq_complete.nr_sector", "field_missing"),
-            ("struct:trace_event_raw_block_rq_complete", "absent"),
-        )
-    }
+#: CO-RE alternative groups of the corpus and their verdict on 6.1 and 6.12 (the same on both).
+#: Evidence: the objects' .BTF.ext relocations (flavoured roots, probes) and the kernel facts.
+EXPECTED_GROUPS: dict[str, tuple[str, str, str]] = {
+    # runqslower, runqlat, cpudist, offcputime (core_fixes.bpf.h get_task_state):
+    # field_exists(task_struct___x.__state), else task_struct___o.state; state became __state in 5.14.
+    "alternatives:task_struct.__state|task_struct.state": ("ok", "ok", "via task_struct.__state"),
+    # mdflush: field_exists(bio___x.bi_bdev), else bio___o.bi_disk; bi_disk went in 5.12.
+    "alternatives:bio.bi_bdev|bio.bi_disk": ("ok", "ok", "via bio.bi_bdev"),
+    # biolatency, biosnoop, biostacks, biotop, bitesize (get_disk): field_exists(request___x.rq_disk),
+    # else request___x.q then request_queue___x.disk. rq_disk left struct request in 5.17, so on
+    # 6.1 and 6.12 only the fallback resolves: ⚠, the program works.
+    "alternatives:request.rq_disk|request.q&request_queue.disk": (
+        "warn",
+        "fallback",
+        "only the fallback request.q & request_queue.disk resolves (no field rq_disk in request)",
+    ),
+    # biopattern: type_exists(trace_event_raw_block_rq_completion___x) and its sector, nr_sector, dev;
+    # else trace_event_raw_block_rq_complete___x (the event class was renamed in 6.x: 6.1 already has
+    # trace_event_raw_block_rq_completion, pahole shows dev, sector, nr_sector).
+    "alternatives:"
+    + "|".join(
+        "&".join(f"trace_event_raw_block_rq_{c}.{f}" for f in ("sector", "nr_sector", "dev"))
+        for c in ("completion", "complete")
+    ): (
+        "ok",
+        "ok",
+        "via "
+        + " & ".join(f"trace_event_raw_block_rq_completion.{f}" for f in ("sector", "nr_sector", "dev")),
+    ),
 }
+
+
+def test_co_re_alternatives_are_grouped(corpus, corpus_db):
+    report = check.check_objects(corpus_db, corpus)
+    got = {
+        check.spec(d): {(c.level, c.reason, c.text) for c in row}
+        for d, row in zip(report.dependencies, report.cells)
+        if d.kind == "alternatives"
+    }
+    assert got == {name: {verdict} for name, verdict in EXPECTED_GROUPS.items()}
+    names = {check.spec(d) for d in report.dependencies}
+    # the members are no dependencies of their own any more
+    assert not names & {
+        "field:task_struct.state",
+        "field:bio.bi_disk",
+        "struct:trace_event_raw_block_rq_complete",
+    }
 
 
 def test_every_failure_on_the_corpus_is_real(corpus, corpus_db):
@@ -220,7 +244,6 @@ def test_every_failure_on_the_corpus_is_real(corpus, corpus_db):
             elif cell.level == "unknown":
                 unknown.setdefault(cell.reason, set()).add(name)
     expected = {key: reason for key, (reason, _) in EXPECTED_FAILS.items() if key[1] in builds}
-    expected |= {key: reason for key, reason in ALTERNATIVES_NOT_GROUPED.items() if key[1] in builds}
     print("unexpected ✗:", sorted((k, r) for k, r in fails.items() if expected.get(k) != r))
     print("expected, missing:", sorted(k for k in expected if k not in fails))
     # the figures of the note: objects affected per build, ⚠ and ? per reason code

@@ -518,6 +518,29 @@ def _struct_ops(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Bu
     )
 
 
+def _alternatives(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+    """A CO-RE alternative group (ingest.bpf.alternatives): ✓ when its first
+    member resolves, ⚠ fallback when only a later one does, ✗ when none does;
+    "?" when a member that might resolve is not recorded."""
+    failures: list[Cell] = []
+    unknown: Cell | None = None
+    for k, member in enumerate(dep.members):
+        cells = [verdict(conn, part, build, facts) for part in member]
+        worst = max(cells, key=lambda c: severity(c.level))
+        text = " & ".join(part.name for part in member)
+        if worst.level == "ok":
+            if k == 0:
+                return _ok(f"via {text}")
+            return _warn(f"only the fallback {text} resolves ({failures[0].text})", "fallback")
+        if worst.level == "unknown":
+            unknown = unknown or worst
+        else:
+            failures.append(worst)
+    if unknown is not None:
+        return _unknown(unknown.text, unknown.reason)
+    return _fail("no member resolves: " + "; ".join(c.text for c in failures), failures[0].reason)
+
+
 def _enumerator(enum: str) -> Check:
     """A check that the kernel's `enum` has the dependency's enumerator:
     bpf_func_id for helpers (BPF_FUNC_loop, in detail), bpf_map_type for map
@@ -535,7 +558,18 @@ def _enumerator(enum: str) -> Check:
 
 
 _TYPE_KINDS = frozenset(
-    ("struct", "field", "enum", "enum_value", "type", "struct_ops", "kconfig", "helper", "map_type")
+    (
+        "struct",
+        "field",
+        "enum",
+        "enum_value",
+        "type",
+        "struct_ops",
+        "kconfig",
+        "helper",
+        "map_type",
+        "alternatives",
+    )
 )
 _CHECKS: dict[str, Check] = {
     "function": _function,
@@ -555,6 +589,7 @@ _CHECKS: dict[str, Check] = {
     "kconfig": _kconfig,
     "helper": _enumerator("bpf_func_id"),
     "map_type": _enumerator("bpf_map_type"),
+    "alternatives": _alternatives,
 }
 
 

@@ -33,6 +33,8 @@ Naming, which the evaluator matches against a kernel database:
     struct, enum,   "task_struct", "bpf_attr",    None              see below
     type            "pid_type", "kernel_cap_t"
     enum_value      "pid_type::PIDTYPE_TGID"      None              CO-RE relocation kind
+    alternatives    "task_struct.__state|         None              None; Dependency.members
+                    task_struct.state"                              (ingest.bpf.alternatives)
     kfunc           "bpf_task_acquire"            None              "weak" or None
     ksym            "init_task"                   None              "weak" or None
     kconfig         "CONFIG_HZ"                   None              "weak" or None
@@ -78,7 +80,6 @@ import io
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -86,8 +87,10 @@ from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import Symbol, SymbolTableSection
 
 from ingest import cdecl
-from ingest.bpf import sections
+from ingest.bpf import alternatives, sections
 from ingest.bpf.abi import helper_name, map_type_name
+from ingest.bpf.alternatives import Access
+from ingest.bpf.keys import Key
 from ingest.errors import BadBpfObject, BadBtf
 from ingest.model import CType
 from ingest.readers import btf_ext
@@ -111,6 +114,9 @@ class Dependency:
     # A CO-RE field: the program's type of the member read (cdecl.type_kind,
     # "enum NAME" for an enum), for libbpf's kind check; None: not known.
     local: str | None = None
+    # kind "alternatives" (ingest.bpf.alternatives): the members, tried in
+    # order, each a conjunction of field / struct / enum_value dependencies.
+    members: tuple[tuple[Dependency, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,16 +164,6 @@ _AGGREGATE_KIND = {"struct": "struct", "union": "struct", "enum": "enum"}
 _MODIFIERS = frozenset(("const", "volatile", "restrict", "atomic"))
 
 
-class Key(NamedTuple):
-    """A dependency before its programs are known (the fields of Dependency)."""
-
-    kind: str
-    name: str
-    attach: str | None
-    detail: str | None
-    local: str | None = None  # Dependency.local
-
-
 Func = tuple[int, int]  # (section index, start offset)
 
 
@@ -210,6 +206,7 @@ class _Reader:
         self.order = "<" if elf.little_endian else ">"
         self.deps: dict[Key, set[str]] = {}
         self.uses: list[tuple[int, int, Key]] = []  # (section index, byte offset, dependency)
+        self.core_uses: list[tuple[int, int, Access]] = []  # CO-RE relocations, grouped per program
 
     # -- the whole object ---------------------------------------------------
 
@@ -263,17 +260,7 @@ class _Reader:
         self._core_relos()
         self._externs()
         self._attribute()
-        deps = [
-            Dependency(
-                kind=key.kind,
-                name=key.name,
-                attach=key.attach,
-                programs=tuple(sorted(p)),
-                detail=key.detail,
-                local=key.local,
-            )
-            for key, p in self.deps.items()
-        ]
+        deps = [_dependency(key, tuple(sorted(p))) for key, p in self.deps.items()]
         deps.sort(key=lambda d: (d.kind, d.name, d.attach or "", d.detail or ""))
         return BpfObject(path=self.path, programs=programs, dependencies=deps, unknown_sections=unknown)
 
@@ -327,6 +314,18 @@ class _Reader:
         for sec, off, key in self.uses:
             func = self._func_at(sec, off)
             self._add(key, tuple(reach.get(func, ())) if func is not None else ())
+        per_program: dict[str, list[Access]] = {}
+        for sec, off, access in self.core_uses:
+            func = self._func_at(sec, off) if sec >= 0 else None
+            programs = reach.get(func, ()) if func is not None else ()
+            for program in programs:
+                per_program.setdefault(program, []).append(access)
+            if not programs:
+                for key in access.keys:
+                    self._add(key)
+        for program, accesses in per_program.items():
+            for key in alternatives.group(accesses):
+                self._add(key, (program,))
 
     def _walk_code(self) -> dict[Func, set[str]]:
         """Walk every function's instructions: record its helper calls as uses,
@@ -501,19 +500,17 @@ class _Reader:
         relos = btf_ext.core_relos(self.sections[idx].data(), self.btf_strings, self.btf.byte_order)
         try:
             for relo in relos:
-                sec = self.by_name.get(relo.section)
-                for key in self._relo_deps(relo.type_id, relo.access, relo.kind):
-                    if sec is None:
-                        self._add(key)
-                    else:
-                        self.uses.append((sec, relo.insn_off, key))
+                access = self._relo_access(relo.type_id, relo.access, relo.kind)
+                if access is not None:
+                    sec = self.by_name.get(relo.section)
+                    self.core_uses.append((-1 if sec is None else sec, relo.insn_off, access))
         except BadBtf as e:
             raise BadBpfObject(f"{self.path}: {e}") from None
 
-    def _relo_deps(self, type_id: int, access: str, kind: int) -> list[Key]:
-        """The dependencies one CO-RE relocation stands for."""
+    def _relo_access(self, type_id: int, access: str, kind: int) -> Access | None:
+        """What one CO-RE relocation reads or probes, and the dependencies it stands for."""
         if kind == _TYPE_ID_LOCAL:
-            return []
+            return None
         if kind >= len(F.CORE_RELO_KINDS):
             raise BadBpfObject(
                 f"{self.path}: unknown CO-RE relocation kind {kind}; kernsurf is older than the compiler"
@@ -524,8 +521,10 @@ class _Reader:
         detail = F.CORE_RELO_KINDS[kind]
         local = graph[_skip(graph, type_id, typedefs=False)]
         if not local.name:
-            return []  # libbpf refuses relocations against anonymous types
+            return None  # libbpf refuses relocations against anonymous types
         root = _essential(local.name)
+        probe = detail if kind in _PROBES else None
+        flavoured = root != local.name
         root_kind = _dep_kind(local)
         # The type holding a field or enum value: needed (None), or only probed.
         holder = Key(root_kind, root, None, detail if kind in _PROBES else None)
@@ -550,10 +549,10 @@ class _Reader:
                         f"{self.path}: CO-RE access {access!r} does not fit type "
                         f"{local.name}; rebuild the object"
                     )
-            keys = [holder]
-            if path:
-                keys.append(Key("field", ".".join([root, *path]), None, detail, _local_kind(graph, tid)))
-            return keys
+            if not path:
+                return Access(root, flavoured, None, probe, (holder,), holder)
+            field = Key("field", ".".join([root, *path]), None, detail, _local_kind(graph, tid))
+            return Access(root, flavoured, ".".join(path), probe, (holder, field), field)
         if kind in _ENUMVAL_RELOS:
             t = graph[_skip(graph, type_id, typedefs=True)]
             if t.kind != "enum" or not t.enumerators or not steps or steps[0] >= len(t.enumerators):
@@ -562,8 +561,10 @@ class _Reader:
                     f"{local.name}; rebuild the object"
                 )
             value = _essential(t.enumerators[steps[0]][0])
-            return [holder, Key("enum_value", f"{root}::{value}", None, detail)]
-        return [Key(root_kind, root, None, detail)]
+            enum_value = Key("enum_value", f"{root}::{value}", None, detail)
+            return Access(root, flavoured, f"::{value}", probe, (holder, enum_value), enum_value)
+        own = Key(root_kind, root, None, detail)
+        return Access(root, flavoured, None, probe, (own,), own)
 
     # -- externs: kfuncs, ksyms, kconfig -------------------------------------
 
@@ -602,6 +603,18 @@ class _Reader:
                 use = keys.get(sym.name)
                 if use is not None and sym["st_shndx"] == "SHN_UNDEF":
                     self.uses.append((sec, off, use))
+
+
+def _dependency(key: Key, programs: tuple[str, ...]) -> Dependency:
+    return Dependency(
+        kind=key.kind,
+        name=key.name,
+        attach=key.attach,
+        programs=programs,
+        detail=key.detail,
+        local=key.local,
+        members=tuple(tuple(_dependency(part, ()) for part in member) for member in key.members),
+    )
 
 
 def _helper_key(helper_id: int) -> Key:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ingest.bpf import sections
+from ingest.bpf import alternatives, sections
 from ingest.bpf.objects import Dependency, Program
 from ingest.errors import BadDependency
 
@@ -38,6 +38,7 @@ KINDS = (
     "kconfig",
     "helper",
     "map_type",
+    "alternatives",
 )
 #: Extern kinds a program may declare __weak (absence is then a warning).
 WEAK_KINDS = frozenset(("kfunc", "ksym", "kconfig"))
@@ -76,6 +77,8 @@ def parse_spec(text: str) -> Dependency:
     head = sections.ALIASES.get(head.rstrip("?"), head.rstrip("?"))
     if head in sections.ATTACH_KINDS:
         return _target(head, name)
+    if head == "alternatives":
+        return alternatives_dependency(name)
     if head in KINDS:
         guard = {"field": "field_exists", "enum_value": "enumval_exists"}.get(head, "type_exists")
         if head in WEAK_KINDS:
@@ -88,6 +91,31 @@ def parse_spec(text: str) -> Dependency:
     raise BadDependency(
         f"{text!r}: unknown kind {head!r}; use a program type ({', '.join(sections.ATTACH_KINDS)}) "
         f"or one of {', '.join(_OTHER_KINDS)}"
+    )
+
+
+def alternatives_dependency(text: str) -> Dependency:
+    """`alternatives:task_struct.__state|task_struct.state` as a Dependency
+    (members by `|`, parts of one member by `&`; ingest.bpf.alternatives)."""
+    members = alternatives.parse_members(text)
+    if len(members) < 2:
+        raise BadDependency(
+            f"alternatives:{text}: expected two members or more, e.g. "
+            "alternatives:task_struct.__state|task_struct.state"
+        )
+    return Dependency(
+        kind="alternatives",
+        name=alternatives.member_text(members),
+        attach=None,
+        programs=(),
+        detail=None,
+        members=tuple(
+            tuple(
+                Dependency(kind=part.kind, name=part.name, attach=None, programs=(), detail=None)
+                for part in member
+            )
+            for member in members
+        ),
     )
 
 
