@@ -414,7 +414,7 @@ SELECT b.id AS build_id, b.name AS build, b.release, b.arch, b.flavor, b.has_dwa
        (SELECT count(*) FROM lsm_hooks x WHERE x.build_id = b.id) AS lsm_hooks,
        (SELECT count(*) FROM kfuncs x WHERE x.build_id = b.id) AS kfuncs,
        (SELECT count(*) FROM config_options x WHERE x.build_id = b.id) AS config_options,
-       b.version_sort
+       b.version_sort, b.n_variables AS variables
 FROM builds b
 LEFT JOIN (SELECT build_id, count(*) AS functions, sum(inline = 'Full') AS full_inline,
                   sum(inline = 'Selective') AS selective_inline, sum(inline = 'Declared only') AS declared_only,
@@ -438,7 +438,8 @@ SELECT n.id AS name_id, n.name,
        (SELECT count(DISTINCT x.build_id) FROM syscalls x WHERE x.name_id = n.id) AS syscall_builds,
        (SELECT count(*) FROM lsm_hooks x WHERE x.name_id = n.id) AS lsm_hook_builds,
        (SELECT count(*) FROM kfuncs x WHERE x.name_id = n.id) AS kfunc_builds,
-       (SELECT count(*) FROM config_options x WHERE x.name_id = n.id) AS config_builds
+       (SELECT count(*) FROM config_options x WHERE x.name_id = n.id) AS config_builds,
+       (SELECT count(DISTINCT x.build_id) FROM variables x WHERE x.name_id = n.id) AS variable_builds
 FROM names n;
 
 -- ---------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
 from ingest.queries.diff import name_ids
 
-SCHEMA_VERSION = 3  # 3: syscall events, variables, member type references, check reason facts
+SCHEMA_VERSION = 4  # 3: syscall events, variables, member type references, check reason facts;
+# 4: variables in build_summary and name_kinds
 
 
 def schema_sql() -> str:
@@ -574,7 +575,7 @@ def store_groups(conn: sqlite3.Connection, groups: Iterable[StoredGroup]) -> Non
 
 def build_search_index(conn: sqlite3.Connection) -> int:
     """Refill the name_search index (schema.sql) with every function, type,
-    tracepoint, syscall, LSM hook, kfunc and config option name, in one
+    tracepoint, syscall, LSM hook, kfunc, kernel variable and config option name, in one
     transaction; returns how many names it holds."""
     with transaction(conn):
         conn.execute("INSERT INTO name_search (name_search) VALUES ('delete-all')")
@@ -583,7 +584,7 @@ def build_search_index(conn: sqlite3.Connection) -> int:
             " (SELECT name_id FROM functions UNION SELECT name_id FROM types"
             " UNION SELECT name_id FROM tracepoints UNION SELECT name_id FROM syscalls"
             " UNION SELECT name_id FROM lsm_hooks UNION SELECT name_id FROM kfuncs"
-            " UNION SELECT name_id FROM config_options)"
+            " UNION SELECT name_id FROM config_options UNION SELECT name_id FROM variables)"
         )
         names = cursor.rowcount
         conn.execute("INSERT INTO name_search (name_search) VALUES ('optimize')")
@@ -611,14 +612,13 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
     ("tracepoints", "syscall_id", "INTEGER REFERENCES names(id)"),
     ("tracepoints", "fields_id", "INTEGER REFERENCES texts(id)"),
 )
-#: Views whose columns changed since schema version 1.
-_REDEFINED_VIEWS = ("function_status", "tracepoint_list")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a database made by an older schema up to date: add the (nullable)
-    new columns, whose old rows keep NULL ("not recorded"), and drop views that
-    schema.sql then recreates with their new columns."""
+    new columns, whose old rows keep NULL ("not recorded"), and drop the views
+    schema.sql defines, which it then recreates with their new columns (a
+    view holds no data; views a user added stay)."""
     database = _utils(conn)
     tables = set(database.table_names())
     if "schema_version" not in tables:
@@ -630,15 +630,33 @@ def _migrate(conn: sqlite3.Connection) -> None:
         if table in tables and column not in database[table].columns_dict:
             # Raw ALTER: sqlite-utils' add_column cannot declare the REFERENCES clause.
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-    for view in _REDEFINED_VIEWS:
+    schema = schema_sql()
+    for view in re.findall(r"CREATE VIEW IF NOT EXISTS (\w+)", schema):
         conn.execute(f"DROP VIEW IF EXISTS {view}")
-    # New item kinds widen the changes CHECK constraint, which SQLite cannot
-    # alter: drop the stored diffs (group pairs are recomputed by the next
-    # `kernsurf build`) and the vocabulary, which schema.sql then re-creates.
-    conn.execute("DROP TABLE IF EXISTS changes")
-    conn.execute("DELETE FROM diff_pairs")
-    conn.execute("DELETE FROM change_kinds")
+    if _stored_sql(conn, "changes") != _declared_sql(schema, "changes"):
+        # New item kinds widen the changes CHECK constraint, which SQLite cannot
+        # alter: drop the stored diffs (group pairs are recomputed by the next
+        # `kernsurf build`) and the vocabulary, which schema.sql then re-creates.
+        conn.execute("DROP TABLE IF EXISTS changes")
+        conn.execute("DELETE FROM diff_pairs")
+        conn.execute("DELETE FROM change_kinds")
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+
+def _stored_sql(conn: sqlite3.Connection, table: str) -> str | None:
+    """The CREATE TABLE text of `table` as the database holds it, whitespace folded."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    return " ".join(re.sub(r"--[^\n]*", "", row[0]).split()) if row else None
+
+
+def _declared_sql(schema: str, table: str) -> str:
+    """The CREATE TABLE text of `table` in schema.sql as SQLite stores it
+    (without IF NOT EXISTS, comments dropped, whitespace folded)."""
+    found = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?\n)\);", schema, re.S)
+    if found is None:
+        raise ValueError(f"schema.sql declares no table {table}")
+    body = re.sub(r"--[^\n]*", "", found.group(1))
+    return " ".join(f"CREATE TABLE {table} ({body})".split())
 
 
 # --------------------------------------------------------------------------- differences (diff.py)

@@ -574,3 +574,28 @@ def test_the_documented_ci_step_runs(hooks, program_db, tmp_path):
         assert result.exit_code in (0, 2), (command, result.output)
         statuses.append(result.exit_code)
     assert statuses == [0, 2]  # the summary step never fails; the gate does on the fixture's ✗
+
+
+def test_migration_keeps_diffs_and_user_views(tmp_path, pair_check_db):
+    """A version bump that leaves the changes table as it was keeps the stored
+    diffs; the views schema.sql defines are recreated, a user's own view stays."""
+    import sqlite3
+
+    path = tmp_path / "v3.db"
+    path.write_bytes(pair_check_db.read_bytes())
+    raw = sqlite3.connect(path)
+    stored = raw.execute("SELECT count(*) FROM changes").fetchone()[0]
+    assert stored > 0
+    raw.executescript(
+        "DROP VIEW build_summary;"
+        " CREATE VIEW build_summary AS SELECT id AS build_id FROM builds;"  # the old view's shape
+        " CREATE VIEW my_view AS SELECT name FROM builds;"
+        " UPDATE schema_version SET version = 3;"
+    )
+    raw.commit()
+    raw.close()
+    db.connect(path).close()
+    conn = db.open_readonly(path)
+    assert conn.execute("SELECT count(*) FROM changes").fetchone()[0] == stored
+    assert "variables" in {d[0] for d in conn.execute("SELECT * FROM build_summary").description}
+    assert conn.execute("SELECT name FROM my_view ORDER BY name").fetchall() == [("a",), ("b",)]

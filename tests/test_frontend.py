@@ -111,6 +111,7 @@ def test_every_canned_query_runs(site):
         "lsm_hooks_per_build",
         "kfuncs_per_build",
         "config_per_build",
+        "variables_per_build",
     }
     assert expected <= set(queries)
     params = {
@@ -453,7 +454,7 @@ def test_search_page(site):
     response = site.get("/search", params={"q": "ops"})
     assert '<a href="/struct/fe_ops">struct</a>' in response.text
     assert (
-        "No function, type, tracepoint, syscall, LSM hook, kfunc or config option name contains zzzz"
+        "No function, type, tracepoint, syscall, LSM hook, kfunc, kernel variable or config option name contains zzzz"
         in text(site.get("/search", params={"q": "zzzz"}))
     )
     assert "/kernels/search_names.json?q=ops" in site.get("/search", params={"q": "ops"}).text
@@ -577,7 +578,9 @@ def test_serve_script_prepares_index_and_inspect_file(tmp_path, fixture_db):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "search index: 18 names" in proc.stderr
+    # 18 function, type and surface names, and 11 kernel variables: the OBJECT symbols readelf -sW
+    # lists in the fixture (fe_default_ops, fe_sink and 9 of the C runtime's, __dso_handle, ...)
+    assert "search index: 29 names" in proc.stderr
     assert (tmp_path / "other.inspect.json").exists()
     assert '"kernels"' in (tmp_path / "other.inspect.json").read_text()
 

@@ -136,6 +136,30 @@ def test_config_page(site):
     assert "config changed: m ➡️ n" in page
 
 
+def test_matrix_covers_the_surfaces(site):
+    names = "sched_switch newuname file_truncate CONFIG_DEMO bpf_task_acquire"
+    page = site.get("/matrix", params={"names": names}).text
+    titles = re.findall(r"<title>([^<]+ in [12]\.0: [^<]+)</title>", page)
+    assert titles == [
+        "sched_switch in 1.0: trace event (sched)",
+        "sched_switch in 2.0: trace event (sched)",
+        "newuname in 1.0: syscall (native)",  # slot 5 of sys_call_table in v1 only
+        "newuname in 2.0: no such syscall",
+        "file_truncate in 1.0: no such LSM hook",  # the hook appears in V2
+        "file_truncate in 2.0: LSM hook",
+        "CONFIG_DEMO in 1.0: config option, =m",
+        "CONFIG_DEMO in 2.0: config option, =n",
+        "bpf_task_acquire in 1.0: unknown name",
+        "bpf_task_acquire in 2.0: unknown name",
+    ]
+    for url in ("/tracepoint/sched_switch", "/syscall/newuname", "/lsm/file_truncate", "/config/CONFIG_DEMO"):
+        assert f'href="{url}"' in page
+    # "is not set" is recorded as n: shown, in the absent colour
+    assert re.search(r'CONFIG_DEMO in 2\.0: [^<]*</title><rect [^>]*fill="#ececec"', page)
+    # no kfunc in any build (gcc writes no BTF): an unknown name, not a row of ✗
+    assert "bpf_task_acquire?</text>" in page
+
+
 def test_unknown_items_are_404(site):
     assert site.get("/tracepoint/no_such_event").status_code == 404
     assert site.get("/kfunc/bpf_task_acquire").status_code == 404  # no kfuncs without BTF

@@ -193,7 +193,11 @@ def test_summary_and_charts(plain):
 def test_search(plain):
     conn, ctx = plain
     page = overview.search_page(conn, ctx, Links(), "OPS")
-    assert [(r["name"], r["types"], r["functions"]) for r in page["results"]] == [("fe_ops", ["struct"], 0)]
+    # the struct, and the kernel variable `struct fe_ops fe_default_ops` (tests/fixtures/frontend)
+    assert [(r["name"], r["types"], r["functions"], r["variable"]) for r in page["results"]] == [
+        ("fe_ops", ["struct"], 0, False),
+        ("fe_default_ops", [], 0, True),
+    ]
     page = overview.search_page(conn, ctx, Links(), "fe", limit=2)
     assert [r["name"] for r in page["results"]] == ["fe_map", "fe_ops"] and page["more"] is True
     assert page["indexed"] is True and page["builds"] == 2

@@ -504,6 +504,7 @@ class BuildSummary(NamedTuple):
     lsm_hooks: int
     kfuncs: int
     config_options: int
+    variables: int | None  # None: variables not recorded
 
 
 def build_summaries(conn: sqlite3.Connection) -> dict[int, BuildSummary]:
@@ -561,3 +562,53 @@ def type_layouts(conn: sqlite3.Connection, nids: Iterable[int]) -> list[TypeLayo
             (json.dumps(list(nids)),),
         )
     ]
+
+
+class SurfacePresence(NamedTuple):
+    """A name as a surface of one build (the /matrix rows that are no function or type)."""
+
+    name_id: int
+    build_id: int
+    kind: str  # tracepoint, syscall, lsm_hook, kfunc, config, variable
+    fact: str | None  # the event's system, the syscall's ABIs, the option's value
+
+
+#: The /matrix surface kinds, in the order a name that is several is shown as.
+SURFACE_KINDS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "variable", "config")
+
+
+def surface_presence(conn: sqlite3.Connection, nids: Iterable[int]) -> list[SurfacePresence]:
+    """Every build in which these names are a trace event, syscall, LSM hook,
+    kfunc, kernel variable or config option."""
+    wanted = "(SELECT value FROM json_each(?))"
+    sql = " UNION ALL ".join(
+        (
+            f"SELECT name_id, build_id, 'tracepoint', system FROM tracepoints WHERE name_id IN {wanted}",
+            "SELECT name_id, build_id, 'syscall', group_concat(abi, ' ') FROM syscalls"
+            f" WHERE name_id IN {wanted} GROUP BY name_id, build_id",
+            f"SELECT name_id, build_id, 'lsm_hook', NULL FROM lsm_hooks WHERE name_id IN {wanted}",
+            f"SELECT name_id, build_id, 'kfunc', NULL FROM kfuncs WHERE name_id IN {wanted}",
+            f"SELECT DISTINCT name_id, build_id, 'variable', NULL FROM variables WHERE name_id IN {wanted}",
+            f"SELECT name_id, build_id, 'config', value FROM config_options WHERE name_id IN {wanted}",
+        )
+    )
+    ids = json.dumps(list(nids))
+    return [SurfacePresence(*r) for r in conn.execute(sql, (ids,) * 6)]
+
+
+class SurfacesRecorded(NamedTuple):
+    """What a build records, for telling absent from not recorded."""
+
+    surfaces: bool  # trace events, syscalls, LSM hooks, kfuncs
+    variables: bool
+    config: bool
+
+
+def surfaces_recorded(conn: sqlite3.Connection) -> dict[int, SurfacesRecorded]:
+    """build id -> what it records."""
+    return {
+        r[0]: SurfacesRecorded(surfaces=bool(r[1]), variables=bool(r[2]), config=bool(r[3]))
+        for r in conn.execute(
+            "SELECT id, n_tracepoints IS NOT NULL, n_variables IS NOT NULL, coalesce(n_config, 0) > 0 FROM builds"
+        )
+    }

@@ -70,6 +70,7 @@ class NameKinds(NamedTuple):
     lsm_hook_builds: int
     kfunc_builds: int
     config_builds: int
+    variable_builds: int
 
 
 def name_kinds(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, NameKinds]:

@@ -23,7 +23,7 @@ class MatrixCell(NamedTuple):
 
 class MatrixRow(NamedTuple):
     name: str
-    kind: str | None  # "function", "struct" or None (unknown name)
+    kind: str | None  # "function", "struct", a surface kind (queries.pages.SURFACE_KINDS); None: unknown
     cells: list[MatrixCell]
 
 

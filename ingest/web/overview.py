@@ -106,6 +106,7 @@ def _surface_counts(links: Links, build: BuildRow, s: BuildSummary) -> list[dict
         ("LSM hooks", s.lsm_hooks, "lsm_hooks_per_build"),
         ("kfuncs", s.kfuncs, "kfuncs_per_build"),
         ("config options", s.config_options, "config_per_build"),
+        ("kernel variables", s.variables, "variables_per_build"),
     ):
         counts.append((label, count, links.url(query, build=build.name, name="")))
     return [{"label": label, "count": count or 0, "url": url} for label, count, url in counts]
@@ -120,7 +121,8 @@ def split_names(text: str | None) -> list[str]:
 
 
 def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Page:
-    """Names x builds, each cell a function's strip letters or a type's presence."""
+    """Names x builds, each cell a function's strip letters, a type's presence,
+    or a surface's (trace event, syscall, LSM hook, kfunc, variable, config option)."""
     ids = q.name_ids(conn, names)
     funcs: dict[int, dict[int, q.FunctionState]] = defaultdict(dict)
     for state in q.function_states(conn, ids.values()):
@@ -128,11 +130,19 @@ def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Pag
     types: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for t in q.type_layouts(conn, ids.values()):
         types[t.name_id][t.build_id].append(t.layout_id)
+    surfaces: dict[int, dict[str, dict[int, list[str | None]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    for s in q.surface_presence(conn, ids.values()):
+        surfaces[s.name_id][s.kind][s.build_id].append(s.fact)
+    recorded = q.surfaces_recorded(conn)
     cols = columns(ctx.groups)
     rows = []
     for name in names:
         nid = ids.get(name)
         kind = "function" if nid in funcs else "struct" if nid in types else None
+        if kind is None and nid in surfaces:
+            kind = next(k for k in q.SURFACE_KINDS if k in surfaces[nid])
         cells = []
         for col in cols:
             b, base = col.member.build, (col.base.build if col.base else None)
@@ -147,6 +157,12 @@ def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Pag
                 letters, cls = ("", "absent") if st is None else ("C", "C") if len(st) > 1 else ("", "ok")
                 changed = base is not None and st != (tuple(sorted(types[nid].get(base.id, ()))) or None)
                 status = "Absent ⚠️" if st is None else "✅"
+            elif nid is not None and kind is not None:
+                per_build = surfaces[nid][kind]
+                letters, cls, status = _surface_cell(kind, per_build.get(b.id), recorded.get(b.id))
+                changed = base is not None and sorted(map(str, per_build.get(b.id, ()))) != sorted(
+                    map(str, per_build.get(base.id, ()))
+                )
             else:
                 letters, cls, changed, status = "", "absent", False, "unknown name"
             cells.append(
@@ -171,7 +187,60 @@ def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Pag
         [MatrixColumn(label=c.member.label, build=c.member.build.name, first=c.position == 0) for c in cols],
         rows,
     )
-    return {"names": names, "columns": heads, "rows": rows, "legend": LEGEND, "picture": picture}
+    pages = {kind: f"/{seg}/" for kind, seg in _ROW_PAGES.items()}
+    return {
+        "names": names,
+        "columns": heads,
+        "rows": rows,
+        "legend": LEGEND,
+        "picture": picture,
+        "pages": pages,
+    }
+
+
+#: The page of a matrix row, by its kind (kernel variables have none).
+_ROW_PAGES = {
+    "function": "function",
+    "struct": "struct",
+    "tracepoint": "tracepoint",
+    "syscall": "syscall",
+    "lsm_hook": "lsm",
+    "kfunc": "kfunc",
+    "config": "config",
+}
+
+#: What each surface kind is called in a cell's status line.
+_SURFACE_WORDS = {
+    "tracepoint": "trace event",
+    "syscall": "syscall",
+    "lsm_hook": "LSM hook",
+    "kfunc": "kfunc",
+    "variable": "kernel variable",
+    "config": "config option",
+}
+
+
+def _surface_cell(
+    kind: str, facts: list[str | None] | None, recorded: q.SurfacesRecorded | None
+) -> tuple[str, str, str]:
+    """(letters, colour class, status) of a surface in one build: present,
+    absent, or "?" when the build does not record that kind."""
+    word = _SURFACE_WORDS[kind]
+    if facts:
+        shown = ", ".join(sorted({f for f in facts if f}))
+        if kind == "config":
+            return (shown[:2], "absent" if shown == "n" else "ok", f"{word}, ={shown}")
+        return ("", "ok", f"{word}" + (f" ({shown})" if shown else ""))
+    known = recorded is not None and (
+        recorded.config
+        if kind == "config"
+        else recorded.variables
+        if kind == "variable"
+        else recorded.surfaces
+    )
+    if not known:
+        return ("?", "nodwarf", f"not recorded: the build has no {word}s on record")
+    return ("", "absent", f"no such {word}")
 
 
 def _function_state(f: q.FunctionState | None) -> tuple[object, ...] | None:
@@ -205,6 +274,7 @@ def search_page(
                 "functions": k.function_builds,
                 "types": list(k.type_kinds),
                 "others": others,
+                "variable": bool(k.variable_builds),
                 "exact": m.name == text,
             }
         )
@@ -215,4 +285,5 @@ def search_page(
         "indexed": use_index,
         "builds": len(ctx.builds),
         "links": links.data("search_names", q=text),
+        "variables_url": links.url("variables_per_build", build="", name=""),
     }
