@@ -64,6 +64,7 @@ class Fetched:
     warnings: tuple[str, ...] = ()
     evict: Callable[[], int] | None = None  # deletes the cached image, returns the bytes freed
     config: Path | None = None  # the package's kernel config, when found
+    modules: Path | None = None  # the package's modules tree (store.modules_dir), when fetched
 
 
 #: fetcher(spec, progress) -> Fetched; raises ArchiveError. Tests inject a fake one.
@@ -74,9 +75,13 @@ class DebianFetcher:
     """The default fetcher: resolve the spec's debug package in the archive index, fetch its vmlinux."""
 
     def __init__(
-        self, mirror: str | None = None, cache_dir: str | os.PathLike[str] | None = None, config: bool = True
+        self,
+        mirror: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        config: bool = True,
+        modules: bool = True,
     ) -> None:
-        self.mirror, self.cache_dir, self.config = mirror, cache_dir, config
+        self.mirror, self.cache_dir, self.config, self.modules = mirror, cache_dir, config, modules
 
     def is_cached(self, spec: BuildSpec) -> bool:
         """Whether the spec's image is in the cache (resolved through the archive index, usually cached)."""
@@ -86,7 +91,8 @@ class DebianFetcher:
             )
         except ArchiveError:
             return False
-        return debian.cached_image(ref, self.cache_dir) is not None
+        hit = debian.cached_image(ref, self.cache_dir)
+        return hit is not None and (hit.modules_path is not None or not self.modules)
 
     def __call__(self, spec: BuildSpec, progress: Progress | None = None) -> Fetched:
         ref = debian.resolve(
@@ -97,7 +103,9 @@ class DebianFetcher:
                 f"{spec.package}: the archive ({ref.suite}) offers version {ref.version}, "
                 f"the manifest pins {spec.version}; update or drop `version:`"
             )
-        image = debian.fetch(ref, self.cache_dir, progress, config=self.config, mirror=self.mirror)
+        image = debian.fetch(
+            ref, self.cache_dir, progress, config=self.config, mirror=self.mirror, modules=self.modules
+        )
         cache_dir = self.cache_dir
         return Fetched(
             path=image.path,
@@ -110,6 +118,7 @@ class DebianFetcher:
             warnings=image.warnings,
             evict=lambda: store.evict(ref, cache_dir),
             config=image.config_path,
+            modules=image.modules_path,
         )
 
 

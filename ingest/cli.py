@@ -196,8 +196,8 @@ def fetch() -> None:
     """Fetch kernel debug images from distribution archives into the cache.
 
     Images are cached under $XDG_CACHE_HOME/kernsurf (default ~/.cache/kernsurf),
-    one directory per package and version; only the vmlinux (and the kernel
-    config) is kept, never the .deb.
+    one directory per package and version; only the vmlinux, the kernel config
+    and the debug modules (zstd-compressed, in modules/) are kept, never the .deb.
 
     \b
       kernsurf fetch debian 6.1.0-56-amd64 --suite bookworm
@@ -221,8 +221,14 @@ def fetch() -> None:
     f"Debian mirror (default: ${debian.ENV_MIRROR}, else the machine's APT sources, else {debian.DEFAULT_MIRROR})."
 )
 @click.option("--no-config", is_flag=True, help="Do not fetch the kernel config from the image package.")
+@click.option(
+    "--modules/--no-modules",
+    default=True,
+    show_default=True,
+    help="Also keep the package's debug modules (.ko.zst in the cache entry's modules/).",
+)
 def fetch_debian(
-    package_or_release: str, suite: str, arch: str | None, mirror: str | None, no_config: bool
+    package_or_release: str, suite: str, arch: str | None, mirror: str | None, no_config: bool, modules: bool
 ) -> None:
     """Fetch the vmlinux of a Debian debug kernel and print its path.
 
@@ -233,7 +239,9 @@ def fetch_debian(
     """
     ref = debian.resolve(package_or_release, suite=suite, arch=arch, mirror=mirror)
     click.echo(f"{ref.name} {ref.version} ({ref.suite}, {human_size(ref.size)})", err=True)
-    image = debian.fetch(ref, progress=_progress_bar("downloading"), config=not no_config, mirror=mirror)
+    image = debian.fetch(
+        ref, progress=_progress_bar("downloading"), config=not no_config, mirror=mirror, modules=modules
+    )
     for warning in image.warnings:
         click.echo(f"warning: {warning}", err=True)
     if image.cached:
@@ -242,6 +250,8 @@ def fetch_debian(
         click.echo(f"downloaded {human_size(image.downloaded)}", err=True)
     if image.config_path:
         click.echo(f"config: {image.config_path}", err=True)
+    if image.modules_path:
+        click.echo(f"modules: {image.modules_path}", err=True)
     click.echo(str(image.path))
 
 
@@ -294,12 +304,21 @@ def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) ->
 @mirror_option("Debian mirror (default as for `fetch debian`).")
 @click.option("--no-config", is_flag=True, help="Do not fetch kernel configs.")
 @click.option(
+    "--modules/--no-modules", default=True, show_default=True, help="Also fetch each package's debug modules."
+)
+@click.option(
     "--prune",
     is_flag=True,
-    help="Delete each image from the cache once it is in the database (disk stays at about -j + 1 images).",
+    help="Delete each image and its modules from the cache once in the database (disk stays at about -j + 1 images).",
 )
 def build_command(
-    manifest_path: Path, db_path: Path, jobs: int, mirror: str | None, no_config: bool, prune: bool
+    manifest_path: Path,
+    db_path: Path,
+    jobs: int,
+    mirror: str | None,
+    no_config: bool,
+    modules: bool,
+    prune: bool,
 ) -> None:
     """Fetch and ingest the builds a manifest lists, and record its groups.
 
@@ -311,7 +330,7 @@ def build_command(
     from ingest import batch, manifest
 
     spec = manifest.load(manifest_path)
-    fetcher = batch.DebianFetcher(mirror, config=not no_config)
+    fetcher = batch.DebianFetcher(mirror, config=not no_config, modules=modules)
     try:
         result = batch.build(
             spec,

@@ -14,6 +14,8 @@ import io
 import json
 import lzma
 import os
+import shutil
+import subprocess
 import tarfile
 import threading
 import time
@@ -24,9 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import zstandard
+from debian.debian_support import Version
 
 from ingest import errors
-from ingest.archive import deb, debian, sources, store, ubuntu
+from ingest.archive import deb, debian, index, sources, store, ubuntu
+from ingest.archive import modules as archive_modules
 
 # --------------------------------------------------------------------------- building packages
 
@@ -456,7 +461,7 @@ def test_fetch_extracts_vmlinux_and_config_without_storing_the_deb(fake, cache):
     assert image.config_path == key / "config" and image.config_path.read_bytes() == CONFIG
     assert not image.cached and image.warnings == ()
     assert seen_debs == [] and calls and calls[-1][0] == calls[-1][1]
-    assert sorted(p.name for p in key.iterdir()) == ["config", "vmlinux", "vmlinux.json"]
+    assert sorted(p.name for p in key.iterdir()) == ["config", "modules", "vmlinux", "vmlinux.json"]
     meta = json.loads((key / "vmlinux.json").read_text())
     assert meta["package"] == ref.name and meta["sha256"] == ref.sha256 and meta["url"] == ref.url
     assert meta["release"] == REL and meta["flavor"] == "amd64" and meta["config"]["status"] == "ok"
@@ -558,7 +563,7 @@ def test_leftover_part_is_removed_and_missing_sidecar_refetches(fake, cache):
     assert store.cached_image(ref) is None
     image = debian.fetch(ref)
     assert image.path.read_bytes() == VMLINUX and not image.cached
-    assert sorted(p.name for p in key.iterdir()) == ["config", "vmlinux", "vmlinux.json"]
+    assert sorted(p.name for p in key.iterdir()) == ["config", "modules", "vmlinux", "vmlinux.json"]
 
 
 def test_config_over_limit_is_a_warning(fake, cache):
@@ -666,3 +671,192 @@ def test_real_mirror_resolves_bookworm_security(tmp_path):
     )
     assert ref.suite == "bookworm-security" and ref.release == "6.1.0-56-amd64" and ref.flavor == "amd64"
     assert ref.size > 100_000_000 and len(ref.sha256) == 64 and ref.url.endswith(".deb")
+
+
+# --------------------------------------------------------------------------- modules
+
+MODULE_SOURCES = {
+    "fs/ext4/ext4.ko": "int ext4_file_write_iter(int x) { return x * 3; }\nstatic int helper(int y) { return y; }\n"
+    "int ext4_sync(int z) { return helper(z) + 1; }\n",
+    "drivers/md/md-mod.ko": "struct bio { int n; };\nint md_flush_request(struct bio *b) { return b->n; }\n",
+    "net/ipv4/tcp_bbr.ko": 'static const char name[] = "bbr";\nconst char *bbr_name(void) { return name; }\n',
+}
+
+
+@pytest.fixture(scope="session")
+def kos(tmp_path_factory) -> dict[str, bytes]:
+    """Module-like ELF relocatable objects (gcc -c -g -O2), by path below .../kernel/."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    work = tmp_path_factory.mktemp("kos")
+    out: dict[str, bytes] = {}
+    for i, (rel, source) in enumerate(MODULE_SOURCES.items()):
+        (work / f"m{i}.c").write_text(source)
+        subprocess.run(["gcc", "-c", "-g", "-O2", f"m{i}.c", "-o", f"m{i}.o"], cwd=work, check=True)
+        out[rel] = (work / f"m{i}.o").read_bytes()
+    # one module larger than the compressor's chunk, so it streams in several pieces
+    out["drivers/gpu/big.ko"] = out["fs/ext4/ext4.ko"] + os.urandom(3 << 20)
+    return out
+
+
+def modules_entries(kos: dict[str, bytes], rel: str = REL) -> list[tuple]:
+    """A -dbg package with modules before and after the vmlinux, and files that are not modules."""
+    root = f"usr/lib/debug/lib/modules/{rel}"
+    items = sorted(kos.items())
+    return [
+        ("usr/lib/debug/.build-id/12/3456.debug", "->", f"../../lib/modules/{rel}/kernel/{items[0][0]}"),
+        *[(f"{root}/kernel/{path}", data) for path, data in items[:2]],
+        (f"usr/lib/debug/boot/vmlinux-{rel}", VMLINUX),
+        *[(f"{root}/kernel/{path}", data) for path, data in items[2:]],
+        (f"{root}/kernel/fs/ext4/notes.txt", b"not a module"),
+        (f"{root}/extra/outside.ko", b"not below kernel/"),
+        (f"{root}/kernel/fs/link.ko", "->", "ext4/ext4.ko"),
+    ]
+
+
+def read_tree(tree: Path) -> dict[str, bytes]:
+    """Every .ko.zst below `tree`, decompressed, by path without .zst."""
+    dctx = zstandard.ZstdDecompressor()
+    out = {}
+    for path in sorted(tree.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            params = zstandard.get_frame_parameters(data)
+            raw = dctx.decompress(data)
+            assert params.content_size == len(raw) and params.has_checksum
+            out[str(path.relative_to(tree)).removesuffix(".zst")] = raw
+    return out
+
+
+def test_fetch_keeps_every_module_compressed_in_one_pass(fake, cache, kos):
+    path = fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(modules_entries(kos)))
+    image = debian.fetch(debian.resolve(REL, "bookworm"), config=False)
+    key = cache / "debian" / f"linux-image-{REL}-dbg_6.1.192-2_amd64"
+    assert fake.deb_requests() == [path]  # the package streamed once for vmlinux and modules
+    assert image.path.read_bytes() == VMLINUX
+    assert image.modules_path == key / "modules" == store.modules_dir(image.path) == store.modules_dir(key)
+    assert read_tree(key / "modules") == kos  # exact bytes, paths below kernel/ kept, nothing else
+    meta = json.loads((key / "vmlinux.json").read_text())["modules"]
+    assert meta["status"] == "ok" and meta["count"] == 4
+    assert meta["bytes"] == sum(map(len, kos.values()))
+    assert meta["compressed"] == sum(p.stat().st_size for p in (key / "modules").rglob("*.zst"))
+    assert meta["roots"] == sorted(debian.module_roots(REL))
+    assert sorted(p.name for p in key.iterdir()) == ["modules", "vmlinux", "vmlinux.json"]  # no .part left
+
+    fake.requests.clear()
+    again = debian.fetch(debian.resolve(REL, "bookworm"), config=False)
+    assert again.cached and again.modules_path == key / "modules" and fake.requests == []
+
+
+def test_no_modules_keeps_none_and_a_later_fetch_completes_the_entry(fake, cache, kos):
+    path = fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(modules_entries(kos)))
+    ref = debian.resolve(REL, "bookworm")
+    image = debian.fetch(ref, config=False, modules=False)
+    key = store.key_dir(ref)
+    assert image.modules_path is None and store.modules_dir(image.path) is None
+    assert sorted(p.name for p in key.iterdir()) == ["vmlinux", "vmlinux.json"]
+    assert "modules" not in json.loads((key / "vmlinux.json").read_text())  # as an entry made before modules
+    vmlinux_stat = image.path.stat()
+
+    assert debian.fetch(ref, config=False, modules=False).cached  # --no-modules: a hit, nothing downloaded
+    fake.requests.clear()
+    done = debian.fetch(ref, config=False)
+    assert fake.deb_requests() == [path] and not done.cached and done.downloaded == ref.size
+    assert done.modules_path == key / "modules" and read_tree(key / "modules") == kos
+    assert (image.path.stat().st_ino, image.path.stat().st_mtime_ns) == (
+        vmlinux_stat.st_ino,
+        vmlinux_stat.st_mtime_ns,
+    )  # the vmlinux was not rewritten
+    meta = json.loads((key / "vmlinux.json").read_text())
+    assert meta["modules"]["count"] == 4 and meta["sha256"] == ref.sha256
+    assert debian.fetch(ref, config=False, modules=False).modules_path == key / "modules"  # kept
+
+
+def test_failed_completion_keeps_the_vmlinux_entry(fake, cache, kos):
+    path = fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(modules_entries(kos)))
+    ref = debian.resolve(REL, "bookworm")
+    debian.fetch(ref, config=False, modules=False)
+    fake.truncate.add(path)
+    with pytest.raises(errors.TruncatedDownload):
+        debian.fetch(ref, config=False)
+    key = store.key_dir(ref)
+    assert sorted(p.name for p in key.iterdir()) == ["vmlinux", "vmlinux.json"]  # no modules.part
+    assert store.cached_image(ref) is not None and store.modules_dir(key) is None
+
+
+def test_modules_disk_full_is_a_domain_error(fake, cache, kos, monkeypatch):
+    fake.add(f"linux-image-{REL}-dbg", "1", build_deb(modules_entries(kos)))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(archive_modules, "open", full, raising=False)  # the compressor's output files
+    with pytest.raises(errors.DiskFull, match="free some space"):
+        debian.fetch(debian.resolve(REL, "bookworm"), config=False)
+    assert list((cache / "debian").rglob("*")) == []
+
+
+def test_evict_deletes_vmlinux_and_modules(fake, cache, kos):
+    fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(modules_entries(kos)))
+    ref = debian.resolve(REL, "bookworm")
+    image = debian.fetch(ref, config=False)
+    key = store.key_dir(ref)
+    size = sum(p.stat().st_size for p in key.rglob("*") if p.is_file())
+    assert image.modules_path is not None and store.evict(ref) == size
+    assert not key.exists() and store.cached_image(ref) is None
+
+
+def test_module_paths():
+    roots = debian.module_roots(REL)
+    assert archive_modules.relative_path(f"{roots[0]}/fs/ext4/ext4.ko", roots) == "fs/ext4/ext4.ko"
+    assert archive_modules.relative_path(f"{roots[1]}/net/x.ko", roots) == "net/x.ko"  # merged /usr (7.x)
+    assert archive_modules.relative_path(f"{roots[0]}/fs/ext4/ext4.ko.xz", roots) is None
+    assert archive_modules.relative_path(f"{roots[0]}/../evil.ko", roots) is None
+    assert archive_modules.relative_path(f"usr/lib/debug/lib/modules/{REL}/extra/a.ko", roots) is None
+
+
+@pytest.mark.network
+def test_real_udeb_modules_stream_into_the_tree(tmp_path):
+    """A real Debian package with real modules (the installer's ext4-modules udeb, ~0.4 MB, not the 1 GB -dbg)."""
+    mirror = sources.mirror_for(None)
+    index_url = f"{mirror.main}/dists/bookworm/main/debian-installer/binary-amd64/Packages.xz"
+    try:
+        urllib.request.urlopen(f"{mirror.main}/dists/bookworm/Release", timeout=5).close()
+        stanzas = index.load_packages(index_url, tmp_path / "Packages.xz", prefixes=("ext4-modules-",))
+    except (OSError, errors.MirrorError) as exc:
+        pytest.skip(f"mirror unreachable: {exc}")
+    stanza = max(
+        (s for s in stanzas if s["Package"].endswith("-amd64-di")), key=lambda s: Version(s["Version"])
+    )
+    rel = stanza["Package"].removeprefix("ext4-modules-").removesuffix("-di")
+    ref = store.PackageRef(
+        name=stanza["Package"],
+        version=stanza["Version"],
+        arch="amd64",
+        url=f"{mirror.main}/{stanza['Filename']}",
+        size=int(stanza["Size"]),
+        sha256=stanza["SHA256"],
+        release=rel,
+        flavor="amd64",
+    )
+    root = f"lib/modules/{rel}/kernel"
+    tree = archive_modules.ModuleTree(tmp_path / "modules", (root,))
+    got = store.fetch_member(ref, None, None, modules=tree)
+    assert got.downloaded == ref.size and got.modules is not None
+    # oracle: the same package read a second time, whole, with tarfile
+    data = urllib.request.urlopen(ref.url, timeout=30).read()
+    payload = io.BytesIO(data)
+    size, kind = deb.data_member(payload)
+    raw = {"xz": lzma.decompress, "zst": zstandard.ZstdDecompressor().decompressobj().decompress}[kind](
+        payload.read(size)
+    )
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        expected = {
+            deb._norm(m.name).removeprefix(root + "/"): tar.extractfile(m).read()
+            for m in tar
+            if m.isfile() and deb._norm(m.name).startswith(root + "/") and m.name.endswith(".ko")
+        }
+    assert "fs/ext4/ext4.ko" in expected
+    assert read_tree(tmp_path / "modules") == expected
+    assert got.modules.files == len(expected) and got.modules.bytes == sum(map(len, expected.values()))
+    assert all(blob[:4] == b"\x7fELF" and blob[16] == 1 for blob in expected.values())  # ET_REL

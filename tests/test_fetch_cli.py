@@ -4,7 +4,17 @@ test_archive.py (no network): the CLI layer and the real Debian fetcher."""
 from __future__ import annotations
 
 from click.testing import CliRunner
-from test_archive import REL, build_deb, cache, dbg_entries, fake, standard_archive  # noqa: F401  (fixtures)
+from test_archive import (  # noqa: F401  (fixtures)
+    REL,
+    build_deb,
+    cache,
+    dbg_entries,
+    fake,
+    kos,
+    modules_entries,
+    read_tree,
+    standard_archive,
+)
 from test_manifest import elves  # noqa: F401  (fixture)
 
 from ingest import batch as builder
@@ -21,6 +31,7 @@ def test_fetch_debian_prints_the_cached_path(fake, cache):
     assert result.stdout == f"{key / 'vmlinux'}\n"
     assert f"linux-image-{REL}-dbg 6.1.192-2 (bookworm-security" in result.stderr
     assert "downloaded" in result.stderr and f"config: {key / 'config'}" in result.stderr
+    assert f"modules: {key / 'modules'}" in result.stderr
 
     again = CliRunner().invoke(cli, ["fetch", "debian", f"linux-image-{REL}-dbg", "--no-config"])
     assert again.exit_code == 0 and again.stdout == result.stdout and "already in the cache" in again.stderr
@@ -72,6 +83,7 @@ def test_build_through_the_debian_fetcher(fake, cache, elves, tmp_path):
     assert result.exit_code == 0, result.output
     assert "fetched x86:" in result.stderr and "x86: pruned" in result.stderr
     assert not list((cache / "debian").glob("*/vmlinux"))  # --prune left no image behind
+    assert not list((cache / "debian").glob("*/modules*"))  # nor modules
     conn = db.connect(db_path)
     try:
         assert conn.execute(
@@ -103,3 +115,29 @@ def test_build_reports_a_pinned_version_the_archive_lacks(fake, cache, tmp_path)
         )
     else:
         raise AssertionError("no BuildError")
+
+
+def test_fetch_no_modules_then_fetch_completes_the_entry(fake, cache, kos):
+    fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(modules_entries(kos)))
+    key = cache / "debian" / f"linux-image-{REL}-dbg_6.1.192-2_amd64"
+    first = CliRunner().invoke(cli, ["fetch", "debian", REL, "--no-config", "--no-modules"])
+    assert first.exit_code == 0, first.output
+    assert "modules:" not in first.stderr and not (key / "modules").exists()
+    again = CliRunner().invoke(cli, ["fetch", "debian", REL, "--no-config"])
+    assert again.exit_code == 0, again.output
+    assert "downloaded" in again.stderr and f"modules: {key / 'modules'}" in again.stderr
+    assert again.stdout == first.stdout and read_tree(key / "modules") == kos
+
+
+def test_build_fetches_modules_unless_told_not_to(fake, cache, kos):
+    fake.add(f"linux-image-{REL}-dbg", "6.1.192-2", build_deb(modules_entries(kos)))
+    fetcher = builder.DebianFetcher(modules=False)
+    spec = manifest.parse("builds:\n  - id: x86\n    release: 6.1.0-56-amd64\n    suite: bookworm\n")
+    got = fetcher(spec.builds[0], None)
+    assert got.modules is None and fetcher.is_cached(spec.builds[0])
+    fetcher = builder.DebianFetcher()
+    assert not fetcher.is_cached(spec.builds[0])  # an entry without modules is not complete for it
+    got = fetcher(spec.builds[0], None)
+    assert got.modules == cache / "debian" / f"linux-image-{REL}-dbg_6.1.192-2_amd64" / "modules"
+    assert not got.cached and read_tree(got.modules) == kos and fetcher.is_cached(spec.builds[0])
+    assert got.evict is not None and got.evict() > 0 and not got.modules.exists()

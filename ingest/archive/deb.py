@@ -51,7 +51,7 @@ class _Decompressed(io.RawIOBase):
             raise DebFormatError(
                 f"unsupported data member compression {kind!r}; only xz, zst and gz are handled"
             )
-        self._buf = b""
+        self._buf, self._pos = b"", 0
 
     def readable(self) -> bool:
         return True
@@ -89,12 +89,12 @@ class _Decompressed(io.RawIOBase):
                 return out
 
     def readinto(self, b: WriteableBuffer) -> int:
-        if not self._buf:
-            self._buf = self._more()
+        if self._pos >= len(self._buf):
+            self._buf, self._pos = self._more(), 0
         view = memoryview(b)
-        n = min(len(view), len(self._buf))
-        view[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n = min(len(view), len(self._buf) - self._pos)
+        view[:n] = memoryview(self._buf)[self._pos : self._pos + n]
+        self._pos += n
         return n
 
 
@@ -152,10 +152,13 @@ def _copy(src: IO[bytes], out: BinaryIO, progress: Callable[[int], None] | None)
 
 def extract(
     stream: BinaryIO,
-    wanted: Callable[[str], bool],
-    dest: Path,
+    wanted: Callable[[str], bool] | None,
+    dest: Path | None,
     progress: Callable[[int], None] | None = None,
     maybe: Callable[[str], bool] | None = None,
+    *,
+    keep: Callable[[str], bool] | None = None,
+    visit: Callable[[str, IO[bytes], int], None] | None = None,
 ) -> str:
     """Write the first regular file whose path satisfies `wanted` to `dest`.
 
@@ -168,12 +171,19 @@ def extract(
     Returns the member path of the file written. Writes through a temporary
     `.part` name and renames at the end, so an interruption leaves nothing at
     `dest`.
+
+    With `keep` and `visit`, every other regular file satisfying `keep` is
+    given to `visit(path, stream, size)` and the whole data member is read;
+    `wanted` may then be None (nothing written to `dest`, returns "").
     """
     size, kind = data_member(stream)
-    tar = tarfile.open(fileobj=io.BufferedReader(_Decompressed(stream, size, kind), 1 << 20), mode="r|")
+    tar = tarfile.open(
+        fileobj=io.BufferedReader(_Decompressed(stream, size, kind), 1 << 20), mode="r|", bufsize=1 << 20
+    )
     links: dict[str, str] = {}  # every link seen so far: path -> normalised target
     targets: set[str] = set()  # paths a wanted link points to, not seen yet
     spec: dict[str, Path] = {}  # speculatively extracted files: path -> temp file
+    dest = dest or Path(".unused")  # only written to when a file is wanted
     tmp = dest.with_name(dest.name + ".part")
 
     def resolve(path: str) -> str:
@@ -193,9 +203,16 @@ def extract(
             to.unlink(missing_ok=True)
             raise
 
+    found = ""
     try:
         for member in tar:
             path = _norm(member.name)
+            if found or wanted is None:
+                if member.isfile() and keep is not None and visit is not None and keep(path):
+                    src = tar.extractfile(member)
+                    assert src is not None
+                    visit(path, src, member.size)
+                continue
             if member.issym() or member.islnk():
                 base = os.path.dirname(path) if member.issym() else ""
                 links[path] = _norm(os.path.join(base, member.linkname))
@@ -203,7 +220,9 @@ def extract(
                     target = resolve(path)
                     if target in spec:
                         os.replace(spec.pop(target), dest)
-                        return target
+                        found = target
+                        if visit is None:
+                            return found
                     targets.add(target)
                 continue
             if not member.isfile():
@@ -211,10 +230,19 @@ def extract(
             if wanted(path) or path in targets:
                 write(member, tmp)
                 os.replace(tmp, dest)
-                return path
-            if maybe is not None and maybe(path):
+                found = path
+                if visit is None:
+                    return found
+                continue
+            if keep is not None and visit is not None and keep(path):
+                src = tar.extractfile(member)
+                assert src is not None
+                visit(path, src, member.size)
+            elif maybe is not None and maybe(path):
                 spec[path] = dest.with_name(f"{dest.name}.spec{len(spec)}.part")
                 write(member, spec[path])
+        if found or wanted is None:
+            return found
         raise MemberNotFound("no matching file in the package")
     except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError) as exc:
         raise DebFormatError(f"corrupt package data ({exc}); download it again") from exc

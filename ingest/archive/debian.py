@@ -55,6 +55,7 @@ __all__ = [
     "fetch",
     "cached_image",
     "vmlinux_paths",
+    "module_roots",
 ]
 
 #: Architectures Debian builds -dbg kernel images for (trixie: all but armel).
@@ -125,6 +126,11 @@ def vmlinux_paths(release: str) -> tuple[str, ...]:
         f"usr/lib/debug/lib/modules/{release}/vmlinux",
         f"usr/lib/debug/usr/lib/modules/{release}/vmlinux",
     )
+
+
+def module_roots(release: str) -> tuple[str, ...]:
+    """Where a -dbg package keeps its debug modules (`<root>/**.ko`)."""
+    return (f"usr/lib/debug/lib/modules/{release}/kernel", f"usr/lib/debug/usr/lib/modules/{release}/kernel")
 
 
 def config_paths(release: str) -> tuple[str, ...]:
@@ -423,8 +429,9 @@ def fetch(
     config: bool = True,
     config_limit: int = DEFAULT_CONFIG_LIMIT,
     mirror: str | Mirror | None = None,
+    modules: bool = True,
 ) -> FetchedImage:
-    """Fetch `ref`'s vmlinux (and, if `config`, the kernel config) into the cache.
+    """Fetch `ref`'s vmlinux (and, if `config`, the kernel config; if `modules`, its modules) into the cache.
 
     Returns at once when the cache already holds it. See store.fetch_image for
     the guarantees (streaming, SHA256 check, locking, .part files).
@@ -437,4 +444,6 @@ def fetch(
         cache_dir=cache_dir,
         progress=progress,
         config_limit=config_limit,
+        module_roots=module_roots(ref.release),
+        modules=modules,
     )

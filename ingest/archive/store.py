@@ -6,18 +6,22 @@ Layout under the cache root (``$XDG_CACHE_HOME/kernsurf`` or
     <distro>/<package>_<version>_<arch>/vmlinux        the debug image
     <distro>/<package>_<version>_<arch>/vmlinux.json   sidecar: what and from where
     <distro>/<package>_<version>_<arch>/config         kernel config, when found
+    <distro>/<package>_<version>_<arch>/modules/       every debug module, <path below kernel/>.ko.zst
     locks/<distro>/<package>_<version>_<arch>.lock     flock: one fetch per key
     index/<host>/<path>/dists/<suite>/.../Packages.xz  cached indexes
 
 A vmlinux counts as cached only with a sidecar that matches the package's
-version and SHA256. Everything is written under a ``.part`` name and renamed
-once verified, so an interrupted run leaves only ``.part`` files, which the
-next run of the same key deletes.
+version and SHA256; its modules only when the sidecar's "modules" says "ok"
+(an entry fetched without them is completed by the next fetch that wants
+them: one more download, only the modules extracted). Everything is written
+under a ``.part`` name and renamed once verified, so an interrupted run leaves
+only ``.part`` files and directories, which the next run of the same key deletes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import io
@@ -28,17 +32,20 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ingest.errors import ArchiveError, ChecksumMismatch, DiskFull, MemberNotFound, NoVmlinux
 
 from . import deb
 from .index import write_atomic
+from .modules import ModuleStats, ModuleTree, remove_tree
 from .net import HashingReader, Progress, open_url
 
 log = logging.getLogger("kernsurf.archive")
 
 DEFAULT_CONFIG_LIMIT = 150 * 1000 * 1000
 SIDECAR = "vmlinux.json"
+MODULES = "modules"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,15 @@ class FetchedImage:
     cached: bool = False  # True when the image was already in the cache
     downloaded: int = 0  # bytes received over the network by this call
     warnings: tuple[str, ...] = field(default=())
+    modules_path: Path | None = None  # the cached modules tree, when fetched
+
+
+class Streamed(NamedTuple):
+    """What one pass over a package wrote: the member, bytes read, modules kept."""
+
+    member: str
+    downloaded: int
+    modules: ModuleStats | None
 
 
 @dataclass(frozen=True)
@@ -147,7 +163,38 @@ def cached_image(ref: PackageRef, cache_dir: str | os.PathLike | None = None) ->
     except OSError:
         return None
     config = directory / "config"
-    return FetchedImage(vmlinux, ref, config if config.exists() else None, cached=True)
+    return FetchedImage(
+        vmlinux, ref, config if config.exists() else None, cached=True, modules_path=modules_dir(directory)
+    )
+
+
+def modules_dir(entry: str | os.PathLike) -> Path | None:
+    """The modules tree of a cache entry (its directory or its vmlinux), None when not cached.
+
+    The tree holds one `<path below lib/modules/<release>/kernel/>.ko.zst` per
+    module of the package (e.g. `fs/ext4/ext4.ko.zst`), each a single zstd
+    frame with its content size; the sidecar's "modules" holds count and sizes.
+    """
+    path = Path(entry)
+    directory = path if path.is_dir() else path.parent
+    meta = read_sidecar(directory) or {}
+    tree = directory / MODULES
+    return tree if _has_modules(meta) and tree.is_dir() else None
+
+
+def _has_modules(meta: dict) -> bool:
+    return (meta.get("modules") or {}).get("status") == "ok"
+
+
+def _modules_meta(stats: ModuleStats, roots: Collection[str], seconds: float) -> dict:
+    return {
+        "status": "ok",
+        "count": stats.files,
+        "bytes": stats.bytes,
+        "compressed": stats.compressed,
+        "roots": sorted(roots),
+        "seconds": round(seconds, 2),
+    }
 
 
 def _write_sidecar(directory: Path, meta: dict) -> None:
@@ -156,7 +203,7 @@ def _write_sidecar(directory: Path, meta: dict) -> None:
 
 def _clean_parts(directory: Path) -> None:
     for part in directory.glob("*.part"):
-        part.unlink(missing_ok=True)
+        remove_tree(part)
 
 
 def _disk_full(exc: OSError, directory: Path) -> DiskFull:
@@ -171,23 +218,31 @@ def _is_disk_full(exc: BaseException) -> bool:
 
 def fetch_member(
     ref: PackageRef,
-    wanted: Callable[[str], bool],
-    dest: Path,
+    wanted: Callable[[str], bool] | None,
+    dest: Path | None,
     *,
     maybe: Callable[[str], bool] | None = None,
     progress: Progress | None = None,
     offset: int = 0,
     total: int | None = None,
-) -> tuple[str, int]:
+    modules: ModuleTree | None = None,
+) -> Streamed:
     """Stream `ref` over HTTP, extract the member satisfying `wanted` to `dest`, verify the .deb.
 
     The .deb is never written to disk: the wanted file is decompressed on the
     fly, then the rest of the stream is read without decompression to check
-    the size and SHA256 of the whole package against the index. `dest` only
-    appears once everything checked out. Returns (member path, bytes read).
+    the size and SHA256 of the whole package against the index. With
+    `modules`, the whole data member is decompressed and every module is
+    compressed into that tree (`wanted` may then be None: modules only).
+    `dest` and the tree only appear once everything checked out.
     """
-    part = dest.with_name(dest.name + ".part")
-    resp = open_url(ref.url)
+    part = dest.with_name(dest.name + ".part") if dest is not None else None
+    try:
+        resp = open_url(ref.url)
+    except BaseException:
+        if modules is not None:
+            modules.abort()
+        raise
     assert resp is not None
     reader = HashingReader(resp, ref.size, ref.url, progress, offset, total)
     try:
@@ -198,11 +253,20 @@ def fetch_member(
                     f"{ref.url}: mirror serves {length} bytes but the index says {ref.size}; refresh the index or use another mirror"
                 )
             missing: MemberNotFound | None = None
+            member = ""
             try:
-                member = deb.extract(io.BufferedReader(reader, 1 << 16), wanted, part, maybe=maybe)
+                member = deb.extract(
+                    io.BufferedReader(reader, 1 << 20),
+                    wanted,
+                    part,
+                    maybe=maybe,
+                    keep=modules.wants if modules else None,
+                    visit=modules.add if modules else None,
+                )
             except MemberNotFound as exc:
                 missing = exc
             reader.drain()
+            stats = modules.finish() if modules is not None else None
         digest = reader.sha256.hexdigest()
         if digest != ref.sha256.lower():
             raise ChecksumMismatch(
@@ -210,10 +274,16 @@ def fetch_member(
             )
         if missing is not None:
             raise missing
-        os.replace(part, dest)
-        return member, reader.count
+        if part is not None and dest is not None:
+            os.replace(part, dest)
+        if modules is not None:
+            modules.commit()
+        return Streamed(member, reader.count, stats)
     except BaseException:
-        part.unlink(missing_ok=True)
+        if part is not None:
+            part.unlink(missing_ok=True)
+        if modules is not None:
+            modules.abort()
         raise
 
 
@@ -225,9 +295,14 @@ def fetch_image(
     cache_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
     config_limit: int = DEFAULT_CONFIG_LIMIT,
+    module_roots: Collection[str] = (),
+    modules: bool = True,
 ) -> FetchedImage:
     """Fetch `ref`'s vmlinux (one of `vmlinux_paths` inside the package) into the cache.
 
+    With `modules`, the same single pass over the package also keeps every
+    `.ko` below one of `module_roots` (see modules.py); a cached entry without
+    them is completed (one more download, only the modules extracted).
     `config_sources` lists packages that may hold the kernel config, tried in
     order (those larger than `config_limit` bytes are skipped); failing to get
     the config is only a warning. Concurrent calls for the same key wait for
@@ -235,10 +310,13 @@ def fetch_image(
     """
     directory = key_dir(ref, cache_dir)
     wanted_paths = frozenset(p.lstrip("/") for p in vmlinux_paths)
+    roots = tuple(r.strip("/") for r in module_roots) if modules else ()
     warnings: list[str] = []
     with key_lock(lock_path(ref, cache_dir)):
         hit = cached_image(ref, cache_dir)
         if hit is not None:
+            if roots and hit.modules_path is None:
+                hit = _complete_modules(hit, directory, roots, progress)
             meta = read_sidecar(directory) or {}
             if (
                 hit.config_path is None
@@ -246,12 +324,12 @@ def fetch_image(
                 and _config_retry(meta.get("config"), config_limit)
             ):
                 config, _ = _fetch_config(directory, meta, config_sources, config_limit, None, 0, warnings)
-                hit = FetchedImage(hit.path, ref, config, cached=True, warnings=tuple(warnings))
+                hit = dataclasses.replace(hit, config_path=config, warnings=tuple(warnings))
             return hit
 
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / SIDECAR).unlink(missing_ok=True)
-        (directory / "config").unlink(missing_ok=True)
+        for stale in (SIDECAR, "config", MODULES):
+            remove_tree(directory / stale)
         _clean_parts(directory)
         sources: list[ConfigSource] = []
         source_error: ArchiveError | None = None
@@ -264,13 +342,14 @@ def fetch_image(
         total = ref.size + (first.ref.size if first else 0)
         started = time.monotonic()
         try:
-            member, count = fetch_member(
+            got = fetch_member(
                 ref,
                 lambda p: p in wanted_paths,
                 directory / "vmlinux",
                 maybe=lambda p: os.path.basename(p).startswith("vmlinux"),
                 progress=progress,
                 total=total,
+                modules=ModuleTree(directory / MODULES, roots) if roots else None,
             )
         except BaseException as exc:
             _clean_parts(directory)
@@ -283,15 +362,19 @@ def fetch_image(
             if isinstance(exc, OSError) and _is_disk_full(exc):
                 raise _disk_full(exc, directory) from None
             raise
+        seconds = time.monotonic() - started
         meta = {
             "package": ref.name,
             **asdict(ref),
-            "member": member,
+            "member": got.member,
             "vmlinux_size": (directory / "vmlinux").stat().st_size,
             "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seconds": round(time.monotonic() - started, 2),
+            "seconds": round(seconds, 2),
         }
+        if got.modules is not None:
+            meta["modules"] = _modules_meta(got.modules, roots, seconds)
         _write_sidecar(directory, meta)
+        count = got.downloaded
         config = None
         if config_sources is not None:
 
@@ -305,8 +388,39 @@ def fetch_image(
             )
             count += extra
         return FetchedImage(
-            directory / "vmlinux", ref, config, cached=False, downloaded=count, warnings=tuple(warnings)
+            directory / "vmlinux",
+            ref,
+            config,
+            cached=False,
+            downloaded=count,
+            warnings=tuple(warnings),
+            modules_path=modules_dir(directory),
         )
+
+
+def _complete_modules(
+    hit: FetchedImage, directory: Path, roots: tuple[str, ...], progress: Progress | None
+) -> FetchedImage:
+    """Download `hit`'s package again and keep only its modules (an entry cached before modules)."""
+    started = time.monotonic()
+    log.info("%s: cached without modules; downloading the package again for them", hit.ref.name)
+    try:
+        got = fetch_member(
+            hit.ref, None, None, progress=progress, modules=ModuleTree(directory / MODULES, roots)
+        )
+    except BaseException as exc:
+        _clean_parts(directory)
+        if isinstance(exc, OSError) and _is_disk_full(exc):
+            raise _disk_full(exc, directory) from None
+        raise
+    assert got.modules is not None
+    meta = read_sidecar(directory) or {}
+    _write_sidecar(
+        directory, {**meta, "modules": _modules_meta(got.modules, roots, time.monotonic() - started)}
+    )
+    return dataclasses.replace(
+        hit, cached=False, downloaded=got.downloaded, modules_path=modules_dir(directory)
+    )
 
 
 def _config_retry(status: dict | None, limit: int) -> bool:
@@ -340,7 +454,7 @@ def _fetch_config(
     for source in (c for c in candidates if c.ref.size <= limit):
         paths = frozenset(p.lstrip("/") for p in source.paths)
         try:
-            member, count = fetch_member(
+            member, count, _ = fetch_member(
                 source.ref,
                 paths.__contains__,
                 dest,
@@ -392,7 +506,7 @@ def _fetch_config(
 
 
 def evict(ref: PackageRef, cache_dir: str | os.PathLike | None = None) -> int:
-    """Delete `ref`'s cache entry (vmlinux, sidecar, config); returns the bytes freed.
+    """Delete `ref`'s cache entry (vmlinux, sidecar, config, modules); returns the bytes freed.
 
     Used by `kernsurf build --prune` once an image is in the database. Takes the
     key's lock, so it never removes an image another process is still fetching.
@@ -403,9 +517,7 @@ def evict(ref: PackageRef, cache_dir: str | os.PathLike | None = None) -> int:
         if not directory.is_dir():
             return 0
         for path in directory.iterdir():
-            with contextlib.suppress(OSError):
-                freed += path.stat().st_size
-                path.unlink()
+            freed += remove_tree(path)
         with contextlib.suppress(OSError):
             directory.rmdir()
     return freed

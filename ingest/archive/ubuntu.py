@@ -210,8 +210,9 @@ def fetch(
     config: bool = True,
     config_limit: int = DEFAULT_CONFIG_LIMIT,
     archive: str | None = None,
+    modules: bool = True,
 ) -> FetchedImage:
-    """Fetch `ref`'s vmlinux (and the kernel config) into `<cache>/ubuntu/<package>_<version>_<arch>/`."""
+    """Fetch `ref`'s vmlinux (the kernel config, the modules) into `<cache>/ubuntu/<package>_<version>_<arch>/`."""
     sources = (lambda: config_sources(ref, archive, cache_dir=cache_dir)) if config else None
     return fetch_image(
         ref,
@@ -220,4 +221,6 @@ def fetch(
         cache_dir=cache_dir,
         progress=progress,
         config_limit=config_limit,
+        module_roots=(f"usr/lib/debug/lib/modules/{ref.release}/kernel",),
+        modules=modules,
     )
