@@ -224,7 +224,11 @@ def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: st
             "(or any `kernsurf ingest`) on it, then re-ingest builds with --replace"
         )
     report = Report(dependencies=list(dependencies), columns=columns(conn, group))
-    facts = {c.build_id: q.build_facts(conn, c.build_id, gates.OPTIONS) for c in report.columns}
+    members = q.member_reader(conn)  # layouts are shared by builds: each is read once
+    facts = {
+        c.build_id: q.build_facts(conn, c.build_id, gates.OPTIONS)._replace(members=members)
+        for c in report.columns
+    }
     for dep in report.dependencies:
         report.cells.append([_cell(conn, dep, c, facts[c.build_id]) for c in report.columns])
     return report
@@ -490,7 +494,7 @@ def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildF
 
 def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     """A CO-RE field access, resolved as libbpf does (ingest.bpf.core)."""
-    found = core.resolve_field(conn, build, dep.name, dep.local)
+    found = core.resolve_field(conn, build, dep.name, dep.local, facts.members)
     if found.ok:
         return _OK
     if found.reason in ("absent", "field_missing"):

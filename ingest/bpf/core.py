@@ -16,6 +16,7 @@ pointers, ints with ints, enums by name, arrays element by element.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ingest.queries import check as q
@@ -42,13 +43,22 @@ def essential_name(name: str) -> str:
     return name
 
 
+Members = Callable[[int], list[MemberRow]]  # layout id -> its rows (queries.check.member_reader)
+
+
 def resolve_field(
-    conn: sqlite3.Connection, build: int, path: str, local_kind: str | None = None
+    conn: sqlite3.Connection,
+    build: int,
+    path: str,
+    local_kind: str | None = None,
+    members: Members | None = None,
 ) -> Resolution:
     """Resolve field path `path` ("root.member.member") in build `build`;
     `local_kind` is the program's type of the last member (cdecl.type_kind
     spelling, "enum NAME" for enums), None to skip the kind check. The first
-    candidate root layout that resolves wins; otherwise the first failure."""
+    candidate root layout that resolves wins; otherwise the first failure.
+    `members` reads a layout's rows (default: from the database each time)."""
+    read = members or q.member_reader(conn)
     root, *steps = path.split(".")
     name = essential_name(root)
     candidates = q.layouts(conn, build, name)
@@ -56,7 +66,7 @@ def resolve_field(
         return Resolution(False, "absent", f"struct {name} absent")
     first: Resolution | None = None
     for layout in candidates:
-        found = _walk(conn, build, layout, name, steps, local_kind)
+        found = _walk(conn, read, build, layout, name, steps, local_kind)
         if found.ok:
             return found
         first = first or found
@@ -65,9 +75,15 @@ def resolve_field(
 
 
 def _walk(
-    conn: sqlite3.Connection, build: int, layout: int, where: str, steps: list[str], local_kind: str | None
+    conn: sqlite3.Connection,
+    read: Members,
+    build: int,
+    layout: int,
+    where: str,
+    steps: list[str],
+    local_kind: str | None,
 ) -> Resolution:
-    rows = q.members(conn, layout)
+    rows = read(layout)
     scope: int | None = None  # inside `layout`, the position whose members are searched
     for k, member in enumerate(steps):
         row = _direct_member(rows, scope, member)
@@ -77,7 +93,7 @@ def _walk(
         if k + 1 == len(steps):
             return _compatible(row, where, local_kind)
         if row.type_layout_id is not None:
-            rows, scope = q.members(conn, row.type_layout_id), None
+            rows, scope = read(row.type_layout_id), None
         elif row.type_kind is not None:  # recorded: the member holds no struct or union
             if row.type_kind.removeprefix("array ").startswith(("struct", "union")):
                 return Resolution(False, "not_recorded", f"{where}: layout of {row.type_text} not recorded")
@@ -89,7 +105,7 @@ def _walk(
             layouts = q.layouts(conn, build, inner) if inner else []
             if not layouts:
                 return Resolution(False, "not_recorded", f"{where} is {row.type_text}, not a named struct")
-            rows, scope = q.members(conn, layouts[0]), None
+            rows, scope = read(layouts[0]), None
     return Resolution(True, None, "ok")
 
 

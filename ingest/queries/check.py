@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 #: The id of the name given as the next parameter (NULL when no build has it: no row matches).
@@ -66,6 +66,9 @@ class BuildFacts(NamedTuple):
     ftrace_recorded: bool = True  # symbols carry ftrace facts (False: a BTF blob with kallsyms)
     events_recorded: bool = True  # trace events were read (False: a BTF blob: raw tracepoints only)
     config: dict[str, str] = {}  # the values of the options asked for (config gates)
+    # The rows of a layout, shared by every build of one evaluation (layouts are
+    # interned across builds); None: read them from the database each time.
+    members: Callable[[int], list[MemberRow]] | None = None
 
 
 def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = ()) -> BuildFacts:
@@ -78,9 +81,10 @@ def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = (
         (build,),
     ).fetchone()
     config = conn.execute(
-        "SELECT n.name, c.value FROM config_options c JOIN names n ON n.id = c.name_id"
-        " WHERE c.build_id = ? AND n.name IN (SELECT value FROM json_each(?))",
-        (build, json.dumps(list(options))),
+        # CROSS JOIN: the few names asked for first, then their rows by primary key
+        "SELECT n.name, c.value FROM names n CROSS JOIN config_options c"
+        " WHERE n.name IN (SELECT value FROM json_each(?)) AND c.name_id = n.id AND c.build_id = ?",
+        (json.dumps(list(options)), build),
     )
     return BuildFacts(
         has_dwarf=bool(row[0]),
@@ -296,12 +300,13 @@ class MemberRow(NamedTuple):
     type_layout_id: int | None  # the struct/union/enum the member holds
 
 
-def members(conn: sqlite3.Connection, layout: int) -> list[MemberRow]:
+def members(conn: sqlite3.Connection, layout: int, refs_recorded: bool | None = None) -> list[MemberRow]:
     """Every row of layout `layout`, in position order (type_kind and
-    type_layout_id None in a database made before they were recorded)."""
-    refs = "f.type_kind, f.type_layout_id"
-    if "type_kind" not in {row[1] for row in conn.execute("PRAGMA table_info(struct_fields)")}:
-        refs = "NULL, NULL"
+    type_layout_id None in a database made before they were recorded;
+    `refs_recorded`: whether struct_fields has them, None to look)."""
+    if refs_recorded is None:
+        refs_recorded = member_refs_recorded(conn)
+    refs = "f.type_kind, f.type_layout_id" if refs_recorded else "NULL, NULL"
     rows = conn.execute(
         f"SELECT f.position, f.name, f.parent, coalesce(c.text, t.text), {refs}"
         " FROM struct_fields f JOIN type_texts t ON t.id = f.type_id"
@@ -309,6 +314,25 @@ def members(conn: sqlite3.Connection, layout: int) -> list[MemberRow]:
         (layout,),
     )
     return list(map(MemberRow._make, rows))
+
+
+def member_refs_recorded(conn: sqlite3.Connection) -> bool:
+    """Whether struct_fields has the member type references (schema 3)."""
+    return "type_kind" in {row[1] for row in conn.execute("PRAGMA table_info(struct_fields)")}
+
+
+def member_reader(conn: sqlite3.Connection) -> Callable[[int], list[MemberRow]]:
+    """members() of `conn`, each layout read once (BuildFacts.members)."""
+    refs = member_refs_recorded(conn)
+    cache: dict[int, list[MemberRow]] = {}
+
+    def read(layout: int) -> list[MemberRow]:
+        rows = cache.get(layout)
+        if rows is None:
+            rows = cache[layout] = members(conn, layout, refs)
+        return rows
+
+    return read
 
 
 def enum_value(conn: sqlite3.Connection, layouts: Sequence[int], value: str) -> int | None:
