@@ -41,6 +41,10 @@ class BadBtf(KernsurfError):
     """The bytes are not a well-formed BTF blob."""
 
 
+class BadModule(KernsurfError):
+    """A loadable module (.ko) is unreadable: truncated, corrupt relocations, unknown compression."""
+
+
 class BadConfig(KernsurfError, ValueError):
     """The file is not a kernel config."""
 

@@ -138,6 +138,36 @@ def units(dwarf: DWARFInfo, endian: str) -> list[Unit]:
     return out
 
 
+def units_from_bytes(info: bytes, endian: str) -> list[Unit]:
+    """Unit headers read straight from .debug_info bytes (a module's, relocated:
+    pyelftools' own ET_REL relocation is far too slow); the same list as units()."""
+    e: Literal["little", "big"] = "big" if endian == "big" else "little"
+    out: list[Unit] = []
+    p = 0
+    while p + 11 <= len(info):
+        length, offset_size, q = int.from_bytes(info[p : p + 4], e), 4, p + 4
+        if length == 0xFFFFFFFF:
+            length, offset_size, q = int.from_bytes(info[q : q + 8], e), 8, q + 8
+        end = q + length
+        if length < 7 or end > len(info):
+            raise BadDwarf(f"unit at 0x{p:x} runs past .debug_info (length 0x{length:x})")
+        version = int.from_bytes(info[q : q + 2], e)
+        if version >= 5:
+            unit_type, address_size = info[q + 2], info[q + 3]
+            abbrev = int.from_bytes(info[q + 4 : q + 4 + offset_size], e)
+            # skeleton / split units carry a dwo_id; type units a signature and an offset
+            die = q + 4 + offset_size + {4: 8, 5: 8, 2: 8 + offset_size, 6: 8 + offset_size}.get(unit_type, 0)
+        else:
+            unit_type = 1
+            abbrev = int.from_bytes(info[q + 2 : q + 2 + offset_size], e)
+            address_size = info[q + 2 + offset_size]
+            die = q + 3 + offset_size
+        if unit_type in (1, 3):  # DW_UT_compile, DW_UT_partial
+            out.append(Unit(p, die, end, abbrev, UnitShape(endian, offset_size, address_size, version)))
+        p = end
+    return out
+
+
 def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, Abbrev]:
     """code -> abbreviation, for the table at `offset`."""
     table: dict[int, Abbrev] = {}

@@ -7,7 +7,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -15,6 +15,9 @@ from elftools.elf.sections import NoteSection, Section
 
 from ingest.errors import ImageError, NotAnElf, UnsupportedMachine
 from ingest.model import Symbol
+
+if TYPE_CHECKING:
+    from ingest.readers.relocate import Relocatable
 
 #: e_machine -> Debian architecture name (64-bit variants chosen by ELF class).
 MACHINES = {
@@ -28,6 +31,19 @@ MACHINES = {
     "EM_S390": "s390x",
     "EM_MIPS": "mips64el",
     "EM_LOONGARCH": "loong64",
+}
+#: e_machine numbers of MACHINES, for readers that parse headers themselves.
+MACHINE_NUMBERS = {
+    62: "EM_X86_64",
+    3: "EM_386",
+    183: "EM_AARCH64",
+    40: "EM_ARM",
+    21: "EM_PPC64",
+    20: "EM_PPC",
+    243: "EM_RISCV",
+    22: "EM_S390",
+    8: "EM_MIPS",
+    258: "EM_LOONGARCH",
 }
 BINDINGS = {0: "STB_LOCAL", 1: "STB_GLOBAL", 2: "STB_WEAK", 10: "STB_GNU_UNIQUE"}
 STT_FUNC = 2
@@ -47,18 +63,25 @@ class Image:
     endian: Endian
     arch: str
     elf_class: int  # 32 or 64
+    #: A relocatable object (a module) after layout: sections come relocated,
+    #: addresses from the layout (readers.kmod.open_module). None for vmlinux.
+    linked: Relocatable | None = None
 
     def section(self, name: str) -> bytes | None:
-        """A section's contents, decompressed; None when absent."""
+        """A section's contents, decompressed (and relocated for a module); None when absent."""
+        if self.linked is not None:
+            return self.linked.section(name)
         sec = self.elf.get_section_by_name(name)
         if sec is None or sec["sh_type"] == "SHT_NOBITS":
             return None
         raw = sec.data() if not sec["sh_flags"] & SHF_COMPRESSED else _raw(self, sec)
         if sec["sh_flags"] & SHF_COMPRESSED:
-            return _decompress(self, name, raw)
+            return decompress(self.endian, self.elf_class, name, raw)
         return raw
 
     def has(self, name: str) -> bool:
+        if self.linked is not None:
+            return name in self.linked.by_name
         return self.elf.get_section_by_name(name) is not None
 
 
@@ -71,10 +94,10 @@ def _raw(image: Image, sec: Section) -> bytes:
     return data
 
 
-def _decompress(image: Image, name: str, raw: bytes) -> bytes:
+def decompress(endian: str, elf_class: int, name: str, raw: bytes) -> bytes:
     """SHF_COMPRESSED section: Elf_Chdr then zlib (1) or zstd (2) data."""
-    e = "<" if image.endian == "little" else ">"
-    if image.elf_class == 64:
+    e = "<" if endian == "little" else ">"
+    if elf_class == 64:
         ctype, _, size, _ = struct.unpack_from(e + "IIQQ", raw)
         body = raw[24:]
     else:
@@ -119,13 +142,24 @@ def open_image(stream: BinaryIO) -> Image:
     except (ELFError, struct.error, ValueError, UnicodeDecodeError, OSError, OverflowError) as exc:
         # OSError/OverflowError: pyelftools seeks to an offset the header gives (e.g. EINVAL past 2**43)
         raise ImageError(f"unreadable ELF headers ({exc})") from None
-    arch = MACHINES.get(machine)
-    if arch is None:
+    if machine not in MACHINES:
         raise UnsupportedMachine(f"unsupported machine {machine}")
     if n_sections == 0:
         raise ImageError("ELF has no section headers")
-    elf_class = elf.elfclass
+    return image_of(elf)
+
+
+def image_of(elf: ELFFile) -> Image:
+    """The Image of an ELFFile whose headers were checked."""
     endian: Endian = "little" if elf.little_endian else "big"
+    return Image(elf, endian, arch_of(elf["e_machine"], elf.elfclass, endian), elf.elfclass)
+
+
+def arch_of(machine: str, elf_class: int, endian: Endian) -> str:
+    """The Debian architecture name of an e_machine name ("EM_X86_64"), class and byte order."""
+    arch = MACHINES.get(machine)
+    if arch is None:
+        raise UnsupportedMachine(f"unsupported machine {machine}")
     if arch == "ppc64el" and endian == "big":
         arch = "ppc64"
     if arch == "riscv64" and elf_class == 32:
@@ -134,7 +168,7 @@ def open_image(stream: BinaryIO) -> Image:
         arch = "s390"
     if arch == "amd64" and elf_class == 32:
         arch = "x32"
-    return Image(elf, endian, arch, elf_class)
+    return arch
 
 
 def build_id(image: Image) -> str | None:
@@ -188,6 +222,13 @@ def package_version(banner_text: str | None) -> str | None:
 
 def read_at(image: Image, address: int, size: int) -> bytes | None:
     """Initialised bytes at a virtual address, or None when not in a section."""
+    if image.linked is not None:
+        for laid in image.linked.sections:
+            if laid.address <= address < laid.address + laid.size:
+                data = image.linked.contents(laid.number)
+                offset = address - laid.address
+                return None if data is None else data[offset : offset + size]
+        return None
     for sec in image.elf.iter_sections():
         start = sec["sh_addr"]
         if start and start <= address < start + sec["sh_size"] and sec["sh_type"] != "SHT_NOBITS":
@@ -206,7 +247,10 @@ def split_symbol(name: str) -> tuple[str, tuple[str, ...]]:
 
 
 def function_symbols(image: Image) -> list[Symbol]:
-    """Every STT_FUNC symbol except `__pfx_*` padding, in table order."""
+    """Every STT_FUNC symbol except `__pfx_*` padding, in table order (a module's at
+    their layout addresses)."""
+    if image.linked is not None:
+        return _linked_function_symbols(image.linked)
     symtab = image.elf.get_section_by_name(".symtab")
     if symtab is None or symtab["sh_type"] != "SHT_SYMTAB":
         return []
@@ -244,5 +288,31 @@ def function_symbols(image: Image) -> list[Symbol]:
                 BINDINGS.get(info >> 4, str(info >> 4)),
                 section_names.get(shndx),
             )
+        )
+    return out
+
+
+def _linked_function_symbols(obj: Relocatable) -> list[Symbol]:
+    entries, values, _ = obj.symtab()
+    if not len(entries):
+        return []
+    strings = obj.strtab(next(h for h in obj.headers if h.type == 2))  # SHT_SYMTAB
+    shndx = entries["shndx"].tolist()
+    out = []
+    for name_off, info, index, value, size in zip(
+        entries["name"].tolist(), entries["info"].tolist(), shndx, values.tolist(), entries["size"].tolist()
+    ):
+        if info & 0xF != STT_FUNC or index == 0:
+            continue
+        end = strings.find(b"\0", name_off)
+        if end < 0:
+            raise ImageError("symbol name outside .strtab (corrupt symbol table)")
+        name = strings[name_off:end].decode("utf-8", "replace")
+        if name.startswith("__pfx_"):
+            continue
+        stem, suffixes = split_symbol(name)
+        section = obj.headers[index].name if index < len(obj.headers) else None
+        out.append(
+            Symbol(name, stem, suffixes, value, size, BINDINGS.get(info >> 4, str(info >> 4)), section)
         )
     return out

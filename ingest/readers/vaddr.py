@@ -10,10 +10,14 @@ from __future__ import annotations
 import bisect
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from elftools.elf.sections import Section
 
 from ingest.readers.elf import BINDINGS, Image
+
+if TYPE_CHECKING:
+    from ingest.readers.relocate import Relocatable
 
 # R_<arch>_RELATIVE per e_machine: the word becomes the addend (plus the load bias, 0 here).
 _RELATIVE = {
@@ -39,6 +43,9 @@ class ElfSymbol:
     binding: str = "STB_GLOBAL"  # readers.elf.BINDINGS names
 
 
+_KINDS = {0: "notype", 1: "object", 2: "func", 3: "section", 4: "file", 6: "tls"}
+
+
 class ImageMemory:
     """Virtual-address reads over one opened image."""
 
@@ -48,14 +55,22 @@ class ImageMemory:
         self.pointer_size = image.elf_class // 8
         self._e = "<" if image.endian == "little" else ">"
         self._ptr_fmt = self._e + ("Q" if self.pointer_size == 8 else "I")
-        self._sections = sorted(
-            (
-                (sec["sh_addr"], sec["sh_addr"] + sec["sh_size"], sec)
-                for sec in image.elf.iter_sections()
-                if sec["sh_addr"] and sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS"
-            ),  # SHF_ALLOC
-            key=lambda s: (s[0], s[1]),
-        )  # never compare Section objects (sections sharing an address)
+        self._sections: list[tuple[int, int, Section | str]]
+        if image.linked is not None:  # a module: its layout (the first section may sit at 0)
+            self._sections = [
+                (s.address, s.address + s.size, s.name)
+                for s in image.linked.sections
+                if image.linked.headers[s.number].type != 8  # SHT_NOBITS
+            ]
+        else:
+            self._sections = sorted(
+                (
+                    (sec["sh_addr"], sec["sh_addr"] + sec["sh_size"], sec)
+                    for sec in image.elf.iter_sections()
+                    if sec["sh_addr"] and sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS"
+                ),  # SHF_ALLOC
+                key=lambda s: (s[0], s[1]),
+            )  # never compare Section objects (sections sharing an address)
         self._starts = [s[0] for s in self._sections]
         self._cache: dict[str, bytes] = {}
         self.relocations = self._relative_relocations()
@@ -70,7 +85,9 @@ class ImageMemory:
 
     # -- raw bytes ------------------------------------------------------------
 
-    def _section_bytes(self, sec: Section) -> bytes:
+    def _section_bytes(self, sec: Section | str) -> bytes:
+        if isinstance(sec, str):  # a module's section, relocated
+            return self.image.section(sec) or b""
         data = self._cache.get(sec.name)
         if data is None:
             data = self._cache[sec.name] = sec.data()
@@ -161,6 +178,8 @@ class ImageMemory:
     # -- readers --------------------------------------------------------------
 
     def _read_symbols(self) -> list[ElfSymbol]:
+        if self.image.linked is not None:
+            return _linked_symbols(self.image.linked)
         symtab = self.image.elf.get_section_by_name(".symtab")
         if symtab is None or symtab["sh_type"] != "SHT_SYMTAB":
             return []
@@ -171,14 +190,13 @@ class ImageMemory:
         else:
             fmt, entsize = self._e + "IIIBBH", 16
         names = {i: s.name for i, s in enumerate(self.image.elf.iter_sections())}
-        kinds = {0: "notype", 1: "object", 2: "func", 3: "section", 4: "file", 6: "tls"}
         out = []
         for entry in struct.iter_unpack(fmt, data[: len(data) - len(data) % entsize]):
             if self.image.elf_class == 64:
                 name_off, info, _, shndx, value, size = entry
             else:
                 name_off, value, size, info, _, shndx = entry
-            kind = kinds.get(info & 0xF, "other")
+            kind = _KINDS.get(info & 0xF, "other")
             if kind in ("section", "file") or not name_off:
                 continue
             end = strings.find(b"\0", name_off)
@@ -191,7 +209,7 @@ class ImageMemory:
         """address -> value for the allocated (runtime) RELA sections' RELATIVE entries."""
         rtype = _RELATIVE.get(self.image.elf["e_machine"])
         out: dict[int, int] = {}
-        if rtype is None:
+        if rtype is None or self.image.linked is not None:  # a module's are applied in its sections
             return out
         wide = self.image.elf_class == 64
         fmt = self._e + ("QQq" if wide else "IIi")
@@ -204,3 +222,27 @@ class ImageMemory:
                 if (info & 0xFFFFFFFF if wide else info & 0xFF) == rtype:
                     out[offset] = addend & ((1 << (8 * self.pointer_size)) - 1)
         return out
+
+
+def _linked_symbols(obj: Relocatable) -> list[ElfSymbol]:
+    """A module's named defined symbols at their layout addresses (imports are not in it)."""
+    entries, values, _ = obj.symtab()
+    if not len(entries):
+        return []
+    strings = obj.strtab(next(h for h in obj.headers if h.type == 2))  # SHT_SYMTAB
+    out = []
+    for name_off, info, index, value, size in zip(
+        entries["name"].tolist(),
+        entries["info"].tolist(),
+        entries["shndx"].tolist(),
+        values.tolist(),
+        entries["size"].tolist(),
+    ):
+        kind = _KINDS.get(info & 0xF, "other")
+        if kind in ("section", "file") or not name_off or index == 0:
+            continue
+        end = strings.find(b"\0", name_off)
+        name = strings[name_off:end].decode("utf-8", "replace")
+        section = obj.headers[index].name if 0 < index < len(obj.headers) else None
+        out.append(ElfSymbol(name, value, size, kind, section, BINDINGS.get(info >> 4, str(info >> 4))))
+    return out
