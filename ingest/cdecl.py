@@ -177,6 +177,9 @@ class _Sizer:
             ),
             None,
         )
+        base = getattr(graph, "base", None)  # a split BTF graph (readers.btf.Overlay): `long` is in its base
+        if self.pointer_size is None and base is not None:
+            self.pointer_size = _Sizer(base).pointer_size
 
     def size(self, tid: int) -> int | None:
         """Byte size of `tid`, None when unknown (void, function, fwd, flexible)."""

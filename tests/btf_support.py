@@ -79,20 +79,35 @@ def need(value: bytes | str) -> bytes | str:
 
 
 class BtfWriter:
-    """Collects types (ids from 1 in order of the calls) and writes a blob."""
+    """Collects types (ids from 1 in order of the calls) and writes a blob.
+    With `base` it writes a split blob over the base's: ids continue after the
+    base's last id, string offsets after its strings, and names the base holds
+    are referenced there (as pahole does for modules). Add nothing to a base
+    after making a split writer over it."""
 
-    def __init__(self) -> None:
-        self.strings = bytearray(b"\0")
-        self.offsets: dict[str, int] = {"": 0}
+    def __init__(self, base: BtfWriter | None = None) -> None:
+        self.base = base
+        self.first_id = base.first_id + len(base.types) if base else 1
+        self.str_start = base.str_start + len(base.strings) if base else 0
+        self.strings = bytearray(b"" if base else b"\0")
+        self.offsets: dict[str, int] = {} if base else {"": 0}
         self.types: list[tuple[int, int, int, str, tuple]] = []  # name_off, info, st, fmt, extra
+
+    def known(self, text: str) -> int | None:
+        """Offset of `text` in this blob's or a base's strings, None if absent."""
+        off = self.offsets.get(text)
+        if off is None and self.base is not None:
+            return self.base.known(text)
+        return off
 
     def s(self, text: str | None) -> int:
         """Offset of `text` in the string section (added on first use)."""
         text = text or ""
-        if text not in self.offsets:
-            self.offsets[text] = len(self.strings)
+        off = self.known(text)
+        if off is None:
+            off = self.offsets[text] = self.str_start + len(self.strings)
             self.strings += text.encode() + b"\0"
-        return self.offsets[text]
+        return off
 
     def add(
         self,
@@ -107,7 +122,7 @@ class BtfWriter:
         """Append one raw type; returns its id."""
         info = (kflag << 31) | (kind << 24) | vlen
         self.types.append((self.s(name), info, st, fmt, extra))
-        return len(self.types)
+        return self.first_id + len(self.types) - 1
 
     # one helper per kind -------------------------------------------------
     def int_(self, name: str, size: int, encoding: int = 0) -> int:

@@ -5,6 +5,11 @@ BTF type ids are used directly as graph ids (0 is void). Kinds that are not C
 types (FUNC, VAR, DATASEC, DECL_TAG) keep their ids as plain "void" nodes so
 the numbering stays aligned; what they say is returned beside the graph.
 TYPE_TAG ids map to the very CType object of the type they tag.
+
+A split blob (a module's .BTF) is read over its base's BtfInfo (vmlinux):
+its ids continue after the base's last id and its string offsets after the
+base's string section. Its BtfInfo holds only the blob's own types, FUNCs and
+VARs; lookups by id (graph, func_ids, var_ids) fall back to the base.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import gc
 import struct
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ingest.errors import BadBtf
 from ingest.model import CType, Member, TypeGraph
@@ -35,6 +40,38 @@ class DatasecEntry(NamedTuple):
     size: int
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class Overlay(dict[_K, _V]):
+    """A split blob's own entries over its base's mapping: indexing, get() and
+    `in` fall back to `hidden` (own keys for base values: a split TYPE_TAG on a
+    base type), then to the base; iteration and len() cover the own entries only."""
+
+    __slots__ = ("base", "hidden")
+
+    def __init__(self, base: dict[_K, _V]) -> None:
+        super().__init__()
+        self.base = base
+        self.hidden: dict[_K, _V] = {}
+
+    def __missing__(self, key: _K) -> _V:
+        hidden = self.hidden.get(key)
+        return self.base[key] if hidden is None else hidden
+
+    def get(self, key: _K, default: Any = None) -> Any:
+        """The own entry, else the hidden one, else the base's, else `default`."""
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        if key in self.hidden:
+            return self.hidden[key]
+        return self.base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.hidden or key in self.base
+
+
 @dataclass(slots=True)
 class BtfInfo:
     """What one BTF blob tells: the type graph plus functions, variables, tags."""
@@ -50,6 +87,35 @@ class BtfInfo:
     func_ids: dict[int, BtfDecl] = field(default_factory=dict)
     var_ids: dict[int, BtfDecl] = field(default_factory=dict)
     datasecs: dict[str, list[DatasecEntry]] = field(default_factory=dict)
+    # The id range this blob defines (first_id > 1 for a split blob), its string
+    # section and the offset that section starts at (the base's strings_end).
+    first_id: int = 1
+    last_id: int = 0
+    strings: bytes = b"\0"
+    strings_start: int = 0
+    base: BtfInfo | None = None
+
+    @property
+    def strings_end(self) -> int:
+        """The first string offset past this blob's strings (a split blob's start)."""
+        return self.strings_start + len(self.strings)
+
+    def string_at(self, off: int) -> str:
+        """The string at offset `off` of this blob or its base; BadBtf if none."""
+        if off < self.strings_start:
+            assert self.base is not None
+            return self.base.string_at(off)
+        return _string_in(self.strings, off - self.strings_start, off)
+
+
+def _string_in(section: bytes, rel: int, off: int) -> str:
+    """The NUL-terminated string at `rel` in `section` (`off` names it in errors)."""
+    if rel >= len(section):
+        raise BadBtf(f"string offset {off} out of range")
+    end = section.find(b"\0", rel)
+    if end < 0:
+        raise BadBtf(f"unterminated string at {off}")
+    return section[rel:end].decode("utf-8", "replace")
 
 
 class BtfHeader(NamedTuple):
@@ -85,9 +151,10 @@ _QUALIFIERS = {F.KIND_CONST: "const", F.KIND_VOLATILE: "volatile", F.KIND_RESTRI
 _DECLARATOR_KINDS = frozenset(("ptr", "const", "volatile", "restrict", "atomic", "typedef", "array", "func"))
 
 
-def read_header(data: bytes) -> BtfHeader:
+def read_header(data: bytes, split: bool = False) -> BtfHeader:
     """The header of a BTF blob; raise BadBtf unless its type and string
-    sections lie inside the blob and the strings start with the empty one."""
+    sections lie inside the blob and (unless `split`: a split blob's strings
+    continue its base's) the strings start with the empty one."""
     if len(data) < F.HEADER_SIZE:
         raise BadBtf("truncated header")
     if data[:2] == b"\x9f\xeb":
@@ -113,7 +180,7 @@ def read_header(data: bytes) -> BtfHeader:
     )
     if header.types.stop > len(data) or header.strings.stop > len(data):
         raise BadBtf("type or string section outside the blob")
-    if str_len == 0 or data[header.strings.start] != 0:
+    if not split and (str_len == 0 or data[header.strings.start] != 0):
         raise BadBtf("string section must start with an empty string")
     return header
 
@@ -123,34 +190,43 @@ def string_section(data: bytes) -> bytes:
     return data[read_header(data).strings]
 
 
-def read_btf(data: bytes) -> BtfInfo:
-    """Parse a whole base BTF blob; raise BadBtf on anything malformed."""
+def read_btf(data: bytes, base: BtfInfo | None = None) -> BtfInfo:
+    """Parse a whole BTF blob, split over `base` when given (a module's .BTF
+    over vmlinux's); raise BadBtf on anything malformed."""
     # The graph is ~10^5 acyclic objects: pausing the cycle collector while
     # building it saves about a third of the time.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read(bytes(data))
+        return _read(bytes(data), base)
     finally:
         if enabled:
             gc.enable()
 
 
-def _read(data: bytes) -> BtfInfo:
+def _read(data: bytes, base: BtfInfo | None) -> BtfInfo:
     """read_btf's body, run with the cycle collector paused."""
-    header = read_header(data)
+    header = read_header(data, split=base is not None)
+    if base is not None and header.byte_order != base.byte_order:
+        raise BadBtf(f"split BTF is {header.byte_order}-endian over a {base.byte_order}-endian base")
     bo, str_len = header.struct_order, header.str_len
     tstart, tend = header.types.start, header.types.stop
     sstart, send = header.strings.start, header.strings.stop
+    # A split blob's offsets below `sbase` name the base's strings.
+    sbase = base.strings_end if base is not None else 0
 
     strings: dict[int, str] = {0: ""}
 
     def name_at(off: int) -> str:
         s = strings.get(off)
         if s is None:
-            if off >= str_len:
+            if off < sbase:
+                assert base is not None
+                s = strings[off] = base.string_at(off)
+                return s
+            if off - sbase >= str_len:
                 raise BadBtf(f"string offset {off} out of range")
-            p = sstart + off
+            p = sstart + off - sbase
             e = data.find(b"\0", p, send)
             if e < 0:
                 raise BadBtf(f"unterminated string at {off}")
@@ -169,18 +245,24 @@ def _read(data: bytes) -> BtfInfo:
             s = vfmt[(n, code)] = struct.Struct(bo + code * n)
         return s.unpack_from(data, pos)
 
-    void = CType("void")
-    graph: TypeGraph = {0: void}
+    graph: TypeGraph
+    func_ids: dict[int, BtfDecl]  # named FUNCs, in id order
+    var_ids: dict[int, BtfDecl]  # named VARs
+    if base is None:
+        void = CType("void")
+        graph, func_ids, var_ids, first = {0: void}, {}, {}, 1
+    else:
+        void = base.graph[0]
+        graph, func_ids, var_ids = Overlay(base.graph), Overlay(base.func_ids), Overlay(base.var_ids)
+        first = base.last_id + 1
     funcs: dict[str, list[int]] = {}
     linkage: dict[str, int] = {}
     variables: dict[str, list[int]] = {}
-    func_ids: dict[int, BtfDecl] = {}  # named FUNCs, in id order
-    var_ids: dict[int, BtfDecl] = {}  # named VARs
     datasecs: dict[str, list[DatasecEntry]] = {}
     tags: list[tuple[str, int, int]] = []  # (tag, target id, component_idx)
     type_tags: list[tuple[int, int]] = []  # (TYPE_TAG id, ref)
     maxref = 0
-    pos, tid = tstart, 1
+    pos, tid = tstart, first
     while pos < tend:
         if pos + 12 > tend:
             raise BadBtf(f"type {tid} truncated")
@@ -349,16 +431,16 @@ def _read(data: bytes) -> BtfInfo:
         else:
             raise BadBtf(f"type {tid} has unknown kind {kind}")
         tid += 1
-    ntypes = tid - 1
-    if maxref > ntypes:
-        raise BadBtf(f"type id {maxref} out of range (last is {ntypes})")
+    last = tid - 1
+    if maxref > last:
+        raise BadBtf(f"type id {maxref} out of range (last is {last})")
 
-    _resolve_type_tags(graph, type_tags)
+    _resolve_type_tags(graph, type_tags, first)
     for ftid, func in func_ids.items():
         if graph[func.type_id].kind != "func":
             raise BadBtf(f"FUNC {ftid} ({func.name}) does not refer to a FUNC_PROTO")
         funcs.setdefault(func.name, []).append(func.type_id)
-    _check_acyclic(graph)
+    _check_acyclic(graph, first)
     return BtfInfo(
         graph=graph,
         funcs=funcs,
@@ -369,11 +451,18 @@ def _read(data: bytes) -> BtfInfo:
         func_ids=func_ids,
         var_ids=var_ids,
         datasecs=datasecs,
+        first_id=first,
+        last_id=last,
+        strings=data[header.strings],
+        strings_start=sbase,
+        base=base,
     )
 
 
-def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]]) -> None:
-    """Make each TYPE_TAG id an alias of the node its tag chain ends at."""
+def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]], first: int) -> None:
+    """Make each TYPE_TAG id an alias of the node its tag chain ends at; in a
+    split graph, an alias of a base node (id below `first`) is hidden so that
+    iterating the graph lists only the blob's own types."""
     refs = dict(type_tags)
     for tid, _ in type_tags:
         seen = 0
@@ -383,7 +472,11 @@ def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]]) -> No
             seen += 1
             if seen > len(refs):
                 raise BadBtf(f"TYPE_TAG {tid} loops")
-        graph[tid] = graph[target]
+        if target < first and isinstance(graph, Overlay):
+            del graph[tid]
+            graph.hidden[tid] = graph[target]
+        else:
+            graph[tid] = graph[target]
 
 
 def _decl_tags(tags: list[tuple[str, int, int]], decls: dict[int, BtfDecl]) -> dict[str, list[str]]:
@@ -397,8 +490,9 @@ def _decl_tags(tags: list[tuple[str, int, int]], decls: dict[int, BtfDecl]) -> d
     return out
 
 
-def _check_acyclic(graph: TypeGraph) -> None:
-    """Reject a declarator cycle (e.g. a PTR to itself): printing would not end."""
+def _check_acyclic(graph: TypeGraph, first: int) -> None:
+    """Reject a declarator cycle (e.g. a PTR to itself): printing would not end.
+    Ids below `first` (void, a split blob's base) are known to end."""
     state: dict[int, int] = {}  # 1 = on the stack, 2 = done
     kinds = _DECLARATOR_KINDS
     for root, node in graph.items():
@@ -409,6 +503,8 @@ def _check_acyclic(graph: TypeGraph) -> None:
         while stack:
             tid, it = stack[-1]
             for nxt in it:
+                if nxt < first:
+                    continue
                 st = state.get(nxt)
                 if st == 2:
                     continue
