@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS builds (
     n_lsm_hooks INTEGER,
     n_kfuncs INTEGER,
     n_config INTEGER,                     -- 0: the package gave no config
-    n_variables INTEGER                   -- NULL: variables not recorded (no symbol table, or ingested before)
+    n_variables INTEGER,                  -- NULL: variables not recorded (no symbol table, or ingested before)
+    n_modules INTEGER                     -- modules read (unreadable ones included); NULL: modules not read
 );
 
 CREATE TABLE IF NOT EXISTS names (
@@ -56,6 +57,22 @@ CREATE TABLE IF NOT EXISTS type_texts (
 );
 
 -- Function instances (docs/concepts.md#instances).
+-- Loadable modules of a build (docs/concepts.md#modules): every .ko of its package, read or not.
+CREATE TABLE IF NOT EXISTS modules (
+    id INTEGER PRIMARY KEY,
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    name_id INTEGER NOT NULL REFERENCES names(id),  -- .modinfo name= (ext4, md_mod)
+    path TEXT NOT NULL,                   -- below lib/modules/<release>/kernel/, e.g. fs/ext4/ext4.ko
+    license TEXT,
+    description TEXT,
+    depends TEXT,                         -- .modinfo depends=: modules it needs loaded first, comma-separated
+    vermagic TEXT,
+    size INTEGER,                         -- bytes its allocated sections span once loaded
+    error TEXT,                           -- NULL: read; else why it is unreadable (nothing else of it is stored)
+    UNIQUE (build_id, name_id)
+);
+CREATE INDEX IF NOT EXISTS modules_name ON modules(name_id);
+
 CREATE TABLE IF NOT EXISTS instances (
     id INTEGER PRIMARY KEY,
     build_id INTEGER NOT NULL REFERENCES builds(id),
@@ -66,7 +83,8 @@ CREATE TABLE IF NOT EXISTS instances (
     cu_path_id INTEGER REFERENCES paths(id),
     inline INTEGER,                       -- DW_AT_inline: 0..3, NULL when absent
     address INTEGER,
-    defined INTEGER NOT NULL              -- 0: declarations only
+    defined INTEGER NOT NULL,             -- 0: declarations only
+    module_id INTEGER REFERENCES modules(id)  -- NULL: in vmlinux
 );
 CREATE INDEX IF NOT EXISTS instances_name_build ON instances(name_id, build_id);
 -- By build and compile unit: `kernsurf check` asks whether a source file is built into a build's vmlinux
@@ -95,7 +113,8 @@ CREATE TABLE IF NOT EXISTS symbols (
     section TEXT,
     -- Attachability (docs/concepts.md#attachability); NULL when the build predates these columns.
     ftrace INTEGER,                       -- 1: in __mcount_loc / patchable entries; 0: notrace
-    kprobe_blocked TEXT                   -- why kprobes refuse it (NOKPROBE_SYMBOL, noinstr, ...); NULL: allowed
+    kprobe_blocked TEXT,                  -- why kprobes refuse it (NOKPROBE_SYMBOL, noinstr, ...); NULL: allowed
+    module_id INTEGER REFERENCES modules(id)  -- NULL: in vmlinux
 );
 CREATE INDEX IF NOT EXISTS symbols_stem_build ON symbols(stem_id, build_id);
 CREATE INDEX IF NOT EXISTS symbols_build ON symbols(build_id);
@@ -135,9 +154,14 @@ CREATE TABLE IF NOT EXISTS functions (
     ftrace INTEGER,                       -- 1: in __mcount_loc / patchable entries; 0: notrace
     kprobe_blocked TEXT,                  -- why kprobes refuse it; NULL: allowed
     btf_func INTEGER,                     -- 1: the build's BTF has a FUNC of this name (fentry/fexit need it)
+    -- Where it lives when vmlinux has no instance or symbol of it: the first module (by path)
+    -- that has; NULL: in vmlinux, or modules not read. Attachability then is that module's.
+    module_id INTEGER REFERENCES modules(id),
     PRIMARY KEY (name_id, build_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS functions_build ON functions(build_id);
+-- A module's functions (module_list, /module pages): only the rows that live in a module.
+CREATE INDEX IF NOT EXISTS functions_module ON functions(module_id) WHERE module_id IS NOT NULL;
 
 -- Struct, union and enum layouts, shared across builds (docs/concepts.md#types).
 CREATE TABLE IF NOT EXISTS layouts (
@@ -183,6 +207,7 @@ CREATE TABLE IF NOT EXISTS types (
     build_id INTEGER NOT NULL REFERENCES builds(id),
     layout_id INTEGER NOT NULL REFERENCES layouts(id),
     kind TEXT NOT NULL,
+    module_id INTEGER REFERENCES modules(id),  -- NULL: vmlinux has the name; else the module defining it
     PRIMARY KEY (name_id, build_id, layout_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS types_build ON types(build_id);
@@ -210,6 +235,7 @@ CREATE TABLE IF NOT EXISTS tracepoints (
     -- syscall_trace_enter/_exit and their print_fmt is NULL: the kernel builds it at boot.
     syscall_id INTEGER REFERENCES names(id),        -- the syscall (syscalls.name_id), e.g. openat
     fields_id INTEGER REFERENCES texts(id),         -- "int __syscall_nr; const char * filename; ..."
+    module_id INTEGER REFERENCES modules(id),       -- NULL: in vmlinux; else the module defining it
     PRIMARY KEY (name_id, build_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tracepoints_build ON tracepoints(build_id);
@@ -353,7 +379,8 @@ SELECT b.name AS build, n.name AS name, t.system, c.name AS class,
             WHEN t.syscall_id IS NOT NULL THEN 'syscall_trace_' || substr(c.name, 9)
             ELSE 'trace_event_raw_' || c.name END AS struct,
        l.size AS struct_size, f.name AS func, x.text AS print_fmt, r.text AS raw_prototype,
-       t.struct_layout_id, t.build_id, t.name_id, sc.name AS syscall, fx.text AS fields
+       t.struct_layout_id, t.build_id, t.name_id, sc.name AS syscall, fx.text AS fields,
+       (SELECT mn.name FROM modules m JOIN names mn ON mn.id = m.name_id WHERE m.id = t.module_id) AS module
 FROM tracepoints t JOIN names n ON n.id = t.name_id JOIN builds b ON b.id = t.build_id
 LEFT JOIN names c ON c.id = t.class_id LEFT JOIN names f ON f.id = t.func_id
 LEFT JOIN layouts l ON l.id = t.struct_layout_id LEFT JOIN texts x ON x.id = t.print_fmt_id
@@ -390,6 +417,16 @@ SELECT b.name AS build, n.name AS name, k.source, k.sets, printf('0x%x', k.flags
        k.build_id, k.name_id
 FROM kfuncs k JOIN names n ON n.id = k.name_id JOIN builds b ON b.id = k.build_id;
 
+-- Modules per build (docs/concepts.md#modules) with their function and trace event counts.
+CREATE VIEW IF NOT EXISTS module_list AS
+SELECT b.name AS build, n.name AS name, m.path, m.license, m.description, m.depends, m.vermagic, m.size,
+       m.error,
+       (SELECT count(*) FROM functions f WHERE f.build_id = m.build_id AND f.module_id = m.id) AS functions,
+       (SELECT count(*) FROM tracepoints t WHERE t.build_id = m.build_id AND t.module_id = m.id
+                                            AND t.system IS NOT NULL) AS trace_events,
+       m.id AS module_id, m.build_id, m.name_id
+FROM modules m JOIN names n ON n.id = m.name_id JOIN builds b ON b.id = m.build_id;
+
 CREATE VIEW IF NOT EXISTS config_list AS
 SELECT b.name AS build, n.name AS name, c.value, c.build_id, c.name_id
 FROM config_options c JOIN names n ON n.id = c.name_id JOIN builds b ON b.id = c.build_id;
@@ -414,7 +451,9 @@ SELECT b.id AS build_id, b.name AS build, b.release, b.arch, b.flavor, b.has_dwa
        (SELECT count(*) FROM lsm_hooks x WHERE x.build_id = b.id) AS lsm_hooks,
        (SELECT count(*) FROM kfuncs x WHERE x.build_id = b.id) AS kfuncs,
        (SELECT count(*) FROM config_options x WHERE x.build_id = b.id) AS config_options,
-       b.version_sort, b.n_variables AS variables
+       b.version_sort, b.n_variables AS variables,
+       b.n_modules AS modules,  -- NULL: modules not read
+       CASE WHEN b.n_modules IS NOT NULL THEN coalesce(f.module_functions, 0) END AS module_functions
 FROM builds b
 LEFT JOIN (SELECT build_id, count(*) AS functions, sum(inline = 'Full') AS full_inline,
                   sum(inline = 'Selective') AS selective_inline, sum(inline = 'Declared only') AS declared_only,
@@ -422,7 +461,8 @@ LEFT JOIN (SELECT build_id, count(*) AS functions, sum(inline = 'Full') AS full_
                   sum(collision IN ('Static-Static Collision', 'Static-Global Collision')) AS collisions,
                   sum(collision = 'Static Duplication') AS duplicates,
                   sum(ftrace IS NOT NULL AND kprobe_blocked IS NULL) AS kprobe_ok,
-                  sum(ftrace = 1 AND btf_func = 1) AS fentry_ok, sum(ftrace = 0) AS notrace
+                  sum(ftrace = 1 AND btf_func = 1) AS fentry_ok, sum(ftrace = 0) AS notrace,
+                  sum(module_id IS NOT NULL) AS module_functions
            FROM functions GROUP BY build_id) f ON f.build_id = b.id
 LEFT JOIN (SELECT build_id, sum(kind = 'struct') AS structs, sum(kind = 'union') AS unions,
                   sum(kind = 'enum') AS enums
@@ -439,7 +479,8 @@ SELECT n.id AS name_id, n.name,
        (SELECT count(*) FROM lsm_hooks x WHERE x.name_id = n.id) AS lsm_hook_builds,
        (SELECT count(*) FROM kfuncs x WHERE x.name_id = n.id) AS kfunc_builds,
        (SELECT count(*) FROM config_options x WHERE x.name_id = n.id) AS config_builds,
-       (SELECT count(DISTINCT x.build_id) FROM variables x WHERE x.name_id = n.id) AS variable_builds
+       (SELECT count(DISTINCT x.build_id) FROM variables x WHERE x.name_id = n.id) AS variable_builds,
+       (SELECT count(*) FROM modules x WHERE x.name_id = n.id) AS module_builds
 FROM names n;
 
 -- ---------------------------------------------------------------------------
@@ -480,8 +521,8 @@ CREATE TABLE IF NOT EXISTS change_kinds (
     description TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
-    ('added', 1, 'function struct union enum tracepoint syscall lsm_hook kfunc config', 'only in build B; new: size, or the prototype (in change_list)'),
-    ('removed', 2, 'function struct union enum tracepoint syscall lsm_hook kfunc config', 'only in build A; old: size, or the prototype (in change_list)'),
+    ('added', 1, 'function struct union enum tracepoint syscall lsm_hook kfunc config module', 'only in build B; new: size, or the prototype (in change_list), a module''s path'),
+    ('removed', 2, 'function struct union enum tracepoint syscall lsm_hook kfunc config module', 'only in build A; old: size, or the prototype (in change_list), a module''s path'),
     ('param added', 10, 'function', 'detail: parameter (... for variadic); new: its type'),
     ('param removed', 11, 'function', 'detail: parameter; old: its type'),
     ('param renamed', 12, 'function', 'same position and type, new name; detail: position'),
@@ -528,13 +569,15 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
     ('bpf_lsm changed', 81, 'lsm_hook', 'bpf_lsm_<hook> appeared or vanished (lsm/<hook> attachability)'),
     ('kfunc flags changed', 90, 'kfunc', 'old/new: KF_* flags'),
     ('kfunc sets changed', 91, 'kfunc', 'old/new: the BTF_ID set8s naming it'),
-    ('config changed', 95, 'config', 'old/new: value (y, m, n, number, "string")');
+    ('config changed', 95, 'config', 'old/new: value (y, m, n, number, "string")'),
+    ('moved into module', 100, 'function', 'now lives in a loadable module; old: vmlinux or the module before, new: the module'),
+    ('moved into vmlinux', 101, 'function', 'now built into vmlinux; old: the module it lived in, new: vmlinux');
 
 -- One row per change of one pair; no carry-forward to later pairs.
 CREATE TABLE IF NOT EXISTS changes (
     pair_id INTEGER NOT NULL REFERENCES diff_pairs(id) ON DELETE CASCADE,
     item_kind TEXT NOT NULL CHECK (item_kind IN ('function', 'struct', 'union', 'enum', 'tracepoint', 'syscall',
-                                                 'lsm_hook', 'kfunc', 'config')),
+                                                 'lsm_hook', 'kfunc', 'config', 'module')),
     name_id INTEGER NOT NULL REFERENCES names(id),
     change_kind TEXT NOT NULL REFERENCES change_kinds(name),
     detail TEXT,                          -- the parameter, field or enumerator concerned

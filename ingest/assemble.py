@@ -7,10 +7,22 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from ingest import cdecl, classify
-from ingest.model import Build, BuildInfo, CallEdge, FunctionStatus, Instance, Layout, Prototype, Symbol
+from ingest.model import (
+    Build,
+    BuildInfo,
+    CallEdge,
+    FunctionStatus,
+    Instance,
+    Layout,
+    Module,
+    Prototype,
+    Symbol,
+    Tracepoint,
+)
 from ingest.readers.btf import BtfInfo
 from ingest.readers.dwarf import Edge, Sub, UnitFacts
 
@@ -103,13 +115,151 @@ def _resolve_root(die: int, subs: dict[int, Sub]) -> Sub | None:
     return s
 
 
+class UnitPart(NamedTuple):
+    """Instances and caller edges of one image's compile units (vmlinux, or one
+    module: its instances carry the module's name), with DWARF's prototypes and layouts."""
+
+    instances: list[Instance]
+    calls: list[CallEdge]  # indexes into `instances`
+    prototypes: dict[str, Prototype]  # from DWARF, by name
+    layouts: list[Layout]  # from DWARF (builds without BTF)
+
+
+class ModuleFacts(NamedTuple):
+    """What one module adds to its build (ingest.modules reads it)."""
+
+    module: Module  # error set: unreadable, the rest is empty
+    part: UnitPart
+    symbols: list[Symbol]  # tagged with the module
+    prototypes: dict[str, Prototype]  # from its split BTF
+    tracepoints: list[Tracepoint]  # tagged with the module
+
+
 def assemble(
-    info: BuildInfo, units: Iterable[UnitFacts], symbols: list[Symbol], btf: BtfInfo | None
+    info: BuildInfo,
+    units: Iterable[UnitFacts],
+    symbols: list[Symbol],
+    btf: BtfInfo | None,
+    modules: Callable[[list[Layout]], Iterable[ModuleFacts]] | None = None,
 ) -> Build:
     """One Build from everything the readers produced. `units` may be a lazy
-    iterator: BTF prototypes and layouts are printed before it is consumed."""
+    iterator: BTF prototypes and layouts are printed before it is consumed.
+    `modules(vmlinux's layouts)` (None: modules not read) gives the modules,
+    which join vmlinux's instances, symbols and names."""
     btf_protos = _btf_prototypes(btf) if btf else {}
     layouts = cdecl.layouts(btf.graph) if btf else []
+    vmlinux = unit_part(units, symbols)
+    read = list(modules(layouts if btf else vmlinux.layouts)) if modules is not None else None
+    instances, calls = _join_units(vmlinux, [facts.part for facts in read or ()])
+    all_symbols = list(symbols)
+    module_protos: dict[str, Prototype] = {}
+    module_events: list[Tracepoint] = []  # surfaces.add_surfaces puts vmlinux's first
+    kept: list[Module] | None = None if read is None else [facts.module for facts in read]
+    for facts in read or ():
+        all_symbols += facts.symbols
+        module_events += facts.tracepoints
+        for name, module_proto in (*facts.prototypes.items(), *facts.part.prototypes.items()):
+            module_protos.setdefault(name, module_proto)
+
+    # Per-name status, over vmlinux and every module (docs/concepts.md#modules).
+    by_name: dict[str, list[Instance]] = defaultdict(list)
+    for inst in instances:
+        by_name[inst.name].append(inst)
+    syms_by_stem: dict[str, list[Symbol]] = defaultdict(list)
+    for sym in all_symbols:
+        syms_by_stem[sym.stem].append(sym)
+    names = set(by_name) | set(syms_by_stem) | (set(btf.funcs) if btf else set())
+    for module in kept or ():
+        names |= module.btf_funcs
+    functions = []
+    for name in sorted(names):
+        insts, syms = by_name.get(name, []), syms_by_stem.get(name, [])
+        proto = btf_protos.get(name) or vmlinux.prototypes.get(name) or module_protos.get(name)
+        functions.append(
+            FunctionStatus(
+                name=name,
+                collision=classify.collision(insts),
+                inline=classify.inline(insts, syms),
+                suffixes=classify.suffixes(syms),
+                n_instances=len(insts),
+                n_symbols=len(syms),
+                prototype=proto,
+                module=_home(insts, syms, name, kept),
+            )
+        )
+
+    build = Build(
+        info=info,
+        instances=instances,
+        calls=calls,
+        symbols=all_symbols,
+        functions=functions,
+        layouts=layouts if btf else vmlinux.layouts,
+        modules=kept,
+    )
+    build.tracepoints = module_events
+    return build
+
+
+def _join_units(vmlinux: UnitPart, parts: list[UnitPart]) -> tuple[list[Instance], list[CallEdge]]:
+    """vmlinux's instances and edges, then each module's. A module's DWARF
+    declares every external function it calls: such a declaration is not an
+    instance of its own but the definition's (vmlinux's, or the module's
+    that defines it), so its callers become that function's callers. An
+    external defined nowhere keeps its first declaration."""
+    instances, calls = list(vmlinux.instances), list(vmlinux.calls)
+    external: dict[str, int] = {}  # name -> its instance (-1: a module defines it, not placed yet)
+    for k, inst in enumerate(instances):
+        if inst.external:
+            external.setdefault(inst.name, k)
+    for part in parts:
+        for inst in part.instances:
+            if inst.external and inst.defined and inst.name not in external:
+                external[inst.name] = -1
+    indexes: list[list[int | None]] = []
+    for part in parts:  # place every instance but the declarations of placed (or claimed) names
+        index: list[int | None] = []
+        for inst in part.instances:
+            known = external.get(inst.name) if inst.external else None
+            if inst.external and not inst.defined and known is not None:
+                index.append(None)  # resolved below, once every definition is placed
+                continue
+            if inst.external and (known is None or (known == -1 and inst.defined)):
+                external[inst.name] = len(instances)
+            index.append(len(instances))
+            instances.append(inst)
+        indexes.append(index)
+    for part, index in zip(parts, indexes):
+        where = [external[i.name] if k is None else k for i, k in zip(part.instances, index)]
+        calls += [CallEdge(where[c.callee], where[c.caller], c.kind, c.sites) for c in part.calls]
+    return instances, _merged(calls)
+
+
+def _merged(calls: list[CallEdge]) -> list[CallEdge]:
+    """One edge per (callee, caller, kind), sites added (declarations merged into one callee)."""
+    sites: dict[tuple[int, int, str], int] = defaultdict(int)
+    for c in calls:
+        sites[(c.callee, c.caller, c.kind)] += c.sites
+    return [CallEdge(callee, caller, kind, n) for (callee, caller, kind), n in sites.items()]
+
+
+def _home(insts: list[Instance], syms: list[Symbol], name: str, modules: list[Module] | None) -> str | None:
+    """The module a name lives in when vmlinux has no instance or symbol of it
+    (the first module, in path order, that defines it); None when vmlinux has one."""
+    if not modules:
+        return None
+    if any(i.module is None for i in insts) or any(s.module is None for s in syms):
+        return None
+    found = {i.module for i in insts if i.defined} | {s.module for s in syms}
+    for module in modules:  # path order
+        if module.name in found or (not found and name in module.btf_funcs):
+            return module.name
+    return None
+
+
+def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | None = None) -> UnitPart:
+    """Instance identity (docs/concepts.md#instances) and caller edges
+    (#callers) of one image's units; `module` tags the instances."""
     subs: dict[int, Sub] = {}
     sub_cu: dict[int, int] = {}
     cu_names: list[str | None] = []
@@ -159,6 +309,7 @@ def assemble(
                     inline=inline,
                     address=s.low_pc if s.concrete else None,
                     defined=False,
+                    module=module,
                 )
             )
         inst = instances[idx]
@@ -198,38 +349,7 @@ def assemble(
     for inst in instances:
         if inst.address is None and inst.defined and inst.name in sym_address:
             inst.address = sym_address[inst.name]
-
-    # Per-name status.
-    by_name: dict[str, list[Instance]] = defaultdict(list)
-    for inst in instances:
-        by_name[inst.name].append(inst)
-    syms_by_stem: dict[str, list[Symbol]] = defaultdict(list)
-    for sym in symbols:
-        syms_by_stem[sym.stem].append(sym)
-    functions = []
-    for name in sorted(set(by_name) | set(syms_by_stem) | (set(btf.funcs) if btf else set())):
-        insts, syms = by_name.get(name, []), syms_by_stem.get(name, [])
-        proto = btf_protos.get(name) or dwarf_protos.get(name)
-        functions.append(
-            FunctionStatus(
-                name=name,
-                collision=classify.collision(insts),
-                inline=classify.inline(insts, syms),
-                suffixes=classify.suffixes(syms),
-                n_instances=len(insts),
-                n_symbols=len(syms),
-                prototype=proto,
-            )
-        )
-
-    return Build(
-        info=info,
-        instances=instances,
-        calls=calls,
-        symbols=symbols,
-        functions=functions,
-        layouts=layouts if btf else dwarf_layouts,
-    )
+    return UnitPart(instances, calls, dwarf_protos, dwarf_layouts)
 
 
 def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:

@@ -132,6 +132,13 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]], right: t
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The build's kernel config (default: a file named config beside PATH, as the cache keeps it).",
 )
+@click.option(
+    "--modules",
+    "modules",
+    metavar="DIR|none",
+    help="The build's loadable modules: a tree of .ko (.ko.xz, .ko.zst, .ko.gz) files (default: the "
+    "modules/ tree the cache keeps beside PATH, if any); `none` to read vmlinux alone.",
+)
 @click.option("--replace", is_flag=True, help="Replace the build if its build-id is already stored.")
 @click.option("-j", "--jobs", type=int, help="Processes for the DWARF walk (default: all cores).")
 @click.option("--timings", is_flag=True, help="Also print seconds per phase.")
@@ -146,16 +153,22 @@ def ingest(
     label: str | None,
     kallsyms: Path | None,
     config: Path | None,
+    modules: str | None,
     replace: bool,
     jobs: int | None,
     timings: bool,
 ) -> None:
-    """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) as a build."""
+    """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
+    from ingest.archive import store
+    from ingest.modules import summary as module_summary
 
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
+    tree = store.modules_dir(path) if modules is None and path.is_file() else None
+    if modules is not None and modules != "none":
+        tree = Path(modules)
     result = pipeline.ingest(
         path,
         db_path,
@@ -165,6 +178,8 @@ def ingest(
         progress=_progress_bar("DWARF units"),
         kallsyms=kallsyms,
         config=config,
+        modules=tree,
+        module_progress=_progress_bar("modules") if tree is not None else None,
     )
     if result.skipped or result.build is None:
         click.echo(f"{result.name}: already in {db_path} (same build-id); use --replace to re-ingest")
@@ -175,10 +190,14 @@ def ingest(
         f"{result.name}: {len(b.functions)} functions, {len(b.instances)} instances, "
         f"{sum(c.sites for c in b.calls)} caller sites ({len(b.calls)} edges), {len(b.symbols)} symbols, "
         f"{structs} structs/unions, {len(b.tracepoints)} tracepoints, {len(b.syscalls)} syscalls, "
-        f"{len(b.lsm_hooks)} LSM hooks, {len(b.kfuncs)} kfuncs, {len(b.config)} config options "
-        f"in {result.seconds:.1f} s, "
+        f"{len(b.lsm_hooks)} LSM hooks, {len(b.kfuncs)} kfuncs, {len(b.config)} config options"
+        + (f", {module_summary(b.modules)}" if b.modules is not None else "")
+        + f" in {result.seconds:.1f} s, "
         f"{result.bytes_added / 1e6:.1f} MB added to {db_path}"
     )
+    for m in b.modules or ():
+        if m.error:
+            click.echo(f"warning: module {m.path} unreadable: {m.error}", err=True)
     if b.info.release is None:
         click.echo(
             f"note: the input does not say its kernel release, so the build is named {result.name}; "

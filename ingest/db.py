@@ -31,8 +31,8 @@ from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
 from ingest.queries.diff import name_ids
 
-SCHEMA_VERSION = 4  # 3: syscall events, variables, member type references, check reason facts;
-# 4: variables in build_summary and name_kinds
+SCHEMA_VERSION = 5  # 3: syscall events, variables, member type references, check reason facts;
+# 4: variables in build_summary and name_kinds; 5: modules
 
 
 def schema_sql() -> str:
@@ -194,6 +194,7 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
         "kfuncs",
         "config_options",
         "variables",
+        "modules",  # last: the rows above refer to it
     ):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
 
@@ -278,6 +279,7 @@ def store_build(
                 (build_pk, name, *values),
             )
 
+        module_ids, module_rows = _module_rows(conn, build, build_pk, names)
         first = _next_id(conn, "instances")
         instance_rows = [
             (
@@ -291,10 +293,13 @@ def store_build(
                 i.inline,
                 _addr(i.address),
                 i.defined,
+                module_ids.get(i.module),
             )
             for k, i in enumerate(build.instances)
         ]
         attach = build.attach
+        module_attach = {m.name: m.attach for m in build.modules or ()}
+        module_btf = {m.name: m.btf_funcs for m in build.modules or ()}
         symbol_rows = [
             (
                 build_pk,
@@ -305,7 +310,8 @@ def store_build(
                 s.size,
                 s.binding,
                 s.section,
-                *_attach_columns(attach.get(s.name)),
+                *_attach_columns((attach if s.module is None else module_attach[s.module]).get(s.name)),
+                module_ids.get(s.module),
             )
             for s in build.symbols
         ]
@@ -322,27 +328,50 @@ def store_build(
                 f.n_symbols,
                 protos(f.prototype),
                 f.prototype.source if f.prototype else None,
-                *_attach_columns(attach.get(f.name)),
-                None if btf_funcs is None else f.name in btf_funcs,
+                *_attach_columns((attach if f.module is None else module_attach[f.module]).get(f.name)),
+                None
+                if btf_funcs is None
+                else f.name in (btf_funcs if f.module is None else module_btf[f.module]),
+                module_ids.get(f.module),
             )
             for f in build.functions
         ]
         layouts = _LayoutStore(conn, texts)
-        type_rows = sorted({(names(x.name), build_pk, layouts(x), x.kind) for x in build.layouts})
+        type_rows: list[tuple[int | None, int, int, str, int | None]] = sorted(
+            {(names(x.name), build_pk, layouts(x), x.kind, None) for x in build.layouts}
+        )
+        in_vmlinux = {x.name for x in build.layouts}
+        module_types: dict[
+            tuple[int | None, int, int, str], int
+        ] = {}  # a layout two modules share: the first
+        for m in build.modules or ():
+            for x in m.layouts:
+                if x.name not in in_vmlinux:
+                    module_types.setdefault((names(x.name), build_pk, layouts(x), x.kind), module_ids[m.name])
+        type_rows += sorted((*key, module) for key, module in module_types.items())
         # Count what is stored: DWARF-only builds repeat identical layouts across units.
         conn.execute(
             "UPDATE builds SET n_structs = ? WHERE id = ?",
-            (sum(1 for *_, kind in type_rows if kind != "enum"), build_pk),
+            (sum(1 for _, _, _, kind, _ in type_rows if kind != "enum"), build_pk),
         )
         n_variables = None if build.variables is None else len(build.variables)
-        conn.execute("UPDATE builds SET n_variables = ? WHERE id = ?", (n_variables, build_pk))
+        n_modules = None if build.modules is None else len(build.modules)
+        conn.execute(
+            "UPDATE builds SET n_variables = ?, n_modules = ? WHERE id = ?",
+            (n_variables, n_modules, build_pk),
+        )
         # Parents before children: foreign keys are checked row by row.
-        surface_rows = _surface_rows(build, build_pk, names, texts, long_texts, layouts)
+        surface_rows = _surface_rows(build, build_pk, names, texts, long_texts, layouts, module_ids)
         for store in (names, paths, texts, long_texts, protos, layouts):
             store.flush()
         conn.executemany(
+            "INSERT INTO modules (id, build_id, name_id, path, license, description, depends, vermagic, size, error)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            module_rows,
+        )
+        conn.executemany(
             "INSERT INTO instances (id, build_id, name_id, external, decl_path_id, decl_line, cu_path_id,"
-            " inline, address, defined) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " inline, address, defined, module_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             instance_rows,
         )
         conn.executemany(
@@ -351,15 +380,18 @@ def store_build(
         )
         conn.executemany(
             "INSERT INTO symbols (build_id, name_id, stem_id, suffixes, address, size, binding, section,"
-            " ftrace, kprobe_blocked) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " ftrace, kprobe_blocked, module_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             symbol_rows,
         )
         conn.executemany(
             "INSERT INTO functions (name_id, build_id, collision, inline, suffixes, n_instances, n_symbols,"
-            " prototype_id, prototype_source, ftrace, kprobe_blocked, btf_func) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " prototype_id, prototype_source, ftrace, kprobe_blocked, btf_func, module_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             function_rows,
         )
-        conn.executemany("INSERT INTO types (name_id, build_id, layout_id, kind) VALUES (?,?,?,?)", type_rows)
+        conn.executemany(
+            "INSERT INTO types (name_id, build_id, layout_id, kind, module_id) VALUES (?,?,?,?,?)", type_rows
+        )
         for table, rows in surface_rows.items():
             if rows:
                 conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
@@ -371,11 +403,52 @@ def _attach_columns(facts: AttachFacts | None) -> tuple[int | None, str | None]:
     return (None, None) if facts is None else (int(facts.ftrace), facts.kprobe_blocked)
 
 
+def _module_rows(
+    conn: sqlite3.Connection, build: Build, build_pk: int, names: _Lookup
+) -> tuple[dict[str | None, int], list[tuple]]:
+    """(module name -> id, rows of the modules table); a name twice in one
+    build (two files naming one module) keeps its first file."""
+    ids: dict[str | None, int] = {}
+    rows = []
+    next_id = _next_id(conn, "modules")
+    for m in build.modules or ():
+        if m.name in ids:
+            continue
+        ids[m.name] = next_id
+        depends = ",".join(m.depends) or None
+        rows.append(
+            (
+                next_id,
+                build_pk,
+                names(m.name),
+                m.path,
+                m.license,
+                m.description,
+                depends,
+                m.vermagic,
+                m.size,
+                m.error,
+            )
+        )
+        next_id += 1
+    return ids, rows
+
+
 def _surface_rows(
-    build: Build, build_pk: int, names: _Lookup, texts: _Lookup, long_texts: _Lookup, layouts: _LayoutStore
+    build: Build,
+    build_pk: int,
+    names: _Lookup,
+    texts: _Lookup,
+    long_texts: _Lookup,
+    layouts: _LayoutStore,
+    module_ids: dict[str | None, int],
 ) -> dict[str, list[tuple]]:
     """Rows of the surface tables, in their column order (schema.sql)."""
     structs = {x.name: x for x in build.layouts if x.kind == "struct"}
+    for m in build.modules or ():
+        for x in m.layouts:
+            if x.kind == "struct":
+                structs.setdefault(x.name, x)
     return {
         "tracepoints": [
             (
@@ -389,6 +462,7 @@ def _surface_rows(
                 texts(t.raw_prototype),
                 names(t.syscall),
                 long_texts(t.fields),
+                module_ids.get(t.module),
             )
             for t in build.tracepoints
         ],
@@ -575,7 +649,7 @@ def store_groups(conn: sqlite3.Connection, groups: Iterable[StoredGroup]) -> Non
 
 def build_search_index(conn: sqlite3.Connection) -> int:
     """Refill the name_search index (schema.sql) with every function, type,
-    tracepoint, syscall, LSM hook, kfunc, kernel variable and config option name, in one
+    tracepoint, syscall, LSM hook, kfunc, kernel variable, config option and module name, in one
     transaction; returns how many names it holds."""
     with transaction(conn):
         conn.execute("INSERT INTO name_search (name_search) VALUES ('delete-all')")
@@ -584,7 +658,8 @@ def build_search_index(conn: sqlite3.Connection) -> int:
             " (SELECT name_id FROM functions UNION SELECT name_id FROM types"
             " UNION SELECT name_id FROM tracepoints UNION SELECT name_id FROM syscalls"
             " UNION SELECT name_id FROM lsm_hooks UNION SELECT name_id FROM kfuncs"
-            " UNION SELECT name_id FROM config_options UNION SELECT name_id FROM variables)"
+            " UNION SELECT name_id FROM config_options UNION SELECT name_id FROM variables"
+            " UNION SELECT name_id FROM modules)"
         )
         names = cursor.rowcount
         conn.execute("INSERT INTO name_search (name_search) VALUES ('optimize')")
@@ -611,6 +686,11 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
     ),
     ("tracepoints", "syscall_id", "INTEGER REFERENCES names(id)"),
     ("tracepoints", "fields_id", "INTEGER REFERENCES texts(id)"),
+    ("builds", "n_modules", "INTEGER"),
+    *(
+        (table, "module_id", "INTEGER REFERENCES modules(id)")
+        for table in ("instances", "symbols", "functions", "types", "tracepoints")
+    ),
 )
 
 

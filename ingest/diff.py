@@ -16,6 +16,12 @@ anonymous containers are transparent for the names inside them (as in C) and are
 themselves keyed `{first_named_member}`. Bitfields compare as `type:bits`.
 Enums: values added/removed/changed.
 
+Modules (docs/concepts.md#modules), only when both builds' modules were read:
+modules added/removed by name, and functions in both builds whose module
+(by name, vmlinux for none) differs: "moved into module" / "moved into vmlinux".
+A build whose modules were not read cannot see module functions: they are
+not reported added or removed against it.
+
 Types are compared by meaning, using the canonical (typedef-resolved) texts the
 ingest stores beside the printed ones: a change whose canonical texts are equal
 is a "typedef renamed", one that only adds or drops const/volatile a "qualifier
@@ -47,7 +53,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ingest import db
-from ingest.diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes
+from ingest.diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes, module_changes, moved_changes
 from ingest.errors import BadKind, UnknownBuild
 from ingest.queries import builds as stored
 from ingest.queries import diff as reads
@@ -55,9 +61,9 @@ from ingest.queries.builds import BuildFacts
 from ingest.queries.diff import EnumValue, FieldRow, FunctionState, ParamRow, PrototypeRow, TypeEntry
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
-DIFF_VERSION = 2
+DIFF_VERSION = 3
 
-ITEM_KINDS = ("function", "struct", "union", "enum", *SURFACE_ITEMS)
+ITEM_KINDS = ("function", "struct", "union", "enum", *SURFACE_ITEMS, "module")
 TYPE_ITEMS = ("struct", "union", "enum")
 
 #: Every change kind, in display order (schema.sql's change_kinds rows).
@@ -111,6 +117,8 @@ CHANGE_KINDS = (
     "kfunc flags changed",
     "kfunc sets changed",
     "config changed",
+    "moved into module",
+    "moved into vmlinux",
 )
 DECLARED_ONLY = "Declared only"
 _QUALIFIERS = frozenset(("const", "volatile", "restrict", "_Atomic"))
@@ -291,6 +299,8 @@ class _Pair:
     def __init__(self, conn: sqlite3.Connection, a: int, b: int, match: Callable[[str], bool]):
         self.conn, self.match = conn, match
         self.facts = (_facts(conn, a), _facts(conn, b))
+        #: Both builds' modules were read: only then are modules and moves compared.
+        self.modules_read = (reads.modules_read(conn, a), reads.modules_read(conn, b))
         self._types: tuple[list[TypeEntry], list[TypeEntry]] | None = None
         self._tags: tuple[dict[tuple[str, str], tuple[int, ...]], ...] | None = None
         self.meaning = _Meaning(self.tag_layouts)
@@ -342,12 +352,15 @@ class _Pair:
             x, y = ra.get(nid), rb.get(nid)
             if y is None:
                 assert x is not None
-                # a build without DWARF (BTF only) cannot see names that have no symbol
-                if fb.has_dwarf or not fa.has_dwarf or x.n_symbols > 0:
+                # a build without DWARF (BTF only) cannot see names that have no symbol;
+                # one whose modules were not read cannot see module functions
+                seen = fb.has_dwarf or not fa.has_dwarf or x.n_symbols > 0
+                if seen and (x.module is None or self.modules_read[1]):
                     out.append(Change("function", x.name, "removed", old=text(x.prototype_id)))
                 continue
             if x is None:
-                if fa.has_dwarf or not fb.has_dwarf or y.n_symbols > 0:
+                seen = fa.has_dwarf or not fb.has_dwarf or y.n_symbols > 0
+                if seen and (y.module is None or self.modules_read[0]):
                     out.append(Change("function", y.name, "added", new=text(y.prototype_id)))
                 continue
             name, pa, pb = x.name, x.prototype_id, y.prototype_id
@@ -362,6 +375,8 @@ class _Pair:
                         for c in self.prototype(details[pa], params[pa], details[pb], params[pb], texts)
                     )
             out.extend(Change("function", name, *c) for c in _status(x, y, symtab))
+            if all(self.modules_read):
+                out.extend(Change(*c) for c in moved_changes(x, y))
         if fa.surfaces and fb.surfaces:
             names = {nid: r.name for nid, r in ra.items()}
             out.extend(Change(*c) for c in attach_changes(self.conn, fa.id, fb.id, names, self.match))
@@ -707,6 +722,8 @@ def diff_builds(
         known = fa.has_config and fb.has_config if kind == "config" else fa.surfaces and fb.surfaces
         if kind in items and known:
             out += [Change(*c) for c in SURFACE_DIFFS[kind](conn, a, b, pair.match)]
+    if "module" in items and all(pair.modules_read):
+        out += [Change(*c) for c in module_changes(conn, a, b, pair.match)]
     if keep is not None:
         out = [c for c in out if c.change_kind in keep]
     out.sort(key=lambda c: (_ITEM_ORDER[c.item_kind], c.name))  # stable: keeps each item's own order

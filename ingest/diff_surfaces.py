@@ -1,5 +1,6 @@
 """Differences in the other dependency surfaces (docs/concepts.md#differences): attachability of
-functions, tracepoints, syscalls, LSM hooks, kfuncs and config options.
+functions, tracepoints, syscalls, LSM hooks, kfuncs, config options, and modules (added, removed,
+functions moved between vmlinux and a module).
 Each function returns the changes as db.ChangeRow records."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Protocol, TypeVar
 
 from ingest.db import ChangeRow
 from ingest.queries import diff as reads
-from ingest.queries.diff import ConfigRow, KfuncRow, LsmHookRow, SyscallRow, TracepointRow
+from ingest.queries.diff import ConfigRow, FunctionState, KfuncRow, LsmHookRow, SyscallRow, TracepointRow
 
 SURFACE_ITEMS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "config")
 Match = Callable[[str], bool]
@@ -179,6 +180,27 @@ def config_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> li
         if ra[k].value != rb[k].value
     ]
     return out
+
+
+def module_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    """Modules added or removed (by name; old/new: the module's path). Call only when
+    both builds' modules were read."""
+    ra, rb = _pairs(reads.modules, conn, a, b, match, lambda r: r.name_id)
+    return _added_removed("module", ra, rb, lambda r: None, lambda r: r.path)
+
+
+#: Where a function lives, as a "moved into" change names it.
+VMLINUX = "vmlinux"
+
+
+def moved_changes(x: FunctionState, y: FunctionState) -> list[ChangeRow]:
+    """A function in both builds whose module (compared by name) differs: "moved into
+    module" (new: the module) or "moved into vmlinux"; old: where it lived in A.
+    Call only when both builds' modules were read."""
+    if x.module == y.module:
+        return []
+    kind = "moved into vmlinux" if y.module is None else "moved into module"
+    return [_change("function", x.name, kind, old=x.module or VMLINUX, new=y.module or VMLINUX)]
 
 
 def _event_struct(row: TracepointRow) -> str:

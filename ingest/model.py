@@ -131,12 +131,14 @@ class Instance:
     inline: int | None  # DW_AT_inline value, None when absent
     address: int | None
     defined: bool  # a definition, out-of-line copy or inlined copy was seen
+    module: str | None = None  # the loadable module it is in; None: vmlinux
 
     def key(self) -> tuple:
-        """Identity inside one build: name for externals, else location + CU."""
+        """Identity inside one build: module and name for externals, else
+        module, location and CU (docs/concepts.md#modules)."""
         if self.external:
-            return (self.name,)
-        return (self.name, self.decl_file, self.decl_line, self.cu)
+            return (self.module, self.name)
+        return (self.module, self.name, self.decl_file, self.decl_line, self.cu)
 
 
 @dataclass(slots=True)
@@ -161,6 +163,7 @@ class Symbol:
     size: int
     binding: str  # "STB_GLOBAL", "STB_LOCAL", "STB_WEAK"
     section: str | None
+    module: str | None = None  # the loadable module it is in; None: vmlinux
 
 
 @dataclass(slots=True)
@@ -174,6 +177,27 @@ class FunctionStatus:
     n_instances: int
     n_symbols: int
     prototype: Prototype | None
+    # Where it lives when vmlinux has no instance or symbol of it: the first
+    # module (by path) that has; None: vmlinux (or modules not read).
+    module: str | None = None
+
+
+@dataclass(slots=True)
+class Module:
+    """One loadable module of a build (docs/concepts.md#modules); its
+    instances, symbols and trace events sit in the Build, tagged with its name."""
+
+    name: str
+    path: str  # below lib/modules/<release>/kernel/: "fs/ext4/ext4.ko"
+    license: str | None = None
+    description: str | None = None
+    depends: tuple[str, ...] = ()
+    vermagic: str | None = None
+    size: int | None = None
+    error: str | None = None  # unreadable, and why: nothing else of it is kept
+    layouts: list[Layout] = field(default_factory=list)  # its own named types (not in vmlinux)
+    attach: dict[str, AttachFacts] = field(default_factory=dict)  # its symbol name -> facts
+    btf_funcs: frozenset[str] = frozenset()  # its split BTF's FUNCs
 
 
 # ---------------------------------------------------------------------------
@@ -219,6 +243,7 @@ class Build:
     btf_funcs: frozenset[str] = frozenset()  # names with a BTF FUNC
     config: dict[str, str] = field(default_factory=dict)  # CONFIG_X -> "y", "m", "\"str\"", "n"
     variables: list[Variable] | None = None  # None: not recorded (no symbol table)
+    modules: list[Module] | None = None  # None: modules not read
 
 
 # ---------------------------------------------------------------------------
@@ -240,6 +265,7 @@ class Tracepoint:
     raw_prototype: str | None = None  # "void (void *, bool, struct task_struct *, ...)" from btf_trace_<name>
     syscall: str | None = None  # per-syscall events (sys_enter_openat): the syscall, "openat"
     fields: str | None = None  # per-syscall events: "int __syscall_nr; const char * filename; ..."
+    module: str | None = None  # the loadable module defining it; None: vmlinux
 
 
 @dataclass(slots=True)

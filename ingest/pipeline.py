@@ -16,8 +16,10 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 
 from ingest import assemble, db, surfaces
+from ingest import modules as module_reader
+from ingest.assemble import ModuleFacts
 from ingest.errors import IngestError
-from ingest.model import Build, BuildInfo, Symbol, Variable
+from ingest.model import Build, BuildInfo, Layout, Symbol, Variable
 from ingest.queries import builds
 from ingest.readers import btf as btf_reader
 from ingest.readers import dwarf, elf
@@ -87,11 +89,24 @@ def read_image(
     kallsyms: Path | None = None,
     phases: _Phases | None = None,
     config: Path | None = None,
+    modules: Path | None = None,
+    module_progress: Callable[[int, int], None] | None = None,
 ) -> Build:
     """Read an image (vmlinux with DWARF/BTF/symtab, or a raw BTF blob) and,
-    when given, the package's kernel config into a Build."""
+    when given, the package's kernel config and the tree of its loadable
+    `modules` (docs/concepts.md#modules) into a Build."""
     options = _read_config(config) if config else {}
-    build = _read_input(path, identity, jobs, progress, kallsyms, phases if phases is not None else _Phases())
+    if modules is not None and not modules.is_dir():
+        raise IngestError(f"--modules {modules}: not a directory (give the tree of .ko files, or none)")
+    build = _read_input(
+        path,
+        identity,
+        jobs,
+        progress,
+        kallsyms,
+        phases if phases is not None else _Phases(),
+        _ModuleTree(modules, module_progress) if modules is not None else None,
+    )
     build.config = options
     return build
 
@@ -110,6 +125,7 @@ def _read_input(
     progress: Callable[[int, int], None] | None,
     kallsyms: Path | None,
     phases: _Phases,
+    modules: _ModuleTree | None = None,
 ) -> Build:
     if path.is_dir():
         raise IngestError(f"{path}: is a directory, not a kernel image")
@@ -121,6 +137,10 @@ def _read_input(
         head = f.read(4)
         f.seek(0)
         if head[:2] in (b"\x9f\xeb", b"\xeb\x9f"):
+            if modules is not None:
+                raise IngestError(
+                    f"{path}: a raw BTF blob has no modules to read with it; leave out --modules"
+                )
             return _read_btf_only(path, f.read(), identity, kallsyms)
         try:
             image = elf.open_image(f)
@@ -131,7 +151,7 @@ def _read_input(
         except elf.ImageError as exc:
             raise IngestError(f"{path}: {exc}") from None
         try:
-            return _read_elf(path, image, identity, jobs, progress, phases)
+            return _read_elf(path, image, identity, jobs, progress, phases, modules)
         except (elf.ImageError, BadDwarf, btf_reader.BadBtf) as exc:
             raise IngestError(f"{path}: {exc}") from None
         except (ELFError, struct.error, IndexError, KeyError, ValueError, UnicodeDecodeError) as exc:
@@ -145,6 +165,7 @@ def _read_elf(
     jobs: int | None,
     progress: Callable[[int, int], None] | None,
     phases: _Phases,
+    modules: _ModuleTree | None = None,
 ) -> Build:
     with phases("symbols+btf"):
         symbols = elf.function_symbols(image)
@@ -204,11 +225,27 @@ def _read_elf(
         sha256=sha,
         path=str(path),
     )
-    with phases("dwarf walk + assemble"):
-        build = assemble.assemble(info, units, symbols, btf)
+    read_modules = None
+    if modules is not None:
+        tree = modules
+
+        def read_modules(layouts: list[Layout]) -> Iterator[ModuleFacts]:
+            context = module_reader.TreeContext(
+                release=release, arch=info.arch or "", btf=btf, layouts=layouts
+            )
+            return module_reader.read_tree(tree.path, context, jobs, tree.progress)
+
+    with phases("dwarf walk + assemble" + (" + modules" if modules is not None else "")):
+        build = assemble.assemble(info, units, symbols, btf, read_modules)
     with phases("surfaces"):
         surfaces.add_surfaces(build, ImageMemory(image), btf)
     return build
+
+
+@dataclass(frozen=True, slots=True)
+class _ModuleTree:
+    path: Path
+    progress: Callable[[int, int], None] | None
 
 
 def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
@@ -302,9 +339,11 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
     kallsyms: Path | None = None,
     config: Path | None = None,
+    modules: Path | None = None,
+    module_progress: Callable[[int, int], None] | None = None,
 ) -> IngestResult:
-    """Read `path` (and the kernel `config`, when given) and store it in
-    `db_path` as one build (a no-op if already there)."""
+    """Read `path` (and the kernel `config` and the `modules` tree, when
+    given) and store it in `db_path` as one build (a no-op if already there)."""
     identity = identity or Identity()
     start = time.perf_counter()
     build_id = _quick_build_id(path)
@@ -317,7 +356,7 @@ def ingest(
         if found:
             return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
     phases = _Phases()
-    build = read_image(path, identity, jobs, progress, kallsyms, phases, config)
+    build = read_image(path, identity, jobs, progress, kallsyms, phases, config, modules, module_progress)
     before = db_path.stat().st_size if db_path.exists() else 0
     conn = db.connect(db_path)
     try:

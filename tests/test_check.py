@@ -281,6 +281,11 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
     tables = {t for (t,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     for table, column, _ in db._ADDED_COLUMNS[3:]:
         if table in tables and table not in dropped:
+            for (index,) in raw.execute(  # schema 1 had no index on a later column either
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE ?",
+                (table, f"%{column}%"),
+            ).fetchall():
+                raw.execute(f"DROP INDEX {index}")
             raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     raw.commit()
     raw.close()

@@ -267,14 +267,17 @@ def _cell(conn: sqlite3.Connection, dep: Dependency, col: Column, facts: BuildFa
 def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     if dep.detail == "glob":
         return _glob(conn, dep.name, build)
-    if dep.detail and "module:" in dep.detail:
-        module = dep.detail.split("module:")[1].split()[0]
-        return _unknown(f"in module {module}: modules are not read")
+    wanted = dep.detail.split("module:")[1].split()[0] if dep.detail and "module:" in dep.detail else None
+    if wanted is not None and not facts.modules_read:
+        return _unknown(f"in module {wanted}: modules are not read")
     if "." in dep.name:  # a clone symbol named exactly, e.g. foo.isra.0
         return _exact_symbol(conn, dep, build)
     func = q.function(conn, build, dep.name)
     if func is None:
-        return _missing_function(conn, dep.name, build)
+        return _missing_function(conn, dep.name, build, facts)
+    home = q.function_home(conn, build, dep.name) if facts.modules_read else None
+    if wanted is not None and home != wanted:
+        return _fail(f"not in module {wanted} (in {'module ' + home if home else 'vmlinux'})", "absent")
     if not facts.surfaces or not facts.has_symtab:
         return _unknown("attachability not recorded")
     fentry = dep.attach in _FENTRY_ATTACHES
@@ -287,18 +290,32 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
         return _warn(f"ambiguous: {func.collision}", "ambiguous")
     if func.inline == "Selective":
         return _warn("inlined (Selective): some calls bypass the probe", "inlined_partly")
+    if home is not None:
+        if fentry and facts.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
+            return _fail(
+                f"{gates.MODULE_BTF} is not set: fentry/fexit into module {home} need it", "config_missing"
+            )
+        return _ok(_in_module(conn, build, home))
     return _OK
 
 
-def _missing_function(conn: sqlite3.Connection, name: str, build: int) -> Cell:
-    """A function the build's vmlinux lacks: unknown when no build has it or
-    it may be in a module (modules are not read), absent when the source file
-    that defines it elsewhere is built into this vmlinux (docs/concepts.md#not-recorded)."""
+def _in_module(conn: sqlite3.Connection, build: int, module: str) -> str:
+    """ "in module ext4 (must be loaded: ext4, jbd2, mbcache, crc16)"."""
+    return f"in module {module} (must be loaded: {', '.join(q.module_chain(conn, build, module))})"
+
+
+def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: BuildFacts) -> Cell:
+    """A function the build lacks: unknown when no build has it, or when it
+    may be in a module that was not read; absent when the build's modules
+    were read, or the source file that defines it elsewhere is built into
+    this vmlinux (docs/concepts.md#not-recorded)."""
     if not q.function_anywhere(conn, name):
         return _unknown(
             "in no build of the database (a placeholder its loader retargets? see --retarget)",
             "absent_everywhere",
         )
+    if facts.modules_read:
+        return _fail(f"absent (not in vmlinux or its {q.module_count(conn, build)} modules)", "absent")
     cu = q.defining_cu_in(conn, name, build)
     if cu is not None:
         return _fail(f"absent ({cu} is in vmlinux)", "absent")
@@ -383,7 +400,8 @@ def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Bu
         return _fail("raw tracepoint only (no trace event)", "not_attachable")
     if dep.detail and tp.system != dep.detail:
         return _fail(f"in system {tp.system}", "absent")
-    return _OK
+    home = q.tracepoint_home(conn, build, dep.name) if facts.modules_read else None
+    return _ok(_in_module(conn, build, home)) if home is not None else _OK
 
 
 def _missing_event(conn: sqlite3.Connection, name: str) -> Cell:

@@ -58,6 +58,8 @@ GATES: dict[str, tuple[str, tuple[Gate, ...]]] = {
 _SYSCALL_EVENTS = ("syscall trace events", (Gate("CONFIG_FTRACE_SYSCALLS", None, None, ""),))
 #: fentry/fexit on a module's function (SEC("fentry/mod:func")) needs module BTF.
 _MODULE_BTF = Gate("CONFIG_DEBUG_INFO_BTF_MODULES", None, None, "")
+#: The option fentry/fexit into a module's function need (its split BTF).
+MODULE_BTF = _MODULE_BTF.option
 
 #: Every kernel config that can run BPF says whether it has the bpf() syscall;
 #: a config that does not mention it is partial, and the gates are not applied.

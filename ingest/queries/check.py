@@ -69,6 +69,7 @@ class BuildFacts(NamedTuple):
     # The rows of a layout, shared by every build of one evaluation (layouts are
     # interned across builds); None: read them from the database each time.
     members: Callable[[int], list[MemberRow]] | None = None
+    modules_read: bool = False  # the build's loadable modules were read (builds.n_modules set)
 
 
 def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = ()) -> BuildFacts:
@@ -86,7 +87,12 @@ def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = (
         " WHERE n.name IN (SELECT value FROM json_each(?)) AND c.name_id = n.id AND c.build_id = ?",
         (json.dumps(list(options)), build),
     )
+    modules_read = False
+    if "n_modules" in {r[1] for r in conn.execute("PRAGMA table_info(builds)")}:
+        found = conn.execute("SELECT n_modules IS NOT NULL FROM builds WHERE id = ?", (build,)).fetchone()
+        modules_read = bool(found and found[0])
     return BuildFacts(
+        modules_read=modules_read,
         has_dwarf=bool(row[0]),
         has_btf=bool(row[1]),
         has_symtab=bool(row[2]),
@@ -122,6 +128,50 @@ def function(conn: sqlite3.Connection, build: int, name: str) -> FunctionFacts |
         (build, name),
     ).fetchone()
     return FunctionFacts._make(row) if row else None
+
+
+def function_home(conn: sqlite3.Connection, build: int, name: str) -> str | None:
+    """The module function `name` lives in on `build` (functions.module_id), None: vmlinux.
+    Only for builds whose modules were read (BuildFacts.modules_read)."""
+    row = conn.execute(
+        "SELECT n.name FROM functions f JOIN modules m ON m.id = f.module_id JOIN names n ON n.id = m.name_id"
+        f" WHERE f.build_id = ? AND f.name_id = {_NAME_ID}",
+        (build, name),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def tracepoint_home(conn: sqlite3.Connection, build: int, name: str) -> str | None:
+    """The module defining trace event `name` on `build`, None: vmlinux (modules read only)."""
+    row = conn.execute(
+        "SELECT n.name FROM tracepoints t JOIN modules m ON m.id = t.module_id JOIN names n ON n.id = m.name_id"
+        f" WHERE t.build_id = ? AND t.name_id = {_NAME_ID}",
+        (build, name),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def module_chain(conn: sqlite3.Connection, build: int, module: str) -> list[str]:
+    """`module` and every module it depends on (.modinfo depends=, transitively),
+    in the order found: what must be loaded for its code to run."""
+    depends = dict(
+        conn.execute(
+            "SELECT n.name, m.depends FROM modules m JOIN names n ON n.id = m.name_id WHERE m.build_id = ?",
+            (build,),
+        ).fetchall()
+    )
+    chain, todo = [module], [module]
+    while todo:
+        for dep in (depends.get(todo.pop(0)) or "").split(","):
+            if dep and dep not in chain:
+                chain.append(dep)
+                todo.append(dep)
+    return chain
+
+
+def module_count(conn: sqlite3.Connection, build: int) -> int:
+    """How many modules of `build` were read (unreadable ones included)."""
+    return conn.execute("SELECT count(*) FROM modules WHERE build_id = ?", (build,)).fetchone()[0]
 
 
 def function_anywhere(conn: sqlite3.Connection, name: str) -> bool:

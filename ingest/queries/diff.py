@@ -19,6 +19,15 @@ class FunctionState(NamedTuple):
     suffixes: str | None
     n_symbols: int
     prototype_id: int | None
+    module: str | None = None  # the module it lives in; None: vmlinux (or modules not read)
+
+
+class ModuleEntry(NamedTuple):
+    """A loadable module of a build."""
+
+    name_id: int
+    name: str
+    path: str
 
 
 class AttachState(NamedTuple):
@@ -114,13 +123,29 @@ class LayoutDetails(NamedTuple):
 
 
 def function_states(conn: sqlite3.Connection, build: int) -> list[FunctionState]:
-    """Every function of a build."""
+    """Every function of a build, with the name of the module it lives in."""
     rows = conn.execute(
-        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id"
-        " FROM functions f JOIN names n ON n.id = f.name_id WHERE f.build_id = ?",
+        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
+        " FROM functions f JOIN names n ON n.id = f.name_id LEFT JOIN modules m ON m.id = f.module_id"
+        " LEFT JOIN names mn ON mn.id = m.name_id WHERE f.build_id = ?",
         (build,),
     )
     return list(map(FunctionState._make, rows))
+
+
+def modules_read(conn: sqlite3.Connection, build: int) -> bool:
+    """Whether the build's modules were read (builds.n_modules is not NULL)."""
+    row = conn.execute("SELECT n_modules IS NOT NULL FROM builds WHERE id = ?", (build,)).fetchone()
+    return bool(row and row[0])
+
+
+def modules(conn: sqlite3.Connection, build: int) -> list[ModuleEntry]:
+    """Every module of a build, readable or not."""
+    rows = conn.execute(
+        "SELECT m.name_id, n.name, m.path FROM modules m JOIN names n ON n.id = m.name_id WHERE m.build_id = ?",
+        (build,),
+    )
+    return list(map(ModuleEntry._make, rows))
 
 
 def attach_states(conn: sqlite3.Connection, build: int) -> dict[int, AttachState]:

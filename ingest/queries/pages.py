@@ -34,7 +34,26 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def records_attachability(conn: sqlite3.Connection) -> bool:
     """Whether the functions table has the attachability columns (schema 2)."""
-    return "ftrace" in {row[1] for row in conn.execute("PRAGMA table_info(functions)")}
+    return _has_column(conn, "functions", "ftrace")
+
+
+def records_modules(conn: sqlite3.Connection) -> bool:
+    """Whether the database has the modules table and module_id columns (schema 5)."""
+    return _has_column(conn, "functions", "module_id")
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether `table` (a name from this module, not user input) has `column`."""
+    return column in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _module_name(alias: str, conn: sqlite3.Connection) -> str:
+    """SQL: the module name of `alias`.module_id (NULL: vmlinux), or NULL before schema 5."""
+    if not records_modules(conn):
+        return "NULL"
+    return (
+        f"(SELECT mn.name FROM modules m JOIN names mn ON mn.id = m.name_id WHERE m.id = {alias}.module_id)"
+    )
 
 
 class BuildRow(NamedTuple):
@@ -48,6 +67,7 @@ class BuildRow(NamedTuple):
     version: str | None
     arch: str | None
     flavor: str | None
+    modules_read: bool = False  # builds.n_modules is not NULL
 
 
 def builds(conn: sqlite3.Connection) -> list[BuildRow]:
@@ -64,9 +84,11 @@ def builds(conn: sqlite3.Connection) -> list[BuildRow]:
             version=r[7],
             arch=r[8],
             flavor=r[9],
+            modules_read=r[10] is not None,
         )
         for r in conn.execute(
-            "SELECT id, name, has_dwarf, has_btf, has_symtab, lacks, release, version, arch, flavor"
+            "SELECT id, name, has_dwarf, has_btf, has_symtab, lacks, release, version, arch, flavor,"
+            f" {'n_modules' if _has_column(conn, 'builds', 'n_modules') else 'NULL'}"
             " FROM builds ORDER BY version_sort IS NULL, version_sort, name, id"
         )
     ]
@@ -134,6 +156,7 @@ class FunctionRow(NamedTuple):
     prototype_id: int | None
     prototype: str | None
     prototype_source: str | None
+    module: str | None = None  # the module it lives in; None: vmlinux (or modules not read)
 
 
 def functions(conn: sqlite3.Connection, nid: int) -> list[FunctionRow]:
@@ -149,10 +172,11 @@ def functions(conn: sqlite3.Connection, nid: int) -> list[FunctionRow]:
             prototype_id=r[6],
             prototype=r[7],
             prototype_source=r[8],
+            module=r[9],
         )
         for r in conn.execute(
             "SELECT f.build_id, f.collision, f.inline, f.suffixes, f.n_instances, f.n_symbols,"
-            " f.prototype_id, p.text, f.prototype_source FROM functions f"
+            f" f.prototype_id, p.text, f.prototype_source, {_module_name('f', conn)} FROM functions f"
             " LEFT JOIN prototypes p ON p.id = f.prototype_id WHERE f.name_id = ?",
             (nid,),
         )
@@ -186,6 +210,7 @@ class InstanceRow(NamedTuple):
     inline: int | None
     address: int | None
     defined: bool
+    module: str | None = None  # None: vmlinux
 
 
 def instances(conn: sqlite3.Connection, nid: int) -> list[InstanceRow]:
@@ -201,10 +226,11 @@ def instances(conn: sqlite3.Connection, nid: int) -> list[InstanceRow]:
             inline=r[6],
             address=r[7],
             defined=bool(r[8]),
+            module=r[9],
         )
         for r in conn.execute(
             "SELECT i.id, i.build_id, i.external, dp.path, i.decl_line, cp.path, i.inline, i.address,"
-            " i.defined FROM instances i LEFT JOIN paths dp ON dp.id = i.decl_path_id"
+            f" i.defined, {_module_name('i', conn)} FROM instances i LEFT JOIN paths dp ON dp.id = i.decl_path_id"
             " LEFT JOIN paths cp ON cp.id = i.cu_path_id WHERE i.name_id = ?"
             " ORDER BY i.build_id, i.address IS NULL, cp.path IS NULL, cp.path, i.id",
             (nid,),
@@ -244,6 +270,7 @@ class SymbolRow(NamedTuple):
     size: int | None
     binding: str
     section: str | None
+    module: str | None = None  # None: vmlinux
 
 
 def symbols(conn: sqlite3.Connection, stem_id: int) -> list[SymbolRow]:
@@ -251,7 +278,8 @@ def symbols(conn: sqlite3.Connection, stem_id: int) -> list[SymbolRow]:
     return [
         SymbolRow(*r)
         for r in conn.execute(
-            "SELECT s.build_id, n.name, s.address, s.size, s.binding, s.section FROM symbols s"
+            "SELECT s.build_id, n.name, s.address, s.size, s.binding, s.section,"
+            f" {_module_name('s', conn)} FROM symbols s"
             " JOIN names n ON n.id = s.name_id WHERE s.stem_id = ? ORDER BY s.build_id, s.address",
             (stem_id,),
         )
@@ -266,6 +294,7 @@ class TypeRow(NamedTuple):
     layout_id: int
     kind: str
     size: int
+    module: str | None = None  # None: vmlinux has the name
 
 
 def types(conn: sqlite3.Connection, nid: int) -> list[TypeRow]:
@@ -273,7 +302,8 @@ def types(conn: sqlite3.Connection, nid: int) -> list[TypeRow]:
     return [
         TypeRow(*r)
         for r in conn.execute(
-            "SELECT t.build_id, t.layout_id, t.kind, l.size FROM types t JOIN layouts l ON l.id = t.layout_id"
+            f"SELECT t.build_id, t.layout_id, t.kind, l.size, {_module_name('t', conn)}"
+            " FROM types t JOIN layouts l ON l.id = t.layout_id"
             " WHERE t.name_id = ? ORDER BY t.build_id, t.kind = 'enum', t.kind, t.layout_id",
             (nid,),
         )
@@ -315,6 +345,49 @@ def enum_values(conn: sqlite3.Connection, layout_ids: Iterable[int]) -> dict[int
     ):
         out[lid].append((name, value))
     return out
+
+
+# --------------------------------------------------------------------------- /module/<name>
+
+
+class ModuleRow(NamedTuple):
+    """A row of the module_list view (schema.sql): one module of one build."""
+
+    build_id: int
+    path: str
+    license: str | None
+    description: str | None
+    depends: str | None
+    vermagic: str | None
+    size: int | None
+    error: str | None  # None: read; else why it is unreadable
+    functions: int
+    trace_events: int
+
+
+def modules_named(conn: sqlite3.Connection, nid: int) -> list[ModuleRow]:
+    """The module `nid` in every build that ships it (none before schema 5)."""
+    if not records_modules(conn):
+        return []
+    return [
+        ModuleRow(*r)
+        for r in conn.execute(
+            f"SELECT {', '.join(ModuleRow._fields)} FROM module_list WHERE name_id = ? ORDER BY build_id",
+            (nid,),
+        )
+    ]
+
+
+def vmlinux_functions_in(conn: sqlite3.Connection, build: int, directory: str) -> int:
+    """How many function names of the build's vmlinux have a compile unit directly in
+    `directory` (fs/ext4/): a hint that a module's code is built in there."""
+    prefix = directory.rstrip("/") + "/"
+    return conn.execute(
+        "SELECT count(DISTINCT i.name_id) FROM instances i WHERE i.build_id = :build"
+        " AND i.module_id IS NULL AND i.cu_path_id IN (SELECT id FROM paths"
+        " WHERE substr(path, 1, length(:prefix)) = :prefix AND instr(substr(path, length(:prefix) + 1), '/') = 0)",
+        {"build": build, "prefix": prefix},
+    ).fetchone()[0]
 
 
 # --------------------------------------------------------------------------- surface pages
@@ -505,6 +578,8 @@ class BuildSummary(NamedTuple):
     kfuncs: int
     config_options: int
     variables: int | None  # None: variables not recorded
+    modules: int | None  # None: modules not read
+    module_functions: int | None
 
 
 def build_summaries(conn: sqlite3.Connection) -> dict[int, BuildSummary]:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 #: Surface tables whose names search finds, in the order a result lists them.
-SURFACE_TABLES = ("tracepoints", "syscalls", "lsm_hooks", "kfuncs", "config_options")
+SURFACE_TABLES = ("tracepoints", "syscalls", "lsm_hooks", "kfuncs", "config_options", "modules")
 
 _ORDER = "ORDER BY (n.name = :q) DESC, (substr(n.name, 1, length(:q)) = :q) DESC, length(n.name), n.name"
 
@@ -29,7 +29,7 @@ def indexed(conn: sqlite3.Connection, tables: set[str] | frozenset[str]) -> bool
 
 def _known(tables: set[str] | frozenset[str]) -> str:
     """SQL: the names row `n` is a function, a type or another surface item
-    somewhere (not only a symbol name)."""
+    or a module somewhere (not only a symbol name)."""
     wanted = ["functions", "types"] + [t for t in SURFACE_TABLES if t in tables]
     return "(" + " OR ".join(f"EXISTS (SELECT 1 FROM {t} WHERE name_id = n.id)" for t in wanted) + ")"
 
@@ -71,6 +71,7 @@ class NameKinds(NamedTuple):
     kfunc_builds: int
     config_builds: int
     variable_builds: int
+    module_builds: int  # builds shipping a module of this name
 
 
 def name_kinds(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, NameKinds]:

@@ -60,7 +60,7 @@ def decompress(raw: bytes, where: str = "module") -> bytes:
 def list_modules(root: str | os.PathLike[str]) -> list[str]:
     """Relative paths of every module file under `root`, sorted."""
     out = []
-    for dirpath, _, files in os.walk(root):
+    for dirpath, _, files in os.walk(root, followlinks=True):
         for name in files:
             if name.endswith(SUFFIXES):
                 out.append(os.path.relpath(os.path.join(dirpath, name), root))

@@ -224,11 +224,27 @@ class ImageMemory:
         return out
 
 
+#: Sections the module loader finds by name, and the linker markers that bound
+#: the same tables in vmlinux (the surface readers look for those).
+MODULE_TABLES = {
+    "__mcount_loc": "mcount_loc",
+    "_ftrace_events": "ftrace_events",
+    "_kprobe_blacklist": "kprobe_blacklist",
+}
+
+
 def _linked_symbols(obj: Relocatable) -> list[ElfSymbol]:
-    """A module's named defined symbols at their layout addresses (imports are not in it)."""
+    """A module's named defined symbols at their layout addresses (imports are
+    not in it), plus __start_X/__stop_X markers around its MODULE_TABLES."""
+    markers = []
+    for laid in obj.sections:
+        table = MODULE_TABLES.get(laid.name)
+        if table is not None:
+            for marker, address in (("__start_", laid.address), ("__stop_", laid.address + laid.size)):
+                markers.append(ElfSymbol(marker + table, address, 0, "notype", laid.name, "STB_LOCAL"))
     entries, values, _ = obj.symtab()
     if not len(entries):
-        return []
+        return markers
     strings = obj.strtab(next(h for h in obj.headers if h.type == 2))  # SHT_SYMTAB
     out = []
     for name_off, info, index, value, size in zip(
@@ -245,4 +261,4 @@ def _linked_symbols(obj: Relocatable) -> list[ElfSymbol]:
         name = strings[name_off:end].decode("utf-8", "replace")
         section = obj.headers[index].name if 0 < index < len(obj.headers) else None
         out.append(ElfSymbol(name, value, size, kind, section, BINDINGS.get(info >> 4, str(info >> 4))))
-    return out
+    return out + markers

@@ -26,7 +26,13 @@ def add_surfaces(
         build.attach = read_attach(memory)
         data_symbols = object_symbols(memory.symbols) if memory.symbols else None
     native = frozenset(s.name for s in build.syscalls if s.abi == "native")
+    in_modules = build.tracepoints  # assemble put the modules' events here
     build.tracepoints = read_tracepoints(memory, build.layouts, btf, function_names, native)
+    seen = {t.name for t in build.tracepoints}
+    for event in in_modules:  # one event per name: vmlinux's first, then modules in path order
+        if event.name not in seen:
+            seen.add(event.name)
+            build.tracepoints.append(event)
     build.lsm_hooks = read_lsm_hooks(build.layouts, btf)
     build.kfuncs = read_kfuncs(memory, btf)
     build.btf_funcs = frozenset(btf.funcs) if btf else frozenset()

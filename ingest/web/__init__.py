@@ -5,6 +5,7 @@ sqlite3.Connection (and the page's parameters) and return the template context.
 - ``timeline``: the groups x builds loop -- status lines and strip cells -- written once.
 - ``items``: the function, struct and surface pages (``function_page``, ``struct_page``, ``surface_page``).
 - ``overview``: the builds summary, the status matrix and the name search.
+- ``modules``: /module/<name>, one loadable module across builds.
 - ``diff``: the page of two builds' differences; ``check``: the /check form and report.
 - ``charts``: SVG geometry; ``forms``: multipart bodies and upload limits; ``cache``: the page LRU.
 - ``site``: ``Pages``, the ``ks`` object templates call, binding the builders to a Datasette.

@@ -91,7 +91,7 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
 
     def state(build: BuildRow) -> Hashable:
         f = funcs.get(build.id)
-        return None if f is None else (f.collision, f.inline, f.suffixes, f.prototype_id)
+        return None if f is None else (f.collision, f.inline, f.suffixes, f.prototype_id, f.module)
 
     def describe(build: BuildRow) -> Verdict:
         f = funcs.get(build.id)
@@ -114,7 +114,8 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
                 callers_links=links.data("function_callers", name=name, build=build.name),
             )
         letters, cls = function_cell(f, build)
-        return Verdict(status=function_status_line(f, build), letters=letters, cls=cls, fields=fields)
+        status = function_status_line(f, build) + in_module(f.module if f else None)
+        return Verdict(status=status, letters=letters, cls=cls, fields=fields)
 
     out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
     out["differences"] = item_differences(conn, ctx, ("function",), nid)
@@ -131,7 +132,13 @@ def _function_fields(f: FunctionRow) -> dict[str, object]:
         "prototype_id": f.prototype_id,
         "prototype": f.prototype,
         "prototype_source": f.prototype_source,
+        "module": f.module,
     }
+
+
+def in_module(module: str | None) -> str:
+    """What a status line adds when the item lives in a loadable module."""
+    return f" · in module {module}" if module else ""
 
 
 def function_status_line(f: FunctionRow | q.FunctionState | None, build: BuildRow) -> str:
@@ -162,6 +169,7 @@ def _instances(conn: sqlite3.Connection, nid: int) -> tuple[dict[int, list[dict]
                 "address": hex_address(i.address),
                 "location": f"{i.decl_path}:{i.decl_line}" if i.decl_path and i.decl_line else i.decl_path,
                 "defined": i.defined,
+                "module": i.module,
                 "inline": i.inline,
                 "inlined": i.inline in (1, 3),
                 "inline_callers": [],
@@ -187,7 +195,10 @@ def _symbols(conn: sqlite3.Connection, nid: int) -> tuple[dict[int, list[str]], 
             more[s.build_id] += 1
             continue
         start = s.address & MASK64
-        listed[s.build_id].append(f"{start:x}-{(start + (s.size or 0)) & MASK64:x}: {s.name} ({s.binding})")
+        where = f" in module {s.module}" if s.module else ""
+        listed[s.build_id].append(
+            f"{start:x}-{(start + (s.size or 0)) & MASK64:x}: {s.name} ({s.binding}){where}"
+        )
     return listed, more
 
 
@@ -219,11 +230,17 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
 
     def state(build: BuildRow) -> Hashable:
         rows = per_build.get(build.id)
-        return tuple(t.layout_id for t in rows) if rows else None
+        return tuple((t.layout_id, t.module) for t in rows) if rows else None
 
     def describe(build: BuildRow) -> Verdict:
         defs = [
-            {"kind": t.kind, "size": t.size, "text": texts[t.layout_id], "layout_id": t.layout_id}
+            {
+                "kind": t.kind,
+                "size": t.size,
+                "text": texts[t.layout_id],
+                "layout_id": t.layout_id,
+                "module": t.module,
+            }
             for t in per_build.get(build.id, ())
         ]
         if not defs:
@@ -232,6 +249,8 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
             status, letters, cls = f"{len(defs)} distinct definitions ⚠️", "C", "C"
         else:
             status, letters, cls = "✅", "", "ok"
+        modules = sorted({t.module for t in per_build.get(build.id, ()) if t.module})
+        status += in_module(", ".join(modules))
         return Verdict(status, letters, cls, {"present": bool(defs), "definitions": defs})
 
     out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
@@ -309,10 +328,14 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
             for spec, c in cells
         ]
         worst = max((c.level for _, c in cells), key=check.severity)
-        status = _surface_summary(kind, name, facts) + (
-            " ✅"
-            if worst == "ok"
-            else " — " + "; ".join(f"{spec} {c.text}" for spec, c in cells if c.level != "ok") + " ⚠️"
+        status = (
+            _surface_summary(kind, name, facts)
+            + (
+                " ✅"
+                if worst == "ok"
+                else " — " + "; ".join(f"{spec} {c.text}" for spec, c in cells if c.level != "ok") + " ⚠️"
+            )
+            + in_module(str(facts[0].get("module") or ""))
         )
         fields = {"present": True, "facts": facts, "verdicts": verdicts}
         return Verdict(status, SURFACE_LETTERS.get(worst, ""), SURFACE_CLASSES[worst], fields)

@@ -42,6 +42,9 @@ class SummaryRow:
     enums: int
     symbols: int | None
     surfaces: list[dict[str, object]] | None  # None: not recorded for this build
+    modules: int | None = None  # None: the build's modules were not read
+    module_functions: int | None = None
+    modules_url: str = ""
 
     @property
     def name(self) -> str:
@@ -75,6 +78,9 @@ def summary_page(conn: sqlite3.Connection, ctx: Context, links: Links) -> Page:
                 enums=s.enums,
                 symbols=s.symbols,
                 surfaces=_surface_counts(links, b, s),
+                modules=s.modules,
+                module_functions=s.module_functions,
+                modules_url=links.url("modules_per_build", build=b.name, name=""),
             )
         )
     return {
@@ -83,6 +89,7 @@ def summary_page(conn: sqlite3.Connection, ctx: Context, links: Links) -> Page:
         "bars": charts.summary_bars(rows),
         "links": links.data("builds_summary"),
         "surfaces": any(r.surfaces for r in rows),
+        "modules": any(r.modules is not None for r in rows),
     }
 
 
@@ -275,6 +282,7 @@ def search_page(
                 "types": list(k.type_kinds),
                 "others": others,
                 "variable": bool(k.variable_builds),
+                "module": k.module_builds,
                 "exact": m.name == text,
             }
         )

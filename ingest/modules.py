@@ -1,0 +1,178 @@
+"""Read every loadable module of a build (docs/concepts.md#modules).
+
+Each `.ko` (or .ko.xz/.zst/.gz) of a module tree is opened as a linked image
+(ingest.readers.kmod: laid out and relocated like the kernel's module loader
+does), then read as vmlinux is: its function symbols, the DWARF walk of its
+units (one process per module, modules spread over the workers), its split
+BTF over the build's BTF (prototypes, its own types, fentry FUNCs), its
+ftrace records and kprobe blacklist, and its trace events. A module that
+cannot be read (corrupt, truncated, built for another kernel) is recorded
+with the reason, and nothing else of it is kept; the rest of the build lands.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ingest.assemble import ModuleFacts, UnitPart, _btf_prototypes, unit_part
+from ingest.cdecl import layouts as btf_layouts
+from ingest.errors import BadBtf, BadDwarf, BadModule, ImageError
+from ingest.model import Layout, Module
+from ingest.readers import dwarf, elf, kmod
+from ingest.readers.btf import BtfInfo, read_btf
+from ingest.readers.vaddr import ImageMemory
+from ingest.surfaces.attach import read_attach
+from ingest.surfaces.tracepoints import read_tracepoints
+
+#: Where each arch's kernel puts modules (MODULES_VADDR): a base away from 0,
+#: so that no function sits at address 0.
+MODULE_BASE = {
+    "amd64": 0xFFFFFFFFC0000000,
+    "arm64": 0xFFFF800000000000,
+    "ppc64el": 0xC008000000000000,
+    "ppc64": 0xC008000000000000,
+    "riscv64": 0xFFFFFFFF01000000,
+    "s390x": 0x3FF80000000,
+    "armhf": 0xBF000000,
+    "i386": 0xF8000000,
+}
+_DEBUG_SECTIONS = (
+    ".debug_info",
+    ".debug_abbrev",
+    ".debug_str",
+    ".debug_line",
+    ".debug_line_str",
+    ".debug_str_offsets",
+    ".debug_addr",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeContext:
+    """What every module of one build is read against."""
+
+    release: str | None  # the image's release: a module's vermagic must start with it
+    arch: str
+    btf: BtfInfo | None  # the base of the modules' split BTF
+    layouts: list[Layout]  # vmlinux's: trace_event_call and friends for the event reader
+
+
+_context: list[TreeContext] = []  # the worker's, set before the fork
+
+
+def module_files(tree: Path) -> list[str]:
+    """The module files of a tree, by relative path."""
+    return kmod.list_modules(tree)
+
+
+def read_tree(
+    tree: Path,
+    context: TreeContext,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[ModuleFacts]:
+    """Every module of `tree`, in path order; `progress(done, total)` as they come."""
+    work = [(str(tree / rel), rel) for rel in module_files(tree)]
+    _context[:] = [context]
+    jobs = jobs or min(os.cpu_count() or 1, 4)
+    total = len(work)
+    if jobs <= 1 or total < 4:
+        results: Iterator[ModuleFacts] = map(_read_one, work)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("fork").Pool(jobs, initializer=gc.disable)
+        # Largest first would balance better, but path order keeps the output stable: small chunks instead.
+        results = pool.imap(_read_one, work, chunksize=2)
+    try:
+        for done, facts in enumerate(results, 1):
+            if progress is not None:
+                progress(done, total)
+            yield facts
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def _read_one(item: tuple[str, str]) -> ModuleFacts:
+    path, rel = item
+    try:
+        return read_module(Path(path), rel, _context[0])
+    except (BadModule, BadBtf, BadDwarf, ImageError) as exc:
+        return _unreadable(rel, str(exc))
+    except Exception as exc:  # a reader's bug on one module must not sink the build
+        return _unreadable(rel, f"{exc.__class__.__name__}: {exc}")
+
+
+def _name_from_path(rel: str) -> str:
+    """ "drivers/md/md-mod.ko.zst" -> "md_mod" (as the kernel names modules)."""
+    return os.path.basename(rel).split(".ko")[0].replace("-", "_")
+
+
+def _unreadable(rel: str, why: str) -> ModuleFacts:
+    return ModuleFacts(
+        module=Module(name=_name_from_path(rel), path=rel, error=why.replace("\n", " ")),
+        part=UnitPart([], [], {}, []),
+        symbols=[],
+        prototypes={},
+        tracepoints=[],
+    )
+
+
+def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
+    """One module's facts; raises BadModule (and the readers' errors) when unreadable."""
+    opened = kmod.open_module(path, base=MODULE_BASE.get(context.arch, 0))
+    info = opened.info
+    name = opened.name or _name_from_path(rel)
+    if context.release and info.vermagic and info.vermagic.split()[0] != context.release:
+        raise BadModule(
+            f"vermagic {info.vermagic.split()[0]!r} is not the image's release {context.release!r}"
+        )
+    image = opened.image
+    symbols = [replace(s, module=name) for s in elf.function_symbols(image)]
+    btf = None
+    raw_btf = image.section(".BTF")
+    if raw_btf and context.btf is not None:
+        btf = read_btf(raw_btf, base=context.btf)
+    own_layouts = btf_layouts(btf.graph) if btf else []
+    part = UnitPart([], [], {}, [])
+    if image.has(".debug_info"):
+        sections = opened.linked.relocate([n for n in _DEBUG_SECTIONS if image.has(n)])
+        units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
+        config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
+        walked = list(dwarf.walk(units, sections, image.endian, config, jobs=1))
+        part = unit_part(walked, symbols, module=name)
+        if btf is None:
+            own_layouts = part.layouts
+    memory = ImageMemory(image)
+    names = frozenset(i.name for i in part.instances) | frozenset(s.name for s in symbols)
+    events = read_tracepoints(memory, [*context.layouts, *own_layouts], btf, names)
+    return ModuleFacts(
+        module=Module(
+            name=name,
+            path=rel,
+            license=info.license,
+            description=info.description,
+            depends=tuple(d for d in info.depends if d),
+            vermagic=info.vermagic,
+            size=opened.size,
+            layouts=[lay for lay in own_layouts if lay.name],
+            attach=read_attach(memory),
+            btf_funcs=frozenset(btf.funcs) if btf else frozenset(),
+        ),
+        part=part._replace(layouts=[]),
+        symbols=symbols,
+        prototypes=_btf_prototypes(btf) if btf else {},
+        tracepoints=[replace(t, module=name) for t in events],
+    )
+
+
+def summary(modules: Sequence[Module]) -> str:
+    """ "4 023 modules (2 unreadable)"."""
+    bad = sum(1 for m in modules if m.error)
+    return f"{len(modules)} modules" + (f" ({bad} unreadable)" if bad else "")

@@ -1,0 +1,98 @@
+"""/module/<name>: one loadable module across builds (docs/concepts.md#modules):
+where it is shipped, what it needs loaded, what it defines, or why it is not there."""
+
+from __future__ import annotations
+
+import posixpath
+import sqlite3
+from collections.abc import Hashable
+
+from ingest.queries import pages as q
+from ingest.queries.pages import BuildRow, ModuleRow
+from ingest.web.context import Context, Links, Page
+from ingest.web.items import item_differences
+from ingest.web.timeline import Verdict, timeline
+
+#: (class, letter, text) of the module strip, in legend order.
+MODULE_LEGEND = [
+    ("ok", "", "✅ a loadable module of this build"),
+    ("F", "✗", "shipped, but unreadable (see the reason)"),
+    ("T", "B", "not a module here: maybe built into vmlinux"),
+    ("nodwarf", "?", "not recorded: the build's modules were not read"),
+    ("delta", "Δ", "changed vs the previous build (vs the baseline for variants)"),
+    ("absent", "", "absent"),
+]
+
+
+def depends(row: ModuleRow) -> list[str]:
+    """The modules `row` needs loaded first (.modinfo depends=), in order."""
+    return [d for d in (row.depends or "").split(",") if d]
+
+
+def module_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str) -> Page:
+    """Per build: path, size, license, description, depends, vermagic, counts of
+    functions and trace events; else built in (a guess from vmlinux's compile
+    units), absent or not recorded."""
+    out: Page = {
+        "name": name,
+        "found": False,
+        "groups": [],
+        "strip": [],
+        "legend": MODULE_LEGEND,
+        "links": links.data("modules_per_build", name=name, build=""),
+    }
+    nid = q.name_id(conn, name)
+    rows = {r.build_id: r for r in q.modules_named(conn, nid)} if nid is not None else {}
+    if not rows:
+        return out
+    out["found"] = True
+    out["is_function"] = q.has_function(conn, nid) if nid is not None else False
+    directories = sorted({posixpath.dirname(r.path) for r in rows.values()} - {""})
+
+    def state(build: BuildRow) -> Hashable:
+        r = rows.get(build.id)
+        if r is None:
+            return "not recorded" if not build.modules_read else None
+        return (r.path, r.license, r.depends, r.vermagic is not None, r.error is None, r.functions)
+
+    def describe(build: BuildRow) -> Verdict:
+        r = rows.get(build.id)
+        if r is not None:
+            return _present(links, build, name, r)
+        if not build.modules_read:
+            fields: dict[str, object] = {"present": False, "recorded": False}
+            return Verdict("? not recorded (this build's modules were not read)", "?", "nodwarf", fields)
+        built_in = {d: q.vmlinux_functions_in(conn, build.id, d) for d in directories}
+        hint = {d: n for d, n in built_in.items() if n}
+        fields = {"present": False, "recorded": True, "built_in": hint}
+        if hint:
+            where = ", ".join(f"{n} in {d}/" for d, n in hint.items())
+            return Verdict(f"built into vmlinux? (vmlinux has functions from {where})", "B", "T", fields)
+        return Verdict("Absent", "", "absent", fields)
+
+    out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
+    out["differences"] = item_differences(conn, ctx, ("module",), nid) if nid is not None else None
+    return out
+
+
+def _present(links: Links, build: BuildRow, name: str, r: ModuleRow) -> Verdict:
+    """The status line and facts of a module a build ships."""
+    fields: dict[str, object] = {
+        "present": True,
+        "recorded": True,
+        "path": r.path,
+        "license": r.license,
+        "description": r.description,
+        "depends": depends(r),
+        "vermagic": r.vermagic,
+        "size": r.size,
+        "error": r.error,
+        "functions": r.functions,
+        "trace_events": r.trace_events,
+        "functions_url": links.url("module_functions", build=build.name, module=name),
+    }
+    if r.error is not None:
+        return Verdict(f"{r.path}: unreadable ({r.error}) ⚠️", "✗", "F", fields)
+    size = f", {r.size:,} bytes" if r.size is not None else ""
+    counts = f", {r.functions:,} functions" + (f", {r.trace_events:,} trace events" if r.trace_events else "")
+    return Verdict(f"loadable module {r.path}{size}{counts} ✅", "", "ok", fields)

@@ -1,0 +1,259 @@
+"""Loadable modules as part of a build (docs/concepts.md#modules): the
+module-like fixtures of tests/test_modules_readers.py (gcc -c -g -O2, then
+ld -r; tests/fixtures/modules) in a tree beside the fixture program as the
+"vmlinux", ingested by the real pipeline. Expected rows come from the C
+source; real modules of Debian's 6.1.0-56 package at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import compile_program
+from test_modules_readers import _build
+
+from ingest import pipeline
+from ingest.bpf import check
+from ingest.cli import cli
+
+REAL = Path(
+    os.environ.get(
+        "KERNSURF_MODULES_61", "/root/.cache/kernsurf-dev/x61/usr/lib/debug/lib/modules/6.1.0-56-amd64/kernel"
+    )
+)
+VMLINUX_61 = Path.home() / ".cache/kernsurf/debian/linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64/vmlinux"
+
+
+def _tree(tmp: Path, modules: dict[str, Path]) -> Path:
+    """lib/modules/<release>/kernel-like tree: a/alpha.ko, b/beta.ko (path order: alpha first)."""
+    tree = tmp / "kernel"
+    for sub, name in (("a", "alpha"), ("b", "beta")):
+        (tree / sub).mkdir(parents=True)
+        shutil.copy(modules[name], tree / sub / f"{name}.ko")
+    return tree
+
+
+@pytest.fixture(scope="module")
+def fixture_modules(tmp_path_factory) -> dict[str, Path]:
+    return _build("amd64", tmp_path_factory.mktemp("kos"))
+
+
+@pytest.fixture(scope="module")
+def module_db(tmp_path_factory, fixture_modules) -> Path:
+    tmp = tmp_path_factory.mktemp("moddb")
+    program = compile_program(tmp, "dwarf5")
+    tree = _tree(tmp, fixture_modules)
+    (tree / "c").mkdir()
+    (tree / "c" / "broken.ko").write_bytes(fixture_modules["beta"].read_bytes()[:3000])  # truncated
+    path = tmp / "kernels.db"
+    pipeline.ingest(program, path, pipeline.Identity(label="fixture"), jobs=1, modules=tree)
+    return path
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_the_modules_table(module_db):
+    got = rows(
+        module_db,
+        "SELECT n.name, m.path, m.license, m.description, m.depends, m.vermagic, m.error IS NULL"
+        " FROM modules m JOIN names n ON n.id = m.name_id ORDER BY m.path",
+    )
+    # .modinfo of alpha_main.c and beta_main.c; broken.ko is cut at byte 3000
+    assert got == [
+        ("alpha", "a/alpha.ko", "GPL", "alpha fixture", "beta,gamma", "6.1.0-test SMP mod_unload", 1),
+        ("beta", "b/beta.ko", "Dual MIT/GPL", None, None, "6.1.0-test SMP mod_unload", 1),
+        ("broken", "c/broken.ko", None, None, None, None, 0),
+    ]
+    (error,) = rows(module_db, "SELECT error FROM modules WHERE path = 'c/broken.ko'")[0]
+    assert "truncated" in error
+    assert rows(module_db, "SELECT n_modules FROM builds") == [(3,)]
+
+
+def test_module_functions_are_tagged(module_db):
+    got = dict(
+        rows(
+            module_db,
+            "SELECT n.name, coalesce(mn.name, 'vmlinux') FROM functions f JOIN names n ON n.id = f.name_id"
+            " LEFT JOIN modules m ON m.id = f.module_id LEFT JOIN names mn ON mn.id = m.name_id",
+        )
+    )
+    # alpha_main.c / alpha_util.c define alpha_entry, alpha_util, alpha_twice, alpha_init;
+    # beta_main.c beta_entry; the program's own functions stay in vmlinux
+    assert {k: got[k] for k in ("alpha_entry", "alpha_util", "alpha_twice", "beta_entry", "entry_a")} == {
+        "alpha_entry": "alpha",
+        "alpha_util": "alpha",
+        "alpha_twice": "alpha",
+        "beta_entry": "beta",
+        "entry_a": "vmlinux",
+    }
+    # instances and symbols carry their module; nothing of broken.ko is stored
+    per_module = rows(
+        module_db,
+        "SELECT n.name, count(DISTINCT i.id), count(DISTINCT s.id) FROM modules m JOIN names n ON n.id = m.name_id"
+        " LEFT JOIN instances i ON i.module_id = m.id LEFT JOIN symbols s ON s.module_id = m.id GROUP BY m.id"
+        " ORDER BY m.path",
+    )
+    assert [name for name, *_ in per_module] == ["alpha", "beta", "broken"]
+    assert per_module[2][1:] == (0, 0)
+    assert all(i > 0 and s > 0 for _, i, s in per_module[:2])
+
+
+def test_a_static_name_in_two_modules(module_db):
+    # shared_helper: static in alpha_main.c and in beta_main.c, two functions of two modules
+    ((collision, n_instances, module),) = rows(
+        module_db,
+        "SELECT f.collision, f.n_instances, mn.name FROM functions f JOIN names n ON n.id = f.name_id"
+        " JOIN modules m ON m.id = f.module_id JOIN names mn ON mn.id = m.name_id WHERE n.name = 'shared_helper'",
+    )
+    assert (collision, n_instances, module) == ("Static-Static Collision", 2, "alpha")  # first by path
+    got = rows(
+        module_db,
+        "SELECT mn.name, p.path FROM instances i JOIN names n ON n.id = i.name_id JOIN modules m ON m.id = i.module_id"
+        " JOIN names mn ON mn.id = m.name_id JOIN paths p ON p.id = i.cu_path_id WHERE n.name = 'shared_helper'"
+        " ORDER BY 1",
+    )
+    assert [m for m, _ in got] == ["alpha", "beta"]
+    assert got[0][1].endswith("alpha_main.c") and got[1][1].endswith("beta_main.c")
+
+
+def test_check_says_the_module_and_its_chain(module_db):
+    report = check.check_objects(
+        module_db,
+        dep_texts=["kprobe:alpha_entry", "kprobe:shared_helper", "kprobe:entry_a", "kprobe:nowhere"],
+    )
+    got = {
+        check.spec(d): (row[0].level, row[0].text, row[0].reason)
+        for d, row in zip(report.dependencies, report.cells)
+    }
+    assert got["kprobe:alpha_entry"] == ("ok", "in module alpha (must be loaded: alpha, beta, gamma)", "ok")
+    assert got["kprobe:shared_helper"] == ("warn", "ambiguous: Static-Static Collision", "ambiguous")
+    assert got["kprobe:entry_a"][0] == "ok" and "module" not in got["kprobe:entry_a"][1]
+    assert got["kprobe:nowhere"][2] == "absent_everywhere"
+
+
+def test_vermagic_of_another_kernel_is_unreadable(tmp_path, fixture_modules):
+    program = compile_program(tmp_path, "dwarf5")
+    tree = _tree(tmp_path, fixture_modules)
+    beta = tree / "b" / "beta.ko"
+    beta.write_bytes(beta.read_bytes().replace(b"vermagic=6.1.0-test", b"vermagic=6.1.0-tesX"))
+    path = tmp_path / "k.db"
+    pipeline.ingest(program, path, pipeline.Identity(release="6.1.0-test"), jobs=1, modules=tree)
+    got = rows(path, "SELECT path, error FROM modules ORDER BY path")
+    assert got[0] == ("a/alpha.ko", None)
+    assert (
+        got[1][0] == "b/beta.ko"
+        and "vermagic '6.1.0-tesX' is not the image's release '6.1.0-test'" in got[1][1]
+    )
+
+
+def test_cli_modules_option(tmp_path, fixture_modules):
+    program = compile_program(tmp_path, "dwarf5")
+    tree = _tree(tmp_path, fixture_modules)
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["ingest", str(program), "--db", str(tmp_path / "a.db"), "--modules", str(tree)]
+    )
+    assert result.exit_code == 0, result.output
+    assert ", 2 modules in " in result.output
+    result = runner.invoke(cli, ["ingest", str(program), "--db", str(tmp_path / "b.db"), "--modules", "none"])
+    assert result.exit_code == 0 and " modules in " not in result.output
+    assert rows(tmp_path / "b.db", "SELECT n_modules FROM builds") == [(None,)]
+    bad = runner.invoke(
+        cli, ["ingest", str(program), "--db", str(tmp_path / "c.db"), "--modules", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 1 and "not a directory" in bad.output
+    assert not (tmp_path / "c.db").exists()
+
+
+# --------------------------------------------------------------------------- real modules
+
+
+@pytest.fixture(scope="module")
+def real_db(tmp_path_factory) -> Path:
+    """6.1.0-56's vmlinux with five real modules of its package (and what they depend on)."""
+    if not VMLINUX_61.exists() or not REAL.is_dir():
+        pytest.skip("the 6.1.0-56 image and its module tree are not cached (KERNSURF_MODULES_61)")
+    tree = tmp_path_factory.mktemp("real-tree") / "kernel"
+    for rel in (
+        "fs/ext4/ext4.ko",
+        "fs/jbd2/jbd2.ko",
+        "fs/mbcache.ko",
+        "lib/crc16.ko",
+        "fs/xfs/xfs.ko",
+        "arch/x86/kvm/kvm.ko",
+        "virt/lib/irqbypass.ko",
+        "drivers/md/md-mod.ko",
+        "drivers/vfio/vfio_iommu_type1.ko",
+        "drivers/vfio/vfio.ko",
+    ):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(REAL / rel, tree / rel)
+    path = tmp_path_factory.mktemp("real-db") / "k.db"
+    pipeline.ingest(VMLINUX_61, path, pipeline.Identity(distro="debian"), modules=tree)
+    return path
+
+
+@pytest.mark.real_kernel
+def test_real_dependencies_in_modules(real_db):
+    report = check.check_objects(
+        real_db,
+        dep_texts=[
+            "kprobe:ext4_file_write_iter",
+            "fentry:xfs_file_fsync",
+            "tracepoint:kvm/kvm_exit",
+            "fentry:md_flush_request",
+        ],
+    )
+    got = {check.spec(d): (row[0].level, row[0].text) for d, row in zip(report.dependencies, report.cells)}
+    # ext4.ko: depends=jbd2,mbcache,crc16 (readelf -p .modinfo); jbd2 depends on nothing more
+    assert got["kprobe:ext4_file_write_iter"] == (
+        "ok",
+        "in module ext4 (must be loaded: ext4, jbd2, mbcache, crc16)",
+    )
+    assert got["fentry:xfs_file_fsync"][0] == "ok" and got["fentry:xfs_file_fsync"][1].startswith(
+        "in module xfs"
+    )
+    assert got["tracepoint:kvm/kvm_exit"] == ("ok", "in module kvm (must be loaded: kvm, irqbypass)")
+    assert got["fentry:md_flush_request"][1].startswith("in module md_mod")
+
+
+@pytest.mark.real_kernel
+def test_real_symbols_and_events_equal_the_modules(real_db):
+    for name, rel in (("ext4", "fs/ext4/ext4.ko"), ("kvm", "arch/x86/kvm/kvm.ko"), ("xfs", "fs/xfs/xfs.ko")):
+        out = subprocess.run(
+            ["readelf", "-sW", str(REAL / rel)], capture_output=True, text=True, check=True
+        ).stdout
+        funcs = {
+            f[7]
+            for f in (line.split() for line in out.splitlines())
+            if len(f) >= 8 and f[3] == "FUNC" and f[6] != "UND" and not f[7].startswith("__pfx_")
+        }
+        stored = {
+            n
+            for (n,) in rows(
+                real_db,
+                "SELECT n.name FROM symbols s JOIN names n ON n.id = s.name_id JOIN modules m ON m.id = s.module_id"
+                f" JOIN names mn ON mn.id = m.name_id WHERE mn.name = '{name}'",
+            )
+        }
+        assert stored == funcs, name
+        # one pointer per trace event in _ftrace_events (readelf -SW: its size / 8)
+        sections = subprocess.run(["readelf", "-SW", str(REAL / rel)], capture_output=True, text=True).stdout
+        size = next(int(line.split()[5], 16) for line in sections.splitlines() if " _ftrace_events " in line)
+        (events,) = rows(
+            real_db,
+            "SELECT count(*) FROM tracepoints t JOIN modules m ON m.id = t.module_id JOIN names mn ON mn.id = m.name_id"
+            f" WHERE mn.name = '{name}' AND t.system IS NOT NULL",
+        )[0]
+        assert events == size // 8, name
