@@ -8,7 +8,7 @@ DB ?= kernels.db
 MANIFEST ?= manifests/default.yml
 TEST_KERNEL_PACKAGE := linux-image-6.1.0-56-amd64-dbg
 
-.PHONY: install system-deps serve database test lint fetch-test-kernel bench bench-build bench-serve bench-diff bench-check clean
+.PHONY: install system-deps serve database test lint fetch-test-kernel bench bench-build bench-serve bench-diff bench-check bench-modules clean
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +55,15 @@ bench-serve: $(DB)
 bench-diff: $(DB)
 	$(PY) scripts/bench_diff.py $(DB)
 
+# BPF_OBJECTS: a directory of *.bpf.o (e.g. the 52 libbpf-tools objects tests/test_corpus.py extracts);
+# empty: tests/fixtures/check/real.bpf.c.
 bench-check: $(DB)
-	$(PY) scripts/bench_check.py $(DB)
+	$(PY) scripts/bench_check.py $(DB) $(BPF_OBJECTS)
+
+# The 6.1.0-56 amd64 package with its 4 023 modules (kernsurf fetch keeps them); MODULES_IMAGE to change.
+MODULES_IMAGE ?= $(shell $(PY) -m ingest fetch debian 6.1.0-56-amd64 --suite bookworm 2>/dev/null)
+bench-modules: install
+	$(PY) scripts/bench_modules.py $(MODULES_IMAGE)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

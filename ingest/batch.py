@@ -33,6 +33,7 @@ from ingest import db, diff, pipeline
 from ingest.archive import debian, store
 from ingest.errors import ArchiveError, BuildError, UnknownPackage
 from ingest.manifest import BuildSpec, Manifest, Member
+from ingest.modules import summary as module_summary
 from ingest.queries import builds
 from ingest.queries.builds import GroupMember, StoredGroup
 
@@ -333,7 +334,9 @@ def _ingest(
         label=s.label,
     )
     try:
-        res = pipeline.ingest(got.path, db_path, identity, jobs=ingest_jobs, config=got.config)
+        res = pipeline.ingest(
+            got.path, db_path, identity, jobs=ingest_jobs, config=got.config, modules=got.modules
+        )
     except pipeline.IngestError as exc:
         row.state, row.error = "failed", f"ingest: {exc}"
         row.ingest_seconds = time.perf_counter() - t
@@ -356,10 +359,15 @@ def _ingest(
     else:
         row.state = "ingested"
         fetched = "cached" if got.cached else f"fetch {row.fetch_seconds:.0f} s"
+        modules = res.build.modules if res.build is not None else None
         say(
             f"done {s.id}: {fetched}, ingest {row.ingest_seconds:.0f} s, "
             f"database +{store.human_size(res.bytes_added)}"
+            + (f", {module_summary(modules)}" if modules is not None else "")
         )
+        for m in modules or ():
+            if m.error:
+                say(f"{s.id}: module {m.path} unreadable: {m.error}")
     if prune and got.evict is not None:
         freed = got.evict()
         say(f"{s.id}: pruned {store.human_size(freed)} from the cache")

@@ -144,7 +144,8 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
     if image.has(".debug_info"):
         sections = opened.linked.relocate([n for n in _DEBUG_SECTIONS if image.has(n)])
         units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
-        config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
+        # With split BTF, prototypes and types come from it: the walk skips type DIEs.
+        config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None, btf is None)
         walked = list(dwarf.walk(units, sections, image.endian, config, jobs=1))
         part = unit_part(walked, symbols, module=name)
         if btf is None:

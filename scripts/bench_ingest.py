@@ -59,7 +59,18 @@ def main() -> None:
             before = db.stat().st_size if db.exists() else 0
             start = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db), "--timings"],
+                [
+                    sys.executable,
+                    "-m",
+                    "ingest",
+                    "ingest",
+                    str(image),
+                    "--db",
+                    str(db),
+                    "--timings",
+                    "--modules",
+                    "none",
+                ],
                 capture_output=True,
                 text=True,
             )

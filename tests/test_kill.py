@@ -107,7 +107,7 @@ def state(db: Path) -> tuple[int, int, int]:
 
 def ingest_completes(image: Path, db: Path, before: tuple[int, int, int]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
+        [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db), "--modules", "none"],
         cwd=ROOT,
         env=env(),
         capture_output=True,
@@ -219,7 +219,7 @@ def test_kill_build(tmp_path, kill_at, builds, groups, pairs):
 def start(image: Path, db: Path) -> subprocess.Popen:
     # Own process group, so the walk's worker processes die with it.
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db)],
+        [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db), "--modules", "none"],
         cwd=ROOT,
         env=env(),
         stdout=subprocess.PIPE,

@@ -15,18 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import compile_program
+from modules_support import VMLINUX_61, module_file, module_tree, real_module
 from test_modules_readers import _build
 
 from ingest import pipeline
 from ingest.bpf import check
 from ingest.cli import cli
-
-REAL = Path(
-    os.environ.get(
-        "KERNSURF_MODULES_61", "/root/.cache/kernsurf-dev/x61/usr/lib/debug/lib/modules/6.1.0-56-amd64/kernel"
-    )
-)
-VMLINUX_61 = Path.home() / ".cache/kernsurf/debian/linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64/vmlinux"
 
 
 def _tree(tmp: Path, modules: dict[str, Path]) -> Path:
@@ -182,8 +176,8 @@ def test_cli_modules_option(tmp_path, fixture_modules):
 @pytest.fixture(scope="module")
 def real_db(tmp_path_factory) -> Path:
     """6.1.0-56's vmlinux with five real modules of its package (and what they depend on)."""
-    if not VMLINUX_61.exists() or not REAL.is_dir():
-        pytest.skip("the 6.1.0-56 image and its module tree are not cached (KERNSURF_MODULES_61)")
+    if not VMLINUX_61.exists() or module_tree() is None:
+        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
     tree = tmp_path_factory.mktemp("real-tree") / "kernel"
     for rel in (
         "fs/ext4/ext4.ko",
@@ -197,8 +191,9 @@ def real_db(tmp_path_factory) -> Path:
         "drivers/vfio/vfio_iommu_type1.ko",
         "drivers/vfio/vfio.ko",
     ):
+        found = module_file(rel)
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(REAL / rel, tree / rel)
+        os.symlink(found, tree / (rel + found.name.removeprefix(Path(rel).name)))
     path = tmp_path_factory.mktemp("real-db") / "k.db"
     pipeline.ingest(VMLINUX_61, path, pipeline.Identity(distro="debian"), modules=tree)
     return path
@@ -232,7 +227,7 @@ def test_real_dependencies_in_modules(real_db):
 def test_real_symbols_and_events_equal_the_modules(real_db):
     for name, rel in (("ext4", "fs/ext4/ext4.ko"), ("kvm", "arch/x86/kvm/kvm.ko"), ("xfs", "fs/xfs/xfs.ko")):
         out = subprocess.run(
-            ["readelf", "-sW", str(REAL / rel)], capture_output=True, text=True, check=True
+            ["readelf", "-sW", str(real_module(rel))], capture_output=True, text=True, check=True
         ).stdout
         funcs = {
             f[7]
@@ -249,7 +244,9 @@ def test_real_symbols_and_events_equal_the_modules(real_db):
         }
         assert stored == funcs, name
         # one pointer per trace event in _ftrace_events (readelf -SW: its size / 8)
-        sections = subprocess.run(["readelf", "-SW", str(REAL / rel)], capture_output=True, text=True).stdout
+        sections = subprocess.run(
+            ["readelf", "-SW", str(real_module(rel))], capture_output=True, text=True
+        ).stdout
         size = next(int(line.split()[5], 16) for line in sections.splitlines() if " _ftrace_events " in line)
         (events,) = rows(
             real_db,
@@ -257,3 +254,24 @@ def test_real_symbols_and_events_equal_the_modules(real_db):
             f" WHERE mn.name = '{name}' AND t.system IS NOT NULL",
         )[0]
         assert events == size // 8, name
+
+
+@pytest.mark.real_kernel
+def test_skipping_type_dies_keeps_instances_and_callers():
+    """Modules with split BTF are walked without their type DIEs (WalkConfig.want_types):
+    the functions and call sites must be exactly those of the full walk (ext4.ko)."""
+    from ingest.readers import dwarf, kmod
+
+    module = kmod.open_module(real_module("fs/ext4/ext4.ko"), base=0xFFFFFFFFC0000000)
+    names = [n for n in (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str")]
+    sections = module.linked.relocate([n for n in names if module.image.has(n)])
+    units = dwarf.units_from_bytes(sections[".debug_info"], module.image.endian)
+
+    def walk(want_types: bool) -> tuple[list, list]:
+        config = dwarf.WalkConfig(frozenset(), False, want_types)
+        facts = list(dwarf.walk(units, sections, module.image.endian, config, jobs=1))
+        return [s for u in facts for s in u.subs], [e for u in facts for e in u.edges]
+
+    full, skipped = walk(True), walk(False)
+    assert len(full[0]) > 5000 and len(full[1]) > 10000
+    assert skipped == full

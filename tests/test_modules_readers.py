@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 import zstandard
 from elftools.elf.elffile import ELFFile
+from modules_support import real_module
 
 from ingest.errors import BadModule
 from ingest.readers import dwarf, elf, kmod
 from ingest.readers.relocate import Relocatable
-from ingest.readers.vaddr import ImageMemory
+from ingest.readers.vaddr import MODULE_TABLES, ImageMemory
 
 SRC = Path(__file__).parent / "fixtures" / "modules"
 MODULES = {"alpha": ["alpha_main.c", "alpha_util.c"], "beta": ["beta_main.c"]}
@@ -35,9 +36,6 @@ ARCHES = {
     "s390x": ("s390x-linux-gnu-gcc", "s390x-linux-gnu-ld", [], ["-pg", "-mfentry", "-mrecord-mcount"]),
 }
 BASE64, BASE32 = 0xFFFFFFFFA0000000, 0xBF000000  # MODULES_VADDR on x86-64 and arm
-REAL = os.environ.get(
-    "KERNSURF_MODULES_61", "/root/.cache/kernsurf-dev/x61/usr/lib/debug/lib/modules/6.1.0-56-amd64/kernel"
-)
 REAL_MODULES = {
     "ext4": "fs/ext4/ext4.ko",
     "xfs": "fs/xfs/xfs.ko",
@@ -405,10 +403,7 @@ def test_unknown_type_in_debug_section_is_counted(built):
 
 
 def _real(name: str) -> Path:
-    path = Path(REAL) / REAL_MODULES[name]
-    if not path.exists():
-        pytest.skip(f"{path} is not there (set KERNSURF_MODULES_61 to a 6.1 -dbg module tree)")
-    return path
+    return real_module(REAL_MODULES[name])
 
 
 @pytest.mark.real_kernel
@@ -441,7 +436,8 @@ def test_real_modinfo_and_symbols_equal_readelf(name):
     defined = [r for r in rows if len(r) >= 8 and r[6] != "UND" and r[3] not in ("SECTION", "FILE")]
     funcs = [r for r in defined if r[3] == "FUNC" and not r[7].startswith("__pfx_")]
     mem = ImageMemory(module.image)
-    assert len(mem.symbols) == len(defined)
+    markers = {f"__{edge}_{table}" for table in MODULE_TABLES.values() for edge in ("start", "stop")}
+    assert len([s for s in mem.symbols if s.name not in markers]) == len(defined)
     assert len(elf.function_symbols(module.image)) == len(funcs)
     for sym in elf.function_symbols(module.image)[:50]:
         assert sym.address >= BASE64

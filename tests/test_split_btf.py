@@ -4,7 +4,6 @@ over the real vmlinux BTF against `bpftool btf dump ... -B` (oracle at test time
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
@@ -17,18 +16,11 @@ import pytest
 from btf_support import BtfWriter
 from conftest import REAL_KERNEL
 from elftools.elf.elffile import ELFFile
+from modules_support import module_tree, real_module
 
 from ingest import cdecl
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfDecl, BtfInfo, DatasecEntry, Overlay, read_btf
-
-MODULES_61 = Path(
-    os.environ.get(
-        "KERNSURF_MODULES_61",
-        "/root/.cache/kernsurf-dev/x61/usr/lib/debug/lib/modules/6.1.0-56-amd64/kernel",
-    )
-)
-
 
 # ---------------------------------------------------------------------------
 # Fixture: a base and a split blob over it
@@ -406,8 +398,8 @@ def real_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[BtfInfo, Path]:
         pytest.skip("bpftool is not installed (Debian package bpftool)")
     if not REAL_KERNEL.exists():
         pytest.skip(f"no cached kernel at {REAL_KERNEL}; run `make fetch-test-kernel`")
-    if not MODULES_61.is_dir():
-        pytest.skip(f"no 6.1 module tree at {MODULES_61} (set KERNSURF_MODULES_61)")
+    if module_tree() is None:
+        pytest.skip("no 6.1.0-56 module tree: `make fetch-test-kernel`, or set KERNSURF_MODULES_61")
     blob = _section(REAL_KERNEL, ".BTF")
     assert blob is not None
     path = tmp_path_factory.mktemp("btf") / "vmlinux.btf"
@@ -415,11 +407,16 @@ def real_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[BtfInfo, Path]:
     return read_btf(blob), path
 
 
+_PATHS = {
+    "ext4": "fs/ext4/ext4.ko",
+    "xfs": "fs/xfs/xfs.ko",
+    "kvm": "arch/x86/kvm/kvm.ko",
+    "nf_conntrack": "net/netfilter/nf_conntrack.ko",
+}
+
+
 def _module(name: str) -> Path:
-    found = sorted(MODULES_61.rglob(f"{name}.ko"))
-    if not found:
-        pytest.skip(f"{name}.ko not in {MODULES_61}")
-    return found[0]
+    return real_module(_PATHS[name])
 
 
 def _bpftool(ko: Path, base: Path, fmt: str) -> str:

@@ -50,8 +50,8 @@ from ingest.readers.dwarf_forms import (
     TAG_union_type,
     TAG_volatile_type,
     UnitShape,
-    category,
     decoder,
+    walk_category,
 )
 
 LANG_RUST = 0x1C
@@ -168,8 +168,9 @@ def units_from_bytes(info: bytes, endian: str) -> list[Unit]:
     return out
 
 
-def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, Abbrev]:
-    """code -> abbreviation, for the table at `offset`."""
+def parse_abbrevs(data: bytes, offset: int, shape: UnitShape, want_types: bool = True) -> dict[int, Abbrev]:
+    """code -> abbreviation, for the table at `offset`; without `want_types`,
+    type DIEs are skipped whole (WalkConfig.want_types)."""
     table: dict[int, Abbrev] = {}
     p = offset
     n = len(data)
@@ -204,7 +205,8 @@ def parse_abbrevs(data: bytes, offset: int, shape: UnitShape) -> dict[int, Abbre
                     if implicit & (1 << 63):
                         implicit -= 1 << 64
                 specs.append((attr, form, implicit))
-            table[code] = Abbrev(tag, children, decoder(tag, tuple(specs), shape), category(tag))
+            cat = walk_category(tag, want_types)
+            table[code] = Abbrev(tag, children, decoder(tag, tuple(specs), shape, cat), cat)
     except IndexError:
         raise BadDwarf(f"abbreviation table at 0x{offset:x} runs past .debug_abbrev") from None
     return table
@@ -327,6 +329,9 @@ class WalkConfig:
 
     btf_funcs: frozenset[str]  # names whose prototype comes from BTF
     want_layouts: bool  # no BTF: struct layouts come from DWARF
+    # False: skip type DIEs whole (no DWARF prototypes either): a module whose
+    # split BTF gives its prototypes and types (half its walk time goes to types).
+    want_types: bool = True
 
 
 def walk_unit(
@@ -616,7 +621,9 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
         key = (unit.abbrev_offset, unit.shape.key())
         abbrevs = w["abbrev_cache"].get(key)
         if abbrevs is None:
-            abbrevs = w["abbrev_cache"][key] = parse_abbrevs(w["abbrev"], unit.abbrev_offset, unit.shape)
+            abbrevs = w["abbrev_cache"][key] = parse_abbrevs(
+                w["abbrev"], unit.abbrev_offset, unit.shape, w["config"].want_types
+            )
         files = partial(_file_names, w["line"], unit.shape.endian, strings)
         try:
             out.append(walk_unit(w["info"], unit, abbrevs, strings, files, w["config"], w["seen"]))

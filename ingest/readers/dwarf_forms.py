@@ -265,13 +265,27 @@ _BLOCK_FORMS = {0x09, 0x18, 0x0A, 0x03, 0x04}
 _BLOCK_ATTRS = {AT_upper_bound, AT_count, AT_data_member_location, AT_const_value, AT_byte_size, AT_bit_size}
 
 
-def decoder(tag: int, specs: tuple[tuple[int, int, int | None], ...], unit: UnitShape) -> Callable:
-    """A function (d, p, cu, strp, line_strp, strx, addrx) -> (p, values) for one abbreviation."""
-    key = (tag, specs, unit.key())
+#: The categories whose DIEs only DWARF prototypes and layouts need (WalkConfig.want_types).
+TYPE_CATEGORIES = frozenset(("type", "member", "enumerator"))
+
+
+def walk_category(tag: int, want_types: bool) -> str:
+    """category(), with type DIEs skipped (by their sibling) when types are not wanted."""
+    cat = category(tag)
+    return "skip" if not want_types and cat in TYPE_CATEGORIES else cat
+
+
+def decoder(
+    tag: int, specs: tuple[tuple[int, int, int | None], ...], unit: UnitShape, cat: str | None = None
+) -> Callable:
+    """A function (d, p, cu, strp, line_strp, strx, addrx) -> (p, values) for one
+    abbreviation, returning the attributes of category `cat` (default: the tag's)."""
+    cat = cat or category(tag)
+    key = (tag, specs, unit.key(), cat)
     fn = _decoders.get(key)
     if fn is not None:
         return fn
-    wanted = CATEGORIES[category(tag)]
+    wanted = CATEGORIES[cat]
     i = "    "
     lines = []
     pending = 0
