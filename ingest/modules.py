@@ -27,7 +27,7 @@ from ingest.readers import dwarf, elf, kmod
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.attach import read_attach
-from ingest.surfaces.tracepoints import read_tracepoints
+from ingest.surfaces.tracepoints import EVENT_STRUCTS, flag_values, read_tracepoints
 
 #: Where each arch's kernel puts modules (MODULES_VADDR): a base away from 0,
 #: so that no function sits at address 0.
@@ -59,7 +59,16 @@ class TreeContext:
     release: str | None  # the image's release: a module's vermagic must start with it
     arch: str
     btf: BtfInfo | None  # the base of the modules' split BTF
-    layouts: list[Layout]  # vmlinux's: trace_event_call and friends for the event reader
+    layouts: list[Layout]  # from vmlinux, what the event reader needs (event_layouts())
+
+
+def event_layouts(layouts: list[Layout], btf: BtfInfo | None) -> list[Layout]:
+    """What of vmlinux's types a module's trace events are read through: the
+    event record structs, and its TRACE_EVENT_FL_* values as one enum (the
+    kernel's is anonymous, in vmlinux's BTF, not in a module's)."""
+    wanted = [lay for lay in layouts if lay.kind == "struct" and lay.size and lay.name in EVENT_STRUCTS]
+    flags = flag_values(layouts, btf)
+    return [*wanted, Layout("enum", "", 4, values=sorted(flags.items()))]
 
 
 _context: list[TreeContext] = []  # the worker's, set before the fork

@@ -231,7 +231,10 @@ def _read_elf(
 
         def read_modules(layouts: list[Layout]) -> Iterator[ModuleFacts]:
             context = module_reader.TreeContext(
-                release=release, arch=info.arch or "", btf=btf, layouts=layouts
+                release=release,
+                arch=info.arch or "",
+                btf=btf,
+                layouts=module_reader.event_layouts(layouts, btf),
             )
             return module_reader.read_tree(tree.path, context, jobs, tree.progress)
 

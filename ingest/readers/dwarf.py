@@ -610,6 +610,31 @@ def _member(
 
 #: The walk's inputs, set before the worker processes fork (they inherit it).
 _worker: dict[str, Any] = {}
+#: Parsed abbreviation tables by their bytes, kept across walks in one process:
+#: the modules of one build repeat the same tables compile unit after compile unit.
+_tables: dict[tuple[bytes, tuple, bool], dict[int, Abbrev]] = {}
+_TABLES_KEPT = 20000
+
+
+def _abbrevs(w: dict[str, Any], unit: Unit) -> dict[int, Abbrev]:
+    """The unit's abbreviation table: from _tables when the same bytes were parsed before."""
+    want_types = w["config"].want_types
+    end = w["abbrev_ends"].get(unit.abbrev_offset)
+    if end is None:
+        return parse_abbrevs(w["abbrev"], unit.abbrev_offset, unit.shape, want_types)
+    key = (bytes(w["abbrev"][unit.abbrev_offset : end]), unit.shape.key(), want_types)
+    table = _tables.get(key)
+    if table is None:
+        if len(_tables) >= _TABLES_KEPT:
+            _tables.clear()
+        table = _tables[key] = parse_abbrevs(w["abbrev"], unit.abbrev_offset, unit.shape, want_types)
+    return table
+
+
+def _table_ends(unit_list: list[Unit], size: int) -> dict[int, int]:
+    """Abbreviation table offset -> where the next table starts (the section's end for the last)."""
+    starts = sorted({u.abbrev_offset for u in unit_list})
+    return dict(zip(starts, [*starts[1:], size]))
 
 
 def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
@@ -621,9 +646,7 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
         key = (unit.abbrev_offset, unit.shape.key())
         abbrevs = w["abbrev_cache"].get(key)
         if abbrevs is None:
-            abbrevs = w["abbrev_cache"][key] = parse_abbrevs(
-                w["abbrev"], unit.abbrev_offset, unit.shape, w["config"].want_types
-            )
+            abbrevs = w["abbrev_cache"][key] = _abbrevs(w, unit)
         files = partial(_file_names, w["line"], unit.shape.endian, strings)
         try:
             out.append(walk_unit(w["info"], unit, abbrevs, strings, files, w["config"], w["seen"]))
@@ -655,6 +678,7 @@ def walk(
         line=sections.get(".debug_line", b""),
         abbrev=sections[".debug_abbrev"],
         abbrev_cache={},
+        abbrev_ends=_table_ends(unit_list, len(sections[".debug_abbrev"])),
         config=config,
         seen=set(),
         strings=Strings(

@@ -109,16 +109,14 @@ def read_events(
     would not register (see module docstring)."""
     bounds = mem.range(START, STOP)
     structs = {lay.name: lay for lay in layouts if lay.kind == "struct" and lay.size}
-    call, cls, tracepoint, meta = (
-        structs.get(n) for n in ("trace_event_call", "trace_event_class", "tracepoint", "syscall_metadata")
-    )
+    call, cls, tracepoint, meta = (structs.get(n) for n in EVENT_STRUCTS)
     if bounds is None or call is None or cls is None:
         return []
     shape = _EventShape(
         call=member_offsets(call),
         cls=member_offsets(cls),
         tp_name=member_offsets(tracepoint).get("name", 0) if tracepoint else 0,
-        flags=_flag_values(layouts, btf),
+        flags=flag_values(layouts, btf),
         flags_size=_field_size(call, "flags") or 4,
         meta=member_offsets(meta) if meta else {},
         nb_args_size=(_field_size(meta, "nb_args") if meta else None) or 4,
@@ -275,7 +273,11 @@ def _field_size(layout: Layout, name: str) -> int | None:
     return next((f.byte_size for f in layout.fields if f.name == name), None)
 
 
-def _flag_values(layouts: list[Layout], btf: BtfInfo | None) -> dict[str, int]:
+#: The structs read_events reads the event records through.
+EVENT_STRUCTS = ("trace_event_call", "trace_event_class", "tracepoint", "syscall_metadata")
+
+
+def flag_values(layouts: list[Layout], btf: BtfInfo | None) -> dict[str, int]:
     """The FLAG_NAMES masks the image's enums give: named layouts, or the
     kernel's anonymous enum in BTF; absent names are unknown."""
     enums = [lay.values for lay in layouts if lay.kind == "enum"]
