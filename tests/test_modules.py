@@ -275,3 +275,44 @@ def test_skipping_type_dies_keeps_instances_and_callers():
     full, skipped = walk(True), walk(False)
     assert len(full[0]) > 5000 and len(full[1]) > 10000
     assert skipped == full
+
+
+def _damage(path: Path, section: str, how: str) -> None:
+    """Overwrite part of `section` of the ELF file at `path` in place."""
+    from elftools.elf.elffile import ELFFile
+
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as f:
+        sec = ELFFile(f).get_section_by_name(section)
+        offset, size = sec["sh_offset"], sec["sh_size"]
+    if how == "flip":  # the first unit header: an impossible length and version
+        data[offset : offset + 16] = b"\xff" * 16
+    else:  # every relocation names a symbol the table does not have
+        for k in range(offset, offset + size, 24):
+            data[k + 12 : k + 16] = b"\xff\xff\xff\x7f"  # Elf64_Rela.r_info, high half: the symbol index
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "section, how, why",
+    [(".debug_info", "flip", "unit"), (".rela.debug_info", "symbols", "symbol")],
+)
+def test_a_corrupt_module_does_not_sink_the_build(tmp_path, fixture_modules, section, how, why):
+    program = compile_program(tmp_path, "dwarf5")
+    tree = _tree(tmp_path, fixture_modules)
+    _damage(tree / "b" / "beta.ko", section, how)
+    result = CliRunner().invoke(
+        cli, ["ingest", str(program), "--db", str(tmp_path / "k.db"), "--modules", str(tree), "-j", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    warning = next(
+        line for line in result.output.splitlines() if line.startswith("warning: module b/beta.ko")
+    )
+    assert "unreadable" in warning and why in warning
+    got = rows(tmp_path / "k.db", "SELECT path, error IS NULL FROM modules ORDER BY path")
+    assert got == [("a/alpha.ko", 1), ("b/beta.ko", 0)]
+    # nothing of beta is kept: no instance, symbol or function lives there
+    assert rows(
+        tmp_path / "k.db",
+        "SELECT count(*) FROM functions f JOIN names n ON n.id = f.name_id WHERE n.name = 'beta_entry'",
+    ) == [(0,)]
