@@ -160,6 +160,8 @@ def assemble(
         module_events += facts.tracepoints
         for name, module_proto in (*facts.prototypes.items(), *facts.part.prototypes.items()):
             module_protos.setdefault(name, module_proto)
+        facts.part.instances.clear()  # the joined list holds what is kept (declarations go)
+    del read
 
     # Per-name status, over vmlinux and every module (docs/concepts.md#modules).
     by_name: dict[str, list[Instance]] = defaultdict(list)
@@ -230,17 +232,12 @@ def _join_units(vmlinux: UnitPart, parts: list[UnitPart]) -> tuple[list[Instance
             instances.append(inst)
         indexes.append(index)
     for part, index in zip(parts, indexes):
+        # Edges stay one per (callee, caller, kind): a module has one instance per external name,
+        # so no two of its callees become one, and its callers are its own.
         where = [external[i.name] if k is None else k for i, k in zip(part.instances, index)]
         calls += [CallEdge(where[c.callee], where[c.caller], c.kind, c.sites) for c in part.calls]
-    return instances, _merged(calls)
-
-
-def _merged(calls: list[CallEdge]) -> list[CallEdge]:
-    """One edge per (callee, caller, kind), sites added (declarations merged into one callee)."""
-    sites: dict[tuple[int, int, str], int] = defaultdict(int)
-    for c in calls:
-        sites[(c.callee, c.caller, c.kind)] += c.sites
-    return [CallEdge(callee, caller, kind, n) for (callee, caller, kind), n in sites.items()]
+        part.calls.clear()  # the module's own copy is not needed any more
+    return instances, calls
 
 
 def _home(insts: list[Instance], syms: list[Symbol], name: str, modules: list[Module] | None) -> str | None:

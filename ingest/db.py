@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
+from ingest.layouts import layout_digest
 from ingest.model import AttachFacts, Build, Layout, Prototype
 from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
@@ -158,25 +159,6 @@ def _unique_name(conn: sqlite3.Connection, wanted: str) -> str:
     return name
 
 
-def _layout_digest(layout: Layout, held: Sequence[str | None] = ()) -> str:
-    """The content address of `layout`; `held` gives, per field, the digest of
-    the layout its type holds (Field.type_layout), None for none."""
-    h = hashlib.sha1(f"{layout.kind}|{layout.size}".encode())
-    for k, f in enumerate(layout.fields):
-        h.update(
-            f"|{f.name}|{f.type_text}|{f.decl}|{f.bit_offset}|{f.bit_size}|{f.byte_size}|{f.parent}".encode()
-        )
-        if (
-            f.canon_type is not None and f.canon_type != f.type_text
-        ):  # same text, other meaning: another layout
-            h.update(f"~{f.canon_type}".encode())
-        if f.type_kind is not None:  # member -> type references (NULL: not recorded)
-            h.update(f"^{f.type_kind}^{held[k] if k < len(held) else None}".encode())
-    for name, value in layout.values:
-        h.update(f"|{name}={value}".encode())
-    return h.hexdigest()
-
-
 def clear_build(conn: sqlite3.Connection, build: int) -> None:
     """Remove one build's facts but keep its builds row, so groups that name it
     stay valid (shared lookups, layouts and prototypes stay too)."""
@@ -281,7 +263,13 @@ def store_build(
 
         module_ids, module_rows = _module_rows(conn, build, build_pk, names)
         first = _next_id(conn, "instances")
-        instance_rows = [
+        # Instance, caller and symbol rows are made while they are inserted (millions with
+        # modules: lists of them would double the peak memory); their lookups are filled first.
+        for i in build.instances:
+            names(i.name), paths(i.decl_file), paths(i.cu)
+        for sym in build.symbols:
+            names(sym.name), names(sym.stem)
+        instance_rows = (
             (
                 first + k,
                 build_pk,
@@ -296,11 +284,11 @@ def store_build(
                 module_ids.get(i.module),
             )
             for k, i in enumerate(build.instances)
-        ]
+        )
         attach = build.attach
         module_attach = {m.name: m.attach for m in build.modules or ()}
         module_btf = {m.name: m.btf_funcs for m in build.modules or ()}
-        symbol_rows = [
+        symbol_rows = (
             (
                 build_pk,
                 names(s.name),
@@ -314,7 +302,7 @@ def store_build(
                 module_ids.get(s.module),
             )
             for s in build.symbols
-        ]
+        )
         btf_funcs = build.btf_funcs if build.info.has_btf else None
         protos = _PrototypeStore(conn, texts)
         function_rows = [
@@ -376,7 +364,7 @@ def store_build(
         )
         conn.executemany(
             "INSERT INTO callers (callee_id, caller_id, kind, sites) VALUES (?,?,?,?)",
-            [(first + c.callee, first + c.caller, c.kind, c.sites) for c in build.calls],
+            ((first + c.callee, first + c.caller, c.kind, c.sites) for c in build.calls),
         )
         conn.executemany(
             "INSERT INTO symbols (build_id, name_id, stem_id, suffixes, address, size, binding, section,"
@@ -566,7 +554,7 @@ class _LayoutStore:
         if known is not None:
             return known
         held = [self.store(f.type_layout) if f.type_layout is not None else None for f in layout.fields]
-        digest = _layout_digest(layout, [h[1] if h else None for h in held])
+        digest = layout_digest(layout, [h[1] if h else None for h in held])
         i = self.ids.get(digest)
         self.seen[id(layout)] = (i or self.next_id, digest)
         if i is None:

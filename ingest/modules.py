@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from ingest.assemble import ModuleFacts, UnitPart, _btf_prototypes, unit_part
 from ingest.cdecl import layouts as btf_layouts
 from ingest.errors import BadBtf, BadDwarf, BadModule, ImageError
+from ingest.layouts import LayoutInterner
 from ingest.model import Layout, Module
 from ingest.readers import dwarf, elf, kmod
 from ingest.readers.btf import BtfInfo, read_btf
@@ -97,19 +99,44 @@ def read_tree(
         pool = multiprocessing.get_context("fork").Pool(jobs, initializer=gc.disable)
         # Largest first would balance better, but path order keeps the output stable: small chunks instead.
         results = pool.imap(_read_one, work, chunksize=2)
+    layouts = LayoutInterner()
     try:
         for done, facts in enumerate(results, 1):
             if progress is not None:
                 progress(done, total)
-            yield facts
+            yield _interned(facts, layouts)
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
 
 
+def _interned(facts: ModuleFacts, layouts: LayoutInterner) -> ModuleFacts:
+    """The same facts with their names, paths and layouts shared with every other
+    module's: each arrives with its own copies of "include/linux/list.h",
+    "list_add", and of the vmlinux structs its own structs hold."""
+    facts.module.layouts[:] = layouts.intern_all(facts.module.layouts)
+    for inst in facts.part.instances:
+        inst.name = sys.intern(inst.name)
+        if inst.decl_file is not None:
+            inst.decl_file = sys.intern(inst.decl_file)
+        if inst.cu is not None:
+            inst.cu = sys.intern(inst.cu)
+    for sym in facts.symbols:
+        sym.name, sym.stem = sys.intern(sym.name), sys.intern(sym.stem)
+    return facts
+
+
+def _ko_path(rel: str) -> str:
+    """ "fs/ext4/ext4.ko.zst" -> "fs/ext4/ext4.ko": the path the package ships (the cache compresses)."""
+    for suffix in (".zst", ".xz", ".gz"):
+        if rel.endswith(".ko" + suffix):
+            return rel.removesuffix(suffix)
+    return rel
+
+
 def _read_one(item: tuple[str, str]) -> ModuleFacts:
-    path, rel = item
+    path, rel = item[0], _ko_path(item[1])
     try:
         return read_module(Path(path), rel, _context[0])
     except (BadModule, BadBtf, BadDwarf, ImageError) as exc:

@@ -17,6 +17,7 @@ from conftest import REAL_KERNEL
 
 from ingest import db, diff, pipeline
 from ingest.cli import cli
+from ingest.layouts import layout_digest
 from ingest.queries import builds
 
 FIXTURE = Path(__file__).parent / "fixtures" / "diff" / "pair.c"
@@ -266,14 +267,10 @@ def test_same_text_different_meaning_is_another_layout():
     f1 = Field(0, "v", "u32", "u32 v", 0, 0, 4, None, "unsigned int")
     f2 = Field(0, "v", "u32", "u32 v", 0, 0, 4, None, "int")
     plain = Field(0, "v", "int", "int v", 0, 0, 4, None, "int")
-    assert db._layout_digest(Layout("struct", "s", 4, [f1])) != db._layout_digest(
-        Layout("struct", "s", 4, [f2])
-    )
+    assert layout_digest(Layout("struct", "s", 4, [f1])) != layout_digest(Layout("struct", "s", 4, [f2]))
     # fields without typedefs keep the digest they had before canonical texts existed
     old = Field(0, "v", "int", "int v", 0, 0, 4, None)
-    assert db._layout_digest(Layout("struct", "s", 4, [plain])) == db._layout_digest(
-        Layout("struct", "s", 4, [old])
-    )
+    assert layout_digest(Layout("struct", "s", 4, [plain])) == layout_digest(Layout("struct", "s", 4, [old]))
 
 
 # --------------------------------------------------------------------------- storage

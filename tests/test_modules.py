@@ -211,6 +211,8 @@ def test_real_dependencies_in_modules(real_db):
         ],
     )
     got = {check.spec(d): (row[0].level, row[0].text) for d, row in zip(report.dependencies, report.cells)}
+    # the path the package ships, whether the tree holds .ko or the cache's .ko.zst
+    assert ("fs/ext4/ext4.ko",) in rows(real_db, "SELECT path FROM modules")
     # ext4.ko: depends=jbd2,mbcache,crc16 (readelf -p .modinfo); jbd2 depends on nothing more
     assert got["kprobe:ext4_file_write_iter"] == (
         "ok",
