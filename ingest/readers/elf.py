@@ -254,8 +254,7 @@ def function_symbols(image: Image) -> list[Symbol]:
     symtab = image.elf.get_section_by_name(".symtab")
     if symtab is None or symtab["sh_type"] != "SHT_SYMTAB":
         return []
-    strtab = image.elf.get_section(symtab["sh_link"])
-    strings = strtab.data()
+    strings = image.elf.get_section(symtab["sh_link"]).data()
     data = symtab.data()
     e = "<" if image.endian == "little" else ">"
     if image.elf_class == 64:
@@ -269,26 +268,9 @@ def function_symbols(image: Image) -> list[Symbol]:
             name_off, info, _, shndx, value, size = entry
         else:
             name_off, value, size, info, _, shndx = entry
-        if info & 0xF != STT_FUNC or shndx == 0:  # not a function, or undefined (SHN_UNDEF)
-            continue
-        end = strings.find(b"\0", name_off)
-        if end < 0:
-            raise ImageError("symbol name outside .strtab (corrupt symbol table)")
-        name = strings[name_off:end].decode("utf-8", "replace")
-        if name.startswith("__pfx_"):
-            continue
-        stem, suffixes = split_symbol(name)
-        out.append(
-            Symbol(
-                name,
-                stem,
-                suffixes,
-                value,
-                size,
-                BINDINGS.get(info >> 4, str(info >> 4)),
-                section_names.get(shndx),
-            )
-        )
+        sym = _function_symbol(strings, name_off, info, shndx, value, size, section_names.get(shndx))
+        if sym is not None:
+            out.append(sym)
     return out
 
 
@@ -302,17 +284,24 @@ def _linked_function_symbols(obj: Relocatable) -> list[Symbol]:
     for name_off, info, index, value, size in zip(
         entries["name"].tolist(), entries["info"].tolist(), shndx, values.tolist(), entries["size"].tolist()
     ):
-        if info & 0xF != STT_FUNC or index == 0:
-            continue
-        end = strings.find(b"\0", name_off)
-        if end < 0:
-            raise ImageError("symbol name outside .strtab (corrupt symbol table)")
-        name = strings[name_off:end].decode("utf-8", "replace")
-        if name.startswith("__pfx_"):
-            continue
-        stem, suffixes = split_symbol(name)
         section = obj.headers[index].name if index < len(obj.headers) else None
-        out.append(
-            Symbol(name, stem, suffixes, value, size, BINDINGS.get(info >> 4, str(info >> 4)), section)
-        )
+        sym = _function_symbol(strings, name_off, info, index, value, size, section)
+        if sym is not None:
+            out.append(sym)
     return out
+
+
+def _function_symbol(
+    strings: bytes, name_off: int, info: int, shndx: int, value: int, size: int, section: str | None
+) -> Symbol | None:
+    """One symbol table entry as a Symbol; None unless a defined function (`__pfx_*` left out)."""
+    if info & 0xF != STT_FUNC or shndx == 0:  # not a function, or undefined (SHN_UNDEF)
+        return None
+    end = strings.find(b"\0", name_off)
+    if end < 0:
+        raise ImageError("symbol name outside .strtab (corrupt symbol table)")
+    name = strings[name_off:end].decode("utf-8", "replace")
+    if name.startswith("__pfx_"):
+        return None
+    stem, suffixes = split_symbol(name)
+    return Symbol(name, stem, suffixes, value, size, BINDINGS.get(info >> 4, str(info >> 4)), section)
