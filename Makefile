@@ -10,7 +10,7 @@ TEST_KERNEL_PACKAGE := linux-image-6.1.0-56-amd64-dbg
 
 .PHONY: install system-deps serve database test lint fetch-test-kernel bench bench-build bench-serve bench-diff bench-check bench-modules clean
 
-$(VENV)/.installed: pyproject.toml setup.py
+$(VENV)/.installed: pyproject.toml setup.py ingest/readers/_dwarfwalk.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,lint]'

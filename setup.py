@@ -1,5 +1,7 @@
 """Build hook: copy the top-level files kernsurf ships (schema.sql, and
-metadata.yml, templates/, plugins/ for Datasette) into the package of a wheel.
+metadata.yml, templates/, plugins/ for Datasette) into the package of a wheel;
+and build the optional C DIE walk (ingest/readers/_dwarfwalk.c): without a
+compiler or Python's headers the build warns and the pure-Python walk runs.
 
 The top-level files stay the one source; ingest/resources.py finds the copies
 in an installed wheel and the originals in a checkout or an editable install.
@@ -11,7 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -42,4 +45,30 @@ class BuildPyWithData(build_py):
                 shutil.copy2(src, dst)
 
 
-setup(cmdclass={"build_py": BuildPyWithData})
+class OptionalBuildExt(build_ext):
+    """build_ext whose failure (no compiler, no Python.h) is a warning: the C walk is optional."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # distutils raises several kinds (platform, compile, exec)
+            print(f"warning: the C DWARF walk was not built ({exc}); kernsurf uses the Python walk")
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            print(f"warning: {ext.name} was not built ({exc}); kernsurf uses the Python walk")
+
+
+DWARFWALK = Extension(
+    "ingest.readers._dwarfwalk",
+    sources=["ingest/readers/_dwarfwalk.c"],
+    extra_compile_args=["-O2"],
+    optional=True,
+)
+
+setup(
+    cmdclass={"build_py": BuildPyWithData, "build_ext": OptionalBuildExt},
+    ext_modules=[DWARFWALK],
+)

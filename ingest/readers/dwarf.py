@@ -28,6 +28,11 @@ from ingest import cdecl
 from ingest.model import CType, Layout, Member, Prototype
 from ingest.readers import dwarf_lines
 from ingest.readers.dwarf_forms import (
+    _BLOCK_ATTRS,
+    _BLOCK_FORMS,
+    _STRING_ATTRS,
+    _STRING_FORMS,
+    CATEGORIES,
     FLOAT_ENCODINGS,
     BadDwarf,
     TAG_array_type,
@@ -512,18 +517,51 @@ def walk_unit(
                 strings.str_base = str_base
             if addr_base is not None:
                 strings.addr_base = addr_base
-            facts = UnitFacts(name, comp_dir, producer, language)
-            if language == LANG_RUST:
+            facts, names = _unit_facts(name, comp_dir, producer, language, stmt_list, files)
+            if names is None:
                 return facts
-            if name and comp_dir and name.startswith(".."):
-                facts.name = os.path.join(comp_dir, name)
-            file_names = files(stmt_list, comp_dir) if stmt_list is not None else []
+            file_names = names
         if p <= die:  # a DW_AT_sibling pointing back would loop forever
             raise BadDwarf(f"DW_AT_sibling of the DIE at 0x{die:x} points backwards (0x{p:x})")
         if descend:
             stack.append((tag, die))
     if facts is None:
         raise BadDwarf(f"unit at 0x{cu:x} has no compile-unit DIE")
+    return _finish(facts, file_names, subs, edges, sub_info, params, raw_types, unit, config, seen)
+
+
+def _unit_facts(
+    name: str | None,
+    comp_dir: str | None,
+    producer: str | None,
+    language: int | None,
+    stmt_list: int | None,
+    files: Callable[[int, str | None], list[str]],
+) -> tuple[UnitFacts, list[str] | None]:
+    """The unit's facts from its compile-unit DIE, and its file names (None: a
+    Rust unit, whose facts are these alone)."""
+    facts = UnitFacts(name, comp_dir, producer, language)
+    if language == LANG_RUST:
+        return facts, None
+    if name and comp_dir and name.startswith(".."):
+        facts.name = os.path.join(comp_dir, name)
+    return facts, files(stmt_list, comp_dir) if stmt_list is not None else []
+
+
+def _finish(
+    facts: UnitFacts,
+    file_names: list[str],
+    subs: list[tuple[Any, ...]],
+    edges: list[tuple[int, int, str, int | None]],
+    sub_info: dict[int, tuple[str, int, bool]],
+    params: dict[int, list[tuple[str | None, int] | None]],
+    raw_types: dict[int, list[Any]],
+    unit: Unit,
+    config: WalkConfig,
+    seen: set[object],
+) -> UnitFacts:
+    """Records, prototypes and layouts from the raw tuples of a walk (Python's or C's)."""
+    want_layouts = config.want_layouts
 
     def path(index: int | None) -> str | None:
         if index is None:
@@ -605,6 +643,108 @@ def _member(
 
 
 # ---------------------------------------------------------------------------
+# The C walk (_dwarfwalk.c, optional): walk_unit for units walked without types
+# ---------------------------------------------------------------------------
+
+
+def _load_accel() -> Any:
+    """The compiled walk; None when it is not built, KERNSURF_NO_ACCEL is set
+    (not "0"), or it cannot be told dwarf_forms' rules."""
+    if os.environ.get("KERNSURF_NO_ACCEL", "") not in ("", "0"):
+        return None
+    try:
+        from ingest.readers import _dwarfwalk  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    ids = _dwarfwalk.CATEGORY_IDS
+    # Every tag whose walk category is not "skip" (tags are 16 bits: DW_TAG_hi_user is 0xffff).
+    tags = {tag: cat for tag in range(0x10000) if (cat := walk_category(tag, False)) != "skip"}
+    if not set(tags.values()) <= set(ids):
+        return None
+    try:
+        _dwarfwalk.configure(
+            {tag: ids[cat] for tag, cat in tags.items()},
+            {ids[cat]: CATEGORIES[cat] for cat in ids},
+            _STRING_ATTRS,
+            _STRING_FORMS,
+            _BLOCK_ATTRS,
+            _BLOCK_FORMS,
+        )
+    except ValueError:  # the C walk fills other slots than CATEGORIES says
+        return None
+    return _dwarfwalk
+
+
+_accel: Any = _load_accel()
+#: Compiled abbreviation tables by their bytes and unit shape, kept across walks (as _tables).
+_ctables: dict[tuple[bytes, tuple], object] = {}
+
+
+def _ctable(w: dict[str, Any], unit: Unit) -> object:
+    """The unit's abbreviation table compiled for the C walk; raises _accel.Unsupported."""
+    shape = unit.shape
+    end = w["abbrev_ends"].get(unit.abbrev_offset)
+    key = (bytes(w["abbrev"][unit.abbrev_offset : end]), shape.key())
+    table = _ctables.get(key)
+    if table is None:
+        if len(_ctables) >= _TABLES_KEPT:
+            _ctables.clear()
+        big = shape.endian == "big"
+        args = (shape.offset_size, shape.address_size, shape.version, big)
+        table = _ctables[key] = _accel.parse_table(w["abbrev"], unit.abbrev_offset, *args)
+    return table
+
+
+def _walk_unit_c(
+    w: dict[str, Any], unit: Unit, strings: Strings, files: Callable[[int, str | None], list[str]]
+) -> UnitFacts | None:
+    """walk_unit by the C walk, for a walk without types; None when it cannot
+    take the unit (the Python walk then reads it, or says why it cannot)."""
+    key = (unit.abbrev_offset, unit.shape.key())
+    strings.offset_size = unit.shape.offset_size
+    strings.address_size = unit.shape.address_size
+    try:
+        table = w["ctable_cache"].get(key)
+        if table is None:
+            table = w["ctable_cache"][key] = _ctable(w, unit)
+        cu, subs, edges, sub_info, params, str_base, addr_base = _accel.walk(
+            w["info"],
+            unit.die_offset,
+            unit.end,
+            unit.offset,
+            table,
+            strings.debug_str,
+            strings.line_str,
+            strings.str_offsets,
+            strings.addr,
+            strings.str_base,
+            strings.addr_base,
+        )
+    except _accel.Unsupported:
+        return None
+    if str_base is not None:
+        strings.str_base = str_base
+    if addr_base is not None:
+        strings.addr_base = addr_base
+    name, comp_dir, producer, language, stmt_list = cu
+    facts, names = _unit_facts(name, comp_dir, producer, language, stmt_list, files)
+    if names is None:
+        return facts
+    return _finish(facts, names, subs, edges, sub_info, params, {}, unit, w["config"], w["seen"])
+
+
+def _file_names_c(
+    line: bytes, endian: str, strings: Strings, stmt_list: int, comp_dir: str | None
+) -> list[str]:
+    """_file_names by the C reader; by dwarf_lines where the C reader hands the table back."""
+    try:
+        big = endian == "big"
+        return _accel.file_names(line, stmt_list, big, comp_dir, strings.debug_str, strings.line_str)
+    except _accel.Unsupported:
+        return _file_names(line, endian, strings, stmt_list, comp_dir)
+
+
+# ---------------------------------------------------------------------------
 # Driving the walk over all units, in parallel
 # ---------------------------------------------------------------------------
 
@@ -641,15 +781,22 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
     w = _worker
     strings: Strings = w["strings"]
     out = []
+    config: WalkConfig = w["config"]
+    c_walk = _accel is not None and not (config.want_types or config.want_layouts)
     for i in indexes:
         unit = w["units"][i]
+        if c_walk:
+            c_files = partial(_file_names_c, w["line"], unit.shape.endian, strings)
+            if (facts := _walk_unit_c(w, unit, strings, c_files)) is not None:
+                out.append(facts)
+                continue
+        files = partial(_file_names, w["line"], unit.shape.endian, strings)
         key = (unit.abbrev_offset, unit.shape.key())
         abbrevs = w["abbrev_cache"].get(key)
         if abbrevs is None:
             abbrevs = w["abbrev_cache"][key] = _abbrevs(w, unit)
-        files = partial(_file_names, w["line"], unit.shape.endian, strings)
         try:
-            out.append(walk_unit(w["info"], unit, abbrevs, strings, files, w["config"], w["seen"]))
+            out.append(walk_unit(w["info"], unit, abbrevs, strings, files, config, w["seen"]))
         except (IndexError, ValueError) as e:
             raise BadDwarf(f"malformed DIE in unit at 0x{unit.offset:x} ({e.__class__.__name__})") from None
     return out
@@ -678,6 +825,7 @@ def walk(
         line=sections.get(".debug_line", b""),
         abbrev=sections[".debug_abbrev"],
         abbrev_cache={},
+        ctable_cache={},
         abbrev_ends=_table_ends(unit_list, len(sections[".debug_abbrev"])),
         config=config,
         seen=set(),

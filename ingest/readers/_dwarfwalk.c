@@ -1,0 +1,1250 @@
+/* The DWARF walk of ingest/readers/dwarf.py (walk_unit) in C, for the mode
+ * that skips type DIEs (WalkConfig want_types=False, want_layouts=False).
+ *
+ * Python parses the abbreviation table and says, per attribute, which slot of
+ * the tag category's value tuple it fills (dwarf_forms.CATEGORIES); this file
+ * decodes the forms and runs the DIE loop. It returns the raw records
+ * walk_unit builds before they become Sub/Edge records; dwarf.py finishes
+ * them with the same code as the Python walk.
+ *
+ * Anything this file does not handle exactly as the Python walk does (a read
+ * past a section, an unknown code, a value beyond 64 bits, a backwards
+ * sibling, ...) raises Unsupported: the caller then runs the Python walk,
+ * which either reads the unit or raises its own error. So the rows never
+ * differ; only the speed does.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+static PyObject *Unsupported;
+static PyObject *s_inline, *s_direct, *s_slash, *s_dotdot, *s_empty;
+
+enum { CAT_SKIP, CAT_CU, CAT_SUB, CAT_INL, CAT_CALL, CAT_PARAM, CAT_UNSPEC, N_CATS };
+/* Slots, in the order of dwarf_forms.CATEGORIES (configure() checks it). */
+enum { CU_NAME, CU_COMP_DIR, CU_PRODUCER, CU_LANGUAGE, CU_STMT_LIST, CU_STR_BASE, CU_ADDR_BASE };
+enum {
+    SUB_NAME, SUB_EXTERNAL, SUB_DECL_FILE, SUB_DECL_LINE, SUB_INLINE, SUB_LOW_PC, SUB_DECLARATION,
+    SUB_ORIGIN, SUB_SPEC, SUB_TYPE, SUB_SIBLING, SUB_RANGES, SUB_ENTRY_PC, SUB_PROTOTYPED
+};
+enum { INL_ORIGIN, INL_LOW_PC, INL_ENTRY_PC, INL_SIBLING };
+enum { CALL_CALL_ORIGIN, CALL_ORIGIN, CALL_SIBLING };
+enum { PARAM_NAME, PARAM_TYPE, PARAM_ORIGIN };
+enum { SKIP_SIBLING };
+#define MAX_SLOTS 14
+static const int NSLOTS[N_CATS] = {1, 7, 14, 4, 3, 3, 0};
+/* The attribute of each slot (configure() refuses other CATEGORIES). */
+static const long SLOT_ATTRS[N_CATS][MAX_SLOTS] = {
+    [CAT_SKIP] = {0x01},
+    [CAT_CU] = {0x03, 0x1B, 0x25, 0x13, 0x10, 0x72, 0x73},
+    [CAT_SUB] = {0x03, 0x3F, 0x3A, 0x3B, 0x20, 0x11, 0x3C, 0x31, 0x47, 0x49, 0x01, 0x55, 0x52, 0x27},
+    [CAT_INL] = {0x31, 0x11, 0x52, 0x01},
+    [CAT_CALL] = {0x7F, 0x31, 0x01},
+    [CAT_PARAM] = {0x03, 0x49, 0x31},
+};
+
+#define TAG_lexical_block 0x0B
+#define TAG_subroutine_type 0x15
+#define TAG_subprogram 0x2E
+#define TAG_formal_parameter 0x05
+#define TAG_inlined_subroutine 0x1D
+#define LANG_RUST 0x1C
+
+enum { OP_SKIP_FIXED, OP_SKIP_ULEB, OP_SKIP_CSTR, OP_SKIP_BLOCK_ULEB, OP_SKIP_BLOCKN, OP_READ };
+
+typedef struct {
+    uint8_t kind;
+    int8_t slot;
+    uint16_t form;
+    uint32_t size;    /* OP_SKIP_FIXED: bytes; OP_SKIP_BLOCKN: width of the length */
+    int64_t implicit; /* DW_FORM_implicit_const */
+} Op;
+
+typedef struct {
+    uint8_t present, children, cat;
+    uint32_t tag;
+    uint32_t nops;
+    Op *ops;
+} Abbrev;
+
+typedef struct {
+    uint64_t ncodes;
+    Abbrev *codes;
+    int offset_size, address_size, ref_addr_size, big;
+} Table;
+
+enum { V_NONE, V_INT, V_STR };
+typedef struct {
+    uint8_t kind, neg; /* neg: u holds a negative int64 */
+    uint64_t u;
+    const char *s;
+    Py_ssize_t n;
+} Val;
+
+typedef struct {
+    const uint8_t *d;
+    uint64_t n;
+    const uint8_t *str, *lstr, *stroff, *addr;
+    uint64_t nstr, nlstr, nstroff, naddr;
+    uint64_t cu, str_base, addr_base;
+    const Table *t;
+} Reader;
+
+/* ---- the table ------------------------------------------------------------ */
+
+/* The fixed size of a form, -1 when variable, -2 when unknown. */
+static int form_size(const Table *t, unsigned form) {
+    switch (form) {
+    case 0x0B: case 0x0C: case 0x11: case 0x25: case 0x29: return 1;
+    case 0x05: case 0x12: case 0x26: case 0x2A: return 2;
+    case 0x27: case 0x2B: return 3;
+    case 0x06: case 0x13: case 0x28: case 0x2C: case 0x1C: return 4;
+    case 0x07: case 0x14: case 0x20: case 0x24: return 8;
+    case 0x1E: return 16;
+    case 0x19: case 0x21: return 0;
+    case 0x01: return t->address_size;
+    case 0x10: return t->ref_addr_size;
+    case 0x0E: case 0x17: case 0x1D: case 0x1F: case 0x1F20: case 0x1F21: return t->offset_size;
+    case 0x0F: case 0x0D: case 0x15: case 0x1A: case 0x1B: case 0x22: case 0x23: case 0x1F01: case 0x1F02:
+    case 0x08: case 0x09: case 0x18: case 0x0A: case 0x03: case 0x04: return -1;
+    default: return -2;
+    }
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+#define FAIL(why) do { PyErr_SetString(Unsupported, why); return -1; } while (0)
+
+static inline int read_uleb(const uint8_t *d, uint64_t n, uint64_t *p, uint64_t *out) {
+    uint64_t v = 0;
+    unsigned s = 0;
+    for (;;) {
+        if (*p >= n)
+            FAIL("uleb past the section");
+        uint8_t b = d[(*p)++];
+        if (s >= 64 || (s == 63 && (b & 0x7F) > 1))
+            FAIL("uleb beyond 64 bits");
+        v |= (uint64_t)(b & 0x7F) << s;
+        s += 7;
+        if (b < 0x80)
+            break;
+    }
+    *out = v;
+    return 0;
+}
+
+static inline uint64_t get_uint(const uint8_t *d, unsigned size, int big) {
+    uint64_t v = 0;
+    if (big)
+        for (unsigned i = 0; i < size; i++)
+            v = (v << 8) | d[i];
+    else
+        for (unsigned i = size; i-- > 0;)
+            v = (v << 8) | d[i];
+    return v;
+}
+
+/* The NUL-terminated string at `off` of a string section (dwarf._cstring). */
+static inline int cstring(const uint8_t *sec, uint64_t len, uint64_t off, Val *v) {
+    if (off >= len)
+        FAIL("string offset outside its section");
+    const uint8_t *end = memchr(sec + off, 0, len - off);
+    if (end == NULL)
+        FAIL("unterminated string");
+    v->kind = V_STR;
+    v->s = (const char *)sec + off;
+    v->n = end - (sec + off);
+    return 0;
+}
+
+static inline int strx(const Reader *r, uint64_t index, Val *v) {
+    unsigned osz = (unsigned)r->t->offset_size;
+    uint64_t at;
+    if (__builtin_mul_overflow(index, (uint64_t)osz, &at) || __builtin_add_overflow(at, r->str_base, &at) ||
+        at > r->nstroff || r->nstroff - at < osz)
+        FAIL("strx outside .debug_str_offsets");
+    return cstring(r->str, r->nstr, get_uint(r->stroff + at, osz, r->t->big), v);
+}
+
+static inline int addrx(const Reader *r, uint64_t index, Val *v) {
+    unsigned asz = (unsigned)r->t->address_size;
+    uint64_t at;
+    if (__builtin_mul_overflow(index, (uint64_t)asz, &at) || __builtin_add_overflow(at, r->addr_base, &at) ||
+        at > r->naddr || r->naddr - at < asz)
+        FAIL("addrx outside .debug_addr");
+    v->kind = V_INT;
+    v->neg = 0;
+    v->u = get_uint(r->addr + at, asz, r->t->big);
+    return 0;
+}
+
+/* One wanted attribute, as dwarf_forms._form_code reads it. */
+static int read_value(const Reader *r, uint64_t *pp, const Op *op, Val *v) {
+    const uint8_t *d = r->d;
+    uint64_t p = *pp;
+    unsigned form = op->form;
+    v->kind = V_INT;
+    v->neg = 0;
+    if (form == 0x21) {
+        v->u = (uint64_t)op->implicit;
+        v->neg = op->implicit < 0;
+        return 0;
+    }
+    if (form == 0x19) {
+        v->u = 1;
+        return 0;
+    }
+    int size = form_size(r->t, form);
+    if (size > 0) {
+        if (p + (uint64_t)size > r->n)
+            FAIL("attribute past the section");
+        *pp = p + (uint64_t)size;
+        if (form == 0x20 || form == 0x1E || form == 0x1D || form == 0x1F21 || form == 0x1C || form == 0x24 ||
+            form == 0x1F20) {
+            v->kind = V_NONE;
+            return 0;
+        }
+        uint64_t x = size == 1 ? d[p] : get_uint(d + p, (unsigned)size, r->t->big);
+        switch (form) {
+        case 0x11: case 0x12: case 0x13: case 0x14:
+            if (x + r->cu < x)
+                FAIL("reference beyond 64 bits");
+            v->u = x + r->cu;
+            return 0;
+        case 0x0E: return cstring(r->str, r->nstr, x, v);
+        case 0x1F: return cstring(r->lstr, r->nlstr, x, v);
+        case 0x25: case 0x26: case 0x27: case 0x28: return strx(r, x, v);
+        case 0x29: case 0x2A: case 0x2B: case 0x2C: return addrx(r, x, v);
+        default: v->u = x; return 0;
+        }
+    }
+    uint64_t x;
+    switch (form) {
+    case 0x0F: case 0x22: case 0x23:
+        if (read_uleb(d, r->n, &p, &x) < 0)
+            return -1;
+        *pp = p;
+        v->u = x;
+        return 0;
+    case 0x15:
+        if (read_uleb(d, r->n, &p, &x) < 0)
+            return -1;
+        *pp = p;
+        if (x + r->cu < x)
+            FAIL("reference beyond 64 bits");
+        v->u = x + r->cu;
+        return 0;
+    case 0x1A: case 0x1F02:
+        if (read_uleb(d, r->n, &p, &x) < 0)
+            return -1;
+        *pp = p;
+        return strx(r, x, v);
+    case 0x1B: case 0x1F01:
+        if (read_uleb(d, r->n, &p, &x) < 0)
+            return -1;
+        *pp = p;
+        return addrx(r, x, v);
+    case 0x0D: {
+        uint64_t u = 0;
+        unsigned s = 0;
+        uint8_t b;
+        do {
+            if (p >= r->n)
+                FAIL("sleb past the section");
+            if (s >= 63)
+                FAIL("sleb beyond 63 bits");
+            b = d[p++];
+            u |= (uint64_t)(b & 0x7F) << s;
+            s += 7;
+        } while (b >= 0x80);
+        if (b & 0x40) {
+            u |= ~(uint64_t)0 << s;
+            v->neg = 1;
+        }
+        *pp = p;
+        v->u = u;
+        return 0;
+    }
+    case 0x08: {
+        if (p >= r->n)
+            FAIL("string past the section");
+        const uint8_t *end = memchr(d + p, 0, r->n - p);
+        if (end == NULL)
+            FAIL("unterminated string");
+        v->kind = V_STR;
+        v->s = (const char *)d + p;
+        v->n = end - (d + p);
+        *pp = (uint64_t)(end - d) + 1;
+        return 0;
+    }
+    default:
+        FAIL("wanted attribute of a block form"); /* never: dwarf_forms refuses the class */
+    }
+}
+
+static int skip_ops(const Reader *r, uint64_t *pp, const Op *op) {
+    const uint8_t *d = r->d;
+    uint64_t p = *pp, x;
+    switch (op->kind) {
+    case OP_SKIP_FIXED:
+        p += op->size;
+        break;
+    case OP_SKIP_ULEB:
+        for (;;) {
+            if (p >= r->n)
+                FAIL("uleb past the section");
+            if (d[p++] < 0x80)
+                break;
+        }
+        break;
+    case OP_SKIP_CSTR: {
+        if (p >= r->n)
+            FAIL("string past the section");
+        const uint8_t *end = memchr(d + p, 0, r->n - p);
+        if (end == NULL)
+            FAIL("unterminated string");
+        p = (uint64_t)(end - d) + 1;
+        break;
+    }
+    case OP_SKIP_BLOCK_ULEB:
+        if (read_uleb(d, r->n, &p, &x) < 0)
+            return -1;
+        if (x > r->n)
+            FAIL("block past the section");
+        p += x;
+        break;
+    case OP_SKIP_BLOCKN:
+        if (p + op->size > r->n)
+            FAIL("block length past the section");
+        p += op->size + get_uint(d + p, op->size, r->t->big);
+        break;
+    }
+    if (p > r->n)
+        FAIL("attribute past the section");
+    *pp = p;
+    return 0;
+}
+
+/* ---- the table ------------------------------------------------------------------ */
+
+/* dwarf_forms' rules, given once by dwarf.py (configure). */
+static int configured;
+static uint8_t TAG_CAT[0x10000];
+static uint32_t CAT_ATTRS[N_CATS][MAX_SLOTS];
+static int CAT_NATTRS[N_CATS];
+#define MAX_SET 32
+typedef struct { int n; uint32_t v[MAX_SET]; } Set;
+static Set STRING_ATTRS, STRING_FORMS, BLOCK_ATTRS, BLOCK_FORMS;
+
+static inline int in_set(const Set *s, uint64_t x) {
+    for (int i = 0; i < s->n; i++)
+        if (s->v[i] == x)
+            return 1;
+    return 0;
+}
+
+static int set_from(PyObject *o, Set *s) {
+    PyObject *it = PyObject_GetIter(o), *x;
+    if (it == NULL)
+        return -1;
+    s->n = 0;
+    while ((x = PyIter_Next(it)) != NULL) {
+        long v = PyLong_AsLong(x);
+        Py_DECREF(x);
+        if (v == -1 && PyErr_Occurred())
+            break;
+        if (s->n == MAX_SET) {
+            PyErr_SetString(PyExc_ValueError, "set too large");
+            break;
+        }
+        s->v[s->n++] = (uint32_t)v;
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* configure(tag -> category id (tags not given: skip), category id -> wanted attributes,
+ *           string attributes, string forms, block attributes, block forms) */
+static PyObject *py_configure(PyObject *self, PyObject *args) {
+    PyObject *tags, *cats, *sa, *sf, *ba, *bf, *k, *v;
+    if (!PyArg_ParseTuple(args, "O!O!OOOO", &PyDict_Type, &tags, &PyDict_Type, &cats, &sa, &sf, &ba, &bf))
+        return NULL;
+    configured = 0;
+    memset(TAG_CAT, CAT_SKIP, sizeof TAG_CAT);
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(tags, &pos, &k, &v)) {
+        long tag = PyLong_AsLong(k), cat = PyLong_AsLong(v);
+        if (PyErr_Occurred())
+            return NULL;
+        if (tag < 0 || tag > 0xFFFF || cat < 0 || cat >= N_CATS)
+            return PyErr_Format(PyExc_ValueError, "tag 0x%lx category %ld", tag, cat);
+        TAG_CAT[tag] = (uint8_t)cat;
+    }
+    memset(CAT_NATTRS, 0, sizeof CAT_NATTRS);
+    pos = 0;
+    while (PyDict_Next(cats, &pos, &k, &v)) {
+        long cat = PyLong_AsLong(k);
+        if (PyErr_Occurred())
+            return NULL;
+        if (cat < 0 || cat >= N_CATS || !PyTuple_Check(v) || PyTuple_GET_SIZE(v) != NSLOTS[cat])
+            return PyErr_Format(PyExc_ValueError, "category %ld: not the slots this walk fills", cat);
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
+            long attr = PyLong_AsLong(PyTuple_GET_ITEM(v, i));
+            if (PyErr_Occurred())
+                return NULL;
+            if (attr != SLOT_ATTRS[cat][i])
+                return PyErr_Format(PyExc_ValueError, "category %ld slot %zd: attribute 0x%lx", cat, i, attr);
+            CAT_ATTRS[cat][i] = (uint32_t)attr;
+        }
+        CAT_NATTRS[cat] = (int)PyTuple_GET_SIZE(v);
+    }
+    for (int c = 0; c < N_CATS; c++)
+        if (CAT_NATTRS[c] != NSLOTS[c])
+            return PyErr_Format(PyExc_ValueError, "category %d not given", c);
+    if (set_from(sa, &STRING_ATTRS) < 0 || set_from(sf, &STRING_FORMS) < 0 || set_from(ba, &BLOCK_ATTRS) < 0 ||
+        set_from(bf, &BLOCK_FORMS) < 0)
+        return NULL;
+    configured = 1;
+    Py_RETURN_NONE;
+}
+
+static void table_free(PyObject *capsule) {
+    Table *t = PyCapsule_GetPointer(capsule, "kernsurf._dwarfwalk.Table");
+    if (t == NULL)
+        return;
+    for (uint64_t i = 0; i < t->ncodes; i++)
+        PyMem_Free(t->codes[i].ops);
+    PyMem_Free(t->codes);
+    PyMem_Free(t);
+}
+
+/* One table of .debug_abbrev, as dwarf.parse_abbrevs reads it (want_types=False);
+ * Unsupported wherever dwarf_forms.decoder would refuse an abbreviation. */
+static int parse_into(Table *t, const uint8_t *d, uint64_t n, uint64_t p) {
+    Op *ops = NULL;
+    uint64_t opcap = 0;
+    while (p < n) {
+        uint64_t code, tag, attr, form;
+        if (read_uleb(d, n, &p, &code) < 0)
+            goto fail;
+        if (code == 0)
+            break;
+        if (read_uleb(d, n, &p, &tag) < 0)
+            goto fail;
+        if (p >= n) {
+            PyErr_SetString(Unsupported, "table past the section");
+            goto fail;
+        }
+        int children = d[p++] != 0;
+        if (code > 1000000 || tag > 0xFFFF) {
+            PyErr_SetString(Unsupported, "abbreviation code or tag out of range");
+            goto fail;
+        }
+        if (code >= t->ncodes) {
+            uint64_t nc = t->ncodes ? t->ncodes : 64;
+            while (nc <= code)
+                nc *= 2;
+            Abbrev *grown = PyMem_Realloc(t->codes, nc * sizeof(Abbrev));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            memset(grown + t->ncodes, 0, (nc - t->ncodes) * sizeof(Abbrev));
+            t->codes = grown, t->ncodes = nc;
+        }
+        Abbrev *a = &t->codes[code];
+        if (a->present) {
+            PyErr_SetString(Unsupported, "duplicate abbreviation code");
+            goto fail;
+        }
+        int cat = TAG_CAT[tag];
+        uint32_t taken = 0, k = 0;
+        for (;;) {
+            if (read_uleb(d, n, &p, &attr) < 0 || read_uleb(d, n, &p, &form) < 0)
+                goto fail;
+            if (attr == 0 && form == 0)
+                break;
+            uint64_t implicit = 0;
+            if (form == 0x21 && read_uleb(d, n, &p, &implicit) < 0)
+                goto fail;
+            int slot = -1;
+            for (int i = 0; i < CAT_NATTRS[cat]; i++)
+                if (CAT_ATTRS[cat][i] == attr) {
+                    if (!(taken & (1u << i)))
+                        slot = i, taken |= 1u << i;
+                    break;
+                }
+            int size = form > 0xFFFF ? -2 : form_size(t, (unsigned)form);
+            if (size == -2 ||
+                (slot >= 0 && (in_set(&STRING_ATTRS, attr) != in_set(&STRING_FORMS, form) ||
+                               (in_set(&BLOCK_FORMS, form) && !in_set(&BLOCK_ATTRS, attr))))) {
+                PyErr_SetString(Unsupported, "a form dwarf_forms refuses");
+                goto fail;
+            }
+            if (k == opcap) {
+                uint64_t nc = opcap ? opcap * 2 : 16;
+                Op *grown = PyMem_Realloc(ops, nc * sizeof(Op));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto fail;
+                }
+                ops = grown, opcap = nc;
+            }
+            Op op = {0};
+            op.form = (uint16_t)form;
+            op.implicit = (int64_t)implicit;
+            if (slot >= 0) {
+                op.kind = OP_READ;
+                op.slot = (int8_t)slot;
+            } else if (size >= 0) {
+                if (k > 0 && ops[k - 1].kind == OP_SKIP_FIXED) {
+                    ops[k - 1].size += (uint32_t)size;
+                    continue;
+                }
+                op.kind = OP_SKIP_FIXED;
+                op.size = (uint32_t)size;
+            } else if (form == 0x08) {
+                op.kind = OP_SKIP_CSTR;
+            } else if (form == 0x09 || form == 0x18) {
+                op.kind = OP_SKIP_BLOCK_ULEB;
+            } else if (form == 0x0A || form == 0x03 || form == 0x04) {
+                op.kind = OP_SKIP_BLOCKN;
+                op.size = form == 0x0A ? 1 : form == 0x03 ? 2 : 4;
+            } else {
+                op.kind = OP_SKIP_ULEB;
+            }
+            ops[k++] = op;
+        }
+        a->ops = PyMem_Malloc((k ? k : 1) * sizeof(Op));
+        if (a->ops == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        memcpy(a->ops, ops, k * sizeof(Op));
+        a->nops = k;
+        a->present = 1;
+        a->tag = (uint32_t)tag;
+        a->children = (uint8_t)children;
+        a->cat = (uint8_t)cat;
+    }
+    PyMem_Free(ops);
+    return 0;
+fail:
+    PyMem_Free(ops);
+    return -1;
+}
+
+/* parse_table(abbrev, offset, offset_size, address_size, version, big_endian) -> table */
+static PyObject *py_parse_table(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    unsigned long long offset;
+    int osz, asz, version, big;
+    if (!PyArg_ParseTuple(args, "y*Kiiip", &buf, &offset, &osz, &asz, &version, &big))
+        return NULL;
+    PyObject *capsule = NULL;
+    Table *t = NULL;
+    if (!configured) {
+        PyErr_SetString(Unsupported, "not configured");
+        goto done;
+    }
+    if ((osz != 4 && osz != 8) || (asz != 2 && asz != 4 && asz != 8)) {
+        PyErr_SetString(Unsupported, "unit shape");
+        goto done;
+    }
+    t = PyMem_Calloc(1, sizeof(Table));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    t->offset_size = osz;
+    t->address_size = asz;
+    t->ref_addr_size = version > 2 ? osz : asz;
+    t->big = big;
+    capsule = PyCapsule_New(t, "kernsurf._dwarfwalk.Table", table_free);
+    if (capsule == NULL) {
+        PyMem_Free(t);
+        goto done;
+    }
+    if (parse_into(t, buf.buf, (uint64_t)buf.len, offset) < 0)
+        Py_CLEAR(capsule);
+done:
+    PyBuffer_Release(&buf);
+    return capsule;
+}
+
+/* ---- the walk ------------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t tag;
+    uint64_t die;
+    Py_ssize_t cand; /* index into the prototype candidates, -1 */
+} Frame;
+
+typedef struct {
+    uint64_t die;
+    PyObject *name;
+    PyObject *params; /* list of (name, 0) and None, NULL once a type is not void */
+    int is_decl;
+} Cand;
+
+static inline PyObject *val_obj(const Val *v) {
+    switch (v->kind) {
+    case V_INT:
+        return v->neg ? PyLong_FromLongLong((long long)v->u) : PyLong_FromUnsignedLongLong(v->u);
+    case V_STR:
+        return PyUnicode_DecodeUTF8(v->s, v->n, "replace");
+    default:
+        Py_RETURN_NONE;
+    }
+}
+
+static inline int truthy(const Val *v) {
+    return v->kind == V_INT ? v->u != 0 : v->kind == V_STR ? v->n != 0 : 0;
+}
+
+static int get_u64(PyObject *o, uint64_t *out) {
+    unsigned long long x = PyLong_AsUnsignedLongLong(o);
+    if (x == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_SetString(Unsupported, "base beyond 64 bits");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* walk(info, die_offset, end, cu, table, debug_str, line_str, str_offsets, addr, str_base, addr_base)
+ * -> (cu, subs, edges, sub_info, params, str_base, addr_base)
+ * cu: (name, comp_dir, producer, language, stmt_list); str_base/addr_base: the unit's, None if unset. */
+static PyObject *py_walk(PyObject *self, PyObject *args) {
+    Py_buffer info, bstr, blstr, bstroff, baddr;
+    unsigned long long die_offset, end, cu;
+    PyObject *capsule, *ostr_base, *oaddr_base;
+    if (!PyArg_ParseTuple(args, "y*KKKOy*y*y*y*OO", &info, &die_offset, &end, &cu, &capsule, &bstr, &blstr,
+                          &bstroff, &baddr, &ostr_base, &oaddr_base))
+        return NULL;
+    PyObject *result = NULL, *subs = NULL, *edges = NULL, *cu_tuple = NULL;
+    PyObject *new_str_base = NULL, *new_addr_base = NULL;
+    Frame *stack = NULL;
+    Cand *cands = NULL;
+    Py_ssize_t sp = 0, scap = 0, ncand = 0, ccap = 0;
+    Reader r;
+    r.t = PyCapsule_GetPointer(capsule, "kernsurf._dwarfwalk.Table");
+    if (r.t == NULL)
+        goto done;
+    r.d = info.buf;
+    r.n = (uint64_t)info.len;
+    r.str = bstr.buf, r.nstr = (uint64_t)bstr.len;
+    r.lstr = blstr.buf, r.nlstr = (uint64_t)blstr.len;
+    r.stroff = bstroff.buf, r.nstroff = (uint64_t)bstroff.len;
+    r.addr = baddr.buf, r.naddr = (uint64_t)baddr.len;
+    r.cu = cu;
+    if (get_u64(ostr_base, &r.str_base) < 0 || get_u64(oaddr_base, &r.addr_base) < 0)
+        goto done;
+    subs = PyList_New(0);
+    edges = PyList_New(0);
+    if (subs == NULL || edges == NULL)
+        goto done;
+    const Table *t = r.t;
+    const uint8_t *d = r.d;
+    uint64_t p = die_offset;
+    int have_top = 0, abstract = 0;
+    uint64_t top = 0;
+    Py_ssize_t top_depth = -1;
+    Val v[MAX_SLOTS];
+    while (p < end) {
+        uint64_t die = p, code;
+        if (p >= r.n) {
+            PyErr_SetString(Unsupported, "DIE past the section");
+            goto done;
+        }
+        if (d[p] < 0x80)
+            code = d[p++];
+        else if (read_uleb(d, r.n, &p, &code) < 0)
+            goto done;
+        if (code == 0) {
+            if (sp == 0)
+                break;
+            sp--;
+            if (sp == top_depth)
+                have_top = 0, top_depth = -1, abstract = 0;
+            continue;
+        }
+        if (code >= t->ncodes || !t->codes[code].present) {
+            PyErr_SetString(Unsupported, "unknown abbreviation code");
+            goto done;
+        }
+        const Abbrev *a = &t->codes[code];
+        int cat = a->cat;
+        for (int i = 0; i < NSLOTS[cat]; i++)
+            v[i].kind = V_NONE;
+        for (uint32_t i = 0; i < a->nops; i++) {
+            const Op *op = &a->ops[i];
+            if (op->kind == OP_READ) {
+                if (read_value(&r, &p, op, &v[op->slot]) < 0)
+                    goto done;
+            } else if (op->kind == OP_SKIP_FIXED) {
+                p += op->size;
+            } else if (skip_ops(&r, &p, op) < 0) {
+                goto done;
+            }
+        }
+        if (p > r.n) {
+            PyErr_SetString(Unsupported, "DIE past the section");
+            goto done;
+        }
+        int descend = a->children;
+        Py_ssize_t cand = -1;
+        uint32_t tag = a->tag;
+        if (cat == CAT_SKIP) {
+            if (a->children && tag != TAG_lexical_block && v[SKIP_SIBLING].kind != V_NONE) {
+                if (v[SKIP_SIBLING].neg) {
+                    PyErr_SetString(Unsupported, "negative sibling");
+                    goto done;
+                }
+                p = v[SKIP_SIBLING].u;
+                descend = 0;
+            }
+        } else if (tag == TAG_formal_parameter) {
+            if (sp > 0) {
+                Frame *f = &stack[sp - 1];
+                if (f->tag == TAG_subprogram) {
+                    if (f->cand >= 0 && cands[f->cand].params != NULL) {
+                        Cand *c = &cands[f->cand];
+                        Val *ty = &v[PARAM_TYPE];
+                        if (ty->kind == V_INT && ty->u != 0) {
+                            if (ty->neg) {
+                                PyErr_SetString(Unsupported, "negative type reference");
+                                goto done;
+                            }
+                            Py_CLEAR(c->params); /* a type this walk does not describe: no prototype */
+                        } else {
+                            PyObject *name = val_obj(&v[PARAM_NAME]);
+                            PyObject *item = name ? Py_BuildValue("(Ni)", name, 0) : NULL;
+                            if (item == NULL || PyList_Append(c->params, item) < 0) {
+                                Py_XDECREF(item);
+                                goto done;
+                            }
+                            Py_DECREF(item);
+                        }
+                    }
+                } else if (f->tag == TAG_subroutine_type) {
+                    PyErr_SetString(Unsupported, "parameter of a subroutine type");
+                    goto done;
+                }
+            }
+        } else if (tag == TAG_subprogram) {
+            int concrete = v[SUB_LOW_PC].kind != V_NONE || v[SUB_RANGES].kind != V_NONE;
+            Val *origin = truthy(&v[SUB_ORIGIN]) ? &v[SUB_ORIGIN] : &v[SUB_SPEC];
+            PyObject *name = val_obj(&v[SUB_NAME]);
+            PyObject *item = name ? PyTuple_New(10) : NULL;
+            if (item == NULL) {
+                Py_XDECREF(name);
+                goto done;
+            }
+            PyTuple_SET_ITEM(item, 0, PyLong_FromUnsignedLongLong(die));
+            PyTuple_SET_ITEM(item, 1, name);
+            PyTuple_SET_ITEM(item, 2, PyBool_FromLong(truthy(&v[SUB_EXTERNAL])));
+            PyTuple_SET_ITEM(item, 3, val_obj(&v[SUB_DECL_FILE]));
+            PyTuple_SET_ITEM(item, 4, val_obj(&v[SUB_DECL_LINE]));
+            PyTuple_SET_ITEM(item, 5, val_obj(&v[SUB_INLINE]));
+            PyTuple_SET_ITEM(item, 6, val_obj(&v[SUB_LOW_PC]));
+            PyTuple_SET_ITEM(item, 7, PyBool_FromLong(truthy(&v[SUB_DECLARATION])));
+            PyTuple_SET_ITEM(item, 8, val_obj(origin));
+            PyTuple_SET_ITEM(item, 9, PyBool_FromLong(concrete));
+            for (int i = 0; i < 10; i++)
+                if (PyTuple_GET_ITEM(item, i) == NULL) {
+                    Py_DECREF(item);
+                    goto done;
+                }
+            if (PyList_Append(subs, item) < 0) {
+                Py_DECREF(item);
+                goto done;
+            }
+            Py_DECREF(item);
+            int declaration = truthy(&v[SUB_DECLARATION]);
+            if (origin->kind == V_NONE && v[SUB_NAME].kind != V_NONE &&
+                (truthy(&v[SUB_PROTOTYPED]) || !declaration)) {
+                Val *rt = &v[SUB_TYPE];
+                if (rt->kind == V_INT && rt->neg) {
+                    PyErr_SetString(Unsupported, "negative type reference");
+                    goto done;
+                }
+                if (ncand == ccap) {
+                    Py_ssize_t nc = ccap ? ccap * 2 : 64;
+                    Cand *grown = PyMem_Realloc(cands, nc * sizeof(Cand));
+                    if (grown == NULL) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    cands = grown, ccap = nc;
+                }
+                Cand *c = &cands[ncand];
+                c->die = die;
+                c->is_decl = declaration;
+                c->name = PyTuple_GET_ITEM(item, 1);
+                Py_INCREF(c->name);
+                /* A return type this walk does not describe: no prototype (as in Python). */
+                c->params = rt->kind == V_INT && rt->u != 0 ? NULL : PyList_New(0);
+                cand = ncand++;
+                if (c->params == NULL && PyErr_Occurred())
+                    goto done;
+            }
+            if (a->children && !have_top && (concrete || v[SUB_INLINE].kind != V_NONE)) {
+                have_top = 1, top = die, top_depth = sp, abstract = !concrete;
+            }
+        } else if (tag == TAG_inlined_subroutine) {
+            if (have_top && v[INL_ORIGIN].kind != V_NONE && !abstract) {
+                Val *at = v[INL_LOW_PC].kind != V_NONE ? &v[INL_LOW_PC] : &v[INL_ENTRY_PC];
+                PyObject *item = Py_BuildValue("(NKON)", val_obj(&v[INL_ORIGIN]), (unsigned long long)top,
+                                               s_inline, val_obj(at));
+                if (item == NULL || PyList_Append(edges, item) < 0) {
+                    Py_XDECREF(item);
+                    goto done;
+                }
+                Py_DECREF(item);
+            }
+        } else if (cat == CAT_CALL) {
+            Val *origin = v[CALL_CALL_ORIGIN].kind != V_NONE ? &v[CALL_CALL_ORIGIN] : &v[CALL_ORIGIN];
+            if (have_top && origin->kind != V_NONE) {
+                PyObject *item =
+                    Py_BuildValue("(NKOO)", val_obj(origin), (unsigned long long)top, s_direct, Py_None);
+                if (item == NULL || PyList_Append(edges, item) < 0) {
+                    Py_XDECREF(item);
+                    goto done;
+                }
+                Py_DECREF(item);
+            }
+            if (a->children && v[CALL_SIBLING].kind != V_NONE) {
+                if (v[CALL_SIBLING].neg) {
+                    PyErr_SetString(Unsupported, "negative sibling");
+                    goto done;
+                }
+                p = v[CALL_SIBLING].u;
+                descend = 0;
+            }
+        } else if (cat == CAT_UNSPEC) {
+            if (sp > 0) {
+                Frame *f = &stack[sp - 1];
+                if (f->tag == TAG_subprogram && f->cand >= 0) {
+                    Cand *c = &cands[f->cand];
+                    if (c->params != NULL && PyList_Append(c->params, Py_None) < 0)
+                        goto done;
+                } else if (f->tag == TAG_subroutine_type) {
+                    PyErr_SetString(Unsupported, "unspecified parameters of a subroutine type");
+                    goto done;
+                }
+            }
+        } else if (cat == CAT_CU && cu_tuple == NULL) {
+            cu_tuple = Py_BuildValue("(NNNNN)", val_obj(&v[CU_NAME]), val_obj(&v[CU_COMP_DIR]),
+                                     val_obj(&v[CU_PRODUCER]), val_obj(&v[CU_LANGUAGE]),
+                                     val_obj(&v[CU_STMT_LIST]));
+            if (cu_tuple == NULL)
+                goto done;
+            if (v[CU_STR_BASE].kind != V_NONE) {
+                if (v[CU_STR_BASE].neg) {
+                    PyErr_SetString(Unsupported, "negative str_offsets_base");
+                    goto done;
+                }
+                r.str_base = v[CU_STR_BASE].u;
+                Py_XSETREF(new_str_base, val_obj(&v[CU_STR_BASE]));
+            }
+            if (v[CU_ADDR_BASE].kind != V_NONE) {
+                if (v[CU_ADDR_BASE].neg) {
+                    PyErr_SetString(Unsupported, "negative addr_base");
+                    goto done;
+                }
+                r.addr_base = v[CU_ADDR_BASE].u;
+                Py_XSETREF(new_addr_base, val_obj(&v[CU_ADDR_BASE]));
+            }
+            if (v[CU_LANGUAGE].kind == V_INT && !v[CU_LANGUAGE].neg && v[CU_LANGUAGE].u == LANG_RUST)
+                break; /* dwarf.walk_unit returns the unit's facts alone */
+        }
+        if (p <= die) {
+            PyErr_SetString(Unsupported, "sibling points backwards");
+            goto done;
+        }
+        if (descend) {
+            if (sp == scap) {
+                Py_ssize_t nc = scap ? scap * 2 : 64;
+                Frame *grown = PyMem_Realloc(stack, nc * sizeof(Frame));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                stack = grown, scap = nc;
+            }
+            stack[sp].tag = tag;
+            stack[sp].die = die;
+            stack[sp].cand = cand;
+            sp++;
+        }
+    }
+    if (cu_tuple == NULL) {
+        PyErr_SetString(Unsupported, "no compile-unit DIE");
+        goto done;
+    }
+    {
+        PyObject *sub_info = PyDict_New(), *params = PyDict_New();
+        if (sub_info == NULL || params == NULL) {
+            Py_XDECREF(sub_info);
+            Py_XDECREF(params);
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < ncand; i++) {
+            Cand *c = &cands[i];
+            if (c->params == NULL)
+                continue;
+            PyObject *key = PyLong_FromUnsignedLongLong(c->die);
+            PyObject *entry = Py_BuildValue("(OiO)", c->name, 0, c->is_decl ? Py_True : Py_False);
+            if (key == NULL || entry == NULL || PyDict_SetItem(sub_info, key, entry) < 0 ||
+                PyDict_SetItem(params, key, c->params) < 0) {
+                Py_XDECREF(key);
+                Py_XDECREF(entry);
+                Py_DECREF(sub_info);
+                Py_DECREF(params);
+                goto done;
+            }
+            Py_DECREF(key);
+            Py_DECREF(entry);
+        }
+        result = Py_BuildValue("(OOONNOO)", cu_tuple, subs, edges, sub_info, params,
+                               new_str_base ? new_str_base : Py_None, new_addr_base ? new_addr_base : Py_None);
+    }
+done:
+    for (Py_ssize_t i = 0; i < ncand; i++) {
+        Py_XDECREF(cands[i].name);
+        Py_XDECREF(cands[i].params);
+    }
+    PyMem_Free(cands);
+    PyMem_Free(stack);
+    Py_XDECREF(subs);
+    Py_XDECREF(edges);
+    Py_XDECREF(cu_tuple);
+    Py_XDECREF(new_str_base);
+    Py_XDECREF(new_addr_base);
+    PyBuffer_Release(&info);
+    PyBuffer_Release(&bstr);
+    PyBuffer_Release(&blstr);
+    PyBuffer_Release(&bstroff);
+    PyBuffer_Release(&baddr);
+    return result;
+}
+
+/* ---- line table file names (dwarf_lines.file_names) ------------------------------ */
+
+typedef struct {
+    const uint8_t *d;
+    uint64_t n, p;
+    int big;
+} LReader;
+
+static inline int lr_u(LReader *r, unsigned size, uint64_t *out) {
+    if (r->p > r->n || r->n - r->p < size)
+        FAIL("line table past the section");
+    *out = get_uint(r->d + r->p, size, r->big);
+    r->p += size;
+    return 0;
+}
+
+static inline int lr_skip(LReader *r, uint64_t size) {
+    if (r->p > r->n || r->n - r->p < size)
+        FAIL("line table past the section");
+    r->p += size;
+    return 0;
+}
+
+static PyObject *lr_cstr(LReader *r) {
+    if (r->p >= r->n) {
+        PyErr_SetString(Unsupported, "line table past the section");
+        return NULL;
+    }
+    const uint8_t *end = memchr(r->d + r->p, 0, r->n - r->p);
+    if (end == NULL) {
+        PyErr_SetString(Unsupported, "unterminated string");
+        return NULL;
+    }
+    PyObject *s = PyUnicode_DecodeUTF8((const char *)r->d + r->p, end - (r->d + r->p), "replace");
+    r->p = (uint64_t)(end - r->d) + 1;
+    return s;
+}
+
+static PyObject *section_str(const uint8_t *sec, uint64_t len, uint64_t off) {
+    Val v;
+    if (cstring(sec, len, off, &v) < 0)
+        return NULL;
+    return PyUnicode_DecodeUTF8(v.s, v.n, "replace");
+}
+
+/* posixpath.join(a, b) of two str. */
+static PyObject *path_join(PyObject *a, PyObject *b) {
+    Py_ssize_t na = PyUnicode_GET_LENGTH(a), nb = PyUnicode_GET_LENGTH(b);
+    if (nb > 0 && PyUnicode_READ_CHAR(b, 0) == '/')
+        return Py_NewRef(b);
+    if (na == 0 || PyUnicode_READ_CHAR(a, na - 1) == '/')
+        return PyUnicode_Concat(a, b);
+    PyObject *slash = PyUnicode_Concat(a, s_slash);
+    if (slash == NULL)
+        return NULL;
+    PyObject *out = PyUnicode_Concat(slash, b);
+    Py_DECREF(slash);
+    return out;
+}
+
+/* dwarf_lines._join */
+static PyObject *line_join(PyObject *directory, PyObject *name, PyObject *comp_dir) {
+    PyObject *path = PyUnicode_GET_LENGTH(directory) ? path_join(directory, name) : Py_NewRef(name);
+    if (path == NULL)
+        return NULL;
+    if (comp_dir != Py_None && PyUnicode_GET_LENGTH(comp_dir) > 0 &&
+        PyUnicode_Tailmatch(path, s_dotdot, 0, 2, -1) == 1) {
+        PyObject *joined = path_join(comp_dir, path);
+        Py_DECREF(path);
+        return joined;
+    }
+    return path;
+}
+
+/* A DWARF 5 entry list: (path, directory index) per entry; paths of string forms only. */
+static PyObject *v5_entries(LReader *r, unsigned osz, const Reader *strs) {
+    uint64_t nformats, count, content[16], form[16], x;
+    if (lr_u(r, 1, &nformats) < 0)
+        return NULL;
+    if (nformats > 16) {
+        PyErr_SetString(Unsupported, "too many entry formats");
+        return NULL;
+    }
+    for (uint64_t i = 0; i < nformats; i++)
+        if (read_uleb(r->d, r->n, &r->p, &content[i]) < 0 || read_uleb(r->d, r->n, &r->p, &form[i]) < 0)
+            return NULL;
+    if (read_uleb(r->d, r->n, &r->p, &count) < 0)
+        return NULL;
+    if (count > r->n) {
+        PyErr_SetString(Unsupported, "entry count");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (uint64_t e = 0; e < count; e++) {
+        PyObject *path = NULL;
+        uint64_t index = 0;
+        for (uint64_t i = 0; i < nformats; i++) {
+            PyObject *str = NULL;
+            int is_int = 0, ok = 0;
+            switch (form[i]) {
+            case 0x08: str = lr_cstr(r); ok = str != NULL; break;
+            case 0x1F: ok = lr_u(r, osz, &x) == 0 && (str = section_str(strs->lstr, strs->nlstr, x)) != NULL; break;
+            case 0x0E: ok = lr_u(r, osz, &x) == 0 && (str = section_str(strs->str, strs->nstr, x)) != NULL; break;
+            case 0x0F: ok = read_uleb(r->d, r->n, &r->p, &x) == 0; is_int = 1; break;
+            case 0x0B: ok = lr_u(r, 1, &x) == 0; is_int = 1; break;
+            case 0x05: ok = lr_u(r, 2, &x) == 0; is_int = 1; break;
+            case 0x06: ok = lr_u(r, 4, &x) == 0; is_int = 1; break;
+            case 0x07: ok = lr_u(r, 8, &x) == 0; is_int = 1; break;
+            case 0x1E: ok = lr_skip(r, 16) == 0; break;
+            case 0x09: ok = read_uleb(r->d, r->n, &r->p, &x) == 0 && lr_skip(r, x) == 0; break;
+            default: PyErr_SetString(Unsupported, "line table form"); break;
+            }
+            if (!ok) {
+                Py_XDECREF(path);
+                Py_DECREF(out);
+                return NULL;
+            }
+            if (content[i] == 1) { /* DW_LNCT_path: str(value) in Python; only strings here */
+                if (str == NULL) {
+                    PyErr_SetString(Unsupported, "a path that is not a string");
+                    Py_XDECREF(path);
+                    Py_DECREF(out);
+                    return NULL;
+                }
+                Py_XSETREF(path, str);
+                str = NULL;
+            } else if (content[i] == 2 && is_int) {
+                index = x;
+            }
+            Py_XDECREF(str);
+        }
+        if (path == NULL) {
+            PyErr_SetString(Unsupported, "an entry without a path");
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *item = Py_BuildValue("(NK)", path, (unsigned long long)index);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return out;
+}
+
+/* file_names(line, offset, big_endian, comp_dir, debug_str, line_str) -> list of paths,
+ * as dwarf_lines.file_names; Unsupported for anything it would not read the same way. */
+static PyObject *py_file_names(PyObject *self, PyObject *args) {
+    Py_buffer line, bstr, blstr;
+    unsigned long long offset;
+    int big;
+    PyObject *comp_dir, *result = NULL, *dirs = NULL, *files = NULL, *entries = NULL;
+    if (!PyArg_ParseTuple(args, "y*KpOy*y*", &line, &offset, &big, &comp_dir, &bstr, &blstr))
+        return NULL;
+    if (comp_dir != Py_None && !PyUnicode_Check(comp_dir)) {
+        PyErr_SetString(Unsupported, "comp_dir");
+        goto done;
+    }
+    LReader r = {line.buf, (uint64_t)line.len, offset, big};
+    Reader strs = {0};
+    strs.str = bstr.buf, strs.nstr = (uint64_t)bstr.len;
+    strs.lstr = blstr.buf, strs.nlstr = (uint64_t)blstr.len;
+    uint64_t length, version, x, opcode_base;
+    unsigned osz = 4;
+    if (lr_u(&r, 4, &length) < 0)
+        goto done;
+    if (length == 0xFFFFFFFF) {
+        if (lr_u(&r, 8, &x) < 0)
+            goto done;
+        osz = 8;
+    }
+    if (lr_u(&r, 2, &version) < 0)
+        goto done;
+    if (version >= 5 && lr_skip(&r, 2) < 0)
+        goto done;
+    if (lr_u(&r, osz, &x) < 0 || lr_skip(&r, version >= 4 ? 4 : 3) < 0 || lr_skip(&r, 1) < 0 ||
+        lr_u(&r, 1, &opcode_base) < 0)
+        goto done;
+    if (opcode_base == 0) {
+        PyErr_SetString(Unsupported, "opcode_base 0");
+        goto done;
+    }
+    if (lr_skip(&r, opcode_base - 1) < 0)
+        goto done;
+    files = PyList_New(0);
+    if (files == NULL)
+        goto done;
+    if (version >= 5) {
+        PyObject *dentries = v5_entries(&r, osz, &strs);
+        if (dentries == NULL)
+            goto done;
+        entries = v5_entries(&r, osz, &strs);
+        if (entries == NULL) {
+            Py_DECREF(dentries);
+            goto done;
+        }
+        Py_ssize_t ndirs = PyList_GET_SIZE(dentries);
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+            PyObject *e = PyList_GET_ITEM(entries, i);
+            unsigned long long index = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(e, 1));
+            PyObject *directory = index < (unsigned long long)ndirs
+                                      ? PyTuple_GET_ITEM(PyList_GET_ITEM(dentries, index), 0)
+                                      : s_empty;
+            PyObject *path = line_join(directory, PyTuple_GET_ITEM(e, 0), comp_dir);
+            if (path == NULL || PyList_Append(files, path) < 0) {
+                Py_XDECREF(path);
+                Py_DECREF(dentries);
+                goto done;
+            }
+            Py_DECREF(path);
+        }
+        Py_DECREF(dentries);
+        result = Py_NewRef(files);
+        goto done;
+    }
+    dirs = PyList_New(0);
+    if (dirs == NULL || PyList_Append(dirs, comp_dir == Py_None ? s_empty : comp_dir) < 0)
+        goto done;
+    for (;;) {
+        if (r.p >= r.n) {
+            PyErr_SetString(Unsupported, "line table past the section");
+            goto done;
+        }
+        if (r.d[r.p] == 0)
+            break;
+        PyObject *dir = lr_cstr(&r);
+        if (dir == NULL || PyList_Append(dirs, dir) < 0) {
+            Py_XDECREF(dir);
+            goto done;
+        }
+        Py_DECREF(dir);
+    }
+    r.p++;
+    for (;;) {
+        if (r.p >= r.n) {
+            PyErr_SetString(Unsupported, "line table past the section");
+            goto done;
+        }
+        if (r.d[r.p] == 0)
+            break;
+        PyObject *name = lr_cstr(&r);
+        uint64_t index;
+        if (name == NULL)
+            goto done;
+        if (read_uleb(r.d, r.n, &r.p, &index) < 0 || read_uleb(r.d, r.n, &r.p, &x) < 0 ||
+            read_uleb(r.d, r.n, &r.p, &x) < 0) {
+            Py_DECREF(name);
+            goto done;
+        }
+        PyObject *directory =
+            index < (uint64_t)PyList_GET_SIZE(dirs) ? PyList_GET_ITEM(dirs, index) : s_empty;
+        PyObject *path = line_join(directory, name, comp_dir);
+        Py_DECREF(name);
+        if (path == NULL || PyList_Append(files, path) < 0) {
+            Py_XDECREF(path);
+            goto done;
+        }
+        Py_DECREF(path);
+    }
+    /* files[:1] + files: DWARF 2-4 count from 1 */
+    result = PyList_GetSlice(files, 0, 1);
+    if (result != NULL) {
+        PyObject *all = PySequence_Concat(result, files);
+        Py_SETREF(result, all);
+    }
+done:
+    Py_XDECREF(dirs);
+    Py_XDECREF(files);
+    Py_XDECREF(entries);
+    PyBuffer_Release(&line);
+    PyBuffer_Release(&bstr);
+    PyBuffer_Release(&blstr);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", py_configure, METH_VARARGS, "dwarf_forms' rules (see dwarf.py)."},
+    {"parse_table", py_parse_table, METH_VARARGS, "A compiled abbreviation table (see dwarf.py)."},
+    {"file_names", py_file_names, METH_VARARGS, "A line table's file names (see dwarf.py)."},
+    {"walk", py_walk, METH_VARARGS, "Walk one unit without its type DIEs (see dwarf.py)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "_dwarfwalk", "C DIE walk for ingest.readers.dwarf (types skipped).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__dwarfwalk(void) {
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL)
+        return NULL;
+    Unsupported = PyErr_NewException("_dwarfwalk.Unsupported", NULL, NULL);
+    s_inline = PyUnicode_InternFromString("inline");
+    s_direct = PyUnicode_InternFromString("direct");
+    s_slash = PyUnicode_InternFromString("/");
+    s_dotdot = PyUnicode_InternFromString("..");
+    s_empty = PyUnicode_InternFromString("");
+    if (Unsupported == NULL || s_inline == NULL || s_direct == NULL || s_slash == NULL || s_dotdot == NULL ||
+        s_empty == NULL ||
+        PyModule_AddObjectRef(m, "Unsupported", Unsupported) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *cats = Py_BuildValue("{sisisisisisisi}", "skip", CAT_SKIP, "cu", CAT_CU, "sub", CAT_SUB, "inl",
+                                   CAT_INL, "call", CAT_CALL, "param", CAT_PARAM, "unspecified", CAT_UNSPEC);
+    if (cats == NULL || PyModule_AddObject(m, "CATEGORY_IDS", cats) < 0) {
+        Py_XDECREF(cats);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

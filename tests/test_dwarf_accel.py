@@ -1,0 +1,169 @@
+"""The C DIE walk (ingest/readers/_dwarfwalk.c) against its oracle, the
+Python walk: for a walk without types (WalkConfig want_types=False,
+want_layouts=False: a module with split BTF), both must give equal UnitFacts
+on every fixture (the program in all its compiler variants: DWARF 4 and 5,
+zlib-compressed sections, 32-bit armhf, big-endian s390x; the module objects
+for x86-64, armhf and s390x) and on real modules. The C walk must take every
+unit of these itself, and on damaged DWARF it must never give other rows than
+the Python walk: it hands the unit back, and the Python walk reads it or
+raises its error.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import VARIANTS, compile_program
+from modules_support import real_module
+from test_modules_readers import ARCHES, _build, _debug_names
+
+from ingest.errors import BadDwarf
+from ingest.readers import dwarf, elf, kmod
+
+NO_TYPES = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False, want_types=False)
+needs_accel = pytest.mark.skipif(
+    dwarf._accel is None, reason="the C walk is not built (pip install -e . builds it) or KERNSURF_NO_ACCEL"
+)
+Walk = tuple[list[dwarf.Unit], dict[str, bytes], str]
+
+
+def _program(variant: str, tmp: Path) -> Walk:
+    image = elf.open_image(compile_program(tmp, variant).open("rb"))
+    names = (".debug_info", ".debug_abbrev", ".debug_str", ".debug_line", ".debug_line_str")
+    sections = {n: data for n in names if (data := image.section(n)) is not None}
+    return dwarf.units(image.elf.get_dwarf_info(), image.endian), sections, image.endian
+
+
+def _module(path: Path, base: int) -> Walk:
+    module = kmod.open_module(path, base=base)
+    sections = module.linked.relocate(_debug_names(module.linked))
+    endian = module.image.endian
+    return dwarf.units_from_bytes(sections[".debug_info"], endian), sections, endian
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, walk: Walk, config: dwarf.WalkConfig = NO_TYPES) -> tuple:
+    """(C walk's facts, how many units it took itself, Python walk's facts)."""
+    units, sections, endian = walk
+    taken = []
+    c_walk = dwarf._walk_unit_c
+
+    def counted(*args: Any) -> Any:
+        facts = c_walk(*args)
+        taken.append(facts is not None)
+        return facts
+
+    python_files = dwarf._file_names
+
+    def files(*args: Any) -> Any:
+        taken.append(False)  # the C reader handed a line table back
+        return python_files(*args)
+
+    with monkeypatch.context() as m:
+        m.setattr(dwarf, "_walk_unit_c", counted)
+        m.setattr(dwarf, "_file_names", files)
+        accel = list(dwarf.walk(units, sections, endian, config, jobs=1))
+    with monkeypatch.context() as m:
+        m.setattr(dwarf, "_accel", None)
+        python = list(dwarf.walk(units, sections, endian, config, jobs=1))
+    return accel, sum(taken) if all(taken) else -1, python
+
+
+def _check(monkeypatch: pytest.MonkeyPatch, walk: Walk) -> list[dwarf.UnitFacts]:
+    accel, taken, python = _both(monkeypatch, walk)
+    assert taken == len(walk[0]) > 0  # the C walk read every unit and line table itself
+    assert accel == python
+    assert any(f.subs for f in python) and any(f.edges for f in python)
+    return python
+
+
+@needs_accel
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_program_variants(variant, tmp_path, monkeypatch):
+    facts = _check(monkeypatch, _program(variant, tmp_path))
+    names = {s.name for f in facts for s in f.subs}
+    assert "main" in names
+
+
+@needs_accel
+@pytest.mark.parametrize("arch", sorted(ARCHES))
+def test_module_objects(arch, tmp_path, monkeypatch):
+    built = _build(arch, tmp_path)
+    base = 0xBF000000 if arch == "armhf" else 0xFFFFFFFFA0000000
+    for path in built.values():
+        _check(monkeypatch, _module(path, base))
+
+
+@needs_accel
+def test_prototypes_and_seen_follow_the_python_walk(tmp_path, monkeypatch):
+    """Without types only void(void)-like prototypes can be printed; the C walk
+    gives the same ones, and skips the same BTF names."""
+    walk = _program("dwarf5", tmp_path)
+    accel, _, python = _both(monkeypatch, walk)
+    protos = {n for f in python for n in f.prototypes}
+    assert protos == {n for f in accel for n in f.prototypes}
+    config = dwarf.WalkConfig(frozenset(protos), want_layouts=False, want_types=False)
+    accel, _, python = _both(monkeypatch, walk, config)
+    assert accel == python and not any(f.prototypes for f in python)
+
+
+def _outcome(walk: Walk) -> object:
+    try:
+        return list(dwarf.walk(*walk, NO_TYPES, jobs=1))
+    except (BadDwarf, KeyError) as exc:  # KeyError: a parameter under a skipped subroutine type
+        return (type(exc), str(exc))
+
+
+@needs_accel
+def test_damaged_dwarf_gives_the_python_outcome(tmp_path, monkeypatch):
+    """Flipped and truncated .debug_info, truncated .debug_abbrev: the same facts or the same error."""
+    units, sections, endian = _module(_build("amd64", tmp_path)["alpha"], 0xFFFFFFFFA0000000)
+    rng = random.Random(14)
+    info = sections[".debug_info"]
+    damaged = []
+    for _ in range(60):
+        data = bytearray(info)
+        for at in rng.sample(range(len(data)), 3):
+            data[at] ^= 1 << rng.randrange(8)
+        damaged.append({**sections, ".debug_info": bytes(data)})
+    for cut in (len(info) // 3, len(info) - 5):
+        damaged.append({**sections, ".debug_info": info[:cut]})
+    damaged.append({**sections, ".debug_abbrev": sections[".debug_abbrev"][:-7]})
+    for secs in damaged:
+        walk = (units, secs, endian)
+        accel = _outcome(walk)
+        with monkeypatch.context() as m:
+            m.setattr(dwarf, "_accel", None)
+            assert accel == _outcome(walk)
+
+
+def test_python_walk_when_the_extension_is_absent(tmp_path, monkeypatch):
+    """No extension (or KERNSURF_NO_ACCEL=1): the C walk is never asked."""
+    walk = _module(_build("amd64", tmp_path)["beta"], 0xFFFFFFFFA0000000)
+    monkeypatch.setattr(dwarf, "_accel", None)
+    monkeypatch.setattr(dwarf, "_walk_unit_c", lambda *a: pytest.fail("the C walk was called"))
+    facts = list(dwarf.walk(*walk, NO_TYPES, jobs=1))
+    assert facts and any(f.subs for f in facts)
+
+
+def test_no_accel_environment(monkeypatch):
+    monkeypatch.setenv("KERNSURF_NO_ACCEL", "1")
+    assert dwarf._load_accel() is None
+
+
+@needs_accel
+def test_walk_with_types_stays_python(tmp_path, monkeypatch):
+    walk = _program("dwarf5", tmp_path)
+    monkeypatch.setattr(dwarf, "_walk_unit_c", lambda *a: pytest.fail("the C walk was called"))
+    config = dwarf.WalkConfig(frozenset(), want_layouts=True)
+    assert any(f.layouts for f in dwarf.walk(*walk, config, jobs=1))
+
+
+@pytest.mark.real_kernel
+@needs_accel
+@pytest.mark.parametrize("rel", ["fs/ext4/ext4.ko", "fs/xfs/xfs.ko", "arch/x86/kvm/kvm.ko"])
+def test_real_modules(rel, monkeypatch):
+    facts = _check(monkeypatch, _module(real_module(rel), 0xFFFFFFFFC0000000))
+    assert sum(len(f.subs) for f in facts) > 1000
