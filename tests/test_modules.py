@@ -318,3 +318,20 @@ def test_a_corrupt_module_does_not_sink_the_build(tmp_path, fixture_modules, sec
         tmp_path / "k.db",
         "SELECT count(*) FROM functions f JOIN names n ON n.id = f.name_id WHERE n.name = 'beta_entry'",
     ) == [(0,)]
+
+
+def test_facts_cross_from_a_worker_unchanged(fixture_modules, tmp_path):
+    """Workers send a module's facts packed as plain tuples; unpacked, they are the same facts."""
+    from ingest import modules
+    from ingest.layouts import LayoutInterner
+
+    context = modules.TreeContext(release=None, arch="amd64", btf=None, layouts=[])
+    facts = modules.read_module(fixture_modules["alpha"], "a/alpha.ko", context)
+    assert facts.part.instances and facts.part.calls and facts.symbols and facts.part.prototypes
+    again = modules._unpacked(modules._packed(facts), LayoutInterner())
+    assert again.part.instances == facts.part.instances
+    assert again.part.calls == facts.part.calls
+    assert again.part.prototypes == facts.part.prototypes  # DWARF's: gcc wrote no BTF
+    assert again.symbols == facts.symbols
+    assert again.prototypes == facts.prototypes and again.tracepoints == facts.tracepoints
+    assert again.module == facts.module
