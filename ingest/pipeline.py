@@ -3,6 +3,7 @@ transaction, so a bad input never touches the database."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
@@ -238,11 +239,24 @@ def _read_elf(
             )
             return module_reader.read_tree(tree.path, context, jobs, tree.progress)
 
-    with phases("dwarf walk + assemble" + (" + modules" if modules is not None else "")):
+    with phases("dwarf walk + assemble" + (" + modules" if modules is not None else "")), _collector_off():
         build = assemble.assemble(info, units, symbols, btf, read_modules)
     with phases("surfaces"):
         surfaces.add_surfaces(build, ImageMemory(image), btf)
     return build
+
+
+@contextmanager
+def _collector_off() -> Iterator[None]:
+    """The cyclic garbage collector off: assembling makes millions of acyclic
+    records, which its full passes would scan again and again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
