@@ -45,15 +45,6 @@ MODULE_BASE = {
     "armhf": 0xBF000000,
     "i386": 0xF8000000,
 }
-_DEBUG_SECTIONS = (
-    ".debug_info",
-    ".debug_abbrev",
-    ".debug_str",
-    ".debug_line",
-    ".debug_line_str",
-    ".debug_str_offsets",
-    ".debug_addr",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +224,7 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
     own_layouts = btf_layouts(btf.graph) if btf else []
     part = UnitPart([], [], {}, [])
     if image.has(".debug_info"):
-        sections = opened.linked.relocate([n for n in _DEBUG_SECTIONS if image.has(n)])
+        sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])
         units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
         # With split BTF, prototypes and types come from it: the walk skips type DIEs.
         config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None, btf is None)

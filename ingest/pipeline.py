@@ -182,17 +182,8 @@ def _read_elf(
     units: Iterable[dwarf.UnitFacts] = []
     dwarf_version = None
     if has_dwarf:
-        names = (
-            ".debug_info",
-            ".debug_abbrev",
-            ".debug_str",
-            ".debug_line",
-            ".debug_line_str",
-            ".debug_str_offsets",
-            ".debug_addr",
-        )
         with phases("read sections"):
-            sections = {n: data for n in names if (data := image.section(n)) is not None}
+            sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
         try:
             dwarf_info = image.elf.get_dwarf_info(relocate_dwarf_sections=image.elf["e_type"] == "ET_REL")
             config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ingest.bpf.objects import essential_name
 from ingest.queries import check as q
 from ingest.queries.check import MemberRow
 
@@ -31,16 +32,6 @@ class Resolution(NamedTuple):
     ok: bool
     reason: str | None  # None when ok; "absent", "field_missing", "kind_mismatch", "not_recorded"
     text: str  # "ok", "no field u6_addr32 in in6_addr.in6_u", ...
-
-
-def essential_name(name: str) -> str:
-    """libbpf's essential name: "task_struct___old" -> "task_struct" (the last
-    "x___y" separator: one non-underscore, three underscores, a non-underscore)."""
-    n = len(name)
-    for i in range(n - 5, -1, -1):
-        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
-            return name[: i + 1]
-    return name
 
 
 Members = Callable[[int], list[MemberRow]]  # layout id -> its rows (queries.check.member_reader)

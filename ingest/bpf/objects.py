@@ -401,7 +401,7 @@ class _Reader:
                 stype = graph[_skip(graph, var.type_id, typedefs=True)]
                 if stype.kind != "struct" or not stype.name:
                     continue
-                sname = _essential(stype.name)
+                sname = essential_name(stype.name)
                 users: set[str] = set()
                 data_members: list[str] = []
                 for m in stype.members or ():
@@ -522,7 +522,7 @@ class _Reader:
         local = graph[_skip(graph, type_id, typedefs=False)]
         if not local.name:
             return None  # libbpf refuses relocations against anonymous types
-        root = _essential(local.name)
+        root = essential_name(local.name)
         probe = detail if kind in _PROBES else None
         flavoured = root != local.name
         root_kind = _dep_kind(local)
@@ -560,7 +560,7 @@ class _Reader:
                     f"{self.path}: CO-RE enum access {access!r} does not fit type "
                     f"{local.name}; rebuild the object"
                 )
-            value = _essential(t.enumerators[steps[0]][0])
+            value = essential_name(t.enumerators[steps[0]][0])
             enum_value = Key("enum_value", f"{root}::{value}", None, detail)
             return Access(root, flavoured, f"::{value}", probe, (holder, enum_value), enum_value)
         own = Key(root_kind, root, None, detail)
@@ -652,7 +652,7 @@ def _dep_kind(t: CType) -> str:
     return _AGGREGATE_KIND.get(kind or "", "type")
 
 
-def _essential(name: str) -> str:
+def essential_name(name: str) -> str:
     """libbpf's essential name: "task_struct___old" -> "task_struct" (the last
     "x___y" separator: one non-underscore, three underscores, a non-underscore)."""
     n = len(name)
@@ -672,7 +672,7 @@ def _local_kind(graph: dict[int, CType], tid: int) -> str | None:
         t = graph[_skip(graph, tid, typedefs=True)]
         while t.kind == "array":
             t = graph[_skip(graph, t.ref, typedefs=True)]
-        kind = f"{kind} {_essential(t.name)}" if t.name else kind
+        kind = f"{kind} {essential_name(t.name)}" if t.name else kind
     return kind
 
 

@@ -748,6 +748,17 @@ def _file_names_c(
 # Driving the walk over all units, in parallel
 # ---------------------------------------------------------------------------
 
+#: The sections the walk reads (the ones an image has).
+DEBUG_SECTIONS = (
+    ".debug_info",
+    ".debug_abbrev",
+    ".debug_str",
+    ".debug_line",
+    ".debug_line_str",
+    ".debug_str_offsets",
+    ".debug_addr",
+)
+
 #: The walk's inputs, set before the worker processes fork (they inherit it).
 _worker: dict[str, Any] = {}
 #: Parsed abbreviation tables by their bytes, kept across walks in one process:
