@@ -140,16 +140,18 @@ def assemble(
     units: Iterable[UnitFacts],
     symbols: list[Symbol],
     btf: BtfInfo | None,
-    modules: Callable[[list[Layout]], Iterable[ModuleFacts]] | None = None,
+    modules: Callable[[list[Layout], cdecl.LayoutBuilder | None], Iterable[ModuleFacts]] | None = None,
 ) -> Build:
     """One Build from everything the readers produced. `units` may be a lazy
     iterator: BTF prototypes and layouts are printed before it is consumed.
-    `modules(vmlinux's layouts)` (None: modules not read) gives the modules,
-    which join vmlinux's instances, symbols and names."""
+    `modules(vmlinux's layouts, the builder of its BTF's layouts)` (None:
+    modules not read) gives the modules, which join vmlinux's instances,
+    symbols and names."""
     btf_protos = _btf_prototypes(btf) if btf else {}
-    layouts = cdecl.layouts(btf.graph) if btf else []
+    types = cdecl.LayoutBuilder(btf.graph) if btf else None
+    layouts = types.named() if types else []
     vmlinux = unit_part(units, symbols)
-    read = list(modules(layouts if btf else vmlinux.layouts)) if modules is not None else None
+    read = list(modules(layouts if btf else vmlinux.layouts, types)) if modules is not None else None
     instances, calls = _join_units(vmlinux, [facts.part for facts in read or ()])
     all_symbols = list(symbols)
     module_protos: dict[str, Prototype] = {}
@@ -174,6 +176,7 @@ def assemble(
     for module in kept or ():
         names |= module.btf_funcs
     functions = []
+    home = _Homes(kept)
     for name in sorted(names):
         insts, syms = by_name.get(name, []), syms_by_stem.get(name, [])
         proto = btf_protos.get(name) or vmlinux.prototypes.get(name) or module_protos.get(name)
@@ -186,7 +189,7 @@ def assemble(
                 n_instances=len(insts),
                 n_symbols=len(syms),
                 prototype=proto,
-                module=_home(insts, syms, name, kept),
+                module=home(insts, syms, name),
             )
         )
 
@@ -240,18 +243,27 @@ def _join_units(vmlinux: UnitPart, parts: list[UnitPart]) -> tuple[list[Instance
     return instances, calls
 
 
-def _home(insts: list[Instance], syms: list[Symbol], name: str, modules: list[Module] | None) -> str | None:
-    """The module a name lives in when vmlinux has no instance or symbol of it
-    (the first module, in path order, that defines it); None when vmlinux has one."""
-    if not modules:
-        return None
-    if any(i.module is None for i in insts) or any(s.module is None for s in syms):
-        return None
-    found = {i.module for i in insts if i.defined} | {s.module for s in syms}
-    for module in modules:  # path order
-        if module.name in found or (not found and name in module.btf_funcs):
-            return module.name
-    return None
+class _Homes:
+    """Where a name lives when vmlinux has no instance or symbol of it: the
+    first module, in path order, that defines it (or, defining none, the first
+    whose BTF has a FUNC of it). Module positions are looked up, not scanned."""
+
+    def __init__(self, modules: list[Module] | None):
+        self.order = {m.name: k for k, m in reversed(list(enumerate(modules or ())))}
+        self.first_btf: dict[str, str] = {}
+        for module in reversed(modules or ()):
+            self.first_btf.update(dict.fromkeys(module.btf_funcs, module.name))
+
+    def __call__(self, insts: list[Instance], syms: list[Symbol], name: str) -> str | None:
+        if not self.order:
+            return None
+        if any(i.module is None for i in insts) or any(s.module is None for s in syms):
+            return None
+        found = {i.module for i in insts if i.defined} | {s.module for s in syms}
+        if not found:
+            return self.first_btf.get(name)
+        placed = [m for m in found if m in self.order]
+        return min(placed, key=self.order.__getitem__) if placed else None
 
 
 def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | None = None) -> UnitPart:

@@ -167,9 +167,9 @@ class _Sizer:
 
     __slots__ = ("graph", "pointer_size")
 
-    def __init__(self, graph: TypeGraph) -> None:
+    def __init__(self, graph: TypeGraph, pointer_size: int | None = None) -> None:
         self.graph = graph
-        self.pointer_size = next(
+        self.pointer_size = pointer_size or next(
             (
                 t.size
                 for t in graph.values()
@@ -256,22 +256,52 @@ def _node(graph: TypeGraph, tid: int) -> CType:
     return t
 
 
-class _Layouts:
+_NAME = "\0"  # where a member's name goes in its cached declaration
+
+
+class LayoutBuilder:
     """Builds the layouts of one graph; each struct/union/enum node gets one
-    Layout (memoised by node), which members holding it reference."""
+    Layout (memoised by node), which members holding it reference. A split
+    graph's builder takes a `base`: the builder of the graph it extends
+    (vmlinux's, for a module's BTF), whose layouts and member texts serve
+    every type id of the base, built once for all the modules."""
 
-    __slots__ = ("graph", "printer", "canonical", "sizer", "canon", "kinds", "memo")
+    __slots__ = ("graph", "printer", "canonical", "sizer", "texts", "kinds", "memo", "base", "last_id")
 
-    def __init__(self, graph: TypeGraph) -> None:
+    def __init__(self, graph: TypeGraph, base: LayoutBuilder | None = None) -> None:
         self.graph = graph
-        self.printer, self.canonical, self.sizer = (
-            _Printer(graph),
-            _Printer(graph, canonical=True),
-            _Sizer(graph),
-        )
-        self.canon: dict[int, str] = {}  # type id -> canonical text (model.Field.canon_type)
+        self.printer, self.canonical = _Printer(graph), _Printer(graph, canonical=True)
+        self.sizer: _Sizer = _Sizer(graph, base.sizer.pointer_size if base is not None else None)
+        # type id -> (abstract text, declaration with _NAME for the name, canonical text)
+        self.texts: dict[int, tuple[str, str, str]] = {}
         self.kinds: dict[int, tuple[str, CType | None]] = {}  # type id -> (type_kind, aggregate held)
         self.memo: dict[int, Layout | None] = {}  # id(node) -> its layout; None while being built
+        self.base = base
+        self.last_id = max(graph, default=0)  # a base's ids end here; a split graph's start after
+
+    def named(self) -> list[Layout]:
+        """Every named struct, union and enum of the graph (its own nodes, for
+        a split graph), fields flattened (see model.Field); same-named distinct
+        types are all returned."""
+        out: list[Layout] = []
+        seen: set[int] = set()  # one node may sit under several ids (BTF TYPE_TAG)
+        for t in self.graph.values():
+            if not t.name or t.kind not in ("struct", "union", "enum") or id(t) in seen:
+                continue
+            seen.add(id(t))
+            lay = self.layout(t)
+            if lay is not None:
+                out.append(lay)
+        return out
+
+    def built(self) -> list[Layout]:
+        """Every layout built so far, anonymous and held ones included."""
+        return [lay for lay in self.memo.values() if lay is not None]
+
+    def _owner(self, tid: int) -> LayoutBuilder:
+        """The builder whose graph type `tid` is from."""
+        base = self.base
+        return base if base is not None and tid <= base.last_id else self
 
     def layout(self, t: CType) -> Layout | None:
         """The layout of struct/union/enum node `t` (None inside a by-value cycle,
@@ -279,6 +309,8 @@ class _Layouts:
         key = id(t)
         if key in self.memo:
             return self.memo[key]
+        if self.base is not None and key in self.base.memo:
+            return self.base.memo[key]
         self.memo[key] = None
         if t.kind == "enum":
             lay = Layout("enum", t.name or "", t.size or 0, values=list(t.enumerators or ()))
@@ -289,44 +321,62 @@ class _Layouts:
         self.memo[key] = lay
         return lay
 
+    def member_texts(self, tid: int) -> tuple[str, str, str]:
+        """(abstract text, declaration with _NAME for the member's name,
+        canonical text) of type `tid`, printed once per type."""
+        owner = self._owner(tid)
+        found = owner.texts.get(tid)
+        if found is None:
+            found = owner.texts[tid] = (
+                owner.printer.decl(tid, ""),
+                owner.printer.decl(tid, _NAME),
+                owner.canonical.decl(tid, ""),
+            )
+        return found
+
     def member_type(self, tid: int) -> tuple[str, CType | None]:
         """(type_kind, the struct/union/enum node held, arrays stripped, or None)."""
-        found = self.kinds.get(tid)
+        owner = self._owner(tid)
+        found = owner.kinds.get(tid)
         if found is None:
-            t = _node(self.graph, tid)
+            graph = owner.graph
+            t = _node(graph, tid)
             for _ in range(_MAX_DEPTH):
                 if t.kind in _QUALIFIER_WORDS or t.kind in ("typedef", "array"):
-                    t = _node(self.graph, t.ref)
+                    t = _node(graph, t.ref)
                 else:
                     break
             held = t if t.kind in ("struct", "union", "enum") else None
-            found = self.kinds[tid] = (type_kind(self.graph, tid), held)
+            found = owner.kinds[tid] = (type_kind(graph, tid), held)
         return found
+
+    def held_layout(self, tid: int, held: CType) -> Layout | None:
+        """The layout of `held`, the aggregate a member of type `tid` holds."""
+        return self._owner(tid).layout(held)
 
     def flatten(self, agg: CType, base: int, parent: int | None, out: list[Field], active: set[int]) -> None:
         """Append `agg`'s members to `out`, descending into anonymous containers."""
-        graph, printer, canon = self.graph, self.printer, self.canon
+        graph = self.graph
         active.add(id(agg))
         for m in agg.members or ():
-            decl = printer.decl(m.type, m.name or "")
+            abstract, named, canon = self.member_texts(m.type)
+            decl = named.replace(_NAME, m.name) if m.name else abstract
             if m.bit_size:
                 decl += f"{':' if m.name else ' :'}{m.bit_size}"
             kind, held = self.member_type(m.type)
             row = Field(
                 position=len(out),
                 name=m.name,
-                type_text=printer.decl(m.type, ""),
+                type_text=abstract,
                 decl=decl,
                 bit_offset=base + m.bit_offset,
                 bit_size=m.bit_size,
                 byte_size=self.sizer.size(m.type),
                 parent=parent,
+                canon_type=canon,
                 type_kind=kind,
-                type_layout=self.layout(held) if held is not None else None,
+                type_layout=self.held_layout(m.type, held) if held is not None else None,
             )
-            row.canon_type = canon.get(m.type)
-            if row.canon_type is None:
-                row.canon_type = canon[m.type] = self.canonical.decl(m.type, "")
             out.append(row)
             inner = _container(graph, m.type, m.name is not None)
             if inner is not None and id(inner) not in active:
@@ -339,17 +389,7 @@ def layouts(graph: TypeGraph) -> list[Layout]:
     (see model.Field); same-named distinct types are all returned. Members
     reference the layouts of the aggregates they hold (model.Field.type_layout),
     anonymous ones included."""
-    builder = _Layouts(graph)
-    out: list[Layout] = []
-    seen: set[int] = set()  # one node may sit under several ids (BTF TYPE_TAG)
-    for t in graph.values():
-        if not t.name or t.kind not in ("struct", "union", "enum") or id(t) in seen:
-            continue
-        seen.add(id(t))
-        lay = builder.layout(t)
-        if lay is not None:
-            out.append(lay)
-    return out
+    return LayoutBuilder(graph).named()
 
 
 def _comment(f: Field) -> str:

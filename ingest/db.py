@@ -20,13 +20,14 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
-from itertools import count
+from itertools import chain, count
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
 import sqlite_utils
 
-from ingest.layouts import layout_digest
+from ingest.layouts import digest_of
 from ingest.model import AttachFacts, Build, Layout, Prototype
 from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
@@ -111,23 +112,34 @@ def version_sort(text: str | None) -> str | None:
 
 
 class _Lookup:
-    """A lookup table (id, value) cached in memory; new values are inserted on demand."""
+    """A lookup table (id, value) cached in memory; new values are inserted on
+    demand. `ids` maps None to None, so rows can index it directly once
+    `add()` has numbered their values."""
 
     def __init__(self, conn: sqlite3.Connection, table: str, column: str):
         self.conn, self.table, self.column = conn, table, column
-        self.ids = dict((v, i) for i, v in conn.execute(f"SELECT id, {column} FROM {table}"))
-        self.next_id = max(self.ids.values(), default=0) + 1
+        self.ids: dict[str | None, int | None] = {None: None}
+        self.ids.update(conn.execute(f"SELECT {column}, id FROM {table}"))
+        self.next_id = max((i for i in self.ids.values() if i is not None), default=0) + 1
         self.new: list[tuple[int, str]] = []
 
     def __call__(self, value: str | None) -> int | None:
-        if value is None:
-            return None
-        i = self.ids.get(value)
-        if i is None:
+        i = self.ids.get(value, 0)
+        if i == 0:
             i = self.ids[value] = self.next_id
             self.next_id += 1
-            self.new.append((i, value))
+            self.new.append((i, value))  # type: ignore[arg-type]
         return i
+
+    def add(self, values: Iterable[str | None]) -> dict[str | None, int | None]:
+        """Number every value not numbered yet (in first-seen order); the id map."""
+        ids = self.ids
+        for value in dict.fromkeys(values):
+            if value not in ids:
+                ids[value] = self.next_id
+                self.new.append((self.next_id, value))  # type: ignore[arg-type]
+                self.next_id += 1
+        return ids
 
     def flush(self) -> None:
         if self.new:
@@ -187,12 +199,27 @@ def delete_build(conn: sqlite3.Connection, build: int) -> None:
     conn.execute("DELETE FROM builds WHERE id = ?", (build,))
 
 
+@contextmanager
+def _foreign_keys_unchecked(conn: sqlite3.Connection) -> Iterator[None]:
+    """Foreign keys not checked row by row: `store_build` numbers every row it
+    inserts itself, parents before children, and the checks would cost a third
+    of its time (millions of rows with modules). The tests run PRAGMA
+    foreign_key_check over what it stores. (SQLite ignores the PRAGMA inside a
+    transaction: then the checks stay on.)"""
+    was = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {'ON' if was else 'OFF'}")
+
+
 def store_build(
     conn: sqlite3.Connection, build: Build, seconds: float, replace: bool = False, label: str | None = None
 ) -> int:
     """Insert the whole build in one transaction; returns its id."""
     info = build.info
-    with transaction(conn):
+    with _foreign_keys_unchecked(conn), transaction(conn):
         old = builds.find_build(conn, info.build_id)
         if old is not None and not replace:
             raise ValueError(f"build {info.build_id} is already stored as {old.name}")
@@ -265,25 +292,25 @@ def store_build(
         first = _next_id(conn, "instances")
         # Instance, caller and symbol rows are made while they are inserted (millions with
         # modules: lists of them would double the peak memory); their lookups are filled first.
-        for i in build.instances:
-            names(i.name), paths(i.decl_file), paths(i.cu)
-        for sym in build.symbols:
-            names(sym.name), names(sym.stem)
+        instances = build.instances
+        name_id = names.add(map(attrgetter("name"), instances))
+        path_id = paths.add(chain.from_iterable(map(attrgetter("decl_file", "cu"), instances)))
+        names.add(chain.from_iterable(map(attrgetter("name", "stem"), build.symbols)))
         instance_rows = (
             (
                 first + k,
                 build_pk,
-                names(i.name),
+                name_id[i.name],
                 i.external,
-                paths(i.decl_file),
+                path_id[i.decl_file],
                 i.decl_line,
-                paths(i.cu),
+                path_id[i.cu],
                 i.inline,
                 _addr(i.address),
                 i.defined,
                 module_ids.get(i.module),
             )
-            for k, i in enumerate(build.instances)
+            for k, i in enumerate(instances)
         )
         attach = build.attach
         module_attach = {m.name: m.attach for m in build.modules or ()}
@@ -291,8 +318,8 @@ def store_build(
         symbol_rows = (
             (
                 build_pk,
-                names(s.name),
-                names(s.stem),
+                name_id[s.name],
+                name_id[s.stem],
                 " ".join(s.suffixes) or None,
                 _addr(s.address),
                 s.size,
@@ -554,7 +581,7 @@ class _LayoutStore:
         if known is not None:
             return known
         held = [self.store(f.type_layout) if f.type_layout is not None else None for f in layout.fields]
-        digest = layout_digest(layout, [h[1] if h else None for h in held])
+        digest = digest_of(layout)
         i = self.ids.get(digest)
         self.seen[id(layout)] = (i or self.next_id, digest)
         if i is None:

@@ -6,7 +6,10 @@ its members hold)."""
 from __future__ import annotations
 
 import hashlib
+import io
+import pickle
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ingest.model import Layout
 
@@ -30,31 +33,56 @@ def layout_digest(layout: Layout, held: Sequence[str | None] = ()) -> str:
     return h.hexdigest()
 
 
+def digest_of(layout: Layout) -> str:
+    """layout_digest of `layout` and of the layouts it holds, computed once per
+    object and kept on it (Layout.digest)."""
+    if layout.digest is None:
+        held = [digest_of(f.type_layout) if f.type_layout is not None else None for f in layout.fields]
+        layout.digest = layout_digest(layout, held)
+    return layout.digest
+
+
 class LayoutInterner:
     """One object per distinct named layout (its name and layout_digest, which
     leaves the name out: the database keeps names in `types`), nested layouts included."""
 
     def __init__(self) -> None:
         self.by_digest: dict[tuple[str, str], Layout] = {}  # (name, digest): a digest leaves out names
-        self.digests: dict[int, str] = {}  # id(kept layout) -> its digest
+        self.kept: set[int] = set()  # id() of the kept layouts
 
     def intern(self, layout: Layout) -> Layout:
         """The kept layout equal to `layout` (which becomes it when new); its
         fields then point at kept layouts too."""
-        digest = self.digests.get(id(layout))
-        if digest is not None:
+        if id(layout) in self.kept:
             return layout
-        held: list[str | None] = []
         for f in layout.fields:
             if f.type_layout is not None:
                 f.type_layout = self.intern(f.type_layout)
-                held.append(self.digests[id(f.type_layout)])
-            else:
-                held.append(None)
-        digest = layout_digest(layout, held)
-        kept = self.by_digest.setdefault((layout.name, digest), layout)
-        self.digests[id(kept)] = digest
+        kept = self.by_digest.setdefault((layout.name, digest_of(layout)), layout)
+        self.kept.add(id(kept))
         return kept
 
     def intern_all(self, layouts: Iterable[Layout]) -> list[Layout]:
         return [self.intern(lay) for lay in layouts]
+
+
+class SharedLayouts:
+    """Layouts both sides of a fork hold (vmlinux's, made before the module
+    workers start): pickled as their position in the list, so that a
+    module's layouts cross without the vmlinux types their members hold."""
+
+    def __init__(self, layouts: list[Layout]) -> None:
+        self.layouts = layouts
+        self.position = {id(lay): k for k, lay in enumerate(layouts)}
+
+    def dumps(self, obj: Any) -> bytes:
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.persistent_id = lambda o: self.position.get(id(o))  # type: ignore[method-assign]
+        pickler.dump(obj)
+        return out.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        unpickler = pickle.Unpickler(io.BytesIO(data))
+        unpickler.persistent_load = self.layouts.__getitem__  # type: ignore[method-assign]
+        return unpickler.load()

@@ -17,15 +17,15 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
 from ingest.assemble import ModuleFacts, UnitPart, _btf_prototypes, unit_part
-from ingest.cdecl import layouts as btf_layouts
+from ingest.cdecl import LayoutBuilder
 from ingest.errors import BadBtf, BadDwarf, BadModule, ImageError
-from ingest.layouts import LayoutInterner
+from ingest.layouts import LayoutInterner, SharedLayouts, digest_of
 from ingest.model import CallEdge, Instance, Layout, Module, Prototype, Symbol, Tracepoint
 from ingest.readers import dwarf, elf, kmod
 from ingest.readers.btf import BtfInfo, read_btf
@@ -55,6 +55,10 @@ class TreeContext:
     arch: str
     btf: BtfInfo | None  # the base of the modules' split BTF
     layouts: list[Layout]  # from vmlinux, what the event reader needs (event_layouts())
+    types: LayoutBuilder | None = None  # vmlinux's BTF layouts: a split BTF's layouts build on them
+    shared: SharedLayouts = field(
+        default_factory=lambda: SharedLayouts([])
+    )  # crosses from a worker by position
 
 
 def event_layouts(layouts: list[Layout], btf: BtfInfo | None) -> list[Layout]:
@@ -93,6 +97,7 @@ def read_tree(
         # Largest first would balance better, but path order keeps the output stable: small chunks instead.
         results = pool.imap(_read_one, work, chunksize=2)
     layouts = LayoutInterner()
+    layouts.intern_all(context.shared.layouts)  # a module's copy of a vmlinux type becomes vmlinux's
     # The results thread unpickles millions of objects into a process holding vmlinux's
     # build: with the cyclic collector on, its full passes cost more than the unpickling.
     collecting = gc.isenabled()
@@ -101,7 +106,7 @@ def read_tree(
         for done, packed in enumerate(results, 1):
             if progress is not None:
                 progress(done, total)
-            yield _unpacked(packed, layouts)
+            yield _unpacked(packed, layouts, context.shared)
     finally:
         if collecting:
             gc.enable()
@@ -114,7 +119,8 @@ class _Packed(NamedTuple):
     """ModuleFacts as it crosses from a worker: records as plain tuples (pickled
     about 7 times faster than dataclasses)."""
 
-    module: Module
+    module: Module  # its layouts travel in `layouts`
+    layouts: bytes  # Module.layouts, pickled by SharedLayouts
     instances: list[tuple]  # model.Instance fields, in order
     calls: list[tuple]  # model.CallEdge fields
     symbols: list[tuple]  # model.Symbol fields
@@ -128,9 +134,12 @@ _CALL = attrgetter(*(f.name for f in fields(CallEdge)))
 _SYMBOL = attrgetter(*(f.name for f in fields(Symbol)))
 
 
-def _packed(facts: ModuleFacts) -> _Packed:
+def _packed(facts: ModuleFacts, shared: SharedLayouts) -> _Packed:
+    for layout in facts.module.layouts:
+        digest_of(layout)  # here, on a worker, and not again where they arrive
     return _Packed(
-        module=facts.module,
+        module=replace(facts.module, layouts=[]),
+        layouts=shared.dumps(facts.module.layouts),
         instances=list(map(_INSTANCE, facts.part.instances)),
         calls=list(map(_CALL, facts.part.calls)),
         symbols=list(map(_SYMBOL, facts.symbols)),
@@ -140,12 +149,12 @@ def _packed(facts: ModuleFacts) -> _Packed:
     )
 
 
-def _unpacked(packed: _Packed, layouts: LayoutInterner) -> ModuleFacts:
+def _unpacked(packed: _Packed, layouts: LayoutInterner, shared: SharedLayouts) -> ModuleFacts:
     """The facts again, their names, paths and layouts shared with every other
     module's: each arrives with its own copies of "include/linux/list.h",
-    "list_add", and of the vmlinux structs its own structs hold."""
+    "list_add", and of the structs its own structs hold that other modules define."""
     intern = sys.intern
-    packed.module.layouts[:] = layouts.intern_all(packed.module.layouts)
+    packed.module.layouts[:] = layouts.intern_all(shared.loads(packed.layouts))
     instances = [
         Instance(
             intern(name),
@@ -183,12 +192,13 @@ def _ko_path(rel: str) -> str:
 
 def _read_one(item: tuple[str, str]) -> _Packed:
     path, rel = item[0], _ko_path(item[1])
+    context = _context[0]
     try:
-        return _packed(read_module(Path(path), rel, _context[0]))
+        return _packed(read_module(Path(path), rel, context), context.shared)
     except (BadModule, BadBtf, BadDwarf, ImageError) as exc:
-        return _packed(_unreadable(rel, str(exc)))
+        return _packed(_unreadable(rel, str(exc)), context.shared)
     except Exception as exc:  # a reader's bug on one module must not sink the build
-        return _packed(_unreadable(rel, f"{exc.__class__.__name__}: {exc}"))
+        return _packed(_unreadable(rel, f"{exc.__class__.__name__}: {exc}"), context.shared)
 
 
 def _name_from_path(rel: str) -> str:
@@ -221,7 +231,7 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
     raw_btf = image.section(".BTF")
     if raw_btf and context.btf is not None:
         btf = read_btf(raw_btf, base=context.btf)
-    own_layouts = btf_layouts(btf.graph) if btf else []
+    own_layouts = LayoutBuilder(btf.graph, base=context.types).named() if btf else []
     part = UnitPart([], [], {}, [])
     if image.has(".debug_info"):
         sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])

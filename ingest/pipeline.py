@@ -19,7 +19,9 @@ from elftools.common.exceptions import ELFError
 from ingest import assemble, db, surfaces
 from ingest import modules as module_reader
 from ingest.assemble import ModuleFacts
+from ingest.cdecl import LayoutBuilder
 from ingest.errors import IngestError
+from ingest.layouts import SharedLayouts
 from ingest.model import Build, BuildInfo, Layout, Symbol, Variable
 from ingest.queries import builds
 from ingest.readers import btf as btf_reader
@@ -221,16 +223,18 @@ def _read_elf(
     if modules is not None:
         tree = modules
 
-        def read_modules(layouts: list[Layout]) -> Iterator[ModuleFacts]:
+        def read_modules(layouts: list[Layout], types: LayoutBuilder | None) -> Iterator[ModuleFacts]:
             context = module_reader.TreeContext(
                 release=release,
                 arch=info.arch or "",
                 btf=btf,
                 layouts=module_reader.event_layouts(layouts, btf),
+                types=types,
+                shared=SharedLayouts(types.built() if types else []),
             )
             return module_reader.read_tree(tree.path, context, jobs, tree.progress)
 
-    with phases("dwarf walk + assemble" + (" + modules" if modules is not None else "")), _collector_off():
+    with phases("dwarf walk + assemble" + (" + modules" if modules is not None else "")):
         build = assemble.assemble(info, units, symbols, btf, read_modules)
     with phases("surfaces"):
         surfaces.add_surfaces(build, ImageMemory(image), btf)
@@ -239,8 +243,10 @@ def _read_elf(
 
 @contextmanager
 def _collector_off() -> Iterator[None]:
-    """The cyclic garbage collector off: assembling makes millions of acyclic
-    records, which its full passes would scan again and again."""
+    """The cyclic garbage collector off while a build is read and stored: it
+    makes millions of acyclic records, which the collector's full passes would
+    scan again and again (seconds each, through assembly, surfaces and the
+    database write); what it frees comes back when the build is done."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -364,20 +370,21 @@ def ingest(
         if found:
             return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
     phases = _Phases()
-    build = read_image(path, identity, jobs, progress, kallsyms, phases, config, modules, module_progress)
-    before = db_path.stat().st_size if db_path.exists() else 0
-    conn = db.connect(db_path)
-    try:
-        found = builds.find_build(conn, build.info.build_id)
-        if found and not replace:
-            return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
-        seconds = time.perf_counter() - start
-        with phases("database write"):
-            build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
-        name = builds.build_name(conn, build_pk)
-        assert name is not None  # just stored
-    finally:
-        conn.close()
+    with _collector_off():
+        build = read_image(path, identity, jobs, progress, kallsyms, phases, config, modules, module_progress)
+        before = db_path.stat().st_size if db_path.exists() else 0
+        conn = db.connect(db_path)
+        try:
+            found = builds.find_build(conn, build.info.build_id)
+            if found and not replace:
+                return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
+            seconds = time.perf_counter() - start
+            with phases("database write"):
+                build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
+            name = builds.build_name(conn, build_pk)
+            assert name is not None  # just stored
+        finally:
+            conn.close()
     return IngestResult(
         name, False, build, time.perf_counter() - start, os.path.getsize(db_path) - before, dict(phases)
     )

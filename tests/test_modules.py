@@ -74,6 +74,23 @@ def test_the_modules_table(module_db):
     assert rows(module_db, "SELECT n_modules FROM builds") == [(3,)]
 
 
+def test_every_stored_reference_resolves(module_db, tmp_path, fixture_modules):
+    """store_build inserts with foreign keys unchecked (db._foreign_keys_unchecked):
+    every reference it wrote must still find its row, also after a --replace."""
+    assert rows(module_db, "PRAGMA foreign_key_check") == []
+    copy = tmp_path / "copy.db"
+    shutil.copy(module_db, copy)
+    program = compile_program(tmp_path, "dwarf5")
+    tree = _tree(tmp_path, fixture_modules)
+    for replace in (False, True):  # a second build, then that build again in place
+        pipeline.ingest(
+            program, copy, pipeline.Identity(label="again"), replace=replace, jobs=1, modules=tree
+        )
+    assert rows(copy, "SELECT count(*) FROM builds") == [(2,)]
+    assert rows(copy, "PRAGMA foreign_key_check") == []
+    assert rows(copy, "PRAGMA foreign_keys") == [(0,)]  # a fresh connection: SQLite's default
+
+
 def test_module_functions_are_tagged(module_db):
     got = dict(
         rows(
@@ -328,7 +345,8 @@ def test_facts_cross_from_a_worker_unchanged(fixture_modules, tmp_path):
     context = modules.TreeContext(release=None, arch="amd64", btf=None, layouts=[])
     facts = modules.read_module(fixture_modules["alpha"], "a/alpha.ko", context)
     assert facts.part.instances and facts.part.calls and facts.symbols and facts.part.prototypes
-    again = modules._unpacked(modules._packed(facts), LayoutInterner())
+    shared = context.shared
+    again = modules._unpacked(modules._packed(facts, shared), LayoutInterner(), shared)
     assert again.part.instances == facts.part.instances
     assert again.part.calls == facts.part.calls
     assert again.part.prototypes == facts.part.prototypes  # DWARF's: gcc wrote no BTF

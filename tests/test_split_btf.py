@@ -19,6 +19,7 @@ from elftools.elf.elffile import ELFFile
 from modules_support import module_tree, real_module
 
 from ingest import cdecl
+from ingest.layouts import SharedLayouts
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfDecl, BtfInfo, DatasecEntry, Overlay, read_btf
 
@@ -467,6 +468,28 @@ def _kernsurf_members(lay: Any) -> list[str]:
 
 
 @pytest.mark.real_kernel
+def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
+    """The module's layouts built on the base's builder, as module workers do."""
+    types = cdecl.LayoutBuilder(base.graph)
+    types.named()
+    return types, cdecl.LayoutBuilder(mod.graph, base=types).named()
+
+
+def test_layouts_over_the_base_builder_are_the_same() -> None:
+    """A split graph's builder on its base's (ingest.modules) makes the layouts
+    a builder of its own makes; the base types its members hold are the base
+    builder's objects, and cross a SharedLayouts pickle as those objects."""
+    base, mod = _pair()
+    types, lays = _over_base(base, mod)
+    assert lays == cdecl.layouts(mod.graph)
+    held = lays[0].fields[0].type_layout  # struct list_head, a base type
+    assert held is not None and held in types.built() and any(held is x for x in types.built())
+    shared = SharedLayouts(types.built())
+    again = shared.loads(shared.dumps(lays))
+    assert again == lays and again[0].fields[0].type_layout is held
+    assert again[0] is not lays[0]  # the module's own are copies
+
+
 def test_real_ext4_over_vmlinux(real_base: tuple[BtfInfo, Path]) -> None:
     base, base_path = real_base
     ko = _module("ext4")
@@ -488,6 +511,7 @@ def test_real_ext4_over_vmlinux(real_base: tuple[BtfInfo, Path]) -> None:
             compared += 1
             bad += _kernsurf_members(lay) != c_aggs[key]
     assert compared == len(lays) > 250 and bad == 0
+    assert cdecl.layouts(info.graph) == _over_base(base, info)[1]  # as module workers build them
     sb = lays[("struct", "ext4_sb_info")]
     assert next(f for f in sb.fields if f.name == "s_sbh").byte_size == 8
     blob = _section(ko, ".BTF")
