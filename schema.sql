@@ -38,7 +38,22 @@ CREATE TABLE IF NOT EXISTS builds (
     n_kfuncs INTEGER,
     n_config INTEGER,                     -- 0: the package gave no config
     n_variables INTEGER,                  -- NULL: variables not recorded (no symbol table, or ingested before)
-    n_modules INTEGER                     -- modules read (unreadable ones included); NULL: modules not read
+    n_modules INTEGER,                    -- modules read (unreadable ones included); NULL: modules not read
+    -- The counts of functions and types the build_summary view shows, stored by db.store_counts
+    -- (counting them at every read took 1 s with modules). NULL in n_full_inline: the view counts.
+    n_full_inline INTEGER,
+    n_selective_inline INTEGER,
+    n_declared_only INTEGER,
+    n_transformed INTEGER,
+    n_collisions INTEGER,
+    n_duplicates INTEGER,
+    n_kprobe_ok INTEGER,
+    n_fentry_ok INTEGER,
+    n_notrace INTEGER,
+    n_module_functions INTEGER,
+    n_struct_types INTEGER,
+    n_union_types INTEGER,
+    n_enum_types INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS names (
@@ -282,6 +297,7 @@ CREATE TABLE IF NOT EXISTS kfuncs (
     source TEXT NOT NULL,                 -- decl_tag (BTF bpf_kfunc tag) or btf_id_set8
     sets TEXT,                            -- BTF_ID set8 names, space-separated
     flags INTEGER,                        -- KF_* flags from the set8 entries
+    module_id INTEGER REFERENCES modules(id),  -- NULL: vmlinux; else the module registering it
     PRIMARY KEY (name_id, build_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kfuncs_build ON kfuncs(build_id);
@@ -414,7 +430,8 @@ CREATE VIEW IF NOT EXISTS kfunc_list AS
 SELECT b.name AS build, n.name AS name, k.source, k.sets, printf('0x%x', k.flags) AS flags,
        (SELECT p.text FROM functions f JOIN prototypes p ON p.id = f.prototype_id
         WHERE f.build_id = k.build_id AND f.name_id = k.name_id) AS prototype,
-       k.build_id, k.name_id
+       k.build_id, k.name_id,
+       (SELECT mn.name FROM modules m JOIN names mn ON mn.id = m.name_id WHERE m.id = k.module_id) AS module
 FROM kfuncs k JOIN names n ON n.id = k.name_id JOIN builds b ON b.id = k.build_id;
 
 -- Modules per build (docs/concepts.md#modules) with their function and trace event counts.
@@ -455,7 +472,15 @@ SELECT b.id AS build_id, b.name AS build, b.release, b.arch, b.flavor, b.has_dwa
        b.n_modules AS modules,  -- NULL: modules not read
        CASE WHEN b.n_modules IS NOT NULL THEN coalesce(f.module_functions, 0) END AS module_functions
 FROM builds b
-LEFT JOIN (SELECT build_id, count(*) AS functions, sum(inline = 'Full') AS full_inline,
+-- f and t: the counts builds stores (db.store_counts), else counted here.
+LEFT JOIN (SELECT id AS build_id, n_functions AS functions, n_full_inline AS full_inline,
+                  n_selective_inline AS selective_inline, n_declared_only AS declared_only,
+                  n_transformed AS transformed, n_collisions AS collisions, n_duplicates AS duplicates,
+                  n_kprobe_ok AS kprobe_ok, n_fentry_ok AS fentry_ok, n_notrace AS notrace,
+                  n_module_functions AS module_functions
+           FROM builds WHERE n_full_inline IS NOT NULL
+           UNION ALL
+           SELECT build_id, count(*) AS functions, sum(inline = 'Full') AS full_inline,
                   sum(inline = 'Selective') AS selective_inline, sum(inline = 'Declared only') AS declared_only,
                   sum(suffixes IS NOT NULL) AS transformed,
                   sum(collision IN ('Static-Static Collision', 'Static-Global Collision')) AS collisions,
@@ -463,10 +488,15 @@ LEFT JOIN (SELECT build_id, count(*) AS functions, sum(inline = 'Full') AS full_
                   sum(ftrace IS NOT NULL AND kprobe_blocked IS NULL) AS kprobe_ok,
                   sum(ftrace = 1 AND btf_func = 1) AS fentry_ok, sum(ftrace = 0) AS notrace,
                   sum(module_id IS NOT NULL) AS module_functions
-           FROM functions GROUP BY build_id) f ON f.build_id = b.id
-LEFT JOIN (SELECT build_id, sum(kind = 'struct') AS structs, sum(kind = 'union') AS unions,
+           FROM functions WHERE build_id IN (SELECT id FROM builds WHERE n_full_inline IS NULL)
+           GROUP BY build_id) f ON f.build_id = b.id
+LEFT JOIN (SELECT id AS build_id, n_struct_types AS structs, n_union_types AS unions, n_enum_types AS enums
+           FROM builds WHERE n_full_inline IS NOT NULL
+           UNION ALL
+           SELECT build_id, sum(kind = 'struct') AS structs, sum(kind = 'union') AS unions,
                   sum(kind = 'enum') AS enums
-           FROM types GROUP BY build_id) t ON t.build_id = b.id;
+           FROM types WHERE build_id IN (SELECT id FROM builds WHERE n_full_inline IS NULL)
+           GROUP BY build_id) t ON t.build_id = b.id;
 
 -- Per name: in how many builds it is a function or each other surface item, and its type
 -- kinds; the /search page and the search_names canned query both read this.
@@ -570,8 +600,8 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
     ('kfunc flags changed', 90, 'kfunc', 'old/new: KF_* flags'),
     ('kfunc sets changed', 91, 'kfunc', 'old/new: the BTF_ID set8s naming it'),
     ('config changed', 95, 'config', 'old/new: value (y, m, n, number, "string")'),
-    ('moved into module', 100, 'function', 'now lives in a loadable module; old: vmlinux or the module before, new: the module'),
-    ('moved into vmlinux', 101, 'function', 'now built into vmlinux; old: the module it lived in, new: vmlinux');
+    ('moved into module', 100, 'function struct union enum tracepoint', 'now lives in a loadable module; old: vmlinux or the module before, new: the module'),
+    ('moved into vmlinux', 101, 'function struct union enum tracepoint', 'now built into vmlinux; old: the module it lived in, new: vmlinux');
 
 -- One row per change of one pair; no carry-forward to later pairs.
 CREATE TABLE IF NOT EXISTS changes (

@@ -17,6 +17,7 @@ from ingest.model import (
     CallEdge,
     FunctionStatus,
     Instance,
+    Kfunc,
     Layout,
     Module,
     Prototype,
@@ -133,6 +134,7 @@ class ModuleFacts(NamedTuple):
     symbols: list[Symbol]  # tagged with the module
     prototypes: dict[str, Prototype]  # from its split BTF
     tracepoints: list[Tracepoint]  # tagged with the module
+    kfuncs: list[Kfunc] = []  # its BTF_ID set8s' members and bpf_kfunc FUNCs, tagged with the module
 
 
 def assemble(
@@ -147,8 +149,8 @@ def assemble(
     `modules(vmlinux's layouts, the builder of its BTF's layouts)` (None:
     modules not read) gives the modules, which join vmlinux's instances,
     symbols and names."""
-    btf_protos = _btf_prototypes(btf) if btf else {}
     types = cdecl.LayoutBuilder(btf.graph) if btf else None
+    btf_protos = _btf_prototypes(btf, types.texts) if btf and types else {}
     layouts = types.named() if types else []
     vmlinux = unit_part(units, symbols)
     read = list(modules(layouts if btf else vmlinux.layouts, types)) if modules is not None else None
@@ -156,10 +158,12 @@ def assemble(
     all_symbols = list(symbols)
     module_protos: dict[str, Prototype] = {}
     module_events: list[Tracepoint] = []  # surfaces.add_surfaces puts vmlinux's first
+    module_kfuncs: list[Kfunc] = []  # likewise
     kept: list[Module] | None = None if read is None else [facts.module for facts in read]
     for facts in read or ():
         all_symbols += facts.symbols
         module_events += facts.tracepoints
+        module_kfuncs += facts.kfuncs
         for name, module_proto in (*facts.prototypes.items(), *facts.part.prototypes.items()):
             module_protos.setdefault(name, module_proto)
         facts.part.instances.clear()  # the joined list holds what is kept (declarations go)
@@ -203,6 +207,7 @@ def assemble(
         modules=kept,
     )
     build.tracepoints = module_events
+    build.kfuncs = module_kfuncs
     return build
 
 
@@ -361,9 +366,9 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
     return UnitPart(instances, calls, dwarf_protos, dwarf_layouts)
 
 
-def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
-    """Prototypes of every BTF FUNC. Functions share FUNC_PROTOs (BTF is
-    deduplicated), so each is printed once with a placeholder name."""
+def _btf_prototypes(btf: BtfInfo, texts: cdecl.TypeTexts | None = None) -> dict[str, Prototype]:
+    """Prototypes of every BTF FUNC (`texts`: its graph's). Functions share
+    FUNC_PROTOs (BTF is deduplicated), so each is printed once with a placeholder name."""
     placeholder = "\0"
     printed: dict[int, Prototype | None] = {}
     out: dict[str, Prototype] = {}
@@ -371,7 +376,7 @@ def _btf_prototypes(btf: BtfInfo) -> dict[str, Prototype]:
         tid = ids[0]
         if tid not in printed:
             try:
-                printed[tid] = cdecl.prototype(btf.graph, tid, placeholder, "btf")
+                printed[tid] = cdecl.prototype(btf.graph, tid, placeholder, "btf", texts)
             except ValueError:
                 printed[tid] = None
         proto = printed[tid]

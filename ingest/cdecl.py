@@ -134,26 +134,71 @@ def declaration(graph: TypeGraph, tid: int, name: str | None) -> str:
     return _Printer(graph).decl(tid, name or "")
 
 
-def prototype(graph: TypeGraph, func_tid: int, name: str, source: str) -> Prototype:
+_NAME = "\0"  # where the declared name goes in a cached declaration (TypeTexts)
+
+
+class TypeTexts:
+    """The texts of a graph's types, printed once per type id: abstract, as a
+    declaration of a name, canonical. A split graph's (a module's BTF) take
+    the base's for the base's type ids, printed once for all the modules."""
+
+    __slots__ = ("printer", "canonical", "cache", "base", "graph", "_last_id")
+
+    def __init__(self, graph: TypeGraph, base: TypeTexts | None = None) -> None:
+        self.graph = graph
+        self.printer, self.canonical = _Printer(graph), _Printer(graph, canonical=True)
+        self.cache: dict[int, tuple[str, str, str]] = {}
+        self.base = base
+        self._last_id: int | None = None
+
+    @property
+    def last_id(self) -> int:
+        """The graph's last type id (a split graph's own ids come after its base's)."""
+        if self._last_id is None:
+            self._last_id = max(self.graph, default=0)
+        return self._last_id
+
+    def owns(self, tid: int) -> bool:
+        """Whether `tid` is this graph's own (not its base's)."""
+        return self.base is None or tid > self.base.last_id
+
+    def of(self, tid: int) -> tuple[str, str, str]:
+        """(abstract text, declaration with _NAME for the name, canonical text)."""
+        owner = self if self.owns(tid) else self.base
+        assert owner is not None
+        found = owner.cache.get(tid)
+        if found is None:
+            found = owner.cache[tid] = (
+                owner.printer.decl(tid, ""),
+                owner.printer.decl(tid, _NAME),
+                owner.canonical.decl(tid, ""),
+            )
+        return found
+
+
+def prototype(
+    graph: TypeGraph, func_tid: int, name: str, source: str, texts: TypeTexts | None = None
+) -> Prototype:
     """The prototype of function `name` whose type is the "func" node `func_tid`:
-    "void *vmap(struct page **pages, unsigned int count, ...);"."""
-    p, canon = _Printer(graph), _Printer(graph, canonical=True)
-    t = p.node(func_tid)
+    "void *vmap(struct page **pages, unsigned int count, ...);". `texts`: the
+    graph's TypeTexts, when prototypes of many functions are printed."""
+    texts = texts or TypeTexts(graph)
+    t = texts.printer.node(func_tid)
     if t.kind != "func":
         raise ValueError(f"type {func_tid} is a {t.kind}, not a function type")
-    params = [(pname, p.decl(ptid, "")) for pname, ptid in t.params or ()]
-    texts = [p.decl(ptid, pname or "") for pname, ptid in t.params or ()]
+    params = [(pname, texts.of(ptid)) for pname, ptid in t.params or ()]
+    decls = [named.replace(_NAME, pname) if pname else abstract for pname, (abstract, named, _) in params]
     if t.variadic:
-        texts.append("...")
-    text = p.decl(t.ref, f"{name}({', '.join(texts) if texts else 'void'})") + ";"
+        decls.append("...")
+    return_type, return_named, canon_return = texts.of(t.ref)
     return Prototype(
-        return_type=p.decl(t.ref, ""),
-        params=params,
+        return_type=return_type,
+        params=[(pname, abstract) for pname, (abstract, _, _) in params],
         variadic=t.variadic,
-        text=text,
+        text=return_named.replace(_NAME, f"{name}({', '.join(decls) if decls else 'void'})") + ";",
         source=source,
-        canon_params=[canon.decl(ptid, "") for _, ptid in t.params or ()],
-        canon_return=canon.decl(t.ref, ""),
+        canon_params=[canon for _, (_, _, canon) in params],
+        canon_return=canon_return,
     )
 
 
@@ -256,9 +301,6 @@ def _node(graph: TypeGraph, tid: int) -> CType:
     return t
 
 
-_NAME = "\0"  # where a member's name goes in its cached declaration
-
-
 class LayoutBuilder:
     """Builds the layouts of one graph; each struct/union/enum node gets one
     Layout (memoised by node), which members holding it reference. A split
@@ -266,18 +308,15 @@ class LayoutBuilder:
     (vmlinux's, for a module's BTF), whose layouts and member texts serve
     every type id of the base, built once for all the modules."""
 
-    __slots__ = ("graph", "printer", "canonical", "sizer", "texts", "kinds", "memo", "base", "last_id")
+    __slots__ = ("graph", "sizer", "texts", "kinds", "memo", "base")
 
     def __init__(self, graph: TypeGraph, base: LayoutBuilder | None = None) -> None:
         self.graph = graph
-        self.printer, self.canonical = _Printer(graph), _Printer(graph, canonical=True)
         self.sizer: _Sizer = _Sizer(graph, base.sizer.pointer_size if base is not None else None)
-        # type id -> (abstract text, declaration with _NAME for the name, canonical text)
-        self.texts: dict[int, tuple[str, str, str]] = {}
+        self.texts: TypeTexts = TypeTexts(graph, base.texts if base is not None else None)
         self.kinds: dict[int, tuple[str, CType | None]] = {}  # type id -> (type_kind, aggregate held)
         self.memo: dict[int, Layout | None] = {}  # id(node) -> its layout; None while being built
         self.base = base
-        self.last_id = max(graph, default=0)  # a base's ids end here; a split graph's start after
 
     def named(self) -> list[Layout]:
         """Every named struct, union and enum of the graph (its own nodes, for
@@ -300,8 +339,7 @@ class LayoutBuilder:
 
     def _owner(self, tid: int) -> LayoutBuilder:
         """The builder whose graph type `tid` is from."""
-        base = self.base
-        return base if base is not None and tid <= base.last_id else self
+        return self if self.base is None or self.texts.owns(tid) else self.base
 
     def layout(self, t: CType) -> Layout | None:
         """The layout of struct/union/enum node `t` (None inside a by-value cycle,
@@ -320,19 +358,6 @@ class LayoutBuilder:
             lay = Layout(t.kind, t.name or "", t.size or 0, fields)
         self.memo[key] = lay
         return lay
-
-    def member_texts(self, tid: int) -> tuple[str, str, str]:
-        """(abstract text, declaration with _NAME for the member's name,
-        canonical text) of type `tid`, printed once per type."""
-        owner = self._owner(tid)
-        found = owner.texts.get(tid)
-        if found is None:
-            found = owner.texts[tid] = (
-                owner.printer.decl(tid, ""),
-                owner.printer.decl(tid, _NAME),
-                owner.canonical.decl(tid, ""),
-            )
-        return found
 
     def member_type(self, tid: int) -> tuple[str, CType | None]:
         """(type_kind, the struct/union/enum node held, arrays stripped, or None)."""
@@ -359,7 +384,7 @@ class LayoutBuilder:
         graph = self.graph
         active.add(id(agg))
         for m in agg.members or ():
-            abstract, named, canon = self.member_texts(m.type)
+            abstract, named, canon = self.texts.of(m.type)
             decl = named.replace(_NAME, m.name) if m.name else abstract
             if m.bit_size:
                 decl += f"{':' if m.name else ' :'}{m.bit_size}"

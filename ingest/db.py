@@ -33,8 +33,8 @@ from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
 from ingest.queries.diff import name_ids
 
-SCHEMA_VERSION = 5  # 3: syscall events, variables, member type references, check reason facts;
-# 4: variables in build_summary and name_kinds; 5: modules
+SCHEMA_VERSION = 6  # 3: syscall events, variables, member type references, check reason facts;
+# 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move
 
 
 def schema_sql() -> str:
@@ -60,6 +60,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     version = _utils(conn).table("schema_version")
     if not version.count:
         version.insert({"version": SCHEMA_VERSION})
+    store_counts(conn)  # of builds stored before counts were
     return conn
 
 
@@ -191,6 +192,43 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
         "modules",  # last: the rows above refer to it
     ):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
+    conn.execute(f"UPDATE builds SET ({', '.join(SUMMARY_COUNTS)}) = ({_NULLS}) WHERE id = ?", (build,))
+
+
+#: build_summary's counts over functions and types that builds stores: column -> the view's column.
+SUMMARY_COUNTS = {
+    "n_full_inline": "full_inline",  # first: NULL when the counts are not stored
+    "n_selective_inline": "selective_inline",
+    "n_declared_only": "declared_only",
+    "n_transformed": "transformed",
+    "n_collisions": "collisions",
+    "n_duplicates": "duplicates",
+    "n_kprobe_ok": "kprobe_ok",
+    "n_fentry_ok": "fentry_ok",
+    "n_notrace": "notrace",
+    "n_module_functions": "module_functions",
+    "n_struct_types": "structs",
+    "n_union_types": "unions",
+    "n_enum_types": "enums",
+}
+_NULLS = ", ".join(["NULL"] * len(SUMMARY_COUNTS))
+
+
+def store_counts(conn: sqlite3.Connection) -> None:
+    """Store in builds what build_summary counts over functions and types, for the
+    builds that lack it (just stored, or stored before): the view then reads them.
+    Writes (takes the write lock) only when some build lacks them."""
+    rows = conn.execute(
+        f"SELECT {', '.join(SUMMARY_COUNTS.values())}, build_id FROM build_summary"
+        " WHERE build_id IN (SELECT id FROM builds WHERE n_full_inline IS NULL)"
+    ).fetchall()
+    if rows:
+        with transaction(conn):
+            conn.executemany(
+                f"UPDATE builds SET ({', '.join(SUMMARY_COUNTS)}) = ({', '.join('?' * len(SUMMARY_COUNTS))})"
+                " WHERE id = ?",
+                rows,
+            )
 
 
 def delete_build(conn: sqlite3.Connection, build: int) -> None:
@@ -410,6 +448,7 @@ def store_build(
         for table, rows in surface_rows.items():
             if rows:
                 conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+        store_counts(conn)
     return build_pk
 
 
@@ -487,7 +526,8 @@ def _surface_rows(
         ],
         "lsm_hooks": [(names(h.name), build_pk, texts(h.prototype), int(h.bpf_lsm)) for h in build.lsm_hooks],
         "kfuncs": [
-            (names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags) for k in build.kfuncs
+            (names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags, module_ids.get(k.module))
+            for k in build.kfuncs
         ],
         "config_options": [(names(name), build_pk, value) for name, value in sorted(build.config.items())],
         "variables": [
@@ -702,9 +742,10 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
     ("tracepoints", "syscall_id", "INTEGER REFERENCES names(id)"),
     ("tracepoints", "fields_id", "INTEGER REFERENCES texts(id)"),
     ("builds", "n_modules", "INTEGER"),
+    *(("builds", c, "INTEGER") for c in SUMMARY_COUNTS),
     *(
         (table, "module_id", "INTEGER REFERENCES modules(id)")
-        for table in ("instances", "symbols", "functions", "types", "tracepoints")
+        for table in ("instances", "symbols", "functions", "types", "tracepoints", "kfuncs")
     ),
 )
 
@@ -719,12 +760,12 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if "schema_version" not in tables:
         return  # a new database
     version = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 1
-    if version >= SCHEMA_VERSION:
+    missing = [(t, c, d) for t, c, d in _ADDED_COLUMNS if t in tables and c not in database[t].columns_dict]
+    if version >= SCHEMA_VERSION and not missing:  # columns added within a version migrate too
         return
-    for table, column, declaration in _ADDED_COLUMNS:
-        if table in tables and column not in database[table].columns_dict:
-            # Raw ALTER: sqlite-utils' add_column cannot declare the REFERENCES clause.
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    for table, column, declaration in missing:
+        # Raw ALTER: sqlite-utils' add_column cannot declare the REFERENCES clause.
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
     schema = schema_sql()
     for view in re.findall(r"CREATE VIEW IF NOT EXISTS (\w+)", schema):
         conn.execute(f"DROP VIEW IF EXISTS {view}")
@@ -735,6 +776,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE IF EXISTS changes")
         conn.execute("DELETE FROM diff_pairs")
         conn.execute("DELETE FROM change_kinds")
+    if version < 6:  # the moves came to cover types and trace events
+        conn.execute(
+            "UPDATE change_kinds SET items = 'function struct union enum tracepoint'"
+            " WHERE name IN ('moved into module', 'moved into vmlinux')"
+        )
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
 

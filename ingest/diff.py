@@ -17,10 +17,13 @@ themselves keyed `{first_named_member}`. Bitfields compare as `type:bits`.
 Enums: values added/removed/changed.
 
 Modules (docs/concepts.md#modules), only when both builds' modules were read:
-modules added/removed by name, and functions in both builds whose module
-(by name, vmlinux for none) differs: "moved into module" / "moved into vmlinux".
-A build whose modules were not read cannot see module functions: they are
-not reported added or removed against it.
+modules added/removed by name, and functions, structs/unions/enums and
+tracepoints in both builds whose module (by name, vmlinux for none) differs:
+"moved into module" / "moved into vmlinux" (a type lives in the modules its
+layouts are stored with); from one module to another only when A's module is
+known not to hold it on B (diff_surfaces.moved_changes). A build whose modules
+were not read cannot see module items: they are not reported added or removed
+against it.
 
 Types are compared by meaning, using the canonical (typedef-resolved) texts the
 ingest stores beside the printed ones: a change whose canonical texts are equal
@@ -53,7 +56,16 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ingest import db
-from ingest.diff_surfaces import SURFACE_DIFFS, SURFACE_ITEMS, attach_changes, module_changes, moved_changes
+from ingest.diff_surfaces import (
+    SURFACE_DIFFS,
+    SURFACE_ITEMS,
+    absence_known,
+    attach_changes,
+    module_changes,
+    module_paths,
+    moved_changes,
+    one_home,
+)
 from ingest.errors import BadKind, UnknownBuild
 from ingest.queries import builds as stored
 from ingest.queries import diff as reads
@@ -61,7 +73,7 @@ from ingest.queries.builds import BuildFacts
 from ingest.queries.diff import EnumValue, FieldRow, FunctionState, ParamRow, PrototypeRow, TypeEntry
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
-DIFF_VERSION = 3
+DIFF_VERSION = 4
 
 ITEM_KINDS = ("function", "struct", "union", "enum", *SURFACE_ITEMS, "module")
 TYPE_ITEMS = ("struct", "union", "enum")
@@ -302,8 +314,17 @@ class _Pair:
         #: Both builds' modules were read: only then are modules and moves compared.
         self.modules_read = (reads.modules_read(conn, a), reads.modules_read(conn, b))
         self._types: tuple[list[TypeEntry], list[TypeEntry]] | None = None
+        self._paths_b: dict[str, str | None] | None = None
         self._tags: tuple[dict[tuple[str, str], tuple[int, ...]], ...] | None = None
         self.meaning = _Meaning(self.tag_layouts)
+
+    def module_paths(self) -> dict[str, str | None] | None:
+        """B's modules by name -> path (None: unreadable), or None unless both builds' were read."""
+        if not all(self.modules_read):
+            return None
+        if self._paths_b is None:
+            self._paths_b = module_paths(self.conn, self.facts[1].id)
+        return self._paths_b
 
     def types(self) -> tuple[list[TypeEntry], list[TypeEntry]]:
         """type_entries of A and B (all names: tag renames look beyond the pattern)."""
@@ -348,6 +369,7 @@ class _Pair:
 
         out: list[Change] = []
         symtab = fa.has_symtab and fb.has_symtab
+        paths_b = self.module_paths()
         for nid in sorted(ra.keys() | rb.keys()):
             x, y = ra.get(nid), rb.get(nid)
             if y is None:
@@ -355,12 +377,12 @@ class _Pair:
                 # a build without DWARF (BTF only) cannot see names that have no symbol;
                 # one whose modules were not read cannot see module functions
                 seen = fb.has_dwarf or not fa.has_dwarf or x.n_symbols > 0
-                if seen and (x.module is None or self.modules_read[1]):
+                if seen and absence_known(x.module, self.modules_read[1]):
                     out.append(Change("function", x.name, "removed", old=text(x.prototype_id)))
                 continue
             if x is None:
                 seen = fa.has_dwarf or not fb.has_dwarf or y.n_symbols > 0
-                if seen and (y.module is None or self.modules_read[0]):
+                if seen and absence_known(y.module, self.modules_read[0]):
                     out.append(Change("function", y.name, "added", new=text(y.prototype_id)))
                 continue
             name, pa, pb = x.name, x.prototype_id, y.prototype_id
@@ -375,8 +397,9 @@ class _Pair:
                         for c in self.prototype(details[pa], params[pa], details[pb], params[pb], texts)
                     )
             out.extend(Change("function", name, *c) for c in _status(x, y, symtab))
-            if all(self.modules_read):
-                out.extend(Change(*c) for c in moved_changes(x, y))
+            if paths_b is not None:
+                moved = moved_changes("function", name, one_home(x.module), one_home(y.module), paths_b)
+                out.extend(Change(*c) for c in moved)
         if fa.surfaces and fb.surfaces:
             names = {nid: r.name for nid, r in ra.items()}
             out.extend(Change(*c) for c in attach_changes(self.conn, fa.id, fb.id, names, self.match))
@@ -437,11 +460,15 @@ class _Pair:
 
     def types_changes(self, items: set[str]) -> list[Change]:
         sides: tuple[defaultdict[tuple[str, str], list[int]], ...] = (defaultdict(list), defaultdict(list))
+        #: (kind, name, layout) -> the module it is stored with (None: vmlinux), per side
+        homes: tuple[dict[tuple[str, str, int], str | None], ...] = ({}, {})
         for k, rows in enumerate(self.types()):
             for t in rows:
                 if t.kind in items and self.match(t.name):
                     sides[k][(t.kind, t.name)].append(t.layout_id)
+                    homes[k][(t.kind, t.name, t.layout_id)] = t.module
         ea, eb = ({key: sorted(v) for key, v in side.items()} for side in sides)
+        read_a, read_b = self.modules_read
         differing = [key for key in ea.keys() | eb.keys() if ea.get(key) != eb.get(key)]
         need = {layout for key in differing for layout in ea.get(key, []) + eb.get(key, [])}
         sizes, fields, values = reads.layout_details(self.conn, need)
@@ -458,9 +485,11 @@ class _Pair:
             many_b = f"{len(lb)} definitions" if len(lb) > 1 else None
             pairs, left_a, left_b = _pair_layouts(ra, rb, fields, values)
             for x in left_a:
-                out.append(Change(kind, name, "removed", many_a, str(sizes[x]), None))
+                if absence_known(homes[0][(kind, name, x)], read_b):
+                    out.append(Change(kind, name, "removed", many_a, str(sizes[x]), None))
             for y in left_b:
-                out.append(Change(kind, name, "added", many_b, None, str(sizes[y])))
+                if absence_known(homes[1][(kind, name, y)], read_a):
+                    out.append(Change(kind, name, "added", many_b, None, str(sizes[y])))
             for x, y in pairs:
                 if sizes[x] != sizes[y]:
                     out.append(Change(kind, name, "size changed", None, str(sizes[x]), str(sizes[y])))
@@ -470,6 +499,11 @@ class _Pair:
                     out.extend(
                         Change(kind, name, *c) for c in self.field_changes(fields[x], fields[y], texts)
                     )
+        paths_b = self.module_paths()
+        if paths_b is not None:
+            for key in sorted(ea.keys() & eb.keys(), key=lambda k: (k[1], k[0])):
+                wa, wb = _type_home(homes[0], key, ea[key]), _type_home(homes[1], key, eb[key])
+                out.extend(Change(*c) for c in moved_changes(*key, wa, wb, paths_b))
         return out
 
     def field_changes(
@@ -493,6 +527,15 @@ class _Pair:
             if oa != ob and not container:
                 out.append(("field offset changed", key, _offset(oa), _offset(ob)))
         return out
+
+
+def _type_home(
+    homes: dict[tuple[str, str, int], str | None], key: tuple[str, str], layouts: list[int]
+) -> frozenset[str]:
+    """The modules a type (kind, name) lives in on one side; empty: vmlinux (which
+    has the name then, and all its layouts are stored with vmlinux)."""
+    where = {homes[(*key, layout)] for layout in layouts}
+    return frozenset() if None in where else frozenset(m for m in where if m is not None)
 
 
 def _facts(conn: sqlite3.Connection, build: int) -> BuildFacts:

@@ -1,17 +1,17 @@
 """Differences in the other dependency surfaces (docs/concepts.md#differences): attachability of
-functions, tracepoints, syscalls, LSM hooks, kfuncs, config options, and modules (added, removed,
-functions moved between vmlinux and a module).
+functions, tracepoints, syscalls, LSM hooks, kfuncs, config options, and modules (added, removed;
+functions, types and trace events moved between vmlinux and a module: the rules are here).
 Each function returns the changes as db.ChangeRow records."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Protocol, TypeVar
 
 from ingest.db import ChangeRow
 from ingest.queries import diff as reads
-from ingest.queries.diff import ConfigRow, FunctionState, KfuncRow, LsmHookRow, SyscallRow, TracepointRow
+from ingest.queries.diff import ConfigRow, KfuncRow, LsmHookRow, SyscallRow, TracepointRow
 
 SURFACE_ITEMS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "config")
 Match = Callable[[str], bool]
@@ -23,6 +23,14 @@ class _Named(Protocol):
 
 
 R = TypeVar("R", bound=_Named)
+
+
+class _Placed(Protocol):
+    @property
+    def module(self) -> str | None: ...
+
+
+M = TypeVar("M", bound=_Placed)
 
 
 def _change(
@@ -68,6 +76,17 @@ def _pairs(
     return ra, rb
 
 
+def _known_absences(
+    ra: dict[Hashable, M], rb: dict[Hashable, M], read: tuple[bool, bool]
+) -> tuple[dict[Hashable, M], dict[Hashable, M]]:
+    """The items of each side, less those only one side has that live in a module
+    while the other side's modules were not read (`read`: per side): unknown, not gone."""
+    return (
+        {k: r for k, r in ra.items() if k in rb or absence_known(r.module, read[1])},
+        {k: r for k, r in rb.items() if k in ra or absence_known(r.module, read[0])},
+    )
+
+
 def _added_removed(
     kind: str,
     ra: dict[Hashable, R],
@@ -88,10 +107,14 @@ def _by_name_id(row: TracepointRow | LsmHookRow | KfuncRow | ConfigRow) -> int:
 
 
 def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    """Tracepoints added, removed, changed, and moved between vmlinux and a module."""
     ra, rb = _pairs(reads.tracepoints, conn, a, b, match, _by_name_id)
+    read = (reads.modules_read(conn, a), reads.modules_read(conn, b))
+    ra, rb = _known_absences(ra, rb, read)
     out = _added_removed(
         "tracepoint", ra, rb, lambda r: None, lambda r: r.event_class and f"class {r.event_class}"
     )
+    paths_b = module_paths(conn, b) if all(read) else None
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
         if x.event_class != y.event_class:
@@ -123,6 +146,8 @@ def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -
                     "tracepoint", x.name, "raw prototype changed", old=x.raw_prototype, new=y.raw_prototype
                 )
             )
+        if paths_b is not None:
+            out += moved_changes("tracepoint", x.name, one_home(x.module), one_home(y.module), paths_b)
     return out
 
 
@@ -161,6 +186,7 @@ def lsm_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[
 
 def kfunc_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
     ra, rb = _pairs(reads.kfuncs, conn, a, b, match, _by_name_id)
+    ra, rb = _known_absences(ra, rb, (reads.modules_read(conn, a), reads.modules_read(conn, b)))
     out = _added_removed("kfunc", ra, rb, lambda r: None, lambda r: r.sets)
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
@@ -189,18 +215,59 @@ def module_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> li
     return _added_removed("module", ra, rb, lambda r: None, lambda r: r.path)
 
 
-#: Where a function lives, as a "moved into" change names it.
+#: Where an item lives, as a "moved into" change names it.
 VMLINUX = "vmlinux"
 
 
-def moved_changes(x: FunctionState, y: FunctionState) -> list[ChangeRow]:
-    """A function in both builds whose module (compared by name) differs: "moved into
-    module" (new: the module) or "moved into vmlinux"; old: where it lived in A.
-    Call only when both builds' modules were read."""
-    if x.module == y.module:
+def absence_known(module: str | None, other_read: bool) -> bool:
+    """Whether an item that lives in `module` (None: vmlinux) in one build and is not
+    found in the other is absent from it: one in a module only when the other build's
+    modules were read (unknown is never absent)."""
+    return module is None or other_read
+
+
+def module_paths(conn: sqlite3.Connection, build: int) -> dict[str, str | None]:
+    """A build's modules by name -> path in the tree (None: unreadable), as moved_changes takes them."""
+    return {m.name: None if m.error else m.path for m in reads.modules(conn, build)}
+
+
+def moved_changes(
+    item_kind: str, name: str, old: Collection[str], new: Collection[str], paths_b: Mapping[str, str | None]
+) -> list[ChangeRow]:
+    """An item of both builds that lives in the modules `old` on A and `new` on B (empty:
+    vmlinux; one module for a function or a trace event, one per layout for a type):
+    "moved into module" (new: the module) or "moved into vmlinux"; old: where it lived
+    on A. Between modules, only when none of A's may still hold it on B (_vacated).
+    `paths_b`: module_paths of B. Call only when both builds' modules were read."""
+    if set(old) == set(new) or (old and new and not _vacated(old, new, paths_b)):
         return []
-    kind = "moved into vmlinux" if y.module is None else "moved into module"
-    return [_change("function", x.name, kind, old=x.module or VMLINUX, new=y.module or VMLINUX)]
+    kind = "moved into module" if new else "moved into vmlinux"
+    return [_change(item_kind, name, kind, old=_where(old), new=_where(new))]
+
+
+def _vacated(old: Collection[str], new: Collection[str], paths_b: Mapping[str, str | None]) -> bool:
+    """Whether each module of `old` is known not to hold the item on B: it is no module
+    of B, or it comes before every module of `new` in B's path order (an item that only
+    modules define is stored with the first module by path that defines it, so an earlier
+    one does not). An unreadable module says nothing: unknown is never absent."""
+    first = min(paths_b.get(m) or "" for m in new)
+
+    def left(module: str) -> bool:
+        if module not in paths_b:
+            return True
+        path = paths_b[module]
+        return path is not None and path < first
+
+    return all(left(m) for m in old)
+
+
+def _where(modules: Collection[str]) -> str:
+    return ", ".join(sorted(modules)) or VMLINUX
+
+
+def one_home(module: str | None) -> tuple[str, ...]:
+    """One module (None: vmlinux) as moved_changes takes it."""
+    return () if module is None else (module,)
 
 
 def _event_struct(row: TracepointRow) -> str:

@@ -9,7 +9,6 @@ import hashlib
 import io
 import pickle
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from ingest.model import Layout
 
@@ -66,23 +65,49 @@ class LayoutInterner:
         return [self.intern(lay) for lay in layouts]
 
 
-class SharedLayouts:
-    """Layouts both sides of a fork hold (vmlinux's, made before the module
-    workers start): pickled as their position in the list, so that a
-    module's layouts cross without the vmlinux types their members hold."""
+class LayoutChannel:
+    """How a module's layouts cross from a worker to the process that keeps
+    them, which forked the workers: vmlinux's layouts (made before the fork)
+    cross as their position in `shared`; a layout this worker sent before,
+    as its (name, digest), which the receiver has interned by then (results
+    arrive in the order workers take their modules); the rest by value."""
 
-    def __init__(self, layouts: list[Layout]) -> None:
-        self.layouts = layouts
-        self.position = {id(lay): k for k, lay in enumerate(layouts)}
+    def __init__(self, shared: list[Layout]) -> None:
+        self.shared = shared
+        self.position = {id(lay): k for k, lay in enumerate(shared)}
+        self.sent: set[tuple[str, str]] = set()  # a worker's: what it has sent by value
+        self.interner = LayoutInterner()  # the receiver's
+        self.interner.intern_all(shared)  # a module's copy of a vmlinux type becomes vmlinux's
 
-    def dumps(self, obj: Any) -> bytes:
+    def dumps(self, layouts: list[Layout]) -> bytes:
+        position, sent, now = self.position, self.sent, []
+
+        def reference(obj: object) -> int | tuple[str, str] | None:
+            if not isinstance(obj, Layout):
+                return None
+            k = position.get(id(obj))
+            if k is not None:
+                return k
+            key = (obj.name, digest_of(obj))
+            if key in sent:
+                return key
+            now.append(key)
+            return None
+
         out = io.BytesIO()
         pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.persistent_id = lambda o: self.position.get(id(o))  # type: ignore[method-assign]
-        pickler.dump(obj)
+        pickler.persistent_id = reference  # type: ignore[method-assign]
+        pickler.dump(layouts)
+        sent.update(now)
         return out.getvalue()
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes) -> list[Layout]:
+        """The layouts, interned: equal ones are one object across modules."""
+        shared, kept = self.shared, self.interner.by_digest
+
+        def resolve(ref: int | tuple[str, str]) -> Layout:
+            return shared[ref] if isinstance(ref, int) else kept[ref]
+
         unpickler = pickle.Unpickler(io.BytesIO(data))
-        unpickler.persistent_load = self.layouts.__getitem__  # type: ignore[method-assign]
-        return unpickler.load()
+        unpickler.persistent_load = resolve  # type: ignore[method-assign]
+        return self.interner.intern_all(unpickler.load())

@@ -300,6 +300,7 @@ class Kfunc:
     source: str  # "decl_tag" or "btf_id_set8"
     sets: tuple[str, ...] = ()  # set8 symbols naming it, e.g. ("generic_btf_ids",)
     flags: int | None = None  # KF_* flags from the set8 entry (OR of all sets)
+    module: str | None = None  # the loadable module registering it; None: vmlinux
 
 
 class Variable(NamedTuple):

@@ -25,12 +25,13 @@ from typing import NamedTuple
 from ingest.assemble import ModuleFacts, UnitPart, _btf_prototypes, unit_part
 from ingest.cdecl import LayoutBuilder
 from ingest.errors import BadBtf, BadDwarf, BadModule, ImageError
-from ingest.layouts import LayoutInterner, SharedLayouts, digest_of
-from ingest.model import CallEdge, Instance, Layout, Module, Prototype, Symbol, Tracepoint
+from ingest.layouts import LayoutChannel, digest_of
+from ingest.model import CallEdge, Instance, Kfunc, Layout, Module, Prototype, Symbol, Tracepoint
 from ingest.readers import dwarf, elf, kmod
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.attach import read_attach
+from ingest.surfaces.kfuncs import read_kfuncs
 from ingest.surfaces.tracepoints import EVENT_STRUCTS, flag_values, read_tracepoints
 
 #: Where each arch's kernel puts modules (MODULES_VADDR): a base away from 0,
@@ -56,9 +57,7 @@ class TreeContext:
     btf: BtfInfo | None  # the base of the modules' split BTF
     layouts: list[Layout]  # from vmlinux, what the event reader needs (event_layouts())
     types: LayoutBuilder | None = None  # vmlinux's BTF layouts: a split BTF's layouts build on them
-    shared: SharedLayouts = field(
-        default_factory=lambda: SharedLayouts([])
-    )  # crosses from a worker by position
+    channel: LayoutChannel = field(default_factory=lambda: LayoutChannel([]))  # how layouts cross
 
 
 def event_layouts(layouts: list[Layout], btf: BtfInfo | None) -> list[Layout]:
@@ -96,8 +95,6 @@ def read_tree(
         pool = multiprocessing.get_context("fork").Pool(jobs, initializer=gc.disable)
         # Largest first would balance better, but path order keeps the output stable: small chunks instead.
         results = pool.imap(_read_one, work, chunksize=2)
-    layouts = LayoutInterner()
-    layouts.intern_all(context.shared.layouts)  # a module's copy of a vmlinux type becomes vmlinux's
     # The results thread unpickles millions of objects into a process holding vmlinux's
     # build: with the cyclic collector on, its full passes cost more than the unpickling.
     collecting = gc.isenabled()
@@ -106,7 +103,7 @@ def read_tree(
         for done, packed in enumerate(results, 1):
             if progress is not None:
                 progress(done, total)
-            yield _unpacked(packed, layouts, context.shared)
+            yield _unpacked(packed, context.channel)
     finally:
         if collecting:
             gc.enable()
@@ -120,13 +117,14 @@ class _Packed(NamedTuple):
     about 7 times faster than dataclasses)."""
 
     module: Module  # its layouts travel in `layouts`
-    layouts: bytes  # Module.layouts, pickled by SharedLayouts
+    layouts: bytes  # Module.layouts, by LayoutChannel.dumps
     instances: list[tuple]  # model.Instance fields, in order
     calls: list[tuple]  # model.CallEdge fields
     symbols: list[tuple]  # model.Symbol fields
     prototypes: dict[str, Prototype]  # from its split BTF
     dwarf_prototypes: dict[str, Prototype]  # UnitPart.prototypes
     tracepoints: list[Tracepoint]
+    kfuncs: list[Kfunc]
 
 
 _INSTANCE = attrgetter(*(f.name for f in fields(Instance)))
@@ -134,27 +132,28 @@ _CALL = attrgetter(*(f.name for f in fields(CallEdge)))
 _SYMBOL = attrgetter(*(f.name for f in fields(Symbol)))
 
 
-def _packed(facts: ModuleFacts, shared: SharedLayouts) -> _Packed:
+def _packed(facts: ModuleFacts, channel: LayoutChannel) -> _Packed:
     for layout in facts.module.layouts:
         digest_of(layout)  # here, on a worker, and not again where they arrive
     return _Packed(
         module=replace(facts.module, layouts=[]),
-        layouts=shared.dumps(facts.module.layouts),
+        layouts=channel.dumps(facts.module.layouts),
         instances=list(map(_INSTANCE, facts.part.instances)),
         calls=list(map(_CALL, facts.part.calls)),
         symbols=list(map(_SYMBOL, facts.symbols)),
         prototypes=facts.prototypes,
         dwarf_prototypes=facts.part.prototypes,
         tracepoints=facts.tracepoints,
+        kfuncs=facts.kfuncs,
     )
 
 
-def _unpacked(packed: _Packed, layouts: LayoutInterner, shared: SharedLayouts) -> ModuleFacts:
+def _unpacked(packed: _Packed, channel: LayoutChannel) -> ModuleFacts:
     """The facts again, their names, paths and layouts shared with every other
     module's: each arrives with its own copies of "include/linux/list.h",
     "list_add", and of the structs its own structs hold that other modules define."""
     intern = sys.intern
-    packed.module.layouts[:] = layouts.intern_all(shared.loads(packed.layouts))
+    packed.module.layouts[:] = channel.loads(packed.layouts)
     instances = [
         Instance(
             intern(name),
@@ -179,6 +178,7 @@ def _unpacked(packed: _Packed, layouts: LayoutInterner, shared: SharedLayouts) -
         symbols=symbols,
         prototypes=packed.prototypes,
         tracepoints=packed.tracepoints,
+        kfuncs=packed.kfuncs,
     )
 
 
@@ -194,11 +194,11 @@ def _read_one(item: tuple[str, str]) -> _Packed:
     path, rel = item[0], _ko_path(item[1])
     context = _context[0]
     try:
-        return _packed(read_module(Path(path), rel, context), context.shared)
+        return _packed(read_module(Path(path), rel, context), context.channel)
     except (BadModule, BadBtf, BadDwarf, ImageError) as exc:
-        return _packed(_unreadable(rel, str(exc)), context.shared)
+        return _packed(_unreadable(rel, str(exc)), context.channel)
     except Exception as exc:  # a reader's bug on one module must not sink the build
-        return _packed(_unreadable(rel, f"{exc.__class__.__name__}: {exc}"), context.shared)
+        return _packed(_unreadable(rel, f"{exc.__class__.__name__}: {exc}"), context.channel)
 
 
 def _name_from_path(rel: str) -> str:
@@ -231,7 +231,8 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
     raw_btf = image.section(".BTF")
     if raw_btf and context.btf is not None:
         btf = read_btf(raw_btf, base=context.btf)
-    own_layouts = LayoutBuilder(btf.graph, base=context.types).named() if btf else []
+    builder = LayoutBuilder(btf.graph, base=context.types) if btf else None
+    own_layouts = builder.named() if builder else []
     part = UnitPart([], [], {}, [])
     if image.has(".debug_info"):
         sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])
@@ -260,8 +261,9 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
         ),
         part=part._replace(layouts=[]),
         symbols=symbols,
-        prototypes=_btf_prototypes(btf) if btf else {},
+        prototypes=_btf_prototypes(btf, builder.texts) if btf and builder else {},
         tracepoints=[replace(t, module=name) for t in events],
+        kfuncs=[replace(k, module=name) for k in read_kfuncs(memory, btf)],
     )
 
 

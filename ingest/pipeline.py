@@ -21,7 +21,7 @@ from ingest import modules as module_reader
 from ingest.assemble import ModuleFacts
 from ingest.cdecl import LayoutBuilder
 from ingest.errors import IngestError
-from ingest.layouts import SharedLayouts
+from ingest.layouts import LayoutChannel
 from ingest.model import Build, BuildInfo, Layout, Symbol, Variable
 from ingest.queries import builds
 from ingest.readers import btf as btf_reader
@@ -230,7 +230,7 @@ def _read_elf(
                 btf=btf,
                 layouts=module_reader.event_layouts(layouts, btf),
                 types=types,
-                shared=SharedLayouts(types.built() if types else []),
+                channel=LayoutChannel(types.built() if types else []),
             )
             return module_reader.read_tree(tree.path, context, jobs, tree.progress)
 

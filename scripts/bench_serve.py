@@ -2,9 +2,9 @@
 """Serving benchmark: page latency and throughput of a live `scripts/serve.sh DB`
 on localhost. Usage: bench_serve.py DB [--clients 20] [--seconds 10] [--sample 300]
 
-Prints p50/p95 latency of /function/<name> (a seeded sample of names, each
-fetched once), /struct/<name>, the diff first page, search, the tracepoint,
-syscall, LSM hook, kfunc and config pages, /builds and /check; then a load of
+Prints p50/p95 latency of the home page, /function/<name> (a seeded sample of
+names, each fetched once), /struct/<name>, the diff first page, search, the
+tracepoint, syscall, LSM hook, kfunc and config pages, /builds and /check; then a load of
 N concurrent clients (threads, keep-alive http.client) on /function pages:
 pages/s and errors. The server runs with its page cache off (every page
 computed; KERNSURF_PAGE_CACHE=0), then once more with the default cache for the
@@ -104,6 +104,7 @@ def samples(db: Path, n: int, rng: random.Random) -> dict[str, list[str]]:
             start = rng.randrange(0, len(name) - 3)
             queries.append(name[start : start + rng.randint(3, min(10, len(name) - start))])
     return {
+        "home": ["/"] * 5,
         "function": [f"/function/{path_segment(x)}" for x in fsample],
         "struct": [f"/struct/{path_segment(x)}" for x in rng.sample(structs, min(n // 3, len(structs)))],
         "diff": [f"/diff/{path_segment(pair[0])}/{path_segment(pair[1])}"] * 10 if pair else [],

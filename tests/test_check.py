@@ -595,6 +595,7 @@ def test_migration_keeps_diffs_and_user_views(tmp_path, pair_check_db):
         "DROP VIEW build_summary;"
         " CREATE VIEW build_summary AS SELECT id AS build_id FROM builds;"  # the old view's shape
         " CREATE VIEW my_view AS SELECT name FROM builds;"
+        " UPDATE change_kinds SET items = 'function' WHERE name LIKE 'moved into %';"  # before schema 6
         " UPDATE schema_version SET version = 3;"
     )
     raw.commit()
@@ -604,3 +605,5 @@ def test_migration_keeps_diffs_and_user_views(tmp_path, pair_check_db):
     assert conn.execute("SELECT count(*) FROM changes").fetchone()[0] == stored
     assert "variables" in {d[0] for d in conn.execute("SELECT * FROM build_summary").description}
     assert conn.execute("SELECT name FROM my_view ORDER BY name").fetchall() == [("a",), ("b",)]
+    moves = "SELECT DISTINCT items FROM change_kinds WHERE name LIKE 'moved into %'"
+    assert conn.execute(moves).fetchall() == [("function struct union enum tracepoint",)]

@@ -247,8 +247,11 @@ def test_modules_added_removed_and_moved(module_db, tmp_path):
     modules_changed = [(c.name, c.change_kind, c.old, c.new) for c in changes if c.item_kind == "module"]
     assert modules_changed == [("alpha", "removed", "kernel/alpha.ko", None)]
     moved = [(c.name, c.change_kind, c.old, c.new) for c in changes if c.change_kind.startswith("moved")]
-    # shared_helper lived in alpha (first by path) in A, only beta has it in B
-    assert moved == [("shared_helper", "moved into module", "alpha", "beta")]
+    # shared_helper lived in alpha (first by path) in A, only beta has it in B; so do the
+    # structs of mod_common.h that alpha and beta use (tests/test_diff_moves.py)
+    assert moved == [("shared_helper", "moved into module", "alpha", "beta")] + [
+        (name, "moved into module", "alpha", "beta") for name in ("fake_event", "fake_list", "fake_module")
+    ]
     removed = sorted(c.name for c in changes if c.item_kind == "function" and c.change_kind == "removed")
     assert [n for n in removed if n != IMPORT] == ["alpha_entry", "alpha_init", "alpha_twice", "alpha_util"]
     back = diff.diff_builds(conn, "B", "A", kinds=["module"])

@@ -207,6 +207,11 @@ def real_db(tmp_path_factory) -> Path:
         "drivers/md/md-mod.ko",
         "drivers/vfio/vfio_iommu_type1.ko",
         "drivers/vfio/vfio.ko",
+        # kfuncs in a module (tests/test_kfuncs_modules.py); depends=nf_defrag_ipv4,nf_defrag_ipv6,libcrc32c
+        "net/netfilter/nf_conntrack.ko",
+        "net/ipv4/netfilter/nf_defrag_ipv4.ko",
+        "net/ipv6/netfilter/nf_defrag_ipv6.ko",
+        "lib/libcrc32c.ko",
     ):
         found = module_file(rel)
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -240,6 +245,28 @@ def test_real_dependencies_in_modules(real_db):
     )
     assert got["tracepoint:kvm/kvm_exit"] == ("ok", "in module kvm (must be loaded: kvm, irqbypass)")
     assert got["fentry:md_flush_request"][1].startswith("in module md_mod")
+
+
+@pytest.mark.real_kernel
+def test_real_kfuncs_of_a_module(real_db, tmp_path):
+    """A program calling nf_conntrack.ko's kfuncs (tests/fixtures/check/conntrack.bpf.c;
+    the module's set8 members are verified in tests/test_kfuncs_modules.py)."""
+    from test_check import SOURCES, compile_bpf
+
+    obj = compile_bpf(SOURCES / "conntrack.bpf.c", tmp_path / "conntrack.o")
+    report = check.check_objects(real_db, [obj], dep_texts=["kfunc:bpf_lookup_user_key"])
+    got = {check.spec(d): (row[0].level, row[0].text) for d, row in zip(report.dependencies, report.cells)}
+    assert got["kfunc:bpf_lookup_user_key"] == ("ok", "ok")  # vmlinux's key_sig_kfunc_set
+    chain = "in module nf_conntrack (must be loaded: nf_conntrack, nf_defrag_ipv4, nf_defrag_ipv6, libcrc32c)"
+    assert got["kfunc:bpf_skb_ct_lookup"] == ("ok", chain)
+    assert got["kfunc:bpf_ct_release"] == ("ok", chain)
+    level, text = got["kfunc:bpf_no_such_kfunc"]
+    assert level == "fail" and text.startswith("absent (not a kfunc of vmlinux or its ")
+    # vmlinux's own kfuncs stay vmlinux's; the module's are tagged
+    assert rows(real_db, "SELECT module FROM kfunc_list WHERE name = 'bpf_lookup_user_key'") == [(None,)]
+    assert rows(real_db, "SELECT module FROM kfunc_list WHERE name = 'bpf_xdp_ct_lookup'") == [
+        ("nf_conntrack",)
+    ]
 
 
 @pytest.mark.real_kernel
@@ -340,13 +367,11 @@ def test_a_corrupt_module_does_not_sink_the_build(tmp_path, fixture_modules, sec
 def test_facts_cross_from_a_worker_unchanged(fixture_modules, tmp_path):
     """Workers send a module's facts packed as plain tuples; unpacked, they are the same facts."""
     from ingest import modules
-    from ingest.layouts import LayoutInterner
 
     context = modules.TreeContext(release=None, arch="amd64", btf=None, layouts=[])
     facts = modules.read_module(fixture_modules["alpha"], "a/alpha.ko", context)
     assert facts.part.instances and facts.part.calls and facts.symbols and facts.part.prototypes
-    shared = context.shared
-    again = modules._unpacked(modules._packed(facts, shared), LayoutInterner(), shared)
+    again = modules._unpacked(modules._packed(facts, context.channel), context.channel)
     assert again.part.instances == facts.part.instances
     assert again.part.calls == facts.part.calls
     assert again.part.prototypes == facts.part.prototypes  # DWARF's: gcc wrote no BTF

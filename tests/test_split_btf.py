@@ -19,7 +19,7 @@ from elftools.elf.elffile import ELFFile
 from modules_support import module_tree, real_module
 
 from ingest import cdecl
-from ingest.layouts import SharedLayouts
+from ingest.layouts import LayoutChannel
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfDecl, BtfInfo, DatasecEntry, Overlay, read_btf
 
@@ -478,16 +478,22 @@ def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
 def test_layouts_over_the_base_builder_are_the_same() -> None:
     """A split graph's builder on its base's (ingest.modules) makes the layouts
     a builder of its own makes; the base types its members hold are the base
-    builder's objects, and cross a SharedLayouts pickle as those objects."""
+    builder's objects, and cross a LayoutChannel as those objects."""
     base, mod = _pair()
     types, lays = _over_base(base, mod)
     assert lays == cdecl.layouts(mod.graph)
     held = lays[0].fields[0].type_layout  # struct list_head, a base type
-    assert held is not None and held in types.built() and any(held is x for x in types.built())
-    shared = SharedLayouts(types.built())
-    again = shared.loads(shared.dumps(lays))
+    assert held is not None and any(held is x for x in types.built())
+    channel = LayoutChannel(types.built())
+    sent = channel.dumps(lays)
+    again = channel.loads(sent)
     assert again == lays and again[0].fields[0].type_layout is held
-    assert again[0] is not lays[0]  # the module's own are copies
+    assert again[0] is not lays[0]  # the module's own cross by value the first time
+    # Sent again (another module of the same worker): by reference, to the kept objects.
+    _, copies = _over_base(base, mod)
+    resent = channel.dumps(copies)
+    assert len(resent) < len(sent) / 3
+    assert all(a is b for a, b in zip(channel.loads(resent), again))
 
 
 def test_real_ext4_over_vmlinux(real_base: tuple[BtfInfo, Path]) -> None:

@@ -291,12 +291,18 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     if func.inline == "Selective":
         return _warn("inlined (Selective): some calls bypass the probe", "inlined_partly")
     if home is not None:
-        if fentry and facts.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
-            return _fail(
-                f"{gates.MODULE_BTF} is not set: fentry/fexit into module {home} need it", "config_missing"
-            )
-        return _ok(_in_module(conn, build, home))
+        return _in_module_cell(conn, build, home, facts, "fentry/fexit into" if fentry else None)
     return _OK
+
+
+def _in_module_cell(
+    conn: sqlite3.Connection, build: int, home: str, facts: BuildFacts, btf_for: str | None
+) -> Cell:
+    """✓ in module `home`; ✗ when what `btf_for` says ("fentry/fexit into")
+    needs the module's BTF and the config lacks it."""
+    if btf_for and facts.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
+        return _fail(f"{gates.MODULE_BTF} is not set: {btf_for} module {home} need it", "config_missing")
+    return _ok(_in_module(conn, build, home))
 
 
 def _in_module(conn: sqlite3.Connection, build: int, module: str) -> str:
@@ -438,8 +444,15 @@ def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Build
 
 def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
     if q.is_kfunc(conn, build, dep.name):
-        return _OK
-    what = "a function, but not a kfunc" if q.function(conn, build, dep.name) else "absent"
+        home = q.kfunc_home(conn, build, dep.name) if facts.modules_read else None
+        # A module registers its kfuncs by its split BTF: none without CONFIG_DEBUG_INFO_BTF_MODULES.
+        return _OK if home is None else _in_module_cell(conn, build, home, facts, "kfuncs of")
+    if q.function(conn, build, dep.name):
+        what = "a function, but not a kfunc"
+    elif facts.modules_read:
+        what = f"absent (not a kfunc of vmlinux or its {q.module_count(conn, build)} modules)"
+    else:
+        what = "absent"
     return _weak_or_fail(dep, what)
 
 

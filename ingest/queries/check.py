@@ -154,15 +154,12 @@ def tracepoint_home(conn: sqlite3.Connection, build: int, name: str) -> str | No
 def module_chain(conn: sqlite3.Connection, build: int, module: str) -> list[str]:
     """`module` and every module it depends on (.modinfo depends=, transitively),
     in the order found: what must be loaded for its code to run."""
-    depends = dict(
-        conn.execute(
-            "SELECT n.name, m.depends FROM modules m JOIN names n ON n.id = m.name_id WHERE m.build_id = ?",
-            (build,),
-        ).fetchall()
-    )
     chain, todo = [module], [module]
-    while todo:
-        for dep in (depends.get(todo.pop(0)) or "").split(","):
+    while todo:  # one module at a time: a build has thousands, a chain a handful
+        row = conn.execute(
+            f"SELECT depends FROM modules WHERE build_id = ? AND name_id = {_NAME_ID}", (build, todo.pop(0))
+        ).fetchone()
+        for dep in ((row[0] if row else None) or "").split(","):
             if dep and dep not in chain:
                 chain.append(dep)
                 todo.append(dep)
@@ -277,6 +274,16 @@ def is_kfunc(conn: sqlite3.Connection, build: int, name: str) -> bool:
     """Whether `name` is a kfunc of `build`."""
     row = conn.execute(f"SELECT 1 FROM kfuncs WHERE build_id = ? AND name_id = {_NAME_ID}", (build, name))
     return row.fetchone() is not None
+
+
+def kfunc_home(conn: sqlite3.Connection, build: int, name: str) -> str | None:
+    """The module registering kfunc `name` on `build`, None: vmlinux (modules read only)."""
+    row = conn.execute(
+        "SELECT n.name FROM kfuncs k JOIN modules m ON m.id = k.module_id JOIN names n ON n.id = m.name_id"
+        f" WHERE k.build_id = ? AND k.name_id = {_NAME_ID}",
+        (build, name),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def records_variables(conn: sqlite3.Connection, build: int) -> bool:

@@ -28,6 +28,7 @@ class ModuleEntry(NamedTuple):
     name_id: int
     name: str
     path: str
+    error: str | None = None  # None: read; else why it is unreadable
 
 
 class AttachState(NamedTuple):
@@ -46,6 +47,7 @@ class TracepointRow(NamedTuple):
     print_fmt: str | None
     raw_prototype: str | None
     fields: str | None  # per-syscall events' argument list; None for the others or not recorded
+    module: str | None = None  # the module defining it; None: vmlinux (or modules not read)
 
 
 class SyscallRow(NamedTuple):
@@ -68,6 +70,7 @@ class KfuncRow(NamedTuple):
     name: str
     flags: int | None
     sets: str | None
+    module: str | None  # the module that registers it; None: vmlinux
 
 
 class ConfigRow(NamedTuple):
@@ -83,6 +86,7 @@ class TypeEntry(NamedTuple):
     name: str
     kind: str
     layout_id: int
+    module: str | None = None  # the module the layout is stored with; None: vmlinux has the name
 
 
 class PrototypeRow(NamedTuple):
@@ -122,12 +126,17 @@ class LayoutDetails(NamedTuple):
     values: dict[int, list[EnumValue]]
 
 
+def _module_name(alias: str) -> str:
+    """Joins that give the name of the module of row `alias` (a table with module_id)
+    as `mn.name`: NULL for vmlinux."""
+    return f"LEFT JOIN modules m ON m.id = {alias}.module_id LEFT JOIN names mn ON mn.id = m.name_id"
+
+
 def function_states(conn: sqlite3.Connection, build: int) -> list[FunctionState]:
     """Every function of a build, with the name of the module it lives in."""
     rows = conn.execute(
         "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
-        " FROM functions f JOIN names n ON n.id = f.name_id LEFT JOIN modules m ON m.id = f.module_id"
-        " LEFT JOIN names mn ON mn.id = m.name_id WHERE f.build_id = ?",
+        f" FROM functions f JOIN names n ON n.id = f.name_id {_module_name('f')} WHERE f.build_id = ?",
         (build,),
     )
     return list(map(FunctionState._make, rows))
@@ -142,7 +151,8 @@ def modules_read(conn: sqlite3.Connection, build: int) -> bool:
 def modules(conn: sqlite3.Connection, build: int) -> list[ModuleEntry]:
     """Every module of a build, readable or not."""
     rows = conn.execute(
-        "SELECT m.name_id, n.name, m.path FROM modules m JOIN names n ON n.id = m.name_id WHERE m.build_id = ?",
+        "SELECT m.name_id, n.name, m.path, m.error FROM modules m JOIN names n ON n.id = m.name_id"
+        " WHERE m.build_id = ?",
         (build,),
     )
     return list(map(ModuleEntry._make, rows))
@@ -159,11 +169,11 @@ def attach_states(conn: sqlite3.Connection, build: int) -> dict[int, AttachState
 
 
 _TRACEPOINTS = (
-    "SELECT t.name_id, n.name, c.name, t.struct_layout_id, f.name, x.text, r.text, fx.text"
+    "SELECT t.name_id, n.name, c.name, t.struct_layout_id, f.name, x.text, r.text, fx.text, mn.name"
     " FROM tracepoints t JOIN names n ON n.id = t.name_id LEFT JOIN names c ON c.id = t.class_id"
     " LEFT JOIN names f ON f.id = t.func_id LEFT JOIN texts x ON x.id = t.print_fmt_id"
     " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id LEFT JOIN texts fx ON fx.id = t.fields_id"
-    " WHERE t.build_id = ?"
+    f" {_module_name('t')} WHERE t.build_id = ?"
 )
 _SYSCALLS = (
     "SELECT s.name_id, n.name, s.abi, s.number, y.name FROM syscalls s JOIN names n ON n.id = s.name_id"
@@ -174,8 +184,8 @@ _LSM_HOOKS = (
     " LEFT JOIN type_texts p ON p.id = h.prototype_id WHERE h.build_id = ?"
 )
 _KFUNCS = (
-    "SELECT k.name_id, n.name, k.flags, k.sets FROM kfuncs k JOIN names n ON n.id = k.name_id"
-    " WHERE k.build_id = ?"
+    "SELECT k.name_id, n.name, k.flags, k.sets, mn.name FROM kfuncs k JOIN names n ON n.id = k.name_id"
+    f" {_module_name('k')} WHERE k.build_id = ?"
 )
 _CONFIG = (
     "SELECT c.name_id, n.name, c.value FROM config_options c JOIN names n ON n.id = c.name_id"
@@ -209,10 +219,10 @@ def config_options(conn: sqlite3.Connection, build: int) -> list[ConfigRow]:
 
 
 def type_entries(conn: sqlite3.Connection, build: int) -> list[TypeEntry]:
-    """Every named struct, union and enum of a build."""
+    """Every named struct, union and enum of a build, with its module."""
     rows = conn.execute(
-        "SELECT t.name_id, n.name, t.kind, t.layout_id FROM types t JOIN names n ON n.id = t.name_id"
-        " WHERE t.build_id = ?",
+        "SELECT t.name_id, n.name, t.kind, t.layout_id, mn.name FROM types t JOIN names n ON n.id = t.name_id"
+        f" {_module_name('t')} WHERE t.build_id = ?",
         (build,),
     )
     return list(map(TypeEntry._make, rows))

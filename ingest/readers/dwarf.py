@@ -576,6 +576,7 @@ def _finish(
     ]
     facts.edges = list(map(_tuple_new, repeat(Edge), edges))
     graph = _Graph(raw_types, unit.shape.address_size)
+    texts = cdecl.TypeTexts(graph)  # parameter types repeat across a unit's functions
     # Definitions first: a declaration's prototype is used only when no unit defines the name.
     for die, (name, rtype, is_decl) in sorted(sub_info.items(), key=lambda kv: kv[1][2]):
         if name in config.btf_funcs or name in seen or (is_decl and ("decl", name) in seen):
@@ -585,7 +586,7 @@ def _finish(
         fid = -die  # a synthetic id that cannot clash with a DIE offset
         graph[fid] = CType("func", ref=rtype, params=[x for x in plist if x is not None], variadic=variadic)
         try:
-            facts.prototypes[name] = UnitPrototype(cdecl.prototype(graph, fid, name, "dwarf"), is_decl)
+            facts.prototypes[name] = UnitPrototype(cdecl.prototype(graph, fid, name, "dwarf", texts), is_decl)
             seen.add(("decl", name) if is_decl else name)
         except (KeyError, ValueError):
             pass  # a type this unit does not describe; another unit may

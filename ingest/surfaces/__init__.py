@@ -7,7 +7,7 @@ from ingest.model import Build, Variable
 from ingest.readers.btf import BtfInfo
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.attach import read_attach
-from ingest.surfaces.kfuncs import read_kfuncs
+from ingest.surfaces.kfuncs import read_kfuncs, with_modules
 from ingest.surfaces.lsm import read_lsm_hooks
 from ingest.surfaces.syscalls import read_syscalls
 from ingest.surfaces.tracepoints import read_tracepoints
@@ -34,6 +34,6 @@ def add_surfaces(
             seen.add(event.name)
             build.tracepoints.append(event)
     build.lsm_hooks = read_lsm_hooks(build.layouts, btf)
-    build.kfuncs = read_kfuncs(memory, btf)
+    build.kfuncs = with_modules(read_kfuncs(memory, btf), build.kfuncs)  # assemble put the modules' here
     build.btf_funcs = frozenset(btf.funcs) if btf else frozenset()
     build.variables = read_variables(data_symbols, btf) if data_symbols is not None else None

@@ -1,0 +1,171 @@
+"""kfuncs registered by loadable modules (docs/concepts.md#modules): a module's
+`.BTF_ids` set8s hold ids of its split BTF (resolve_btfids ran over it with
+vmlinux as base). Real modules of Debian's 6.1.0-56 amd64 package; the
+expected kfuncs were read by hand, and are read again at test time, from
+`readelf -sW` (the `__BTF_ID__set8__*` symbol), `readelf -x .BTF_ids` (its
+`cnt, flags` header and `id, flags` pairs) and `bpftool btf dump file M.ko -B
+vmlinux` (the FUNC each id names). The check of a program calling them is
+tests/test_modules.py::test_real_kfuncs_of_a_module."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from modules_support import VMLINUX_61, module_file, real_module
+
+from ingest import modules
+from ingest.model import Kfunc
+from ingest.readers import elf
+from ingest.readers.btf import BtfInfo, read_btf
+from ingest.surfaces.kfuncs import with_modules
+
+# KF_ACQUIRE 1, KF_RELEASE 2, KF_RET_NULL 4, KF_TRUSTED_ARGS 16 (include/linux/btf.h, 6.1)
+ACQ_NULL, TRUSTED = 1 | 4, 16
+#: module -> set8 -> {kfunc: flags}. nf_conntrack.ko: `readelf -x .BTF_ids` shows the set
+#: at 0x8, cnt 0x0a, pairs 0x18b7e/0x10 ... 0x18b90/0x05; bpftool names 101246 (0x18b7e)
+#: bpf_ct_change_status ... 101264 (0x18b90) bpf_xdp_ct_alloc, as in
+#: net/netfilter/nf_conntrack_bpf.c's BTF_ID_FLAGS. tcp_bbr/tcp_dctcp: the struct_ops
+#: helpers of their *_check_kfunc_ids sets, flags 0; nf_nat: bpf_ct_set_nat_info.
+EXPECTED = {
+    "net/netfilter/nf_conntrack.ko": (
+        "nf_conntrack",
+        "nf_ct_kfunc_set",
+        {
+            "bpf_xdp_ct_alloc": ACQ_NULL,
+            "bpf_xdp_ct_lookup": ACQ_NULL,
+            "bpf_skb_ct_alloc": ACQ_NULL,
+            "bpf_skb_ct_lookup": ACQ_NULL,
+            "bpf_ct_insert_entry": ACQ_NULL | 2,
+            "bpf_ct_release": 2,
+            "bpf_ct_set_timeout": TRUSTED,
+            "bpf_ct_change_timeout": TRUSTED,
+            "bpf_ct_set_status": TRUSTED,
+            "bpf_ct_change_status": TRUSTED,
+        },
+    ),
+    "net/netfilter/nf_nat.ko": ("nf_nat", "nf_nat_kfunc_set", {"bpf_ct_set_nat_info": TRUSTED}),
+    "net/ipv4/tcp_bbr.ko": (
+        "tcp_bbr",
+        "tcp_bbr_check_kfunc_ids",
+        dict.fromkeys(
+            (
+                "bbr_init",
+                "bbr_main",
+                "bbr_sndbuf_expand",
+                "bbr_undo_cwnd",
+                "bbr_cwnd_event",
+                "bbr_ssthresh",
+                "bbr_min_tso_segs",
+                "bbr_set_state",
+            ),
+            0,
+        ),
+    ),
+    "net/ipv4/tcp_dctcp.ko": (
+        "tcp_dctcp",
+        "tcp_dctcp_check_kfunc_ids",
+        dict.fromkeys(
+            (
+                "dctcp_init",
+                "dctcp_update_alpha",
+                "dctcp_cwnd_event",
+                "dctcp_ssthresh",
+                "dctcp_cwnd_undo",
+                "dctcp_state",
+            ),
+            0,
+        ),
+    ),
+}
+
+
+def test_vmlinux_wins_then_the_first_module():
+    vmlinux = [Kfunc("bpf_a", "btf_id_set8", ("s",), 1)]
+    in_modules = [
+        Kfunc("bpf_a", "btf_id_set8", ("m",), 2, module="one"),
+        Kfunc("bpf_b", "btf_id_set8", ("m",), 0, module="one"),
+        Kfunc("bpf_b", "decl_tag", ("n",), 0, module="two"),
+    ]
+    assert with_modules(vmlinux, in_modules) == [vmlinux[0], in_modules[1]]
+    assert with_modules(vmlinux, []) == vmlinux
+
+
+@pytest.fixture(scope="module")
+def base_btf() -> BtfInfo:
+    if not VMLINUX_61.exists():
+        pytest.skip("the 6.1.0-56 image is not cached: `make fetch-test-kernel`")
+    with open(VMLINUX_61, "rb") as f:
+        return read_btf(elf.open_image(f).section(".BTF"))
+
+
+def _oracle(ko: Path) -> dict[str, dict[str, int]]:
+    """set8 -> {kfunc: flags}, from readelf and bpftool over the module file."""
+    if shutil.which("bpftool") is None:
+        pytest.skip("bpftool is not installed")
+    syms = subprocess.run(["readelf", "-sW", str(ko)], capture_output=True, text=True, check=True).stdout
+    sets = {
+        f[7].removeprefix("__BTF_ID__set8__"): int(f[1], 16)
+        for f in (line.split() for line in syms.splitlines())
+        if len(f) >= 8 and f[7].startswith("__BTF_ID__set8__")
+    }
+    dump = subprocess.run(
+        ["readelf", "-x", ".BTF_ids", str(ko)], capture_output=True, text=True, check=True
+    ).stdout
+    raw = b"".join(
+        bytes.fromhex("".join(m.group(1).split()))
+        for m in re.finditer(r"^\s+0x[0-9a-f]+ ((?:[0-9a-f]{2,8} ){1,4})", dump, re.M)
+    )
+    btf = subprocess.run(
+        ["bpftool", "btf", "dump", "file", str(ko), "-B", str(VMLINUX_61)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    funcs = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] FUNC '([^']+)'", btf, re.M)}
+    out = {}
+    for name, offset in sets.items():
+        cnt = int.from_bytes(raw[offset : offset + 4], "little")
+        pairs = [raw[offset + 8 + 8 * i : offset + 16 + 8 * i] for i in range(cnt)]
+        out[name] = {funcs[int.from_bytes(p[:4], "little")]: int.from_bytes(p[4:], "little") for p in pairs}
+    return out
+
+
+@pytest.mark.real_kernel
+@pytest.mark.parametrize("rel", sorted(EXPECTED))
+def test_a_modules_kfuncs_equal_readelf_and_bpftool(rel, base_btf):
+    name, set_name, members = EXPECTED[rel]
+    assert _oracle(real_module(rel)) == {set_name: members}
+    context = modules.TreeContext(release=None, arch="amd64", btf=base_btf, layouts=[])
+    facts = modules.read_module(module_file(rel), rel, context)
+    assert {k.name: (k.source, k.sets, k.flags, k.module) for k in facts.kfuncs} == {
+        kfunc: ("btf_id_set8", (set_name,), flags, name) for kfunc, flags in members.items()
+    }
+    again = modules._unpacked(modules._packed(facts, context.channel), context.channel)
+    assert again.kfuncs == facts.kfuncs  # they cross from a worker
+
+
+def test_a_database_without_kfunc_modules_gains_the_column(tmp_path):
+    """kfuncs.module_id came within schema 5: an existing database gets it (NULL: vmlinux, or
+    not recorded) and the kfunc_list view its `module` column, at the end."""
+    import sqlite3
+
+    from ingest import db
+
+    path = tmp_path / "old.db"
+    db.connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.executescript(
+        "DROP VIEW kfunc_list; DROP TABLE kfuncs;"
+        " CREATE TABLE kfuncs (name_id INTEGER NOT NULL REFERENCES names(id),"
+        " build_id INTEGER NOT NULL REFERENCES builds(id), source TEXT NOT NULL, sets TEXT, flags INTEGER,"
+        " PRIMARY KEY (name_id, build_id)) WITHOUT ROWID;"
+    )
+    raw.close()
+    db.connect(path).close()
+    conn = db.open_readonly(path)
+    assert [r[1] for r in conn.execute("PRAGMA table_info(kfuncs)")][-1] == "module_id"
+    assert [d[0] for d in conn.execute("SELECT * FROM kfunc_list").description][-1] == "module"
