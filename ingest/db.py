@@ -370,9 +370,10 @@ def store_build(
         )
         btf_funcs = build.btf_funcs if build.info.has_btf else None
         protos = _PrototypeStore(conn, texts)
+        name_id = names.add(map(attrgetter("name"), build.functions))
         function_rows = [
             (
-                names(f.name),
+                name_id[f.name],
                 build_pk,
                 f.collision,
                 f.inline,
@@ -570,18 +571,19 @@ class _PrototypeStore:
         if i is None:
             i = self.ids[digest] = self.next_id
             self.next_id += 1
+            texts, stored = self.texts, self.texts.ids.get  # stored(): the common case, without a call
             self.rows.append(
                 (
                     i,
                     digest,
                     proto.text,
-                    self.texts(proto.return_type),
+                    stored(proto.return_type) or texts(proto.return_type),
                     proto.variadic,
-                    self.texts(proto.canon_return),
+                    stored(proto.canon_return) or texts(proto.canon_return),
                 )
             )
             self.params.extend(
-                (i, k, name, self.texts(t), self.texts(c))
+                (i, k, name, stored(t) or texts(t), stored(c) or texts(c))
                 for k, ((name, t), c) in enumerate(zip(proto.params, canon_params))
             )
         return i
@@ -628,18 +630,19 @@ class _LayoutStore:
             i = self.ids[digest] = self.next_id
             self.next_id += 1
             self.rows.append((i, layout.kind, layout.size, digest))
+            texts, stored = self.texts, self.texts.ids.get  # stored(): the common case, without a call
             self.fields.extend(
                 (
                     i,
                     f.position,
                     f.name,
-                    self.texts(f.type_text),
-                    self.texts(f.decl),
+                    stored(f.type_text) or texts(f.type_text),
+                    stored(f.decl) or texts(f.decl),
                     f.bit_offset,
                     f.bit_size,
                     f.byte_size,
                     f.parent,
-                    self.texts(f.canon_type),
+                    stored(f.canon_type) or texts(f.canon_type),
                     f.type_kind,
                     h[0] if h else None,
                 )
