@@ -130,25 +130,26 @@ def function(conn: sqlite3.Connection, build: int, name: str) -> FunctionFacts |
     return FunctionFacts._make(row) if row else None
 
 
-def function_home(conn: sqlite3.Connection, build: int, name: str) -> str | None:
-    """The module function `name` lives in on `build` (functions.module_id), None: vmlinux.
-    Only for builds whose modules were read (BuildFacts.modules_read)."""
+def _home(conn: sqlite3.Connection, table: str, build: int, name: str) -> str | None:
+    """The module whose row of `table` (functions, tracepoints, kfuncs) holds
+    `name` on `build`; None: vmlinux's, or no row."""
     row = conn.execute(
-        "SELECT n.name FROM functions f JOIN modules m ON m.id = f.module_id JOIN names n ON n.id = m.name_id"
-        f" WHERE f.build_id = ? AND f.name_id = {_NAME_ID}",
+        f"SELECT n.name FROM {table} x JOIN modules m ON m.id = x.module_id JOIN names n ON n.id = m.name_id"
+        f" WHERE x.build_id = ? AND x.name_id = {_NAME_ID}",
         (build, name),
     ).fetchone()
     return row[0] if row else None
+
+
+def function_home(conn: sqlite3.Connection, build: int, name: str) -> str | None:
+    """The module function `name` lives in on `build` (functions.module_id), None: vmlinux.
+    Only for builds whose modules were read (BuildFacts.modules_read)."""
+    return _home(conn, "functions", build, name)
 
 
 def tracepoint_home(conn: sqlite3.Connection, build: int, name: str) -> str | None:
     """The module defining trace event `name` on `build`, None: vmlinux (modules read only)."""
-    row = conn.execute(
-        "SELECT n.name FROM tracepoints t JOIN modules m ON m.id = t.module_id JOIN names n ON n.id = m.name_id"
-        f" WHERE t.build_id = ? AND t.name_id = {_NAME_ID}",
-        (build, name),
-    ).fetchone()
-    return row[0] if row else None
+    return _home(conn, "tracepoints", build, name)
 
 
 def module_chain(conn: sqlite3.Connection, build: int, module: str) -> list[str]:
@@ -278,12 +279,7 @@ def is_kfunc(conn: sqlite3.Connection, build: int, name: str) -> bool:
 
 def kfunc_home(conn: sqlite3.Connection, build: int, name: str) -> str | None:
     """The module registering kfunc `name` on `build`, None: vmlinux (modules read only)."""
-    row = conn.execute(
-        "SELECT n.name FROM kfuncs k JOIN modules m ON m.id = k.module_id JOIN names n ON n.id = m.name_id"
-        f" WHERE k.build_id = ? AND k.name_id = {_NAME_ID}",
-        (build, name),
-    ).fetchone()
-    return row[0] if row else None
+    return _home(conn, "kfuncs", build, name)
 
 
 def records_variables(conn: sqlite3.Connection, build: int) -> bool:
