@@ -13,7 +13,11 @@ This is the only module that knows C syntax; it works on any TypeGraph.
 
 from __future__ import annotations
 
-from ingest.model import CType, Field, Layout, Prototype, TypeGraph
+from collections.abc import Iterator
+from itertools import count
+from typing import NamedTuple
+
+from ingest.model import CType, Field, Layout, Member, Prototype, TypeGraph
 
 _QUALIFIER_WORDS = {"const": "const", "volatile": "volatile", "restrict": "restrict", "atomic": "_Atomic"}
 _QUALIFIER_ORDER = ("const", "volatile", "restrict", "atomic")
@@ -322,16 +326,15 @@ class LayoutBuilder:
         """Every named struct, union and enum of the graph (its own nodes, for
         a split graph), fields flattened (see model.Field); same-named distinct
         types are all returned."""
-        out: list[Layout] = []
+        return [lay for t in self.named_nodes() if (lay := self.layout(t)) is not None]
+
+    def named_nodes(self) -> Iterator[CType]:
+        """The graph's named struct, union and enum nodes, each once."""
         seen: set[int] = set()  # one node may sit under several ids (BTF TYPE_TAG)
         for t in self.graph.values():
-            if not t.name or t.kind not in ("struct", "union", "enum") or id(t) in seen:
-                continue
-            seen.add(id(t))
-            lay = self.layout(t)
-            if lay is not None:
-                out.append(lay)
-        return out
+            if t.name and t.kind in ("struct", "union", "enum") and id(t) not in seen:
+                seen.add(id(t))
+                yield t
 
     def built(self) -> list[Layout]:
         """Every layout built so far, anonymous and held ones included."""
@@ -354,7 +357,7 @@ class LayoutBuilder:
             lay = Layout("enum", t.name or "", t.size or 0, values=list(t.enumerators or ()))
         else:
             fields: list[Field] = []
-            self.flatten(t, 0, None, fields, set())
+            self.flatten(t, fields)
             lay = Layout(t.kind, t.name or "", t.size or 0, fields)
         self.memo[key] = lay
         return lay
@@ -379,34 +382,70 @@ class LayoutBuilder:
         """The layout of `held`, the aggregate a member of type `tid` holds."""
         return self._owner(tid).layout(held)
 
-    def flatten(self, agg: CType, base: int, parent: int | None, out: list[Field], active: set[int]) -> None:
-        """Append `agg`'s members to `out`, descending into anonymous containers."""
-        graph = self.graph
+    def members(self, agg: CType) -> Iterator[_Flat]:
+        """`agg`'s members in layout order, anonymous containers descended
+        into (each right after the member that holds it), with their texts."""
+        return self._members(agg, 0, None, set(), count())
+
+    def _members(
+        self, agg: CType, base: int, parent: int | None, active: set[int], positions: Iterator[int]
+    ) -> Iterator[_Flat]:
+        # A method, not a closure over itself: that cycle would keep every
+        # unit's graph alive in walks that run without the cyclic collector.
         active.add(id(agg))
         for m in agg.members or ():
             abstract, named, canon = self.texts.of(m.type)
             decl = named.replace(_NAME, m.name) if m.name else abstract
             if m.bit_size:
                 decl += f"{':' if m.name else ' :'}{m.bit_size}"
-            kind, held = self.member_type(m.type)
-            row = Field(
-                position=len(out),
-                name=m.name,
-                type_text=abstract,
-                decl=decl,
-                bit_offset=base + m.bit_offset,
-                bit_size=m.bit_size,
-                byte_size=self.sizer.size(m.type),
-                parent=parent,
-                canon_type=canon,
-                type_kind=kind,
-                type_layout=self.held_layout(m.type, held) if held is not None else None,
-            )
-            out.append(row)
-            inner = _container(graph, m.type, m.name is not None)
+            flat = _Flat(next(positions), m, abstract, decl, canon, base + m.bit_offset, parent)
+            yield flat
+            inner = _container(self.graph, m.type, m.name is not None)
             if inner is not None and id(inner) not in active:
-                self.flatten(inner, row.bit_offset, row.position, out, active)
+                yield from self._members(inner, flat.bit_offset, flat.position, active, positions)
         active.discard(id(agg))
+
+    def key(self, t: CType) -> tuple:
+        """What tells two layouts of `t`'s name apart where a DWARF walk meets
+        the same type again in another unit: kind, name, size, (name,
+        declaration, bit offset) of every field, enumerators. Made without
+        making the layout (most of a DWARF-only walk's types repeat)."""
+        if t.kind == "enum":
+            return (t.kind, t.name or "", t.size or 0, (), tuple(t.enumerators or ()))
+        fields = tuple((f.member.name, f.decl, f.bit_offset) for f in self.members(t))
+        return (t.kind, t.name or "", t.size or 0, fields, ())
+
+    def flatten(self, agg: CType, out: list[Field]) -> None:
+        """Append `agg`'s fields to `out` (see members())."""
+        for f in self.members(agg):
+            kind, held = self.member_type(f.member.type)
+            out.append(
+                Field(
+                    position=f.position,
+                    name=f.member.name,
+                    type_text=f.abstract,
+                    decl=f.decl,
+                    bit_offset=f.bit_offset,
+                    bit_size=f.member.bit_size,
+                    byte_size=self.sizer.size(f.member.type),
+                    parent=f.parent,
+                    canon_type=f.canon,
+                    type_kind=kind,
+                    type_layout=self.held_layout(f.member.type, held) if held is not None else None,
+                )
+            )
+
+
+class _Flat(NamedTuple):
+    """One member as a layout shows it (LayoutBuilder.members)."""
+
+    position: int
+    member: Member
+    abstract: str  # its type's text
+    decl: str  # its declaration, bitfield width included
+    canon: str  # its type's text, typedefs resolved
+    bit_offset: int  # from the start of the outermost aggregate
+    parent: int | None  # position of the anonymous member holding it
 
 
 def layouts(graph: TypeGraph) -> list[Layout]:

@@ -593,15 +593,12 @@ def _finish(
     if want_layouts:
         for off in raw_types:
             graph[off]
-        for layout in cdecl.layouts(graph):
-            key = (
-                layout.kind,
-                layout.name,
-                layout.size,
-                tuple((f.name, f.decl, f.bit_offset) for f in layout.fields),
-                tuple(layout.values),
-            )
-            if key not in seen:
+        # Headers define the same types in thousands of units: a type is laid
+        # out only when no unit this worker walked before had one alike (LayoutBuilder.key).
+        builder = cdecl.LayoutBuilder(graph)
+        for t in builder.named_nodes():
+            key = builder.key(t)
+            if key not in seen and (layout := builder.layout(t)) is not None:
                 seen.add(key)
                 facts.layouts.append(layout)
     return facts
