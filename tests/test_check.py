@@ -607,3 +607,14 @@ def test_migration_keeps_diffs_and_user_views(tmp_path, pair_check_db):
     assert conn.execute("SELECT name FROM my_view ORDER BY name").fetchall() == [("a",), ("b",)]
     moves = "SELECT DISTINCT items FROM change_kinds WHERE name LIKE 'moved into %'"
     assert conn.execute(moves).fetchall() == [("function struct union enum tracepoint",)]
+
+
+def test_a_kfunc_unknown_without_modules(pair_check_db):
+    """Builds a and b were ingested without modules (builds.n_modules NULL): a kfunc
+    neither registers may be a module's, so it is not recorded, never absent."""
+    conn = db.open_readonly(pair_check_db)
+    report = check.evaluate(conn, [check.parse_spec("kfunc:bpf_skb_ct_lookup")])
+    assert (
+        cells(report)["kfunc:bpf_skb_ct_lookup"]
+        == [("unknown", "not a kfunc of vmlinux; modules not read", "not_recorded")] * 2
+    )

@@ -451,8 +451,8 @@ def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFa
         what = "a function, but not a kfunc"
     elif facts.modules_read:
         what = f"absent (not a kfunc of vmlinux or its {q.module_count(conn, build)} modules)"
-    else:
-        what = "absent"
+    else:  # a module may register it: unknown, not absent
+        return _unknown("not a kfunc of vmlinux; modules not read", "not_recorded")
     return _weak_or_fail(dep, what)
 
 
