@@ -282,6 +282,7 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
     dwarf_protos: dict[str, Prototype] = {}
     dwarf_from_decl: dict[str, bool] = {}
     dwarf_layouts: list[Layout] = []
+    layout_keys: set[tuple] = set()
     for u in units:
         index = len(cu_names)
         cu_names.append(u.name)
@@ -293,7 +294,12 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
         for name, (unit_proto, from_decl) in u.prototypes.items():
             if name not in dwarf_protos or (dwarf_from_decl[name] and not from_decl):
                 dwarf_protos[name], dwarf_from_decl[name] = unit_proto, from_decl
-        dwarf_layouts.extend(u.layouts)
+        # Workers drop the types they walked before, each on its own: keep the
+        # first of each in unit order, as one process walking them all would.
+        for lay in u.layouts:
+            if (key := cdecl.layout_key(lay)) not in layout_keys:
+                layout_keys.add(key)
+                dwarf_layouts.append(lay)
     norm = PathNormaliser(cu_names, comp_dirs)
     cu_paths = [norm(n) for n in cu_names]
 

@@ -406,10 +406,8 @@ class LayoutBuilder:
         active.discard(id(agg))
 
     def key(self, t: CType) -> tuple:
-        """What tells two layouts of `t`'s name apart where a DWARF walk meets
-        the same type again in another unit: kind, name, size, (name,
-        declaration, bit offset) of every field, enumerators. Made without
-        making the layout (most of a DWARF-only walk's types repeat)."""
+        """layout_key(self.layout(t)), made without making the layout (most of
+        a DWARF-only walk's types repeat)."""
         if t.kind == "enum":
             return (t.kind, t.name or "", t.size or 0, (), tuple(t.enumerators or ()))
         fields = tuple((f.member.name, f.decl, f.bit_offset) for f in self.members(t))
@@ -504,3 +502,11 @@ def layout_text(layout: Layout, comments: bool = True) -> str:
         lines += ["", f"\t/* size: {layout.size} */"]
     lines.append("};")
     return "\n".join(lines)
+
+
+def layout_key(lay: Layout) -> tuple:
+    """What tells two layouts of a name apart where a DWARF walk meets the same
+    type again in another unit: kind, name, size, (name, declaration, bit
+    offset) of every field, enumerators (LayoutBuilder.key of its node)."""
+    fields = tuple((f.name, f.decl, f.bit_offset) for f in lay.fields)
+    return (lay.kind, lay.name, lay.size, fields, tuple(lay.values))

@@ -577,6 +577,9 @@ def _finish(
     facts.edges = list(map(_tuple_new, repeat(Edge), edges))
     graph = _Graph(raw_types, unit.shape.address_size)
     texts = cdecl.TypeTexts(graph)  # parameter types repeat across a unit's functions
+    if want_layouts:  # in DIE order, before prototypes reach some: layouts come out in that order
+        for off in raw_types:
+            graph[off]
     # Definitions first: a declaration's prototype is used only when no unit defines the name.
     for die, (name, rtype, is_decl) in sorted(sub_info.items(), key=lambda kv: kv[1][2]):
         if name in config.btf_funcs or name in seen or (is_decl and ("decl", name) in seen):
@@ -591,8 +594,6 @@ def _finish(
         except (KeyError, ValueError):
             pass  # a type this unit does not describe; another unit may
     if want_layouts:
-        for off in raw_types:
-            graph[off]
         # Headers define the same types in thousands of units: a type is laid
         # out only when no unit this worker walked before had one alike (LayoutBuilder.key).
         builder = cdecl.LayoutBuilder(graph)
