@@ -285,3 +285,79 @@ def test_nothing_about_modules_when_one_build_did_not_read_them(module_db, tmp_p
     assert not [c for c in changes if c.item_kind == "module" or c.change_kind.startswith("moved")]
     # A's module functions are not "removed" against a build that could not see them
     assert not [c for c in changes if c.name.startswith("alpha_")]
+
+
+# --------------------------------------------------------------------------- kfuncs registered by modules
+
+#: gcc writes no BTF, so the fixture modules register no kfunc: the rows a real module's
+#: `.BTF_ids` set8 gives (tests/test_kfuncs_modules.py; the real pages:
+#: tests/test_frontend_surfaces.py::test_real_kfuncs_of_modules_on_the_pages) are added
+#: here: alpha registers alpha_entry in A; beta registers beta_entry in A, while B's
+#: beta_entry kfunc is vmlinux's (as a config with the code built in would have it).
+KFUNC_ROWS = (
+    "INSERT INTO kfuncs (name_id, build_id, source, sets, flags, module_id)"
+    " SELECT f.name_id, f.build_id, 'btf_id_set8', 'fixture_kfunc_set', 0,"
+    " CASE WHEN b.name = 'B' THEN NULL ELSE f.module_id END"
+    " FROM functions f JOIN names n ON n.id = f.name_id JOIN builds b ON b.id = f.build_id"
+    " WHERE n.name IN ('alpha_entry', 'beta_entry');"
+)
+
+
+@pytest.fixture(scope="module")
+def kfunc_db(module_db, tmp_path_factory) -> Path:
+    return variant(module_db, tmp_path_factory.mktemp("kfuncs"), KFUNC_ROWS)
+
+
+def test_kfunc_pages_say_the_module(kfunc_db):
+    conn, ctx = _open(kfunc_db)
+    # the check verdict is the CLI's: in module beta, which depends on nothing
+    kfunc = rows_of(items.surface_page(conn, ctx, Links(), "kfunc", "beta_entry"))
+    assert kfunc["A"]["status"] == "kfunc in fixture_kfunc_set ✅ · in module beta"
+    assert kfunc["A"]["verdicts"][0]["text"] == "in module beta (must be loaded: beta)"
+    assert [f["module"] for f in kfunc["A"]["facts"]] == ["beta"]
+    assert kfunc["B"]["status"] == "kfunc in fixture_kfunc_set ✅"  # vmlinux's: as before modules
+    assert kfunc["B"]["changed"] is True  # Δ: moved into vmlinux
+    function = rows_of(items.function_page(conn, ctx, Links(), "beta_entry"))
+    assert function["A"]["kfunc"] == "kfunc in fixture_kfunc_set · in module beta"
+    assert function["B"]["kfunc"] == "kfunc in fixture_kfunc_set"
+    assert rows_of(items.function_page(conn, ctx, Links(), "alpha_util"))["A"]["kfunc"] is None
+
+
+def test_module_page_lists_its_kfuncs(kfunc_db):
+    conn, ctx = _open(kfunc_db)
+    page = modules.module_page(conn, ctx, Links(), "alpha")
+    a = rows_of(page)["A"]
+    assert a["kfuncs"] == ["alpha_entry"] and a["status"].endswith(" functions, 1 kfunc ✅")
+    beta = rows_of(modules.module_page(conn, ctx, Links(), "beta"))
+    assert (beta["A"]["kfuncs"], beta["B"]["kfuncs"]) == (["beta_entry"], [])
+    assert beta["B"]["changed"] is True  # beta_entry left beta's kfuncs
+
+
+def test_kfuncs_in_modules_served(kfunc_db):
+    site = Site(kfunc_db)
+    try:
+        html = site.get("/kfunc/beta_entry").text
+        assert "kfunc in fixture_kfunc_set ✅ · in module beta" in html
+        assert (
+            '<b>Lives in module</b> <a href="/module/beta"><code>beta</code></a> (callable once it is loaded)'
+            in html
+        )
+        assert "<code>kfunc:beta_entry</code> ✓ in module beta (must be loaded: beta)" in html
+        fn = site.get("/function/beta_entry").text
+        assert 'Also a kfunc: <a href="/kfunc/beta_entry">' in fn
+        assert ">kfunc in fixture_kfunc_set · in module beta</a>" in fn
+        alpha = site.get("/module/alpha").text
+        assert (
+            '<b>kfuncs it registers:</b> <a href="/kfunc/alpha_entry"><code>alpha_entry</code></a></p>'
+            in alpha
+        )
+        search = site.get("/search?q=beta_entry").text
+        assert '<a href="/kfunc/beta_entry">kfunc</a> <span class="ks-muted">in module beta</span>' in search
+        got = site.rows("/kernels/kfuncs_per_build.json?name=beta_entry&build=")
+        assert [(r["build"], r["module"]) for r in got] == [("A", "beta"), ("B", None)]
+        # /check: the cell's text is the CLI's (ok cells carry it in their title, as the CLI's JSON)
+        check = site.get("/check", params={"deps": "kfunc:beta_entry"}).text
+        assert 'title="A: in module beta (must be loaded: beta)">✓</td>' in check
+        assert 'title="B: ok">✓</td>' in check
+    finally:
+        site.close()

@@ -323,3 +323,65 @@ def test_real_kernel_surface_pages(kernel_db, tmp_path):
         ]
     finally:
         site.close()
+
+
+#: nf_conntrack.ko and what it needs loaded (readelf -p .modinfo: depends=nf_defrag_ipv4,
+#: nf_defrag_ipv6,libcrc32c; those depend on nothing more).
+CONNTRACK = (
+    "net/netfilter/nf_conntrack.ko",
+    "net/ipv4/netfilter/nf_defrag_ipv4.ko",
+    "net/ipv6/netfilter/nf_defrag_ipv6.ko",
+    "lib/libcrc32c.ko",
+)
+
+
+@pytest.fixture(scope="module")
+def conntrack_db(tmp_path_factory) -> Path:
+    """6.1.0-56's vmlinux with nf_conntrack.ko and its depends from the package."""
+    import os
+
+    from modules_support import VMLINUX_61, module_file, module_tree
+
+    if not VMLINUX_61.exists() or module_tree() is None:
+        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
+    tree = tmp_path_factory.mktemp("conntrack-tree") / "kernel"
+    for rel in CONNTRACK:
+        found = module_file(rel)
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(found, tree / (rel + found.name.removeprefix(Path(rel).name)))
+    path = tmp_path_factory.mktemp("conntrack-db") / "kernels.db"
+    pipeline.ingest(VMLINUX_61, path, pipeline.Identity(distro="debian", version="6.1.192-2"), modules=tree)
+    return path
+
+
+@pytest.mark.real_kernel
+def test_real_kfuncs_of_modules_on_the_pages(conntrack_db):
+    from modules_support import real_module
+    from test_kfuncs_modules import _oracle
+
+    # readelf -x .BTF_ids + bpftool over nf_conntrack.ko: the set8 nf_ct_kfunc_set of 10 kfuncs
+    members = _oracle(real_module(CONNTRACK[0]))["nf_ct_kfunc_set"]
+    assert len(members) == 10 and "bpf_skb_ct_lookup" in members
+    site = Site(conntrack_db)
+    try:
+        chain = (
+            "in module nf_conntrack (must be loaded: nf_conntrack, nf_defrag_ipv4, nf_defrag_ipv6, libcrc32c)"
+        )
+        kfunc = text(site.get("/kfunc/bpf_skb_ct_lookup"))
+        assert "kfunc in nf_ct_kfunc_set ✅ · in module nf_conntrack" in kfunc
+        assert f"kfunc:bpf_skb_ct_lookup ✓ {chain}" in kfunc
+        assert "Lives in module nf_conntrack (callable once it is loaded)" in kfunc
+        function = text(site.get("/function/bpf_skb_ct_lookup"))
+        assert "✅ · in module nf_conntrack" in function
+        assert "Also a kfunc in nf_ct_kfunc_set · in module nf_conntrack." in function
+        module = site.get("/module/nf_conntrack").text
+        listed = re.findall(r'<a href="/kfunc/([^"]+)"><code>', module)
+        assert sorted(listed) == sorted(members)
+        assert f", {len(members)} kfuncs ✅" in text(site.get("/module/nf_conntrack"))
+        # a kfunc of vmlinux shows as before modules (security/keys: key_sig_kfunc_set)
+        vmlinux = text(site.get("/kfunc/bpf_lookup_user_key"))
+        assert "kfunc in key_sig_kfunc_set ✅" in vmlinux and "in module" not in vmlinux
+        search = text(site.get("/search", params={"q": "bpf_skb_ct_lookup"}))
+        assert "kfunc in module nf_conntrack" in search
+    finally:
+        site.close()

@@ -42,6 +42,11 @@ def records_modules(conn: sqlite3.Connection) -> bool:
     return _has_column(conn, "functions", "module_id")
 
 
+def records_kfunc_modules(conn: sqlite3.Connection) -> bool:
+    """Whether the kfuncs table has module_id (added within schema 5)."""
+    return _has_column(conn, "kfuncs", "module_id")
+
+
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     """Whether `table` (a name from this module, not user input) has `column`."""
     return column in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -363,6 +368,7 @@ class ModuleRow(NamedTuple):
     error: str | None  # None: read; else why it is unreadable
     functions: int
     trace_events: int
+    module_id: int
 
 
 def modules_named(conn: sqlite3.Connection, nid: int) -> list[ModuleRow]:
@@ -376,6 +382,20 @@ def modules_named(conn: sqlite3.Connection, nid: int) -> list[ModuleRow]:
             (nid,),
         )
     ]
+
+
+def module_kfuncs(conn: sqlite3.Connection, module_ids: Iterable[int]) -> dict[int, list[str]]:
+    """module id -> the names of the kfuncs it registers, sorted (none before kfuncs.module_id)."""
+    out: dict[int, list[str]] = defaultdict(list)
+    if not records_kfunc_modules(conn):
+        return out
+    for mid, name in conn.execute(
+        "SELECT k.module_id, n.name FROM kfuncs k JOIN names n ON n.id = k.name_id"
+        " WHERE k.module_id IN (SELECT value FROM json_each(?)) ORDER BY k.module_id, n.name",
+        (json.dumps(sorted(module_ids)),),
+    ):
+        out[mid].append(name)
+    return out
 
 
 def vmlinux_functions_in(conn: sqlite3.Connection, build: int, directory: str) -> int:
@@ -645,7 +665,7 @@ class SurfacePresence(NamedTuple):
     name_id: int
     build_id: int
     kind: str  # tracepoint, syscall, lsm_hook, kfunc, config, variable
-    fact: str | None  # the event's system, the syscall's ABIs, the option's value
+    fact: str | None  # the event's system, the syscall's ABIs, the kfunc's module, the option's value
 
 
 #: The /matrix surface kinds, in the order a name that is several is shown as.
@@ -654,15 +674,16 @@ SURFACE_KINDS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "variable", "conf
 
 def surface_presence(conn: sqlite3.Connection, nids: Iterable[int]) -> list[SurfacePresence]:
     """Every build in which these names are a trace event, syscall, LSM hook,
-    kfunc, kernel variable or config option."""
+    kfunc (with the module registering it), kernel variable or config option."""
     wanted = "(SELECT value FROM json_each(?))"
+    kfunc_module = _module_name("kfuncs", conn) if records_kfunc_modules(conn) else "NULL"
     sql = " UNION ALL ".join(
         (
             f"SELECT name_id, build_id, 'tracepoint', system FROM tracepoints WHERE name_id IN {wanted}",
             "SELECT name_id, build_id, 'syscall', group_concat(abi, ' ') FROM syscalls"
             f" WHERE name_id IN {wanted} GROUP BY name_id, build_id",
             f"SELECT name_id, build_id, 'lsm_hook', NULL FROM lsm_hooks WHERE name_id IN {wanted}",
-            f"SELECT name_id, build_id, 'kfunc', NULL FROM kfuncs WHERE name_id IN {wanted}",
+            f"SELECT name_id, build_id, 'kfunc', {kfunc_module} FROM kfuncs WHERE name_id IN {wanted}",
             f"SELECT DISTINCT name_id, build_id, 'variable', NULL FROM variables WHERE name_id IN {wanted}",
             f"SELECT name_id, build_id, 'config', value FROM config_options WHERE name_id IN {wanted}",
         )

@@ -9,6 +9,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from ingest.queries.pages import records_kfunc_modules
+
 #: Surface tables whose names search finds, in the order a result lists them.
 SURFACE_TABLES = ("tracepoints", "syscalls", "lsm_hooks", "kfuncs", "config_options", "modules")
 
@@ -84,3 +86,20 @@ def name_kinds(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, NameK
         kinds = NameKinds(*r)
         out[kinds.name_id] = kinds._replace(type_kinds=tuple(r[3].split(",")) if r[3] else ())
     return out
+
+
+def kfunc_modules(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """name id -> the modules registering a kfunc of that name in some build, sorted
+    (names that are a kfunc of vmlinux only, or of no build, are left out)."""
+    nids = list(nids)
+    if not nids or not records_kfunc_modules(conn):
+        return {}
+    return {
+        nid: tuple(sorted(modules.split(",")))
+        for nid, modules in conn.execute(
+            "SELECT k.name_id, group_concat(DISTINCT mn.name) FROM kfuncs k JOIN modules m ON m.id = k.module_id"
+            " JOIN names mn ON mn.id = m.name_id WHERE k.name_id IN (SELECT value FROM json_each(?))"
+            " GROUP BY k.name_id",
+            (json.dumps(list(nids)),),
+        )
+    }

@@ -86,6 +86,8 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
     if not funcs:
         return out
     out["found"] = True
+    kfuncs = _kfunc_lines(conn, ctx, name, nid)
+    out["is_kfunc"] = bool(kfuncs)
     instances, hidden = _instances(conn, nid)
     symbols, more_symbols = _symbols(conn, nid)
 
@@ -112,6 +114,7 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
                 symbols=symbols.get(build.id, []),
                 more_symbols=more_symbols.get(build.id, 0),
                 callers_links=links.data("function_callers", name=name, build=build.name),
+                kfunc=kfuncs.get(build.id),
             )
         letters, cls = function_cell(f, build)
         status = function_status_line(f, build) + in_module(f.module if f else None)
@@ -134,6 +137,22 @@ def _function_fields(f: FunctionRow) -> dict[str, object]:
         "prototype_source": f.prototype_source,
         "module": f.module,
     }
+
+
+def _kfunc_lines(conn: sqlite3.Connection, ctx: Context, name: str, nid: int) -> dict[int, str]:
+    """build id -> what the kfunc page's status line says of `name` there (its sets, its module)."""
+    if SURFACES["kfunc"].view not in ctx.tables:
+        return {}
+    return {
+        r.build_id: _surface_summary("kfunc", name, [r.facts]) + in_module(_module_of(r.facts))
+        for r in q.surface_rows(conn, SURFACES["kfunc"].view, nid)
+    }
+
+
+def _module_of(facts: dict[str, q.Value]) -> str | None:
+    """The module a surface view row lives in (its `module` column), None: vmlinux."""
+    module = facts.get("module")
+    return str(module) if module else None
 
 
 def in_module(module: str | None) -> str:
@@ -335,7 +354,7 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
                 if worst == "ok"
                 else " — " + "; ".join(f"{spec} {c.text}" for spec, c in cells if c.level != "ok") + " ⚠️"
             )
-            + in_module(str(facts[0].get("module") or ""))
+            + in_module(_module_of(facts[0]))
         )
         fields = {"present": True, "facts": facts, "verdicts": verdicts}
         return Verdict(status, SURFACE_LETTERS.get(worst, ""), SURFACE_CLASSES[worst], fields)

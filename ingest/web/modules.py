@@ -31,7 +31,7 @@ def depends(row: ModuleRow) -> list[str]:
 
 def module_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str) -> Page:
     """Per build: path, size, license, description, depends, vermagic, counts of
-    functions and trace events; else built in (a guess from vmlinux's compile
+    functions and trace events, the kfuncs it registers; else built in (a guess from vmlinux's compile
     units), absent or not recorded."""
     out: Page = {
         "name": name,
@@ -48,17 +48,26 @@ def module_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
     out["found"] = True
     out["is_function"] = q.has_function(conn, nid) if nid is not None else False
     directories = sorted({posixpath.dirname(r.path) for r in rows.values()} - {""})
+    kfuncs = q.module_kfuncs(conn, [r.module_id for r in rows.values()])
 
     def state(build: BuildRow) -> Hashable:
         r = rows.get(build.id)
         if r is None:
             return "not recorded" if not build.modules_read else None
-        return (r.path, r.license, r.depends, r.vermagic is not None, r.error is None, r.functions)
+        return (
+            r.path,
+            r.license,
+            r.depends,
+            r.vermagic is not None,
+            r.error is None,
+            r.functions,
+            tuple(kfuncs.get(r.module_id, ())),
+        )
 
     def describe(build: BuildRow) -> Verdict:
         r = rows.get(build.id)
         if r is not None:
-            return _present(links, build, name, r)
+            return _present(links, build, name, r, kfuncs.get(r.module_id, []))
         if not build.modules_read:
             fields: dict[str, object] = {"present": False, "recorded": False}
             return Verdict("? not recorded (this build's modules were not read)", "?", "nodwarf", fields)
@@ -75,8 +84,8 @@ def module_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
     return out
 
 
-def _present(links: Links, build: BuildRow, name: str, r: ModuleRow) -> Verdict:
-    """The status line and facts of a module a build ships."""
+def _present(links: Links, build: BuildRow, name: str, r: ModuleRow, kfuncs: list[str]) -> Verdict:
+    """The status line and facts of a module a build ships (and the kfuncs it registers)."""
     fields: dict[str, object] = {
         "present": True,
         "recorded": True,
@@ -89,10 +98,15 @@ def _present(links: Links, build: BuildRow, name: str, r: ModuleRow) -> Verdict:
         "error": r.error,
         "functions": r.functions,
         "trace_events": r.trace_events,
+        "kfuncs": kfuncs,
         "functions_url": links.url("module_functions", build=build.name, module=name),
     }
     if r.error is not None:
         return Verdict(f"{r.path}: unreadable ({r.error}) ⚠️", "✗", "F", fields)
     size = f", {r.size:,} bytes" if r.size is not None else ""
-    counts = f", {r.functions:,} functions" + (f", {r.trace_events:,} trace events" if r.trace_events else "")
+    counts = (
+        f", {r.functions:,} functions"
+        + (f", {r.trace_events:,} trace events" if r.trace_events else "")
+        + (f", {len(kfuncs):,} kfunc{'s' if len(kfuncs) > 1 else ''}" if kfuncs else "")
+    )
     return Verdict(f"loadable module {r.path}{size}{counts} ✅", "", "ok", fields)

@@ -13,7 +13,7 @@ from ingest.queries.pages import BuildRow, BuildSummary
 from ingest.web import charts
 from ingest.web.charts import MatrixCell, MatrixColumn, MatrixRow
 from ingest.web.context import Context, Links, Page
-from ingest.web.items import SURFACE_TABLES, function_cell, function_status_line
+from ingest.web.items import SURFACE_TABLES, function_cell, function_status_line, in_module
 from ingest.web.style import LEGEND
 from ingest.web.timeline import columns
 
@@ -237,6 +237,8 @@ def _surface_cell(
         shown = ", ".join(sorted({f for f in facts if f}))
         if kind == "config":
             return (shown[:2], "absent" if shown == "n" else "ok", f"{word}, ={shown}")
+        if kind == "kfunc":  # the fact is its module (None: vmlinux)
+            return ("", "ok", word + in_module(shown))
         return ("", "ok", f"{word}" + (f" ({shown})" if shown else ""))
     known = recorded is not None and (
         recorded.config
@@ -264,6 +266,9 @@ def search_page(
     use_index = sq.indexed(conn, ctx.tables)
     found = sq.matches(conn, text, limit + 1, ctx.tables, use_index)
     kinds = sq.name_kinds(conn, [m.name_id for m in found[:limit]])
+    kfunc_modules = sq.kfunc_modules(
+        conn, [m.name_id for m in found[:limit] if kinds[m.name_id].kfunc_builds]
+    )
     results = []
     for m in found[:limit]:
         k = kinds[m.name_id]
@@ -283,6 +288,7 @@ def search_page(
                 "others": others,
                 "variable": bool(k.variable_builds),
                 "module": k.module_builds,
+                "kfunc_modules": ", ".join(kfunc_modules.get(m.name_id, ())),
                 "exact": m.name == text,
             }
         )
