@@ -600,8 +600,8 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
     ('kfunc flags changed', 90, 'kfunc', 'old/new: KF_* flags'),
     ('kfunc sets changed', 91, 'kfunc', 'old/new: the BTF_ID set8s naming it'),
     ('config changed', 95, 'config', 'old/new: value (y, m, n, number, "string")'),
-    ('moved into module', 100, 'function struct union enum tracepoint', 'now lives in a loadable module; old: vmlinux or the module before, new: the module'),
-    ('moved into vmlinux', 101, 'function struct union enum tracepoint', 'now built into vmlinux; old: the module it lived in, new: vmlinux');
+    ('moved into module', 100, 'function struct union enum tracepoint kfunc', 'now lives in a loadable module; old: vmlinux or the module before, new: the module'),
+    ('moved into vmlinux', 101, 'function struct union enum tracepoint kfunc', 'now built into vmlinux; old: the module it lived in, new: vmlinux');
 
 -- One row per change of one pair; no carry-forward to later pairs.
 CREATE TABLE IF NOT EXISTS changes (

@@ -33,8 +33,9 @@ from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
 from ingest.queries.diff import name_ids
 
-SCHEMA_VERSION = 6  # 3: syscall events, variables, member type references, check reason facts;
-# 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move
+SCHEMA_VERSION = 7  # 3: syscall events, variables, member type references, check reason facts;
+# 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
+# 7: kfuncs move
 
 
 def schema_sql() -> str:
@@ -779,9 +780,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE IF EXISTS changes")
         conn.execute("DELETE FROM diff_pairs")
         conn.execute("DELETE FROM change_kinds")
-    if version < 6:  # the moves came to cover types and trace events
+    if version < 7:  # the moves came to cover types and trace events (6), kfuncs (7)
         conn.execute(
-            "UPDATE change_kinds SET items = 'function struct union enum tracepoint'"
+            "UPDATE change_kinds SET items = 'function struct union enum tracepoint kfunc'"
             " WHERE name IN ('moved into module', 'moved into vmlinux')"
         )
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))

@@ -17,8 +17,8 @@ themselves keyed `{first_named_member}`. Bitfields compare as `type:bits`.
 Enums: values added/removed/changed.
 
 Modules (docs/concepts.md#modules), only when both builds' modules were read:
-modules added/removed by name, and functions, structs/unions/enums and
-tracepoints in both builds whose module (by name, vmlinux for none) differs:
+modules added/removed by name, and functions, structs/unions/enums,
+tracepoints and kfuncs in both builds whose module (by name, vmlinux for none) differs:
 "moved into module" / "moved into vmlinux" (a type lives in the modules its
 layouts are stored with); from one module to another only when A's module is
 known not to hold it on B (diff_surfaces.moved_changes). A build whose modules
@@ -73,7 +73,7 @@ from ingest.queries.builds import BuildFacts
 from ingest.queries.diff import EnumValue, FieldRow, FunctionState, ParamRow, PrototypeRow, TypeEntry
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
-DIFF_VERSION = 4
+DIFF_VERSION = 5
 
 ITEM_KINDS = ("function", "struct", "union", "enum", *SURFACE_ITEMS, "module")
 TYPE_ITEMS = ("struct", "union", "enum")

@@ -1,6 +1,6 @@
 """Differences in the other dependency surfaces (docs/concepts.md#differences): attachability of
 functions, tracepoints, syscalls, LSM hooks, kfuncs, config options, and modules (added, removed;
-functions, types and trace events moved between vmlinux and a module: the rules are here).
+functions, types, trace events and kfuncs moved between vmlinux and a module: the rules are here).
 Each function returns the changes as db.ChangeRow records."""
 
 from __future__ import annotations
@@ -185,15 +185,21 @@ def lsm_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[
 
 
 def kfunc_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
+    """kfuncs added, removed, changed, and moved between vmlinux and a module (or
+    between modules: a kfunc is stored with the first module by path registering it)."""
     ra, rb = _pairs(reads.kfuncs, conn, a, b, match, _by_name_id)
-    ra, rb = _known_absences(ra, rb, (reads.modules_read(conn, a), reads.modules_read(conn, b)))
+    read = (reads.modules_read(conn, a), reads.modules_read(conn, b))
+    ra, rb = _known_absences(ra, rb, read)
     out = _added_removed("kfunc", ra, rb, lambda r: None, lambda r: r.sets)
+    paths_b = module_paths(conn, b) if all(read) else None
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
         if x.flags != y.flags and x.flags is not None and y.flags is not None:
             out.append(_change("kfunc", x.name, "kfunc flags changed", old=hex(x.flags), new=hex(y.flags)))
         if x.sets != y.sets:
             out.append(_change("kfunc", x.name, "kfunc sets changed", old=x.sets, new=y.sets))
+        if paths_b is not None:
+            out += moved_changes("kfunc", x.name, one_home(x.module), one_home(y.module), paths_b)
     return out
 
 
@@ -235,7 +241,7 @@ def moved_changes(
     item_kind: str, name: str, old: Collection[str], new: Collection[str], paths_b: Mapping[str, str | None]
 ) -> list[ChangeRow]:
     """An item of both builds that lives in the modules `old` on A and `new` on B (empty:
-    vmlinux; one module for a function or a trace event, one per layout for a type):
+    vmlinux; one module for a function, a trace event or a kfunc, one per layout for a type):
     "moved into module" (new: the module) or "moved into vmlinux"; old: where it lived
     on A. Between modules, only when none of A's may still hold it on B (_vacated).
     `paths_b`: module_paths of B. Call only when both builds' modules were read."""

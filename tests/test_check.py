@@ -606,7 +606,34 @@ def test_migration_keeps_diffs_and_user_views(tmp_path, pair_check_db):
     assert "variables" in {d[0] for d in conn.execute("SELECT * FROM build_summary").description}
     assert conn.execute("SELECT name FROM my_view ORDER BY name").fetchall() == [("a",), ("b",)]
     moves = "SELECT DISTINCT items FROM change_kinds WHERE name LIKE 'moved into %'"
-    assert conn.execute(moves).fetchall() == [("function struct union enum tracepoint",)]
+    assert conn.execute(moves).fetchall() == [("function struct union enum tracepoint kfunc",)]
+    conn.close()
+
+
+def test_migration_to_schema_7_lets_kfuncs_move(tmp_path, pair_check_db):
+    """A schema 6 database (moves of functions, types and trace events) gains kfunc moves:
+    the two change kinds list kfunc, the stored diffs stay (the changes table is unchanged)."""
+    import sqlite3
+
+    path = tmp_path / "v6.db"
+    path.write_bytes(pair_check_db.read_bytes())
+    raw = sqlite3.connect(path)
+    stored = raw.execute("SELECT count(*) FROM changes").fetchone()[0]
+    raw.executescript(
+        "UPDATE change_kinds SET items = 'function struct union enum tracepoint' WHERE name LIKE 'moved into %';"
+        " UPDATE schema_version SET version = 6;"
+    )
+    raw.commit()
+    raw.close()
+    db.connect(path).close()
+    conn = db.open_readonly(path)
+    moves = "SELECT name, items FROM change_kinds WHERE name LIKE 'moved into %' ORDER BY position"
+    assert conn.execute(moves).fetchall() == [
+        ("moved into module", "function struct union enum tracepoint kfunc"),
+        ("moved into vmlinux", "function struct union enum tracepoint kfunc"),
+    ]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(db.SCHEMA_VERSION,)]
+    assert conn.execute("SELECT count(*) FROM changes").fetchone()[0] == stored
 
 
 def test_a_kfunc_unknown_without_modules(pair_check_db):

@@ -1,4 +1,4 @@
-"""Types and trace events that move between vmlinux and a module, in diffs and on the pages
+"""Types, trace events and kfuncs that move between vmlinux and a module, in diffs and on the pages
 (docs/concepts.md#differences). tests/test_frontend_modules.py's `module_db` (A: the fixture
 program + alpha, beta; B: + beta) copied, with two more builds ingested into the copy:
 
@@ -19,6 +19,7 @@ sched_switch, event_function is system "ftrace", event_enter__read has no syscal
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -208,3 +209,132 @@ def test_a_module_kfunc_is_not_removed_against_unread_modules(moves_db, tmp_path
         conn = db.connect(variant(moves_db, tmp_path / str(unread), sql))
         changes = diff.diff_builds(conn, "D", "B", kinds=["kfunc"])
         assert [(c.name, c.change_kind) for c in changes] == expected
+
+
+# --------------------------------------------------------------------------- kfuncs
+
+#: kfunc name -> its home per build (None: vmlinux). gcc writes no BTF, so no fixture
+#: registers a kfunc: the rows are set by SQL, as ingest writes them for a module's `.BTF_ids`
+#: set8 (tests/test_kfuncs_modules.py). Paths: A alpha kernel/alpha.ko, beta m/beta.ko;
+#: B and C beta m/beta.ko; D beta m/beta.ko, demo kernel/demo.ko.
+KFUNC_HOMES: dict[str, dict[str, str | None]] = {
+    "k_into": {"C": None, "D": "demo"},  # built in on C, in module demo on D
+    "k_across": {"A": "alpha", "B": "beta"},  # alpha is no module of B
+    "k_kept": {"A": "beta", "D": "demo"},  # D's beta, after demo by path, may still register it
+    "k_beta": {"A": "beta", "B": "beta", "D": "beta"},  # never moves
+    "k_vmlinux": {"A": None, "B": None, "C": None, "D": None},
+}
+KFUNC_ROW = (
+    "INSERT INTO kfuncs (name_id, build_id, source, sets, flags, module_id)"
+    " SELECT n.id, b.id, 'btf_id_set8', 'moving_kfunc_ids', 0,"
+    " (SELECT m.id FROM modules m JOIN names mn ON mn.id = m.name_id WHERE m.build_id = b.id AND mn.name = ?)"
+    " FROM names n, builds b WHERE n.name = ? AND b.name = ?"
+)
+
+
+def _kfunc_rows() -> list[tuple[str, tuple]]:
+    out: list[tuple[str, tuple]] = []
+    for name, homes in KFUNC_HOMES.items():
+        out.append(("INSERT OR IGNORE INTO names (name) VALUES (?)", (name,)))
+        out += [(KFUNC_ROW, (module, name, build)) for build, module in homes.items()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def kfunc_moves_db(moves_db, tmp_path_factory) -> Path:
+    path = variant(moves_db, tmp_path_factory.mktemp("kfunc-moves"), params=_kfunc_rows())
+    conn = db.connect(path)
+    stored = conn.execute(
+        "SELECT build, name, module FROM kfunc_list WHERE name LIKE 'k\\_%' ESCAPE '\\' ORDER BY name, build"
+    ).fetchall()
+    conn.close()
+    assert stored == [(b, n, m) for n, homes in sorted(KFUNC_HOMES.items()) for b, m in sorted(homes.items())]
+    return path
+
+
+def _kfunc_moves(conn: sqlite3.Connection, a: str, b: str) -> list[tuple[str, str, str | None, str | None]]:
+    changes = diff.diff_builds(conn, a, b, kinds=["kfunc"], name_pattern="k_*")
+    return [(c.name, c.change_kind, c.old, c.new) for c in changes if c.change_kind.startswith("moved")]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("C", "D", [("k_into", "moved into module", "vmlinux", "demo")]),
+        ("D", "C", [("k_into", "moved into vmlinux", "demo", "vmlinux")]),
+        # module to module: alpha is gone from B; beta -> demo on D: beta may still register it
+        ("A", "B", [("k_across", "moved into module", "alpha", "beta")]),
+        ("A", "D", []),
+        ("B", "D", []),
+    ],
+)
+def test_kfuncs_move(kfunc_moves_db, a, b, expected):
+    assert _kfunc_moves(db.connect(kfunc_moves_db), a, b) == expected
+
+
+def test_a_moved_kfunc_is_only_moved(kfunc_moves_db):
+    """Same flags and sets on both sides: the move is the kfunc's only change."""
+    changes = diff.diff_builds(db.connect(kfunc_moves_db), "C", "D", kinds=["kfunc"], name_pattern="k_into")
+    assert [(c.name, c.change_kind) for c in changes] == [("k_into", "moved into module")]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "unread", "expected"),
+    [
+        # k_across stays where it was as far as anyone knows; A's k_kept (beta) is not removed
+        ("A", "B", "B", []),
+        ("B", "A", "B", []),
+        # k_into: built in on C, D's place for it unknown. D's other module kfuncs are
+        # "added" against C, whose modules were read (the rule of tests above)
+        ("C", "D", "D", [("k_beta", "added"), ("k_kept", "added")]),
+        ("D", "C", "D", [("k_beta", "removed"), ("k_kept", "removed")]),
+    ],
+)
+def test_kfuncs_do_not_move_against_unread_modules(kfunc_moves_db, tmp_path, a, b, unread, expected):
+    """A build whose modules were not read (n_modules NULL) says nothing about where a
+    kfunc lives: no move, and a module's kfunc it lacks is not removed."""
+    sql = f"UPDATE builds SET n_modules = NULL WHERE name = '{unread}';"
+    conn = db.connect(variant(kfunc_moves_db, tmp_path, sql))
+    changes = diff.diff_builds(conn, a, b, kinds=["kfunc"], name_pattern="k_*")
+    assert sorted((c.name, c.change_kind) for c in changes) == expected
+
+
+def test_kfunc_moves_stored_and_on_the_page(kfunc_moves_db, tmp_path):
+    path = variant(kfunc_moves_db, tmp_path)
+    conn = db.connect(path)
+    ids = dict(conn.execute("SELECT name, id FROM builds WHERE name IN ('C', 'D')"))
+    db.store_groups(conn, [("Moves", "series", [(ids["C"], "C"), (ids["D"], "D")])])
+    diff.compute_group_diffs(conn)
+    stored = conn.execute(
+        "SELECT name, change_kind, old, new FROM change_list WHERE item_kind = 'kfunc' AND name = 'k_into'"
+    ).fetchall()
+    conn.close()
+    assert stored == [("k_into", "moved into module", "vmlinux", "demo")]
+    site = Site(path)
+    try:
+        page = site.get("/kfunc/k_into").text
+        assert (
+            'moved into module: <code class="ks-diff-old">vmlinux</code> ➡️ <code class="ks-diff-new">demo</code>'
+            in page
+        )
+        assert '<a href="/kfunc/k_into">k_into</a>' in site.get("/diff/C/D?change=moved+into+module").text
+    finally:
+        site.close()
+
+
+def test_canned_queries_end_with_the_module(kfunc_moves_db):
+    """tracepoints_per_build and kfuncs_per_build list one build's items with their module last."""
+    site = Site(kfunc_moves_db)
+    try:
+        events = site.rows("/kernels/tracepoints_per_build.json?name=sched_switch&build=")
+        assert [(r["build"], list(r)[-1], r["module"]) for r in events] == [
+            ("C", "module", None),
+            ("D", "module", "demo"),
+        ]
+        kfuncs = site.rows("/kernels/kfuncs_per_build.json?name=k_into&build=")
+        assert [(r["build"], list(r)[-1], r["module"]) for r in kfuncs] == [
+            ("C", "module", None),
+            ("D", "module", "demo"),
+        ]
+    finally:
+        site.close()
