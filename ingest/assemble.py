@@ -142,21 +142,36 @@ def assemble(
     units: Iterable[UnitFacts],
     symbols: list[Symbol],
     btf: BtfInfo | None,
-    modules: Callable[[list[Layout], cdecl.LayoutBuilder | None], Iterable[ModuleFacts]] | None = None,
+    modules: Callable[[list[Layout], cdecl.LayoutBuilder | None, frozenset[str]], Iterable[ModuleFacts]]
+    | None = None,
 ) -> Build:
     """One Build from everything the readers produced. `units` may be a lazy
     iterator: BTF prototypes and layouts are printed before it is consumed.
-    `modules(vmlinux's layouts, the builder of its BTF's layouts)` (None:
-    modules not read) gives the modules, which join vmlinux's instances,
-    symbols and names."""
+    `modules(vmlinux's layouts, the builder of its BTF's layouts, the names
+    vmlinux gives a prototype)` (None: modules not read) gives the modules,
+    which join vmlinux's instances, symbols and names."""
     types = cdecl.LayoutBuilder(btf.graph) if btf else None
     btf_protos = _btf_prototypes(btf, types.texts) if btf and types else {}
     layouts = types.named() if types else []
     vmlinux = unit_part(units, symbols)
-    read = list(modules(layouts if btf else vmlinux.layouts, types)) if modules is not None else None
+    # vmlinux's prototypes are chosen before any module's: modules need not print them.
+    prototyped = frozenset(btf_protos) | frozenset(vmlinux.prototypes)
+    # Any module's BTF before DWARF: a module's DWARF may only declare a function another module defines.
+    module_protos: dict[str, Prototype] = {}
+    module_dwarf_protos: dict[str, Prototype] = {}
+    read: list[ModuleFacts] | None = None
+    if modules is not None:
+        read = []
+        for facts in modules(layouts if btf else vmlinux.layouts, types, prototyped):
+            # Each name's first prototype is kept as the modules arrive: the others
+            # would stay alive until the last module is read (peak memory).
+            for name, module_proto in facts.prototypes.items():
+                module_protos.setdefault(name, module_proto)
+            for name, module_proto in facts.part.prototypes.items():
+                module_dwarf_protos.setdefault(name, module_proto)
+            read.append(facts._replace(prototypes={}, part=facts.part._replace(prototypes={})))
     instances, calls = _join_units(vmlinux, [facts.part for facts in read or ()])
     all_symbols = list(symbols)
-    module_protos: dict[str, Prototype] = {}
     module_events: list[Tracepoint] = []  # surfaces.add_surfaces puts vmlinux's first
     module_kfuncs: list[Kfunc] = []  # likewise
     kept: list[Module] | None = None if read is None else [facts.module for facts in read]
@@ -164,8 +179,6 @@ def assemble(
         all_symbols += facts.symbols
         module_events += facts.tracepoints
         module_kfuncs += facts.kfuncs
-        for name, module_proto in (*facts.prototypes.items(), *facts.part.prototypes.items()):
-            module_protos.setdefault(name, module_proto)
         facts.part.instances.clear()  # the joined list holds what is kept (declarations go)
     del read
 
@@ -183,7 +196,12 @@ def assemble(
     home = _Homes(kept)
     for name in sorted(names):
         insts, syms = by_name.get(name, []), syms_by_stem.get(name, [])
-        proto = btf_protos.get(name) or vmlinux.prototypes.get(name) or module_protos.get(name)
+        proto = (
+            btf_protos.get(name)
+            or vmlinux.prototypes.get(name)
+            or module_protos.get(name)
+            or module_dwarf_protos.get(name)
+        )
         functions.append(
             FunctionStatus(
                 name=name,

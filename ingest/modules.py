@@ -58,6 +58,7 @@ class TreeContext:
     layouts: list[Layout]  # from vmlinux, what the event reader needs (event_layouts())
     types: LayoutBuilder | None = None  # vmlinux's BTF layouts: a split BTF's layouts build on them
     channel: LayoutChannel = field(default_factory=lambda: LayoutChannel([]))  # how layouts cross
+    prototyped: frozenset[str] = frozenset()  # names vmlinux gives a prototype: a module's DWARF need not
 
 
 def event_layouts(layouts: list[Layout], btf: BtfInfo | None) -> list[Layout]:
@@ -234,11 +235,12 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
     builder = LayoutBuilder(btf.graph, base=context.types) if btf else None
     own_layouts = builder.named() if builder else []
     part = UnitPart([], [], {}, [])
+    btf_protos = _btf_prototypes(btf, builder.texts) if btf and builder else {}
     if image.has(".debug_info"):
         sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])
         units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
-        # With split BTF, prototypes and types come from it: the walk skips type DIEs.
-        config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None, btf is None)
+        # DWARF prints the prototypes neither vmlinux nor the module's BTF gives (assemble's order).
+        config = dwarf.WalkConfig(frozenset(btf_protos), btf is None, prototyped=context.prototyped)
         walked = list(dwarf.walk(units, sections, image.endian, config, jobs=1))
         part = unit_part(walked, symbols, module=name)
         if btf is None:
@@ -261,7 +263,7 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
         ),
         part=part._replace(layouts=[]),
         symbols=symbols,
-        prototypes=_btf_prototypes(btf, builder.texts) if btf and builder else {},
+        prototypes=btf_protos,
         tracepoints=[replace(t, module=name) for t in events],
         kfuncs=[replace(k, module=name) for k in read_kfuncs(memory, btf)],
     )

@@ -223,7 +223,9 @@ def _read_elf(
     if modules is not None:
         tree = modules
 
-        def read_modules(layouts: list[Layout], types: LayoutBuilder | None) -> Iterator[ModuleFacts]:
+        def read_modules(
+            layouts: list[Layout], types: LayoutBuilder | None, prototyped: frozenset[str]
+        ) -> Iterator[ModuleFacts]:
             context = module_reader.TreeContext(
                 release=release,
                 arch=info.arch or "",
@@ -231,6 +233,7 @@ def _read_elf(
                 layouts=module_reader.event_layouts(layouts, btf),
                 types=types,
                 channel=LayoutChannel(types.built() if types else []),
+                prototyped=prototyped,
             )
             return module_reader.read_tree(tree.path, context, jobs, tree.progress)
 

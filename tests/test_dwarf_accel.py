@@ -1,6 +1,7 @@
 """The C DIE walk (ingest/readers/_dwarfwalk.c) against its oracle, the
-Python walk: for a walk without types (WalkConfig want_types=False,
-want_layouts=False: a module with split BTF), both must give equal UnitFacts
+Python walk: for a walk without layouts, with types (WalkConfig
+want_types=True: vmlinux or a module with BTF, whose DWARF prototypes are
+printed) and without (want_types=False), both must give equal UnitFacts
 on every fixture (the program in all its compiler variants: DWARF 4 and 5,
 zlib-compressed sections, 32-bit armhf, big-endian s390x; the module objects
 for x86-64, armhf and s390x) and on real modules. The C walk must take every
@@ -17,13 +18,15 @@ from typing import Any
 
 import pytest
 from conftest import VARIANTS, compile_program
-from modules_support import real_module
+from modules_support import VMLINUX_61, real_module
 from test_modules_readers import ARCHES, _build, _debug_names
 
 from ingest.errors import BadDwarf
 from ingest.readers import dwarf, elf, kmod
 
 NO_TYPES = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False, want_types=False)
+TYPES = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False, want_types=True)
+CONFIGS = {"no-types": NO_TYPES, "types": TYPES}
 needs_accel = pytest.mark.skipif(
     dwarf._accel is None, reason="the C walk is not built (pip install -e . builds it) or KERNSURF_NO_ACCEL"
 )
@@ -71,8 +74,10 @@ def _both(monkeypatch: pytest.MonkeyPatch, walk: Walk, config: dwarf.WalkConfig 
     return accel, sum(taken) if all(taken) else -1, python
 
 
-def _check(monkeypatch: pytest.MonkeyPatch, walk: Walk) -> list[dwarf.UnitFacts]:
-    accel, taken, python = _both(monkeypatch, walk)
+def _check(
+    monkeypatch: pytest.MonkeyPatch, walk: Walk, config: dwarf.WalkConfig = NO_TYPES
+) -> list[dwarf.UnitFacts]:
+    accel, taken, python = _both(monkeypatch, walk, config)
     assert taken == len(walk[0]) > 0  # the C walk read every unit and line table itself
     assert accel == python
     assert any(f.subs for f in python) and any(f.edges for f in python)
@@ -80,20 +85,22 @@ def _check(monkeypatch: pytest.MonkeyPatch, walk: Walk) -> list[dwarf.UnitFacts]
 
 
 @needs_accel
+@pytest.mark.parametrize("config", sorted(CONFIGS))
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_program_variants(variant, tmp_path, monkeypatch):
-    facts = _check(monkeypatch, _program(variant, tmp_path))
+def test_program_variants(variant, config, tmp_path, monkeypatch):
+    facts = _check(monkeypatch, _program(variant, tmp_path), CONFIGS[config])
     names = {s.name for f in facts for s in f.subs}
     assert "main" in names
 
 
 @needs_accel
+@pytest.mark.parametrize("config", sorted(CONFIGS))
 @pytest.mark.parametrize("arch", sorted(ARCHES))
-def test_module_objects(arch, tmp_path, monkeypatch):
+def test_module_objects(arch, config, tmp_path, monkeypatch):
     built = _build(arch, tmp_path)
     base = 0xBF000000 if arch == "armhf" else 0xFFFFFFFFA0000000
     for path in built.values():
-        _check(monkeypatch, _module(path, base))
+        _check(monkeypatch, _module(path, base), CONFIGS[config])
 
 
 @needs_accel
@@ -109,15 +116,38 @@ def test_prototypes_and_seen_follow_the_python_walk(tmp_path, monkeypatch):
     assert accel == python and not any(f.prototypes for f in python)
 
 
-def _outcome(walk: Walk) -> object:
+@needs_accel
+def test_typed_prototypes_follow_the_python_walk(tmp_path, monkeypatch):
+    """With types, the C walk hands _finish only the type DIEs the unit's
+    prototypes reach: the same prototypes as the Python walk (pointers,
+    qualifiers, arrays, function pointers, "..."), and the same names skipped
+    through btf_funcs and through prototyped."""
+    walk = _program("dwarf5", tmp_path)
+    accel, _, python = _both(monkeypatch, walk, TYPES)
+    protos = {n: p.prototype.text for f in python for n, p in f.prototypes.items()}
+    assert accel == python
+    assert protos["log_message"] == "int log_message(const char *fmt, ...);"
+    assert protos["main"] == "int main(int argc, char **argv);"
+    some = frozenset(sorted(protos)[::2])
+    for config in (
+        dwarf.WalkConfig(some, want_layouts=False),
+        dwarf.WalkConfig(frozenset(), want_layouts=False, prototyped=some),
+    ):
+        accel, _, python = _both(monkeypatch, walk, config)
+        assert accel == python
+        assert {n for f in python for n in f.prototypes} == set(protos) - some
+
+
+def _outcome(walk: Walk, config: dwarf.WalkConfig) -> object:
     try:
-        return list(dwarf.walk(*walk, NO_TYPES, jobs=1))
+        return list(dwarf.walk(*walk, config, jobs=1))
     except (BadDwarf, KeyError) as exc:  # KeyError: a parameter under a skipped subroutine type
         return (type(exc), str(exc))
 
 
 @needs_accel
-def test_damaged_dwarf_gives_the_python_outcome(tmp_path, monkeypatch):
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_damaged_dwarf_gives_the_python_outcome(config, tmp_path, monkeypatch):
     """Flipped and truncated .debug_info, truncated .debug_abbrev: the same facts or the same error."""
     units, sections, endian = _module(_build("amd64", tmp_path)["alpha"], 0xFFFFFFFFA0000000)
     rng = random.Random(14)
@@ -133,10 +163,10 @@ def test_damaged_dwarf_gives_the_python_outcome(tmp_path, monkeypatch):
     damaged.append({**sections, ".debug_abbrev": sections[".debug_abbrev"][:-7]})
     for secs in damaged:
         walk = (units, secs, endian)
-        accel = _outcome(walk)
+        accel = _outcome(walk, CONFIGS[config])
         with monkeypatch.context() as m:
             m.setattr(dwarf, "_accel", None)
-            assert accel == _outcome(walk)
+            assert accel == _outcome(walk, CONFIGS[config])
 
 
 def test_python_walk_when_the_extension_is_absent(tmp_path, monkeypatch):
@@ -154,7 +184,7 @@ def test_no_accel_environment(monkeypatch):
 
 
 @needs_accel
-def test_walk_with_types_stays_python(tmp_path, monkeypatch):
+def test_walk_with_layouts_stays_python(tmp_path, monkeypatch):
     walk = _program("dwarf5", tmp_path)
     monkeypatch.setattr(dwarf, "_walk_unit_c", lambda *a: pytest.fail("the C walk was called"))
     config = dwarf.WalkConfig(frozenset(), want_layouts=True)
@@ -163,7 +193,65 @@ def test_walk_with_types_stays_python(tmp_path, monkeypatch):
 
 @pytest.mark.real_kernel
 @needs_accel
+@pytest.mark.parametrize("config", sorted(CONFIGS))
 @pytest.mark.parametrize("rel", ["fs/ext4/ext4.ko", "fs/xfs/xfs.ko", "arch/x86/kvm/kvm.ko"])
-def test_real_modules(rel, monkeypatch):
-    facts = _check(monkeypatch, _module(real_module(rel), 0xFFFFFFFFC0000000))
+def test_real_modules(rel, config, monkeypatch):
+    facts = _check(monkeypatch, _module(real_module(rel), 0xFFFFFFFFC0000000), CONFIGS[config])
     assert sum(len(f.subs) for f in facts) > 1000
+    if config == "types":
+        assert sum(len(f.prototypes) for f in facts) > 1000
+
+
+@pytest.mark.real_kernel
+@needs_accel
+def test_real_vmlinux_units(monkeypatch):
+    """Every 40th unit of 6.1's vmlinux, walked as the build walks it (BTF FUNCs skipped)."""
+    if not VMLINUX_61.exists():
+        pytest.skip(f"{VMLINUX_61} is not cached: `make fetch-test-kernel`")
+    from ingest.readers.btf import read_btf
+
+    image = elf.open_image(VMLINUX_61.open("rb"))
+    sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
+    units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)[::40]
+    btf = read_btf(image.section(".BTF"))
+    config = dwarf.WalkConfig(frozenset(btf.funcs), want_layouts=False)
+    facts = _check(monkeypatch, (units, sections, image.endian), config)
+    assert len(units) > 50 and sum(len(f.prototypes) for f in facts) > 500
+
+
+@pytest.mark.real_kernel
+def test_module_function_without_btf_gets_its_dwarf_prototype():
+    """ext4_has_feature_metadata_csum (fs/ext4/ext4.h, EXT4_FEATURE_RO_COMPAT_FUNCS)
+    is static inline and always inlined: ext4.ko's split BTF has no FUNC of it
+    (bpftool btf dump file ext4.ko -B vmlinux: none), vmlinux has no such name
+    (ext4 is a module in Debian). Its prototype is the one its DWARF declares:
+    checked by hand with `llvm-dwarfdump --name=ext4_has_feature_metadata_csum
+    ext4.ko` (DW_AT_type bool, one parameter sb of type super_block *) and
+    `pfunct -F dwarf -P -f ext4_has_feature_metadata_csum ext4.ko` ("inline bool
+    ext4_has_feature_metadata_csum(struct super_block * sb);")."""
+    from modules_support import module_file
+
+    from ingest.modules import TreeContext, read_module
+    from ingest.readers.btf import read_btf
+
+    path = module_file("fs/ext4/ext4.ko")
+    if not VMLINUX_61.exists():
+        pytest.skip(f"{VMLINUX_61} is not cached: `make fetch-test-kernel`")
+    base = read_btf(elf.open_image(VMLINUX_61.open("rb")).section(".BTF"))
+    name = "ext4_has_feature_metadata_csum"
+
+    def read(prototyped: frozenset[str]) -> Any:
+        return read_module(
+            path, "fs/ext4/ext4.ko", TreeContext(None, "amd64", base, [], prototyped=prototyped)
+        )
+
+    facts = read(frozenset(base.funcs))
+    assert name not in facts.module.btf_funcs and name not in facts.prototypes
+    proto = facts.part.prototypes[name]
+    assert (proto.text, proto.source) == (
+        "bool ext4_has_feature_metadata_csum(struct super_block *sb);",
+        "dwarf",
+    )
+    assert proto.params == [("sb", "struct super_block *")]
+    # What vmlinux gives a prototype is not printed again: assemble takes vmlinux's first.
+    assert name not in read(frozenset([name])).part.prototypes

@@ -304,8 +304,8 @@ def test_real_symbols_and_events_equal_the_modules(real_db):
 
 @pytest.mark.real_kernel
 def test_skipping_type_dies_keeps_instances_and_callers():
-    """Modules with split BTF are walked without their type DIEs (WalkConfig.want_types):
-    the functions and call sites must be exactly those of the full walk (ext4.ko)."""
+    """A walk that skips type DIEs (WalkConfig.want_types False: scripts/bench_walk.py's
+    floor) finds exactly the functions and call sites of the walk with types (ext4.ko)."""
     from ingest.readers import dwarf, kmod
 
     module = kmod.open_module(real_module("fs/ext4/ext4.ko"), base=0xFFFFFFFFC0000000)

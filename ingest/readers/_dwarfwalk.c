@@ -1,11 +1,16 @@
-/* The DWARF walk of ingest/readers/dwarf.py (walk_unit) in C, for the mode
- * that skips type DIEs (WalkConfig want_types=False, want_layouts=False).
+/* The DWARF walk of ingest/readers/dwarf.py (walk_unit) in C, for walks
+ * without layouts (WalkConfig want_layouts=False), with or without types.
  *
  * Python parses the abbreviation table and says, per attribute, which slot of
  * the tag category's value tuple it fills (dwarf_forms.CATEGORIES); this file
  * decodes the forms and runs the DIE loop. It returns the raw records
  * walk_unit builds before they become Sub/Edge records; dwarf.py finishes
  * them with the same code as the Python walk.
+ *
+ * With types, every type DIE is recorded in C memory during the walk; only
+ * those reachable from the prototypes the unit must print (the return and
+ * parameter types of its candidates whose name is not skipped) become the
+ * Python raw_types entries walk_unit would have made for them.
  *
  * Anything this file does not handle exactly as the Python walk does (a read
  * past a section, an unknown code, a value beyond 64 bits, a backwards
@@ -19,9 +24,9 @@
 #include <string.h>
 
 static PyObject *Unsupported;
-static PyObject *s_inline, *s_direct, *s_slash, *s_dotdot, *s_empty;
+static PyObject *s_inline, *s_direct, *s_slash, *s_dotdot, *s_empty, *s_decl;
 
-enum { CAT_SKIP, CAT_CU, CAT_SUB, CAT_INL, CAT_CALL, CAT_PARAM, CAT_UNSPEC, N_CATS };
+enum { CAT_SKIP, CAT_CU, CAT_SUB, CAT_INL, CAT_CALL, CAT_PARAM, CAT_UNSPEC, CAT_TYPE, CAT_MEMBER, CAT_ENUMR, N_CATS };
 /* Slots, in the order of dwarf_forms.CATEGORIES (configure() checks it). */
 enum { CU_NAME, CU_COMP_DIR, CU_PRODUCER, CU_LANGUAGE, CU_STMT_LIST, CU_STR_BASE, CU_ADDR_BASE };
 enum {
@@ -32,8 +37,9 @@ enum { INL_ORIGIN, INL_LOW_PC, INL_ENTRY_PC, INL_SIBLING };
 enum { CALL_CALL_ORIGIN, CALL_ORIGIN, CALL_SIBLING };
 enum { PARAM_NAME, PARAM_TYPE, PARAM_ORIGIN };
 enum { SKIP_SIBLING };
+enum { TYPE_NAME, TYPE_TYPE, TYPE_BYTE_SIZE, TYPE_ENCODING, TYPE_COUNT, TYPE_UPPER, TYPE_SIBLING, TYPE_DECLARATION };
 #define MAX_SLOTS 14
-static const int NSLOTS[N_CATS] = {1, 7, 14, 4, 3, 3, 0};
+static const int NSLOTS[N_CATS] = {1, 7, 14, 4, 3, 3, 0, 8, 7, 2};
 /* The attribute of each slot (configure() refuses other CATEGORIES). */
 static const long SLOT_ATTRS[N_CATS][MAX_SLOTS] = {
     [CAT_SKIP] = {0x01},
@@ -42,9 +48,14 @@ static const long SLOT_ATTRS[N_CATS][MAX_SLOTS] = {
     [CAT_INL] = {0x31, 0x11, 0x52, 0x01},
     [CAT_CALL] = {0x7F, 0x31, 0x01},
     [CAT_PARAM] = {0x03, 0x49, 0x31},
+    [CAT_TYPE] = {0x03, 0x49, 0x0B, 0x3E, 0x37, 0x2F, 0x01, 0x3C},
+    [CAT_MEMBER] = {0x03, 0x49, 0x38, 0x6B, 0x0D, 0x0C, 0x0B},
+    [CAT_ENUMR] = {0x03, 0x1C},
 };
 
+#define TAG_array_type 0x01
 #define TAG_lexical_block 0x0B
+#define TAG_subrange_type 0x21
 #define TAG_subroutine_type 0x15
 #define TAG_subprogram 0x2E
 #define TAG_formal_parameter 0x05
@@ -71,10 +82,10 @@ typedef struct {
 typedef struct {
     uint64_t ncodes;
     Abbrev *codes;
-    int offset_size, address_size, ref_addr_size, big;
+    int offset_size, address_size, ref_addr_size, big, types;
 } Table;
 
-enum { V_NONE, V_INT, V_STR };
+enum { V_NONE, V_INT, V_STR, V_BYTES };
 typedef struct {
     uint8_t kind, neg; /* neg: u holds a negative int64 */
     uint64_t u;
@@ -278,8 +289,27 @@ static int read_value(const Reader *r, uint64_t *pp, const Op *op, Val *v) {
         *pp = (uint64_t)(end - d) + 1;
         return 0;
     }
+    case 0x09: case 0x18: case 0x0A: case 0x03: case 0x04: { /* blocks: bytes (types' sizes, bounds) */
+        if (form == 0x09 || form == 0x18) {
+            if (read_uleb(d, r->n, &p, &x) < 0)
+                return -1;
+        } else {
+            unsigned w = form == 0x0A ? 1 : form == 0x03 ? 2 : 4;
+            if (p + w > r->n)
+                FAIL("block length past the section");
+            x = get_uint(d + p, w, r->t->big);
+            p += w;
+        }
+        if (x > r->n - p)
+            FAIL("block past the section");
+        v->kind = V_BYTES;
+        v->s = (const char *)d + p;
+        v->n = (Py_ssize_t)x;
+        *pp = p + x;
+        return 0;
+    }
     default:
-        FAIL("wanted attribute of a block form"); /* never: dwarf_forms refuses the class */
+        FAIL("wanted attribute of a form dwarf_forms refuses");
     }
 }
 
@@ -330,7 +360,7 @@ static int skip_ops(const Reader *r, uint64_t *pp, const Op *op) {
 
 /* dwarf_forms' rules, given once by dwarf.py (configure). */
 static int configured;
-static uint8_t TAG_CAT[0x10000];
+static uint8_t TAG_CAT[2][0x10000]; /* [walk with types][tag] */
 static uint32_t CAT_ATTRS[N_CATS][MAX_SLOTS];
 static int CAT_NATTRS[N_CATS];
 #define MAX_SET 32
@@ -364,22 +394,27 @@ static int set_from(PyObject *o, Set *s) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* configure(tag -> category id (tags not given: skip), category id -> wanted attributes,
- *           string attributes, string forms, block attributes, block forms) */
+/* configure(tag -> category id without types, the same with types (tags not given: skip),
+ *           category id -> wanted attributes, string attributes, string forms, block attributes,
+ *           block forms) */
 static PyObject *py_configure(PyObject *self, PyObject *args) {
-    PyObject *tags, *cats, *sa, *sf, *ba, *bf, *k, *v;
-    if (!PyArg_ParseTuple(args, "O!O!OOOO", &PyDict_Type, &tags, &PyDict_Type, &cats, &sa, &sf, &ba, &bf))
+    PyObject *tag_maps[2], *cats, *sa, *sf, *ba, *bf, *k, *v;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOOO", &PyDict_Type, &tag_maps[0], &PyDict_Type, &tag_maps[1],
+                          &PyDict_Type, &cats, &sa, &sf, &ba, &bf))
         return NULL;
     configured = 0;
     memset(TAG_CAT, CAT_SKIP, sizeof TAG_CAT);
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(tags, &pos, &k, &v)) {
-        long tag = PyLong_AsLong(k), cat = PyLong_AsLong(v);
-        if (PyErr_Occurred())
-            return NULL;
-        if (tag < 0 || tag > 0xFFFF || cat < 0 || cat >= N_CATS)
-            return PyErr_Format(PyExc_ValueError, "tag 0x%lx category %ld", tag, cat);
-        TAG_CAT[tag] = (uint8_t)cat;
+    Py_ssize_t pos;
+    for (int types = 0; types < 2; types++) {
+        pos = 0;
+        while (PyDict_Next(tag_maps[types], &pos, &k, &v)) {
+            long tag = PyLong_AsLong(k), cat = PyLong_AsLong(v);
+            if (PyErr_Occurred())
+                return NULL;
+            if (tag < 0 || tag > 0xFFFF || cat < 0 || cat >= N_CATS)
+                return PyErr_Format(PyExc_ValueError, "tag 0x%lx category %ld", tag, cat);
+            TAG_CAT[types][tag] = (uint8_t)cat;
+        }
     }
     memset(CAT_NATTRS, 0, sizeof CAT_NATTRS);
     pos = 0;
@@ -419,7 +454,7 @@ static void table_free(PyObject *capsule) {
     PyMem_Free(t);
 }
 
-/* One table of .debug_abbrev, as dwarf.parse_abbrevs reads it (want_types=False);
+/* One table of .debug_abbrev, as dwarf.parse_abbrevs reads it (t->types: want_types);
  * Unsupported wherever dwarf_forms.decoder would refuse an abbreviation. */
 static int parse_into(Table *t, const uint8_t *d, uint64_t n, uint64_t p) {
     Op *ops = NULL;
@@ -458,7 +493,7 @@ static int parse_into(Table *t, const uint8_t *d, uint64_t n, uint64_t p) {
             PyErr_SetString(Unsupported, "duplicate abbreviation code");
             goto fail;
         }
-        int cat = TAG_CAT[tag];
+        int cat = TAG_CAT[t->types][tag];
         uint32_t taken = 0, k = 0;
         for (;;) {
             if (read_uleb(d, n, &p, &attr) < 0 || read_uleb(d, n, &p, &form) < 0)
@@ -535,12 +570,12 @@ fail:
     return -1;
 }
 
-/* parse_table(abbrev, offset, offset_size, address_size, version, big_endian) -> table */
+/* parse_table(abbrev, offset, offset_size, address_size, version, big_endian, types) -> table */
 static PyObject *py_parse_table(PyObject *self, PyObject *args) {
     Py_buffer buf;
     unsigned long long offset;
-    int osz, asz, version, big;
-    if (!PyArg_ParseTuple(args, "y*Kiiip", &buf, &offset, &osz, &asz, &version, &big))
+    int osz, asz, version, big, types;
+    if (!PyArg_ParseTuple(args, "y*Kiiipp", &buf, &offset, &osz, &asz, &version, &big, &types))
         return NULL;
     PyObject *capsule = NULL;
     Table *t = NULL;
@@ -561,6 +596,7 @@ static PyObject *py_parse_table(PyObject *self, PyObject *args) {
     t->address_size = asz;
     t->ref_addr_size = version > 2 ? osz : asz;
     t->big = big;
+    t->types = types;
     capsule = PyCapsule_New(t, "kernsurf._dwarfwalk.Table", table_free);
     if (capsule == NULL) {
         PyMem_Free(t);
@@ -579,28 +615,213 @@ typedef struct {
     uint32_t tag;
     uint64_t die;
     Py_ssize_t cand; /* index into the prototype candidates, -1 */
+    Py_ssize_t rec;  /* index into the type records, -1 */
 } Frame;
 
 typedef struct {
     uint64_t die;
     PyObject *name;
-    PyObject *params; /* list of (name, 0) and None, NULL once a type is not void */
+    PyObject *params; /* list of (name, type) and None; without types NULL once a type is not void */
+    uint64_t rtype;   /* `rtype or 0` */
     int is_decl;
 } Cand;
 
-static inline PyObject *val_obj(const Val *v) {
+/* A child of a type DIE as walk_unit appends it to the raw entry's children:
+ * a subroutine type's parameter (a: its type), its "..." (None), or an array's
+ * subrange (a: count, b: upper bound). */
+enum { K_PARAM, K_VARIADIC, K_DIM };
+typedef struct {
+    Py_ssize_t next;
+    uint8_t kind;
+    Val a, b;
+} Kid;
+
+/* One type DIE, the fields of its raw entry (dwarf._Graph) still undecoded. */
+typedef struct {
+    uint64_t die;
+    uint32_t tag;
+    uint8_t mark; /* reachable from a prototype the unit must print */
+    Val name, ref, size, enc, count, decl;
+    Py_ssize_t first, last; /* its Kids, -1 */
+} TypeRec;
+
+typedef struct {
+    TypeRec *recs;
+    Kid *kids;
+    uint64_t *roots; /* types the candidates' prototypes start from */
+    Py_ssize_t nrecs, crecs, nkids, ckids, nroots, croots;
+} Types;
+
+/* Room for one more element of a growing array. */
+static int grow(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t size) {
+    if (n < *cap)
+        return 0;
+    Py_ssize_t nc = *cap ? *cap * 2 : 256;
+    void *grown = PyMem_Realloc(*buf, (size_t)nc * size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *buf = grown, *cap = nc;
+    return 0;
+}
+
+/* A type reference as walk_unit keeps it: refused when it is negative or so
+ * large that it could meet _Graph's synthetic array ids (1 << 48 and up). */
+static inline int check_ref(const Val *v) {
+    if (v->kind == V_INT && (v->neg || v->u >= ((uint64_t)1 << 48)))
+        FAIL("type reference out of range");
+    return 0;
+}
+
+static inline int add_root(Types *ty, const Val *v) {
+    if (v->kind != V_INT || v->u == 0)
+        return 0; /* void */
+    if (grow((void **)&ty->roots, &ty->croots, ty->nroots, sizeof(uint64_t)) < 0)
+        return -1;
+    ty->roots[ty->nroots++] = v->u;
+    return 0;
+}
+
+static int add_kid(Types *ty, Py_ssize_t rec, int kind, const Val *a, const Val *b) {
+    if (grow((void **)&ty->kids, &ty->ckids, ty->nkids, sizeof(Kid)) < 0)
+        return -1;
+    Kid *k = &ty->kids[ty->nkids];
+    k->next = -1;
+    k->kind = (uint8_t)kind;
+    if (a)
+        k->a = *a;
+    if (b)
+        k->b = *b;
+    TypeRec *r = &ty->recs[rec];
+    if (r->last < 0)
+        r->first = ty->nkids;
+    else
+        ty->kids[r->last].next = ty->nkids;
+    r->last = ty->nkids++;
+    return 0;
+}
+
+/* The record of the type DIE at `die`, -1 (records are in DIE order). */
+static Py_ssize_t find_rec(const Types *ty, uint64_t die) {
+    Py_ssize_t lo = 0, hi = ty->nrecs;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (ty->recs[mid].die < die)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ty->nrecs && ty->recs[lo].die == die ? lo : -1;
+}
+
+/* Marks every record reachable from the roots through DW_AT_type and subroutine parameters. */
+static int mark_reachable(Types *ty) {
+    Py_ssize_t *work = PyMem_Malloc((size_t)(ty->nrecs ? ty->nrecs : 1) * sizeof(Py_ssize_t)), n = 0;
+    if (work == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+#define VISIT(off)                                                                                                     \
+    do {                                                                                                               \
+        Py_ssize_t i_ = find_rec(ty, (off));                                                                           \
+        if (i_ >= 0 && !ty->recs[i_].mark)                                                                             \
+            ty->recs[i_].mark = 1, work[n++] = i_;                                                                     \
+    } while (0)
+    for (Py_ssize_t k = 0; k < ty->nroots; k++)
+        VISIT(ty->roots[k]);
+    while (n > 0) {
+        const TypeRec *r = &ty->recs[work[--n]];
+        if (r->ref.kind == V_INT && r->ref.u != 0)
+            VISIT(r->ref.u);
+        for (Py_ssize_t k = r->first; k >= 0; k = ty->kids[k].next)
+            if (ty->kids[k].kind == K_PARAM && ty->kids[k].a.kind == V_INT && ty->kids[k].a.u != 0)
+                VISIT(ty->kids[k].a.u);
+    }
+#undef VISIT
+    PyMem_Free(work);
+    return 0;
+}
+
+static PyObject *val_obj(const Val *v);
+
+/* A type reference as walk_unit stores it: `ref or 0`. */
+static inline PyObject *ref_obj(const Val *v) {
+    return PyLong_FromUnsignedLongLong(v->kind == V_INT ? v->u : 0);
+}
+
+static PyObject *kid_obj(const Kid *k) {
+    switch (k->kind) {
+    case K_PARAM: {
+        PyObject *ref = ref_obj(&k->a);
+        return ref ? Py_BuildValue("(ON)", Py_None, ref) : NULL;
+    }
+    case K_VARIADIC:
+        Py_RETURN_NONE;
+    default: /* count if count is not None else (upper + 1 if isinstance(upper, int) else None) */
+        if (k->a.kind != V_NONE)
+            return val_obj(&k->a);
+        if (k->b.kind != V_INT)
+            Py_RETURN_NONE;
+        PyObject *upper = val_obj(&k->b), *one = upper ? PyLong_FromLong(1) : NULL, *n = NULL;
+        if (one)
+            n = PyNumber_Add(upper, one);
+        Py_XDECREF(upper);
+        Py_XDECREF(one);
+        return n;
+    }
+}
+
+/* raw_types (see dwarf._Graph) of the marked records: offset -> [tag, name, type,
+ * byte_size, encoding, count, declaration, children]. */
+static PyObject *raw_types(const Types *ty) {
+    PyObject *out = PyDict_New();
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < ty->nrecs; i++) {
+        const TypeRec *r = &ty->recs[i];
+        if (!r->mark)
+            continue;
+        PyObject *kids = PyList_New(0), *entry = NULL, *key = NULL;
+        for (Py_ssize_t k = r->first; kids && k >= 0; k = ty->kids[k].next) {
+            PyObject *kid = kid_obj(&ty->kids[k]);
+            if (kid == NULL || PyList_Append(kids, kid) < 0)
+                Py_CLEAR(kids);
+            Py_XDECREF(kid);
+        }
+        if (kids != NULL)
+            entry = Py_BuildValue("[kNNNNNNN]", (unsigned long)r->tag, val_obj(&r->name), val_obj(&r->ref),
+                                  val_obj(&r->size), val_obj(&r->enc), val_obj(&r->count), val_obj(&r->decl),
+                                  kids);
+        if (entry != NULL)
+            key = PyLong_FromUnsignedLongLong(r->die);
+        if (key == NULL || PyDict_SetItem(out, key, entry) < 0) {
+            Py_XDECREF(key);
+            Py_XDECREF(entry);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(key);
+        Py_DECREF(entry);
+    }
+    return out;
+}
+
+static PyObject *val_obj(const Val *v) {
     switch (v->kind) {
     case V_INT:
         return v->neg ? PyLong_FromLongLong((long long)v->u) : PyLong_FromUnsignedLongLong(v->u);
     case V_STR:
         return PyUnicode_DecodeUTF8(v->s, v->n, "replace");
+    case V_BYTES:
+        return PyBytes_FromStringAndSize(v->s, v->n);
     default:
         Py_RETURN_NONE;
     }
 }
 
 static inline int truthy(const Val *v) {
-    return v->kind == V_INT ? v->u != 0 : v->kind == V_STR ? v->n != 0 : 0;
+    return v->kind == V_INT ? v->u != 0 : (v->kind == V_STR || v->kind == V_BYTES) ? v->n != 0 : 0;
 }
 
 static int get_u64(PyObject *o, uint64_t *out) {
@@ -614,22 +835,45 @@ static int get_u64(PyObject *o, uint64_t *out) {
     return 0;
 }
 
-/* walk(info, die_offset, end, cu, table, debug_str, line_str, str_offsets, addr, str_base, addr_base)
- * -> (cu, subs, edges, sub_info, params, str_base, addr_base)
- * cu: (name, comp_dir, producer, language, stmt_list); str_base/addr_base: the unit's, None if unset. */
+/* Whether walk_unit's _finish skips the prototype of `name` from the start: a name
+ * in `skip` or `skip2` (WalkConfig.btf_funcs, prototyped) or already in `seen`
+ * (as a declaration's, for one). */
+static int skipped(PyObject *skip, PyObject *skip2, PyObject *seen, PyObject *name, int is_decl) {
+    int found = PySet_Contains(skip, name);
+    if (found == 0)
+        found = PySet_Contains(skip2, name);
+    if (found == 0)
+        found = PySet_Contains(seen, name);
+    if (found == 0 && is_decl) {
+        PyObject *key = PyTuple_Pack(2, s_decl, name);
+        found = key ? PySet_Contains(seen, key) : -1;
+        Py_XDECREF(key);
+    }
+    return found;
+}
+
+/* walk(info, die_offset, end, cu, table, debug_str, line_str, str_offsets, addr, str_base, addr_base,
+ *      skip, skip2, seen) -> (cu, subs, edges, sub_info, params, str_base, addr_base, raw_types)
+ * cu: (name, comp_dir, producer, language, stmt_list); str_base/addr_base: the unit's, None if unset;
+ * sub_info/params: only of candidates `skipped` keeps; raw_types: None for a table without types. */
 static PyObject *py_walk(PyObject *self, PyObject *args) {
     Py_buffer info, bstr, blstr, bstroff, baddr;
     unsigned long long die_offset, end, cu;
-    PyObject *capsule, *ostr_base, *oaddr_base;
-    if (!PyArg_ParseTuple(args, "y*KKKOy*y*y*y*OO", &info, &die_offset, &end, &cu, &capsule, &bstr, &blstr,
-                          &bstroff, &baddr, &ostr_base, &oaddr_base))
+    PyObject *capsule, *ostr_base, *oaddr_base, *skip, *skip2, *seen;
+    if (!PyArg_ParseTuple(args, "y*KKKOy*y*y*y*OOOOO", &info, &die_offset, &end, &cu, &capsule, &bstr, &blstr,
+                          &bstroff, &baddr, &ostr_base, &oaddr_base, &skip, &skip2, &seen))
         return NULL;
     PyObject *result = NULL, *subs = NULL, *edges = NULL, *cu_tuple = NULL;
     PyObject *new_str_base = NULL, *new_addr_base = NULL;
     Frame *stack = NULL;
     Cand *cands = NULL;
     Py_ssize_t sp = 0, scap = 0, ncand = 0, ccap = 0;
+    Types ty = {0};
     Reader r;
+    if (!PyAnySet_Check(skip) || !PyAnySet_Check(skip2) || !PyAnySet_Check(seen)) {
+        PyErr_SetString(PyExc_TypeError, "skip and seen must be sets");
+        goto done;
+    }
     r.t = PyCapsule_GetPointer(capsule, "kernsurf._dwarfwalk.Table");
     if (r.t == NULL)
         goto done;
@@ -647,6 +891,7 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
     if (subs == NULL || edges == NULL)
         goto done;
     const Table *t = r.t;
+    const int types = t->types;
     const uint8_t *d = r.d;
     uint64_t p = die_offset;
     int have_top = 0, abstract = 0;
@@ -695,7 +940,7 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
             goto done;
         }
         int descend = a->children;
-        Py_ssize_t cand = -1;
+        Py_ssize_t cand = -1, rec = -1;
         uint32_t tag = a->tag;
         if (cat == CAT_SKIP) {
             if (a->children && tag != TAG_lexical_block && v[SKIP_SIBLING].kind != V_NONE) {
@@ -712,9 +957,23 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
                 if (f->tag == TAG_subprogram) {
                     if (f->cand >= 0 && cands[f->cand].params != NULL) {
                         Cand *c = &cands[f->cand];
-                        Val *ty = &v[PARAM_TYPE];
-                        if (ty->kind == V_INT && ty->u != 0) {
-                            if (ty->neg) {
+                        Val *pt = &v[PARAM_TYPE];
+                        if (types) {
+                            if (check_ref(pt) < 0 || add_root(&ty, pt) < 0)
+                                goto done;
+                            PyObject *name = val_obj(&v[PARAM_NAME]), *ref = name ? ref_obj(pt) : NULL;
+                            PyObject *item = ref ? Py_BuildValue("(NN)", name, ref) : NULL;
+                            if (item == NULL) {
+                                Py_XDECREF(name);
+                                goto done;
+                            }
+                            if (PyList_Append(c->params, item) < 0) {
+                                Py_DECREF(item);
+                                goto done;
+                            }
+                            Py_DECREF(item);
+                        } else if (pt->kind == V_INT && pt->u != 0) {
+                            if (pt->neg) {
                                 PyErr_SetString(Unsupported, "negative type reference");
                                 goto done;
                             }
@@ -730,8 +989,12 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
                         }
                     }
                 } else if (f->tag == TAG_subroutine_type) {
-                    PyErr_SetString(Unsupported, "parameter of a subroutine type");
-                    goto done;
+                    if (!types || f->rec < 0) {
+                        PyErr_SetString(Unsupported, "parameter of a subroutine type");
+                        goto done;
+                    }
+                    if (check_ref(&v[PARAM_TYPE]) < 0 || add_kid(&ty, f->rec, K_PARAM, &v[PARAM_TYPE], NULL) < 0)
+                        goto done;
                 }
             }
         } else if (tag == TAG_subprogram) {
@@ -771,6 +1034,13 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
                     PyErr_SetString(Unsupported, "negative type reference");
                     goto done;
                 }
+                int skip_it = skipped(skip, skip2, seen, PyTuple_GET_ITEM(item, 1), declaration);
+                if (skip_it < 0)
+                    goto done;
+                if (skip_it)
+                    goto candidate_done;
+                if (types && (check_ref(rt) < 0 || add_root(&ty, rt) < 0))
+                    goto done;
                 if (ncand == ccap) {
                     Py_ssize_t nc = ccap ? ccap * 2 : 64;
                     Cand *grown = PyMem_Realloc(cands, nc * sizeof(Cand));
@@ -783,14 +1053,16 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
                 Cand *c = &cands[ncand];
                 c->die = die;
                 c->is_decl = declaration;
+                c->rtype = rt->kind == V_INT ? rt->u : 0;
                 c->name = PyTuple_GET_ITEM(item, 1);
                 Py_INCREF(c->name);
-                /* A return type this walk does not describe: no prototype (as in Python). */
-                c->params = rt->kind == V_INT && rt->u != 0 ? NULL : PyList_New(0);
+                /* Without types, a return type this walk does not describe: no prototype (as in Python). */
+                c->params = !types && rt->kind == V_INT && rt->u != 0 ? NULL : PyList_New(0);
                 cand = ncand++;
                 if (c->params == NULL && PyErr_Occurred())
                     goto done;
             }
+        candidate_done:
             if (a->children && !have_top && (concrete || v[SUB_INLINE].kind != V_NONE)) {
                 have_top = 1, top = die, top_depth = sp, abstract = !concrete;
             }
@@ -832,8 +1104,35 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
                     if (c->params != NULL && PyList_Append(c->params, Py_None) < 0)
                         goto done;
                 } else if (f->tag == TAG_subroutine_type) {
-                    PyErr_SetString(Unsupported, "unspecified parameters of a subroutine type");
+                    if (!types || f->rec < 0) {
+                        PyErr_SetString(Unsupported, "unspecified parameters of a subroutine type");
+                        goto done;
+                    }
+                    if (add_kid(&ty, f->rec, K_VARIADIC, NULL, NULL) < 0)
+                        goto done;
+                }
+            }
+        } else if (cat == CAT_TYPE) {
+            if (tag == TAG_subrange_type) {
+                Frame *f = sp > 0 ? &stack[sp - 1] : NULL;
+                if (f && f->tag == TAG_array_type && add_kid(&ty, f->rec, K_DIM, &v[TYPE_COUNT], &v[TYPE_UPPER]) < 0)
                     goto done;
+            } else {
+                if (check_ref(&v[TYPE_TYPE]) < 0 || grow((void **)&ty.recs, &ty.crecs, ty.nrecs, sizeof(TypeRec)) < 0)
+                    goto done;
+                TypeRec *tr = &ty.recs[ty.nrecs];
+                tr->die = die, tr->tag = tag, tr->mark = 0, tr->first = tr->last = -1;
+                tr->name = v[TYPE_NAME], tr->ref = v[TYPE_TYPE], tr->size = v[TYPE_BYTE_SIZE];
+                tr->enc = v[TYPE_ENCODING], tr->count = v[TYPE_COUNT], tr->decl = v[TYPE_DECLARATION];
+                rec = ty.nrecs++;
+                if (a->children && v[TYPE_SIBLING].kind != V_NONE && tag != TAG_array_type &&
+                    tag != TAG_subroutine_type) {
+                    if (v[TYPE_SIBLING].neg) {
+                        PyErr_SetString(Unsupported, "negative sibling");
+                        goto done;
+                    }
+                    p = v[TYPE_SIBLING].u;
+                    descend = 0;
                 }
             }
         } else if (cat == CAT_CU && cu_tuple == NULL) {
@@ -878,6 +1177,7 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
             stack[sp].tag = tag;
             stack[sp].die = die;
             stack[sp].cand = cand;
+            stack[sp].rec = rec;
             sp++;
         }
     }
@@ -897,7 +1197,8 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
             if (c->params == NULL)
                 continue;
             PyObject *key = PyLong_FromUnsignedLongLong(c->die);
-            PyObject *entry = Py_BuildValue("(OiO)", c->name, 0, c->is_decl ? Py_True : Py_False);
+            PyObject *entry =
+                Py_BuildValue("(OKO)", c->name, (unsigned long long)c->rtype, c->is_decl ? Py_True : Py_False);
             if (key == NULL || entry == NULL || PyDict_SetItem(sub_info, key, entry) < 0 ||
                 PyDict_SetItem(params, key, c->params) < 0) {
                 Py_XDECREF(key);
@@ -909,8 +1210,15 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
             Py_DECREF(key);
             Py_DECREF(entry);
         }
-        result = Py_BuildValue("(OOONNOO)", cu_tuple, subs, edges, sub_info, params,
-                               new_str_base ? new_str_base : Py_None, new_addr_base ? new_addr_base : Py_None);
+        PyObject *raw = NULL;
+        if (types && (mark_reachable(&ty) < 0 || (raw = raw_types(&ty)) == NULL)) {
+            Py_DECREF(sub_info);
+            Py_DECREF(params);
+            goto done;
+        }
+        result = Py_BuildValue("(OOONNOON)", cu_tuple, subs, edges, sub_info, params,
+                               new_str_base ? new_str_base : Py_None, new_addr_base ? new_addr_base : Py_None,
+                               raw ? raw : Py_NewRef(Py_None));
     }
 done:
     for (Py_ssize_t i = 0; i < ncand; i++) {
@@ -919,6 +1227,9 @@ done:
     }
     PyMem_Free(cands);
     PyMem_Free(stack);
+    PyMem_Free(ty.recs);
+    PyMem_Free(ty.kids);
+    PyMem_Free(ty.roots);
     Py_XDECREF(subs);
     Py_XDECREF(edges);
     Py_XDECREF(cu_tuple);
@@ -1215,12 +1526,12 @@ static PyMethodDef methods[] = {
     {"configure", py_configure, METH_VARARGS, "dwarf_forms' rules (see dwarf.py)."},
     {"parse_table", py_parse_table, METH_VARARGS, "A compiled abbreviation table (see dwarf.py)."},
     {"file_names", py_file_names, METH_VARARGS, "A line table's file names (see dwarf.py)."},
-    {"walk", py_walk, METH_VARARGS, "Walk one unit without its type DIEs (see dwarf.py)."},
+    {"walk", py_walk, METH_VARARGS, "Walk one unit (see dwarf.py)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef moduledef = {
-    PyModuleDef_HEAD_INIT, "_dwarfwalk", "C DIE walk for ingest.readers.dwarf (types skipped).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_dwarfwalk", "C DIE walk for ingest.readers.dwarf (without layouts).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__dwarfwalk(void) {
@@ -1233,14 +1544,16 @@ PyMODINIT_FUNC PyInit__dwarfwalk(void) {
     s_slash = PyUnicode_InternFromString("/");
     s_dotdot = PyUnicode_InternFromString("..");
     s_empty = PyUnicode_InternFromString("");
+    s_decl = PyUnicode_InternFromString("decl");
     if (Unsupported == NULL || s_inline == NULL || s_direct == NULL || s_slash == NULL || s_dotdot == NULL ||
-        s_empty == NULL ||
+        s_empty == NULL || s_decl == NULL ||
         PyModule_AddObjectRef(m, "Unsupported", Unsupported) < 0) {
         Py_DECREF(m);
         return NULL;
     }
-    PyObject *cats = Py_BuildValue("{sisisisisisisi}", "skip", CAT_SKIP, "cu", CAT_CU, "sub", CAT_SUB, "inl",
-                                   CAT_INL, "call", CAT_CALL, "param", CAT_PARAM, "unspecified", CAT_UNSPEC);
+    PyObject *cats = Py_BuildValue("{sisisisisisisisisisi}", "skip", CAT_SKIP, "cu", CAT_CU, "sub", CAT_SUB,
+                                   "inl", CAT_INL, "call", CAT_CALL, "param", CAT_PARAM, "unspecified",
+                                   CAT_UNSPEC, "type", CAT_TYPE, "member", CAT_MEMBER, "enumerator", CAT_ENUMR);
     if (cats == NULL || PyModule_AddObject(m, "CATEGORY_IDS", cats) < 0) {
         Py_XDECREF(cats);
         Py_DECREF(m);

@@ -334,9 +334,10 @@ class WalkConfig:
 
     btf_funcs: frozenset[str]  # names whose prototype comes from BTF
     want_layouts: bool  # no BTF: struct layouts come from DWARF
-    # False: skip type DIEs whole (no DWARF prototypes either): a module whose
-    # split BTF gives its prototypes and types (half its walk time goes to types).
+    # False: skip type DIEs whole (no DWARF prototypes either).
     want_types: bool = True
+    # A module's: names vmlinux gives a prototype (assemble chooses vmlinux's first).
+    prototyped: frozenset[str] = frozenset()
 
 
 def walk_unit(
@@ -582,7 +583,12 @@ def _finish(
             graph[off]
     # Definitions first: a declaration's prototype is used only when no unit defines the name.
     for die, (name, rtype, is_decl) in sorted(sub_info.items(), key=lambda kv: kv[1][2]):
-        if name in config.btf_funcs or name in seen or (is_decl and ("decl", name) in seen):
+        if (
+            name in config.btf_funcs
+            or name in config.prototyped
+            or name in seen
+            or (is_decl and ("decl", name) in seen)
+        ):
             continue
         plist = params[die]
         variadic = bool(plist) and plist[-1] is None
@@ -642,7 +648,7 @@ def _member(
 
 
 # ---------------------------------------------------------------------------
-# The C walk (_dwarfwalk.c, optional): walk_unit for units walked without types
+# The C walk (_dwarfwalk.c, optional): walk_unit for units walked without layouts
 # ---------------------------------------------------------------------------
 
 
@@ -656,13 +662,17 @@ def _load_accel() -> Any:
     except ImportError:
         return None
     ids = _dwarfwalk.CATEGORY_IDS
-    # Every tag whose walk category is not "skip" (tags are 16 bits: DW_TAG_hi_user is 0xffff).
-    tags = {tag: cat for tag in range(0x10000) if (cat := walk_category(tag, False)) != "skip"}
-    if not set(tags.values()) <= set(ids):
+    # Every tag whose walk category is not "skip" (tags are 16 bits: DW_TAG_hi_user is 0xffff),
+    # without types and with them.
+    maps = [
+        {tag: cat for tag in range(0x10000) if (cat := walk_category(tag, types)) != "skip"}
+        for types in (False, True)
+    ]
+    if not all(set(tags.values()) <= set(ids) for tags in maps):
         return None
     try:
         _dwarfwalk.configure(
-            {tag: ids[cat] for tag, cat in tags.items()},
+            *({tag: ids[cat] for tag, cat in tags.items()} for tags in maps),
             {ids[cat]: CATEGORIES[cat] for cat in ids},
             _STRING_ATTRS,
             _STRING_FORMS,
@@ -675,21 +685,22 @@ def _load_accel() -> Any:
 
 
 _accel: Any = _load_accel()
-#: Compiled abbreviation tables by their bytes and unit shape, kept across walks (as _tables).
-_ctables: dict[tuple[bytes, tuple], object] = {}
+#: Compiled abbreviation tables by their bytes, unit shape and want_types, kept across walks (as _tables).
+_ctables: dict[tuple[bytes, tuple, bool], object] = {}
 
 
 def _ctable(w: dict[str, Any], unit: Unit) -> object:
     """The unit's abbreviation table compiled for the C walk; raises _accel.Unsupported."""
     shape = unit.shape
+    types = w["config"].want_types
     end = w["abbrev_ends"].get(unit.abbrev_offset)
-    key = (bytes(w["abbrev"][unit.abbrev_offset : end]), shape.key())
+    key = (bytes(w["abbrev"][unit.abbrev_offset : end]), shape.key(), types)
     table = _ctables.get(key)
     if table is None:
         if len(_ctables) >= _TABLES_KEPT:
             _ctables.clear()
         big = shape.endian == "big"
-        args = (shape.offset_size, shape.address_size, shape.version, big)
+        args = (shape.offset_size, shape.address_size, shape.version, big, types)
         table = _ctables[key] = _accel.parse_table(w["abbrev"], unit.abbrev_offset, *args)
     return table
 
@@ -697,8 +708,11 @@ def _ctable(w: dict[str, Any], unit: Unit) -> object:
 def _walk_unit_c(
     w: dict[str, Any], unit: Unit, strings: Strings, files: Callable[[int, str | None], list[str]]
 ) -> UnitFacts | None:
-    """walk_unit by the C walk, for a walk without types; None when it cannot
-    take the unit (the Python walk then reads it, or says why it cannot)."""
+    """walk_unit by the C walk, for a walk without layouts; None when it cannot
+    take the unit (the Python walk then reads it, or says why it cannot). It
+    gives _finish only the candidates and types it needs: those of names not
+    skipped (btf_funcs, prototyped, seen), and the type DIEs their prototypes reach."""
+    config: WalkConfig = w["config"]
     key = (unit.abbrev_offset, unit.shape.key())
     strings.offset_size = unit.shape.offset_size
     strings.address_size = unit.shape.address_size
@@ -706,7 +720,7 @@ def _walk_unit_c(
         table = w["ctable_cache"].get(key)
         if table is None:
             table = w["ctable_cache"][key] = _ctable(w, unit)
-        cu, subs, edges, sub_info, params, str_base, addr_base = _accel.walk(
+        cu, subs, edges, sub_info, params, str_base, addr_base, raw_types = _accel.walk(
             w["info"],
             unit.die_offset,
             unit.end,
@@ -718,6 +732,9 @@ def _walk_unit_c(
             strings.addr,
             strings.str_base,
             strings.addr_base,
+            config.btf_funcs,
+            config.prototyped,
+            w["seen"],
         )
     except _accel.Unsupported:
         return None
@@ -729,7 +746,7 @@ def _walk_unit_c(
     facts, names = _unit_facts(name, comp_dir, producer, language, stmt_list, files)
     if names is None:
         return facts
-    return _finish(facts, names, subs, edges, sub_info, params, {}, unit, w["config"], w["seen"])
+    return _finish(facts, names, subs, edges, sub_info, params, raw_types or {}, unit, config, w["seen"])
 
 
 def _file_names_c(
@@ -792,7 +809,7 @@ def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
     strings: Strings = w["strings"]
     out = []
     config: WalkConfig = w["config"]
-    c_walk = _accel is not None and not (config.want_types or config.want_layouts)
+    c_walk = _accel is not None and not config.want_layouts
     for i in indexes:
         unit = w["units"][i]
         if c_walk:
