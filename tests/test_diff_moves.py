@@ -144,13 +144,19 @@ def test_unknown_is_never_absent(moves_db, tmp_path):
     assert sorted((c.item_kind, c.name) for c in changes if c.change_kind == "removed") == sorted(MOVED)
 
 
-def test_moves_on_the_pages(moves_db, tmp_path):
-    path = variant(moves_db, tmp_path)
+def _grouped(source: Path, tmp_path: Path) -> Path:
+    """A copy of `source` whose builds C and D form a group with its diffs stored."""
+    path = variant(source, tmp_path)
     conn = db.connect(path)
     ids = dict(conn.execute("SELECT name, id FROM builds WHERE name IN ('C', 'D')"))
     db.store_groups(conn, [("Moves", "series", [(ids["C"], "C"), (ids["D"], "D")])])
     diff.compute_group_diffs(conn)
     conn.close()
+    return path
+
+
+def test_moves_on_the_pages(moves_db, tmp_path):
+    path = _grouped(moves_db, tmp_path)
     site = Site(path)
     shown = (
         'moved into module: <code class="ks-diff-old">vmlinux</code> ➡️ <code class="ks-diff-new">demo</code>'
@@ -300,11 +306,8 @@ def test_kfuncs_do_not_move_against_unread_modules(kfunc_moves_db, tmp_path, a, 
 
 
 def test_kfunc_moves_stored_and_on_the_page(kfunc_moves_db, tmp_path):
-    path = variant(kfunc_moves_db, tmp_path)
-    conn = db.connect(path)
-    ids = dict(conn.execute("SELECT name, id FROM builds WHERE name IN ('C', 'D')"))
-    db.store_groups(conn, [("Moves", "series", [(ids["C"], "C"), (ids["D"], "D")])])
-    diff.compute_group_diffs(conn)
+    path = _grouped(kfunc_moves_db, tmp_path)
+    conn = db.open_readonly(path)
     stored = conn.execute(
         "SELECT name, change_kind, old, new FROM change_list WHERE item_kind = 'kfunc' AND name = 'k_into'"
     ).fetchall()
