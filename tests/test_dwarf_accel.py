@@ -1,13 +1,15 @@
 """The C DIE walk (ingest/readers/_dwarfwalk.c) against its oracle, the
-Python walk: for a walk without layouts, with types (WalkConfig
-want_types=True: vmlinux or a module with BTF, whose DWARF prototypes are
-printed) and without (want_types=False), both must give equal UnitFacts
-on every fixture (the program in all its compiler variants: DWARF 4 and 5,
+Python walk: without types (WalkConfig want_types=False), with types
+(vmlinux or a module with BTF, whose DWARF prototypes are printed) and with
+layouts (want_layouts=True: an image without BTF, whose struct, union and
+enum layouts come from DWARF), both must give equal UnitFacts on every
+fixture (the program in all its compiler variants: DWARF 4 and 5,
 zlib-compressed sections, 32-bit armhf, big-endian s390x; the module objects
 for x86-64, armhf and s390x) and on real modules. The C walk must take every
 unit of these itself, and on damaged DWARF it must never give other rows than
 the Python walk: it hands the unit back, and the Python walk reads it or
-raises its error.
+raises its error. Layouts are also compared on every 40th unit of the two
+vmlinux images without BTF (6.1 i386, 6.12 armhf).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from ingest.readers import dwarf, elf, kmod
 
 NO_TYPES = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False, want_types=False)
 TYPES = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False, want_types=True)
-CONFIGS = {"no-types": NO_TYPES, "types": TYPES}
+LAYOUTS = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=True)
+CONFIGS = {"no-types": NO_TYPES, "types": TYPES, "layouts": LAYOUTS}
 needs_accel = pytest.mark.skipif(
     dwarf._accel is None, reason="the C walk is not built (pip install -e . builds it) or KERNSURF_NO_ACCEL"
 )
@@ -81,6 +84,7 @@ def _check(
     assert taken == len(walk[0]) > 0  # the C walk read every unit and line table itself
     assert accel == python
     assert any(f.subs for f in python) and any(f.edges for f in python)
+    assert any(f.layouts for f in python) == config.want_layouts
     return python
 
 
@@ -184,11 +188,20 @@ def test_no_accel_environment(monkeypatch):
 
 
 @needs_accel
-def test_walk_with_layouts_stays_python(tmp_path, monkeypatch):
-    walk = _program("dwarf5", tmp_path)
-    monkeypatch.setattr(dwarf, "_walk_unit_c", lambda *a: pytest.fail("the C walk was called"))
-    config = dwarf.WalkConfig(frozenset(), want_layouts=True)
-    assert any(f.layouts for f in dwarf.walk(*walk, config, jobs=1))
+@pytest.mark.parametrize("variant", ["dwarf2", "dwarf4", "dwarf5"])
+def test_layouts_follow_the_python_walk(variant, tmp_path, monkeypatch):
+    """With layouts the C walk hands _finish every type DIE, members and
+    enumerators included: the same layouts (bitfields, anonymous members,
+    enums) and the same prototypes as the Python walk. DWARF 2 places members
+    with DW_OP_plus_uconst blocks and bitfields with DW_AT_bit_offset
+    (`readelf --debug-dump=info`: "2 byte block: 23 4", "DW_AT_bit_offset")."""
+    monkeypatch.setitem(VARIANTS, "dwarf2", ("gcc", ["-gdwarf-2"]))
+    walk = _program(variant, tmp_path)
+    accel, taken, python = _both(monkeypatch, walk, LAYOUTS)
+    assert taken == len(walk[0]) and accel == python
+    layouts = {(lay.kind, lay.name): lay for f in python for lay in f.layouts}
+    assert any(f.bit_size for lay in layouts.values() for f in lay.fields)
+    assert any(lay.kind == "enum" for lay in layouts.values())
 
 
 @pytest.mark.real_kernel
@@ -217,6 +230,28 @@ def test_real_vmlinux_units(monkeypatch):
     config = dwarf.WalkConfig(frozenset(btf.funcs), want_layouts=False)
     facts = _check(monkeypatch, (units, sections, image.endian), config)
     assert len(units) > 50 and sum(len(f.prototypes) for f in facts) > 500
+
+
+_NO_BTF = {
+    "6.1-i386": "linux-image-6.1.0-54-686-pae-dbg_6.1.190-1_i386",
+    "6.12-armhf": "linux-image-6.12.113+deb13-armmp-dbg_6.12.113-1_armhf",
+}
+
+
+@pytest.mark.real_kernel
+@needs_accel
+@pytest.mark.parametrize("build", sorted(_NO_BTF))
+def test_real_vmlinux_units_without_btf(build, monkeypatch):
+    """Every 40th unit of a vmlinux without BTF, walked with layouts as the build walks it."""
+    path = Path.home() / ".cache/kernsurf/debian" / _NO_BTF[build] / "vmlinux"
+    if not path.exists():
+        pytest.skip(f"{path} is not cached: `kernsurf fetch` it")
+    image = elf.open_image(path.open("rb"))
+    assert image.section(".BTF") is None
+    sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
+    units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)[::40]
+    facts = _check(monkeypatch, (units, sections, image.endian), LAYOUTS)
+    assert len(units) > 50 and sum(len(f.layouts) for f in facts) > 1000
 
 
 @pytest.mark.real_kernel

@@ -1,5 +1,5 @@
-/* The DWARF walk of ingest/readers/dwarf.py (walk_unit) in C, for walks
- * without layouts (WalkConfig want_layouts=False), with or without types.
+/* The DWARF walk of ingest/readers/dwarf.py (walk_unit) in C, with or
+ * without types, with or without layouts (WalkConfig want_types, want_layouts).
  *
  * Python parses the abbreviation table and says, per attribute, which slot of
  * the tag category's value tuple it fills (dwarf_forms.CATEGORIES); this file
@@ -10,7 +10,9 @@
  * With types, every type DIE is recorded in C memory during the walk; only
  * those reachable from the prototypes the unit must print (the return and
  * parameter types of its candidates whose name is not skipped) become the
- * Python raw_types entries walk_unit would have made for them.
+ * Python raw_types entries walk_unit would have made for them. With layouts,
+ * every type DIE does, struct and union members (dwarf._member) and
+ * enumerators included.
  *
  * Anything this file does not handle exactly as the Python walk does (a read
  * past a section, an unknown code, a value beyond 64 bits, a backwards
@@ -24,6 +26,7 @@
 #include <string.h>
 
 static PyObject *Unsupported;
+static PyObject *MemberType; /* ingest.model.Member, given by configure() */
 static PyObject *s_inline, *s_direct, *s_slash, *s_dotdot, *s_empty, *s_decl;
 
 enum { CAT_SKIP, CAT_CU, CAT_SUB, CAT_INL, CAT_CALL, CAT_PARAM, CAT_UNSPEC, CAT_TYPE, CAT_MEMBER, CAT_ENUMR, N_CATS };
@@ -38,6 +41,8 @@ enum { CALL_CALL_ORIGIN, CALL_ORIGIN, CALL_SIBLING };
 enum { PARAM_NAME, PARAM_TYPE, PARAM_ORIGIN };
 enum { SKIP_SIBLING };
 enum { TYPE_NAME, TYPE_TYPE, TYPE_BYTE_SIZE, TYPE_ENCODING, TYPE_COUNT, TYPE_UPPER, TYPE_SIBLING, TYPE_DECLARATION };
+enum { MEM_NAME, MEM_TYPE, MEM_LOCATION, MEM_DATA_BIT_OFFSET, MEM_BIT_SIZE, MEM_BIT_OFFSET, MEM_BYTE_SIZE };
+enum { ENUMR_NAME, ENUMR_VALUE };
 #define MAX_SLOTS 14
 static const int NSLOTS[N_CATS] = {1, 7, 14, 4, 3, 3, 0, 8, 7, 2};
 /* The attribute of each slot (configure() refuses other CATEGORIES). */
@@ -54,6 +59,9 @@ static const long SLOT_ATTRS[N_CATS][MAX_SLOTS] = {
 };
 
 #define TAG_array_type 0x01
+#define TAG_enumeration_type 0x04
+#define TAG_structure_type 0x13
+#define TAG_union_type 0x17
 #define TAG_lexical_block 0x0B
 #define TAG_subrange_type 0x21
 #define TAG_subroutine_type 0x15
@@ -396,13 +404,14 @@ static int set_from(PyObject *o, Set *s) {
 
 /* configure(tag -> category id without types, the same with types (tags not given: skip),
  *           category id -> wanted attributes, string attributes, string forms, block attributes,
- *           block forms) */
+ *           block forms, the Member class) */
 static PyObject *py_configure(PyObject *self, PyObject *args) {
-    PyObject *tag_maps[2], *cats, *sa, *sf, *ba, *bf, *k, *v;
-    if (!PyArg_ParseTuple(args, "O!O!O!OOOO", &PyDict_Type, &tag_maps[0], &PyDict_Type, &tag_maps[1],
-                          &PyDict_Type, &cats, &sa, &sf, &ba, &bf))
+    PyObject *tag_maps[2], *cats, *sa, *sf, *ba, *bf, *member, *k, *v;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOOOO!", &PyDict_Type, &tag_maps[0], &PyDict_Type, &tag_maps[1],
+                          &PyDict_Type, &cats, &sa, &sf, &ba, &bf, &PyType_Type, &member))
         return NULL;
     configured = 0;
+    Py_XSETREF(MemberType, Py_NewRef(member));
     memset(TAG_CAT, CAT_SKIP, sizeof TAG_CAT);
     Py_ssize_t pos;
     for (int types = 0; types < 2; types++) {
@@ -627,13 +636,15 @@ typedef struct {
 } Cand;
 
 /* A child of a type DIE as walk_unit appends it to the raw entry's children:
- * a subroutine type's parameter (a: its type), its "..." (None), or an array's
- * subrange (a: count, b: upper bound). */
-enum { K_PARAM, K_VARIADIC, K_DIM };
+ * a subroutine type's parameter (a: its type), its "..." (None), an array's
+ * subrange (a: count, b: upper bound), a member (a: name, b: type, bit and
+ * bits: its bit offset and size) or an enumerator (a: name, b: value). */
+enum { K_PARAM, K_VARIADIC, K_DIM, K_MEMBER, K_ENUMR };
 typedef struct {
     Py_ssize_t next;
     uint8_t kind;
     Val a, b;
+    int64_t bit, bits;
 } Kid;
 
 /* One type DIE, the fields of its raw entry (dwarf._Graph) still undecoded. */
@@ -715,6 +726,72 @@ static Py_ssize_t find_rec(const Types *ty, uint64_t die) {
     return lo < ty->nrecs && ty->recs[lo].die == die ? lo : -1;
 }
 
+/* An int of a member's position, within +-2**40 so that no arithmetic on it overflows. */
+static int position(const Val *v, int64_t *out) {
+    if (v->kind != V_INT)
+        FAIL("member position that is not a number");
+    int64_t x = (int64_t)v->u, limit = (int64_t)1 << 40;
+    if (v->neg ? x <= -limit : v->u >= (uint64_t)limit)
+        FAIL("member position out of range");
+    *out = x;
+    return 0;
+}
+
+/* DW_OP_plus_uconst n, the DWARF 2/3 member location (0 for any other expression). */
+static int plus_uconst(const Val *loc, int64_t *out) {
+    uint64_t u = 0;
+    const uint8_t *b = (const uint8_t *)loc->s;
+    if (loc->n > 0 && b[0] == 0x23)
+        for (Py_ssize_t i = 1, s = 0; i < loc->n; i++, s += 7) {
+            if (s > 35)
+                FAIL("member location out of range");
+            u |= (uint64_t)(b[i] & 0x7F) << s;
+            if (b[i] < 0x80)
+                break;
+        }
+    *out = (int64_t)u;
+    return 0;
+}
+
+/* A struct or union member of the record `rec`, as dwarf._member makes it from
+ * DWARF 2-5 encodings of its position; `ty` holds the type DIEs before it. */
+static int add_member(Types *ty, Py_ssize_t rec, const Val *v, int big) {
+    const Val *loc = &v[MEM_LOCATION], *ref = &v[MEM_TYPE];
+    int64_t byte_off = 0, bit, bits = 0, old, storage = 0;
+    if (v[MEM_BIT_SIZE].kind == V_BYTES || v[MEM_BYTE_SIZE].kind == V_BYTES)
+        FAIL("member size as a block");
+    if (check_ref(ref) < 0 || (loc->kind == V_BYTES ? plus_uconst(loc, &byte_off)
+                               : loc->kind == V_INT ? position(loc, &byte_off) : 0) < 0 ||
+        (v[MEM_BIT_SIZE].kind == V_INT && position(&v[MEM_BIT_SIZE], &bits) < 0))
+        return -1;
+    if (v[MEM_DATA_BIT_OFFSET].kind != V_NONE) {
+        if (position(&v[MEM_DATA_BIT_OFFSET], &bit) < 0)
+            return -1;
+    } else if (v[MEM_BIT_OFFSET].kind != V_NONE && bits != 0) {
+        /* DWARF 2/3 bitfields count from the most significant bit of the storage unit:
+         * the member's byte size, else its type's (as far as the walk has read), else 4. */
+        if (position(&v[MEM_BIT_OFFSET], &old) < 0 ||
+            (v[MEM_BYTE_SIZE].kind == V_INT && position(&v[MEM_BYTE_SIZE], &storage) < 0))
+            return -1;
+        Py_ssize_t t = storage == 0 && ref->kind == V_INT ? find_rec(ty, ref->u) : -1;
+        if (t >= 0) {
+            const Val *size = &ty->recs[t].size;
+            if ((size->kind == V_BYTES && size->n > 0) || (size->kind == V_INT && position(size, &storage) < 0))
+                FAIL("type size that is not a number");
+        }
+        if (storage == 0)
+            storage = 4;
+        bit = big ? byte_off * 8 + old : byte_off * 8 + storage * 8 - old - bits;
+    } else {
+        bit = byte_off * 8;
+    }
+    if (add_kid(ty, rec, K_MEMBER, &v[MEM_NAME], ref) < 0)
+        return -1;
+    ty->kids[ty->nkids - 1].bit = bit;
+    ty->kids[ty->nkids - 1].bits = bits;
+    return 0;
+}
+
 /* Marks every record reachable from the roots through DW_AT_type and subroutine parameters. */
 static int mark_reachable(Types *ty) {
     Py_ssize_t *work = PyMem_Malloc((size_t)(ty->nrecs ? ty->nrecs : 1) * sizeof(Py_ssize_t)), n = 0;
@@ -758,6 +835,16 @@ static PyObject *kid_obj(const Kid *k) {
     }
     case K_VARIADIC:
         Py_RETURN_NONE;
+    case K_MEMBER: {
+        PyObject *a[4] = {val_obj(&k->a), ref_obj(&k->b), PyLong_FromLongLong(k->bit),
+                          PyLong_FromLongLong(k->bits)};
+        PyObject *m = a[0] && a[1] && a[2] && a[3] ? PyObject_Vectorcall(MemberType, a, 4, NULL) : NULL;
+        for (int i = 0; i < 4; i++)
+            Py_XDECREF(a[i]);
+        return m;
+    }
+    case K_ENUMR: /* (name, value if isinstance(value, int) else 0) */
+        return Py_BuildValue("(NN)", val_obj(&k->a), k->b.kind == V_INT ? val_obj(&k->b) : PyLong_FromLong(0));
     default: /* count if count is not None else (upper + 1 if isinstance(upper, int) else None) */
         if (k->a.kind != V_NONE)
             return val_obj(&k->a);
@@ -835,6 +922,29 @@ static int get_u64(PyObject *o, uint64_t *out) {
     return 0;
 }
 
+/* Continue at a DIE's sibling (when it has one) instead of its children. */
+static inline int jump(const Val *sibling, uint64_t *p, int *descend) {
+    if (sibling->kind == V_NONE)
+        return 0;
+    if (sibling->neg)
+        FAIL("negative sibling");
+    *p = sibling->u;
+    *descend = 0;
+    return 0;
+}
+
+/* A unit's DW_AT_str_offsets_base or DW_AT_addr_base: into the reader, and as
+ * the Python int walk() returns. */
+static int set_base(const Val *v, uint64_t *base, PyObject **obj) {
+    if (v->kind == V_NONE)
+        return 0;
+    if (v->neg)
+        FAIL("negative str_offsets_base or addr_base");
+    *base = v->u;
+    Py_XSETREF(*obj, val_obj(v));
+    return *obj == NULL ? -1 : 0;
+}
+
 /* Whether walk_unit's _finish skips the prototype of `name` from the start: a name
  * in `skip` or `skip2` (WalkConfig.btf_funcs, prototyped) or already in `seen`
  * (as a declaration's, for one). */
@@ -853,15 +963,17 @@ static int skipped(PyObject *skip, PyObject *skip2, PyObject *seen, PyObject *na
 }
 
 /* walk(info, die_offset, end, cu, table, debug_str, line_str, str_offsets, addr, str_base, addr_base,
- *      skip, skip2, seen) -> (cu, subs, edges, sub_info, params, str_base, addr_base, raw_types)
+ *      skip, skip2, seen, layouts) -> (cu, subs, edges, sub_info, params, str_base, addr_base, raw_types)
  * cu: (name, comp_dir, producer, language, stmt_list); str_base/addr_base: the unit's, None if unset;
- * sub_info/params: only of candidates `skipped` keeps; raw_types: None for a table without types. */
+ * sub_info/params: only of candidates `skipped` keeps; raw_types: None for a table without types,
+ * every type DIE's with layouts, else those the candidates' prototypes reach. */
 static PyObject *py_walk(PyObject *self, PyObject *args) {
     Py_buffer info, bstr, blstr, bstroff, baddr;
     unsigned long long die_offset, end, cu;
     PyObject *capsule, *ostr_base, *oaddr_base, *skip, *skip2, *seen;
-    if (!PyArg_ParseTuple(args, "y*KKKOy*y*y*y*OOOOO", &info, &die_offset, &end, &cu, &capsule, &bstr, &blstr,
-                          &bstroff, &baddr, &ostr_base, &oaddr_base, &skip, &skip2, &seen))
+    int layouts;
+    if (!PyArg_ParseTuple(args, "y*KKKOy*y*y*y*OOOOOp", &info, &die_offset, &end, &cu, &capsule, &bstr, &blstr,
+                          &bstroff, &baddr, &ostr_base, &oaddr_base, &skip, &skip2, &seen, &layouts))
         return NULL;
     PyObject *result = NULL, *subs = NULL, *edges = NULL, *cu_tuple = NULL;
     PyObject *new_str_base = NULL, *new_addr_base = NULL;
@@ -943,14 +1055,8 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
         Py_ssize_t cand = -1, rec = -1;
         uint32_t tag = a->tag;
         if (cat == CAT_SKIP) {
-            if (a->children && tag != TAG_lexical_block && v[SKIP_SIBLING].kind != V_NONE) {
-                if (v[SKIP_SIBLING].neg) {
-                    PyErr_SetString(Unsupported, "negative sibling");
-                    goto done;
-                }
-                p = v[SKIP_SIBLING].u;
-                descend = 0;
-            }
+            if (a->children && tag != TAG_lexical_block && jump(&v[SKIP_SIBLING], &p, &descend) < 0)
+                goto done;
         } else if (tag == TAG_formal_parameter) {
             if (sp > 0) {
                 Frame *f = &stack[sp - 1];
@@ -1088,14 +1194,8 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
                 }
                 Py_DECREF(item);
             }
-            if (a->children && v[CALL_SIBLING].kind != V_NONE) {
-                if (v[CALL_SIBLING].neg) {
-                    PyErr_SetString(Unsupported, "negative sibling");
-                    goto done;
-                }
-                p = v[CALL_SIBLING].u;
-                descend = 0;
-            }
+            if (a->children && jump(&v[CALL_SIBLING], &p, &descend) < 0)
+                goto done;
         } else if (cat == CAT_UNSPEC) {
             if (sp > 0) {
                 Frame *f = &stack[sp - 1];
@@ -1125,38 +1225,27 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
                 tr->name = v[TYPE_NAME], tr->ref = v[TYPE_TYPE], tr->size = v[TYPE_BYTE_SIZE];
                 tr->enc = v[TYPE_ENCODING], tr->count = v[TYPE_COUNT], tr->decl = v[TYPE_DECLARATION];
                 rec = ty.nrecs++;
-                if (a->children && v[TYPE_SIBLING].kind != V_NONE && tag != TAG_array_type &&
-                    tag != TAG_subroutine_type) {
-                    if (v[TYPE_SIBLING].neg) {
-                        PyErr_SetString(Unsupported, "negative sibling");
-                        goto done;
-                    }
-                    p = v[TYPE_SIBLING].u;
-                    descend = 0;
-                }
+                int children_wanted = tag == TAG_array_type || tag == TAG_subroutine_type ||
+                                      (layouts && (tag == TAG_structure_type || tag == TAG_union_type ||
+                                                   tag == TAG_enumeration_type));
+                if (a->children && !children_wanted && jump(&v[TYPE_SIBLING], &p, &descend) < 0)
+                    goto done;
             }
+        } else if (cat == CAT_MEMBER && layouts && sp > 0 && stack[sp - 1].rec >= 0) {
+            if (add_member(&ty, stack[sp - 1].rec, v, t->big) < 0)
+                goto done;
+        } else if (cat == CAT_ENUMR && layouts && sp > 0 && stack[sp - 1].rec >= 0) {
+            if (add_kid(&ty, stack[sp - 1].rec, K_ENUMR, &v[ENUMR_NAME], &v[ENUMR_VALUE]) < 0)
+                goto done;
         } else if (cat == CAT_CU && cu_tuple == NULL) {
             cu_tuple = Py_BuildValue("(NNNNN)", val_obj(&v[CU_NAME]), val_obj(&v[CU_COMP_DIR]),
                                      val_obj(&v[CU_PRODUCER]), val_obj(&v[CU_LANGUAGE]),
                                      val_obj(&v[CU_STMT_LIST]));
             if (cu_tuple == NULL)
                 goto done;
-            if (v[CU_STR_BASE].kind != V_NONE) {
-                if (v[CU_STR_BASE].neg) {
-                    PyErr_SetString(Unsupported, "negative str_offsets_base");
-                    goto done;
-                }
-                r.str_base = v[CU_STR_BASE].u;
-                Py_XSETREF(new_str_base, val_obj(&v[CU_STR_BASE]));
-            }
-            if (v[CU_ADDR_BASE].kind != V_NONE) {
-                if (v[CU_ADDR_BASE].neg) {
-                    PyErr_SetString(Unsupported, "negative addr_base");
-                    goto done;
-                }
-                r.addr_base = v[CU_ADDR_BASE].u;
-                Py_XSETREF(new_addr_base, val_obj(&v[CU_ADDR_BASE]));
-            }
+            if (set_base(&v[CU_STR_BASE], &r.str_base, &new_str_base) < 0 ||
+                set_base(&v[CU_ADDR_BASE], &r.addr_base, &new_addr_base) < 0)
+                goto done;
             if (v[CU_LANGUAGE].kind == V_INT && !v[CU_LANGUAGE].neg && v[CU_LANGUAGE].u == LANG_RUST)
                 break; /* dwarf.walk_unit returns the unit's facts alone */
         }
@@ -1211,7 +1300,10 @@ static PyObject *py_walk(PyObject *self, PyObject *args) {
             Py_DECREF(entry);
         }
         PyObject *raw = NULL;
-        if (types && (mark_reachable(&ty) < 0 || (raw = raw_types(&ty)) == NULL)) {
+        if (layouts)
+            for (Py_ssize_t i = 0; i < ty.nrecs; i++)
+                ty.recs[i].mark = 1;
+        if (types && ((!layouts && mark_reachable(&ty) < 0) || (raw = raw_types(&ty)) == NULL)) {
             Py_DECREF(sub_info);
             Py_DECREF(params);
             goto done;
@@ -1531,7 +1623,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef moduledef = {
-    PyModuleDef_HEAD_INIT, "_dwarfwalk", "C DIE walk for ingest.readers.dwarf (without layouts).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_dwarfwalk", "C DIE walk for ingest.readers.dwarf.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__dwarfwalk(void) {

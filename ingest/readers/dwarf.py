@@ -648,7 +648,7 @@ def _member(
 
 
 # ---------------------------------------------------------------------------
-# The C walk (_dwarfwalk.c, optional): walk_unit for units walked without layouts
+# The C walk (_dwarfwalk.c, optional): walk_unit in C, with the Python walk as fallback
 # ---------------------------------------------------------------------------
 
 
@@ -678,6 +678,7 @@ def _load_accel() -> Any:
             _STRING_FORMS,
             _BLOCK_ATTRS,
             _BLOCK_FORMS,
+            Member,
         )
     except ValueError:  # the C walk fills other slots than CATEGORIES says
         return None
@@ -708,10 +709,10 @@ def _ctable(w: dict[str, Any], unit: Unit) -> object:
 def _walk_unit_c(
     w: dict[str, Any], unit: Unit, strings: Strings, files: Callable[[int, str | None], list[str]]
 ) -> UnitFacts | None:
-    """walk_unit by the C walk, for a walk without layouts; None when it cannot
-    take the unit (the Python walk then reads it, or says why it cannot). It
-    gives _finish only the candidates and types it needs: those of names not
-    skipped (btf_funcs, prototyped, seen), and the type DIEs their prototypes reach."""
+    """walk_unit by the C walk; None when it cannot take the unit (the Python
+    walk then reads it, or says why it cannot). It gives _finish only the
+    candidates it needs, those of names not skipped (btf_funcs, prototyped,
+    seen), and the type DIEs their prototypes reach (with layouts: every one)."""
     config: WalkConfig = w["config"]
     key = (unit.abbrev_offset, unit.shape.key())
     strings.offset_size = unit.shape.offset_size
@@ -735,6 +736,7 @@ def _walk_unit_c(
             config.btf_funcs,
             config.prototyped,
             w["seen"],
+            config.want_layouts,
         )
     except _accel.Unsupported:
         return None
@@ -806,27 +808,29 @@ def _table_ends(unit_list: list[Unit], size: int) -> dict[int, int]:
 
 def _walk_batch(indexes: list[int]) -> list[UnitFacts]:
     w = _worker
-    strings: Strings = w["strings"]
     out = []
-    config: WalkConfig = w["config"]
-    c_walk = _accel is not None and not config.want_layouts
     for i in indexes:
         unit = w["units"][i]
-        if c_walk:
-            c_files = partial(_file_names_c, w["line"], unit.shape.endian, strings)
-            if (facts := _walk_unit_c(w, unit, strings, c_files)) is not None:
-                out.append(facts)
-                continue
-        files = partial(_file_names, w["line"], unit.shape.endian, strings)
-        key = (unit.abbrev_offset, unit.shape.key())
-        abbrevs = w["abbrev_cache"].get(key)
-        if abbrevs is None:
-            abbrevs = w["abbrev_cache"][key] = _abbrevs(w, unit)
         try:
-            out.append(walk_unit(w["info"], unit, abbrevs, strings, files, config, w["seen"]))
+            out.append(_walk_one(w, unit))
         except (IndexError, ValueError) as e:
             raise BadDwarf(f"malformed DIE in unit at 0x{unit.offset:x} ({e.__class__.__name__})") from None
     return out
+
+
+def _walk_one(w: dict[str, Any], unit: Unit) -> UnitFacts:
+    """One unit by the C walk, else by the Python walk (both finish it with _finish)."""
+    strings: Strings = w["strings"]
+    if _accel is not None:
+        c_files = partial(_file_names_c, w["line"], unit.shape.endian, strings)
+        if (facts := _walk_unit_c(w, unit, strings, c_files)) is not None:
+            return facts
+    files = partial(_file_names, w["line"], unit.shape.endian, strings)
+    key = (unit.abbrev_offset, unit.shape.key())
+    abbrevs = w["abbrev_cache"].get(key)
+    if abbrevs is None:
+        abbrevs = w["abbrev_cache"][key] = _abbrevs(w, unit)
+    return walk_unit(w["info"], unit, abbrevs, strings, files, w["config"], w["seen"])
 
 
 def _file_names(
