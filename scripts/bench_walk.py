@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """DWARF walk benchmark: the walk of each module (as ingest.modules.read_module
-runs it: relocated sections, split BTF's functions, types skipped) by the
-Python walk and by the C walk (ingest/readers/_dwarfwalk.c), one process, CPU
-seconds of each; with --check, the two walks' UnitFacts must be equal.
+runs it: relocated sections, DWARF prototypes of the names its split BTF has no
+FUNC for; read_module also leaves out those vmlinux gives) by the Python walk and by the C walk (ingest/readers/_dwarfwalk.c),
+one process, CPU seconds of each; with --check, the two walks' UnitFacts must
+be equal. --skip-types walks without type DIEs at all: the DIE walk's floor.
 
-Usage: bench_walk.py [--tree TREE] [--vmlinux VMLINUX] [--check] [MODULE...]
+Usage: bench_walk.py [--tree TREE] [--vmlinux VMLINUX] [--check] [--skip-types] [MODULE...]
 
 MODULE is a path in the tree without its compression suffix ("fs/ext4/ext4.ko");
 none: every module of the tree. TREE and VMLINUX default to the 6.1.0-56 amd64
@@ -22,14 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.archive import store  # noqa: E402 (after the sys.path line)
-from ingest.modules import _DEBUG_SECTIONS, MODULE_BASE  # noqa: E402
+from ingest.modules import MODULE_BASE  # noqa: E402
 from ingest.readers import dwarf, dwarf_forms, elf, kmod  # noqa: E402
 from ingest.readers.btf import BtfInfo, read_btf  # noqa: E402
 
 VMLINUX = Path.home() / ".cache/kernsurf/debian/linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64/vmlinux"
 
 
-def _walks(path: Path, base: BtfInfo | None) -> tuple[float, float, bool]:
+def _walks(path: Path, base: BtfInfo | None, types: bool) -> tuple[float, float, bool]:
     """CPU seconds of the Python and the C walk of one module, and whether they agree."""
     opened = kmod.open_module(path, base=MODULE_BASE["amd64"])
     image = opened.image
@@ -37,9 +38,9 @@ def _walks(path: Path, base: BtfInfo | None) -> tuple[float, float, bool]:
         return 0.0, 0.0, True
     raw_btf = image.section(".BTF")
     funcs = frozenset(read_btf(raw_btf, base=base).funcs) if raw_btf and base is not None else frozenset()
-    sections = opened.linked.relocate([n for n in _DEBUG_SECTIONS if image.has(n)])
+    sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])
     units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
-    config = dwarf.WalkConfig(funcs, want_layouts=False, want_types=False)
+    config = dwarf.WalkConfig(funcs, want_layouts=False, want_types=types)
     out = []
     for mode in ("python", "c"):
         # Each walk keeps its own abbreviation caches, as a worker process would.
@@ -62,6 +63,7 @@ def main() -> int:
     parser.add_argument("--tree", type=Path)
     parser.add_argument("--vmlinux", type=Path, default=VMLINUX)
     parser.add_argument("--check", action="store_true", help="require equal UnitFacts")
+    parser.add_argument("--skip-types", action="store_true", help="walk without type DIEs (the floor)")
     args = parser.parse_args()
     if _ACCEL is None:
         print("the C walk is not built (pip install -e . builds it) or KERNSURF_NO_ACCEL is set")
@@ -78,7 +80,7 @@ def main() -> int:
     total_py = total_c = 0.0
     differ = []
     for i, rel in enumerate(names, 1):
-        py_s, c_s, same = _walks(tree / rel, base)
+        py_s, c_s, same = _walks(tree / rel, base, not args.skip_types)
         total_py += py_s
         total_c += c_s
         if not same:
