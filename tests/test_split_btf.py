@@ -467,7 +467,6 @@ def _kernsurf_members(lay: Any) -> list[str]:
     return [m for m in out if not _PADDING.match(m)]
 
 
-@pytest.mark.real_kernel
 def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
     """The module's layouts built on the base's builder, as module workers do."""
     types = cdecl.LayoutBuilder(base.graph)
@@ -562,3 +561,25 @@ def test_real_kfunc_set_ids(real_base: tuple[BtfInfo, Path]) -> None:
     labels = {m[1] for s in syms if (m := re.match(r"__BTF_ID__func__(.+)__\d+$", s.name))}
     assert cnt == 10 and all(i >= info.first_id for i in ids)
     assert "bpf_ct_release" in names and names <= labels and len(names) == cnt
+
+
+def _keys_agree(builder: cdecl.LayoutBuilder) -> int:
+    """How many named types `builder` has; each one's dedupe key, made without
+    its layout (LayoutBuilder.key), must equal the key of its layout (layout_key)."""
+    n = 0
+    for t in builder.named_nodes():
+        lay = builder.layout(t)
+        assert lay is not None and builder.key(t) == cdecl.layout_key(lay), t.name
+        n += 1
+    return n
+
+
+def test_dedupe_key_without_the_layout_is_the_layouts() -> None:
+    base, mod = _pair()
+    assert _keys_agree(cdecl.LayoutBuilder(base.graph)) > 0
+    assert _keys_agree(cdecl.LayoutBuilder(mod.graph)) > 0
+
+
+@pytest.mark.real_kernel
+def test_dedupe_key_on_the_real_vmlinux(real_base: tuple[BtfInfo, Path]) -> None:
+    assert _keys_agree(cdecl.LayoutBuilder(real_base[0].graph)) > 7000
