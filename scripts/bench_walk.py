@@ -4,8 +4,11 @@ runs it: relocated sections, DWARF prototypes of the names its split BTF has no
 FUNC for; read_module also leaves out those vmlinux gives) by the Python walk and by the C walk (ingest/readers/_dwarfwalk.c),
 one process, CPU seconds of each; with --check, the two walks' UnitFacts must
 be equal. --skip-types walks without type DIEs at all: the DIE walk's floor.
+--c-only times the C walk alone; --walk-vmlinux walks VMLINUX itself (as
+pipeline.read does: with types, DWARF prototypes of the names its BTF has no
+FUNC for) instead of the modules.
 
-Usage: bench_walk.py [--tree TREE] [--vmlinux VMLINUX] [--check] [--skip-types] [MODULE...]
+Usage: bench_walk.py [--tree TREE] [--vmlinux VMLINUX] [--check] [--skip-types] [--c-only] [--walk-vmlinux] [MODULE...]
 
 MODULE is a path in the tree without its compression suffix ("fs/ext4/ext4.ko");
 none: every module of the tree. TREE and VMLINUX default to the 6.1.0-56 amd64
@@ -30,7 +33,9 @@ from ingest.readers.btf import BtfInfo, read_btf  # noqa: E402
 VMLINUX = Path.home() / ".cache/kernsurf/debian/linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64/vmlinux"
 
 
-def _walks(path: Path, base: BtfInfo | None, types: bool) -> tuple[float, float, bool]:
+def _walks(
+    path: Path, base: BtfInfo | None, types: bool, modes: tuple[str, ...]
+) -> tuple[float, float, bool]:
     """CPU seconds of the Python and the C walk of one module, and whether they agree."""
     opened = kmod.open_module(path, base=MODULE_BASE["amd64"])
     image = opened.image
@@ -41,16 +46,39 @@ def _walks(path: Path, base: BtfInfo | None, types: bool) -> tuple[float, float,
     sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])
     units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
     config = dwarf.WalkConfig(funcs, want_layouts=False, want_types=types)
-    out = []
-    for mode in ("python", "c"):
+    return _timed(units, sections, image.endian, config, modes)
+
+
+def _timed(
+    units: list[dwarf.Unit],
+    sections: dict[str, bytes],
+    endian: str,
+    config: dwarf.WalkConfig,
+    modes: tuple[str, ...],
+) -> tuple[float, float, bool]:
+    """CPU seconds of the walks `modes` ("python", "c") of the units (0 for one not run), and whether they agree."""
+    out: dict[str, tuple[float, list[dwarf.UnitFacts] | None]] = {"python": (0.0, None), "c": (0.0, None)}
+    for mode in modes:
         # Each walk keeps its own abbreviation caches, as a worker process would.
         dwarf._tables, dwarf_forms._decoders = _CACHES[mode]
         dwarf._accel = _ACCEL if mode == "c" else None
         start = time.process_time()
-        facts = list(dwarf.walk(units, sections, image.endian, config, jobs=1))
-        out.append((time.process_time() - start, facts))
-    (py_s, py_facts), (c_s, c_facts) = out
+        facts = list(dwarf.walk(units, sections, endian, config, jobs=1))
+        out[mode] = (time.process_time() - start, facts)
+    (py_s, py_facts), (c_s, c_facts) = out["python"], out["c"]
     return py_s, c_s, py_facts == c_facts
+
+
+def _walk_vmlinux(path: Path, btf: BtfInfo | None, modes: tuple[str, ...]) -> int:
+    """Times the walk of the vmlinux itself, as pipeline.read configures it."""
+    with open(path, "rb") as f:
+        image = elf.open_image(f)
+        sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
+        units = dwarf.units(image.elf.get_dwarf_info(), image.endian)
+    config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
+    py_s, c_s, same = _timed(units, sections, image.endian, config, modes)
+    print(f"{path.name} ({len(units)} units): walk CPU python {py_s:.2f} s, C {c_s:.2f} s")
+    return 0 if same or len(modes) == 1 else 1
 
 
 _ACCEL = dwarf._accel
@@ -64,7 +92,11 @@ def main() -> int:
     parser.add_argument("--vmlinux", type=Path, default=VMLINUX)
     parser.add_argument("--check", action="store_true", help="require equal UnitFacts")
     parser.add_argument("--skip-types", action="store_true", help="walk without type DIEs (the floor)")
+    parser.add_argument("--c-only", action="store_true", help="time the C walk alone")
+    parser.add_argument("--walk-vmlinux", action="store_true", help="walk VMLINUX instead of the modules")
     args = parser.parse_args()
+    if args.check and args.c_only:
+        parser.error("--check compares the two walks: not with --c-only")
     if _ACCEL is None:
         print("the C walk is not built (pip install -e . builds it) or KERNSURF_NO_ACCEL is set")
         return 1
@@ -72,6 +104,10 @@ def main() -> int:
     with open(args.vmlinux, "rb") as f:
         raw = elf.open_image(f).section(".BTF")
     base = read_btf(raw) if raw else None
+    modes = ("c",) if args.c_only else ("python", "c")
+    if args.walk_vmlinux:
+        gc.disable()
+        return _walk_vmlinux(args.vmlinux, base, modes)
     names = kmod.list_modules(tree)
     if args.modules:
         wanted = set(args.modules)
@@ -80,7 +116,7 @@ def main() -> int:
     total_py = total_c = 0.0
     differ = []
     for i, rel in enumerate(names, 1):
-        py_s, c_s, same = _walks(tree / rel, base, not args.skip_types)
+        py_s, c_s, same = _walks(tree / rel, base, not args.skip_types, modes)
         total_py += py_s
         total_c += c_s
         if not same:

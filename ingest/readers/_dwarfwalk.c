@@ -19,6 +19,15 @@
  * sibling, ...) raises Unsupported: the caller then runs the Python walk,
  * which either reads the unit or raises its own error. So the rows never
  * differ; only the speed does.
+ *
+ * The file in the order the walk uses it:
+ *   DWARF constants, the categories and their slots;
+ *   reading one attribute (read_value) or passing over it (skip_op);
+ *   dwarf_forms' rules (configure) and abbreviation tables (parse_table);
+ *   the type DIEs a unit keeps (Types) and how they become raw_types;
+ *   one function per branch of walk_unit (on_subprogram, on_formal_parameter, ...),
+ *   the DIE loop (walk_unit) and its Python entry (walk);
+ *   line-table file names (file_names, as dwarf_lines.file_names).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,6 +37,112 @@
 static PyObject *Unsupported;
 static PyObject *MemberType; /* ingest.model.Member, given by configure() */
 static PyObject *s_inline, *s_direct, *s_slash, *s_dotdot, *s_empty, *s_decl;
+
+/* ---- DWARF constants (DWARF 5, section 7; the GNU forms of DWARF 4 split and alternate files) ---- */
+
+/* The tags the walk tells apart (dwarf_forms.category gives every tag its category). */
+enum {
+    DW_TAG_array_type = 0x01,
+    DW_TAG_enumeration_type = 0x04,
+    DW_TAG_formal_parameter = 0x05,
+    DW_TAG_lexical_block = 0x0b,
+    DW_TAG_structure_type = 0x13,
+    DW_TAG_subroutine_type = 0x15,
+    DW_TAG_union_type = 0x17,
+    DW_TAG_inlined_subroutine = 0x1d,
+    DW_TAG_subrange_type = 0x21,
+    DW_TAG_subprogram = 0x2e,
+};
+
+/* The attributes of the categories' slots. */
+enum {
+    DW_AT_sibling = 0x01,
+    DW_AT_name = 0x03,
+    DW_AT_byte_size = 0x0b,
+    DW_AT_bit_offset = 0x0c,
+    DW_AT_bit_size = 0x0d,
+    DW_AT_stmt_list = 0x10,
+    DW_AT_low_pc = 0x11,
+    DW_AT_language = 0x13,
+    DW_AT_comp_dir = 0x1b,
+    DW_AT_const_value = 0x1c,
+    DW_AT_inline = 0x20,
+    DW_AT_producer = 0x25,
+    DW_AT_prototyped = 0x27,
+    DW_AT_upper_bound = 0x2f,
+    DW_AT_abstract_origin = 0x31,
+    DW_AT_count = 0x37,
+    DW_AT_data_member_location = 0x38,
+    DW_AT_decl_file = 0x3a,
+    DW_AT_decl_line = 0x3b,
+    DW_AT_declaration = 0x3c,
+    DW_AT_encoding = 0x3e,
+    DW_AT_external = 0x3f,
+    DW_AT_specification = 0x47,
+    DW_AT_type = 0x49,
+    DW_AT_entry_pc = 0x52,
+    DW_AT_ranges = 0x55,
+    DW_AT_data_bit_offset = 0x6b,
+    DW_AT_str_offsets_base = 0x72,
+    DW_AT_addr_base = 0x73,
+    DW_AT_call_origin = 0x7f,
+};
+
+/* Every form dwarf_forms reads (DW_FORM_indirect, 0x16, it refuses). */
+enum {
+    DW_FORM_addr = 0x01,
+    DW_FORM_block2 = 0x03,
+    DW_FORM_block4 = 0x04,
+    DW_FORM_data2 = 0x05,
+    DW_FORM_data4 = 0x06,
+    DW_FORM_data8 = 0x07,
+    DW_FORM_string = 0x08,
+    DW_FORM_block = 0x09,
+    DW_FORM_block1 = 0x0a,
+    DW_FORM_data1 = 0x0b,
+    DW_FORM_flag = 0x0c,
+    DW_FORM_sdata = 0x0d,
+    DW_FORM_strp = 0x0e,
+    DW_FORM_udata = 0x0f,
+    DW_FORM_ref_addr = 0x10,
+    DW_FORM_ref1 = 0x11,
+    DW_FORM_ref2 = 0x12,
+    DW_FORM_ref4 = 0x13,
+    DW_FORM_ref8 = 0x14,
+    DW_FORM_ref_udata = 0x15,
+    DW_FORM_sec_offset = 0x17,
+    DW_FORM_exprloc = 0x18,
+    DW_FORM_flag_present = 0x19,
+    DW_FORM_strx = 0x1a,
+    DW_FORM_addrx = 0x1b,
+    DW_FORM_ref_sup4 = 0x1c,
+    DW_FORM_strp_sup = 0x1d,
+    DW_FORM_data16 = 0x1e,
+    DW_FORM_line_strp = 0x1f,
+    DW_FORM_ref_sig8 = 0x20,
+    DW_FORM_implicit_const = 0x21,
+    DW_FORM_loclistx = 0x22,
+    DW_FORM_rnglistx = 0x23,
+    DW_FORM_ref_sup8 = 0x24,
+    DW_FORM_strx1 = 0x25,
+    DW_FORM_strx2 = 0x26,
+    DW_FORM_strx3 = 0x27,
+    DW_FORM_strx4 = 0x28,
+    DW_FORM_addrx1 = 0x29,
+    DW_FORM_addrx2 = 0x2a,
+    DW_FORM_addrx3 = 0x2b,
+    DW_FORM_addrx4 = 0x2c,
+    DW_FORM_GNU_addr_index = 0x1f01,
+    DW_FORM_GNU_str_index = 0x1f02,
+    DW_FORM_GNU_ref_alt = 0x1f20,
+    DW_FORM_GNU_strp_alt = 0x1f21,
+};
+
+#define DW_LANG_Rust 0x1c
+#define DW_OP_plus_uconst 0x23
+enum { DW_LNCT_path = 1, DW_LNCT_directory_index = 2 };
+
+/* ---- categories and slots ----------------------------------------------------- */
 
 enum { CAT_SKIP, CAT_CU, CAT_SUB, CAT_INL, CAT_CALL, CAT_PARAM, CAT_UNSPEC, CAT_TYPE, CAT_MEMBER, CAT_ENUMR, N_CATS };
 /* Slots, in the order of dwarf_forms.CATEGORIES (configure() checks it). */
@@ -47,29 +162,33 @@ enum { ENUMR_NAME, ENUMR_VALUE };
 static const int NSLOTS[N_CATS] = {1, 7, 14, 4, 3, 3, 0, 8, 7, 2};
 /* The attribute of each slot (configure() refuses other CATEGORIES). */
 static const long SLOT_ATTRS[N_CATS][MAX_SLOTS] = {
-    [CAT_SKIP] = {0x01},
-    [CAT_CU] = {0x03, 0x1B, 0x25, 0x13, 0x10, 0x72, 0x73},
-    [CAT_SUB] = {0x03, 0x3F, 0x3A, 0x3B, 0x20, 0x11, 0x3C, 0x31, 0x47, 0x49, 0x01, 0x55, 0x52, 0x27},
-    [CAT_INL] = {0x31, 0x11, 0x52, 0x01},
-    [CAT_CALL] = {0x7F, 0x31, 0x01},
-    [CAT_PARAM] = {0x03, 0x49, 0x31},
-    [CAT_TYPE] = {0x03, 0x49, 0x0B, 0x3E, 0x37, 0x2F, 0x01, 0x3C},
-    [CAT_MEMBER] = {0x03, 0x49, 0x38, 0x6B, 0x0D, 0x0C, 0x0B},
-    [CAT_ENUMR] = {0x03, 0x1C},
+    [CAT_SKIP] = {DW_AT_sibling},
+    [CAT_CU] = {DW_AT_name, DW_AT_comp_dir, DW_AT_producer, DW_AT_language, DW_AT_stmt_list,
+                DW_AT_str_offsets_base, DW_AT_addr_base},
+    [CAT_SUB] = {DW_AT_name, DW_AT_external, DW_AT_decl_file, DW_AT_decl_line, DW_AT_inline, DW_AT_low_pc,
+                 DW_AT_declaration, DW_AT_abstract_origin, DW_AT_specification, DW_AT_type, DW_AT_sibling,
+                 DW_AT_ranges, DW_AT_entry_pc, DW_AT_prototyped},
+    [CAT_INL] = {DW_AT_abstract_origin, DW_AT_low_pc, DW_AT_entry_pc, DW_AT_sibling},
+    [CAT_CALL] = {DW_AT_call_origin, DW_AT_abstract_origin, DW_AT_sibling},
+    [CAT_PARAM] = {DW_AT_name, DW_AT_type, DW_AT_abstract_origin},
+    [CAT_TYPE] = {DW_AT_name, DW_AT_type, DW_AT_byte_size, DW_AT_encoding, DW_AT_count, DW_AT_upper_bound,
+                  DW_AT_sibling, DW_AT_declaration},
+    [CAT_MEMBER] = {DW_AT_name, DW_AT_type, DW_AT_data_member_location, DW_AT_data_bit_offset, DW_AT_bit_size,
+                    DW_AT_bit_offset, DW_AT_byte_size},
+    [CAT_ENUMR] = {DW_AT_name, DW_AT_const_value},
+};
+/* walk_unit tells these categories by their one tag; the walk here by the category
+ * (configure() refuses other tags in them, and these tags in another category but skip). */
+static const uint32_t CAT_TAG[N_CATS] = {
+    [CAT_SUB] = DW_TAG_subprogram,
+    [CAT_INL] = DW_TAG_inlined_subroutine,
+    [CAT_PARAM] = DW_TAG_formal_parameter,
 };
 
-#define TAG_array_type 0x01
-#define TAG_enumeration_type 0x04
-#define TAG_structure_type 0x13
-#define TAG_union_type 0x17
-#define TAG_lexical_block 0x0B
-#define TAG_subrange_type 0x21
-#define TAG_subroutine_type 0x15
-#define TAG_subprogram 0x2E
-#define TAG_formal_parameter 0x05
-#define TAG_inlined_subroutine 0x1D
-#define LANG_RUST 0x1C
+/* ---- abbreviation tables and values ------------------------------------------- */
 
+/* How the walk passes one attribute of an abbreviation: read into its slot, or skipped
+ * (a run of fixed-size attributes as one OP_SKIP_FIXED). */
 enum { OP_SKIP_FIXED, OP_SKIP_ULEB, OP_SKIP_CSTR, OP_SKIP_BLOCK_ULEB, OP_SKIP_BLOCKN, OP_READ };
 
 typedef struct {
@@ -87,12 +206,14 @@ typedef struct {
     Op *ops;
 } Abbrev;
 
+/* One compiled .debug_abbrev table (by code) and the shape of the units that use it. */
 typedef struct {
-    uint64_t ncodes;
+    Py_ssize_t ncodes;
     Abbrev *codes;
     int offset_size, address_size, ref_addr_size, big, types;
 } Table;
 
+/* An attribute's value, undecoded: an int, or a string or block in the section. */
 enum { V_NONE, V_INT, V_STR, V_BYTES };
 typedef struct {
     uint8_t kind, neg; /* neg: u holds a negative int64 */
@@ -101,37 +222,73 @@ typedef struct {
     Py_ssize_t n;
 } Val;
 
+/* The sections a unit's values are read from. */
 typedef struct {
-    const uint8_t *d;
+    const uint8_t *d; /* .debug_info */
     uint64_t n;
     const uint8_t *str, *lstr, *stroff, *addr;
     uint64_t nstr, nlstr, nstroff, naddr;
-    uint64_t cu, str_base, addr_base;
+    uint64_t cu, str_base, addr_base; /* cu: the unit's offset, base of its unit-relative references */
     const Table *t;
 } Reader;
 
-/* ---- the table ------------------------------------------------------------ */
-
-/* The fixed size of a form, -1 when variable, -2 when unknown. */
+/* The fixed size of a form in a table's units, -1 when variable, -2 when unknown. */
 static int form_size(const Table *t, unsigned form) {
     switch (form) {
-    case 0x0B: case 0x0C: case 0x11: case 0x25: case 0x29: return 1;
-    case 0x05: case 0x12: case 0x26: case 0x2A: return 2;
-    case 0x27: case 0x2B: return 3;
-    case 0x06: case 0x13: case 0x28: case 0x2C: case 0x1C: return 4;
-    case 0x07: case 0x14: case 0x20: case 0x24: return 8;
-    case 0x1E: return 16;
-    case 0x19: case 0x21: return 0;
-    case 0x01: return t->address_size;
-    case 0x10: return t->ref_addr_size;
-    case 0x0E: case 0x17: case 0x1D: case 0x1F: case 0x1F20: case 0x1F21: return t->offset_size;
-    case 0x0F: case 0x0D: case 0x15: case 0x1A: case 0x1B: case 0x22: case 0x23: case 0x1F01: case 0x1F02:
-    case 0x08: case 0x09: case 0x18: case 0x0A: case 0x03: case 0x04: return -1;
-    default: return -2;
+    case DW_FORM_data1: case DW_FORM_flag: case DW_FORM_ref1: case DW_FORM_strx1: case DW_FORM_addrx1:
+        return 1;
+    case DW_FORM_data2: case DW_FORM_ref2: case DW_FORM_strx2: case DW_FORM_addrx2:
+        return 2;
+    case DW_FORM_strx3: case DW_FORM_addrx3:
+        return 3;
+    case DW_FORM_data4: case DW_FORM_ref4: case DW_FORM_strx4: case DW_FORM_addrx4: case DW_FORM_ref_sup4:
+        return 4;
+    case DW_FORM_data8: case DW_FORM_ref8: case DW_FORM_ref_sig8: case DW_FORM_ref_sup8:
+        return 8;
+    case DW_FORM_data16:
+        return 16;
+    case DW_FORM_flag_present: case DW_FORM_implicit_const:
+        return 0;
+    case DW_FORM_addr:
+        return t->address_size;
+    case DW_FORM_ref_addr:
+        return t->ref_addr_size;
+    case DW_FORM_strp: case DW_FORM_sec_offset: case DW_FORM_strp_sup: case DW_FORM_line_strp:
+    case DW_FORM_GNU_ref_alt: case DW_FORM_GNU_strp_alt:
+        return t->offset_size;
+    case DW_FORM_udata: case DW_FORM_sdata: case DW_FORM_ref_udata: case DW_FORM_strx: case DW_FORM_addrx:
+    case DW_FORM_loclistx: case DW_FORM_rnglistx: case DW_FORM_GNU_addr_index: case DW_FORM_GNU_str_index:
+    case DW_FORM_string: case DW_FORM_block: case DW_FORM_exprloc: case DW_FORM_block1: case DW_FORM_block2:
+    case DW_FORM_block4:
+        return -1;
+    default:
+        return -2;
     }
 }
 
-/* ---- reading ---------------------------------------------------------------- */
+/* The width of the length before a DW_FORM_block1/2/4. */
+static inline unsigned block_width(unsigned form) {
+    return form == DW_FORM_block1 ? 1 : form == DW_FORM_block2 ? 2 : 4;
+}
+
+/* Room for element n of a growing array (doubling; new elements zeroed). */
+static int grow(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t size) {
+    if (n < *cap)
+        return 0;
+    Py_ssize_t nc = *cap ? *cap : 64;
+    while (nc <= n)
+        nc *= 2;
+    char *grown = PyMem_Realloc(*buf, (size_t)nc * size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(grown + (size_t)*cap * size, 0, (size_t)(nc - *cap) * size);
+    *buf = grown, *cap = nc;
+    return 0;
+}
+
+/* ---- reading one attribute ---------------------------------------------------- */
 
 #define FAIL(why) do { PyErr_SetString(Unsupported, why); return -1; } while (0)
 
@@ -177,6 +334,7 @@ static inline int cstring(const uint8_t *sec, uint64_t len, uint64_t off, Val *v
     return 0;
 }
 
+/* The string of .debug_str_offsets entry `index` (Strings.strx). */
 static inline int strx(const Reader *r, uint64_t index, Val *v) {
     unsigned osz = (unsigned)r->t->offset_size;
     uint64_t at;
@@ -186,6 +344,7 @@ static inline int strx(const Reader *r, uint64_t index, Val *v) {
     return cstring(r->str, r->nstr, get_uint(r->stroff + at, osz, r->t->big), v);
 }
 
+/* The address of .debug_addr entry `index` (Strings.addrx). */
 static inline int addrx(const Reader *r, uint64_t index, Val *v) {
     unsigned asz = (unsigned)r->t->address_size;
     uint64_t at;
@@ -198,130 +357,149 @@ static inline int addrx(const Reader *r, uint64_t index, Val *v) {
     return 0;
 }
 
-/* One wanted attribute, as dwarf_forms._form_code reads it. */
-static int read_value(const Reader *r, uint64_t *pp, const Op *op, Val *v) {
-    const uint8_t *d = r->d;
-    uint64_t p = *pp;
-    unsigned form = op->form;
-    v->kind = V_INT;
-    v->neg = 0;
-    if (form == 0x21) {
-        v->u = (uint64_t)op->implicit;
-        v->neg = op->implicit < 0;
-        return 0;
-    }
-    if (form == 0x19) {
-        v->u = 1;
-        return 0;
-    }
-    int size = form_size(r->t, form);
-    if (size > 0) {
-        if (p + (uint64_t)size > r->n)
-            FAIL("attribute past the section");
-        *pp = p + (uint64_t)size;
-        if (form == 0x20 || form == 0x1E || form == 0x1D || form == 0x1F21 || form == 0x1C || form == 0x24 ||
-            form == 0x1F20) {
-            v->kind = V_NONE;
-            return 0;
-        }
-        uint64_t x = size == 1 ? d[p] : get_uint(d + p, (unsigned)size, r->t->big);
-        switch (form) {
-        case 0x11: case 0x12: case 0x13: case 0x14:
-            if (x + r->cu < x)
-                FAIL("reference beyond 64 bits");
-            v->u = x + r->cu;
-            return 0;
-        case 0x0E: return cstring(r->str, r->nstr, x, v);
-        case 0x1F: return cstring(r->lstr, r->nlstr, x, v);
-        case 0x25: case 0x26: case 0x27: case 0x28: return strx(r, x, v);
-        case 0x29: case 0x2A: case 0x2B: case 0x2C: return addrx(r, x, v);
-        default: v->u = x; return 0;
-        }
-    }
-    uint64_t x;
+/* A unit-relative reference (DW_FORM_ref*) as the .debug_info offset it names. */
+static inline int unit_ref(const Reader *r, uint64_t x, Val *v) {
+    if (x + r->cu < x)
+        FAIL("reference beyond 64 bits");
+    v->u = x + r->cu;
+    return 0;
+}
+
+/* A fixed-size form's value, its `size` bytes at `at`. */
+static int fixed_value(const Reader *r, unsigned form, const uint8_t *at, int size, Val *v) {
     switch (form) {
-    case 0x0F: case 0x22: case 0x23:
-        if (read_uleb(d, r->n, &p, &x) < 0)
-            return -1;
-        *pp = p;
+    case DW_FORM_ref_sig8: case DW_FORM_data16: case DW_FORM_strp_sup: case DW_FORM_GNU_strp_alt:
+    case DW_FORM_ref_sup4: case DW_FORM_ref_sup8: case DW_FORM_GNU_ref_alt:
+        v->kind = V_NONE; /* supplementary and alternate files are not followed (dwarf_forms: None) */
+        return 0;
+    }
+    uint64_t x = size == 1 ? at[0] : get_uint(at, (unsigned)size, r->t->big);
+    switch (form) {
+    case DW_FORM_ref1: case DW_FORM_ref2: case DW_FORM_ref4: case DW_FORM_ref8:
+        return unit_ref(r, x, v);
+    case DW_FORM_strp:
+        return cstring(r->str, r->nstr, x, v);
+    case DW_FORM_line_strp:
+        return cstring(r->lstr, r->nlstr, x, v);
+    case DW_FORM_strx1: case DW_FORM_strx2: case DW_FORM_strx3: case DW_FORM_strx4:
+        return strx(r, x, v);
+    case DW_FORM_addrx1: case DW_FORM_addrx2: case DW_FORM_addrx3: case DW_FORM_addrx4:
+        return addrx(r, x, v);
+    default:
         v->u = x;
         return 0;
-    case 0x15:
-        if (read_uleb(d, r->n, &p, &x) < 0)
-            return -1;
-        *pp = p;
-        if (x + r->cu < x)
-            FAIL("reference beyond 64 bits");
-        v->u = x + r->cu;
-        return 0;
-    case 0x1A: case 0x1F02:
-        if (read_uleb(d, r->n, &p, &x) < 0)
-            return -1;
-        *pp = p;
-        return strx(r, x, v);
-    case 0x1B: case 0x1F01:
-        if (read_uleb(d, r->n, &p, &x) < 0)
-            return -1;
-        *pp = p;
-        return addrx(r, x, v);
-    case 0x0D: {
-        uint64_t u = 0;
-        unsigned s = 0;
-        uint8_t b;
-        do {
-            if (p >= r->n)
-                FAIL("sleb past the section");
-            if (s >= 63)
-                FAIL("sleb beyond 63 bits");
-            b = d[p++];
-            u |= (uint64_t)(b & 0x7F) << s;
-            s += 7;
-        } while (b >= 0x80);
-        if (b & 0x40) {
-            u |= ~(uint64_t)0 << s;
-            v->neg = 1;
-        }
-        *pp = p;
-        v->u = u;
-        return 0;
     }
-    case 0x08: {
+}
+
+/* A DW_FORM_sdata value (below 2**63 in magnitude, as walk_unit keeps it). */
+static int read_sleb(const Reader *r, uint64_t *pp, Val *v) {
+    uint64_t p = *pp, u = 0;
+    unsigned s = 0;
+    uint8_t b;
+    do {
         if (p >= r->n)
-            FAIL("string past the section");
-        const uint8_t *end = memchr(d + p, 0, r->n - p);
-        if (end == NULL)
-            FAIL("unterminated string");
-        v->kind = V_STR;
-        v->s = (const char *)d + p;
-        v->n = end - (d + p);
-        *pp = (uint64_t)(end - d) + 1;
-        return 0;
+            FAIL("sleb past the section");
+        if (s >= 63)
+            FAIL("sleb beyond 63 bits");
+        b = r->d[p++];
+        u |= (uint64_t)(b & 0x7F) << s;
+        s += 7;
+    } while (b >= 0x80);
+    if (b & 0x40) {
+        u |= ~(uint64_t)0 << s;
+        v->neg = 1;
     }
-    case 0x09: case 0x18: case 0x0A: case 0x03: case 0x04: { /* blocks: bytes (types' sizes, bounds) */
-        if (form == 0x09 || form == 0x18) {
-            if (read_uleb(d, r->n, &p, &x) < 0)
-                return -1;
-        } else {
-            unsigned w = form == 0x0A ? 1 : form == 0x03 ? 2 : 4;
-            if (p + w > r->n)
-                FAIL("block length past the section");
-            x = get_uint(d + p, w, r->t->big);
-            p += w;
-        }
-        if (x > r->n - p)
-            FAIL("block past the section");
-        v->kind = V_BYTES;
-        v->s = (const char *)d + p;
-        v->n = (Py_ssize_t)x;
-        *pp = p + x;
-        return 0;
+    *pp = p;
+    v->u = u;
+    return 0;
+}
+
+/* A DW_FORM_string: the string inline in .debug_info. */
+static int inline_string(const Reader *r, uint64_t *pp, Val *v) {
+    uint64_t p = *pp;
+    if (p >= r->n)
+        FAIL("string past the section");
+    const uint8_t *end = memchr(r->d + p, 0, r->n - p);
+    if (end == NULL)
+        FAIL("unterminated string");
+    v->kind = V_STR;
+    v->s = (const char *)r->d + p;
+    v->n = end - (r->d + p);
+    *pp = (uint64_t)(end - r->d) + 1;
+    return 0;
+}
+
+/* A block (DW_FORM_block*, exprloc): its bytes (types' sizes and bounds, member locations). */
+static int read_block(const Reader *r, uint64_t *pp, unsigned form, Val *v) {
+    uint64_t p = *pp, x;
+    if (form == DW_FORM_block || form == DW_FORM_exprloc) {
+        if (read_uleb(r->d, r->n, &p, &x) < 0)
+            return -1;
+    } else {
+        unsigned w = block_width(form);
+        if (p + w > r->n)
+            FAIL("block length past the section");
+        x = get_uint(r->d + p, w, r->t->big);
+        p += w;
     }
+    if (x > r->n - p)
+        FAIL("block past the section");
+    v->kind = V_BYTES;
+    v->s = (const char *)r->d + p;
+    v->n = (Py_ssize_t)x;
+    *pp = p + x;
+    return 0;
+}
+
+/* A variable-size form's value. */
+static int variable_value(const Reader *r, uint64_t *pp, unsigned form, Val *v) {
+    uint64_t x;
+    switch (form) {
+    case DW_FORM_udata: case DW_FORM_loclistx: case DW_FORM_rnglistx:
+        return read_uleb(r->d, r->n, pp, &v->u);
+    case DW_FORM_ref_udata:
+        return read_uleb(r->d, r->n, pp, &x) < 0 ? -1 : unit_ref(r, x, v);
+    case DW_FORM_strx: case DW_FORM_GNU_str_index:
+        return read_uleb(r->d, r->n, pp, &x) < 0 ? -1 : strx(r, x, v);
+    case DW_FORM_addrx: case DW_FORM_GNU_addr_index:
+        return read_uleb(r->d, r->n, pp, &x) < 0 ? -1 : addrx(r, x, v);
+    case DW_FORM_sdata:
+        return read_sleb(r, pp, v);
+    case DW_FORM_string:
+        return inline_string(r, pp, v);
+    case DW_FORM_block: case DW_FORM_exprloc: case DW_FORM_block1: case DW_FORM_block2: case DW_FORM_block4:
+        return read_block(r, pp, form, v);
     default:
         FAIL("wanted attribute of a form dwarf_forms refuses");
     }
 }
 
-static int skip_ops(const Reader *r, uint64_t *pp, const Op *op) {
+/* One wanted attribute at *pp, as dwarf_forms._form_code reads it. */
+static int read_value(const Reader *r, uint64_t *pp, const Op *op, Val *v) {
+    unsigned form = op->form;
+    v->kind = V_INT;
+    v->neg = 0;
+    if (form == DW_FORM_implicit_const) {
+        v->u = (uint64_t)op->implicit;
+        v->neg = op->implicit < 0;
+        return 0;
+    }
+    if (form == DW_FORM_flag_present) {
+        v->u = 1;
+        return 0;
+    }
+    int size = form_size(r->t, form);
+    if (size <= 0)
+        return variable_value(r, pp, form, v);
+    uint64_t p = *pp;
+    if (p + (uint64_t)size > r->n)
+        FAIL("attribute past the section");
+    *pp = p + (uint64_t)size;
+    return fixed_value(r, form, r->d + p, size, v);
+}
+
+/* Passes over one unwanted attribute (or a run of fixed-size ones) at *pp. */
+static int skip_op(const Reader *r, uint64_t *pp, const Op *op) {
     const uint8_t *d = r->d;
     uint64_t p = *pp, x;
     switch (op->kind) {
@@ -364,7 +542,29 @@ static int skip_ops(const Reader *r, uint64_t *pp, const Op *op) {
     return 0;
 }
 
-/* ---- the table ------------------------------------------------------------------ */
+/* The wanted attributes of one DIE into v by slot (V_NONE when absent); the others passed over. */
+static inline int read_die(const Reader *r, uint64_t *pp, const Abbrev *a, Val *v) {
+    uint64_t p = *pp;
+    for (int i = 0; i < NSLOTS[a->cat]; i++)
+        v[i].kind = V_NONE;
+    for (uint32_t i = 0; i < a->nops; i++) {
+        const Op *op = &a->ops[i];
+        if (op->kind == OP_READ) {
+            if (read_value(r, &p, op, &v[op->slot]) < 0)
+                return -1;
+        } else if (op->kind == OP_SKIP_FIXED) {
+            p += op->size;
+        } else if (skip_op(r, &p, op) < 0) {
+            return -1;
+        }
+    }
+    if (p > r->n)
+        FAIL("DIE past the section");
+    *pp = p;
+    return 0;
+}
+
+/* ---- dwarf_forms' rules ------------------------------------------------------- */
 
 /* dwarf_forms' rules, given once by dwarf.py (configure). */
 static int configured;
@@ -402,50 +602,79 @@ static int set_from(PyObject *o, Set *s) {
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* Whether the walk reads a tag of category `cat` as walk_unit does (see CAT_TAG). */
+static int tag_fits(long tag, long cat) {
+    if (CAT_TAG[cat] != 0)
+        return tag == CAT_TAG[cat];
+    for (int c = 0; c < N_CATS; c++)
+        if (CAT_TAG[c] == tag)
+            return cat == CAT_SKIP;
+    return 1;
+}
+
+/* TAG_CAT[types] from a dict tag -> category id. */
+static int tag_categories(PyObject *tags, int types) {
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(tags, &pos, &k, &v)) {
+        long tag = PyLong_AsLong(k), cat = PyLong_AsLong(v);
+        if (PyErr_Occurred())
+            return -1;
+        if (tag < 0 || tag > 0xFFFF || cat < 0 || cat >= N_CATS || !tag_fits(tag, cat)) {
+            PyErr_Format(PyExc_ValueError, "tag 0x%lx category %ld", tag, cat);
+            return -1;
+        }
+        TAG_CAT[types][tag] = (uint8_t)cat;
+    }
+    return 0;
+}
+
+/* CAT_ATTRS from a dict category id -> its attributes, which must be SLOT_ATTRS. */
+static int category_attributes(PyObject *cats) {
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    memset(CAT_NATTRS, 0, sizeof CAT_NATTRS);
+    while (PyDict_Next(cats, &pos, &k, &v)) {
+        long cat = PyLong_AsLong(k);
+        if (PyErr_Occurred())
+            return -1;
+        if (cat < 0 || cat >= N_CATS || !PyTuple_Check(v) || PyTuple_GET_SIZE(v) != NSLOTS[cat]) {
+            PyErr_Format(PyExc_ValueError, "category %ld: not the slots this walk fills", cat);
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
+            long attr = PyLong_AsLong(PyTuple_GET_ITEM(v, i));
+            if (PyErr_Occurred())
+                return -1;
+            if (attr != SLOT_ATTRS[cat][i]) {
+                PyErr_Format(PyExc_ValueError, "category %ld slot %zd: attribute 0x%lx", cat, i, attr);
+                return -1;
+            }
+            CAT_ATTRS[cat][i] = (uint32_t)attr;
+        }
+        CAT_NATTRS[cat] = (int)PyTuple_GET_SIZE(v);
+    }
+    for (int c = 0; c < N_CATS; c++)
+        if (CAT_NATTRS[c] != NSLOTS[c]) {
+            PyErr_Format(PyExc_ValueError, "category %d not given", c);
+            return -1;
+        }
+    return 0;
+}
+
 /* configure(tag -> category id without types, the same with types (tags not given: skip),
  *           category id -> wanted attributes, string attributes, string forms, block attributes,
  *           block forms, the Member class) */
 static PyObject *py_configure(PyObject *self, PyObject *args) {
-    PyObject *tag_maps[2], *cats, *sa, *sf, *ba, *bf, *member, *k, *v;
+    PyObject *tag_maps[2], *cats, *sa, *sf, *ba, *bf, *member;
     if (!PyArg_ParseTuple(args, "O!O!O!OOOOO!", &PyDict_Type, &tag_maps[0], &PyDict_Type, &tag_maps[1],
                           &PyDict_Type, &cats, &sa, &sf, &ba, &bf, &PyType_Type, &member))
         return NULL;
     configured = 0;
     Py_XSETREF(MemberType, Py_NewRef(member));
     memset(TAG_CAT, CAT_SKIP, sizeof TAG_CAT);
-    Py_ssize_t pos;
-    for (int types = 0; types < 2; types++) {
-        pos = 0;
-        while (PyDict_Next(tag_maps[types], &pos, &k, &v)) {
-            long tag = PyLong_AsLong(k), cat = PyLong_AsLong(v);
-            if (PyErr_Occurred())
-                return NULL;
-            if (tag < 0 || tag > 0xFFFF || cat < 0 || cat >= N_CATS)
-                return PyErr_Format(PyExc_ValueError, "tag 0x%lx category %ld", tag, cat);
-            TAG_CAT[types][tag] = (uint8_t)cat;
-        }
-    }
-    memset(CAT_NATTRS, 0, sizeof CAT_NATTRS);
-    pos = 0;
-    while (PyDict_Next(cats, &pos, &k, &v)) {
-        long cat = PyLong_AsLong(k);
-        if (PyErr_Occurred())
-            return NULL;
-        if (cat < 0 || cat >= N_CATS || !PyTuple_Check(v) || PyTuple_GET_SIZE(v) != NSLOTS[cat])
-            return PyErr_Format(PyExc_ValueError, "category %ld: not the slots this walk fills", cat);
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
-            long attr = PyLong_AsLong(PyTuple_GET_ITEM(v, i));
-            if (PyErr_Occurred())
-                return NULL;
-            if (attr != SLOT_ATTRS[cat][i])
-                return PyErr_Format(PyExc_ValueError, "category %ld slot %zd: attribute 0x%lx", cat, i, attr);
-            CAT_ATTRS[cat][i] = (uint32_t)attr;
-        }
-        CAT_NATTRS[cat] = (int)PyTuple_GET_SIZE(v);
-    }
-    for (int c = 0; c < N_CATS; c++)
-        if (CAT_NATTRS[c] != NSLOTS[c])
-            return PyErr_Format(PyExc_ValueError, "category %d not given", c);
+    if (tag_categories(tag_maps[0], 0) < 0 || tag_categories(tag_maps[1], 1) < 0 || category_attributes(cats) < 0)
+        return NULL;
     if (set_from(sa, &STRING_ATTRS) < 0 || set_from(sf, &STRING_FORMS) < 0 || set_from(ba, &BLOCK_ATTRS) < 0 ||
         set_from(bf, &BLOCK_FORMS) < 0)
         return NULL;
@@ -453,130 +682,132 @@ static PyObject *py_configure(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- abbreviation tables ------------------------------------------------------ */
+
 static void table_free(PyObject *capsule) {
     Table *t = PyCapsule_GetPointer(capsule, "kernsurf._dwarfwalk.Table");
     if (t == NULL)
         return;
-    for (uint64_t i = 0; i < t->ncodes; i++)
+    for (Py_ssize_t i = 0; i < t->ncodes; i++)
         PyMem_Free(t->codes[i].ops);
     PyMem_Free(t->codes);
     PyMem_Free(t);
+}
+
+/* How the walk passes the attribute spec (attr, form) of an abbreviation of
+ * category `cat`: into its slot when the category wants it and no earlier spec
+ * took that slot (*taken), else skipped; Unsupported where dwarf_forms.decoder
+ * would refuse it. */
+static int compile_op(const Table *t, int cat, uint64_t attr, uint64_t form, uint64_t implicit, uint32_t *taken,
+                      Op *op) {
+    int slot = -1;
+    for (int i = 0; i < CAT_NATTRS[cat]; i++)
+        if (CAT_ATTRS[cat][i] == attr) {
+            if (!(*taken & (1u << i)))
+                slot = i, *taken |= 1u << i;
+            break;
+        }
+    int size = form > 0xFFFF ? -2 : form_size(t, (unsigned)form);
+    if (size == -2 || (slot >= 0 && (in_set(&STRING_ATTRS, attr) != in_set(&STRING_FORMS, form) ||
+                                     (in_set(&BLOCK_FORMS, form) && !in_set(&BLOCK_ATTRS, attr)))))
+        FAIL("a form dwarf_forms refuses");
+    memset(op, 0, sizeof *op);
+    op->form = (uint16_t)form;
+    op->implicit = (int64_t)implicit;
+    if (slot >= 0) {
+        op->kind = OP_READ;
+        op->slot = (int8_t)slot;
+    } else if (size >= 0) {
+        op->kind = OP_SKIP_FIXED;
+        op->size = (uint32_t)size;
+    } else if (form == DW_FORM_string) {
+        op->kind = OP_SKIP_CSTR;
+    } else if (form == DW_FORM_block || form == DW_FORM_exprloc) {
+        op->kind = OP_SKIP_BLOCK_ULEB;
+    } else if (form == DW_FORM_block1 || form == DW_FORM_block2 || form == DW_FORM_block4) {
+        op->kind = OP_SKIP_BLOCKN;
+        op->size = block_width((unsigned)form);
+    } else {
+        op->kind = OP_SKIP_ULEB;
+    }
+    return 0;
+}
+
+/* The attribute specs of one abbreviation at *pp into a->ops (ops: scratch space). */
+static int parse_abbrev(const Table *t, const uint8_t *d, uint64_t n, uint64_t *pp, Abbrev *a, Op **ops,
+                        Py_ssize_t *opcap) {
+    uint32_t taken = 0;
+    Py_ssize_t k = 0;
+    for (;;) {
+        uint64_t attr, form, implicit = 0;
+        Op op;
+        if (read_uleb(d, n, pp, &attr) < 0 || read_uleb(d, n, pp, &form) < 0)
+            return -1;
+        if (attr == 0 && form == 0)
+            break;
+        if (form == DW_FORM_implicit_const && read_uleb(d, n, pp, &implicit) < 0)
+            return -1;
+        if (compile_op(t, a->cat, attr, form, implicit, &taken, &op) < 0)
+            return -1;
+        if (op.kind == OP_SKIP_FIXED && k > 0 && (*ops)[k - 1].kind == OP_SKIP_FIXED) {
+            (*ops)[k - 1].size += op.size;
+            continue;
+        }
+        if (grow((void **)ops, opcap, k, sizeof(Op)) < 0)
+            return -1;
+        (*ops)[k++] = op;
+    }
+    a->ops = PyMem_Malloc((k ? k : 1) * sizeof(Op));
+    if (a->ops == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(a->ops, *ops, k * sizeof(Op));
+    a->nops = (uint32_t)k;
+    return 0;
 }
 
 /* One table of .debug_abbrev, as dwarf.parse_abbrevs reads it (t->types: want_types);
  * Unsupported wherever dwarf_forms.decoder would refuse an abbreviation. */
 static int parse_into(Table *t, const uint8_t *d, uint64_t n, uint64_t p) {
     Op *ops = NULL;
-    uint64_t opcap = 0;
+    Py_ssize_t opcap = 0;
+    int rc = -1;
     while (p < n) {
-        uint64_t code, tag, attr, form;
+        uint64_t code, tag;
         if (read_uleb(d, n, &p, &code) < 0)
-            goto fail;
+            goto done;
         if (code == 0)
             break;
         if (read_uleb(d, n, &p, &tag) < 0)
-            goto fail;
+            goto done;
         if (p >= n) {
             PyErr_SetString(Unsupported, "table past the section");
-            goto fail;
+            goto done;
         }
         int children = d[p++] != 0;
         if (code > 1000000 || tag > 0xFFFF) {
             PyErr_SetString(Unsupported, "abbreviation code or tag out of range");
-            goto fail;
+            goto done;
         }
-        if (code >= t->ncodes) {
-            uint64_t nc = t->ncodes ? t->ncodes : 64;
-            while (nc <= code)
-                nc *= 2;
-            Abbrev *grown = PyMem_Realloc(t->codes, nc * sizeof(Abbrev));
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                goto fail;
-            }
-            memset(grown + t->ncodes, 0, (nc - t->ncodes) * sizeof(Abbrev));
-            t->codes = grown, t->ncodes = nc;
-        }
+        if (grow((void **)&t->codes, &t->ncodes, (Py_ssize_t)code, sizeof(Abbrev)) < 0)
+            goto done;
         Abbrev *a = &t->codes[code];
         if (a->present) {
             PyErr_SetString(Unsupported, "duplicate abbreviation code");
-            goto fail;
+            goto done;
         }
-        int cat = TAG_CAT[t->types][tag];
-        uint32_t taken = 0, k = 0;
-        for (;;) {
-            if (read_uleb(d, n, &p, &attr) < 0 || read_uleb(d, n, &p, &form) < 0)
-                goto fail;
-            if (attr == 0 && form == 0)
-                break;
-            uint64_t implicit = 0;
-            if (form == 0x21 && read_uleb(d, n, &p, &implicit) < 0)
-                goto fail;
-            int slot = -1;
-            for (int i = 0; i < CAT_NATTRS[cat]; i++)
-                if (CAT_ATTRS[cat][i] == attr) {
-                    if (!(taken & (1u << i)))
-                        slot = i, taken |= 1u << i;
-                    break;
-                }
-            int size = form > 0xFFFF ? -2 : form_size(t, (unsigned)form);
-            if (size == -2 ||
-                (slot >= 0 && (in_set(&STRING_ATTRS, attr) != in_set(&STRING_FORMS, form) ||
-                               (in_set(&BLOCK_FORMS, form) && !in_set(&BLOCK_ATTRS, attr))))) {
-                PyErr_SetString(Unsupported, "a form dwarf_forms refuses");
-                goto fail;
-            }
-            if (k == opcap) {
-                uint64_t nc = opcap ? opcap * 2 : 16;
-                Op *grown = PyMem_Realloc(ops, nc * sizeof(Op));
-                if (grown == NULL) {
-                    PyErr_NoMemory();
-                    goto fail;
-                }
-                ops = grown, opcap = nc;
-            }
-            Op op = {0};
-            op.form = (uint16_t)form;
-            op.implicit = (int64_t)implicit;
-            if (slot >= 0) {
-                op.kind = OP_READ;
-                op.slot = (int8_t)slot;
-            } else if (size >= 0) {
-                if (k > 0 && ops[k - 1].kind == OP_SKIP_FIXED) {
-                    ops[k - 1].size += (uint32_t)size;
-                    continue;
-                }
-                op.kind = OP_SKIP_FIXED;
-                op.size = (uint32_t)size;
-            } else if (form == 0x08) {
-                op.kind = OP_SKIP_CSTR;
-            } else if (form == 0x09 || form == 0x18) {
-                op.kind = OP_SKIP_BLOCK_ULEB;
-            } else if (form == 0x0A || form == 0x03 || form == 0x04) {
-                op.kind = OP_SKIP_BLOCKN;
-                op.size = form == 0x0A ? 1 : form == 0x03 ? 2 : 4;
-            } else {
-                op.kind = OP_SKIP_ULEB;
-            }
-            ops[k++] = op;
-        }
-        a->ops = PyMem_Malloc((k ? k : 1) * sizeof(Op));
-        if (a->ops == NULL) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-        memcpy(a->ops, ops, k * sizeof(Op));
-        a->nops = k;
-        a->present = 1;
         a->tag = (uint32_t)tag;
         a->children = (uint8_t)children;
-        a->cat = (uint8_t)cat;
+        a->cat = TAG_CAT[t->types][tag];
+        if (parse_abbrev(t, d, n, &p, a, &ops, &opcap) < 0)
+            goto done;
+        a->present = 1;
     }
+    rc = 0;
+done:
     PyMem_Free(ops);
-    return 0;
-fail:
-    PyMem_Free(ops);
-    return -1;
+    return rc;
 }
 
 /* parse_table(abbrev, offset, offset_size, address_size, version, big_endian, types) -> table */
@@ -618,22 +849,7 @@ done:
     return capsule;
 }
 
-/* ---- the walk ------------------------------------------------------------------- */
-
-typedef struct {
-    uint32_t tag;
-    uint64_t die;
-    Py_ssize_t cand; /* index into the prototype candidates, -1 */
-    Py_ssize_t rec;  /* index into the type records, -1 */
-} Frame;
-
-typedef struct {
-    uint64_t die;
-    PyObject *name;
-    PyObject *params; /* list of (name, type) and None; without types NULL once a type is not void */
-    uint64_t rtype;   /* `rtype or 0` */
-    int is_decl;
-} Cand;
+/* ---- the type DIEs of a unit (walk_unit's raw_types) ------------------------- */
 
 /* A child of a type DIE as walk_unit appends it to the raw entry's children:
  * a subroutine type's parameter (a: its type), its "..." (None), an array's
@@ -662,20 +878,6 @@ typedef struct {
     uint64_t *roots; /* types the candidates' prototypes start from */
     Py_ssize_t nrecs, crecs, nkids, ckids, nroots, croots;
 } Types;
-
-/* Room for one more element of a growing array. */
-static int grow(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t size) {
-    if (n < *cap)
-        return 0;
-    Py_ssize_t nc = *cap ? *cap * 2 : 256;
-    void *grown = PyMem_Realloc(*buf, (size_t)nc * size);
-    if (grown == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    *buf = grown, *cap = nc;
-    return 0;
-}
 
 /* A type reference as walk_unit keeps it: refused when it is negative or so
  * large that it could meet _Graph's synthetic array ids (1 << 48 and up). */
@@ -741,7 +943,7 @@ static int position(const Val *v, int64_t *out) {
 static int plus_uconst(const Val *loc, int64_t *out) {
     uint64_t u = 0;
     const uint8_t *b = (const uint8_t *)loc->s;
-    if (loc->n > 0 && b[0] == 0x23)
+    if (loc->n > 0 && b[0] == DW_OP_plus_uconst)
         for (Py_ssize_t i = 1, s = 0; i < loc->n; i++, s += 7) {
             if (s > 35)
                 FAIL("member location out of range");
@@ -922,14 +1124,85 @@ static int get_u64(PyObject *o, uint64_t *out) {
     return 0;
 }
 
-/* Continue at a DIE's sibling (when it has one) instead of its children. */
-static inline int jump(const Val *sibling, uint64_t *p, int *descend) {
+/* ---- the walk: its state -------------------------------------------------------- */
+
+/* An open parent DIE. */
+typedef struct {
+    uint32_t tag;
+    uint64_t die;
+    Py_ssize_t cand; /* index into the prototype candidates, -1 */
+    Py_ssize_t rec;  /* index into the type records, -1 */
+} Frame;
+
+/* A subprogram whose prototype the unit may print (walk_unit's sub_info and params). */
+typedef struct {
+    uint64_t die;
+    PyObject *name;
+    PyObject *params; /* list of (name, type) and None; without types NULL once a type is not void */
+    uint64_t rtype;   /* `rtype or 0` */
+    int is_decl;
+} Cand;
+
+/* walk()'s arguments, parsed once from Python (see py_walk). */
+typedef struct {
+    Py_buffer info, debug_str, line_str, str_offsets, addr;
+    PyObject *table, *str_base, *addr_base, *btf_funcs, *prototyped, *seen;
+    unsigned long long die_offset, end, unit_offset;
+    int layouts;
+} WalkArgs;
+
+/* One unit's walk: what it reads, what it found, where it is. */
+typedef struct {
+    Reader r;
+    int types, layouts;
+    PyObject *btf_funcs, *prototyped, *seen; /* names whose prototype the unit does not print */
+    /* found */
+    PyObject *cu, *subs, *edges;    /* the unit DIE's facts; Sub and Edge fields */
+    PyObject *str_base, *addr_base; /* the unit's own, NULL when it has none */
+    Cand *cands;
+    Py_ssize_t ncands, ccands;
+    Types ty;
+    /* where */
+    Frame *stack; /* the open parents */
+    Py_ssize_t depth, cstack;
+    uint64_t top;          /* the outermost concrete subprogram or abstract instance... */
+    Py_ssize_t top_depth;  /* ...at this depth of the stack, -1 outside one */
+    int abstract;          /* top is an abstract instance (DW_AT_inline): only its call sites count */
+} Walk;
+
+/* The DIE at hand: its offset, abbreviation and wanted attributes, and what the
+ * walk does next (next: where it goes on; descend: into its children, with
+ * `cand` and `rec` its candidate and type record, -1). */
+typedef struct {
+    uint64_t off;
+    const Abbrev *a;
+    Val v[MAX_SLOTS];
+    uint64_t next;
+    int descend;
+    Py_ssize_t cand, rec;
+} Die;
+
+static inline const Frame *parent(const Walk *w) {
+    return w->depth > 0 ? &w->stack[w->depth - 1] : NULL;
+}
+
+/* Appends a new reference to a list (NULL: an error already set). */
+static int append_new(PyObject *list, PyObject *item) {
+    if (item == NULL)
+        return -1;
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* Goes on at a DIE's sibling (when it has one) instead of its children. */
+static inline int jump(const Val *sibling, Die *die) {
     if (sibling->kind == V_NONE)
         return 0;
     if (sibling->neg)
         FAIL("negative sibling");
-    *p = sibling->u;
-    *descend = 0;
+    die->next = sibling->u;
+    die->descend = 0;
     return 0;
 }
 
@@ -946,392 +1219,451 @@ static int set_base(const Val *v, uint64_t *base, PyObject **obj) {
 }
 
 /* Whether walk_unit's _finish skips the prototype of `name` from the start: a name
- * in `skip` or `skip2` (WalkConfig.btf_funcs, prototyped) or already in `seen`
- * (as a declaration's, for one). */
-static int skipped(PyObject *skip, PyObject *skip2, PyObject *seen, PyObject *name, int is_decl) {
-    int found = PySet_Contains(skip, name);
+ * in WalkConfig.btf_funcs or prototyped, or already in `seen` (as a declaration's,
+ * for one). */
+static int skipped(const Walk *w, PyObject *name, int is_decl) {
+    int found = PySet_Contains(w->btf_funcs, name);
     if (found == 0)
-        found = PySet_Contains(skip2, name);
+        found = PySet_Contains(w->prototyped, name);
     if (found == 0)
-        found = PySet_Contains(seen, name);
+        found = PySet_Contains(w->seen, name);
     if (found == 0 && is_decl) {
         PyObject *key = PyTuple_Pack(2, s_decl, name);
-        found = key ? PySet_Contains(seen, key) : -1;
+        found = key ? PySet_Contains(w->seen, key) : -1;
         Py_XDECREF(key);
     }
     return found;
 }
 
-/* walk(info, die_offset, end, cu, table, debug_str, line_str, str_offsets, addr, str_base, addr_base,
- *      skip, skip2, seen, layouts) -> (cu, subs, edges, sub_info, params, str_base, addr_base, raw_types)
- * cu: (name, comp_dir, producer, language, stmt_list); str_base/addr_base: the unit's, None if unset;
- * sub_info/params: only of candidates `skipped` keeps; raw_types: None for a table without types,
- * every type DIE's with layouts, else those the candidates' prototypes reach. */
-static PyObject *py_walk(PyObject *self, PyObject *args) {
-    Py_buffer info, bstr, blstr, bstroff, baddr;
-    unsigned long long die_offset, end, cu;
-    PyObject *capsule, *ostr_base, *oaddr_base, *skip, *skip2, *seen;
-    int layouts;
-    if (!PyArg_ParseTuple(args, "y*KKKOy*y*y*y*OOOOOp", &info, &die_offset, &end, &cu, &capsule, &bstr, &blstr,
-                          &bstroff, &baddr, &ostr_base, &oaddr_base, &skip, &skip2, &seen, &layouts))
-        return NULL;
-    PyObject *result = NULL, *subs = NULL, *edges = NULL, *cu_tuple = NULL;
-    PyObject *new_str_base = NULL, *new_addr_base = NULL;
-    Frame *stack = NULL;
-    Cand *cands = NULL;
-    Py_ssize_t sp = 0, scap = 0, ncand = 0, ccap = 0;
-    Types ty = {0};
-    Reader r;
-    if (!PyAnySet_Check(skip) || !PyAnySet_Check(skip2) || !PyAnySet_Check(seen)) {
-        PyErr_SetString(PyExc_TypeError, "skip and seen must be sets");
-        goto done;
+/* ---- the walk: one function per branch of walk_unit ----------------------------- */
+
+/* "skip": variables, labels, lexical blocks, ... Their children are passed over
+ * by DW_AT_sibling, but for a lexical block's (call sites and inlines are inside). */
+static inline int on_skip(Die *die) {
+    if (die->a->children && die->a->tag != DW_TAG_lexical_block)
+        return jump(&die->v[SKIP_SIBLING], die);
+    return 0;
+}
+
+/* A formal parameter of a prototype candidate: (name, type); without types, a
+ * type that is not void leaves the candidate without a prototype. */
+static int candidate_param(Walk *w, Cand *c, const Val *v) {
+    const Val *type = &v[PARAM_TYPE];
+    if (!w->types && type->kind == V_INT && type->u != 0) {
+        if (type->neg)
+            FAIL("negative type reference");
+        Py_CLEAR(c->params); /* a type this walk does not describe: no prototype */
+        return 0;
     }
-    r.t = PyCapsule_GetPointer(capsule, "kernsurf._dwarfwalk.Table");
-    if (r.t == NULL)
-        goto done;
-    r.d = info.buf;
-    r.n = (uint64_t)info.len;
-    r.str = bstr.buf, r.nstr = (uint64_t)bstr.len;
-    r.lstr = blstr.buf, r.nlstr = (uint64_t)blstr.len;
-    r.stroff = bstroff.buf, r.nstroff = (uint64_t)bstroff.len;
-    r.addr = baddr.buf, r.naddr = (uint64_t)baddr.len;
-    r.cu = cu;
-    if (get_u64(ostr_base, &r.str_base) < 0 || get_u64(oaddr_base, &r.addr_base) < 0)
-        goto done;
-    subs = PyList_New(0);
-    edges = PyList_New(0);
-    if (subs == NULL || edges == NULL)
-        goto done;
-    const Table *t = r.t;
-    const int types = t->types;
-    const uint8_t *d = r.d;
-    uint64_t p = die_offset;
-    int have_top = 0, abstract = 0;
-    uint64_t top = 0;
-    Py_ssize_t top_depth = -1;
-    Val v[MAX_SLOTS];
-    while (p < end) {
-        uint64_t die = p, code;
-        if (p >= r.n) {
-            PyErr_SetString(Unsupported, "DIE past the section");
-            goto done;
+    if (w->types && (check_ref(type) < 0 || add_root(&w->ty, type) < 0))
+        return -1;
+    return append_new(c->params, Py_BuildValue("(NN)", val_obj(&v[PARAM_NAME]), ref_obj(type)));
+}
+
+/* DW_TAG_formal_parameter: a parameter of the candidate or subroutine type it is in. */
+static int on_formal_parameter(Walk *w, const Die *die) {
+    const Frame *f = parent(w);
+    const Val *type = &die->v[PARAM_TYPE];
+    if (f == NULL)
+        return 0;
+    if (f->tag == DW_TAG_subprogram) {
+        Cand *c = f->cand >= 0 ? &w->cands[f->cand] : NULL;
+        return c != NULL && c->params != NULL ? candidate_param(w, c, die->v) : 0;
+    }
+    if (f->tag != DW_TAG_subroutine_type)
+        return 0;
+    if (!w->types || f->rec < 0)
+        FAIL("parameter of a subroutine type");
+    if (check_ref(type) < 0)
+        return -1;
+    return add_kid(&w->ty, f->rec, K_PARAM, type, NULL);
+}
+
+/* A subprogram's Sub fields: (die, name, external, decl_file, decl_line, inline,
+ * low_pc, declaration, origin, concrete). */
+static PyObject *sub_fields(const Die *die, const Val *origin, int concrete) {
+    const Val *v = die->v;
+    PyObject *name = val_obj(&v[SUB_NAME]);
+    PyObject *sub = name ? PyTuple_New(10) : NULL;
+    if (sub == NULL) {
+        Py_XDECREF(name);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(sub, 0, PyLong_FromUnsignedLongLong(die->off));
+    PyTuple_SET_ITEM(sub, 1, name);
+    PyTuple_SET_ITEM(sub, 2, PyBool_FromLong(truthy(&v[SUB_EXTERNAL])));
+    PyTuple_SET_ITEM(sub, 3, val_obj(&v[SUB_DECL_FILE]));
+    PyTuple_SET_ITEM(sub, 4, val_obj(&v[SUB_DECL_LINE]));
+    PyTuple_SET_ITEM(sub, 5, val_obj(&v[SUB_INLINE]));
+    PyTuple_SET_ITEM(sub, 6, val_obj(&v[SUB_LOW_PC]));
+    PyTuple_SET_ITEM(sub, 7, PyBool_FromLong(truthy(&v[SUB_DECLARATION])));
+    PyTuple_SET_ITEM(sub, 8, val_obj(origin));
+    PyTuple_SET_ITEM(sub, 9, PyBool_FromLong(concrete));
+    for (int i = 0; i < 10; i++)
+        if (PyTuple_GET_ITEM(sub, i) == NULL) {
+            Py_DECREF(sub);
+            return NULL;
         }
-        if (d[p] < 0x80)
-            code = d[p++];
-        else if (read_uleb(d, r.n, &p, &code) < 0)
-            goto done;
+    return sub;
+}
+
+/* A prototype candidate (sub_info, params), unless its name is skipped; its
+ * return type a root of the types the prototypes reach. */
+static int add_candidate(Walk *w, Die *die, PyObject *name, int declaration) {
+    const Val *rtype = &die->v[SUB_TYPE];
+    if (rtype->kind == V_INT && rtype->neg)
+        FAIL("negative type reference");
+    int skip = skipped(w, name, declaration);
+    if (skip != 0)
+        return skip < 0 ? -1 : 0;
+    if (w->types && (check_ref(rtype) < 0 || add_root(&w->ty, rtype) < 0))
+        return -1;
+    if (grow((void **)&w->cands, &w->ccands, w->ncands, sizeof(Cand)) < 0)
+        return -1;
+    Cand *c = &w->cands[w->ncands];
+    c->die = die->off;
+    c->is_decl = declaration;
+    c->rtype = rtype->kind == V_INT ? rtype->u : 0;
+    c->name = Py_NewRef(name);
+    /* Without types, a return type this walk does not describe: no prototype (as in Python). */
+    c->params = !w->types && rtype->kind == V_INT && rtype->u != 0 ? NULL : PyList_New(0);
+    die->cand = w->ncands++;
+    return c->params == NULL && PyErr_Occurred() ? -1 : 0;
+}
+
+/* DW_TAG_subprogram: its Sub; a prototype candidate when it is its own origin and
+ * prototyped or defined; the top subprogram when it is concrete or an abstract
+ * instance (a call site GCC files under the abstract instance is a call that
+ * function makes, docs/concepts.md#callers). */
+static int on_subprogram(Walk *w, Die *die) {
+    const Val *v = die->v;
+    int concrete = v[SUB_LOW_PC].kind != V_NONE || v[SUB_RANGES].kind != V_NONE;
+    int declaration = truthy(&v[SUB_DECLARATION]);
+    const Val *origin = truthy(&v[SUB_ORIGIN]) ? &v[SUB_ORIGIN] : &v[SUB_SPEC];
+    PyObject *sub = sub_fields(die, origin, concrete);
+    if (sub == NULL || PyList_Append(w->subs, sub) < 0) {
+        Py_XDECREF(sub);
+        return -1;
+    }
+    int rc = 0;
+    if (origin->kind == V_NONE && v[SUB_NAME].kind != V_NONE && (truthy(&v[SUB_PROTOTYPED]) || !declaration))
+        rc = add_candidate(w, die, PyTuple_GET_ITEM(sub, 1), declaration);
+    Py_DECREF(sub);
+    if (rc < 0)
+        return -1;
+    if (die->a->children && w->top_depth < 0 && (concrete || v[SUB_INLINE].kind != V_NONE))
+        w->top = die->off, w->top_depth = w->depth, w->abstract = !concrete;
+    return 0;
+}
+
+/* DW_TAG_inlined_subroutine in a concrete top: an "inline" edge from its origin,
+ * at its low_pc, else its entry_pc. */
+static int on_inlined_subroutine(Walk *w, const Die *die) {
+    const Val *v = die->v;
+    if (w->top_depth < 0 || v[INL_ORIGIN].kind == V_NONE || w->abstract)
+        return 0;
+    const Val *at = v[INL_LOW_PC].kind != V_NONE ? &v[INL_LOW_PC] : &v[INL_ENTRY_PC];
+    return append_new(w->edges, Py_BuildValue("(NKON)", val_obj(&v[INL_ORIGIN]), (unsigned long long)w->top,
+                                              s_inline, val_obj(at)));
+}
+
+/* "call": DW_TAG_call_site or DW_TAG_GNU_call_site in a top: a "direct" edge from
+ * its call_origin, else its abstract_origin; its children passed over. */
+static int on_call(Walk *w, Die *die) {
+    const Val *v = die->v;
+    const Val *origin = v[CALL_CALL_ORIGIN].kind != V_NONE ? &v[CALL_CALL_ORIGIN] : &v[CALL_ORIGIN];
+    if (w->top_depth >= 0 && origin->kind != V_NONE &&
+        append_new(w->edges, Py_BuildValue("(NKOO)", val_obj(origin), (unsigned long long)w->top, s_direct,
+                                           Py_None)) < 0)
+        return -1;
+    return die->a->children ? jump(&v[CALL_SIBLING], die) : 0;
+}
+
+/* DW_TAG_subrange_type: a dimension (count, upper bound) of the array type it is in. */
+static int on_subrange_type(Walk *w, const Die *die) {
+    const Frame *f = parent(w);
+    if (f == NULL || f->tag != DW_TAG_array_type)
+        return 0;
+    return add_kid(&w->ty, f->rec, K_DIM, &die->v[TYPE_COUNT], &die->v[TYPE_UPPER]);
+}
+
+/* "type", any other type DIE: its record; its children passed over unless they
+ * are an array's dimensions, a subroutine type's parameters or (with layouts)
+ * members and enumerators (walk_unit's _DESCEND_ALWAYS and _DESCEND_LAYOUT). */
+static int on_type(Walk *w, Die *die) {
+    const Val *v = die->v;
+    uint32_t tag = die->a->tag;
+    Types *ty = &w->ty;
+    if (check_ref(&v[TYPE_TYPE]) < 0 || grow((void **)&ty->recs, &ty->crecs, ty->nrecs, sizeof(TypeRec)) < 0)
+        return -1;
+    TypeRec *tr = &ty->recs[ty->nrecs];
+    tr->die = die->off, tr->tag = tag, tr->mark = 0, tr->first = tr->last = -1;
+    tr->name = v[TYPE_NAME], tr->ref = v[TYPE_TYPE], tr->size = v[TYPE_BYTE_SIZE];
+    tr->enc = v[TYPE_ENCODING], tr->count = v[TYPE_COUNT], tr->decl = v[TYPE_DECLARATION];
+    die->rec = ty->nrecs++;
+    int children_wanted = tag == DW_TAG_array_type || tag == DW_TAG_subroutine_type ||
+                          (w->layouts && (tag == DW_TAG_structure_type || tag == DW_TAG_union_type ||
+                                          tag == DW_TAG_enumeration_type));
+    return die->a->children && !children_wanted ? jump(&v[TYPE_SIBLING], die) : 0;
+}
+
+/* DW_TAG_member, with layouts: a member of the struct or union it is in (dwarf._member). */
+static int on_member(Walk *w, const Die *die) {
+    const Frame *f = parent(w);
+    if (!w->layouts || f == NULL || f->rec < 0)
+        return 0;
+    return add_member(&w->ty, f->rec, die->v, w->r.t->big);
+}
+
+/* DW_TAG_enumerator, with layouts: (name, value) of the enumeration it is in. */
+static int on_enumerator(Walk *w, const Die *die) {
+    const Frame *f = parent(w);
+    if (!w->layouts || f == NULL || f->rec < 0)
+        return 0;
+    return add_kid(&w->ty, f->rec, K_ENUMR, &die->v[ENUMR_NAME], &die->v[ENUMR_VALUE]);
+}
+
+/* "unspecified", DW_TAG_unspecified_parameters: None, the "..." of the candidate
+ * or subroutine type it is in. */
+static int on_unspecified(Walk *w) {
+    const Frame *f = parent(w);
+    if (f == NULL)
+        return 0;
+    if (f->tag == DW_TAG_subprogram && f->cand >= 0) {
+        Cand *c = &w->cands[f->cand];
+        return c->params != NULL ? PyList_Append(c->params, Py_None) : 0;
+    }
+    if (f->tag != DW_TAG_subroutine_type)
+        return 0;
+    if (!w->types || f->rec < 0)
+        FAIL("unspecified parameters of a subroutine type");
+    return add_kid(&w->ty, f->rec, K_VARIADIC, NULL, NULL);
+}
+
+/* "cu", the first unit DIE: the unit's facts, its str_offsets and addr bases.
+ * 1: a Rust unit, whose facts are all walk_unit returns. */
+static int on_cu(Walk *w, const Die *die) {
+    const Val *v = die->v;
+    if (w->cu != NULL)
+        return 0;
+    w->cu = Py_BuildValue("(NNNNN)", val_obj(&v[CU_NAME]), val_obj(&v[CU_COMP_DIR]), val_obj(&v[CU_PRODUCER]),
+                          val_obj(&v[CU_LANGUAGE]), val_obj(&v[CU_STMT_LIST]));
+    if (w->cu == NULL || set_base(&v[CU_STR_BASE], &w->r.str_base, &w->str_base) < 0 ||
+        set_base(&v[CU_ADDR_BASE], &w->r.addr_base, &w->addr_base) < 0)
+        return -1;
+    const Val *language = &v[CU_LANGUAGE];
+    return language->kind == V_INT && !language->neg && language->u == DW_LANG_Rust;
+}
+
+/* One DIE by walk_unit's branch for its category (CAT_TAG: one tag each). */
+static inline int on_die(Walk *w, Die *die) {
+    switch (die->a->cat) {
+    case CAT_SKIP:
+        return on_skip(die);
+    case CAT_PARAM:
+        return on_formal_parameter(w, die);
+    case CAT_SUB:
+        return on_subprogram(w, die);
+    case CAT_INL:
+        return on_inlined_subroutine(w, die);
+    case CAT_CALL:
+        return on_call(w, die);
+    case CAT_TYPE:
+        return die->a->tag == DW_TAG_subrange_type ? on_subrange_type(w, die) : on_type(w, die);
+    case CAT_MEMBER:
+        return on_member(w, die);
+    case CAT_ENUMR:
+        return on_enumerator(w, die);
+    case CAT_UNSPEC:
+        return on_unspecified(w);
+    case CAT_CU:
+        return on_cu(w, die);
+    default:
+        return 0;
+    }
+}
+
+/* ---- the walk: the DIE loop ----------------------------------------------------- */
+
+/* The DIE at hand becomes an open parent. */
+static int open_parent(Walk *w, const Die *die) {
+    if (grow((void **)&w->stack, &w->cstack, w->depth, sizeof(Frame)) < 0)
+        return -1;
+    Frame *f = &w->stack[w->depth++];
+    f->tag = die->a->tag, f->die = die->off, f->cand = die->cand, f->rec = die->rec;
+    return 0;
+}
+
+/* The end of the innermost open parent's children (and of the top subprogram's). */
+static inline void close_parent(Walk *w) {
+    w->depth--;
+    if (w->depth == w->top_depth)
+        w->top_depth = -1, w->abstract = 0;
+}
+
+/* dwarf.walk_unit's DIE loop over [p, end): per DIE, its wanted attributes, its
+ * branch (on_die), then its children or (when the branch jumped) its sibling. */
+static int walk_unit(Walk *w, uint64_t p, uint64_t end) {
+    const Reader *r = &w->r;
+    Die die;
+    while (p < end) {
+        uint64_t code;
+        die.off = p;
+        if (p >= r->n)
+            FAIL("DIE past the section");
+        if (r->d[p] < 0x80)
+            code = r->d[p++];
+        else if (read_uleb(r->d, r->n, &p, &code) < 0)
+            return -1;
         if (code == 0) {
-            if (sp == 0)
-                break;
-            sp--;
-            if (sp == top_depth)
-                have_top = 0, top_depth = -1, abstract = 0;
+            if (w->depth == 0)
+                break; /* padding after the unit DIE's children */
+            close_parent(w);
             continue;
         }
-        if (code >= t->ncodes || !t->codes[code].present) {
-            PyErr_SetString(Unsupported, "unknown abbreviation code");
-            goto done;
-        }
-        const Abbrev *a = &t->codes[code];
-        int cat = a->cat;
-        for (int i = 0; i < NSLOTS[cat]; i++)
-            v[i].kind = V_NONE;
-        for (uint32_t i = 0; i < a->nops; i++) {
-            const Op *op = &a->ops[i];
-            if (op->kind == OP_READ) {
-                if (read_value(&r, &p, op, &v[op->slot]) < 0)
-                    goto done;
-            } else if (op->kind == OP_SKIP_FIXED) {
-                p += op->size;
-            } else if (skip_ops(&r, &p, op) < 0) {
-                goto done;
-            }
-        }
-        if (p > r.n) {
-            PyErr_SetString(Unsupported, "DIE past the section");
-            goto done;
-        }
-        int descend = a->children;
-        Py_ssize_t cand = -1, rec = -1;
-        uint32_t tag = a->tag;
-        if (cat == CAT_SKIP) {
-            if (a->children && tag != TAG_lexical_block && jump(&v[SKIP_SIBLING], &p, &descend) < 0)
-                goto done;
-        } else if (tag == TAG_formal_parameter) {
-            if (sp > 0) {
-                Frame *f = &stack[sp - 1];
-                if (f->tag == TAG_subprogram) {
-                    if (f->cand >= 0 && cands[f->cand].params != NULL) {
-                        Cand *c = &cands[f->cand];
-                        Val *pt = &v[PARAM_TYPE];
-                        if (types) {
-                            if (check_ref(pt) < 0 || add_root(&ty, pt) < 0)
-                                goto done;
-                            PyObject *name = val_obj(&v[PARAM_NAME]), *ref = name ? ref_obj(pt) : NULL;
-                            PyObject *item = ref ? Py_BuildValue("(NN)", name, ref) : NULL;
-                            if (item == NULL) {
-                                Py_XDECREF(name);
-                                goto done;
-                            }
-                            if (PyList_Append(c->params, item) < 0) {
-                                Py_DECREF(item);
-                                goto done;
-                            }
-                            Py_DECREF(item);
-                        } else if (pt->kind == V_INT && pt->u != 0) {
-                            if (pt->neg) {
-                                PyErr_SetString(Unsupported, "negative type reference");
-                                goto done;
-                            }
-                            Py_CLEAR(c->params); /* a type this walk does not describe: no prototype */
-                        } else {
-                            PyObject *name = val_obj(&v[PARAM_NAME]);
-                            PyObject *item = name ? Py_BuildValue("(Ni)", name, 0) : NULL;
-                            if (item == NULL || PyList_Append(c->params, item) < 0) {
-                                Py_XDECREF(item);
-                                goto done;
-                            }
-                            Py_DECREF(item);
-                        }
-                    }
-                } else if (f->tag == TAG_subroutine_type) {
-                    if (!types || f->rec < 0) {
-                        PyErr_SetString(Unsupported, "parameter of a subroutine type");
-                        goto done;
-                    }
-                    if (check_ref(&v[PARAM_TYPE]) < 0 || add_kid(&ty, f->rec, K_PARAM, &v[PARAM_TYPE], NULL) < 0)
-                        goto done;
-                }
-            }
-        } else if (tag == TAG_subprogram) {
-            int concrete = v[SUB_LOW_PC].kind != V_NONE || v[SUB_RANGES].kind != V_NONE;
-            Val *origin = truthy(&v[SUB_ORIGIN]) ? &v[SUB_ORIGIN] : &v[SUB_SPEC];
-            PyObject *name = val_obj(&v[SUB_NAME]);
-            PyObject *item = name ? PyTuple_New(10) : NULL;
-            if (item == NULL) {
-                Py_XDECREF(name);
-                goto done;
-            }
-            PyTuple_SET_ITEM(item, 0, PyLong_FromUnsignedLongLong(die));
-            PyTuple_SET_ITEM(item, 1, name);
-            PyTuple_SET_ITEM(item, 2, PyBool_FromLong(truthy(&v[SUB_EXTERNAL])));
-            PyTuple_SET_ITEM(item, 3, val_obj(&v[SUB_DECL_FILE]));
-            PyTuple_SET_ITEM(item, 4, val_obj(&v[SUB_DECL_LINE]));
-            PyTuple_SET_ITEM(item, 5, val_obj(&v[SUB_INLINE]));
-            PyTuple_SET_ITEM(item, 6, val_obj(&v[SUB_LOW_PC]));
-            PyTuple_SET_ITEM(item, 7, PyBool_FromLong(truthy(&v[SUB_DECLARATION])));
-            PyTuple_SET_ITEM(item, 8, val_obj(origin));
-            PyTuple_SET_ITEM(item, 9, PyBool_FromLong(concrete));
-            for (int i = 0; i < 10; i++)
-                if (PyTuple_GET_ITEM(item, i) == NULL) {
-                    Py_DECREF(item);
-                    goto done;
-                }
-            if (PyList_Append(subs, item) < 0) {
-                Py_DECREF(item);
-                goto done;
-            }
-            Py_DECREF(item);
-            int declaration = truthy(&v[SUB_DECLARATION]);
-            if (origin->kind == V_NONE && v[SUB_NAME].kind != V_NONE &&
-                (truthy(&v[SUB_PROTOTYPED]) || !declaration)) {
-                Val *rt = &v[SUB_TYPE];
-                if (rt->kind == V_INT && rt->neg) {
-                    PyErr_SetString(Unsupported, "negative type reference");
-                    goto done;
-                }
-                int skip_it = skipped(skip, skip2, seen, PyTuple_GET_ITEM(item, 1), declaration);
-                if (skip_it < 0)
-                    goto done;
-                if (skip_it)
-                    goto candidate_done;
-                if (types && (check_ref(rt) < 0 || add_root(&ty, rt) < 0))
-                    goto done;
-                if (ncand == ccap) {
-                    Py_ssize_t nc = ccap ? ccap * 2 : 64;
-                    Cand *grown = PyMem_Realloc(cands, nc * sizeof(Cand));
-                    if (grown == NULL) {
-                        PyErr_NoMemory();
-                        goto done;
-                    }
-                    cands = grown, ccap = nc;
-                }
-                Cand *c = &cands[ncand];
-                c->die = die;
-                c->is_decl = declaration;
-                c->rtype = rt->kind == V_INT ? rt->u : 0;
-                c->name = PyTuple_GET_ITEM(item, 1);
-                Py_INCREF(c->name);
-                /* Without types, a return type this walk does not describe: no prototype (as in Python). */
-                c->params = !types && rt->kind == V_INT && rt->u != 0 ? NULL : PyList_New(0);
-                cand = ncand++;
-                if (c->params == NULL && PyErr_Occurred())
-                    goto done;
-            }
-        candidate_done:
-            if (a->children && !have_top && (concrete || v[SUB_INLINE].kind != V_NONE)) {
-                have_top = 1, top = die, top_depth = sp, abstract = !concrete;
-            }
-        } else if (tag == TAG_inlined_subroutine) {
-            if (have_top && v[INL_ORIGIN].kind != V_NONE && !abstract) {
-                Val *at = v[INL_LOW_PC].kind != V_NONE ? &v[INL_LOW_PC] : &v[INL_ENTRY_PC];
-                PyObject *item = Py_BuildValue("(NKON)", val_obj(&v[INL_ORIGIN]), (unsigned long long)top,
-                                               s_inline, val_obj(at));
-                if (item == NULL || PyList_Append(edges, item) < 0) {
-                    Py_XDECREF(item);
-                    goto done;
-                }
-                Py_DECREF(item);
-            }
-        } else if (cat == CAT_CALL) {
-            Val *origin = v[CALL_CALL_ORIGIN].kind != V_NONE ? &v[CALL_CALL_ORIGIN] : &v[CALL_ORIGIN];
-            if (have_top && origin->kind != V_NONE) {
-                PyObject *item =
-                    Py_BuildValue("(NKOO)", val_obj(origin), (unsigned long long)top, s_direct, Py_None);
-                if (item == NULL || PyList_Append(edges, item) < 0) {
-                    Py_XDECREF(item);
-                    goto done;
-                }
-                Py_DECREF(item);
-            }
-            if (a->children && jump(&v[CALL_SIBLING], &p, &descend) < 0)
-                goto done;
-        } else if (cat == CAT_UNSPEC) {
-            if (sp > 0) {
-                Frame *f = &stack[sp - 1];
-                if (f->tag == TAG_subprogram && f->cand >= 0) {
-                    Cand *c = &cands[f->cand];
-                    if (c->params != NULL && PyList_Append(c->params, Py_None) < 0)
-                        goto done;
-                } else if (f->tag == TAG_subroutine_type) {
-                    if (!types || f->rec < 0) {
-                        PyErr_SetString(Unsupported, "unspecified parameters of a subroutine type");
-                        goto done;
-                    }
-                    if (add_kid(&ty, f->rec, K_VARIADIC, NULL, NULL) < 0)
-                        goto done;
-                }
-            }
-        } else if (cat == CAT_TYPE) {
-            if (tag == TAG_subrange_type) {
-                Frame *f = sp > 0 ? &stack[sp - 1] : NULL;
-                if (f && f->tag == TAG_array_type && add_kid(&ty, f->rec, K_DIM, &v[TYPE_COUNT], &v[TYPE_UPPER]) < 0)
-                    goto done;
-            } else {
-                if (check_ref(&v[TYPE_TYPE]) < 0 || grow((void **)&ty.recs, &ty.crecs, ty.nrecs, sizeof(TypeRec)) < 0)
-                    goto done;
-                TypeRec *tr = &ty.recs[ty.nrecs];
-                tr->die = die, tr->tag = tag, tr->mark = 0, tr->first = tr->last = -1;
-                tr->name = v[TYPE_NAME], tr->ref = v[TYPE_TYPE], tr->size = v[TYPE_BYTE_SIZE];
-                tr->enc = v[TYPE_ENCODING], tr->count = v[TYPE_COUNT], tr->decl = v[TYPE_DECLARATION];
-                rec = ty.nrecs++;
-                int children_wanted = tag == TAG_array_type || tag == TAG_subroutine_type ||
-                                      (layouts && (tag == TAG_structure_type || tag == TAG_union_type ||
-                                                   tag == TAG_enumeration_type));
-                if (a->children && !children_wanted && jump(&v[TYPE_SIBLING], &p, &descend) < 0)
-                    goto done;
-            }
-        } else if (cat == CAT_MEMBER && layouts && sp > 0 && stack[sp - 1].rec >= 0) {
-            if (add_member(&ty, stack[sp - 1].rec, v, t->big) < 0)
-                goto done;
-        } else if (cat == CAT_ENUMR && layouts && sp > 0 && stack[sp - 1].rec >= 0) {
-            if (add_kid(&ty, stack[sp - 1].rec, K_ENUMR, &v[ENUMR_NAME], &v[ENUMR_VALUE]) < 0)
-                goto done;
-        } else if (cat == CAT_CU && cu_tuple == NULL) {
-            cu_tuple = Py_BuildValue("(NNNNN)", val_obj(&v[CU_NAME]), val_obj(&v[CU_COMP_DIR]),
-                                     val_obj(&v[CU_PRODUCER]), val_obj(&v[CU_LANGUAGE]),
-                                     val_obj(&v[CU_STMT_LIST]));
-            if (cu_tuple == NULL)
-                goto done;
-            if (set_base(&v[CU_STR_BASE], &r.str_base, &new_str_base) < 0 ||
-                set_base(&v[CU_ADDR_BASE], &r.addr_base, &new_addr_base) < 0)
-                goto done;
-            if (v[CU_LANGUAGE].kind == V_INT && !v[CU_LANGUAGE].neg && v[CU_LANGUAGE].u == LANG_RUST)
-                break; /* dwarf.walk_unit returns the unit's facts alone */
-        }
-        if (p <= die) {
-            PyErr_SetString(Unsupported, "sibling points backwards");
-            goto done;
-        }
-        if (descend) {
-            if (sp == scap) {
-                Py_ssize_t nc = scap ? scap * 2 : 64;
-                Frame *grown = PyMem_Realloc(stack, nc * sizeof(Frame));
-                if (grown == NULL) {
-                    PyErr_NoMemory();
-                    goto done;
-                }
-                stack = grown, scap = nc;
-            }
-            stack[sp].tag = tag;
-            stack[sp].die = die;
-            stack[sp].cand = cand;
-            stack[sp].rec = rec;
-            sp++;
-        }
+        if (code >= (uint64_t)r->t->ncodes || !r->t->codes[code].present)
+            FAIL("unknown abbreviation code");
+        die.a = &r->t->codes[code];
+        if (read_die(r, &p, die.a, die.v) < 0)
+            return -1;
+        die.next = p, die.descend = die.a->children, die.cand = die.rec = -1;
+        int rc = on_die(w, &die);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0; /* 1: a Rust unit, read */
+        if (die.next <= die.off)
+            FAIL("sibling points backwards");
+        p = die.next;
+        if (die.descend && open_parent(w, &die) < 0)
+            return -1;
     }
-    if (cu_tuple == NULL) {
+    return 0;
+}
+
+/* ---- the walk: its Python entry ------------------------------------------------- */
+
+/* A walk over the buffers of `in`. */
+static int walk_init(Walk *w, const WalkArgs *in) {
+    memset(w, 0, sizeof *w);
+    w->top_depth = -1;
+    if (!PyAnySet_Check(in->btf_funcs) || !PyAnySet_Check(in->prototyped) || !PyAnySet_Check(in->seen)) {
+        PyErr_SetString(PyExc_TypeError, "btf_funcs, prototyped and seen must be sets");
+        return -1;
+    }
+    w->btf_funcs = in->btf_funcs, w->prototyped = in->prototyped, w->seen = in->seen;
+    Reader *r = &w->r;
+    r->t = PyCapsule_GetPointer(in->table, "kernsurf._dwarfwalk.Table");
+    if (r->t == NULL)
+        return -1;
+    r->d = in->info.buf, r->n = (uint64_t)in->info.len;
+    r->str = in->debug_str.buf, r->nstr = (uint64_t)in->debug_str.len;
+    r->lstr = in->line_str.buf, r->nlstr = (uint64_t)in->line_str.len;
+    r->stroff = in->str_offsets.buf, r->nstroff = (uint64_t)in->str_offsets.len;
+    r->addr = in->addr.buf, r->naddr = (uint64_t)in->addr.len;
+    r->cu = in->unit_offset;
+    if (get_u64(in->str_base, &r->str_base) < 0 || get_u64(in->addr_base, &r->addr_base) < 0)
+        return -1;
+    w->types = r->t->types;
+    w->layouts = in->layouts;
+    w->subs = PyList_New(0);
+    w->edges = PyList_New(0);
+    return w->subs == NULL || w->edges == NULL ? -1 : 0;
+}
+
+static void walk_free(Walk *w) {
+    for (Py_ssize_t i = 0; i < w->ncands; i++) {
+        Py_XDECREF(w->cands[i].name);
+        Py_XDECREF(w->cands[i].params);
+    }
+    PyMem_Free(w->cands);
+    PyMem_Free(w->stack);
+    PyMem_Free(w->ty.recs);
+    PyMem_Free(w->ty.kids);
+    PyMem_Free(w->ty.roots);
+    Py_XDECREF(w->subs);
+    Py_XDECREF(w->edges);
+    Py_XDECREF(w->cu);
+    Py_XDECREF(w->str_base);
+    Py_XDECREF(w->addr_base);
+}
+
+/* walk_unit's sub_info (die -> (name, return type, is a declaration)) and params
+ * (die -> parameters) of the candidates that keep a prototype. */
+static int candidates(const Walk *w, PyObject **sub_info, PyObject **params) {
+    *sub_info = PyDict_New();
+    *params = PyDict_New();
+    if (*sub_info == NULL || *params == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < w->ncands; i++) {
+        const Cand *c = &w->cands[i];
+        if (c->params == NULL)
+            continue;
+        PyObject *key = PyLong_FromUnsignedLongLong(c->die);
+        PyObject *entry =
+            Py_BuildValue("(OKO)", c->name, (unsigned long long)c->rtype, c->is_decl ? Py_True : Py_False);
+        int ok = key != NULL && entry != NULL && PyDict_SetItem(*sub_info, key, entry) == 0 &&
+                 PyDict_SetItem(*params, key, c->params) == 0;
+        Py_XDECREF(key);
+        Py_XDECREF(entry);
+        if (!ok)
+            goto fail;
+    }
+    return 0;
+fail:
+    Py_CLEAR(*sub_info);
+    Py_CLEAR(*params);
+    return -1;
+}
+
+/* What walk() returns of a walked unit. */
+static PyObject *walk_result(Walk *w) {
+    PyObject *sub_info, *params, *raw = NULL;
+    if (w->cu == NULL) {
         PyErr_SetString(Unsupported, "no compile-unit DIE");
-        goto done;
+        return NULL;
     }
-    {
-        PyObject *sub_info = PyDict_New(), *params = PyDict_New();
-        if (sub_info == NULL || params == NULL) {
-            Py_XDECREF(sub_info);
-            Py_XDECREF(params);
-            goto done;
-        }
-        for (Py_ssize_t i = 0; i < ncand; i++) {
-            Cand *c = &cands[i];
-            if (c->params == NULL)
-                continue;
-            PyObject *key = PyLong_FromUnsignedLongLong(c->die);
-            PyObject *entry =
-                Py_BuildValue("(OKO)", c->name, (unsigned long long)c->rtype, c->is_decl ? Py_True : Py_False);
-            if (key == NULL || entry == NULL || PyDict_SetItem(sub_info, key, entry) < 0 ||
-                PyDict_SetItem(params, key, c->params) < 0) {
-                Py_XDECREF(key);
-                Py_XDECREF(entry);
-                Py_DECREF(sub_info);
-                Py_DECREF(params);
-                goto done;
-            }
-            Py_DECREF(key);
-            Py_DECREF(entry);
-        }
-        PyObject *raw = NULL;
-        if (layouts)
-            for (Py_ssize_t i = 0; i < ty.nrecs; i++)
-                ty.recs[i].mark = 1;
-        if (types && ((!layouts && mark_reachable(&ty) < 0) || (raw = raw_types(&ty)) == NULL)) {
-            Py_DECREF(sub_info);
-            Py_DECREF(params);
-            goto done;
-        }
-        result = Py_BuildValue("(OOONNOON)", cu_tuple, subs, edges, sub_info, params,
-                               new_str_base ? new_str_base : Py_None, new_addr_base ? new_addr_base : Py_None,
-                               raw ? raw : Py_NewRef(Py_None));
+    if (candidates(w, &sub_info, &params) < 0)
+        return NULL;
+    if (w->layouts)
+        for (Py_ssize_t i = 0; i < w->ty.nrecs; i++)
+            w->ty.recs[i].mark = 1;
+    if (w->types && ((!w->layouts && mark_reachable(&w->ty) < 0) || (raw = raw_types(&w->ty)) == NULL)) {
+        Py_DECREF(sub_info);
+        Py_DECREF(params);
+        return NULL;
     }
-done:
-    for (Py_ssize_t i = 0; i < ncand; i++) {
-        Py_XDECREF(cands[i].name);
-        Py_XDECREF(cands[i].params);
-    }
-    PyMem_Free(cands);
-    PyMem_Free(stack);
-    PyMem_Free(ty.recs);
-    PyMem_Free(ty.kids);
-    PyMem_Free(ty.roots);
-    Py_XDECREF(subs);
-    Py_XDECREF(edges);
-    Py_XDECREF(cu_tuple);
-    Py_XDECREF(new_str_base);
-    Py_XDECREF(new_addr_base);
-    PyBuffer_Release(&info);
-    PyBuffer_Release(&bstr);
-    PyBuffer_Release(&blstr);
-    PyBuffer_Release(&bstroff);
-    PyBuffer_Release(&baddr);
+    return Py_BuildValue("(OOONNOON)", w->cu, w->subs, w->edges, sub_info, params,
+                         w->str_base ? w->str_base : Py_None, w->addr_base ? w->addr_base : Py_None,
+                         raw ? raw : Py_NewRef(Py_None));
+}
+
+/* walk(info, table, die_offset, end, unit_offset, debug_str, line_str, str_offsets, addr, str_base,
+ *      addr_base, btf_funcs, prototyped, seen, layouts), by keyword
+ *   -> (cu, subs, edges, sub_info, params, str_base, addr_base, raw_types)
+ * The unit at unit_offset, its DIEs in [die_offset, end) of info, with the abbreviation table
+ * parse_table made. cu: (name, comp_dir, producer, language, stmt_list); str_base/addr_base:
+ * the unit's, None if unset; sub_info/params: only of candidates `skipped` keeps; raw_types:
+ * None for a table without types, every type DIE's with layouts, else those the candidates'
+ * prototypes reach. */
+static PyObject *py_walk(PyObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"info", "table", "die_offset", "end", "unit_offset", "debug_str", "line_str",
+                               "str_offsets", "addr", "str_base", "addr_base", "btf_funcs", "prototyped",
+                               "seen", "layouts", NULL};
+    WalkArgs in;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*OKKKy*y*y*y*OOOOOp", keywords, &in.info, &in.table,
+                                     &in.die_offset, &in.end, &in.unit_offset, &in.debug_str, &in.line_str,
+                                     &in.str_offsets, &in.addr, &in.str_base, &in.addr_base, &in.btf_funcs,
+                                     &in.prototyped, &in.seen, &in.layouts))
+        return NULL;
+    Walk w;
+    PyObject *result = NULL;
+    if (walk_init(&w, &in) == 0 && walk_unit(&w, in.die_offset, in.end) == 0)
+        result = walk_result(&w);
+    walk_free(&w);
+    PyBuffer_Release(&in.info);
+    PyBuffer_Release(&in.debug_str);
+    PyBuffer_Release(&in.line_str);
+    PyBuffer_Release(&in.str_offsets);
+    PyBuffer_Release(&in.addr);
     return result;
 }
 
@@ -1409,9 +1741,71 @@ static PyObject *line_join(PyObject *directory, PyObject *name, PyObject *comp_d
     return path;
 }
 
-/* A DWARF 5 entry list: (path, directory index) per entry; paths of string forms only. */
+/* One value of a DWARF 5 entry: 1 and *x for a number, 0 for anything else
+ * (*str: a string's value, else NULL); -1 for a form dwarf_lines does not read. */
+static int entry_value(LReader *r, uint64_t form, unsigned osz, const Reader *strs, PyObject **str, uint64_t *x) {
+    *str = NULL;
+    switch (form) {
+    case DW_FORM_string:
+        return (*str = lr_cstr(r)) != NULL ? 0 : -1;
+    case DW_FORM_line_strp:
+        return lr_u(r, osz, x) == 0 && (*str = section_str(strs->lstr, strs->nlstr, *x)) != NULL ? 0 : -1;
+    case DW_FORM_strp:
+        return lr_u(r, osz, x) == 0 && (*str = section_str(strs->str, strs->nstr, *x)) != NULL ? 0 : -1;
+    case DW_FORM_udata:
+        return read_uleb(r->d, r->n, &r->p, x) == 0 ? 1 : -1;
+    case DW_FORM_data1:
+        return lr_u(r, 1, x) == 0 ? 1 : -1;
+    case DW_FORM_data2:
+        return lr_u(r, 2, x) == 0 ? 1 : -1;
+    case DW_FORM_data4:
+        return lr_u(r, 4, x) == 0 ? 1 : -1;
+    case DW_FORM_data8:
+        return lr_u(r, 8, x) == 0 ? 1 : -1;
+    case DW_FORM_data16:
+        return lr_skip(r, 16);
+    case DW_FORM_block:
+        return read_uleb(r->d, r->n, &r->p, x) == 0 && lr_skip(r, *x) == 0 ? 0 : -1;
+    default:
+        FAIL("line table form");
+    }
+}
+
+/* One DWARF 5 entry: (path, directory index); its path must be a string (str(value) in Python). */
+static PyObject *v5_entry(LReader *r, uint64_t nformats, const uint64_t *content, const uint64_t *form,
+                          unsigned osz, const Reader *strs) {
+    PyObject *path = NULL, *str;
+    uint64_t index = 0, x;
+    for (uint64_t i = 0; i < nformats; i++) {
+        int kind = entry_value(r, form[i], osz, strs, &str, &x);
+        if (kind < 0) {
+            Py_XDECREF(path);
+            return NULL;
+        }
+        if (content[i] == DW_LNCT_path) {
+            if (str == NULL) {
+                PyErr_SetString(Unsupported, "a path that is not a string");
+                Py_XDECREF(path);
+                return NULL;
+            }
+            Py_XSETREF(path, str);
+            str = NULL;
+        } else if (content[i] == DW_LNCT_directory_index && kind == 1) {
+            index = x;
+        }
+        Py_XDECREF(str);
+    }
+    if (path == NULL) {
+        PyErr_SetString(Unsupported, "an entry without a path");
+        return NULL;
+    }
+    return Py_BuildValue("(NK)", path, (unsigned long long)index);
+}
+
+/* A DWARF 5 entry list (directories or files): its entry formats, then (path,
+ * directory index) per entry. */
 static PyObject *v5_entries(LReader *r, unsigned osz, const Reader *strs) {
-    uint64_t nformats, count, content[16], form[16], x;
+    uint64_t nformats, count, content[16], form[16];
     if (lr_u(r, 1, &nformats) < 0)
         return NULL;
     if (nformats > 16) {
@@ -1428,60 +1822,111 @@ static PyObject *v5_entries(LReader *r, unsigned osz, const Reader *strs) {
         return NULL;
     }
     PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
-    for (uint64_t e = 0; e < count; e++) {
-        PyObject *path = NULL;
-        uint64_t index = 0;
-        for (uint64_t i = 0; i < nformats; i++) {
-            PyObject *str = NULL;
-            int is_int = 0, ok = 0;
-            switch (form[i]) {
-            case 0x08: str = lr_cstr(r); ok = str != NULL; break;
-            case 0x1F: ok = lr_u(r, osz, &x) == 0 && (str = section_str(strs->lstr, strs->nlstr, x)) != NULL; break;
-            case 0x0E: ok = lr_u(r, osz, &x) == 0 && (str = section_str(strs->str, strs->nstr, x)) != NULL; break;
-            case 0x0F: ok = read_uleb(r->d, r->n, &r->p, &x) == 0; is_int = 1; break;
-            case 0x0B: ok = lr_u(r, 1, &x) == 0; is_int = 1; break;
-            case 0x05: ok = lr_u(r, 2, &x) == 0; is_int = 1; break;
-            case 0x06: ok = lr_u(r, 4, &x) == 0; is_int = 1; break;
-            case 0x07: ok = lr_u(r, 8, &x) == 0; is_int = 1; break;
-            case 0x1E: ok = lr_skip(r, 16) == 0; break;
-            case 0x09: ok = read_uleb(r->d, r->n, &r->p, &x) == 0 && lr_skip(r, x) == 0; break;
-            default: PyErr_SetString(Unsupported, "line table form"); break;
-            }
-            if (!ok) {
-                Py_XDECREF(path);
-                Py_DECREF(out);
-                return NULL;
-            }
-            if (content[i] == 1) { /* DW_LNCT_path: str(value) in Python; only strings here */
-                if (str == NULL) {
-                    PyErr_SetString(Unsupported, "a path that is not a string");
-                    Py_XDECREF(path);
-                    Py_DECREF(out);
-                    return NULL;
-                }
-                Py_XSETREF(path, str);
-                str = NULL;
-            } else if (content[i] == 2 && is_int) {
-                index = x;
-            }
-            Py_XDECREF(str);
-        }
-        if (path == NULL) {
-            PyErr_SetString(Unsupported, "an entry without a path");
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyObject *item = Py_BuildValue("(NK)", path, (unsigned long long)index);
-        if (item == NULL || PyList_Append(out, item) < 0) {
-            Py_XDECREF(item);
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_DECREF(item);
-    }
+    for (uint64_t e = 0; out != NULL && e < count; e++)
+        if (append_new(out, v5_entry(r, nformats, content, form, osz, strs)) < 0)
+            Py_CLEAR(out);
     return out;
+}
+
+/* A line table's header up to its directory and file lists, where it leaves r:
+ * the table's version and offset size. */
+static int line_header(LReader *r, uint64_t *version, unsigned *osz) {
+    uint64_t length, x, opcode_base;
+    *osz = 4;
+    if (lr_u(r, 4, &length) < 0)
+        return -1;
+    if (length == 0xFFFFFFFF) { /* the 64-bit DWARF format */
+        if (lr_u(r, 8, &x) < 0)
+            return -1;
+        *osz = 8;
+    }
+    if (lr_u(r, 2, version) < 0)
+        return -1;
+    if (*version >= 5 && lr_skip(r, 2) < 0) /* address_size, segment_selector_size */
+        return -1;
+    /* header_length, minimum_instruction_length, maximum_operations_per_instruction (4 and up),
+     * default_is_stmt, line_base, line_range, opcode_base, standard_opcode_lengths */
+    if (lr_u(r, *osz, &x) < 0 || lr_skip(r, *version >= 4 ? 4 : 3) < 0 || lr_skip(r, 1) < 0 ||
+        lr_u(r, 1, &opcode_base) < 0)
+        return -1;
+    if (opcode_base == 0)
+        FAIL("opcode_base 0");
+    return lr_skip(r, opcode_base - 1);
+}
+
+/* DWARF 5: the file entries joined to the directory entries they name. */
+static PyObject *v5_file_names(LReader *r, unsigned osz, const Reader *strs, PyObject *comp_dir) {
+    PyObject *dirs = v5_entries(r, osz, strs), *entries = NULL, *files = NULL;
+    if (dirs == NULL || (entries = v5_entries(r, osz, strs)) == NULL || (files = PyList_New(0)) == NULL)
+        goto done;
+    Py_ssize_t ndirs = PyList_GET_SIZE(dirs);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
+        PyObject *e = PyList_GET_ITEM(entries, i);
+        unsigned long long index = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(e, 1));
+        PyObject *directory =
+            index < (unsigned long long)ndirs ? PyTuple_GET_ITEM(PyList_GET_ITEM(dirs, index), 0) : s_empty;
+        if (append_new(files, line_join(directory, PyTuple_GET_ITEM(e, 0), comp_dir)) < 0) {
+            Py_CLEAR(files);
+            goto done;
+        }
+    }
+done:
+    Py_XDECREF(dirs);
+    Py_XDECREF(entries);
+    return files;
+}
+
+/* DWARF 2-4: the include directories after comp_dir (directory 0), to their empty string. */
+static int v4_directories(LReader *r, PyObject *dirs) {
+    for (;;) {
+        if (r->p >= r->n)
+            FAIL("line table past the section");
+        if (r->d[r->p] == 0)
+            break;
+        if (append_new(dirs, lr_cstr(r)) < 0)
+            return -1;
+    }
+    r->p++;
+    return 0;
+}
+
+/* DWARF 2-4: the file names, each joined to its directory; files[:1] + files
+ * (these count from 1). */
+static PyObject *v4_file_names(LReader *r, PyObject *comp_dir) {
+    PyObject *dirs = PyList_New(0), *files = PyList_New(0), *result = NULL;
+    uint64_t index, x;
+    if (dirs == NULL || files == NULL || PyList_Append(dirs, comp_dir == Py_None ? s_empty : comp_dir) < 0 ||
+        v4_directories(r, dirs) < 0)
+        goto done;
+    for (;;) {
+        if (r->p >= r->n) {
+            PyErr_SetString(Unsupported, "line table past the section");
+            goto done;
+        }
+        if (r->d[r->p] == 0)
+            break;
+        PyObject *name = lr_cstr(r);
+        if (name == NULL)
+            goto done;
+        /* the directory index, the modification time, the length */
+        if (read_uleb(r->d, r->n, &r->p, &index) < 0 || read_uleb(r->d, r->n, &r->p, &x) < 0 ||
+            read_uleb(r->d, r->n, &r->p, &x) < 0) {
+            Py_DECREF(name);
+            goto done;
+        }
+        PyObject *directory = index < (uint64_t)PyList_GET_SIZE(dirs) ? PyList_GET_ITEM(dirs, index) : s_empty;
+        PyObject *path = line_join(directory, name, comp_dir);
+        Py_DECREF(name);
+        if (append_new(files, path) < 0)
+            goto done;
+    }
+    result = PyList_GetSlice(files, 0, 1);
+    if (result != NULL)
+        Py_SETREF(result, PySequence_Concat(result, files));
+done:
+    Py_XDECREF(dirs);
+    Py_XDECREF(files);
+    return result;
 }
 
 /* file_names(line, offset, big_endian, comp_dir, debug_str, line_str) -> list of paths,
@@ -1490,124 +1935,19 @@ static PyObject *py_file_names(PyObject *self, PyObject *args) {
     Py_buffer line, bstr, blstr;
     unsigned long long offset;
     int big;
-    PyObject *comp_dir, *result = NULL, *dirs = NULL, *files = NULL, *entries = NULL;
+    PyObject *comp_dir, *result = NULL;
     if (!PyArg_ParseTuple(args, "y*KpOy*y*", &line, &offset, &big, &comp_dir, &bstr, &blstr))
         return NULL;
-    if (comp_dir != Py_None && !PyUnicode_Check(comp_dir)) {
-        PyErr_SetString(Unsupported, "comp_dir");
-        goto done;
-    }
     LReader r = {line.buf, (uint64_t)line.len, offset, big};
     Reader strs = {0};
     strs.str = bstr.buf, strs.nstr = (uint64_t)bstr.len;
     strs.lstr = blstr.buf, strs.nlstr = (uint64_t)blstr.len;
-    uint64_t length, version, x, opcode_base;
-    unsigned osz = 4;
-    if (lr_u(&r, 4, &length) < 0)
-        goto done;
-    if (length == 0xFFFFFFFF) {
-        if (lr_u(&r, 8, &x) < 0)
-            goto done;
-        osz = 8;
-    }
-    if (lr_u(&r, 2, &version) < 0)
-        goto done;
-    if (version >= 5 && lr_skip(&r, 2) < 0)
-        goto done;
-    if (lr_u(&r, osz, &x) < 0 || lr_skip(&r, version >= 4 ? 4 : 3) < 0 || lr_skip(&r, 1) < 0 ||
-        lr_u(&r, 1, &opcode_base) < 0)
-        goto done;
-    if (opcode_base == 0) {
-        PyErr_SetString(Unsupported, "opcode_base 0");
-        goto done;
-    }
-    if (lr_skip(&r, opcode_base - 1) < 0)
-        goto done;
-    files = PyList_New(0);
-    if (files == NULL)
-        goto done;
-    if (version >= 5) {
-        PyObject *dentries = v5_entries(&r, osz, &strs);
-        if (dentries == NULL)
-            goto done;
-        entries = v5_entries(&r, osz, &strs);
-        if (entries == NULL) {
-            Py_DECREF(dentries);
-            goto done;
-        }
-        Py_ssize_t ndirs = PyList_GET_SIZE(dentries);
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(entries); i++) {
-            PyObject *e = PyList_GET_ITEM(entries, i);
-            unsigned long long index = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(e, 1));
-            PyObject *directory = index < (unsigned long long)ndirs
-                                      ? PyTuple_GET_ITEM(PyList_GET_ITEM(dentries, index), 0)
-                                      : s_empty;
-            PyObject *path = line_join(directory, PyTuple_GET_ITEM(e, 0), comp_dir);
-            if (path == NULL || PyList_Append(files, path) < 0) {
-                Py_XDECREF(path);
-                Py_DECREF(dentries);
-                goto done;
-            }
-            Py_DECREF(path);
-        }
-        Py_DECREF(dentries);
-        result = Py_NewRef(files);
-        goto done;
-    }
-    dirs = PyList_New(0);
-    if (dirs == NULL || PyList_Append(dirs, comp_dir == Py_None ? s_empty : comp_dir) < 0)
-        goto done;
-    for (;;) {
-        if (r.p >= r.n) {
-            PyErr_SetString(Unsupported, "line table past the section");
-            goto done;
-        }
-        if (r.d[r.p] == 0)
-            break;
-        PyObject *dir = lr_cstr(&r);
-        if (dir == NULL || PyList_Append(dirs, dir) < 0) {
-            Py_XDECREF(dir);
-            goto done;
-        }
-        Py_DECREF(dir);
-    }
-    r.p++;
-    for (;;) {
-        if (r.p >= r.n) {
-            PyErr_SetString(Unsupported, "line table past the section");
-            goto done;
-        }
-        if (r.d[r.p] == 0)
-            break;
-        PyObject *name = lr_cstr(&r);
-        uint64_t index;
-        if (name == NULL)
-            goto done;
-        if (read_uleb(r.d, r.n, &r.p, &index) < 0 || read_uleb(r.d, r.n, &r.p, &x) < 0 ||
-            read_uleb(r.d, r.n, &r.p, &x) < 0) {
-            Py_DECREF(name);
-            goto done;
-        }
-        PyObject *directory =
-            index < (uint64_t)PyList_GET_SIZE(dirs) ? PyList_GET_ITEM(dirs, index) : s_empty;
-        PyObject *path = line_join(directory, name, comp_dir);
-        Py_DECREF(name);
-        if (path == NULL || PyList_Append(files, path) < 0) {
-            Py_XDECREF(path);
-            goto done;
-        }
-        Py_DECREF(path);
-    }
-    /* files[:1] + files: DWARF 2-4 count from 1 */
-    result = PyList_GetSlice(files, 0, 1);
-    if (result != NULL) {
-        PyObject *all = PySequence_Concat(result, files);
-        Py_SETREF(result, all);
-    }
-done:
-    Py_XDECREF(dirs);
-    Py_XDECREF(files);
-    Py_XDECREF(entries);
+    uint64_t version;
+    unsigned osz;
+    if (comp_dir != Py_None && !PyUnicode_Check(comp_dir))
+        PyErr_SetString(Unsupported, "comp_dir");
+    else if (line_header(&r, &version, &osz) == 0)
+        result = version >= 5 ? v5_file_names(&r, osz, &strs, comp_dir) : v4_file_names(&r, comp_dir);
     PyBuffer_Release(&line);
     PyBuffer_Release(&bstr);
     PyBuffer_Release(&blstr);
@@ -1618,7 +1958,7 @@ static PyMethodDef methods[] = {
     {"configure", py_configure, METH_VARARGS, "dwarf_forms' rules (see dwarf.py)."},
     {"parse_table", py_parse_table, METH_VARARGS, "A compiled abbreviation table (see dwarf.py)."},
     {"file_names", py_file_names, METH_VARARGS, "A line table's file names (see dwarf.py)."},
-    {"walk", py_walk, METH_VARARGS, "Walk one unit (see dwarf.py)."},
+    {"walk", (PyCFunction)(void (*)(void))py_walk, METH_VARARGS | METH_KEYWORDS, "Walk one unit (see dwarf.py)."},
     {NULL, NULL, 0, NULL},
 };
 

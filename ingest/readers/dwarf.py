@@ -722,21 +722,21 @@ def _walk_unit_c(
         if table is None:
             table = w["ctable_cache"][key] = _ctable(w, unit)
         cu, subs, edges, sub_info, params, str_base, addr_base, raw_types = _accel.walk(
-            w["info"],
-            unit.die_offset,
-            unit.end,
-            unit.offset,
-            table,
-            strings.debug_str,
-            strings.line_str,
-            strings.str_offsets,
-            strings.addr,
-            strings.str_base,
-            strings.addr_base,
-            config.btf_funcs,
-            config.prototyped,
-            w["seen"],
-            config.want_layouts,
+            info=w["info"],
+            table=table,
+            die_offset=unit.die_offset,
+            end=unit.end,
+            unit_offset=unit.offset,
+            debug_str=strings.debug_str,
+            line_str=strings.line_str,
+            str_offsets=strings.str_offsets,
+            addr=strings.addr,
+            str_base=strings.str_base,
+            addr_base=strings.addr_base,
+            btf_funcs=config.btf_funcs,
+            prototyped=config.prototyped,
+            seen=w["seen"],
+            layouts=config.want_layouts,
         )
     except _accel.Unsupported:
         return None
