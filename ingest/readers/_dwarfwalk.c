@@ -271,19 +271,18 @@ static inline unsigned block_width(unsigned form) {
     return form == DW_FORM_block1 ? 1 : form == DW_FORM_block2 ? 2 : 4;
 }
 
-/* Room for element n of a growing array (doubling; new elements zeroed). */
+/* Room for element n of a growing array (doubling). */
 static int grow(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t size) {
     if (n < *cap)
         return 0;
     Py_ssize_t nc = *cap ? *cap : 64;
     while (nc <= n)
         nc *= 2;
-    char *grown = PyMem_Realloc(*buf, (size_t)nc * size);
+    void *grown = PyMem_Realloc(*buf, (size_t)nc * size);
     if (grown == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    memset(grown + (size_t)*cap * size, 0, (size_t)(nc - *cap) * size);
     *buf = grown, *cap = nc;
     return 0;
 }
@@ -292,6 +291,7 @@ static int grow(void **buf, Py_ssize_t *cap, Py_ssize_t n, size_t size) {
 
 #define FAIL(why) do { PyErr_SetString(Unsupported, why); return -1; } while (0)
 
+/* An unsigned LEB128 number at *p of d[0:n], up to 64 bits. */
 static inline int read_uleb(const uint8_t *d, uint64_t n, uint64_t *p, uint64_t *out) {
     uint64_t v = 0;
     unsigned s = 0;
@@ -310,6 +310,7 @@ static inline int read_uleb(const uint8_t *d, uint64_t n, uint64_t *p, uint64_t 
     return 0;
 }
 
+/* An unsigned number of `size` bytes, in the unit's byte order. */
 static inline uint64_t get_uint(const uint8_t *d, unsigned size, int big) {
     uint64_t v = 0;
     if (big)
@@ -575,6 +576,7 @@ static int CAT_NATTRS[N_CATS];
 typedef struct { int n; uint32_t v[MAX_SET]; } Set;
 static Set STRING_ATTRS, STRING_FORMS, BLOCK_ATTRS, BLOCK_FORMS;
 
+/* Whether x is in one of the small sets configure() was given. */
 static inline int in_set(const Set *s, uint64_t x) {
     for (int i = 0; i < s->n; i++)
         if (s->v[i] == x)
@@ -582,6 +584,7 @@ static inline int in_set(const Set *s, uint64_t x) {
     return 0;
 }
 
+/* A Set from an iterable of ints (at most MAX_SET). */
 static int set_from(PyObject *o, Set *s) {
     PyObject *it = PyObject_GetIter(o), *x;
     if (it == NULL)
@@ -790,8 +793,10 @@ static int parse_into(Table *t, const uint8_t *d, uint64_t n, uint64_t p) {
             PyErr_SetString(Unsupported, "abbreviation code or tag out of range");
             goto done;
         }
+        Py_ssize_t ncodes = t->ncodes;
         if (grow((void **)&t->codes, &t->ncodes, (Py_ssize_t)code, sizeof(Abbrev)) < 0)
             goto done;
+        memset(t->codes + ncodes, 0, (size_t)(t->ncodes - ncodes) * sizeof(Abbrev)); /* codes not present */
         Abbrev *a = &t->codes[code];
         if (a->present) {
             PyErr_SetString(Unsupported, "duplicate abbreviation code");
@@ -887,6 +892,7 @@ static inline int check_ref(const Val *v) {
     return 0;
 }
 
+/* A type a candidate's prototype starts from (its return or a parameter type; void is none). */
 static inline int add_root(Types *ty, const Val *v) {
     if (v->kind != V_INT || v->u == 0)
         return 0; /* void */
@@ -896,6 +902,7 @@ static inline int add_root(Types *ty, const Val *v) {
     return 0;
 }
 
+/* A child of the type record `rec` (see Kid), after its others. */
 static int add_kid(Types *ty, Py_ssize_t rec, int kind, const Val *a, const Val *b) {
     if (grow((void **)&ty->kids, &ty->ckids, ty->nkids, sizeof(Kid)) < 0)
         return -1;
@@ -1022,13 +1029,26 @@ static int mark_reachable(Types *ty) {
     return 0;
 }
 
-static PyObject *val_obj(const Val *v);
+/* A value as the Python walk has it: int, str (UTF-8, errors replaced), bytes or None. */
+static PyObject *val_obj(const Val *v) {
+    switch (v->kind) {
+    case V_INT:
+        return v->neg ? PyLong_FromLongLong((long long)v->u) : PyLong_FromUnsignedLongLong(v->u);
+    case V_STR:
+        return PyUnicode_DecodeUTF8(v->s, v->n, "replace");
+    case V_BYTES:
+        return PyBytes_FromStringAndSize(v->s, v->n);
+    default:
+        Py_RETURN_NONE;
+    }
+}
 
 /* A type reference as walk_unit stores it: `ref or 0`. */
 static inline PyObject *ref_obj(const Val *v) {
     return PyLong_FromUnsignedLongLong(v->kind == V_INT ? v->u : 0);
 }
 
+/* A Kid as walk_unit puts it in a raw entry's children. */
 static PyObject *kid_obj(const Kid *k) {
     switch (k->kind) {
     case K_PARAM: {
@@ -1096,23 +1116,12 @@ static PyObject *raw_types(const Types *ty) {
     return out;
 }
 
-static PyObject *val_obj(const Val *v) {
-    switch (v->kind) {
-    case V_INT:
-        return v->neg ? PyLong_FromLongLong((long long)v->u) : PyLong_FromUnsignedLongLong(v->u);
-    case V_STR:
-        return PyUnicode_DecodeUTF8(v->s, v->n, "replace");
-    case V_BYTES:
-        return PyBytes_FromStringAndSize(v->s, v->n);
-    default:
-        Py_RETURN_NONE;
-    }
-}
-
+/* A value's Python truth (flags, origins). */
 static inline int truthy(const Val *v) {
     return v->kind == V_INT ? v->u != 0 : (v->kind == V_STR || v->kind == V_BYTES) ? v->n != 0 : 0;
 }
 
+/* A Python int as a uint64_t (Strings' str_base, addr_base). */
 static int get_u64(PyObject *o, uint64_t *out) {
     unsigned long long x = PyLong_AsUnsignedLongLong(o);
     if (x == (unsigned long long)-1 && PyErr_Occurred()) {
@@ -1155,7 +1164,7 @@ typedef struct {
 typedef struct {
     Reader r;
     int types, layouts;
-    PyObject *btf_funcs, *prototyped, *seen; /* names whose prototype the unit does not print */
+    PyObject *btf_funcs, *prototyped, *seen; /* WalkConfig's; what this process printed (skipped) */
     /* found */
     PyObject *cu, *subs, *edges;    /* the unit DIE's facts; Sub and Edge fields */
     PyObject *str_base, *addr_base; /* the unit's own, NULL when it has none */
@@ -1182,6 +1191,7 @@ typedef struct {
     Py_ssize_t cand, rec;
 } Die;
 
+/* The innermost open parent, NULL at the unit's top level. */
 static inline const Frame *parent(const Walk *w) {
     return w->depth > 0 ? &w->stack[w->depth - 1] : NULL;
 }
@@ -1569,6 +1579,7 @@ static int walk_init(Walk *w, const WalkArgs *in) {
     return w->subs == NULL || w->edges == NULL ? -1 : 0;
 }
 
+/* Frees what a walk holds (after walk_init, even a failed one). */
 static void walk_free(Walk *w) {
     for (Py_ssize_t i = 0; i < w->ncands; i++) {
         Py_XDECREF(w->cands[i].name);
@@ -1675,6 +1686,7 @@ typedef struct {
     int big;
 } LReader;
 
+/* An unsigned number of `size` bytes of the line table. */
 static inline int lr_u(LReader *r, unsigned size, uint64_t *out) {
     if (r->p > r->n || r->n - r->p < size)
         FAIL("line table past the section");
@@ -1683,6 +1695,7 @@ static inline int lr_u(LReader *r, unsigned size, uint64_t *out) {
     return 0;
 }
 
+/* Passes over `size` bytes of the line table. */
 static inline int lr_skip(LReader *r, uint64_t size) {
     if (r->p > r->n || r->n - r->p < size)
         FAIL("line table past the section");
@@ -1690,6 +1703,7 @@ static inline int lr_skip(LReader *r, uint64_t size) {
     return 0;
 }
 
+/* A NUL-terminated string inline in the line table, as str. */
 static PyObject *lr_cstr(LReader *r) {
     if (r->p >= r->n) {
         PyErr_SetString(Unsupported, "line table past the section");
@@ -1705,6 +1719,7 @@ static PyObject *lr_cstr(LReader *r) {
     return s;
 }
 
+/* The string at `off` of .debug_str or .debug_line_str, as str. */
 static PyObject *section_str(const uint8_t *sec, uint64_t len, uint64_t off) {
     Val v;
     if (cstring(sec, len, off, &v) < 0)
@@ -1966,6 +1981,7 @@ static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "_dwarfwalk", "C DIE walk for ingest.readers.dwarf.", -1, methods,
 };
 
+/* The module: Unsupported, the interned strings, CATEGORY_IDS (dwarf.py's names of the categories). */
 PyMODINIT_FUNC PyInit__dwarfwalk(void) {
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL)
