@@ -4,7 +4,6 @@ program compiled here the way the kernel builds the construct in question."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -13,12 +12,11 @@ import pytest
 
 from ingest import pipeline
 from ingest.readers import elf
+from tests.support.tools import build
 
 
 def gcc(cwd: Path, *args: str) -> None:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    subprocess.run(["gcc", *args], cwd=cwd, check=True, capture_output=True)
+    build(["gcc", *args], cwd=cwd)
 
 
 # An x86 vmlinux has one .notes section where Xen's ELF notes

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import compile_program
+from tests.support.programs import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = (

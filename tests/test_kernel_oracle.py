@@ -21,9 +21,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REAL_KERNEL
 
 from ingest.archive import deb
+from tests.support.kernel import REAL_KERNEL
+from tests.support.tools import require
+
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow, pytest.mark.qemu]
 
 RELEASE = "6.1.0-56-amd64"
 PACKAGE = f"linux-image-{RELEASE}-unsigned"
@@ -116,9 +119,7 @@ def parse_console(text: str) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory) -> dict[str, list[str]]:
-    for tool in ("qemu-system-x86_64", "cpio", "file"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+    require("qemu-system-x86_64", "cpio", "file")
     if not REAL_KERNEL.exists():
         pytest.skip(f"no cached kernel at {REAL_KERNEL}")
     tmp = tmp_path_factory.mktemp("qemu")
@@ -150,7 +151,6 @@ def _db(kernel_db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{kernel_db}?mode=ro", uri=True)
 
 
-@pytest.mark.real_kernel
 def test_every_listed_function_is_ftrace_able(oracle, kernel_db):
     listed = {line.split()[0] for line in oracle["available_filter_functions"]}
     conn = _db(kernel_db)
@@ -166,7 +166,6 @@ def test_every_listed_function_is_ftrace_able(oracle, kernel_db):
     ]
 
 
-@pytest.mark.real_kernel
 def test_every_fentry_ok_function_is_listed(oracle, kernel_db):
     listed = {line.split()[0] for line in oracle["available_filter_functions"]}
     conn = _db(kernel_db)
@@ -192,7 +191,6 @@ def test_every_fentry_ok_function_is_listed(oracle, kernel_db):
     assert init == 0
 
 
-@pytest.mark.real_kernel
 def test_every_event_matches(oracle, kernel_db):
     conn = _db(kernel_db)
     ours = {
@@ -204,7 +202,6 @@ def test_every_event_matches(oracle, kernel_db):
     assert sum(e.startswith("syscalls:") for e in theirs) == 690  # 6.1.0-56: the per-syscall events
 
 
-@pytest.mark.real_kernel
 def test_every_blacklisted_function_is_kprobe_blocked(oracle, kernel_db):
     conn = _db(kernel_db)
     functions = {

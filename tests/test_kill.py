@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import compile_program
+
+from tests.support.programs import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -245,6 +246,7 @@ def writing(db: Path) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_kill_real_kernel_ingest(real_kernel, populated):
     before = state(populated)

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -19,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from ingest import resources
+from tests.support import ROOT
+from tests.support.site import free_port, served
 
-ROOT = Path(__file__).resolve().parent.parent
 #: What the sdist holds (MANIFEST.in); the wheel is built from a copy of these.
 SOURCES = (
     "pyproject.toml",
@@ -92,17 +91,12 @@ def fresh_venv(dest: Path, wheel: Path) -> Path:
     return venv
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.status, response.read().decode()
 
 
+@pytest.mark.slow
 def test_wheel_ingests_and_serves(tmp_path, program):
     wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -135,30 +129,10 @@ def test_wheel_ingests_and_serves(tmp_path, program):
 
     port = free_port()
     log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [kernsurf, "serve", "kernels.db", "--port", str(port)],
-            cwd=work,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(base + "/-/versions.json")
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"kernsurf serve did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
+    with served([kernsurf, "serve", "kernels.db", "--port", str(port)], port, log, cwd=work) as base:
         status, page = get(base + "/function/entry_a")
         assert status == 200 and "entry_a" in page and "wheel" in page
         status, search = get(base + "/search?q=entry")
         assert status == 200 and "entry_b" in search
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert "search index:" in log.read_text()
     assert (work / "kernels.inspect.json").exists()

@@ -1,0 +1,59 @@
+"""Module-like objects built here from tests/fixtures/modules (gcc -c, then ld -r,
+as Kbuild makes a .ko), and trees of them laid out like lib/modules/<release>/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ingest.readers.relocate import Relocatable
+from tests.support import FIXTURES
+from tests.support.tools import build, require
+
+SRC = FIXTURES / "modules"
+MODULES = {"alpha": ["alpha_main.c", "alpha_util.c"], "beta": ["beta_main.c"]}
+#: arch -> (compiler, linker, flags, flags for a real __mcount_loc)
+ARCHES = {
+    "amd64": ("gcc", "ld", ["-fno-pic", "-mcmodel=kernel"], ["-pg", "-mfentry", "-mrecord-mcount"]),
+    "armhf": ("arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf-ld", ["-marm"], []),
+    "s390x": ("s390x-linux-gnu-gcc", "s390x-linux-gnu-ld", [], ["-pg", "-mfentry", "-mrecord-mcount"]),
+}
+
+
+def build_modules(arch: str, dest: Path) -> dict[str, Path]:
+    """alpha.ko and beta.ko for `arch`, by name (with __mcount_loc where the compiler makes one)."""
+    cc, ld, flags, mcount = ARCHES[arch]
+    require(cc, ld)
+    probe = subprocess.run(
+        [cc, *mcount, "-x", "c", "-c", "-o", os.devnull, "-"],
+        input=b"int f(void){return 0;}",
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        mcount = []
+    out = {}
+    for name, sources in MODULES.items():
+        objs = []
+        for src in sources:
+            obj = dest / f"{arch}-{src}.o"
+            build([cc, "-c", "-g", "-O2", *flags, *mcount, "-o", obj, SRC / src])
+            objs.append(obj)
+        out[name] = dest / f"{arch}-{name}.ko"
+        build([ld, "-r", "-o", out[name], *objs])
+    return out
+
+
+def install_modules(dest: Path, kos: dict[str, Path], layout: dict[str, str]) -> Path:
+    """A lib/modules/<release>/kernel-like tree: module name -> its path in the tree."""
+    tree = dest / "kernel-tree"
+    for name, path in layout.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(kos[name], tree / path)
+    return tree
+
+
+def debug_names(obj: Relocatable) -> list[str]:
+    """The names of the object's .debug_* sections that hold bytes (not SHT_NOBITS)."""
+    return [h.name for h in obj.headers if h.name.startswith(".debug_") and h.type != 8]
