@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 from test_diff import compile_pair
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
 from ingest.bpf import check, objects, spec
+from ingest.changes import diff
 from ingest.cli import cli
 from ingest.errors import BadBpfObject, BadDependency, KernsurfError, NoDatabase, UnknownGroup
 
