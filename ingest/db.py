@@ -27,11 +27,11 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from ingest.layouts import digest_of
 from ingest.model import AttachFacts, Build, FunctionStatus, Layout, Prototype
 from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
 from ingest.queries.diff import name_ids
+from ingest.types.layouts import digest_of
 
 SCHEMA_VERSION = 7  # 3: syscall events, variables, member type references, check reason facts;
 # 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
@@ -842,7 +842,7 @@ def _declared_sql(schema: str, table: str) -> str:
 
 
 class ChangeRow(NamedTuple):
-    """One change to store (ingest.diff.Change.stored_row)."""
+    """One change to store (ingest.changes.diff.Change.stored_row)."""
 
     item_kind: str
     name: str

@@ -7,9 +7,9 @@ import struct
 
 import pytest
 
-from ingest import cdecl
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfInfo, read_btf
+from ingest.types import cdecl
 from tests.support.btf import PRODUCERS, BtfWriter, build_all, need
 from tests.support.kernel import REAL_KERNEL
 

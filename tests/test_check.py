@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
 from ingest.bpf import check, objects, spec
+from ingest.changes import diff
 from ingest.cli import cli
 from ingest.errors import BadBpfObject, BadDependency, KernsurfError, NoDatabase, UnknownGroup
 from tests.support import FIXTURES

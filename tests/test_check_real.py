@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.cli import cli
 from tests.support import FIXTURES
 from tests.support.kernel import KERNEL_612

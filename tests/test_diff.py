@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.cli import cli
-from ingest.layouts import layout_digest
 from ingest.queries import builds
+from ingest.types.layouts import layout_digest
 from tests.support.kernel import KERNEL_612, REAL_KERNEL
 from tests.support.programs import compile_pair
 from tests.support.tools import require

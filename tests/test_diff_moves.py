@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from tests.support import FIXTURES
 from tests.support.modules import build_modules, install_modules
 from tests.support.programs import compile_program, compile_traced

@@ -265,7 +265,7 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
     `pfunct -F dwarf -P -f ext4_has_feature_metadata_csum ext4.ko` ("inline bool
     ext4_has_feature_metadata_csum(struct super_block * sb);")."""
 
-    from ingest.modules import TreeContext, read_module
+    from ingest.modules.reader import TreeContext, read_module
     from ingest.readers.btf import read_btf
 
     path = module_file("fs/ext4/ext4.ko")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from ingest import batch as builder
-from ingest import db, manifest
+from ingest import db
+from ingest.catalog import batch as builder
+from ingest.catalog import manifest
 from ingest.cli import cli
 from ingest.queries import builds
 from tests.support.mirror import REL, build_deb, dbg_entries, modules_entries, read_tree, standard_archive

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import db, diff
+from ingest import db
+from ingest.changes import diff
 from ingest.queries import search as sq
 from ingest.web import items, modules, overview
 from ingest.web.context import Context, Links, load_context

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.cli import cli
 from tests.support import FIXTURES
 from tests.support.kernel import REAL_KERNEL, kfunc_sets, module_file, module_tree, real_module

@@ -155,7 +155,7 @@ def test_status_of_every_function(program_db):
 
 
 def test_status_line_names_the_issues():
-    from ingest.classify import status_line
+    from ingest.join.classify import status_line
 
     assert status_line("Static Duplication", "Full", ()) == "Duplicate, Full Inline ⚠️"
     assert status_line("Unique Global", "No", ()) == "✅"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest import modules
 from ingest.model import Kfunc
+from ingest.modules import reader as modules
 from ingest.readers import elf
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.surfaces.kfuncs import with_modules

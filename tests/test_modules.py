@@ -369,7 +369,7 @@ def test_a_corrupt_module_does_not_sink_the_build(tmp_path, fixture_modules, sec
 
 def test_facts_cross_from_a_worker_unchanged(fixture_modules, tmp_path):
     """Workers send a module's facts packed as plain tuples; unpacked, they are the same facts."""
-    from ingest import modules
+    from ingest.modules import reader as modules
 
     context = modules.TreeContext(release=None, arch="amd64", btf=None, layouts=[])
     facts = modules.read_module(fixture_modules["alpha"], "a/alpha.ko", context)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from ingest import cdecl
-from ingest.layouts import LayoutChannel
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfDecl, BtfInfo, DatasecEntry, Overlay, read_btf
+from ingest.types import cdecl
+from ingest.types.layouts import LayoutChannel
 from tests.support.btf import BtfWriter
 from tests.support.kernel import REAL_KERNEL, module_tree, real_module
 from tests.support.tools import require
@@ -472,7 +472,7 @@ def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
 
 
 def test_layouts_over_the_base_builder_are_the_same() -> None:
-    """A split graph's builder on its base's (ingest.modules) makes the layouts
+    """A split graph's builder on its base's (ingest.modules.reader) makes the layouts
     a builder of its own makes; the base types its members hold are the base
     builder's objects, and cross a LayoutChannel as those objects."""
     base, mod = _pair()

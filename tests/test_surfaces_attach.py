@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest import cdecl
 from ingest.model import AttachFacts, Field, Layout, LsmHook
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.readers.elf import open_image
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces import attach, kfuncs, lsm
+from ingest.types import cdecl
 from tests.support import FIXTURES
 from tests.support.kernel import CACHE
 from tests.support.tools import build

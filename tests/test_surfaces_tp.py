@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest import cdecl, pipeline
+from ingest import pipeline
 from ingest.model import CType, Syscall, Tracepoint
 from ingest.readers import btf as btf_reader
 from ingest.readers import elf
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.syscalls import normalise, read_syscalls, table_slots
 from ingest.surfaces.tracepoints import read_tracepoints
+from ingest.types import cdecl
 from tests.support import FIXTURES
 from tests.support.kernel import REAL_KERNEL
 from tests.support.programs import compile_syscall_events, compile_traced

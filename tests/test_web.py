@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest import classify
+from ingest.join import classify
 from ingest.queries.pages import ChangeFilter
 from ingest.web import charts, check, diff, forms, items, overview
 from ingest.web.context import Context, Links, load_context
