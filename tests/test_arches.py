@@ -5,7 +5,6 @@ program compiled here the way the kernel builds the construct in question."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,7 +80,7 @@ def test_prefixed_symbol_copies_are_not_full_inline(tmp_path):
     for name, text in PREFIXED.items():
         (tmp_path / name).write_text(text)
     gcc(tmp_path, "-g", "-O2", "-c", "stub.c", "-o", "stub.o")
-    subprocess.run(["objcopy", "--prefix-symbols=__efistub_", "stub.o"], cwd=tmp_path, check=True)
+    build(["objcopy", "--prefix-symbols=__efistub_", "stub.o"], cwd=tmp_path)
     gcc(tmp_path, "-g", "-O2", "main.c", "stub.o", "-o", "prog")
     db = tmp_path / "k.db"
     pipeline.ingest(tmp_path / "prog", db, pipeline.Identity(label="prefixed"), jobs=1)

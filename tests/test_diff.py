@@ -21,7 +21,7 @@ from ingest.queries import builds
 from ingest.types.layouts import layout_digest
 from tests.support.kernel import KERNEL_612, REAL_KERNEL
 from tests.support.programs import compile_pair
-from tests.support.tools import require
+from tests.support.tools import build, require
 
 #: item name -> the exact change rows (item_kind, change_kind, detail, old, new) from A to B.
 EXPECTED = {
@@ -101,9 +101,8 @@ def pair_db(request, tmp_path_factory, pair) -> Path:
     path = tmp / "pair.db"
     for elf in pair:
         if request.param == "btf":
-            require("pahole")
             elf = Path(shutil.copy(elf, tmp / elf.name))
-            subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
+            build(["pahole", "-J", elf])
         pipeline.ingest(elf, path, pipeline.Identity(label=elf.name), jobs=1)
     if request.param == "btf":
         assert sqlite3.connect(path).execute("SELECT min(has_btf) FROM builds").fetchone() == (1,)

@@ -204,6 +204,7 @@ def test_layouts_follow_the_python_walk(variant, tmp_path, monkeypatch):
     assert any(lay.kind == "enum" for lay in layouts.values())
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @needs_accel
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -215,6 +216,7 @@ def test_real_modules(rel, config, monkeypatch):
         assert sum(len(f.prototypes) for f in facts) > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @needs_accel
 def test_real_vmlinux_units(monkeypatch):
@@ -254,6 +256,7 @@ def test_real_vmlinux_units_without_btf(build, monkeypatch):
     assert len(units) > 50 and sum(len(f.layouts) for f in facts) > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_module_function_without_btf_gets_its_dwarf_prototype():
     """ext4_has_feature_metadata_csum (fs/ext4/ext4.h, EXT4_FEATURE_RO_COMPAT_FUNCS)

@@ -26,7 +26,7 @@ from ingest.readers.relocate import Relocatable
 from ingest.readers.vaddr import MODULE_TABLES, ImageMemory
 from tests.support.kernel import real_module
 from tests.support.modules import ARCHES, SRC, build_modules, debug_names
-from tests.support.tools import require
+from tests.support.tools import build
 
 BASE64, BASE32 = 0xFFFFFFFFA0000000, 0xBF000000  # MODULES_VADDR on x86-64 and arm
 REAL_MODULES = {
@@ -250,13 +250,9 @@ def test_other_arches_with_clang(target, tmp_path):
     """arm64, ppc64el, i386 against pyelftools; riscv64 (ADD/SUB/SET6/SUB6 pairs in
     .debug_info/.debug_line/.debug_frame, which pyelftools cannot relocate) by its
     symbols equal to DW_AT_low_pc and no type left unknown."""
-    require("clang")
     obj = tmp_path / "alpha.ko"
     flags = ["-mrelax"] if target.startswith("riscv") else []
-    subprocess.run(
-        ["clang", f"--target={target}", "-c", "-g", "-O2", *flags, "-o", obj, SRC / "alpha_main.c"],
-        check=True,
-    )
+    build(["clang", f"--target={target}", "-c", "-g", "-O2", *flags, "-o", obj, SRC / "alpha_main.c"])
     data = obj.read_bytes()
     if not target.startswith("riscv"):
         mine = Relocatable(data, layout=False)
@@ -371,6 +367,7 @@ def _real(name: str) -> Path:
     return real_module(REAL_MODULES[name])
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_ext4_debug_sections_equal_pyelftools():
     data = _real("ext4").read_bytes()

@@ -492,6 +492,7 @@ def test_layouts_over_the_base_builder_are_the_same() -> None:
     assert all(a is b for a, b in zip(channel.loads(resent), again))
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_ext4_over_vmlinux(real_base: tuple[BtfInfo, Path]) -> None:
     base, base_path = real_base

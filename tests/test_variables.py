@@ -107,6 +107,7 @@ def test_ksym_not_recorded_is_unknown(tmp_path, fixture_db):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_variables_match_readelf(real_kernel):
     """Oracle: readelf -s of the 6.1.0-56 vmlinux (runqueues and bpf_prog_active

@@ -19,7 +19,7 @@ from ingest.archive import store
 from ingest.readers import kmod
 from tests.support.tools import require
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kernsurf" / "debian"
+CACHE = store.cache_root() / "debian"
 REAL_KERNEL = CACHE / "linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64" / "vmlinux"
 KERNEL_612 = CACHE / "linux-image-6.12.113+deb13-amd64-dbg_6.12.113-1_amd64" / "vmlinux"
 _PLAIN = Path(tempfile.gettempdir()) / "kernsurf-test-modules-61"
