@@ -215,20 +215,8 @@ def standard_archive(fake: FakeMirror) -> None:
         build_deb(dbg_entries("6.1.0-56-cloud-amd64")),
         suite="bookworm-security",
     )
-    fake.add(
-        "linux-image-amd64-dbg",
-        "6.1.192-2",
-        build_deb([("usr/share/doc/x", b"")]),
-        installed_kb=10,
-        section="kernel",
-    )
-    fake.add(
-        "linux-image-6.1-amd64-dbg",
-        "6.1.192-2",
-        build_deb([("usr/share/doc/x", b"")]),
-        installed_kb=10,
-        section="kernel",
-    )
+    for meta in ("linux-image-amd64-dbg", "linux-image-6.1-amd64-dbg"):  # meta-packages: no image
+        fake.add(meta, "6.1.192-2", build_deb([("usr/share/doc/x", b"")]), installed_kb=10, section="kernel")
     fake.add(
         "linux-image-6.1.0-56-arm64-dbg", "6.1.192-2", build_deb(dbg_entries("6.1.0-56-arm64")), arch="arm64"
     )
