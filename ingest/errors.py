@@ -51,6 +51,10 @@ class IngestError(KernsurfError):
 # Manifests and `kernsurf build` (ingest.catalog.manifest, ingest.catalog.batch)
 
 
+class AlreadyStored(IngestError):
+    """The build is already in the database (ingest it again with --replace)."""
+
+
 class ManifestError(KernsurfError, ValueError):
     """The manifest is not valid; the message names the file, line and field."""
 

@@ -76,7 +76,7 @@ def test_the_modules_table(module_db):
 
 
 def test_every_stored_reference_resolves(module_db, tmp_path, fixture_modules):
-    """store_build inserts with foreign keys unchecked (db._foreign_keys_unchecked):
+    """store_build inserts with foreign keys unchecked (ingest.db.store._foreign_keys_unchecked):
     every reference it wrote must still find its row, also after a --replace."""
     assert rows(module_db, "PRAGMA foreign_key_check") == []
     copy = tmp_path / "copy.db"
