@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import ROOT
 from tests.support.programs import compile_program
-
-ROOT = Path(__file__).resolve().parent.parent
 
 #: Runs the CLI with db.connect wrapped so the process SIGKILLs itself when it
 #: is about to run (or has just run, for executemany) SQL containing $KILL_AT.
@@ -155,6 +154,7 @@ def build_state(db: Path) -> tuple:
         conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kill_at,builds,groups,pairs",
     [

@@ -18,8 +18,7 @@ from ingest.catalog.manifest import ManifestError
 from ingest.cli import cli
 from ingest.errors import MirrorError
 from ingest.queries import builds
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 THREE = """\
 builds:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import FIXTURES
 from tests.support.tools import require
 
 pytestmark = [pytest.mark.real_kernel, pytest.mark.slow]
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+#: A reference page of struct dma_buf_ops across kernel versions.
+REFERENCE = FIXTURES / "reference" / "struct-dma_buf_ops.txt"
 
 
 def q(db: Path, sql: str, *args):
@@ -65,7 +67,7 @@ def test_no_builder_directory_in_paths(kernel_db):
 
 
 def test_dma_buf_ops_members_equal_the_reference_page(kernel_db):
-    text = (SEEDS / "struct-dma_buf_ops.txt").read_text()
+    text = REFERENCE.read_text()
     block = text[text.index("6.8: ✅struct dma_buf_ops {") :]
     block = block[block.index("{") + 1 : block.index("};")]
     expected = [

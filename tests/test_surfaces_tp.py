@@ -279,6 +279,7 @@ def test_raw_only_tracepoint_on_6_1_amd64(traced):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @pytest.mark.parametrize("label", WITH_BTF)
 def test_events_match_nm(traced, opened, label):
