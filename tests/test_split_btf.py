@@ -475,7 +475,7 @@ def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
 
 
 def test_layouts_over_the_base_builder_are_the_same() -> None:
-    """A split graph's builder on its base's (ingest.modules.reader) makes the layouts
+    """A split graph's builder on its base's (ingest.modules.module) makes the layouts
     a builder of its own makes; the base types its members hold are the base
     builder's objects, and cross a LayoutChannel as those objects."""
     base, mod = _pair()
