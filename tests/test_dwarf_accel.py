@@ -288,5 +288,5 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
         "dwarf",
     )
     assert proto.params == [("sb", "struct super_block *")]
-    # What vmlinux gives a prototype is not printed again: assemble takes vmlinux's first.
+    # What vmlinux gives a prototype is not printed again: the join takes vmlinux's first.
     assert name not in read(frozenset([name])).part.prototypes

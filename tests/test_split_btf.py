@@ -364,7 +364,7 @@ def mismatches(info: BtfInfo, raws: dict[int, RawType]) -> list[str]:
         got = _actual(info, raw, tid, want)
         if want != got:
             out.append(f"[{tid}] {raw.kind} {raw.name}: bpftool {want!r}, read {got!r}")
-    # Prototypes, as assemble prints them: every FUNC name's proto is a FUNC_PROTO it names.
+    # Prototypes, as vmlinux.prototypes prints them: every FUNC name's proto is a FUNC_PROTO it names.
     for fid, decl in info.func_ids.items():
         try:
             cdecl.prototype(info.graph, decl.type_id, decl.name, "btf")

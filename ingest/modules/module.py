@@ -108,7 +108,7 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
     if image.has(".debug_info"):
         sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])
         units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
-        # DWARF prints the prototypes neither vmlinux nor the module's BTF gives (assemble's order).
+        # DWARF prints the prototypes neither vmlinux nor the module's BTF gives (the join's order).
         config = dwarf.WalkConfig(frozenset(btf_protos), btf is None, prototyped=context.prototyped)
         walked = list(dwarf.walk(units, sections, image.endian, config, jobs=1))
         part = unit_part(walked, symbols, module=name)
