@@ -152,7 +152,9 @@ def ingest(
     start = time.perf_counter()
     found = _already_stored(path, db_path) if not replace else None
     if found:
-        return IngestResult(found, True, None, time.perf_counter() - start, 0)
+        return IngestResult(
+            name=found, skipped=True, build=None, seconds=time.perf_counter() - start, bytes_added=0
+        )
     phases = _Phases()
     with _collector_off():
         build = read_image(path, identity, jobs, progress, kallsyms, phases, config, modules, module_progress)
@@ -161,7 +163,13 @@ def ingest(
         try:
             stored = builds.find_build(conn, build.info.build_id)
             if stored and not replace:
-                return IngestResult(stored.name, True, None, time.perf_counter() - start, 0)
+                return IngestResult(
+                    name=stored.name,
+                    skipped=True,
+                    build=None,
+                    seconds=time.perf_counter() - start,
+                    bytes_added=0,
+                )
             seconds = time.perf_counter() - start
             with phases("database write"):
                 build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
@@ -170,7 +178,12 @@ def ingest(
         finally:
             conn.close()
     return IngestResult(
-        name, False, build, time.perf_counter() - start, os.path.getsize(db_path) - before, dict(phases)
+        name=name,
+        skipped=False,
+        build=build,
+        seconds=time.perf_counter() - start,
+        bytes_added=os.path.getsize(db_path) - before,
+        phases=dict(phases),
     )
 
 

@@ -149,6 +149,7 @@ def _join_units(vmlinux: UnitPart, parts: list[UnitPart]) -> tuple[list[Instance
         # Edges stay one per (callee, caller, kind): a module has one instance per external name,
         # so no two of its callees become one, and its callers are its own.
         where = [external[i.name] if k is None else k for i, k in zip(part.instances, index)]
+        # Positional: millions of edges, and keywords make each construction ~1.7x slower.
         calls += [CallEdge(where[c.callee], where[c.caller], c.kind, c.sites) for c in part.calls]
         part.calls.clear()  # the module's own copy is not needed any more
     return instances, calls

@@ -79,7 +79,7 @@ def name_from_path(rel: str) -> str:
 def unreadable(rel: str, why: str) -> ModuleFacts:
     return ModuleFacts(
         module=Module(name=name_from_path(rel), path=rel, error=why.replace("\n", " ")),
-        part=UnitPart([], [], {}, []),
+        part=UnitPart.empty(),
         symbols=[],
         prototypes={},
         tracepoints=[],
@@ -103,7 +103,7 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
         btf = read_btf(raw_btf, base=context.btf)
     builder = LayoutBuilder(btf.graph, base=context.types) if btf else None
     own_layouts = builder.named() if builder else []
-    part = UnitPart([], [], {}, [])
+    part = UnitPart.empty()
     btf_protos = btf_prototypes(btf, builder.texts) if btf and builder else {}
     if image.has(".debug_info"):
         sections = opened.linked.relocate([n for n in dwarf.DEBUG_SECTIONS if image.has(n)])

@@ -123,6 +123,7 @@ def _unpacked(packed: _Packed, channel: LayoutChannel) -> ModuleFacts:
     "list_add", and of the structs its own structs hold that other modules define."""
     intern = sys.intern
     packed.module.layouts[:] = channel.loads(packed.layouts)
+    # Positional records: millions per build, and keywords make each construction ~1.7x slower.
     instances = [
         Instance(
             intern(name),
@@ -143,7 +144,12 @@ def _unpacked(packed: _Packed, channel: LayoutChannel) -> ModuleFacts:
     ]
     return ModuleFacts(
         module=packed.module,
-        part=UnitPart(instances, [CallEdge(*c) for c in packed.calls], packed.dwarf_prototypes, []),
+        part=UnitPart(
+            instances=instances,
+            calls=[CallEdge(*c) for c in packed.calls],
+            prototypes=packed.dwarf_prototypes,
+            layouts=[],
+        ),
         symbols=symbols,
         prototypes=packed.prototypes,
         tracepoints=packed.tracepoints,

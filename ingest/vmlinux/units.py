@@ -111,6 +111,11 @@ class UnitPart(NamedTuple):
     prototypes: dict[str, Prototype]  # from DWARF, by name
     layouts: list[Layout]  # from DWARF (builds without BTF)
 
+    @classmethod
+    def empty(cls) -> UnitPart:
+        """No units: an image without DWARF."""
+        return cls(instances=[], calls=[], prototypes={}, layouts=[])
+
 
 def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | None = None) -> UnitPart:
     """Instance identity (docs/concepts.md#instances) and caller edges
@@ -201,6 +206,7 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
             inst.defined = True
             if inst.address is None and address:
                 inst.address = address
+    # Positional: millions of edges, and keywords make each construction ~1.7x slower.
     calls = [CallEdge(callee, caller, kind, sites) for (callee, caller, kind), sites in counts.items()]
 
     # Functions described by address ranges only (e.g. split .cold parts): the symbol's address.
@@ -210,4 +216,4 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
     for inst in instances:
         if inst.address is None and inst.defined and inst.name in sym_address:
             inst.address = sym_address[inst.name]
-    return UnitPart(instances, calls, dwarf_protos, dwarf_layouts)
+    return UnitPart(instances=instances, calls=calls, prototypes=dwarf_protos, layouts=dwarf_layouts)
