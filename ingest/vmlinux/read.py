@@ -154,10 +154,23 @@ def _read_elf(
         sha256=sha,
         path=str(path),
     )
+    return _with_types(info, symbols, btf, walk.units if walk else [], ImageMemory(image))
+
+
+def _with_types(
+    info: BuildInfo,
+    symbols: list[Symbol],
+    btf: BtfInfo | None,
+    units: Iterable[dwarf.UnitFacts],
+    memory: ImageMemory | None,
+    data_symbols: list[Variable] | None = None,
+) -> VmlinuxFacts:
+    """The facts, once BTF's types and prototypes are printed and then the
+    units (which may still be walking in worker processes) are taken in."""
     types = LayoutBuilder(btf.graph) if btf else None
     protos = btf_prototypes(btf, types.texts) if btf and types else {}
     btf_layouts = types.named() if types else None
-    part = unit_part(walk.units if walk else [], symbols)
+    part = unit_part(units, symbols)
     return VmlinuxFacts(
         info=info,
         symbols=symbols,
@@ -166,7 +179,8 @@ def _read_elf(
         btf_prototypes=protos,
         layouts=part.layouts if btf_layouts is None else btf_layouts,
         part=part,
-        memory=ImageMemory(image),
+        memory=memory,
+        data_symbols=data_symbols,
     )
 
 
@@ -219,20 +233,7 @@ def _read_btf_blob(path: Path, data: bytes, identity: Identity, kallsyms_path: P
         sha256=sha,
         path=str(path),
     )
-    types = LayoutBuilder(btf.graph)
-    protos = btf_prototypes(btf, types.texts)
-    layouts = types.named()
-    return VmlinuxFacts(
-        info=info,
-        symbols=symbols,
-        btf=btf,
-        types=types,
-        btf_prototypes=protos,
-        layouts=layouts,
-        part=unit_part([], symbols),
-        memory=None,
-        data_symbols=data_symbols,
-    )
+    return _with_types(info, symbols, btf, [], None, data_symbols)
 
 
 def flavor_of(release: str | None) -> str | None:
