@@ -7,6 +7,8 @@ A publication is a directory of three files:
   built, `VACUUM`ed (compact, rollback journal: no -wal file to ship) -- the
   source is only read;
 - DB.zst: that copy zstd-compressed, the file to download;
+- DB-stem.inspect.json: `datasette inspect` of the copy (its table counts), so
+  that `kernsurf serve` serves a pulled database at once, without writing to it;
 - manifest.json, written last (its presence means the other two are whole):
   `Manifest` -- the artefact format, the database's schema version, the
   builds, and each file's size and sha256.
@@ -33,7 +35,7 @@ from typing import Any, BinaryIO
 
 import zstandard
 
-from ingest.errors import BadArtefact, NoDatabase
+from ingest.errors import BadArtefact, NoDatabase, PublishError
 from ingest.queries import builds as q
 
 #: Version of the artefact's layout (the manifest's keys, zstd for the download); a reader refuses newer.
@@ -68,6 +70,7 @@ class Manifest:
     compressed: FileEntry  # DB.zst, the download
     compression: str  # "zstd"
     builds: list[dict[str, Any]] = field(default_factory=list)  # BUILD_COLUMNS of each build
+    inspect: FileEntry | None = None  # DB-stem.inspect.json for `kernsurf serve`
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=1, ensure_ascii=False) + "\n"
@@ -86,6 +89,7 @@ class Manifest:
                 compressed=FileEntry(**raw["compressed"]),
                 compression=str(raw["compression"]),
                 builds=list(raw.get("builds", [])),
+                inspect=FileEntry(**raw["inspect"]) if raw.get("inspect") else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BadArtefact(
@@ -147,15 +151,17 @@ def publish(
 ) -> Publication:
     """Write the publication of `db_path` into `out_dir` (created; its files replaced).
     The source database is only read."""
-    from ingest import db
+    from ingest import db, serve
 
     if not db_path.is_file():
         raise NoDatabase(
             f"{db_path}: no such database (build one with `kernsurf build` or `kernsurf ingest`)"
         )
     start = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / db_path.name
+    if final.resolve() == db_path.resolve():
+        raise PublishError(f"{out_dir}: holds {db_path} itself; publish into another directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
     work = out_dir / f".{db_path.name}.work"
     for stale in (out_dir / MANIFEST, work):  # an old manifest would describe replaced files
         stale.unlink(missing_ok=True)
@@ -176,6 +182,9 @@ def publish(
     finally:
         for path in (work, work.with_name(work.name + "-wal"), work.with_name(work.name + "-shm")):
             path.unlink(missing_ok=True)
+    report(f"table counts for `kernsurf serve` into {serve.inspect_path(final).name}")
+    with serve.served_as(final) as served:
+        serve.write_inspect(served, serve.inspect_path(final))
     report(f"compressing into {final.name}.zst")
     database, compressed = _compress(final, out_dir / f"{final.name}.zst", level)
     manifest = Manifest(
@@ -187,8 +196,9 @@ def publish(
         compressed=compressed,
         compression="zstd",
         builds=builds,
+        inspect=_entry(serve.inspect_path(final)),
     )
-    _write_atomically(out_dir / MANIFEST, manifest.as_json().encode())
+    write_atomically(out_dir / MANIFEST, manifest.as_json().encode())
     return Publication(out_dir, manifest, names, time.perf_counter() - start)
 
 
@@ -228,6 +238,10 @@ def _compress(source: Path, dest: Path, level: int) -> tuple[FileEntry, FileEntr
     )
 
 
+def _entry(path: Path) -> FileEntry:
+    return FileEntry(path.name, path.stat().st_size, sha256_of(path))
+
+
 def _chunks(f: BinaryIO) -> Iterable[bytes]:
     while chunk := f.read(CHUNK):
         yield chunk
@@ -242,7 +256,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """`data` as the file at `path`, renamed into place (a reader sees the old file or the new one)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -22,8 +22,9 @@ from urllib.parse import urljoin
 
 import zstandard
 
+from ingest import serve
 from ingest.errors import BadArtefact, CorruptDownload, DatabaseExists, PublishError, UnreadableFormat
-from ingest.publish import CHUNK, MANIFEST, Manifest, refusal, sha256_of
+from ingest.publish import CHUNK, MANIFEST, FileEntry, Manifest, refusal, sha256_of, write_atomically
 from ingest.queries import builds as q
 
 #: Transfers tried per pull before giving up; each resumes where the previous one stopped.
@@ -95,13 +96,30 @@ def pull(url: str, db_path: Path, replace: bool = False, progress: Progress | No
             f"{urljoin(where, entry.file)}: the download does not match the manifest's sha256 "
             "(corrupt in transit, or republished meanwhile); it was deleted: run pull again"
         )
+    inspect = (
+        _small_file(urljoin(where, manifest.inspect.file), manifest.inspect) if manifest.inspect else None
+    )
     try:
         _install(part, db_path, manifest, where)
     except CorruptDownload:  # the part matches the manifest: downloading it again would not help
         part.unlink()
         raise
     part.unlink()
+    if inspect is not None:  # newer than the database: `kernsurf serve` serves it as it is
+        write_atomically(serve.inspect_path(db_path), inspect)
     return Pulled(manifest, False, downloaded, resumed)
+
+
+def _small_file(url: str, entry: FileEntry) -> bytes:
+    """A small file of the publication, read whole and checked against its entry."""
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            data = response.read(entry.size + 1)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise PublishError(f"{url}: unreachable ({_reason(exc)}); run pull again") from None
+    if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise CorruptDownload(f"{url}: does not match the manifest's sha256; run pull again")
+    return data
 
 
 def _download(url: str, part: Path, size: int, progress: Progress | None) -> int:

@@ -19,9 +19,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, publish, pull
+from ingest import db, publish, pull, serve
 from ingest.cli import cli
-from ingest.errors import BadArtefact, CorruptDownload, DatabaseExists, NoDatabase, UnreadableFormat
+from ingest.errors import (
+    BadArtefact,
+    CorruptDownload,
+    DatabaseExists,
+    NoDatabase,
+    PublishError,
+    UnreadableFormat,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,14 +126,19 @@ def test_publish_writes_a_compact_indexed_copy_and_its_manifest(program_db, tmp_
     assert result.exit_code == 0, result.output
     assert (_sha(program_db), program_db.stat().st_mtime_ns) == (before, mtime)  # the source is only read
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["fixture.db", "fixture.db.zst", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fixture.db",
+        "fixture.db.zst",
+        "fixture.inspect.json",
+        "manifest.json",
+    ]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format"] == publish.FORMAT
     assert manifest["schema_version"] == db.SCHEMA_VERSION
     assert manifest["compression"] == "zstd"
     assert [b["name"] for b in manifest["builds"]] == ["fixture"]
     assert set(manifest["builds"][0]) == set(publish.BUILD_COLUMNS)
-    for entry in (manifest["database"], manifest["compressed"]):
+    for entry in (manifest["database"], manifest["compressed"], manifest["inspect"]):
         path = out / entry["file"]
         assert (entry["size"], entry["sha256"]) == (path.stat().st_size, _sha(path))
     copy = sqlite3.connect(out / "fixture.db")
@@ -151,7 +163,21 @@ def test_publish_replaces_an_earlier_publication(program_db, tmp_path):
     (out / "fixture.db").write_bytes(b"old")
     second = publish.publish(program_db, out).manifest
     assert second.database.sha256 == first.database.sha256  # same database, same bytes
-    assert sorted(p.name for p in out.iterdir()) == ["fixture.db", "fixture.db.zst", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fixture.db",
+        "fixture.db.zst",
+        "fixture.inspect.json",
+        "manifest.json",
+    ]
+
+
+def test_publish_never_writes_over_its_source(program_db, tmp_path):
+    source = tmp_path / "kernels.db"
+    shutil.copy(program_db, source)
+    before = _sha(source)
+    with pytest.raises(PublishError, match="publish into another directory"):
+        publish.publish(source, tmp_path)
+    assert _sha(source) == before and sorted(p.name for p in tmp_path.iterdir()) == ["kernels.db"]
 
 
 def test_publish_of_a_missing_database_says_how_to_make_one(tmp_path):
@@ -170,14 +196,25 @@ def test_pull_installs_the_published_database(site, published, tmp_path):
     result = CliRunner().invoke(cli, ["pull", url + "/", "--db", str(target)])
     assert result.exit_code == 0, result.output
     assert target.read_bytes() == (published / "fixture.db").read_bytes()
-    assert sorted(p.name for p in target.parent.iterdir()) == ["kernels.db"]  # no part, no temporary file
-    assert served.requests == [("/manifest.json", None), ("/fixture.db.zst", None)]
+    # No part, no temporary file; the table counts newer than the database: served at once, unwritten.
+    assert sorted(p.name for p in target.parent.iterdir()) == ["kernels.db", "kernels.inspect.json"]
+    assert not serve.stale(target)
+    served_db = CliRunner().invoke(cli, ["serve", str(target), "--prepare-only"])
+    assert served_db.exit_code == 0 and target.read_bytes() == (published / "fixture.db").read_bytes()
+    assert json.loads((target.parent / "kernels.inspect.json").read_text())["kernels"]["tables"][
+        "builds"
+    ] == {"count": 1}
+    assert served.requests == [
+        ("/manifest.json", None),
+        ("/fixture.db.zst", None),
+        ("/fixture.inspect.json", None),
+    ]
     conn = db.open_readonly(target)
     assert conn.execute("SELECT name FROM builds").fetchall() == [("fixture",)]
     # Pulled again (by the manifest's own URL): nothing is downloaded.
     again = CliRunner().invoke(cli, ["pull", url + "/manifest.json", "--db", str(target)])
     assert again.exit_code == 0 and "already the published database" in again.output
-    assert served.requests[2:] == [("/manifest.json", None)]
+    assert served.requests[3:] == [("/manifest.json", None)]
 
 
 def test_pull_resumes_a_transfer_cut_off_midway(site, published, tmp_path):
@@ -199,7 +236,11 @@ def test_pull_resumes_a_transfer_cut_off_midway(site, published, tmp_path):
     served.cut_at, served.requests[:] = None, []
     done = pull.pull(url, target)
     assert (done.resumed_from, done.downloaded) == (size // 2, size - size // 2)
-    assert served.requests == [("/manifest.json", None), ("/fixture.db.zst", f"bytes={size // 2}-")]
+    assert served.requests == [
+        ("/manifest.json", None),
+        ("/fixture.db.zst", f"bytes={size // 2}-"),
+        ("/fixture.inspect.json", None),
+    ]
     assert target.read_bytes() == (published / "fixture.db").read_bytes()
     assert not part.exists()
 
