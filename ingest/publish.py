@@ -43,7 +43,8 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 #: Bytes read or written at a time: compression and downloads stream in bounded memory.
 CHUNK = 1 << 20
-#: zstd level of DB.zst: 19 made the 2-build fixture 6 % smaller than 10 at 5x the time.
+#: zstd level of DB.zst. The 62 MB database of 6.1.0-56 amd64 (vmlinux alone), on 2 busy cores:
+#: level 3 22.0 MB in 1.9 s, 10 19.1 MB in 9.8 s, 19 16.9 MB in 125 s; long-distance matching saves 1 %.
 DEFAULT_LEVEL = 10
 #: The columns of `builds` the manifest lists, when the database has them.
 BUILD_COLUMNS = ("name", "build_id", "distro", "version", "release", "arch", "flavor", "n_modules")
