@@ -169,10 +169,10 @@ def publish(
     try:
         report(f"copying {db_path}")
         _vacuum_into(db_path, work)
-        conn = db.connect(work)  # upgrades a database of an older schema, in the copy
+        report("building the search index")
+        names = serve.search_index(work)  # opening it for writing upgrades an older schema, in the copy
+        conn = db.open_readonly(work)
         try:
-            report("building the search index")
-            names = db.build_search_index(conn)
             builds = q.build_records(conn, BUILD_COLUMNS)
             schema = q.schema_version(conn) or 1
         finally:

@@ -171,6 +171,20 @@ def test_publish_replaces_an_earlier_publication(program_db, tmp_path):
     ]
 
 
+def test_publish_upgrades_an_older_schema_in_the_copy_only(program_db, tmp_path):
+    source = tmp_path / "old.db"
+    shutil.copy(program_db, source)
+    raw = sqlite3.connect(source)
+    raw.execute("UPDATE schema_version SET version = 3")
+    raw.commit()
+    raw.close()
+    before = _sha(source)
+    manifest = publish.publish(source, tmp_path / "out").manifest
+    assert manifest.schema_version == db.SCHEMA_VERSION
+    assert _sha(source) == before
+    assert sqlite3.connect(source).execute("SELECT version FROM schema_version").fetchone() == (3,)
+
+
 def test_publish_never_writes_over_its_source(program_db, tmp_path):
     source = tmp_path / "kernels.db"
     shutil.copy(program_db, source)
