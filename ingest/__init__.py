@@ -36,13 +36,13 @@ _EXPORTS = {
     "ingest": ("ingest.pipeline", "ingest"),
     "connect": ("ingest.db", "connect"),
     "open_readonly": ("ingest.db", "open_readonly"),
-    "load_manifest": ("ingest.manifest", "load"),
-    "build": ("ingest.batch", "build"),
-    "compare": ("ingest.diff", "compare"),
+    "load_manifest": ("ingest.catalog.manifest", "load"),
+    "build": ("ingest.catalog.batch", "build"),
+    "compare": ("ingest.changes.diff", "compare"),
     "read_bpf_object": ("ingest.bpf.objects", "read_bpf_object"),
     "parse_spec": ("ingest.bpf.spec", "parse_spec"),
     "evaluate": ("ingest.bpf.check", "evaluate"),
-    "search_index": ("ingest.serve", "search_index"),
+    "search_index": ("ingest.web.serve", "search_index"),
 }
 
 __all__ = ["KernsurfError", *_EXPORTS]

@@ -18,12 +18,12 @@ import click
 from ingest.archive import debian
 from ingest.archive.store import human_size
 from ingest.errors import KernsurfError, NoDatabase
-from ingest.publish import DEFAULT_LEVEL
+from ingest.publish.artefact import DEFAULT_LEVEL
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from ingest import batch
+    from ingest.catalog import batch
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,7 +162,7 @@ def ingest(
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
     from ingest.archive import store
-    from ingest.modules import summary as module_summary
+    from ingest.modules.reader import summary as module_summary
 
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
@@ -347,7 +347,7 @@ def build_command(
     that one. Then the groups are stored and the post-build steps
     (differences, search index) run. See manifests/default.yml for the format.
     """
-    from ingest import batch, manifest
+    from ingest.catalog import batch, manifest
 
     spec = manifest.load(manifest_path)
     fetcher = batch.DebianFetcher(mirror, config=not no_config, modules=modules)
@@ -361,6 +361,7 @@ def build_command(
             report=lambda line: click.echo(line, err=True),
         )
     except batch.BuildError as exc:
+        assert isinstance(exc.result, batch.BuildResult)
         _build_table(exc.result, db_path)
         raise
     except sqlite3.Error as exc:
@@ -442,7 +443,8 @@ def diff_command(
     """
     import json
 
-    from ingest import db, diff
+    from ingest import db
+    from ingest.changes import diff
 
     _existing(db_path, "create it with `kernsurf ingest` or `kernsurf build`")
     conn = db.connect(db_path)
@@ -565,7 +567,7 @@ def index_command(db_path: Path) -> None:
     every function, type, tracepoint, syscall, LSM hook, kfunc and config
     option name. `kernsurf serve` does this itself when the database changed.
     """
-    from ingest import serve
+    from ingest.web import serve
 
     click.echo(f"search index: {serve.search_index(db_path)} names in {db_path}")
 
@@ -592,7 +594,7 @@ def serve_command(
       kernsurf serve kernels.db --port 8080
       kernsurf serve kernels.db --setting num_sql_threads 6
     """
-    from ingest import serve
+    from ingest.web import serve
 
     serve.serve(db_path, host, port, datasette_options, prepare_only)
 
@@ -619,7 +621,7 @@ def publish_command(out_dir: Path, db_path: Path, level: int) -> None:
     \b
       kernsurf publish site/ --db kernels.db
     """
-    from ingest import publish
+    from ingest.publish import artefact as publish
 
     done = publish.publish(db_path, out_dir, level, report=lambda line: click.echo(line, err=True))
     m = done.manifest
@@ -646,7 +648,7 @@ def pull_command(url: str, db_path: Path, replace: bool) -> None:
     \b
       kernsurf pull https://example.org/kernels/ --db kernels.db
     """
-    from ingest import pull
+    from ingest.publish import pull
 
     done = pull.pull(url, db_path, replace, progress=_progress_bar("downloading"))
     m = done.manifest

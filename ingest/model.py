@@ -112,7 +112,7 @@ class Layout:
     size: int
     fields: list[Field] = field(default_factory=list)
     values: list[tuple[str, int]] = field(default_factory=list)  # enum only
-    # Its content address once computed (ingest.layouts.digest_of), kept so that
+    # Its content address once computed (ingest.types.layouts.digest_of), kept so that
     # a layout crossing from a worker is not hashed again.
     digest: str | None = field(default=None, compare=False, repr=False)
 

@@ -16,19 +16,20 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 
-from ingest import assemble, db, surfaces
-from ingest import modules as module_reader
-from ingest.assemble import ModuleFacts
-from ingest.cdecl import LayoutBuilder
+from ingest import db, surfaces
 from ingest.errors import IngestError
-from ingest.layouts import LayoutChannel
+from ingest.join import assemble
+from ingest.join.assemble import ModuleFacts
 from ingest.model import Build, BuildInfo, Layout, Symbol, Variable
+from ingest.modules import reader as module_reader
 from ingest.queries import builds
 from ingest.readers import btf as btf_reader
 from ingest.readers import dwarf, elf
 from ingest.readers.dwarf_forms import BadDwarf
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces import kconfig
+from ingest.types.cdecl import LayoutBuilder
+from ingest.types.layouts import LayoutChannel
 
 
 @dataclass(slots=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from modules_support import VMLINUX_61, module_file, real_module
 
-from ingest import modules
 from ingest.model import Kfunc
+from ingest.modules import reader as modules
 from ingest.readers import elf
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.surfaces.kfuncs import with_modules

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, publish, pull, serve
+from ingest import db
 from ingest.cli import cli
 from ingest.errors import (
     BadArtefact,
@@ -29,6 +29,9 @@ from ingest.errors import (
     PublishError,
     UnreadableFormat,
 )
+from ingest.publish import artefact as publish
+from ingest.publish import pull
+from ingest.web import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,10 +18,10 @@ from conftest import REAL_KERNEL
 from elftools.elf.elffile import ELFFile
 from modules_support import module_tree, real_module
 
-from ingest import cdecl
-from ingest.layouts import LayoutChannel
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfDecl, BtfInfo, DatasecEntry, Overlay, read_btf
+from ingest.types import cdecl
+from ingest.types.layouts import LayoutChannel
 
 # ---------------------------------------------------------------------------
 # Fixture: a base and a split blob over it
@@ -475,7 +475,7 @@ def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
 
 
 def test_layouts_over_the_base_builder_are_the_same() -> None:
-    """A split graph's builder on its base's (ingest.modules) makes the layouts
+    """A split graph's builder on its base's (ingest.modules.reader) makes the layouts
     a builder of its own makes; the base types its members hold are the base
     builder's objects, and cross a LayoutChannel as those objects."""
     base, mod = _pair()

@@ -24,7 +24,6 @@ from typing import Any, Literal, NamedTuple
 
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
-from ingest import cdecl
 from ingest.model import CType, Layout, Member, Prototype
 from ingest.readers import dwarf_lines
 from ingest.readers.dwarf_forms import (
@@ -58,6 +57,7 @@ from ingest.readers.dwarf_forms import (
     decoder,
     walk_category,
 )
+from ingest.types import cdecl
 
 LANG_RUST = 0x1C
 

@@ -13,7 +13,7 @@ flags) and uses set8 for other lists too (fmodret sets); when any set in the
 image carries the bit, only those are kfunc sets. Before that (6.0-6.7) every
 set8 is a kfunc set (checked on Debian 6.1: six sets, all kfunc id lists).
 
-A module (ingest.modules) is read the same way, over its relocated image and
+A module (ingest.modules.reader) is read the same way, over its relocated image and
 its split BTF: resolve_btfids ran over it with vmlinux as base, so a pair's id
 names a FUNC of the module's BTF or of vmlinux's (BtfInfo.func_ids resolves
 both). The rule above holds per module: every set8 of Debian's 6.12 modules

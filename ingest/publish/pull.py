@@ -1,6 +1,6 @@
 """Downloading a published database (`kernsurf pull URL`): the manifest
-first, which this kernsurf must be able to read (ingest.publish.refusal), then
-the zstd file into DB.<sha>.zst.part beside the database -- resumed with an
+first, which this kernsurf must be able to read (ingest.publish.artefact.refusal),
+then the zstd file into DB.<sha>.zst.part beside the database -- resumed with an
 HTTP Range request when an earlier transfer was cut off -- checked against the
 manifest's size and sha256, then decompressed into a temporary file, checked
 again, and renamed over DB. A failure at any point leaves DB as it was: never
@@ -22,10 +22,10 @@ from urllib.parse import urljoin
 
 import zstandard
 
-from ingest import serve
 from ingest.errors import BadArtefact, CorruptDownload, DatabaseExists, PublishError, UnreadableFormat
-from ingest.publish import CHUNK, MANIFEST, FileEntry, Manifest, refusal, sha256_of, write_atomically
+from ingest.publish.artefact import CHUNK, MANIFEST, FileEntry, Manifest, refusal, sha256_of, write_atomically
 from ingest.queries import builds as q
+from ingest.web import serve
 
 #: Transfers tried per pull before giving up; each resumes where the previous one stopped.
 ATTEMPTS = 3

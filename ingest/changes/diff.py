@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ingest import db
-from ingest.diff_surfaces import (
+from ingest.changes.surfaces import (
     SURFACE_DIFFS,
     SURFACE_ITEMS,
     absence_known,

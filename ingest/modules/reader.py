@@ -22,10 +22,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
-from ingest.assemble import ModuleFacts, UnitPart, _btf_prototypes, unit_part
-from ingest.cdecl import LayoutBuilder
 from ingest.errors import BadBtf, BadDwarf, BadModule, ImageError
-from ingest.layouts import LayoutChannel, digest_of
+from ingest.join.assemble import ModuleFacts, UnitPart, _btf_prototypes, unit_part
 from ingest.model import CallEdge, Instance, Kfunc, Layout, Module, Prototype, Symbol, Tracepoint
 from ingest.readers import dwarf, elf, kmod
 from ingest.readers.btf import BtfInfo, read_btf
@@ -33,6 +31,8 @@ from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.attach import read_attach
 from ingest.surfaces.kfuncs import read_kfuncs
 from ingest.surfaces.tracepoints import EVENT_STRUCTS, flag_values, read_tracepoints
+from ingest.types.cdecl import LayoutBuilder
+from ingest.types.layouts import LayoutChannel, digest_of
 
 #: Where each arch's kernel puts modules (MODULES_VADDR): a base away from 0,
 #: so that no function sits at address 0.

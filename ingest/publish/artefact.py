@@ -1,7 +1,7 @@
 """The published artefact of a database (`kernsurf publish`) and the rule of
-who can read it (`kernsurf pull`, ingest.pull).
+who can read it (`kernsurf pull`, ingest.publish.pull).
 
-A publication is a directory of three files:
+A publication is a directory of four files:
 
 - DB (the source's file name): a copy of the database with its search index
   built, `VACUUM`ed (compact, rollback journal: no -wal file to ship) -- the
@@ -9,7 +9,7 @@ A publication is a directory of three files:
 - DB.zst: that copy zstd-compressed, the file to download;
 - DB-stem.inspect.json: `datasette inspect` of the copy (its table counts), so
   that `kernsurf serve` serves a pulled database at once, without writing to it;
-- manifest.json, written last (its presence means the other two are whole):
+- manifest.json, written last (its presence means the other files are whole):
   `Manifest` -- the artefact format, the database's schema version, the
   builds, and each file's size and sha256.
 
@@ -17,7 +17,7 @@ A reader reads a publication when its artefact `format` is at most FORMAT and
 its `schema_version` at most this kernsurf's `db.SCHEMA_VERSION` (`refusal`):
 older schemas are read as they are and upgraded by the next `kernsurf ingest`
 or `build` on them. Only the `builds` table and SQLite's own facilities
-(VACUUM INTO, the search index command of ingest.db) are used, so the
+(VACUUM INTO, the search index of ingest.web.serve) are used, so the
 artefact does not depend on how the facts are stored.
 """
 
@@ -152,7 +152,8 @@ def publish(
 ) -> Publication:
     """Write the publication of `db_path` into `out_dir` (created; its files replaced).
     The source database is only read."""
-    from ingest import db, serve
+    from ingest import db
+    from ingest.web import serve
 
     if not db_path.is_file():
         raise NoDatabase(

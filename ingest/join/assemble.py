@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from ingest import cdecl, classify
+from ingest.join import classify
 from ingest.model import (
     Build,
     BuildInfo,
@@ -26,6 +26,7 @@ from ingest.model import (
 )
 from ingest.readers.btf import BtfInfo
 from ingest.readers.dwarf import Edge, Sub, UnitFacts
+from ingest.types import cdecl
 
 #: Top-level directories of the kernel tree, used to find where a builder's
 #: directory ends in an absolute path.
@@ -127,7 +128,7 @@ class UnitPart(NamedTuple):
 
 
 class ModuleFacts(NamedTuple):
-    """What one module adds to its build (ingest.modules reads it)."""
+    """What one module adds to its build (ingest.modules.reader reads it)."""
 
     module: Module  # error set: unreadable, the rest is empty
     part: UnitPart
