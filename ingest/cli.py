@@ -641,7 +641,8 @@ def publish_command(out_dir: Path, db_path: Path, level: int) -> None:
 )
 def pull_command(url: str, db_path: Path, replace: bool) -> None:
     """Download the database `kernsurf publish` published at URL (its
-    manifest.json, or the directory holding it): refuse a format this kernsurf
+    manifest.json, or the directory holding it; http, https or a local
+    path): refuse a format this kernsurf
     cannot read, resume an interrupted download, check the sha256,
     decompress, and only then replace DB.
 

@@ -234,6 +234,14 @@ def test_pull_installs_the_published_database(site, published, tmp_path):
     assert served.requests[3:] == [("/manifest.json", None)]
 
 
+def test_pull_from_a_local_directory(published, tmp_path):
+    """A publication on disk (a mounted share, a CI artefact): the directory or its manifest."""
+    for source in (str(published), str(published / "manifest.json")):
+        target = tmp_path / source.rsplit("/", 1)[-1] / "kernels.db"
+        done = pull.pull(source, target)
+        assert not done.up_to_date and target.read_bytes() == (published / "fixture.db").read_bytes()
+
+
 def test_pull_resumes_a_transfer_cut_off_midway(site, published, tmp_path):
     url, served = site
     size = (published / "fixture.db.zst").stat().st_size

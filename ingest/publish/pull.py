@@ -45,7 +45,10 @@ class Pulled:
 
 
 def manifest_url(url: str) -> str:
-    """The manifest's URL: `url` itself when it names a .json file, else manifest.json inside it."""
+    """The manifest's URL: `url` itself when it names a .json file, else manifest.json inside it.
+    A local path (no scheme) becomes a file: URL."""
+    if "://" not in url:
+        url = Path(url).resolve().as_uri()
     return url if url.split("?", 1)[0].endswith(".json") else url.rstrip("/") + "/" + MANIFEST
 
 
