@@ -232,6 +232,11 @@ def test_pull_installs_the_published_database(site, published, tmp_path):
     again = CliRunner().invoke(cli, ["pull", url + "/manifest.json", "--db", str(target)])
     assert again.exit_code == 0 and "already the published database" in again.output
     assert served.requests[3:] == [("/manifest.json", None)]
+    # Its table counts lost: they come back, so that serving it still writes nothing.
+    serve.inspect_path(target).unlink()
+    pull.pull(url, target)
+    assert served.requests[4:] == [("/manifest.json", None), ("/fixture.inspect.json", None)]
+    assert not serve.stale(target)
 
 
 def test_pull_from_a_local_directory(published, tmp_path):

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 import zstandard
 
 from ingest.errors import BadArtefact, CorruptDownload, DatabaseExists, PublishError, UnreadableFormat
-from ingest.publish.artefact import CHUNK, MANIFEST, FileEntry, Manifest, refusal, sha256_of, write_atomically
+from ingest.publish.artefact import CHUNK, MANIFEST, Manifest, refusal, sha256_of, write_atomically
 from ingest.queries import builds as q
 from ingest.web import serve
 
@@ -79,6 +79,9 @@ def pull(url: str, db_path: Path, replace: bool = False, progress: Progress | No
             db_path.stat().st_size == manifest.database.size
             and sha256_of(db_path) == manifest.database.sha256
         ):
+            inspect = _inspect_file(where, manifest) if serve.stale(db_path) else None
+            if inspect is not None:  # else serving it would write the search index into it
+                write_atomically(serve.inspect_path(db_path), inspect)
             return Pulled(manifest, True, 0, 0)
         if not replace:
             raise DatabaseExists(
@@ -99,9 +102,7 @@ def pull(url: str, db_path: Path, replace: bool = False, progress: Progress | No
             f"{urljoin(where, entry.file)}: the download does not match the manifest's sha256 "
             "(corrupt in transit, or republished meanwhile); it was deleted: run pull again"
         )
-    inspect = (
-        _small_file(urljoin(where, manifest.inspect.file), manifest.inspect) if manifest.inspect else None
-    )
+    inspect = _inspect_file(where, manifest)
     try:
         _install(part, db_path, manifest, where)
     except CorruptDownload:  # the part matches the manifest: downloading it again would not help
@@ -113,8 +114,12 @@ def pull(url: str, db_path: Path, replace: bool = False, progress: Progress | No
     return Pulled(manifest, False, downloaded, resumed)
 
 
-def _small_file(url: str, entry: FileEntry) -> bytes:
-    """A small file of the publication, read whole and checked against its entry."""
+def _inspect_file(where: str, manifest: Manifest) -> bytes | None:
+    """The publication's table counts for `kernsurf serve`, checked (None if it has none)."""
+    entry = manifest.inspect
+    if entry is None:
+        return None
+    url = urljoin(where, entry.file)
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
             data = response.read(entry.size + 1)
