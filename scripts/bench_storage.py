@@ -7,13 +7,14 @@ Usage: bench_storage.py DB [IMAGE ...] [--modules auto|none] [-j N]
 
 With IMAGEs (vmlinux paths, in ingest order), each is first ingested into DB
 (`kernsurf ingest IMAGE --timings`, one process each; start from a missing DB
-for bytes per build): the bytes it adds, its wall and database-write seconds
-and the peak RSS of its process tree; beside each timing, the anchor measured
-in the same run -- `pahole -j2 --btf_encode_detached` over the same vmlinux --
-and the timing as a ratio to it (machines differ by 1.5x or more). The
-measurements are kept in DB.bench.json, so a later run that adds images to the
-same DB (keep it beside the fetcher's cache, not in the repository) reports
-every build; a build already in DB is not ingested again.
+for bytes per build): the bytes it adds, in all and to each table (with its
+indexes), its wall and database-write seconds and the peak RSS of its process
+tree; beside each timing, the anchor measured in the same run -- `pahole -j2
+--btf_encode_detached` over the same vmlinux -- and the timing as a ratio to it
+(machines differ by 1.5x or more). The measurements are kept in DB.bench.json,
+so a later run that adds images to the same DB (keep it beside the fetcher's
+cache, not in the repository) reports every build; a build already in DB is
+not ingested again.
 
 Then, for DB: bytes per table and per index (SQLite's dbstat virtual table;
 without it, by walking each b-tree's pages), per-build figures, and a
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,14 @@ class BuildCost:
     release: str | None = None
     arch: str | None = None
     flavor: str | None = None
+    tables_added: dict[str, int] = field(default_factory=dict)  # bytes per table (with its indexes)
+
+
+def table_bytes(db: Path) -> dict[str, int]:
+    """Bytes per table, its indexes included (nothing for a missing database)."""
+    if not db.exists():
+        return {}
+    return {table: own + indexes for table, own, indexes in per_table(object_sizes(db)[0])}
 
 
 def anchor_seconds(image: Path) -> float | None:
@@ -208,7 +217,7 @@ def _db_bytes(db: Path) -> int:
 
 def ingest_measured(image: Path, db: Path, modules: str, jobs: int | None) -> tuple[BuildCost | None, str]:
     """Ingest `image` into `db` in a child process; its cost (None if it was already there) and its name."""
-    before = _db_bytes(db)
+    before, tables_before = _db_bytes(db), table_bytes(db)
     cmd = [sys.executable, "-m", "ingest", "ingest", str(image), "--db", str(db), "--timings"]
     cmd += ["--modules", "none"] if modules == "none" else []
     cmd += ["-j", str(jobs)] if jobs else []
@@ -235,6 +244,10 @@ def ingest_measured(image: Path, db: Path, modules: str, jobs: int | None) -> tu
         rss_mb=usage.ru_maxrss / 1024,
         anchor=None,
     )
+    after = table_bytes(db)
+    cost.tables_added = {
+        t: n - tables_before.get(t, 0) for t, n in after.items() if n != tables_before.get(t, 0)
+    }
     return cost, name
 
 
@@ -354,6 +367,9 @@ def report(db: Path, costs: list[BuildCost], archive_builds: int, archive_lines:
             f" {c.bytes_added / 1e6:>9.1f} {_ratio(c.wall, c.anchor):>14} {_ratio(c.write, c.anchor):>13}"
             f" {anchor:>8} {c.rss_mb:>7.0f}"
         )
+        grown = sorted(c.tables_added.items(), key=lambda kv: -kv[1])[:8]
+        if grown:
+            print(" " * 36 + "MB: " + ", ".join(f"{t} {n / 1e6:+.1f}" for t, n in grown))
     print(
         f"projection for the archive: {archive_builds} builds, {archive_lines} first-of-line (measured means):"
     )

@@ -105,6 +105,10 @@ def test_the_benchmark_ingests_images_into_a_fresh_database_and_reports(tmp_path
     assert len(costs) == 2 and all(c["rss_mb"] > 0 for c in costs)
     # The first build makes the schema and its rows; the second's few rows may fit in free pages.
     assert costs[0]["bytes_added"] > 100_000 and 0 <= costs[1]["bytes_added"] < costs[0]["bytes_added"]
+    # Bytes per table: the first build made every table; each build grew the builds table.
+    assert costs[0]["tables_added"]["instances"] > 0 and costs[0]["tables_added"]["builds"] > 0
+    assert sum(costs[0]["tables_added"].values()) <= costs[0]["bytes_added"]
+    assert "MB: " in out
     if shutil.which("pahole"):
         assert all(c["anchor"] for c in costs) and "x)" in out  # timings as ratios to the anchor
     assert "projection for the archive: 324 builds, 70 first-of-line" in out
