@@ -162,7 +162,7 @@ def ingest(
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
     from ingest.archive import store
-    from ingest.modules.reader import summary as module_summary
+    from ingest.modules.tree import summary as module_summary
 
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
