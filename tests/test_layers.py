@@ -22,7 +22,7 @@ LAYERS = [
     {"db"},
     {"changes", "pipeline"},
     {"bpf", "catalog"},
-    {"web"},
+    {"web", "publish"},
     {"cli", "__main__", "__init__"},
 ]
 RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
