@@ -18,6 +18,7 @@ import click
 from ingest.archive import debian
 from ingest.archive.store import human_size
 from ingest.errors import KernsurfError, NoDatabase
+from ingest.publish.artefact import DEFAULT_LEVEL
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -161,7 +162,7 @@ def ingest(
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
     from ingest.archive import store
-    from ingest.modules.reader import summary as module_summary
+    from ingest.modules.tree import summary as module_summary
 
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
@@ -596,3 +597,67 @@ def serve_command(
     from ingest.web import serve
 
     serve.serve(db_path, host, port, datasette_options, prepare_only)
+
+
+# --------------------------------------------------------------------------- publish, pull
+
+
+@cli.command("publish")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@db_option("The database to publish (only read: DIR gets a copy).")
+@click.option(
+    "--level",
+    default=DEFAULT_LEVEL,
+    show_default=True,
+    type=click.IntRange(1, 22),
+    help="zstd compression level of DB.zst.",
+)
+def publish_command(out_dir: Path, db_path: Path, level: int) -> None:
+    """Write the read-only artefact of a database into DIR: the database with its
+    search index built and VACUUMed (a copy: the source is not touched), its
+    zstd-compressed copy DB.zst, and manifest.json (builds, format and schema
+    version, sizes, sha256) for `kernsurf pull`.
+
+    \b
+      kernsurf publish site/ --db kernels.db
+    """
+    from ingest.publish import artefact as publish
+
+    done = publish.publish(db_path, out_dir, level, report=lambda line: click.echo(line, err=True))
+    m = done.manifest
+    click.echo(
+        f"published {len(m.builds)} builds (schema {m.schema_version}, format {m.format}, "
+        f"{done.names} names indexed) in {done.seconds:.1f} s to {out_dir}: {m.database.file} "
+        f"{human_size(m.database.size)}, {m.compressed.file} {human_size(m.compressed.size)} "
+        f"({m.database.size / max(m.compressed.size, 1):.1f}x), {publish.MANIFEST}"
+    )
+
+
+@cli.command("pull")
+@click.argument("url")
+@db_option("Where to write the downloaded database.")
+@click.option(
+    "--replace", is_flag=True, help="Overwrite DB when it exists and is not the published database."
+)
+def pull_command(url: str, db_path: Path, replace: bool) -> None:
+    """Download the database `kernsurf publish` published at URL (its
+    manifest.json, or the directory holding it; http, https or a local
+    path): refuse a format this kernsurf
+    cannot read, resume an interrupted download, check the sha256,
+    decompress, and only then replace DB.
+
+    \b
+      kernsurf pull https://example.org/kernels/ --db kernels.db
+    """
+    from ingest.publish import pull
+
+    done = pull.pull(url, db_path, replace, progress=_progress_bar("downloading"))
+    m = done.manifest
+    what = f"{len(m.builds)} builds, schema {m.schema_version}, published {m.published_at}"
+    if done.up_to_date:
+        click.echo(f"{db_path} is already the published database ({what})")
+        return
+    resumed = f", resumed at {human_size(done.resumed_from)}" if done.resumed_from else ""
+    click.echo(
+        f"{db_path}: {human_size(m.database.size)} ({what}); downloaded {human_size(done.downloaded)}{resumed}"
+    )

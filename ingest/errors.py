@@ -150,3 +150,26 @@ class NoVmlinux(MemberNotFound):
 
 class DiskFull(ArchiveError):
     """No space left on the device holding the cache."""
+
+
+# Published databases (ingest.publish)
+
+
+class PublishError(KernsurfError):
+    """Publishing a database or pulling a published one failed."""
+
+
+class BadArtefact(PublishError):
+    """The URL does not hold a kernsurf publication (no manifest, or a malformed one)."""
+
+
+class UnreadableFormat(PublishError):
+    """The publication is in a format or schema newer than this kernsurf reads."""
+
+
+class CorruptDownload(PublishError):
+    """A downloaded file is cut short or does not match the manifest's size or sha256."""
+
+
+class DatabaseExists(PublishError):
+    """The target database exists and differs from the publication; --replace overwrites it."""

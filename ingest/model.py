@@ -1,8 +1,8 @@
 """The in-memory model every reader produces and the database layer consumes.
 
-Readers (ingest/readers/) turn bytes into these objects, assemble.py and
-classify.py derive instances and per-name status from them; db.py is the only
-place that stores them.
+Readers (ingest/readers/) turn bytes into these objects, the stages
+(vmlinux/, modules/, join/, surfaces/) derive instances and per-name status
+from them into one Build; ingest/db/ is the only place that stores them.
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
     `pfunct -F dwarf -P -f ext4_has_feature_metadata_csum ext4.ko` ("inline bool
     ext4_has_feature_metadata_csum(struct super_block * sb);")."""
 
-    from ingest.modules.reader import TreeContext, read_module
+    from ingest.modules.module import TreeContext, read_module
     from ingest.readers.btf import read_btf
 
     path = module_file("fs/ext4/ext4.ko")
@@ -290,5 +290,5 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
         "dwarf",
     )
     assert proto.params == [("sb", "struct super_block *")]
-    # What vmlinux gives a prototype is not printed again: assemble takes vmlinux's first.
+    # What vmlinux gives a prototype is not printed again: the join takes vmlinux's first.
     assert name not in read(frozenset([name])).part.prototypes

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from ingest import db, pipeline
 from ingest.cli import cli
+from tests.support import FIXTURES
 from tests.support.programs import compile_program
 
 # name -> (collision, inline, suffixes), from the comments in the C sources.
@@ -76,7 +77,7 @@ EXPECTED_CALLERS = {
     ("guarded_add", "guarded_user", "kernel/unit_a.c", "inline", 2),
 }
 
-SOURCES = Path(__file__).parent / "fixtures" / "program"
+SOURCES = FIXTURES / "program"
 
 
 def line_of(file: str, text: str) -> int:

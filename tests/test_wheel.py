@@ -6,7 +6,6 @@ ingest the fixture program with its `kernsurf`, serve the result with
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,32 +16,15 @@ from pathlib import Path
 import pytest
 
 from ingest import resources
-from tests.support import ROOT
+from tests.support.checkout import copy_sources
 from tests.support.site import free_port, served
-
-#: What the sdist holds (MANIFEST.in); the wheel is built from a copy of these.
-SOURCES = (
-    "pyproject.toml",
-    "setup.py",
-    "MANIFEST.in",
-    "README.md",
-    "schema.sql",
-    "metadata.yml",
-    "templates",
-    "plugins",
-    "ingest",
-)
 
 
 def build_wheel(dest: Path) -> Path:
     """The wheel of a copy of the sources (the checkout gets no build/ directory)."""
     src = dest / "src"
     src.mkdir()
-    for name in SOURCES:
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(ROOT / name, src / name)
+    copy_sources(src)
     # Offline when the test extra's setuptools and wheel are installed; else pip fetches them.
     offline = all(importlib.util.find_spec(name) for name in ("setuptools", "wheel"))
     isolation = ["--no-build-isolation"] if offline else []

@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ingest import groups
 from ingest.bpf import core, gates, sections
 from ingest.bpf.objects import Dependency, read_bpf_object
 from ingest.bpf.report import LEVELS, MARKS, REASONS, Cell, Column, ObjectDeps, Report, severity
@@ -32,7 +33,6 @@ from ingest.bpf.spec import (
     retarget,
     spec,
 )
-from ingest.catalog import groups
 from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownGroup
 from ingest.queries import check as q
 from ingest.queries.check import BuildFacts, FunctionFacts

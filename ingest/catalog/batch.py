@@ -34,7 +34,7 @@ from ingest.archive import debian, store
 from ingest.catalog.manifest import BuildSpec, Manifest, Member
 from ingest.changes import diff
 from ingest.errors import ArchiveError, BuildError, UnknownPackage
-from ingest.modules.reader import summary as module_summary
+from ingest.modules.tree import summary as module_summary
 from ingest.queries import builds
 from ingest.queries.builds import GroupMember, StoredGroup
 

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import yaml
 
+from ingest import groups
 from ingest.archive import debian
 from ingest.archive.sources import DEBIAN_CODENAMES
-from ingest.catalog import groups
 from ingest.errors import ManifestError
 
 SOURCES = ("debian",)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import attrgetter
 
-from ingest.db.sql import Lookup, Lookups, addr, next_id
+from ingest.db.sql import ContentStore, Lookup, Lookups, addr, next_id
 from ingest.db.symbols import AttachColumns
 from ingest.model import Build, FunctionStatus, Prototype
 
@@ -101,14 +101,11 @@ class CodeRows:
         return function_row
 
 
-class PrototypeStore:
+class PrototypeStore(ContentStore):
     """Prototypes deduplicated by their printed text."""
 
     def __init__(self, conn: sqlite3.Connection, texts: Lookup):
-        self.conn, self.texts = conn, texts
-        self.ids = dict((d, i) for i, d in conn.execute("SELECT id, digest FROM prototypes"))
-        self.next_id = max(self.ids.values(), default=0) + 1
-        self.rows: list[tuple] = []
+        super().__init__(conn, texts, "prototypes")
         self.params: list[tuple] = []
 
     def __call__(self, proto: Prototype | None) -> int | None:

@@ -132,3 +132,14 @@ class Lookups:
         """Insert the values numbered since the last flush (before the rows that use them)."""
         for lookup in (self.names, self.paths, self.texts, self.long_texts):
             lookup.flush()
+
+
+class ContentStore:
+    """A table of shared contents (prototypes, layouts) keyed by a digest:
+    the digests stored before are loaded, new rows are numbered after them."""
+
+    def __init__(self, conn: sqlite3.Connection, texts: Lookup, table: str):
+        self.conn, self.texts = conn, texts
+        self.ids = dict((d, i) for i, d in conn.execute(f"SELECT id, digest FROM {table}"))
+        self.next_id = max(self.ids.values(), default=0) + 1
+        self.rows: list[tuple] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.db.sql import Lookup, Lookups
+from ingest.db.sql import ContentStore, Lookup, Lookups
 from ingest.model import Build, Layout
 from ingest.types.layouts import digest_of
 
@@ -47,14 +47,11 @@ class TypeRows:
         )
 
 
-class LayoutStore:
+class LayoutStore(ContentStore):
     """Layouts deduplicated by a digest of their content."""
 
     def __init__(self, conn: sqlite3.Connection, texts: Lookup):
-        self.conn, self.texts = conn, texts
-        self.ids = dict((d, i) for i, d in conn.execute("SELECT id, digest FROM layouts"))
-        self.next_id = max(self.ids.values(), default=0) + 1
-        self.rows: list[tuple] = []
+        super().__init__(conn, texts, "layouts")
         self.fields: list[tuple] = []
         self.values: list[tuple] = []
         self.seen: dict[int, tuple[int, str]] = {}  # id(layout) -> (layout id, digest)

@@ -4,9 +4,10 @@ and the diff step read them."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import NamedTuple
 
-from ingest.catalog import groups
+from ingest import groups
 
 
 class BuildRef(NamedTuple):
@@ -111,6 +112,20 @@ def list_builds(conn: sqlite3.Connection) -> list[BuildListing]:
     return list(map(BuildListing._make, rows))
 
 
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version the database was made or last upgraded by."""
+    return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+
+def build_records(conn: sqlite3.Connection, columns: Sequence[str]) -> list[dict[str, object]]:
+    """Every build as {column: value} over those of `columns` the builds table has, in id order
+    (a publication's manifest lists them whatever the schema's age)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(builds)")}
+    chosen = [c for c in columns if c in have]
+    rows = conn.execute(f"SELECT {', '.join(chosen)} FROM builds ORDER BY id")
+    return [dict(zip(chosen, row)) for row in rows]
+
+
 def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts | None:
     """What a diff needs to know of a build (None when not stored)."""
     row = conn.execute(
@@ -144,7 +159,7 @@ def load_groups(conn: sqlite3.Connection) -> list[StoredGroup]:
 
 
 def group_pairs(conn: sqlite3.Connection) -> list[GroupPair]:
-    """Every pair the groups define (ingest.catalog.groups.pairs: consecutive members of a
+    """Every pair the groups define (ingest.groups.pairs: consecutive members of a
     series, the baseline against each other member of variants). Groups in display
     order; a pair defined twice, or a build compared with itself, is listed once or not at all."""
     out: list[GroupPair] = []

@@ -9,7 +9,7 @@ from collections.abc import Hashable
 from typing import NamedTuple
 
 from ingest.bpf import check
-from ingest.catalog.groups import pairs
+from ingest.groups import pairs
 from ingest.join import classify
 from ingest.model import Layout
 from ingest.queries import pages as q

@@ -1,6 +1,6 @@
 """The groups x builds loop of the item pages, written once: one status line
 per group member, one strip cell per member, and a Δ where the item differs
-from the member it is compared with (ingest.catalog.groups: the previous build of a
+from the member it is compared with (ingest.groups: the previous build of a
 series, the baseline of variants)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import NamedTuple
 
-from ingest.catalog.groups import comparisons
+from ingest.groups import comparisons
 from ingest.queries.pages import BuildRow
 from ingest.web.context import Group, Member
 
