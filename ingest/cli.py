@@ -22,7 +22,7 @@ from ingest.errors import KernsurfError, NoDatabase
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from ingest import batch
+    from ingest import batch, pipeline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,8 +111,20 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]], right: t
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @db_option("SQLite database to add the build to (created if missing).")
+@click.option(
+    "--running",
+    is_flag=True,
+    help="Ingest the running kernel: /sys/kernel/btf (vmlinux and loaded modules), /proc/kallsyms, "
+    "/proc/version, /sys/kernel/notes, its config, and tracefs when mounted.",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default="/",
+    help="With --running: read /sys, /proc and /boot below this directory (a copy of another machine's).",
+)
 @click.option("--distro", help="Distribution, e.g. debian.")
 @click.option("--version", "pkg_version", help="Package version, e.g. 6.1.192-2.")
 @click.option("--release", help="Kernel release (default: from the image's linux_banner).")
@@ -143,8 +155,10 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]], right: t
 @click.option("-j", "--jobs", type=int, help="Processes for the DWARF walk (default: all cores).")
 @click.option("--timings", is_flag=True, help="Also print seconds per phase.")
 def ingest(
-    path: Path,
+    path: Path | None,
     db_path: Path,
+    running: bool,
+    root: Path,
     distro: str | None,
     pkg_version: str | None,
     release: str | None,
@@ -161,9 +175,16 @@ def ingest(
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
     from ingest.archive import store
-    from ingest.modules import summary as module_summary
 
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
+    if running == (path is not None):
+        raise click.UsageError("give either PATH or --running")
+    if running:
+        from ingest.origins.running import ingest_running
+
+        _ingest_summary(ingest_running(db_path, root, identity, replace=replace), db_path, timings)
+        return
+    assert path is not None
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
     tree = store.modules_dir(path) if modules is None and path.is_file() else None
@@ -181,6 +202,14 @@ def ingest(
         modules=tree,
         module_progress=_progress_bar("modules") if tree is not None else None,
     )
+    _ingest_summary(result, db_path, timings)
+
+
+def _ingest_summary(result: pipeline.IngestResult, db_path: Path, timings: bool = False) -> None:
+    """The one-line summary of an ingest, and a warning per unreadable module."""
+    from ingest.modules import summary as module_summary
+    from ingest.origins.facts import unknown
+
     if result.skipped or result.build is None:
         click.echo(f"{result.name}: already in {db_path} (same build-id); use --replace to re-ingest")
         return
@@ -198,6 +227,8 @@ def ingest(
     for m in b.modules or ():
         if m.error:
             click.echo(f"warning: module {m.path} unreadable: {m.error}", err=True)
+    if b.sources and (missing := unknown(b.sources)):
+        click.echo(f"unknown for this build: {', '.join(missing)}")
     if b.info.release is None:
         click.echo(
             f"note: the input does not say its kernel release, so the build is named {result.name}; "

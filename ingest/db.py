@@ -193,6 +193,7 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
         "kfuncs",
         "config_options",
         "variables",
+        "build_sources",
         "modules",  # last: the rows above refer to it
     ):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
@@ -351,6 +352,10 @@ def store_build(
                 (build_pk, name, *values),
             )
 
+        conn.executemany(
+            "INSERT INTO build_sources (build_id, fact, source) VALUES (?,?,?)",
+            [(build_pk, fact, source) for fact, source in sorted(build.sources.items())],
+        )
         module_ids, module_rows = _module_rows(conn, build, build_pk, names)
         first = _next_id(conn, "instances")
         # Instance, caller and symbol rows are made while they are inserted (millions with

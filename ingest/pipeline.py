@@ -23,6 +23,7 @@ from ingest.cdecl import LayoutBuilder
 from ingest.errors import IngestError
 from ingest.layouts import LayoutChannel
 from ingest.model import Build, BuildInfo, Layout, Symbol, Variable
+from ingest.origins import facts, upgrades
 from ingest.queries import builds
 from ingest.readers import btf as btf_reader
 from ingest.readers import dwarf, elf
@@ -111,6 +112,9 @@ def read_image(
         _ModuleTree(modules, module_progress) if modules is not None else None,
     )
     build.config = options
+    build.sources["config"] = str(config) if options else None
+    if modules is not None:
+        build.sources["modules"] = str(modules)
     return build
 
 
@@ -241,11 +245,12 @@ def _read_elf(
         build = assemble.assemble(info, units, symbols, btf, read_modules)
     with phases("surfaces"):
         surfaces.add_surfaces(build, ImageMemory(image), btf)
+    build.sources = facts.image_sources(build, elf_input=True)
     return build
 
 
 @contextmanager
-def _collector_off() -> Iterator[None]:
+def collector_off() -> Iterator[None]:
     """The cyclic garbage collector off while a build is read and stored: it
     makes millions of acyclic records, which the collector's full passes would
     scan again and again (seconds each, through assembly, surfaces and the
@@ -292,6 +297,7 @@ def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path |
     )
     build = assemble.assemble(info, [], symbols, btf)
     surfaces.add_surfaces(build, None, btf, data_symbols)
+    build.sources = facts.image_sources(build, elf_input=False, kallsyms=str(kallsyms) if kallsyms else None)
     return build
 
 
@@ -368,26 +374,41 @@ def ingest(
         conn = db.connect(db_path)
         try:
             found = builds.find_build(conn, build_id)
+            richer = found is not None and upgrades.may_upgrade(conn, found.id, path)
         finally:
             conn.close()
-        if found:
+        if found and not richer:
             return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
     phases = _Phases()
-    with _collector_off():
+    with collector_off():
         build = read_image(path, identity, jobs, progress, kallsyms, phases, config, modules, module_progress)
-        before = db_path.stat().st_size if db_path.exists() else 0
-        conn = db.connect(db_path)
-        try:
-            found = builds.find_build(conn, build.info.build_id)
-            if found and not replace:
-                return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
-            seconds = time.perf_counter() - start
-            with phases("database write"):
-                build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
-            name = builds.build_name(conn, build_pk)
-            assert name is not None  # just stored
-        finally:
-            conn.close()
+        return store(build, db_path, start, phases, replace=replace, label=identity.label)
+
+
+def store(
+    build: Build,
+    db_path: Path,
+    start: float,
+    phases: _Phases | None = None,
+    replace: bool = False,
+    label: str | None = None,
+) -> IngestResult:
+    """Store a read build in `db_path` (a no-op when its build-id is there,
+    unless `replace`, or unless the stored one is poorer: upgrades.upgrade)."""
+    phases = phases if phases is not None else _Phases()
+    before = db_path.stat().st_size if db_path.exists() else 0
+    conn = db.connect(db_path)
+    try:
+        found = builds.find_build(conn, build.info.build_id)
+        if found and not replace and not upgrades.upgrade(conn, found.id, build):
+            return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
+        seconds = time.perf_counter() - start
+        with phases("database write"):
+            build_pk = db.store_build(conn, build, seconds, replace=found is not None, label=label)
+        name = builds.build_name(conn, build_pk)
+        assert name is not None  # just stored
+    finally:
+        conn.close()
     return IngestResult(
         name, False, build, time.perf_counter() - start, os.path.getsize(db_path) - before, dict(phases)
     )
