@@ -185,6 +185,11 @@ def ingest(
         _ingest_summary(ingest_running(db_path, root, identity, replace=replace), db_path, timings)
         return
     assert path is not None
+    from ingest.origins import btfhub
+
+    if btfhub.is_archive(path) or (path.is_dir() and btfhub.archives(path)):
+        _ingest_btfhub(path, db_path, identity, replace, timings)
+        return
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
     tree = store.modules_dir(path) if modules is None and path.is_file() else None
@@ -203,6 +208,28 @@ def ingest(
         module_progress=_progress_bar("modules") if tree is not None else None,
     )
     _ingest_summary(result, db_path, timings)
+
+
+def _ingest_btfhub(
+    path: Path, db_path: Path, identity: pipeline.Identity, replace: bool, timings: bool
+) -> None:
+    """One BTFHub archive, or every archive of a BTFHub tree (exit status 1 when any failed)."""
+    from ingest.origins import btfhub
+
+    if not path.is_dir():
+        _ingest_summary(btfhub.ingest_archive(path, db_path, identity, replace), db_path, timings)
+        return
+    failed = 0
+    for walked in btfhub.ingest_tree(path, db_path, replace):
+        if walked.result is None:
+            failed += 1
+            click.echo(f"error: {walked.error}", err=True)
+        else:
+            _ingest_summary(walked.result, db_path, timings)
+    if failed:
+        raise click.ClickException(
+            f"{failed} archive(s) of {path} failed (see above); the others are in {db_path}"
+        )
 
 
 def _ingest_summary(result: pipeline.IngestResult, db_path: Path, timings: bool = False) -> None:

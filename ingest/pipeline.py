@@ -148,7 +148,7 @@ def _read_input(
                 raise IngestError(
                     f"{path}: a raw BTF blob has no modules to read with it; leave out --modules"
                 )
-            return _read_btf_only(path, f.read(), identity, kallsyms)
+            return read_btf_blob(path, f.read(), identity, kallsyms)
         try:
             image = elf.open_image(f)
         except elf.NotAnElf:
@@ -270,7 +270,8 @@ class _ModuleTree:
     progress: Callable[[int, int], None] | None
 
 
-def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
+def read_btf_blob(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
+    """A build from a raw BTF blob (read from `path`), with the symbols of `kallsyms` when given."""
     try:
         btf = btf_reader.read_btf(data)
     except btf_reader.BadBtf as exc:
