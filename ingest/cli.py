@@ -332,6 +332,60 @@ def fetch_debian(
     click.echo(str(image.path))
 
 
+@fetch.command("debuginfod")
+@click.argument("build_id", required=False)
+@click.option(
+    "--running", is_flag=True, help="The running kernel's build-id, its loaded modules' and its config."
+)
+@click.option(
+    "--url",
+    "urls",
+    metavar="URL",
+    help="Servers to ask, space-separated, in order (default: $DEBUGINFOD_URLS).",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default="/",
+    help="With --running: read /sys, /proc and /boot below this directory.",
+)
+def fetch_debuginfod(build_id: str | None, running: bool, urls: str | None, root: Path) -> None:
+    """Fetch a debug vmlinux by its GNU build-id from debuginfod servers and print its path.
+
+    The file is checked to carry the build-id asked for; a broken transfer is
+    resumed. With --running, the loaded modules' debug files come too, by their
+    build-ids, where a server has them.
+    """
+    from ingest.archive import debuginfod
+
+    if running == (build_id is not None):
+        raise click.UsageError("give either BUILD_ID or --running")
+    servers = debuginfod.servers(urls)
+    progress = _progress_bar("downloading")
+    if running:
+        image = debuginfod.fetch_running(servers, root, progress=progress)
+    else:
+        assert build_id is not None
+        image = debuginfod.fetch(build_id, servers, progress=progress)
+    click.echo(
+        "already in the cache"
+        if image.cached
+        else f"downloaded {human_size(image.downloaded)} from {image.url}",
+        err=True,
+    )
+    if image.modules_missing:
+        click.echo(
+            f"warning: no server has the debug file of {len(image.modules_missing)} module(s): "
+            + ", ".join(image.modules_missing),
+            err=True,
+        )
+    if image.config_path:
+        click.echo(f"config: {image.config_path}", err=True)
+    if image.modules_path:
+        click.echo(f"modules: {image.modules_path}", err=True)
+    click.echo(str(image.path))
+
+
 @fetch.command("list")
 @click.argument("distro", type=click.Choice(["debian"]))
 @click.option(

@@ -91,10 +91,10 @@ def read_running(root: Path = Path("/"), release: str | None = None, arch: str |
         btf = read_btf(data)
     except BadBtf as exc:
         raise IngestError(f"{vmlinux}: bad BTF ({exc})") from None
-    banner = _read_text(root / "proc/version")
+    banner = read_text(root / "proc/version")
     release = release or elf.release(banner)
     entries = read_kallsyms(root / "proc/kallsyms")
-    config, config_source = _read_config(root, release)
+    config, config_source = read_config(root, release)
     tracefs = read_tracefs(root)
     modules_dir = root / "sys/kernel/btf"
     module_btfs = sorted(p for p in modules_dir.iterdir() if p.name != "vmlinux" and p.is_file())
@@ -184,7 +184,7 @@ def _sources(
     }
 
 
-def _read_text(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
     try:
         return path.read_text(errors="replace").strip()
     except OSError:
@@ -251,22 +251,29 @@ def _symbols(entries: list[KallsymsEntry], module: str | None) -> list[Symbol]:
     return out
 
 
-def _read_config(root: Path, release: str | None) -> tuple[dict[str, str], str | None]:
-    """The running kernel's config and where it came from ({} and None when neither file is there)."""
+def config_text(root: Path, release: str | None) -> tuple[str, str] | None:
+    """The running kernel's config text and where it came from: `/boot/config-<release>`,
+    else `/proc/config.gz`; None when neither is there."""
     boot = root / f"boot/config-{release}"
     if release and boot.is_file():
-        return kconfig.parse_config(boot.read_text(errors="replace")), f"/boot/config-{release}"
+        return boot.read_text(errors="replace"), f"/boot/config-{release}"
     try:
         text = gzip.decompress((root / "proc/config.gz").read_bytes()).decode(errors="replace")
     except (OSError, EOFError, gzip.BadGzipFile):
-        return {}, None
-    options = kconfig.parse_config(text)
-    return options, "/proc/config.gz" if options else None
+        return None
+    return text, "/proc/config.gz"
+
+
+def read_config(root: Path, release: str | None) -> tuple[dict[str, str], str | None]:
+    """The running kernel's config and where it came from ({} and None when not there)."""
+    found = config_text(root, release)
+    options = kconfig.parse_config(found[0]) if found else {}
+    return options, found[1] if found and options else None
 
 
 def _proc_modules(path: Path) -> dict[str, tuple[int | None, tuple[str, ...]]]:
     """/proc/modules: name -> (size, the modules it uses)."""
-    text = _read_text(path) or ""
+    text = read_text(path) or ""
     out: dict[str, tuple[int | None, tuple[str, ...]]] = {}
     for line in text.splitlines():
         parts = line.split()
@@ -368,7 +375,7 @@ def _name_list(path: Path, last: bool) -> set[tuple[str, str | None]] | None:
 
 def _event(path: Path, system: str) -> Tracepoint | None:
     """One event's `format` file: its name, print format and, for syscall events, the fields."""
-    text = _read_text(path)
+    text = read_text(path)
     if not text:
         return None
     name = re.search(r"^name: (\S+)", text, re.M)
