@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ingest.archive import debian
+from ingest.archive import debian, store, ubuntu
 from ingest.archive.store import human_size
 from ingest.errors import KernsurfError, NoDatabase
 
@@ -174,7 +174,6 @@ def ingest(
 ) -> None:
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
-    from ingest.archive import store
 
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if running == (path is not None):
@@ -319,12 +318,65 @@ def fetch_debian(
     image = debian.fetch(
         ref, progress=_progress_bar("downloading"), config=not no_config, mirror=mirror, modules=modules
     )
+    _fetched(image)
+
+
+@fetch.command("ubuntu")
+@click.argument("package_or_release")
+@click.option(
+    "--suite",
+    default="noble",
+    show_default=True,
+    help="Ubuntu suite; its -updates and -security are searched too.",
+)
+@click.option(
+    "--flavor", help="Flavor for an ABI such as 6.8.0-31 (default: generic): aws, azure, gcp, lowlatency, ..."
+)
+@click.option("--arch", type=click.Choice(ubuntu.ARCHES), help="Architecture (default: amd64).")
+@mirror_option(f"ddebs mirror (default: ${ubuntu.ENV_DDEBS}, else {ubuntu.DDEBS}).")
+@click.option(
+    "--archive",
+    metavar="URL",
+    help=f"Main archive holding the config package (default: ${ubuntu.ENV_ARCHIVE}, else Ubuntu's archive or ports).",
+)
+@click.option("--no-config", is_flag=True, help="Do not fetch the kernel config (linux-modules-<release>).")
+@click.option(
+    "--modules/--no-modules",
+    default=True,
+    show_default=True,
+    help="Also keep the dbgsym package's debug modules.",
+)
+def fetch_ubuntu(
+    package_or_release: str,
+    suite: str,
+    flavor: str | None,
+    arch: str | None,
+    mirror: str | None,
+    archive: str | None,
+    no_config: bool,
+    modules: bool,
+) -> None:
+    """Fetch the vmlinux of an Ubuntu debug kernel (a .ddeb from a ddebs mirror) and print its path.
+
+    PACKAGE_OR_RELEASE is a package (linux-image-unsigned-6.8.0-31-generic-dbgsym), a
+    release (6.8.0-31-generic, 6.8.0-1008-aws), an ABI (6.8.0-31, with --flavor) or a
+    flavor (aws: its newest release). Checked against the index's SHA256; cached once.
+    """
+    ref = ubuntu.resolve(package_or_release, suite=suite, arch=arch, mirror=mirror, flavor=flavor)
+    click.echo(f"{ref.name} {ref.version} ({ref.suite}, {human_size(ref.size)})", err=True)
+    image = ubuntu.fetch(
+        ref, progress=_progress_bar("downloading"), config=not no_config, archive=archive, modules=modules
+    )
+    _fetched(image)
+
+
+def _fetched(image: store.FetchedImage) -> None:
+    """What a fetch from an archive did, on stderr; the vmlinux path on stdout."""
     for warning in image.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if image.cached:
-        click.echo("already in the cache", err=True)
-    else:
-        click.echo(f"downloaded {human_size(image.downloaded)}", err=True)
+    click.echo(
+        "already in the cache" if image.cached else f"downloaded {human_size(image.downloaded)}", err=True
+    )
     if image.config_path:
         click.echo(f"config: {image.config_path}", err=True)
     if image.modules_path:
@@ -387,21 +439,25 @@ def fetch_debuginfod(build_id: str | None, running: bool, urls: str | None, root
 
 
 @fetch.command("list")
-@click.argument("distro", type=click.Choice(["debian"]))
+@click.argument("distro", type=click.Choice(["debian", "ubuntu"]))
 @click.option(
     "--suite",
-    default="bookworm",
-    show_default=True,
-    help="Suite to list; its -updates and -security suites are included.",
+    help="Suite to list (default: bookworm, noble for ubuntu); its -updates and -security suites are included.",
 )
-@click.option("--arch", type=click.Choice(debian.ARCHES), help="Only this architecture (default: all).")
-@mirror_option("Mirror to ask (default as for `fetch debian`).")
-def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) -> None:
+@click.option(
+    "--arch",
+    type=click.Choice(sorted({*debian.ARCHES, *ubuntu.ARCHES})),
+    help="Only this architecture (default: all).",
+)
+@mirror_option("Mirror to ask (default as for `fetch debian` / `fetch ubuntu`).")
+def fetch_list(distro: str, suite: str | None, arch: str | None, mirror: str | None) -> None:
     """List the debug kernels an archive offers: release, arch, flavor, version, size.
 
     A * in the last column marks images already in the local cache.
     """
-    refs = debian.list_debug_kernels(suite, arch, mirror)
+    suite = suite or ("noble" if distro == "ubuntu" else "bookworm")
+    lister = ubuntu.list_debug_kernels if distro == "ubuntu" else debian.list_debug_kernels
+    refs = lister(suite, arch, mirror)
     rows = [
         (
             r.release,
@@ -410,7 +466,7 @@ def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) ->
             r.version,
             f"{r.size / 1e6:.0f}",
             r.suite,
-            "*" if debian.cached_image(r) else "",
+            "*" if store.cached_image(r) else "",
         )
         for r in refs
     ]
