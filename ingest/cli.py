@@ -384,6 +384,40 @@ def _fetched(image: store.FetchedImage) -> None:
     click.echo(str(image.path))
 
 
+@fetch.command("rpm")
+@click.argument("package_or_release")
+@click.option(
+    "--repo",
+    metavar="URL",
+    envvar="KERNSURF_RPM_REPO",
+    required=True,
+    help="The debuginfo repository (the URL holding repodata/; default: $KERNSURF_RPM_REPO).",
+)
+@click.option(
+    "--distro",
+    default="rpm",
+    show_default=True,
+    help="Cache and build distro name: fedora, centos, alma, ...",
+)
+@click.option("--arch", help="Only packages of this RPM arch (x86_64, aarch64, ...).")
+@click.option(
+    "--modules/--no-modules", default=True, show_default=True, help="Also keep the package's debug modules."
+)
+def fetch_rpm(package_or_release: str, repo: str, distro: str, arch: str | None, modules: bool) -> None:
+    """Fetch the vmlinux of an RPM distribution's kernel-debuginfo and print its path.
+
+    PACKAGE_OR_RELEASE is a package name (kernel-debuginfo: its newest), a
+    version (6.8.5-301.fc40) or a release (6.8.5-301.fc40.x86_64). The package
+    is found from repodata/repomd.xml and its primary index, streamed once and
+    checked against the index's SHA256.
+    """
+    from ingest.archive import rpm
+
+    ref = rpm.resolve(package_or_release, repo, arch=arch, distro=distro)
+    click.echo(f"{ref.name} {ref.version} {ref.arch} ({human_size(ref.size)})", err=True)
+    _fetched(rpm.fetch(ref, progress=_progress_bar("downloading"), modules=modules))
+
+
 @fetch.command("debuginfod")
 @click.argument("build_id", required=False)
 @click.option(
