@@ -115,7 +115,7 @@ def fixture_root(tmp_path_factory) -> Path:
     (root / "boot/config-6.9.0-7-fixture").write_text(
         "CONFIG_BPF_SYSCALL=y\nCONFIG_KPROBES=y\nCONFIG_MODULES=y\nCONFIG_DEBUG_INFO_BTF=y\n"
         "CONFIG_DEBUG_INFO_BTF_MODULES=y\nCONFIG_BPF_JIT=y\nCONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y\n"
-        "CONFIG_FTRACE_SYSCALLS=y\n"
+        "CONFIG_FTRACE_SYSCALLS=y\nCONFIG_KALLSYMS_ALL=y\n"
     )
     tracing = root / "sys/kernel/tracing"
     for system, event, fmt in (
@@ -206,8 +206,12 @@ def test_tracefs_facts_decide_the_verdicts(fixture_db):
         "fentry:mod_open",
         "tracepoint:sched/sched_switch",
         "tracepoint:syscalls/sys_enter_openat",
+        "ksym:init_task",
+        "syscall:openat",
     )
     assert cells["kprobe:vfs_read"]["level"] == "ok"
+    assert cells["ksym:init_task"]["level"] == "ok"  # kallsyms has data symbols: CONFIG_KALLSYMS_ALL
+    assert cells["syscall:openat"]["reason"] == "not_recorded"  # no image: no syscall table
     assert cells["kprobe:blocked_fn"]["text"] == "not attachable: kprobe blacklist"
     assert cells["fentry:vfs_read"]["level"] == "ok"
     assert (
@@ -314,7 +318,10 @@ def test_machine_config_decides_kprobes(machine_db):
     """The verdicts follow the machine's own config: kprobes fail for that
     reason when CONFIG_KPROBES is off; fentry never fails for it."""
     config = _machine_config()
-    cells = _check(machine_db, "kprobe:vfs_read", "fentry:vfs_read")
+    cells = _check(machine_db, "kprobe:vfs_read", "fentry:vfs_read", "syscall:openat", "ksym:init_task")
+    assert cells["syscall:openat"]["level"] == "unknown"  # never a ✗ for what the running system cannot tell
+    if config.get("CONFIG_KALLSYMS_ALL") != "y":  # kallsyms lists no variables then
+        assert cells["ksym:init_task"]["level"] == "unknown"
     if config.get("CONFIG_KPROBES") in ("y", "m"):
         assert cells["kprobe:vfs_read"]["reason"] != "config_missing"
     else:

@@ -445,6 +445,8 @@ def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
 
 
 def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+    if not facts.syscalls_recorded:
+        return _unknown("syscall tables not recorded for this build (BTF-only input)", "not_recorded")
     number = q.syscall_number(conn, build, dep.name)
     return _ok(f"nr {number}") if number is not None else _fail("absent", "absent")
 

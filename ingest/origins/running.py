@@ -136,7 +136,9 @@ def read_running(root: Path = Path("/"), release: str | None = None, arch: str |
         for e in entries
         if e.module is None and e.kind in "dDbBrRgGvV"
     ]
-    surfaces.add_surfaces(build, None, btf, variables or None)
+    # Without CONFIG_KALLSYMS_ALL, kallsyms lists text symbols only: its few data symbols are not the variables.
+    every_symbol = config.get("CONFIG_KALLSYMS_ALL") == "y" or (not config and len(variables) > 1000)
+    surfaces.add_surfaces(build, None, btf, variables if every_symbol else None)
     build.config = config
     if tracefs.filter_functions is not None:
         build.attach = _attach(symbols, tracefs)

@@ -73,6 +73,7 @@ class BuildFacts(NamedTuple):
     # Every module of the build was read (False: the running system's loaded ones only).
     modules_complete: bool = True
     blacklist_recorded: bool = True  # False: ftrace facts without the kprobe blacklist (build_sources)
+    syscalls_recorded: bool = True  # False: no syscall table was read (a BTF-only input; build_sources)
 
 
 def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = ()) -> BuildFacts:
@@ -99,6 +100,7 @@ def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = (
         modules_read=modules_read,
         modules_complete=not (sources.get("modules") or "").startswith("loaded"),
         blacklist_recorded=sources.get("kprobe_blacklist", "") is not None,
+        syscalls_recorded=sources.get("syscalls", "") is not None,
         has_dwarf=bool(row[0]),
         has_btf=bool(row[1]),
         has_symtab=bool(row[2]),
