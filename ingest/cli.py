@@ -435,7 +435,16 @@ def fetch_rpm(package_or_release: str, repo: str, distro: str, arch: str | None,
     default="/",
     help="With --running: read /sys, /proc and /boot below this directory.",
 )
-def fetch_debuginfod(build_id: str | None, running: bool, urls: str | None, root: Path) -> None:
+@click.option(
+    "--module",
+    "module_ids",
+    multiple=True,
+    metavar="NAME=BUILD-ID",
+    help="Also fetch this module's debug file by its build-id (repeatable; --running finds the loaded ones).",
+)
+def fetch_debuginfod(
+    build_id: str | None, running: bool, urls: str | None, root: Path, module_ids: tuple[str, ...]
+) -> None:
     """Fetch a debug vmlinux by its GNU build-id from debuginfod servers and print its path.
 
     The file is checked to carry the build-id asked for; a broken transfer is
@@ -448,11 +457,12 @@ def fetch_debuginfod(build_id: str | None, running: bool, urls: str | None, root
         raise click.UsageError("give either BUILD_ID or --running")
     servers = debuginfod.servers(urls)
     progress = _progress_bar("downloading")
+    modules = dict(debuginfod.module_id(text) for text in module_ids)
     if running:
-        image = debuginfod.fetch_running(servers, root, progress=progress)
+        image = debuginfod.fetch_running(servers, root, progress=progress, modules=modules)
     else:
         assert build_id is not None
-        image = debuginfod.fetch(build_id, servers, progress=progress)
+        image = debuginfod.fetch(build_id, servers, progress=progress, modules=modules or None)
     click.echo(
         "already in the cache"
         if image.cached

@@ -141,6 +141,23 @@ def test_running_fetches_loaded_modules_and_config(served, cache, tmp_path):
     assert sorted(p.name for p in (entry / "modules").iterdir()) == ["mymod.ko.zst"]
 
 
+def test_modules_named_by_hand(served, cache):
+    url, vmlinux, module = served
+    result = CliRunner().invoke(
+        cli,
+        ["fetch", "debuginfod", _build_id(vmlinux), "--url", url, "--module", f"mymod={_build_id(module)}"],
+    )
+    assert result.exit_code == 0, result.output
+    import zstandard
+
+    entry = cache / "debuginfod" / _build_id(vmlinux)
+    assert zstandard.decompress((entry / "modules/mymod.ko.zst").read_bytes()) == module.read_bytes()
+    bad = CliRunner().invoke(
+        cli, ["fetch", "debuginfod", _build_id(vmlinux), "--url", url, "--module", "mymod"]
+    )
+    assert bad.exit_code == 1 and "give NAME=BUILD-ID" in bad.output
+
+
 def test_unknown_build_id_is_one_line_and_leaves_nothing(served, cache):
     url, _, _ = served
     result = CliRunner().invoke(cli, ["fetch", "debuginfod", "cd" * 20, "--url", url])

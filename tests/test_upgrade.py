@@ -77,9 +77,16 @@ def test_a_debug_image_upgrades_the_running_build_in_place(tmp_path, poor_and_ri
         ).exit_code
         == 0
     )
-    [(pk, name, has_dwarf, instances, n_config, distro)] = _build(db)
+    [(pk, name, has_dwarf, instances, n_config, distro)] = _build(db)[:1]
     assert (name, has_dwarf, instances, n_config, distro) == ("6.9.0-fixture", 0, 0, 2, "fixture")
+    other = root.parent / "other.btf"  # a second build to diff with: the same BTF, another key
+    other.write_bytes((root / "sys/kernel/btf/vmlinux").read_bytes())
+    assert run(cli, ["ingest", str(other), "--db", str(db), "--release", "6.9.0-other"]).exit_code == 0
+    stored = run(cli, ["diff", "6.9.0-fixture", "6.9.0-other", "--db", str(db), "--store"])
+    assert stored.exit_code == 0, stored.output
     conn = sqlite3.connect(db)
+    pairs = conn.execute("SELECT id, build_a, build_b FROM diff_pairs").fetchall()
+    assert [p[1] for p in pairs] == [pk]
     conn.execute("INSERT INTO groups (id, name, kind) VALUES (1, 'mine', 'series')")
     conn.execute(
         "INSERT INTO group_members (group_id, build_id, position, label) VALUES (1, ?, 0, 'mine')", (pk,)
@@ -89,14 +96,15 @@ def test_a_debug_image_upgrades_the_running_build_in_place(tmp_path, poor_and_ri
 
     result = run(cli, ["ingest", str(rich), "--db", str(db), "--modules", "none"])
     assert result.exit_code == 0, result.output
-    [(pk2, name2, has_dwarf, instances, n_config, distro)] = _build(db)
+    [(pk2, name2, has_dwarf, instances, n_config, distro)] = _build(db)[:1]
     assert (pk2, name2, has_dwarf, distro, n_config) == (pk, name, 1, "fixture", 2)  # id, name, config kept
     assert instances > 0  # DWARF's facts replaced the unknowns
     conn = sqlite3.connect(db)
-    sources = dict(conn.execute("SELECT fact, source FROM build_sources"))
+    sources = dict(conn.execute("SELECT fact, source FROM build_sources WHERE build_id = ?", (pk,)))
     assert sources["instances"] == "vmlinux DWARF"
     assert sources["config"] == "/proc/config.gz (kept from the build upgraded)"
     assert conn.execute("SELECT build_id FROM group_members").fetchall() == [(pk,)]
+    assert conn.execute("SELECT id, build_a, build_b FROM diff_pairs").fetchall() == pairs  # kept
     conn.close()
 
     # The poorer source again: nothing is downgraded.

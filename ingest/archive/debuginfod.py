@@ -152,13 +152,23 @@ def fetch(
     )
 
 
+def module_id(text: str) -> tuple[str, str]:
+    """ "ext4=4f2c..." -> ("ext4", "4f2c..."); ArchiveError when it is not NAME=BUILD-ID."""
+    name, _, build_id = text.partition("=")
+    if not name or not build_id:
+        raise ArchiveError(f"--module {text!r}: give NAME=BUILD-ID, e.g. ext4=4f2c0b...")
+    return name, check_build_id(build_id)
+
+
 def fetch_running(
     urls: list[str],
     root: Path = Path("/"),
     cache_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    modules: dict[str, str] | None = None,
 ) -> DebuginfodImage:
-    """Fetch the running kernel's debug vmlinux and its loaded modules' debug files."""
+    """Fetch the running kernel's debug vmlinux and its loaded modules' debug files
+    (and those of `modules`, name -> build-id)."""
     build_id = running.read_build_id(root / "sys/kernel/notes")
     if build_id is None:
         raise ArchiveError(f"{root / 'sys/kernel/notes'}: no GNU build-id note; give the build-id by hand")
@@ -167,7 +177,7 @@ def fetch_running(
     return fetch(
         build_id,
         urls,
-        modules=loaded_module_ids(root),
+        modules={**loaded_module_ids(root), **(modules or {})},
         config=found[0] if found else None,
         cache_dir=cache_dir,
         progress=progress,
