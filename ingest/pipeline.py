@@ -317,8 +317,8 @@ def _kallsyms_entries(path: Path, types: str) -> Iterator[tuple[int, str, str]]:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from None
     for line in lines:
         parts = line.split()
-        if len(parts) < 3 or len(parts[1]) != 1 or parts[1] not in types:
-            continue
+        if len(parts) < 3 or len(parts[1]) != 1 or parts[1] not in types or len(parts) > 3:
+            continue  # a [module]-tagged line of /proc/kallsyms is not vmlinux's (ingest --running reads those)
         try:
             address = int(parts[0], 16)
         except ValueError:

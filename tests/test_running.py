@@ -332,3 +332,16 @@ def test_machine_config_decides_kprobes(machine_db):
     assert sources["config"] in (f"/boot/config-{os.uname().release}", "/proc/config.gz")
     if config.get("CONFIG_MODULES") == "n":
         assert sources["modules"] == "CONFIG_MODULES is not set"
+
+
+def test_kallsyms_option_skips_module_lines(tmp_path):
+    """`ingest BLOB --kallsyms /proc/kallsyms`: lines tagged [module] are not vmlinux's functions."""
+    from ingest import pipeline
+
+    path = tmp_path / "kallsyms"
+    path.write_text("ffffffff81000000 T vfs_read\nffffffffc0000000 t mod_open\t[mymod]\n")
+    assert [s.name for s in pipeline.read_kallsyms(path)] == ["vfs_read"]
+    assert [(e.name, e.module) for e in running.read_kallsyms(path)] == [
+        ("vfs_read", None),
+        ("mod_open", "mymod"),
+    ]
