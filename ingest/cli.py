@@ -22,7 +22,8 @@ from ingest.errors import KernsurfError, NoDatabase
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from ingest import batch, pipeline
+    from ingest import pipeline
+    from ingest.catalog import batch
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -233,7 +234,7 @@ def _ingest_btfhub(
 
 def _ingest_summary(result: pipeline.IngestResult, db_path: Path, timings: bool = False) -> None:
     """The one-line summary of an ingest, and a warning per unreadable module."""
-    from ingest.modules import summary as module_summary
+    from ingest.modules.tree import summary as module_summary
     from ingest.origins.facts import unknown
 
     if result.skipped or result.build is None:
@@ -558,7 +559,7 @@ def build_command(
     that one. Then the groups are stored and the post-build steps
     (differences, search index) run. See manifests/default.yml for the format.
     """
-    from ingest import batch, manifest
+    from ingest.catalog import batch, manifest
 
     spec = manifest.load(manifest_path)
     fetcher = batch.DebianFetcher(mirror, config=not no_config, modules=modules)
@@ -572,6 +573,7 @@ def build_command(
             report=lambda line: click.echo(line, err=True),
         )
     except batch.BuildError as exc:
+        assert isinstance(exc.result, batch.BuildResult)
         _build_table(exc.result, db_path)
         raise
     except sqlite3.Error as exc:
@@ -653,7 +655,8 @@ def diff_command(
     """
     import json
 
-    from ingest import db, diff
+    from ingest import db
+    from ingest.changes import diff
 
     _existing(db_path, "create it with `kernsurf ingest` or `kernsurf build`")
     conn = db.connect(db_path)
@@ -776,7 +779,7 @@ def index_command(db_path: Path) -> None:
     every function, type, tracepoint, syscall, LSM hook, kfunc and config
     option name. `kernsurf serve` does this itself when the database changed.
     """
-    from ingest import serve
+    from ingest.web import serve
 
     click.echo(f"search index: {serve.search_index(db_path)} names in {db_path}")
 
@@ -803,6 +806,6 @@ def serve_command(
       kernsurf serve kernels.db --port 8080
       kernsurf serve kernels.db --setting num_sql_threads 6
     """
-    from ingest import serve
+    from ingest.web import serve
 
     serve.serve(db_path, host, port, datasette_options, prepare_only)

@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner
 from test_diff import compile_pair
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
 from ingest.bpf import check, objects, spec
+from ingest.changes import diff
 from ingest.cli import cli
+from ingest.db import schema
 from ingest.errors import BadBpfObject, BadDependency, KernsurfError, NoDatabase, UnknownGroup
 
 SOURCES = Path(__file__).parent / "fixtures" / "check"
@@ -279,7 +281,7 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
     )
     dropped = {"tracepoints", "syscalls", "lsm_hooks", "kfuncs", "config_options"}
     tables = {t for (t,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table, column, _ in db._ADDED_COLUMNS[3:]:
+    for table, column, _ in schema.ADDED_COLUMNS[3:]:
         if table in tables and table not in dropped:
             for (index,) in raw.execute(  # schema 1 had no index on a later column either
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE ?",

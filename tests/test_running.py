@@ -24,6 +24,7 @@ from elftools.elf.elffile import ELFFile
 
 from ingest.cli import cli
 from ingest.origins import running
+from ingest.readers import procfs
 
 SYS_BTF = Path("/sys/kernel/btf/vmlinux")
 
@@ -291,7 +292,7 @@ def _machine_config() -> dict[str, str]:
 def test_machine_identity(machine_db):
     release, build_id, has_symtab = _rows(machine_db, "SELECT release, build_id, has_symtab FROM builds")[0]
     assert release == os.uname().release
-    assert build_id == running.read_build_id(Path("/sys/kernel/notes"))
+    assert build_id == procfs.read_build_id(Path("/sys/kernel/notes"))
     assert len(build_id) == 40 and has_symtab == 1
 
 
@@ -336,12 +337,12 @@ def test_machine_config_decides_kprobes(machine_db):
 
 def test_kallsyms_option_skips_module_lines(tmp_path):
     """`ingest BLOB --kallsyms /proc/kallsyms`: lines tagged [module] are not vmlinux's functions."""
-    from ingest import pipeline
+    from ingest.readers import kallsyms
 
     path = tmp_path / "kallsyms"
     path.write_text("ffffffff81000000 T vfs_read\nffffffffc0000000 t mod_open\t[mymod]\n")
-    assert [s.name for s in pipeline.read_kallsyms(path)] == ["vfs_read"]
-    assert [(e.name, e.module) for e in running.read_kallsyms(path)] == [
+    assert [s.name for s in kallsyms.read_functions(path)] == ["vfs_read"]
+    assert [(e.name, e.module) for e in kallsyms.read_entries(path)] == [
         ("vfs_read", None),
         ("mod_open", "mymod"),
     ]

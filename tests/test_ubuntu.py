@@ -17,8 +17,8 @@ from conftest import compile_program
 from test_archive import FakeMirror, _handler, build_deb
 from test_modules_readers import _build as build_modules
 
-from ingest import manifest
 from ingest.archive import ubuntu
+from ingest.catalog import manifest
 from ingest.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent

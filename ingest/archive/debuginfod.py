@@ -33,8 +33,7 @@ from pathlib import Path
 import zstandard
 
 from ingest.errors import ArchiveError, ChecksumMismatch, MirrorError, TruncatedDownload
-from ingest.origins import running
-from ingest.readers import elf
+from ingest.readers import elf, procfs
 
 from . import store
 from .index import write_atomic
@@ -169,11 +168,11 @@ def fetch_running(
 ) -> DebuginfodImage:
     """Fetch the running kernel's debug vmlinux and its loaded modules' debug files
     (and those of `modules`, name -> build-id)."""
-    build_id = running.read_build_id(root / "sys/kernel/notes")
+    build_id = procfs.read_build_id(root / "sys/kernel/notes")
     if build_id is None:
         raise ArchiveError(f"{root / 'sys/kernel/notes'}: no GNU build-id note; give the build-id by hand")
-    release = elf.release(running.read_text(root / "proc/version"))
-    found = running.config_text(root, release)
+    release = elf.release(procfs.read_text(root / "proc/version"))
+    found = procfs.config_text(root, release)
     return fetch(
         build_id,
         urls,
@@ -188,7 +187,7 @@ def loaded_module_ids(root: Path) -> dict[str, str]:
     """name -> GNU build-id of every loaded module (`/sys/module/<name>/notes`)."""
     out = {}
     for note in sorted((root / "sys/module").glob("*/notes/.note.gnu.build-id")):
-        found = running.read_build_id(note)
+        found = procfs.read_build_id(note)
         if found:
             out[note.parent.parent.name] = found
     return out

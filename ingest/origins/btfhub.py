@@ -10,6 +10,7 @@ keeps no build-id, so the BTF's sha256 keys the build.
 
 from __future__ import annotations
 
+import io
 import lzma
 import tarfile
 import time
@@ -20,7 +21,7 @@ from typing import NamedTuple
 from ingest.errors import IngestError
 from ingest.model import Build
 from ingest.origins.running import ARCHES
-from ingest.pipeline import Identity, IngestResult, collector_off, read_btf_blob, store
+from ingest.pipeline import Identity, IngestResult, collector_off, read_opened, store
 
 SUFFIX = ".btf.tar.xz"
 #: More than any kernel's BTF (vmlinux 6.x: ~6 MB): a member larger is not one.
@@ -76,9 +77,9 @@ def read_build(path: Path, identity: Identity) -> Build:
     if data[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):
         raise IngestError(f"{path}: its .btf member is not BTF (no BTF magic)")
     release = identity.release or where.release
-    build = read_btf_blob(
+    build = read_opened(
         path,
-        data,
+        io.BytesIO(data),
         Identity(
             distro=identity.distro or where.distro,
             version=identity.version,
@@ -87,7 +88,6 @@ def read_build(path: Path, identity: Identity) -> Build:
             flavor=identity.flavor,
             label=identity.label,
         ),
-        None,
     )
     origin = f"BTFHub {where.distro}/{where.distro_release}" if where.distro else "BTFHub archive name"
     build.sources.update(release=origin, types=f"BTFHub {path.name}", prototypes=f"BTFHub {path.name}")

@@ -17,28 +17,28 @@ What none of them gave is recorded as unknown (ingest.origins.facts).
 
 from __future__ import annotations
 
-import gzip
-import hashlib
+import io
 import platform
 import re
-import struct
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
 
-from ingest import assemble, surfaces
-from ingest.assemble import ModuleFacts, UnitPart, _btf_prototypes
-from ingest.cdecl import LayoutBuilder
 from ingest.errors import BadBtf, IngestError
-from ingest.model import AttachFacts, Build, BuildInfo, Layout, Module, Symbol, Tracepoint, Variable
-from ingest.origins.facts import Sources
-from ingest.pipeline import Identity, IngestResult, collector_off, store
-from ingest.readers import elf
+from ingest.join.build import join_build
+from ingest.model import AttachFacts, Build, Module, Symbol, Tracepoint, Variable
+from ingest.modules.module import ModuleFacts
+from ingest.pipeline import Identity, IngestResult, build_of, collector_off, store
+from ingest.readers import elf, kallsyms
 from ingest.readers.btf import BtfInfo, read_btf
-from ingest.surfaces import kconfig
+from ingest.readers.procfs import config_text, read_build_id, read_text
+from ingest.surfaces import kconfig, read_surfaces
 from ingest.surfaces.kfuncs import read_kfuncs
+from ingest.types.cdecl import LayoutBuilder
+from ingest.vmlinux.prototypes import btf_prototypes
+from ingest.vmlinux.read import read_vmlinux
+from ingest.vmlinux.sources import Sources
+from ingest.vmlinux.units import UnitPart
 
 #: `uname -m` -> the architecture names builds use (Debian's).
 ARCHES = {
@@ -58,15 +58,6 @@ BLACKLISTED = "kprobe blacklist"
 _TRACEFS = ("sys/kernel/tracing", "sys/kernel/debug/tracing")
 
 
-class KallsymsEntry(NamedTuple):
-    """One line of /proc/kallsyms."""
-
-    address: int
-    kind: str  # the type letter: t, T, d, ...
-    name: str
-    module: str | None  # the [module] tag; None: vmlinux
-
-
 @dataclass(frozen=True, slots=True)
 class Tracefs:
     """What tracefs and debugfs told; None: not mounted (or not readable)."""
@@ -79,56 +70,26 @@ class Tracefs:
 
 def read_running(root: Path = Path("/"), release: str | None = None, arch: str | None = None) -> Build:
     """The running system below `root` as a BTF-only build whose sources say what each fact came from."""
-    vmlinux = root / "sys/kernel/btf/vmlinux"
+    vmlinux_path = root / "sys/kernel/btf/vmlinux"
     try:
-        data = vmlinux.read_bytes()
+        data = vmlinux_path.read_bytes()
     except OSError:
         raise IngestError(
-            f"{vmlinux}: no kernel BTF (the kernel lacks CONFIG_DEBUG_INFO_BTF); "
+            f"{vmlinux_path}: no kernel BTF (the kernel lacks CONFIG_DEBUG_INFO_BTF); "
             "fetch its debug package instead (kernsurf fetch debuginfod --running)"
         ) from None
-    try:
-        btf = read_btf(data)
-    except BadBtf as exc:
-        raise IngestError(f"{vmlinux}: bad BTF ({exc})") from None
     banner = read_text(root / "proc/version")
     release = release or elf.release(banner)
-    entries = read_kallsyms(root / "proc/kallsyms")
+    entries = kallsyms.read_entries(root / "proc/kallsyms")
     config, config_source = read_config(root, release)
     tracefs = read_tracefs(root)
-    modules_dir = root / "sys/kernel/btf"
-    module_btfs = sorted(p for p in modules_dir.iterdir() if p.name != "vmlinux" and p.is_file())
+    module_btfs = sorted(
+        p for p in (root / "sys/kernel/btf").iterdir() if p.name != "vmlinux" and p.is_file()
+    )
     loaded = _proc_modules(root / "proc/modules")
     no_modules = config.get("CONFIG_MODULES") == "n"
     symbols = _symbols(entries, None)
-    build_id = read_build_id(root / "sys/kernel/notes")
-    sha = hashlib.sha256(data).hexdigest()
-    info = BuildInfo(
-        build_id=build_id or sha,
-        distro=None,
-        version=elf.package_version(banner),
-        release=release,
-        arch=arch or ARCHES.get(platform.machine(), platform.machine()),
-        flavor=None,
-        compiler=banner_compiler(banner),
-        dwarf_version=None,
-        has_dwarf=False,
-        has_btf=True,
-        has_symtab=bool(symbols),
-        file_size=len(data),
-        sha256=sha,
-        path=str(vmlinux),
-    )
-    modules = None
-    if module_btfs or loaded or no_modules:
-
-        def modules(
-            layouts: list[Layout], types: LayoutBuilder | None, prototyped: frozenset[str]
-        ) -> Iterator[ModuleFacts]:
-            for path in module_btfs:
-                yield _module(path, btf, types, entries, tracefs, loaded.get(path.name))
-
-    build = assemble.assemble(info, [], symbols, btf, modules)
+    # Without CONFIG_KALLSYMS_ALL, kallsyms lists text symbols only: its few data symbols are not the variables.
     variables = [
         Variable(
             e.name, e.address, None, "STB_LOCAL" if e.kind.islower() else "STB_GLOBAL", None, False, False
@@ -136,24 +97,53 @@ def read_running(root: Path = Path("/"), release: str | None = None, arch: str |
         for e in entries
         if e.module is None and e.kind in "dDbBrRgGvV"
     ]
-    # Without CONFIG_KALLSYMS_ALL, kallsyms lists text symbols only: its few data symbols are not the variables.
     every_symbol = config.get("CONFIG_KALLSYMS_ALL") == "y" or (not config and len(variables) > 1000)
-    surfaces.add_surfaces(build, None, btf, variables if every_symbol else None)
-    build.config = config
+    blob = read_vmlinux(vmlinux_path, io.BytesIO(data), Identity())  # types and prototypes of the BTF
+    build_id = read_build_id(root / "sys/kernel/notes")
+    vmlinux = replace(
+        blob,
+        info=replace(
+            blob.info,
+            build_id=build_id or blob.info.sha256,
+            version=elf.package_version(banner),
+            release=release,
+            arch=arch or ARCHES.get(platform.machine(), platform.machine()),
+            flavor=None,
+            compiler=banner_compiler(banner),
+            has_symtab=bool(symbols),
+        ),
+        symbols=symbols,
+        data_symbols=variables if every_symbol else None,
+    )
+    modules = None
+    if module_btfs or loaded or no_modules:
+        modules = [
+            _module(p, vmlinux.btf, vmlinux.types, entries, tracefs, loaded.get(p.name)) for p in module_btfs
+        ]
+    joined = join_build(vmlinux, modules)
+    surfaces = read_surfaces(
+        None,
+        vmlinux.layouts,
+        vmlinux.btf,
+        function_names=[f.name for f in joined.functions],
+        module_tracepoints=joined.module_tracepoints,
+        module_kfuncs=joined.module_kfuncs,
+        data_symbols=vmlinux.data_symbols,
+    )
+    build = build_of(vmlinux, joined, surfaces, config)
     if tracefs.filter_functions is not None:
         build.attach = _attach(symbols, tracefs)
     if tracefs.events is not None:
         build.tracepoints = _with_events(build.tracepoints, tracefs.events, {x.name for x in build.layouts})
-    build.sources = _sources(build, entries, config_source, tracefs, bool(module_btfs), no_modules)
+    build.sources = _sources(build, entries, config_source, tracefs, no_modules)
     return build
 
 
 def _sources(
     build: Build,
-    entries: list[KallsymsEntry],
+    entries: list[kallsyms.Entry],
     config: str | None,
     tracefs: Tracefs,
-    module_btf: bool,
     no_modules: bool,
 ) -> Sources:
     info = build.info
@@ -186,13 +176,6 @@ def _sources(
     }
 
 
-def read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(errors="replace").strip()
-    except OSError:
-        return None
-
-
 def banner_compiler(banner: str | None) -> str | None:
     """The compiler a `linux_banner` names: "gcc (GCC) 15.3.0" of
     "Linux version 6.18.44 (b@h) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 ..."."""
@@ -202,47 +185,7 @@ def banner_compiler(banner: str | None) -> str | None:
     return re.split(r", (?:GNU ld|LLD|ld)\b", m.group(1))[0].strip() or None
 
 
-def read_build_id(path: Path) -> str | None:
-    """The GNU build-id of `/sys/kernel/notes` (the kernel's ELF notes, raw), None when absent."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    offset = 0
-    while offset + 12 <= len(data):
-        namesz, descsz, kind = struct.unpack_from("<III", data, offset)
-        name_at = offset + 12
-        desc_at = name_at + (namesz + 3) // 4 * 4
-        end = desc_at + (descsz + 3) // 4 * 4
-        if end > len(data):
-            return None
-        if kind == 3 and data[name_at : name_at + namesz].rstrip(b"\0") == b"GNU":
-            return data[desc_at : desc_at + descsz].hex()
-        offset = end
-    return None
-
-
-def read_kallsyms(path: Path) -> list[KallsymsEntry]:
-    """Every symbol of /proc/kallsyms, with its [module] tag; empty when unreadable."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 3 or len(parts[1]) != 1:
-            continue
-        try:
-            address = int(parts[0], 16)
-        except ValueError:
-            raise IngestError(f"{path}: not a kallsyms file (bad line {line[:60]!r})") from None
-        module = parts[3].strip("[]") if len(parts) > 3 else None
-        out.append(KallsymsEntry(address, parts[1], parts[2], module))
-    return out
-
-
-def _symbols(entries: list[KallsymsEntry], module: str | None) -> list[Symbol]:
+def _symbols(entries: list[kallsyms.Entry], module: str | None) -> list[Symbol]:
     out = []
     for e in entries:
         if e.module != module or e.kind not in "tTwW" or e.name.startswith("__pfx_"):
@@ -251,19 +194,6 @@ def _symbols(entries: list[KallsymsEntry], module: str | None) -> list[Symbol]:
         binding = "STB_GLOBAL" if e.kind == "T" else "STB_WEAK" if e.kind in "wW" else "STB_LOCAL"
         out.append(Symbol(e.name, stem, suffixes, e.address, 0, binding, ".text", module=module))
     return out
-
-
-def config_text(root: Path, release: str | None) -> tuple[str, str] | None:
-    """The running kernel's config text and where it came from: `/boot/config-<release>`,
-    else `/proc/config.gz`; None when neither is there."""
-    boot = root / f"boot/config-{release}"
-    if release and boot.is_file():
-        return boot.read_text(errors="replace"), f"/boot/config-{release}"
-    try:
-        text = gzip.decompress((root / "proc/config.gz").read_bytes()).decode(errors="replace")
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return None
-    return text, "/proc/config.gz"
 
 
 def read_config(root: Path, release: str | None) -> tuple[dict[str, str], str | None]:
@@ -294,9 +224,9 @@ def _proc_modules(path: Path) -> dict[str, tuple[int | None, tuple[str, ...]]]:
 
 def _module(
     path: Path,
-    base: BtfInfo,
+    base: BtfInfo | None,
     types: LayoutBuilder | None,
-    entries: list[KallsymsEntry],
+    entries: list[kallsyms.Entry],
     tracefs: Tracefs,
     loaded: tuple[int | None, tuple[str, ...]] | None,
 ) -> ModuleFacts:
@@ -308,7 +238,7 @@ def _module(
         btf = read_btf(path.read_bytes(), base=base)
     except (OSError, BadBtf) as exc:
         module = Module(name=name, path=f"{name}.ko", depends=depends, size=size, error=f"split BTF: {exc}")
-        return ModuleFacts(module, UnitPart([], [], {}, []), [], {}, [])
+        return ModuleFacts(module, UnitPart.empty(), [], {}, [])
     builder = LayoutBuilder(btf.graph, base=types)
     module = Module(
         name=name,
@@ -321,9 +251,9 @@ def _module(
     )
     return ModuleFacts(
         module=module,
-        part=UnitPart([], [], {}, []),
+        part=UnitPart.empty(),
         symbols=symbols,
-        prototypes=_btf_prototypes(btf, builder.texts),
+        prototypes=btf_prototypes(btf, builder.texts),
         tracepoints=[],  # tracefs does not say which module registers an event
         kfuncs=[replace(k, module=name) for k in read_kfuncs(None, btf)],
     )

@@ -1,4 +1,4 @@
-"""Upgrading a build in place (docs/concepts.md#fact-sources).
+"""Upgrading a build in place (docs/concepts.md#fact-sources), decided before `store_build`.
 
 A build first ingested from a poorer source (the running system, a BTF blob,
 a BTFHub archive) whose ELF build-id a full debug image later shows is
