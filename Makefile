@@ -13,7 +13,7 @@ TEST_KERNEL_PACKAGE := linux-image-6.1.0-56-amd64-dbg
 $(VENV)/.installed: pyproject.toml setup.py ingest/readers/_dwarfwalk.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,lint]'
+	$(PY) -m pip install -q -e '.[test,lint,rpm]'
 	touch $@
 
 install: $(VENV)/.installed

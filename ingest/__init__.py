@@ -10,6 +10,7 @@ The pipeline (docs/architecture.md), one package per stage:
     surfaces/  tracepoints, syscalls, LSM hooks, kfuncs, config, attachability (stage 4)
     db/        store the Build in one transaction        (stage 5; pipeline runs 1-5)
     catalog/   a manifest's builds fetched and ingested, groups and diffs stored
+    origins/   builds from the running system and BTFHub archives, through the same stages
     queries/   the read layer: every SELECT, returning typed rows
     changes/   differences between two builds; bpf/ `kernsurf check`
     web/       the pages Datasette serves (plugins/ holds only the hooks)

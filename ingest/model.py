@@ -247,6 +247,8 @@ class Build:
     config: dict[str, str] = field(default_factory=dict)  # CONFIG_X -> "y", "m", "\"str\"", "n"
     variables: list[Variable] | None = None  # None: not recorded (no symbol table)
     modules: list[Module] | None = None  # None: modules not read
+    # Kind of fact -> the source that gave it, None: unknown (ingest.origins.facts.FACTS).
+    sources: dict[str, str | None] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------

@@ -19,18 +19,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from ingest import db
+from ingest.db import upgrades
 from ingest.errors import IngestError
-from ingest.join.build import join_build
+from ingest.join.build import Joined, join_build
 from ingest.model import Build
 from ingest.modules.tree import read_tree, tree_context
 from ingest.queries import builds
 from ingest.readers import elf
-from ingest.surfaces import kconfig, read_surfaces
-from ingest.vmlinux.read import Identity, is_btf_blob, opened, read_vmlinux
+from ingest.surfaces import Surfaces, kconfig, read_surfaces
+from ingest.vmlinux.read import Identity, VmlinuxFacts, is_btf_blob, opened, read_vmlinux
+from ingest.vmlinux.sources import image_sources
 
-__all__ = ["Identity", "IngestResult", "ingest", "read_image"]
+__all__ = [
+    "Identity",
+    "IngestResult",
+    "build_of",
+    "collector_off",
+    "ingest",
+    "read_image",
+    "read_opened",
+    "store",
+]
 
 
 @dataclass(slots=True)
@@ -78,21 +90,56 @@ def read_image(
     if modules is not None and is_btf_blob(path):
         raise IngestError(f"{path}: a raw BTF blob has no modules to read with it; leave out --modules")
     with opened(path) as image_file:
-        with phases("read vmlinux"):
-            vmlinux = read_vmlinux(path, image_file, identity, kallsyms, jobs, progress)
-        with phases("read modules + join" if modules is not None else "join"):
-            streamed = read_tree(modules, tree_context(vmlinux), jobs, module_progress) if modules else None
-            joined = join_build(vmlinux, streamed)
-        with phases("surfaces"):
-            surfaces = read_surfaces(
-                vmlinux.memory,
-                vmlinux.layouts,
-                vmlinux.btf,
-                function_names=[f.name for f in joined.functions],
-                module_tracepoints=joined.module_tracepoints,
-                module_kfuncs=joined.module_kfuncs,
-                data_symbols=vmlinux.data_symbols,
-            )
+        build = read_opened(
+            path, image_file, identity, jobs, progress, kallsyms, phases, options, modules, module_progress
+        )
+    if options:
+        build.sources["config"] = str(config)
+    return build
+
+
+def read_opened(
+    path: Path,
+    image_file: BinaryIO,
+    identity: Identity,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    kallsyms: Path | None = None,
+    phases: _Phases | None = None,
+    options: dict[str, str] | None = None,
+    modules: Path | None = None,
+    module_progress: Callable[[int, int], None] | None = None,
+) -> Build:
+    """read_image of an image already open (or in memory: a BTF blob out of an archive)
+    at `path`, with the config `options`."""
+    phases = phases if phases is not None else _Phases()
+    with phases("read vmlinux"):
+        vmlinux = read_vmlinux(path, image_file, identity, kallsyms, jobs, progress)
+    with phases("read modules + join" if modules is not None else "join"):
+        streamed = read_tree(modules, tree_context(vmlinux), jobs, module_progress) if modules else None
+        joined = join_build(vmlinux, streamed)
+    with phases("surfaces"):
+        surfaces = read_surfaces(
+            vmlinux.memory,
+            vmlinux.layouts,
+            vmlinux.btf,
+            function_names=[f.name for f in joined.functions],
+            module_tracepoints=joined.module_tracepoints,
+            module_kfuncs=joined.module_kfuncs,
+            data_symbols=vmlinux.data_symbols,
+        )
+    build = build_of(vmlinux, joined, surfaces, options or {})
+    build.sources = image_sources(
+        build, elf_input=vmlinux.memory is not None, kallsyms=str(kallsyms) if kallsyms else None
+    )
+    build.sources["config"] = "given" if options else None
+    if modules is not None:
+        build.sources["modules"] = str(modules)
+    return build
+
+
+def build_of(vmlinux: VmlinuxFacts, joined: Joined, surfaces: Surfaces, config: dict[str, str]) -> Build:
+    """The one Build of what the stages read."""
     return Build(
         info=vmlinux.info,
         instances=joined.instances,
@@ -106,7 +153,7 @@ def read_image(
         kfuncs=surfaces.kfuncs,
         attach=surfaces.attach,
         btf_funcs=surfaces.btf_funcs,
-        config=options,
+        config=config,
         variables=surfaces.variables,
         modules=joined.modules,
     )
@@ -120,7 +167,7 @@ def _read_config(path: Path) -> dict[str, str]:
 
 
 @contextmanager
-def _collector_off() -> Iterator[None]:
+def collector_off() -> Iterator[None]:
     """The cyclic garbage collector off while a build is read and stored: it
     makes millions of acyclic records, which the collector's full passes would
     scan again and again (seconds each, through assembly, surfaces and the
@@ -156,27 +203,37 @@ def ingest(
             name=found, skipped=True, build=None, seconds=time.perf_counter() - start, bytes_added=0
         )
     phases = _Phases()
-    with _collector_off():
+    with collector_off():
         build = read_image(path, identity, jobs, progress, kallsyms, phases, config, modules, module_progress)
-        before = db_path.stat().st_size if db_path.exists() else 0
-        conn = db.connect(db_path)
-        try:
-            stored = builds.find_build(conn, build.info.build_id)
-            if stored and not replace:
-                return IngestResult(
-                    name=stored.name,
-                    skipped=True,
-                    build=None,
-                    seconds=time.perf_counter() - start,
-                    bytes_added=0,
-                )
-            seconds = time.perf_counter() - start
-            with phases("database write"):
-                build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
-            name = builds.build_name(conn, build_pk)
-            assert name is not None  # just stored
-        finally:
-            conn.close()
+        return store(build, db_path, start, phases, replace=replace, label=identity.label)
+
+
+def store(
+    build: Build,
+    db_path: Path,
+    start: float,
+    phases: _Phases | None = None,
+    replace: bool = False,
+    label: str | None = None,
+) -> IngestResult:
+    """Store a read build in `db_path`: a no-op when its build-id is there,
+    unless `replace`, or unless the stored one is poorer (db.upgrades)."""
+    phases = phases if phases is not None else _Phases()
+    before = db_path.stat().st_size if db_path.exists() else 0
+    conn = db.connect(db_path)
+    try:
+        stored = builds.find_build(conn, build.info.build_id)
+        if stored and not replace and not upgrades.upgrade(conn, stored.id, build):
+            return IngestResult(
+                name=stored.name, skipped=True, build=None, seconds=time.perf_counter() - start, bytes_added=0
+            )
+        seconds = time.perf_counter() - start
+        with phases("database write"):
+            build_pk = db.store_build(conn, build, seconds, replace=stored is not None, label=label)
+        name = builds.build_name(conn, build_pk)
+        assert name is not None  # just stored
+    finally:
+        conn.close()
     return IngestResult(
         name=name,
         skipped=False,
@@ -196,9 +253,10 @@ def _already_stored(path: Path, db_path: Path) -> str | None:
     conn = db.connect(db_path)
     try:
         found = builds.find_build(conn, build_id)
+        richer = found is not None and upgrades.may_upgrade(conn, found.id, path)
     finally:
         conn.close()
-    return found.name if found else None
+    return found.name if found and not richer else None
 
 
 def _quick_build_id(path: Path) -> str | None:

@@ -21,7 +21,7 @@ LAYERS = [
     {"queries"},
     {"db"},
     {"changes", "pipeline"},
-    {"bpf", "catalog"},
+    {"bpf", "catalog", "origins"},
     {"web", "publish"},
     {"cli", "__main__", "__init__"},
 ]

@@ -11,6 +11,7 @@ from ingest.db.builds import write_build_row, write_stored_counts
 from ingest.db.counts import NULLS, SUMMARY_COUNTS, store_counts
 from ingest.db.functions import CodeRows, number_names
 from ingest.db.modules import ModuleRows
+from ingest.db.sources import write_sources
 from ingest.db.sql import Lookups, transaction
 from ingest.db.surfaces import insert_surfaces, surface_rows
 from ingest.db.symbols import insert_symbols, symbol_rows
@@ -35,6 +36,7 @@ def store_build(
                 raise AlreadyStored(f"build {build.info.build_id} is already stored as {old.name}")
             clear_build(conn, old.id)
         build_pk = write_build_row(conn, build, seconds, old=old, label=label)
+        write_sources(conn, build_pk, build)
         lookups = Lookups.load(conn)
         modules = ModuleRows(conn, build, build_pk, lookups.names)
         number_names(build, lookups)
@@ -77,6 +79,7 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
         "kfuncs",
         "config_options",
         "variables",
+        "build_sources",
         "modules",  # last: the rows above refer to it
     ):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))

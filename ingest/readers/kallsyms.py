@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from ingest.errors import IngestError
 from ingest.model import Symbol, Variable
@@ -27,13 +28,41 @@ def _entries(path: Path, types: str) -> Iterator[tuple[int, str, str]]:
         raise IngestError(f"{path}: cannot read ({exc.strerror})") from None
     for line in lines:
         parts = line.split()
-        if len(parts) < 3 or len(parts[1]) != 1 or parts[1] not in types:
-            continue
+        if len(parts) < 3 or len(parts[1]) != 1 or parts[1] not in types or len(parts) > 3:
+            continue  # a [module]-tagged line of /proc/kallsyms is not vmlinux's (read_entries keeps them)
         try:
             address = int(parts[0], 16)
         except ValueError:
             raise IngestError(f"{path}: not a kallsyms/System.map file (bad line {line[:60]!r})") from None
         yield address, parts[1], parts[2]
+
+
+class Entry(NamedTuple):
+    """One line of /proc/kallsyms, its [module] tag included."""
+
+    address: int  # 0 for every line unless read as root
+    kind: str  # the type letter: t, T, d, ...
+    name: str
+    module: str | None  # the [module] tag; None: vmlinux
+
+
+def read_entries(path: Path) -> list[Entry]:
+    """Every line of /proc/kallsyms, module ones tagged; empty when unreadable."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or len(parts[1]) != 1:
+            continue
+        try:
+            address = int(parts[0], 16)
+        except ValueError:
+            raise IngestError(f"{path}: not a kallsyms file (bad line {line[:60]!r})") from None
+        out.append(Entry(address, parts[1], parts[2], parts[3].strip("[]") if len(parts) > 3 else None))
+    return out
 
 
 def read_variables(path: Path) -> list[Variable]:

@@ -24,6 +24,9 @@ PACKAGES = {
     "bpftool": "bpftool",
     "qemu-system-x86_64": "qemu-system-x86",
     "busybox": "busybox-static",
+    "debuginfod": "debuginfod",
+    "rpmbuild": "rpm",
+    "createrepo_c": "createrepo-c",
     **dict.fromkeys(("ld", "nm", "objcopy", "objdump", "readelf"), "binutils"),
 }
 
