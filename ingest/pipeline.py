@@ -28,7 +28,7 @@ from ingest.readers import btf as btf_reader
 from ingest.readers import dwarf, elf
 from ingest.readers.dwarf_forms import BadDwarf
 from ingest.readers.vaddr import ImageMemory
-from ingest.surfaces import kconfig
+from ingest.surfaces import attach, kconfig
 
 
 @dataclass(slots=True)
@@ -108,7 +108,9 @@ def read_image(
         progress,
         kallsyms,
         phases if phases is not None else _Phases(),
-        _ModuleTree(modules, module_progress) if modules is not None else None,
+        _ModuleTree(modules, module_progress, attach.callsite_table(options))
+        if modules is not None
+        else None,
     )
     build.config = options
     return build
@@ -234,6 +236,7 @@ def _read_elf(
                 types=types,
                 channel=LayoutChannel(types.built() if types else []),
                 prototyped=prototyped,
+                callsites=tree.callsites,
             )
             return module_reader.read_tree(tree.path, context, jobs, tree.progress)
 
@@ -263,6 +266,7 @@ def _collector_off() -> Iterator[None]:
 class _ModuleTree:
     path: Path
     progress: Callable[[int, int], None] | None
+    callsites: str | None = None  # the loader's ftrace call-site table, when the config says
 
 
 def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
