@@ -110,11 +110,14 @@ def readelf_functions_in(ko: Path, prefix: str) -> set[str]:
     wanted = {
         line.split("[", 1)[1].split("]", 1)[0].strip()
         for line in heads.splitlines()
-        if line.lstrip().startswith("[") and line.split("]", 1)[1].split()[:1] != []
+        if line.lstrip().startswith("[")
+        and line.split("]", 1)[1].split()[:1] != []
         and line.split("]", 1)[1].split()[0].startswith(prefix)
     }
     syms = subprocess.run(["readelf", "-sW", ko], capture_output=True, text=True, check=True).stdout
-    return {f[7] for f in map(str.split, syms.splitlines()) if len(f) == 8 and f[3] == "FUNC" and f[6] in wanted}
+    return {
+        f[7] for f in map(str.split, syms.splitlines()) if len(f) == 8 and f[3] == "FUNC" and f[6] in wanted
+    }
 
 
 def traced(ko: Path, callsites: str | None) -> dict[str, bool]:
