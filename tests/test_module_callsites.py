@@ -17,11 +17,14 @@ xfs.ko of Debian's 6.12.113 package against `readelf -r` of its
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from ingest import pipeline
+from ingest.bpf import check
 from ingest.modules import MODULE_BASE
 from ingest.readers import kmod
 from ingest.readers.vaddr import ImageMemory
@@ -213,3 +216,39 @@ def test_real_arm64_xfs_equals_readelf(real_xfs):
     assert init == readelf_functions_in(real_xfs, ".init") and "init_xfs_fs" in init
     assert len(ours) > 3000  # of 3 484 records (readelf -r)
     assert traced(real_xfs, None) == got  # xfs.ko has no __mcount_loc: its own sections say the same
+
+
+@pytest.fixture(scope="module")
+def arm64_db(tmp_path_factory) -> Path:
+    """Debian's 6.12.113 arm64 vmlinux with xfs.ko and what it depends on (libcrc32c)."""
+    modules = ARM64_VMLINUX.parent / "modules"
+    if not ARM64_VMLINUX.exists() or not (modules / "fs/xfs/xfs.ko.zst").exists():
+        pytest.skip(
+            f"no {ARM64_VMLINUX} with modules: kernsurf fetch debian 6.12.113+deb13-arm64 --suite trixie"
+        )
+    tree = tmp_path_factory.mktemp("arm64-tree") / "kernel"
+    for rel in ("fs/xfs/xfs.ko.zst", "lib/libcrc32c.ko.zst"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).symlink_to(modules / rel)
+    path = tmp_path_factory.mktemp("arm64-db") / "k.db"
+    pipeline.ingest(ARM64_VMLINUX, path, pipeline.Identity(distro="debian"), modules=tree)
+    return path
+
+
+@pytest.mark.real_kernel
+def test_real_arm64_fentry_into_a_module(arm64_db, real_xfs):
+    report = check.check_objects(arm64_db, dep_texts=["fentry:xfs_file_fsync", "kprobe:xfs_file_fsync"])
+    got = {check.spec(d): (row[0].level, row[0].text) for d, row in zip(report.dependencies, report.cells)}
+    # was ✗ "not attachable: notrace" (every arm64 module symbol had ftrace 0); xfs.ko's
+    # .modinfo: depends=libcrc32c
+    assert got["fentry:xfs_file_fsync"] == ("ok", "in module xfs (must be loaded: xfs, libcrc32c)")
+    conn = sqlite3.connect(arm64_db)
+    stored = {
+        n
+        for (n,) in conn.execute(
+            "SELECT n.name FROM symbols s JOIN names n ON n.id = s.name_id JOIN modules m ON m.id = s.module_id"
+            " JOIN names mn ON mn.id = m.name_id WHERE mn.name = 'xfs' AND s.ftrace = 1"
+        )
+    }
+    conn.close()
+    assert stored == {name for name, ftrace in traced(real_xfs, None).items() if ftrace}
