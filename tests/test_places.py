@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 from conftest import compile_program
 from frontend_support import Site
+from modules_support import VMLINUX_61, module_file, module_tree
 
 from ingest import db, diff, pipeline
 from ingest.bpf import check
@@ -125,7 +126,7 @@ def test_check_says_which_module_to_load_for_which_copy(places_db):
     # the only symbol is kvm_intel's: that module, and its chain (depends=kvm)
     assert got["kprobe:memslots_of"][a] == (
         "warn",
-        "ambiguous: Static Duplication; in module kvm_intel (must be loaded: kvm_intel, kvm); inlined only in kvm",
+        "ambiguous: Static Duplication; in module kvm_intel (must be loaded: kvm_intel, kvm); no symbol of that name in kvm",
     )
     twins = (
         "in modules kvm, kvm_intel (must be loaded: kvm for kvm's copy; kvm_intel, kvm for kvm_intel's copy)"
@@ -183,3 +184,61 @@ def test_404_suggests_close_names(site):
     assert '<a href="/function/memslots_of"><code>memslots_of</code></a>' in response.text
     response = site.get("/module/kvm_intl")
     assert response.status_code == 404 and '<a href="/module/kvm_intel">' in response.text
+
+
+# --------------------------------------------------------------------------- the real 6.1 image
+
+
+@pytest.fixture(scope="module")
+def kvm_db(tmp_path_factory) -> Path:
+    """6.1.0-56's vmlinux with kvm.ko, kvm-intel.ko, kvm-amd.ko and irqbypass.ko of its package."""
+    if not VMLINUX_61.exists() or module_tree() is None:
+        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
+    tree = tmp_path_factory.mktemp("kvm-tree") / "kernel"
+    for rel in (
+        "arch/x86/kvm/kvm.ko",
+        "arch/x86/kvm/kvm-intel.ko",
+        "arch/x86/kvm/kvm-amd.ko",
+        "virt/lib/irqbypass.ko",
+    ):
+        found = module_file(rel)
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / (rel + found.name.removeprefix(Path(rel).name))).symlink_to(found)
+    path = tmp_path_factory.mktemp("kvm-db") / "k.db"
+    pipeline.ingest(VMLINUX_61, path, pipeline.Identity(distro="debian"), modules=tree)
+    return path
+
+
+@pytest.mark.real_kernel
+def test_real_kvm_copies(kvm_db):
+    # readelf -sW: kvm-intel.ko has `kvm_register_read_raw` (FUNC LOCAL), kvm-amd.ko only
+    # `kvm_register_read_raw.constprop.0`, kvm.ko none (inlined, arch/x86/kvm/kvm_cache_regs.h);
+    # trace_kvm_nested_vmenter_failed: a symbol in kvm-intel.ko, inlined in kvm-amd.ko.
+    # .modinfo: kvm depends=irqbypass, kvm-intel depends=kvm, kvm-amd depends=kvm,ccp
+    got = _cells(
+        kvm_db,
+        [
+            "kprobe:kvm_register_read_raw",
+            "kprobe:trace_kvm_nested_vmenter_failed",
+            "function:kvm_register_read_raw",
+        ],
+    )
+    assert got["kprobe:kvm_register_read_raw"] == [
+        (
+            "warn",
+            "ambiguous: Static Duplication; in module kvm_intel (must be loaded: kvm_intel, kvm, irqbypass);"
+            " no symbol of that name in kvm, kvm_amd",
+        )
+    ]
+    assert got["kprobe:trace_kvm_nested_vmenter_failed"][0][1].endswith(
+        "in module kvm_intel (must be loaded: kvm_intel, kvm, irqbypass); no symbol of that name in kvm_amd"
+    )
+    assert got["function:kvm_register_read_raw"][0][1].endswith(
+        "in modules kvm, kvm_amd, kvm_intel (must be loaded: kvm, irqbypass for kvm's copy;"
+        " kvm_amd, kvm, ccp, irqbypass for kvm_amd's copy; kvm_intel, kvm, irqbypass for kvm_intel's copy)"
+    )
+    (row,) = _rows(_page(kvm_db, "kvm_register_read_raw")).values()
+    assert row["status"].endswith(" · in modules kvm, kvm_amd, kvm_intel") and row["module"] == "kvm_intel"
+    # __kvm_memslots (include/linux/kvm_host.h): all 9 instances in kvm.ko on 6.1, inlined
+    (row,) = _rows(_page(kvm_db, "__kvm_memslots")).values()
+    assert row["status"].endswith("Full Inline ⚠️ · in module kvm")

@@ -327,14 +327,14 @@ def _in_copies(
     """Which module to load for which copy of a function several modules hold.
     A probe (`attach`) reaches only the copies with a symbol of the name: one
     such module is named alone ("in module kvm_intel (must be loaded: kvm_intel,
-    kvm); inlined only in kvm"); several, or a `function:` dependency, list each
+    kvm); no symbol of that name in kvm"); several, or a `function:`, list each
     ("in modules kvm, kvm_intel (must be loaded: kvm for kvm's copy; kvm_intel,
     kvm for kvm_intel's copy)")."""
     targets = [c.module for c in copies if c.exact] if attach else [c.module for c in copies]
     if len(targets) <= 1:
         module = targets[0] if targets else home
         others = sorted({c.module for c in copies} - {module}) if attach else []
-        inlined = f"; inlined only in {', '.join(others)}" if others else ""
+        inlined = f"; no symbol of that name in {', '.join(others)}" if others else ""
         return _in_module(conn, build, module) + inlined
     loads = [f"{', '.join(q.module_chain(conn, build, m))} for {m}'s copy" for m in targets]
     return f"in modules {', '.join(targets)} (must be loaded: {'; '.join(loads)})"
