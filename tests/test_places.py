@@ -242,3 +242,24 @@ def test_real_kvm_copies(kvm_db):
     # __kvm_memslots (include/linux/kvm_host.h): all 9 instances in kvm.ko on 6.1, inlined
     (row,) = _rows(_page(kvm_db, "__kvm_memslots")).values()
     assert row["status"].endswith("Full Inline ⚠️ · in module kvm")
+
+
+@pytest.mark.real_kernel
+def test_real_tracepoint_spellings(kvm_db):
+    conn = db.connect(kvm_db)
+    db.build_search_index(conn)
+    conn.commit()
+    conn.close()
+    site = Site(kvm_db)
+    try:
+        # kvm_exit: a trace event of kvm.ko, system "kvm" (its _ftrace_events)
+        for url in ("/tracepoint/kvm:kvm_exit", "/tracepoint/kvm/kvm_exit"):
+            response = site.get(url, follow_redirects=False)
+            assert (response.status_code, response.headers["location"]) == (302, "/tracepoint/kvm_exit")
+        assert "in module kvm" in site.get("/tracepoint/kvm_exit").text
+        response = site.get("/tracepoint/kvm_exti")
+        assert response.status_code == 404 and '<a href="/tracepoint/kvm_exit">' in response.text
+        response = site.get("/function/__kvm_memslot")
+        assert response.status_code == 404 and '<a href="/function/__kvm_memslots">' in response.text
+    finally:
+        site.close()
