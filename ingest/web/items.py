@@ -91,7 +91,8 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
     out["is_kfunc"] = bool(kfuncs)
     instances, hidden = _instances(conn, nid)
     symbols, more_symbols = _symbols(conn, nid)
-    copies = places.module_copies(conn, nid)
+    # the modules holding a copy, only read when it lives in modules somewhere (its status line names them)
+    copies = places.module_copies(conn, nid) if any(f.module for f in funcs.values()) else {}
 
     def modules_of(f: FunctionRow | None, build: BuildRow) -> list[str]:
         """The modules it lives in on `build` (none when vmlinux has it), by name."""
