@@ -289,8 +289,10 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     if why is not None:
         return _fail(*why)
     where = None
-    if home is not None:
-        where = _in_copies(conn, build, wanted or home, copies, dep.attach is not None and wanted is None)
+    if wanted is not None:  # fentry/module:func: that module's copy
+        where = _in_module(conn, build, wanted)
+    elif home is not None:
+        where = _in_copies(conn, build, home, copies, dep.attach is not None)
     also = f"; {where}" if where else ""
     if func.collision and func.collision not in _UNIQUE:
         return _warn(f"ambiguous: {func.collision}{also}", "ambiguous")
