@@ -523,7 +523,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS name_search USING fts5(
 );
 
 -- ---------------------------------------------------------------------------
--- Differences between builds (docs/concepts.md#differences), filled by ingest/diff.py.
+-- Differences between builds (docs/concepts.md#differences), filled by ingest/changes/diff.py.
 -- One compared pair of builds: A is the older build of a series or the
 -- baseline of variants. Group pairs are kept current by
 -- diff.compute_group_diffs(); `kernsurf diff --store` adds ad-hoc pairs.

@@ -18,11 +18,12 @@ import click
 from ingest.archive import debian
 from ingest.archive.store import human_size
 from ingest.errors import KernsurfError, NoDatabase
+from ingest.publish.artefact import DEFAULT_LEVEL
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from ingest import batch
+    from ingest.catalog import batch
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -161,7 +162,7 @@ def ingest(
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
     from ingest.archive import store
-    from ingest.modules import summary as module_summary
+    from ingest.modules.tree import summary as module_summary
 
     identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
     if config is None and (path.parent / "config").is_file() and path.name != "config":
@@ -346,7 +347,7 @@ def build_command(
     that one. Then the groups are stored and the post-build steps
     (differences, search index) run. See manifests/default.yml for the format.
     """
-    from ingest import batch, manifest
+    from ingest.catalog import batch, manifest
 
     spec = manifest.load(manifest_path)
     fetcher = batch.DebianFetcher(mirror, config=not no_config, modules=modules)
@@ -360,6 +361,7 @@ def build_command(
             report=lambda line: click.echo(line, err=True),
         )
     except batch.BuildError as exc:
+        assert isinstance(exc.result, batch.BuildResult)
         _build_table(exc.result, db_path)
         raise
     except sqlite3.Error as exc:
@@ -441,7 +443,8 @@ def diff_command(
     """
     import json
 
-    from ingest import db, diff
+    from ingest import db
+    from ingest.changes import diff
 
     _existing(db_path, "create it with `kernsurf ingest` or `kernsurf build`")
     conn = db.connect(db_path)
@@ -564,7 +567,7 @@ def index_command(db_path: Path) -> None:
     every function, type, tracepoint, syscall, LSM hook, kfunc and config
     option name. `kernsurf serve` does this itself when the database changed.
     """
-    from ingest import serve
+    from ingest.web import serve
 
     click.echo(f"search index: {serve.search_index(db_path)} names in {db_path}")
 
@@ -591,6 +594,70 @@ def serve_command(
       kernsurf serve kernels.db --port 8080
       kernsurf serve kernels.db --setting num_sql_threads 6
     """
-    from ingest import serve
+    from ingest.web import serve
 
     serve.serve(db_path, host, port, datasette_options, prepare_only)
+
+
+# --------------------------------------------------------------------------- publish, pull
+
+
+@cli.command("publish")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@db_option("The database to publish (only read: DIR gets a copy).")
+@click.option(
+    "--level",
+    default=DEFAULT_LEVEL,
+    show_default=True,
+    type=click.IntRange(1, 22),
+    help="zstd compression level of DB.zst.",
+)
+def publish_command(out_dir: Path, db_path: Path, level: int) -> None:
+    """Write the read-only artefact of a database into DIR: the database with its
+    search index built and VACUUMed (a copy: the source is not touched), its
+    zstd-compressed copy DB.zst, and manifest.json (builds, format and schema
+    version, sizes, sha256) for `kernsurf pull`.
+
+    \b
+      kernsurf publish site/ --db kernels.db
+    """
+    from ingest.publish import artefact as publish
+
+    done = publish.publish(db_path, out_dir, level, report=lambda line: click.echo(line, err=True))
+    m = done.manifest
+    click.echo(
+        f"published {len(m.builds)} builds (schema {m.schema_version}, format {m.format}, "
+        f"{done.names} names indexed) in {done.seconds:.1f} s to {out_dir}: {m.database.file} "
+        f"{human_size(m.database.size)}, {m.compressed.file} {human_size(m.compressed.size)} "
+        f"({m.database.size / max(m.compressed.size, 1):.1f}x), {publish.MANIFEST}"
+    )
+
+
+@cli.command("pull")
+@click.argument("url")
+@db_option("Where to write the downloaded database.")
+@click.option(
+    "--replace", is_flag=True, help="Overwrite DB when it exists and is not the published database."
+)
+def pull_command(url: str, db_path: Path, replace: bool) -> None:
+    """Download the database `kernsurf publish` published at URL (its
+    manifest.json, or the directory holding it; http, https or a local
+    path): refuse a format this kernsurf
+    cannot read, resume an interrupted download, check the sha256,
+    decompress, and only then replace DB.
+
+    \b
+      kernsurf pull https://example.org/kernels/ --db kernels.db
+    """
+    from ingest.publish import pull
+
+    done = pull.pull(url, db_path, replace, progress=_progress_bar("downloading"))
+    m = done.manifest
+    what = f"{len(m.builds)} builds, schema {m.schema_version}, published {m.published_at}"
+    if done.up_to_date:
+        click.echo(f"{db_path} is already the published database ({what})")
+        return
+    resumed = f", resumed at {human_size(done.resumed_from)}" if done.resumed_from else ""
+    click.echo(
+        f"{db_path}: {human_size(m.database.size)} ({what}); downloaded {human_size(done.downloaded)}{resumed}"
+    )

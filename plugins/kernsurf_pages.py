@@ -20,7 +20,7 @@ from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
-from ingest import classify
+from ingest.join import classify
 from ingest.queries import pages
 from ingest.web import forms
 from ingest.web.context import segment

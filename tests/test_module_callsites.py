@@ -25,7 +25,7 @@ import pytest
 
 from ingest import pipeline
 from ingest.bpf import check
-from ingest.modules import MODULE_BASE
+from ingest.modules.module import MODULE_BASE
 from ingest.readers import kmod
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces import attach

@@ -32,8 +32,9 @@ from conftest import compile_program
 from frontend_support import Site
 from modules_support import VMLINUX_61, module_file, module_tree
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
 from ingest.bpf import check
+from ingest.changes import diff
 from ingest.web import items
 from ingest.web.context import Links, load_context
 

@@ -29,11 +29,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
 from ingest.archive import debian, store
+from ingest.catalog.manifest import BuildSpec, Manifest, Member
+from ingest.changes import diff
 from ingest.errors import ArchiveError, BuildError, UnknownPackage
-from ingest.manifest import BuildSpec, Manifest, Member
-from ingest.modules import summary as module_summary
+from ingest.modules.tree import summary as module_summary
 from ingest.queries import builds
 from ingest.queries.builds import GroupMember, StoredGroup
 
