@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from ingest.archive import deb
 from tests.support.kernel import REAL_KERNEL
+from tests.support.qemu import PLACEHOLDER, parse_console, vmlinuz
 from tests.support.tools import require
 
 pytestmark = [pytest.mark.real_kernel, pytest.mark.slow, pytest.mark.qemu]
 
-RELEASE = "6.1.0-56-amd64"
-PACKAGE = f"linux-image-{RELEASE}-unsigned"
-VERSION = "6.1.192-2"
-BOOT_CACHE = REAL_KERNEL.parent.parent.parent / "boot" / f"{PACKAGE}_{VERSION}_amd64"
 FILES = ("available_filter_functions", "available_events", "kprobes_blacklist")
 
 INIT = """#!/bin/busybox sh
@@ -51,31 +45,6 @@ cat /sys/kernel/debug/kprobes/blacklist
 echo "@@END"
 poweroff -f
 """
-
-#: Names the kernel lists that are no function of the image: ftrace prints a
-#: placeholder for each record kallsyms cannot name (kernel/trace/ftrace.c,
-#: FTRACE_INVALID_ADDR_BASE: records of overridden weak functions).
-PLACEHOLDER = re.compile(r"__ftrace_invalid_address___\d+$")
-
-
-def _vmlinuz() -> Path:
-    """The booting kernel of the package, from the cache or downloaded into it."""
-    target = BOOT_CACHE / f"vmlinuz-{RELEASE}"
-    if target.exists():
-        return target
-    if shutil.which("apt-get") is None:
-        pytest.skip("apt-get is needed to download the kernel package")
-    BOOT_CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            ["apt-get", "download", f"{PACKAGE}={VERSION}"], cwd=tmp, capture_output=True, text=True
-        )
-        debs = list(Path(tmp).glob("*.deb"))
-        if proc.returncode != 0 or not debs:
-            pytest.skip(f"cannot download {PACKAGE} {VERSION}: {proc.stderr.strip()[:200]}")
-        with open(debs[0], "rb") as stream:
-            deb.extract(stream, lambda path: path == f"boot/vmlinuz-{RELEASE}", target)
-    return target
 
 
 def _initramfs(dest: Path) -> Path:
@@ -103,27 +72,13 @@ def _initramfs(dest: Path) -> Path:
     return out
 
 
-def parse_console(text: str) -> dict[str, list[str]]:
-    """The three files between the @@BEGIN markers of the serial output."""
-    out: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.replace("\r", "").splitlines():
-        if line.startswith("@@BEGIN "):
-            current = out.setdefault(line.split()[1], [])
-        elif line.startswith("@@END"):
-            current = None
-        elif current is not None and line:
-            current.append(line)
-    return out
-
-
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory) -> dict[str, list[str]]:
     require("qemu-system-x86_64", "cpio", "file")
     if not REAL_KERNEL.exists():
         pytest.skip(f"no cached kernel at {REAL_KERNEL}")
     tmp = tmp_path_factory.mktemp("qemu")
-    kernel, initrd = _vmlinuz(), _initramfs(tmp)
+    kernel, initrd = vmlinuz(), _initramfs(tmp)
     serial = tmp / "serial.log"
     subprocess.run(
         [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.readers.relocate import Relocatable
@@ -33,15 +34,25 @@ def build_modules(arch: str, dest: Path) -> dict[str, Path]:
     )
     if probe.returncode != 0:
         mcount = []
-    out = {}
-    for name, sources in MODULES.items():
-        objs = []
-        for src in sources:
-            obj = dest / f"{arch}-{src}.o"
-            build([cc, "-c", "-g", "-O2", *flags, *mcount, "-o", obj, SRC / src])
-            objs.append(obj)
-        out[name] = dest / f"{arch}-{name}.ko"
-        build([ld, "-r", "-o", out[name], *objs])
+    return {
+        name: link_module(
+            dest / f"{arch}-{name}.ko", [SRC / s for s in sources], ["-g", "-O2", *flags, *mcount], cc, ld
+        )
+        for name, sources in MODULES.items()
+    }
+
+
+def link_module(
+    out: Path, sources: Sequence[Path], flags: Sequence[str], cc: str = "gcc", ld: str = "ld"
+) -> Path:
+    """A module-like object as Kbuild makes a .ko: each source compiled with
+    `cc -c flags`, the objects linked with `ld -r` into `out`."""
+    objs = []
+    for src in sources:
+        obj = out.with_name(f"{out.stem}-{src.name}.o")
+        build([cc, "-c", *flags, "-o", obj, src])
+        objs.append(obj)
+    build([ld, "-r", "-o", out, *objs])
     return out
 
 
