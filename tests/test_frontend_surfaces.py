@@ -16,7 +16,7 @@ from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
 from tests.support import FIXTURES
-from tests.support.kernel import REAL_KERNEL, kfunc_sets, module_file, module_tree, real_module
+from tests.support.kernel import REAL_KERNEL, kfunc_sets, module_subset, real_module
 from tests.support.programs import compile_bpf, compile_traced
 from tests.support.site import Site, text, variant
 
@@ -319,15 +319,8 @@ CONNTRACK = (
 @pytest.fixture(scope="module")
 def conntrack_db(tmp_path_factory) -> Path:
     """6.1.0-56's vmlinux with nf_conntrack.ko and its depends from the package."""
-    import os
 
-    if not REAL_KERNEL.exists() or module_tree() is None:
-        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
-    tree = tmp_path_factory.mktemp("conntrack-tree") / "kernel"
-    for rel in CONNTRACK:
-        found = module_file(rel)
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(found, tree / (rel + found.name.removeprefix(Path(rel).name)))
+    tree = module_subset(tmp_path_factory.mktemp("conntrack-tree"), CONNTRACK)
     path = tmp_path_factory.mktemp("conntrack-db") / "kernels.db"
     pipeline.ingest(REAL_KERNEL, path, pipeline.Identity(distro="debian", version="6.1.192-2"), modules=tree)
     return path

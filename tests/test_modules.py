@@ -6,7 +6,6 @@ source; real modules of Debian's 6.1.0-56 package at the end."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ from ingest import pipeline
 from ingest.bpf import check
 from ingest.cli import cli
 from tests.support import FIXTURES
-from tests.support.kernel import REAL_KERNEL, module_file, module_tree, real_module
+from tests.support.kernel import REAL_KERNEL, module_subset, real_module
 from tests.support.modules import build_modules
 from tests.support.programs import compile_bpf, compile_program
 
@@ -200,29 +199,26 @@ def test_cli_modules_option(tmp_path, fixture_modules):
 @pytest.fixture(scope="module")
 def real_db(tmp_path_factory) -> Path:
     """6.1.0-56's vmlinux with five real modules of its package (and what they depend on)."""
-    if not REAL_KERNEL.exists() or module_tree() is None:
-        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
-    tree = tmp_path_factory.mktemp("real-tree") / "kernel"
-    for rel in (
-        "fs/ext4/ext4.ko",
-        "fs/jbd2/jbd2.ko",
-        "fs/mbcache.ko",
-        "lib/crc16.ko",
-        "fs/xfs/xfs.ko",
-        "arch/x86/kvm/kvm.ko",
-        "virt/lib/irqbypass.ko",
-        "drivers/md/md-mod.ko",
-        "drivers/vfio/vfio_iommu_type1.ko",
-        "drivers/vfio/vfio.ko",
-        # kfuncs in a module (tests/test_kfuncs_modules.py); depends=nf_defrag_ipv4,nf_defrag_ipv6,libcrc32c
-        "net/netfilter/nf_conntrack.ko",
-        "net/ipv4/netfilter/nf_defrag_ipv4.ko",
-        "net/ipv6/netfilter/nf_defrag_ipv6.ko",
-        "lib/libcrc32c.ko",
-    ):
-        found = module_file(rel)
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(found, tree / (rel + found.name.removeprefix(Path(rel).name)))
+    tree = module_subset(
+        tmp_path_factory.mktemp("real-tree"),
+        (
+            "fs/ext4/ext4.ko",
+            "fs/jbd2/jbd2.ko",
+            "fs/mbcache.ko",
+            "lib/crc16.ko",
+            "fs/xfs/xfs.ko",
+            "arch/x86/kvm/kvm.ko",
+            "virt/lib/irqbypass.ko",
+            "drivers/md/md-mod.ko",
+            "drivers/vfio/vfio_iommu_type1.ko",
+            "drivers/vfio/vfio.ko",
+            # kfuncs in a module (tests/test_kfuncs_modules.py); depends=nf_defrag_ipv4,nf_defrag_ipv6,libcrc32c
+            "net/netfilter/nf_conntrack.ko",
+            "net/ipv4/netfilter/nf_defrag_ipv4.ko",
+            "net/ipv6/netfilter/nf_defrag_ipv6.ko",
+            "lib/libcrc32c.ko",
+        ),
+    )
     path = tmp_path_factory.mktemp("real-db") / "k.db"
     pipeline.ingest(REAL_KERNEL, path, pipeline.Identity(distro="debian"), modules=tree)
     return path

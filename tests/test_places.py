@@ -34,7 +34,7 @@ from ingest.changes import diff
 from ingest.web import items
 from ingest.web.context import Links, load_context
 from tests.support import FIXTURES
-from tests.support.kernel import REAL_KERNEL, module_file, module_tree
+from tests.support.kernel import REAL_KERNEL, module_subset
 from tests.support.modules import link_module
 from tests.support.programs import compile_program
 from tests.support.site import Site
@@ -186,18 +186,15 @@ def test_404_suggests_close_names(site):
 @pytest.fixture(scope="module")
 def kvm_db(tmp_path_factory) -> Path:
     """6.1.0-56's vmlinux with kvm.ko, kvm-intel.ko, kvm-amd.ko and irqbypass.ko of its package."""
-    if not REAL_KERNEL.exists() or module_tree() is None:
-        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
-    tree = tmp_path_factory.mktemp("kvm-tree") / "kernel"
-    for rel in (
-        "arch/x86/kvm/kvm.ko",
-        "arch/x86/kvm/kvm-intel.ko",
-        "arch/x86/kvm/kvm-amd.ko",
-        "virt/lib/irqbypass.ko",
-    ):
-        found = module_file(rel)
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tree / (rel + found.name.removeprefix(Path(rel).name))).symlink_to(found)
+    tree = module_subset(
+        tmp_path_factory.mktemp("kvm-tree"),
+        (
+            "arch/x86/kvm/kvm.ko",
+            "arch/x86/kvm/kvm-intel.ko",
+            "arch/x86/kvm/kvm-amd.ko",
+            "virt/lib/irqbypass.ko",
+        ),
+    )
     path = tmp_path_factory.mktemp("kvm-db") / "k.db"
     pipeline.ingest(REAL_KERNEL, path, pipeline.Identity(distro="debian"), modules=tree)
     return path

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,19 @@ def module_file(rel: str) -> Path:
         if candidate.exists():
             return candidate
     pytest.skip(f"{rel} is not in {tree}")
+
+
+def module_subset(dest: Path, rels: Sequence[str]) -> Path:
+    """dest/kernel: a module tree of links to these modules of the 6.1.0-56 package,
+    named as stored (.ko.zst); skips when the image or its module tree is not cached."""
+    if not REAL_KERNEL.exists() or module_tree() is None:
+        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
+    tree = dest / "kernel"
+    for rel in rels:
+        found = module_file(rel)
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / (rel + found.name.removeprefix(Path(rel).name))).symlink_to(found)
+    return tree
 
 
 def real_module(rel: str) -> Path:
