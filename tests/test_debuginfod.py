@@ -23,15 +23,10 @@ from click.testing import CliRunner
 
 from ingest.archive import debuginfod
 from ingest.cli import cli
+from tests.support.site import free_port
 from tests.support.tools import build, require
 
 MODULE_C = "struct mod_state { int a; long b; };\nint mod_open(struct mod_state *s) { return s->a; }\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _build_id(path: Path) -> str:
@@ -57,7 +52,7 @@ def served(tmp_path_factory, program) -> Iterator[tuple[str, Path, Path]]:
     build(["gcc", "-g", "-c", "mymod.c", "-o", "mymod.o"], cwd=tmp)
     module = files / "mymod.ko"
     build(["ld", "-r", "--build-id", tmp / "mymod.o", "-o", module])
-    port = _free_port()
+    port = free_port()
     log = open(tmp / "debuginfod.log", "wb")
     proc = subprocess.Popen(
         [
@@ -105,7 +100,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 def test_fetch_by_build_id_from_the_second_server(served, cache, monkeypatch):
     url, vmlinux, _ = served
-    dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens: the next server is asked
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the next server is asked
     monkeypatch.setenv("DEBUGINFOD_URLS", f"{dead} {url}")
     build_id = _build_id(vmlinux)
     result = CliRunner().invoke(cli, ["fetch", "debuginfod", build_id])
@@ -267,7 +262,7 @@ def test_the_real_vmlinux_through_a_real_debuginfod(tmp_path, cache, real_kernel
     files = tmp_path / "files"
     files.mkdir()
     (files / "vmlinux").symlink_to(real_kernel)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             "debuginfod",
