@@ -137,7 +137,10 @@ def _read_input(
     except OSError as exc:
         raise IngestError(f"{path}: cannot open ({exc.strerror})") from None
     with f:
-        head = f.read(4)
+        try:
+            head = f.read(4)
+        except OSError as exc:
+            raise IngestError(f"{path}: cannot read ({exc.strerror})") from None
         f.seek(0)
         if head[:2] in (b"\x9f\xeb", b"\xeb\x9f"):
             if modules is not None:

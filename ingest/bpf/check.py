@@ -171,7 +171,7 @@ def _evaluate_file(path: Path, dependencies: list[Dependency], group: str | None
     try:
         return evaluate(conn, dependencies, group)
     except sqlite3.Error as exc:
-        raise NoDatabase(f"{path}: not a kernsurf database ({exc})") from None
+        raise db.database_error(path, exc) from None
     finally:
         conn.close()
 
