@@ -46,7 +46,14 @@ def assemble(work: Path, name: str, functions: int, btf: bytes) -> Path:
     (work / f"{name}.btf").write_bytes(btf)
     lines = [".text"]
     for i in range(functions):
-        lines += [f".globl f{i}", f".type f{i},@function", f"f{i}:", "  call 8", "  exit", f".size f{i}, .-f{i}"]
+        lines += [
+            f".globl f{i}",
+            f".type f{i},@function",
+            f"f{i}:",
+            "  call 8",
+            "  exit",
+            f".size f{i}, .-f{i}",
+        ]
     lines += ['.section "kprobe/vmap","ax",@progbits', ".globl prog", ".type prog,@function", "prog:"]
     lines += ["  call f0" if functions else "  call 8", "  exit", ".size prog, .-prog"]
     lines += ['.section .BTF,"",@progbits', f'.incbin "{name}.btf"']
