@@ -189,12 +189,14 @@ def _summary(report: check.Report) -> Page:
     }
 
 
-def too_broad(conn: sqlite3.Connection, deps: Sequence[Dependency]) -> str | None:
-    """Why a check is refused before it runs (a glob matching too many
-    functions, counted in SQLite), None when it is not."""
+def too_broad(
+    conn: sqlite3.Connection, deps: Sequence[Dependency], limit: int = MAX_GLOB_MATCHES
+) -> str | None:
+    """Why a check is refused before it runs (a glob matching more than `limit`
+    functions in a build, counted in SQLite), None when it is not."""
     for dep in deps:
         if dep.kind == "function" and dep.detail == "glob":
             n = q_check.glob_count(conn, check.glob_prefix(dep.name), check.sql_glob(dep.name))
-            if n > MAX_GLOB_MATCHES:
-                return f"{check.spec(dep)}: glob matches {n} functions; at most {MAX_GLOB_MATCHES}"
+            if n > limit:
+                return f"{check.spec(dep)}: glob matches {n} functions; at most {limit}"
     return None

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 from datasette.app import Datasette
 
 from ingest.errors import CheckRefused
+from ingest.web.check import MAX_GLOB_MATCHES
 from ingest.web.uploads import Budget
 
 ASGIApp = Callable[[dict, Any, Any], Awaitable[None]]
@@ -52,6 +53,7 @@ class Serving(NamedTuple):
     check_slots: int = 1  # /check evaluations at a time (SQL threads they hold)
     sql_slots: int = 1  # requests with ad-hoc SQL (?sql=, ?_where=) at a time
     wait_seconds: float = 10.0  # how long a request waits for its slot before its 503
+    max_glob_matches: int = MAX_GLOB_MATCHES  # symbols a /check glob may match in a build
     budget: Budget = Budget()
 
 

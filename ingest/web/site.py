@@ -182,7 +182,7 @@ class Pages:
             return out
 
         def report(conn: sqlite3.Connection) -> Page:
-            refused = check.too_broad(conn, deps)
+            refused = check.too_broad(conn, deps, self.serving.max_glob_matches)
             if refused:
                 raise CheckRefused(refused, 422)
             return check.check_report(conn, deps, group)
