@@ -108,6 +108,12 @@ async def _check_view(datasette: Datasette, request: Request) -> Response:
             form = await pages.upload(request.receive, request.headers.get("content-type", ""))
             fields.update(form.texts)
             objects = form.objects
+            if not objects and not (fields.get("deps") or "").strip():
+                raise CheckRefused(
+                    "nothing to check: upload a compiled BPF object (field `object`)"
+                    " or give dependencies (field `deps`)",
+                    400,
+                )
         result = await pages.check(fields.get("deps", ""), fields.get("group") or None, objects)
     except CheckRefused as exc:
         status, content_type, body = guard.refusal(exc, as_json)
