@@ -1,13 +1,18 @@
 """Crafted inputs an attacker would send to /check, made from real tools at test
 time (tests/test_limits.py, tests/test_serve_limits.py): BPF objects assembled
 by clang's integrated assembler (thousands of functions in seconds, where clang
-compiling the same C took minutes), BTF written by btf_support.BtfWriter, and
-multipart bodies."""
+compiling the same C took minutes), BTF written by btf_support.BtfWriter,
+multipart bodies, and `post`: a raw-socket POST, chunked or not, that stops
+sending once the server answers. scripts/bench_serve.py's hostile phase uses them too."""
 
 from __future__ import annotations
 
+import http.client
+import select
 import shutil
+import socket
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -89,3 +94,44 @@ def too_many_parts(n: int = 6000) -> bytes:
     """The issue's 114 KB body: `n` parts all named `a` (6 000 froze the server 8.5 s)."""
     assert n > forms.MAX_PARTS
     return multipart_body([("a", None, b"x")] * n)
+
+
+def respond(sock: socket.socket) -> tuple[int, str]:
+    r = http.client.HTTPResponse(sock)
+    r.begin()
+    return r.status, r.read().decode("utf-8", "replace")
+
+
+def post(
+    port: int, path: str, content_type: str, chunks: Iterable[bytes], length: int | None = None
+) -> tuple[int, str]:
+    """POST `chunks` on a raw socket, chunked unless `length` is given; stops sending as
+    soon as the server answers (a refused upload is not read to its end)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    try:
+        framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # answered before the end
+                sock.sendall(chunk if length is not None else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                if length is None:
+                    sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return respond(sock)
+    finally:
+        sock.close()
+
+
+def zeros_upload(size: int, piece: int = 1 << 20) -> Iterable[bytes]:
+    """A multipart body whose one file part holds `size` zero bytes, in pieces."""
+    yield (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="object"; filename="big.o"\r\n\r\n'.encode()
+    )
+    for _ in range(size // piece):
+        yield bytes(piece)
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()

@@ -17,19 +17,27 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from frontend_support import ROOT, build_frontend_db
-from hostile_support import BOUNDARY, CONTENT_TYPE, assemble, multipart_body, small_btf, too_many_parts
+from hostile_support import (
+    CONTENT_TYPE,
+    assemble,
+    multipart_body,
+    post,
+    respond,
+    small_btf,
+    too_many_parts,
+    zeros_upload,
+)
 
 from ingest import serve
 from ingest.web import forms
@@ -181,47 +189,6 @@ def idle_p95(server: Server, pages: int = 200) -> float:
     return watch.p95()
 
 
-def respond(sock: socket.socket) -> tuple[int, str]:
-    r = http.client.HTTPResponse(sock)
-    r.begin()
-    return r.status, r.read().decode("utf-8", "replace")
-
-
-def post(
-    port: int, path: str, content_type: str, chunks: Iterable[bytes], length: int | None = None
-) -> tuple[int, str]:
-    """POST `chunks` on a raw socket, chunked unless `length` is given; stops sending as
-    soon as the server answers (a refused upload is not read to its end)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-    try:
-        framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
-        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
-        sock.sendall(head.encode())
-        try:
-            for chunk in chunks:
-                if select.select([sock], [], [], 0)[0]:
-                    break  # answered before the end
-                sock.sendall(chunk if length is not None else b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            else:
-                if length is None:
-                    sock.sendall(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        return respond(sock)
-    finally:
-        sock.close()
-
-
-def zeros_upload(size: int, piece: int = 1 << 20) -> Iterable[bytes]:
-    """A multipart body whose one file part holds `size` zero bytes, in pieces."""
-    yield (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="object"; filename="big.o"\r\n\r\n'.encode()
-    )
-    for _ in range(size // piece):
-        yield bytes(piece)
-    yield f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
 def hostile(server: Server, send: Callable[[], tuple[int, str]], budget: float) -> tuple[int, str, Watch]:
     """Send one hostile request while the page client runs; assert the page client
     kept its latency, the server its memory, and the request its budget."""
@@ -314,6 +281,23 @@ def test_post_that_is_not_multipart_gets_400_saying_what_to_send(server, content
     status, text = post(server.port, "/check", content_type, [body], len(body))
     assert status == 400
     assert text.startswith("send multipart/form-data: a field `object` per compiled BPF object")
+    status, text = post(server.port, "/check.json", content_type, [body], len(body))
+    assert status == 400 and json.loads(text)["errors"][0].startswith("send multipart/form-data")
+
+
+def test_urlencoded_body_with_a_cookie_is_not_buffered(server):
+    # Datasette's CSRF layer reads a whole urlencoded POST into memory once a cookie is sent:
+    # the guard refuses it from its headers, before any byte of the body is read
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    try:
+        sock.sendall(
+            b"POST /check HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ds_csrftoken=x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        status, text = respond(sock)
+    finally:
+        sock.close()
+    assert status == 400 and text.startswith("send multipart/form-data")
 
 
 def test_empty_post_and_empty_file_are_reported(server):

@@ -21,8 +21,9 @@ from urllib.parse import parse_qs
 from datasette.app import Datasette
 
 from ingest.errors import CheckRefused
+from ingest.web import forms
 from ingest.web.check import MAX_GLOB_MATCHES
-from ingest.web.uploads import Budget
+from ingest.web.uploads import NOT_MULTIPART, Budget
 
 ASGIApp = Callable[[dict, Any, Any], Awaitable[None]]
 
@@ -41,6 +42,8 @@ SECURITY_HEADERS = (
 )
 #: /-/ paths a public server still serves: the stylesheets and scripts of the pages.
 PUBLIC_PATHS = ("/-/static/", "/-/static-plugins/")
+#: The paths that take POST.
+CHECK_PATHS = ("/check", "/check.json")
 #: Query arguments that make a Datasette request run SQL the client wrote.
 AD_HOC_ARGS = ("sql", "_where")
 
@@ -95,16 +98,17 @@ class Lanes:
         self.sql = Lane("ad-hoc SQL queries", settings.sql_slots, settings.wait_seconds)
 
 
-async def send_text(send: Any, status: int, text: str, headers: tuple = ()) -> None:
-    """A one-line text/plain response."""
+async def send_text(send: Any, status: int, text: str, headers: tuple = (), as_json: bool = False) -> None:
+    """A one-line response: text/plain, or {"errors": [text]} `as_json`."""
+    _, content_type, body = refusal(CheckRefused(text, status), as_json)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *headers],
+            "headers": [(b"content-type", content_type.encode()), *headers],
         }
     )
-    await send({"type": "http.response.body", "body": (text + "\n").encode()})
+    await send({"type": "http.response.body", "body": body.encode()})
 
 
 def _ad_hoc(scope: dict, databases: Any) -> bool:
@@ -126,7 +130,7 @@ def wrap(app: ASGIApp, datasette: Datasette, lanes: Callable[[], Lanes]) -> ASGI
             await app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if scope.get("method", "GET") not in ("GET", "HEAD") and path not in ("/check", "/check.json"):
+        if scope.get("method", "GET") not in ("GET", "HEAD") and path not in CHECK_PATHS:
             await send_text(
                 send, 405, "this server is read-only: only /check takes POST", ((b"allow", b"GET, HEAD"),)
             )
@@ -136,6 +140,12 @@ def wrap(app: ASGIApp, datasette: Datasette, lanes: Callable[[], Lanes]) -> ASGI
                 await send_text(send, 404, "not found: a public server does not serve /-/ pages")
                 return
             send = _with_headers(send)
+        if path in CHECK_PATHS and scope.get("method") == "POST":
+            refused = _refuse_upload(scope)
+            if refused:
+                await send_text(send, *refused, as_json=path.endswith(".json"))
+                return
+            receive = _bounded(receive, settings.budget.max_bytes)
         if _ad_hoc(scope, datasette.databases):
             try:
                 async with lanes().sql:
@@ -146,6 +156,34 @@ def wrap(app: ASGIApp, datasette: Datasette, lanes: Callable[[], Lanes]) -> ASGI
         await app(scope, receive, send)
 
     return guarded
+
+
+def _refuse_upload(scope: dict) -> tuple[int, str] | None:
+    """(status, line) refusing a /check POST from its headers alone, before anything
+    reads its body (Datasette's CSRF layer, given a cookie, reads a whole
+    urlencoded body into memory): too large, or not multipart/form-data."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    refused = forms.too_large(headers.get("content-length"))
+    if refused:
+        return 413, refused
+    if forms.boundary(headers.get("content-type", "")) is None:
+        return 400, NOT_MULTIPART
+    return None
+
+
+def _bounded(receive: Any, limit: int) -> Any:
+    """`receive` that ends the body (as a disconnect) once more than `limit` bytes
+    came through: whoever reads it holds at most `limit` bytes and one chunk."""
+    seen = [0]
+
+    async def bounded() -> dict:
+        if seen[0] > limit:
+            return {"type": "http.disconnect"}
+        message = await receive()
+        seen[0] += len(message.get("body", b""))
+        return message
+
+    return bounded
 
 
 def _with_headers(send: Any) -> Any:

@@ -31,6 +31,11 @@ from ingest.web.check import ParsedObject, parse_objects
 #: ASGI's receive()
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
+NOT_MULTIPART = (
+    "send multipart/form-data: a field `object` per compiled BPF object and/or `deps`,"
+    " one kind:name per line (curl -F object=@prog.bpf.o -F deps=kprobe:vmap URL)"
+)
+
 
 class Budget(NamedTuple):
     """What one /check upload may cost."""
@@ -170,11 +175,7 @@ def _run_child(path: str, content_type: str, budget: Budget) -> ParsedUpload:
 async def parse_upload(receive: Receive, content_type: str, budget: Budget) -> ParsedUpload:
     """Receive a /check POST body and read it in a child process within `budget`."""
     if forms.boundary(content_type) is None:
-        raise CheckRefused(
-            "send multipart/form-data: a field `object` per compiled BPF object and/or `deps`,"
-            " one kind:name per line (curl -F object=@prog.bpf.o -F deps=kprobe:vmap URL)",
-            400,
-        )
+        raise CheckRefused(NOT_MULTIPART, 400)
     fd, path = tempfile.mkstemp(prefix="kernsurf-check-", suffix=".form")
     try:
         with os.fdopen(fd, "wb") as dest:
