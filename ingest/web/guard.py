@@ -44,8 +44,8 @@ SECURITY_HEADERS = (
 PUBLIC_PATHS = ("/-/static/", "/-/static-plugins/")
 #: The paths that take POST.
 CHECK_PATHS = ("/check", "/check.json")
-#: Query arguments that make a Datasette request run SQL the client wrote.
-AD_HOC_ARGS = ("sql", "_where")
+#: Query arguments that make a Datasette request run SQL the client wrote, or stream a whole table.
+AD_HOC_ARGS = ("sql", "_where", "_stream")
 
 
 class Serving(NamedTuple):
@@ -54,7 +54,7 @@ class Serving(NamedTuple):
     public: bool = False  # /-/ information endpoints off, security headers on
     upload_slots: int = 2  # /check uploads read at a time (child processes)
     check_slots: int = 1  # /check evaluations at a time (SQL threads they hold)
-    sql_slots: int = 1  # requests with ad-hoc SQL (?sql=, ?_where=) at a time
+    sql_slots: int = 1  # requests with ad-hoc SQL or CSV streams (?sql=, ?_where=, ?_stream=) at a time
     wait_seconds: float = 10.0  # how long a request waits for its slot before its 503
     max_glob_matches: int = MAX_GLOB_MATCHES  # symbols a /check glob may match in a build
     budget: Budget = Budget()
@@ -112,7 +112,8 @@ async def send_text(send: Any, status: int, text: str, headers: tuple = (), as_j
 
 
 def _ad_hoc(scope: dict, databases: Any) -> bool:
-    """Whether a request runs SQL of the client's: a database path with ?sql= or ?_where=."""
+    """Whether a request runs SQL of the client's (a database path with ?sql= or ?_where=)
+    or streams a whole table as CSV (?_stream=)."""
     path = scope.get("path", "")
     head = path[1:].split("/", 1)[0].split(".", 1)[0]
     if head not in databases:
