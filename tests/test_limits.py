@@ -108,7 +108,7 @@ def test_upload_over_its_time_budget_is_refused(tmp_path, btf):
     form = form_file(tmp_path, assemble(tmp_path, "many", 12000, btf))
     start = time.monotonic()
     with pytest.raises(CheckRefused, match=r"not read within 0.2 s \(time budget\)") as exc:
-        uploads._run_child(form, CONTENT_TYPE, uploads.Budget(seconds=0.2))
+        uploads.read_in_child(form, CONTENT_TYPE, uploads.Budget(seconds=0.2))
     assert exc.value.status == 422 and time.monotonic() - start < 10
 
 
@@ -116,24 +116,24 @@ def test_upload_over_its_memory_budget_is_refused(tmp_path):
     # 1.6 MB of BTF members make ~14 MB of Python objects (tracemalloc): over an 8 MB budget
     big = assemble(tmp_path, "fat", 0, structs_btf(list(range(1, 301)) * 3))
     with pytest.raises(CheckRefused, match=r"memory budget") as exc:
-        uploads._run_child(form_file(tmp_path, big), CONTENT_TYPE, uploads.Budget(memory_mb=8, seconds=60))
+        uploads.read_in_child(form_file(tmp_path, big), CONTENT_TYPE, uploads.Budget(memory_mb=8, seconds=60))
     assert exc.value.status == 422
     # within the default budget the same object is read
-    parsed = uploads._run_child(form_file(tmp_path, big), CONTENT_TYPE, uploads.Budget(seconds=60))
+    parsed = uploads.read_in_child(form_file(tmp_path, big), CONTENT_TYPE, uploads.Budget(seconds=60))
     assert [o.name for o in parsed.objects] == ["fat.o"] and parsed.objects[0].error is None
 
 
 def test_upload_reader_reports_empty_files_and_counts_objects(tmp_path):
     path = tmp_path / "form"
     path.write_bytes(multipart_body([("object", "empty.o", b""), ("deps", None, b"kprobe:vmap")]))
-    parsed = uploads._run_child(str(path), CONTENT_TYPE, uploads.Budget())
+    parsed = uploads.read_in_child(str(path), CONTENT_TYPE, uploads.Budget())
     assert parsed.texts == {"deps": "kprobe:vmap"}
     assert [o.error for o in parsed.objects] == [
         "empty.o is empty; compile the program with clang -target bpf -g -c"
     ]
     path.write_bytes(multipart_body([("object", f"{i}.o", b"x") for i in range(3)]))
     with pytest.raises(CheckRefused, match=r"too many objects: 3 uploaded \(at most 2 per check\)"):
-        uploads._run_child(str(path), CONTENT_TYPE, uploads.Budget(max_objects=2))
+        uploads.read_in_child(str(path), CONTENT_TYPE, uploads.Budget(max_objects=2))
 
 
 def test_broad_glob_is_refused_before_it_runs(tmp_path_factory):

@@ -134,8 +134,9 @@ def warm() -> None:
     forkserver.ensure_running()
 
 
-def _run_child(path: str, content_type: str, budget: Budget) -> ParsedUpload:
-    """Run _child and wait for it (in a thread of the default executor)."""
+def read_in_child(path: str, content_type: str, budget: Budget) -> ParsedUpload:
+    """read_upload of the form in the file at `path`, in a child process within
+    `budget` (blocking: parse_upload runs it in a thread). Raises CheckRefused."""
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(sender, path, content_type, budget), daemon=True)
@@ -181,6 +182,6 @@ async def parse_upload(receive: Receive, content_type: str, budget: Budget) -> P
         with os.fdopen(fd, "wb") as dest:
             await receive_body(receive, dest, budget)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, _run_child, path, content_type, budget)
+        return await loop.run_in_executor(None, read_in_child, path, content_type, budget)
     finally:
         os.unlink(path)
