@@ -23,8 +23,8 @@ from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
-from ingest import classify
 from ingest.errors import CheckRefused
+from ingest.join import classify
 from ingest.queries import pages
 from ingest.web import guard, uploads
 from ingest.web.context import segment

@@ -24,7 +24,8 @@ from conftest import compile_program
 from frontend_support import Site, variant
 from test_modules_readers import _build
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.queries import search as sq
 from ingest.web import items, modules, overview
 from ingest.web.context import Context, Links, load_context

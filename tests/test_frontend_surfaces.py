@@ -18,7 +18,8 @@ from frontend_support import Site
 from test_check import compile_bpf
 from test_frontend import text
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.cli import cli
 
 SOURCE = FIXTURES / "surfaces" / "surfaces.c"

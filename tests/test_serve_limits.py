@@ -39,8 +39,7 @@ from hostile_support import (
     zeros_upload,
 )
 
-from ingest import serve
-from ingest.web import forms
+from ingest.web import forms, serve
 
 pytestmark = pytest.mark.slow
 

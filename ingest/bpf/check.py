@@ -286,6 +286,8 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     why = _why_not_attachable(func, facts, fentry)
     if why is not None:
         return _fail(*why)
+    if not fentry and not facts.blacklist_recorded:
+        return _warn("symbol present; kprobe blacklist not recorded", "unverified")
     if func.collision and func.collision not in _UNIQUE:
         return _warn(f"ambiguous: {func.collision}", "ambiguous")
     if func.inline == "Selective":
@@ -320,12 +322,17 @@ def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: Bu
             "in no build of the database (a placeholder its loader retargets? see --retarget)",
             "absent_everywhere",
         )
-    if facts.modules_read:
+    if facts.modules_read and facts.modules_complete:
         return _fail(f"absent (not in vmlinux or its {q.module_count(conn, build)} modules)", "absent")
     cu = q.defining_cu_in(conn, name, build)
     if cu is not None:
         return _fail(f"absent ({cu} is in vmlinux)", "absent")
-    return _unknown("not in vmlinux; modules not read", "not_recorded")
+    return _unknown(
+        "not in vmlinux or its loaded modules; the others not read"
+        if facts.modules_read
+        else "not in vmlinux; modules not read",
+        "not_recorded",
+    )
 
 
 def _unverified(
@@ -451,6 +458,8 @@ def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
 
 
 def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+    if not facts.syscalls_recorded:
+        return _unknown("syscall tables not recorded for this build (BTF-only input)", "not_recorded")
     number = q.syscall_number(conn, build, dep.name)
     return _ok(f"nr {number}") if number is not None else _fail("absent", "absent")
 

@@ -8,13 +8,13 @@ from collections import defaultdict
 from collections.abc import Hashable
 from typing import NamedTuple
 
-from ingest import classify
 from ingest.bpf import check
-from ingest.cdecl import layout_text
 from ingest.groups import pairs
+from ingest.join import classify
 from ingest.model import Layout
 from ingest.queries import pages as q
 from ingest.queries.pages import BuildRow, FunctionRow, SurfaceRow, TypeRow
+from ingest.types.cdecl import layout_text
 from ingest.web.context import MASK64, Context, Links, Page, hex_address, segment
 from ingest.web.style import LEGEND, SURFACE_CLASSES, SURFACE_LEGEND, SURFACE_LETTERS
 from ingest.web.timeline import Verdict, timeline
