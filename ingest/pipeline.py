@@ -29,7 +29,7 @@ from ingest.model import Build
 from ingest.modules.tree import read_tree, tree_context
 from ingest.queries import builds
 from ingest.readers import elf
-from ingest.surfaces import Surfaces, kconfig, read_surfaces
+from ingest.surfaces import Surfaces, attach, kconfig, read_surfaces
 from ingest.vmlinux.read import Identity, VmlinuxFacts, is_btf_blob, opened, read_vmlinux
 from ingest.vmlinux.sources import image_sources
 
@@ -90,12 +90,19 @@ def read_image(
     if modules is not None and is_btf_blob(path):
         raise IngestError(f"{path}: a raw BTF blob has no modules to read with it; leave out --modules")
     with opened(path) as image_file:
-        build = read_opened(
-            path, image_file, identity, jobs, progress, kallsyms, phases, options, modules, module_progress
+        return read_opened(
+            path,
+            image_file,
+            identity,
+            jobs,
+            progress,
+            kallsyms,
+            phases,
+            options,
+            modules,
+            module_progress,
+            config_source=str(config) if options else None,
         )
-    if options:
-        build.sources["config"] = str(config)
-    return build
 
 
 def read_opened(
@@ -109,14 +116,16 @@ def read_opened(
     options: dict[str, str] | None = None,
     modules: Path | None = None,
     module_progress: Callable[[int, int], None] | None = None,
+    config_source: str | None = None,
 ) -> Build:
     """read_image of an image already open (or in memory: a BTF blob out of an archive)
-    at `path`, with the config `options`."""
+    at `path`, with the config `options` (read from `config_source`; None: given by the caller)."""
     phases = phases if phases is not None else _Phases()
     with phases("read vmlinux"):
         vmlinux = read_vmlinux(path, image_file, identity, kallsyms, jobs, progress)
     with phases("read modules + join" if modules is not None else "join"):
-        streamed = read_tree(modules, tree_context(vmlinux), jobs, module_progress) if modules else None
+        context = tree_context(vmlinux, attach.callsite_table(options or {}))  # the loader's call-site table
+        streamed = read_tree(modules, context, jobs, module_progress) if modules else None
         joined = join_build(vmlinux, streamed)
     with phases("surfaces"):
         surfaces = read_surfaces(
@@ -130,11 +139,12 @@ def read_opened(
         )
     build = build_of(vmlinux, joined, surfaces, options or {})
     build.sources = image_sources(
-        build, elf_input=vmlinux.memory is not None, kallsyms=str(kallsyms) if kallsyms else None
+        build,
+        elf_input=vmlinux.memory is not None,
+        kallsyms=str(kallsyms) if kallsyms else None,
+        config=(config_source or "given") if options else None,
+        modules=str(modules) if modules is not None else None,
     )
-    build.sources["config"] = "given" if options else None
-    if modules is not None:
-        build.sources["modules"] = str(modules)
     return build
 
 

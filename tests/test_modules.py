@@ -148,7 +148,13 @@ def test_check_says_the_module_and_its_chain(module_db):
         for d, row in zip(report.dependencies, report.cells)
     }
     assert got["kprobe:alpha_entry"] == ("ok", "in module alpha (must be loaded: alpha, beta, gamma)", "ok")
-    assert got["kprobe:shared_helper"] == ("warn", "ambiguous: Static-Static Collision", "ambiguous")
+    # shared_helper: a static symbol in alpha.ko and one in beta.ko: which to load for which copy
+    assert got["kprobe:shared_helper"] == (
+        "warn",
+        "ambiguous: Static-Static Collision; in modules alpha, beta"
+        " (must be loaded: alpha, beta, gamma for alpha's copy; beta for beta's copy)",
+        "ambiguous",
+    )
     assert got["kprobe:entry_a"][0] == "ok" and "module" not in got["kprobe:entry_a"][1]
     assert got["kprobe:nowhere"][2] == "absent_everywhere"
 

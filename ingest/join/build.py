@@ -157,8 +157,10 @@ def _join_units(vmlinux: UnitPart, parts: list[UnitPart]) -> tuple[list[Instance
 
 class _Homes:
     """Where a name lives when vmlinux has no instance or symbol of it: the
-    first module, in path order, that defines it (or, defining none, the first
-    whose BTF has a FUNC of it). Module positions are looked up, not scanned."""
+    first module, in path order, with a symbol of the exact name (what kprobe
+    and fentry attach to: its attachability is the function's), else the first
+    that defines it (or, defining none, the first whose BTF has a FUNC of it).
+    Module positions are looked up, not scanned."""
 
     def __init__(self, modules: list[Module] | None):
         self.order = {m.name: k for k, m in reversed(list(enumerate(modules or ())))}
@@ -171,7 +173,8 @@ class _Homes:
             return None
         if any(i.module is None for i in insts) or any(s.module is None for s in syms):
             return None
-        found = {i.module for i in insts if i.defined} | {s.module for s in syms}
+        found = {s.module for s in syms if s.name == name}
+        found = found or {i.module for i in insts if i.defined} | {s.module for s in syms}
         if not found:
             return self.first_btf.get(name)
         placed = [m for m in found if m in self.order]

@@ -16,7 +16,7 @@ from ingest.model import Kfunc, Layout, Module, Prototype, Symbol, Tracepoint
 from ingest.readers import dwarf, elf, kmod
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.readers.vaddr import ImageMemory
-from ingest.surfaces.attach import read_attach
+from ingest.surfaces.attach import module_callsite_table, read_attach
 from ingest.surfaces.kfuncs import read_kfuncs
 from ingest.surfaces.tracepoints import EVENT_STRUCTS, flag_values, read_tracepoints
 from ingest.types.cdecl import LayoutBuilder
@@ -49,6 +49,7 @@ class TreeContext:
     types: LayoutBuilder | None = None  # vmlinux's BTF layouts: a split BTF's layouts build on them
     channel: LayoutChannel = field(default_factory=lambda: LayoutChannel([]))  # how layouts cross
     prototyped: frozenset[str] = frozenset()  # names vmlinux gives a prototype: a module's DWARF need not
+    callsites: str | None = None  # the loader's ftrace call-site table by the config (attach.callsite_table)
 
 
 def event_layouts(layouts: list[Layout], btf: BtfInfo | None) -> list[Layout]:
@@ -127,7 +128,7 @@ def read_module(path: Path, rel: str, context: TreeContext) -> ModuleFacts:
             vermagic=info.vermagic,
             size=opened.size,
             layouts=[lay for lay in own_layouts if lay.name],
-            attach=read_attach(memory),
+            attach=read_attach(memory, module_callsite_table(memory, context.callsites)),
             btf_funcs=frozenset(btf.funcs) if btf else frozenset(),
         ),
         part=part._replace(layouts=[]),

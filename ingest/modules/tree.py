@@ -25,8 +25,9 @@ from ingest.vmlinux.read import VmlinuxFacts
 from ingest.vmlinux.units import UnitPart
 
 
-def tree_context(vmlinux: VmlinuxFacts) -> TreeContext:
-    """What every module of the build is read against, from its vmlinux."""
+def tree_context(vmlinux: VmlinuxFacts, callsites: str | None = None) -> TreeContext:
+    """What every module of the build is read against, from its vmlinux (and the
+    ftrace call-site table its config names: attach.callsite_table)."""
     return TreeContext(
         release=vmlinux.info.release,
         arch=vmlinux.info.arch or "",
@@ -35,6 +36,7 @@ def tree_context(vmlinux: VmlinuxFacts) -> TreeContext:
         types=vmlinux.types,
         channel=LayoutChannel(vmlinux.types.built() if vmlinux.types else []),
         prototyped=vmlinux.prototyped,
+        callsites=callsites,
     )
 
 

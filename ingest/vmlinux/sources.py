@@ -8,9 +8,16 @@ from ingest.model import Build
 Sources = dict[str, str | None]
 
 
-def image_sources(build: Build, elf_input: bool, kallsyms: str | None = None) -> Sources:
+def image_sources(
+    build: Build,
+    elf_input: bool,
+    kallsyms: str | None = None,
+    config: str | None = None,
+    modules: str | None = None,
+) -> Sources:
     """The sources of a build read from one image: a vmlinux (`elf_input`),
-    else a raw BTF blob with the symbols of `kallsyms` (a path, or None)."""
+    else a raw BTF blob with the symbols of `kallsyms` (a path, or None); the
+    `config` and `modules` tree it was given with (None: none)."""
     info = build.info
     btf = "vmlinux .BTF" if elf_input else "BTF blob"
     typed = btf if info.has_btf else "vmlinux DWARF" if info.has_dwarf else None
@@ -26,12 +33,12 @@ def image_sources(build: Build, elf_input: bool, kallsyms: str | None = None) ->
         "symbols": symbols,
         "addresses": symbols,
         "variables": symbols if build.variables is not None else None,
-        "config": None,
+        "config": config,
         "trace_events": image and f"{image} __start_ftrace_events",
         "raw_tracepoints": btf if info.has_btf else None,
         "syscalls": image and f"{image} sys_call_table",
         "ftrace": image and f"{image} __mcount_loc",
         "kprobe_blacklist": image and f"{image} _kprobe_blacklist and text areas",
         "kfuncs": btf if info.has_btf else None,
-        "modules": None,
+        "modules": modules,
     }
