@@ -6,6 +6,7 @@ The server under hostile load is tests/test_serve_limits.py."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 import tracemalloc
@@ -22,7 +23,7 @@ from ingest.cli import cli
 from ingest.errors import CheckRefused, NoDatabase
 from ingest.readers.btf import read_btf
 from ingest.readers.kmod import list_modules
-from ingest.web import check, forms, uploads
+from ingest.web import check, forms, guard, uploads
 
 
 def cpu(fn, *args):
@@ -233,3 +234,20 @@ def test_module_tree_symlink_loop_is_walked_once(tmp_path):
     (elsewhere / "nf.ko.zst").write_bytes(b"x")
     (tree / "extra").symlink_to(elsewhere)  # a linked directory is still followed
     assert list_modules(tree) == ["extra/nf.ko.zst", "kernel/fs/ext4.ko"]
+
+
+def test_lane_refuses_with_503_when_no_slot_comes_free():
+    async def scenario() -> str:
+        lane = guard.Lane("/check evaluations", 1, 0.1)
+        async with lane:
+            with pytest.raises(CheckRefused) as exc:
+                async with lane:
+                    pass
+        async with lane:  # released: free again
+            pass
+        assert exc.value.status == 503
+        return str(exc.value)
+
+    assert asyncio.run(scenario()) == (
+        "busy: 1 /check evaluations at a time, and no slot came free within 0.1 s; retry in a few seconds"
+    )

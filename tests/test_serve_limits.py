@@ -311,6 +311,26 @@ def test_empty_post_and_empty_file_are_reported(server):
     assert json.loads(text)["errors"] == ["prog.o is empty; compile the program with clang -target bpf -g -c"]
 
 
+def test_concurrent_large_uploads_wait_for_their_slots(server):
+    # 20 clients of 31 MB once took the server to 1 GB: now two are read at a time, into files
+    results: list[int] = []
+
+    def six() -> tuple[int, str]:
+        def one() -> None:
+            results.append(post(server.port, "/check.json", CONTENT_TYPE, zeros_upload(31 << 20))[0])
+
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        return 0, ""
+
+    hostile(server, six, 60)
+    # each is not an ELF file (400), or found no slot within wait_seconds (503)
+    assert len(results) == 6 and set(results) <= {400, 503}, results
+
+
 # --------------------------------------------------------------------------- checks and SQL
 
 
