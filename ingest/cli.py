@@ -39,6 +39,9 @@ class KernsurfGroup(click.Group):
             return super().invoke(ctx)
         except KernsurfError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # an input the library read without a domain error of its own
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
 
 @click.group(cls=KernsurfGroup)
@@ -51,13 +54,13 @@ def cli() -> None:
 
 
 def db_option(help: str) -> Callable[[F], F]:
-    """--db: the SQLite database a command works on (kernels.db by default)."""
+    """--db: the SQLite database a command works on (kernels.db by default; not a directory)."""
     return click.option(
         "--db",
         "db_path",
         default="kernels.db",
         show_default=True,
-        type=click.Path(path_type=Path),
+        type=click.Path(path_type=Path, dir_okay=False),
         help=help,
     )
 
@@ -792,9 +795,41 @@ def index_command(db_path: Path) -> None:
 @click.option(
     "--prepare-only", is_flag=True, help="Only refresh the search index and the inspect file; do not serve."
 )
+@click.option(
+    "--public",
+    is_flag=True,
+    help="For strangers: the /-/ information endpoints off, security headers on (docs/serving.md#limits).",
+)
+@click.option(
+    "--download/--no-download", default=True, show_default=True, help="Offer the .db file at /kernels."
+)
+@click.option(
+    "--time-limit",
+    "time_limit",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    metavar="MS",
+    help="Time limit of any one SQL query (pages, /check, ad-hoc SQL); a /check over it gets a 503.",
+)
+@click.option(
+    "--sql-threads",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="SQL threads; /check and ad-hoc SQL hold at most one each, the rest serve the pages.",
+)
 @click.argument("datasette_options", nargs=-1, type=click.UNPROCESSED)
 def serve_command(
-    db_path: Path, host: str, port: int, prepare_only: bool, datasette_options: tuple[str, ...]
+    db_path: Path,
+    host: str,
+    port: int,
+    prepare_only: bool,
+    public: bool,
+    download: bool,
+    time_limit: int,
+    sql_threads: int,
+    datasette_options: tuple[str, ...],
 ) -> None:
     """Serve DB read-only with Datasette and the kernsurf pages.
 
@@ -805,11 +840,14 @@ def serve_command(
 
     \b
       kernsurf serve kernels.db --port 8080
-      kernsurf serve kernels.db --setting num_sql_threads 6
+      kernsurf serve kernels.db --public --no-download --host 0.0.0.0
     """
     from ingest.web import serve
 
-    serve.serve(db_path, host, port, datasette_options, prepare_only)
+    profile = serve.Profile(
+        public=public, download=download, sql_time_limit_ms=time_limit, sql_threads=sql_threads
+    )
+    serve.serve(db_path, host, port, datasette_options, prepare_only, profile=profile)
 
 
 # --------------------------------------------------------------------------- publish, pull

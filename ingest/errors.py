@@ -101,6 +101,16 @@ class BadDependency(KernsurfError, ValueError):
     """A dependency's text form cannot be parsed."""
 
 
+class CheckRefused(KernsurfError):
+    """A /check request goes over a limit of the server; the message names the limit.
+    `status` is the HTTP status to answer with (413 too large, 422 over a parse budget,
+    503 over a time limit or busy, 400 malformed)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 # Distribution archives (ingest.archive)
 
 

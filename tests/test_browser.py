@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,15 +54,24 @@ UPDATE diff_pairs SET group_id = 1;
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """scripts/serve.sh on a copy of the fixture database with groups and diffs."""
+@contextmanager
+def serving(tmp_path_factory, *options: str) -> Iterator[str]:
+    """scripts/serve.sh (with `options`) on a copy of the fixture database with groups and diffs."""
     db = variant(build_frontend_db(tmp_path_factory), tmp_path_factory.mktemp("browser"), DIFF_SQL)
     port = free_port()
     env = dict(os.environ, PORT=str(port), HOST="127.0.0.1")
     with served(
-        ["bash", str(ROOT / "scripts" / "serve.sh"), str(db)], port, db.parent / "serve.log", env=env
+        ["bash", str(ROOT / "scripts" / "serve.sh"), str(db), *options],
+        port,
+        db.parent / "serve.log",
+        env=env,
     ) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serving(tmp_path_factory) as base:
         yield base
 
 
@@ -124,3 +135,19 @@ def test_page_in_browser(server, tmp_path, label, path, expected):
     _, console = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2000", server + path)
     assert console == []
     assert shot.exists() and shot.stat().st_size > 5000
+
+
+def test_public_profile_pages_keep_working_under_its_security_headers(tmp_path_factory, tmp_path):
+    # --public: Content-Security-Policy (inline scripts allowed, nothing from elsewhere); a page
+    # it broke would log "Refused to ..." on the console
+    with serving(tmp_path_factory, "--public") as base:
+        for path, words in (
+            ("/function/fe_map", "Function: fe_map"),
+            ("/search?q=fe_", "fe_ops"),
+            ("/check?deps=kprobe%3Afe_map", "Link to this check"),
+            ("/kernels/builds", "builds"),
+            ("/kernels?sql=select+1", "select 1"),
+        ):
+            dom, console = chromium(tmp_path, "--dump-dom", base + path)
+            assert console == [], path
+            assert words in visible_text(dom), path

@@ -221,7 +221,7 @@ def test_diff_page(grouped):
 def test_check_form_and_report(plain):
     conn, _ = plain
     out, deps = check.check_form(
-        "kprobe:fe_map\n# a comment\nstruct:fe_ops\nbogus", None, [("x.o", b"not elf")]
+        "kprobe:fe_map\n# a comment\nstruct:fe_ops\nbogus", None, check.parse_objects([("x.o", b"not elf")])
     )
     assert [check.check.spec(d) for d in deps] == ["kprobe:fe_map", "struct:fe_ops"]
     assert len(out["errors"]) == 2 and "bogus" in out["errors"][1]
@@ -251,8 +251,9 @@ def test_multipart_of_a_real_body():
     assert forms.uploads(form) == [
         ("a.bpf.o", b"\x7fELF\r\n--not-a-boundary\r\n\x00"),
         ("b.bpf.o", b"second"),
+        ("empty.o", b""),  # kept, for the check to say it is empty
     ]
-    assert set(form) == {"deps", "group", "object", "object#2"}  # the empty file is dropped
+    assert set(form) == {"deps", "group", "object", "object#2", "object#3"}
     assert forms.multipart("application/x-www-form-urlencoded", b"deps=x") == {}
     assert forms.too_large(str(forms.MAX_UPLOAD)) is None
     assert forms.too_large(str(forms.MAX_UPLOAD + 1)).startswith("upload too large")

@@ -11,7 +11,7 @@ Reads live in ingest/queries/.
 """
 
 from ingest.db.changes import ChangeRow, delete_diff_pairs, set_pair_group, store_diff
-from ingest.db.connection import connect, open_readonly
+from ingest.db.connection import connect, database_error, open_readonly
 from ingest.db.counts import SUMMARY_COUNTS, store_counts
 from ingest.db.groups import store_groups
 from ingest.db.schema import SCHEMA_VERSION, schema_sql
@@ -25,6 +25,7 @@ __all__ = [
     "ChangeRow",
     "build_search_index",
     "connect",
+    "database_error",
     "delete_build",
     "delete_diff_pairs",
     "open_readonly",

@@ -68,7 +68,10 @@ def opened(path: Path) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise IngestError(f"{path}: cannot open ({exc.strerror})") from None
     with f:
-        yield f
+        try:
+            yield f
+        except OSError as exc:  # /proc/self/mem opens, and its first read fails (EIO)
+            raise IngestError(f"{exc.filename or path}: cannot read ({exc.strerror or exc})") from None
 
 
 def read_vmlinux(

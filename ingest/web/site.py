@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 from urllib.parse import urlencode
 
@@ -14,8 +14,9 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import sqlite_timelimit
 
+from ingest.errors import CheckRefused
 from ingest.queries.pages import ChangeFilter
-from ingest.web import check, diff, items, modules, notfound, overview
+from ingest.web import check, diff, guard, items, modules, notfound, overview, uploads
 from ingest.web.cache import LRU
 from ingest.web.context import Context, Links, Page, decode, load_context
 from ingest.web.style import COLOURS, LEGEND
@@ -40,6 +41,8 @@ class Pages:
         #: metadata.yml plugins.kernsurf.database, else Datasette's first database
         self.database: str | None = (datasette.plugin_config("kernsurf") or {}).get("database")
         self.links = Links(lambda query, fmt: self.datasette.urls.query(self.db_name, query, format=fmt))
+        self.serving = guard.serving(datasette)
+        self._lanes: guard.Lanes | None = None
 
     @property
     def db(self) -> Database:
@@ -189,19 +192,46 @@ class Pages:
             ("matrix", tuple(names)), lambda conn: overview.matrix_page(conn, self.context(conn), names)
         )
 
-    async def check(self, text: str | None, group: str | None, files: list[tuple[str, bytes]]) -> Page:
-        """`kernsurf check` of dependency lines and uploaded BPF objects [(filename, bytes)]."""
-        out, deps = check.check_form(text, group, files)
+    @property
+    def lanes(self) -> guard.Lanes:
+        """The lanes of heavy requests (made in the event loop, on first use)."""
+        if self._lanes is None:
+            self._lanes = guard.Lanes(self.serving)
+        return self._lanes
+
+    async def upload(self, receive: uploads.Receive, content_type: str) -> uploads.ParsedUpload:
+        """A /check POST body, received and read in a child process within the budget.
+        Raises CheckRefused."""
+        async with self.lanes.uploads:
+            return await uploads.parse_upload(receive, content_type, self.serving.budget)
+
+    async def check(self, text: str | None, group: str | None, objects: Sequence[check.ParsedObject]) -> Page:
+        """`kernsurf check` of dependency lines and uploaded BPF objects (check.parse_objects),
+        one at a time (Lanes.checks). Raises CheckRefused when a glob is too broad or
+        the check outlasts sql_time_limit_ms."""
+        out, deps = check.check_form(text, group, objects)
         if not deps:
             return out
+
+        def report(conn: sqlite3.Connection) -> Page:
+            refused = check.too_broad(conn, deps, self.serving.max_glob_matches)
+            if refused:
+                raise CheckRefused(refused, 422)
+            return check.check_report(conn, deps, group)
+
         try:
-            out.update(
-                await self._run(
-                    ("check", tuple(deps), group), lambda conn: check.check_report(conn, deps, group)
-                )
-            )
+            async with self.lanes.checks:
+                out.update(await self._run(("check", tuple(deps), group), report))
         except LookupError as exc:
             errors = out["errors"]
             assert isinstance(errors, list)
             errors.append(str(exc.args[0]))
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            limit = self.datasette.setting("sql_time_limit_ms")
+            raise CheckRefused(
+                f"check took more than {limit} ms (sql_time_limit_ms): check fewer or narrower dependencies",
+                503,
+            ) from None
         return out

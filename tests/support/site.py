@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -137,8 +138,9 @@ def served(
     cmd: Sequence[str], port: int, log: Path, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Iterator[str]:
     """Run a server command (in its own process group) until it answers
-    /-/versions.json on `port` (fails with the tail of `log`, its output, when
-    it exits or takes over 60 s); yields its base URL, then stops the group."""
+    /-/versions.json on `port` with any HTTP status (a public profile answers it
+    404), failing with the tail of `log`, its output, when it exits or takes
+    over 60 s; yields its base URL, then stops the group."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -150,6 +152,8 @@ def served(
             try:
                 urllib.request.urlopen(base + "/-/versions.json", timeout=2).close()
                 break
+            except urllib.error.HTTPError:
+                break  # it answers
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{cmd[0]} did not start: {log.read_text()[-2000:]}")
