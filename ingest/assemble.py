@@ -23,6 +23,7 @@ from ingest.model import (
     Prototype,
     Symbol,
     Tracepoint,
+    Typedef,
 )
 from ingest.readers.btf import BtfInfo
 from ingest.readers.dwarf import Edge, Sub, UnitFacts
@@ -124,6 +125,7 @@ class UnitPart(NamedTuple):
     calls: list[CallEdge]  # indexes into `instances`
     prototypes: dict[str, Prototype]  # from DWARF, by name
     layouts: list[Layout]  # from DWARF (builds without BTF)
+    typedefs: list[Typedef] = []  # from DWARF (builds without BTF)
 
 
 class ModuleFacts(NamedTuple):
@@ -222,6 +224,7 @@ def assemble(
         symbols=all_symbols,
         functions=functions,
         layouts=layouts if btf else vmlinux.layouts,
+        typedefs=types.typedefs() if types else vmlinux.typedefs,
         modules=kept,
     )
     build.tracepoints = module_events
@@ -301,6 +304,7 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
     dwarf_from_decl: dict[str, bool] = {}
     dwarf_layouts: list[Layout] = []
     layout_keys: set[tuple] = set()
+    dwarf_typedefs: dict[tuple[str, str, str], Typedef] = {}
     for u in units:
         index = len(cu_names)
         cu_names.append(u.name)
@@ -318,6 +322,8 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
             if (key := cdecl.layout_key(lay)) not in layout_keys:
                 layout_keys.add(key)
                 dwarf_layouts.append(lay)
+        for typedef in u.typedefs:
+            dwarf_typedefs.setdefault(typedef.key(), typedef)
     norm = PathNormaliser(cu_names, comp_dirs)
     cu_paths = [norm(n) for n in cu_names]
 
@@ -387,7 +393,7 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
     for inst in instances:
         if inst.address is None and inst.defined and inst.name in sym_address:
             inst.address = sym_address[inst.name]
-    return UnitPart(instances, calls, dwarf_protos, dwarf_layouts)
+    return UnitPart(instances, calls, dwarf_protos, dwarf_layouts, list(dwarf_typedefs.values()))
 
 
 def _btf_prototypes(btf: BtfInfo, texts: cdecl.TypeTexts | None = None) -> dict[str, Prototype]:

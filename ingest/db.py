@@ -33,9 +33,9 @@ from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
 from ingest.queries.diff import name_ids
 
-SCHEMA_VERSION = 7  # 3: syscall events, variables, member type references, check reason facts;
+SCHEMA_VERSION = 8  # 3: syscall events, variables, member type references, check reason facts;
 # 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
-# 7: kfuncs move
+# 7: kfuncs move; 8: typedefs
 
 #: Function rows made and inserted at a time (store_build).
 _FUNCTION_SLICE = 50_000
@@ -193,6 +193,7 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
         "kfuncs",
         "config_options",
         "variables",
+        "typedefs",
         "modules",  # last: the rows above refer to it
     ):
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
@@ -435,12 +436,14 @@ def store_build(
         )
         n_variables = None if build.variables is None else len(build.variables)
         n_modules = None if build.modules is None else len(build.modules)
+        typedef_rows = _typedef_rows(build, build_pk, names, texts, layouts)
         conn.execute(
-            "UPDATE builds SET n_variables = ?, n_modules = ? WHERE id = ?",
-            (n_variables, n_modules, build_pk),
+            "UPDATE builds SET n_variables = ?, n_modules = ?, n_typedefs = ? WHERE id = ?",
+            (n_variables, n_modules, None if build.typedefs is None else len(typedef_rows), build_pk),
         )
         # Parents before children: foreign keys are checked row by row.
         surface_rows = _surface_rows(build, build_pk, names, texts, long_texts, layouts, module_ids)
+        surface_rows["typedefs"] = typedef_rows
         for store in (names, paths, texts, long_texts, protos, layouts):
             store.flush()
         conn.executemany(
@@ -484,6 +487,21 @@ def store_build(
                 conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
         store_counts(conn)
     return build_pk
+
+
+def _typedef_rows(
+    build: Build, build_pk: int, names: _Lookup, texts: _Lookup, layouts: _LayoutStore
+) -> list[tuple]:
+    """Rows of the typedefs table (columns in schema order), one per distinct typedef."""
+    rows = {
+        (names(t.name), build_pk, texts(t.target), texts(t.canon)): (
+            t.kind,
+            t.size,
+            layouts(t.layout) if t.layout is not None else None,
+        )
+        for t in build.typedefs or ()
+    }
+    return sorted((*key, *rest) for key, rest in rows.items())
 
 
 def _attach_columns(facts: AttachFacts | None) -> tuple[int | None, str | None]:
@@ -780,6 +798,7 @@ _ADDED_COLUMNS = (  # (table, column, declaration) added after the first release
     ("tracepoints", "syscall_id", "INTEGER REFERENCES names(id)"),
     ("tracepoints", "fields_id", "INTEGER REFERENCES texts(id)"),
     ("builds", "n_modules", "INTEGER"),
+    ("builds", "n_typedefs", "INTEGER"),
     *(("builds", c, "INTEGER") for c in SUMMARY_COUNTS),
     *(
         (table, "module_id", "INTEGER REFERENCES modules(id)")
