@@ -518,7 +518,9 @@ LEFT JOIN (SELECT id AS build_id, n_struct_types AS structs, n_union_types AS un
 CREATE VIEW IF NOT EXISTS name_kinds AS
 SELECT n.id AS name_id, n.name,
        (SELECT count(*) FROM functions f WHERE f.name_id = n.id) AS function_builds,
-       (SELECT group_concat(DISTINCT t.kind) FROM types t WHERE t.name_id = n.id) AS type_kinds,
+       (SELECT group_concat(kind) FROM (SELECT DISTINCT t.kind FROM types t WHERE t.name_id = n.id
+                                         UNION SELECT 'typedef' FROM typedefs d WHERE d.name_id = n.id))
+           AS type_kinds,
        (SELECT count(*) FROM tracepoints x WHERE x.name_id = n.id) AS tracepoint_builds,
        (SELECT count(DISTINCT x.build_id) FROM syscalls x WHERE x.name_id = n.id) AS syscall_builds,
        (SELECT count(*) FROM lsm_hooks x WHERE x.name_id = n.id) AS lsm_hook_builds,

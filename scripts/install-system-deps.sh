@@ -3,12 +3,12 @@
 # the optional C walk, ingest/readers/_dwarfwalk.c; and
 # cross compilers for 32-bit armhf and big-endian s390x; not gcc-multilib, which
 # Debian makes conflict with cross compilers), oracles (pahole from dwarves,
-# readelf/nm from binutils, bpftool), clang and libbpf-dev for the BPF programs
+# readelf/nm from binutils, bpftool), clang (and clang-16: bpf_core_type_matches, ENUM64) and libbpf-dev for the BPF programs
 # `kernsurf check` reads, chromium and an emoji font for the browser test, libbpf-tools
 # (the BPF corpus), qemu-system-x86, busybox-static and cpio (the kernel-oracle boot). Missing ones
 # make tests skip.
 set -u
-packages="gcc python3-dev gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu binutils dwarves bpftool clang libbpf-dev chromium fonts-noto-color-emoji libbpf-tools qemu-system-x86 busybox-static cpio"
+packages="gcc python3-dev gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu binutils dwarves bpftool clang clang-16 libbpf-dev chromium fonts-noto-color-emoji libbpf-tools qemu-system-x86 busybox-static cpio"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ingest import groups
-from ingest.bpf import core, gates, sections, suggest, types
+from ingest.bpf import core, gates, matches, sections, suggest, types
 from ingest.bpf.objects import Dependency, read_bpf_object
 from ingest.bpf.report import LEVELS, MARKS, REASONS, Cell, Column, ObjectDeps, Report, severity
 from ingest.bpf.spec import (
@@ -37,6 +37,7 @@ from ingest.bpf.spec import (
 from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownGroup
 from ingest.queries import check as q
 from ingest.queries.check import BuildFacts, FunctionFacts
+from ingest.queries.typedefs import recorded as typedefs_recorded
 
 __all__ = [
     "GUARDED_SPEC_KINDS",
@@ -524,6 +525,8 @@ def _absent(dep: Dependency, what: str, reason: str | None = None) -> Cell:
 
 
 def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+    if dep.detail == "type_matches" and dep.local:
+        return _type_matches(conn, dep, build)
     if dep.kind == "type":
         found = types.find_type(conn, build, dep.name, dep.detail)
         if found.level == "ok":
@@ -533,6 +536,18 @@ def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildF
     if q.layouts(conn, build, dep.name, kinds):
         return _OK
     return _absent(dep, "absent")
+
+
+def _type_matches(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell:
+    """bpf_core_type_matches(): libbpf's match rules (ingest.bpf.matches); a probe."""
+    assert dep.local is not None
+    found = matches.matches(conn, build, dep.kind, dep.name, dep.local)
+    if found is None:
+        if dep.kind == "type" and not typedefs_recorded(conn, build):
+            return _unknown("typedefs not recorded for this build (re-ingest it with --replace)")
+        return _absent(dep, f"no {dep.kind} {dep.name}")
+    ok, why = found
+    return _ok(why) if ok else _absent(dep, f"does not match: {why}", "kind_mismatch")
 
 
 def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:

@@ -58,7 +58,7 @@ class Suggester:
         return why_not_attachable(func, self.facts[build], attach in _FENTRY) is None
 
     def _callers(self, dep: Dependency, build: int, kind: str, why: str) -> list[Suggestion]:
-        rows = sq.callers(self.conn, build, dep.name, kind)
+        rows = [r for r in sq.callers(self.conn, build, dep.name, kind) if r.name != dep.name]  # recursion
         found = [(r, self._attachable(build, r.name, dep.attach)) for r in rows[: _MAX * 4]]
         found.sort(key=lambda x: not x[1])  # attachable first, by sites within
         return [

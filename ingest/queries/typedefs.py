@@ -71,3 +71,19 @@ def across_builds(conn: sqlite3.Connection, name: str) -> list[TypedefBuild]:
         (name,),
     )
     return list(map(TypedefBuild._make, rows))
+
+
+def layout_kind(conn: sqlite3.Connection, layout: int) -> str:
+    """struct, union or enum."""
+    return conn.execute("SELECT kind FROM layouts WHERE id = ?", (layout,)).fetchone()[0]
+
+
+def enum_shape(conn: sqlite3.Connection, layout: int) -> tuple[int, list[str]]:
+    """(size, enumerator names) of enum layout `layout`."""
+    size = conn.execute("SELECT size FROM layouts WHERE id = ?", (layout,)).fetchone()[0]
+    rows = conn.execute("SELECT name FROM enum_values WHERE layout_id = ? ORDER BY position", (layout,))
+    return size, [name for (name,) in rows]
+
+
+def layout_size(conn: sqlite3.Connection, layout: int) -> int:
+    return conn.execute("SELECT size FROM layouts WHERE id = ?", (layout,)).fetchone()[0]

@@ -25,6 +25,7 @@ DEPENDENCY_PAGES = {
     "function": "function",
     "struct": "struct",
     "enum": "struct",
+    "type": "type",
     "struct_ops": "struct",
     "field": "struct",
     "tracepoint": "tracepoint",

@@ -14,6 +14,7 @@ from ingest.cdecl import layout_text
 from ingest.groups import pairs
 from ingest.model import Layout
 from ingest.queries import pages as q
+from ingest.queries import typedefs as typedef_reads
 from ingest.queries.pages import BuildRow, FunctionRow, SurfaceRow, TypeRow
 from ingest.web.context import MASK64, Context, Links, Page, hex_address, segment
 from ingest.web.style import LEGEND, SURFACE_CLASSES, SURFACE_LEGEND, SURFACE_LETTERS
@@ -242,6 +243,7 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
     for t in q.types(conn, nid):
         per_build[t.build_id].append(t)
     out["is_function"] = q.has_function(conn, nid)
+    out["is_typedef"] = "typedefs" in ctx.tables and bool(typedef_reads.across_builds(conn, name))
     if not per_build:
         return out
     out["found"] = True

@@ -15,7 +15,7 @@ from datasette.database import Database
 from datasette.utils import sqlite_timelimit
 
 from ingest.queries.pages import ChangeFilter
-from ingest.web import check, diff, items, modules, overview
+from ingest.web import check, diff, items, modules, overview, typedefs
 from ingest.web.cache import LRU
 from ingest.web.context import Context, Links, Page, decode, load_context
 from ingest.web.style import COLOURS, LEGEND
@@ -107,6 +107,12 @@ class Pages:
         name = decode(name)
         return await self._run(
             ("struct", name), lambda conn: items.struct_page(conn, self.context(conn), self.links, name)
+        )
+
+    async def typedef(self, name: str) -> Page:
+        name = decode(name)
+        return await self._run(
+            ("typedef", name), lambda conn: typedefs.typedef_page(conn, self.context(conn), name)
         )
 
     async def module(self, name: str) -> Page:
