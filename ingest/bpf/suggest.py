@@ -26,6 +26,8 @@ from ingest.queries import suggest as sq
 from ingest.queries.check import BuildFacts, MemberRow
 
 _MAX = 5  # suggestions of one kind per cell
+_ALIKE = 0.6  # SequenceMatcher ratio from which two function names are alike
+_NEAR = 3  # lines: a declaration this close to the old one is "at the same location"
 _FENTRY = ("fentry", "fexit", "fmod_ret")
 
 
@@ -171,6 +173,8 @@ def successors(
             if found is not None and found[0] > scored.get(cand.name, (0.0, ""))[0]:
                 scored[cand.name] = found
     best = sorted(scored.items(), key=lambda kv: -kv[1][0])[:3]
+    if best and best[0][1][0] >= _ALIKE:  # a similar name: shape-only guesses would only add noise
+        best = [b for b in best if b[1][0] >= _ALIKE]
     return [
         Suggestion(
             kind="successor",
@@ -193,11 +197,11 @@ def _likeness(
     """(score, evidence) of `cand` as the successor of `name` (declared at `line`
     of the same file before, with parameter types `params`), None when unlike."""
     ratio = SequenceMatcher(None, name, cand.name).ratio()
-    near = line is not None and cand.line is not None and abs(cand.line - line) <= 15
-    if ratio < 0.6 and not near:
+    near = line is not None and cand.line is not None and abs(cand.line - line) <= _NEAR
+    if ratio < _ALIKE and not near:
         return None
     same_shape = params is not None and sq.param_types(conn, build, cand.name) == params
-    if ratio < 0.6 and not same_shape:
+    if ratio < _ALIKE and not same_shape:
         return None
     contains = name in cand.name or cand.name in name
     why = [f"declared in {cand.path}" + (f":{cand.line}" if cand.line else "")]
@@ -239,21 +243,35 @@ def field_neighbours(
                     )
                 )
     if old is not None:
-        offsets = _offsets(conn, root, column.build_id)
-        start, end = old
-        for name, (offset, size, text) in offsets.items():
-            if name == member or any(s.target.endswith(f".{name}") for s in out):
-                continue
-            if offset < end and offset + max(size, 1) > start:
-                out.append(
-                    Suggestion(
-                        kind="field",
-                        target=f"field:{root}.{name}",
-                        evidence=f"{text} at bits {offset}..{offset + size} of {root}, where {member} was (bits {start}..{end})",
-                        attachable=None,
-                    )
-                )
+        out += _at_offset(root, member, old, _offsets(conn, root, column.build_id), {s.target for s in out})
     return out[: _MAX * 2]
+
+
+def _at_offset(
+    root: str, member: str, old: tuple[int, int], offsets: dict[str, tuple[int, int, str]], taken: set[str]
+) -> list[Suggestion]:
+    """The members of `root` over the bits `member` had (else the nearest before and after it)."""
+    start, end = old
+    over = [n for n, (o, size, _) in offsets.items() if o < end and o + max(size, 1) > start]
+    if not over:
+        before = [n for n, (o, _, _) in offsets.items() if o < start]
+        after = [n for n, (o, _, _) in offsets.items() if o >= end]
+        over = [*(before[-1:]), *(after[:1])]
+    out = []
+    for name in over:
+        offset, size, text = offsets[name]
+        if name == member or f"field:{root}.{name}" in taken:
+            continue
+        where = "over the bits" if offset < end and offset + max(size, 1) > start else "next to where"
+        out.append(
+            Suggestion(
+                kind="field",
+                target=f"field:{root}.{name}",
+                evidence=f"{text} at bits {offset}..{offset + size}, {where} {member} was (bits {start}..{end})",
+                attachable=None,
+            )
+        )
+    return out
 
 
 def _old_member(
