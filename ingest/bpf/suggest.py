@@ -36,7 +36,6 @@ class Suggester:
 
     def __init__(self, conn: sqlite3.Connection, columns: Sequence[Column], facts: dict[int, BuildFacts]):
         self.conn, self.columns, self.facts = conn, columns, facts
-        self._events: dict[int, dict[str, list[sq.EventCall]]] = {}
 
     def __call__(self, dep: Dependency, column: Column, cell: Cell) -> tuple[Suggestion, ...]:
         if cell.level not in ("fail", "warn"):
@@ -78,23 +77,14 @@ class Suggester:
         home = q.function_home(self.conn, build, name) if self.facts[build].modules_read else None
         return f"; in module {home}" if home else ""
 
-    def _event_calls(self, build: int) -> dict[str, list[sq.EventCall]]:
-        found = self._events.get(build)
-        if found is None:
-            found = self._events[build] = {}
-            for call in sq.event_calls(self.conn, build):
-                found.setdefault(call.caller, []).append(call)
-        return found
-
     def _events_in(self, build: int, functions: Sequence[str], why: Callable[[str], str]) -> list[Suggestion]:
-        calls = self._event_calls(build)
         out: dict[str, Suggestion] = {}
-        for name in functions:
-            for call in calls.get(name, ()):
-                target = f"tracepoint:{call.system}/{call.event}"
-                out.setdefault(
-                    target, Suggestion(kind="tracepoint", target=target, evidence=why(name), attachable=True)
-                )
+        for call in sq.events_in(self.conn, build, functions):
+            target = f"tracepoint:{call.system}/{call.event}"
+            out.setdefault(
+                target,
+                Suggestion(kind="tracepoint", target=target, evidence=why(call.caller), attachable=True),
+            )
         return list(out.values())[:_MAX]
 
     def _inlined(self, dep: Dependency, column: Column) -> list[Suggestion]:

@@ -4,7 +4,9 @@ functions declared in one file, a field's neighbours."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 from typing import NamedTuple
 
 _NAME_ID = "(SELECT id FROM names WHERE name = ?)"
@@ -34,17 +36,22 @@ class EventCall(NamedTuple):
     system: str
 
 
-def event_calls(conn: sqlite3.Connection, build: int) -> list[EventCall]:
-    """Every function of `build` that fires a trace event: trace_<event>() is
-    a static inline, so its inlined copies (or calls) in that function's code."""
+def events_in(conn: sqlite3.Connection, build: int, functions: Sequence[str]) -> list[EventCall]:
+    """The trace events `functions` of `build` fire: trace_<event>() is a static
+    inline of a header, one instance per compile unit, so its copy inlined into
+    (or called from) a function is the instance of that function's unit."""
     rows = conn.execute(
-        # CROSS JOIN: from the build's few thousand events to their trace_ instances and callers
-        "SELECT DISTINCT rn.name, en.name, t.system FROM tracepoints t CROSS JOIN names en ON en.id = t.name_id"
-        " CROSS JOIN names tn ON tn.name = 'trace_' || en.name"
-        " CROSS JOIN instances ce ON ce.name_id = tn.id AND ce.build_id = t.build_id"
-        " CROSS JOIN callers c ON c.callee_id = ce.id CROSS JOIN instances r ON r.id = c.caller_id"
-        " CROSS JOIN names rn ON rn.id = r.name_id WHERE t.build_id = ? AND t.system IS NOT NULL",
-        (build,),
+        # CROSS JOIN: from the few functions asked for to their units' trace_ instances, then the edges
+        "SELECT DISTINCT fn.name, substr(tn.name, 7), t.system FROM names fn"
+        " CROSS JOIN instances f ON f.name_id = fn.id AND f.build_id = ?"
+        " CROSS JOIN instances ce ON ce.build_id = f.build_id AND ce.cu_path_id = f.cu_path_id"
+        " CROSS JOIN names tn ON tn.id = ce.name_id"
+        " CROSS JOIN callers c ON c.callee_id = ce.id AND c.caller_id = f.id"
+        " CROSS JOIN names en ON en.name = substr(tn.name, 7)"
+        " CROSS JOIN tracepoints t ON t.name_id = en.id AND t.build_id = f.build_id"
+        " WHERE fn.name IN (SELECT value FROM json_each(?)) AND tn.name LIKE 'trace!_%' ESCAPE '!'"
+        " AND t.system IS NOT NULL ORDER BY 1, 2",
+        (build, json.dumps(list(functions))),
     )
     return list(map(EventCall._make, rows))
 
