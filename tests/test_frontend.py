@@ -609,3 +609,16 @@ def test_typedef_page(site):
     search = site.get("/search?q=fe_counter_t")
     assert '<a href="/type/fe_counter_t">typedef</a>' in search.text
     assert '<a href="/type/fe_counter_t">typedef page</a>' in site.get("/struct/fe_counter_t").text
+
+
+def test_check_page_says_what_to_use_instead(site):
+    """fe_helper (fe.h) is fully inlined: /check names the functions holding its copies."""
+    response = site.get("/check", params={"deps": "kprobe:fe_helper"})
+    assert response.status_code == 200
+    page = text(response)
+    assert "Instead" in page
+    assert re.search(r"inline_caller: kprobe:fe_entry_[ab]", page), page[:2000]
+    data = site.get("/check.json", params={"deps": "kprobe:fe_helper"}).json()
+    results = data["dependencies"][0]["results"]
+    kinds = {x["kind"] for r in results.values() for x in r.get("suggestions", ())}
+    assert kinds == {"inline_caller"}
