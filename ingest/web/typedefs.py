@@ -54,6 +54,7 @@ def _members(conn: sqlite3.Connection, layout: int | None, canon: str) -> str | 
         return None
     kind, size = tq.layout_kind(conn, layout), tq.layout_size(conn, layout)
     fields, values = pq.layout_fields(conn, {layout}), pq.enum_values(conn, {layout})
-    return layout_text(
+    text = layout_text(
         Layout(kind=kind, name="", size=size, fields=fields.get(layout, []), values=values.get(layout, []))
     )
+    return text.replace(f"{kind}  {{", f"{kind} {{", 1)  # no name between the keyword and the brace
