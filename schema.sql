@@ -57,6 +57,15 @@ CREATE TABLE IF NOT EXISTS builds (
     n_enum_types INTEGER
 );
 
+-- Which source gave each kind of fact of a build (docs/concepts.md#fact-sources): one row
+-- per kind of ingest.origins.facts.FACTS; source NULL: unknown for this build.
+CREATE TABLE IF NOT EXISTS build_sources (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    fact TEXT NOT NULL,                   -- types, symbols, config, trace_events, ftrace, kprobe_blacklist, ...
+    source TEXT,                          -- e.g. /sys/kernel/btf/vmlinux, vmlinux DWARF; NULL: unknown
+    PRIMARY KEY (build_id, fact)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS names (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -540,7 +549,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS name_search USING fts5(
 );
 
 -- ---------------------------------------------------------------------------
--- Differences between builds (docs/concepts.md#differences), filled by ingest/diff.py.
+-- Differences between builds (docs/concepts.md#differences), filled by ingest/changes/diff.py.
 -- One compared pair of builds: A is the older build of a series or the
 -- baseline of variants. Group pairs are kept current by
 -- diff.compute_group_diffs(); `kernsurf diff --store` adds ad-hoc pairs.

@@ -1,8 +1,8 @@
 """The in-memory model every reader produces and the database layer consumes.
 
-Readers (ingest/readers/) turn bytes into these objects, assemble.py and
-classify.py derive instances and per-name status from them; db.py is the only
-place that stores them.
+Readers (ingest/readers/) turn bytes into these objects, the stages
+(vmlinux/, modules/, join/, surfaces/) derive instances and per-name status
+from them into one Build; ingest/db/ is the only place that stores them.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Layout:
     size: int
     fields: list[Field] = field(default_factory=list)
     values: list[tuple[str, int]] = field(default_factory=list)  # enum only
-    # Its content address once computed (ingest.layouts.digest_of), kept so that
+    # Its content address once computed (ingest.types.layouts.digest_of), kept so that
     # a layout crossing from a worker is not hashed again.
     digest: str | None = field(default=None, compare=False, repr=False)
 
@@ -267,6 +267,8 @@ class Build:
     config: dict[str, str] = field(default_factory=dict)  # CONFIG_X -> "y", "m", "\"str\"", "n"
     variables: list[Variable] | None = None  # None: not recorded (no symbol table)
     modules: list[Module] | None = None  # None: modules not read
+    # Kind of fact -> the source that gave it, None: unknown (ingest.origins.facts.FACTS).
+    sources: dict[str, str | None] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------

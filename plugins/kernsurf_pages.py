@@ -20,7 +20,7 @@ from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
-from ingest import classify
+from ingest.join import classify
 from ingest.queries import pages
 from ingest.web import forms
 from ingest.web.context import segment
@@ -38,6 +38,8 @@ PAGE_ROUTES = [
     (r"^/builds$", "pages/builds.html"),
     (r"^/matrix$", "pages/matrix.html"),
     (r"^/(?P<kind>tracepoint|syscall|lsm|kfunc|config)/(?P<name>[^/]+)$", "pages/surface.html"),
+    # libbpf's spelling, system/event: the page redirects to /tracepoint/<event>
+    (r"^/(?P<kind>tracepoint)/(?P<name>[^/]+/[^/]+)$", "pages/surface.html"),
 ]
 #: Canned queries renamed because they shadowed a view: old name -> new name.
 RENAMED_QUERIES = {"function_status": "function_builds"}
@@ -81,8 +83,23 @@ def _page_view(template: str) -> Callable[[Datasette, Request], Awaitable[Respon
             status[0] = code
             return ""
 
-        context = {**request.url_vars, "custom_header": custom_header, "custom_status": custom_status}
+        redirect: list[str] = []
+
+        def custom_redirect(location: str) -> str:
+            """Datasette's custom-page redirect; the request's query string goes along."""
+            query = request.query_string
+            redirect.append(location + (f"?{query}" if query and "?" not in location else ""))
+            return ""
+
+        context = {
+            **request.url_vars,
+            "custom_header": custom_header,
+            "custom_status": custom_status,
+            "custom_redirect": custom_redirect,
+        }
         body = await datasette.render_template(template, context, request=request, view_name="page")
+        if redirect:
+            return Response.redirect(redirect[0], status=302, headers=headers)
         return Response.html(body, status=status[0], headers=headers)
 
     return view

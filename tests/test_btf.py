@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from btf_support import PRODUCERS, BtfWriter, build_all, need
 
-from ingest import cdecl
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfInfo, read_btf
+from ingest.types import cdecl
 
 KERNEL = Path("/root/.cache/kernsurf/debian/linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64/vmlinux")
 

@@ -1,4 +1,4 @@
-"""ingest/cdecl.py: C text for types, declarations, prototypes and layouts.
+"""ingest/types/cdecl.py: C text for types, declarations, prototypes and layouts.
 
 Most tests read tests/fixtures/ctypes/types.c compiled to BTF by gcc and by
 pahole; every expected string is written by hand from that C source. A few
@@ -15,9 +15,9 @@ from dataclasses import replace
 import pytest
 from btf_support import PRODUCERS, build_all, need
 
-from ingest.cdecl import canonical_type_name, declaration, layout_text, layouts, prototype, type_name
 from ingest.model import CType, Field, Layout, Member, TypeGraph
 from ingest.readers.btf import BtfInfo, read_btf
+from ingest.types.cdecl import canonical_type_name, declaration, layout_text, layouts, prototype, type_name
 
 
 @pytest.fixture(scope="session", params=PRODUCERS)

@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 from test_check import SOURCES, compile_bpf
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.cli import cli
 
 pytestmark = pytest.mark.real_kernel

@@ -15,10 +15,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import REAL_KERNEL
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.cli import cli
-from ingest.layouts import layout_digest
 from ingest.queries import builds
+from ingest.types.layouts import layout_digest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "diff" / "pair.c"
 

@@ -30,7 +30,8 @@ from test_frontend_modules import _tree
 from test_frontend_modules import module_db as module_db  # the fixture this file extends
 from test_modules_readers import _build
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 
 SOURCE = FIXTURES / "surfaces" / "surfaces.c"
 TYPES = [

@@ -104,7 +104,7 @@ def test_concepts_has_the_linked_sections():
 
 
 def test_concepts_names_every_change_kind():
-    from ingest.diff import CHANGE_KINDS
+    from ingest.changes.diff import CHANGE_KINDS
 
     text = CONCEPTS.read_text()
     for kind in CHANGE_KINDS:

@@ -266,7 +266,7 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
     ext4_has_feature_metadata_csum(struct super_block * sb);")."""
     from modules_support import module_file
 
-    from ingest.modules import TreeContext, read_module
+    from ingest.modules.module import TreeContext, read_module
     from ingest.readers.btf import read_btf
 
     path = module_file("fs/ext4/ext4.ko")
@@ -288,5 +288,5 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
         "dwarf",
     )
     assert proto.params == [("sb", "struct super_block *")]
-    # What vmlinux gives a prototype is not printed again: assemble takes vmlinux's first.
+    # What vmlinux gives a prototype is not printed again: the join takes vmlinux's first.
     assert name not in read(frozenset([name])).part.prototypes

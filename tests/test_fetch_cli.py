@@ -17,8 +17,9 @@ from test_archive import (  # noqa: F401  (fixtures)
 )
 from test_manifest import elves  # noqa: F401  (fixture)
 
-from ingest import batch as builder
-from ingest import db, manifest
+from ingest import db
+from ingest.catalog import batch as builder
+from ingest.catalog import manifest
 from ingest.cli import cli
 from ingest.queries import builds
 

@@ -112,6 +112,7 @@ def test_every_canned_query_runs(site):
         "kfuncs_per_build",
         "config_per_build",
         "variables_per_build",
+        "fact_sources",
     }
     assert expected <= set(queries)
     params = {

@@ -24,7 +24,8 @@ from conftest import compile_program
 from frontend_support import Site, variant
 from test_modules_readers import _build
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.queries import search as sq
 from ingest.web import items, modules, overview
 from ingest.web.context import Context, Links, load_context
@@ -104,8 +105,10 @@ def test_function_page_says_the_module(module_db):
 def test_a_static_in_two_modules_lists_both(module_db):
     conn, ctx = _open(module_db)
     page = rows_of(items.function_page(conn, ctx, Links(), "shared_helper"))
-    # A: static in alpha_main.c and beta_main.c, two declarations: a collision, living in alpha (first by path)
-    assert page["A"]["status"] == "Collision ⚠️ · in module alpha"
+    # A: static in alpha_main.c and beta_main.c, two declarations: a collision, in both modules
+    # (its attachability is alpha's, the first by path with a symbol of the name)
+    assert page["A"]["status"] == "Collision ⚠️ · in modules alpha, beta"
+    assert page["A"]["module"] == "alpha"
     assert [i["module"] for i in page["A"]["instances"]] == ["alpha", "beta"]
     # B: only beta's
     assert page["B"]["status"] == "✅ · in module beta"

@@ -18,7 +18,8 @@ from frontend_support import Site
 from test_check import compile_bpf
 from test_frontend import text
 
-from ingest import db, diff, pipeline
+from ingest import db, pipeline
+from ingest.changes import diff
 from ingest.cli import cli
 
 SOURCE = FIXTURES / "surfaces" / "surfaces.c"
@@ -385,3 +386,20 @@ def test_real_kfuncs_of_modules_on_the_pages(conntrack_db):
         assert "kfunc in module nf_conntrack" in search
     finally:
         site.close()
+
+
+@pytest.mark.parametrize("url", ["/tracepoint/sched:sched_switch", "/tracepoint/sched/sched_switch"])
+def test_tracepoint_spellings_redirect(site, url):
+    # perf's and bpftrace's system:event, libbpf's system/event (surfaces.c: sched_switch
+    # is in system "sched")
+    response = site.get(url, follow_redirects=False)
+    assert response.status_code == 302 and response.headers["location"] == "/tracepoint/sched_switch"
+    assert site.get(url).status_code == 200
+
+
+def test_unknown_tracepoints_suggest_close_names(site):
+    response = site.get("/tracepoint/irq:sched_switch", follow_redirects=False)  # not in that system
+    assert response.status_code == 404
+    response = site.get("/tracepoint/sched_swich")
+    assert response.status_code == 404
+    assert '<a href="/tracepoint/sched_switch"><code>sched_switch</code></a>' in response.text

@@ -342,7 +342,7 @@ def _abbrev_form_offset(program: Path, attr: int, forms: set[int]) -> int:
 )
 def test_attribute_of_wrong_form_class(tmp_path, program, attr, forms, new_form, word):
     """Found by fuzzing .debug_abbrev: one flipped form byte turned a DW_AT_name
-    into an integer (TypeError sorting names in assemble.assemble) or a
+    into an integer (TypeError sorting names in the join) or a
     DW_AT_decl_file into bytes (TypeError in the walk); now BadDwarf."""
     data = bytearray(program.read_bytes())
     data[_abbrev_form_offset(program, attr, forms)] = new_form

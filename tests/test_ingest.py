@@ -155,7 +155,7 @@ def test_status_of_every_function(program_db):
 
 
 def test_status_line_names_the_issues():
-    from ingest.classify import status_line
+    from ingest.join.classify import status_line
 
     assert status_line("Static Duplication", "Full", ()) == "Duplicate, Full Inline ⚠️"
     assert status_line("Unique Global", "No", ()) == "✅"
@@ -378,7 +378,7 @@ def test_call_sites_under_abstract_instances_on_a_real_kernel(tmp_path, real_ker
 
 def test_indexes_are_made_again_after_a_bulk_load(tmp_path, program):
     """The first build lands with its tables' indexes dropped and made again
-    after the inserts (db._indexes_made_after); a user's own index on those
+    after the inserts (ingest.db.store._indexes_made_after); a user's own index on those
     tables survives too, and the second build (inserted into the indexes) leaves
     every index whole."""
 

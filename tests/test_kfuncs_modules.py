@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from modules_support import VMLINUX_61, module_file, real_module
 
-from ingest import modules
 from ingest.model import Kfunc
+from ingest.modules import module as modules
+from ingest.modules import tree
 from ingest.readers import elf
 from ingest.readers.btf import BtfInfo, read_btf
-from ingest.surfaces.kfuncs import with_modules
+from ingest.surfaces import first_by_name
 
 # KF_ACQUIRE 1, KF_RELEASE 2, KF_RET_NULL 4, KF_TRUSTED_ARGS 16 (include/linux/btf.h, 6.1)
 ACQ_NULL, TRUSTED = 1 | 4, 16
@@ -90,8 +91,8 @@ def test_vmlinux_wins_then_the_first_module():
         Kfunc("bpf_b", "btf_id_set8", ("m",), 0, module="one"),
         Kfunc("bpf_b", "decl_tag", ("n",), 0, module="two"),
     ]
-    assert with_modules(vmlinux, in_modules) == [vmlinux[0], in_modules[1]]
-    assert with_modules(vmlinux, []) == vmlinux
+    assert first_by_name(vmlinux, in_modules) == [vmlinux[0], in_modules[1]]
+    assert first_by_name(vmlinux, []) == vmlinux
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,7 @@ def test_a_modules_kfuncs_equal_readelf_and_bpftool(rel, base_btf):
     assert {k.name: (k.source, k.sets, k.flags, k.module) for k in facts.kfuncs} == {
         kfunc: ("btf_id_set8", (set_name,), flags, name) for kfunc, flags in members.items()
     }
-    again = modules._unpacked(modules._packed(facts, context.channel), context.channel)
+    again = tree._unpacked(tree._packed(facts, context.channel), context.channel)
     assert again.kfuncs == facts.kfuncs  # they cross from a worker
 
 

@@ -62,8 +62,8 @@ BUILD = (
     KILLER
     + """
 from pathlib import Path
-from ingest import batch as builder
-from ingest import manifest
+from ingest.catalog import batch as builder
+from ingest.catalog import manifest
 paths = dict(arg.split("=", 1) for arg in sys.argv[3:])
 def fetch(spec, progress=None):
     return builder.Fetched(Path(paths[spec.id]), "1.0-1", spec.release, spec.arch, spec.flavor, downloaded=0,

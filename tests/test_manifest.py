@@ -1,4 +1,4 @@
-"""Manifests (ingest/manifest.py), stored groups (db.store_groups) and the
+"""Manifests (ingest/catalog/manifest.py), stored groups (db.store_groups) and the
 incremental `kernsurf build` (ingest/build.py), with small ELF files compiled
 here standing in for kernels: no network."""
 
@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import batch as builder
-from ingest import db, manifest
+from ingest import db
+from ingest.catalog import batch as builder
+from ingest.catalog import manifest
+from ingest.catalog.manifest import ManifestError
 from ingest.cli import cli
 from ingest.errors import MirrorError
-from ingest.manifest import ManifestError
 from ingest.queries import builds
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -75,7 +75,7 @@ def test_the_modules_table(module_db):
 
 
 def test_every_stored_reference_resolves(module_db, tmp_path, fixture_modules):
-    """store_build inserts with foreign keys unchecked (db._foreign_keys_unchecked):
+    """store_build inserts with foreign keys unchecked (ingest.db.store._foreign_keys_unchecked):
     every reference it wrote must still find its row, also after a --replace."""
     assert rows(module_db, "PRAGMA foreign_key_check") == []
     copy = tmp_path / "copy.db"
@@ -148,7 +148,13 @@ def test_check_says_the_module_and_its_chain(module_db):
         for d, row in zip(report.dependencies, report.cells)
     }
     assert got["kprobe:alpha_entry"] == ("ok", "in module alpha (must be loaded: alpha, beta, gamma)", "ok")
-    assert got["kprobe:shared_helper"] == ("warn", "ambiguous: Static-Static Collision", "ambiguous")
+    # shared_helper: a static symbol in alpha.ko and one in beta.ko: which to load for which copy
+    assert got["kprobe:shared_helper"] == (
+        "warn",
+        "ambiguous: Static-Static Collision; in modules alpha, beta"
+        " (must be loaded: alpha, beta, gamma for alpha's copy; beta for beta's copy)",
+        "ambiguous",
+    )
     assert got["kprobe:entry_a"][0] == "ok" and "module" not in got["kprobe:entry_a"][1]
     assert got["kprobe:nowhere"][2] == "absent_everywhere"
 
@@ -366,12 +372,13 @@ def test_a_corrupt_module_does_not_sink_the_build(tmp_path, fixture_modules, sec
 
 def test_facts_cross_from_a_worker_unchanged(fixture_modules, tmp_path):
     """Workers send a module's facts packed as plain tuples; unpacked, they are the same facts."""
-    from ingest import modules
+    from ingest.modules import module as modules
+    from ingest.modules import tree
 
     context = modules.TreeContext(release=None, arch="amd64", btf=None, layouts=[])
     facts = modules.read_module(fixture_modules["alpha"], "a/alpha.ko", context)
     assert facts.part.instances and facts.part.calls and facts.symbols and facts.part.prototypes
-    again = modules._unpacked(modules._packed(facts, context.channel), context.channel)
+    again = tree._unpacked(tree._packed(facts, context.channel), context.channel)
     assert again.part.instances == facts.part.instances
     assert again.part.calls == facts.part.calls
     assert again.part.prototypes == facts.part.prototypes  # DWARF's: gcc wrote no BTF

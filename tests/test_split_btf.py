@@ -18,10 +18,10 @@ from conftest import REAL_KERNEL
 from elftools.elf.elffile import ELFFile
 from modules_support import module_tree, real_module
 
-from ingest import cdecl
-from ingest.layouts import LayoutChannel
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfDecl, BtfInfo, DatasecEntry, Overlay, read_btf
+from ingest.types import cdecl
+from ingest.types.layouts import LayoutChannel
 
 # ---------------------------------------------------------------------------
 # Fixture: a base and a split blob over it
@@ -364,7 +364,7 @@ def mismatches(info: BtfInfo, raws: dict[int, RawType]) -> list[str]:
         got = _actual(info, raw, tid, want)
         if want != got:
             out.append(f"[{tid}] {raw.kind} {raw.name}: bpftool {want!r}, read {got!r}")
-    # Prototypes, as assemble prints them: every FUNC name's proto is a FUNC_PROTO it names.
+    # Prototypes, as vmlinux.prototypes prints them: every FUNC name's proto is a FUNC_PROTO it names.
     for fid, decl in info.func_ids.items():
         try:
             cdecl.prototype(info.graph, decl.type_id, decl.name, "btf")
@@ -475,7 +475,7 @@ def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
 
 
 def test_layouts_over_the_base_builder_are_the_same() -> None:
-    """A split graph's builder on its base's (ingest.modules) makes the layouts
+    """A split graph's builder on its base's (ingest.modules.module) makes the layouts
     a builder of its own makes; the base types its members hold are the base
     builder's objects, and cross a LayoutChannel as those objects."""
     base, mod = _pair()

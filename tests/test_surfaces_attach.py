@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, REAL_KERNEL
 
-from ingest import cdecl
 from ingest.model import AttachFacts, Field, Layout, LsmHook
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.readers.elf import open_image
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces import attach, kfuncs, lsm
+from ingest.types import cdecl
 
 SRC = FIXTURES / "surfaces_attach"
 CACHE = REAL_KERNEL.parent.parent

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, REAL_KERNEL
 
-from ingest import cdecl, pipeline
+from ingest import pipeline
 from ingest.model import CType, Syscall, Tracepoint
 from ingest.readers import btf as btf_reader
 from ingest.readers import elf
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.syscalls import normalise, read_syscalls, table_slots
 from ingest.surfaces.tracepoints import read_tracepoints
+from ingest.types import cdecl
 
 # ---------------------------------------------------------------------------
 # The miniature: tests/fixtures/surfaces/surfaces.c

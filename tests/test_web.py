@@ -11,7 +11,7 @@ import httpx
 import pytest
 from frontend_support import build_frontend_db, variant
 
-from ingest import classify
+from ingest.join import classify
 from ingest.queries.pages import ChangeFilter
 from ingest.web import charts, check, diff, forms, items, overview
 from ingest.web.context import Context, Links, load_context
@@ -128,6 +128,7 @@ def test_struct_and_surface_pages(grouped, plain):
     assert sizes == [[24], [32]] and page["kind"] == "struct"
     assert page["differences"][0]["pairs"] == [
         {
+            "pair": (1, 2),  # build ids, as the timeline compares them: its Δ comes from here
             "a": "1.0",
             "b": "2.0",
             "computed": True,

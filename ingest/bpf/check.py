@@ -36,6 +36,7 @@ from ingest.bpf.spec import (
 )
 from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownGroup
 from ingest.queries import check as q
+from ingest.queries import places
 from ingest.queries.check import BuildFacts, FunctionFacts
 from ingest.queries.typedefs import recorded as typedefs_recorded
 
@@ -288,7 +289,8 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     if func is None:
         return _missing_function(conn, dep.name, build, facts)
     home = q.function_home(conn, build, dep.name) if facts.modules_read else None
-    if wanted is not None and home != wanted:
+    copies = places.copies_named(conn, build, dep.name) if home is not None else []
+    if wanted is not None and wanted != home and wanted not in {c.module for c in copies}:
         return _fail(f"not in module {wanted} (in {'module ' + home if home else 'vmlinux'})", "absent")
     if not facts.surfaces or not facts.has_symtab:
         return _unknown("attachability not recorded")
@@ -298,28 +300,60 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     why = why_not_attachable(func, facts, fentry)
     if why is not None:
         return _fail(*why)
+    if not fentry and not facts.blacklist_recorded:
+        return _warn("symbol present; kprobe blacklist not recorded", "unverified")
+    where = None
+    if wanted is not None:  # fentry/module:func: that module's copy
+        where = _in_module(conn, build, wanted)
+    elif home is not None:
+        where = _in_copies(conn, build, home, copies, dep.attach is not None)
+    also = f"; {where}" if where else ""
     if func.collision and func.collision not in _UNIQUE:
-        return _warn(f"ambiguous: {func.collision}", "ambiguous")
+        return _warn(f"ambiguous: {func.collision}{also}", "ambiguous")
     if func.inline == "Selective":
-        return _warn("inlined (Selective): some calls bypass the probe", "inlined_partly")
+        return _warn(f"inlined (Selective): some calls bypass the probe{also}", "inlined_partly")
     if home is not None:
-        return _in_module_cell(conn, build, home, facts, "fentry/fexit into" if fentry else None)
+        return _in_module_cell(conn, build, home, facts, "fentry/fexit into" if fentry else None, where)
     return _OK
 
 
 def _in_module_cell(
-    conn: sqlite3.Connection, build: int, home: str, facts: BuildFacts, btf_for: str | None
+    conn: sqlite3.Connection,
+    build: int,
+    home: str,
+    facts: BuildFacts,
+    btf_for: str | None,
+    where: str | None = None,
 ) -> Cell:
-    """✓ in module `home`; ✗ when what `btf_for` says ("fentry/fexit into")
-    needs the module's BTF and the config lacks it."""
+    """✓ in module `home` (or `where` says in which); ✗ when what `btf_for`
+    says ("fentry/fexit into") needs the module's BTF and the config lacks it."""
     if btf_for and facts.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
         return _fail(f"{gates.MODULE_BTF} is not set: {btf_for} module {home} need it", "config_missing")
-    return _ok(_in_module(conn, build, home))
+    return _ok(where or _in_module(conn, build, home))
 
 
 def _in_module(conn: sqlite3.Connection, build: int, module: str) -> str:
     """ "in module ext4 (must be loaded: ext4, jbd2, mbcache, crc16)"."""
     return f"in module {module} (must be loaded: {', '.join(q.module_chain(conn, build, module))})"
+
+
+def _in_copies(
+    conn: sqlite3.Connection, build: int, home: str, copies: list[places.ModuleCopy], attach: bool
+) -> str:
+    """Which module to load for which copy of a function several modules hold.
+    A probe (`attach`) reaches only the copies with a symbol of the name: one
+    such module is named alone ("in module kvm_intel (must be loaded: kvm_intel,
+    kvm); no symbol of that name in kvm"); several, or a `function:`, list each
+    ("in modules kvm, kvm_intel (must be loaded: kvm for kvm's copy; kvm_intel,
+    kvm for kvm_intel's copy)")."""
+    targets = [c.module for c in copies if c.exact] if attach else [c.module for c in copies]
+    if len(targets) <= 1:
+        module = targets[0] if targets else home
+        others = sorted({c.module for c in copies} - {module}) if attach else []
+        inlined = f"; no symbol of that name in {', '.join(others)}" if others else ""
+        return _in_module(conn, build, module) + inlined
+    loads = [f"{', '.join(q.module_chain(conn, build, m))} for {m}'s copy" for m in targets]
+    return f"in modules {', '.join(targets)} (must be loaded: {'; '.join(loads)})"
 
 
 def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: BuildFacts) -> Cell:
@@ -332,12 +366,17 @@ def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: Bu
             "in no build of the database (a placeholder its loader retargets? see --retarget)",
             "absent_everywhere",
         )
-    if facts.modules_read:
+    if facts.modules_read and facts.modules_complete:
         return _fail(f"absent (not in vmlinux or its {q.module_count(conn, build)} modules)", "absent")
     cu = q.defining_cu_in(conn, name, build)
     if cu is not None:
         return _fail(f"absent ({cu} is in vmlinux)", "absent")
-    return _unknown("not in vmlinux; modules not read", "not_recorded")
+    return _unknown(
+        "not in vmlinux or its loaded modules; the others not read"
+        if facts.modules_read
+        else "not in vmlinux; modules not read",
+        "not_recorded",
+    )
 
 
 def _unverified(
@@ -450,6 +489,8 @@ def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
 
 
 def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+    if not facts.syscalls_recorded:
+        return _unknown("syscall tables not recorded for this build (BTF-only input)", "not_recorded")
     number = q.syscall_number(conn, build, dep.name)
     return _ok(f"nr {number}") if number is not None else _fail("absent", "absent")
 

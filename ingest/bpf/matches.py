@@ -30,11 +30,11 @@ import re
 import sqlite3
 from typing import Any
 
-from ingest import cdecl
 from ingest.bpf.objects import essential_name
 from ingest.model import TypeGraph
 from ingest.queries import check as q
 from ingest.queries import typedefs as tq
+from ingest.types import cdecl
 
 _QUALIFIERS = re.compile(r"\b(const|volatile|restrict|_Atomic)\b\s*")
 _WORD = re.compile(r"[A-Za-z_]\w*")

@@ -86,7 +86,6 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import Symbol, SymbolTableSection
 
-from ingest import cdecl
 from ingest.bpf import alternatives, sections
 from ingest.bpf.abi import helper_name, map_type_name
 from ingest.bpf.alternatives import Access
@@ -96,6 +95,7 @@ from ingest.model import CType
 from ingest.readers import btf_ext
 from ingest.readers import btf_format as F
 from ingest.readers.btf import BtfInfo, read_btf, string_section
+from ingest.types import cdecl
 
 __all__ = ["BadBpfObject", "BpfObject", "Dependency", "Program", "parse_bpf_object", "read_bpf_object"]
 

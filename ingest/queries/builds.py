@@ -4,6 +4,7 @@ and the diff step read them."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from ingest import groups
@@ -109,6 +110,20 @@ def list_builds(conn: sqlite3.Connection) -> list[BuildListing]:
     """Every stored build, oldest version first."""
     rows = conn.execute("SELECT id, name, build_id, arch FROM builds ORDER BY version_sort, name")
     return list(map(BuildListing._make, rows))
+
+
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version the database was made or last upgraded by."""
+    return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+
+def build_records(conn: sqlite3.Connection, columns: Sequence[str]) -> list[dict[str, object]]:
+    """Every build as {column: value} over those of `columns` the builds table has, in id order
+    (a publication's manifest lists them whatever the schema's age)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(builds)")}
+    chosen = [c for c in columns if c in have]
+    rows = conn.execute(f"SELECT {', '.join(chosen)} FROM builds ORDER BY id")
+    return [dict(zip(chosen, row)) for row in rows]
 
 
 def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts | None:

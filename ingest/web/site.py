@@ -15,7 +15,7 @@ from datasette.database import Database
 from datasette.utils import sqlite_timelimit
 
 from ingest.queries.pages import ChangeFilter
-from ingest.web import check, diff, items, modules, overview, typedefs
+from ingest.web import check, diff, items, modules, notfound, overview, typedefs
 from ingest.web.cache import LRU
 from ingest.web.context import Context, Links, Page, decode, load_context
 from ingest.web.style import COLOURS, LEGEND
@@ -100,13 +100,25 @@ class Pages:
     async def function(self, name: str) -> Page:
         name = decode(name)
         return await self._run(
-            ("function", name), lambda conn: items.function_page(conn, self.context(conn), self.links, name)
+            ("function", name),
+            lambda conn: notfound.suggest(
+                conn,
+                self.context(conn),
+                items.function_page(conn, self.context(conn), self.links, name),
+                "functions",
+            ),
         )
 
     async def struct(self, name: str) -> Page:
         name = decode(name)
         return await self._run(
-            ("struct", name), lambda conn: items.struct_page(conn, self.context(conn), self.links, name)
+            ("struct", name),
+            lambda conn: notfound.suggest(
+                conn,
+                self.context(conn),
+                items.struct_page(conn, self.context(conn), self.links, name),
+                "types",
+            ),
         )
 
     async def typedef(self, name: str) -> Page:
@@ -118,16 +130,31 @@ class Pages:
     async def module(self, name: str) -> Page:
         name = decode(name)
         return await self._run(
-            ("module", name), lambda conn: modules.module_page(conn, self.context(conn), self.links, name)
+            ("module", name),
+            lambda conn: notfound.suggest(
+                conn,
+                self.context(conn),
+                modules.module_page(conn, self.context(conn), self.links, name),
+                "modules",
+            ),
         )
 
     async def surface(self, kind: str, name: str) -> Page:
         name = decode(name)
         if kind not in items.SURFACES:
             return {"kind": kind, "name": name, "found": False, "known_kind": False}
-        return await self._run(
-            (kind, name), lambda conn: items.surface_page(conn, self.context(conn), self.links, kind, name)
-        )
+        return await self._run((kind, name), lambda conn: self._surface(conn, kind, name))
+
+    def _surface(self, conn: sqlite3.Connection, kind: str, name: str) -> Page:
+        """A surface page; for a tracepoint named the way perf or libbpf write it,
+        a redirect to its page; for an unknown name, close names."""
+        ctx = self.context(conn)
+        page = items.surface_page(conn, ctx, self.links, kind, name)
+        if not page["found"] and kind == "tracepoint" and items.SURFACES[kind].table in ctx.tables:
+            page["redirect"] = notfound.tracepoint_redirect(conn, name)
+        if page.get("redirect"):
+            return page
+        return notfound.suggest(conn, ctx, page, items.SURFACES[kind].table)
 
     async def diff(self, build_a: str, build_b: str, request: object | None) -> Page:
         args = getattr(request, "args", {})
@@ -136,10 +163,15 @@ class Pages:
         )
         page = diff.page_number(args.get("page"))
         a, b = decode(build_a), decode(build_b)
-        return await self._run(
-            ("diff", a, b, *only, page),
-            lambda conn: diff.diff_page(conn, self.context(conn), self.links, a, b, only, page),
-        )
+        return await self._run(("diff", a, b, *only, page), lambda conn: self._diff(conn, a, b, only, page))
+
+    def _diff(self, conn: sqlite3.Connection, a: str, b: str, only: ChangeFilter, number: int) -> Page:
+        """The diff page of two builds; for builds named by their group labels, a redirect."""
+        ctx = self.context(conn)
+        out = diff.diff_page(conn, ctx, self.links, a, b, only, number)
+        if not out["known"]:
+            out["redirect"] = notfound.diff_redirect(ctx, a, b)
+        return out
 
     async def search(self, text: str | None, limit: int = overview.SEARCH_LIMIT) -> Page:
         text = (text or "").strip()

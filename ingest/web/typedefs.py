@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.cdecl import layout_text
 from ingest.model import Layout
 from ingest.queries import pages as pq
 from ingest.queries import typedefs as tq
+from ingest.types.cdecl import layout_text
 from ingest.web.context import Context, Page
 
 _TAGGED = ("struct ", "union ", "enum ")

@@ -21,7 +21,7 @@ modules added/removed by name, and functions, structs/unions/enums,
 tracepoints and kfuncs in both builds whose module (by name, vmlinux for none) differs:
 "moved into module" / "moved into vmlinux" (a type lives in the modules its
 layouts are stored with); from one module to another only when A's module is
-known not to hold it on B (diff_surfaces.moved_changes). A build whose modules
+known not to hold it on B (changes.surfaces.moved_changes). A build whose modules
 were not read cannot see module items: they are not reported added or removed
 against it.
 
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ingest import db
-from ingest.diff_surfaces import (
+from ingest.changes.surfaces import (
     SURFACE_DIFFS,
     SURFACE_ITEMS,
     absence_known,
@@ -66,7 +66,7 @@ from ingest.diff_surfaces import (
     moved_changes,
     one_home,
 )
-from ingest.diff_typedefs import typedef_changes
+from ingest.changes.typedefs import typedef_changes
 from ingest.errors import BadKind, UnknownBuild
 from ingest.queries import builds as stored
 from ingest.queries import diff as reads
