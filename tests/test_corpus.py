@@ -60,10 +60,10 @@ EXPECTED_FAILS: dict[tuple[str, str], tuple[str, str]] = {
         "no symbol in 6.1: a static inline in include/linux/pagemap.h, every call inlined",
     ),
     ("fexit:__page_cache_alloc", B612): (
-        "inlined_full",
-        "vmlinux no longer uses it, but the modules do: libceph.ko's DWARF has the inline subprogram "
-        "__page_cache_alloc (include/linux/pagemap.h:675) inlined into ceph_pagelist_append and "
-        "ceph_alloc_page_vector (GLOBAL FUNC symbols, readelf -sW), and no FUNC of that name",
+        "absent",
+        "vmlinux no longer uses it (filemap_alloc_folio_noprof is what is left); its CUs (mm/readahead.c, ...) "
+        "are in vmlinux. (With the modules read it is inlined_full: libceph.ko's DWARF has the inline "
+        "__page_cache_alloc of include/linux/pagemap.h:675 inside ceph_pagelist_append and ceph_alloc_page_vector.)",
     ),
     ("fentry:do_page_cache_ra", B61): ("inlined_full", "no symbol on amd64 6.1: inlined into its callers"),
     ("fentry:do_page_cache_ra", B612): ("inlined_full", "no symbol on amd64 6.12 either"),
@@ -118,7 +118,6 @@ WAYS_OUT: dict[tuple[str, str], set[str]] = {
         for b in (B61, B612)
     },
     ("fexit:__page_cache_alloc", B61): {"fexit:readahead_expand"},  # mm/readahead.c, GLOBAL FUNC + __fentry__
-    ("fexit:__page_cache_alloc", B612): {"fexit:ceph_pagelist_append", "fexit:ceph_alloc_page_vector"},
     # the successors (guesses): GLOBAL FUNC kmem_cache_alloc_noprof (6.10's allocation profiling rename),
     # migrate_misplaced_folio (6.8), both in the unit that defined the old name, with __fentry__
     ("kprobe:kmem_cache_alloc", B612): {"kprobe:kmem_cache_alloc_noprof"},
@@ -127,6 +126,13 @@ WAYS_OUT: dict[tuple[str, str], set[str]] = {
     # pahole -C inet_sock: 6.1 freebind:1 at 810:2, transparent:1 at 810:5, bind_address_no_port:1 at 811:0;
     # 6.12 `long unsigned int inet_flags` at 792 (added since 6.1: the bits live there since 6.6)
     **{(f"field:inet_sock.{bit}", B612): {"field:inet_sock.inet_flags"} for bit in INET_BITS},
+}
+
+#: ✗ cells with nothing to suggest, and why.
+NO_WAY_OUT = {
+    # its successor filemap_alloc_folio_noprof (mm/filemap.c) shares neither its unit's declaration
+    # file with a similar name nor its parameter types: no guess is made
+    ("fexit:__page_cache_alloc", B612),
 }
 
 #: Attach targets no build has: placeholders their loaders retarget
@@ -323,7 +329,7 @@ def test_every_failure_has_a_way_out(corpus, corpus_db):
             elif cell.level in ("ok", "unknown"):
                 assert not cell.suggestions  # computed for ✗ and ⚠ cells only
     print({k: sorted(v) for k, v in found.items()})
-    assert all(found.values()), [k for k, v in found.items() if not v]
+    assert {k for k, v in found.items() if not v} == NO_WAY_OUT & set(found)
     for key, wanted in WAYS_OUT.items():
         if key[1] in builds:
             assert wanted <= found[key], (key, found[key])

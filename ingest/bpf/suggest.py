@@ -23,7 +23,8 @@ from ingest.bpf.objects import Dependency
 from ingest.bpf.report import Cell, Column, Suggestion
 from ingest.queries import check as q
 from ingest.queries import suggest as sq
-from ingest.queries.check import BuildFacts, MemberRow
+from ingest.queries.builds import build_name
+from ingest.queries.check import BuildFacts
 
 _MAX = 5  # suggestions of one kind per cell
 _ALIKE = 0.6  # SequenceMatcher ratio from which two function names are alike
@@ -207,33 +208,35 @@ def _likeness(
 def field_neighbours(
     conn: sqlite3.Connection, path: str, column: Column, builds: Sequence[int]
 ) -> list[Suggestion]:
-    """For field `path` (root.member...) missing on `column`'s build: the members
-    of that struct there at the byte range it had on another build, and the
-    fields the stored diff says were added to the struct since the build compared with."""
+    """For field `path` (root.member) missing on `column`'s build: the members
+    the struct has there and not on the build that has the field (the build
+    compared with first: a rename or a move, as its diff would say), and the
+    members at (or next to) the bits the field had."""
     root, _, member = path.partition(".")
     if "." in member:
         return []  # nested paths: the neighbours of the first member would mislead
-    read = q.member_reader(conn)
-    here = [r for layout in q.layouts(conn, column.build_id, root) for r in read(layout)]
+    here = _offsets(conn, root, column.build_id)
     if not here:
         return []
-    old = _old_member(
-        conn, read, root, member, [b for b in (column.previous, *builds) if b and b != column.build_id]
-    )
-    out: list[Suggestion] = []
-    if column.previous is not None:
-        for change in q.changes(conn, column.previous, column.build_id, root, ("field added",)):
-            if change.detail and "." not in change.detail:
-                out.append(
-                    Suggestion(
-                        kind="field",
-                        target=f"field:{root}.{change.detail}",
-                        evidence=f"added to {root} since the build compared with ({change.new})",
-                        attachable=None,
-                    )
-                )
-    if old is not None:
-        out += _at_offset(root, member, old, _offsets(conn, root, column.build_id), {s.target for s in out})
+    for other in dict.fromkeys(b for b in (column.previous, *builds) if b and b != column.build_id):
+        there = _offsets(conn, root, other)
+        if member in there:
+            break
+    else:
+        return []
+    name = build_name(conn, other)
+    out = [
+        Suggestion(
+            kind="field",
+            target=f"field:{root}.{new}",
+            evidence=f"{text}: in {root} here, not on {name} (where {member} is)",
+            attachable=None,
+        )
+        for new, (_, _, text) in here.items()
+        if new not in there
+    ][:_MAX]
+    offset, size, _ = there[member]
+    out += _at_offset(root, member, (offset, offset + max(size, 1)), here, {s.target for s in out})
     return out[: _MAX * 2]
 
 
@@ -262,22 +265,6 @@ def _at_offset(
             )
         )
     return out
-
-
-def _old_member(
-    conn: sqlite3.Connection,
-    read: Callable[[int], list[MemberRow]],
-    root: str,
-    member: str,
-    builds: Sequence[int],
-) -> tuple[int, int] | None:
-    """(first bit, bit after) of `root.member` on the first build of `builds` that has it."""
-    for build in builds:
-        offsets = _offsets(conn, root, build)
-        if member in offsets:
-            offset, size, _ = offsets[member]
-            return offset, offset + max(size, 1)
-    return None
 
 
 def _offsets(conn: sqlite3.Connection, root: str, build: int) -> dict[str, tuple[int, int, str]]:
