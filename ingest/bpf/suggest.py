@@ -6,11 +6,12 @@ attach to or read instead on that build, from facts the database holds
   attachable or not on the build, and the trace events those functions fire;
 - only transformed copies: the copies' exact symbol names and whether each
   has an ftrace record (kprobe attaches to a copy by its name; fentry cannot);
-- absent, present on another build: a likely successor declared in the same
-  file with a similar name or the same parameter types, marked as a guess;
+- absent, present on another build: a likely successor defined by the same
+  compile unit and declared in the same file, with a similar name or the
+  same parameter types near the old line, marked as a guess;
 - not attachable: its attachable callers and the trace events it fires;
-- a missing field: the members at its old offset on this build, and the
-  fields the stored diff says were added to that struct since.
+- a missing field: the members the struct gained since the build that has
+  the field (where a rename or a move shows), then those over its old bits.
 """
 
 from __future__ import annotations
