@@ -10,12 +10,12 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from test_diff import compile_pair
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.programs import compile_pair
+
 _spec = importlib.util.spec_from_file_location("bench_storage", ROOT / "scripts" / "bench_storage.py")
 assert _spec is not None and _spec.loader is not None
 bench = importlib.util.module_from_spec(_spec)

@@ -8,7 +8,6 @@ import io
 import lzma
 import shutil
 import sqlite3
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from elftools.elf.elffile import ELFFile
 
 from ingest.cli import cli
 from ingest.origins import btfhub
+from tests.support.tools import build
 
 OTHER_C = "struct other { int a; long b; };\nint other_fn(struct other *o) { return o->a; }\n"
 
@@ -34,16 +34,12 @@ def _pack(path: Path, member: str, data: bytes) -> Path:
 @pytest.fixture(scope="module")
 def blobs(tmp_path_factory, program) -> tuple[bytes, bytes]:
     """Two different real BTF blobs."""
-    if shutil.which("pahole") is None:
-        pytest.skip("pahole (dwarves) makes the fixture's BTF")
     tmp = tmp_path_factory.mktemp("btfhub")
     elf = tmp / "prog"
     shutil.copy(program, elf)
-    subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
+    build(["pahole", "-J", elf])
     (tmp / "other.c").write_text(OTHER_C)
-    subprocess.run(
-        ["gcc", "-gbtf", "-c", "other.c", "-o", "other.o"], cwd=tmp, check=True, capture_output=True
-    )
+    build(["gcc", "-gbtf", "-c", "other.c", "-o", "other.o"], cwd=tmp)
     out = []
     for obj in (elf, tmp / "other.o"):
         with open(obj, "rb") as f:

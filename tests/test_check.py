@@ -4,13 +4,10 @@ whose statuses are known (tests/test_ingest.py, tests/test_diff.py)."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_diff import compile_pair
 
 from ingest import db, pipeline
 from ingest.bpf import check, objects, spec
@@ -18,23 +15,11 @@ from ingest.changes import diff
 from ingest.cli import cli
 from ingest.db import schema
 from ingest.errors import BadBpfObject, BadDependency, KernsurfError, NoDatabase, UnknownGroup
+from tests.support import FIXTURES, ROOT
+from tests.support.btf import btf_only
+from tests.support.programs import compile_bpf, compile_pair
 
-SOURCES = Path(__file__).parent / "fixtures" / "check"
-
-
-def compile_bpf(source: Path, out: Path) -> Path:
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed (make test installs it)")
-    proc = subprocess.run(
-        ["clang", "-target", "bpf", "-g", "-O2", "-c", str(source), "-o", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        if "bpf/bpf_helpers.h" in proc.stderr:
-            pytest.skip("libbpf-dev headers are missing (make test installs them)")
-        raise RuntimeError(proc.stderr)
-    return out
+SOURCES = FIXTURES / "check"
 
 
 @pytest.fixture(scope="module")
@@ -380,7 +365,7 @@ def test_check_objects_is_the_whole_command(hooks, program_db, tmp_path):
 def test_every_reason_code_is_documented():
     from ingest.bpf import report
 
-    concepts = (Path(__file__).parent.parent / "docs" / "concepts.md").read_text()
+    concepts = (ROOT / "docs" / "concepts.md").read_text()
     assert set(report.REASONS) == set(report.REASON_LEVELS)
     for code in report.REASONS:
         assert f"`{code}`" in concepts, code
@@ -512,24 +497,9 @@ def test_config_gates(gated_db, program_db):
 def test_btf_only_build_gives_no_false_failure(tmp_path, program):
     """A BTF blob with its symbol map (like /sys/kernel/btf/vmlinux with
     /proc/kallsyms): no ftrace records, no kprobe blacklist, no trace events."""
-    if shutil.which("pahole") is None or shutil.which("nm") is None:
-        pytest.skip("pahole (dwarves) and nm (binutils) are needed to make the BTF blob")
-    elf = tmp_path / "prog"
-    shutil.copy(program, elf)
-    subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
-    from elftools.elf.elffile import ELFFile
-
-    with open(elf, "rb") as f:
-        (tmp_path / "vmlinux.btf").write_bytes(ELFFile(f).get_section_by_name(".BTF").data())
-    nm = subprocess.run(["nm", "-n", str(program)], check=True, capture_output=True, text=True).stdout
-    (tmp_path / "System.map").write_text(nm)
+    blob, system_map = btf_only(program, tmp_path)
     path = tmp_path / "btf.db"
-    pipeline.ingest(
-        tmp_path / "vmlinux.btf",
-        path,
-        pipeline.Identity(release="9.9.9-btf"),
-        kallsyms=tmp_path / "System.map",
-    )
+    pipeline.ingest(blob, path, pipeline.Identity(release="9.9.9-btf"), kallsyms=system_map)
     deps = [
         "kprobe:external_add",
         "fentry:external_add",
@@ -561,7 +531,7 @@ def test_the_documented_ci_step_runs(hooks, program_db, tmp_path):
 
     import yaml
 
-    text = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
+    text = (ROOT / "docs" / "ci.md").read_text()
     blocks = [yaml.safe_load(block.split("```", 1)[0]) for block in text.split("```yaml\n")[1:]]
     commands = [
         line.strip()

@@ -23,11 +23,10 @@ import pytest
 
 from ingest import pipeline
 from ingest.bpf import check
+from tests.support.kernel import KERNEL_612
 
-pytestmark = pytest.mark.real_kernel
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow]
 VERSION = "0.26.0+ds-1"
-CACHE = Path.home() / ".cache" / "kernsurf" / "debian"
-KERNEL_612 = CACHE / "linux-image-6.12.113+deb13-amd64-dbg_6.12.113-1_amd64" / "vmlinux"
 B61, B612 = "6.1.0-56-amd64", "6.12.113+deb13-amd64"
 EM_BPF = 247
 

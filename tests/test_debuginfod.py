@@ -23,14 +23,10 @@ from click.testing import CliRunner
 
 from ingest.archive import debuginfod
 from ingest.cli import cli
+from tests.support.site import free_port
+from tests.support.tools import build, require
 
 MODULE_C = "struct mod_state { int a; long b; };\nint mod_open(struct mod_state *s) { return s->a; }\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _build_id(path: Path) -> str:
@@ -46,18 +42,17 @@ def _note(build_id: str) -> bytes:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, program) -> Iterator[tuple[str, Path, Path]]:
     """(server URL, the served vmlinux, the served module) of a debuginfod on loopback."""
-    if shutil.which("debuginfod") is None or shutil.which("readelf") is None:
-        pytest.skip("debuginfod (Debian package debuginfod) and readelf are needed")
+    require("debuginfod", "readelf")
     tmp = tmp_path_factory.mktemp("debuginfod")
     files = tmp / "files"
     files.mkdir()
     vmlinux = files / "vmlinux"
     shutil.copy(program, vmlinux)
     (tmp / "mymod.c").write_text(MODULE_C)
-    subprocess.run(["gcc", "-g", "-c", "mymod.c", "-o", "mymod.o"], cwd=tmp, check=True)
+    build(["gcc", "-g", "-c", "mymod.c", "-o", "mymod.o"], cwd=tmp)
     module = files / "mymod.ko"
-    subprocess.run(["ld", "-r", "--build-id", str(tmp / "mymod.o"), "-o", str(module)], check=True)
-    port = _free_port()
+    build(["ld", "-r", "--build-id", tmp / "mymod.o", "-o", module])
+    port = free_port()
     log = open(tmp / "debuginfod.log", "wb")
     proc = subprocess.Popen(
         [
@@ -105,7 +100,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 def test_fetch_by_build_id_from_the_second_server(served, cache, monkeypatch):
     url, vmlinux, _ = served
-    dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens: the next server is asked
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the next server is asked
     monkeypatch.setenv("DEBUGINFOD_URLS", f"{dead} {url}")
     build_id = _build_id(vmlinux)
     result = CliRunner().invoke(cli, ["fetch", "debuginfod", build_id])
@@ -263,12 +258,11 @@ def test_a_file_with_another_build_id_is_refused(flaky, cache):
 @pytest.mark.real_kernel
 def test_the_real_vmlinux_through_a_real_debuginfod(tmp_path, cache, real_kernel):
     """The cached Debian 6.1.0-56 vmlinux (633 MB) served by debuginfod and fetched by its build-id."""
-    if shutil.which("debuginfod") is None or shutil.which("readelf") is None:
-        pytest.skip("debuginfod (Debian package debuginfod) and readelf are needed")
+    require("debuginfod", "readelf")
     files = tmp_path / "files"
     files.mkdir()
     (files / "vmlinux").symlink_to(real_kernel)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             "debuginfod",

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REAL_KERNEL
 
 from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
 from ingest.queries import builds
 from ingest.types.layouts import layout_digest
-
-FIXTURE = Path(__file__).parent / "fixtures" / "diff" / "pair.c"
+from tests.support.kernel import KERNEL_612, REAL_KERNEL
+from tests.support.programs import compile_pair
+from tests.support.tools import build, require
 
 #: item name -> the exact change rows (item_kind, change_kind, detail, old, new) from A to B.
 EXPECTED = {
@@ -92,17 +92,6 @@ EXPECTED = {
 }
 
 
-def compile_pair(dest: Path) -> tuple[Path, Path]:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    shutil.copy(FIXTURE, dest / "pair.c")
-    out = []
-    for label, flags in (("a", []), ("b", ["-DB"])):
-        subprocess.run(["gcc", "-O2", "-g", *flags, "-o", label, "pair.c"], cwd=dest, check=True)
-        out.append(dest / label)
-    return out[0], out[1]
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> tuple[Path, Path]:
     return compile_pair(tmp_path_factory.mktemp("pair"))
@@ -117,10 +106,8 @@ def pair_db(request, tmp_path_factory, pair) -> Path:
     path = tmp / "pair.db"
     for elf in pair:
         if request.param == "btf":
-            if shutil.which("pahole") is None:
-                pytest.skip("pahole missing (make test installs dwarves)")
             elf = Path(shutil.copy(elf, tmp / elf.name))
-            subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
+            build(["pahole", "-J", elf])
         pipeline.ingest(elf, path, pipeline.Identity(label=elf.name), jobs=1)
     if request.param == "btf":
         assert sqlite3.connect(path).execute("SELECT min(has_btf) FROM builds").fetchone() == (1,)
@@ -396,8 +383,6 @@ def test_cli_unknown_build_lists_the_builds(pair_db):
 
 # --------------------------------------------------------------------------- real kernels
 
-KERNEL_612 = REAL_KERNEL.parents[1] / "linux-image-6.12.113+deb13-amd64-dbg_6.12.113-1_amd64" / "vmlinux"
-
 
 def pahole_layout(vmlinux: Path, struct: str) -> tuple[int, dict[str, int]]:
     """(size, {member: bit offset}) as pahole prints them: top-level members and
@@ -447,6 +432,7 @@ def real_pair_db(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @pytest.mark.parametrize(
     "struct", ["file_operations", "file", "inode", "task_struct", "net_device", "bpf_map"]
@@ -456,8 +442,7 @@ def test_real_struct_changes_agree_with_pahole(real_pair_db, struct):
     amd64 are what pahole shows for the two vmlinux files. (A member that moved
     into or out of an anonymous union, like file.f_pos_lock, is one member
     whose offset changed, as C code sees it: pahole_layout lifts those too.)"""
-    if shutil.which("pahole") is None:
-        pytest.skip("pahole missing (make test installs dwarves)")
+    require("pahole")
     size_a, a = pahole_layout(REAL_KERNEL, struct)
     size_b, b = pahole_layout(KERNEL_612, struct)
     expected = set()
@@ -486,6 +471,7 @@ def test_real_struct_changes_agree_with_pahole(real_pair_db, struct):
     assert got == expected
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_diff_is_fast_and_typed(real_pair_db):
     import time

@@ -13,7 +13,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from frontend_support import ROOT, SOURCES, Site, binary, build_frontend_db, variant
+
+from tests.support import ROOT
+from tests.support.site import SOURCES, Site, binary, build_frontend_db, text, variant
 
 
 def line_of(file: str, text: str) -> int:
@@ -31,12 +33,6 @@ def nm_range(prog: Path, symbol: str) -> str:
             start, size = int(parts[0], 16), int(parts[1], 16)
             return f"{start:x}-{start + size:x}"
     raise AssertionError(f"{symbol} not in nm output")
-
-
-def text(response) -> str:
-    """The visible text of an HTML page: tags stripped, entities decoded."""
-    body = re.sub(r"<(style|script)\b.*?</\1>", "", response.text, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", "", body))
 
 
 @pytest.fixture(scope="session")

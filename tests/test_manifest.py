@@ -4,9 +4,7 @@ here standing in for kernels: no network."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -20,8 +18,7 @@ from ingest.catalog.manifest import ManifestError
 from ingest.cli import cli
 from ingest.errors import MirrorError
 from ingest.queries import builds
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 THREE = """\
 builds:
@@ -229,27 +226,7 @@ def test_missing_file(tmp_path):
         manifest.load(tmp_path / "nope.yml")
 
 
-# --------------------------------------------------------------------------- tiny ELF "kernels"
-
-SOURCE = "int helper(int x) { return x * 3; }\nint main(void) { return helper(2); }\n"
-
-
-@pytest.fixture(scope="session")
-def elves(tmp_path_factory):
-    """make(n) -> a small ELF with DWARF whose build-id is n: distinct builds for the database."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    work = tmp_path_factory.mktemp("elves")
-    (work / "k.c").write_text(SOURCE)
-    subprocess.run(["gcc", "-g", "-O1", "-c", "k.c", "-o", "k.o"], cwd=work, check=True)
-
-    def make(n: int) -> Path:
-        out = work / f"vmlinux-{n}"
-        if not out.exists():
-            subprocess.run(["gcc", f"-Wl,--build-id=0x{n:040x}", "k.o", "-o", out.name], cwd=work, check=True)
-        return out
-
-    return make
+# --------------------------------------------------------------------------- tiny ELF "kernels" (conftest.elves)
 
 
 class FakeFetcher:

@@ -17,22 +17,21 @@ own archive reader; both kept in the cache directory."""
 from __future__ import annotations
 
 import gzip
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from conftest import REAL_KERNEL
-from test_kernel_oracle import PLACEHOLDER, parse_console
-from test_kernel_oracle import _vmlinuz as amd64_vmlinuz
 
 from ingest import pipeline
 from ingest.readers import kmod
+from tests.support import FIXTURES
+from tests.support.kernel import CACHE, REAL_KERNEL
+from tests.support.qemu import PLACEHOLDER, parse_console, vmlinuz
+from tests.support.tools import require
 
-INIT = Path(__file__).parent / "fixtures" / "oracle" / "init.c"
-CACHE = REAL_KERNEL.parent.parent
+INIT = FIXTURES / "oracle" / "init.c"
 #: xfs and what it needs, in load order (xfs.ko: depends=libcrc32c; libcrc32c asks
 #: the crypto API for "crc32c", which CONFIG_CRYPTO_CRC32C=m puts in crc32c_generic.ko)
 MODULES = ("crypto/crc32c_generic.ko", "lib/libcrc32c.ko", "fs/xfs/xfs.ko")
@@ -76,7 +75,7 @@ TARGETS = {
 def _kernel(target: Target) -> Path:
     """The booting kernel (vmlinuz) of `target`'s release."""
     if target.arch == "amd64":
-        return amd64_vmlinuz()
+        return vmlinuz()
     from ingest.archive import debian, store
     from ingest.errors import KernsurfError
 
@@ -152,15 +151,14 @@ def _db(target: Target, tmp: Path) -> Path:
 @pytest.fixture(scope="module", params=sorted(TARGETS))
 def booted(request, tmp_path_factory) -> tuple[list[str], Path]:
     target = TARGETS[request.param]
-    for tool in (target.qemu[0], target.cc, target.strip, "cpio"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+    require(target.qemu[0], target.cc, target.strip, "cpio")
     if not all((target.vmlinux.parent / "modules" / f"{rel}.zst").exists() for rel in MODULES):
         pytest.skip(f"no cached {target.release} image with its modules")
     tmp = tmp_path_factory.mktemp(f"oracle-{target.arch}")
     return _boot(target, tmp), _db(target, tmp)
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @pytest.mark.qemu
 def test_xfs_lines_equal_the_recorded_ftrace_symbols(booted):

@@ -24,22 +24,23 @@ removed).
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import compile_program
-from frontend_support import Site
-from modules_support import VMLINUX_61, module_file, module_tree
 
 from ingest import db, pipeline
 from ingest.bpf import check
 from ingest.changes import diff
 from ingest.web import items
 from ingest.web.context import Links, load_context
+from tests.support import FIXTURES
+from tests.support.kernel import REAL_KERNEL, module_subset
+from tests.support.modules import link_module
+from tests.support.programs import compile_program
+from tests.support.site import Site
 
-SRC = Path(__file__).parent / "fixtures" / "places"
-FLAGS = ["-c", "-g", "-O2", "-fno-pic", "-mcmodel=kernel", "-pg", "-mfentry", "-mrecord-mcount"]
+SRC = FIXTURES / "places"
+FLAGS = ["-g", "-O2", "-fno-pic", "-mcmodel=kernel", "-pg", "-mfentry", "-mrecord-mcount"]
 LAYOUTS = {
     "A": {"kvm": "arch/x86/kvm/kvm.ko", "kvm_intel": "arch/x86/kvm/kvm-intel.ko"},
     "B": {"kvm": "a/kvm.ko", "kvm_intel": "b/kvm-intel.ko"},
@@ -48,18 +49,10 @@ LAYOUTS = {
 
 
 def _modules(dest: Path) -> dict[str, Path]:
-    if shutil.which("gcc") is None or shutil.which("ld") is None:
-        pytest.skip("gcc / ld not installed")
-    out = {}
-    for name, sources in (("kvm", ["kvm_main.c", "kvm_util.c"]), ("kvm_intel", ["vmx.c"])):
-        objs = []
-        for src in sources:
-            obj = dest / f"{src}.o"
-            subprocess.run(["gcc", *FLAGS, "-o", obj, SRC / src], check=True)
-            objs.append(obj)
-        out[name] = dest / f"{name}.ko"
-        subprocess.run(["ld", "-r", "-o", out[name], *objs], check=True)
-    return out
+    return {
+        name: link_module(dest / f"{name}.ko", [SRC / s for s in sources], FLAGS)
+        for name, sources in (("kvm", ["kvm_main.c", "kvm_util.c"]), ("kvm_intel", ["vmx.c"]))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -193,23 +186,21 @@ def test_404_suggests_close_names(site):
 @pytest.fixture(scope="module")
 def kvm_db(tmp_path_factory) -> Path:
     """6.1.0-56's vmlinux with kvm.ko, kvm-intel.ko, kvm-amd.ko and irqbypass.ko of its package."""
-    if not VMLINUX_61.exists() or module_tree() is None:
-        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
-    tree = tmp_path_factory.mktemp("kvm-tree") / "kernel"
-    for rel in (
-        "arch/x86/kvm/kvm.ko",
-        "arch/x86/kvm/kvm-intel.ko",
-        "arch/x86/kvm/kvm-amd.ko",
-        "virt/lib/irqbypass.ko",
-    ):
-        found = module_file(rel)
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tree / (rel + found.name.removeprefix(Path(rel).name))).symlink_to(found)
+    tree = module_subset(
+        tmp_path_factory.mktemp("kvm-tree"),
+        (
+            "arch/x86/kvm/kvm.ko",
+            "arch/x86/kvm/kvm-intel.ko",
+            "arch/x86/kvm/kvm-amd.ko",
+            "virt/lib/irqbypass.ko",
+        ),
+    )
     path = tmp_path_factory.mktemp("kvm-db") / "k.db"
-    pipeline.ingest(VMLINUX_61, path, pipeline.Identity(distro="debian"), modules=tree)
+    pipeline.ingest(REAL_KERNEL, path, pipeline.Identity(distro="debian"), modules=tree)
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_kvm_copies(kvm_db):
     # readelf -sW: kvm-intel.ko has `kvm_register_read_raw` (FUNC LOCAL), kvm-amd.ko only
@@ -245,6 +236,7 @@ def test_real_kvm_copies(kvm_db):
     assert row["status"].endswith("Full Inline ⚠️ · in module kvm")
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_tracepoint_spellings(kvm_db):
     conn = db.connect(kvm_db)

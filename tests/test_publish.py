@@ -32,9 +32,9 @@ from ingest.errors import (
 from ingest.publish import artefact as publish
 from ingest.publish import pull
 from ingest.web import serve
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from tests.support import FIXTURES, ROOT
+from tests.support.checkout import copy_sources
+from tests.support.programs import compile_bpf
 
 # --------------------------------------------------------------------------- a file server on loopback
 
@@ -421,9 +421,7 @@ def _run_action(inputs: dict[str, str], workspace: Path, path: str) -> tuple[int
 
 @pytest.fixture
 def bpf_object(tmp_path) -> Path:
-    from test_check import SOURCES, compile_bpf
-
-    return compile_bpf(SOURCES / "hooks.bpf.c", tmp_path / "hooks.bpf.o")
+    return compile_bpf(FIXTURES / "check" / "hooks.bpf.c", tmp_path / "hooks.bpf.o")
 
 
 def test_the_action_pulls_checks_writes_the_summary_and_fails_by_fail_on(site, bpf_object, tmp_path):
@@ -454,15 +452,7 @@ def test_the_action_installs_kernsurf_from_its_own_checkout(tmp_path):
     """The install step as the runner runs it: a venv in RUNNER_TEMP, pip install of the
     action's directory (a copy of the sources; PIP_NO_DEPS keeps it to kernsurf itself),
     its bin on GITHUB_PATH for the next steps. ~16 s: pip fetches setuptools from PyPI."""
-    from test_wheel import SOURCES
-
-    action = tmp_path / "action"
-    action.mkdir()
-    for name in SOURCES:
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, action / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(ROOT / name, action / name)
+    action = copy_sources(tmp_path / "action")
     install = _action_steps()[0]
     env = dict(os.environ, PIP_NO_DEPS="1", RUNNER_TEMP=str(tmp_path / "runner"))
     env |= {"GITHUB_ACTION_PATH": str(action), "GITHUB_PATH": str(tmp_path / "github_path"), "INSTALL": ""}

@@ -9,7 +9,6 @@ import functools
 import http.server
 import shutil
 import sqlite3
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,11 @@ from pathlib import Path
 import pytest
 import zstandard
 from click.testing import CliRunner
-from conftest import compile_program
-from test_modules_readers import _build as build_modules
 
 from ingest.cli import cli
+from tests.support.modules import build_modules
+from tests.support.programs import compile_program
+from tests.support.tools import build, require
 
 pytest.importorskip("libarchive", reason="libarchive-c (the rpm extra) reads RPMs")
 
@@ -64,19 +64,14 @@ def _rpm(tmp: Path, payload: str, version: str, release: str, files: dict[str, P
         )
     )
     top = tmp / "top"
-    subprocess.run(
-        ["rpmbuild", "-bb", "--target", "x86_64", "--define", f"_topdir {top}", str(spec)],
-        check=True,
-        capture_output=True,
-    )
+    build(["rpmbuild", "-bb", "--target", "x86_64", "--define", f"_topdir {top}", spec])
     return top / "RPMS" / "x86_64" / f"kernel-debuginfo-{version}-{release}.x86_64.rpm"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, object]:
     """A repository directory with one kernel-debuginfo per payload compression, plus one without vmlinux."""
-    if shutil.which("rpmbuild") is None or shutil.which("createrepo_c") is None:
-        pytest.skip("rpmbuild (Debian package rpm) and createrepo_c (createrepo-c) build the repository")
+    require("rpmbuild", "createrepo_c")
     tmp = tmp_path_factory.mktemp("rpm")
     program = compile_program(tmp / "p", "dwarf5")
     module = build_modules("amd64", tmp)["alpha"]
@@ -87,7 +82,7 @@ def built(tmp_path_factory) -> dict[str, object]:
         files = {"vmlinux": program, "kernel/net/alpha.ko.debug": module}
         shutil.copy(_rpm(tmp, payload, "6.8.5", release, files), repo)
     shutil.copy(_rpm(tmp, "zstd", "6.8.6", "100.fc40", {"kernel/net/alpha.ko.debug": module}), repo)
-    subprocess.run(["createrepo_c", "-q", str(repo.parent)], check=True)
+    build(["createrepo_c", "-q", repo.parent])
     return {"repo": repo.parent, "program": program.read_bytes(), "module": module.read_bytes()}
 
 

@@ -25,6 +25,7 @@ from elftools.elf.elffile import ELFFile
 from ingest.cli import cli
 from ingest.origins import running
 from ingest.readers import procfs
+from tests.support.tools import build, require
 
 SYS_BTF = Path("/sys/kernel/btf/vmlinux")
 
@@ -78,19 +79,15 @@ def _note(name: bytes, kind: int, desc: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def fixture_root(tmp_path_factory) -> Path:
     """A /sys + /proc + /boot tree of a kernel with one loaded module `mymod` and tracefs mounted."""
-    if not all(shutil.which(t) for t in ("gcc", "pahole", "nm")):
-        pytest.skip("gcc, pahole (dwarves) and nm (binutils) make the fixture's BTF")
     src = tmp_path_factory.mktemp("src")
     root = tmp_path_factory.mktemp("root")
     (src / "vmlinux.c").write_text(VMLINUX_C)
     (src / "mymod.c").write_text(MODULE_C)
     for name in ("vmlinux", "mymod"):
-        subprocess.run(["gcc", "-g", "-O0", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=src, check=True)
-    subprocess.run(["pahole", "-J", "vmlinux.o"], cwd=src, check=True, capture_output=True)
+        build(["gcc", "-g", "-O0", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=src)
+    build(["pahole", "-J", "vmlinux.o"], cwd=src)
     # Split BTF of the module over vmlinux's, as the kernel build makes for each .ko.
-    subprocess.run(
-        ["pahole", "-J", "--btf_base", "vmlinux.o", "mymod.o"], cwd=src, check=True, capture_output=True
-    )
+    build(["pahole", "-J", "--btf_base", "vmlinux.o", "mymod.o"], cwd=src)
     btf = root / "sys/kernel/btf"
     btf.mkdir(parents=True)
     (btf / "vmlinux").write_bytes(_btf_of(src / "vmlinux.o"))
@@ -104,7 +101,7 @@ def fixture_root(tmp_path_factory) -> Path:
     )
     lines = []
     for obj, tag in (("vmlinux.o", ""), ("mymod.o", "\t[mymod]")):
-        nm = subprocess.run(["nm", obj], cwd=src, check=True, capture_output=True, text=True).stdout
+        nm = build(["nm", obj], cwd=src)
         base = 0xFFFFFFFF81000000 if not tag else 0xFFFFFFFFC0000000
         for line in nm.splitlines():
             parts = line.split()
@@ -299,8 +296,7 @@ def test_machine_identity(machine_db):
 def test_machine_btf_and_kallsyms_agree(machine_db):
     """Every BTF FUNC names a function; bpftool counts the same FUNC names, and
     nearly all of them have a text symbol in /proc/kallsyms."""
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool is the oracle for the FUNC count")
+    require("bpftool")
     out = subprocess.run(
         ["bpftool", "btf", "dump", "file", str(SYS_BTF)], capture_output=True, text=True, check=True
     )

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import zstandard
 from click.testing import CliRunner
-from conftest import compile_program
-from test_archive import FakeMirror, _handler, build_deb
-from test_modules_readers import _build as build_modules
 
 from ingest.archive import ubuntu
 from ingest.catalog import manifest
 from ingest.cli import cli
+from tests.support.mirror import build_deb, serving
+from tests.support.modules import build_modules
+from tests.support.programs import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBLE = "6.8.0-31-generic"
@@ -51,48 +51,39 @@ def ddeb_entries(rel: str, vmlinux: bytes, module: bytes) -> list[tuple]:
 @pytest.fixture
 def mirror(tmp_path, monkeypatch, images):
     """A ddebs mirror (/ddebs) and main archive (/ubuntu): noble (zstd) and focal (xz) kernels."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    fake = FakeMirror()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv(ubuntu.ENV_DDEBS, fake.url + "/ddebs")
-    monkeypatch.setenv(ubuntu.ENV_ARCHIVE, fake.url + "/ubuntu")
-    for rel, suite, version, body, kind in (
-        (NOBLE, "noble-updates", "6.8.0-31.31", images["noble"], "zst"),
-        (FOCAL, "focal", "5.4.0-26.30", images["focal"], "xz"),
-    ):
+    with serving() as fake:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        monkeypatch.setenv(ubuntu.ENV_DDEBS, fake.url + "/ddebs")
+        monkeypatch.setenv(ubuntu.ENV_ARCHIVE, fake.url + "/ubuntu")
+        for rel, suite, version, body, kind in (
+            (NOBLE, "noble-updates", "6.8.0-31.31", images["noble"], "zst"),
+            (FOCAL, "focal", "5.4.0-26.30", images["focal"], "xz"),
+        ):
+            fake.add(
+                f"linux-image-unsigned-{rel}-dbgsym",
+                version,
+                build_deb(ddeb_entries(rel, body, images["module"]), kind),
+                suite=suite,
+                archive="ddebs",
+            )
+            fake.add(
+                f"linux-modules-{rel}",
+                version,
+                build_deb([(f"boot/config-{rel}", CONFIG)], kind),
+                suite=suite,
+                archive="ubuntu",
+            )
         fake.add(
-            f"linux-image-unsigned-{rel}-dbgsym",
-            version,
-            build_deb(ddeb_entries(rel, body, images["module"]), kind),
-            suite=suite,
+            "linux-image-unsigned-6.8.0-1008-aws-dbgsym", "6.8.0-1008.8", b"x", suite="noble", archive="ddebs"
+        )
+        fake.add(
+            "linux-image-unsigned-6.8.0-1009-aws-dbgsym",
+            "6.8.0-1009.9",
+            b"y",
+            suite="noble-updates",
             archive="ddebs",
         )
-        fake.add(
-            f"linux-modules-{rel}",
-            version,
-            build_deb([(f"boot/config-{rel}", CONFIG)], kind),
-            suite=suite,
-            archive="ubuntu",
-        )
-    fake.add(
-        "linux-image-unsigned-6.8.0-1008-aws-dbgsym", "6.8.0-1008.8", b"x", suite="noble", archive="ddebs"
-    )
-    fake.add(
-        "linux-image-unsigned-6.8.0-1009-aws-dbgsym",
-        "6.8.0-1009.9",
-        b"y",
-        suite="noble-updates",
-        archive="ddebs",
-    )
-    yield fake
-    server.shutdown()
-    server.server_close()
+        yield fake
 
 
 def _cache(tmp_path: Path) -> Path:

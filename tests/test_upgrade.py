@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from elftools.elf.elffile import ELFFile
 
 from ingest.cli import cli
+from tests.support.tools import build, require
 
 
 def _note(name: bytes, kind: int, desc: bytes) -> bytes:
@@ -30,15 +31,14 @@ def _note(name: bytes, kind: int, desc: bytes) -> bytes:
 @pytest.fixture
 def poor_and_rich(tmp_path, program) -> tuple[Path, Path]:
     """(a running-system root of the program, a copy of the program with DWARF)."""
-    if not all(shutil.which(t) for t in ("pahole", "nm", "readelf")):
-        pytest.skip("pahole (dwarves), nm and readelf (binutils) make the fixture")
+    require("pahole", "nm", "readelf")
     rich = tmp_path / "vmlinux"
     shutil.copy(program, rich)
     notes = subprocess.run(["readelf", "-n", str(rich)], capture_output=True, text=True, check=True).stdout
     build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
     with_btf = tmp_path / "with_btf"
     shutil.copy(program, with_btf)
-    subprocess.run(["pahole", "-J", str(with_btf)], check=True, capture_output=True)
+    build(["pahole", "-J", with_btf])
     with open(with_btf, "rb") as f:
         btf = ELFFile(f).get_section_by_name(".BTF").data()
     root = tmp_path / "root"
@@ -49,7 +49,7 @@ def poor_and_rich(tmp_path, program) -> tuple[Path, Path]:
     (root / "proc/version").write_text(
         "Linux version 6.9.0-fixture (b@h) (gcc (GCC) 12.2.0, GNU ld 2.40) #1 SMP\n"
     )
-    nm = subprocess.run(["nm", str(program)], capture_output=True, text=True, check=True).stdout
+    nm = build(["nm", program])
     (root / "proc/kallsyms").write_text("\n".join(line for line in nm.splitlines() if len(line.split()) == 3))
     (root / "proc/config.gz").write_bytes(
         gzip.compress(b"CONFIG_BPF_SYSCALL=y\n# CONFIG_KPROBES is not set\n")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from frontend_support import build_frontend_db, variant
 
 from ingest.join import classify
 from ingest.queries.pages import ChangeFilter
 from ingest.web import charts, check, diff, forms, items, overview
 from ingest.web.context import Context, Links, load_context
+from tests.support.site import build_frontend_db, variant
 
 #: A series (v1 -> v2) and variants whose baseline is v2: cloud (v1) and again (v2).
 GROUPS_SQL = """

@@ -7,6 +7,7 @@ import posixpath
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ingest.model import CallEdge, Instance, Layout, Prototype, Symbol, Typedef
@@ -121,39 +122,67 @@ class UnitPart(NamedTuple):
 def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | None = None) -> UnitPart:
     """Instance identity (docs/concepts.md#instances) and caller edges
     (#callers) of one image's units; `module` tags the instances."""
-    subs: dict[int, Sub] = {}
-    sub_cu: dict[int, int] = {}
-    cu_names: list[str | None] = []
-    comp_dirs: list[str | None] = []
-    edges: list[Edge] = []
-    dwarf_protos: dict[str, Prototype] = {}
-    dwarf_from_decl: dict[str, bool] = {}
-    dwarf_layouts: list[Layout] = []
+    walked = _gather(units)
+    norm = PathNormaliser(walked.cu_names, walked.comp_dirs)
+    instances, die_instance = _instances(walked, norm, module)
+    calls = _caller_edges(walked.edges, die_instance, instances)
+    _addresses_from_symbols(instances, symbols)
+    return UnitPart(
+        instances=instances,
+        calls=calls,
+        prototypes=walked.prototypes,
+        layouts=walked.layouts,
+        typedefs=list(walked.typedefs.values()),
+    )
+
+
+@dataclass(slots=True)
+class _Walked:
+    """The units' facts gathered in unit order."""
+
+    subs: dict[int, Sub] = field(default_factory=dict)  # by DIE offset
+    sub_cu: dict[int, int] = field(default_factory=dict)  # DIE offset -> index of its unit
+    cu_names: list[str | None] = field(default_factory=list)
+    comp_dirs: list[str | None] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    prototypes: dict[str, Prototype] = field(default_factory=dict)  # a definition's before a declaration's
+    layouts: list[Layout] = field(default_factory=list)
+    typedefs: dict[tuple[str, str, str], Typedef] = field(default_factory=dict)  # the first of each
+
+
+def _gather(units: Iterable[UnitFacts]) -> _Walked:
+    walked = _Walked()
+    from_decl: dict[str, bool] = {}
     layout_keys: set[tuple] = set()
-    dwarf_typedefs: dict[tuple[str, str, str], Typedef] = {}
     for u in units:
-        index = len(cu_names)
-        cu_names.append(u.name)
-        comp_dirs.append(u.comp_dir)
+        index = len(walked.cu_names)
+        walked.cu_names.append(u.name)
+        walked.comp_dirs.append(u.comp_dir)
         for s in u.subs:
-            subs[s.die] = s
-            sub_cu[s.die] = index
-        edges.extend(u.edges)
-        for name, (unit_proto, from_decl) in u.prototypes.items():
-            if name not in dwarf_protos or (dwarf_from_decl[name] and not from_decl):
-                dwarf_protos[name], dwarf_from_decl[name] = unit_proto, from_decl
+            walked.subs[s.die] = s
+            walked.sub_cu[s.die] = index
+        walked.edges.extend(u.edges)
+        for name, (unit_proto, decl) in u.prototypes.items():
+            if name not in walked.prototypes or (from_decl[name] and not decl):
+                walked.prototypes[name], from_decl[name] = unit_proto, decl
         # Workers drop the types they walked before, each on its own: keep the
         # first of each in unit order, as one process walking them all would.
         for lay in u.layouts:
             if (key := cdecl.layout_key(lay)) not in layout_keys:
                 layout_keys.add(key)
-                dwarf_layouts.append(lay)
+                walked.layouts.append(lay)
         for typedef in u.typedefs:
-            dwarf_typedefs.setdefault(typedef.key(), typedef)
-    norm = PathNormaliser(cu_names, comp_dirs)
-    cu_paths = [norm(n) for n in cu_names]
+            walked.typedefs.setdefault(typedef.key(), typedef)
+    return walked
 
-    # Instances: one per external name, one per (name, location, CU) for statics.
+
+def _instances(
+    walked: _Walked, norm: PathNormaliser, module: str | None
+) -> tuple[list[Instance], dict[int, int]]:
+    """One instance per external name, one per (name, location, CU) for statics;
+    and the instance of each DIE."""
+    cu_paths = [norm(n) for n in walked.cu_names]
+    subs, sub_cu = walked.subs, walked.sub_cu
     instances: list[Instance] = []
     by_key: dict[tuple[str | int | None, ...], int] = {}
     die_instance: dict[int, int] = {}
@@ -196,8 +225,13 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
             inst.inline = inline
         if is_definition and inline in (1, 3):
             inst.defined = True
+    return instances, die_instance
 
-    # Caller edges, with site counts; inlined copies give an address of last resort.
+
+def _caller_edges(
+    edges: list[Edge], die_instance: dict[int, int], instances: list[Instance]
+) -> list[CallEdge]:
+    """Caller edges, with site counts; inlined copies give an address of last resort."""
     counts: dict[tuple[int, int, str], int] = defaultdict(int)
     for callee_die, caller_die, kind, address in edges:
         callee = die_instance.get(callee_die)
@@ -211,19 +245,14 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
             if inst.address is None and address:
                 inst.address = address
     # Positional: millions of edges, and keywords make each construction ~1.7x slower.
-    calls = [CallEdge(callee, caller, kind, sites) for (callee, caller, kind), sites in counts.items()]
+    return [CallEdge(callee, caller, kind, sites) for (callee, caller, kind), sites in counts.items()]
 
-    # Functions described by address ranges only (e.g. split .cold parts): the symbol's address.
+
+def _addresses_from_symbols(instances: list[Instance], symbols: list[Symbol]) -> None:
+    """Functions described by address ranges only (e.g. split .cold parts): the symbol's address."""
     sym_address: dict[str, int] = {}
     for sym in symbols:
         sym_address.setdefault(sym.name, sym.address)
     for inst in instances:
         if inst.address is None and inst.defined and inst.name in sym_address:
             inst.address = sym_address[inst.name]
-    return UnitPart(
-        instances=instances,
-        calls=calls,
-        prototypes=dwarf_protos,
-        layouts=dwarf_layouts,
-        typedefs=list(dwarf_typedefs.values()),
-    )
