@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from ingest.cli import cli
 
-pytestmark = pytest.mark.real_kernel
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow]
 SOURCE = Path(__file__).parent / "fixtures" / "check" / "typedefs.bpf.c"
 
 # spec -> (level, text) on 6.1.0-56-amd64
