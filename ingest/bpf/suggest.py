@@ -154,6 +154,7 @@ def successors(
     if not others:
         return []
     before = sq.param_types(conn, others[0].build_id, dep.name)
+    matcher: SequenceMatcher[str] = SequenceMatcher(None, b=dep.name)
     scored: dict[str, tuple[float, str]] = {}
     for cu in dict.fromkeys(d.cu for d in others):
         olds = [d for d in others if d.cu == cu]
@@ -161,7 +162,7 @@ def successors(
             old = next((d for d in olds if d.path == cand.path), None)
             if old is None or cand.name == dep.name:
                 continue
-            found = _likeness(conn, build, dep.name, cand, old.line, before)
+            found = _likeness(conn, build, dep.name, cand, old.line, before, matcher)
             if found is not None and found[0] > scored.get(cand.name, (0.0, ""))[0]:
                 scored[cand.name] = found
     best = sorted(scored.items(), key=lambda kv: -kv[1][0])[:3]
@@ -185,11 +186,15 @@ def _likeness(
     cand: sq.Declared,
     line: int | None,
     params: tuple[str, ...] | None,
+    matcher: SequenceMatcher[str],
 ) -> tuple[float, str] | None:
     """(score, evidence) of `cand` as the successor of `name` (declared at `line`
     of the same file before, with parameter types `params`), None when unlike."""
-    ratio = SequenceMatcher(None, name, cand.name).ratio()
     near = line is not None and cand.line is not None and abs(cand.line - line) <= _NEAR
+    matcher.set_seq1(cand.name)  # the old name is its second sequence, analysed once
+    if not near and (matcher.real_quick_ratio() < _ALIKE or matcher.quick_ratio() < _ALIKE):
+        return None  # upper bounds of ratio(), cheap: most of a unit's functions stop here
+    ratio = matcher.ratio()
     if ratio < _ALIKE and not near:
         return None
     same_shape = params is not None and sq.param_types(conn, build, cand.name) == params
