@@ -117,6 +117,25 @@ class Layout:
     digest: str | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(slots=True)
+class Typedef:
+    """A named typedef (docs/concepts.md#typedefs): the type it names, and
+    what that is once every typedef and qualifier below it is resolved."""
+
+    name: str  # "atomic_long_t"
+    target: str  # the type it names, as C prints it: "atomic64_t", "struct {...}", "int (*)(void *)"
+    canon: str  # the target with typedefs resolved: "struct {...}", "long long int"
+    kind: str  # cdecl.type_kind of the target: int, ptr, func_ptr, struct, union, enum, "array int", ...
+    size: int | None  # sizeof, None when unknown (void, function, flexible array)
+    # The struct, union or enum it resolves to (through typedefs, qualifiers and
+    # arrays; anonymous ones too): what a CO-RE access rooted at the typedef walks.
+    layout: Layout | None = None
+
+    def key(self) -> tuple[str, str, str]:
+        """What tells two typedefs of one name apart (DWARF units repeat them)."""
+        return (self.name, self.target, self.canon)
+
+
 # ---------------------------------------------------------------------------
 # Functions
 # ---------------------------------------------------------------------------
@@ -238,6 +257,7 @@ class Build:
     symbols: list[Symbol] = field(default_factory=list)
     functions: list[FunctionStatus] = field(default_factory=list)
     layouts: list[Layout] = field(default_factory=list)
+    typedefs: list[Typedef] | None = None  # None: not recorded
     tracepoints: list[Tracepoint] = field(default_factory=list)
     syscalls: list[Syscall] = field(default_factory=list)
     lsm_hooks: list[LsmHook] = field(default_factory=list)

@@ -157,6 +157,7 @@ def build_of(vmlinux: VmlinuxFacts, joined: Joined, surfaces: Surfaces, config: 
         symbols=joined.symbols,
         functions=joined.functions,
         layouts=vmlinux.layouts,
+        typedefs=vmlinux.typedefs,
         tracepoints=surfaces.tracepoints,
         syscalls=surfaces.syscalls,
         lsm_hooks=surfaces.lsm_hooks,

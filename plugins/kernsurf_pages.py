@@ -35,6 +35,7 @@ from ingest.web.site import Pages
 PAGE_ROUTES = [
     (r"^/function/(?P<name>[^/]+)$", "pages/function/{name}.html"),
     (r"^/struct/(?P<name>[^/]+)$", "pages/struct/{name}.html"),
+    (r"^/type/(?P<name>[^/]+)$", "pages/type.html"),
     (r"^/module/(?P<name>[^/]+)$", "pages/module.html"),
     (r"^/diff/(?P<build_a>[^/]+)/(?P<build_b>[^/]+)$", "pages/diff/{build_a}/{build_b}.html"),
     (r"^/search$", "pages/search.html"),

@@ -6,6 +6,7 @@ below is written from the C source, not read back."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -354,7 +355,12 @@ def _patch_relo_kind(path: Path, old: int, new: int) -> bytes:
 def test_type_matches_relocation(built: dict[str, Path]) -> None:
     """clang 14 cannot emit bpf_core_type_matches(): turn type_exists into it."""
     obj = parse_bpf_object(_patch_relo_kind(built["deps"], 8, 12), "matches.o")
-    assert D("struct", "bpf_attr", None, ("fexit_write",), "type_matches") in obj.dependencies
+    found = [
+        d for d in obj.dependencies if (d.kind, d.name, d.detail) == ("struct", "bpf_attr", "type_matches")
+    ]
+    assert [d.programs for d in found] == [("fexit_write",)]
+    # the program's type, for libbpf's match rules (ingest.bpf.matches)
+    assert json.loads(found[0].local or "")["kind"] == "union"
     assert not [d for d in obj.dependencies if d.detail == "type_exists"]
 
 

@@ -617,3 +617,31 @@ def test_a_kfunc_unknown_without_modules(pair_check_db):
         cells(report)["kfunc:bpf_skb_ct_lookup"]
         == [("unknown", "not a kfunc of vmlinux; modules not read", "not_recorded")] * 2
     )
+
+
+def test_every_failure_says_what_to_use_instead(pair_check_db):
+    """The ways out on build B of tests/fixtures/diff/pair.c: only_in_a is gone and
+    only_in_b (the same file, int (int), 89% alike) replaced it; becomes_inline is
+    always inlined into main; field_removed lost `removed` (bits 32..64 on A), next
+    to which a (bits 0..32) and b (64..128 on B: the long moved up) are."""
+    deps = ["kprobe:only_in_a", "kprobe:becomes_inline", "field:field_removed.removed"]
+    report = check.check_objects(pair_check_db, dep_texts=deps)
+    got = {
+        check.spec(d): [[(x.kind, x.target, x.attachable) for x in c.suggestions] for c in row]
+        for d, row in zip(report.dependencies, report.cells)
+    }
+    assert got == {
+        "kprobe:only_in_a": [[], [("successor", "kprobe:only_in_b", True)]],
+        "kprobe:becomes_inline": [[], [("inline_caller", "kprobe:main", True)]],
+        "field:field_removed.removed": [
+            [],
+            [("field", "field:field_removed.a", None), ("field", "field:field_removed.b", None)],
+        ],
+    }
+    successor = report.cells[0][1].suggestions[0]
+    assert successor.evidence.startswith("guess: declared in pair.c:")
+    data = report.as_dict()["dependencies"][0]["results"]["b"]["suggestions"]
+    assert data == [successor.as_dict()] and set(data[0]) == {"kind", "target", "evidence", "attachable"}
+    assert "instead:" in report.text() and "successor: kprobe:only_in_b ✓" in report.text()
+    assert "**Instead**" in report.markdown() and "`kprobe:only_in_b` ✓" in report.markdown()
+    assert "suggestions" not in report.as_dict()["dependencies"][0]["results"]["a"]  # ✓ cells have none

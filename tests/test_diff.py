@@ -34,6 +34,11 @@ EXPECTED = {
     "param_retyped": {("function", "param type changed", "a", "int", "long int")},
     "return_retyped": {("function", "return type changed", None, "int", "long int")},
     "param_typedef": {("function", "param typedef renamed", "v", "old_u32", "new_u32")},
+    # A uses only old_u32, B only new_u32: the compiler emits the typedefs a build uses
+    "old_u32": {("typedef", "removed", None, "unsigned int", None)},
+    "new_u32": {("typedef", "added", None, None, "unsigned int")},
+    "typedef_retargeted": {("typedef", "typedef target changed", None, "int", "long int")},
+    "typedef_anonymous": {("typedef", "typedef target changed", "layout", "struct {...}", "struct {...}")},
     "param_const": {("function", "param qualifier changed", "s", "char *", "const char *")},
     "variadic": {("function", "param added", "...", None, "...")},
     "tag_renamed": {("function", "param tag renamed", "map", "struct dma_buf_map *", "struct iosys_map *")},
@@ -134,7 +139,7 @@ def test_change_rows(conn, item):
 
 
 def test_nothing_else_changed(conn):
-    """main, the unchanged struct and the typedefs give no rows."""
+    """main, the unchanged struct and the unchanged typedef (counter_t) give no rows."""
     assert set(by_item(diff.diff_builds(conn, "a", "b"))) == set(EXPECTED)
 
 
@@ -182,6 +187,7 @@ def test_filters_by_item_kind_change_kind_and_name(conn):
         "struct",
         "union",
         "enum",
+        "typedef",
     }
     retyped = diff.diff_builds(conn, "a", "b", kinds=["param type changed", "return type changed"])
     assert {c.name for c in retyped} == {"param_retyped", "return_retyped"}

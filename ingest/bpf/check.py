@@ -16,10 +16,11 @@ from __future__ import annotations
 import fnmatch
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ingest import groups
-from ingest.bpf import core, gates, sections
+from ingest.bpf import core, gates, matches, sections, suggest, types
 from ingest.bpf.objects import Dependency, read_bpf_object
 from ingest.bpf.report import LEVELS, MARKS, REASONS, Cell, Column, ObjectDeps, Report, severity
 from ingest.bpf.spec import (
@@ -37,6 +38,7 @@ from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownGr
 from ingest.queries import check as q
 from ingest.queries import places
 from ingest.queries.check import BuildFacts, FunctionFacts
+from ingest.queries.typedefs import recorded as typedefs_recorded
 
 __all__ = [
     "GUARDED_SPEC_KINDS",
@@ -230,9 +232,19 @@ def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: st
         c.build_id: q.build_facts(conn, c.build_id, gates.OPTIONS)._replace(members=members)
         for c in report.columns
     }
+    ways = suggest.Suggester(conn, report.columns, facts)
     for dep in report.dependencies:
-        report.cells.append([_cell(conn, dep, c, facts[c.build_id]) for c in report.columns])
+        row = [_cell(conn, dep, c, facts[c.build_id]) for c in report.columns]
+        report.cells.append([_with_suggestions(ways, dep, c, cell) for c, cell in zip(report.columns, row)])
     return report
+
+
+def _with_suggestions(ways: suggest.Suggester, dep: Dependency, col: Column, cell: Cell) -> Cell:
+    """The cell with its ways out (ingest.bpf.suggest), computed for ✗ and ⚠ cells only."""
+    if cell.level not in ("fail", "warn"):
+        return cell
+    found = ways(dep, col, cell)
+    return replace(cell, suggestions=found) if found else cell
 
 
 def verdict(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts | None = None) -> Cell:
@@ -285,7 +297,7 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     fentry = dep.attach in _FENTRY_ATTACHES
     if not facts.ftrace_recorded:
         return _unverified(conn, dep.name, build, func, facts, fentry)
-    why = _why_not_attachable(func, facts, fentry)
+    why = why_not_attachable(func, facts, fentry)
     if why is not None:
         return _fail(*why)
     if not fentry and not facts.blacklist_recorded:
@@ -385,7 +397,7 @@ def _unverified(
     return _warn("BTF FUNC and symbol present; ftrace records not recorded", "unverified")
 
 
-def _why_not_attachable(func: FunctionFacts, facts: BuildFacts, fentry: bool) -> tuple[str, str] | None:
+def why_not_attachable(func: FunctionFacts, facts: BuildFacts, fentry: bool) -> tuple[str, str] | None:
     """Why a kprobe (or, with `fentry`, an fentry/fexit) cannot attach to the
     function, as (text, reason), None when it can: the decision of the
     function_status view's kprobe and fentry columns (docs/concepts.md#attachability)."""
@@ -567,14 +579,29 @@ def _absent(dep: Dependency, what: str, reason: str | None = None) -> Cell:
 
 
 def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+    if dep.detail == "type_matches" and dep.local:
+        return _type_matches(conn, dep, build)
+    if dep.kind == "type":
+        found = types.find_type(conn, build, dep.name, dep.detail)
+        if found.level == "ok":
+            return _ok(found.text)
+        return _unknown(found.text) if found.level == "unknown" else _absent(dep, found.text)
     kinds = ("enum",) if dep.kind == "enum" else ("struct", "union")
     if q.layouts(conn, build, dep.name, kinds):
         return _OK
-    if dep.kind == "type" and q.layouts(conn, build, dep.name, ("enum",)):
-        return _OK
-    if dep.kind == "type":
-        return _unknown("only structs, unions and enums are recorded")
     return _absent(dep, "absent")
+
+
+def _type_matches(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell:
+    """bpf_core_type_matches(): libbpf's match rules (ingest.bpf.matches); a probe."""
+    assert dep.local is not None
+    found = matches.matches(conn, build, dep.kind, dep.name, dep.local)
+    if found is None:
+        if dep.kind == "type" and not typedefs_recorded(conn, build):
+            return _unknown("typedefs not recorded for this build (re-ingest it with --replace)")
+        return _absent(dep, f"no {dep.kind} {dep.name}")
+    ok, why = found
+    return _ok(why) if ok else _absent(dep, f"does not match: {why}", "kind_mismatch")
 
 
 def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:

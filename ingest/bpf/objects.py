@@ -577,7 +577,12 @@ class _Reader:
             value = essential_name(t.enumerators[steps[0]][0])
             enum_value = Key("enum_value", f"{root}::{value}", None, detail)
             return Access(root, flavoured, f"::{value}", probe, (holder, enum_value), enum_value)
-        own = Key(root_kind, root, None, detail)
+        shape = None
+        if detail == "type_matches":  # the program's type, for libbpf's match rules
+            from ingest.bpf.matches import local_shape  # it imports this module
+
+            shape = local_shape(graph, type_id)
+        own = Key(root_kind, root, None, detail, shape)
         return Access(root, flavoured, None, probe, (own,), own)
 
     # -- externs: kfuncs, ksyms, kconfig -------------------------------------

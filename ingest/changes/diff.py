@@ -66,6 +66,7 @@ from ingest.changes.surfaces import (
     moved_changes,
     one_home,
 )
+from ingest.changes.typedefs import typedef_changes
 from ingest.errors import BadKind, UnknownBuild
 from ingest.queries import builds as stored
 from ingest.queries import diff as reads
@@ -73,9 +74,9 @@ from ingest.queries.builds import BuildFacts
 from ingest.queries.diff import EnumValue, FieldRow, FunctionState, ParamRow, PrototypeRow, TypeEntry
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
-DIFF_VERSION = 5
+DIFF_VERSION = 6
 
-ITEM_KINDS = ("function", "struct", "union", "enum", *SURFACE_ITEMS, "module")
+ITEM_KINDS = ("function", "struct", "union", "enum", "typedef", *SURFACE_ITEMS, "module")
 TYPE_ITEMS = ("struct", "union", "enum")
 
 #: Every change kind, in display order (schema.sql's change_kinds rows).
@@ -117,6 +118,7 @@ CHANGE_KINDS = (
     "value added",
     "value removed",
     "value changed",
+    "typedef target changed",
     "event class changed",
     "event struct changed",
     "event function changed",
@@ -717,7 +719,7 @@ def _filters(kinds: Iterable[str] | None) -> tuple[set[str], set[str] | None]:
         if k in ITEM_KINDS:
             items.add(k)
         elif k == "type":
-            items.update(TYPE_ITEMS)
+            items.update((*TYPE_ITEMS, "typedef"))
         elif k in CHANGE_KINDS:
             changes.add(k)
         else:
@@ -760,6 +762,8 @@ def diff_builds(
         out += pair.functions()
     if items & set(TYPE_ITEMS):
         out += pair.types_changes(items & set(TYPE_ITEMS))
+    if "typedef" in items:
+        out += [Change(*c) for c in typedef_changes(conn, a, b, pair.match)]
     fa, fb = pair.facts
     for kind in SURFACE_ITEMS:
         known = fa.has_config and fb.has_config if kind == "config" else fa.surfaces and fb.surfaces

@@ -11,9 +11,9 @@ from pathlib import Path
 from ingest.db.counts import SUMMARY_COUNTS
 from ingest.db.sql import utils
 
-SCHEMA_VERSION = 7  # 3: syscall events, variables, member type references, check reason facts;
+SCHEMA_VERSION = 8  # 3: syscall events, variables, member type references, check reason facts;
 # 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
-# 7: kfuncs move
+# 7: kfuncs move; 8: typedefs
 
 
 def schema_sql() -> str:
@@ -43,6 +43,7 @@ ADDED_COLUMNS = (  # (table, column, declaration) added after the first release 
     ("tracepoints", "syscall_id", "INTEGER REFERENCES names(id)"),
     ("tracepoints", "fields_id", "INTEGER REFERENCES texts(id)"),
     ("builds", "n_modules", "INTEGER"),
+    ("builds", "n_typedefs", "INTEGER"),
     *(("builds", c, "INTEGER") for c in SUMMARY_COUNTS),
     *(
         (table, "module_id", "INTEGER REFERENCES modules(id)")

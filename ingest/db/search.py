@@ -8,7 +8,7 @@ from ingest.db.sql import transaction
 
 
 def build_search_index(conn: sqlite3.Connection) -> int:
-    """Refill the name_search index (schema.sql) with every function, type,
+    """Refill the name_search index (schema.sql) with every function, type, typedef,
     tracepoint, syscall, LSM hook, kfunc, kernel variable, config option and module name, in one
     transaction; returns how many names it holds."""
     with transaction(conn):
@@ -19,7 +19,7 @@ def build_search_index(conn: sqlite3.Connection) -> int:
             " UNION SELECT name_id FROM tracepoints UNION SELECT name_id FROM syscalls"
             " UNION SELECT name_id FROM lsm_hooks UNION SELECT name_id FROM kfuncs"
             " UNION SELECT name_id FROM config_options UNION SELECT name_id FROM variables"
-            " UNION SELECT name_id FROM modules)"
+            " UNION SELECT name_id FROM modules UNION SELECT name_id FROM typedefs)"
         )
         names = cursor.rowcount
         conn.execute("INSERT INTO name_search (name_search) VALUES ('optimize')")

@@ -15,7 +15,7 @@ from ingest.db.sources import write_sources
 from ingest.db.sql import Lookups, transaction
 from ingest.db.surfaces import insert_surfaces, surface_rows
 from ingest.db.symbols import insert_symbols, symbol_rows
-from ingest.db.types import TypeRows
+from ingest.db.types import TypedefRows, TypeRows
 from ingest.errors import AlreadyStored
 from ingest.model import Build
 from ingest.queries import builds as stored
@@ -42,6 +42,7 @@ def store_build(
         number_names(build, lookups)
         code = CodeRows(conn, build, build_pk, lookups, modules.ids)
         types = TypeRows(conn, build, build_pk, lookups, modules.ids)
+        typedefs = TypedefRows(build, build_pk, lookups, types.layouts)
         write_stored_counts(conn, build_pk, build, n_structs=types.n_structs)
         surfaces = surface_rows(build, build_pk, lookups, types.layouts, modules.ids)
         lookups.flush()
@@ -57,6 +58,7 @@ def store_build(
             insert_symbols(conn, symbol_rows(build, build_pk, lookups, modules.ids))
             code.insert_functions(conn)
         types.insert(conn)
+        typedefs.insert(conn)
         insert_surfaces(conn, surfaces)
         store_counts(conn)
     return build_pk
@@ -79,6 +81,7 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
         "kfuncs",
         "config_options",
         "variables",
+        "typedefs",
         "build_sources",
         "modules",  # last: the rows above refer to it
     ):

@@ -107,3 +107,34 @@ class LayoutStore(ContentStore):
         self.conn.executemany(
             "INSERT INTO enum_values (layout_id, position, name, value) VALUES (?,?,?,?)", self.values
         )
+
+
+class TypedefRows:
+    """vmlinux's named typedefs (docs/concepts.md#typedefs), one row per
+    distinct (name, target, resolved text); the layouts they resolve to join
+    the build's layouts. builds.n_typedefs: how many, NULL when not recorded."""
+
+    def __init__(self, build: Build, build_pk: int, lookups: Lookups, layouts: LayoutStore):
+        names, texts = lookups.names, lookups.texts
+        self.build_pk = build_pk
+        self.recorded = build.typedefs is not None
+        rows = {
+            (names(t.name), build_pk, texts(t.target), texts(t.canon)): (
+                t.kind,
+                t.size,
+                layouts(t.layout) if t.layout is not None else None,
+            )
+            for t in build.typedefs or ()
+        }
+        self.rows = sorted((*key, *rest) for key, rest in rows.items())
+
+    def insert(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO typedefs (name_id, build_id, target_id, resolved_id, kind, size, layout_id)"
+            " VALUES (?,?,?,?,?,?,?)",
+            self.rows,
+        )
+        conn.execute(
+            "UPDATE builds SET n_typedefs = ? WHERE id = ?",
+            (len(self.rows) if self.recorded else None, self.build_pk),
+        )

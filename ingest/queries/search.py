@@ -34,7 +34,7 @@ def indexed(conn: sqlite3.Connection, tables: set[str] | frozenset[str]) -> bool
 def _known(tables: set[str] | frozenset[str]) -> str:
     """SQL: the names row `n` is a function, a type or another surface item
     or a module somewhere (not only a symbol name)."""
-    wanted = ["functions", "types"] + [t for t in SURFACE_TABLES if t in tables]
+    wanted = ["functions", "types"] + [t for t in (*SURFACE_TABLES, "typedefs") if t in tables]
     return "(" + " OR ".join(f"EXISTS (SELECT 1 FROM {t} WHERE name_id = n.id)" for t in wanted) + ")"
 
 
@@ -68,7 +68,7 @@ class NameKinds(NamedTuple):
     name_id: int
     name: str
     function_builds: int
-    type_kinds: tuple[str, ...]  # struct, union, enum
+    type_kinds: tuple[str, ...]  # struct, union, enum, typedef
     tracepoint_builds: int
     syscall_builds: int
     lsm_hook_builds: int

@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
-from ingest.model import CType, Layout, Member, Prototype
+from ingest.model import CType, Layout, Member, Prototype, Typedef
 from ingest.readers import dwarf_lines
 from ingest.readers.dwarf_forms import (
     _BLOCK_ATTRS,
@@ -127,6 +127,7 @@ class UnitFacts:
     edges: list[Edge] = field(default_factory=list)
     prototypes: dict[str, UnitPrototype] = field(default_factory=dict)
     layouts: list[Layout] = field(default_factory=list)
+    typedefs: list[Typedef] = field(default_factory=list)  # with layouts (no BTF)
 
 
 def units(dwarf: DWARFInfo, endian: str) -> list[Unit]:
@@ -608,6 +609,10 @@ def _finish(
             if key not in seen and (layout := builder.layout(t)) is not None:
                 seen.add(key)
                 facts.layouts.append(layout)
+        for typedef in builder.typedefs():
+            if ("typedef", *typedef.key()) not in seen:
+                seen.add(("typedef", *typedef.key()))
+                facts.typedefs.append(typedef)
     return facts
 
 

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from elftools.common.exceptions import ELFError
 
 from ingest.errors import IngestError
-from ingest.model import BuildInfo, Layout, Prototype, Symbol, Variable
+from ingest.model import BuildInfo, Layout, Prototype, Symbol, Typedef, Variable
 from ingest.readers import btf as btf_reader
 from ingest.readers import dwarf, elf, kallsyms
 from ingest.readers.btf import BtfInfo
@@ -51,6 +51,7 @@ class VmlinuxFacts:
     part: UnitPart  # instances and caller edges of its compile units, DWARF's prototypes
     memory: ImageMemory | None  # None: a raw BTF blob
     data_symbols: list[Variable] | None = None  # a blob's, from its kallsyms file
+    typedefs: list[Typedef] | None = None  # named typedefs: BTF's, else DWARF's
 
     @property
     def prototyped(self) -> frozenset[str]:
@@ -184,6 +185,7 @@ def _with_types(
         part=part,
         memory=memory,
         data_symbols=data_symbols,
+        typedefs=types.typedefs() if types else part.typedefs,
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ingest.model import CallEdge, Instance, Layout, Prototype, Symbol
+from ingest.model import CallEdge, Instance, Layout, Prototype, Symbol, Typedef
 from ingest.readers.dwarf import Edge, Sub, UnitFacts
 from ingest.types import cdecl
 
@@ -111,6 +111,7 @@ class UnitPart(NamedTuple):
     calls: list[CallEdge]  # indexes into `instances`
     prototypes: dict[str, Prototype]  # from DWARF, by name
     layouts: list[Layout]  # from DWARF (builds without BTF)
+    typedefs: list[Typedef] = []  # from DWARF (builds without BTF)
 
     @classmethod
     def empty(cls) -> UnitPart:
@@ -126,7 +127,13 @@ def unit_part(units: Iterable[UnitFacts], symbols: list[Symbol], module: str | N
     instances, die_instance = _instances(walked, norm, module)
     calls = _caller_edges(walked.edges, die_instance, instances)
     _addresses_from_symbols(instances, symbols)
-    return UnitPart(instances=instances, calls=calls, prototypes=walked.prototypes, layouts=walked.layouts)
+    return UnitPart(
+        instances=instances,
+        calls=calls,
+        prototypes=walked.prototypes,
+        layouts=walked.layouts,
+        typedefs=list(walked.typedefs.values()),
+    )
 
 
 @dataclass(slots=True)
@@ -140,6 +147,7 @@ class _Walked:
     edges: list[Edge] = field(default_factory=list)
     prototypes: dict[str, Prototype] = field(default_factory=dict)  # a definition's before a declaration's
     layouts: list[Layout] = field(default_factory=list)
+    typedefs: dict[tuple[str, str, str], Typedef] = field(default_factory=dict)  # the first of each
 
 
 def _gather(units: Iterable[UnitFacts]) -> _Walked:
@@ -163,6 +171,8 @@ def _gather(units: Iterable[UnitFacts]) -> _Walked:
             if (key := cdecl.layout_key(lay)) not in layout_keys:
                 layout_keys.add(key)
                 walked.layouts.append(lay)
+        for typedef in u.typedefs:
+            walked.typedefs.setdefault(typedef.key(), typedef)
     return walked
 
 

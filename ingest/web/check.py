@@ -29,6 +29,7 @@ DEPENDENCY_PAGES = {
     "function": "function",
     "struct": "struct",
     "enum": "struct",
+    "type": "type",
     "struct_ops": "struct",
     "field": "struct",
     "tracepoint": "tracepoint",
@@ -171,6 +172,16 @@ def check_report(
         "notes": [{"n": n, "text": t} for t, n in notes.items()],
         "counts": counts,
         "summary": _summary(report),
+        "instead": [
+            {
+                "spec": check.spec(dep),
+                "label": col.label,
+                "suggestions": [x.as_dict() for x in cell.suggestions],
+            }
+            for dep, cells in zip(report.dependencies, report.cells)
+            for col, cell in zip(report.columns, cells)
+            if cell.suggestions
+        ],
         "reasons": REASONS,
         "groups": q.group_names(conn),
     }

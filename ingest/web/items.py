@@ -14,6 +14,7 @@ from ingest.join import classify
 from ingest.model import Layout
 from ingest.queries import pages as q
 from ingest.queries import places
+from ingest.queries import typedefs as typedef_reads
 from ingest.queries.pages import BuildRow, FunctionRow, SurfaceRow, TypeRow
 from ingest.types.cdecl import layout_text
 from ingest.web.context import MASK64, Context, Links, Page, hex_address, segment
@@ -265,6 +266,7 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
     for t in q.types(conn, nid):
         per_build[t.build_id].append(t)
     out["is_function"] = q.has_function(conn, nid)
+    out["is_typedef"] = "typedefs" in ctx.tables and bool(typedef_reads.across_builds(conn, name))
     if not per_build:
         return out
     out["found"] = True

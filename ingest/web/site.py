@@ -16,7 +16,7 @@ from datasette.utils import sqlite_timelimit
 
 from ingest.errors import CheckRefused
 from ingest.queries.pages import ChangeFilter
-from ingest.web import check, diff, guard, items, modules, notfound, overview, uploads
+from ingest.web import check, diff, guard, items, modules, notfound, overview, typedefs, uploads
 from ingest.web.cache import LRU
 from ingest.web.context import Context, Links, Page, decode, load_context
 from ingest.web.style import COLOURS, LEGEND
@@ -122,6 +122,12 @@ class Pages:
                 items.struct_page(conn, self.context(conn), self.links, name),
                 "types",
             ),
+        )
+
+    async def typedef(self, name: str) -> Page:
+        name = decode(name)
+        return await self._run(
+            ("typedef", name), lambda conn: typedefs.typedef_page(conn, self.context(conn), name)
         )
 
     async def module(self, name: str) -> Page:
