@@ -676,6 +676,33 @@ def diff_command(
     click.echo(json.dumps(result.as_dict(), indent=1) if as_json else result.text())
 
 
+@cli.command("delete")
+@click.argument("builds", nargs=-1, required=True, metavar="BUILD...")
+@db_option("The kernsurf database to delete the builds from.")
+def delete_command(builds: tuple[str, ...], db_path: Path) -> None:
+    """Delete builds from the database: their rows, their places in groups,
+    the stored differences of pairs they are in, and the shared names, texts,
+    prototypes and layouts no other build uses. Builds are named as for
+    `kernsurf diff` (name, id or build-id prefix); each is deleted in one transaction.
+
+    \b
+      kernsurf delete 6.12.107+deb13-amd64 --db kernels.db
+    """
+    from ingest import db
+    from ingest.changes import diff
+
+    _existing(db_path, "there is nothing to delete")
+    conn = db.connect(db_path)
+    try:
+        for ref in builds:
+            build = diff.resolve_build(conn, ref)
+            removed = db.delete_build(conn, build)
+            shared = ", ".join(f"{n} {table}" for table, n in removed.items() if n) or "no shared rows"
+            click.echo(f"deleted {ref} (and {shared} only it used) from {db_path}")
+    finally:
+        conn.close()
+
+
 # --------------------------------------------------------------------------- check
 
 

@@ -7,17 +7,19 @@ Reads live in ingest/queries/.
   `builds`, `modules`, `functions` (instances, callers, functions, prototypes),
   `symbols`, `types` (types and layouts), `surfaces`; `sql` holds what they share;
 - `counts`: the per-build counts build_summary reads;
+- `delete`: remove a build and the shared rows no other build uses;
 - `groups`, `changes`, `search`: the manifests' groups, stored differences, the search index.
 """
 
 from ingest.db.changes import ChangeRow, delete_diff_pairs, set_pair_group, store_diff
 from ingest.db.connection import connect, database_error, open_readonly
 from ingest.db.counts import SUMMARY_COUNTS, store_counts
+from ingest.db.delete import delete_build
 from ingest.db.groups import store_groups
 from ingest.db.schema import SCHEMA_VERSION, schema_sql
 from ingest.db.search import build_search_index
 from ingest.db.sql import transaction, version_sort
-from ingest.db.store import delete_build, store_build
+from ingest.db.store import store_build
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -89,12 +89,6 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
     conn.execute(f"UPDATE builds SET ({', '.join(SUMMARY_COUNTS)}) = ({NULLS}) WHERE id = ?", (build,))
 
 
-def delete_build(conn: sqlite3.Connection, build: int) -> None:
-    """Remove one build entirely."""
-    clear_build(conn, build)
-    conn.execute("DELETE FROM builds WHERE id = ?", (build,))
-
-
 @contextmanager
 def _foreign_keys_unchecked(conn: sqlite3.Connection) -> Iterator[None]:
     """Foreign keys not checked row by row: `store_build` numbers every row it
