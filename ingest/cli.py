@@ -911,6 +911,46 @@ def publish_command(out_dir: Path, db_path: Path, level: int) -> None:
     )
 
 
+@cli.command("export")
+@click.argument("out", type=click.Path(path_type=Path))
+@db_option("The kernsurf database to export from (only read).")
+@click.option(
+    "--build",
+    "builds",
+    multiple=True,
+    metavar="BUILD",
+    help="A build to keep (name, id or build-id prefix); repeatable.",
+)
+@click.option(
+    "--group", "groups", multiple=True, metavar="GROUP", help="Keep the builds of this group; repeatable."
+)
+@click.option(
+    "--arch", "arches", multiple=True, metavar="ARCH", help="Keep the builds of this arch; repeatable."
+)
+@click.option("--since", metavar="RELEASE", help="Keep the builds of this release and later (e.g. 6.1).")
+def export_command(
+    out: Path,
+    db_path: Path,
+    builds: tuple[str, ...],
+    groups: tuple[str, ...],
+    arches: tuple[str, ...],
+    since: str | None,
+) -> None:
+    """Write OUT, a new standalone database holding only the selected builds
+    (those every given option admits) and what they use, with the same schema,
+    views and pages: `kernsurf serve OUT` serves it.
+
+    \b
+      kernsurf export small.db --db kernels.db --arch arm64 --since 6.12
+    """
+    from ingest.publish.export import Selection, export
+
+    _existing(db_path, "there is nothing to export")
+    done = export(db_path, out, Selection(builds=builds, groups=groups, arches=arches, since=since))
+    size = out.stat().st_size / 1e6
+    click.echo(f"exported {len(done.kept)} builds ({', '.join(done.kept)}) to {out}: {size:.1f} MB")
+
+
 @cli.command("pull")
 @click.argument("url")
 @db_option("Where to write the downloaded database.")

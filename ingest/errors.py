@@ -181,5 +181,9 @@ class CorruptDownload(PublishError):
     """A downloaded file is cut short or does not match the manifest's size or sha256."""
 
 
+class NothingToExport(PublishError):
+    """An export selects no build; the message says how to name some."""
+
+
 class DatabaseExists(PublishError):
     """The target database exists and differs from the publication; --replace overwrites it."""

@@ -14,7 +14,7 @@ Reads live in ingest/queries/.
 from ingest.db.changes import ChangeRow, delete_diff_pairs, set_pair_group, store_diff
 from ingest.db.connection import connect, database_error, open_readonly
 from ingest.db.counts import SUMMARY_COUNTS, store_counts
-from ingest.db.delete import delete_build
+from ingest.db.delete import delete_build, delete_builds
 from ingest.db.groups import store_groups
 from ingest.db.schema import SCHEMA_VERSION, schema_sql
 from ingest.db.search import build_search_index
@@ -29,6 +29,7 @@ __all__ = [
     "connect",
     "database_error",
     "delete_build",
+    "delete_builds",
     "delete_diff_pairs",
     "open_readonly",
     "schema_sql",

@@ -7,6 +7,7 @@ covered without a change here."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from ingest.db.search import build_search_index
@@ -36,13 +37,19 @@ def delete_build(conn: sqlite3.Connection, build: int) -> dict[str, int]:
     """Remove one build, in one transaction: its rows, its places in groups,
     the stored differences of the pairs it is in, and the shared rows only it
     used. Returns how many shared rows were removed, per table."""
+    return delete_builds(conn, [build])
+
+
+def delete_builds(conn: sqlite3.Connection, builds: Iterable[int]) -> dict[str, int]:
+    """delete_build of several builds, in one transaction, the shared rows collected once."""
     with transaction(conn):
-        clear_build(conn, build)
-        pairs = "SELECT id FROM diff_pairs WHERE build_a = ? OR build_b = ?"
-        conn.execute(f"DELETE FROM changes WHERE pair_id IN ({pairs})", (build, build))
-        conn.execute(f"DELETE FROM diff_pairs WHERE id IN ({pairs})", (build, build))
-        conn.execute("DELETE FROM group_members WHERE build_id = ?", (build,))
-        conn.execute("DELETE FROM builds WHERE id = ?", (build,))
+        for build in builds:
+            clear_build(conn, build)
+            pairs = "SELECT id FROM diff_pairs WHERE build_a = ? OR build_b = ?"
+            conn.execute(f"DELETE FROM changes WHERE pair_id IN ({pairs})", (build, build))
+            conn.execute(f"DELETE FROM diff_pairs WHERE id IN ({pairs})", (build, build))
+            conn.execute("DELETE FROM group_members WHERE build_id = ?", (build,))
+            conn.execute("DELETE FROM builds WHERE id = ?", (build,))
         removed = collect_unused(conn)
     if _has_search_index(conn):
         build_search_index(conn)  # it names the removed names

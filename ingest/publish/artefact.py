@@ -206,7 +206,7 @@ def publish(
 
 def _vacuum_into(source: Path, dest: Path) -> None:
     """A compact copy of `source` at `dest`, read through a read-only connection."""
-    conn = sqlite3.connect(f"file:{source.resolve()}?mode=ro", uri=True, isolation_level=None)
+    conn = sqlite3.connect(readonly_uri(source), uri=True, isolation_level=None)
     try:
         conn.execute("VACUUM INTO ?", (str(dest),))
     except sqlite3.Error as exc:
@@ -263,3 +263,8 @@ def write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def readonly_uri(path: Path) -> str:
+    """The read-only URI of `path`, quoted (a `#`, `?` or `%` is part of the name)."""
+    return path.resolve().as_uri() + "?mode=ro"

@@ -23,7 +23,15 @@ from urllib.parse import urljoin
 import zstandard
 
 from ingest.errors import BadArtefact, CorruptDownload, DatabaseExists, PublishError, UnreadableFormat
-from ingest.publish.artefact import CHUNK, MANIFEST, Manifest, refusal, sha256_of, write_atomically
+from ingest.publish.artefact import (
+    CHUNK,
+    MANIFEST,
+    Manifest,
+    readonly_uri,
+    refusal,
+    sha256_of,
+    write_atomically,
+)
 from ingest.queries import builds as q
 from ingest.web import serve
 
@@ -217,7 +225,7 @@ def _install(part: Path, db_path: Path, manifest: Manifest, where: str) -> None:
 
 def _check_schema(path: Path, expected: int, where: str) -> None:
     """The database at `path` opens and has the schema version the manifest says."""
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    conn = sqlite3.connect(readonly_uri(path), uri=True)
     try:
         found = q.schema_version(conn)
     except sqlite3.Error as exc:

@@ -191,3 +191,18 @@ def stored_pairs(conn: sqlite3.Connection) -> dict[tuple[int, int], StoredPair]:
 def change_kinds(conn: sqlite3.Connection) -> list[ChangeKind]:
     """The change vocabulary in display order (schema.sql)."""
     return list(map(ChangeKind._make, conn.execute("SELECT name, items FROM change_kinds ORDER BY position")))
+
+
+class BuildPlace(NamedTuple):
+    """Where a build sits among the others: what an export selects builds by."""
+
+    id: int
+    name: str
+    arch: str | None
+    release: str | None
+    version_sort: str | None  # the release, numbers zero-padded (db.version_sort)
+
+
+def build_places(conn: sqlite3.Connection) -> list[BuildPlace]:
+    rows = conn.execute("SELECT id, name, arch, release, version_sort FROM builds ORDER BY id")
+    return list(map(BuildPlace._make, rows))

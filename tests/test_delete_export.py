@@ -1,10 +1,13 @@
-"""kernsurf delete: ingest builds A, B and C, delete B, and A and C answer as
-a database that never held B does; nothing that only B used is left, and
-the database passes SQLite's integrity and foreign key checks."""
+"""kernsurf delete and export: ingest builds A, B and C, delete B (or export
+A and C), and A and C answer as a database that never held B does; nothing
+that only B used is left, the database passes SQLite's integrity and foreign
+key checks, and an export serves its pages."""
 
 from __future__ import annotations
 
 import sqlite3
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from click.testing import CliRunner
 from ingest import db, pipeline
 from ingest.cli import cli
 from tests.support.programs import compile_version
+from tests.support.site import free_port, served, visible_text
 
 #: Shared tables and the column that says what a row holds (its content, not its id).
 CONTENTS = {
@@ -113,3 +117,64 @@ def test_delete_of_an_unknown_build_is_one_line_and_changes_nothing(images, tmp_
     assert result.output.startswith("Error: no build 'Z'") and result.output.count("\n") == 1
     assert _views(path) == _views(_ingest(tmp_path / "again.db", images, "A"))
     assert len(path.read_bytes()) == len(before)
+
+
+def test_export_of_a_and_c_is_the_database_without_b(images, tmp_path):
+    three = _ingest(tmp_path / "abc.db", images, "ABC")
+    never = _ingest(tmp_path / "ac.db", images, "AC")
+    source = three.read_bytes()
+    out = tmp_path / "export.db"
+
+    result = CliRunner().invoke(cli, ["export", str(out), "--db", str(three), "--build", "A", "--build", "C"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"exported 2 builds (A, C) to {out}")
+    assert three.read_bytes() == source  # only read
+    assert _views(out) == _views(never)
+    assert _contents(out) == _contents(never)
+    conn = sqlite3.connect(out)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # one file, no -wal beside it
+    conn.close()
+
+
+def test_export_selects_by_group_and_arch_and_refuses_nothing(images, tmp_path):
+    path = _ingest(tmp_path / "ab.db", images, "AB")
+    conn = db.connect(path)
+    ids = dict(conn.execute("SELECT name, id FROM builds"))
+    db.store_groups(conn, [("Only-B", "series", [(ids["B"], "2.0")])])
+    conn.close()
+    runner = CliRunner()
+    out = tmp_path / "b.db"
+    result = runner.invoke(
+        cli, ["export", str(out), "--db", str(path), "--group", "Only-B", "--arch", "amd64"]
+    )
+    assert result.exit_code == 0, result.output
+    assert sqlite3.connect(out).execute("SELECT name FROM builds").fetchall() == [("B",)]
+    for args, message in (
+        (["--arch", "s390x"], "Error: no build matches the selection"),
+        (["--group", "Nope"], "Error: no group 'Nope' (groups: Only-B)"),
+        ([], "Error: name what to export"),
+    ):
+        result = runner.invoke(cli, ["export", str(tmp_path / "none.db"), "--db", str(path), *args])
+        assert result.exit_code == 1 and result.output.startswith(message), result.output
+        assert not (tmp_path / "none.db").exists()
+    result = runner.invoke(cli, ["export", str(out), "--db", str(path), "--build", "A"])
+    assert result.exit_code == 1 and "exists" in result.output
+
+
+def test_an_export_serves_its_pages(images, tmp_path):
+    three = _ingest(tmp_path / "abc.db", images, "ABC")
+    out = tmp_path / "a.db"
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(three), "--build", "A"]).exit_code == 0
+    port = free_port()
+    cmd = [sys.executable, "-m", "ingest", "serve", str(out), "--port", str(port)]
+    with served(cmd, port, tmp_path / "serve.log") as base:
+        builds = visible_text(urllib.request.urlopen(base + "/builds").read().decode())
+        page = " ".join(
+            visible_text(urllib.request.urlopen(base + "/function/fe_removed").read().decode()).split()
+        )
+    assert "Aamd64" in builds and "A: No inline 14" in builds  # its one row; the numbers table
+    assert "Bamd64" not in builds and "Camd64" not in builds
+    assert "Function: fe_removed" in page and "All builds A" in page
