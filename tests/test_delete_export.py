@@ -178,3 +178,25 @@ def test_an_export_serves_its_pages(images, tmp_path):
     assert "Aamd64" in builds and "A: No inline 14" in builds  # its one row; the numbers table
     assert "Bamd64" not in builds and "Camd64" not in builds
     assert "Function: fe_removed" in page and "All builds A" in page
+
+
+def test_replace_drops_what_only_the_old_version_used(images, tmp_path):
+    path = _ingest(tmp_path / "ab.db", images, "AB")
+    conn = sqlite3.connect(path)
+    # B's fe_map as an earlier ingest might have stored it: a prototype no one else has.
+    conn.execute(
+        "INSERT INTO prototypes (id, digest, text, return_type_id, variadic)"
+        " VALUES (9999, 424242, 'int fe_map(long gone);', (SELECT min(id) FROM type_texts), 0)"
+    )
+    conn.execute(
+        "UPDATE functions SET prototype_id = 9999 WHERE build_id = (SELECT id FROM builds WHERE name = 'B')"
+        " AND name_id = (SELECT id FROM names WHERE name = 'fe_map')"
+    )
+    conn.commit()
+    conn.close()
+    pipeline.ingest(images["B"], path, pipeline.Identity(label="B"), replace=True, jobs=1)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM prototypes WHERE id = 9999").fetchone() == (0,)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+    assert _views(path) == _views(_ingest(tmp_path / "again.db", images, "AB"))

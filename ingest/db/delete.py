@@ -10,9 +10,9 @@ import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from ingest.db.counts import NULLS, SUMMARY_COUNTS
 from ingest.db.search import build_search_index
 from ingest.db.sql import transaction
-from ingest.db.store import clear_build
 
 #: Shared tables, in the order they are collected: prototypes and layouts
 #: first, since what they refer to (type texts, names) is freed with them.
@@ -54,6 +54,31 @@ def delete_builds(conn: sqlite3.Connection, builds: Iterable[int]) -> dict[str, 
     if _has_search_index(conn):
         build_search_index(conn)  # it names the removed names
     return removed
+
+
+def clear_build(conn: sqlite3.Connection, build: int) -> None:
+    """Remove one build's facts but keep its builds row, so groups that name it
+    stay valid (shared lookups, layouts and prototypes stay too)."""
+    conn.execute(
+        "DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,)
+    )
+    for table in (
+        "functions",
+        "types",
+        "symbols",
+        "instances",
+        "tracepoints",
+        "syscalls",
+        "lsm_hooks",
+        "kfuncs",
+        "config_options",
+        "variables",
+        "typedefs",
+        "build_sources",
+        "modules",  # last: the rows above refer to it
+    ):
+        conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
+    conn.execute(f"UPDATE builds SET ({', '.join(SUMMARY_COUNTS)}) = ({NULLS}) WHERE id = ?", (build,))
 
 
 def collect_unused(conn: sqlite3.Connection) -> dict[str, int]:

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ingest.db.builds import write_build_row, write_stored_counts
-from ingest.db.counts import NULLS, SUMMARY_COUNTS, store_counts
+from ingest.db.counts import store_counts
+from ingest.db.delete import clear_build, collect_unused
 from ingest.db.functions import CodeRows, number_names
 from ingest.db.modules import ModuleRows
 from ingest.db.sources import write_sources
@@ -34,7 +35,7 @@ def store_build(
         if old is not None:
             if not replace:
                 raise AlreadyStored(f"build {build.info.build_id} is already stored as {old.name}")
-            clear_build(conn, old.id)
+            clear_build(conn, old.id)  # what the old version alone used goes at the end
         build_pk = write_build_row(conn, build, seconds, old=old, label=label)
         write_sources(conn, build_pk, build)
         lookups = Lookups.load(conn)
@@ -60,33 +61,10 @@ def store_build(
         types.insert(conn)
         typedefs.insert(conn)
         insert_surfaces(conn, surfaces)
+        if old is not None:
+            collect_unused(conn)
         store_counts(conn)
     return build_pk
-
-
-def clear_build(conn: sqlite3.Connection, build: int) -> None:
-    """Remove one build's facts but keep its builds row, so groups that name it
-    stay valid (shared lookups, layouts and prototypes stay too)."""
-    conn.execute(
-        "DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,)
-    )
-    for table in (
-        "functions",
-        "types",
-        "symbols",
-        "instances",
-        "tracepoints",
-        "syscalls",
-        "lsm_hooks",
-        "kfuncs",
-        "config_options",
-        "variables",
-        "typedefs",
-        "build_sources",
-        "modules",  # last: the rows above refer to it
-    ):
-        conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
-    conn.execute(f"UPDATE builds SET ({', '.join(SUMMARY_COUNTS)}) = ({NULLS}) WHERE id = ?", (build,))
 
 
 @contextmanager
