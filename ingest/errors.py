@@ -8,11 +8,6 @@ Errors that also fit a builtin category keep it as a second base
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ingest.batch import BuildResult
-
 
 class KernsurfError(Exception):
     """Base class of every error kernsurf reports to its user."""
@@ -53,7 +48,11 @@ class IngestError(KernsurfError):
     """An input could not be ingested; the message names the file and the problem."""
 
 
-# Manifests and `kernsurf build` (ingest.manifest, ingest.batch)
+# Manifests and `kernsurf build` (ingest.catalog.manifest, ingest.catalog.batch)
+
+
+class AlreadyStored(IngestError):
+    """The build is already in the database (ingest it again with --replace)."""
 
 
 class ManifestError(KernsurfError, ValueError):
@@ -63,12 +62,12 @@ class ManifestError(KernsurfError, ValueError):
 class BuildError(KernsurfError):
     """Some builds of the manifest could not be fetched or ingested."""
 
-    def __init__(self, message: str, result: BuildResult | Any):
+    def __init__(self, message: str, result: object):
         super().__init__(message)
-        self.result = result
+        self.result = result  # the batch's BuildResult (typed there: errors imports nothing of kernsurf)
 
 
-# Reading and serving the database (ingest.diff, ingest.queries, ingest.serve)
+# Reading and serving the database (ingest.changes.diff, ingest.queries, ingest.web.serve)
 
 
 class NoDatabase(KernsurfError):
@@ -100,6 +99,16 @@ class BadBpfObject(KernsurfError):
 
 class BadDependency(KernsurfError, ValueError):
     """A dependency's text form cannot be parsed."""
+
+
+class CheckRefused(KernsurfError):
+    """A /check request goes over a limit of the server; the message names the limit.
+    `status` is the HTTP status to answer with (413 too large, 422 over a parse budget,
+    503 over a time limit or busy, 400 malformed)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 # Distribution archives (ingest.archive)
@@ -151,3 +160,30 @@ class NoVmlinux(MemberNotFound):
 
 class DiskFull(ArchiveError):
     """No space left on the device holding the cache."""
+
+
+# Published databases (ingest.publish)
+
+
+class PublishError(KernsurfError):
+    """Publishing a database or pulling a published one failed."""
+
+
+class BadArtefact(PublishError):
+    """The URL does not hold a kernsurf publication (no manifest, or a malformed one)."""
+
+
+class UnreadableFormat(PublishError):
+    """The publication is in a format or schema newer than this kernsurf reads."""
+
+
+class CorruptDownload(PublishError):
+    """A downloaded file is cut short or does not match the manifest's size or sha256."""
+
+
+class NothingToExport(PublishError):
+    """An export selects no build; the message says how to name some."""
+
+
+class DatabaseExists(PublishError):
+    """The target database exists and differs from the publication; --replace overwrites it."""

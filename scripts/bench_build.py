@@ -90,10 +90,10 @@ def main() -> int:
     if args.empty_cache:
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp.name) / "xdg")
 
-    from ingest import batch as builder
-    from ingest import manifest
     from ingest.archive import debian
     from ingest.archive.store import cache_root, human_size
+    from ingest.catalog import batch as builder
+    from ingest.catalog import manifest
     from ingest.errors import ArchiveError
 
     spec = manifest.load(args.manifest)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest import db, diff
+from ingest import db
+from ingest.changes import diff
 from ingest.queries import builds
 
 DIFF_OBJECTS = (

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""DWARF walk benchmark: the walk of each module (as ingest.modules.read_module
+"""DWARF walk benchmark: the walk of each module (as ingest.modules.module.read_module
 runs it: relocated sections, DWARF prototypes of the names its split BTF has no
 FUNC for; read_module also leaves out those vmlinux gives) by the Python walk and by the C walk (ingest/readers/_dwarfwalk.c),
 one process, CPU seconds of each; with --check, the two walks' UnitFacts must
 be equal. --skip-types walks without type DIEs at all: the DIE walk's floor.
 --c-only times the C walk alone; --walk-vmlinux walks VMLINUX itself (as
-pipeline.read does: with types, DWARF prototypes of the names its BTF has no
+vmlinux.read.read_vmlinux does: with types, DWARF prototypes of the names its BTF has no
 FUNC for) instead of the modules.
 
 Usage: bench_walk.py [--tree TREE] [--vmlinux VMLINUX] [--check] [--skip-types] [--c-only] [--walk-vmlinux] [MODULE...]
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.archive import store  # noqa: E402 (after the sys.path line)
-from ingest.modules import MODULE_BASE  # noqa: E402
+from ingest.modules.module import MODULE_BASE  # noqa: E402
 from ingest.readers import dwarf, dwarf_forms, elf, kmod  # noqa: E402
 from ingest.readers.btf import BtfInfo, read_btf  # noqa: E402
 
@@ -69,15 +69,22 @@ def _timed(
     return py_s, c_s, py_facts == c_facts
 
 
+def _figures(py_s: float, c_s: float, modes: tuple[str, ...]) -> str:
+    """The CPU seconds of the walks that ran."""
+    if modes == ("c",):
+        return f"C {c_s:.2f} s"
+    return f"python {py_s:.2f} s, C {c_s:.2f} s ({py_s / max(c_s, 1e-9):.1f}x)"
+
+
 def _walk_vmlinux(path: Path, btf: BtfInfo | None, modes: tuple[str, ...]) -> int:
-    """Times the walk of the vmlinux itself, as pipeline.read configures it."""
+    """Times the walk of the vmlinux itself, as vmlinux.read.read_vmlinux configures it."""
     with open(path, "rb") as f:
         image = elf.open_image(f)
         sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
         units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)  # pyelftools' list, faster
     config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
     py_s, c_s, same = _timed(units, sections, image.endian, config, modes)
-    print(f"{path.name} ({len(units)} units): walk CPU python {py_s:.2f} s, C {c_s:.2f} s")
+    print(f"{path.name} ({len(units)} units): walk CPU {_figures(py_s, c_s, modes)}")
     return 0 if same or len(modes) == 1 else 1
 
 
@@ -125,10 +132,7 @@ def main() -> int:
             print(f"{rel}: python {py_s:.3f} s, C {c_s:.3f} s ({py_s / max(c_s, 1e-9):.1f}x)")
         elif i % 500 == 0:
             print(f"{i}/{len(names)}: python {total_py:.1f} s, C {total_c:.1f} s", flush=True)
-    print(
-        f"{len(names)} modules: walk CPU python {total_py:.2f} s, C {total_c:.2f} s "
-        f"({total_py / max(total_c, 1e-9):.1f}x)"
-    )
+    print(f"{len(names)} modules: walk CPU {_figures(total_py, total_c, modes)}")
     if args.check:
         print(f"UnitFacts differ in {len(differ)} modules" + (f": {differ[:10]}" if differ else ""))
     return 1 if args.check and differ else 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serve a kernsurf database read-only with Datasette: scripts/serve.sh DB [datasette serve options...]
 #
-# A wrapper over `kernsurf serve` (ingest/serve.py): when DB is newer than its
+# A wrapper over `kernsurf serve` (ingest/web/serve.py): when DB is newer than its
 # inspect file, it refills the name search index and writes DB.inspect.json
 # with `datasette inspect`; then it serves DB immutable (-i: no writes, hashed
 # counts from the inspect file, the .db downloadable from the database page).

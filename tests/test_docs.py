@@ -6,15 +6,14 @@ heading, and every name the library exports resolves."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import click
 import pytest
 
 import ingest
 from ingest.cli import cli
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 CONCEPTS = ROOT / "docs" / "concepts.md"
 
@@ -104,7 +103,7 @@ def test_concepts_has_the_linked_sections():
 
 
 def test_concepts_names_every_change_kind():
-    from ingest.diff import CHANGE_KINDS
+    from ingest.changes.diff import CHANGE_KINDS
 
     text = CONCEPTS.read_text()
     for kind in CHANGE_KINDS:

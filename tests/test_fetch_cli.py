@@ -1,26 +1,16 @@
 """`kernsurf fetch` and `kernsurf build` against the local fake Debian mirror of
-test_archive.py (no network): the CLI layer and the real Debian fetcher."""
+tests/support/mirror.py (no network): the CLI layer and the real Debian fetcher."""
 
 from __future__ import annotations
 
 from click.testing import CliRunner
-from test_archive import (  # noqa: F401  (fixtures)
-    REL,
-    build_deb,
-    cache,
-    dbg_entries,
-    fake,
-    kos,
-    modules_entries,
-    read_tree,
-    standard_archive,
-)
-from test_manifest import elves  # noqa: F401  (fixture)
 
-from ingest import batch as builder
-from ingest import db, manifest
+from ingest import db
+from ingest.catalog import batch as builder
+from ingest.catalog import manifest
 from ingest.cli import cli
 from ingest.queries import builds
+from tests.support.mirror import REL, build_deb, dbg_entries, modules_entries, read_tree, standard_archive
 
 
 def test_fetch_debian_prints_the_cached_path(fake, cache):

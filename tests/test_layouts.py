@@ -1,10 +1,10 @@
-"""Layouts by content (ingest/layouts.py): equal layouts, nested ones included,
+"""Layouts by content (ingest/types/layouts.py): equal layouts, nested ones included,
 become one object; a difference anywhere keeps them apart."""
 
 from __future__ import annotations
 
-from ingest.layouts import LayoutInterner, layout_digest
 from ingest.model import Field, Layout
+from ingest.types.layouts import LayoutInterner, layout_digest
 
 
 def _holder(inner_size: int) -> Layout:

@@ -1,26 +1,24 @@
-"""Manifests (ingest/manifest.py), stored groups (db.store_groups) and the
+"""Manifests (ingest/catalog/manifest.py), stored groups (db.store_groups) and the
 incremental `kernsurf build` (ingest/build.py), with small ELF files compiled
 here standing in for kernels: no network."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from ingest import batch as builder
-from ingest import db, manifest
+from ingest import db
+from ingest.catalog import batch as builder
+from ingest.catalog import manifest
+from ingest.catalog.manifest import ManifestError
 from ingest.cli import cli
 from ingest.errors import MirrorError
-from ingest.manifest import ManifestError
 from ingest.queries import builds
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 THREE = """\
 builds:
@@ -228,27 +226,7 @@ def test_missing_file(tmp_path):
         manifest.load(tmp_path / "nope.yml")
 
 
-# --------------------------------------------------------------------------- tiny ELF "kernels"
-
-SOURCE = "int helper(int x) { return x * 3; }\nint main(void) { return helper(2); }\n"
-
-
-@pytest.fixture(scope="session")
-def elves(tmp_path_factory):
-    """make(n) -> a small ELF with DWARF whose build-id is n: distinct builds for the database."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    work = tmp_path_factory.mktemp("elves")
-    (work / "k.c").write_text(SOURCE)
-    subprocess.run(["gcc", "-g", "-O1", "-c", "k.c", "-o", "k.o"], cwd=work, check=True)
-
-    def make(n: int) -> Path:
-        out = work / f"vmlinux-{n}"
-        if not out.exists():
-            subprocess.run(["gcc", f"-Wl,--build-id=0x{n:040x}", "k.o", "-o", out.name], cwd=work, check=True)
-        return out
-
-    return make
+# --------------------------------------------------------------------------- tiny ELF "kernels" (conftest.elves)
 
 
 class FakeFetcher:

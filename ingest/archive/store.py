@@ -197,22 +197,22 @@ def _modules_meta(stats: ModuleStats, roots: Collection[str], seconds: float) ->
     }
 
 
-def _write_sidecar(directory: Path, meta: dict) -> None:
+def write_sidecar(directory: Path, meta: dict) -> None:
     write_atomic(directory / SIDECAR, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _clean_parts(directory: Path) -> None:
+def clean_parts(directory: Path) -> None:
     for part in directory.glob("*.part"):
         remove_tree(part)
 
 
-def _disk_full(exc: OSError, directory: Path) -> DiskFull:
+def disk_full(exc: OSError, directory: Path) -> DiskFull:
     return DiskFull(
         f"no space left in {directory} ({exc.strerror}); free some space or set XDG_CACHE_HOME to a larger disk"
     )
 
 
-def _is_disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -330,7 +330,7 @@ def fetch_image(
         directory.mkdir(parents=True, exist_ok=True)
         for stale in (SIDECAR, "config", MODULES):
             remove_tree(directory / stale)
-        _clean_parts(directory)
+        clean_parts(directory)
         sources: list[ConfigSource] = []
         source_error: ArchiveError | None = None
         if config_sources is not None:
@@ -352,15 +352,15 @@ def fetch_image(
                 modules=ModuleTree(directory / MODULES, roots) if roots else None,
             )
         except BaseException as exc:
-            _clean_parts(directory)
+            clean_parts(directory)
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only succeeds if nothing else is there
             if isinstance(exc, MemberNotFound):
                 raise NoVmlinux(
                     f"{ref.name} {ref.version} has no vmlinux at {', '.join(sorted(wanted_paths))}; pick a -dbg/-dbgsym image package"
                 ) from None
-            if isinstance(exc, OSError) and _is_disk_full(exc):
-                raise _disk_full(exc, directory) from None
+            if isinstance(exc, OSError) and is_disk_full(exc):
+                raise disk_full(exc, directory) from None
             raise
         seconds = time.monotonic() - started
         meta = {
@@ -373,7 +373,7 @@ def fetch_image(
         }
         if got.modules is not None:
             meta["modules"] = _modules_meta(got.modules, roots, seconds)
-        _write_sidecar(directory, meta)
+        write_sidecar(directory, meta)
         count = got.downloaded
         config = None
         if config_sources is not None:
@@ -409,13 +409,13 @@ def _complete_modules(
             hit.ref, None, None, progress=progress, modules=ModuleTree(directory / MODULES, roots)
         )
     except BaseException as exc:
-        _clean_parts(directory)
-        if isinstance(exc, OSError) and _is_disk_full(exc):
-            raise _disk_full(exc, directory) from None
+        clean_parts(directory)
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(exc, directory) from None
         raise
     assert got.modules is not None
     meta = read_sidecar(directory) or {}
-    _write_sidecar(
+    write_sidecar(
         directory, {**meta, "modules": _modules_meta(got.modules, roots, time.monotonic() - started)}
     )
     return dataclasses.replace(
@@ -465,7 +465,7 @@ def _fetch_config(
         except MemberNotFound:
             continue
         except (ArchiveError, OSError) as exc:
-            _clean_parts(directory)
+            clean_parts(directory)
             status = {"status": "error", "error": str(exc)}
             break
         got += count
@@ -499,7 +499,7 @@ def _fetch_config(
         log.warning("kernel config not fetched: %s", reason)
     meta = {**meta, "config": status}
     try:
-        _write_sidecar(directory, meta)
+        write_sidecar(directory, meta)
     except ArchiveError as exc:
         warnings.append(f"sidecar not updated: {exc}")
     return (dest if status["status"] == "ok" else None), got

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ingest.bpf import types
 from ingest.bpf.objects import essential_name
 from ingest.queries import check as q
 from ingest.queries.check import MemberRow
@@ -52,7 +53,8 @@ def resolve_field(
     read = members or q.member_reader(conn)
     root, *steps = path.split(".")
     name = essential_name(root)
-    candidates = q.layouts(conn, build, name)
+    # A root the build has no struct or union of may be a typedef (atomic_long_t): what it resolves to.
+    candidates = q.layouts(conn, build, name) or types.typedef_layouts(conn, build, name)
     if not candidates:
         return Resolution(False, "absent", f"struct {name} absent")
     first: Resolution | None = None

@@ -4,6 +4,7 @@ and the diff step read them."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from ingest import groups
@@ -111,6 +112,20 @@ def list_builds(conn: sqlite3.Connection) -> list[BuildListing]:
     return list(map(BuildListing._make, rows))
 
 
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version the database was made or last upgraded by."""
+    return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+
+def build_records(conn: sqlite3.Connection, columns: Sequence[str]) -> list[dict[str, object]]:
+    """Every build as {column: value} over those of `columns` the builds table has, in id order
+    (a publication's manifest lists them whatever the schema's age)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(builds)")}
+    chosen = [c for c in columns if c in have]
+    rows = conn.execute(f"SELECT {', '.join(chosen)} FROM builds ORDER BY id")
+    return [dict(zip(chosen, row)) for row in rows]
+
+
 def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts | None:
     """What a diff needs to know of a build (None when not stored)."""
     row = conn.execute(
@@ -176,3 +191,18 @@ def stored_pairs(conn: sqlite3.Connection) -> dict[tuple[int, int], StoredPair]:
 def change_kinds(conn: sqlite3.Connection) -> list[ChangeKind]:
     """The change vocabulary in display order (schema.sql)."""
     return list(map(ChangeKind._make, conn.execute("SELECT name, items FROM change_kinds ORDER BY position")))
+
+
+class BuildPlace(NamedTuple):
+    """Where a build sits among the others: what an export selects builds by."""
+
+    id: int
+    name: str
+    arch: str | None
+    release: str | None
+    version_sort: str | None  # the release, numbers zero-padded (db.version_sort)
+
+
+def build_places(conn: sqlite3.Connection) -> list[BuildPlace]:
+    rows = conn.execute("SELECT id, name, arch, release, version_sort FROM builds ORDER BY id")
+    return list(map(BuildPlace._make, rows))

@@ -70,6 +70,10 @@ class BuildFacts(NamedTuple):
     # interned across builds); None: read them from the database each time.
     members: Callable[[int], list[MemberRow]] | None = None
     modules_read: bool = False  # the build's loadable modules were read (builds.n_modules set)
+    # Every module of the build was read (False: the running system's loaded ones only).
+    modules_complete: bool = True
+    blacklist_recorded: bool = True  # False: ftrace facts without the kprobe blacklist (build_sources)
+    syscalls_recorded: bool = True  # False: no syscall table was read (a BTF-only input; build_sources)
 
 
 def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = ()) -> BuildFacts:
@@ -91,8 +95,12 @@ def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = (
     if "n_modules" in {r[1] for r in conn.execute("PRAGMA table_info(builds)")}:
         found = conn.execute("SELECT n_modules IS NOT NULL FROM builds WHERE id = ?", (build,)).fetchone()
         modules_read = bool(found and found[0])
+    sources = _sources(conn, build)
     return BuildFacts(
         modules_read=modules_read,
+        modules_complete=not (sources.get("modules") or "").startswith("loaded"),
+        blacklist_recorded=sources.get("kprobe_blacklist", "") is not None,
+        syscalls_recorded=sources.get("syscalls", "") is not None,
         has_dwarf=bool(row[0]),
         has_btf=bool(row[1]),
         has_symtab=bool(row[2]),
@@ -103,6 +111,14 @@ def build_facts(conn: sqlite3.Connection, build: int, options: Sequence[str] = (
         events_recorded=bool(row[7]),
         config=dict(config.fetchall()),
     )
+
+
+def _sources(conn: sqlite3.Connection, build: int) -> dict[str, str | None]:
+    """The build's fact sources (ingest.origins.facts); empty for a database or build without them."""
+    try:
+        return dict(conn.execute("SELECT fact, source FROM build_sources WHERE build_id = ?", (build,)))
+    except sqlite3.OperationalError:  # a database made before build_sources, opened read-only
+        return {}
 
 
 # --------------------------------------------------------------------------- functions and symbols
@@ -220,14 +236,26 @@ class NamedSymbol(NamedTuple):
     kprobe_blocked: str | None
 
 
-def symbols_from(conn: sqlite3.Connection, build: int, prefix: str) -> list[NamedSymbol]:
-    """The ELF symbols of `build` whose name starts with `prefix`."""
+def symbols_from(conn: sqlite3.Connection, build: int, prefix: str, glob: str = "*") -> list[NamedSymbol]:
+    """The ELF symbols of `build` whose name starts with `prefix` and matches
+    the SQLite GLOB pattern `glob` (filtered in SQLite, not row by row in Python)."""
     rows = conn.execute(
         "SELECT n.name, s.kprobe_blocked FROM symbols s JOIN names n ON n.id = s.name_id"
-        " WHERE s.build_id = ? AND n.name >= ? AND n.name < ?",
-        (build, prefix, prefix + "\U0010ffff"),
+        " WHERE s.build_id = ? AND n.name >= ? AND n.name < ? AND n.name GLOB ?",
+        (build, prefix, prefix + "\U0010ffff", glob),
     )
     return list(map(NamedSymbol._make, rows))
+
+
+def glob_count(conn: sqlite3.Connection, prefix: str, glob: str) -> int:
+    """How many ELF symbols of the build that has the most match the SQLite GLOB
+    `glob` (names starting with `prefix`): what a glob dependency makes check read."""
+    row = conn.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM symbols s JOIN names n ON n.id = s.name_id"
+        " WHERE n.name >= ? AND n.name < ? AND n.name GLOB ? GROUP BY s.build_id)",
+        (prefix, prefix + "\U0010ffff", glob),
+    ).fetchone()
+    return row[0] or 0
 
 
 # --------------------------------------------------------------------------- surfaces

@@ -1,4 +1,4 @@
-"""What the diff step (ingest/diff.py, ingest/diff_surfaces.py) reads of two builds:
+"""What the diff step (ingest/changes/diff.py, ingest/changes/surfaces.py) reads of two builds:
 function states, attachability, surfaces, named types, and the prototypes,
 layouts and type texts of the items that differ."""
 

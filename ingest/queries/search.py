@@ -4,7 +4,9 @@ which the search_names canned query reads too)."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -32,7 +34,7 @@ def indexed(conn: sqlite3.Connection, tables: set[str] | frozenset[str]) -> bool
 def _known(tables: set[str] | frozenset[str]) -> str:
     """SQL: the names row `n` is a function, a type or another surface item
     or a module somewhere (not only a symbol name)."""
-    wanted = ["functions", "types"] + [t for t in SURFACE_TABLES if t in tables]
+    wanted = ["functions", "types"] + [t for t in (*SURFACE_TABLES, "typedefs") if t in tables]
     return "(" + " OR ".join(f"EXISTS (SELECT 1 FROM {t} WHERE name_id = n.id)" for t in wanted) + ")"
 
 
@@ -66,7 +68,7 @@ class NameKinds(NamedTuple):
     name_id: int
     name: str
     function_builds: int
-    type_kinds: tuple[str, ...]  # struct, union, enum
+    type_kinds: tuple[str, ...]  # struct, union, enum, typedef
     tracepoint_builds: int
     syscall_builds: int
     lsm_hook_builds: int
@@ -103,3 +105,41 @@ def kfunc_modules(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, tu
             (json.dumps(list(nids)),),
         )
     }
+
+
+#: How many names each piece of a mistyped name may bring as candidates.
+_CANDIDATES_PER_PIECE = 300
+
+
+def close_names(
+    conn: sqlite3.Connection, text: str, table: str, limit: int, use_index: bool, cutoff: float = 0.6
+) -> list[str]:
+    """Names of `table` (functions, types, tracepoints, ...; not user input)
+    close to `text`, best first: the candidates share a piece of it (its
+    identifier parts of 3+ characters, and its first and last 4 characters;
+    through the trigram index when there is one), ranked by difflib's ratio."""
+    pieces = {p for p in re.split(r"[^A-Za-z0-9]+|_", text) if len(p) >= 3}
+    pieces |= {text[:4], text[-4:]} if len(text) >= 4 else {text}
+    known = f"EXISTS (SELECT 1 FROM {table} WHERE name_id = n.id)"
+    if use_index:
+        sql = (
+            "SELECT n.name FROM name_search s JOIN names n ON n.id = s.rowid"
+            f" WHERE name_search MATCH :match AND {known} LIMIT :limit"
+        )
+    else:
+        sql = f"SELECT n.name FROM names n WHERE instr(n.name, :piece) > 0 AND {known} LIMIT :limit"
+    candidates: set[str] = set()
+    for piece in sorted(p for p in pieces if len(p) >= 3):
+        args = {"match": '"' + piece.replace('"', '""') + '"', "piece": piece, "limit": _CANDIDATES_PER_PIECE}
+        candidates.update(name for (name,) in conn.execute(sql, args))
+    candidates.discard(text)
+    return difflib.get_close_matches(text, sorted(candidates), n=limit, cutoff=cutoff)
+
+
+def tracepoint_in_system(conn: sqlite3.Connection, system: str, event: str) -> bool:
+    """Whether some build has trace event `event` in trace system `system`."""
+    row = conn.execute(
+        "SELECT 1 FROM tracepoints t JOIN names n ON n.id = t.name_id WHERE n.name = ? AND t.system = ? LIMIT 1",
+        (event, system),
+    ).fetchone()
+    return row is not None

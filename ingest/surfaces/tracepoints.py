@@ -33,11 +33,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from ingest.cdecl import type_name
 from ingest.model import Layout, Tracepoint, TypeGraph
 from ingest.readers.btf import BtfInfo
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.syscalls import normalise
+from ingest.types.cdecl import type_name
 
 START, STOP = "__start_ftrace_events", "__stop_ftrace_events"
 #: Class symbol of the per-syscall events -> (event_class, struct of their records, fixed fields).

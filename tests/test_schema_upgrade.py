@@ -1,0 +1,97 @@
+"""A database made by an earlier kernsurf (tests/fixtures/upgrade/schema7.db,
+schema 7, made by the script beside it) is upgraded in place when opened for
+writing, and then answers every canned query and every view it had exactly as
+before; what the new schema adds reads "not recorded" for its builds."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ingest import db
+from ingest.join import classify
+from tests.support import ROOT
+
+FIXTURE = ROOT / "tests" / "fixtures" / "upgrade" / "schema7.db"
+#: Values for the canned queries' parameters: the fixture's two builds and names it holds.
+PARAMETERS = [
+    {"name": name, "build": "v1", "build_a": "v1", "build_b": "v2"}
+    for name in ("fe_map", "fe_removed", "fe_ops", "fe_helper", "fe_inline_always")
+]
+
+
+def _status(collision, inline, suffixes, present, has_dwarf) -> str:
+    return classify.build_status(collision, inline, (suffixes or "").split(), bool(present), has_dwarf != 0)
+
+
+def _answers(path: Path, views: dict[str, list[str]]) -> dict[str, list[tuple]]:
+    """Every canned query for every PARAMETERS entry, and the given columns of every view in `views`."""
+    queries = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["kernels"]["queries"]
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.create_function("ks_status", 5, _status, deterministic=True)
+    try:
+        out = {}
+        for name, query in queries.items():
+            sql = query["sql"] if isinstance(query, dict) else query
+            for k, values in enumerate(PARAMETERS):
+                out[f"{name}[{k}]"] = conn.execute(sql, values).fetchall()
+        for view, columns in views.items():
+            select = ", ".join(f'"{c}"' for c in columns)
+            out[view] = sorted(conn.execute(f"SELECT {select} FROM {view}").fetchall(), key=repr)
+        return out
+    finally:
+        conn.close()
+
+
+def _views(path: Path) -> dict[str, list[str]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = [
+            v for (v,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
+        ]
+        return {v: [d[0] for d in conn.execute(f"SELECT * FROM {v} LIMIT 0").description] for v in names}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def old(tmp_path) -> Path:
+    path = tmp_path / "kernels.db"
+    shutil.copy(FIXTURE, path)
+    return path
+
+
+def test_the_fixture_is_schema_7(old):
+    conn = sqlite3.connect(old)
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(7,)]
+    assert conn.execute("SELECT name FROM builds ORDER BY id").fetchall() == [("v1",), ("v2",)]
+    conn.close()
+
+
+def test_an_upgraded_database_answers_as_before(old):
+    views_before = _views(old)
+    before = _answers(old, views_before)
+
+    db.connect(old).close()  # opened for writing: upgraded in place
+
+    views_after = _views(old)
+    for view, columns in views_before.items():  # public views keep their columns
+        assert views_after[view][: len(columns)] == columns, view
+    after = _answers(old, views_before)
+    assert after == before
+    assert sum(len(rows) for rows in before.values()) > 100  # the queries found rows to compare
+
+
+def test_what_the_new_schema_adds_is_not_recorded_for_old_builds(old):
+    db.connect(old).close()
+    conn = sqlite3.connect(old)
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(db.SCHEMA_VERSION,)]
+    assert conn.execute("SELECT count(*) FROM typedefs").fetchone() == (0,)
+    assert conn.execute("SELECT n_typedefs FROM builds").fetchall() == [(None,), (None,)]
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
