@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ingest.queries import pages as q
 from ingest.queries import search as sq
@@ -15,7 +17,7 @@ from ingest.web.charts import MatrixCell, MatrixColumn, MatrixRow
 from ingest.web.context import Context, Links, Page
 from ingest.web.items import SURFACE_TABLES, function_cell, function_status_line, in_module
 from ingest.web.style import LEGEND
-from ingest.web.timeline import columns
+from ingest.web.timeline import Column, columns
 
 MAX_MATRIX_NAMES = 400
 SEARCH_LIMIT = 100
@@ -131,55 +133,9 @@ def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Pag
     """Names x builds, each cell a function's strip letters, a type's presence,
     or a surface's (trace event, syscall, LSM hook, kfunc, variable, config option)."""
     ids = q.name_ids(conn, names)
-    funcs: dict[int, dict[int, q.FunctionState]] = defaultdict(dict)
-    for state in q.function_states(conn, ids.values()):
-        funcs[state.name_id][state.build_id] = state
-    types: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for t in q.type_layouts(conn, ids.values()):
-        types[t.name_id][t.build_id].append(t.layout_id)
-    surfaces: dict[int, dict[str, dict[int, list[str | None]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(list))
-    )
-    for s in q.surface_presence(conn, ids.values()):
-        surfaces[s.name_id][s.kind][s.build_id].append(s.fact)
-    recorded = q.surfaces_recorded(conn)
+    states = _matrix_states(conn, ids.values())
     cols = columns(ctx.groups)
-    rows = []
-    for name in names:
-        nid = ids.get(name)
-        kind = "function" if nid in funcs else "struct" if nid in types else None
-        if kind is None and nid in surfaces:
-            kind = next(k for k in q.SURFACE_KINDS if k in surfaces[nid])
-        cells = []
-        for col in cols:
-            b, base = col.member.build, (col.base.build if col.base else None)
-            if nid is not None and kind == "function":
-                f = funcs[nid].get(b.id)
-                letters, cls = function_cell(f, b)
-                before = funcs[nid].get(base.id) if base else None
-                changed = base is not None and _function_state(f) != _function_state(before)
-                status = function_status_line(f, b)
-            elif nid is not None and kind == "struct":
-                st = tuple(sorted(types[nid].get(b.id, ()))) or None
-                letters, cls = ("", "absent") if st is None else ("C", "C") if len(st) > 1 else ("", "ok")
-                changed = base is not None and st != (tuple(sorted(types[nid].get(base.id, ()))) or None)
-                status = "Absent ⚠️" if st is None else "✅"
-            elif nid is not None and kind is not None:
-                per_build = surfaces[nid][kind]
-                letters, cls, status = _surface_cell(kind, per_build.get(b.id), recorded.get(b.id))
-                changed = base is not None and sorted(map(str, per_build.get(b.id, ()))) != sorted(
-                    map(str, per_build.get(base.id, ()))
-                )
-            else:
-                letters, cls, changed, status = "", "absent", False, "unknown name"
-            cells.append(
-                MatrixCell(
-                    letters=letters + ("Δ" if changed else ""),
-                    cls=cls,
-                    title=f"{name} in {col.member.label}: {status}",
-                )
-            )
-        rows.append(MatrixRow(name=name, kind=kind, cells=cells))
+    rows = [_matrix_row(name, ids.get(name), states, cols) for name in names]
     heads = [
         {
             "group": c.group.name,
@@ -203,6 +159,77 @@ def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Pag
         "picture": picture,
         "pages": pages,
     }
+
+
+class _MatrixStates(NamedTuple):
+    """What the matrix shows of its names, by name id then build id."""
+
+    funcs: dict[int, dict[int, q.FunctionState]]
+    types: dict[int, dict[int, list[int]]]  # layout ids
+    surfaces: dict[int, dict[str, dict[int, list[str | None]]]]  # by surface kind: the facts
+    recorded: dict[int, q.SurfacesRecorded]  # by build id
+
+
+def _matrix_states(conn: sqlite3.Connection, nids: Collection[int]) -> _MatrixStates:
+    """The functions, types and surfaces of these names in every build."""
+    funcs: dict[int, dict[int, q.FunctionState]] = defaultdict(dict)
+    for state in q.function_states(conn, nids):
+        funcs[state.name_id][state.build_id] = state
+    types: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for t in q.type_layouts(conn, nids):
+        types[t.name_id][t.build_id].append(t.layout_id)
+    surfaces: dict[int, dict[str, dict[int, list[str | None]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    for s in q.surface_presence(conn, nids):
+        surfaces[s.name_id][s.kind][s.build_id].append(s.fact)
+    return _MatrixStates(funcs=funcs, types=types, surfaces=surfaces, recorded=q.surfaces_recorded(conn))
+
+
+def _matrix_row(name: str, nid: int | None, states: _MatrixStates, cols: list[Column]) -> MatrixRow:
+    """One name's row: what it is (a function first, then a type, then a surface) and its cells."""
+    kind = "function" if nid in states.funcs else "struct" if nid in states.types else None
+    if kind is None and nid in states.surfaces:
+        kind = next(k for k in q.SURFACE_KINDS if k in states.surfaces[nid])
+    cells = []
+    for col in cols:
+        b, base = col.member.build, (col.base.build if col.base else None)
+        if nid is not None and kind is not None:
+            letters, cls, changed, status = _matrix_cell(nid, kind, b, base, states)
+        else:
+            letters, cls, changed, status = "", "absent", False, "unknown name"
+        cells.append(
+            MatrixCell(
+                letters=letters + ("Δ" if changed else ""),
+                cls=cls,
+                title=f"{name} in {col.member.label}: {status}",
+            )
+        )
+    return MatrixRow(name=name, kind=kind, cells=cells)
+
+
+def _matrix_cell(
+    nid: int, kind: str, b: BuildRow, base: BuildRow | None, states: _MatrixStates
+) -> tuple[str, str, bool, str]:
+    """(letters, colour class, differs from `base`, status) of a name in build `b`."""
+    if kind == "function":
+        f = states.funcs[nid].get(b.id)
+        letters, cls = function_cell(f, b)
+        before = states.funcs[nid].get(base.id) if base else None
+        changed = base is not None and _function_state(f) != _function_state(before)
+        return letters, cls, changed, function_status_line(f, b)
+    if kind == "struct":
+        layouts = states.types[nid]
+        st = tuple(sorted(layouts.get(b.id, ()))) or None
+        letters, cls = ("", "absent") if st is None else ("C", "C") if len(st) > 1 else ("", "ok")
+        changed = base is not None and st != (tuple(sorted(layouts.get(base.id, ()))) or None)
+        return letters, cls, changed, "Absent ⚠️" if st is None else "✅"
+    per_build = states.surfaces[nid][kind]
+    letters, cls, status = _surface_cell(kind, per_build.get(b.id), states.recorded.get(b.id))
+    changed = base is not None and sorted(map(str, per_build.get(b.id, ()))) != sorted(
+        map(str, per_build.get(base.id, ()))
+    )
+    return letters, cls, changed, status
 
 
 #: The page of a matrix row, by its kind (kernel variables have none).
