@@ -30,7 +30,7 @@ import sqlite_utils
 from ingest.model import AttachFacts, Build, FunctionStatus, Layout, Prototype
 from ingest.queries import builds
 from ingest.queries.builds import StoredGroup
-from ingest.queries.diff import name_ids
+from ingest.queries.names import name_ids
 from ingest.types.layouts import digest_of
 
 SCHEMA_VERSION = 7  # 3: syscall events, variables, member type references, check reason facts;

@@ -18,7 +18,7 @@ from conftest import REAL_KERNEL
 from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
-from ingest.queries import builds
+from ingest.queries import changes as changes_q
 from ingest.types.layouts import layout_digest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "diff" / "pair.c"
@@ -239,7 +239,7 @@ def test_canonical_texts_are_stored(conn):
 
 
 def test_change_kinds_table_is_the_vocabulary(conn):
-    assert tuple(name for name, _ in builds.change_kinds(conn)) == diff.CHANGE_KINDS
+    assert tuple(name for name, _ in changes_q.change_kinds(conn)) == diff.CHANGE_KINDS
 
 
 def test_old_database_gets_canon_columns(tmp_path):

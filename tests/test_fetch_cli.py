@@ -21,7 +21,7 @@ from ingest import db
 from ingest.catalog import batch as builder
 from ingest.catalog import manifest
 from ingest.cli import cli
-from ingest.queries import builds
+from ingest.queries import builds as builds_q
 
 
 def test_fetch_debian_prints_the_cached_path(fake, cache):
@@ -93,7 +93,7 @@ def test_build_through_the_debian_fetcher(fake, cache, elves, tmp_path):
             ("6.1.0-56-amd64", "debian", "6.1.192-2", "6.1.0-56-amd64", "amd64", "amd64"),
             ("6.1.0-56-arm64", "debian", "6.1.192-2", "6.1.0-56-arm64", "arm64", "arm64"),
         ]
-        assert builds.load_groups(conn) == [("Arch", "variants", [(1, "amd64"), (2, "arm64")])]
+        assert builds_q.load_groups(conn) == [("Arch", "variants", [(1, "amd64"), (2, "arm64")])]
     finally:
         conn.close()
 

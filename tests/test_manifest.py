@@ -19,7 +19,7 @@ from ingest.catalog import manifest
 from ingest.catalog.manifest import ManifestError
 from ingest.cli import cli
 from ingest.errors import MirrorError
-from ingest.queries import builds
+from ingest.queries import builds as builds_q
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -297,7 +297,7 @@ def stored_groups(db_path: Path) -> list[tuple]:
         names = dict(conn.execute("SELECT id, name FROM builds"))
         return [
             (g, kind, [(names[b], label) for b, label in members])
-            for g, kind, members in builds.load_groups(conn)
+            for g, kind, members in builds_q.load_groups(conn)
         ]
     finally:
         conn.close()
@@ -313,7 +313,7 @@ def test_store_groups_round_trip_keeps_ids_and_replaces(tmp_path, elves):
     try:
         ids = dict(conn.execute("SELECT name, id FROM builds"))
         a, b, c = ids["6.1.0-56-amd64"], ids["6.12.113+deb13-amd64"], ids["6.12.113+deb13-cloud-amd64"]
-        assert builds.load_groups(conn) == [
+        assert builds_q.load_groups(conn) == [
             ("Regular", "series", [(a, "6.1"), (b, "6.10")]),
             ("Flavor", "variants", [(b, "6.12.113+deb13-amd64"), (c, "6.12.113+deb13-cloud-amd64")]),
         ]
@@ -326,17 +326,17 @@ def test_store_groups_round_trip_keeps_ids_and_replaces(tmp_path, elves):
                 ("Regular", "series", [(a, "6.1"), (b, "6.12"), (c, "cloud")]),
             ],
         )
-        assert builds.load_groups(conn) == [
+        assert builds_q.load_groups(conn) == [
             ("Arch", "variants", [(b, "amd64"), (a, "other")]),
             ("Regular", "series", [(a, "6.1"), (b, "6.12"), (c, "cloud")]),
         ]
         assert conn.execute("SELECT id FROM groups WHERE name = 'Regular'").fetchone()[0] == regular_id
         assert conn.execute("SELECT count(*) FROM group_members").fetchone()[0] == 5
 
-        before = builds.load_groups(conn)
+        before = builds_q.load_groups(conn)
         with pytest.raises(sqlite3.IntegrityError):  # unknown build id: foreign key; nothing changes
             db.store_groups(conn, [("Regular", "series", [(a, "6.1"), (999, "ghost")])])
-        assert builds.load_groups(conn) == before
+        assert builds_q.load_groups(conn) == before
     finally:
         conn.close()
 

@@ -12,7 +12,7 @@ import pytest
 from frontend_support import build_frontend_db, variant
 
 from ingest.join import classify
-from ingest.queries.pages import ChangeFilter
+from ingest.queries.changes import ChangeFilter
 from ingest.web import charts, check, diff, forms, items, overview
 from ingest.web.context import Context, Links, load_context
 

@@ -10,6 +10,6 @@ sqlite3.Connection (and the page's parameters) and return the template context.
 - ``charts``: SVG geometry; ``forms``: multipart bodies and upload limits; ``cache``: the page LRU.
 - ``site``: ``Pages``, the ``ks`` object templates call, binding the builders to a Datasette.
 
-Reads go through ingest.queries.pages and ingest.queries.search; plugins/kernsurf_pages.py
+Reads go through ingest.queries (one module per entity); plugins/kernsurf_pages.py
 only holds the Datasette hooks.
 """

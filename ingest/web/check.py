@@ -14,7 +14,7 @@ from ingest.bpf.objects import Dependency
 from ingest.bpf.report import REASONS, ObjectDeps
 from ingest.bpf.spec import merge_key
 from ingest.errors import BadBpfObject, BadDependency
-from ingest.queries import pages as q
+from ingest.queries import builds as builds_q
 from ingest.web.context import Page, segment
 
 MAX_CHECK_DEPS = 500
@@ -153,7 +153,7 @@ def check_report(
         "counts": counts,
         "summary": _summary(report),
         "reasons": REASONS,
-        "groups": q.group_names(conn),
+        "groups": builds_q.group_names(conn),
     }
 
 

@@ -14,7 +14,7 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import sqlite_timelimit
 
-from ingest.queries.pages import ChangeFilter
+from ingest.queries.changes import ChangeFilter
 from ingest.web import check, diff, items, modules, overview
 from ingest.web.cache import LRU
 from ingest.web.context import Context, Links, Page, decode, load_context
