@@ -163,7 +163,9 @@ def ingest(
     from ingest.archive import store
     from ingest.modules.reader import summary as module_summary
 
-    identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
+    identity = pipeline.Identity(
+        distro=distro, version=pkg_version, release=release, arch=arch, flavor=flavor, label=label
+    )
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
     tree = store.modules_dir(path) if modules is None and path.is_file() else None

@@ -363,6 +363,7 @@ def _read_struct(blob: _Blob, tid: int, name: str | None, info: int, st: int, po
                 if mn is None:
                     mn = name_at(v[i])
                 off = v[i + 2]
+                # positional: hot loop (every bitfield member of vmlinux's BTF; keywords cost ~4x per Member)
                 add(Member(mn or None, v[i + 1], off & 0xFFFFFF, off >> 24))
         else:
             for i in range(0, 3 * vlen, 3):

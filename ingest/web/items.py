@@ -282,7 +282,9 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
             status, letters, cls = "✅", "", "ok"
         modules = sorted({t.module for t in per_build.get(build.id, ()) if t.module})
         status += in_module(", ".join(modules))
-        return Verdict(status, letters, cls, {"present": bool(defs), "definitions": defs})
+        return Verdict(
+            status=status, letters=letters, cls=cls, fields={"present": bool(defs), "definitions": defs}
+        )
 
     out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
     out["kind"] = "/".join(sorted({t.kind for rows in per_build.values() for t in rows}))
@@ -352,7 +354,12 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
     def describe(build: BuildRow) -> Verdict:
         facts = [r.facts for r in per_build.get(build.id, ())]
         if not facts:
-            return Verdict("Absent ⚠️", "", "absent", {"present": False, "facts": facts, "verdicts": []})
+            return Verdict(
+                status="Absent ⚠️",
+                letters="",
+                cls="absent",
+                fields={"present": False, "facts": facts, "verdicts": []},
+            )
         cells = [(check.spec(dep), check.verdict(conn, dep, build.id)) for dep in dependencies]
         verdicts = [
             {"spec": spec, "mark": check.MARKS[c.level], "text": c.text, "level": c.level}
@@ -369,7 +376,9 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
             + in_module(_module_of(facts[0]))
         )
         fields = {"present": True, "facts": facts, "verdicts": verdicts}
-        return Verdict(status, SURFACE_LETTERS.get(worst, ""), SURFACE_CLASSES[worst], fields)
+        return Verdict(
+            status=status, letters=SURFACE_LETTERS.get(worst, ""), cls=SURFACE_CLASSES[worst], fields=fields
+        )
 
     out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
     out["differences"] = item_differences(conn, ctx, (surface.item,), nid)
