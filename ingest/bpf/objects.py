@@ -538,22 +538,7 @@ class _Reader:
         except ValueError:
             raise BadBpfObject(f"{self.path}: bad CO-RE access string {access!r}") from None
         if kind in _FIELD_RELOS:
-            path: list[str] = []
-            tid = type_id
-            for step in steps[1:]:
-                t = graph[_skip(graph, tid, typedefs=True)]
-                if t.kind in ("struct", "union") and t.members and step < len(t.members):
-                    m = t.members[step]
-                    if m.name:
-                        path.append(m.name)
-                    tid = m.type
-                elif t.kind == "array":
-                    tid = t.ref
-                else:
-                    raise BadBpfObject(
-                        f"{self.path}: CO-RE access {access!r} does not fit type "
-                        f"{local.name}; rebuild the object"
-                    )
+            path, tid = self._field_path(type_id, steps, access, local.name)
             if not path:
                 return Access(
                     root=root, flavoured=flavoured, path=None, probe=probe, keys=(holder,), part=holder
@@ -592,6 +577,27 @@ class _Reader:
             )
         own = Key(kind=root_kind, name=root, attach=None, detail=detail)
         return Access(root=root, flavoured=flavoured, path=None, probe=probe, keys=(own,), part=own)
+
+    def _field_path(self, type_id: int, steps: list[int], access: str, name: str) -> tuple[list[str], int]:
+        """The member names a CO-RE field access string walks from `type_id`
+        (array steps add none), and the type it ends at."""
+        graph = self.btf.graph
+        path: list[str] = []
+        tid = type_id
+        for step in steps[1:]:
+            t = graph[_skip(graph, tid, typedefs=True)]
+            if t.kind in ("struct", "union") and t.members and step < len(t.members):
+                m = t.members[step]
+                if m.name:
+                    path.append(m.name)
+                tid = m.type
+            elif t.kind == "array":
+                tid = t.ref
+            else:
+                raise BadBpfObject(
+                    f"{self.path}: CO-RE access {access!r} does not fit type {name}; rebuild the object"
+                )
+        return path, tid
 
     # -- externs: kfuncs, ksyms, kconfig -------------------------------------
 
