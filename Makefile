@@ -8,12 +8,12 @@ DB ?= kernels.db
 MANIFEST ?= manifests/default.yml
 TEST_KERNEL_PACKAGE := linux-image-6.1.0-56-amd64-dbg
 
-.PHONY: install system-deps serve database test lint fetch-test-kernel bench bench-build bench-serve bench-diff bench-check bench-modules clean
+.PHONY: install system-deps serve database test lint fetch-test-kernel bench bench-build bench-serve bench-diff bench-check bench-modules bench-storage clean
 
 $(VENV)/.installed: pyproject.toml setup.py ingest/readers/_dwarfwalk.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,lint]'
+	$(PY) -m pip install -q -e '.[test,lint,rpm]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -64,6 +64,14 @@ bench-check: $(DB)
 MODULES_IMAGE ?= $(shell $(PY) -m ingest fetch debian 6.1.0-56-amd64 --suite bookworm 2>/dev/null)
 bench-modules: install
 	$(PY) scripts/bench_modules.py $(MODULES_IMAGE)
+
+# Bytes per table and index of STORAGE_DB; with STORAGE_IMAGES (vmlinux paths, in order) each is first
+# ingested into it, measured (bytes added, write time, peak RSS, pahole anchor), and the archive projected.
+# Keep a fresh STORAGE_DB outside the repository (e.g. ~/.cache/kernsurf/bench/storage.db) to reuse it.
+STORAGE_DB ?= $(DB)
+STORAGE_IMAGES ?=
+bench-storage: install
+	$(PY) scripts/bench_storage.py $(STORAGE_DB) $(STORAGE_IMAGES)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

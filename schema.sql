@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS builds (
     n_config INTEGER,                     -- 0: the package gave no config
     n_variables INTEGER,                  -- NULL: variables not recorded (no symbol table, or ingested before)
     n_modules INTEGER,                    -- modules read (unreadable ones included); NULL: modules not read
+    n_typedefs INTEGER,                   -- NULL: typedefs not recorded (ingested before they were)
     -- The counts of functions and types the build_summary view shows, stored by db.store_counts
     -- (counting them at every read took 1 s with modules). NULL in n_full_inline: the view counts.
     n_full_inline INTEGER,
@@ -55,6 +56,15 @@ CREATE TABLE IF NOT EXISTS builds (
     n_union_types INTEGER,
     n_enum_types INTEGER
 );
+
+-- Which source gave each kind of fact of a build (docs/concepts.md#fact-sources): one row
+-- per kind of ingest.origins.facts.FACTS; source NULL: unknown for this build.
+CREATE TABLE IF NOT EXISTS build_sources (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    fact TEXT NOT NULL,                   -- types, symbols, config, trace_events, ftrace, kprobe_blacklist, ...
+    source TEXT,                          -- e.g. /sys/kernel/btf/vmlinux, vmlinux DWARF; NULL: unknown
+    PRIMARY KEY (build_id, fact)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS names (
     id INTEGER PRIMARY KEY,
@@ -226,6 +236,20 @@ CREATE TABLE IF NOT EXISTS types (
     PRIMARY KEY (name_id, build_id, layout_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS types_build ON types(build_id);
+
+-- Named typedefs per build (docs/concepts.md#typedefs), vmlinux's; builds.n_typedefs NULL: not recorded.
+CREATE TABLE IF NOT EXISTS typedefs (
+    name_id INTEGER NOT NULL REFERENCES names(id),
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    target_id INTEGER NOT NULL REFERENCES type_texts(id),  -- the type it names: atomic64_t, struct {...}
+    resolved_id INTEGER NOT NULL REFERENCES type_texts(id),  -- typedefs resolved: struct {...}, long long int
+    kind TEXT NOT NULL,                   -- what the target is: int, ptr, func_ptr, struct, union, enum, array int, ...
+    size INTEGER,                         -- sizeof; NULL: unknown (void, function, flexible array)
+    -- The struct/union/enum it resolves to (anonymous ones too); NULL for other kinds.
+    layout_id INTEGER REFERENCES layouts(id),
+    PRIMARY KEY (name_id, build_id, target_id, resolved_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS typedefs_build ON typedefs(build_id);
 
 -- ---------------------------------------------------------------------------
 -- Other dependency surfaces (docs/concepts.md#surfaces), one row per item and build.
@@ -503,7 +527,9 @@ LEFT JOIN (SELECT id AS build_id, n_struct_types AS structs, n_union_types AS un
 CREATE VIEW IF NOT EXISTS name_kinds AS
 SELECT n.id AS name_id, n.name,
        (SELECT count(*) FROM functions f WHERE f.name_id = n.id) AS function_builds,
-       (SELECT group_concat(DISTINCT t.kind) FROM types t WHERE t.name_id = n.id) AS type_kinds,
+       (SELECT group_concat(kind) FROM (SELECT DISTINCT t.kind FROM types t WHERE t.name_id = n.id
+                                         UNION SELECT 'typedef' FROM typedefs d WHERE d.name_id = n.id))
+           AS type_kinds,
        (SELECT count(*) FROM tracepoints x WHERE x.name_id = n.id) AS tracepoint_builds,
        (SELECT count(DISTINCT x.build_id) FROM syscalls x WHERE x.name_id = n.id) AS syscall_builds,
        (SELECT count(*) FROM lsm_hooks x WHERE x.name_id = n.id) AS lsm_hook_builds,
@@ -551,8 +577,8 @@ CREATE TABLE IF NOT EXISTS change_kinds (
     description TEXT NOT NULL
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
-    ('added', 1, 'function struct union enum tracepoint syscall lsm_hook kfunc config module', 'only in build B; new: size, or the prototype (in change_list), a module''s path'),
-    ('removed', 2, 'function struct union enum tracepoint syscall lsm_hook kfunc config module', 'only in build A; old: size, or the prototype (in change_list), a module''s path'),
+    ('added', 1, 'function struct union enum typedef tracepoint syscall lsm_hook kfunc config module', 'only in build B; new: size, or the prototype (in change_list), a module''s path, a typedef''s target'),
+    ('removed', 2, 'function struct union enum typedef tracepoint syscall lsm_hook kfunc config module', 'only in build A; old: size, or the prototype (in change_list), a module''s path, a typedef''s target'),
     ('param added', 10, 'function', 'detail: parameter (... for variadic); new: its type'),
     ('param removed', 11, 'function', 'detail: parameter; old: its type'),
     ('param renamed', 12, 'function', 'same position and type, new name; detail: position'),
@@ -586,6 +612,7 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
     ('value added', 50, 'enum', 'detail: enumerator; new: value'),
     ('value removed', 51, 'enum', 'old: value'),
     ('value changed', 52, 'enum', 'old/new: values'),
+    ('typedef target changed', 55, 'typedef', 'old/new: the type it names (detail: layout when an anonymous target''s members changed)'),
     ('attachability lost', 38, 'function', 'detail: kprobe or fentry; old: ✓, new: ✗ (why)'),
     ('attachability gained', 39, 'function', 'detail: kprobe or fentry; old: ✗ (why), new: ✓'),
     ('event class changed', 60, 'tracepoint', 'the event moved to another class (template)'),
@@ -606,8 +633,8 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
 -- One row per change of one pair; no carry-forward to later pairs.
 CREATE TABLE IF NOT EXISTS changes (
     pair_id INTEGER NOT NULL REFERENCES diff_pairs(id) ON DELETE CASCADE,
-    item_kind TEXT NOT NULL CHECK (item_kind IN ('function', 'struct', 'union', 'enum', 'tracepoint', 'syscall',
-                                                 'lsm_hook', 'kfunc', 'config', 'module')),
+    item_kind TEXT NOT NULL CHECK (item_kind IN ('function', 'struct', 'union', 'enum', 'typedef', 'tracepoint',
+                                                 'syscall', 'lsm_hook', 'kfunc', 'config', 'module')),
     name_id INTEGER NOT NULL REFERENCES names(id),
     change_kind TEXT NOT NULL REFERENCES change_kinds(name),
     detail TEXT,                          -- the parameter, field or enumerator concerned

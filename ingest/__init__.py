@@ -3,13 +3,16 @@
 The pipeline (docs/architecture.md), one package per stage:
 
     archive/   fetch a debug image from a distribution archive into the cache
-    readers/   bytes in, model out: ELF, virtual-address reads, DWARF, BTF
-    surfaces/  tracepoints, syscalls, LSM hooks, kfuncs, config, attachability
-    assemble   instances, callers, per-name status: one model.Build
-    pipeline   read one image, then db stores it in one transaction
-    batch      a manifest's builds fetched and ingested, groups and diffs stored
+    readers/   bytes in, records out: ELF, virtual-address reads, DWARF, BTF, kallsyms
+    vmlinux/   read an image into VmlinuxFacts           (stage 1)
+    modules/   read every module of its tree, streamed   (stage 2)
+    join/      one status row per function name: Joined  (stage 3)
+    surfaces/  tracepoints, syscalls, LSM hooks, kfuncs, config, attachability (stage 4)
+    db/        store the Build in one transaction        (stage 5; pipeline runs 1-5)
+    catalog/   a manifest's builds fetched and ingested, groups and diffs stored
+    origins/   builds from the running system and BTFHub archives, through the same stages
     queries/   the read layer: every SELECT, returning typed rows
-    diff       differences between two builds; bpf/ `kernsurf check`
+    changes/   differences between two builds; bpf/ `kernsurf check`
     web/       the pages Datasette serves (plugins/ holds only the hooks)
     cli        the `kernsurf` command, one library call per command
 

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ingest.archive import debian
+from ingest.archive import debian, store, ubuntu
 from ingest.archive.store import human_size
 from ingest.errors import KernsurfError, NoDatabase
+from ingest.publish.artefact import DEFAULT_LEVEL
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
+    from ingest import pipeline
     from ingest.catalog import batch
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,6 +39,9 @@ class KernsurfGroup(click.Group):
             return super().invoke(ctx)
         except KernsurfError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # an input the library read without a domain error of its own
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
 
 @click.group(cls=KernsurfGroup)
@@ -49,13 +54,13 @@ def cli() -> None:
 
 
 def db_option(help: str) -> Callable[[F], F]:
-    """--db: the SQLite database a command works on (kernels.db by default)."""
+    """--db: the SQLite database a command works on (kernels.db by default; not a directory)."""
     return click.option(
         "--db",
         "db_path",
         default="kernels.db",
         show_default=True,
-        type=click.Path(path_type=Path),
+        type=click.Path(path_type=Path, dir_okay=False),
         help=help,
     )
 
@@ -111,8 +116,20 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]], right: t
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @db_option("SQLite database to add the build to (created if missing).")
+@click.option(
+    "--running",
+    is_flag=True,
+    help="Ingest the running kernel: /sys/kernel/btf (vmlinux and loaded modules), /proc/kallsyms, "
+    "/proc/version, /sys/kernel/notes, its config, and tracefs when mounted.",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default="/",
+    help="With --running: read /sys, /proc and /boot below this directory (a copy of another machine's).",
+)
 @click.option("--distro", help="Distribution, e.g. debian.")
 @click.option("--version", "pkg_version", help="Package version, e.g. 6.1.192-2.")
 @click.option("--release", help="Kernel release (default: from the image's linux_banner).")
@@ -143,8 +160,10 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]], right: t
 @click.option("-j", "--jobs", type=int, help="Processes for the DWARF walk (default: all cores).")
 @click.option("--timings", is_flag=True, help="Also print seconds per phase.")
 def ingest(
-    path: Path,
+    path: Path | None,
     db_path: Path,
+    running: bool,
+    root: Path,
     distro: str | None,
     pkg_version: str | None,
     release: str | None,
@@ -160,12 +179,21 @@ def ingest(
 ) -> None:
     """Ingest one kernel image (vmlinux with DWARF/BTF, or a raw BTF file) and its modules as a build."""
     from ingest import pipeline
-    from ingest.archive import store
-    from ingest.modules.reader import summary as module_summary
 
-    identity = pipeline.Identity(
-        distro=distro, version=pkg_version, release=release, arch=arch, flavor=flavor, label=label
-    )
+    identity = pipeline.Identity(distro, pkg_version, release, arch, flavor, label)
+    if running == (path is not None):
+        raise click.UsageError("give either PATH or --running")
+    if running:
+        from ingest.origins.running import ingest_running
+
+        _ingest_summary(ingest_running(db_path, root, identity, replace=replace), db_path, timings)
+        return
+    assert path is not None
+    from ingest.origins import btfhub
+
+    if btfhub.is_archive(path) or (path.is_dir() and btfhub.archives(path)):
+        _ingest_btfhub(path, db_path, identity, replace, timings)
+        return
     if config is None and (path.parent / "config").is_file() and path.name != "config":
         config = path.parent / "config"
     tree = store.modules_dir(path) if modules is None and path.is_file() else None
@@ -183,6 +211,36 @@ def ingest(
         modules=tree,
         module_progress=_progress_bar("modules") if tree is not None else None,
     )
+    _ingest_summary(result, db_path, timings)
+
+
+def _ingest_btfhub(
+    path: Path, db_path: Path, identity: pipeline.Identity, replace: bool, timings: bool
+) -> None:
+    """One BTFHub archive, or every archive of a BTFHub tree (exit status 1 when any failed)."""
+    from ingest.origins import btfhub
+
+    if not path.is_dir():
+        _ingest_summary(btfhub.ingest_archive(path, db_path, identity, replace), db_path, timings)
+        return
+    failed = 0
+    for walked in btfhub.ingest_tree(path, db_path, replace):
+        if walked.result is None:
+            failed += 1
+            click.echo(f"error: {walked.error}", err=True)
+        else:
+            _ingest_summary(walked.result, db_path, timings)
+    if failed:
+        raise click.ClickException(
+            f"{failed} archive(s) of {path} failed (see above); the others are in {db_path}"
+        )
+
+
+def _ingest_summary(result: pipeline.IngestResult, db_path: Path, timings: bool = False) -> None:
+    """The one-line summary of an ingest, and a warning per unreadable module."""
+    from ingest.modules.tree import summary as module_summary
+    from ingest.origins.facts import unknown
+
     if result.skipped or result.build is None:
         click.echo(f"{result.name}: already in {db_path} (same build-id); use --replace to re-ingest")
         return
@@ -200,6 +258,8 @@ def ingest(
     for m in b.modules or ():
         if m.error:
             click.echo(f"warning: module {m.path} unreadable: {m.error}", err=True)
+    if b.sources and (missing := unknown(b.sources)):
+        click.echo(f"unknown for this build: {', '.join(missing)}")
     if b.info.release is None:
         click.echo(
             f"note: the input does not say its kernel release, so the build is named {result.name}; "
@@ -263,12 +323,163 @@ def fetch_debian(
     image = debian.fetch(
         ref, progress=_progress_bar("downloading"), config=not no_config, mirror=mirror, modules=modules
     )
+    _fetched(image)
+
+
+@fetch.command("ubuntu")
+@click.argument("package_or_release")
+@click.option(
+    "--suite",
+    default="noble",
+    show_default=True,
+    help="Ubuntu suite; its -updates and -security are searched too.",
+)
+@click.option(
+    "--flavor", help="Flavor for an ABI such as 6.8.0-31 (default: generic): aws, azure, gcp, lowlatency, ..."
+)
+@click.option("--arch", type=click.Choice(ubuntu.ARCHES), help="Architecture (default: amd64).")
+@mirror_option(f"ddebs mirror (default: ${ubuntu.ENV_DDEBS}, else {ubuntu.DDEBS}).")
+@click.option(
+    "--archive",
+    metavar="URL",
+    help=f"Main archive holding the config package (default: ${ubuntu.ENV_ARCHIVE}, else Ubuntu's archive or ports).",
+)
+@click.option("--no-config", is_flag=True, help="Do not fetch the kernel config (linux-modules-<release>).")
+@click.option(
+    "--modules/--no-modules",
+    default=True,
+    show_default=True,
+    help="Also keep the dbgsym package's debug modules.",
+)
+def fetch_ubuntu(
+    package_or_release: str,
+    suite: str,
+    flavor: str | None,
+    arch: str | None,
+    mirror: str | None,
+    archive: str | None,
+    no_config: bool,
+    modules: bool,
+) -> None:
+    """Fetch the vmlinux of an Ubuntu debug kernel (a .ddeb from a ddebs mirror) and print its path.
+
+    PACKAGE_OR_RELEASE is a package (linux-image-unsigned-6.8.0-31-generic-dbgsym), a
+    release (6.8.0-31-generic, 6.8.0-1008-aws), an ABI (6.8.0-31, with --flavor) or a
+    flavor (aws: its newest release). Checked against the index's SHA256; cached once.
+    """
+    ref = ubuntu.resolve(package_or_release, suite=suite, arch=arch, mirror=mirror, flavor=flavor)
+    click.echo(f"{ref.name} {ref.version} ({ref.suite}, {human_size(ref.size)})", err=True)
+    image = ubuntu.fetch(
+        ref, progress=_progress_bar("downloading"), config=not no_config, archive=archive, modules=modules
+    )
+    _fetched(image)
+
+
+def _fetched(image: store.FetchedImage) -> None:
+    """What a fetch from an archive did, on stderr; the vmlinux path on stdout."""
     for warning in image.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if image.cached:
-        click.echo("already in the cache", err=True)
+    click.echo(
+        "already in the cache" if image.cached else f"downloaded {human_size(image.downloaded)}", err=True
+    )
+    if image.config_path:
+        click.echo(f"config: {image.config_path}", err=True)
+    if image.modules_path:
+        click.echo(f"modules: {image.modules_path}", err=True)
+    click.echo(str(image.path))
+
+
+@fetch.command("rpm")
+@click.argument("package_or_release")
+@click.option(
+    "--repo",
+    metavar="URL",
+    envvar="KERNSURF_RPM_REPO",
+    required=True,
+    help="The debuginfo repository (the URL holding repodata/; default: $KERNSURF_RPM_REPO).",
+)
+@click.option(
+    "--distro",
+    default="rpm",
+    show_default=True,
+    help="Cache and build distro name: fedora, centos, alma, ...",
+)
+@click.option("--arch", help="Only packages of this RPM arch (x86_64, aarch64, ...).")
+@click.option(
+    "--modules/--no-modules", default=True, show_default=True, help="Also keep the package's debug modules."
+)
+def fetch_rpm(package_or_release: str, repo: str, distro: str, arch: str | None, modules: bool) -> None:
+    """Fetch the vmlinux of an RPM distribution's kernel-debuginfo and print its path.
+
+    PACKAGE_OR_RELEASE is a package name (kernel-debuginfo: its newest), a
+    version (6.8.5-301.fc40) or a release (6.8.5-301.fc40.x86_64). The package
+    is found from repodata/repomd.xml and its primary index, streamed once and
+    checked against the index's SHA256.
+    """
+    from ingest.archive import rpm
+
+    ref = rpm.resolve(package_or_release, repo, arch=arch, distro=distro)
+    click.echo(f"{ref.name} {ref.version} {ref.arch} ({human_size(ref.size)})", err=True)
+    _fetched(rpm.fetch(ref, progress=_progress_bar("downloading"), modules=modules))
+
+
+@fetch.command("debuginfod")
+@click.argument("build_id", required=False)
+@click.option(
+    "--running", is_flag=True, help="The running kernel's build-id, its loaded modules' and its config."
+)
+@click.option(
+    "--url",
+    "urls",
+    metavar="URL",
+    help="Servers to ask, space-separated, in order (default: $DEBUGINFOD_URLS).",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default="/",
+    help="With --running: read /sys, /proc and /boot below this directory.",
+)
+@click.option(
+    "--module",
+    "module_ids",
+    multiple=True,
+    metavar="NAME=BUILD-ID",
+    help="Also fetch this module's debug file by its build-id (repeatable; --running finds the loaded ones).",
+)
+def fetch_debuginfod(
+    build_id: str | None, running: bool, urls: str | None, root: Path, module_ids: tuple[str, ...]
+) -> None:
+    """Fetch a debug vmlinux by its GNU build-id from debuginfod servers and print its path.
+
+    The file is checked to carry the build-id asked for; a broken transfer is
+    resumed. With --running, the loaded modules' debug files come too, by their
+    build-ids, where a server has them.
+    """
+    from ingest.archive import debuginfod
+
+    if running == (build_id is not None):
+        raise click.UsageError("give either BUILD_ID or --running")
+    servers = debuginfod.servers(urls)
+    progress = _progress_bar("downloading")
+    modules = dict(debuginfod.module_id(text) for text in module_ids)
+    if running:
+        image = debuginfod.fetch_running(servers, root, progress=progress, modules=modules)
     else:
-        click.echo(f"downloaded {human_size(image.downloaded)}", err=True)
+        assert build_id is not None
+        image = debuginfod.fetch(build_id, servers, progress=progress, modules=modules or None)
+    click.echo(
+        "already in the cache"
+        if image.cached
+        else f"downloaded {human_size(image.downloaded)} from {image.url}",
+        err=True,
+    )
+    if image.modules_missing:
+        click.echo(
+            f"warning: no server has the debug file of {len(image.modules_missing)} module(s): "
+            + ", ".join(image.modules_missing),
+            err=True,
+        )
     if image.config_path:
         click.echo(f"config: {image.config_path}", err=True)
     if image.modules_path:
@@ -277,21 +488,25 @@ def fetch_debian(
 
 
 @fetch.command("list")
-@click.argument("distro", type=click.Choice(["debian"]))
+@click.argument("distro", type=click.Choice(["debian", "ubuntu"]))
 @click.option(
     "--suite",
-    default="bookworm",
-    show_default=True,
-    help="Suite to list; its -updates and -security suites are included.",
+    help="Suite to list (default: bookworm, noble for ubuntu); its -updates and -security suites are included.",
 )
-@click.option("--arch", type=click.Choice(debian.ARCHES), help="Only this architecture (default: all).")
-@mirror_option("Mirror to ask (default as for `fetch debian`).")
-def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) -> None:
+@click.option(
+    "--arch",
+    type=click.Choice(sorted({*debian.ARCHES, *ubuntu.ARCHES})),
+    help="Only this architecture (default: all).",
+)
+@mirror_option("Mirror to ask (default as for `fetch debian` / `fetch ubuntu`).")
+def fetch_list(distro: str, suite: str | None, arch: str | None, mirror: str | None) -> None:
     """List the debug kernels an archive offers: release, arch, flavor, version, size.
 
     A * in the last column marks images already in the local cache.
     """
-    refs = debian.list_debug_kernels(suite, arch, mirror)
+    suite = suite or ("noble" if distro == "ubuntu" else "bookworm")
+    lister = ubuntu.list_debug_kernels if distro == "ubuntu" else debian.list_debug_kernels
+    refs = lister(suite, arch, mirror)
     rows = [
         (
             r.release,
@@ -300,7 +515,7 @@ def fetch_list(distro: str, suite: str, arch: str | None, mirror: str | None) ->
             r.version,
             f"{r.size / 1e6:.0f}",
             r.suite,
-            "*" if debian.cached_image(r) else "",
+            "*" if store.cached_image(r) else "",
         )
         for r in refs
     ]
@@ -580,9 +795,41 @@ def index_command(db_path: Path) -> None:
 @click.option(
     "--prepare-only", is_flag=True, help="Only refresh the search index and the inspect file; do not serve."
 )
+@click.option(
+    "--public",
+    is_flag=True,
+    help="For strangers: the /-/ information endpoints off, security headers on (docs/serving.md#limits).",
+)
+@click.option(
+    "--download/--no-download", default=True, show_default=True, help="Offer the .db file at /kernels."
+)
+@click.option(
+    "--time-limit",
+    "time_limit",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    metavar="MS",
+    help="Time limit of any one SQL query (pages, /check, ad-hoc SQL); a /check over it gets a 503.",
+)
+@click.option(
+    "--sql-threads",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="SQL threads; /check and ad-hoc SQL hold at most one each, the rest serve the pages.",
+)
 @click.argument("datasette_options", nargs=-1, type=click.UNPROCESSED)
 def serve_command(
-    db_path: Path, host: str, port: int, prepare_only: bool, datasette_options: tuple[str, ...]
+    db_path: Path,
+    host: str,
+    port: int,
+    prepare_only: bool,
+    public: bool,
+    download: bool,
+    time_limit: int,
+    sql_threads: int,
+    datasette_options: tuple[str, ...],
 ) -> None:
     """Serve DB read-only with Datasette and the kernsurf pages.
 
@@ -593,8 +840,75 @@ def serve_command(
 
     \b
       kernsurf serve kernels.db --port 8080
-      kernsurf serve kernels.db --setting num_sql_threads 6
+      kernsurf serve kernels.db --public --no-download --host 0.0.0.0
     """
     from ingest.web import serve
 
-    serve.serve(db_path, host, port, datasette_options, prepare_only)
+    profile = serve.Profile(
+        public=public, download=download, sql_time_limit_ms=time_limit, sql_threads=sql_threads
+    )
+    serve.serve(db_path, host, port, datasette_options, prepare_only, profile=profile)
+
+
+# --------------------------------------------------------------------------- publish, pull
+
+
+@cli.command("publish")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@db_option("The database to publish (only read: DIR gets a copy).")
+@click.option(
+    "--level",
+    default=DEFAULT_LEVEL,
+    show_default=True,
+    type=click.IntRange(1, 22),
+    help="zstd compression level of DB.zst.",
+)
+def publish_command(out_dir: Path, db_path: Path, level: int) -> None:
+    """Write the read-only artefact of a database into DIR: the database with its
+    search index built and VACUUMed (a copy: the source is not touched), its
+    zstd-compressed copy DB.zst, and manifest.json (builds, format and schema
+    version, sizes, sha256) for `kernsurf pull`.
+
+    \b
+      kernsurf publish site/ --db kernels.db
+    """
+    from ingest.publish import artefact as publish
+
+    done = publish.publish(db_path, out_dir, level, report=lambda line: click.echo(line, err=True))
+    m = done.manifest
+    click.echo(
+        f"published {len(m.builds)} builds (schema {m.schema_version}, format {m.format}, "
+        f"{done.names} names indexed) in {done.seconds:.1f} s to {out_dir}: {m.database.file} "
+        f"{human_size(m.database.size)}, {m.compressed.file} {human_size(m.compressed.size)} "
+        f"({m.database.size / max(m.compressed.size, 1):.1f}x), {publish.MANIFEST}"
+    )
+
+
+@cli.command("pull")
+@click.argument("url")
+@db_option("Where to write the downloaded database.")
+@click.option(
+    "--replace", is_flag=True, help="Overwrite DB when it exists and is not the published database."
+)
+def pull_command(url: str, db_path: Path, replace: bool) -> None:
+    """Download the database `kernsurf publish` published at URL (its
+    manifest.json, or the directory holding it; http, https or a local
+    path): refuse a format this kernsurf
+    cannot read, resume an interrupted download, check the sha256,
+    decompress, and only then replace DB.
+
+    \b
+      kernsurf pull https://example.org/kernels/ --db kernels.db
+    """
+    from ingest.publish import pull
+
+    done = pull.pull(url, db_path, replace, progress=_progress_bar("downloading"))
+    m = done.manifest
+    what = f"{len(m.builds)} builds, schema {m.schema_version}, published {m.published_at}"
+    if done.up_to_date:
+        click.echo(f"{db_path} is already the published database ({what})")
+        return
+    resumed = f", resumed at {human_size(done.resumed_from)}" if done.resumed_from else ""
+    click.echo(
+        f"{db_path}: {human_size(m.database.size)} ({what}); downloaded {human_size(done.downloaded)}{resumed}"
+    )

@@ -51,6 +51,10 @@ class IngestError(KernsurfError):
 # Manifests and `kernsurf build` (ingest.catalog.manifest, ingest.catalog.batch)
 
 
+class AlreadyStored(IngestError):
+    """The build is already in the database (ingest it again with --replace)."""
+
+
 class ManifestError(KernsurfError, ValueError):
     """The manifest is not valid; the message names the file, line and field."""
 
@@ -95,6 +99,16 @@ class BadBpfObject(KernsurfError):
 
 class BadDependency(KernsurfError, ValueError):
     """A dependency's text form cannot be parsed."""
+
+
+class CheckRefused(KernsurfError):
+    """A /check request goes over a limit of the server; the message names the limit.
+    `status` is the HTTP status to answer with (413 too large, 422 over a parse budget,
+    503 over a time limit or busy, 400 malformed)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 # Distribution archives (ingest.archive)
@@ -146,3 +160,26 @@ class NoVmlinux(MemberNotFound):
 
 class DiskFull(ArchiveError):
     """No space left on the device holding the cache."""
+
+
+# Published databases (ingest.publish)
+
+
+class PublishError(KernsurfError):
+    """Publishing a database or pulling a published one failed."""
+
+
+class BadArtefact(PublishError):
+    """The URL does not hold a kernsurf publication (no manifest, or a malformed one)."""
+
+
+class UnreadableFormat(PublishError):
+    """The publication is in a format or schema newer than this kernsurf reads."""
+
+
+class CorruptDownload(PublishError):
+    """A downloaded file is cut short or does not match the manifest's size or sha256."""
+
+
+class DatabaseExists(PublishError):
+    """The target database exists and differs from the publication; --replace overwrites it."""

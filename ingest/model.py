@@ -1,8 +1,8 @@
 """The in-memory model every reader produces and the database layer consumes.
 
-Readers (ingest/readers/) turn bytes into these objects, assemble.py and
-classify.py derive instances and per-name status from them; db.py is the only
-place that stores them.
+Readers (ingest/readers/) turn bytes into these objects, the stages
+(vmlinux/, modules/, join/, surfaces/) derive instances and per-name status
+from them into one Build; ingest/db/ is the only place that stores them.
 """
 
 from __future__ import annotations
@@ -115,6 +115,25 @@ class Layout:
     # Its content address once computed (ingest.types.layouts.digest_of), kept so that
     # a layout crossing from a worker is not hashed again.
     digest: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(slots=True)
+class Typedef:
+    """A named typedef (docs/concepts.md#typedefs): the type it names, and
+    what that is once every typedef and qualifier below it is resolved."""
+
+    name: str  # "atomic_long_t"
+    target: str  # the type it names, as C prints it: "atomic64_t", "struct {...}", "int (*)(void *)"
+    canon: str  # the target with typedefs resolved: "struct {...}", "long long int"
+    kind: str  # cdecl.type_kind of the target: int, ptr, func_ptr, struct, union, enum, "array int", ...
+    size: int | None  # sizeof, None when unknown (void, function, flexible array)
+    # The struct, union or enum it resolves to (through typedefs, qualifiers and
+    # arrays; anonymous ones too): what a CO-RE access rooted at the typedef walks.
+    layout: Layout | None = None
+
+    def key(self) -> tuple[str, str, str]:
+        """What tells two typedefs of one name apart (DWARF units repeat them)."""
+        return (self.name, self.target, self.canon)
 
 
 # ---------------------------------------------------------------------------
@@ -238,6 +257,7 @@ class Build:
     symbols: list[Symbol] = field(default_factory=list)
     functions: list[FunctionStatus] = field(default_factory=list)
     layouts: list[Layout] = field(default_factory=list)
+    typedefs: list[Typedef] | None = None  # None: not recorded
     tracepoints: list[Tracepoint] = field(default_factory=list)
     syscalls: list[Syscall] = field(default_factory=list)
     lsm_hooks: list[LsmHook] = field(default_factory=list)
@@ -247,6 +267,8 @@ class Build:
     config: dict[str, str] = field(default_factory=dict)  # CONFIG_X -> "y", "m", "\"str\"", "n"
     variables: list[Variable] | None = None  # None: not recorded (no symbol table)
     modules: list[Module] | None = None  # None: modules not read
+    # Kind of fact -> the source that gave it, None: unknown (ingest.origins.facts.FACTS).
+    sources: dict[str, str | None] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------

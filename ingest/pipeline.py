@@ -1,47 +1,48 @@
-"""Ingest one image into the database: read everything first, then write one
-transaction, so a bad input never touches the database."""
+"""Ingest one image into the database, in five stages, each taking and
+returning typed records:
+
+    read vmlinux    ingest.vmlinux.read      path -> VmlinuxFacts
+    read modules    ingest.modules.tree      tree, VmlinuxFacts -> ModuleFacts, streamed
+    join            ingest.join.build        VmlinuxFacts, ModuleFacts... -> Joined
+    surfaces        ingest.surfaces          image, types, Joined's module events -> Surfaces
+    store           ingest.db.store          Build -> one transaction
+
+Everything is read before anything is written, so a bad input never touches the database.
+"""
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
-import re
-import struct
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from elftools.common.exceptions import ELFError
-
-from ingest import db, surfaces
+from ingest import db
+from ingest.db import upgrades
 from ingest.errors import IngestError
-from ingest.join import assemble
-from ingest.join.assemble import ModuleFacts
-from ingest.model import Build, BuildInfo, Layout, Symbol, Variable
-from ingest.modules import reader as module_reader
+from ingest.join.build import Joined, join_build
+from ingest.model import Build
+from ingest.modules.tree import read_tree, tree_context
 from ingest.queries import builds
-from ingest.readers import btf as btf_reader
-from ingest.readers import dwarf, elf
-from ingest.readers.dwarf_forms import BadDwarf
-from ingest.readers.vaddr import ImageMemory
-from ingest.surfaces import kconfig
-from ingest.types.cdecl import LayoutBuilder
-from ingest.types.layouts import LayoutChannel
+from ingest.readers import elf
+from ingest.surfaces import Surfaces, attach, kconfig, read_surfaces
+from ingest.vmlinux.read import Identity, VmlinuxFacts, is_btf_blob, opened, read_vmlinux
+from ingest.vmlinux.sources import image_sources
 
-
-@dataclass(slots=True)
-class Identity:
-    """Identity fields given on the command line; None means "read from the image"."""
-
-    distro: str | None = None
-    version: str | None = None
-    release: str | None = None
-    arch: str | None = None
-    flavor: str | None = None
-    label: str | None = None
+__all__ = [
+    "Identity",
+    "IngestResult",
+    "build_of",
+    "collector_off",
+    "ingest",
+    "read_image",
+    "read_opened",
+    "store",
+]
 
 
 @dataclass(slots=True)
@@ -57,7 +58,7 @@ class IngestResult:
 
 
 class _Phases(dict[str, float]):
-    """Seconds per named phase: `with phases("walk"): ...`."""
+    """Seconds per named phase: `with phases("join"): ...`."""
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -66,23 +67,6 @@ class _Phases(dict[str, float]):
             yield
         finally:
             self[name] = self.get(name, 0.0) + time.perf_counter() - start
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _flavor(release: str | None) -> str | None:
-    """Debian/Ubuntu releases end in the flavor: 6.1.0-56-cloud-amd64 -> cloud-amd64."""
-    if not release:
-        return None
-    parts = release.split("-")
-    tail = [p for p in parts[1:] if not p[:1].isdigit()]
-    return "-".join(tail) or None
 
 
 def read_image(
@@ -98,21 +82,92 @@ def read_image(
 ) -> Build:
     """Read an image (vmlinux with DWARF/BTF/symtab, or a raw BTF blob) and,
     when given, the package's kernel config and the tree of its loadable
-    `modules` (docs/concepts.md#modules) into a Build."""
+    `modules` (docs/concepts.md#modules) into a Build: the first four stages."""
+    phases = phases if phases is not None else _Phases()
     options = _read_config(config) if config else {}
     if modules is not None and not modules.is_dir():
         raise IngestError(f"--modules {modules}: not a directory (give the tree of .ko files, or none)")
-    build = _read_input(
-        path,
-        identity,
-        jobs,
-        progress,
-        kallsyms,
-        phases if phases is not None else _Phases(),
-        _ModuleTree(modules, module_progress) if modules is not None else None,
+    if modules is not None and is_btf_blob(path):
+        raise IngestError(f"{path}: a raw BTF blob has no modules to read with it; leave out --modules")
+    with opened(path) as image_file:
+        return read_opened(
+            path,
+            image_file,
+            identity,
+            jobs,
+            progress,
+            kallsyms,
+            phases,
+            options,
+            modules,
+            module_progress,
+            config_source=str(config) if options else None,
+        )
+
+
+def read_opened(
+    path: Path,
+    image_file: BinaryIO,
+    identity: Identity,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    kallsyms: Path | None = None,
+    phases: _Phases | None = None,
+    options: dict[str, str] | None = None,
+    modules: Path | None = None,
+    module_progress: Callable[[int, int], None] | None = None,
+    config_source: str | None = None,
+) -> Build:
+    """read_image of an image already open (or in memory: a BTF blob out of an archive)
+    at `path`, with the config `options` (read from `config_source`; None: given by the caller)."""
+    phases = phases if phases is not None else _Phases()
+    with phases("read vmlinux"):
+        vmlinux = read_vmlinux(path, image_file, identity, kallsyms, jobs, progress)
+    with phases("read modules + join" if modules is not None else "join"):
+        context = tree_context(vmlinux, attach.callsite_table(options or {}))  # the loader's call-site table
+        streamed = read_tree(modules, context, jobs, module_progress) if modules else None
+        joined = join_build(vmlinux, streamed)
+    with phases("surfaces"):
+        surfaces = read_surfaces(
+            vmlinux.memory,
+            vmlinux.layouts,
+            vmlinux.btf,
+            function_names=[f.name for f in joined.functions],
+            module_tracepoints=joined.module_tracepoints,
+            module_kfuncs=joined.module_kfuncs,
+            data_symbols=vmlinux.data_symbols,
+        )
+    build = build_of(vmlinux, joined, surfaces, options or {})
+    build.sources = image_sources(
+        build,
+        elf_input=vmlinux.memory is not None,
+        kallsyms=str(kallsyms) if kallsyms else None,
+        config=(config_source or "given") if options else None,
+        modules=str(modules) if modules is not None else None,
     )
-    build.config = options
     return build
+
+
+def build_of(vmlinux: VmlinuxFacts, joined: Joined, surfaces: Surfaces, config: dict[str, str]) -> Build:
+    """The one Build of what the stages read."""
+    return Build(
+        info=vmlinux.info,
+        instances=joined.instances,
+        calls=joined.calls,
+        symbols=joined.symbols,
+        functions=joined.functions,
+        layouts=vmlinux.layouts,
+        typedefs=vmlinux.typedefs,
+        tracepoints=surfaces.tracepoints,
+        syscalls=surfaces.syscalls,
+        lsm_hooks=surfaces.lsm_hooks,
+        kfuncs=surfaces.kfuncs,
+        attach=surfaces.attach,
+        btf_funcs=surfaces.btf_funcs,
+        config=config,
+        variables=surfaces.variables,
+        modules=joined.modules,
+    )
 
 
 def _read_config(path: Path) -> dict[str, str]:
@@ -122,131 +177,8 @@ def _read_config(path: Path) -> dict[str, str]:
         raise IngestError(str(exc)) from None
 
 
-def _read_input(
-    path: Path,
-    identity: Identity,
-    jobs: int | None,
-    progress: Callable[[int, int], None] | None,
-    kallsyms: Path | None,
-    phases: _Phases,
-    modules: _ModuleTree | None = None,
-) -> Build:
-    if path.is_dir():
-        raise IngestError(f"{path}: is a directory, not a kernel image")
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise IngestError(f"{path}: cannot open ({exc.strerror})") from None
-    with f:
-        head = f.read(4)
-        f.seek(0)
-        if head[:2] in (b"\x9f\xeb", b"\xeb\x9f"):
-            if modules is not None:
-                raise IngestError(
-                    f"{path}: a raw BTF blob has no modules to read with it; leave out --modules"
-                )
-            return _read_btf_only(path, f.read(), identity, kallsyms)
-        try:
-            image = elf.open_image(f)
-        except elf.NotAnElf:
-            raise IngestError(
-                f"{path}: not an ELF file (expected a vmlinux with debug info, or a raw BTF blob)"
-            ) from None
-        except elf.ImageError as exc:
-            raise IngestError(f"{path}: {exc}") from None
-        try:
-            return _read_elf(path, image, identity, jobs, progress, phases, modules)
-        except (elf.ImageError, BadDwarf, btf_reader.BadBtf) as exc:
-            raise IngestError(f"{path}: {exc}") from None
-        except (ELFError, struct.error, IndexError, KeyError, ValueError, UnicodeDecodeError) as exc:
-            raise IngestError(f"{path}: corrupt ELF data ({exc.__class__.__name__}: {exc})") from None
-
-
-def _read_elf(
-    path: Path,
-    image: elf.Image,
-    identity: Identity,
-    jobs: int | None,
-    progress: Callable[[int, int], None] | None,
-    phases: _Phases,
-    modules: _ModuleTree | None = None,
-) -> Build:
-    with phases("symbols+btf"):
-        symbols = elf.function_symbols(image)
-        btf_data = image.section(".BTF")
-        btf = btf_reader.read_btf(btf_data) if btf_data else None
-    has_dwarf = image.has(".debug_info")
-    if not has_dwarf and btf is None:
-        what = "no symbol table either (stripped)" if not symbols else "only a symbol table"
-        raise IngestError(
-            f"{path}: no debug info: neither DWARF (.debug_info) nor .BTF, {what}; "
-            "use the -dbg/debuginfo package's vmlinux"
-        )
-    units: Iterable[dwarf.UnitFacts] = []
-    dwarf_version = None
-    if has_dwarf:
-        with phases("read sections"):
-            sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
-        try:
-            dwarf_info = image.elf.get_dwarf_info(relocate_dwarf_sections=image.elf["e_type"] == "ET_REL")
-            config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
-            unit_list = dwarf.units(dwarf_info, image.endian)
-            del dwarf_info  # pyelftools' view of the sections holds ~200 MB: free it before the walk
-            dwarf_version = max((u.shape.version for u in unit_list), default=None)
-            # The walk runs in worker processes while assemble() prints BTF types here.
-            units = dwarf.walk(unit_list, sections, image.endian, config, jobs, progress)
-        except BadDwarf:
-            raise
-        except Exception as exc:  # pyelftools raises many kinds on corrupt headers
-            raise BadDwarf(f"corrupt DWARF ({exc.__class__.__name__}: {exc})") from None
-    banner = elf.banner(image)
-    release = identity.release or elf.release(banner)
-    build_id = elf.build_id(image)
-    with phases("sha256"):
-        sha = _sha256(path)
-    info = BuildInfo(
-        build_id=build_id or sha,
-        distro=identity.distro,
-        version=identity.version or elf.package_version(banner),
-        release=release,
-        arch=identity.arch or image.arch,
-        flavor=identity.flavor or _flavor(release),
-        compiler=elf.compiler(image),
-        dwarf_version=dwarf_version,
-        has_dwarf=has_dwarf,
-        has_btf=btf is not None,
-        has_symtab=bool(symbols),
-        file_size=path.stat().st_size,
-        sha256=sha,
-        path=str(path),
-    )
-    read_modules = None
-    if modules is not None:
-        tree = modules
-
-        def read_modules(
-            layouts: list[Layout], types: LayoutBuilder | None, prototyped: frozenset[str]
-        ) -> Iterator[ModuleFacts]:
-            context = module_reader.TreeContext(
-                release=release,
-                arch=info.arch or "",
-                btf=btf,
-                layouts=module_reader.event_layouts(layouts, btf),
-                types=types,
-                channel=LayoutChannel(types.built() if types else []),
-                prototyped=prototyped,
-            )
-            return module_reader.read_tree(tree.path, context, jobs, tree.progress)
-
-    with phases("dwarf walk + assemble" + (" + modules" if modules is not None else "")):
-        build = assemble.assemble(info, units, symbols, btf, read_modules)
-    with phases("surfaces"):
-        surfaces.add_surfaces(build, ImageMemory(image), btf)
-    return build
-
-
 @contextmanager
-def _collector_off() -> Iterator[None]:
+def collector_off() -> Iterator[None]:
     """The cyclic garbage collector off while a build is read and stored: it
     makes millions of acyclic records, which the collector's full passes would
     scan again and again (seconds each, through assembly, surfaces and the
@@ -258,94 +190,6 @@ def _collector_off() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-@dataclass(frozen=True, slots=True)
-class _ModuleTree:
-    path: Path
-    progress: Callable[[int, int], None] | None
-
-
-def _read_btf_only(path: Path, data: bytes, identity: Identity, kallsyms: Path | None) -> Build:
-    try:
-        btf = btf_reader.read_btf(data)
-    except btf_reader.BadBtf as exc:
-        raise IngestError(f"{path}: bad BTF ({exc})") from None
-    symbols = read_kallsyms(kallsyms) if kallsyms else []
-    data_symbols = read_kallsyms_variables(kallsyms) if kallsyms else None
-    release = identity.release or (release_from_map_name(kallsyms) if kallsyms else None)
-    sha = hashlib.sha256(data).hexdigest()
-    info = BuildInfo(
-        build_id=sha,
-        distro=identity.distro,
-        version=identity.version,
-        release=release,
-        arch=identity.arch,
-        flavor=identity.flavor or _flavor(release),
-        compiler=None,
-        dwarf_version=None,
-        has_dwarf=False,
-        has_btf=True,
-        has_symtab=bool(symbols),
-        file_size=len(data),
-        sha256=sha,
-        path=str(path),
-    )
-    build = assemble.assemble(info, [], symbols, btf)
-    surfaces.add_surfaces(build, None, btf, data_symbols)
-    return build
-
-
-def release_from_map_name(path: Path) -> str | None:
-    """The release a System.map's file name carries (/boot/System.map-6.1.0-56-amd64);
-    /proc/kallsyms and the map's contents never say it."""
-    m = re.fullmatch(r"System\.map-(\d\S*)", path.name)
-    return m.group(1) if m else None
-
-
-def _kallsyms_entries(path: Path, types: str) -> Iterator[tuple[int, str, str]]:
-    """(address, type letter, name) of the lines of a kallsyms/System.map whose type is in `types`."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as exc:
-        raise IngestError(f"{path}: cannot read ({exc.strerror})") from None
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 3 or len(parts[1]) != 1 or parts[1] not in types:
-            continue
-        try:
-            address = int(parts[0], 16)
-        except ValueError:
-            raise IngestError(f"{path}: not a kallsyms/System.map file (bad line {line[:60]!r})") from None
-        yield address, parts[1], parts[2]
-
-
-def read_kallsyms_variables(path: Path) -> list[Variable]:
-    """Data symbols (d, b, r, g, v types) of a kallsyms/System.map, as variables of unknown size."""
-    return [
-        Variable(
-            name=name,
-            address=address,
-            size=None,
-            binding="STB_LOCAL" if kind.islower() else "STB_GLOBAL",
-            section=None,
-            per_cpu=False,
-            btf_var=False,
-        )  # fmt: skip
-        for address, kind, name in _kallsyms_entries(path, "dDbBrRgGvV")
-    ]
-
-
-def read_kallsyms(path: Path) -> list[Symbol]:
-    """Function symbols from /proc/kallsyms or a System.map ("addr type name")."""
-    out = []
-    for address, kind, name in _kallsyms_entries(path, "tTwW"):
-        if name.startswith("__pfx_"):
-            continue
-        stem, suffixes = elf.split_symbol(name)
-        binding = "STB_GLOBAL" if kind == "T" else "STB_WEAK" if kind in "wW" else "STB_LOCAL"
-        out.append(Symbol(name, stem, suffixes, address, 0, binding, ".text"))
-    return out
 
 
 def ingest(
@@ -364,34 +208,66 @@ def ingest(
     given) and store it in `db_path` as one build (a no-op if already there)."""
     identity = identity or Identity()
     start = time.perf_counter()
-    build_id = _quick_build_id(path)
-    if build_id and db_path.exists() and not replace:
-        conn = db.connect(db_path)
-        try:
-            found = builds.find_build(conn, build_id)
-        finally:
-            conn.close()
-        if found:
-            return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
+    found = _already_stored(path, db_path) if not replace else None
+    if found:
+        return IngestResult(
+            name=found, skipped=True, build=None, seconds=time.perf_counter() - start, bytes_added=0
+        )
     phases = _Phases()
-    with _collector_off():
+    with collector_off():
         build = read_image(path, identity, jobs, progress, kallsyms, phases, config, modules, module_progress)
-        before = db_path.stat().st_size if db_path.exists() else 0
-        conn = db.connect(db_path)
-        try:
-            found = builds.find_build(conn, build.info.build_id)
-            if found and not replace:
-                return IngestResult(found.name, True, None, time.perf_counter() - start, 0)
-            seconds = time.perf_counter() - start
-            with phases("database write"):
-                build_pk = db.store_build(conn, build, seconds, replace=replace, label=identity.label)
-            name = builds.build_name(conn, build_pk)
-            assert name is not None  # just stored
-        finally:
-            conn.close()
+        return store(build, db_path, start, phases, replace=replace, label=identity.label)
+
+
+def store(
+    build: Build,
+    db_path: Path,
+    start: float,
+    phases: _Phases | None = None,
+    replace: bool = False,
+    label: str | None = None,
+) -> IngestResult:
+    """Store a read build in `db_path`: a no-op when its build-id is there,
+    unless `replace`, or unless the stored one is poorer (db.upgrades)."""
+    phases = phases if phases is not None else _Phases()
+    before = db_path.stat().st_size if db_path.exists() else 0
+    conn = db.connect(db_path)
+    try:
+        stored = builds.find_build(conn, build.info.build_id)
+        if stored and not replace and not upgrades.upgrade(conn, stored.id, build):
+            return IngestResult(
+                name=stored.name, skipped=True, build=None, seconds=time.perf_counter() - start, bytes_added=0
+            )
+        seconds = time.perf_counter() - start
+        with phases("database write"):
+            build_pk = db.store_build(conn, build, seconds, replace=stored is not None, label=label)
+        name = builds.build_name(conn, build_pk)
+        assert name is not None  # just stored
+    finally:
+        conn.close()
     return IngestResult(
-        name, False, build, time.perf_counter() - start, os.path.getsize(db_path) - before, dict(phases)
+        name=name,
+        skipped=False,
+        build=build,
+        seconds=time.perf_counter() - start,
+        bytes_added=os.path.getsize(db_path) - before,
+        phases=dict(phases),
     )
+
+
+def _already_stored(path: Path, db_path: Path) -> str | None:
+    """The name of the build stored under the image's build-id, read without
+    reading the whole image (None if not stored, or unknown before reading)."""
+    build_id = _quick_build_id(path)
+    if not build_id or not db_path.exists():
+        return None
+    conn = db.connect(db_path)
+    try:
+        found = builds.find_build(conn, build_id)
+        richer = found is not None and upgrades.may_upgrade(conn, found.id, path)
+    finally:
+        conn.close()
+    return found.name if found and not richer else None
 
 
 def _quick_build_id(path: Path) -> str | None:

@@ -2,14 +2,17 @@
 
 Hooks: register_routes (the pages and /check), extra_template_vars (`ks`, an
 ingest.web.site.Pages), prepare_jinja2_environment (the `path` filter for URL
-segments), prepare_connection (the SQL function `ks_status` of canned queries),
+segments), prepare_connection (the SQL function `ks_status` of canned queries; a
+public server's authorizer), startup (the forkserver reading /check uploads),
 canned_queries (metadata.yml's `plugins.kernsurf.conditional_queries` whose tables
 exist) and asgi_wrapper (the old function_status canned-query URL redirects to
-function_builds, now that the name belongs to the view alone).
+function_builds, now that the name belongs to the view alone; the limits of
+ingest.web.guard around everything).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -20,9 +23,10 @@ from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
+from ingest.errors import CheckRefused
 from ingest.join import classify
 from ingest.queries import database as database_q
-from ingest.web import forms
+from ingest.web import guard, uploads
 from ingest.web.context import segment
 from ingest.web.site import Pages
 
@@ -31,12 +35,15 @@ from ingest.web.site import Pages
 PAGE_ROUTES = [
     (r"^/function/(?P<name>[^/]+)$", "pages/function/{name}.html"),
     (r"^/struct/(?P<name>[^/]+)$", "pages/struct/{name}.html"),
+    (r"^/type/(?P<name>[^/]+)$", "pages/type.html"),
     (r"^/module/(?P<name>[^/]+)$", "pages/module.html"),
     (r"^/diff/(?P<build_a>[^/]+)/(?P<build_b>[^/]+)$", "pages/diff/{build_a}/{build_b}.html"),
     (r"^/search$", "pages/search.html"),
     (r"^/builds$", "pages/builds.html"),
     (r"^/matrix$", "pages/matrix.html"),
     (r"^/(?P<kind>tracepoint|syscall|lsm|kfunc|config)/(?P<name>[^/]+)$", "pages/surface.html"),
+    # libbpf's spelling, system/event: the page redirects to /tracepoint/<event>
+    (r"^/(?P<kind>tracepoint)/(?P<name>[^/]+/[^/]+)$", "pages/surface.html"),
 ]
 #: Canned queries renamed because they shadowed a view: old name -> new name.
 RENAMED_QUERIES = {"function_status": "function_builds"}
@@ -80,8 +87,23 @@ def _page_view(template: str) -> Callable[[Datasette, Request], Awaitable[Respon
             status[0] = code
             return ""
 
-        context = {**request.url_vars, "custom_header": custom_header, "custom_status": custom_status}
+        redirect: list[str] = []
+
+        def custom_redirect(location: str) -> str:
+            """Datasette's custom-page redirect; the request's query string goes along."""
+            query = request.query_string
+            redirect.append(location + (f"?{query}" if query and "?" not in location else ""))
+            return ""
+
+        context = {
+            **request.url_vars,
+            "custom_header": custom_header,
+            "custom_status": custom_status,
+            "custom_redirect": custom_redirect,
+        }
         body = await datasette.render_template(template, context, request=request, view_name="page")
+        if redirect:
+            return Response.redirect(redirect[0], status=302, headers=headers)
         return Response.html(body, status=status[0], headers=headers)
 
     return view
@@ -90,19 +112,29 @@ def _page_view(template: str) -> Callable[[Datasette, Request], Awaitable[Respon
 async def _check_view(datasette: Datasette, request: Request) -> Response:
     """/check: a form (dependency lines, or BPF objects uploaded) and the matrix of
     `kernsurf check`; /check.json: the same report as JSON. GET takes `deps` (one
-    kind:name per line) and `group`; POST the same as multipart fields plus `object` files."""
+    kind:name per line) and `group`; POST the same as multipart fields plus `object` files.
+    A request over a limit (ingest.web.guard) gets one line saying which."""
+    as_json = bool(request.url_vars.get("format"))
     fields = {k: request.args.get(k) for k in request.args.keys()}
-    files: list[tuple[str, bytes]] = []
-    if request.method == "POST":
-        refused = forms.too_large(request.headers.get("content-length"))
-        if refused:
-            return Response.text(refused, status=413)
-        form = forms.multipart(request.headers.get("content-type", ""), await request.post_body())
-        fields.update(forms.texts(form))
-        files = forms.uploads(form)
-    result = await _pages(datasette).check(fields.get("deps", ""), fields.get("group") or None, files)
+    objects: list = []
+    pages = _pages(datasette)
+    try:
+        if request.method == "POST":  # its headers passed ingest.web.guard
+            form = await pages.upload(request.receive, request.headers.get("content-type", ""))
+            fields.update(form.texts)
+            objects = form.objects
+            if not objects and not (fields.get("deps") or "").strip():
+                raise CheckRefused(
+                    "nothing to check: upload a compiled BPF object (field `object`)"
+                    " or give dependencies (field `deps`)",
+                    400,
+                )
+        result = await pages.check(fields.get("deps", ""), fields.get("group") or None, objects)
+    except CheckRefused as exc:
+        status, content_type, body = guard.refusal(exc, as_json)
+        return Response(body, status=status, content_type=content_type)
     status = 400 if result["errors"] and not result["report"] else 200
-    if request.url_vars.get("format"):
+    if as_json:
         report = result["report"] or {}
         assert isinstance(report, dict)
         keys = ("errors", "warnings", "link")
@@ -126,8 +158,24 @@ def _sql_status(
 
 
 @hookimpl
-def prepare_connection(conn: Any) -> None:
+def prepare_connection(conn: Any, datasette: Datasette) -> None:
     conn.create_function("ks_status", 5, _sql_status, deterministic=True)
+    if _pages(datasette).serving.public:
+        conn.set_authorizer(guard.authorizer)
+
+
+@hookimpl
+def startup(datasette: Datasette) -> Callable[[], Awaitable[None]]:
+    """Start the forkserver that reads /check uploads, so that the first upload does
+    not wait for it; a public server reports no attached databases (guard.authorizer)."""
+
+    async def inner() -> None:
+        if _pages(datasette).serving.public:
+            for database in datasette.databases.values():
+                database.attached_databases = guard.no_attached_databases
+        await asyncio.get_running_loop().run_in_executor(None, uploads.warm)
+
+    return inner
 
 
 @hookimpl
@@ -159,7 +207,8 @@ def canned_queries(datasette: Datasette, database: str) -> Callable[[], Awaitabl
 @hookimpl
 def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
     """/<db>/function_status(.json|.csv)?name=... was a canned query: redirect it to
-    its new name (without `name` it is the function_status view, served as before)."""
+    its new name (without `name` it is the function_status view, served as before);
+    around it, the limits of ingest.web.guard (405 for writes, ad-hoc SQL lane, public profile)."""
 
     def wrap(app: Any) -> Any:
         async def redirect_renamed(scope: dict, receive: Any, send: Any) -> None:
@@ -169,7 +218,7 @@ def asgi_wrapper(datasette: Datasette) -> Callable[[Any], Any]:
                 return
             await Response.redirect(target).asgi_send(send)
 
-        return redirect_renamed
+        return guard.wrap(redirect_renamed, datasette, lambda: _pages(datasette).lanes)
 
     return wrap
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Serving benchmark: page latency and throughput of a live `scripts/serve.sh DB`
-on localhost. Usage: bench_serve.py DB [--clients 20] [--seconds 10] [--sample 300]
+on localhost. Usage: bench_serve.py DB [--clients 20] [--seconds 10] [--sample 300] [--no-hostile]
 
 Prints p50/p95 latency of the home page, /function/<name> (a seeded sample of
 names, each fetched once), /struct/<name>, the diff first page, search, the
@@ -9,7 +9,11 @@ N concurrent clients (threads, keep-alive http.client) on /function pages:
 pages/s and errors. The server runs with its page cache off (every page
 computed; KERNSURF_PAGE_CACHE=0), then once more with the default cache for the
 load figure. A database without a filled search index is copied to a
-temporary directory first, so DB itself is never modified."""
+temporary directory first, so DB itself is never modified.
+
+The hostile phase (page cache off; --no-hostile skips it): the N clients alone,
+then beside 4 clients sending each hostile request of docs/serving.md#limits in
+turn; pages/s and p50/p95/p99 of the N against the quiet run (goal: p95 within 2x)."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -222,7 +227,8 @@ def latency(port: int, urls: dict[str, list[str]]) -> None:
         )
 
 
-def load(port: int, paths: list[str], clients: int, seconds: float) -> None:
+def load(port: int, paths: list[str], clients: int, seconds: float) -> list[float]:
+    """`clients` keep-alive clients on `paths` for `seconds`; prints and returns their latencies (ms)."""
     stop = time.monotonic() + seconds
     lock = threading.Lock()
     done, errors, times = [0], [0], []
@@ -257,8 +263,105 @@ def load(port: int, paths: list[str], clients: int, seconds: float) -> None:
     wall = time.perf_counter() - start
     print(
         f"  {clients} clients, {wall:.1f} s: {done[0]} pages, {done[0] / wall:.0f} pages/s, {errors[0]} errors, "
-        f"latency p50 {statistics.median(times):.0f} ms, p95 {pct(times, 95):.0f} ms"
+        f"latency p50 {statistics.median(times):.0f} ms, p95 {pct(times, 95):.0f} ms, p99 {pct(times, 99):.0f} ms"
     )
+    return times
+
+
+def hostile_requests(work: Path) -> list[tuple[str, Callable[[int], int]]]:
+    """The requests that once froze the server (docs/serving.md#limits), as
+    (name, send(port) -> status); crafted with tests/hostile_support.py."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import hostile_support as h
+
+    def body(data: bytes) -> Callable[[int], int]:
+        return lambda port: h.post(port, "/check.json", h.CONTENT_TYPE, [data], len(data))[0]
+
+    def get(path: str) -> Callable[[int], int]:
+        def send(port: int) -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            conn.request("GET", path)
+            r = conn.getresponse()
+            r.read()
+            conn.close()
+            return r.status
+
+        return send
+
+    deps = quote("kprobe.multi:*a*\nkprobe.multi:*e*\nkprobe.multi:*i*")
+    cte = quote("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
+    out = [
+        ("6 000 form parts", body(h.too_many_parts(6000))),
+        (
+            "50 MB chunked",
+            lambda port: h.post(port, "/check.json", h.CONTENT_TYPE, h.zeros_upload(50 << 20))[0],
+        ),
+        (
+            "31 MB upload",
+            lambda port: h.post(port, "/check.json", h.CONTENT_TYPE, h.zeros_upload(31 << 20))[0],
+        ),
+        ("65 objects", body(h.multipart_body([("object", f"{i}.o", b"\x7fELF") for i in range(65)]))),
+        ("broad globs", get(f"/check.json?deps={deps}")),
+        ("recursive CTE", get(f"/kernels.json?sql={cte}")),
+    ]
+    if shutil.which("clang"):
+        btf = h.small_btf(work)
+        functions = h.assemble(work, "functions", 24000, btf).read_bytes()
+        fat = h.assemble(work, "fat", 0, h.structs_btf(list(range(1, 801)))).read_bytes()
+        out += [
+            ("24 000 functions", body(h.multipart_body([("object", "functions.o", functions)]))),
+            ("3.8 MB BTF", body(h.multipart_body([("object", "fat.o", fat)]))),
+        ]
+    return out
+
+
+def hostile(
+    port: int, paths: list[str], clients: int, seconds: float, work: Path, attackers: int = 4
+) -> None:
+    """The load alone, then beside `attackers` clients sending each hostile request in turn."""
+    requests = hostile_requests(work)
+    print(f"\nhostile phase: {clients} clients on /function/<name>, alone:")
+    quiet = load(port, paths, clients, seconds)
+    stop = threading.Event()
+    got: dict[str, list[tuple[int, float]]] = {}
+    lock = threading.Lock()
+
+    def attacker(k: int) -> None:
+        i = k * 2
+        while not stop.is_set():
+            name, send = requests[i % len(requests)]
+            i += 1
+            start = time.perf_counter()
+            try:
+                status = send(port)
+            except (OSError, http.client.HTTPException):
+                status = 0
+            with lock:
+                got.setdefault(name, []).append((status, time.perf_counter() - start))
+
+    threads = [threading.Thread(target=attacker, args=(k,)) for k in range(attackers)]
+    for t in threads:
+        t.start()
+    print(f"the same beside {attackers} hostile clients:")
+    try:
+        noisy = load(port, paths, clients, seconds)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=300)
+    print(
+        f"  normal p50 {statistics.median(noisy) / statistics.median(quiet):.2f}x, p95"
+        f" {pct(noisy, 95) / pct(quiet, 95):.2f}x, p99 {pct(noisy, 99) / pct(quiet, 99):.2f}x the quiet run"
+        " (goal: p95 within 2x)"
+    )
+    for name, results in got.items():
+        statuses: dict[int, int] = {}
+        for status, _ in results:
+            statuses[status] = statuses.get(status, 0) + 1
+        print(
+            f"  {name:<18} {len(results):>3} sent, answered in max {max(t for _, t in results):.1f} s: "
+            + " ".join(f"{k}×{v}" for k, v in sorted(statuses.items()))
+        )
 
 
 def main() -> None:
@@ -267,6 +370,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--sample", type=int, default=300)
+    ap.add_argument("--no-hostile", action="store_true", help="Skip the hostile phase.")
     args = ap.parse_args()
     if not args.db.exists():
         sys.exit(f"no database at {args.db}")
@@ -289,6 +393,8 @@ def main() -> None:
             latency(server.port, urls)
             print("\nload on /function/<name>, page cache off:")
             load(server.port, urls["function"], args.clients, args.seconds)
+            if not args.no_hostile:
+                hostile(server.port, urls["function"], args.clients, args.seconds, Path(tmp))
         with Server(db, cache=True) as server:
             print("load on /function/<name>, default page cache (immutable database):")
             load(server.port, urls["function"], args.clients, args.seconds)

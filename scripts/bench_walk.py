@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""DWARF walk benchmark: the walk of each module (as ingest.modules.reader.read_module
+"""DWARF walk benchmark: the walk of each module (as ingest.modules.module.read_module
 runs it: relocated sections, DWARF prototypes of the names its split BTF has no
 FUNC for; read_module also leaves out those vmlinux gives) by the Python walk and by the C walk (ingest/readers/_dwarfwalk.c),
 one process, CPU seconds of each; with --check, the two walks' UnitFacts must
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.archive import store  # noqa: E402 (after the sys.path line)
-from ingest.modules.reader import MODULE_BASE  # noqa: E402
+from ingest.modules.module import MODULE_BASE  # noqa: E402
 from ingest.readers import dwarf, dwarf_forms, elf, kmod  # noqa: E402
 from ingest.readers.btf import BtfInfo, read_btf  # noqa: E402
 

@@ -1,75 +1,40 @@
-"""Shared fixtures: C programs compiled at test time with the machine's gcc."""
+"""Fixtures shared by several test files (their builders are in tests.support),
+and the check that a test using a costly fixture carries that fixture's marks."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
-REAL_KERNEL = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    / "kernsurf"
-    / "debian"
-    / "linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64"
-    / "vmlinux"
-)
+from tests.support import kernel, mirror
+from tests.support.modules import build_modules, install_modules
+from tests.support.programs import compile_program
+from tests.support.tools import build
 
-#: Compiler variants of the fixture program: name -> (gcc, extra flags).
-VARIANTS = {
-    "dwarf5": ("gcc", ["-gdwarf-5"]),
-    "dwarf4": ("gcc", ["-gdwarf-4"]),
-    "zlib": ("gcc", ["-gdwarf-5", "-gz=zlib"]),
-    "armhf": (
-        "arm-linux-gnueabihf-gcc",
-        ["-gdwarf-5"],
-    ),  # 32-bit (gcc-multilib conflicts with cross compilers)
-    "s390x": ("s390x-linux-gnu-gcc", ["-gdwarf-5"]),
+#: fixture -> the marks every test using it carries (pyproject.toml describes them).
+COSTS = {
+    "real_kernel": {"real_kernel"},
+    "kernel_db": {"real_kernel", "slow"},  # ingests the 633 MB vmlinux once a session
 }
 
 
-def compile_program(dest: Path, variant: str) -> Path:
-    """Build tests/fixtures/program the way Debian builds a kernel: sources in a
-    tree (kernel/, include/), compiled from debian/build/build_<v>/ with
-    relative paths, linked into one executable. Returns its path."""
-    cc, flags = VARIANTS[variant]
-    if shutil.which(cc) is None:
-        pytest.skip(f"{cc} is not installed (make test installs it)")
-    tree = dest / f"linux-{variant}"
-    (tree / "kernel").mkdir(parents=True)
-    (tree / "include").mkdir()
-    src = FIXTURES / "program"
-    for name in ("unit_a.c", "unit_b.c", "main.c", "asm_part.S"):
-        shutil.copy(src / name, tree / "kernel" / name)
-    shutil.copy(src / "common.h", tree / "include" / "common.h")
-    build = tree / "debian" / "build" / f"build_{variant}"
-    build.mkdir(parents=True)
-    objects = []
-    for name in ("unit_a.c", "unit_b.c", "main.c", "asm_part.S"):
-        obj = name.rsplit(".", 1)[0] + ".o"
-        debug = ["-g", "-O2"] + flags if name.endswith(".c") else [f for f in flags if f.startswith("-m")]
-        run([cc, *debug, "-I../../../include", "-c", f"../../../kernel/{name}", "-o", obj], build, variant)
-        objects.append(obj)
-    out = build / "prog"
-    link = [f for f in flags if f.startswith(("-m", "-gz"))]
-    run(
-        [cc, *link, "-O2", "-o", "prog", *objects]
-        + (["-nostdlib", "-static", "-Wl,-e,main"] if variant in ("s390x", "armhf") else []),
-        build,
-        variant,
-    )
-    return out
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fail the collection when a test uses a costly fixture without its marks,
+    so that `-m 'not slow'` and `-m 'not real_kernel'` leave out all of them."""
+    missing = [
+        f"{item.nodeid}: @pytest.mark.{mark}"
+        for item in items
+        for fixture, marks in COSTS.items()
+        if fixture in getattr(item, "fixturenames", ())
+        for mark in sorted(marks)
+        if item.get_closest_marker(mark) is None
+    ]
+    if missing:
+        raise pytest.UsageError("tests without the marks of their fixtures:\n" + "\n".join(missing))
 
 
-def run(cmd: list[str], cwd: Path, variant: str) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        if variant in ("armhf", "s390x"):
-            pytest.skip(f"cannot build the {variant} variant here: {proc.stderr.strip()[:200]}")
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr}")
+# --------------------------------------------------------------------------- compiled fixtures
 
 
 @pytest.fixture(scope="session")
@@ -89,11 +54,73 @@ def program_db(tmp_path_factory, program) -> Path:
 
 
 @pytest.fixture(scope="session")
+def elves(tmp_path_factory):
+    """make(n) -> a small ELF with DWARF whose build-id is n: distinct builds for the database."""
+    work = tmp_path_factory.mktemp("elves")
+    (work / "k.c").write_text("int helper(int x) { return x * 3; }\nint main(void) { return helper(2); }\n")
+    build(["gcc", "-g", "-O1", "-c", "k.c", "-o", "k.o"], cwd=work)
+
+    def make(n: int) -> Path:
+        out = work / f"vmlinux-{n}"
+        if not out.exists():
+            build(["gcc", f"-Wl,--build-id=0x{n:040x}", "k.o", "-o", out.name], cwd=work)
+        return out
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def module_db(tmp_path_factory) -> Path:
+    """Builds "A" (the fixture program, DWARF 4, with modules kernel/alpha.ko and m/beta.ko)
+    and "B" (DWARF 5, with m/beta.ko only)."""
+    from ingest import pipeline
+
+    tmp = tmp_path_factory.mktemp("frontend-modules")
+    kos = build_modules("amd64", tmp)
+    path = tmp / "kernels.db"
+    for label, program, layout in (
+        ("A", "dwarf4", {"alpha": "kernel/alpha.ko", "beta": "m/beta.ko"}),
+        ("B", "dwarf5", {"beta": "m/beta.ko"}),
+    ):
+        work = tmp / label
+        work.mkdir()
+        tree = install_modules(work, kos, layout)
+        pipeline.ingest(compile_program(work, program), path, pipeline.Identity(label=label), modules=tree)
+    return path
+
+
+# --------------------------------------------------------------------------- the fake Debian mirror
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    """A FakeMirror served on loopback, the fetcher pointed at it and at a private cache."""
+    with mirror.serving() as served:
+        monkeypatch.setenv("KERNSURF_DEBIAN_MIRROR", served.main)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        yield served
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    return tmp_path / "xdg" / "kernsurf"
+
+
+@pytest.fixture(scope="session")
+def kos(tmp_path_factory) -> dict[str, bytes]:
+    """mirror.MODULE_SOURCES compiled, by path below .../kernel/."""
+    return mirror.compile_kos(tmp_path_factory.mktemp("kos"))
+
+
+# --------------------------------------------------------------------------- the real kernel
+
+
+@pytest.fixture(scope="session")
 def real_kernel() -> Path:
     """The cached Debian 6.1.0-56 amd64 vmlinux (make fetch-test-kernel)."""
-    if not REAL_KERNEL.exists():
-        pytest.skip(f"no cached kernel at {REAL_KERNEL}; run `make fetch-test-kernel`")
-    return REAL_KERNEL
+    if not kernel.REAL_KERNEL.exists():
+        pytest.skip(f"no cached kernel at {kernel.REAL_KERNEL}; run `make fetch-test-kernel`")
+    return kernel.REAL_KERNEL
 
 
 @pytest.fixture(scope="session")

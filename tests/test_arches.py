@@ -4,21 +4,18 @@ program compiled here the way the kernel builds the construct in question."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from ingest import pipeline
 from ingest.readers import elf
+from tests.support.tools import build
 
 
 def gcc(cwd: Path, *args: str) -> None:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    subprocess.run(["gcc", *args], cwd=cwd, check=True, capture_output=True)
+    build(["gcc", *args], cwd=cwd)
 
 
 # An x86 vmlinux has one .notes section where Xen's ELF notes
@@ -83,7 +80,7 @@ def test_prefixed_symbol_copies_are_not_full_inline(tmp_path):
     for name, text in PREFIXED.items():
         (tmp_path / name).write_text(text)
     gcc(tmp_path, "-g", "-O2", "-c", "stub.c", "-o", "stub.o")
-    subprocess.run(["objcopy", "--prefix-symbols=__efistub_", "stub.o"], cwd=tmp_path, check=True)
+    build(["objcopy", "--prefix-symbols=__efistub_", "stub.o"], cwd=tmp_path)
     gcc(tmp_path, "-g", "-O2", "main.c", "stub.o", "-o", "prog")
     db = tmp_path / "k.db"
     pipeline.ingest(tmp_path / "prog", db, pipeline.Identity(label="prefixed"), jobs=1)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import compile_program
 from elftools.elf.elffile import ELFFile
 
 from ingest.cli import cli
+from tests.support.cli import ingest_fails
+from tests.support.programs import compile_program
 
 
 @pytest.fixture()
@@ -24,20 +24,6 @@ def db_with_build(tmp_path) -> Path:
     result = CliRunner().invoke(cli, ["ingest", str(other), "--db", str(db), "-j", "1"])
     assert result.exit_code == 0, result.output
     return db
-
-
-def ingest_fails(path: Path, db: Path, *words: str) -> None:
-    before = hashlib.sha256(db.read_bytes()).hexdigest() if db.exists() else None
-    result = CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db), "-j", "1"])
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    message = result.output.strip()
-    assert message.startswith("Error: ") and "\n" not in message, message
-    assert str(path) in message
-    for word in words:
-        assert word in message, message
-    after = hashlib.sha256(db.read_bytes()).hexdigest() if db.exists() else None
-    assert after == before
 
 
 def section_offset(elf: Path, name: str) -> tuple[int, int]:

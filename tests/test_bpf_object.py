@@ -6,6 +6,7 @@ below is written from the C source, not read back."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -17,46 +18,25 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from ingest.bpf.objects import BadBpfObject, BpfObject, Dependency, Program, parse_bpf_object, read_bpf_object
+from tests.support import FIXTURES
+from tests.support.programs import compile_bpf
+from tests.support.tools import build
 
-SOURCES = Path(__file__).parent / "fixtures" / "bpf"
-
-
-def _compile(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        if "bpf/bpf_helpers.h" in proc.stderr and "not found" in proc.stderr:
-            pytest.skip("libbpf headers are missing (apt-get install libbpf-dev)")
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr}")
+SOURCES = FIXTURES / "bpf"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """deps.o, ops.o, sections.o (clang -target bpf -g -O2), ops_nog.o (no -g),
     plain.o (gcc, the machine's architecture)."""
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed (apt-get install clang)")
     out = tmp_path_factory.mktemp("bpf")
     for name in ("deps", "ops", "sections"):
-        _compile(
-            [
-                "clang",
-                "-target",
-                "bpf",
-                "-g",
-                "-O2",
-                "-c",
-                str(SOURCES / f"{name}.bpf.c"),
-                "-o",
-                str(out / f"{name}.o"),
-            ]
-        )
-    _compile(
-        ["clang", "-target", "bpf", "-O2", "-c", str(SOURCES / "ops.bpf.c"), "-o", str(out / "ops_nog.o")]
-    )
+        compile_bpf(SOURCES / f"{name}.bpf.c", out / f"{name}.o")
+    compile_bpf(SOURCES / "ops.bpf.c", out / "ops_nog.o", debug=False)
     files = {name: out / f"{name}.o" for name in ("deps", "ops", "sections", "ops_nog")}
     if shutil.which("gcc") is not None:
         (out / "plain.c").write_text("int add_one(int x) { return x + 1; }\n")
-        _compile(["gcc", "-c", str(out / "plain.c"), "-o", str(out / "plain.o")])
+        build(["gcc", "-c", out / "plain.c", "-o", out / "plain.o"])
         files["plain"] = out / "plain.o"
     return files
 
@@ -65,8 +45,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def deps_eb(tmp_path_factory: pytest.TempPathFactory, built: dict[str, Path]) -> Path:
     """deps.bpf.c for big-endian BPF (clang -target bpfeb)."""
     out = tmp_path_factory.mktemp("bpfeb") / "deps_eb.o"
-    _compile(["clang", "-target", "bpfeb", "-g", "-O2", "-c", str(SOURCES / "deps.bpf.c"), "-o", str(out)])
-    return out
+    return compile_bpf(SOURCES / "deps.bpf.c", out, target="bpfeb")
 
 
 @pytest.fixture(scope="module")
@@ -444,7 +423,12 @@ def _patch_relo_kind(path: Path, old: int, new: int) -> bytes:
 def test_type_matches_relocation(built: dict[str, Path]) -> None:
     """clang 14 cannot emit bpf_core_type_matches(): turn type_exists into it."""
     obj = parse_bpf_object(_patch_relo_kind(built["deps"], 8, 12), "matches.o")
-    assert D("struct", "bpf_attr", None, ("fexit_write",), "type_matches") in obj.dependencies
+    found = [
+        d for d in obj.dependencies if (d.kind, d.name, d.detail) == ("struct", "bpf_attr", "type_matches")
+    ]
+    assert [d.programs for d in found] == [("fexit_write",)]
+    # the program's type, for libbpf's match rules (ingest.bpf.matches)
+    assert json.loads(found[0].local or "")["kind"] == "union"
     assert not [d for d in obj.dependencies if d.detail == "type_exists"]
 
 

@@ -4,17 +4,16 @@ screenshots in artifacts/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
-import html
 import os
-import re
-import socket
 import subprocess
-import time
-import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from frontend_support import ROOT, build_frontend_db, variant
+
+from tests.support import ROOT
+from tests.support.site import build_frontend_db, free_port, served, variant, visible_text
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -55,42 +54,25 @@ UPDATE diff_pairs SET group_id = 1;
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@contextmanager
+def serving(tmp_path_factory, *options: str) -> Iterator[str]:
+    """scripts/serve.sh (with `options`) on a copy of the fixture database with groups and diffs."""
+    db = variant(build_frontend_db(tmp_path_factory), tmp_path_factory.mktemp("browser"), DIFF_SQL)
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), HOST="127.0.0.1")
+    with served(
+        ["bash", str(ROOT / "scripts" / "serve.sh"), str(db), *options],
+        port,
+        db.parent / "serve.log",
+        env=env,
+    ) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """scripts/serve.sh on a copy of the fixture database with groups and diffs."""
-    db = variant(build_frontend_db(tmp_path_factory), tmp_path_factory.mktemp("browser"), DIFF_SQL)
-    port = free_port()
-    env = dict(os.environ, PORT=str(port), HOST="127.0.0.1")
-    log = db.parent / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            ["bash", str(ROOT / "scripts" / "serve.sh"), str(db)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"serve.sh did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
+    with serving(tmp_path_factory) as base:
         yield base
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
 
 
 def chromium(tmp_path: Path, *args: str) -> tuple[str, list[str]]:
@@ -103,11 +85,6 @@ def chromium(tmp_path: Path, *args: str) -> tuple[str, list[str]]:
     )
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return proc.stdout, console
-
-
-def visible_text(dom: str) -> str:
-    dom = re.sub(r"<(style|script)\b.*?</\1>", "", dom, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", "", dom))
 
 
 PAGES = [
@@ -158,3 +135,19 @@ def test_page_in_browser(server, tmp_path, label, path, expected):
     _, console = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2000", server + path)
     assert console == []
     assert shot.exists() and shot.stat().st_size > 5000
+
+
+def test_public_profile_pages_keep_working_under_its_security_headers(tmp_path_factory, tmp_path):
+    # --public: Content-Security-Policy (inline scripts allowed, nothing from elsewhere); a page
+    # it broke would log "Refused to ..." on the console
+    with serving(tmp_path_factory, "--public") as base:
+        for path, words in (
+            ("/function/fe_map", "Function: fe_map"),
+            ("/search?q=fe_", "fe_ops"),
+            ("/check?deps=kprobe%3Afe_map", "Link to this check"),
+            ("/kernels/builds", "builds"),
+            ("/kernels?sql=select+1", "select 1"),
+        ):
+            dom, console = chromium(tmp_path, "--dump-dom", base + path)
+            assert console == [], path
+            assert words in visible_text(dom), path

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import random
 import struct
-from pathlib import Path
 
 import pytest
-from btf_support import PRODUCERS, BtfWriter, build_all, need
 
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfInfo, read_btf
 from ingest.types import cdecl
-
-KERNEL = Path("/root/.cache/kernsurf/debian/linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64/vmlinux")
+from tests.support.btf import PRODUCERS, BtfWriter, build_all, need
+from tests.support.kernel import REAL_KERNEL
 
 
 @pytest.fixture(scope="session", params=PRODUCERS)
@@ -343,11 +341,11 @@ def test_random_corruption(blob: bytes) -> None:
 
 @pytest.mark.real_kernel
 def test_real_kernel_btf() -> None:
-    if not KERNEL.exists():
-        pytest.skip(f"{KERNEL} not cached")
+    if not REAL_KERNEL.exists():
+        pytest.skip(f"{REAL_KERNEL} not cached")
     from elftools.elf.elffile import ELFFile
 
-    with open(KERNEL, "rb") as f:
+    with open(REAL_KERNEL, "rb") as f:
         data = ELFFile(f).get_section_by_name(".BTF").data()
     info = read_btf(data)
     assert len(info.graph) > 100_000

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
-from elftools.elf.elffile import ELFFile
 
 from ingest import pipeline
+from tests.support.btf import btf_only
 
 
 @pytest.fixture(scope="module")
 def btf_inputs(tmp_path_factory, program) -> tuple[Path, Path]:
-    if shutil.which("pahole") is None or shutil.which("nm") is None:
-        pytest.skip("pahole (dwarves) and nm (binutils) are needed to make the BTF blob")
-    tmp = tmp_path_factory.mktemp("btf")
-    elf = tmp / "prog"
-    shutil.copy(program, elf)
-    subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
-    with open(elf, "rb") as f:
-        blob = ELFFile(f).get_section_by_name(".BTF").data()
-    (tmp / "vmlinux.btf").write_bytes(blob)
-    nm = subprocess.run(["nm", "-n", str(program)], check=True, capture_output=True, text=True).stdout
-    (tmp / "System.map").write_text(nm)
-    return tmp / "vmlinux.btf", tmp / "System.map"
+    return btf_only(program, tmp_path_factory.mktemp("btf"))
 
 
 def test_btf_only_build_says_what_it_lacks(tmp_path, btf_inputs):

@@ -12,11 +12,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import compile_program
-from frontend_support import Site
-from test_modules_readers import _build
 
 from ingest import db, pipeline
+from tests.support.modules import build_modules
+from tests.support.programs import compile_program
+from tests.support.site import Site
 
 #: The view's function and type counts as it counted them before they were stored:
 #: the oracle the stored counts must equal.
@@ -58,7 +58,7 @@ def counts_db(tmp_path_factory) -> Path:
     "plain" (the DWARF 4 program, modules not read)."""
     tmp = tmp_path_factory.mktemp("counts")
     (tmp / "kos").mkdir()
-    kos = _build("amd64", tmp / "kos")
+    kos = build_modules("amd64", tmp / "kos")
     tree = tmp / "kernel"
     for sub, name in (("a", "alpha"), ("b", "beta")):
         (tree / sub).mkdir(parents=True)

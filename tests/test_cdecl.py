@@ -8,16 +8,16 @@ use small hand-built graphs for what BTF cannot express.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import replace
 
 import pytest
-from btf_support import PRODUCERS, build_all, need
 
 from ingest.model import CType, Field, Layout, Member, TypeGraph
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.types.cdecl import canonical_type_name, declaration, layout_text, layouts, prototype, type_name
+from tests.support.btf import PRODUCERS, build_all, need
+from tests.support.tools import require
 
 
 @pytest.fixture(scope="session", params=PRODUCERS)
@@ -525,8 +525,7 @@ def pahole_members(obj: str, struct: str) -> list[tuple[str | None, int, int]]:
 
 def test_pahole_cross_check(by_name: dict[str, Layout], tmp_path_factory: pytest.TempPathFactory) -> None:
     """Member names, offsets and sizes agree with pahole reading the DWARF."""
-    if shutil.which("pahole") is None:
-        pytest.skip("pahole not installed (Debian package dwarves)")
+    require("pahole")
     obj = need(build_all(tmp_path_factory)["dwarf"])
     for name in ("sg_table", "dma_buf_ops", "declarators", "mixed"):
         ours = [(f.name, f.bit_offset, f.byte_size) for f in by_name[name].fields]

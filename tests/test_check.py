@@ -4,36 +4,22 @@ whose statuses are known (tests/test_ingest.py, tests/test_diff.py)."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_diff import compile_pair
 
 from ingest import db, pipeline
 from ingest.bpf import check, objects, spec
 from ingest.changes import diff
 from ingest.cli import cli
+from ingest.db import schema
 from ingest.errors import BadBpfObject, BadDependency, KernsurfError, NoDatabase, UnknownGroup
+from tests.support import FIXTURES, ROOT
+from tests.support.btf import btf_only
+from tests.support.programs import compile_bpf, compile_pair
 
-SOURCES = Path(__file__).parent / "fixtures" / "check"
-
-
-def compile_bpf(source: Path, out: Path) -> Path:
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed (make test installs it)")
-    proc = subprocess.run(
-        ["clang", "-target", "bpf", "-g", "-O2", "-c", str(source), "-o", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        if "bpf/bpf_helpers.h" in proc.stderr:
-            pytest.skip("libbpf-dev headers are missing (make test installs them)")
-        raise RuntimeError(proc.stderr)
-    return out
+SOURCES = FIXTURES / "check"
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +266,7 @@ def test_database_from_before_surfaces_is_upgraded(tmp_path, program):
     )
     dropped = {"tracepoints", "syscalls", "lsm_hooks", "kfuncs", "config_options"}
     tables = {t for (t,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table, column, _ in db._ADDED_COLUMNS[3:]:
+    for table, column, _ in schema.ADDED_COLUMNS[3:]:
         if table in tables and table not in dropped:
             for (index,) in raw.execute(  # schema 1 had no index on a later column either
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE ?",
@@ -379,7 +365,7 @@ def test_check_objects_is_the_whole_command(hooks, program_db, tmp_path):
 def test_every_reason_code_is_documented():
     from ingest.bpf import report
 
-    concepts = (Path(__file__).parent.parent / "docs" / "concepts.md").read_text()
+    concepts = (ROOT / "docs" / "concepts.md").read_text()
     assert set(report.REASONS) == set(report.REASON_LEVELS)
     for code in report.REASONS:
         assert f"`{code}`" in concepts, code
@@ -511,24 +497,9 @@ def test_config_gates(gated_db, program_db):
 def test_btf_only_build_gives_no_false_failure(tmp_path, program):
     """A BTF blob with its symbol map (like /sys/kernel/btf/vmlinux with
     /proc/kallsyms): no ftrace records, no kprobe blacklist, no trace events."""
-    if shutil.which("pahole") is None or shutil.which("nm") is None:
-        pytest.skip("pahole (dwarves) and nm (binutils) are needed to make the BTF blob")
-    elf = tmp_path / "prog"
-    shutil.copy(program, elf)
-    subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
-    from elftools.elf.elffile import ELFFile
-
-    with open(elf, "rb") as f:
-        (tmp_path / "vmlinux.btf").write_bytes(ELFFile(f).get_section_by_name(".BTF").data())
-    nm = subprocess.run(["nm", "-n", str(program)], check=True, capture_output=True, text=True).stdout
-    (tmp_path / "System.map").write_text(nm)
+    blob, system_map = btf_only(program, tmp_path)
     path = tmp_path / "btf.db"
-    pipeline.ingest(
-        tmp_path / "vmlinux.btf",
-        path,
-        pipeline.Identity(release="9.9.9-btf"),
-        kallsyms=tmp_path / "System.map",
-    )
+    pipeline.ingest(blob, path, pipeline.Identity(release="9.9.9-btf"), kallsyms=system_map)
     deps = [
         "kprobe:external_add",
         "fentry:external_add",
@@ -560,14 +531,14 @@ def test_the_documented_ci_step_runs(hooks, program_db, tmp_path):
 
     import yaml
 
-    text = (Path(__file__).parent.parent / "docs" / "ci.md").read_text()
-    workflow = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
-    steps = workflow["jobs"]["check"]["steps"]
+    text = (ROOT / "docs" / "ci.md").read_text()
+    blocks = [yaml.safe_load(block.split("```", 1)[0]) for block in text.split("```yaml\n")[1:]]
     commands = [
         line.strip()
-        for step in steps
+        for workflow in blocks
+        for step in workflow["jobs"]["check"]["steps"]
         for line in step.get("run", "").splitlines()
-        if line.strip().startswith("kernsurf ")
+        if line.strip().startswith("kernsurf check ")  # the action's example has none; pull: test_publish.py
     ]
     assert len(commands) == 2
     statuses = []
@@ -646,3 +617,31 @@ def test_a_kfunc_unknown_without_modules(pair_check_db):
         cells(report)["kfunc:bpf_skb_ct_lookup"]
         == [("unknown", "not a kfunc of vmlinux; modules not read", "not_recorded")] * 2
     )
+
+
+def test_every_failure_says_what_to_use_instead(pair_check_db):
+    """The ways out on build B of tests/fixtures/diff/pair.c: only_in_a is gone and
+    only_in_b (the same file, int (int), 89% alike) replaced it; becomes_inline is
+    always inlined into main; field_removed lost `removed` (bits 32..64 on A), next
+    to which a (bits 0..32) and b (64..128 on B: the long moved up) are."""
+    deps = ["kprobe:only_in_a", "kprobe:becomes_inline", "field:field_removed.removed"]
+    report = check.check_objects(pair_check_db, dep_texts=deps)
+    got = {
+        check.spec(d): [[(x.kind, x.target, x.attachable) for x in c.suggestions] for c in row]
+        for d, row in zip(report.dependencies, report.cells)
+    }
+    assert got == {
+        "kprobe:only_in_a": [[], [("successor", "kprobe:only_in_b", True)]],
+        "kprobe:becomes_inline": [[], [("inline_caller", "kprobe:main", True)]],
+        "field:field_removed.removed": [
+            [],
+            [("field", "field:field_removed.a", None), ("field", "field:field_removed.b", None)],
+        ],
+    }
+    successor = report.cells[0][1].suggestions[0]
+    assert successor.evidence.startswith("guess: declared in pair.c:")
+    data = report.as_dict()["dependencies"][0]["results"]["b"]["suggestions"]
+    assert data == [successor.as_dict()] and set(data[0]) == {"kind", "target", "evidence", "attachable"}
+    assert "instead:" in report.text() and "successor: kprobe:only_in_b ✓" in report.text()
+    assert "**Instead**" in report.markdown() and "`kprobe:only_in_b` ✓" in report.markdown()
+    assert "suggestions" not in report.as_dict()["dependencies"][0]["results"]["a"]  # ✓ cells have none

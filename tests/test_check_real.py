@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_check import SOURCES, compile_bpf
 
 from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
+from tests.support import FIXTURES
+from tests.support.kernel import KERNEL_612
+from tests.support.programs import compile_bpf
 
-pytestmark = pytest.mark.real_kernel
-CACHE = Path.home() / ".cache" / "kernsurf" / "debian"
-KERNEL_612 = CACHE / "linux-image-6.12.113+deb13-amd64-dbg_6.12.113-1_amd64" / "vmlinux"
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow]
 
 # spec -> (6.1.0-56 cell, 6.12.113 cell compared with 6.1)
 EXPECTED = {
@@ -71,7 +71,7 @@ def run_check(obj: Path, database: Path) -> dict[str, tuple[str, ...]]:
 
 @pytest.fixture(scope="module")
 def real_obj(tmp_path_factory) -> Path:
-    return compile_bpf(SOURCES / "real.bpf.c", tmp_path_factory.mktemp("bpf") / "real.o")
+    return compile_bpf(FIXTURES / "check" / "real.bpf.c", tmp_path_factory.mktemp("bpf") / "real.o")
 
 
 def test_program_on_debian_6_1(real_obj, kernel_db):

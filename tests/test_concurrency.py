@@ -13,9 +13,11 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import compile_program
+import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.programs import compile_program
+
 SNAPSHOT = (
     "SELECT (SELECT count(*) FROM builds), (SELECT count(*) FROM instances),"
     " (SELECT count(*) FROM functions), (SELECT count(*) FROM symbols)"
@@ -35,6 +37,7 @@ def snapshot(db: Path) -> tuple:
         conn.close()
 
 
+@pytest.mark.slow
 def test_readers_during_ingest(tmp_path, program_db):
     db = tmp_path / "k.db"
     db.write_bytes(program_db.read_bytes())

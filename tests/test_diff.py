@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REAL_KERNEL
 
 from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
 from ingest.queries import changes as changes_q
 from ingest.types.layouts import layout_digest
-
-FIXTURE = Path(__file__).parent / "fixtures" / "diff" / "pair.c"
+from tests.support.kernel import KERNEL_612, REAL_KERNEL
+from tests.support.programs import compile_pair
+from tests.support.tools import build, require
 
 #: item name -> the exact change rows (item_kind, change_kind, detail, old, new) from A to B.
 EXPECTED = {
@@ -34,6 +34,11 @@ EXPECTED = {
     "param_retyped": {("function", "param type changed", "a", "int", "long int")},
     "return_retyped": {("function", "return type changed", None, "int", "long int")},
     "param_typedef": {("function", "param typedef renamed", "v", "old_u32", "new_u32")},
+    # A uses only old_u32, B only new_u32: the compiler emits the typedefs a build uses
+    "old_u32": {("typedef", "removed", None, "unsigned int", None)},
+    "new_u32": {("typedef", "added", None, None, "unsigned int")},
+    "typedef_retargeted": {("typedef", "typedef target changed", None, "int", "long int")},
+    "typedef_anonymous": {("typedef", "typedef target changed", "layout", "struct {...}", "struct {...}")},
     "param_const": {("function", "param qualifier changed", "s", "char *", "const char *")},
     "variadic": {("function", "param added", "...", None, "...")},
     "tag_renamed": {("function", "param tag renamed", "map", "struct dma_buf_map *", "struct iosys_map *")},
@@ -87,17 +92,6 @@ EXPECTED = {
 }
 
 
-def compile_pair(dest: Path) -> tuple[Path, Path]:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    shutil.copy(FIXTURE, dest / "pair.c")
-    out = []
-    for label, flags in (("a", []), ("b", ["-DB"])):
-        subprocess.run(["gcc", "-O2", "-g", *flags, "-o", label, "pair.c"], cwd=dest, check=True)
-        out.append(dest / label)
-    return out[0], out[1]
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> tuple[Path, Path]:
     return compile_pair(tmp_path_factory.mktemp("pair"))
@@ -112,10 +106,8 @@ def pair_db(request, tmp_path_factory, pair) -> Path:
     path = tmp / "pair.db"
     for elf in pair:
         if request.param == "btf":
-            if shutil.which("pahole") is None:
-                pytest.skip("pahole missing (make test installs dwarves)")
             elf = Path(shutil.copy(elf, tmp / elf.name))
-            subprocess.run(["pahole", "-J", str(elf)], check=True, capture_output=True)
+            build(["pahole", "-J", elf])
         pipeline.ingest(elf, path, pipeline.Identity(label=elf.name), jobs=1)
     if request.param == "btf":
         assert sqlite3.connect(path).execute("SELECT min(has_btf) FROM builds").fetchone() == (1,)
@@ -147,7 +139,7 @@ def test_change_rows(conn, item):
 
 
 def test_nothing_else_changed(conn):
-    """main, the unchanged struct and the typedefs give no rows."""
+    """main, the unchanged struct and the unchanged typedef (counter_t) give no rows."""
     assert set(by_item(diff.diff_builds(conn, "a", "b"))) == set(EXPECTED)
 
 
@@ -195,6 +187,7 @@ def test_filters_by_item_kind_change_kind_and_name(conn):
         "struct",
         "union",
         "enum",
+        "typedef",
     }
     retyped = diff.diff_builds(conn, "a", "b", kinds=["param type changed", "return type changed"])
     assert {c.name for c in retyped} == {"param_retyped", "return_retyped"}
@@ -433,8 +426,6 @@ def test_cli_unknown_build_lists_the_builds(pair_db):
 
 # --------------------------------------------------------------------------- real kernels
 
-KERNEL_612 = REAL_KERNEL.parents[1] / "linux-image-6.12.113+deb13-amd64-dbg_6.12.113-1_amd64" / "vmlinux"
-
 
 def pahole_layout(vmlinux: Path, struct: str) -> tuple[int, dict[str, int]]:
     """(size, {member: bit offset}) as pahole prints them: top-level members and
@@ -484,6 +475,7 @@ def real_pair_db(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @pytest.mark.parametrize(
     "struct", ["file_operations", "file", "inode", "task_struct", "net_device", "bpf_map"]
@@ -493,8 +485,7 @@ def test_real_struct_changes_agree_with_pahole(real_pair_db, struct):
     amd64 are what pahole shows for the two vmlinux files. (A member that moved
     into or out of an anonymous union, like file.f_pos_lock, is one member
     whose offset changed, as C code sees it: pahole_layout lifts those too.)"""
-    if shutil.which("pahole") is None:
-        pytest.skip("pahole missing (make test installs dwarves)")
+    require("pahole")
     size_a, a = pahole_layout(REAL_KERNEL, struct)
     size_b, b = pahole_layout(KERNEL_612, struct)
     expected = set()
@@ -523,6 +514,7 @@ def test_real_struct_changes_agree_with_pahole(real_pair_db, struct):
     assert got == expected
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_diff_is_fast_and_typed(real_pair_db):
     import time

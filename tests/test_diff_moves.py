@@ -1,5 +1,5 @@
 """Types, trace events and kfuncs that move between vmlinux and a module, in diffs and on the pages
-(docs/concepts.md#differences). tests/test_frontend_modules.py's `module_db` (A: the fixture
+(docs/concepts.md#differences). conftest's `module_db` (A: the fixture
 program + alpha, beta; B: + beta) copied, with two more builds ingested into the copy:
 
 - "C": tests/fixtures/surfaces/surfaces.c as vmlinux, modules m/beta.ko;
@@ -18,20 +18,18 @@ sched_switch, event_function is system "ftrace", event_enter__read has no syscal
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, compile_program
-from frontend_support import Site, variant
-from test_frontend_modules import _tree
-from test_frontend_modules import module_db as module_db  # the fixture this file extends
-from test_modules_readers import _build
 
 from ingest import db, pipeline
 from ingest.changes import diff
+from tests.support import FIXTURES
+from tests.support.modules import build_modules, install_modules
+from tests.support.programs import compile_program, compile_traced
+from tests.support.site import Site, variant
+from tests.support.tools import build
 
 SOURCE = FIXTURES / "surfaces" / "surfaces.c"
 TYPES = [
@@ -59,28 +57,19 @@ MODINFO = "\n".join(
 
 def _surfaces(dest: Path, module: bool) -> Path:
     """surfaces.c linked as a program (a vmlinux), or as a module-like object."""
-    common = ["gcc", "-g", "-O2", "-fno-toplevel-reorder"]
     if not module:
-        out = dest / "surfaces"
-        defsyms = [f"-Wl,--defsym=__{e}_ftrace_events=__{e}__ftrace_events" for e in ("start", "stop")]
-        subprocess.run([*common, str(SOURCE), "-o", str(out), *defsyms], check=True, capture_output=True)
-        return out
-    subprocess.run([*common, "-c", str(SOURCE), "-o", str(dest / "s.o")], check=True, capture_output=True)
-    subprocess.run(
-        ["gcc", "-c", "-x", "c", "-", "-o", str(dest / "mi.o")], input=MODINFO.encode(), check=True
-    )
-    out = dest / "demo.ko"
-    subprocess.run(["ld", "-r", "-o", str(out), str(dest / "s.o"), str(dest / "mi.o")], check=True)
-    return out
+        return compile_traced(SOURCE, dest / "surfaces")
+    build(["gcc", "-g", "-O2", "-fno-toplevel-reorder", "-c", SOURCE, "-o", dest / "s.o"])
+    build(["gcc", "-c", "-x", "c", "-", "-o", dest / "mi.o"], input=MODINFO.encode())
+    build(["ld", "-r", "-o", dest / "demo.ko", dest / "s.o", dest / "mi.o"])
+    return dest / "demo.ko"
 
 
 @pytest.fixture(scope="module")
 def moves_db(module_db, tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None or shutil.which("ld") is None:
-        pytest.skip("gcc / ld not installed")
     tmp = tmp_path_factory.mktemp("moves")
     path = variant(module_db, tmp / "db")
-    kos = {**_build("amd64", tmp), "demo": _surfaces(tmp, module=True)}
+    kos = {**build_modules("amd64", tmp), "demo": _surfaces(tmp, module=True)}
     for label, vmlinux, layout in (
         ("C", _surfaces(tmp, module=False), {"beta": "m/beta.ko"}),
         ("D", None, {"beta": "m/beta.ko", "demo": "kernel/demo.ko"}),
@@ -88,7 +77,9 @@ def moves_db(module_db, tmp_path_factory) -> Path:
         work = tmp / label
         work.mkdir()
         program = vmlinux or compile_program(work, "dwarf5")
-        pipeline.ingest(program, path, pipeline.Identity(label=label), modules=_tree(work, kos, layout))
+        pipeline.ingest(
+            program, path, pipeline.Identity(label=label), modules=install_modules(work, kos, layout)
+        )
     return path
 
 
@@ -141,7 +132,7 @@ def test_unknown_is_never_absent(moves_db, tmp_path):
         assert not [c for c in changes if c.item_kind in MOVING], (a, b)
         assert not _moves_of(changes)
     # a vmlinux type or event missing from a build whose modules were not read is still removed
-    changes = diff.diff_builds(unread, "C", "B", kinds=["type", "tracepoint"])
+    changes = diff.diff_builds(unread, "C", "B", kinds=["struct", "union", "enum", "tracepoint"])
     assert sorted((c.item_kind, c.name) for c in changes if c.change_kind == "removed") == sorted(MOVED)
 
 

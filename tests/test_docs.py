@@ -6,15 +6,14 @@ heading, and every name the library exports resolves."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import click
 import pytest
 
 import ingest
 from ingest.cli import cli
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 CONCEPTS = ROOT / "docs" / "concepts.md"
 

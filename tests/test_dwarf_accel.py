@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VARIANTS, compile_program
-from modules_support import VMLINUX_61, real_module
-from test_modules_readers import ARCHES, _build, _debug_names
 
 from ingest.errors import BadDwarf
 from ingest.readers import dwarf, elf, kmod
+from tests.support.kernel import REAL_KERNEL, module_file, real_module
+from tests.support.modules import ARCHES, build_modules, debug_names
+from tests.support.programs import VARIANTS, compile_program
 
 NO_TYPES = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False, want_types=False)
 TYPES = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False, want_types=True)
@@ -45,7 +45,7 @@ def _program(variant: str, tmp: Path) -> Walk:
 
 def _module(path: Path, base: int) -> Walk:
     module = kmod.open_module(path, base=base)
-    sections = module.linked.relocate(_debug_names(module.linked))
+    sections = module.linked.relocate(debug_names(module.linked))
     endian = module.image.endian
     return dwarf.units_from_bytes(sections[".debug_info"], endian), sections, endian
 
@@ -101,7 +101,7 @@ def test_program_variants(variant, config, tmp_path, monkeypatch):
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 @pytest.mark.parametrize("arch", sorted(ARCHES))
 def test_module_objects(arch, config, tmp_path, monkeypatch):
-    built = _build(arch, tmp_path)
+    built = build_modules(arch, tmp_path)
     base = 0xBF000000 if arch == "armhf" else 0xFFFFFFFFA0000000
     for path in built.values():
         _check(monkeypatch, _module(path, base), CONFIGS[config])
@@ -153,7 +153,7 @@ def _outcome(walk: Walk, config: dwarf.WalkConfig) -> object:
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_damaged_dwarf_gives_the_python_outcome(config, tmp_path, monkeypatch):
     """Flipped and truncated .debug_info, truncated .debug_abbrev: the same facts or the same error."""
-    units, sections, endian = _module(_build("amd64", tmp_path)["alpha"], 0xFFFFFFFFA0000000)
+    units, sections, endian = _module(build_modules("amd64", tmp_path)["alpha"], 0xFFFFFFFFA0000000)
     rng = random.Random(14)
     info = sections[".debug_info"]
     damaged = []
@@ -175,7 +175,7 @@ def test_damaged_dwarf_gives_the_python_outcome(config, tmp_path, monkeypatch):
 
 def test_python_walk_when_the_extension_is_absent(tmp_path, monkeypatch):
     """No extension (or KERNSURF_NO_ACCEL=1): the C walk is never asked."""
-    walk = _module(_build("amd64", tmp_path)["beta"], 0xFFFFFFFFA0000000)
+    walk = _module(build_modules("amd64", tmp_path)["beta"], 0xFFFFFFFFA0000000)
     monkeypatch.setattr(dwarf, "_accel", None)
     monkeypatch.setattr(dwarf, "_walk_unit_c", lambda *a: pytest.fail("the C walk was called"))
     facts = list(dwarf.walk(*walk, NO_TYPES, jobs=1))
@@ -204,6 +204,7 @@ def test_layouts_follow_the_python_walk(variant, tmp_path, monkeypatch):
     assert any(lay.kind == "enum" for lay in layouts.values())
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @needs_accel
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -215,15 +216,16 @@ def test_real_modules(rel, config, monkeypatch):
         assert sum(len(f.prototypes) for f in facts) > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @needs_accel
 def test_real_vmlinux_units(monkeypatch):
     """Every 40th unit of 6.1's vmlinux, walked as the build walks it (BTF FUNCs skipped)."""
-    if not VMLINUX_61.exists():
-        pytest.skip(f"{VMLINUX_61} is not cached: `make fetch-test-kernel`")
+    if not REAL_KERNEL.exists():
+        pytest.skip(f"{REAL_KERNEL} is not cached: `make fetch-test-kernel`")
     from ingest.readers.btf import read_btf
 
-    image = elf.open_image(VMLINUX_61.open("rb"))
+    image = elf.open_image(REAL_KERNEL.open("rb"))
     sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
     units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)[::40]
     btf = read_btf(image.section(".BTF"))
@@ -254,6 +256,7 @@ def test_real_vmlinux_units_without_btf(build, monkeypatch):
     assert len(units) > 50 and sum(len(f.layouts) for f in facts) > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_module_function_without_btf_gets_its_dwarf_prototype():
     """ext4_has_feature_metadata_csum (fs/ext4/ext4.h, EXT4_FEATURE_RO_COMPAT_FUNCS)
@@ -264,15 +267,14 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
     ext4.ko` (DW_AT_type bool, one parameter sb of type super_block *) and
     `pfunct -F dwarf -P -f ext4_has_feature_metadata_csum ext4.ko` ("inline bool
     ext4_has_feature_metadata_csum(struct super_block * sb);")."""
-    from modules_support import module_file
 
-    from ingest.modules.reader import TreeContext, read_module
+    from ingest.modules.module import TreeContext, read_module
     from ingest.readers.btf import read_btf
 
     path = module_file("fs/ext4/ext4.ko")
-    if not VMLINUX_61.exists():
-        pytest.skip(f"{VMLINUX_61} is not cached: `make fetch-test-kernel`")
-    base = read_btf(elf.open_image(VMLINUX_61.open("rb")).section(".BTF"))
+    if not REAL_KERNEL.exists():
+        pytest.skip(f"{REAL_KERNEL} is not cached: `make fetch-test-kernel`")
+    base = read_btf(elf.open_image(REAL_KERNEL.open("rb")).section(".BTF"))
     name = "ext4_has_feature_metadata_csum"
 
     def read(prototyped: frozenset[str]) -> Any:
@@ -290,5 +292,5 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
         "dwarf",
     )
     assert proto.params == [("sb", "struct super_block *")]
-    # What vmlinux gives a prototype is not printed again: assemble takes vmlinux's first.
+    # What vmlinux gives a prototype is not printed again: the join takes vmlinux's first.
     assert name not in read(frozenset([name])).part.prototypes

@@ -1,27 +1,16 @@
 """`kernsurf fetch` and `kernsurf build` against the local fake Debian mirror of
-test_archive.py (no network): the CLI layer and the real Debian fetcher."""
+tests/support/mirror.py (no network): the CLI layer and the real Debian fetcher."""
 
 from __future__ import annotations
 
 from click.testing import CliRunner
-from test_archive import (  # noqa: F401  (fixtures)
-    REL,
-    build_deb,
-    cache,
-    dbg_entries,
-    fake,
-    kos,
-    modules_entries,
-    read_tree,
-    standard_archive,
-)
-from test_manifest import elves  # noqa: F401  (fixture)
 
 from ingest import db
 from ingest.catalog import batch as builder
 from ingest.catalog import manifest
 from ingest.cli import cli
-from ingest.queries import builds as builds_q
+from ingest.queries import builds
+from tests.support.mirror import REL, build_deb, dbg_entries, modules_entries, read_tree, standard_archive
 
 
 def test_fetch_debian_prints_the_cached_path(fake, cache):
@@ -93,7 +82,7 @@ def test_build_through_the_debian_fetcher(fake, cache, elves, tmp_path):
             ("6.1.0-56-amd64", "debian", "6.1.192-2", "6.1.0-56-amd64", "amd64", "amd64"),
             ("6.1.0-56-arm64", "debian", "6.1.192-2", "6.1.0-56-arm64", "arm64", "arm64"),
         ]
-        assert builds_q.load_groups(conn) == [("Arch", "variants", [(1, "amd64"), (2, "arm64")])]
+        assert builds.load_groups(conn) == [("Arch", "variants", [(1, "amd64"), (2, "arm64")])]
     finally:
         conn.close()
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from frontend_support import ROOT, SOURCES, Site, binary, build_frontend_db, variant
+
+from tests.support import ROOT
+from tests.support.site import SOURCES, Site, binary, build_frontend_db, text, variant
 
 
 def line_of(file: str, text: str) -> int:
@@ -31,12 +33,6 @@ def nm_range(prog: Path, symbol: str) -> str:
             start, size = int(parts[0], 16), int(parts[1], 16)
             return f"{start:x}-{start + size:x}"
     raise AssertionError(f"{symbol} not in nm output")
-
-
-def text(response) -> str:
-    """The visible text of an HTML page: tags stripped, entities decoded."""
-    body = re.sub(r"<(style|script)\b.*?</\1>", "", response.text, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", "", body))
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +108,7 @@ def test_every_canned_query_runs(site):
         "kfuncs_per_build",
         "config_per_build",
         "variables_per_build",
+        "fact_sources",
     }
     assert expected <= set(queries)
     params = {
@@ -579,9 +576,9 @@ def test_serve_script_prepares_index_and_inspect_file(tmp_path, fixture_db):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    # 18 function, type and surface names, and 11 kernel variables: the OBJECT symbols readelf -sW
-    # lists in the fixture (fe_default_ops, fe_sink and 9 of the C runtime's, __dso_handle, ...)
-    assert "search index: 29 names" in proc.stderr
+    # 19 function, type, typedef (fe_counter_t) and surface names, and 12 kernel variables: the OBJECT
+    # symbols readelf -sW lists (fe_default_ops, fe_sink, fe_counter and 9 of the C runtime's, ...)
+    assert "search index: 31 names" in proc.stderr
     assert (tmp_path / "other.inspect.json").exists()
     assert '"kernels"' in (tmp_path / "other.inspect.json").read_text()
 
@@ -596,3 +593,29 @@ def test_build_names_with_plus_and_tilde_route(tmp_path, fixture_db):
     for path in ("/diff/v1/6.12.1+deb13~2", "/diff/v1/6.12.1%2Bdeb13%7E2"):
         response = s.get(path)
         assert response.status_code == 200 and "6 changes." in text(response), path
+
+
+def test_typedef_page(site):
+    """fe_counter_t (fe.h) names an anonymous struct that gained a member in v2."""
+    response = site.get("/type/fe_counter_t")
+    assert response.status_code == 200
+    page = text(response)
+    assert "typedef struct {...} fe_counter_t;" in page
+    assert "int counter;" in page and "int extra;" in page
+    assert site.get("/type/fe_nothing").status_code == 404
+    search = site.get("/search?q=fe_counter_t")
+    assert '<a href="/type/fe_counter_t">typedef</a>' in search.text
+    assert '<a href="/type/fe_counter_t">typedef page</a>' in site.get("/struct/fe_counter_t").text
+
+
+def test_check_page_says_what_to_use_instead(site):
+    """fe_helper (fe.h) is fully inlined: /check names the functions holding its copies."""
+    response = site.get("/check", params={"deps": "kprobe:fe_helper"})
+    assert response.status_code == 200
+    page = text(response)
+    assert "Instead" in page
+    assert re.search(r"inline_caller: kprobe:fe_entry_[ab]", page), page[:2000]
+    data = site.get("/check.json", params={"deps": "kprobe:fe_helper"}).json()
+    results = data["dependencies"][0]["results"]
+    kinds = {x["kind"] for r in results.values() for x in r.get("suggestions", ())}
+    assert kinds == {"inline_caller"}

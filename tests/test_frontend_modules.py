@@ -1,7 +1,7 @@
 """Modules on the pages, in search, the builds summary, canned queries and diffs
 (docs/concepts.md#modules, docs/serving.md). Two builds of the fixture program
 (dwarf4 and dwarf5: two build-ids) each with a module tree built from
-tests/fixtures/modules by tests/test_modules_readers.py::_build:
+tests/fixtures/modules by tests/test_modules_readers.py::build_modules:
 
 - "A" (dwarf4): kernel/alpha.ko, m/beta.ko
 - "B" (dwarf5): m/beta.ko only
@@ -15,20 +15,17 @@ shared_helper lives in alpha; in B only beta has it.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import compile_program
-from frontend_support import Site, variant
-from test_modules_readers import _build
 
-from ingest import db, pipeline
+from ingest import db
 from ingest.changes import diff
 from ingest.queries import names as names_q
 from ingest.web import items, modules, overview
 from ingest.web.context import Context, Links, load_context
+from tests.support.site import Site, variant
 
 #: What alpha defines (alpha_main.c, alpha_util.c); shared_helper lives in alpha in A (first by path).
 #: The undefined import vmlinux_import (declared in alpha_main.c, defined nowhere) is left out of
@@ -41,31 +38,6 @@ IMPORT = "vmlinux_import"
 #: (tests/fixtures/program: unit_a.c, unit_b.c, main.c; asm_defined and
 #: never_defined have no CU): what B's vmlinux has in alpha.ko's directory.
 KERNEL_DIR_FUNCTIONS = 17
-
-
-def _tree(dest: Path, kos: dict[str, Path], layout: dict[str, str]) -> Path:
-    """A lib/modules/<release>/kernel-like tree: module name -> its path in the tree."""
-    tree = dest / "kernel-tree"
-    for name, path in layout.items():
-        (tree / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(kos[name], tree / path)
-    return tree
-
-
-@pytest.fixture(scope="module")
-def module_db(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("frontend-modules")
-    kos = _build("amd64", tmp)
-    path = tmp / "kernels.db"
-    for label, program, layout in (
-        ("A", "dwarf4", {"alpha": "kernel/alpha.ko", "beta": "m/beta.ko"}),
-        ("B", "dwarf5", {"beta": "m/beta.ko"}),
-    ):
-        work = tmp / label
-        work.mkdir()
-        tree = _tree(work, kos, layout)
-        pipeline.ingest(compile_program(work, program), path, pipeline.Identity(label=label), modules=tree)
-    return path
 
 
 def _open(path: Path) -> tuple[sqlite3.Connection, Context]:
@@ -105,8 +77,10 @@ def test_function_page_says_the_module(module_db):
 def test_a_static_in_two_modules_lists_both(module_db):
     conn, ctx = _open(module_db)
     page = rows_of(items.function_page(conn, ctx, Links(), "shared_helper"))
-    # A: static in alpha_main.c and beta_main.c, two declarations: a collision, living in alpha (first by path)
-    assert page["A"]["status"] == "Collision ⚠️ · in module alpha"
+    # A: static in alpha_main.c and beta_main.c, two declarations: a collision, in both modules
+    # (its attachability is alpha's, the first by path with a symbol of the name)
+    assert page["A"]["status"] == "Collision ⚠️ · in modules alpha, beta"
+    assert page["A"]["module"] == "alpha"
     assert [i["module"] for i in page["A"]["instances"]] == ["alpha", "beta"]
     # B: only beta's
     assert page["B"]["status"] == "✅ · in module beta"

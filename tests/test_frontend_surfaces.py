@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES
-from frontend_support import Site
-from test_check import compile_bpf
-from test_frontend import text
 
 from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
+from tests.support import FIXTURES
+from tests.support.kernel import REAL_KERNEL, kfunc_sets, module_subset, real_module
+from tests.support.programs import compile_bpf, compile_traced
+from tests.support.site import Site, text, variant
 
 SOURCE = FIXTURES / "surfaces" / "surfaces.c"
 CONFIGS = {"v1": "CONFIG_BPF_LSM=y\nCONFIG_DEMO=m\n", "v2": "CONFIG_BPF_LSM=y\n# CONFIG_DEMO is not set\n"}
@@ -37,28 +35,10 @@ def print_format(event: str, v2: bool) -> str:
 
 @pytest.fixture(scope="module")
 def surfaces_db(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
     tmp = tmp_path_factory.mktemp("surface_pages")
     path = tmp / "kernels.db"
     for version in ("v1", "v2"):
-        out = tmp / version
-        subprocess.run(
-            [
-                "gcc",
-                "-g",
-                "-O2",
-                "-fno-toplevel-reorder",
-                *(["-DV2"] if version == "v2" else []),
-                str(SOURCE),
-                "-o",
-                str(out),
-                "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
-                "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        out = compile_traced(SOURCE, tmp / version, *(["-DV2"] if version == "v2" else []))
         config = tmp / f"{version}.config"
         config.write_text(CONFIGS[version])
         pipeline.ingest(out, path, pipeline.Identity(label=version), jobs=1, config=config)
@@ -303,9 +283,9 @@ def test_check_bad_upload(site, tmp_path):
 # --------------------------------------------------------------------------- the real Debian 6.1 kernel
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_kernel_surface_pages(kernel_db, tmp_path):
-    from frontend_support import variant
 
     site = Site(variant(kernel_db, tmp_path))
     try:
@@ -339,29 +319,17 @@ CONNTRACK = (
 @pytest.fixture(scope="module")
 def conntrack_db(tmp_path_factory) -> Path:
     """6.1.0-56's vmlinux with nf_conntrack.ko and its depends from the package."""
-    import os
 
-    from modules_support import VMLINUX_61, module_file, module_tree
-
-    if not VMLINUX_61.exists() or module_tree() is None:
-        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
-    tree = tmp_path_factory.mktemp("conntrack-tree") / "kernel"
-    for rel in CONNTRACK:
-        found = module_file(rel)
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(found, tree / (rel + found.name.removeprefix(Path(rel).name)))
+    tree = module_subset(tmp_path_factory.mktemp("conntrack-tree"), CONNTRACK)
     path = tmp_path_factory.mktemp("conntrack-db") / "kernels.db"
-    pipeline.ingest(VMLINUX_61, path, pipeline.Identity(distro="debian", version="6.1.192-2"), modules=tree)
+    pipeline.ingest(REAL_KERNEL, path, pipeline.Identity(distro="debian", version="6.1.192-2"), modules=tree)
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_kfuncs_of_modules_on_the_pages(conntrack_db):
-    from modules_support import real_module
-    from test_kfuncs_modules import _oracle
-
-    # readelf -x .BTF_ids + bpftool over nf_conntrack.ko: the set8 nf_ct_kfunc_set of 10 kfuncs
-    members = _oracle(real_module(CONNTRACK[0]))["nf_ct_kfunc_set"]
+    members = kfunc_sets(real_module(CONNTRACK[0]))["nf_ct_kfunc_set"]
     assert len(members) == 10 and "bpf_skb_ct_lookup" in members
     site = Site(conntrack_db)
     try:
@@ -386,3 +354,20 @@ def test_real_kfuncs_of_modules_on_the_pages(conntrack_db):
         assert "kfunc in module nf_conntrack" in search
     finally:
         site.close()
+
+
+@pytest.mark.parametrize("url", ["/tracepoint/sched:sched_switch", "/tracepoint/sched/sched_switch"])
+def test_tracepoint_spellings_redirect(site, url):
+    # perf's and bpftrace's system:event, libbpf's system/event (surfaces.c: sched_switch
+    # is in system "sched")
+    response = site.get(url, follow_redirects=False)
+    assert response.status_code == 302 and response.headers["location"] == "/tracepoint/sched_switch"
+    assert site.get(url).status_code == 200
+
+
+def test_unknown_tracepoints_suggest_close_names(site):
+    response = site.get("/tracepoint/irq:sched_switch", follow_redirects=False)  # not in that system
+    assert response.status_code == 404
+    response = site.get("/tracepoint/sched_swich")
+    assert response.status_code == 404
+    assert '<a href="/tracepoint/sched_switch"><code>sched_switch</code></a>' in response.text

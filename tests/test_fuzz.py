@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from btf_support import BtfWriter
 from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_bad_input import ingest_fails
 
 from ingest import pipeline
 from ingest.pipeline import Identity, IngestError
 from ingest.readers import btf as btf_reader
+from tests.support.btf import BtfWriter
+from tests.support.cli import ingest_fails
 
 FUZZ = settings(
     max_examples=int(os.environ.get("KERNSURF_FUZZ_EXAMPLES", "300")),
@@ -65,6 +65,7 @@ def read_or_ingest_error(tmp_path: Path, data: bytes, kind: str) -> None:
     assert time.monotonic() - start < 5
 
 
+@pytest.mark.slow
 @given(cut=st.integers(min_value=0, max_value=1 << 30))
 @FUZZ
 def test_truncated_anywhere(tmp_path_factory, target, cut):
@@ -72,6 +73,7 @@ def test_truncated_anywhere(tmp_path_factory, target, cut):
     read_or_ingest_error(tmp_path_factory.getbasetemp(), data[: cut % (len(data) + 1)], "truncate")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section", SECTIONS)
 @given(flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)), min_size=1, max_size=8))
 @FUZZ
@@ -84,6 +86,7 @@ def test_byte_flips_in_section(tmp_path_factory, target, section, flips):
     read_or_ingest_error(tmp_path_factory.getbasetemp(), bytes(buf), section)
 
 
+@pytest.mark.slow
 @given(
     index=st.integers(0, 1 << 16),
     field=st.sampled_from(["offset", "size"]),
@@ -113,6 +116,7 @@ def _btf_blob() -> bytes:
     return w.blob()
 
 
+@pytest.mark.slow
 @given(
     flips=st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(1, 255)), min_size=1, max_size=6),
     header_only=st.booleans(),
@@ -136,6 +140,7 @@ def test_btf_blob_damage(flips, header_only, cut):
     assert time.monotonic() - start < 5
 
 
+@pytest.mark.slow
 def test_report_examples_tried():
     """Not a check: prints how many inputs the fuzz targets tried (pytest -s)."""
     print(f"\nfuzz inputs tried: {sum(TRIED.values())} {TRIED}")
@@ -342,7 +347,7 @@ def _abbrev_form_offset(program: Path, attr: int, forms: set[int]) -> int:
 )
 def test_attribute_of_wrong_form_class(tmp_path, program, attr, forms, new_form, word):
     """Found by fuzzing .debug_abbrev: one flipped form byte turned a DW_AT_name
-    into an integer (TypeError sorting names in assemble.assemble) or a
+    into an integer (TypeError sorting names in the join) or a
     DW_AT_decl_file into bytes (TypeError in the walk); now BadDwarf."""
     data = bytearray(program.read_bytes())
     data[_abbrev_form_offset(program, attr, forms)] = new_form

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import compile_program
 
 from ingest import db, pipeline
 from ingest.cli import cli
+from tests.support import FIXTURES
+from tests.support.programs import compile_program
 
 # name -> (collision, inline, suffixes), from the comments in the C sources.
 EXPECTED_STATUS = {
@@ -76,7 +77,7 @@ EXPECTED_CALLERS = {
     ("guarded_add", "guarded_user", "kernel/unit_a.c", "inline", 2),
 }
 
-SOURCES = Path(__file__).parent / "fixtures" / "program"
+SOURCES = FIXTURES / "program"
 
 
 def line_of(file: str, text: str) -> int:
@@ -356,6 +357,7 @@ def test_transaction_commits_rolls_back_and_nests(tmp_path):
 REAL_DIRECT_SITES = {"slab_is_available": 12, "sysfs_streq": 51}
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_call_sites_under_abstract_instances_on_a_real_kernel(tmp_path, real_kernel):
     db = tmp_path / "k.db"
@@ -378,7 +380,7 @@ def test_call_sites_under_abstract_instances_on_a_real_kernel(tmp_path, real_ker
 
 def test_indexes_are_made_again_after_a_bulk_load(tmp_path, program):
     """The first build lands with its tables' indexes dropped and made again
-    after the inserts (db._indexes_made_after); a user's own index on those
+    after the inserts (ingest.db.store._indexes_made_after); a user's own index on those
     tables survives too, and the second build (inserted into the indexes) leaves
     every index whole."""
 

@@ -13,22 +13,19 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REAL_KERNEL
 
-from ingest.archive import deb
+from tests.support.kernel import REAL_KERNEL
+from tests.support.qemu import PLACEHOLDER, parse_console, vmlinuz
+from tests.support.tools import require
 
-RELEASE = "6.1.0-56-amd64"
-PACKAGE = f"linux-image-{RELEASE}-unsigned"
-VERSION = "6.1.192-2"
-BOOT_CACHE = REAL_KERNEL.parent.parent.parent / "boot" / f"{PACKAGE}_{VERSION}_amd64"
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow, pytest.mark.qemu]
+
 FILES = ("available_filter_functions", "available_events", "kprobes_blacklist")
 
 INIT = """#!/bin/busybox sh
@@ -48,31 +45,6 @@ cat /sys/kernel/debug/kprobes/blacklist
 echo "@@END"
 poweroff -f
 """
-
-#: Names the kernel lists that are no function of the image: ftrace prints a
-#: placeholder for each record kallsyms cannot name (kernel/trace/ftrace.c,
-#: FTRACE_INVALID_ADDR_BASE: records of overridden weak functions).
-PLACEHOLDER = re.compile(r"__ftrace_invalid_address___\d+$")
-
-
-def _vmlinuz() -> Path:
-    """The booting kernel of the package, from the cache or downloaded into it."""
-    target = BOOT_CACHE / f"vmlinuz-{RELEASE}"
-    if target.exists():
-        return target
-    if shutil.which("apt-get") is None:
-        pytest.skip("apt-get is needed to download the kernel package")
-    BOOT_CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            ["apt-get", "download", f"{PACKAGE}={VERSION}"], cwd=tmp, capture_output=True, text=True
-        )
-        debs = list(Path(tmp).glob("*.deb"))
-        if proc.returncode != 0 or not debs:
-            pytest.skip(f"cannot download {PACKAGE} {VERSION}: {proc.stderr.strip()[:200]}")
-        with open(debs[0], "rb") as stream:
-            deb.extract(stream, lambda path: path == f"boot/vmlinuz-{RELEASE}", target)
-    return target
 
 
 def _initramfs(dest: Path) -> Path:
@@ -100,29 +72,13 @@ def _initramfs(dest: Path) -> Path:
     return out
 
 
-def parse_console(text: str) -> dict[str, list[str]]:
-    """The three files between the @@BEGIN markers of the serial output."""
-    out: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.replace("\r", "").splitlines():
-        if line.startswith("@@BEGIN "):
-            current = out.setdefault(line.split()[1], [])
-        elif line.startswith("@@END"):
-            current = None
-        elif current is not None and line:
-            current.append(line)
-    return out
-
-
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory) -> dict[str, list[str]]:
-    for tool in ("qemu-system-x86_64", "cpio", "file"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+    require("qemu-system-x86_64", "cpio", "file")
     if not REAL_KERNEL.exists():
         pytest.skip(f"no cached kernel at {REAL_KERNEL}")
     tmp = tmp_path_factory.mktemp("qemu")
-    kernel, initrd = _vmlinuz(), _initramfs(tmp)
+    kernel, initrd = vmlinuz(), _initramfs(tmp)
     serial = tmp / "serial.log"
     subprocess.run(
         [
@@ -150,7 +106,6 @@ def _db(kernel_db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{kernel_db}?mode=ro", uri=True)
 
 
-@pytest.mark.real_kernel
 def test_every_listed_function_is_ftrace_able(oracle, kernel_db):
     listed = {line.split()[0] for line in oracle["available_filter_functions"]}
     conn = _db(kernel_db)
@@ -166,7 +121,6 @@ def test_every_listed_function_is_ftrace_able(oracle, kernel_db):
     ]
 
 
-@pytest.mark.real_kernel
 def test_every_fentry_ok_function_is_listed(oracle, kernel_db):
     listed = {line.split()[0] for line in oracle["available_filter_functions"]}
     conn = _db(kernel_db)
@@ -192,7 +146,6 @@ def test_every_fentry_ok_function_is_listed(oracle, kernel_db):
     assert init == 0
 
 
-@pytest.mark.real_kernel
 def test_every_event_matches(oracle, kernel_db):
     conn = _db(kernel_db)
     ours = {
@@ -204,7 +157,6 @@ def test_every_event_matches(oracle, kernel_db):
     assert sum(e.startswith("syscalls:") for e in theirs) == 690  # 6.1.0-56: the per-syscall events
 
 
-@pytest.mark.real_kernel
 def test_every_blacklisted_function_is_kprobe_blocked(oracle, kernel_db):
     conn = _db(kernel_db)
     functions = {

@@ -9,19 +9,15 @@ tests/test_modules.py::test_real_kfuncs_of_a_module."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
-from modules_support import VMLINUX_61, module_file, real_module
 
 from ingest.model import Kfunc
-from ingest.modules import reader as modules
+from ingest.modules import module as modules
+from ingest.modules import tree
 from ingest.readers import elf
 from ingest.readers.btf import BtfInfo, read_btf
-from ingest.surfaces.kfuncs import with_modules
+from ingest.surfaces import first_by_name
+from tests.support.kernel import REAL_KERNEL, kfunc_sets, module_file, real_module
 
 # KF_ACQUIRE 1, KF_RELEASE 2, KF_RET_NULL 4, KF_TRUSTED_ARGS 16 (include/linux/btf.h, 6.1)
 ACQ_NULL, TRUSTED = 1 | 4, 16
@@ -90,61 +86,29 @@ def test_vmlinux_wins_then_the_first_module():
         Kfunc(name="bpf_b", source="btf_id_set8", sets=("m",), flags=0, module="one"),
         Kfunc(name="bpf_b", source="decl_tag", sets=("n",), flags=0, module="two"),
     ]
-    assert with_modules(vmlinux, in_modules) == [vmlinux[0], in_modules[1]]
-    assert with_modules(vmlinux, []) == vmlinux
+    assert first_by_name(vmlinux, in_modules) == [vmlinux[0], in_modules[1]]
+    assert first_by_name(vmlinux, []) == vmlinux
 
 
 @pytest.fixture(scope="module")
 def base_btf() -> BtfInfo:
-    if not VMLINUX_61.exists():
+    if not REAL_KERNEL.exists():
         pytest.skip("the 6.1.0-56 image is not cached: `make fetch-test-kernel`")
-    with open(VMLINUX_61, "rb") as f:
+    with open(REAL_KERNEL, "rb") as f:
         return read_btf(elf.open_image(f).section(".BTF"))
-
-
-def _oracle(ko: Path) -> dict[str, dict[str, int]]:
-    """set8 -> {kfunc: flags}, from readelf and bpftool over the module file."""
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool is not installed")
-    syms = subprocess.run(["readelf", "-sW", str(ko)], capture_output=True, text=True, check=True).stdout
-    sets = {
-        f[7].removeprefix("__BTF_ID__set8__"): int(f[1], 16)
-        for f in (line.split() for line in syms.splitlines())
-        if len(f) >= 8 and f[7].startswith("__BTF_ID__set8__")
-    }
-    dump = subprocess.run(
-        ["readelf", "-x", ".BTF_ids", str(ko)], capture_output=True, text=True, check=True
-    ).stdout
-    raw = b"".join(
-        bytes.fromhex("".join(m.group(1).split()))
-        for m in re.finditer(r"^\s+0x[0-9a-f]+ ((?:[0-9a-f]{2,8} ){1,4})", dump, re.M)
-    )
-    btf = subprocess.run(
-        ["bpftool", "btf", "dump", "file", str(ko), "-B", str(VMLINUX_61)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    funcs = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] FUNC '([^']+)'", btf, re.M)}
-    out = {}
-    for name, offset in sets.items():
-        cnt = int.from_bytes(raw[offset : offset + 4], "little")
-        pairs = [raw[offset + 8 + 8 * i : offset + 16 + 8 * i] for i in range(cnt)]
-        out[name] = {funcs[int.from_bytes(p[:4], "little")]: int.from_bytes(p[4:], "little") for p in pairs}
-    return out
 
 
 @pytest.mark.real_kernel
 @pytest.mark.parametrize("rel", sorted(EXPECTED))
 def test_a_modules_kfuncs_equal_readelf_and_bpftool(rel, base_btf):
     name, set_name, members = EXPECTED[rel]
-    assert _oracle(real_module(rel)) == {set_name: members}
+    assert kfunc_sets(real_module(rel)) == {set_name: members}
     context = modules.TreeContext(release=None, arch="amd64", btf=base_btf, layouts=[])
     facts = modules.read_module(module_file(rel), rel, context)
     assert {k.name: (k.source, k.sets, k.flags, k.module) for k in facts.kfuncs} == {
         kfunc: ("btf_id_set8", (set_name,), flags, name) for kfunc, flags in members.items()
     }
-    again = modules._unpacked(modules._packed(facts, context.channel), context.channel)
+    again = tree._unpacked(tree._packed(facts, context.channel), context.channel)
     assert again.kfuncs == facts.kfuncs  # they cross from a worker
 
 

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import compile_program
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.programs import compile_program
 
 #: Runs the CLI with db.connect wrapped so the process SIGKILLs itself when it
 #: is about to run (or has just run, for executemany) SQL containing $KILL_AT.
@@ -154,6 +154,7 @@ def build_state(db: Path) -> tuple:
         conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kill_at,builds,groups,pairs",
     [
@@ -245,6 +246,7 @@ def writing(db: Path) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_kill_real_kernel_ingest(real_kernel, populated):
     before = state(populated)

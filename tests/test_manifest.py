@@ -4,9 +4,7 @@ here standing in for kernels: no network."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -19,9 +17,8 @@ from ingest.catalog import manifest
 from ingest.catalog.manifest import ManifestError
 from ingest.cli import cli
 from ingest.errors import MirrorError
-from ingest.queries import builds as builds_q
-
-ROOT = Path(__file__).resolve().parent.parent
+from ingest.queries import builds
+from tests.support import ROOT
 
 THREE = """\
 builds:
@@ -229,27 +226,7 @@ def test_missing_file(tmp_path):
         manifest.load(tmp_path / "nope.yml")
 
 
-# --------------------------------------------------------------------------- tiny ELF "kernels"
-
-SOURCE = "int helper(int x) { return x * 3; }\nint main(void) { return helper(2); }\n"
-
-
-@pytest.fixture(scope="session")
-def elves(tmp_path_factory):
-    """make(n) -> a small ELF with DWARF whose build-id is n: distinct builds for the database."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    work = tmp_path_factory.mktemp("elves")
-    (work / "k.c").write_text(SOURCE)
-    subprocess.run(["gcc", "-g", "-O1", "-c", "k.c", "-o", "k.o"], cwd=work, check=True)
-
-    def make(n: int) -> Path:
-        out = work / f"vmlinux-{n}"
-        if not out.exists():
-            subprocess.run(["gcc", f"-Wl,--build-id=0x{n:040x}", "k.o", "-o", out.name], cwd=work, check=True)
-        return out
-
-    return make
+# --------------------------------------------------------------------------- tiny ELF "kernels" (conftest.elves)
 
 
 class FakeFetcher:
@@ -297,7 +274,7 @@ def stored_groups(db_path: Path) -> list[tuple]:
         names = dict(conn.execute("SELECT id, name FROM builds"))
         return [
             (g, kind, [(names[b], label) for b, label in members])
-            for g, kind, members in builds_q.load_groups(conn)
+            for g, kind, members in builds.load_groups(conn)
         ]
     finally:
         conn.close()
@@ -313,7 +290,7 @@ def test_store_groups_round_trip_keeps_ids_and_replaces(tmp_path, elves):
     try:
         ids = dict(conn.execute("SELECT name, id FROM builds"))
         a, b, c = ids["6.1.0-56-amd64"], ids["6.12.113+deb13-amd64"], ids["6.12.113+deb13-cloud-amd64"]
-        assert builds_q.load_groups(conn) == [
+        assert builds.load_groups(conn) == [
             ("Regular", "series", [(a, "6.1"), (b, "6.10")]),
             ("Flavor", "variants", [(b, "6.12.113+deb13-amd64"), (c, "6.12.113+deb13-cloud-amd64")]),
         ]
@@ -326,17 +303,17 @@ def test_store_groups_round_trip_keeps_ids_and_replaces(tmp_path, elves):
                 ("Regular", "series", [(a, "6.1"), (b, "6.12"), (c, "cloud")]),
             ],
         )
-        assert builds_q.load_groups(conn) == [
+        assert builds.load_groups(conn) == [
             ("Arch", "variants", [(b, "amd64"), (a, "other")]),
             ("Regular", "series", [(a, "6.1"), (b, "6.12"), (c, "cloud")]),
         ]
         assert conn.execute("SELECT id FROM groups WHERE name = 'Regular'").fetchone()[0] == regular_id
         assert conn.execute("SELECT count(*) FROM group_members").fetchone()[0] == 5
 
-        before = builds_q.load_groups(conn)
+        before = builds.load_groups(conn)
         with pytest.raises(sqlite3.IntegrityError):  # unknown build id: foreign key; nothing changes
             db.store_groups(conn, [("Regular", "series", [(a, "6.1"), (999, "ghost")])])
-        assert builds_q.load_groups(conn) == before
+        assert builds.load_groups(conn) == before
     finally:
         conn.close()
 

@@ -6,7 +6,6 @@ source; real modules of Debian's 6.1.0-56 package at the end."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -14,13 +13,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import compile_program
-from modules_support import VMLINUX_61, module_file, module_tree, real_module
-from test_modules_readers import _build
 
 from ingest import pipeline
 from ingest.bpf import check
 from ingest.cli import cli
+from tests.support import FIXTURES
+from tests.support.kernel import REAL_KERNEL, module_subset, real_module
+from tests.support.modules import build_modules
+from tests.support.programs import compile_bpf, compile_program
 
 
 def _tree(tmp: Path, modules: dict[str, Path]) -> Path:
@@ -34,7 +34,7 @@ def _tree(tmp: Path, modules: dict[str, Path]) -> Path:
 
 @pytest.fixture(scope="module")
 def fixture_modules(tmp_path_factory) -> dict[str, Path]:
-    return _build("amd64", tmp_path_factory.mktemp("kos"))
+    return build_modules("amd64", tmp_path_factory.mktemp("kos"))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_the_modules_table(module_db):
 
 
 def test_every_stored_reference_resolves(module_db, tmp_path, fixture_modules):
-    """store_build inserts with foreign keys unchecked (db._foreign_keys_unchecked):
+    """store_build inserts with foreign keys unchecked (ingest.db.store._foreign_keys_unchecked):
     every reference it wrote must still find its row, also after a --replace."""
     assert rows(module_db, "PRAGMA foreign_key_check") == []
     copy = tmp_path / "copy.db"
@@ -148,7 +148,13 @@ def test_check_says_the_module_and_its_chain(module_db):
         for d, row in zip(report.dependencies, report.cells)
     }
     assert got["kprobe:alpha_entry"] == ("ok", "in module alpha (must be loaded: alpha, beta, gamma)", "ok")
-    assert got["kprobe:shared_helper"] == ("warn", "ambiguous: Static-Static Collision", "ambiguous")
+    # shared_helper: a static symbol in alpha.ko and one in beta.ko: which to load for which copy
+    assert got["kprobe:shared_helper"] == (
+        "warn",
+        "ambiguous: Static-Static Collision; in modules alpha, beta"
+        " (must be loaded: alpha, beta, gamma for alpha's copy; beta for beta's copy)",
+        "ambiguous",
+    )
     assert got["kprobe:entry_a"][0] == "ok" and "module" not in got["kprobe:entry_a"][1]
     assert got["kprobe:nowhere"][2] == "absent_everywhere"
 
@@ -193,34 +199,32 @@ def test_cli_modules_option(tmp_path, fixture_modules):
 @pytest.fixture(scope="module")
 def real_db(tmp_path_factory) -> Path:
     """6.1.0-56's vmlinux with five real modules of its package (and what they depend on)."""
-    if not VMLINUX_61.exists() or module_tree() is None:
-        pytest.skip("the 6.1.0-56 image and its module tree are not cached: `make fetch-test-kernel`")
-    tree = tmp_path_factory.mktemp("real-tree") / "kernel"
-    for rel in (
-        "fs/ext4/ext4.ko",
-        "fs/jbd2/jbd2.ko",
-        "fs/mbcache.ko",
-        "lib/crc16.ko",
-        "fs/xfs/xfs.ko",
-        "arch/x86/kvm/kvm.ko",
-        "virt/lib/irqbypass.ko",
-        "drivers/md/md-mod.ko",
-        "drivers/vfio/vfio_iommu_type1.ko",
-        "drivers/vfio/vfio.ko",
-        # kfuncs in a module (tests/test_kfuncs_modules.py); depends=nf_defrag_ipv4,nf_defrag_ipv6,libcrc32c
-        "net/netfilter/nf_conntrack.ko",
-        "net/ipv4/netfilter/nf_defrag_ipv4.ko",
-        "net/ipv6/netfilter/nf_defrag_ipv6.ko",
-        "lib/libcrc32c.ko",
-    ):
-        found = module_file(rel)
-        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(found, tree / (rel + found.name.removeprefix(Path(rel).name)))
+    tree = module_subset(
+        tmp_path_factory.mktemp("real-tree"),
+        (
+            "fs/ext4/ext4.ko",
+            "fs/jbd2/jbd2.ko",
+            "fs/mbcache.ko",
+            "lib/crc16.ko",
+            "fs/xfs/xfs.ko",
+            "arch/x86/kvm/kvm.ko",
+            "virt/lib/irqbypass.ko",
+            "drivers/md/md-mod.ko",
+            "drivers/vfio/vfio_iommu_type1.ko",
+            "drivers/vfio/vfio.ko",
+            # kfuncs in a module (tests/test_kfuncs_modules.py); depends=nf_defrag_ipv4,nf_defrag_ipv6,libcrc32c
+            "net/netfilter/nf_conntrack.ko",
+            "net/ipv4/netfilter/nf_defrag_ipv4.ko",
+            "net/ipv6/netfilter/nf_defrag_ipv6.ko",
+            "lib/libcrc32c.ko",
+        ),
+    )
     path = tmp_path_factory.mktemp("real-db") / "k.db"
-    pipeline.ingest(VMLINUX_61, path, pipeline.Identity(distro="debian"), modules=tree)
+    pipeline.ingest(REAL_KERNEL, path, pipeline.Identity(distro="debian"), modules=tree)
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_dependencies_in_modules(real_db):
     report = check.check_objects(
@@ -247,13 +251,13 @@ def test_real_dependencies_in_modules(real_db):
     assert got["fentry:md_flush_request"][1].startswith("in module md_mod")
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_kfuncs_of_a_module(real_db, tmp_path):
     """A program calling nf_conntrack.ko's kfuncs (tests/fixtures/check/conntrack.bpf.c;
     the module's set8 members are verified in tests/test_kfuncs_modules.py)."""
-    from test_check import SOURCES, compile_bpf
 
-    obj = compile_bpf(SOURCES / "conntrack.bpf.c", tmp_path / "conntrack.o")
+    obj = compile_bpf(FIXTURES / "check" / "conntrack.bpf.c", tmp_path / "conntrack.o")
     report = check.check_objects(real_db, [obj], dep_texts=["kfunc:bpf_lookup_user_key"])
     got = {check.spec(d): (row[0].level, row[0].text) for d, row in zip(report.dependencies, report.cells)}
     assert got["kfunc:bpf_lookup_user_key"] == ("ok", "ok")  # vmlinux's key_sig_kfunc_set
@@ -269,6 +273,7 @@ def test_real_kfuncs_of_a_module(real_db, tmp_path):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_symbols_and_events_equal_the_modules(real_db):
     for name, rel in (("ext4", "fs/ext4/ext4.ko"), ("kvm", "arch/x86/kvm/kvm.ko"), ("xfs", "fs/xfs/xfs.ko")):
@@ -366,12 +371,13 @@ def test_a_corrupt_module_does_not_sink_the_build(tmp_path, fixture_modules, sec
 
 def test_facts_cross_from_a_worker_unchanged(fixture_modules, tmp_path):
     """Workers send a module's facts packed as plain tuples; unpacked, they are the same facts."""
-    from ingest.modules import reader as modules
+    from ingest.modules import module as modules
+    from ingest.modules import tree
 
     context = modules.TreeContext(release=None, arch="amd64", btf=None, layouts=[])
     facts = modules.read_module(fixture_modules["alpha"], "a/alpha.ko", context)
     assert facts.part.instances and facts.part.calls and facts.symbols and facts.part.prototypes
-    again = modules._unpacked(modules._packed(facts, context.channel), context.channel)
+    again = tree._unpacked(tree._packed(facts, context.channel), context.channel)
     assert again.part.instances == facts.part.instances
     assert again.part.calls == facts.part.calls
     assert again.part.prototypes == facts.part.prototypes  # DWARF's: gcc wrote no BTF

@@ -13,28 +13,21 @@ import gzip
 import io
 import lzma
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import zstandard
 from elftools.elf.elffile import ELFFile
-from modules_support import real_module
 
 from ingest.errors import BadModule
 from ingest.readers import dwarf, elf, kmod
 from ingest.readers.relocate import Relocatable
 from ingest.readers.vaddr import MODULE_TABLES, ImageMemory
+from tests.support.kernel import real_module
+from tests.support.modules import ARCHES, SRC, build_modules, debug_names
+from tests.support.tools import build
 
-SRC = Path(__file__).parent / "fixtures" / "modules"
-MODULES = {"alpha": ["alpha_main.c", "alpha_util.c"], "beta": ["beta_main.c"]}
-#: arch -> (compiler, linker, flags, flags for a real __mcount_loc)
-ARCHES = {
-    "amd64": ("gcc", "ld", ["-fno-pic", "-mcmodel=kernel"], ["-pg", "-mfentry", "-mrecord-mcount"]),
-    "armhf": ("arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf-ld", ["-marm"], []),
-    "s390x": ("s390x-linux-gnu-gcc", "s390x-linux-gnu-ld", [], ["-pg", "-mfentry", "-mrecord-mcount"]),
-}
 BASE64, BASE32 = 0xFFFFFFFFA0000000, 0xBF000000  # MODULES_VADDR on x86-64 and arm
 REAL_MODULES = {
     "ext4": "fs/ext4/ext4.ko",
@@ -45,40 +38,13 @@ REAL_MODULES = {
 }
 
 
-def _build(arch: str, dest: Path) -> dict[str, Path]:
-    cc, ld, flags, mcount = ARCHES[arch]
-    if shutil.which(cc) is None or shutil.which(ld) is None:
-        pytest.skip(f"{cc} / {ld} not installed")
-    probe = subprocess.run(
-        [cc, *mcount, "-x", "c", "-c", "-o", os.devnull, "-"],
-        input=b"int f(void){return 0;}",
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        mcount = []
-    out = {}
-    for name, sources in MODULES.items():
-        objs = []
-        for src in sources:
-            obj = dest / f"{arch}-{src}.o"
-            subprocess.run([cc, "-c", "-g", "-O2", *flags, *mcount, "-o", obj, SRC / src], check=True)
-            objs.append(obj)
-        out[name] = dest / f"{arch}-{name}.ko"
-        subprocess.run([ld, "-r", "-o", out[name], *objs], check=True)
-    return out
-
-
 @pytest.fixture(scope="module", params=sorted(ARCHES))
 def built(request, tmp_path_factory) -> tuple[str, dict[str, Path]]:
-    return request.param, _build(request.param, tmp_path_factory.mktemp("modules"))
+    return request.param, build_modules(request.param, tmp_path_factory.mktemp("modules"))
 
 
 def _base(arch: str) -> int:
     return BASE32 if arch == "armhf" else BASE64
-
-
-def _debug_names(obj: Relocatable) -> list[str]:
-    return [h.name for h in obj.headers if h.name.startswith(".debug_") and h.type != 8]
 
 
 def _pyelftools_debug(data: bytes) -> dict[str, bytes]:
@@ -94,7 +60,7 @@ def _pyelftools_debug(data: bytes) -> dict[str, bytes]:
 
 def _walk(module: kmod.Module) -> list[dwarf.UnitFacts]:
     image = module.image
-    sections = module.linked.relocate(_debug_names(module.linked))
+    sections = module.linked.relocate(debug_names(module.linked))
     units = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
     config = dwarf.WalkConfig(btf_funcs=frozenset(), want_layouts=False)
     return list(dwarf.walk(units, sections, image.endian, config, jobs=1))
@@ -113,7 +79,7 @@ def test_debug_sections_equal_pyelftools(built):
         data = path.read_bytes()
         obj = Relocatable(data, layout=False)
         theirs = _pyelftools_debug(data)
-        names = _debug_names(obj)
+        names = debug_names(obj)
         assert {".debug_info", ".debug_line", ".debug_abbrev", ".debug_str"} <= set(names)
         compared = 0
         for name in names:
@@ -284,19 +250,14 @@ def test_other_arches_with_clang(target, tmp_path):
     """arm64, ppc64el, i386 against pyelftools; riscv64 (ADD/SUB/SET6/SUB6 pairs in
     .debug_info/.debug_line/.debug_frame, which pyelftools cannot relocate) by its
     symbols equal to DW_AT_low_pc and no type left unknown."""
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed")
     obj = tmp_path / "alpha.ko"
     flags = ["-mrelax"] if target.startswith("riscv") else []
-    subprocess.run(
-        ["clang", f"--target={target}", "-c", "-g", "-O2", *flags, "-o", obj, SRC / "alpha_main.c"],
-        check=True,
-    )
+    build(["clang", f"--target={target}", "-c", "-g", "-O2", *flags, "-o", obj, SRC / "alpha_main.c"])
     data = obj.read_bytes()
     if not target.startswith("riscv"):
         mine = Relocatable(data, layout=False)
         theirs = _pyelftools_debug(data)
-        for name in _debug_names(mine):
+        for name in debug_names(mine):
             if name in theirs:
                 assert mine.section(name) == theirs[name], (target, name)
         assert mine.counts.unknown == {}
@@ -406,12 +367,13 @@ def _real(name: str) -> Path:
     return real_module(REAL_MODULES[name])
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_ext4_debug_sections_equal_pyelftools():
     data = _real("ext4").read_bytes()
     obj = Relocatable(data, layout=False)
     theirs = _pyelftools_debug(data)
-    names = [n for n in _debug_names(obj) if n in theirs]
+    names = [n for n in debug_names(obj) if n in theirs]
     assert {".debug_info", ".debug_line", ".debug_loclists", ".debug_rnglists", ".debug_frame"} <= set(names)
     for name in names:
         assert obj.section(name) == theirs[name], name

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.real_kernel
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+from tests.support import FIXTURES
+from tests.support.tools import require
+
+pytestmark = [pytest.mark.real_kernel, pytest.mark.slow]
+#: A reference page of struct dma_buf_ops across kernel versions.
+REFERENCE = FIXTURES / "reference" / "struct-dma_buf_ops.txt"
 
 
 def q(db: Path, sql: str, *args):
@@ -64,7 +67,7 @@ def test_no_builder_directory_in_paths(kernel_db):
 
 
 def test_dma_buf_ops_members_equal_the_reference_page(kernel_db):
-    text = (SEEDS / "struct-dma_buf_ops.txt").read_text()
+    text = REFERENCE.read_text()
     block = text[text.index("6.8: ✅struct dma_buf_ops {") :]
     block = block[block.index("{") + 1 : block.index("};")]
     expected = [
@@ -82,8 +85,7 @@ def test_dma_buf_ops_members_equal_the_reference_page(kernel_db):
 
 
 def test_symbols_equal_readelf(kernel_db, real_kernel):
-    if shutil.which("readelf") is None:
-        pytest.skip("readelf missing")
+    require("readelf")
     out = subprocess.run(
         ["readelf", "-sW", str(real_kernel)], capture_output=True, text=True, check=True
     ).stdout
@@ -100,8 +102,7 @@ def test_symbols_equal_readelf(kernel_db, real_kernel):
     "struct", ["task_struct", "file_operations", "sk_buff", "page", "dma_buf_ops", "inode"]
 )
 def test_struct_layout_equals_pahole(kernel_db, real_kernel, struct):
-    if shutil.which("pahole") is None:
-        pytest.skip("pahole missing (make test installs dwarves)")
+    require("pahole")
     out = subprocess.run(
         ["pahole", "-C", struct, "--suppress_aligned_attribute", str(real_kernel)],
         capture_output=True,

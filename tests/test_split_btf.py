@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from btf_support import BtfWriter
-from conftest import REAL_KERNEL
 from elftools.elf.elffile import ELFFile
-from modules_support import module_tree, real_module
 
 from ingest.model import CType, Member
 from ingest.readers.btf import BadBtf, BtfDecl, BtfInfo, DatasecEntry, Overlay, read_btf
 from ingest.types import cdecl
 from ingest.types.layouts import LayoutChannel
+from tests.support.btf import BtfWriter
+from tests.support.kernel import REAL_KERNEL, module_tree, real_module
+from tests.support.tools import require
 
 # ---------------------------------------------------------------------------
 # Fixture: a base and a split blob over it
@@ -369,7 +368,7 @@ def mismatches(info: BtfInfo, raws: dict[int, RawType]) -> list[str]:
         got = _actual(info, raw, tid, want)
         if want != got:
             out.append(f"[{tid}] {raw.kind} {raw.name}: bpftool {want!r}, read {got!r}")
-    # Prototypes, as assemble prints them: every FUNC name's proto is a FUNC_PROTO it names.
+    # Prototypes, as vmlinux.prototypes prints them: every FUNC name's proto is a FUNC_PROTO it names.
     for fid, decl in info.func_ids.items():
         try:
             cdecl.prototype(info.graph, decl.type_id, decl.name, "btf")
@@ -380,8 +379,7 @@ def mismatches(info: BtfInfo, raws: dict[int, RawType]) -> list[str]:
 
 def test_split_fixture_against_bpftool(tmp_path: Path) -> None:
     """libbpf reads the fixture pair as this reader does (and so checks BtfWriter)."""
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool is not installed (Debian package bpftool)")
+    require("bpftool")
     base_w = _base()
     (tmp_path / "base.btf").write_bytes(base_w.blob())
     (tmp_path / "split.btf").write_bytes(_split(base_w).blob())
@@ -400,8 +398,7 @@ def _section(path: Path, name: str) -> bytes | None:
 @pytest.fixture(scope="module")
 def real_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[BtfInfo, Path]:
     """The 6.1 vmlinux BTF, read, and written raw to a file for bpftool -B."""
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool is not installed (Debian package bpftool)")
+    require("bpftool")
     if not REAL_KERNEL.exists():
         pytest.skip(f"no cached kernel at {REAL_KERNEL}; run `make fetch-test-kernel`")
     if module_tree() is None:
@@ -480,7 +477,7 @@ def _over_base(base: BtfInfo, mod: BtfInfo) -> tuple[cdecl.LayoutBuilder, list]:
 
 
 def test_layouts_over_the_base_builder_are_the_same() -> None:
-    """A split graph's builder on its base's (ingest.modules.reader) makes the layouts
+    """A split graph's builder on its base's (ingest.modules.module) makes the layouts
     a builder of its own makes; the base types its members hold are the base
     builder's objects, and cross a LayoutChannel as those objects."""
     base, mod = _pair()
@@ -500,6 +497,8 @@ def test_layouts_over_the_base_builder_are_the_same() -> None:
     assert all(a is b for a, b in zip(channel.loads(resent), again))
 
 
+@pytest.mark.slow
+@pytest.mark.real_kernel
 def test_real_ext4_over_vmlinux(real_base: tuple[BtfInfo, Path]) -> None:
     base, base_path = real_base
     ko = _module("ext4")

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REAL_KERNEL
 
 from ingest.model import AttachFacts, Field, Layout, LsmHook
 from ingest.readers.btf import BtfInfo, read_btf
@@ -17,9 +16,11 @@ from ingest.readers.elf import open_image
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces import attach, kfuncs, lsm
 from ingest.types import cdecl
+from tests.support import FIXTURES
+from tests.support.kernel import CACHE
+from tests.support.tools import build
 
 SRC = FIXTURES / "surfaces_attach"
-CACHE = REAL_KERNEL.parent.parent
 
 
 # ---------------------------------------------------------------------------
@@ -30,8 +31,6 @@ CACHE = REAL_KERNEL.parent.parent
 def build_fixture(dest: Path, cf_protection: str) -> Path:
     """markers_start.o, attach.o, twin.o, markers_end.o linked in that order,
     so the marker labels bracket each section as the kernel's linker script does."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
     flags = ["-O2", "-pg", "-mfentry", "-mrecord-mcount", f"-fcf-protection={cf_protection}"]
     steps = [
         ["gcc", "-c", str(SRC / "markers_start.S"), "-o", "ms.o"],
@@ -41,9 +40,7 @@ def build_fixture(dest: Path, cf_protection: str) -> Path:
         ["gcc", "-nostdlib", "-static", "-no-pie", "-Wl,-e,main", "-o", "prog", "ms.o", "a.o", "t.o", "me.o"],
     ]
     for cmd in steps:
-        proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr}")
+        build(cmd, cwd=dest)
     return dest / "prog"
 
 

@@ -5,12 +5,10 @@ nm/objdump as oracles."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REAL_KERNEL
 
 from ingest import pipeline
 from ingest.model import CType, Syscall, Tracepoint
@@ -20,6 +18,10 @@ from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.syscalls import normalise, read_syscalls, table_slots
 from ingest.surfaces.tracepoints import read_tracepoints
 from ingest.types import cdecl
+from tests.support import FIXTURES
+from tests.support.kernel import REAL_KERNEL
+from tests.support.programs import compile_syscall_events, compile_traced
+from tests.support.tools import require
 
 # ---------------------------------------------------------------------------
 # The miniature: tests/fixtures/surfaces/surfaces.c
@@ -29,24 +31,8 @@ from ingest.types import cdecl
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     """(ImageMemory, Build read from DWARF) of the compiled miniature."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    out = tmp_path_factory.mktemp("surfaces") / "surfaces"
-    # -fno-toplevel-reorder: the `_ftrace_events` pointers in source order.
-    subprocess.run(
-        [
-            "gcc",
-            "-g",
-            "-O2",
-            "-fno-toplevel-reorder",
-            str(FIXTURES / "surfaces" / "surfaces.c"),
-            "-o",
-            str(out),
-            "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
-            "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events",
-        ],
-        check=True,
-        capture_output=True,
+    out = compile_traced(
+        FIXTURES / "surfaces" / "surfaces.c", tmp_path_factory.mktemp("surfaces") / "surfaces"
     )
     build = pipeline.read_image(out, pipeline.Identity(label="surfaces"), jobs=1)
     with open(out, "rb") as f:
@@ -246,8 +232,7 @@ def traced(opened):
 
 def nm(path: Path) -> list[tuple[int, str, str]]:
     """(address, type letter, name) of every symbol, from binutils' nm."""
-    if shutil.which("nm") is None:
-        pytest.skip("nm is not installed")
+    require("nm")
     out = subprocess.run(["nm", str(path)], check=True, capture_output=True, text=True).stdout
     return [
         (int(a, 16), t, n) for a, t, n in (line.split() for line in out.splitlines() if line.count(" ") == 2)
@@ -260,9 +245,8 @@ def nm(path: Path) -> list[tuple[int, str, str]]:
 
 
 def test_syscall_events_from_metadata(tmp_path):
-    from test_variables import compile_fixture
 
-    out = compile_fixture(tmp_path)
+    out = compile_syscall_events(tmp_path)
     build = pipeline.read_image(out, pipeline.Identity(label="syscall_events"), jobs=1)
     events = {t.name: t for t in build.tracepoints}
     # chown16's metadata has no sys_call_table slot: init_syscall_trace() refuses its events.
@@ -305,6 +289,7 @@ def test_raw_only_tracepoint_on_6_1_amd64(traced):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 @pytest.mark.parametrize("label", WITH_BTF)
 def test_events_match_nm(traced, opened, label):
@@ -422,8 +407,7 @@ def objdump_words(path: Path, address: int, size: int, width: int, order: str) -
 def test_native_syscalls_match_objdump(opened, label, width):
     """Oracle: sys_call_table's words (objdump) whose target is not a
     `*sys_ni_syscall` address (nm); x86 vmlinux holds final addresses."""
-    if shutil.which("objdump") is None:
-        pytest.skip("objdump is not installed")
+    require("objdump")
     path = image_path(label)
     symbols = nm(path)
     ni = {a for a, _, n in symbols if n.endswith("sys_ni_syscall")}

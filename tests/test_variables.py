@@ -10,43 +10,24 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
 from ingest import pipeline
 from ingest.bpf.check import check_objects, spec
 from ingest.readers import elf
 from ingest.readers.vaddr import ImageMemory
 from ingest.surfaces.variables import object_symbols, read_variables
-
-SRC = FIXTURES / "syscall_events" / "syscall_events.c"
-
-
-def compile_fixture(dest: Path) -> Path:
-    """The fixture linked as the kernel links `_ftrace_events`, per-CPU section renamed."""
-    if shutil.which("gcc") is None or shutil.which("objcopy") is None:
-        pytest.skip("gcc and objcopy (binutils) are needed")
-    out = dest / "syscall_events"
-    subprocess.run(
-        [
-            "gcc", "-g", "-O2", "-fno-toplevel-reorder", str(SRC), "-o", str(out),
-            "-Wl,--defsym=__start_ftrace_events=__start__ftrace_events",
-            "-Wl,--defsym=__stop_ftrace_events=__stop__ftrace_events",
-        ],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    subprocess.run(["objcopy", "--rename-section", "percpu_area=.data..percpu", str(out)], check=True)
-    return out
+from tests.support.programs import compile_syscall_events
+from tests.support.tools import require
 
 
 @pytest.fixture(scope="module")
 def fixture_program(tmp_path_factory) -> Path:
-    return compile_fixture(tmp_path_factory.mktemp("syscall_events"))
+    return compile_syscall_events(tmp_path_factory.mktemp("syscall_events"))
 
 
 def readelf_objects(path: Path) -> dict[str, set[tuple[int, int, str, str]]]:
     """name -> {(address, size, binding, section)} of the OBJECT symbols, from readelf -sW -SW."""
-    if shutil.which("readelf") is None:
-        pytest.skip("readelf (binutils) is not installed")
+    require("readelf")
     sections = {}
     for line in subprocess.run(
         ["readelf", "-SW", str(path)], check=True, capture_output=True, text=True
@@ -126,6 +107,7 @@ def test_ksym_not_recorded_is_unknown(tmp_path, fixture_db):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.real_kernel
 def test_real_variables_match_readelf(real_kernel):
     """Oracle: readelf -s of the 6.1.0-56 vmlinux (runqueues and bpf_prog_active

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from frontend_support import build_frontend_db, variant
 
 from ingest.join import classify
 from ingest.queries.changes import ChangeFilter
 from ingest.web import charts, check, diff, forms, items, overview
 from ingest.web.context import Context, Links, load_context
+from tests.support.site import build_frontend_db, variant
 
 #: A series (v1 -> v2) and variants whose baseline is v2: cloud (v1) and again (v2).
 GROUPS_SQL = """
@@ -128,6 +128,7 @@ def test_struct_and_surface_pages(grouped, plain):
     assert sizes == [[24], [32]] and page["kind"] == "struct"
     assert page["differences"][0]["pairs"] == [
         {
+            "pair": (1, 2),  # build ids, as the timeline compares them: its Δ comes from here
             "a": "1.0",
             "b": "2.0",
             "computed": True,
@@ -220,7 +221,7 @@ def test_diff_page(grouped):
 def test_check_form_and_report(plain):
     conn, _ = plain
     out, deps = check.check_form(
-        "kprobe:fe_map\n# a comment\nstruct:fe_ops\nbogus", None, [("x.o", b"not elf")]
+        "kprobe:fe_map\n# a comment\nstruct:fe_ops\nbogus", None, check.parse_objects([("x.o", b"not elf")])
     )
     assert [check.check.spec(d) for d in deps] == ["kprobe:fe_map", "struct:fe_ops"]
     assert len(out["errors"]) == 2 and "bogus" in out["errors"][1]
@@ -250,8 +251,9 @@ def test_multipart_of_a_real_body():
     assert forms.uploads(form) == [
         ("a.bpf.o", b"\x7fELF\r\n--not-a-boundary\r\n\x00"),
         ("b.bpf.o", b"second"),
+        ("empty.o", b""),  # kept, for the check to say it is empty
     ]
-    assert set(form) == {"deps", "group", "object", "object#2"}  # the empty file is dropped
+    assert set(form) == {"deps", "group", "object", "object#2", "object#3"}
     assert forms.multipart("application/x-www-form-urlencoded", b"deps=x") == {}
     assert forms.too_large(str(forms.MAX_UPLOAD)) is None
     assert forms.too_large(str(forms.MAX_UPLOAD + 1)).startswith("upload too large")

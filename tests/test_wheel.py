@@ -6,12 +6,9 @@ ingest the fixture program with its `kernsurf`, serve the result with
 from __future__ import annotations
 
 import importlib.util
-import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -19,31 +16,15 @@ from pathlib import Path
 import pytest
 
 from ingest import resources
-
-ROOT = Path(__file__).resolve().parent.parent
-#: What the sdist holds (MANIFEST.in); the wheel is built from a copy of these.
-SOURCES = (
-    "pyproject.toml",
-    "setup.py",
-    "MANIFEST.in",
-    "README.md",
-    "schema.sql",
-    "metadata.yml",
-    "templates",
-    "plugins",
-    "ingest",
-)
+from tests.support.checkout import copy_sources
+from tests.support.site import free_port, served
 
 
 def build_wheel(dest: Path) -> Path:
     """The wheel of a copy of the sources (the checkout gets no build/ directory)."""
     src = dest / "src"
     src.mkdir()
-    for name in SOURCES:
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(ROOT / name, src / name)
+    copy_sources(src)
     # Offline when the test extra's setuptools and wheel are installed; else pip fetches them.
     offline = all(importlib.util.find_spec(name) for name in ("setuptools", "wheel"))
     isolation = ["--no-build-isolation"] if offline else []
@@ -92,17 +73,12 @@ def fresh_venv(dest: Path, wheel: Path) -> Path:
     return venv
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.status, response.read().decode()
 
 
+@pytest.mark.slow
 def test_wheel_ingests_and_serves(tmp_path, program):
     wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -135,30 +111,10 @@ def test_wheel_ingests_and_serves(tmp_path, program):
 
     port = free_port()
     log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [kernsurf, "serve", "kernels.db", "--port", str(port)],
-            cwd=work,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get(base + "/-/versions.json")
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"kernsurf serve did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
+    with served([kernsurf, "serve", "kernels.db", "--port", str(port)], port, log, cwd=work) as base:
         status, page = get(base + "/function/entry_a")
         assert status == 200 and "entry_a" in page and "wheel" in page
         status, search = get(base + "/search?q=entry")
         assert status == 200 and "entry_b" in search
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert "search index:" in log.read_text()
     assert (work / "kernels.inspect.json").exists()

@@ -84,7 +84,12 @@ class _Decompressed(io.RawIOBase):
                 data = self._input()
                 if not data:
                     return b""
-                out = self._dec.decompress(data)
+                try:
+                    out = self._dec.decompress(data)
+                except Exception as exc:  # zstandard.ZstdError: the member is not what its name says
+                    raise DebFormatError(
+                        f"data member is not zstd-compressed ({exc}); download it again"
+                    ) from None
             if out:
                 return out
 

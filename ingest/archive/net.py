@@ -24,14 +24,18 @@ Progress = Callable[[int, int], None]
 
 
 def open_url(
-    url: str, *, if_modified_since: float | None = None, timeout: float = TIMEOUT
+    url: str,
+    *,
+    if_modified_since: float | None = None,
+    timeout: float = TIMEOUT,
+    extra_headers: dict[str, str] | None = None,
 ) -> http.client.HTTPResponse | None:
     """Open `url` for streaming; None when the server says 304 Not Modified.
 
     Raises MirrorError (with `.url` and `.status`) for HTTP errors and for
     mirrors that cannot be reached.
     """
-    headers = {"User-Agent": USER_AGENT}
+    headers = {"User-Agent": USER_AGENT, **(extra_headers or {})}
     if if_modified_since is not None:
         headers["If-Modified-Since"] = formatdate(if_modified_since, usegmt=True)
     try:

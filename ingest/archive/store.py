@@ -197,22 +197,22 @@ def _modules_meta(stats: ModuleStats, roots: Collection[str], seconds: float) ->
     }
 
 
-def _write_sidecar(directory: Path, meta: dict) -> None:
+def write_sidecar(directory: Path, meta: dict) -> None:
     write_atomic(directory / SIDECAR, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _clean_parts(directory: Path) -> None:
+def clean_parts(directory: Path) -> None:
     for part in directory.glob("*.part"):
         remove_tree(part)
 
 
-def _disk_full(exc: OSError, directory: Path) -> DiskFull:
+def disk_full(exc: OSError, directory: Path) -> DiskFull:
     return DiskFull(
         f"no space left in {directory} ({exc.strerror}); free some space or set XDG_CACHE_HOME to a larger disk"
     )
 
 
-def _is_disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -317,7 +317,7 @@ def fetch_image(
         directory.mkdir(parents=True, exist_ok=True)
         for stale in (SIDECAR, "config", MODULES):
             remove_tree(directory / stale)
-        _clean_parts(directory)
+        clean_parts(directory)
         sources = _ConfigSources(config_sources)
         first = next((s for s in sources.listed if s.ref.size <= config_limit), None)
         total = ref.size + (first.ref.size if first else 0)
@@ -326,7 +326,7 @@ def fetch_image(
             ref, directory, frozenset(p.lstrip("/") for p in vmlinux_paths), roots, progress, total
         )
         meta = _image_meta(ref, got, directory, roots, time.monotonic() - started)
-        _write_sidecar(directory, meta)
+        write_sidecar(directory, meta)
         count = got.downloaded
         config = None
         warnings: list[str] = []
@@ -412,15 +412,15 @@ def _fetch_vmlinux(
             modules=ModuleTree(directory / MODULES, roots) if roots else None,
         )
     except BaseException as exc:
-        _clean_parts(directory)
+        clean_parts(directory)
         with contextlib.suppress(OSError):
             directory.rmdir()  # only succeeds if nothing else is there
         if isinstance(exc, MemberNotFound):
             raise NoVmlinux(
                 f"{ref.name} {ref.version} has no vmlinux at {', '.join(sorted(wanted_paths))}; pick a -dbg/-dbgsym image package"
             ) from None
-        if isinstance(exc, OSError) and _is_disk_full(exc):
-            raise _disk_full(exc, directory) from None
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(exc, directory) from None
         raise
 
 
@@ -452,13 +452,13 @@ def _complete_modules(
             hit.ref, None, None, progress=progress, modules=ModuleTree(directory / MODULES, roots)
         )
     except BaseException as exc:
-        _clean_parts(directory)
-        if isinstance(exc, OSError) and _is_disk_full(exc):
-            raise _disk_full(exc, directory) from None
+        clean_parts(directory)
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(exc, directory) from None
         raise
     assert got.modules is not None
     meta = read_sidecar(directory) or {}
-    _write_sidecar(
+    write_sidecar(
         directory, {**meta, "modules": _modules_meta(got.modules, roots, time.monotonic() - started)}
     )
     return dataclasses.replace(
@@ -497,7 +497,7 @@ def _fetch_config(
         log.warning("kernel config not fetched: %s", reason)
     meta = {**meta, "config": status}
     try:
-        _write_sidecar(directory, meta)
+        write_sidecar(directory, meta)
     except ArchiveError as exc:
         warnings.append(f"sidecar not updated: {exc}")
     return (dest if status["status"] == "ok" else None), got
@@ -529,7 +529,7 @@ def _config_from(
         except MemberNotFound:
             continue
         except (ArchiveError, OSError) as exc:
-            _clean_parts(directory)
+            clean_parts(directory)
             return {"status": "error", "error": str(exc)}, got
         got += count
         ref = source.ref

@@ -1,13 +1,16 @@
 """Ubuntu kernel debug images (`linux-image-unsigned-<release>-dbgsym` .ddeb).
 
-UNTESTED HERE against the real services: the machine this was written on
-reaches only Debian's archive, so this module has only run against the local
-fake archive of tests/test_archive.py. It assumes the documented layout:
-ddebs.ubuntu.com/dists/<suite>{,-updates,-proposed}/main/binary-<arch>/
-Packages{.xz,.gz} listing .ddeb files whose data holds
-/usr/lib/debug/boot/vmlinux-<release>, and the kernel config at
-/boot/config-<release> in linux-modules-<release> on archive.ubuntu.com
-(ports.ubuntu.com for non-x86). Same shape as debian.py: resolve, list_debug_kernels, fetch.
+A .ddeb is a .deb (its data member zstd-compressed since 21.10, xz before)
+listed by a ddebs mirror's dists/<suite>{,-updates,-security}/main/binary-<arch>/
+Packages{.xz,.gz}; its data holds /usr/lib/debug/boot/vmlinux-<release> and
+the debug modules below /usr/lib/debug/lib/modules/<release>/kernel/. The
+kernel config is /boot/config-<release> in linux-modules-<release> of the
+main archive (ports for non-x86). Releases are <abi>-<flavor>: 6.8.0-31-generic,
+6.8.0-1008-aws. Same shape as debian.py: resolve, list_debug_kernels, fetch.
+
+Only Debian's archive is reachable where this was written: it is tested against
+a mirror the tests serve on loopback with .ddeb files built around a compiled
+image (tests/test_ubuntu.py), not against ddebs.ubuntu.com itself.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ ENV_DDEBS = "KERNSURF_UBUNTU_DDEBS_MIRROR"
 ENV_ARCHIVE = "KERNSURF_UBUNTU_MIRROR"
 ARCHES = ("amd64", "arm64", "armhf", "ppc64el", "riscv64", "s390x")
 DEFAULT_FLAVOR = "generic"
+#: Suites (codenames) a manifest may name: 14.04 to 25.10.
+CODENAMES = frozenset(
+    "trusty xenial bionic cosmic disco eoan focal groovy hirsute impish jammy kinetic lunar mantic"
+    " noble oracular plucky questing".split()
+)
 #: <abi>-<flavor>: 6.8.0-31-generic, 6.8.0-1008-aws, 6.8.0-31-generic-64k
 _RELEASE = re.compile(r"^(?P<abi>\d+\.\d+\.\d+-\d+)-(?P<flavor>[a-z][a-z0-9-]*)$")
 _DBGSYM = re.compile(r"^linux-image-(?:unsigned-)?(?P<rel>.+)-dbgsym$")
@@ -131,27 +139,40 @@ def list_debug_kernels(
     return sorted(refs, key=_sort_key)
 
 
+def parse_release(release: str) -> tuple[str, str] | None:
+    """(ABI, flavor) of an Ubuntu kernel release: 6.8.0-1008-aws -> ("6.8.0-1008", "aws")."""
+    m = _RELEASE.match(release)
+    return (m["abi"], m["flavor"]) if m else None
+
+
 def resolve(
     package_or_release: str,
     suite: str = "noble",
     arch: str | None = None,
     mirror: str | None = None,
     *,
+    flavor: str | None = None,
     cache_dir: CacheDir = None,
     max_age: float = DEFAULT_MAX_AGE,
     refresh: bool = False,
 ) -> PackageRef:
-    """Find the -dbgsym package for a package name, a release (6.8.0-31-generic) or an ABI (6.8.0-31)."""
+    """Find the -dbgsym package for a package name, a release (6.8.0-31-generic), an
+    ABI (6.8.0-31, with `flavor` or generic) or a flavor (aws: its newest release)."""
     query = package_or_release.strip()
     m = _DBGSYM.match(query)
     rel = m["rel"] if m else query.removeprefix("linux-image-").removeprefix("unsigned-")
-    if not _RELEASE.match(rel):
-        rel = f"{rel}-{DEFAULT_FLAVOR}"
     arch = arch or "amd64"
     base = (mirror or os.environ.get(ENV_DDEBS) or DDEBS).rstrip("/")
     refs = _debug_refs(
         base, suite, arch, required=True, cache_dir=cache_dir, max_age=max_age, refresh=refresh
     )
+    if re.fullmatch(r"[a-z][a-z0-9-]*", rel):  # a flavor alone: its newest release
+        mine = [r for r in refs.values() if r.flavor == rel]
+        if mine:
+            return max(mine, key=_sort_key)
+        raise UnknownPackage(f"no {rel} dbgsym kernel in {'/'.join(suite_group(suite))} for {arch}")
+    if not _RELEASE.match(rel):
+        rel = f"{rel}-{flavor or DEFAULT_FLAVOR}"
     for name in (f"linux-image-unsigned-{rel}-dbgsym", f"linux-image-{rel}-dbgsym"):
         if name in refs:
             return refs[name]

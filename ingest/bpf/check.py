@@ -16,10 +16,12 @@ from __future__ import annotations
 import fnmatch
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from ingest.bpf import core, gates, sections
+from ingest import groups
+from ingest.bpf import core, gates, matches, sections, suggest, types
 from ingest.bpf.objects import Dependency, read_bpf_object
 from ingest.bpf.report import LEVELS, MARKS, REASONS, Cell, Column, ObjectDeps, Report, severity
 from ingest.bpf.spec import (
@@ -33,17 +35,18 @@ from ingest.bpf.spec import (
     retarget,
     spec,
 )
-from ingest.catalog import groups
 from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownBuild, UnknownGroup
 from ingest.queries import builds as builds_q
 from ingest.queries import changes as changes_q
 from ingest.queries import database as database_q
 from ingest.queries import functions as functions_q
 from ingest.queries import modules as modules_q
+from ingest.queries import places
 from ingest.queries import surfaces as surfaces_q
 from ingest.queries import types as types_q
 from ingest.queries.builds import BuildFacts
 from ingest.queries.functions import FunctionFacts
+from ingest.queries.typedefs import recorded as typedefs_recorded
 
 __all__ = [
     "GUARDED_SPEC_KINDS",
@@ -201,7 +204,7 @@ def _evaluate_file(path: Path, dependencies: list[Dependency], group: str | None
     try:
         return evaluate(conn, dependencies, group)
     except sqlite3.Error as exc:
-        raise NoDatabase(f"{path}: not a kernsurf database ({exc})") from None
+        raise db.database_error(path, exc) from None
     finally:
         conn.close()
 
@@ -256,9 +259,19 @@ def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: st
     report = Report(dependencies=list(dependencies), columns=columns(conn, group))
     members = types_q.member_reader(conn)  # layouts are shared by builds: each is read once
     facts = {c.build_id: build_context(conn, c.build_id, members) for c in report.columns}
+    ways = suggest.Suggester(conn, report.columns, facts)
     for dep in report.dependencies:
-        report.cells.append([_cell(conn, dep, c, facts[c.build_id]) for c in report.columns])
+        row = [_cell(conn, dep, c, facts[c.build_id]) for c in report.columns]
+        report.cells.append([_with_suggestions(ways, dep, c, cell) for c, cell in zip(report.columns, row)])
     return report
+
+
+def _with_suggestions(ways: suggest.Suggester, dep: Dependency, col: Column, cell: Cell) -> Cell:
+    """The cell with its ways out (ingest.bpf.suggest), computed for ✗ and ⚠ cells only."""
+    if cell.level not in ("fail", "warn"):
+        return cell
+    found = ways(dep, col, cell)
+    return replace(cell, suggestions=found) if found else cell
 
 
 def verdict(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext | None = None) -> Cell:
@@ -303,38 +316,71 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
     if func is None:
         return _missing_function(conn, dep.name, build, facts)
     home = functions_q.function_home(conn, build, dep.name) if facts.build.modules_read else None
-    if wanted is not None and home != wanted:
+    copies = places.copies_named(conn, build, dep.name) if home is not None else []
+    if wanted is not None and wanted != home and wanted not in {c.module for c in copies}:
         return _fail(f"not in module {wanted} (in {'module ' + home if home else 'vmlinux'})", "absent")
     if not facts.build.surfaces or not facts.build.has_symtab:
         return _unknown("attachability not recorded")
     fentry = dep.attach in _FENTRY_ATTACHES
     if not facts.build.ftrace_recorded:
         return _unverified(conn, dep.name, build, func, facts, fentry)
-    why = _why_not_attachable(func, facts, fentry)
+    why = why_not_attachable(func, facts, fentry)
     if why is not None:
         return _fail(*why)
+    if not fentry and not facts.build.blacklist_recorded:
+        return _warn("symbol present; kprobe blacklist not recorded", "unverified")
+    where = None
+    if wanted is not None:  # fentry/module:func: that module's copy
+        where = _in_module(conn, build, wanted)
+    elif home is not None:
+        where = _in_copies(conn, build, home, copies, dep.attach is not None)
+    also = f"; {where}" if where else ""
     if func.collision and func.collision not in _UNIQUE:
-        return _warn(f"ambiguous: {func.collision}", "ambiguous")
+        return _warn(f"ambiguous: {func.collision}{also}", "ambiguous")
     if func.inline == "Selective":
-        return _warn("inlined (Selective): some calls bypass the probe", "inlined_partly")
+        return _warn(f"inlined (Selective): some calls bypass the probe{also}", "inlined_partly")
     if home is not None:
-        return _in_module_cell(conn, build, home, facts, "fentry/fexit into" if fentry else None)
+        return _in_module_cell(conn, build, home, facts, "fentry/fexit into" if fentry else None, where)
     return _OK
 
 
 def _in_module_cell(
-    conn: sqlite3.Connection, build: int, home: str, facts: BuildContext, btf_for: str | None
+    conn: sqlite3.Connection,
+    build: int,
+    home: str,
+    facts: BuildContext,
+    btf_for: str | None,
+    where: str | None = None,
 ) -> Cell:
-    """✓ in module `home`; ✗ when what `btf_for` says ("fentry/fexit into")
-    needs the module's BTF and the config lacks it."""
+    """✓ in module `home` (or `where` says in which); ✗ when what `btf_for`
+    says ("fentry/fexit into") needs the module's BTF and the config lacks it."""
     if btf_for and facts.build.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
         return _fail(f"{gates.MODULE_BTF} is not set: {btf_for} module {home} need it", "config_missing")
-    return _ok(_in_module(conn, build, home))
+    return _ok(where or _in_module(conn, build, home))
 
 
 def _in_module(conn: sqlite3.Connection, build: int, module: str) -> str:
     """ "in module ext4 (must be loaded: ext4, jbd2, mbcache, crc16)"."""
     return f"in module {module} (must be loaded: {', '.join(modules_q.module_chain(conn, build, module))})"
+
+
+def _in_copies(
+    conn: sqlite3.Connection, build: int, home: str, copies: list[places.ModuleCopy], attach: bool
+) -> str:
+    """Which module to load for which copy of a function several modules hold.
+    A probe (`attach`) reaches only the copies with a symbol of the name: one
+    such module is named alone ("in module kvm_intel (must be loaded: kvm_intel,
+    kvm); no symbol of that name in kvm"); several, or a `function:`, list each
+    ("in modules kvm, kvm_intel (must be loaded: kvm for kvm's copy; kvm_intel,
+    kvm for kvm_intel's copy)")."""
+    targets = [c.module for c in copies if c.exact] if attach else [c.module for c in copies]
+    if len(targets) <= 1:
+        module = targets[0] if targets else home
+        others = sorted({c.module for c in copies} - {module}) if attach else []
+        inlined = f"; no symbol of that name in {', '.join(others)}" if others else ""
+        return _in_module(conn, build, module) + inlined
+    loads = [f"{', '.join(modules_q.module_chain(conn, build, m))} for {m}'s copy" for m in targets]
+    return f"in modules {', '.join(targets)} (must be loaded: {'; '.join(loads)})"
 
 
 def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: BuildContext) -> Cell:
@@ -347,14 +393,19 @@ def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: Bu
             "in no build of the database (a placeholder its loader retargets? see --retarget)",
             "absent_everywhere",
         )
-    if facts.build.modules_read:
+    if facts.build.modules_read and facts.build.modules_complete:
         return _fail(
             f"absent (not in vmlinux or its {modules_q.module_count(conn, build)} modules)", "absent"
         )
     cu = functions_q.defining_cu_in(conn, name, build)
     if cu is not None:
         return _fail(f"absent ({cu} is in vmlinux)", "absent")
-    return _unknown("not in vmlinux; modules not read", "not_recorded")
+    return _unknown(
+        "not in vmlinux or its loaded modules; the others not read"
+        if facts.build.modules_read
+        else "not in vmlinux; modules not read",
+        "not_recorded",
+    )
 
 
 def _unverified(
@@ -375,7 +426,7 @@ def _unverified(
     return _warn("BTF FUNC and symbol present; ftrace records not recorded", "unverified")
 
 
-def _why_not_attachable(func: FunctionFacts, facts: BuildContext, fentry: bool) -> tuple[str, str] | None:
+def why_not_attachable(func: FunctionFacts, facts: BuildContext, fentry: bool) -> tuple[str, str] | None:
     """Why a kprobe (or, with `fentry`, an fentry/fexit) cannot attach to the
     function, as (text, reason), None when it can: the decision of the
     function_status view's kprobe and fentry columns (docs/concepts.md#attachability)."""
@@ -411,9 +462,22 @@ def _exact_symbol(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell
     return _warn(f"ambiguous: {len(found)} symbols", "ambiguous") if len(found) > 1 else _OK
 
 
+def glob_prefix(pattern: str) -> str:
+    """The literal start of a glob: the symbols worth reading are the names starting with it."""
+    return pattern.split("*")[0].split("?")[0].split("[")[0]
+
+
+def sql_glob(pattern: str) -> str:
+    """A glob of kprobe.multi as SQLite GLOB: the same, but "[!" negates as "[^"."""
+    return pattern.replace("[!", "[^")
+
+
 def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
-    prefix = pattern.split("*")[0].split("?")[0].split("[")[0]
-    hits = [s for s in functions_q.symbols_from(conn, build, prefix) if fnmatch.fnmatchcase(s.name, pattern)]
+    # SQLite narrows the rows (a Python filter over all of a build's symbols took seconds);
+    # fnmatch decides, so a "[^" means what it always meant.
+    narrow = "*" if "[" in pattern else pattern
+    found = functions_q.symbols_from(conn, build, glob_prefix(pattern), narrow)
+    hits = [s for s in found if fnmatch.fnmatchcase(s.name, pattern)]
     usable = [s for s in hits if s.kprobe_blocked is None]
     if not usable:
         if hits:
@@ -467,6 +531,8 @@ def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
 
 
 def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    if not facts.build.syscalls_recorded:
+        return _unknown("syscall tables not recorded for this build (BTF-only input)", "not_recorded")
     number = surfaces_q.syscall_number(conn, build, dep.name)
     return _ok(f"nr {number}") if number is not None else _fail("absent", "absent")
 
@@ -542,14 +608,29 @@ def _absent(dep: Dependency, what: str, reason: str | None = None) -> Cell:
 
 
 def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    if dep.detail == "type_matches" and dep.local:
+        return _type_matches(conn, dep, build)
+    if dep.kind == "type":
+        found = types.find_type(conn, build, dep.name, dep.detail)
+        if found.level == "ok":
+            return _ok(found.text)
+        return _unknown(found.text) if found.level == "unknown" else _absent(dep, found.text)
     kinds = ("enum",) if dep.kind == "enum" else ("struct", "union")
     if types_q.layouts(conn, build, dep.name, kinds):
         return _OK
-    if dep.kind == "type" and types_q.layouts(conn, build, dep.name, ("enum",)):
-        return _OK
-    if dep.kind == "type":
-        return _unknown("only structs, unions and enums are recorded")
     return _absent(dep, "absent")
+
+
+def _type_matches(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell:
+    """bpf_core_type_matches(): libbpf's match rules (ingest.bpf.matches); a probe."""
+    assert dep.local is not None
+    found = matches.matches(conn, build, dep.kind, dep.name, dep.local)
+    if found is None:
+        if dep.kind == "type" and not typedefs_recorded(conn, build):
+            return _unknown("typedefs not recorded for this build (re-ingest it with --replace)")
+        return _absent(dep, f"no {dep.kind} {dep.name}")
+    ok, why = found
+    return _ok(why) if ok else _absent(dep, f"does not match: {why}", "kind_mismatch")
 
 
 def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ingest.bpf import types
 from ingest.bpf.objects import essential_name
 from ingest.queries import types as types_q
 from ingest.queries.types import FieldRef
@@ -34,7 +35,7 @@ class Resolution(NamedTuple):
     text: str  # "ok", "no field u6_addr32 in in6_addr.in6_u", ...
 
 
-Members = Callable[[int], list[FieldRef]]  # layout id -> its rows (queries.types.member_reader)
+Members = Callable[[int], list[FieldRef]]  # layout id -> its rows (queries.check.member_reader)
 
 
 def resolve_field(
@@ -52,7 +53,8 @@ def resolve_field(
     read = members or types_q.member_reader(conn)
     root, *steps = path.split(".")
     name = essential_name(root)
-    candidates = types_q.layouts(conn, build, name)
+    # A root the build has no struct or union of may be a typedef (atomic_long_t): what it resolves to.
+    candidates = types_q.layouts(conn, build, name) or types.typedef_layouts(conn, build, name)
     if not candidates:
         return Resolution(False, "absent", f"struct {name} absent")
     first: Resolution | None = None

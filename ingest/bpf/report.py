@@ -95,10 +95,34 @@ class Column:
 
 
 @dataclass(frozen=True, slots=True)
+class Suggestion:
+    """Something to attach to or read instead of a ✗ (or ⚠) dependency on one
+    build (ingest.bpf.suggest), from facts of the database."""
+
+    kind: str  # inline_caller, caller, tracepoint, symbol, successor, field
+    target: str  # a dependency text form: kprobe:foo.isra.0, tracepoint:block/block_rq_issue, field:x.y
+    evidence: str  # the facts it rests on; a guess says so
+    attachable: bool | None  # on this build; None: not a thing one attaches to (a field read)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "target": self.target,
+            "evidence": self.evidence,
+            "attachable": self.attachable,
+        }
+
+    def text(self) -> str:
+        mark = {True: "✓", False: "✗", None: ""}[self.attachable]
+        return f"{self.target}{' ' + mark if mark else ''} ({self.evidence})"
+
+
+@dataclass(frozen=True, slots=True)
 class Cell:
     level: str  # one of LEVELS
     text: str  # "ok", "absent", "inlined (Full): no symbol", "not attachable (notrace)", ...
     reason: str = "ok"  # one of REASONS
+    suggestions: tuple[Suggestion, ...] = ()  # ways out of a ✗ or ⚠ (only those cells have them)
 
     def __post_init__(self) -> None:
         if REASON_LEVELS.get(self.reason) != self.level:
@@ -214,7 +238,16 @@ class Report:
                     "programs": list(d.programs),
                     "spec": spec(d),
                     "results": {
-                        c.build: {"level": cell.level, "text": cell.text, "reason": cell.reason}
+                        c.build: {
+                            "level": cell.level,
+                            "text": cell.text,
+                            "reason": cell.reason,
+                            **(
+                                {"suggestions": [x.as_dict() for x in cell.suggestions]}
+                                if cell.suggestions
+                                else {}
+                            ),
+                        }
                         for c, cell in zip(self.columns, row)
                     },
                 }
@@ -241,6 +274,15 @@ class Report:
             marks.append(line)
         return marks, notes
 
+    def _suggestions(self) -> dict[tuple[str, str], tuple[Suggestion, ...]]:
+        """(dependency text, build label) -> its suggestions, for the cells that have some."""
+        return {
+            (spec(d), c.label): cell.suggestions
+            for d, row in zip(self.dependencies, self.cells)
+            for c, cell in zip(self.columns, row)
+            if cell.suggestions
+        }
+
     def _total(self) -> str:
         counts = self.counts()
         return f"{len(self.dependencies)} dependencies × {len(self.columns)} builds: " + ", ".join(
@@ -261,6 +303,12 @@ class Report:
             lines.append(n.ljust(name_w) + "  " + "  ".join(m.ljust(w) for m, w in zip(row, widths)).rstrip())
         if notes:
             lines += [""] + [f"  {k}: {text} [{reason}]" for (reason, text), k in notes.items()]
+        ways = self._suggestions()
+        if ways:
+            lines += ["", "instead:"]
+            for (name, label), found in ways.items():
+                lines.append(f"  {name} on {label}:")
+                lines += [f"    {x.kind}: {x.text()}" for x in found]
         lines += ["", self._total()]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -280,6 +328,17 @@ class Report:
         if notes:
             lines += ["", "**Reasons**", ""]
             lines += [f"{k}. {_md(text)} (`{reason}`)" for (reason, text), k in notes.items()]
+        ways = self._suggestions()
+        if ways:
+            lines += ["", "**Instead**", ""]
+            for (name, label), found in ways.items():
+                lines.append(f"- `{name}` on {_md(label)}:")
+                lines += [
+                    f"  - {x.kind}: `{x.target}`"
+                    + {True: " ✓", False: " ✗", None: ""}[x.attachable]
+                    + f" ({_md(x.evidence)})"
+                    for x in found
+                ]
         lines += ["", self._total()]
         lines += [f"> {_md(n)}" for n in self.notes]
         return "\n".join(lines)

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import db, pipeline
-from ingest.archive import debian, store
+from ingest.archive import debian, store, ubuntu
+from ingest.archive.store import PackageRef
 from ingest.catalog.manifest import BuildSpec, Manifest, Member
 from ingest.changes import diff
 from ingest.errors import ArchiveError, BuildError, UnknownPackage
-from ingest.modules.reader import summary as module_summary
+from ingest.modules.tree import summary as module_summary
 from ingest.queries import builds as builds_q
 from ingest.queries.builds import StoredGroup, StoredMember
 
@@ -85,29 +86,36 @@ class DebianFetcher:
     ) -> None:
         self.mirror, self.cache_dir, self.config, self.modules = mirror, cache_dir, config, modules
 
+    def _resolve(self, spec: BuildSpec) -> PackageRef:
+        """The spec's package in its archive (`--mirror` is Debian's; Ubuntu's from its environment)."""
+        if spec.source == "ubuntu":
+            return ubuntu.resolve(spec.package, suite=spec.suite, arch=spec.arch, cache_dir=self.cache_dir)
+        return debian.resolve(
+            spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror, cache_dir=self.cache_dir
+        )
+
     def is_cached(self, spec: BuildSpec) -> bool:
         """Whether the spec's image is in the cache (resolved through the archive index, usually cached)."""
         try:
-            ref = debian.resolve(
-                spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror, cache_dir=self.cache_dir
-            )
+            ref = self._resolve(spec)
         except ArchiveError:
             return False
-        hit = debian.cached_image(ref, self.cache_dir)
+        hit = store.cached_image(ref, self.cache_dir)
         return hit is not None and (hit.modules_path is not None or not self.modules)
 
     def __call__(self, spec: BuildSpec, progress: Progress | None = None) -> Fetched:
-        ref = debian.resolve(
-            spec.package, suite=spec.suite, arch=spec.arch, mirror=self.mirror, cache_dir=self.cache_dir
-        )
+        ref = self._resolve(spec)
         if spec.version is not None and ref.version != spec.version:
             raise UnknownPackage(
                 f"{spec.package}: the archive ({ref.suite}) offers version {ref.version}, "
                 f"the manifest pins {spec.version}; update or drop `version:`"
             )
-        image = debian.fetch(
-            ref, self.cache_dir, progress, config=self.config, mirror=self.mirror, modules=self.modules
-        )
+        if spec.source == "ubuntu":
+            image = ubuntu.fetch(ref, self.cache_dir, progress, config=self.config, modules=self.modules)
+        else:
+            image = debian.fetch(
+                ref, self.cache_dir, progress, config=self.config, mirror=self.mirror, modules=self.modules
+            )
         cache_dir = self.cache_dir
         return Fetched(
             path=image.path,

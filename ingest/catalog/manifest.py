@@ -24,6 +24,11 @@ A manifest is a YAML file::
         kind: variants             # variants: the first member is the baseline
         members: [trixie, trixie-cloud]
 
+With `source: ubuntu` (manifests/ubuntu.yml) a release is Ubuntu's <abi>-<flavor>
+(6.8.0-31-generic, 6.8.0-1008-aws) or `package:` its
+linux-image-unsigned-<release>-dbgsym, the suite an Ubuntu codename, and the
+arch (which Ubuntu's flavors do not imply) defaults to amd64.
+
 Every scalar is read as text: `6.10` stays "6.10" (YAML would make it the
 float 6.1), `no` stays "no". Problems are reported as ManifestError with the
 file, the line and the field.
@@ -38,12 +43,12 @@ from pathlib import Path
 
 import yaml
 
-from ingest.archive import debian
+from ingest import groups
+from ingest.archive import debian, ubuntu
 from ingest.archive.sources import DEBIAN_CODENAMES
-from ingest.catalog import groups
 from ingest.errors import ManifestError
 
-SOURCES = ("debian",)
+SOURCES = ("debian", "ubuntu")
 KINDS = ("series", "variants")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _BUILD_FIELDS = ("id", "source", "package", "release", "suite", "arch", "version", "label")
@@ -234,6 +239,8 @@ class _Parser:
             raise self.fail(
                 source_node, f"{what}: unknown source {source!r}; supported: {', '.join(SOURCES)}"
             )
+        if source == "ubuntu":
+            return self.ubuntu_build(node, fields, defaults, build_id, what)
         release, flavor = self.release(node, fields, what)
         return BuildSpec(
             id=build_id,
@@ -243,6 +250,59 @@ class _Parser:
             flavor=flavor,
             suite=self.suite(node, fields, defaults, what),
             arch=self.arch(node, fields, defaults, flavor, what),
+            version=self.optional(fields, "version", what),
+            label=self.optional(fields, "label", what) or release,
+            line=node.start_mark.line + 1,
+        )
+
+    def ubuntu_build(
+        self,
+        node: yaml.Node,
+        fields: _Fields,
+        defaults: _Defaults,
+        build_id: str,
+        what: str,
+    ) -> BuildSpec:
+        """A build of `source: ubuntu`: an Ubuntu release (<abi>-<flavor>) or its dbgsym package."""
+        package = self.optional(fields, "package", what)
+        release = self.optional(fields, "release", what)
+        if (package is None) == (release is None):
+            raise self.fail(
+                node,
+                f"{what}: give exactly one of `release:` (e.g. 6.8.0-31-generic) "
+                "or `package:` (e.g. linux-image-unsigned-6.8.0-31-generic-dbgsym)",
+            )
+        if package is not None:
+            release = package.removeprefix("linux-image-").removeprefix("unsigned-").removesuffix("-dbgsym")
+        assert release is not None
+        parsed = ubuntu.parse_release(release)
+        if parsed is None:
+            key = "package" if package is not None else "release"
+            raise self.fail(
+                fields[key],
+                f"{what}: {release!r} is not an Ubuntu release <abi>-<flavor> (like 6.8.0-1008-aws)",
+            )
+        suite, suite_node = self.field(fields, defaults, "suite", what)
+        if suite is None:
+            raise self.fail(node, f"{what}: needs a `suite:` (e.g. jammy, noble), here or in defaults")
+        if suite.split("-", 1)[0] not in ubuntu.CODENAMES:
+            close = difflib.get_close_matches(suite, sorted(ubuntu.CODENAMES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(suite_node, f"{what}: unknown Ubuntu suite {suite!r}{hint}")
+        arch, arch_node = self.field(fields, defaults, "arch", what)
+        arch = arch or "amd64"
+        if arch not in ubuntu.ARCHES:
+            raise self.fail(
+                arch_node or node, f"{what}: unknown architecture {arch!r}; one of {', '.join(ubuntu.ARCHES)}"
+            )
+        return BuildSpec(
+            id=build_id,
+            source="ubuntu",
+            package=f"linux-image-unsigned-{release}-dbgsym",
+            release=release,
+            flavor=parsed[1],
+            suite=suite,
+            arch=arch,
             version=self.optional(fields, "version", what),
             label=self.optional(fields, "label", what) or release,
             line=node.start_mark.line + 1,

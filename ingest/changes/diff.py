@@ -21,7 +21,7 @@ modules added/removed by name, and functions, structs/unions/enums,
 tracepoints and kfuncs in both builds whose module (by name, vmlinux for none) differs:
 "moved into module" / "moved into vmlinux" (a type lives in the modules its
 layouts are stored with); from one module to another only when A's module is
-known not to hold it on B (diff_surfaces.moved_changes). A build whose modules
+known not to hold it on B (changes.surfaces.moved_changes). A build whose modules
 were not read cannot see module items: they are not reported added or removed
 against it.
 
@@ -66,6 +66,7 @@ from ingest.changes.surfaces import (
     moved_changes,
     one_home,
 )
+from ingest.changes.typedefs import typedef_changes
 from ingest.errors import BadKind, UnknownBuild
 from ingest.queries import builds as builds_q
 from ingest.queries import changes as changes_q
@@ -76,9 +77,9 @@ from ingest.queries.functions import FunctionState, ParamRow, PrototypeRow
 from ingest.queries.types import EnumValue, FieldRow, TypeEntry
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
-DIFF_VERSION = 5
+DIFF_VERSION = 6
 
-ITEM_KINDS = ("function", "struct", "union", "enum", *SURFACE_ITEMS, "module")
+ITEM_KINDS = ("function", "struct", "union", "enum", "typedef", *SURFACE_ITEMS, "module")
 TYPE_ITEMS = ("struct", "union", "enum")
 
 #: Every change kind, in display order (schema.sql's change_kinds rows).
@@ -120,6 +121,7 @@ CHANGE_KINDS = (
     "value added",
     "value removed",
     "value changed",
+    "typedef target changed",
     "event class changed",
     "event struct changed",
     "event function changed",
@@ -720,7 +722,7 @@ def _filters(kinds: Iterable[str] | None) -> tuple[set[str], set[str] | None]:
         if k in ITEM_KINDS:
             items.add(k)
         elif k == "type":
-            items.update(TYPE_ITEMS)
+            items.update((*TYPE_ITEMS, "typedef"))
         elif k in CHANGE_KINDS:
             changes.add(k)
         else:
@@ -763,6 +765,8 @@ def diff_builds(
         out += pair.functions()
     if items & set(TYPE_ITEMS):
         out += pair.types_changes(items & set(TYPE_ITEMS))
+    if "typedef" in items:
+        out += [Change(*c) for c in typedef_changes(conn, a, b, pair.match)]
     fa, fb = pair.facts
     for kind in SURFACE_ITEMS:
         known = fa.has_config and fb.has_config if kind == "config" else fa.surfaces and fb.surfaces

@@ -108,6 +108,20 @@ def find_release(
     return BuildRef._make(row) if row else None
 
 
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version the database was made or last upgraded by."""
+    return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+
+def build_records(conn: sqlite3.Connection, columns: Sequence[str]) -> list[dict[str, object]]:
+    """Every build as {column: value} over those of `columns` the builds table has, in id order
+    (a publication's manifest lists them whatever the schema's age)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(builds)")}
+    chosen = [c for c in columns if c in have]
+    rows = conn.execute(f"SELECT {', '.join(chosen)} FROM builds ORDER BY id")
+    return [dict(zip(chosen, row)) for row in rows]
+
+
 class BuildFacts(NamedTuple):
     """What a build records, which decides what a diff compares and whether a
     check can give a verdict."""
@@ -124,6 +138,10 @@ class BuildFacts(NamedTuple):
     ftrace_recorded: bool  # symbols carry ftrace facts (False: a BTF blob with kallsyms)
     events_recorded: bool  # trace events were read (False: a BTF blob: raw tracepoints only)
     modules_read: bool  # the build's loadable modules were read (builds.n_modules set)
+    # Every module of the build was read (False: the running system's loaded ones only).
+    modules_complete: bool
+    blacklist_recorded: bool  # False: ftrace facts without the kprobe blacklist (build_sources)
+    syscalls_recorded: bool  # False: no syscall table was read (a BTF-only input; build_sources)
 
 
 def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts | None:
@@ -141,6 +159,7 @@ def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts | None:
         return None
     name, has_dwarf, has_btf, has_symtab, sha256, ingested_at, n_tracepoints, n_config, arch, *rest = row
     modules_read, ftrace, events = rest
+    sources = _sources(conn, build)
     return BuildFacts(
         id=build,
         name=name,
@@ -154,7 +173,18 @@ def build_facts(conn: sqlite3.Connection, build: int) -> BuildFacts | None:
         ftrace_recorded=bool(ftrace),
         events_recorded=bool(events),
         modules_read=bool(modules_read),
+        modules_complete=not (sources.get("modules") or "").startswith("loaded"),
+        blacklist_recorded=sources.get("kprobe_blacklist", "") is not None,
+        syscalls_recorded=sources.get("syscalls", "") is not None,
     )
+
+
+def _sources(conn: sqlite3.Connection, build: int) -> dict[str, str | None]:
+    """The build's fact sources (ingest.origins.facts); empty for a database or build without them."""
+    try:
+        return dict(conn.execute("SELECT fact, source FROM build_sources WHERE build_id = ?", (build,)))
+    except sqlite3.OperationalError:  # a database made before build_sources, opened read-only
+        return {}
 
 
 def config_values(conn: sqlite3.Connection, build: int, options: Sequence[str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ingest.catalog import groups
+from ingest import groups
 from ingest.queries._sql import NAME_ID
 
 # --------------------------------------------------------------------------- pairs
@@ -22,7 +22,7 @@ class GroupPair(NamedTuple):
 
 
 def group_pairs(conn: sqlite3.Connection) -> list[GroupPair]:
-    """Every pair the groups define (ingest.catalog.groups.pairs: consecutive members of a
+    """Every pair the groups define (ingest.groups.pairs: consecutive members of a
     series, the baseline against each other member of variants). Groups in display
     order; a pair defined twice, or a build compared with itself, is listed once or not at all."""
     out: list[GroupPair] = []

@@ -315,14 +315,26 @@ class NamedSymbol(NamedTuple):
     kprobe_blocked: str | None
 
 
-def symbols_from(conn: sqlite3.Connection, build: int, prefix: str) -> list[NamedSymbol]:
-    """The ELF symbols of `build` whose name starts with `prefix`."""
+def symbols_from(conn: sqlite3.Connection, build: int, prefix: str, glob: str = "*") -> list[NamedSymbol]:
+    """The ELF symbols of `build` whose name starts with `prefix` and matches
+    the SQLite GLOB pattern `glob` (filtered in SQLite, not row by row in Python)."""
     rows = conn.execute(
         "SELECT n.name, s.kprobe_blocked FROM symbols s JOIN names n ON n.id = s.name_id"
-        " WHERE s.build_id = ? AND n.name >= ? AND n.name < ?",
-        (build, prefix, prefix + "\U0010ffff"),
+        " WHERE s.build_id = ? AND n.name >= ? AND n.name < ? AND n.name GLOB ?",
+        (build, prefix, prefix + "\U0010ffff", glob),
     )
     return list(map(NamedSymbol._make, rows))
+
+
+def glob_count(conn: sqlite3.Connection, prefix: str, glob: str) -> int:
+    """How many ELF symbols of the build that has the most match the SQLite GLOB
+    `glob` (names starting with `prefix`): what a glob dependency makes check read."""
+    row = conn.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM symbols s JOIN names n ON n.id = s.name_id"
+        " WHERE n.name >= ? AND n.name < ? AND n.name GLOB ? GROUP BY s.build_id)",
+        (prefix, prefix + "\U0010ffff", glob),
+    ).fetchone()
+    return row[0] or 0
 
 
 # --------------------------------------------------------------------------- prototypes

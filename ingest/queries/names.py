@@ -4,7 +4,9 @@ many builds (the name_kinds view, which the search_names canned query reads too)
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -99,3 +101,32 @@ def name_kinds(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, NameK
         kinds = NameKinds(*r)
         out[kinds.name_id] = kinds._replace(type_kinds=tuple(r[3].split(",")) if r[3] else ())
     return out
+
+
+#: How many names each piece of a mistyped name may bring as candidates.
+_CANDIDATES_PER_PIECE = 300
+
+
+def close_names(
+    conn: sqlite3.Connection, text: str, table: str, limit: int, use_index: bool, cutoff: float = 0.6
+) -> list[str]:
+    """Names of `table` (functions, types, tracepoints, ...; not user input)
+    close to `text`, best first: the candidates share a piece of it (its
+    identifier parts of 3+ characters, and its first and last 4 characters;
+    through the trigram index when there is one), ranked by difflib's ratio."""
+    pieces = {p for p in re.split(r"[^A-Za-z0-9]+|_", text) if len(p) >= 3}
+    pieces |= {text[:4], text[-4:]} if len(text) >= 4 else {text}
+    known = f"EXISTS (SELECT 1 FROM {table} WHERE name_id = n.id)"
+    if use_index:
+        sql = (
+            "SELECT n.name FROM name_search s JOIN names n ON n.id = s.rowid"
+            f" WHERE name_search MATCH :match AND {known} LIMIT :limit"
+        )
+    else:
+        sql = f"SELECT n.name FROM names n WHERE instr(n.name, :piece) > 0 AND {known} LIMIT :limit"
+    candidates: set[str] = set()
+    for piece in sorted(p for p in pieces if len(p) >= 3):
+        args = {"match": '"' + piece.replace('"', '""') + '"', "piece": piece, "limit": _CANDIDATES_PER_PIECE}
+        candidates.update(name for (name,) in conn.execute(sql, args))
+    candidates.discard(text)
+    return difflib.get_close_matches(text, sorted(candidates), n=limit, cutoff=cutoff)

@@ -278,3 +278,12 @@ def config_value(conn: sqlite3.Connection, build: int, name: str) -> str | None:
         f"SELECT value FROM config_options WHERE build_id = ? AND name_id = {NAME_ID}", (build, name)
     ).fetchone()
     return row[0] if row else None
+
+
+def tracepoint_in_system(conn: sqlite3.Connection, system: str, event: str) -> bool:
+    """Whether some build has trace event `event` in trace system `system`."""
+    row = conn.execute(
+        "SELECT 1 FROM tracepoints t JOIN names n ON n.id = t.name_id WHERE n.name = ? AND t.system = ? LIMIT 1",
+        (event, system),
+    ).fetchone()
+    return row is not None

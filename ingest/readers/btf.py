@@ -256,6 +256,8 @@ class _Blob:
         # A split blob's offsets below `sbase` name the base's strings.
         self.sbase = base.strings_end if base is not None else 0
         self.strings: dict[int, str] = {0: ""}
+        # One Struct per count, written "<count><code>": its size does not grow with the
+        # count (code * count kept ~32 bytes per item: 2 250 counts of a crafted blob took 510 MB).
         self.vfmt: dict[tuple[int, str], struct.Struct] = {}
         self.head = struct.Struct(bo + F.TYPE_FMT).unpack_from
         self.u32 = struct.Struct(bo + "I").unpack_from
@@ -300,7 +302,7 @@ class _Blob:
         """`n` values of struct code `code` at `pos`."""
         s = self.vfmt.get((n, code))
         if s is None:
-            s = self.vfmt[(n, code)] = struct.Struct(self.bo + code * n)
+            s = self.vfmt[(n, code)] = struct.Struct(f"{self.bo}{n}{code}")
         return s.unpack_from(self.data, pos)
 
     def check(self, tid: int, end: int, what: str = "truncated") -> None:

@@ -7,7 +7,7 @@ DIEs themselves are decoded by generated per-abbreviation decoders
 DW_AT_sibling. Units are independent, so they are spread over processes.
 
 All DIE references are absolute .debug_info offsets, so results from
-different units and processes merge without translation (see assemble.py).
+different units and processes merge without translation (see ingest/vmlinux/units.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple
 
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
-from ingest.model import CType, Layout, Member, Prototype
+from ingest.model import CType, Layout, Member, Prototype, Typedef
 from ingest.readers import dwarf_lines
 from ingest.readers.dwarf_forms import (
     _BLOCK_ATTRS,
@@ -77,7 +77,7 @@ class Sub(NamedTuple):
     die: int  # .debug_info offset
     name: str | None  # None for copies that name their function through `origin`
     external: bool
-    decl_file: str | None  # as the line table spells it (assemble normalises it)
+    decl_file: str | None  # as the line table spells it (vmlinux.units normalises it)
     decl_line: int | None
     inline: int | None  # DW_AT_inline
     low_pc: int | None
@@ -125,6 +125,7 @@ class UnitFacts:
     edges: list[Edge] = field(default_factory=list)
     prototypes: dict[str, UnitPrototype] = field(default_factory=dict)
     layouts: list[Layout] = field(default_factory=list)
+    typedefs: list[Typedef] = field(default_factory=list)  # with layouts (no BTF)
 
 
 def units(dwarf: DWARFInfo, endian: str) -> list[Unit]:
@@ -334,7 +335,7 @@ class WalkConfig:
     want_layouts: bool  # no BTF: struct layouts come from DWARF
     # False: skip type DIEs whole (no DWARF prototypes either).
     want_types: bool = True
-    # A module's: names vmlinux gives a prototype (assemble chooses vmlinux's first).
+    # A module's: names vmlinux gives a prototype (the join chooses vmlinux's first).
     prototyped: frozenset[str] = frozenset()
 
 
@@ -664,6 +665,10 @@ def _finish(
             if key not in seen and (layout := builder.layout(t)) is not None:
                 seen.add(key)
                 facts.layouts.append(layout)
+        for typedef in builder.typedefs():
+            if ("typedef", *typedef.key()) not in seen:
+                seen.add(("typedef", *typedef.key()))
+                facts.typedefs.append(typedef)
     return facts
 
 

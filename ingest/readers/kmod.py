@@ -58,9 +58,17 @@ def decompress(raw: bytes, where: str = "module") -> bytes:
 
 
 def list_modules(root: str | os.PathLike[str]) -> list[str]:
-    """Relative paths of every module file under `root`, sorted."""
+    """Relative paths of every module file under `root`, sorted. Symlinked
+    directories are followed once each: a link back up the tree (a loop) is not
+    walked again, where os.walk went 40 levels deep and read each module 40 times."""
     out = []
-    for dirpath, _, files in os.walk(root, followlinks=True):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirs, files in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         for name in files:
             if name.endswith(SUFFIXES):
                 out.append(os.path.relpath(os.path.join(dirpath, name), root))

@@ -224,10 +224,15 @@ class ImageMemory:
         return out
 
 
-#: Sections the module loader finds by name, and the linker markers that bound
-#: the same tables in vmlinux (the surface readers look for those).
+#: Sections the module loader finds by name (find_sec: the first SHF_ALLOC
+#: section of that name), and the linker markers that bound the same tables in
+#: vmlinux (the surface readers look for those). A module's ftrace call sites
+#: are in one of the first two, whichever its build's FTRACE_CALLSITE_SECTION
+#: names (ingest.surfaces.attach.callsite_table); vmlinux's linker script puts
+#: both into the mcount_loc range.
 MODULE_TABLES = {
     "__mcount_loc": "mcount_loc",
+    "__patchable_function_entries": "patchable_function_entries",
     "_ftrace_events": "ftrace_events",
     "_kprobe_blacklist": "kprobe_blacklist",
 }
@@ -237,9 +242,11 @@ def _linked_symbols(obj: Relocatable) -> list[ElfSymbol]:
     """A module's named defined symbols at their layout addresses (imports are
     not in it), plus __start_X/__stop_X markers around its MODULE_TABLES."""
     markers = []
-    for laid in obj.sections:
+    found: set[str] = set()
+    for laid in sorted(obj.sections, key=lambda laid: laid.number):  # find_sec's order
         table = MODULE_TABLES.get(laid.name)
-        if table is not None:
+        if table is not None and table not in found:
+            found.add(table)
             for marker, address in (("__start_", laid.address), ("__stop_", laid.address + laid.size)):
                 markers.append(ElfSymbol(marker + table, address, 0, "notype", laid.name, "STB_LOCAL"))
     entries, values, _ = obj.symtab()

@@ -22,12 +22,25 @@ the NOKPROBE_SYMBOL list, whole-symbol areas the kernel blacklists at boot
 Init text (`_sinittext`..`_einittext`) has `__mcount_loc` records too, but
 ftrace drops them when the kernel frees that memory after boot
 (`ftrace_free_init_mem()`): such functions are not in
-`available_filter_functions`, and read here as notrace (ftrace 0).
+`available_filter_functions`, and read here as notrace (ftrace 0). A module's
+`.init*` text is freed the same way once its init has run (`ftrace_free_mem()`
+in `do_init_module()`).
+
+Modules: the loader reads a module's call sites from the one section that
+`FTRACE_CALLSITE_SECTION` names (include/linux/ftrace.h):
+`__patchable_function_entries` when the build has
+`CONFIG_FTRACE_MCOUNT_USE_PATCHABLE_FUNCTION_ENTRY` (Debian's arm64, riscv64
+since 6.6 and parisc kernels), else `__mcount_loc`. A module may carry both
+(x86's `CONFIG_CALL_PADDING` compiles with `-fpatchable-function-entry` too):
+only the one the loader reads counts. Which one is decided from the image:
+its config when that says (the option exists since 5.10), else each module's
+own sections (`__mcount_loc` when it has one).
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 
 from ingest.model import AttachFacts
 from ingest.readers.vaddr import ElfSymbol, ImageMemory
@@ -69,6 +82,35 @@ _ARCH_AREAS: dict[str, tuple[tuple[str, str, str], ...]] = {
 
 _INIT_TEXT = ("_sinittext", "_einittext", "init text")
 
+#: The call-site tables, as the linker markers around them are named (readers.vaddr.MODULE_TABLES).
+MCOUNT_LOC = "mcount_loc"
+PATCHABLE_ENTRIES = "patchable_function_entries"
+#: The config options (5.10+, kernel/trace/Kconfig) that choose `__mcount_loc` for the loader.
+_MCOUNT_OPTIONS = (
+    "CONFIG_FTRACE_MCOUNT_USE_CC",
+    "CONFIG_FTRACE_MCOUNT_USE_OBJTOOL",
+    "CONFIG_FTRACE_MCOUNT_USE_RECORDMCOUNT",
+)
+
+
+def callsite_table(config: Mapping[str, str]) -> str | None:
+    """The table a build's module loader reads ftrace call sites from
+    (FTRACE_CALLSITE_SECTION), by its kernel config; None when the config does
+    not say (no config, or a kernel before 5.10)."""
+    if config.get("CONFIG_FTRACE_MCOUNT_USE_PATCHABLE_FUNCTION_ENTRY") == "y":
+        return PATCHABLE_ENTRIES
+    if any(config.get(option) == "y" for option in _MCOUNT_OPTIONS):
+        return MCOUNT_LOC
+    return None
+
+
+def module_callsite_table(mem: ImageMemory, decided: str | None) -> str:
+    """The table of one module the loader reads: `decided` by the build's config,
+    else `__mcount_loc` when the module has one, else its patchable entries."""
+    if decided is not None:
+        return decided
+    return MCOUNT_LOC if mem.range(f"__start_{MCOUNT_LOC}", f"__stop_{MCOUNT_LOC}") else PATCHABLE_ENTRIES
+
 
 class FunctionIndex:
     """The function symbols read_attach reports on, sorted by address."""
@@ -102,13 +144,14 @@ class FunctionIndex:
         return set(self.starts[lo:hi])
 
 
-def read_attach(mem: ImageMemory) -> dict[str, AttachFacts]:
-    """Symbol name -> AttachFacts for every STT_FUNC symbol except `__pfx_*`.
-    A name several local symbols share is attachable if any of them is:
-    ftrace if any has a record, kprobe_blocked only when all are refused
-    (the reason of the lowest-addressed one)."""
+def read_attach(mem: ImageMemory, callsites: str = MCOUNT_LOC) -> dict[str, AttachFacts]:
+    """Symbol name -> AttachFacts for every STT_FUNC symbol except `__pfx_*`,
+    the ftrace records read from the `callsites` table (vmlinux: mcount_loc,
+    which holds both kinds). A name several local symbols share is attachable
+    if any of them is: ftrace if any has a record, kprobe_blocked only when all
+    are refused (the reason of the lowest-addressed one)."""
     funcs = FunctionIndex(mem)
-    traced = ftrace_entries(mem, funcs) - init_functions(mem, funcs)
+    traced = ftrace_entries(mem, funcs, callsites) - init_functions(mem, funcs)
     blocked = kprobe_blocked(mem, funcs)
     out: dict[str, AttachFacts] = {}
     for s in funcs.syms:
@@ -122,24 +165,28 @@ def read_attach(mem: ImageMemory) -> dict[str, AttachFacts]:
 
 
 def init_functions(mem: ImageMemory, funcs: FunctionIndex | None = None) -> set[int]:
-    """Start addresses of the functions in init text (freed after boot)."""
+    """Start addresses of the functions in init text (freed after boot; a
+    module's `.init*` sections, freed once it is loaded)."""
+    funcs = funcs or FunctionIndex(mem)
+    if mem.image.linked is not None:
+        return {s.address for s in funcs.syms if (s.section or "").startswith(".init")}
     span = mem.range(*_INIT_TEXT[:2])
-    return (funcs or FunctionIndex(mem)).starting_in(*span) if span else set()
+    return funcs.starting_in(*span) if span else set()
 
 
-def mcount_records(mem: ImageMemory) -> list[int]:
-    """The raw `__mcount_loc` addresses (zeroed entries dropped)."""
-    span = mem.range("__start_mcount_loc", "__stop_mcount_loc")
+def mcount_records(mem: ImageMemory, table: str = MCOUNT_LOC) -> list[int]:
+    """The raw addresses of a call-site table (zeroed entries dropped)."""
+    span = mem.range(f"__start_{table}", f"__stop_{table}")
     if span is None:
         return []
     return [a for a in mem.pointers(*span) if a]
 
 
-def ftrace_entries(mem: ImageMemory, funcs: FunctionIndex | None = None) -> set[int]:
-    """Start addresses of the functions that have an ftrace record."""
+def ftrace_entries(mem: ImageMemory, funcs: FunctionIndex | None = None, table: str = MCOUNT_LOC) -> set[int]:
+    """Start addresses of the functions that have an ftrace record in `table`."""
     funcs = funcs or FunctionIndex(mem)
     out = set()
-    for rec in mcount_records(mem):
+    for rec in mcount_records(mem, table):
         start = funcs.owner(rec)
         if start is not None:
             out.add(start)
@@ -159,6 +206,9 @@ def kprobe_blocked(mem: ImageMemory, funcs: FunctionIndex | None = None) -> dict
         if span is not None:
             for start in funcs.starting_in(*span):
                 out.setdefault(start, reason)
+    if mem.image.linked is not None:  # a module: its init text, freed once loaded
+        for start in init_functions(mem, funcs):
+            out.setdefault(start, _INIT_TEXT[2])
     return out
 
 

@@ -13,7 +13,7 @@ flags) and uses set8 for other lists too (fmodret sets); when any set in the
 image carries the bit, only those are kfunc sets. Before that (6.0-6.7) every
 set8 is a kfunc set (checked on Debian 6.1: six sets, all kfunc id lists).
 
-A module (ingest.modules.reader) is read the same way, over its relocated image and
+A module (ingest.modules.module) is read the same way, over its relocated image and
 its split BTF: resolve_btfids ran over it with vmlinux as base, so a pair's id
 names a FUNC of the module's BTF or of vmlinux's (BtfInfo.func_ids resolves
 both). The rule above holds per module: every set8 of Debian's 6.12 modules
@@ -43,18 +43,6 @@ def read_kfuncs(mem: ImageMemory | None, btf: BtfInfo | None) -> list[Kfunc]:
         out.append(
             Kfunc(name=name, source="decl_tag" if name in tagged else "btf_id_set8", sets=sets, flags=flags)
         )
-    return out
-
-
-def with_modules(vmlinux: list[Kfunc], modules: list[Kfunc]) -> list[Kfunc]:
-    """vmlinux's kfuncs, then each module's (in path order) that no earlier one
-    names: one kfunc per name, as for functions (docs/concepts.md#modules)."""
-    seen = {k.name for k in vmlinux}
-    out = list(vmlinux)
-    for kfunc in modules:
-        if kfunc.name not in seen:
-            seen.add(kfunc.name)
-            out.append(kfunc)
     return out
 
 

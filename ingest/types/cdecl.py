@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from itertools import count
 from typing import NamedTuple
 
-from ingest.model import CType, Field, Layout, Member, Prototype, TypeGraph
+from ingest.model import CType, Field, Layout, Member, Prototype, Typedef, TypeGraph
 
 _QUALIFIER_WORDS = {"const": "const", "volatile": "volatile", "restrict": "restrict", "atomic": "_Atomic"}
 _QUALIFIER_ORDER = ("const", "volatile", "restrict", "atomic")
@@ -335,6 +335,25 @@ class LayoutBuilder:
             if t.name and t.kind in ("struct", "union", "enum") and id(t) not in seen:
                 seen.add(id(t))
                 yield t
+
+    def typedefs(self) -> list[Typedef]:
+        """Every named typedef of the graph (its own nodes, for a split graph),
+        with the layout of the struct, union or enum it resolves to."""
+        out: list[Typedef] = []
+        seen: set[int] = set()
+        for t in self.graph.values():
+            if t.kind != "typedef" or not t.name or id(t) in seen:
+                continue
+            seen.add(id(t))
+            try:
+                target, _, canon = self.texts.of(t.ref)
+                kind, held = self.member_type(t.ref)
+                size = self.sizer.size(t.ref)
+            except (KeyError, ValueError):
+                continue  # a target this graph does not describe (a DWARF unit's partial view)
+            layout = self.held_layout(t.ref, held) if held is not None else None
+            out.append(Typedef(name=t.name, target=target, canon=canon, kind=kind, size=size, layout=layout))
+        return out
 
     def built(self) -> list[Layout]:
         """Every layout built so far, anonymous and held ones included."""

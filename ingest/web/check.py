@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from ingest.bpf import check, sections
@@ -15,9 +16,12 @@ from ingest.bpf.report import REASONS, ObjectDeps
 from ingest.bpf.spec import merge_key
 from ingest.errors import BadBpfObject, BadDependency
 from ingest.queries import builds as builds_q
+from ingest.queries import functions as functions_q
 from ingest.web.context import Page, segment
 
 MAX_CHECK_DEPS = 500
+#: Symbols a glob dependency (kprobe.multi:tcp_*) may match in a build; `*a*` matches ~60 % of them.
+MAX_GLOB_MATCHES = 10_000
 
 
 #: Dependency kinds with a page of their own: kind -> URL segment.
@@ -25,6 +29,7 @@ DEPENDENCY_PAGES = {
     "function": "function",
     "struct": "struct",
     "enum": "struct",
+    "type": "type",
     "struct_ops": "struct",
     "field": "struct",
     "tracepoint": "tracepoint",
@@ -45,31 +50,25 @@ def dependency_url(dep: Dependency) -> str | None:
     return f"/{seg}/{segment(name)}"
 
 
-def check_form(
-    text: str | None, group: str | None, files: list[tuple[str, bytes]]
-) -> tuple[Page, list[Dependency]]:
-    """The page before the report: the dependencies of the lines and the uploaded
-    objects [(filename, bytes)], merged, with errors and warnings about the input."""
-    errors: list[str] = []
-    warnings: list[str] = []
-    out: Page = {
-        "deps_text": text,
-        "group": group,
-        "errors": errors,
-        "warnings": warnings,
-        "report": None,
-        "objects": [name for name, _ in files],
-        "link": None,
-    }
-    found: list[Dependency] = []
+class ParsedObject(NamedTuple):
+    """One uploaded BPF object, read: its dependencies and warnings, or why it is unusable."""
+
+    name: str
+    dependencies: tuple[Dependency, ...]
+    warnings: tuple[str, ...]
+    error: str | None
+
+
+def parse_objects(files: Sequence[tuple[str, bytes]]) -> list[ParsedObject]:
+    """Read uploaded objects [(filename, bytes)]; an unusable one carries its error."""
+    out = []
     for filename, data in files:
         try:
             obj = bpf_objects.parse_bpf_object(data, filename)
         except BadBpfObject as exc:
-            errors.append(str(exc))
+            out.append(ParsedObject(filename, (), (), str(exc)))
             continue
-        found += obj.dependencies
-        warnings += [
+        warnings = [
             f"{filename}: unknown program section {sec!r} (not checked)" for sec in obj.unknown_sections
         ]
         user = [p.name for p in obj.programs if p.attach in sections.USER_ATTACHES]
@@ -78,6 +77,27 @@ def check_form(
                 f"{filename}: user-space programs ({', '.join(user)}: uprobe/usdt) depend on user binaries,"
                 " not on the kernel: not checked"
             )
+        out.append(ParsedObject(filename, tuple(obj.dependencies), tuple(warnings), None))
+    return out
+
+
+def check_form(
+    text: str | None, group: str | None, objects: Sequence[ParsedObject]
+) -> tuple[Page, list[Dependency]]:
+    """The page before the report: the dependencies of the lines and of the uploaded
+    objects (parse_objects), merged, with errors and warnings about the input."""
+    errors = [obj.error for obj in objects if obj.error]
+    warnings = [w for obj in objects for w in obj.warnings]
+    out: Page = {
+        "deps_text": text,
+        "group": group,
+        "errors": errors,
+        "warnings": warnings,
+        "report": None,
+        "objects": [obj.name for obj in objects],
+        "link": None,
+    }
+    found = [d for obj in objects for d in obj.dependencies]
     for line in (text or "").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
@@ -152,6 +172,16 @@ def check_report(
         "notes": [{"n": n, "text": t} for t, n in notes.items()],
         "counts": counts,
         "summary": _summary(report),
+        "instead": [
+            {
+                "spec": check.spec(dep),
+                "label": col.label,
+                "suggestions": [x.as_dict() for x in cell.suggestions],
+            }
+            for dep, cells in zip(report.dependencies, report.cells)
+            for col, cell in zip(report.columns, cells)
+            if cell.suggestions
+        ],
         "reasons": REASONS,
         "groups": builds_q.group_names(conn),
     }
@@ -168,3 +198,16 @@ def _summary(report: check.Report) -> Page:
         "affected": [data["affected"][c.build] for c in report.columns],
         "causes": data["causes"],
     }
+
+
+def too_broad(
+    conn: sqlite3.Connection, deps: Sequence[Dependency], limit: int = MAX_GLOB_MATCHES
+) -> str | None:
+    """Why a check is refused before it runs (a glob matching more than `limit`
+    functions in a build, counted in SQLite), None when it is not."""
+    for dep in deps:
+        if dep.kind == "function" and dep.detail == "glob":
+            n = functions_q.glob_count(conn, check.glob_prefix(dep.name), check.sql_glob(dep.name))
+            if n > limit:
+                return f"{check.spec(dep)}: glob matches {n} functions; at most {limit}"
+    return None

@@ -29,7 +29,7 @@ class Member:
 
 @dataclass(frozen=True)
 class Group:
-    """Builds compared with each other (ingest.catalog.groups): a series or variants."""
+    """Builds compared with each other (ingest.groups): a series or variants."""
 
     id: int | None  # None: the builds no group names
     name: str

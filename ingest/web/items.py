@@ -9,14 +9,16 @@ from collections.abc import Hashable
 from typing import NamedTuple
 
 from ingest.bpf import check
-from ingest.catalog.groups import pairs
+from ingest.groups import pairs
 from ingest.join import classify
 from ingest.model import Layout
 from ingest.queries import changes as changes_q
 from ingest.queries import database as database_q
 from ingest.queries import functions as functions_q
 from ingest.queries import names as names_q
+from ingest.queries import places
 from ingest.queries import surfaces as surfaces_q
+from ingest.queries import typedefs as typedef_reads
 from ingest.queries import types as types_q
 from ingest.queries.builds import BuildRow
 from ingest.queries.functions import FunctionRow
@@ -25,7 +27,7 @@ from ingest.queries.types import TypeRow
 from ingest.types.cdecl import layout_text
 from ingest.web.context import MASK64, Context, Links, Page, hex_address, segment
 from ingest.web.style import LEGEND, SURFACE_CLASSES, SURFACE_LEGEND, SURFACE_LETTERS
-from ingest.web.timeline import Verdict, timeline
+from ingest.web.timeline import Deltas, Verdict, timeline
 
 MAX_INSTANCES = 20  # instances listed per build (the rest: JSON link)
 MAX_CALLERS = 100  # callers listed per instance and kind
@@ -102,6 +104,14 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
     out["is_kfunc"] = bool(kfuncs)
     instances, hidden = _instances(conn, nid)
     symbols, more_symbols = _symbols(conn, nid)
+    # the modules holding a copy, only read when it lives in modules somewhere (its status line names them)
+    copies = places.module_copies(conn, nid) if any(f.module for f in funcs.values()) else {}
+
+    def modules_of(f: FunctionRow | None, build: BuildRow) -> list[str]:
+        """The modules it lives in on `build` (none when vmlinux has it), by name."""
+        if f is None or f.module is None:
+            return []
+        return sorted({c.module for c in copies.get(build.id, ())} | {f.module})
 
     def state(build: BuildRow) -> Hashable:
         f = funcs.get(build.id)
@@ -127,13 +137,14 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
                 more_symbols=more_symbols.get(build.id, 0),
                 callers_links=links.data("function_callers", name=name, build=build.name),
                 kfunc=kfuncs.get(build.id),
+                modules=[c._asdict() for c in copies.get(build.id, ())] if f.module else [],
             )
         letters, cls = function_cell(f, build)
-        status = function_status_line(f, build) + in_module(f.module if f else None)
+        status = function_status_line(f, build) + in_modules(modules_of(f, build))
         return Verdict(status=status, letters=letters, cls=cls, fields=fields)
 
-    out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
-    out["differences"] = item_differences(conn, ctx, ("function",), nid)
+    out["differences"] = differences = item_differences(conn, ctx, ("function",), nid)
+    out["groups"], out["strip"] = timeline(ctx.groups, state, describe, stored_deltas(differences))
     return out
 
 
@@ -170,6 +181,19 @@ def _module_of(facts: dict[str, surfaces_q.Value]) -> str | None:
 def in_module(module: str | None) -> str:
     """What a status line adds when the item lives in a loadable module."""
     return f" · in module {module}" if module else ""
+
+
+MAX_MODULES_NAMED = 6  # modules a status line names (the rest counted)
+
+
+def in_modules(modules: list[str]) -> str:
+    """What a status line adds when the item lives in one or several modules:
+    " · in modules kvm, kvm_intel"."""
+    if len(modules) <= 1:
+        return in_module(modules[0] if modules else None)
+    named = ", ".join(modules[:MAX_MODULES_NAMED])
+    more = len(modules) - MAX_MODULES_NAMED
+    return f" · in modules {named}" + (f" and {more} more" if more > 0 else "")
 
 
 def function_status_line(f: FunctionRow | functions_q.FunctionPresence | None, build: BuildRow) -> str:
@@ -254,6 +278,7 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
     for t in types_q.types(conn, nid):
         per_build[t.build_id].append(t)
     out["is_function"] = functions_q.has_function(conn, nid)
+    out["is_typedef"] = "typedefs" in ctx.tables and bool(typedef_reads.across_builds(conn, name))
     if not per_build:
         return out
     out["found"] = True
@@ -281,14 +306,14 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
         else:
             status, letters, cls = "✅", "", "ok"
         modules = sorted({t.module for t in per_build.get(build.id, ()) if t.module})
-        status += in_module(", ".join(modules))
+        status += in_modules(modules)
         return Verdict(
             status=status, letters=letters, cls=cls, fields={"present": bool(defs), "definitions": defs}
         )
 
-    out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
+    out["differences"] = differences = item_differences(conn, ctx, ("struct", "union", "enum"), nid)
+    out["groups"], out["strip"] = timeline(ctx.groups, state, describe, stored_deltas(differences))
     out["kind"] = "/".join(sorted({t.kind for rows in per_build.values() for t in rows}))
-    out["differences"] = item_differences(conn, ctx, ("struct", "union", "enum"), nid)
     return out
 
 
@@ -380,8 +405,8 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
             status=status, letters=SURFACE_LETTERS.get(worst, ""), cls=SURFACE_CLASSES[worst], fields=fields
         )
 
-    out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
-    out["differences"] = item_differences(conn, ctx, (surface.item,), nid)
+    out["differences"] = differences = item_differences(conn, ctx, (surface.item,), nid)
+    out["groups"], out["strip"] = timeline(ctx.groups, state, describe, stored_deltas(differences))
     return out
 
 
@@ -430,6 +455,7 @@ def item_differences(
                 pid, a, b = pair_ids[(b.build.id, a.build.id)], b, a
             entries.append(
                 {
+                    "pair": (base.build.id, member.build.id),  # as the timeline compares them
                     "a": a.label,
                     "b": b.label,
                     "computed": pid is not None,
@@ -439,3 +465,16 @@ def item_differences(
             )
         groups.append({"name": group.name, "pairs": entries})
     return groups
+
+
+def stored_deltas(differences: list[dict[str, object]] | None) -> Deltas:
+    """The Δ marks of an item page, from its Differences section (item_differences),
+    so that the two cannot disagree: (base, member) -> whether the stored diff of
+    that pair has changes of the item; pairs whose diffs were not computed are
+    left to the timeline's own comparison."""
+    marks: dict[tuple[int, int], bool] = {}
+    for group in differences or ():
+        for entry in group["pairs"]:  # type: ignore[attr-defined]
+            if entry["computed"]:
+                marks[entry["pair"]] = bool(entry["changes"])
+    return marks

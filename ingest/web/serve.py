@@ -11,6 +11,7 @@ plugins (ingest.resources), so an installed wheel serves without a checkout.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -19,20 +20,49 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
+
+import yaml
 
 from ingest import db, resources
 from ingest.errors import NoDatabase
 
-#: Datasette settings of a served database; options given to `kernsurf serve` come after and win.
+#: Datasette settings of a served database (besides Profile's); options given to
+#: `kernsurf serve` come after and win.
 SETTINGS = (
-    ("sql_time_limit_ms", "3000"),
     ("max_returned_rows", "5000"),
     ("default_cache_ttl", "86400"),
-    ("allow_download", "on"),
     ("allow_csv_stream", "on"),
-    ("num_sql_threads", "3"),
     ("suggest_facets", "off"),
 )
+
+
+class Profile(NamedTuple):
+    """How `kernsurf serve` serves (docs/serving.md#limits says what each protects)."""
+
+    public: bool = False  # /-/ information endpoints off, security headers on
+    download: bool = True  # the .db downloadable from /kernels
+    sql_time_limit_ms: int = 3000  # any one SQL query, pages and /check included
+    sql_threads: int = 3  # Datasette's SQL threads; /check and ad-hoc SQL get one lane each
+
+    def settings(self) -> list[tuple[str, str]]:
+        return [
+            ("sql_time_limit_ms", str(self.sql_time_limit_ms)),
+            ("num_sql_threads", str(self.sql_threads)),
+            ("allow_download", "on" if self.download else "off"),
+        ]
+
+    def metadata(self) -> dict:
+        """The packaged metadata with this profile in plugins.kernsurf.serving."""
+        data = yaml.safe_load(resources.metadata_path().read_text())
+        kernsurf = data.setdefault("plugins", {}).setdefault("kernsurf", {})
+        kernsurf["serving"] = {"public": self.public}
+        return data
+
+
+DEFAULT_PROFILE = Profile()
+
+
 #: The database name metadata.yml describes.
 DATABASE_NAME = "kernels"
 
@@ -53,7 +83,7 @@ def search_index(db_path: Path) -> int:
     try:
         conn = db.connect(existing(db_path))
     except sqlite3.Error as exc:
-        raise NoDatabase(f"{db_path}: not a kernsurf database ({exc})") from None
+        raise db.database_error(db_path, exc) from None
     try:
         return db.build_search_index(conn)
     finally:
@@ -100,14 +130,28 @@ def prepare(db_path: Path, served: Path, report: Callable[[str], None] = _report
     """The search index, then the inspect file, when the inspect file is stale."""
     if not stale(db_path):
         return
-    inspect = inspect_path(db_path)
-    report(f"preparing {db_path}: search index, then {inspect}")
+    report(f"preparing {db_path}: search index, then {inspect_path(db_path)}")
     report(f"search index: {search_index(db_path)} names")
+    write_inspect(served, inspect_path(db_path))
+
+
+def write_inspect(served: Path, inspect: Path) -> None:
+    """`datasette inspect` of a database named DATABASE_NAME.db (served_as) into `inspect`:
+    the table counts Datasette serving it immutable reads instead of counting. Only reads it."""
     _datasette(["inspect", str(served), "--inspect-file", str(inspect)])
 
 
-def datasette_args(served: Path, inspect: Path, host: str, port: int, extra: Sequence[str] = ()) -> list[str]:
-    """The `datasette serve` arguments for a served database."""
+def datasette_args(
+    served: Path,
+    inspect: Path,
+    host: str,
+    port: int,
+    extra: Sequence[str] = (),
+    profile: Profile = DEFAULT_PROFILE,
+    metadata: Path | None = None,
+) -> list[str]:
+    """The `datasette serve` arguments for a served database (`metadata`: a file
+    with the profile written in, else the packaged metadata)."""
     args = [
         "serve",
         "-i",
@@ -115,7 +159,7 @@ def datasette_args(served: Path, inspect: Path, host: str, port: int, extra: Seq
         "--inspect-file",
         str(inspect),
         "--metadata",
-        str(resources.metadata_path()),
+        str(metadata or resources.metadata_path()),
         "--template-dir",
         str(resources.templates_dir()),
         "--plugins-dir",
@@ -125,7 +169,7 @@ def datasette_args(served: Path, inspect: Path, host: str, port: int, extra: Seq
         "--port",
         str(port),
     ]
-    for name, value in SETTINGS:
+    for name, value in (*profile.settings(), *SETTINGS):
         args += ["--setting", name, value]
     return args + list(extra)
 
@@ -137,16 +181,20 @@ def serve(
     extra: Sequence[str] = (),
     prepare_only: bool = False,
     report: Callable[[str], None] = _report,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> None:
     """Prepare the database if needed, then serve it until interrupted
     (unless `prepare_only`). `extra`: more `datasette serve` options."""
     existing(db_path)
-    # uvicorn re-raises the SIGTERM it stopped on: exit through Python so the symlink directory goes too.
+    # uvicorn re-raises the SIGTERM it stopped on: exit through Python so the temporary directories go too.
     signal.signal(signal.SIGTERM, _exit)
-    with served_as(db_path) as served:
+    with served_as(db_path) as served, tempfile.TemporaryDirectory(prefix="kernsurf-metadata-") as tmp:
         prepare(db_path, served, report)
         if not prepare_only:
-            _serve_process(datasette_args(served, inspect_path(db_path), host, port, extra))
+            metadata = Path(tmp) / "metadata.json"
+            metadata.write_text(json.dumps(profile.metadata()))
+            args = datasette_args(served, inspect_path(db_path), host, port, extra, profile, metadata)
+            _serve_process(args)
 
 
 def _serve_process(args: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 from urllib.parse import urlencode
 
@@ -14,8 +14,9 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import sqlite_timelimit
 
+from ingest.errors import CheckRefused
 from ingest.queries.changes import ChangeFilter
-from ingest.web import check, diff, items, modules, overview
+from ingest.web import check, diff, guard, items, modules, notfound, overview, typedefs, uploads
 from ingest.web.cache import LRU
 from ingest.web.context import Context, Links, Page, decode, load_context
 from ingest.web.style import COLOURS, LEGEND
@@ -40,6 +41,8 @@ class Pages:
         #: metadata.yml plugins.kernsurf.database, else Datasette's first database
         self.database: str | None = (datasette.plugin_config("kernsurf") or {}).get("database")
         self.links = Links(lambda query, fmt: self.datasette.urls.query(self.db_name, query, format=fmt))
+        self.serving = guard.serving(datasette)
+        self._lanes: guard.Lanes | None = None
 
     @property
     def db(self) -> Database:
@@ -100,28 +103,61 @@ class Pages:
     async def function(self, name: str) -> Page:
         name = decode(name)
         return await self._run(
-            ("function", name), lambda conn: items.function_page(conn, self.context(conn), self.links, name)
+            ("function", name),
+            lambda conn: notfound.suggest(
+                conn,
+                self.context(conn),
+                items.function_page(conn, self.context(conn), self.links, name),
+                "functions",
+            ),
         )
 
     async def struct(self, name: str) -> Page:
         name = decode(name)
         return await self._run(
-            ("struct", name), lambda conn: items.struct_page(conn, self.context(conn), self.links, name)
+            ("struct", name),
+            lambda conn: notfound.suggest(
+                conn,
+                self.context(conn),
+                items.struct_page(conn, self.context(conn), self.links, name),
+                "types",
+            ),
+        )
+
+    async def typedef(self, name: str) -> Page:
+        name = decode(name)
+        return await self._run(
+            ("typedef", name), lambda conn: typedefs.typedef_page(conn, self.context(conn), name)
         )
 
     async def module(self, name: str) -> Page:
         name = decode(name)
         return await self._run(
-            ("module", name), lambda conn: modules.module_page(conn, self.context(conn), self.links, name)
+            ("module", name),
+            lambda conn: notfound.suggest(
+                conn,
+                self.context(conn),
+                modules.module_page(conn, self.context(conn), self.links, name),
+                "modules",
+            ),
         )
 
     async def surface(self, kind: str, name: str) -> Page:
         name = decode(name)
         if kind not in items.SURFACES:
             return {"kind": kind, "name": name, "found": False, "known_kind": False}
-        return await self._run(
-            (kind, name), lambda conn: items.surface_page(conn, self.context(conn), self.links, kind, name)
-        )
+        return await self._run((kind, name), lambda conn: self._surface(conn, kind, name))
+
+    def _surface(self, conn: sqlite3.Connection, kind: str, name: str) -> Page:
+        """A surface page; for a tracepoint named the way perf or libbpf write it,
+        a redirect to its page; for an unknown name, close names."""
+        ctx = self.context(conn)
+        page = items.surface_page(conn, ctx, self.links, kind, name)
+        if not page["found"] and kind == "tracepoint" and items.SURFACES[kind].table in ctx.tables:
+            page["redirect"] = notfound.tracepoint_redirect(conn, name)
+        if page.get("redirect"):
+            return page
+        return notfound.suggest(conn, ctx, page, items.SURFACES[kind].table)
 
     async def diff(self, build_a: str, build_b: str, request: object | None) -> Page:
         args = getattr(request, "args", {})
@@ -130,10 +166,15 @@ class Pages:
         )
         page = diff.page_number(args.get("page"))
         a, b = decode(build_a), decode(build_b)
-        return await self._run(
-            ("diff", a, b, *only, page),
-            lambda conn: diff.diff_page(conn, self.context(conn), self.links, a, b, only, page),
-        )
+        return await self._run(("diff", a, b, *only, page), lambda conn: self._diff(conn, a, b, only, page))
+
+    def _diff(self, conn: sqlite3.Connection, a: str, b: str, only: ChangeFilter, number: int) -> Page:
+        """The diff page of two builds; for builds named by their group labels, a redirect."""
+        ctx = self.context(conn)
+        out = diff.diff_page(conn, ctx, self.links, a, b, only, number)
+        if not out["known"]:
+            out["redirect"] = notfound.diff_redirect(ctx, a, b)
+        return out
 
     async def search(self, text: str | None, limit: int = overview.SEARCH_LIMIT) -> Page:
         text = (text or "").strip()
@@ -157,19 +198,46 @@ class Pages:
             ("matrix", tuple(names)), lambda conn: overview.matrix_page(conn, self.context(conn), names)
         )
 
-    async def check(self, text: str | None, group: str | None, files: list[tuple[str, bytes]]) -> Page:
-        """`kernsurf check` of dependency lines and uploaded BPF objects [(filename, bytes)]."""
-        out, deps = check.check_form(text, group, files)
+    @property
+    def lanes(self) -> guard.Lanes:
+        """The lanes of heavy requests (made in the event loop, on first use)."""
+        if self._lanes is None:
+            self._lanes = guard.Lanes(self.serving)
+        return self._lanes
+
+    async def upload(self, receive: uploads.Receive, content_type: str) -> uploads.ParsedUpload:
+        """A /check POST body, received and read in a child process within the budget.
+        Raises CheckRefused."""
+        async with self.lanes.uploads:
+            return await uploads.parse_upload(receive, content_type, self.serving.budget)
+
+    async def check(self, text: str | None, group: str | None, objects: Sequence[check.ParsedObject]) -> Page:
+        """`kernsurf check` of dependency lines and uploaded BPF objects (check.parse_objects),
+        one at a time (Lanes.checks). Raises CheckRefused when a glob is too broad or
+        the check outlasts sql_time_limit_ms."""
+        out, deps = check.check_form(text, group, objects)
         if not deps:
             return out
+
+        def report(conn: sqlite3.Connection) -> Page:
+            refused = check.too_broad(conn, deps, self.serving.max_glob_matches)
+            if refused:
+                raise CheckRefused(refused, 422)
+            return check.check_report(conn, deps, group)
+
         try:
-            out.update(
-                await self._run(
-                    ("check", tuple(deps), group), lambda conn: check.check_report(conn, deps, group)
-                )
-            )
+            async with self.lanes.checks:
+                out.update(await self._run(("check", tuple(deps), group), report))
         except LookupError as exc:
             errors = out["errors"]
             assert isinstance(errors, list)
             errors.append(str(exc.args[0]))
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            limit = self.datasette.setting("sql_time_limit_ms")
+            raise CheckRefused(
+                f"check took more than {limit} ms (sql_time_limit_ms): check fewer or narrower dependencies",
+                503,
+            ) from None
         return out

@@ -1,6 +1,6 @@
 """The groups x builds loop of the item pages, written once: one status line
 per group member, one strip cell per member, and a Δ where the item differs
-from the member it is compared with (ingest.catalog.groups: the previous build of a
+from the member it is compared with (ingest.groups: the previous build of a
 series, the baseline of variants)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import NamedTuple
 
-from ingest.catalog.groups import comparisons
+from ingest.groups import comparisons
 from ingest.queries.builds import BuildRow
 from ingest.web.context import Group, Member
 
@@ -41,6 +41,11 @@ class Verdict(NamedTuple):
     fields: dict[str, object]  # the page's own fields of the status line
 
 
+#: (compared build id, build id) -> whether the item changed there, from the stored
+#: diffs of that pair (ingest.web.items.stored_deltas); a pair not in it is compared by state.
+Deltas = dict[tuple[int, int], bool]
+
+
 class Timeline(NamedTuple):
     groups: list[dict[str, object]]  # {"name", "kind", "rows"}
     strip: list[dict[str, object]]  # one cell per column
@@ -50,9 +55,11 @@ def timeline(
     groups: list[Group],
     state: Callable[[BuildRow], Hashable],
     describe: Callable[[BuildRow], Verdict],
+    deltas: Deltas | None = None,
 ) -> Timeline:
-    """Status lines per group and the strip: `state` is what a Δ compares,
-    `describe` the page's verdict on the item in one build."""
+    """Status lines per group and the strip: a Δ where `deltas` (the stored
+    diffs) say the item changed, else, for pairs not stored, where `state`
+    differs; `describe` is the page's verdict on the item in one build."""
     states: dict[int, Hashable] = {}
 
     def state_of(build: BuildRow) -> Hashable:
@@ -68,7 +75,10 @@ def timeline(
             rows = []
             out.append({"name": col.group.name, "kind": col.group.kind, "rows": rows})
         build, label = col.member.build, col.member.label
-        changed = col.base is not None and state_of(build) != state_of(col.base.build)
+        changed = False
+        if col.base is not None:
+            stored = (deltas or {}).get((col.base.build.id, build.id))
+            changed = stored if stored is not None else state_of(build) != state_of(col.base.build)
         verdict = describe(build)
         letters = verdict.letters + ("Δ" if changed else "")
         rows.append(

@@ -1,10 +1,11 @@
 """Benchmark: open, lay out and relocate every .debug_* section of every module
 of a tree, on one core.
 
-    .venv/bin/python tests/bench_modules_readers.py [DIR] [--profile] [--limit N]
+    .venv/bin/python scripts/bench_relocate.py [DIR] [--profile] [--limit N]
 
-DIR defaults to $KERNSURF_MODULES_61. Prints seconds, relocations/s, peak RSS
-and (with --profile) the top cProfile entries.
+DIR defaults to $KERNSURF_MODULES_61, else the modules/ tree `kernsurf fetch`
+keeps beside the cached 6.1.0-56 vmlinux. Prints seconds, relocations/s, peak
+RSS and (with --profile) the top cProfile entries.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from ingest.archive import store  # noqa: E402 (after the sys.path line)
 from ingest.readers import kmod  # noqa: E402
 
-DEFAULT = os.environ.get(
-    "KERNSURF_MODULES_61", "/root/.cache/kernsurf-dev/x61/usr/lib/debug/lib/modules/6.1.0-56-amd64/kernel"
-)
+VMLINUX_61 = store.cache_root() / "debian" / "linux-image-6.1.0-56-amd64-dbg_6.1.192-2_amd64" / "vmlinux"
+DEFAULT = os.environ.get("KERNSURF_MODULES_61") or str(store.modules_dir(VMLINUX_61))
 
 
 def run(root: str, paths: list[str]) -> tuple[int, int, int, dict[int, int], int]:

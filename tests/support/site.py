@@ -1,60 +1,35 @@
-"""The frontend fixture database and a Datasette configured as scripts/serve.sh
-configures it, for tests/test_frontend.py and tests/test_browser.py."""
+"""The frontend fixture database (tests/fixtures/frontend as builds "v1" and "v2"),
+a Datasette configured as scripts/serve.sh configures it, run in process, and a
+server started on a free loopback port."""
 
 from __future__ import annotations
 
 import asyncio
+import html
+import os
+import re
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCES = Path(__file__).parent / "fixtures" / "frontend"
+from tests.support import FIXTURES, ROOT
+from tests.support.programs import compile_version
+
+SOURCES = FIXTURES / "frontend"
 METADATA = ROOT / "metadata.yml"
 TEMPLATES = ROOT / "templates"
 PLUGINS = ROOT / "plugins"
-
-
-def compile_version(dest: Path, version: str) -> Path:
-    """tests/fixtures/frontend laid out like a kernel tree and compiled from
-    debian/build/build_<version>/ (paths normalise to kernel/fe_a.c); "v2"
-    is the same source with -DV2, the "small source edit"."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    tree = dest / f"linux-{version}"
-    (tree / "kernel").mkdir(parents=True)
-    (tree / "include").mkdir()
-    for name in ("fe_a.c", "fe_b.c"):
-        shutil.copy(SOURCES / name, tree / "kernel" / name)
-    shutil.copy(SOURCES / "fe.h", tree / "include" / "fe.h")
-    build = tree / "debian" / "build" / f"build_{version}"
-    build.mkdir(parents=True)
-    flags = ["-DV2"] if version == "v2" else []
-    for name in ("fe_a.c", "fe_b.c"):
-        subprocess.run(
-            [
-                "gcc",
-                "-g",
-                "-O2",
-                *flags,
-                "-I../../../include",
-                "-c",
-                f"../../../kernel/{name}",
-                "-o",
-                name[:-2] + ".o",
-            ],
-            cwd=build,
-            check=True,
-            capture_output=True,
-        )
-    subprocess.run(
-        ["gcc", "-O2", "-o", "prog", "fe_a.o", "fe_b.o"], cwd=build, check=True, capture_output=True
-    )
-    return build / "prog"
 
 
 def build_frontend_db(tmp_path_factory) -> Path:
@@ -138,3 +113,55 @@ class Site:
 
     def close(self) -> None:
         self.loop.close()
+
+
+def visible_text(markup: str) -> str:
+    """The visible text of an HTML page: tags stripped, entities decoded."""
+    body = re.sub(r"<(style|script)\b.*?</\1>", "", markup, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+def text(response) -> str:
+    """The visible text of a response's HTML page."""
+    return visible_text(response.text)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(
+    cmd: Sequence[str], port: int, log: Path, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Run a server command (in its own process group) until it answers
+    /-/versions.json on `port` with any HTTP status (a public profile answers it
+    404), failing with the tail of `log`, its output, when it exits or takes
+    over 60 s; yields its base URL, then stops the group."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/-/versions.json", timeout=2).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{cmd[0]} did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:  # it exited already
+            pass
+        proc.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""Shared by test_btf.py and test_cdecl.py: BTF blobs compiled from
+"""BTF blobs compiled from
 tests/fixtures/ctypes/types.c by real producers, and a tiny BTF writer for
 hand-made blobs (both byte orders, every kind, deliberate damage)."""
 
@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-FIXTURE = Path(__file__).parent / "fixtures" / "ctypes" / "types.c"
+from tests.support import FIXTURES
+from tests.support.tools import build
+
+FIXTURE = FIXTURES / "ctypes" / "types.c"
 PRODUCERS = ("gcc", "pahole")
 
 _built: dict[str, bytes | str] = {}  # producer (or "dwarf") -> BTF bytes / object path, or skip reason
@@ -64,6 +67,20 @@ def build_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes | str
         blob = None if perr else _btf_section(encoded)
         _built["pahole"] = blob if blob else f"skip: pahole -J gave no .BTF ({perr or 'empty'})"
     return _built
+
+
+def btf_only(program: Path, dest: Path) -> tuple[Path, Path]:
+    """A BTF-only input like /sys/kernel/btf/vmlinux with /proc/kallsyms: the
+    .BTF `pahole -J` makes from a copy of `program`, as dest/vmlinux.btf, and
+    `nm -n program` as dest/System.map."""
+    elf = dest / "prog"
+    shutil.copy(program, elf)
+    build(["pahole", "-J", elf])
+    blob = _btf_section(elf)
+    assert blob, f"pahole -J {elf} wrote no .BTF"
+    (dest / "vmlinux.btf").write_bytes(blob)
+    (dest / "System.map").write_text(build(["nm", "-n", program]))
+    return dest / "vmlinux.btf", dest / "System.map"
 
 
 def need(value: bytes | str) -> bytes | str:

@@ -1,0 +1,145 @@
+"""What every writer shares: the write transaction, sqlite-utils over a
+connection, the in-memory lookup caches of names and texts, ids and addresses.
+
+Raw sqlite3 stays on purpose where speed or SQLite specifics matter: the bulk
+inserts (executemany over prepared rows, ids assigned here so parents precede
+children), the lookup caches, and the BEGIN IMMEDIATE of `transaction()`
+(sqlite-utils' atomic() begins deferred, which can deadlock two writers).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import count
+
+import sqlite_utils
+
+
+def utils(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """sqlite-utils over an open connection (no PRAGMA changes, no plugins)."""
+    return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+
+
+_savepoints = count()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any
+    exception. Inside an open transaction it nests as a SAVEPOINT (the
+    sqlite-utils pattern), so a caller can group several writes into one."""
+    if conn.in_transaction:
+        name = f"kernsurf_{next(_savepoints)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+            conn.execute(f"RELEASE {name}")
+        except BaseException:
+            if conn.in_transaction:  # an error may already have ended the transaction
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        return
+    # IMMEDIATE: take the write lock now, so two writers wait instead of deadlocking.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def version_sort(text: str | None) -> str | None:
+    """A string that sorts like the version: numbers zero-padded to 6 digits."""
+    if not text:
+        return None
+    return re.sub(r"\d+", lambda m: m.group(0).zfill(6), text)
+
+
+class Lookup:
+    """A lookup table (id, value) cached in memory; new values are inserted on
+    demand. `ids` maps None to None, so rows can index it directly once
+    `add()` has numbered their values."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str, column: str):
+        self.conn, self.table, self.column = conn, table, column
+        self.ids: dict[str | None, int | None] = {None: None}
+        self.ids.update(conn.execute(f"SELECT {column}, id FROM {table}"))
+        self.next_id = max((i for i in self.ids.values() if i is not None), default=0) + 1
+        self.new: list[tuple[int, str]] = []
+
+    def __call__(self, value: str | None) -> int | None:
+        i = self.ids.get(value, 0)
+        if i == 0:
+            i = self.ids[value] = self.next_id
+            self.next_id += 1
+            self.new.append((i, value))  # type: ignore[arg-type]
+        return i
+
+    def add(self, values: Iterable[str | None]) -> dict[str | None, int | None]:
+        """Number every value not numbered yet (in first-seen order); the id map."""
+        ids = self.ids
+        for value in dict.fromkeys(values):
+            if value not in ids:
+                ids[value] = self.next_id
+                self.new.append((self.next_id, value))  # type: ignore[arg-type]
+                self.next_id += 1
+        return ids
+
+    def flush(self) -> None:
+        if self.new:
+            self.conn.executemany(f"INSERT INTO {self.table} (id, {self.column}) VALUES (?, ?)", self.new)
+            self.new = []
+
+
+def addr(address: int | None) -> int | None:
+    """Addresses are stored as signed 64-bit integers (SQLite's INTEGER);
+    printf('%x', address) prints them back as the unsigned address."""
+    if address is None or address < 1 << 63:
+        return address
+    return address - (1 << 64)
+
+
+def next_id(conn: sqlite3.Connection, table: str) -> int:
+    return (conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0) + 1
+
+
+@dataclass(slots=True)
+class Lookups:
+    """The lookup tables a build's rows refer to, cached for one write."""
+
+    names: Lookup
+    paths: Lookup
+    texts: Lookup  # type_texts: C type texts and declarations
+    long_texts: Lookup  # texts: print formats and field lists
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> Lookups:
+        return cls(
+            names=Lookup(conn, "names", "name"),
+            paths=Lookup(conn, "paths", "path"),
+            texts=Lookup(conn, "type_texts", "text"),
+            long_texts=Lookup(conn, "texts", "text"),
+        )
+
+    def flush(self) -> None:
+        """Insert the values numbered since the last flush (before the rows that use them)."""
+        for lookup in (self.names, self.paths, self.texts, self.long_texts):
+            lookup.flush()
+
+
+class ContentStore:
+    """A table of shared contents (prototypes, layouts) keyed by a digest:
+    the digests stored before are loaded, new rows are numbered after them."""
+
+    def __init__(self, conn: sqlite3.Connection, texts: Lookup, table: str):
+        self.conn, self.texts = conn, texts
+        self.ids = dict((d, i) for i, d in conn.execute(f"SELECT id, digest FROM {table}"))
+        self.next_id = max(self.ids.values(), default=0) + 1
+        self.rows: list[tuple] = []

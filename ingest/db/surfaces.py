@@ -1,0 +1,75 @@
+"""The rows of the other dependency surfaces of a build being stored
+(docs/concepts.md#surfaces): trace events, syscalls, LSM hooks, kfuncs, config, variables."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ingest.db.sql import Lookups, addr
+from ingest.db.types import LayoutStore
+from ingest.model import Build
+
+
+def surface_rows(
+    build: Build,
+    build_pk: int,
+    lookups: Lookups,
+    layouts: LayoutStore,
+    module_ids: dict[str | None, int],
+) -> dict[str, list[tuple]]:
+    """Rows of the surface tables, in their column order (schema.sql)."""
+    names, texts, long_texts = lookups.names, lookups.texts, lookups.long_texts
+    structs = {x.name: x for x in build.layouts if x.kind == "struct"}
+    for m in build.modules or ():
+        for x in m.layouts:
+            if x.kind == "struct":
+                structs.setdefault(x.name, x)
+    return {
+        "tracepoints": [
+            (
+                names(t.name),
+                build_pk,
+                t.system,
+                names(t.event_class),
+                layouts(structs[t.struct]) if t.struct in structs else None,
+                names(t.func),
+                long_texts(t.print_fmt),
+                texts(t.raw_prototype),
+                names(t.syscall),
+                long_texts(t.fields),
+                module_ids.get(t.module),
+            )
+            for t in build.tracepoints
+        ],
+        "syscalls": [
+            (build_pk, s.abi, s.number, names(s.name), names(s.symbol), names(s.table))
+            for s in build.syscalls
+        ],
+        "lsm_hooks": [(names(h.name), build_pk, texts(h.prototype), int(h.bpf_lsm)) for h in build.lsm_hooks],
+        "kfuncs": [
+            (names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags, module_ids.get(k.module))
+            for k in build.kfuncs
+        ],
+        "config_options": [(names(name), build_pk, value) for name, value in sorted(build.config.items())],
+        "variables": [
+            (
+                names(v.name),
+                build_pk,
+                addr(v.address),
+                v.size,
+                v.binding,
+                v.section,
+                int(v.per_cpu),
+                int(v.btf_var),
+            )
+            for v in build.variables or ()
+        ],
+    }
+
+
+def insert_surfaces(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:
+    for table, table_rows in rows.items():
+        if table_rows:
+            conn.executemany(
+                f"INSERT INTO {table} VALUES ({', '.join('?' * len(table_rows[0]))})", table_rows
+            )

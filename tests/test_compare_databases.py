@@ -1,0 +1,64 @@
+"""scripts/compare_databases.py, the check that a restructuring changed no
+stored row: two ingests of one program compare identical, and one changed,
+missing or extra row in any table is reported."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from ingest import pipeline
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "compare_databases.py"
+
+
+def _compare(a: Path, b: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, SCRIPT, a, b], capture_output=True, text=True)
+
+
+def test_two_ingests_of_one_image_are_identical(program, tmp_path):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    pipeline.ingest(program, a)
+    pipeline.ingest(program, b)
+    done = _compare(a, b)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines()[-1] == "all tables identical"
+    assert "instances: " in done.stdout and "callers: " in done.stdout
+
+
+def test_a_changed_missing_or_duplicated_row_is_reported(program_db, tmp_path):
+    changed, missing, doubled = (tmp_path / f"{n}.db" for n in ("changed", "missing", "doubled"))
+    for copy in (changed, missing, doubled):
+        shutil.copy(program_db, copy)
+    with sqlite3.connect(changed) as conn:
+        conn.execute(
+            "UPDATE instances SET decl_line = decl_line + 1 WHERE id = (SELECT min(id) FROM instances)"
+        )
+    with sqlite3.connect(missing) as conn:
+        conn.execute(
+            "DELETE FROM callers WHERE (callee_id, caller_id, kind) ="
+            " (SELECT callee_id, caller_id, kind FROM callers LIMIT 1)"
+        )
+    with sqlite3.connect(doubled) as conn:  # a symbol again, under a new id
+        conn.execute(
+            "INSERT INTO symbols SELECT (SELECT max(id) + 1 FROM symbols), build_id, name_id, stem_id, suffixes,"
+            " address, size, binding, section, ftrace, kprobe_blocked, module_id FROM symbols LIMIT 1"
+        )
+    for copy, table, counts in (
+        (changed, "instances", "1 only before, 1 only after"),
+        (missing, "callers", "1 only before, 0 only after"),
+        (doubled, "symbols", "0 only before, 1 only after"),
+    ):
+        done = _compare(program_db, copy)
+        assert done.returncode == 1
+        assert [line for line in done.stdout.splitlines() if "DIFFER" in line] == [
+            f"{table}: {_rows(program_db, table)} rows, DIFFER: {counts}"
+        ]
+
+
+def _rows(db: Path, table: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
