@@ -25,7 +25,7 @@ from datasette.utils.asgi import Request, Response
 
 from ingest.errors import CheckRefused
 from ingest.join import classify
-from ingest.queries import pages
+from ingest.queries import database as database_q
 from ingest.web import guard, uploads
 from ingest.web.context import segment
 from ingest.web.site import Pages
@@ -194,7 +194,7 @@ def canned_queries(datasette: Datasette, database: str) -> Callable[[], Awaitabl
             base = {k: v for k, v in q.items() if k not in ("requires", "nonempty", "otherwise")}
             ok = set(q.get("requires", ())) | set(q.get("nonempty", ())) <= tables
             for table in q.get("nonempty", ()) if ok else ():
-                ok = ok and (await db.execute(pages.nonempty_sql(table))).first()[0]
+                ok = ok and (await db.execute(database_q.nonempty_sql(table))).first()[0]
             if ok:
                 out[name] = base
             elif q.get("otherwise"):

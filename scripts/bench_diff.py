@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingest import db
 from ingest.changes import diff
-from ingest.queries import builds
+from ingest.queries import builds as builds_q
+from ingest.queries import changes as changes_q
 
 DIFF_OBJECTS = (
     "changes",
@@ -38,9 +39,9 @@ TARGET_SECONDS, TARGET_SHARE = 5.0, 0.10
 def pairs(conn, args: list[str]) -> list[tuple[int, int]]:
     if len(args) == 2:
         return [(diff.resolve_build(conn, args[0]), diff.resolve_build(conn, args[1]))]
-    found = [(p.build_a, p.build_b) for p in builds.group_pairs(conn)]
+    found = [(p.build_a, p.build_b) for p in changes_q.group_pairs(conn)]
     if not found:
-        ids = [b.id for b in builds.list_builds(conn)]
+        ids = [b.id for b in builds_q.list_builds(conn)]
         found = list(zip(ids, ids[1:]))
     if not found:
         sys.exit("the database holds fewer than two builds")
@@ -69,11 +70,11 @@ def main() -> None:
         shutil.copy(source, copy)
         conn = db.connect(copy)
         try:
-            db.delete_diff_pairs(conn, [p.id for p in builds.stored_pairs(conn).values()])
+            db.delete_diff_pairs(conn, [p.id for p in changes_q.stored_pairs(conn).values()])
             conn.execute("VACUUM")
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             base = conn.execute("PRAGMA page_count").fetchone()[0] * page
-            names = {b.id: b.name for b in builds.list_builds(conn)}
+            names = {b.id: b.name for b in builds_q.list_builds(conn)}
             worst = 0.0
             for a, b in pairs(conn, sys.argv[2:]):
                 facts = [

@@ -69,7 +69,7 @@ def D(
     local = None
     if kind == "field" and detail is not None and detail.startswith("field_"):
         local = LOCAL_KINDS.get(name, "int")
-    return Dependency(kind, name, attach, programs, detail, local)
+    return Dependency(kind=kind, name=name, attach=attach, programs=programs, detail=detail, local=local)
 
 
 # ---------------------------------------------------------------------------
@@ -79,24 +79,46 @@ def D(
 
 def test_programs_with_canonical_attach_and_kernel_target(deps_obj: BpfObject) -> None:
     assert deps_obj.programs == [
-        Program("kprobe_open", "kprobe/do_sys_openat2", "kprobe", "do_sys_openat2"),
-        Program("kretprobe_open", "kretprobe/do_filp_open.isra.0+16", "kretprobe", "do_filp_open.isra.0"),
-        Program("fentry_read", "fentry/vfs_read", "fentry", "vfs_read"),
-        Program("fexit_write", "fexit/vfs_write", "fexit", "vfs_write"),
-        Program("tp_switch", "tp/sched/sched_switch", "tracepoint", "sched/sched_switch"),
         Program(
-            "tp_openat", "tracepoint/syscalls/sys_enter_openat", "tracepoint", "syscalls/sys_enter_openat"
+            name="kprobe_open", section="kprobe/do_sys_openat2", attach="kprobe", target="do_sys_openat2"
         ),
-        Program("raw_exec", "raw_tp/sched_process_exec", "raw_tracepoint", "sched_process_exec"),
-        Program("btf_wakeup", "tp_btf/sched_wakeup", "tp_btf", "sched_wakeup"),
-        Program("lsm_open", "lsm/file_open", "lsm", "file_open"),
-        Program("lsm_bprm", "lsm.s/bprm_check_security", "lsm.s", "bprm_check_security"),
-        Program("sys_openat", "ksyscall/openat", "ksyscall", "openat"),
-        Program("multi_tcp", "kprobe.multi/tcp_*", "kprobe.multi", "tcp_*"),
-        Program("iter_task", "iter/task", "iter", "task"),
-        Program("up_readline", "uprobe//bin/bash:readline", "uprobe", None),
-        Program("xdp_pass", "xdp", "xdp", None),
-        Program("mystery", "mystery/thing", None, None),
+        Program(
+            name="kretprobe_open",
+            section="kretprobe/do_filp_open.isra.0+16",
+            attach="kretprobe",
+            target="do_filp_open.isra.0",
+        ),
+        Program(name="fentry_read", section="fentry/vfs_read", attach="fentry", target="vfs_read"),
+        Program(name="fexit_write", section="fexit/vfs_write", attach="fexit", target="vfs_write"),
+        Program(
+            name="tp_switch",
+            section="tp/sched/sched_switch",
+            attach="tracepoint",
+            target="sched/sched_switch",
+        ),
+        Program(
+            name="tp_openat",
+            section="tracepoint/syscalls/sys_enter_openat",
+            attach="tracepoint",
+            target="syscalls/sys_enter_openat",
+        ),
+        Program(
+            name="raw_exec",
+            section="raw_tp/sched_process_exec",
+            attach="raw_tracepoint",
+            target="sched_process_exec",
+        ),
+        Program(name="btf_wakeup", section="tp_btf/sched_wakeup", attach="tp_btf", target="sched_wakeup"),
+        Program(name="lsm_open", section="lsm/file_open", attach="lsm", target="file_open"),
+        Program(
+            name="lsm_bprm", section="lsm.s/bprm_check_security", attach="lsm.s", target="bprm_check_security"
+        ),
+        Program(name="sys_openat", section="ksyscall/openat", attach="ksyscall", target="openat"),
+        Program(name="multi_tcp", section="kprobe.multi/tcp_*", attach="kprobe.multi", target="tcp_*"),
+        Program(name="iter_task", section="iter/task", attach="iter", target="task"),
+        Program(name="up_readline", section="uprobe//bin/bash:readline", attach="uprobe", target=None),
+        Program(name="xdp_pass", section="xdp", attach="xdp", target=None),
+        Program(name="mystery", section="mystery/thing", attach=None, target=None),
     ]
 
 
@@ -112,42 +134,70 @@ def test_subprograms_in_text_are_not_programs(deps_obj: BpfObject) -> None:
 def test_every_libbpf_section_spelling(built: dict[str, Path]) -> None:
     obj = read_bpf_object(built["sections"])
     assert obj.programs == [
-        Program("p_fentry_s", "fentry.s/do_unlinkat", "fentry.s", "do_unlinkat"),
-        Program("p_fexit_s", "fexit.s/do_rmdir", "fexit.s", "do_rmdir"),
-        Program("p_fmod_ret", "fmod_ret/security_file_open", "fmod_ret", "security_file_open"),
+        Program(name="p_fentry_s", section="fentry.s/do_unlinkat", attach="fentry.s", target="do_unlinkat"),
+        Program(name="p_fexit_s", section="fexit.s/do_rmdir", attach="fexit.s", target="do_rmdir"),
         Program(
-            "p_fentry_module",
-            "fentry/bpf_testmod:bpf_testmod_test_read",
-            "fentry",
-            "bpf_testmod:bpf_testmod_test_read",
+            name="p_fmod_ret",
+            section="fmod_ret/security_file_open",
+            attach="fmod_ret",
+            target="security_file_open",
         ),
-        Program("p_freplace", "freplace/handler", "freplace", None),  # a BPF function
-        Program("p_kprobe_bare", "kprobe", "kprobe", None),  # attached by hand
-        Program("p_kprobe_noauto", "?kprobe/tcp_v4_connect", "kprobe", "tcp_v4_connect"),
-        Program("p_kprobe_offset", "kprobe/tcp_sendmsg+0x1c", "kprobe", "tcp_sendmsg"),
-        Program("p_kretprobe_multi", "kretprobe.multi/vfs_*", "kretprobe.multi", "vfs_*"),
-        Program("p_kretsyscall", "kretsyscall/execve", "kretsyscall", "execve"),
-        Program("p_raw_tracepoint", "raw_tracepoint/sys_enter", "raw_tracepoint", "sys_enter"),
         Program(
-            "p_raw_tp_w",
-            "raw_tp.w/bpf_testmod_test_writable_bare",
-            "raw_tracepoint.w",
-            "bpf_testmod_test_writable_bare",
+            name="p_fentry_module",
+            section="fentry/bpf_testmod:bpf_testmod_test_read",
+            attach="fentry",
+            target="bpf_testmod:bpf_testmod_test_read",
         ),
-        Program("p_lsm_cgroup", "lsm_cgroup/socket_bind", "lsm_cgroup", "socket_bind"),
-        Program("p_iter_s", "iter.s/task_file", "iter.s", "task_file"),
-        Program("p_uretprobe_s", "uretprobe.s//usr/lib/libc.so.6:malloc", "uretprobe.s", None),
-        Program("p_usdt", "usdt/libc.so.6:libc:setjmp", "usdt", None),
-        Program("p_tc", "tc", "tc", None),
-        Program("p_tcx", "tcx/ingress", "tcx/ingress", None),
-        Program("p_connect4", "cgroup/connect4", "cgroup/connect4", None),
-        Program("p_cgroup_skb", "cgroup_skb/egress", "cgroup_skb/egress", None),
-        Program("p_sk_msg", "sk_msg", "sk_msg", None),
-        Program("p_perf_event", "perf_event", "perf_event", None),
-        Program("p_syscall", "syscall", "syscall", None),
-        Program("p_socket", "socket", "socket", None),
-        Program("p_xdp_devmap", "xdp/devmap", "xdp/devmap", None),
-        Program("p_xdp_legacy", "xdp_legacy", None, None),  # libbpf < 1.0 spelling
+        Program(
+            name="p_freplace", section="freplace/handler", attach="freplace", target=None
+        ),  # a BPF function
+        Program(name="p_kprobe_bare", section="kprobe", attach="kprobe", target=None),  # attached by hand
+        Program(
+            name="p_kprobe_noauto", section="?kprobe/tcp_v4_connect", attach="kprobe", target="tcp_v4_connect"
+        ),
+        Program(
+            name="p_kprobe_offset", section="kprobe/tcp_sendmsg+0x1c", attach="kprobe", target="tcp_sendmsg"
+        ),
+        Program(
+            name="p_kretprobe_multi",
+            section="kretprobe.multi/vfs_*",
+            attach="kretprobe.multi",
+            target="vfs_*",
+        ),
+        Program(name="p_kretsyscall", section="kretsyscall/execve", attach="kretsyscall", target="execve"),
+        Program(
+            name="p_raw_tracepoint",
+            section="raw_tracepoint/sys_enter",
+            attach="raw_tracepoint",
+            target="sys_enter",
+        ),
+        Program(
+            name="p_raw_tp_w",
+            section="raw_tp.w/bpf_testmod_test_writable_bare",
+            attach="raw_tracepoint.w",
+            target="bpf_testmod_test_writable_bare",
+        ),
+        Program(
+            name="p_lsm_cgroup", section="lsm_cgroup/socket_bind", attach="lsm_cgroup", target="socket_bind"
+        ),
+        Program(name="p_iter_s", section="iter.s/task_file", attach="iter.s", target="task_file"),
+        Program(
+            name="p_uretprobe_s",
+            section="uretprobe.s//usr/lib/libc.so.6:malloc",
+            attach="uretprobe.s",
+            target=None,
+        ),
+        Program(name="p_usdt", section="usdt/libc.so.6:libc:setjmp", attach="usdt", target=None),
+        Program(name="p_tc", section="tc", attach="tc", target=None),
+        Program(name="p_tcx", section="tcx/ingress", attach="tcx/ingress", target=None),
+        Program(name="p_connect4", section="cgroup/connect4", attach="cgroup/connect4", target=None),
+        Program(name="p_cgroup_skb", section="cgroup_skb/egress", attach="cgroup_skb/egress", target=None),
+        Program(name="p_sk_msg", section="sk_msg", attach="sk_msg", target=None),
+        Program(name="p_perf_event", section="perf_event", attach="perf_event", target=None),
+        Program(name="p_syscall", section="syscall", attach="syscall", target=None),
+        Program(name="p_socket", section="socket", attach="socket", target=None),
+        Program(name="p_xdp_devmap", section="xdp/devmap", attach="xdp/devmap", target=None),
+        Program(name="p_xdp_legacy", section="xdp_legacy", attach=None, target=None),  # libbpf < 1.0 spelling
     ]
     assert obj.unknown_sections == ["xdp_legacy"]
     assert obj.dependencies == [
@@ -307,11 +357,29 @@ def test_programs_without_kernel_target_need_nothing(deps_obj: BpfObject) -> Non
 def test_struct_ops_map_needs_its_struct_and_members(ops_obj: BpfObject) -> None:
     progs = ("toy_cong_avoid", "toy_ssthresh", "toy_undo_cwnd")
     assert ops_obj.programs == [
-        Program("toy_ssthresh", "struct_ops/toy_ssthresh", "struct_ops", "tcp_congestion_ops.ssthresh"),
-        Program("toy_cong_avoid", "struct_ops/toy_cong_avoid", "struct_ops", "tcp_congestion_ops.cong_avoid"),
-        Program("toy_undo_cwnd", "struct_ops/toy_undo_cwnd", "struct_ops", "tcp_congestion_ops.undo_cwnd"),
         Program(
-            "dummy_sleepable", "struct_ops.s/dummy_sleepable", "struct_ops.s", "bpf_dummy_ops.test_sleepable"
+            name="toy_ssthresh",
+            section="struct_ops/toy_ssthresh",
+            attach="struct_ops",
+            target="tcp_congestion_ops.ssthresh",
+        ),
+        Program(
+            name="toy_cong_avoid",
+            section="struct_ops/toy_cong_avoid",
+            attach="struct_ops",
+            target="tcp_congestion_ops.cong_avoid",
+        ),
+        Program(
+            name="toy_undo_cwnd",
+            section="struct_ops/toy_undo_cwnd",
+            attach="struct_ops",
+            target="tcp_congestion_ops.undo_cwnd",
+        ),
+        Program(
+            name="dummy_sleepable",
+            section="struct_ops.s/dummy_sleepable",
+            attach="struct_ops.s",
+            target="bpf_dummy_ops.test_sleepable",
         ),
     ]
     assert ops_obj.dependencies == [

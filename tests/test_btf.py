@@ -149,7 +149,11 @@ def test_every_kind(order: str) -> None:
     assert g[1] == CType("int", "int", size=4)
     assert g[4] == CType("ptr", ref=1)
     assert g[5] == CType("array", ref=1, count=4)
-    assert g[6].members == [Member("a", 1, 0, 0), Member("b", 1, 32, 3), Member(None, 7, 64, 0)]
+    assert g[6].members == [
+        Member(name="a", type=1, bit_offset=0, bit_size=0),
+        Member(name="b", type=1, bit_offset=32, bit_size=3),
+        Member(name=None, type=7, bit_offset=64, bit_size=0),
+    ]
     assert g[7] == CType("union", None, size=8, members=[Member("x", 1, 0), Member("y", 2, 0)])
     assert g[8].enumerators == [("RED", 0), ("NEG", -1)]
     assert g[9].enumerators == [("HUGE", 1 << 40), ("MAXU", 2**64 - 1)]

@@ -136,5 +136,5 @@ def test_a_bad_archive_in_a_tree_does_not_stop_the_walk(tmp_path, tree):
 
 def test_place_without_a_layout():
     assert btfhub.place(Path("/tmp/5.4.0-91-generic.btf.tar.xz")) == btfhub.ArchivePlace(
-        None, None, None, "5.4.0-91-generic"
+        distro=None, distro_release=None, arch=None, release="5.4.0-91-generic"
     )

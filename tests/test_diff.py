@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
-from ingest.queries import builds
+from ingest.queries import changes as changes_q
 from ingest.types.layouts import layout_digest
 from tests.support.kernel import KERNEL_612, REAL_KERNEL
 from tests.support.programs import compile_pair
@@ -232,7 +232,7 @@ def test_canonical_texts_are_stored(conn):
 
 
 def test_change_kinds_table_is_the_vocabulary(conn):
-    assert tuple(name for name, _ in builds.change_kinds(conn)) == diff.CHANGE_KINDS
+    assert tuple(name for name, _ in changes_q.change_kinds(conn)) == diff.CHANGE_KINDS
 
 
 def test_old_database_gets_canon_columns(tmp_path):
@@ -258,13 +258,56 @@ def test_same_text_different_meaning_is_another_layout():
     differently is stored apart (else a diff could not see the change)."""
     from ingest.model import Field, Layout
 
-    f1 = Field(0, "v", "u32", "u32 v", 0, 0, 4, None, "unsigned int")
-    f2 = Field(0, "v", "u32", "u32 v", 0, 0, 4, None, "int")
-    plain = Field(0, "v", "int", "int v", 0, 0, 4, None, "int")
-    assert layout_digest(Layout("struct", "s", 4, [f1])) != layout_digest(Layout("struct", "s", 4, [f2]))
+    f1 = Field(
+        position=0,
+        name="v",
+        type_text="u32",
+        decl="u32 v",
+        bit_offset=0,
+        bit_size=0,
+        byte_size=4,
+        parent=None,
+        canon_type="unsigned int",
+    )
+    f2 = Field(
+        position=0,
+        name="v",
+        type_text="u32",
+        decl="u32 v",
+        bit_offset=0,
+        bit_size=0,
+        byte_size=4,
+        parent=None,
+        canon_type="int",
+    )
+    plain = Field(
+        position=0,
+        name="v",
+        type_text="int",
+        decl="int v",
+        bit_offset=0,
+        bit_size=0,
+        byte_size=4,
+        parent=None,
+        canon_type="int",
+    )
+    assert layout_digest(Layout(kind="struct", name="s", size=4, fields=[f1])) != layout_digest(
+        Layout(kind="struct", name="s", size=4, fields=[f2])
+    )
     # fields without typedefs keep the digest they had before canonical texts existed
-    old = Field(0, "v", "int", "int v", 0, 0, 4, None)
-    assert layout_digest(Layout("struct", "s", 4, [plain])) == layout_digest(Layout("struct", "s", 4, [old]))
+    old = Field(
+        position=0,
+        name="v",
+        type_text="int",
+        decl="int v",
+        bit_offset=0,
+        bit_size=0,
+        byte_size=4,
+        parent=None,
+    )
+    assert layout_digest(Layout(kind="struct", name="s", size=4, fields=[plain])) == layout_digest(
+        Layout(kind="struct", name="s", size=4, fields=[old])
+    )
 
 
 # --------------------------------------------------------------------------- storage

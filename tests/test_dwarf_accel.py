@@ -279,7 +279,9 @@ def test_module_function_without_btf_gets_its_dwarf_prototype():
 
     def read(prototyped: frozenset[str]) -> Any:
         return read_module(
-            path, "fs/ext4/ext4.ko", TreeContext(None, "amd64", base, [], prototyped=prototyped)
+            path,
+            "fs/ext4/ext4.ko",
+            TreeContext(release=None, arch="amd64", btf=base, layouts=[], prototyped=prototyped),
         )
 
     facts = read(frozenset(base.funcs))

@@ -22,7 +22,7 @@ import pytest
 
 from ingest import db
 from ingest.changes import diff
-from ingest.queries import search as sq
+from ingest.queries import names as names_q
 from ingest.web import items, modules, overview
 from ingest.web.context import Context, Links, load_context
 from tests.support.site import Site, variant
@@ -205,7 +205,7 @@ def test_builds_page_counts_modules(module_db, site):
 def test_search_finds_modules(module_db, site):
     conn, ctx = _open(module_db)
     # no name_search index here: the scan finds module names too
-    assert not sq.indexed(conn, ctx.tables)
+    assert not names_q.indexed(conn, ctx.tables)
     got = {r["name"]: r for r in overview.search_page(conn, ctx, Links(), "beta")["results"]}
     assert got["beta"]["module"] == 2 and got["beta"]["functions"] == 0
     assert got["beta_entry"]["module"] == 0 and got["beta_entry"]["functions"] == 2

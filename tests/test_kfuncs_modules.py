@@ -80,11 +80,11 @@ EXPECTED = {
 
 
 def test_vmlinux_wins_then_the_first_module():
-    vmlinux = [Kfunc("bpf_a", "btf_id_set8", ("s",), 1)]
+    vmlinux = [Kfunc(name="bpf_a", source="btf_id_set8", sets=("s",), flags=1)]
     in_modules = [
-        Kfunc("bpf_a", "btf_id_set8", ("m",), 2, module="one"),
-        Kfunc("bpf_b", "btf_id_set8", ("m",), 0, module="one"),
-        Kfunc("bpf_b", "decl_tag", ("n",), 0, module="two"),
+        Kfunc(name="bpf_a", source="btf_id_set8", sets=("m",), flags=2, module="one"),
+        Kfunc(name="bpf_b", source="btf_id_set8", sets=("m",), flags=0, module="one"),
+        Kfunc(name="bpf_b", source="decl_tag", sets=("n",), flags=0, module="two"),
     ]
     assert first_by_name(vmlinux, in_modules) == [vmlinux[0], in_modules[1]]
     assert first_by_name(vmlinux, []) == vmlinux

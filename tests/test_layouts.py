@@ -8,12 +8,34 @@ from ingest.types.layouts import LayoutInterner, layout_digest
 
 
 def _holder(inner_size: int) -> Layout:
-    inner = Layout("struct", "list_head", inner_size, [Field(0, "next", "struct list_head *", "x", 0, 0, 8)])
+    inner = Layout(
+        kind="struct",
+        name="list_head",
+        size=inner_size,
+        fields=[
+            Field(
+                position=0,
+                name="next",
+                type_text="struct list_head *",
+                decl="x",
+                bit_offset=0,
+                bit_size=0,
+                byte_size=8,
+            )
+        ],
+    )
     field = Field(
-        0, "node", "struct list_head", "struct list_head node", 0, 0, inner_size, type_kind="struct"
+        position=0,
+        name="node",
+        type_text="struct list_head",
+        decl="struct list_head node",
+        bit_offset=0,
+        bit_size=0,
+        byte_size=inner_size,
+        type_kind="struct",
     )
     field.type_layout = inner
-    return Layout("struct", "ext4_thing", inner_size, [field])
+    return Layout(kind="struct", name="ext4_thing", size=inner_size, fields=[field])
 
 
 def test_equal_layouts_become_one_object():

@@ -248,11 +248,11 @@ class FakeFetcher:
             progress(0, 10)
             progress(10, 10)
         return builder.Fetched(
-            path,
-            "1.0-1",
-            spec.release,
-            spec.arch,
-            spec.flavor,
+            path=path,
+            version="1.0-1",
+            release=spec.release,
+            arch=spec.arch,
+            flavor=spec.flavor,
             downloaded=1000 * n,
             evict=lambda: self.evicted.append(spec.id) or 0,
         )

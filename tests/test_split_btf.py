@@ -98,8 +98,8 @@ def test_split_fixture_exact(order: str) -> None:
             Member("list", 4, 0),
             Member("owner", 11, 128),
             Member("count", 5, 192),
-            Member("flags", 1, 256, 3),
-            Member("mode", 1, 259, 5),
+            Member(name="flags", type=1, bit_offset=256, bit_size=3),
+            Member(name="mode", type=1, bit_offset=259, bit_size=5),
             Member("next", 10, 320),
         ],
     )
@@ -288,7 +288,12 @@ def _expected(raw: RawType, tid: int, raws: dict[int, RawType]) -> Any:
     k, name = raw.kind, raw.name
     if k in ("STRUCT", "UNION"):
         members = [
-            Member(n, int(a["type_id"]), int(a["bits_offset"]), int(a.get("bitfield_size", 0)))
+            Member(
+                name=n,
+                type=int(a["type_id"]),
+                bit_offset=int(a["bits_offset"]),
+                bit_size=int(a.get("bitfield_size", 0)),
+            )
             for n, a in raw.subs
         ]
         return CType(k.lower(), name, size=raw.int("size"), members=members)

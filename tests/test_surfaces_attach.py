@@ -95,30 +95,62 @@ def test_fixture_twin_copies_are_told_apart(fixture_memory):
 
 def _hook_layouts(table: str) -> list[Layout]:
     heads = Layout(
-        "struct",
-        table,
-        16,
-        [
-            Field(0, "file_open", "struct hlist_head", "struct hlist_head file_open", 0, 0, 8),
-            Field(1, "task_alloc", "struct hlist_head", "struct hlist_head task_alloc", 64, 0, 8),
+        kind="struct",
+        name=table,
+        size=16,
+        fields=[
+            Field(
+                position=0,
+                name="file_open",
+                type_text="struct hlist_head",
+                decl="struct hlist_head file_open",
+                bit_offset=0,
+                bit_size=0,
+                byte_size=8,
+            ),
+            Field(
+                position=1,
+                name="task_alloc",
+                type_text="struct hlist_head",
+                decl="struct hlist_head task_alloc",
+                bit_offset=64,
+                bit_size=0,
+                byte_size=8,
+            ),
         ],
     )
     options = Layout(
-        "union",
-        "security_list_options",
-        8,
-        [
-            Field(0, "file_open", "int (*)(struct file *)", "int (*file_open)(struct file *)", 0, 0, 8),
+        kind="union",
+        name="security_list_options",
+        size=8,
+        fields=[
             Field(
-                1,
-                "task_alloc",
-                "int (*)(struct task_struct *, long unsigned int)",
-                "int (*task_alloc)(struct task_struct *, long unsigned int)",
-                0,
-                0,
-                8,
+                position=0,
+                name="file_open",
+                type_text="int (*)(struct file *)",
+                decl="int (*file_open)(struct file *)",
+                bit_offset=0,
+                bit_size=0,
+                byte_size=8,
             ),
-            Field(2, "lsm_func_addr", "void *", "void *lsm_func_addr", 0, 0, 8),
+            Field(
+                position=1,
+                name="task_alloc",
+                type_text="int (*)(struct task_struct *, long unsigned int)",
+                decl="int (*task_alloc)(struct task_struct *, long unsigned int)",
+                bit_offset=0,
+                bit_size=0,
+                byte_size=8,
+            ),
+            Field(
+                position=2,
+                name="lsm_func_addr",
+                type_text="void *",
+                decl="void *lsm_func_addr",
+                bit_offset=0,
+                bit_size=0,
+                byte_size=8,
+            ),
         ],
     )
     return [heads, options]

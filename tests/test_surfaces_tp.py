@@ -121,14 +121,24 @@ def test_without_image_only_raw_tracepoints(mini):
 
 def test_syscall_tables_resolved_and_ni_dropped(mini):
     assert read_syscalls(mini[0]) == [
-        Syscall("sys_call_table", "native", 0, "read", "__x64_sys_read"),
-        Syscall("sys_call_table", "native", 1, "write", "__x64_sys_write"),
-        Syscall("sys_call_table", "native", 3, "getpid", "__x64_sys_getpid"),  # not its __ia32_ alias
-        Syscall("sys_call_table", "native", 5, "newuname", "__x64_sys_newuname"),
-        Syscall("compat_sys_call_table", "compat", 0, "write", "__x64_sys_write"),  # st_size 0
-        Syscall("compat_sys_call_table", "compat", 2, "read", "__x64_sys_read"),
-        Syscall("ia32_sys_call_table", "ia32", 0, "getpid", "__ia32_sys_getpid"),
-        Syscall("ia32_sys_call_table", "ia32", 1, "fcntl64", "__ia32_compat_sys_fcntl64"),
+        Syscall(table="sys_call_table", abi="native", number=0, name="read", symbol="__x64_sys_read"),
+        Syscall(table="sys_call_table", abi="native", number=1, name="write", symbol="__x64_sys_write"),
+        Syscall(
+            table="sys_call_table", abi="native", number=3, name="getpid", symbol="__x64_sys_getpid"
+        ),  # not its __ia32_ alias
+        Syscall(table="sys_call_table", abi="native", number=5, name="newuname", symbol="__x64_sys_newuname"),
+        Syscall(
+            table="compat_sys_call_table", abi="compat", number=0, name="write", symbol="__x64_sys_write"
+        ),  # st_size 0
+        Syscall(table="compat_sys_call_table", abi="compat", number=2, name="read", symbol="__x64_sys_read"),
+        Syscall(table="ia32_sys_call_table", abi="ia32", number=0, name="getpid", symbol="__ia32_sys_getpid"),
+        Syscall(
+            table="ia32_sys_call_table",
+            abi="ia32",
+            number=1,
+            name="fcntl64",
+            symbol="__ia32_compat_sys_fcntl64",
+        ),
     ]
 
 

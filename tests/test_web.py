@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ingest.join import classify
-from ingest.queries.pages import ChangeFilter
+from ingest.queries.changes import ChangeFilter
 from ingest.web import charts, check, diff, forms, items, overview
 from ingest.web.context import Context, Links, load_context
 from tests.support.site import build_frontend_db, variant

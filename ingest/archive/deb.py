@@ -185,72 +185,96 @@ def extract(
     tar = tarfile.open(
         fileobj=io.BufferedReader(_Decompressed(stream, size, kind), 1 << 20), mode="r|", bufsize=1 << 20
     )
-    links: dict[str, str] = {}  # every link seen so far: path -> normalised target
-    targets: set[str] = set()  # paths a wanted link points to, not seen yet
-    spec: dict[str, Path] = {}  # speculatively extracted files: path -> temp file
-    dest = dest or Path(".unused")  # only written to when a file is wanted
-    tmp = dest.with_name(dest.name + ".part")
-
-    def resolve(path: str) -> str:
-        for _ in range(_MAX_LINK_HOPS):
-            if path not in links:
-                break
-            path = links[path]
-        return path
-
-    def write(member: tarfile.TarInfo, to: Path) -> None:
-        src = tar.extractfile(member)
-        assert src is not None
-        try:
-            with open(to, "wb") as out:
-                _copy(src, out, progress)
-        except BaseException:
-            to.unlink(missing_ok=True)
-            raise
-
-    found = ""
+    scan = _Scan(tar, dest, progress, maybe, keep, visit)
     try:
         for member in tar:
             path = _norm(member.name)
-            if found or wanted is None:
-                if member.isfile() and keep is not None and visit is not None and keep(path):
-                    src = tar.extractfile(member)
-                    assert src is not None
-                    visit(path, src, member.size)
-                continue
-            if member.issym() or member.islnk():
-                base = os.path.dirname(path) if member.issym() else ""
-                links[path] = _norm(os.path.join(base, member.linkname))
-                if wanted(path) or path in targets:
-                    target = resolve(path)
-                    if target in spec:
-                        os.replace(spec.pop(target), dest)
-                        found = target
-                        if visit is None:
-                            return found
-                    targets.add(target)
-                continue
-            if not member.isfile():
-                continue
-            if wanted(path) or path in targets:
-                write(member, tmp)
-                os.replace(tmp, dest)
-                found = path
-                if visit is None:
-                    return found
-                continue
-            if keep is not None and visit is not None and keep(path):
-                src = tar.extractfile(member)
-                assert src is not None
-                visit(path, src, member.size)
-            elif maybe is not None and maybe(path):
-                spec[path] = dest.with_name(f"{dest.name}.spec{len(spec)}.part")
-                write(member, spec[path])
-        if found or wanted is None:
-            return found
+            if scan.found or wanted is None:
+                scan.hand_over(member, path)
+            elif member.issym() or member.islnk():
+                scan.link(member, path, wanted(path))
+            elif member.isfile():
+                scan.file(member, path, wanted(path))
+            if scan.found and visit is None:
+                return scan.found
+        if scan.found or wanted is None:
+            return scan.found
         raise MemberNotFound("no matching file in the package")
     except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError) as exc:
         raise DebFormatError(f"corrupt package data ({exc}); download it again") from exc
     finally:
-        for leftover in spec.values():
+        for leftover in scan.spec.values():
             leftover.unlink(missing_ok=True)
+
+
+class _Scan:
+    """extract()'s pass over the data member: the links seen, the targets
+    wanted through them, the speculative copies, and the file found."""
+
+    def __init__(
+        self,
+        tar: tarfile.TarFile,
+        dest: Path | None,
+        progress: Callable[[int], None] | None,
+        maybe: Callable[[str], bool] | None,
+        keep: Callable[[str], bool] | None,
+        visit: Callable[[str, IO[bytes], int], None] | None,
+    ) -> None:
+        self.tar, self.progress, self.maybe, self.keep, self.visit = tar, progress, maybe, keep, visit
+        self.links: dict[str, str] = {}  # every link seen so far: path -> normalised target
+        self.targets: set[str] = set()  # paths a wanted link points to, not seen yet
+        self.spec: dict[str, Path] = {}  # speculatively extracted files: path -> temp file
+        self.dest = dest or Path(".unused")  # only written to when a file is wanted
+        self.tmp = self.dest.with_name(self.dest.name + ".part")
+        self.found = ""
+
+    def resolve(self, path: str) -> str:
+        """Where a chain of links starting at `path` ends (at most _MAX_LINK_HOPS)."""
+        for _ in range(_MAX_LINK_HOPS):
+            if path not in self.links:
+                break
+            path = self.links[path]
+        return path
+
+    def write(self, member: tarfile.TarInfo, to: Path) -> None:
+        """Copy `member` to `to` (nothing left there on failure)."""
+        src = self.tar.extractfile(member)
+        assert src is not None
+        try:
+            with open(to, "wb") as out:
+                _copy(src, out, self.progress)
+        except BaseException:
+            to.unlink(missing_ok=True)
+            raise
+
+    def hand_over(self, member: tarfile.TarInfo, path: str) -> None:
+        """A regular file satisfying `keep`: given to `visit`."""
+        if member.isfile() and self.keep is not None and self.visit is not None and self.keep(path):
+            src = self.tar.extractfile(member)
+            assert src is not None
+            self.visit(path, src, member.size)
+
+    def link(self, member: tarfile.TarInfo, path: str, wanted: bool) -> None:
+        """A symlink or hard link: remembered; when wanted (or leading to a wanted
+        path), its target is wanted, found already if it was copied speculatively."""
+        base = os.path.dirname(path) if member.issym() else ""
+        self.links[path] = _norm(os.path.join(base, member.linkname))
+        if wanted or path in self.targets:
+            target = self.resolve(path)
+            if target in self.spec:
+                os.replace(self.spec.pop(target), self.dest)
+                self.found = target
+            self.targets.add(target)
+
+    def file(self, member: tarfile.TarInfo, path: str, wanted: bool) -> None:
+        """A regular file: written to `dest` when wanted, else handed over, else
+        copied speculatively when it may be a link's target."""
+        if wanted or path in self.targets:
+            self.write(member, self.tmp)
+            os.replace(self.tmp, self.dest)
+            self.found = path
+        elif self.keep is not None and self.visit is not None and self.keep(path):
+            self.hand_over(member, path)
+        elif self.maybe is not None and self.maybe(path):
+            self.spec[path] = self.dest.with_name(f"{self.dest.name}.spec{len(self.spec)}.part")
+            self.write(member, self.spec[path])

@@ -309,82 +309,30 @@ def fetch_image(
     each other; different keys proceed in parallel.
     """
     directory = key_dir(ref, cache_dir)
-    wanted_paths = frozenset(p.lstrip("/") for p in vmlinux_paths)
     roots = tuple(r.strip("/") for r in module_roots) if modules else ()
-    warnings: list[str] = []
     with key_lock(lock_path(ref, cache_dir)):
         hit = cached_image(ref, cache_dir)
         if hit is not None:
-            if roots and hit.modules_path is None:
-                hit = _complete_modules(hit, directory, roots, progress)
-            meta = read_sidecar(directory) or {}
-            if (
-                hit.config_path is None
-                and config_sources is not None
-                and _config_retry(meta.get("config"), config_limit)
-            ):
-                config, _ = _fetch_config(directory, meta, config_sources, config_limit, None, 0, warnings)
-                hit = dataclasses.replace(hit, config_path=config, warnings=tuple(warnings))
-            return hit
-
+            return _complete_hit(hit, directory, roots, progress, config_sources, config_limit)
         directory.mkdir(parents=True, exist_ok=True)
         for stale in (SIDECAR, "config", MODULES):
             remove_tree(directory / stale)
         clean_parts(directory)
-        sources: list[ConfigSource] = []
-        source_error: ArchiveError | None = None
-        if config_sources is not None:
-            try:
-                sources = config_sources()
-            except ArchiveError as exc:
-                source_error = exc
-        first = next((s for s in sources if s.ref.size <= config_limit), None)
+        sources = _ConfigSources(config_sources)
+        first = next((s for s in sources.listed if s.ref.size <= config_limit), None)
         total = ref.size + (first.ref.size if first else 0)
         started = time.monotonic()
-        try:
-            got = fetch_member(
-                ref,
-                lambda p: p in wanted_paths,
-                directory / "vmlinux",
-                maybe=lambda p: os.path.basename(p).startswith("vmlinux"),
-                progress=progress,
-                total=total,
-                modules=ModuleTree(directory / MODULES, roots) if roots else None,
-            )
-        except BaseException as exc:
-            clean_parts(directory)
-            with contextlib.suppress(OSError):
-                directory.rmdir()  # only succeeds if nothing else is there
-            if isinstance(exc, MemberNotFound):
-                raise NoVmlinux(
-                    f"{ref.name} {ref.version} has no vmlinux at {', '.join(sorted(wanted_paths))}; pick a -dbg/-dbgsym image package"
-                ) from None
-            if isinstance(exc, OSError) and is_disk_full(exc):
-                raise disk_full(exc, directory) from None
-            raise
-        seconds = time.monotonic() - started
-        meta = {
-            "package": ref.name,
-            **asdict(ref),
-            "member": got.member,
-            "vmlinux_size": (directory / "vmlinux").stat().st_size,
-            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seconds": round(seconds, 2),
-        }
-        if got.modules is not None:
-            meta["modules"] = _modules_meta(got.modules, roots, seconds)
+        got = _fetch_vmlinux(
+            ref, directory, frozenset(p.lstrip("/") for p in vmlinux_paths), roots, progress, total
+        )
+        meta = _image_meta(ref, got, directory, roots, time.monotonic() - started)
         write_sidecar(directory, meta)
         count = got.downloaded
         config = None
+        warnings: list[str] = []
         if config_sources is not None:
-
-            def known_sources() -> list[ConfigSource]:
-                if source_error is not None:
-                    raise source_error
-                return sources
-
             config, extra = _fetch_config(
-                directory, meta, known_sources, config_limit, progress, count, warnings, total
+                directory, meta, sources.known, config_limit, progress, count, warnings, total
             )
             count += extra
         return FetchedImage(
@@ -396,6 +344,101 @@ def fetch_image(
             warnings=tuple(warnings),
             modules_path=modules_dir(directory),
         )
+
+
+def _complete_hit(
+    hit: FetchedImage,
+    directory: Path,
+    roots: tuple[str, ...],
+    progress: Progress | None,
+    config_sources: Callable[[], list[ConfigSource]] | None,
+    config_limit: int,
+) -> FetchedImage:
+    """A cache hit, with the modules it lacks (when `roots` asks for them) and
+    another try at a config that failed before (or is now under the limit)."""
+    if roots and hit.modules_path is None:
+        hit = _complete_modules(hit, directory, roots, progress)
+    meta = read_sidecar(directory) or {}
+    if (
+        hit.config_path is None
+        and config_sources is not None
+        and _config_retry(meta.get("config"), config_limit)
+    ):
+        warnings: list[str] = []
+        config, _ = _fetch_config(directory, meta, config_sources, config_limit, None, 0, warnings)
+        hit = dataclasses.replace(hit, config_path=config, warnings=tuple(warnings))
+    return hit
+
+
+class _ConfigSources:
+    """The config sources of a fetch, listed once before the download (their
+    sizes count in the progress total); an archive error listing them is raised
+    only when the config is fetched, after the vmlinux."""
+
+    def __init__(self, config_sources: Callable[[], list[ConfigSource]] | None) -> None:
+        self.listed: list[ConfigSource] = []
+        self.error: ArchiveError | None = None
+        if config_sources is not None:
+            try:
+                self.listed = config_sources()
+            except ArchiveError as exc:
+                self.error = exc
+
+    def known(self) -> list[ConfigSource]:
+        if self.error is not None:
+            raise self.error
+        return self.listed
+
+
+def _fetch_vmlinux(
+    ref: PackageRef,
+    directory: Path,
+    wanted_paths: frozenset[str],
+    roots: tuple[str, ...],
+    progress: Progress | None,
+    total: int,
+) -> Streamed:
+    """One pass over the package: its vmlinux into `directory` (and its modules
+    below `roots`); on failure, the directory is left as it was and the error
+    says what to do."""
+    try:
+        return fetch_member(
+            ref,
+            lambda p: p in wanted_paths,
+            directory / "vmlinux",
+            maybe=lambda p: os.path.basename(p).startswith("vmlinux"),
+            progress=progress,
+            total=total,
+            modules=ModuleTree(directory / MODULES, roots) if roots else None,
+        )
+    except BaseException as exc:
+        clean_parts(directory)
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only succeeds if nothing else is there
+        if isinstance(exc, MemberNotFound):
+            raise NoVmlinux(
+                f"{ref.name} {ref.version} has no vmlinux at {', '.join(sorted(wanted_paths))}; pick a -dbg/-dbgsym image package"
+            ) from None
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(exc, directory) from None
+        raise
+
+
+def _image_meta(
+    ref: PackageRef, got: Streamed, directory: Path, roots: tuple[str, ...], seconds: float
+) -> dict:
+    """The sidecar of a freshly fetched image: the package, where the vmlinux was, when, how long."""
+    meta = {
+        "package": ref.name,
+        **asdict(ref),
+        "member": got.member,
+        "vmlinux_size": (directory / "vmlinux").stat().st_size,
+        "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds": round(seconds, 2),
+    }
+    if got.modules is not None:
+        meta["modules"] = _modules_meta(got.modules, roots, seconds)
+    return meta
 
 
 def _complete_modules(
@@ -444,13 +487,34 @@ def _fetch_config(
 ) -> tuple[Path | None, int]:
     """Try the config sources in order; record the outcome in the sidecar."""
     dest = directory / "config"
-    status: dict = {"status": "missing", "limit": limit}
-    got = 0
     try:
-        candidates = sources()
+        status, got = _config_from(sources(), directory, dest, limit, progress, offset, total)
     except ArchiveError as exc:
-        candidates, status = [], {"status": "error", "error": str(exc)}
-    too_big = [c for c in candidates if c.ref.size > limit]
+        status, got = {"status": "error", "error": str(exc)}, 0
+    if status["status"] != "ok":
+        reason = _config_problem(status, limit)
+        warnings.append(f"kernel config not fetched: {reason}")
+        log.warning("kernel config not fetched: %s", reason)
+    meta = {**meta, "config": status}
+    try:
+        write_sidecar(directory, meta)
+    except ArchiveError as exc:
+        warnings.append(f"sidecar not updated: {exc}")
+    return (dest if status["status"] == "ok" else None), got
+
+
+def _config_from(
+    candidates: list[ConfigSource],
+    directory: Path,
+    dest: Path,
+    limit: int,
+    progress: Progress | None,
+    offset: int,
+    total: int | None,
+) -> tuple[dict, int]:
+    """The config from the first candidate (of at most `limit` bytes) that has
+    one, into `dest`: the sidecar's "config" status, and the bytes downloaded."""
+    got = 0
     for source in (c for c in candidates if c.ref.size <= limit):
         paths = frozenset(p.lstrip("/") for p in source.paths)
         try:
@@ -466,43 +530,30 @@ def _fetch_config(
             continue
         except (ArchiveError, OSError) as exc:
             clean_parts(directory)
-            status = {"status": "error", "error": str(exc)}
-            break
+            return {"status": "error", "error": str(exc)}, got
         got += count
-        status = {
-            "status": "ok",
-            "package": source.ref.name,
-            "version": source.ref.version,
-            "sha256": source.ref.sha256,
-            "url": source.ref.url,
-            "member": member,
-        }
-        break
-    else:
-        if too_big and status["status"] == "missing":
-            biggest = min(too_big, key=lambda c: c.ref.size)
-            status = {
-                "status": "too_large",
-                "limit": limit,
-                "package": biggest.ref.name,
-                "size": biggest.ref.size,
-            }
-    if status["status"] != "ok":
-        reason = {
-            "too_large": lambda: (
-                f"{status['package']} is {human_size(status['size'])}, over the {human_size(limit)} limit; raise the config size limit"
-            ),
-            "missing": lambda: "no package with a kernel config found for this version",
-            "error": lambda: status["error"],
-        }[status["status"]]()
-        warnings.append(f"kernel config not fetched: {reason}")
-        log.warning("kernel config not fetched: %s", reason)
-    meta = {**meta, "config": status}
-    try:
-        write_sidecar(directory, meta)
-    except ArchiveError as exc:
-        warnings.append(f"sidecar not updated: {exc}")
-    return (dest if status["status"] == "ok" else None), got
+        ref = source.ref
+        status = {"status": "ok", "package": ref.name, "version": ref.version, "sha256": ref.sha256}
+        return {**status, "url": ref.url, "member": member}, got
+    too_big = [c for c in candidates if c.ref.size > limit]
+    if too_big:
+        biggest = min(too_big, key=lambda c: c.ref.size)
+        return {
+            "status": "too_large",
+            "limit": limit,
+            "package": biggest.ref.name,
+            "size": biggest.ref.size,
+        }, got
+    return {"status": "missing", "limit": limit}, got
+
+
+def _config_problem(status: dict, limit: int) -> str:
+    """Why the config was not fetched, from its sidecar status."""
+    if status["status"] == "too_large":
+        return f"{status['package']} is {human_size(status['size'])}, over the {human_size(limit)} limit; raise the config size limit"
+    if status["status"] == "missing":
+        return "no package with a kernel config found for this version"
+    return status["error"]
 
 
 def evict(ref: PackageRef, cache_dir: str | os.PathLike | None = None) -> int:

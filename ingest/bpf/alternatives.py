@@ -87,7 +87,9 @@ def group(accesses: Sequence[Access]) -> list[Key]:
 
 def group_key(members: Sequence[tuple[Key, ...]]) -> Key:
     """The dependency standing for alternative `members` (each a conjunction)."""
-    return Key("alternatives", member_text(members), None, None, members=tuple(members))
+    return Key(
+        kind="alternatives", name=member_text(members), attach=None, detail=None, members=tuple(members)
+    )
 
 
 def member_text(members: Sequence[tuple[Key, ...]]) -> str:
@@ -106,7 +108,7 @@ def parse_members(text: str) -> tuple[tuple[Key, ...], ...]:
             if not name:
                 continue
             kind = "enum_value" if "::" in name else "field" if "." in name else "struct"
-            parts.append(Key(kind, name, None, None))
+            parts.append(Key(kind=kind, name=name, attach=None, detail=None))
         if parts:
             members.append(tuple(parts))
     return tuple(members)

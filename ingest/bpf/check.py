@@ -5,7 +5,7 @@ form `kind:name`, ingest.bpf.spec) gets one Cell per build: ok, warn (works,
 but look: partly inlined, ambiguous name, changed since the build it is
 compared with in its group, only present if the program guards it), fail
 (will not load or attach, and why) or unknown (the build does not record
-that fact). The facts come from the read layer (ingest.queries.check).
+that fact). The facts come from the read layer (ingest.queries).
 
 check_objects() is the whole command: read objects, parse --dep texts,
 merge, evaluate.
@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from ingest import groups
 from ingest.bpf import core, gates, matches, sections, suggest, types
@@ -34,10 +35,17 @@ from ingest.bpf.spec import (
     retarget,
     spec,
 )
-from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownGroup
-from ingest.queries import check as q
+from ingest.errors import BadDependency, NoDatabase, OutdatedDatabase, UnknownBuild, UnknownGroup
+from ingest.queries import builds as builds_q
+from ingest.queries import changes as changes_q
+from ingest.queries import database as database_q
+from ingest.queries import functions as functions_q
+from ingest.queries import modules as modules_q
 from ingest.queries import places
-from ingest.queries.check import BuildFacts, FunctionFacts
+from ingest.queries import surfaces as surfaces_q
+from ingest.queries import types as types_q
+from ingest.queries.builds import BuildFacts
+from ingest.queries.functions import FunctionFacts
 from ingest.queries.typedefs import recorded as typedefs_recorded
 
 __all__ = [
@@ -77,7 +85,29 @@ _FENTRY_ATTACHES = ("fentry", "fexit", "fmod_ret")
 _UNIQUE = ("Unique Global", "Unique Static")
 _INIT_TEXT = "init text"  # the kprobe blacklist's reason for __init code
 
-Check = Callable[[sqlite3.Connection, Dependency, int, BuildFacts], Cell]
+
+class BuildContext(NamedTuple):
+    """One build as a check evaluates it: what it records, the values of the
+    config options the gates read, and the layout reader of the evaluation."""
+
+    build: BuildFacts
+    config: dict[str, str]  # the values of gates.OPTIONS the build has
+    # The rows of a layout, shared by every build of one evaluation (layouts are
+    # interned across builds); None: read them from the database each time.
+    members: core.Members | None = None
+
+
+def build_context(conn: sqlite3.Connection, build: int, members: core.Members | None = None) -> BuildContext:
+    """Build `build` (a stored id) as a check evaluates it."""
+    facts = builds_q.build_facts(conn, build)
+    if facts is None:
+        raise UnknownBuild(f"no build with id {build} in the database")
+    return BuildContext(
+        build=facts, config=builds_q.config_values(conn, build, gates.OPTIONS), members=members
+    )
+
+
+Check = Callable[[sqlite3.Connection, Dependency, int, BuildContext], Cell]
 
 
 _OK = Cell(level="ok", text="ok", reason="ok")
@@ -185,8 +215,8 @@ def _evaluate_file(path: Path, dependencies: list[Dependency], group: str | None
 def columns(conn: sqlite3.Connection, group: str | None = None) -> list[Column]:
     """The builds to check, in group order: every build once (its first group
     decides its label and the build it is compared with), or one group's members."""
-    by_group: dict[int, list[q.GroupMember]] = {}
-    for member in q.group_members(conn):
+    by_group: dict[int, list[builds_q.GroupMember]] = {}
+    for member in builds_q.group_members(conn):
         by_group.setdefault(member.group_id, []).append(member)
     chosen = list(by_group.values())
     if group is not None:
@@ -208,7 +238,7 @@ def columns(conn: sqlite3.Connection, group: str | None = None) -> list[Column]:
                     previous=previous,
                 )
     if group is None:
-        for build in q.build_names(conn):
+        for build in builds_q.build_refs(conn):
             out.setdefault(
                 build.id,
                 Column(build_id=build.id, build=build.name, label=build.name, group=None, previous=None),
@@ -221,17 +251,14 @@ def columns(conn: sqlite3.Connection, group: str | None = None) -> list[Column]:
 
 def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: str | None = None) -> Report:
     """The report of `dependencies` against the builds (of `group`)."""
-    if not q.records_surfaces(conn):
+    if not database_q.records_surfaces(conn):
         raise OutdatedDatabase(
             "the database predates `kernsurf check`: upgrade it by running `kernsurf build` "
             "(or any `kernsurf ingest`) on it, then re-ingest builds with --replace"
         )
     report = Report(dependencies=list(dependencies), columns=columns(conn, group))
-    members = q.member_reader(conn)  # layouts are shared by builds: each is read once
-    facts = {
-        c.build_id: q.build_facts(conn, c.build_id, gates.OPTIONS)._replace(members=members)
-        for c in report.columns
-    }
+    members = types_q.member_reader(conn)  # layouts are shared by builds: each is read once
+    facts = {c.build_id: build_context(conn, c.build_id, members) for c in report.columns}
     ways = suggest.Suggester(conn, report.columns, facts)
     for dep in report.dependencies:
         row = [_cell(conn, dep, c, facts[c.build_id]) for c in report.columns]
@@ -247,24 +274,24 @@ def _with_suggestions(ways: suggest.Suggester, dep: Dependency, col: Column, cel
     return replace(cell, suggestions=found) if found else cell
 
 
-def verdict(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts | None = None) -> Cell:
+def verdict(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext | None = None) -> Cell:
     """The cell of one dependency in one build, without comparing builds: the
     check of its kind, unless a config gate of its mechanism (ingest.bpf.gates)
     is missing on a build whose config is recorded."""
-    facts = facts or q.build_facts(conn, build, gates.OPTIONS)
+    facts = facts or build_context(conn, build)
     check = _CHECKS.get(dep.kind)
     if check is None:
         return _unknown(f"{dep.kind} dependencies are not recorded")
-    if facts.has_config:
-        missing = gates.missing(dep, facts.arch, facts.config)
+    if facts.build.has_config:
+        missing = gates.missing(dep, facts.build.arch, facts.config)
         if missing is not None:
             return _fail(missing, "config_missing")
-    if dep.kind not in _TYPE_KINDS and not facts.surfaces:
+    if dep.kind not in _TYPE_KINDS and not facts.build.surfaces:
         return _unknown("build ingested before attachability and surfaces were recorded")
     return check(conn, dep, build, facts)
 
 
-def _cell(conn: sqlite3.Connection, dep: Dependency, col: Column, facts: BuildFacts) -> Cell:
+def _cell(conn: sqlite3.Connection, dep: Dependency, col: Column, facts: BuildContext) -> Cell:
     """The verdict, turned into a warning when the dependency changed since the build compared with."""
     cell = verdict(conn, dep, col.build_id, facts)
     if cell.level == "ok" and col.previous is not None:
@@ -277,30 +304,30 @@ def _cell(conn: sqlite3.Connection, dep: Dependency, col: Column, facts: BuildFa
 # --------------------------------------------------------------------------- functions
 
 
-def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     if dep.detail == "glob":
         return _glob(conn, dep.name, build)
     wanted = dep.detail.split("module:")[1].split()[0] if dep.detail and "module:" in dep.detail else None
-    if wanted is not None and not facts.modules_read:
+    if wanted is not None and not facts.build.modules_read:
         return _unknown(f"in module {wanted}: modules are not read")
     if "." in dep.name:  # a clone symbol named exactly, e.g. foo.isra.0
         return _exact_symbol(conn, dep, build)
-    func = q.function(conn, build, dep.name)
+    func = functions_q.function(conn, build, dep.name)
     if func is None:
         return _missing_function(conn, dep.name, build, facts)
-    home = q.function_home(conn, build, dep.name) if facts.modules_read else None
+    home = functions_q.function_home(conn, build, dep.name) if facts.build.modules_read else None
     copies = places.copies_named(conn, build, dep.name) if home is not None else []
     if wanted is not None and wanted != home and wanted not in {c.module for c in copies}:
         return _fail(f"not in module {wanted} (in {'module ' + home if home else 'vmlinux'})", "absent")
-    if not facts.surfaces or not facts.has_symtab:
+    if not facts.build.surfaces or not facts.build.has_symtab:
         return _unknown("attachability not recorded")
     fentry = dep.attach in _FENTRY_ATTACHES
-    if not facts.ftrace_recorded:
+    if not facts.build.ftrace_recorded:
         return _unverified(conn, dep.name, build, func, facts, fentry)
     why = why_not_attachable(func, facts, fentry)
     if why is not None:
         return _fail(*why)
-    if not fentry and not facts.blacklist_recorded:
+    if not fentry and not facts.build.blacklist_recorded:
         return _warn("symbol present; kprobe blacklist not recorded", "unverified")
     where = None
     if wanted is not None:  # fentry/module:func: that module's copy
@@ -321,20 +348,20 @@ def _in_module_cell(
     conn: sqlite3.Connection,
     build: int,
     home: str,
-    facts: BuildFacts,
+    facts: BuildContext,
     btf_for: str | None,
     where: str | None = None,
 ) -> Cell:
     """✓ in module `home` (or `where` says in which); ✗ when what `btf_for`
     says ("fentry/fexit into") needs the module's BTF and the config lacks it."""
-    if btf_for and facts.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
+    if btf_for and facts.build.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
         return _fail(f"{gates.MODULE_BTF} is not set: {btf_for} module {home} need it", "config_missing")
     return _ok(where or _in_module(conn, build, home))
 
 
 def _in_module(conn: sqlite3.Connection, build: int, module: str) -> str:
     """ "in module ext4 (must be loaded: ext4, jbd2, mbcache, crc16)"."""
-    return f"in module {module} (must be loaded: {', '.join(q.module_chain(conn, build, module))})"
+    return f"in module {module} (must be loaded: {', '.join(modules_q.module_chain(conn, build, module))})"
 
 
 def _in_copies(
@@ -352,41 +379,43 @@ def _in_copies(
         others = sorted({c.module for c in copies} - {module}) if attach else []
         inlined = f"; no symbol of that name in {', '.join(others)}" if others else ""
         return _in_module(conn, build, module) + inlined
-    loads = [f"{', '.join(q.module_chain(conn, build, m))} for {m}'s copy" for m in targets]
+    loads = [f"{', '.join(modules_q.module_chain(conn, build, m))} for {m}'s copy" for m in targets]
     return f"in modules {', '.join(targets)} (must be loaded: {'; '.join(loads)})"
 
 
-def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: BuildFacts) -> Cell:
+def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: BuildContext) -> Cell:
     """A function the build lacks: unknown when no build has it, or when it
     may be in a module that was not read; absent when the build's modules
     were read, or the source file that defines it elsewhere is built into
     this vmlinux (docs/concepts.md#not-recorded)."""
-    if not q.function_anywhere(conn, name):
+    if not functions_q.function_anywhere(conn, name):
         return _unknown(
             "in no build of the database (a placeholder its loader retargets? see --retarget)",
             "absent_everywhere",
         )
-    if facts.modules_read and facts.modules_complete:
-        return _fail(f"absent (not in vmlinux or its {q.module_count(conn, build)} modules)", "absent")
-    cu = q.defining_cu_in(conn, name, build)
+    if facts.build.modules_read and facts.build.modules_complete:
+        return _fail(
+            f"absent (not in vmlinux or its {modules_q.module_count(conn, build)} modules)", "absent"
+        )
+    cu = functions_q.defining_cu_in(conn, name, build)
     if cu is not None:
         return _fail(f"absent ({cu} is in vmlinux)", "absent")
     return _unknown(
         "not in vmlinux or its loaded modules; the others not read"
-        if facts.modules_read
+        if facts.build.modules_read
         else "not in vmlinux; modules not read",
         "not_recorded",
     )
 
 
 def _unverified(
-    conn: sqlite3.Connection, name: str, build: int, func: FunctionFacts, facts: BuildFacts, fentry: bool
+    conn: sqlite3.Connection, name: str, build: int, func: FunctionFacts, facts: BuildContext, fentry: bool
 ) -> Cell:
     """A function on a build without ftrace records or kprobe blacklist (a
     BTF blob with kallsyms): what the symbols and the BTF say, the rest unknown."""
-    if fentry and not facts.has_btf:
+    if fentry and not facts.build.has_btf:
         return _fail("not attachable: build has no BTF", "not_attachable")
-    if not q.has_exact_symbol(conn, build, name):
+    if not functions_q.has_exact_symbol(conn, build, name):
         if func.n_symbols > 0:
             return _fail(f"transformed: only {func.suffixes or 'renamed'} copies", "transformed")
         return _fail("no symbol", "not_attachable")
@@ -397,11 +426,11 @@ def _unverified(
     return _warn("BTF FUNC and symbol present; ftrace records not recorded", "unverified")
 
 
-def why_not_attachable(func: FunctionFacts, facts: BuildFacts, fentry: bool) -> tuple[str, str] | None:
+def why_not_attachable(func: FunctionFacts, facts: BuildContext, fentry: bool) -> tuple[str, str] | None:
     """Why a kprobe (or, with `fentry`, an fentry/fexit) cannot attach to the
     function, as (text, reason), None when it can: the decision of the
     function_status view's kprobe and fentry columns (docs/concepts.md#attachability)."""
-    if fentry and not facts.has_btf:
+    if fentry and not facts.build.has_btf:
         return "not attachable: build has no BTF", "not_attachable"
     if func.ftrace is None:  # no symbol of its own
         if func.n_symbols > 0:
@@ -423,7 +452,7 @@ def why_not_attachable(func: FunctionFacts, facts: BuildFacts, fentry: bool) -> 
 
 
 def _exact_symbol(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell:
-    found = q.symbols(conn, build, dep.name)
+    found = functions_q.symbol_states(conn, build, dep.name)
     if not found:
         return _fail("absent", "absent")
     if found[0].kprobe_blocked:
@@ -447,7 +476,7 @@ def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
     # SQLite narrows the rows (a Python filter over all of a build's symbols took seconds);
     # fnmatch decides, so a "[^" means what it always meant.
     narrow = "*" if "[" in pattern else pattern
-    found = q.symbols_from(conn, build, glob_prefix(pattern), narrow)
+    found = functions_q.symbols_from(conn, build, glob_prefix(pattern), narrow)
     hits = [s for s in found if fnmatch.fnmatchcase(s.name, pattern)]
     usable = [s for s in hits if s.kprobe_blocked is None]
     if not usable:
@@ -460,9 +489,9 @@ def _glob(conn: sqlite3.Connection, pattern: str, build: int) -> Cell:
 # --------------------------------------------------------------------------- surfaces
 
 
-def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    tp = q.tracepoint(conn, build, dep.name)
-    if not facts.events_recorded and (tp is None or tp.system is None):
+def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    tp = surfaces_q.tracepoint(conn, build, dep.name)
+    if not facts.build.events_recorded and (tp is None or tp.system is None):
         return _unknown("trace events not recorded for this build (BTF-only input)")
     if tp is None:
         return _missing_event(conn, dep.name)
@@ -470,19 +499,19 @@ def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Bu
         return _fail("raw tracepoint only (no trace event)", "not_attachable")
     if dep.detail and tp.system != dep.detail:
         return _fail(f"in system {tp.system}", "absent")
-    home = q.tracepoint_home(conn, build, dep.name) if facts.modules_read else None
+    home = surfaces_q.tracepoint_home(conn, build, dep.name) if facts.build.modules_read else None
     return _ok(_in_module(conn, build, home)) if home is not None else _OK
 
 
 def _missing_event(conn: sqlite3.Connection, name: str) -> Cell:
     """A tracepoint the build lacks: unknown when no build has it (a module's event?)."""
-    if not q.tracepoint_anywhere(conn, name):
+    if not surfaces_q.tracepoint_anywhere(conn, name):
         return _unknown("in no build of the database (a module's event?)", "absent_everywhere")
     return _fail("absent", "absent")
 
 
-def _raw_tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    tp = q.tracepoint(conn, build, dep.name)
+def _raw_tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    tp = surfaces_q.tracepoint(conn, build, dep.name)
     if tp is None:
         return _missing_event(conn, dep.name)
     if tp.system == "syscalls":  # per-syscall events are trace events only, built on raw_syscalls
@@ -494,29 +523,29 @@ def _raw_tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts
     return _OK
 
 
-def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    attaches = q.lsm_hook_attaches(conn, build, dep.name)
+def _lsm_hook(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    attaches = surfaces_q.lsm_hook_attaches(conn, build, dep.name)
     if attaches is None:
         return _fail("absent", "absent")
     return _OK if attaches else _fail(f"not attachable: no bpf_lsm_{dep.name}", "not_attachable")
 
 
-def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    if not facts.syscalls_recorded:
+def _syscall(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    if not facts.build.syscalls_recorded:
         return _unknown("syscall tables not recorded for this build (BTF-only input)", "not_recorded")
-    number = q.syscall_number(conn, build, dep.name)
+    number = surfaces_q.syscall_number(conn, build, dep.name)
     return _ok(f"nr {number}") if number is not None else _fail("absent", "absent")
 
 
-def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    if q.is_kfunc(conn, build, dep.name):
-        home = q.kfunc_home(conn, build, dep.name) if facts.modules_read else None
+def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    if surfaces_q.is_kfunc(conn, build, dep.name):
+        home = surfaces_q.kfunc_home(conn, build, dep.name) if facts.build.modules_read else None
         # A module registers its kfuncs by its split BTF: none without CONFIG_DEBUG_INFO_BTF_MODULES.
         return _OK if home is None else _in_module_cell(conn, build, home, facts, "kfuncs of")
-    if q.function(conn, build, dep.name):
+    if functions_q.function(conn, build, dep.name):
         what = "a function, but not a kfunc"
-    elif facts.modules_read:
-        what = f"absent (not a kfunc of vmlinux or its {q.module_count(conn, build)} modules)"
+    elif facts.build.modules_read:
+        what = f"absent (not a kfunc of vmlinux or its {modules_q.module_count(conn, build)} modules)"
     else:  # a module may register it: unknown, not absent
         return _unknown("not a kfunc of vmlinux; modules not read", "not_recorded")
     return _weak_or_fail(dep, what)
@@ -530,29 +559,29 @@ def _weak_or_fail(dep: Dependency, what: str, reason: str = "absent") -> Cell:
     return _fail(what, reason)
 
 
-def _iter(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    func = q.function(conn, build, f"bpf_iter_{dep.name}")
+def _iter(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    func = functions_q.function(conn, build, f"bpf_iter_{dep.name}")
     if func is None:
         return _fail(f"absent (no bpf_iter_{dep.name})", "absent")
     return _OK if func.btf_func else _fail(f"no BTF FUNC bpf_iter_{dep.name}", "not_attachable")
 
 
-def _kconfig(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
-    if not facts.has_config:
+def _kconfig(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
+    if not facts.build.has_config:
         return _unknown("no kernel config recorded for this build")
-    value = q.config_value(conn, build, dep.name)
+    value = surfaces_q.config_value(conn, build, dep.name)
     if value is None or value == "n":
         return _weak_or_fail(dep, "not set" if value is not None else "absent", "config_missing")
     return _ok(f"= {value}")
 
 
-def _ksym(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+def _ksym(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     """A `__ksym` variable. Typed externs resolve through a BTF VAR, untyped
     ones through kallsyms (refused when the name has several addresses); the
     Dependency does not say which, so the symbol is what is required."""
-    if not q.records_variables(conn, build):
+    if not builds_q.records_variables(conn, build):
         return _unknown("kernel variables not recorded for this build")
-    found = q.variables(conn, build, dep.name)
+    found = surfaces_q.variables(conn, build, dep.name)
     if not found:
         return _weak_or_fail(dep, "absent")
     per_cpu = " (per-CPU)" if any(v.per_cpu for v in found) else ""
@@ -578,7 +607,7 @@ def _absent(dep: Dependency, what: str, reason: str | None = None) -> Cell:
     return _fail(what, reason or ("field_missing" if dep.kind == "field" else "absent"))
 
 
-def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     if dep.detail == "type_matches" and dep.local:
         return _type_matches(conn, dep, build)
     if dep.kind == "type":
@@ -587,7 +616,7 @@ def _struct(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildF
             return _ok(found.text)
         return _unknown(found.text) if found.level == "unknown" else _absent(dep, found.text)
     kinds = ("enum",) if dep.kind == "enum" else ("struct", "union")
-    if q.layouts(conn, build, dep.name, kinds):
+    if types_q.layouts(conn, build, dep.name, kinds):
         return _OK
     return _absent(dep, "absent")
 
@@ -604,7 +633,7 @@ def _type_matches(conn: sqlite3.Connection, dep: Dependency, build: int) -> Cell
     return _ok(why) if ok else _absent(dep, f"does not match: {why}", "kind_mismatch")
 
 
-def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     """A CO-RE field access, resolved as libbpf does (ingest.bpf.core)."""
     found = core.resolve_field(conn, build, dep.name, dep.local, facts.members)
     if found.ok:
@@ -616,16 +645,18 @@ def _field(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFa
     return _unknown(found.text)
 
 
-def _enum_value(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+def _enum_value(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     enum, _, value = dep.name.partition("::")
-    layouts = q.layouts(conn, build, enum, ("enum",)) if enum else []
+    layouts = types_q.layouts(conn, build, enum, ("enum",)) if enum else []
     if enum and not layouts:
         return _absent(dep, f"enum {enum} absent")
-    number = q.enum_value(conn, layouts, value) if layouts else q.any_enum_value(conn, build, value)
+    number = (
+        types_q.enum_value(conn, layouts, value) if layouts else types_q.any_enum_value(conn, build, value)
+    )
     return _ok(f"= {number}") if number is not None else _absent(dep, f"no value {value}")
 
 
-def _struct_ops(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+def _struct_ops(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     return _struct(
         conn,
         Dependency(kind="struct", name=dep.name, attach=None, programs=dep.programs, detail=None),
@@ -634,7 +665,7 @@ def _struct_ops(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Bu
     )
 
 
-def _alternatives(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+def _alternatives(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     """A CO-RE alternative group (ingest.bpf.alternatives): ✓ when its first
     member resolves, ⚠ fallback when only a later one does, ✗ when none does;
     "?" when a member that might resolve is not recorded."""
@@ -662,9 +693,9 @@ def _enumerator(enum: str) -> Check:
     bpf_func_id for helpers (BPF_FUNC_loop, in detail), bpf_map_type for map
     types (BPF_MAP_TYPE_RINGBUF, the name)."""
 
-    def check(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildFacts) -> Cell:
+    def check(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
         wanted = dep.detail if enum == "bpf_func_id" else dep.name
-        if not q.layouts(conn, build, enum, ("enum",)):
+        if not types_q.layouts(conn, build, enum, ("enum",)):
             return _unknown(f"enum {enum} not recorded")
         value = Dependency(kind="enum_value", name=f"{enum}::{wanted}", attach=None, programs=(), detail=None)
         found = _enum_value(conn, value, build, facts)
@@ -726,7 +757,7 @@ def _changed(conn: sqlite3.Connection, dep: Dependency, before: int, after: int)
         item, name, kinds = "tracepoint", dep.name, _TRACEPOINT_CHANGES
     else:
         return None
-    found = q.changes(conn, before, after, name, kinds, item)
+    found = changes_q.changes_between(conn, before, after, name, kinds, item)
     if detail is not None:
         found = [c for c in found if c.detail == detail or (c.detail or "").startswith(detail + ".")]
     if not found:

@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 from ingest.bpf import types
 from ingest.bpf.objects import essential_name
-from ingest.queries import check as q
-from ingest.queries.check import MemberRow
+from ingest.queries import types as types_q
+from ingest.queries.types import FieldRef
 
 _COMPOSITE = frozenset(("struct", "union"))
 
@@ -35,7 +35,7 @@ class Resolution(NamedTuple):
     text: str  # "ok", "no field u6_addr32 in in6_addr.in6_u", ...
 
 
-Members = Callable[[int], list[MemberRow]]  # layout id -> its rows (queries.check.member_reader)
+Members = Callable[[int], list[FieldRef]]  # layout id -> its rows (queries.types.member_reader)
 
 
 def resolve_field(
@@ -50,11 +50,11 @@ def resolve_field(
     spelling, "enum NAME" for enums), None to skip the kind check. The first
     candidate root layout that resolves wins; otherwise the first failure.
     `members` reads a layout's rows (default: from the database each time)."""
-    read = members or q.member_reader(conn)
+    read = members or types_q.member_reader(conn)
     root, *steps = path.split(".")
     name = essential_name(root)
     # A root the build has no struct or union of may be a typedef (atomic_long_t): what it resolves to.
-    candidates = q.layouts(conn, build, name) or types.typedef_layouts(conn, build, name)
+    candidates = types_q.layouts(conn, build, name) or types.typedef_layouts(conn, build, name)
     if not candidates:
         return Resolution(False, "absent", f"struct {name} absent")
     first: Resolution | None = None
@@ -95,14 +95,14 @@ def _walk(
             scope = row.position
         else:  # older database: a named aggregate, found by name
             inner = _aggregate_name(row.type_text)
-            layouts = q.layouts(conn, build, inner) if inner else []
+            layouts = types_q.layouts(conn, build, inner) if inner else []
             if not layouts:
                 return Resolution(False, "not_recorded", f"{where} is {row.type_text}, not a named struct")
             rows, scope = read(layouts[0]), None
     return Resolution(True, None, "ok")
 
 
-def _direct_member(rows: list[MemberRow], scope: int | None, name: str) -> MemberRow | None:
+def _direct_member(rows: list[FieldRef], scope: int | None, name: str) -> FieldRef | None:
     """The member `name` of the aggregate at `scope` (None: the layout itself),
     also inside its anonymous members, not inside named ones."""
     unnamed = {r.position for r in rows if r.name is None}
@@ -116,7 +116,7 @@ def _direct_member(rows: list[MemberRow], scope: int | None, name: str) -> Membe
     return None
 
 
-def _compatible(row: MemberRow, where: str, local_kind: str | None) -> Resolution:
+def _compatible(row: FieldRef, where: str, local_kind: str | None) -> Resolution:
     """libbpf's bpf_core_fields_are_compat on the last member."""
     if local_kind is None or row.type_kind is None:
         return Resolution(True, None, "ok")

@@ -64,7 +64,7 @@ MODULE_BTF = _MODULE_BTF.option
 #: Every kernel config that can run BPF says whether it has the bpf() syscall;
 #: a config that does not mention it is partial, and the gates are not applied.
 _COMPLETE = "CONFIG_BPF_SYSCALL"
-#: Every option a gate reads (for ingest.queries.check.build_facts).
+#: Every option a gate reads (for ingest.bpf.check.build_context).
 OPTIONS: tuple[str, ...] = tuple(
     sorted(
         {g.option for _, gates in (*GATES.values(), _SYSCALL_EVENTS) for g in gates}

@@ -32,8 +32,8 @@ from typing import Any
 
 from ingest.bpf.objects import essential_name
 from ingest.model import TypeGraph
-from ingest.queries import check as q
 from ingest.queries import typedefs as tq
+from ingest.queries import types as types_q
 from ingest.types import cdecl
 
 _QUALIFIERS = re.compile(r"\b(const|volatile|restrict|_Atomic)\b\s*")
@@ -99,7 +99,9 @@ def matches(
         for t in tq.typedefs(conn, build, name) if tq.recorded(conn, build) else []:
             found.append(_verdict(conn, shape, t.kind, match_text(t.canon), t.layout_id, f"typedef {name}"))
     else:
-        for layout in q.layouts(conn, build, name, ("enum",) if kind == "enum" else ("struct", "union")):
+        for layout in types_q.layouts(
+            conn, build, name, ("enum",) if kind == "enum" else ("struct", "union")
+        ):
             tkind = tq.layout_kind(conn, layout)
             found.append(_verdict(conn, shape, tkind, f"{tkind} {name}", layout, f"{tkind} {name}"))
     if not found:
@@ -144,7 +146,7 @@ def _match(
 
 
 def _composite(conn: sqlite3.Connection, desc: dict[str, Any], layout: int, why: list[str]) -> bool:
-    rows = [r for r in q.members(conn, layout) if r.parent is None]  # its direct members
+    rows = [r for r in types_q.members(conn, layout) if r.parent is None]  # its direct members
     if len(desc.get("members", ())) > len(rows):
         why.append(f"the program's {desc['text']} has more members ({len(desc['members'])} > {len(rows)})")
         return False

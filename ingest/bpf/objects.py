@@ -434,14 +434,19 @@ class _Reader:
                             progs.add(name)
                             targets[name] = f"{sname}.{m.name}"
                     if progs:
-                        self._add(Key("field", f"{sname}.{m.name}", None, "struct_ops"), tuple(progs))
+                        self._add(
+                            Key(kind="field", name=f"{sname}.{m.name}", attach=None, detail="struct_ops"),
+                            tuple(progs),
+                        )
                         users |= progs
                     elif any(content[mstart : mstart + msize]):
                         data_members.append(f"{sname}.{m.name}")
                 # A data member the kernel lacks fails the whole map: every program of it.
                 for field_name in data_members:
-                    self._add(Key("field", field_name, None, "struct_ops"), tuple(users))
-                self._add(Key("struct_ops", sname, "struct_ops", None), tuple(users))
+                    self._add(
+                        Key(kind="field", name=field_name, attach=None, detail="struct_ops"), tuple(users)
+                    )
+                self._add(Key(kind="struct_ops", name=sname, attach="struct_ops", detail=None), tuple(users))
         for i, p in enumerate(programs):
             if p.name in targets and p.attach in ("struct_ops", "struct_ops.s"):
                 programs[i] = replace(p, target=targets[p.name])
@@ -494,7 +499,7 @@ class _Reader:
                 arr = graph[graph[m.type].ref]
                 if arr.kind == "array" and arr.count:
                     name = map_type_name(arr.count) or f"map type {arr.count}"
-                    by_offset[offset] = Key("map_type", name, None, None)
+                    by_offset[offset] = Key(kind="map_type", name=name, attach=None, detail=None)
                     self._add(by_offset[offset])
         for sec, rels in self.relocs.items():
             if not self._executable(sec):
@@ -541,32 +546,32 @@ class _Reader:
         flavoured = root != local.name
         root_kind = _dep_kind(local)
         # The type holding a field or enum value: needed (None), or only probed.
-        holder = Key(root_kind, root, None, detail if kind in _PROBES else None)
+        holder = Key(kind=root_kind, name=root, attach=None, detail=detail if kind in _PROBES else None)
         try:
             steps = [int(x) for x in access.split(":")] if access else []
         except ValueError:
             raise BadBpfObject(f"{self.path}: bad CO-RE access string {access!r}") from None
         if kind in _FIELD_RELOS:
-            path: list[str] = []
-            tid = type_id
-            for step in steps[1:]:
-                t = graph[_skip(graph, tid, typedefs=True)]
-                if t.kind in ("struct", "union") and t.members and step < len(t.members):
-                    m = t.members[step]
-                    if m.name:
-                        path.append(m.name)
-                    tid = m.type
-                elif t.kind == "array":
-                    tid = t.ref
-                else:
-                    raise BadBpfObject(
-                        f"{self.path}: CO-RE access {access!r} does not fit type "
-                        f"{local.name}; rebuild the object"
-                    )
+            path, tid = self._field_path(type_id, steps, access, local.name)
             if not path:
-                return Access(root, flavoured, None, probe, (holder,), holder)
-            field = Key("field", ".".join([root, *path]), None, detail, _local_kind(graph, tid))
-            return Access(root, flavoured, ".".join(path), probe, (holder, field), field)
+                return Access(
+                    root=root, flavoured=flavoured, path=None, probe=probe, keys=(holder,), part=holder
+                )
+            field = Key(
+                kind="field",
+                name=".".join([root, *path]),
+                attach=None,
+                detail=detail,
+                local=_local_kind(graph, tid),
+            )
+            return Access(
+                root=root,
+                flavoured=flavoured,
+                path=".".join(path),
+                probe=probe,
+                keys=(holder, field),
+                part=field,
+            )
         if kind in _ENUMVAL_RELOS:
             t = graph[_skip(graph, type_id, typedefs=True)]
             if t.kind != "enum" or not t.enumerators or not steps or steps[0] >= len(t.enumerators):
@@ -575,15 +580,43 @@ class _Reader:
                     f"{local.name}; rebuild the object"
                 )
             value = essential_name(t.enumerators[steps[0]][0])
-            enum_value = Key("enum_value", f"{root}::{value}", None, detail)
-            return Access(root, flavoured, f"::{value}", probe, (holder, enum_value), enum_value)
+            enum_value = Key(kind="enum_value", name=f"{root}::{value}", attach=None, detail=detail)
+            return Access(
+                root=root,
+                flavoured=flavoured,
+                path=f"::{value}",
+                probe=probe,
+                keys=(holder, enum_value),
+                part=enum_value,
+            )
         shape = None
         if detail == "type_matches":  # the program's type, for libbpf's match rules
             from ingest.bpf.matches import local_shape  # it imports this module
 
             shape = local_shape(graph, type_id)
-        own = Key(root_kind, root, None, detail, shape)
-        return Access(root, flavoured, None, probe, (own,), own)
+        own = Key(kind=root_kind, name=root, attach=None, detail=detail, local=shape)
+        return Access(root=root, flavoured=flavoured, path=None, probe=probe, keys=(own,), part=own)
+
+    def _field_path(self, type_id: int, steps: list[int], access: str, name: str) -> tuple[list[str], int]:
+        """The member names a CO-RE field access string walks from `type_id`
+        (array steps add none), and the type it ends at."""
+        graph = self.btf.graph
+        path: list[str] = []
+        tid = type_id
+        for step in steps[1:]:
+            t = graph[_skip(graph, tid, typedefs=True)]
+            if t.kind in ("struct", "union") and t.members and step < len(t.members):
+                m = t.members[step]
+                if m.name:
+                    path.append(m.name)
+                tid = m.type
+            elif t.kind == "array":
+                tid = t.ref
+            else:
+                raise BadBpfObject(
+                    f"{self.path}: CO-RE access {access!r} does not fit type {name}; rebuild the object"
+                )
+        return path, tid
 
     # -- externs: kfuncs, ksyms, kconfig -------------------------------------
 
@@ -610,7 +643,7 @@ class _Reader:
             if s["st_info"]["bind"] == "STB_WEAK" and s["st_shndx"] == "SHN_UNDEF"
         }
         keys = {
-            sym: Key(kind, name, None, "weak" if sym in weak else None)
+            sym: Key(kind=kind, name=name, attach=None, detail="weak" if sym in weak else None)
             for sym, (kind, name) in wanted.items()
         }
         for key in keys.values():
@@ -640,8 +673,8 @@ def _helper_key(helper_id: int) -> Key:
     """A `call <id>` of a BPF helper: the kernel's enum bpf_func_id must have it."""
     name = helper_name(helper_id)
     if name is None:
-        return Key("helper", f"helper {helper_id}", None, None)
-    return Key("helper", name, None, "BPF_FUNC_" + name.removeprefix("bpf_"))
+        return Key(kind="helper", name=f"helper {helper_id}", attach=None, detail=None)
+    return Key(kind="helper", name=name, attach=None, detail="BPF_FUNC_" + name.removeprefix("bpf_"))
 
 
 def _target_dep(attach: str, what: str, target: str) -> Key:
@@ -652,17 +685,21 @@ def _target_dep(attach: str, what: str, target: str) -> Key:
     if variant is not None:
         attach, flag = variant
     if what == "function":  # kprobe: "sym+off" -> "sym"
-        return Key("function", target.split("+", 1)[0], attach, flag)
+        return Key(kind="function", name=target.split("+", 1)[0], attach=attach, detail=flag)
     if what == "btf_function":  # fentry/module:func names a module's function
         module, sep, func = target.rpartition(":")
         detail = " ".join(d for d in (flag, f"module:{module}" if sep else None) if d)
-        return Key("function", func, attach, detail or None)
+        return Key(kind="function", name=func, attach=attach, detail=detail or None)
     if what == "glob":
-        return Key("function", target, attach, "glob")
+        return Key(kind="function", name=target, attach=attach, detail="glob")
     if what == "tracepoint":
         system, sep, event = target.partition("/")
-        return Key("tracepoint", event, attach, system) if sep else Key("tracepoint", target, attach, None)
-    return Key(what, target, attach, flag)  # syscall, raw_tracepoint, lsm_hook, iter
+        return (
+            Key(kind="tracepoint", name=event, attach=attach, detail=system)
+            if sep
+            else Key(kind="tracepoint", name=target, attach=attach, detail=None)
+        )
+    return Key(kind=what, name=target, attach=attach, detail=flag)  # syscall, raw_tracepoint, lsm_hook, iter
 
 
 def _dep_kind(t: CType) -> str:

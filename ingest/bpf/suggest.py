@@ -19,13 +19,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
 
 from ingest.bpf.objects import Dependency
 from ingest.bpf.report import Cell, Column, Suggestion
-from ingest.queries import check as q
+from ingest.queries import functions as functions_q
 from ingest.queries import suggest as sq
 from ingest.queries.builds import build_name
-from ingest.queries.check import BuildFacts
+
+if TYPE_CHECKING:
+    from ingest.bpf.check import BuildContext  # check imports this module
 
 _MAX = 5  # suggestions of one kind per cell
 _ALIKE = 0.6  # SequenceMatcher ratio from which two function names are alike
@@ -36,7 +39,7 @@ _FENTRY = ("fentry", "fexit", "fmod_ret")
 class Suggester:
     """Suggestions for the cells of one evaluation; per-build facts read once."""
 
-    def __init__(self, conn: sqlite3.Connection, columns: Sequence[Column], facts: dict[int, BuildFacts]):
+    def __init__(self, conn: sqlite3.Connection, columns: Sequence[Column], facts: dict[int, BuildContext]):
         self.conn, self.columns, self.facts = conn, columns, facts
 
     def __call__(self, dep: Dependency, column: Column, cell: Cell) -> tuple[Suggestion, ...]:
@@ -55,7 +58,7 @@ class Suggester:
         """Whether a program of type `attach` attaches to function `name` on `build`."""
         from ingest.bpf.check import why_not_attachable  # check imports this module
 
-        func = q.function(self.conn, build, name)
+        func = functions_q.function(self.conn, build, name)
         if func is None:
             return False
         return why_not_attachable(func, self.facts[build], attach in _FENTRY) is None
@@ -76,7 +79,11 @@ class Suggester:
 
     def _where(self, build: int, name: str) -> str:
         """ "; in module ext4" for a function that lives in a module, else ""."""
-        home = q.function_home(self.conn, build, name) if self.facts[build].modules_read else None
+        home = (
+            functions_q.function_home(self.conn, build, name)
+            if self.facts[build].build.modules_read
+            else None
+        )
         return f"; in module {home}" if home else ""
 
     def _events_in(self, build: int, functions: Sequence[str], why: Callable[[str], str]) -> list[Suggestion]:

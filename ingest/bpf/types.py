@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
-from ingest.queries import check as q
 from ingest.queries import typedefs as tq
+from ingest.queries import types as types_q
 
 #: C base type words: such a root is an INT/FLOAT of the kernel's BTF, which kernsurf does not record.
 _BASE_WORDS = frozenset(
@@ -38,7 +38,7 @@ def find_type(conn: sqlite3.Connection, build: int, name: str, relo: str | None)
             text += f", {first.size} bytes" if first.size is not None else ", size unknown"
         return TypeFound("ok", text)
     for kinds in (("struct", "union"), ("enum",)):
-        if q.layouts(conn, build, name, kinds):
+        if types_q.layouts(conn, build, name, kinds):
             return TypeFound("ok", f"{'/'.join(kinds)} {name}")
     if set(name.split()) <= _BASE_WORDS:
         return TypeFound("unknown", f"{name} is a base type: base types are not recorded")

@@ -36,8 +36,8 @@ from ingest.catalog.manifest import BuildSpec, Manifest, Member
 from ingest.changes import diff
 from ingest.errors import ArchiveError, BuildError, UnknownPackage
 from ingest.modules.tree import summary as module_summary
-from ingest.queries import builds
-from ingest.queries.builds import GroupMember, StoredGroup
+from ingest.queries import builds as builds_q
+from ingest.queries.builds import StoredGroup, StoredMember
 
 #: A step run after the builds and groups are stored; it must be incremental.
 Finalizer = Callable[[sqlite3.Connection], object]
@@ -196,7 +196,7 @@ def build(
     try:
         for row in rows.values():
             s = row.spec
-            found = builds.find_release(conn, s.source, s.release, s.arch, s.version)
+            found = builds_q.find_release(conn, s.source, s.release, s.arch, s.version)
             if found:
                 row.state, row.db_id, row.name = "stored", found.id, found.name
     finally:
@@ -254,7 +254,7 @@ def _stored_group(name: str, kind: str, members: Iterable[Member], rows: dict[st
     for m in members:
         build = rows[m.build].db_id
         assert build is not None  # every build is in: failures stopped the run before the groups
-        stored.append(GroupMember(build=build, label=m.label))
+        stored.append(StoredMember(build=build, label=m.label))
     return StoredGroup(name=name, kind=kind, members=stored)
 
 
@@ -358,7 +358,7 @@ def _ingest(
     row.ingest_seconds = time.perf_counter() - t
     conn = db.connect(db_path)
     try:
-        row.db_id, row.name = builds.build_named(conn, res.name), res.name
+        row.db_id, row.name = builds_q.build_named(conn, res.name), res.name
     finally:
         conn.close()
     row.db_size = _size(db_path)

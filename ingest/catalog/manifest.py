@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +54,8 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _BUILD_FIELDS = ("id", "source", "package", "release", "suite", "arch", "version", "label")
 _DEFAULT_FIELDS = ("source", "suite", "arch")
 _GROUP_FIELDS = ("name", "kind", "members")
+_Fields = dict[str, yaml.Node]  # a mapping's values by key
+_Defaults = dict[str, tuple[str, yaml.Node]]  # defaults: key -> (value, the node giving it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,7 @@ class _Parser:
             out.append(spec)
         return out
 
-    def build(self, node: yaml.Node, defaults: dict[str, tuple[str, yaml.Node]]) -> BuildSpec:
+    def build(self, node: yaml.Node, defaults: _Defaults) -> BuildSpec:
         fields = self.mapping(node, "a build", _BUILD_FIELDS)
         build_id = self.optional(fields, "id", "a build")
         if build_id is None:
@@ -232,22 +233,92 @@ class _Parser:
         if not _ID.match(build_id):
             raise self.fail(fields["id"], f"build id {build_id!r}: use letters, digits and . _ + - only")
         what = f"build {build_id!r}"
-
-        def field(key: str) -> tuple[str | None, yaml.Node | None]:
-            value = self.optional(fields, key, what)
-            if value is not None:
-                return value, fields[key]
-            return defaults.get(key, (None, None))
-
-        source, source_node = field("source")
+        source, source_node = self.field(fields, defaults, "source", what)
         source = source or "debian"
         if source not in SOURCES:
             raise self.fail(
                 source_node, f"{what}: unknown source {source!r}; supported: {', '.join(SOURCES)}"
             )
-
         if source == "ubuntu":
-            return self.ubuntu_build(node, fields, field, build_id, what)
+            return self.ubuntu_build(node, fields, defaults, build_id, what)
+        release, flavor = self.release(node, fields, what)
+        return BuildSpec(
+            id=build_id,
+            source=source,
+            package=f"linux-image-{release}-dbg",
+            release=release,
+            flavor=flavor,
+            suite=self.suite(node, fields, defaults, what),
+            arch=self.arch(node, fields, defaults, flavor, what),
+            version=self.optional(fields, "version", what),
+            label=self.optional(fields, "label", what) or release,
+            line=node.start_mark.line + 1,
+        )
+
+    def ubuntu_build(
+        self,
+        node: yaml.Node,
+        fields: _Fields,
+        defaults: _Defaults,
+        build_id: str,
+        what: str,
+    ) -> BuildSpec:
+        """A build of `source: ubuntu`: an Ubuntu release (<abi>-<flavor>) or its dbgsym package."""
+        package = self.optional(fields, "package", what)
+        release = self.optional(fields, "release", what)
+        if (package is None) == (release is None):
+            raise self.fail(
+                node,
+                f"{what}: give exactly one of `release:` (e.g. 6.8.0-31-generic) "
+                "or `package:` (e.g. linux-image-unsigned-6.8.0-31-generic-dbgsym)",
+            )
+        if package is not None:
+            release = package.removeprefix("linux-image-").removeprefix("unsigned-").removesuffix("-dbgsym")
+        assert release is not None
+        parsed = ubuntu.parse_release(release)
+        if parsed is None:
+            key = "package" if package is not None else "release"
+            raise self.fail(
+                fields[key],
+                f"{what}: {release!r} is not an Ubuntu release <abi>-<flavor> (like 6.8.0-1008-aws)",
+            )
+        suite, suite_node = self.field(fields, defaults, "suite", what)
+        if suite is None:
+            raise self.fail(node, f"{what}: needs a `suite:` (e.g. jammy, noble), here or in defaults")
+        if suite.split("-", 1)[0] not in ubuntu.CODENAMES:
+            close = difflib.get_close_matches(suite, sorted(ubuntu.CODENAMES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(suite_node, f"{what}: unknown Ubuntu suite {suite!r}{hint}")
+        arch, arch_node = self.field(fields, defaults, "arch", what)
+        arch = arch or "amd64"
+        if arch not in ubuntu.ARCHES:
+            raise self.fail(
+                arch_node or node, f"{what}: unknown architecture {arch!r}; one of {', '.join(ubuntu.ARCHES)}"
+            )
+        return BuildSpec(
+            id=build_id,
+            source="ubuntu",
+            package=f"linux-image-unsigned-{release}-dbgsym",
+            release=release,
+            flavor=parsed[1],
+            suite=suite,
+            arch=arch,
+            version=self.optional(fields, "version", what),
+            label=self.optional(fields, "label", what) or release,
+            line=node.start_mark.line + 1,
+        )
+
+    def field(
+        self, fields: _Fields, defaults: _Defaults, key: str, what: str
+    ) -> tuple[str | None, yaml.Node | None]:
+        """A build's field, else its default, with the node that gave it."""
+        value = self.optional(fields, key, what)
+        if value is not None:
+            return value, fields[key]
+        return defaults.get(key, (None, None))
+
+    def release(self, node: yaml.Node, fields: _Fields, what: str) -> tuple[str, str]:
+        """The kernel release a build names (by `release:` or `package:`), and its flavor."""
         package = self.optional(fields, "package", what)
         release = self.optional(fields, "release", what)
         if (package is None) == (release is None):
@@ -272,9 +343,17 @@ class _Parser:
                 f"{what}: {release!r} is not a full kernel release with a flavor "
                 "(like 6.1.0-56-amd64 or 6.12.113+deb13-arm64)",
             )
-        flavor = parsed[1]
+        return release, parsed[1]
 
-        suite, suite_node = field("suite")
+    def suite(
+        self,
+        node: yaml.Node,
+        fields: _Fields,
+        defaults: _Defaults,
+        what: str,
+    ) -> str:
+        """A build's Debian suite (its own or the default), checked against the known codenames."""
+        suite, suite_node = self.field(fields, defaults, "suite", what)
         if suite is None:
             raise self.fail(
                 node, f"{what}: needs a `suite:` (e.g. bookworm, trixie, sid), here or in defaults"
@@ -283,7 +362,17 @@ class _Parser:
             close = difflib.get_close_matches(suite, sorted(DEBIAN_CODENAMES), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise self.fail(suite_node, f"{what}: unknown Debian suite {suite!r}{hint}")
+        return suite
 
+    def arch(
+        self,
+        node: yaml.Node,
+        fields: _Fields,
+        defaults: _Defaults,
+        flavor: str,
+        what: str,
+    ) -> str:
+        """A build's architecture: its own, else the one its flavor implies, else the default."""
         implied = debian.flavor_arch(flavor)
         arch, arch_node = self.optional(fields, "arch", what), fields.get("arch")
         if arch is None:
@@ -300,72 +389,7 @@ class _Parser:
             raise self.fail(
                 arch_node or node, f"{what}: flavor {flavor!r} is built for {implied}, not {arch}"
             )
-
-        return BuildSpec(
-            id=build_id,
-            source=source,
-            package=f"linux-image-{release}-dbg",
-            release=release,
-            flavor=flavor,
-            suite=suite,
-            arch=arch,
-            version=self.optional(fields, "version", what),
-            label=self.optional(fields, "label", what) or release,
-            line=node.start_mark.line + 1,
-        )
-
-    def ubuntu_build(
-        self,
-        node: yaml.Node,
-        fields: dict[str, yaml.Node],
-        field: Callable[[str], tuple[str | None, yaml.Node | None]],
-        build_id: str,
-        what: str,
-    ) -> BuildSpec:
-        """A build of `source: ubuntu`: an Ubuntu release (<abi>-<flavor>) or its dbgsym package."""
-        package = self.optional(fields, "package", what)
-        release = self.optional(fields, "release", what)
-        if (package is None) == (release is None):
-            raise self.fail(
-                node,
-                f"{what}: give exactly one of `release:` (e.g. 6.8.0-31-generic) "
-                "or `package:` (e.g. linux-image-unsigned-6.8.0-31-generic-dbgsym)",
-            )
-        if package is not None:
-            release = package.removeprefix("linux-image-").removeprefix("unsigned-").removesuffix("-dbgsym")
-        assert release is not None
-        parsed = ubuntu.parse_release(release)
-        if parsed is None:
-            key = "package" if package is not None else "release"
-            raise self.fail(
-                fields[key],
-                f"{what}: {release!r} is not an Ubuntu release <abi>-<flavor> (like 6.8.0-1008-aws)",
-            )
-        suite, suite_node = field("suite")
-        if suite is None:
-            raise self.fail(node, f"{what}: needs a `suite:` (e.g. jammy, noble), here or in defaults")
-        if suite.split("-", 1)[0] not in ubuntu.CODENAMES:
-            close = difflib.get_close_matches(suite, sorted(ubuntu.CODENAMES), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise self.fail(suite_node, f"{what}: unknown Ubuntu suite {suite!r}{hint}")
-        arch, arch_node = field("arch")
-        arch = arch or "amd64"
-        if arch not in ubuntu.ARCHES:
-            raise self.fail(
-                arch_node or node, f"{what}: unknown architecture {arch!r}; one of {', '.join(ubuntu.ARCHES)}"
-            )
-        return BuildSpec(
-            id=build_id,
-            source="ubuntu",
-            package=f"linux-image-unsigned-{release}-dbgsym",
-            release=release,
-            flavor=parsed[1],
-            suite=suite,
-            arch=arch,
-            version=self.optional(fields, "version", what),
-            label=self.optional(fields, "label", what) or release,
-            line=node.start_mark.line + 1,
-        )
+        return arch
 
     def groups(self, node: yaml.Node | None, builds: dict[str, BuildSpec]) -> list[Group]:
         if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):

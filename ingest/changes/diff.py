@@ -68,10 +68,13 @@ from ingest.changes.surfaces import (
 )
 from ingest.changes.typedefs import typedef_changes
 from ingest.errors import BadKind, UnknownBuild
-from ingest.queries import builds as stored
-from ingest.queries import diff as reads
+from ingest.queries import builds as builds_q
+from ingest.queries import changes as changes_q
+from ingest.queries import functions as functions_q
+from ingest.queries import types as types_q
 from ingest.queries.builds import BuildFacts
-from ingest.queries.diff import EnumValue, FieldRow, FunctionState, ParamRow, PrototypeRow, TypeEntry
+from ingest.queries.functions import FunctionState, ParamRow, PrototypeRow
+from ingest.queries.types import EnumValue, FieldRow, TypeEntry
 
 #: Bumped when the algorithm changes what it reports: stored pairs are recomputed.
 DIFF_VERSION = 6
@@ -199,7 +202,7 @@ def resolve_build(conn: sqlite3.Connection, ref: str | int) -> int:
     digits) of its build-id. Raises UnknownBuild listing the stored builds."""
     builds = [  # some databases hold the build-id as a blob
         b._replace(build_id=bytes(b.build_id).hex()) if isinstance(b.build_id, bytes) else b
-        for b in stored.list_builds(conn)
+        for b in builds_q.list_builds(conn)
     ]
     text = str(ref).strip()
     for b in builds:
@@ -314,7 +317,7 @@ class _Pair:
         self.conn, self.match = conn, match
         self.facts = (_facts(conn, a), _facts(conn, b))
         #: Both builds' modules were read: only then are modules and moves compared.
-        self.modules_read = (reads.modules_read(conn, a), reads.modules_read(conn, b))
+        self.modules_read = (builds_q.modules_read(conn, a), builds_q.modules_read(conn, b))
         self._types: tuple[list[TypeEntry], list[TypeEntry]] | None = None
         self._paths_b: dict[str, str | None] | None = None
         self._tags: tuple[dict[tuple[str, str], tuple[int, ...]], ...] | None = None
@@ -332,8 +335,8 @@ class _Pair:
         """type_entries of A and B (all names: tag renames look beyond the pattern)."""
         if self._types is None:
             self._types = (
-                reads.type_entries(self.conn, self.facts[0].id),
-                reads.type_entries(self.conn, self.facts[1].id),
+                types_q.type_entries(self.conn, self.facts[0].id),
+                types_q.type_entries(self.conn, self.facts[1].id),
             )
         return self._types
 
@@ -351,7 +354,7 @@ class _Pair:
     def functions(self) -> list[Change]:
         fa, fb = self.facts
         ra, rb = (
-            {r.name_id: r for r in reads.function_states(self.conn, f.id) if self.match(r.name)}
+            {r.name_id: r for r in functions_q.function_states(self.conn, f.id) if self.match(r.name)}
             for f in (fa, fb)
         )
         protos: set[int] = set()
@@ -360,11 +363,11 @@ class _Pair:
             if other is None or state.prototype_id != other.prototype_id:
                 protos.update(p for p in (state.prototype_id, other and other.prototype_id) if p)
         protos.update(s.prototype_id for nid, s in rb.items() if nid not in ra and s.prototype_id)
-        details, params = reads.prototype_details(self.conn, protos)
+        details, params = functions_q.prototype_details(self.conn, protos)
         ids = {t for d in details.values() for t in (d.return_type_id, d.canon_return_id)} | {
             t for ps in params.values() for p in ps for t in (p.type_id, p.canon_id)
         }
-        texts = reads.type_texts(self.conn, {t for t in ids if t is not None})
+        texts = types_q.type_texts(self.conn, {t for t in ids if t is not None})
 
         def text(proto: int | None) -> str | None:
             return details[proto].text if proto else None
@@ -473,8 +476,8 @@ class _Pair:
         read_a, read_b = self.modules_read
         differing = [key for key in ea.keys() | eb.keys() if ea.get(key) != eb.get(key)]
         need = {layout for key in differing for layout in ea.get(key, []) + eb.get(key, [])}
-        sizes, fields, values = reads.layout_details(self.conn, need)
-        texts = reads.type_texts(
+        sizes, fields, values = types_q.layout_details(self.conn, need)
+        texts = types_q.type_texts(
             self.conn,
             {t for fs in fields.values() for f in fs for t in (f.type_id, f.canon_id) if t is not None},
         )
@@ -541,7 +544,7 @@ def _type_home(
 
 
 def _facts(conn: sqlite3.Connection, build: int) -> BuildFacts:
-    facts = stored.build_facts(conn, build)
+    facts = builds_q.build_facts(conn, build)
     if facts is None:
         raise UnknownBuild(f"no build with id {build}")
     return facts
@@ -790,7 +793,7 @@ def store_pair(
     start = time.perf_counter()
     if changes is None:
         changes = diff_builds(conn, a, b)
-    group = next((p.group_id for p in stored.group_pairs(conn) if (p.build_a, p.build_b) == (a, b)), None)
+    group = next((p.group_id for p in changes_q.group_pairs(conn) if (p.build_a, p.build_b) == (a, b)), None)
     return db.store_diff(
         conn, a, b, group, [c.stored_row() for c in changes], _stamp(conn, a, b), time.perf_counter() - start
     )
@@ -802,8 +805,8 @@ def compute_group_diffs(conn: sqlite3.Connection) -> list[PairResult]:
     re-ingested, or DIFF_VERSION changed), and drop group pairs no group
     defines any more. Ad-hoc pairs (`kernsurf diff --store`) are left alone.
     Idempotent: a second call finds everything current and writes nothing."""
-    wanted = stored.group_pairs(conn)
-    have = stored.stored_pairs(conn)
+    wanted = changes_q.group_pairs(conn)
+    have = changes_q.stored_pairs(conn)
     keys = {(p.build_a, p.build_b) for p in wanted}
     dropped = [old.id for key, old in have.items() if old.group_id is not None and key not in keys]
     if dropped:

@@ -10,8 +10,11 @@ from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Protocol, TypeVar
 
 from ingest.db import ChangeRow
-from ingest.queries import diff as reads
-from ingest.queries.diff import ConfigRow, KfuncRow, LsmHookRow, SyscallRow, TracepointRow
+from ingest.queries import builds as builds_q
+from ingest.queries import functions as functions_q
+from ingest.queries import modules as modules_q
+from ingest.queries import surfaces as surfaces_q
+from ingest.queries.surfaces import ConfigRow, KfuncRow, LsmHookRow, SyscallRow, TracepointRow
 
 SURFACE_ITEMS = ("tracepoint", "syscall", "lsm_hook", "kfunc", "config")
 Match = Callable[[str], bool]
@@ -49,7 +52,7 @@ def attach_changes(
 ) -> list[ChangeRow]:
     """kprobe/fentry attachability lost or gained, for functions in both builds.
     A ✗ whose reason changes is not a change: the program fails on both."""
-    sa, sb = reads.attach_states(conn, a), reads.attach_states(conn, b)
+    sa, sb = functions_q.attach_states(conn, a), functions_q.attach_states(conn, b)
     out: list[ChangeRow] = []
     for nid in sa.keys() & sb.keys():
         name = names.get(nid)
@@ -108,8 +111,8 @@ def _by_name_id(row: TracepointRow | LsmHookRow | KfuncRow | ConfigRow) -> int:
 
 def tracepoint_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
     """Tracepoints added, removed, changed, and moved between vmlinux and a module."""
-    ra, rb = _pairs(reads.tracepoints, conn, a, b, match, _by_name_id)
-    read = (reads.modules_read(conn, a), reads.modules_read(conn, b))
+    ra, rb = _pairs(surfaces_q.tracepoints, conn, a, b, match, _by_name_id)
+    read = (builds_q.modules_read(conn, a), builds_q.modules_read(conn, b))
     ra, rb = _known_absences(ra, rb, read)
     out = _added_removed(
         "tracepoint", ra, rb, lambda r: None, lambda r: r.event_class and f"class {r.event_class}"
@@ -155,7 +158,7 @@ def syscall_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> l
     def key(r: SyscallRow) -> tuple[str, str]:
         return (r.name, r.abi)
 
-    ra, rb = _pairs(reads.syscalls, conn, a, b, match, key)
+    ra, rb = _pairs(surfaces_q.syscalls, conn, a, b, match, key)
     out = _added_removed("syscall", ra, rb, lambda r: r.abi, lambda r: str(r.number))
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
@@ -169,7 +172,7 @@ def syscall_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> l
 
 
 def lsm_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
-    ra, rb = _pairs(reads.lsm_hooks, conn, a, b, match, _by_name_id)
+    ra, rb = _pairs(surfaces_q.lsm_hooks, conn, a, b, match, _by_name_id)
     out = _added_removed("lsm_hook", ra, rb, lambda r: None, lambda r: r.prototype)
     for k in ra.keys() & rb.keys():
         x, y = ra[k], rb[k]
@@ -187,8 +190,8 @@ def lsm_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[
 def kfunc_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
     """kfuncs added, removed, changed, and moved between vmlinux and a module (or
     between modules: a kfunc is stored with the first module by path registering it)."""
-    ra, rb = _pairs(reads.kfuncs, conn, a, b, match, _by_name_id)
-    read = (reads.modules_read(conn, a), reads.modules_read(conn, b))
+    ra, rb = _pairs(surfaces_q.kfuncs, conn, a, b, match, _by_name_id)
+    read = (builds_q.modules_read(conn, a), builds_q.modules_read(conn, b))
     ra, rb = _known_absences(ra, rb, read)
     out = _added_removed("kfunc", ra, rb, lambda r: None, lambda r: r.sets)
     paths_b = module_paths(conn, b) if all(read) else None
@@ -204,7 +207,7 @@ def kfunc_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> lis
 
 
 def config_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
-    ra, rb = _pairs(reads.config_options, conn, a, b, match, _by_name_id)
+    ra, rb = _pairs(surfaces_q.config_options, conn, a, b, match, _by_name_id)
     out = _added_removed("config", ra, rb, lambda r: None, lambda r: r.value)
     out += [
         _change("config", ra[k].name, "config changed", old=ra[k].value, new=rb[k].value)
@@ -217,7 +220,7 @@ def config_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> li
 def module_changes(conn: sqlite3.Connection, a: int, b: int, match: Match) -> list[ChangeRow]:
     """Modules added or removed (by name; old/new: the module's path). Call only when
     both builds' modules were read."""
-    ra, rb = _pairs(reads.modules, conn, a, b, match, lambda r: r.name_id)
+    ra, rb = _pairs(modules_q.modules, conn, a, b, match, lambda r: r.name_id)
     return _added_removed("module", ra, rb, lambda r: None, lambda r: r.path)
 
 
@@ -234,7 +237,7 @@ def absence_known(module: str | None, other_read: bool) -> bool:
 
 def module_paths(conn: sqlite3.Connection, build: int) -> dict[str, str | None]:
     """A build's modules by name -> path in the tree (None: unreadable), as moved_changes takes them."""
-    return {m.name: None if m.error else m.path for m in reads.modules(conn, build)}
+    return {m.name: None if m.error else m.path for m in modules_q.modules(conn, build)}
 
 
 def moved_changes(

@@ -7,7 +7,7 @@ import time
 from typing import NamedTuple
 
 from ingest.db.sql import next_id, transaction, utils
-from ingest.queries.diff import name_ids
+from ingest.queries.names import name_ids
 
 
 class ChangeRow(NamedTuple):

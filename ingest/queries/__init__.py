@@ -1,9 +1,13 @@
-"""The read layer: every SELECT that check, diff, the pages and the CLI run.
+"""The read layer: every SELECT that check, diff, the pages and the CLI run,
+one module per entity. Rows come back as NamedTuples (one record type per row
+shape), never as bare sqlite3 tuples.
 
-Rows come back as NamedTuples, never as bare sqlite3 tuples.  Modules:
-
-- ``builds``: builds, groups, the pairs a group compares, change kinds.
-- ``diff``: what the diff step reads (function states, surfaces, types).
-- ``check``: what ``kernsurf check`` reads (owned by another helper).
-- ``pages`` and ``search``: what the web pages read (owned by another helper).
+- ``builds``: the stored builds, what each records, their counts; groups and members.
+- ``functions``: functions per build, attachability, instances, callers, symbols, prototypes.
+- ``types``: named structs, unions and enums, their layouts, type texts.
+- ``surfaces``: trace events, syscalls, LSM hooks, kfuncs, variables, config options.
+- ``modules``: loadable modules, their dependencies and kfuncs, an item's module.
+- ``changes``: the pairs groups compare, stored pairs, the change vocabulary, stored changes.
+- ``names``: name ids and name search.
+- ``database``: the tables and the columns later schemas added (what a database records).
 """

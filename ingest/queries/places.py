@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
-from ingest.queries.pages import records_modules
+from ingest.queries.database import records_modules
 
 
 class ModuleCopy(NamedTuple):

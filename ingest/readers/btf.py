@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -209,235 +210,11 @@ def _read(data: bytes, base: BtfInfo | None) -> BtfInfo:
     header = read_header(data, split=base is not None)
     if base is not None and header.byte_order != base.byte_order:
         raise BadBtf(f"split BTF is {header.byte_order}-endian over a {base.byte_order}-endian base")
-    bo, str_len = header.struct_order, header.str_len
-    tstart, tend = header.types.start, header.types.stop
-    sstart, send = header.strings.start, header.strings.stop
-    # A split blob's offsets below `sbase` name the base's strings.
-    sbase = base.strings_end if base is not None else 0
-
-    strings: dict[int, str] = {0: ""}
-
-    def name_at(off: int) -> str:
-        s = strings.get(off)
-        if s is None:
-            if off < sbase:
-                assert base is not None
-                s = strings[off] = base.string_at(off)
-                return s
-            if off - sbase >= str_len:
-                raise BadBtf(f"string offset {off} out of range")
-            p = sstart + off - sbase
-            e = data.find(b"\0", p, send)
-            if e < 0:
-                raise BadBtf(f"unterminated string at {off}")
-            s = strings[off] = data[p:e].decode("utf-8", "replace")
-        return s
-
-    head = struct.Struct(bo + F.TYPE_FMT).unpack_from
-    u32 = struct.Struct(bo + "I").unpack_from
-    i32 = struct.Struct(bo + "i").unpack_from
-    arr = struct.Struct(bo + "III").unpack_from
-    # One Struct per count, written "<count><code>": its size does not grow with the
-    # count (code * count kept ~32 bytes per item: 2 250 counts of a crafted blob took 510 MB).
-    vfmt: dict[tuple[int, str], struct.Struct] = {}
-
-    def vals(n: int, code: str, pos: int) -> tuple:
-        s = vfmt.get((n, code))
-        if s is None:
-            s = vfmt[(n, code)] = struct.Struct(f"{bo}{n}{code}")
-        return s.unpack_from(data, pos)
-
-    graph: TypeGraph
-    func_ids: dict[int, BtfDecl]  # named FUNCs, in id order
-    var_ids: dict[int, BtfDecl]  # named VARs
-    if base is None:
-        void = CType("void")
-        graph, func_ids, var_ids, first = {0: void}, {}, {}, 1
-    else:
-        void = base.graph[0]
-        graph, func_ids, var_ids = Overlay(base.graph), Overlay(base.func_ids), Overlay(base.var_ids)
-        first = base.last_id + 1
+    blob = _Blob(data, header, base)
+    last = _read_types(blob)
+    graph, func_ids, var_ids, first = blob.graph, blob.func_ids, blob.var_ids, blob.first
+    _resolve_type_tags(graph, blob.type_tags, first)
     funcs: dict[str, list[int]] = {}
-    linkage: dict[str, int] = {}
-    variables: dict[str, list[int]] = {}
-    datasecs: dict[str, list[DatasecEntry]] = {}
-    tags: list[tuple[str, int, int]] = []  # (tag, target id, component_idx)
-    type_tags: list[tuple[int, int]] = []  # (TYPE_TAG id, ref)
-    maxref = 0
-    pos, tid = tstart, first
-    while pos < tend:
-        if pos + 12 > tend:
-            raise BadBtf(f"type {tid} truncated")
-        name_off, info, st = head(data, pos)
-        pos += 12
-        kind = (info >> F.KIND_SHIFT) & F.KIND_MASK
-        vlen = info & F.VLEN_MASK
-        name = strings.get(name_off)
-        if name is None:
-            name = name_at(name_off)
-        name = name or None
-        if kind == F.KIND_STRUCT or kind == F.KIND_UNION:
-            need = 12 * vlen
-            if pos + need > tend:
-                raise BadBtf(f"type {tid} members outside the type section")
-            members: list[Member] = []
-            if vlen:
-                v = vals(3 * vlen, "I", pos)
-                pos += need
-                m = max(v[1::3])
-                if m > maxref:
-                    maxref = m
-                add = members.append
-                if info >> F.KIND_FLAG_SHIFT:  # bitfield size << 24 | bit offset
-                    for i in range(0, 3 * vlen, 3):
-                        mn = strings.get(v[i])
-                        if mn is None:
-                            mn = name_at(v[i])
-                        off = v[i + 2]
-                        add(Member(mn or None, v[i + 1], off & 0xFFFFFF, off >> 24))
-                else:
-                    for i in range(0, 3 * vlen, 3):
-                        mn = strings.get(v[i])
-                        if mn is None:
-                            mn = name_at(v[i])
-                        add(Member(mn or None, v[i + 1], v[i + 2]))
-            graph[tid] = CType("struct" if kind == F.KIND_STRUCT else "union", name, size=st, members=members)
-        elif kind == F.KIND_PTR:
-            graph[tid] = CType("ptr", ref=st)
-            if st > maxref:
-                maxref = st
-        elif kind in _QUALIFIERS:
-            graph[tid] = CType(_QUALIFIERS[kind], ref=st)
-            if st > maxref:
-                maxref = st
-        elif kind == F.KIND_FUNC_PROTO:
-            need = 8 * vlen
-            if pos + need > tend:
-                raise BadBtf(f"type {tid} params outside the type section")
-            params: list[tuple[str | None, int]] = []
-            variadic = False
-            if vlen:
-                v = vals(2 * vlen, "I", pos)
-                pos += need
-                m = max(v[1::2])
-                if m > maxref:
-                    maxref = m
-                for i in range(0, 2 * vlen, 2):
-                    pn = strings.get(v[i])
-                    if pn is None:
-                        pn = name_at(v[i])
-                    params.append((pn or None, v[i + 1]))
-                if params[-1] == (None, 0):
-                    params.pop()
-                    variadic = True
-            if st > maxref:
-                maxref = st
-            graph[tid] = CType("func", ref=st, params=params, variadic=variadic)
-        elif kind == F.KIND_FUNC:
-            graph[tid] = void
-            if name:  # gcc 12 -gbtf also emits nameless FUNCs for function pointers
-                func_ids[tid] = BtfDecl(name, vlen, st)
-                if linkage.get(name, -1) < vlen:
-                    linkage[name] = vlen
-            if st > maxref:
-                maxref = st
-        elif kind == F.KIND_INT:
-            if pos + 4 > tend:
-                raise BadBtf(f"type {tid} truncated")
-            pos += 4
-            graph[tid] = CType("int", name, size=st)
-        elif kind == F.KIND_TYPEDEF:
-            graph[tid] = CType("typedef", name, ref=st)
-            if st > maxref:
-                maxref = st
-        elif kind == F.KIND_ARRAY:
-            if pos + 12 > tend:
-                raise BadBtf(f"type {tid} truncated")
-            elem, index, nelems = arr(data, pos)
-            pos += 12
-            # BTF cannot tell "x[0]" from "x[]": 0 elements is printed as flexible.
-            graph[tid] = CType("array", ref=elem, count=nelems or None)
-            m = max(elem, index)
-            if m > maxref:
-                maxref = m
-        elif kind == F.KIND_ENUM or kind == F.KIND_ENUM64:
-            per = 8 if kind == F.KIND_ENUM else 12
-            need = per * vlen
-            if pos + need > tend:
-                raise BadBtf(f"type {tid} values outside the type section")
-            signed = bool(info >> F.KIND_FLAG_SHIFT)
-            enumerators: list[tuple[str, int]] = []
-            if kind == F.KIND_ENUM:
-                for i in range(vlen):
-                    p = pos + 8 * i
-                    en = name_at(u32(data, p)[0])
-                    val = (i32 if signed else u32)(data, p + 4)[0]
-                    enumerators.append((en, val))
-            else:
-                for i in range(vlen):
-                    p = pos + 12 * i
-                    n_off, lo, hi = arr(data, p)
-                    val = hi << 32 | lo
-                    if signed and val >= 1 << 63:
-                        val -= 1 << 64
-                    enumerators.append((name_at(n_off), val))
-            pos += need
-            if vlen:
-                graph[tid] = CType("enum", name, size=st, enumerators=enumerators)
-            else:  # BTF spells a forward enum as an enum without values
-                graph[tid] = CType("fwd", name, size=st, fwd_kind="enum")
-        elif kind == F.KIND_FWD:
-            graph[tid] = CType("fwd", name, fwd_kind="union" if info >> F.KIND_FLAG_SHIFT else "struct")
-        elif kind == F.KIND_FLOAT:
-            graph[tid] = CType("float", name, size=st)
-        elif kind == F.KIND_VAR:
-            if pos + 4 > tend:
-                raise BadBtf(f"type {tid} truncated")
-            var_link = u32(data, pos)[0]
-            pos += 4
-            graph[tid] = void
-            if name:
-                variables.setdefault(name, []).append(st)
-                var_ids[tid] = BtfDecl(name, var_link, st)
-            if st > maxref:
-                maxref = st
-        elif kind == F.KIND_DATASEC:
-            need = 12 * vlen
-            if pos + need > tend:
-                raise BadBtf(f"type {tid} entries outside the type section")
-            if vlen:
-                entries = vals(3 * vlen, "I", pos)
-                m = max(entries[0::3])
-                if m > maxref:
-                    maxref = m
-                if name:
-                    datasecs.setdefault(name, []).extend(
-                        map(DatasecEntry._make, zip(entries[0::3], entries[1::3], entries[2::3]))
-                    )
-            pos += need
-            graph[tid] = void
-        elif kind == F.KIND_DECL_TAG:
-            if pos + 4 > tend:
-                raise BadBtf(f"type {tid} truncated")
-            component = i32(data, pos)[0]
-            pos += 4
-            graph[tid] = void
-            tags.append((name or "", st, component))
-            if st > maxref:
-                maxref = st
-        elif kind == F.KIND_TYPE_TAG:
-            graph[tid] = void  # replaced by its target below
-            type_tags.append((tid, st))
-            if st > maxref:
-                maxref = st
-        else:
-            raise BadBtf(f"type {tid} has unknown kind {kind}")
-        tid += 1
-    last = tid - 1
-    if maxref > last:
-        raise BadBtf(f"type id {maxref} out of range (last is {last})")
-
-    _resolve_type_tags(graph, type_tags, first)
     for ftid, func in func_ids.items():
         if graph[func.type_id].kind != "func":
             raise BadBtf(f"FUNC {ftid} ({func.name}) does not refer to a FUNC_PROTO")
@@ -446,19 +223,336 @@ def _read(data: bytes, base: BtfInfo | None) -> BtfInfo:
     return BtfInfo(
         graph=graph,
         funcs=funcs,
-        decl_tags=_decl_tags(tags, {**func_ids, **var_ids}),
-        func_linkage=linkage,
-        variables=variables,
+        decl_tags=_decl_tags(blob.tags, {**func_ids, **var_ids}),
+        func_linkage=blob.linkage,
+        variables=blob.variables,
         byte_order=header.byte_order,
         func_ids=func_ids,
         var_ids=var_ids,
-        datasecs=datasecs,
+        datasecs=blob.datasecs,
         first_id=first,
         last_id=last,
         strings=data[header.strings],
-        strings_start=sbase,
+        strings_start=blob.sbase,
         base=base,
     )
+
+
+class _Blob:
+    """One blob's type section as it is read: its bytes, its strings, and the
+    tables the kind readers fill (a split blob's over its base's)."""
+
+    __slots__ = (
+        "data", "base", "bo", "tstart", "tend", "sstart", "send", "str_len", "sbase", "strings",
+        "vfmt", "head", "u32", "i32", "arr", "void", "first", "graph", "func_ids", "var_ids",
+        "linkage", "variables", "datasecs", "tags", "type_tags", "maxref",
+    )  # fmt: skip
+
+    def __init__(self, data: bytes, header: BtfHeader, base: BtfInfo | None) -> None:
+        self.data, self.base = data, base
+        bo = self.bo = header.struct_order
+        self.tstart, self.tend = header.types.start, header.types.stop
+        self.sstart, self.send, self.str_len = header.strings.start, header.strings.stop, header.str_len
+        # A split blob's offsets below `sbase` name the base's strings.
+        self.sbase = base.strings_end if base is not None else 0
+        self.strings: dict[int, str] = {0: ""}
+        # One Struct per count, written "<count><code>": its size does not grow with the
+        # count (code * count kept ~32 bytes per item: 2 250 counts of a crafted blob took 510 MB).
+        self.vfmt: dict[tuple[int, str], struct.Struct] = {}
+        self.head = struct.Struct(bo + F.TYPE_FMT).unpack_from
+        self.u32 = struct.Struct(bo + "I").unpack_from
+        self.i32 = struct.Struct(bo + "i").unpack_from
+        self.arr = struct.Struct(bo + "III").unpack_from
+        self.graph: TypeGraph
+        self.func_ids: dict[int, BtfDecl]  # named FUNCs, in id order
+        self.var_ids: dict[int, BtfDecl]  # named VARs
+        if base is None:
+            self.void = CType("void")
+            self.graph, self.func_ids, self.var_ids, self.first = {0: self.void}, {}, {}, 1
+        else:
+            self.void = base.graph[0]
+            self.graph = Overlay(base.graph)
+            self.func_ids, self.var_ids = Overlay(base.func_ids), Overlay(base.var_ids)
+            self.first = base.last_id + 1
+        self.linkage: dict[str, int] = {}  # FUNC name -> highest linkage
+        self.variables: dict[str, list[int]] = {}
+        self.datasecs: dict[str, list[DatasecEntry]] = {}
+        self.tags: list[tuple[str, int, int]] = []  # (tag, target id, component_idx)
+        self.type_tags: list[tuple[int, int]] = []  # (TYPE_TAG id, ref)
+        self.maxref = 0  # the highest id a member, parameter, element or entry refers to
+
+    def name_at(self, off: int) -> str:
+        """The string at offset `off` (the base's below `sbase`), remembered."""
+        s = self.strings.get(off)
+        if s is None:
+            if off < self.sbase:
+                assert self.base is not None
+                s = self.strings[off] = self.base.string_at(off)
+                return s
+            if off - self.sbase >= self.str_len:
+                raise BadBtf(f"string offset {off} out of range")
+            p = self.sstart + off - self.sbase
+            e = self.data.find(b"\0", p, self.send)
+            if e < 0:
+                raise BadBtf(f"unterminated string at {off}")
+            s = self.strings[off] = self.data[p:e].decode("utf-8", "replace")
+        return s
+
+    def vals(self, n: int, code: str, pos: int) -> tuple:
+        """`n` values of struct code `code` at `pos`."""
+        s = self.vfmt.get((n, code))
+        if s is None:
+            s = self.vfmt[(n, code)] = struct.Struct(f"{self.bo}{n}{code}")
+        return s.unpack_from(self.data, pos)
+
+    def check(self, tid: int, end: int, what: str = "truncated") -> None:
+        """BadBtf ("type <tid> <what>") unless type `tid`'s record ends inside the type section."""
+        if end > self.tend:
+            raise BadBtf(f"type {tid} {what}")
+
+    def refer(self, ids: tuple[int, ...]) -> None:
+        """Note the ids a record's members, parameters or entries refer to (checked at the end)."""
+        m = max(ids)
+        if m > self.maxref:
+            self.maxref = m
+
+
+def _read_types(blob: _Blob) -> int:
+    """Read every type record into the blob's tables, each by its kind's reader; the last id."""
+    data, tend, head, strings, name_at = blob.data, blob.tend, blob.head, blob.strings, blob.name_at
+    readers = _KIND_READERS
+    pos, tid, maxref = blob.tstart, blob.first, 0
+    while pos < tend:
+        if pos + 12 > tend:
+            raise BadBtf(f"type {tid} truncated")
+        name_off, info, st = head(data, pos)
+        kind = (info >> F.KIND_SHIFT) & F.KIND_MASK
+        name = strings.get(name_off)
+        if name is None:
+            name = name_at(name_off)
+        read, refers = readers[kind]
+        if read is None:
+            raise BadBtf(f"type {tid} has unknown kind {kind}")
+        pos = read(blob, tid, name or None, info, st, pos + 12)
+        if refers and st > maxref:
+            maxref = st
+        tid += 1
+    last = tid - 1
+    maxref = max(maxref, blob.maxref)
+    if maxref > last:
+        raise BadBtf(f"type id {maxref} out of range (last is {last})")
+    return last
+
+
+# Each kind reader takes (blob, id, name, info, size_or_type, position past the
+# 12-byte header), sets blob.graph[id] and returns the position past the record.
+
+
+def _read_struct(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """STRUCT or UNION: its members (bitfield size << 24 | bit offset when kind_flag is set)."""
+    vlen = info & F.VLEN_MASK
+    need = 12 * vlen
+    blob.check(tid, pos + need, "members outside the type section")
+    members: list[Member] = []
+    if vlen:
+        v = blob.vals(3 * vlen, "I", pos)
+        pos += need
+        blob.refer(v[1::3])
+        strings, name_at, add = blob.strings, blob.name_at, members.append
+        if info >> F.KIND_FLAG_SHIFT:
+            for i in range(0, 3 * vlen, 3):
+                mn = strings.get(v[i])
+                if mn is None:
+                    mn = name_at(v[i])
+                off = v[i + 2]
+                # positional: hot loop (every bitfield member of vmlinux's BTF; keywords cost ~4x per Member)
+                add(Member(mn or None, v[i + 1], off & 0xFFFFFF, off >> 24))
+        else:
+            for i in range(0, 3 * vlen, 3):
+                mn = strings.get(v[i])
+                if mn is None:
+                    mn = name_at(v[i])
+                add(Member(mn or None, v[i + 1], v[i + 2]))
+    kind = "struct" if (info >> F.KIND_SHIFT) & F.KIND_MASK == F.KIND_STRUCT else "union"
+    blob.graph[tid] = CType(kind, name, size=st, members=members)
+    return pos
+
+
+def _read_ptr(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    blob.graph[tid] = CType("ptr", ref=st)
+    return pos
+
+
+def _read_qualifier(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """CONST, VOLATILE or RESTRICT."""
+    blob.graph[tid] = CType(_QUALIFIERS[(info >> F.KIND_SHIFT) & F.KIND_MASK], ref=st)
+    return pos
+
+
+def _read_typedef(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    blob.graph[tid] = CType("typedef", name, ref=st)
+    return pos
+
+
+def _read_func_proto(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """FUNC_PROTO: its parameters; a last one without name and type makes it variadic."""
+    vlen = info & F.VLEN_MASK
+    params: list[tuple[str | None, int]] = []
+    variadic = False
+    if vlen:
+        need = 8 * vlen
+        if pos + need > blob.tend:
+            raise BadBtf(f"type {tid} params outside the type section")
+        v = blob.vals(2 * vlen, "I", pos)
+        pos += need
+        m = max(v[1::2])
+        if m > blob.maxref:
+            blob.maxref = m
+        strings, name_at = blob.strings, blob.name_at
+        for i in range(0, 2 * vlen, 2):
+            pn = strings.get(v[i])
+            if pn is None:
+                pn = name_at(v[i])
+            params.append((pn or None, v[i + 1]))
+        if params[-1] == (None, 0):
+            params.pop()
+            variadic = True
+    blob.graph[tid] = CType("func", ref=st, params=params, variadic=variadic)
+    return pos
+
+
+def _read_func(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """FUNC: a void node; a named one is kept by id with its linkage (vlen)."""
+    blob.graph[tid] = blob.void
+    if name:  # gcc 12 -gbtf also emits nameless FUNCs for function pointers
+        vlen = info & F.VLEN_MASK
+        blob.func_ids[tid] = BtfDecl(name, vlen, st)
+        linkage = blob.linkage
+        if linkage.get(name, -1) < vlen:
+            linkage[name] = vlen
+    return pos
+
+
+def _read_int(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    blob.check(tid, pos + 4)
+    blob.graph[tid] = CType("int", name, size=st)
+    return pos + 4
+
+
+def _read_array(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    blob.check(tid, pos + 12)
+    elem, index, nelems = blob.arr(blob.data, pos)
+    # BTF cannot tell "x[0]" from "x[]": 0 elements is printed as flexible.
+    blob.graph[tid] = CType("array", ref=elem, count=nelems or None)
+    blob.refer((elem, index))
+    return pos + 12
+
+
+def _read_enum(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """ENUM (32-bit values) or ENUM64; kind_flag: the values are signed."""
+    vlen = info & F.VLEN_MASK
+    is64 = (info >> F.KIND_SHIFT) & F.KIND_MASK == F.KIND_ENUM64
+    need = (12 if is64 else 8) * vlen
+    blob.check(tid, pos + need, "values outside the type section")
+    signed = bool(info >> F.KIND_FLAG_SHIFT)
+    data, name_at = blob.data, blob.name_at
+    enumerators: list[tuple[str, int]] = []
+    if not is64:
+        u32, value = blob.u32, blob.i32 if signed else blob.u32
+        for p in range(pos, pos + need, 8):
+            enumerators.append((name_at(u32(data, p)[0]), value(data, p + 4)[0]))
+    else:
+        for p in range(pos, pos + need, 12):
+            n_off, lo, hi = blob.arr(data, p)
+            val = hi << 32 | lo
+            if signed and val >= 1 << 63:
+                val -= 1 << 64
+            enumerators.append((name_at(n_off), val))
+    if vlen:
+        blob.graph[tid] = CType("enum", name, size=st, enumerators=enumerators)
+    else:  # BTF spells a forward enum as an enum without values
+        blob.graph[tid] = CType("fwd", name, size=st, fwd_kind="enum")
+    return pos + need
+
+
+def _read_fwd(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    blob.graph[tid] = CType("fwd", name, fwd_kind="union" if info >> F.KIND_FLAG_SHIFT else "struct")
+    return pos
+
+
+def _read_float(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    blob.graph[tid] = CType("float", name, size=st)
+    return pos
+
+
+def _read_var(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """VAR: a void node; a named one is kept by id and by name with its linkage."""
+    blob.check(tid, pos + 4)
+    var_link = blob.u32(blob.data, pos)[0]
+    blob.graph[tid] = blob.void
+    if name:
+        blob.variables.setdefault(name, []).append(st)
+        blob.var_ids[tid] = BtfDecl(name, var_link, st)
+    return pos + 4
+
+
+def _read_datasec(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """DATASEC: a void node; a named one keeps the entries it places."""
+    vlen = info & F.VLEN_MASK
+    need = 12 * vlen
+    blob.check(tid, pos + need, "entries outside the type section")
+    if vlen:
+        entries = blob.vals(3 * vlen, "I", pos)
+        blob.refer(entries[0::3])
+        if name:
+            blob.datasecs.setdefault(name, []).extend(
+                map(DatasecEntry._make, zip(entries[0::3], entries[1::3], entries[2::3]))
+            )
+    blob.graph[tid] = blob.void
+    return pos + need
+
+
+def _read_decl_tag(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    """DECL_TAG: a void node; the tag is kept with its target and component."""
+    blob.check(tid, pos + 4)
+    component = blob.i32(blob.data, pos)[0]
+    blob.graph[tid] = blob.void
+    blob.tags.append((name or "", st, component))
+    return pos + 4
+
+
+def _read_type_tag(blob: _Blob, tid: int, name: str | None, info: int, st: int, pos: int) -> int:
+    blob.graph[tid] = blob.void  # replaced by its target (_resolve_type_tags)
+    blob.type_tags.append((tid, st))
+    return pos
+
+
+_KindReader = Callable[[_Blob, int, str | None, int, int, int], int]
+_BY_KIND: dict[int, tuple[_KindReader, bool]] = {  # kind -> (reader, size_or_type is a type id)
+    F.KIND_INT: (_read_int, False),
+    F.KIND_PTR: (_read_ptr, True),
+    F.KIND_ARRAY: (_read_array, False),
+    F.KIND_STRUCT: (_read_struct, False),
+    F.KIND_UNION: (_read_struct, False),
+    F.KIND_ENUM: (_read_enum, False),
+    F.KIND_FWD: (_read_fwd, False),
+    F.KIND_TYPEDEF: (_read_typedef, True),
+    F.KIND_VOLATILE: (_read_qualifier, True),
+    F.KIND_CONST: (_read_qualifier, True),
+    F.KIND_RESTRICT: (_read_qualifier, True),
+    F.KIND_FUNC: (_read_func, True),
+    F.KIND_FUNC_PROTO: (_read_func_proto, True),
+    F.KIND_VAR: (_read_var, True),
+    F.KIND_DATASEC: (_read_datasec, False),
+    F.KIND_FLOAT: (_read_float, False),
+    F.KIND_DECL_TAG: (_read_decl_tag, True),
+    F.KIND_TYPE_TAG: (_read_type_tag, True),
+    F.KIND_ENUM64: (_read_enum, False),
+}
+# Indexed by kind (a list: the loop's fastest lookup); None for the kinds BTF does not define.
+_KIND_READERS: list[tuple[_KindReader | None, bool]] = [
+    _BY_KIND.get(k, (None, False)) for k in range(F.KIND_MASK + 1)
+]
 
 
 def _resolve_type_tags(graph: TypeGraph, type_tags: list[tuple[int, int]], first: int) -> None:

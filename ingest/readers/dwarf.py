@@ -34,16 +34,14 @@ from ingest.readers.dwarf_forms import (
     CATEGORIES,
     FLOAT_ENCODINGS,
     BadDwarf,
+    FORM_implicit_const,
     TAG_array_type,
     TAG_atomic_type,
     TAG_base_type,
     TAG_const_type,
     TAG_enumeration_type,
-    TAG_enumerator,
-    TAG_formal_parameter,
     TAG_inlined_subroutine,
     TAG_lexical_block,
-    TAG_member,
     TAG_pointer_type,
     TAG_restrict_type,
     TAG_structure_type,
@@ -206,7 +204,7 @@ def parse_abbrevs(data: bytes, offset: int, shape: UnitShape, want_types: bool =
                 if attr == 0 and form == 0:
                     break
                 implicit = None
-                if form == 0x21:
+                if form == FORM_implicit_const:
                     implicit = uleb()
                     if implicit & (1 << 63):
                         implicit -= 1 << 64
@@ -352,27 +350,29 @@ def walk_unit(
 ) -> UnitFacts:
     """Decode one unit. `files(stmt_list, comp_dir)` gives its line-table file names;
     `seen` (per process) holds prototype names and layout keys already produced."""
-    d = info
-    p = unit.die_offset
-    end = unit.end
-    cu = unit.offset
     strings.offset_size = unit.shape.offset_size
     strings.address_size = unit.shape.address_size
+    w = _UnitWalk(unit, strings, files, config.want_layouts)
+    _walk_dies(w, info, abbrevs)
+    if w.facts is None:
+        raise BadDwarf(f"unit at 0x{unit.offset:x} has no compile-unit DIE")
+    if w.file_names is None:  # a Rust unit: its facts alone
+        return w.facts
+    return _finish(
+        w.facts, w.file_names, w.subs, w.edges, w.sub_info, w.params, w.raw_types, unit, config, seen
+    )
+
+
+def _walk_dies(w: _UnitWalk, d: bytes, abbrevs: dict[int, Abbrev]) -> None:
+    """The flat loop over a unit's DIEs: decode each, skip the uninteresting ones
+    (by DW_AT_sibling when they have children), hand the others to their tag's
+    method of `w` (which may jump over the children), keep the stack of open parents."""
+    unit = w.unit
+    p, end, cu = unit.die_offset, unit.end, unit.offset
+    strings = w.strings
     strp, line_strp, strx, addrx = strings.strp, strings.line_strp, strings.strx, strings.addrx
-    want_layouts = config.want_layouts
-    facts: UnitFacts | None = None
-    subs: list[tuple[Any, ...]] = []  # Sub fields, decl_file still a line-table index
-    edges: list[tuple[int, int, str, int | None]] = []
-    params: dict[int, list[tuple[str | None, int] | None]] = {}  # root subprogram die -> params, None: ...
-    sub_info: dict[
-        int, tuple[str, int, bool]
-    ] = {}  # root subprogram die -> (name, return type, is a declaration)
-    raw_types: dict[int, list[Any]] = {}  # see _Graph
-    file_names: list[str] = []
-    stack: list[tuple[int, int]] = []  # (tag, die offset) of open parents
-    top = -1  # outermost concrete subprogram (or abstract instance), -1 outside one
-    top_depth = -1
-    abstract = False  # top is an abstract instance (DW_AT_inline): only its call sites count
+    on_tag = w.handlers()
+    stack = w.stack
     while p < end:
         die = p
         code = d[p]
@@ -391,8 +391,8 @@ def walk_unit(
             if not stack:
                 break  # padding after the unit DIE's children
             stack.pop()
-            if len(stack) == top_depth:
-                top, top_depth, abstract = -1, -1, False
+            if len(stack) == w.top_depth:
+                w.top, w.top_depth, w.abstract = -1, -1, False
             continue
         try:
             tag, children, dec, cat = abbrevs[code]
@@ -405,131 +405,187 @@ def walk_unit(
                 (sibling,) = v
                 if sibling is not None:
                     p, descend = sibling, False
-        elif tag == TAG_formal_parameter:
-            if stack:
-                ptag, poff = stack[-1]
-                pname, ptype, _ = v
-                if ptag == TAG_subprogram:
-                    lst = params.get(poff)
-                    if lst is not None:
-                        lst.append((pname, ptype or 0))
-                elif ptag == TAG_subroutine_type:
-                    raw_types[poff][7].append((None, ptype or 0))
-        elif tag == TAG_subprogram:
-            (
-                name,
-                external,
-                decl_file,
-                decl_line,
-                inline,
-                low_pc,
-                declaration,
-                origin,
-                spec,
-                rtype,
-                sibling,
-                ranges,
-                entry_pc,
-                prototyped,
-            ) = v
-            concrete = low_pc is not None or ranges is not None
-            origin = origin or spec
-            subs.append(
-                (
-                    die,
-                    name,
-                    bool(external),
-                    decl_file,
-                    decl_line,
-                    inline,
-                    low_pc,
-                    bool(declaration),
-                    origin,
-                    concrete,
-                )
-            )
-            if origin is None and name is not None and (prototyped or not declaration):
-                params[die] = []
-                sub_info[die] = (name, rtype or 0, bool(declaration))
-            if children and top < 0 and (concrete or inline is not None):
-                # A call site GCC files under the abstract instance is a call
-                # that function makes (docs/concepts.md#callers).
-                top, top_depth, abstract = die, len(stack), not concrete
-        elif tag == TAG_inlined_subroutine:
-            origin, low_pc, entry_pc, _ = v
-            if top >= 0 and origin is not None and not abstract:
-                edges.append((origin, top, "inline", low_pc if low_pc is not None else entry_pc))
-        elif cat == "call":
-            call_origin, origin, sibling = v
-            if call_origin is not None:
-                origin = call_origin
-            if top >= 0 and origin is not None:
-                edges.append((origin, top, "direct", None))
-            if children and sibling is not None:
-                p, descend = sibling, False
-        elif cat == "type":
-            name, ref, size, enc, count, upper, sibling, decl = v
-            if tag == TAG_subrange_type:
-                if stack and stack[-1][0] == TAG_array_type:
-                    n = count if count is not None else (upper + 1 if isinstance(upper, int) else None)
-                    raw_types[stack[-1][1]][7].append(n)
-            else:
-                raw_types[die] = [tag, name, ref, size, enc, count, decl, []]
-                if (
-                    children
-                    and sibling is not None
-                    and tag not in _DESCEND_ALWAYS
-                    and not (want_layouts and tag in _DESCEND_LAYOUT)
-                ):
-                    p, descend = sibling, False
-        elif tag == TAG_member:
-            if want_layouts and stack:
-                parent = raw_types.get(stack[-1][1])
-                if parent is not None:
-                    name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size = v
-                    parent[7].append(
-                        _member(
-                            name,
-                            ref,
-                            loc,
-                            data_bit_off,
-                            bit_size,
-                            old_bit_off,
-                            byte_size,
-                            raw_types,
-                            unit.shape.endian,
-                        )
-                    )
-        elif tag == TAG_enumerator:
-            if want_layouts and stack:
-                parent = raw_types.get(stack[-1][1])
-                if parent is not None:
-                    ename, value = v
-                    parent[7].append((ename, value if isinstance(value, int) else 0))
-        elif cat == "unspecified":
-            if stack:
-                ptag, poff = stack[-1]
-                if ptag == TAG_subprogram and poff in params:
-                    params[poff].append(None)
-                elif ptag == TAG_subroutine_type:
-                    raw_types[poff][7].append(None)
-        elif cat == "cu" and facts is None:
-            name, comp_dir, producer, language, stmt_list, str_base, addr_base = v
-            if str_base is not None:
-                strings.str_base = str_base
-            if addr_base is not None:
-                strings.addr_base = addr_base
-            facts, names = _unit_facts(name, comp_dir, producer, language, stmt_list, files)
-            if names is None:
-                return facts
-            file_names = names
+        elif (jump := on_tag[cat](tag, die, children, v)) is not None:
+            p, descend = jump, False
         if p <= die:  # a DW_AT_sibling pointing back would loop forever
             raise BadDwarf(f"DW_AT_sibling of the DIE at 0x{die:x} points backwards (0x{p:x})")
         if descend:
             stack.append((tag, die))
-    if facts is None:
-        raise BadDwarf(f"unit at 0x{cu:x} has no compile-unit DIE")
-    return _finish(facts, file_names, subs, edges, sub_info, params, raw_types, unit, config, seen)
+
+
+class _UnitWalk:
+    """What the walk of one unit gathers, and one method per DIE tag family,
+    named as the C walk's functions (_dwarfwalk.c: on_subprogram, ...).
+
+    Each method takes (tag, die offset, has children, decoded values) and
+    returns where the walk goes on: None for the next DIE, or the DIE's sibling
+    (its children skipped)."""
+
+    __slots__ = (
+        "unit", "strings", "files", "want_layouts", "facts", "file_names", "subs", "edges", "params",
+        "sub_info", "raw_types", "stack", "top", "top_depth", "abstract",
+    )  # fmt: skip
+
+    def __init__(
+        self, unit: Unit, strings: Strings, files: Callable[[int, str | None], list[str]], want_layouts: bool
+    ) -> None:
+        self.unit, self.strings, self.files, self.want_layouts = unit, strings, files, want_layouts
+        self.facts: UnitFacts | None = None
+        self.file_names: list[str] | None = []  # None: a Rust unit
+        self.subs: list[tuple[Any, ...]] = []  # Sub fields, decl_file still a line-table index
+        self.edges: list[tuple[int, int, str, int | None]] = []
+        # root subprogram die -> params (None: ...), and -> (name, return type, is a declaration)
+        self.params: dict[int, list[tuple[str | None, int] | None]] = {}
+        self.sub_info: dict[int, tuple[str, int, bool]] = {}
+        self.raw_types: dict[int, list[Any]] = {}  # see _Graph
+        self.stack: list[tuple[int, int]] = []  # (tag, die offset) of open parents
+        self.top = -1  # outermost concrete subprogram (or abstract instance), -1 outside one
+        self.top_depth = -1
+        self.abstract = False  # top is an abstract instance (DW_AT_inline): only its call sites count
+
+    def handlers(self) -> dict[str, Callable[[int, int, bool, tuple[Any, ...]], int | None]]:
+        """Decoder category (dwarf_forms.CATEGORIES) -> the method for its DIEs."""
+        return {
+            "cu": self.on_cu,
+            "sub": self.on_subprogram,
+            "param": self.on_formal_parameter,
+            "unspecified": self.on_unspecified,
+            "inl": self.on_inlined_subroutine,
+            "call": self.on_call,
+            "type": self.on_type,
+            "member": self.on_member,
+            "enumerator": self.on_enumerator,
+        }
+
+    def on_cu(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """The unit DIE (a second one is ignored): the unit's facts, its string and
+        address bases, its file names; a Rust unit ends the walk."""
+        if self.facts is not None:
+            return None
+        name, comp_dir, producer, language, stmt_list, str_base, addr_base = v
+        if str_base is not None:
+            self.strings.str_base = str_base
+        if addr_base is not None:
+            self.strings.addr_base = addr_base
+        self.facts, self.file_names = _unit_facts(name, comp_dir, producer, language, stmt_list, self.files)
+        return self.unit.end if self.file_names is None else None
+
+    def on_subprogram(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """A Sub; a named root one gets a prototype; the outermost concrete (or
+        abstract) one is the caller of the call sites and inlined copies inside."""
+        (name, external, decl_file, decl_line, inline, low_pc, declaration, origin, spec, rtype, _, ranges, _, prototyped) = v  # fmt: skip
+        concrete = low_pc is not None or ranges is not None
+        origin = origin or spec
+        self.subs.append(
+            (
+                die,
+                name,
+                bool(external),
+                decl_file,
+                decl_line,
+                inline,
+                low_pc,
+                bool(declaration),
+                origin,
+                concrete,
+            )
+        )
+        if origin is None and name is not None and (prototyped or not declaration):
+            self.params[die] = []
+            self.sub_info[die] = (name, rtype or 0, bool(declaration))
+        if children and self.top < 0 and (concrete or inline is not None):
+            # A call site GCC files under the abstract instance is a call
+            # that function makes (docs/concepts.md#callers).
+            self.top, self.top_depth, self.abstract = die, len(self.stack), not concrete
+        return None
+
+    def on_formal_parameter(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """A parameter of the root subprogram or subroutine type it is in."""
+        if self.stack:
+            ptag, poff = self.stack[-1]
+            pname, ptype, _ = v
+            if ptag == TAG_subprogram:
+                lst = self.params.get(poff)
+                if lst is not None:
+                    lst.append((pname, ptype or 0))
+            elif ptag == TAG_subroutine_type:
+                self.raw_types[poff][7].append((None, ptype or 0))
+        return None
+
+    def on_unspecified(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """`...`: the subprogram or subroutine type it is in is variadic."""
+        if self.stack:
+            ptag, poff = self.stack[-1]
+            if ptag == TAG_subprogram and poff in self.params:
+                self.params[poff].append(None)
+            elif ptag == TAG_subroutine_type:
+                self.raw_types[poff][7].append(None)
+        return None
+
+    def on_inlined_subroutine(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """An inlined copy: an "inline" edge from the concrete function it is in."""
+        origin, low_pc, entry_pc, _ = v
+        if self.top >= 0 and origin is not None and not self.abstract:
+            self.edges.append((origin, self.top, "inline", low_pc if low_pc is not None else entry_pc))
+        return None
+
+    def on_call(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """A call site (DWARF 5 or GNU): a "direct" edge; its children are skipped."""
+        call_origin, origin, sibling = v
+        if call_origin is not None:
+            origin = call_origin
+        if self.top >= 0 and origin is not None:
+            self.edges.append((origin, self.top, "direct", None))
+        return sibling if children else None
+
+    def on_type(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """A type DIE, kept raw (see _Graph). Its children are visited only where they
+        describe it (array dimensions, parameters, and with layouts members and enumerators)."""
+        if tag == TAG_subrange_type:
+            self.on_subrange_type(v)
+            return None
+        name, ref, size, enc, count, _, sibling, decl = v
+        self.raw_types[die] = [tag, name, ref, size, enc, count, decl, []]
+        if children and tag not in _DESCEND_ALWAYS and not (self.want_layouts and tag in _DESCEND_LAYOUT):
+            return sibling
+        return None
+
+    def on_subrange_type(self, v: tuple[Any, ...]) -> None:
+        """A dimension of the array it is in: its count, or upper bound + 1."""
+        stack = self.stack
+        if stack and stack[-1][0] == TAG_array_type:
+            _, _, _, _, count, upper, _, _ = v
+            n = count if count is not None else (upper + 1 if isinstance(upper, int) else None)
+            self.raw_types[stack[-1][1]][7].append(n)
+
+    def on_member(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """With layouts: a member of the struct or union it is in."""
+        if self.want_layouts and self.stack:
+            parent = self.raw_types.get(self.stack[-1][1])
+            if parent is not None:
+                name, ref, loc, data_bit_off, bit_size, old_bit_off, byte_size = v
+                member = _member(
+                    name,
+                    ref,
+                    loc,
+                    data_bit_off,
+                    bit_size,
+                    old_bit_off,
+                    byte_size,
+                    self.raw_types,
+                    self.unit.shape.endian,
+                )
+                parent[7].append(member)
+        return None
+
+    def on_enumerator(self, tag: int, die: int, children: bool, v: tuple[Any, ...]) -> int | None:
+        """With layouts: an enumerator of the enum it is in."""
+        if self.want_layouts and self.stack:
+            parent = self.raw_types.get(self.stack[-1][1])
+            if parent is not None:
+                ename, value = v
+                parent[7].append((ename, value if isinstance(value, int) else 0))
+        return None
 
 
 def _unit_facts(
@@ -649,6 +705,7 @@ def _member(
             bit = byte_off * 8 + old_bit_off
     else:
         bit = byte_off * 8
+    # positional: hot loop (every member of a DWARF-only build's layouts; keywords cost ~4x per Member)
     return Member(name, ref or 0, bit, bit_size or 0)
 
 

@@ -138,104 +138,129 @@ def _sleb(var: str, i: str) -> str:
     return _uleb(var, i) + f"{i}if b & 0x40: {var} -= 1 << s\n"
 
 
+# Forms (DWARF 5 section 7.5.6, and the GNU extensions of DWARF 4)
+FORM_addr, FORM_block2, FORM_block4, FORM_data2, FORM_data4 = 0x01, 0x03, 0x04, 0x05, 0x06
+FORM_data8, FORM_string, FORM_block, FORM_block1, FORM_data1 = 0x07, 0x08, 0x09, 0x0A, 0x0B
+FORM_flag, FORM_sdata, FORM_strp, FORM_udata, FORM_ref_addr = 0x0C, 0x0D, 0x0E, 0x0F, 0x10
+FORM_ref1, FORM_ref2, FORM_ref4, FORM_ref8, FORM_ref_udata = 0x11, 0x12, 0x13, 0x14, 0x15
+FORM_indirect, FORM_sec_offset, FORM_exprloc, FORM_flag_present = 0x16, 0x17, 0x18, 0x19
+FORM_strx, FORM_addrx, FORM_ref_sup4, FORM_strp_sup, FORM_data16 = 0x1A, 0x1B, 0x1C, 0x1D, 0x1E
+FORM_line_strp, FORM_ref_sig8, FORM_implicit_const, FORM_loclistx = 0x1F, 0x20, 0x21, 0x22
+FORM_rnglistx, FORM_ref_sup8, FORM_strx1, FORM_strx2, FORM_strx3 = 0x23, 0x24, 0x25, 0x26, 0x27
+FORM_strx4, FORM_addrx1, FORM_addrx2, FORM_addrx3, FORM_addrx4 = 0x28, 0x29, 0x2A, 0x2B, 0x2C
+FORM_GNU_addr_index, FORM_GNU_str_index = 0x1F01, 0x1F02
+FORM_GNU_ref_alt, FORM_GNU_strp_alt = 0x1F20, 0x1F21
+
+# Form classes, by how a decoder reads them.
+_ULEB_FORMS = (
+    FORM_udata, FORM_ref_udata, FORM_strx, FORM_addrx, FORM_loclistx, FORM_rnglistx,
+    FORM_GNU_addr_index, FORM_GNU_str_index,
+)  # fmt: skip
+_REF_FORMS = (FORM_ref1, FORM_ref2, FORM_ref4, FORM_ref8, FORM_ref_udata)  # unit-relative
+_LEB_BLOCK_FORMS = (FORM_block, FORM_exprloc)  # a ULEB length, then the bytes
+_SIZED_BLOCK_FORMS = {FORM_block1: 1, FORM_block2: 2, FORM_block4: 4}  # a length of that size first
+_STRX_FORMS = (FORM_strx, FORM_GNU_str_index, FORM_strx1, FORM_strx2, FORM_strx3, FORM_strx4)
+_ADDRX_FORMS = (FORM_addrx, FORM_GNU_addr_index, FORM_addrx1, FORM_addrx2, FORM_addrx3, FORM_addrx4)
+# Values in supplementary or alternate files, which are not followed: read as None.
+_ELSEWHERE_FORMS = (FORM_strp_sup, FORM_GNU_strp_alt, FORM_ref_sup4, FORM_ref_sup8, FORM_GNU_ref_alt)
+_SKIPPED_FORMS = (FORM_ref_sig8, FORM_data16)  # read as None
+
+
+def _fixed_sizes(unit: UnitShape) -> dict[int, int]:
+    """Form -> its size in bytes, for the forms of a fixed size in this unit."""
+    osz = unit.offset_size
+    return {
+        FORM_data1: 1, FORM_data2: 2, FORM_data4: 4, FORM_data8: 8, FORM_flag: 1,
+        FORM_ref1: 1, FORM_ref2: 2, FORM_ref4: 4, FORM_ref8: 8,
+        FORM_flag_present: 0, FORM_implicit_const: 0, FORM_data16: 16, FORM_ref_sig8: 8,
+        FORM_strx1: 1, FORM_strx2: 2, FORM_strx3: 3, FORM_strx4: 4,
+        FORM_addrx1: 1, FORM_addrx2: 2, FORM_addrx3: 3, FORM_addrx4: 4,
+        FORM_ref_sup4: 4, FORM_ref_sup8: 8, FORM_addr: unit.address_size,
+        FORM_strp: osz, FORM_ref_addr: osz if unit.version > 2 else unit.address_size,
+        FORM_sec_offset: osz, FORM_strp_sup: osz, FORM_line_strp: osz,
+        FORM_GNU_ref_alt: osz, FORM_GNU_strp_alt: osz,
+    }  # fmt: skip
+
+
 def _form_code(
     form: int, var: str | None, attr: int, unit: UnitShape, implicit: int | None, i: str
 ) -> tuple[str, int | None]:
     """Source that reads (var) or skips (var None) one attribute; and its fixed size."""
-    e = unit.endian
-    osz = unit.offset_size
-    fixed = {
-        0x0B: 1,
-        0x05: 2,
-        0x06: 4,
-        0x07: 8,
-        0x0C: 1,
-        0x11: 1,
-        0x12: 2,
-        0x13: 4,
-        0x14: 8,
-        0x19: 0,
-        0x21: 0,
-        0x1E: 16,
-        0x20: 8,
-        0x25: 1,
-        0x26: 2,
-        0x27: 3,
-        0x28: 4,
-        0x29: 1,
-        0x2A: 2,
-        0x2B: 3,
-        0x2C: 4,
-        0x1C: 4,
-        0x24: 8,
-        0x01: unit.address_size,
-        0x0E: osz,
-        0x10: osz if unit.version > 2 else unit.address_size,
-        0x17: osz,
-        0x1D: osz,
-        0x1F: osz,
-        0x1F20: osz,
-        0x1F21: osz,
-    }
+    fixed = _fixed_sizes(unit)
     if var is None:
-        if form in fixed:
-            return "", fixed[form]
-        if form in (0x0F, 0x0D, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02):
-            return f"{i}" + _ULEB_SKIP.format(i=i), None
-        if form == 0x08:
-            return f"{i}p = d.index(0, p) + 1\n", None
-        if form in (0x09, 0x18):
-            return f"{i}" + _uleb("n", i) + f"{i}p += n\n", None
-        if form in (0x0A, 0x03, 0x04):
-            size = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
-            return f"{i}p += {size} + int.from_bytes(d[p:p+{size}], '{e}')\n", None
-        raise BadDwarf(f"unsupported DWARF form 0x{form:x}")
-    ref_rel = form in (0x11, 0x12, 0x13, 0x14, 0x15)
-    if form == 0x21:
+        return _skip_code(form, fixed, unit.endian, i)
+    if form == FORM_implicit_const:
         return f"{i}{var} = {implicit!r}\n", 0
-    if form == 0x19:
+    if form == FORM_flag_present:
         return f"{i}{var} = 1\n", 0
-    if form in fixed and form not in (0x20, 0x1E):
-        size = fixed[form]
-        if size == 1:
-            code = f"{i}{var} = d[p]; p += 1\n"
-        else:
-            code = f"{i}{var} = int.from_bytes(d[p:p+{size}], '{e}'); p += {size}\n"
-        if ref_rel:
-            code += f"{i}{var} += cu\n"
-        if form == 0x0E:
-            code += f"{i}{var} = strp({var})\n"
-        elif form in (0x1F,):
-            code += f"{i}{var} = line_strp({var})\n"
-        elif form in (0x25, 0x26, 0x27, 0x28):
-            code += f"{i}{var} = strx({var})\n"
-        elif form in (0x29, 0x2A, 0x2B, 0x2C):
-            code += f"{i}{var} = addrx({var})\n"
-        elif form in (0x1D, 0x1F21, 0x1C, 0x24, 0x1F20):
-            code += f"{i}{var} = None\n"  # supplementary/alternate files are not followed
-        return code, size
-    if form in (0x0F, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02):
+    if form in _SKIPPED_FORMS:
+        return f"{i}{var} = None; p += {fixed[form]}\n", fixed[form]
+    if form in fixed:
+        return _fixed_read_code(form, var, fixed[form], unit.endian, i), fixed[form]
+    return _variable_read_code(form, var, unit.endian, i), None
+
+
+def _skip_code(form: int, fixed: dict[int, int], e: str, i: str) -> tuple[str, int | None]:
+    """Source that skips one attribute of this form (none for a fixed size: the
+    caller adds the sizes up); and its fixed size."""
+    if form in fixed:
+        return "", fixed[form]
+    if form in _ULEB_FORMS or form == FORM_sdata:
+        return f"{i}" + _ULEB_SKIP.format(i=i), None
+    if form == FORM_string:
+        return f"{i}p = d.index(0, p) + 1\n", None
+    if form in _LEB_BLOCK_FORMS:
+        return f"{i}" + _uleb("n", i) + f"{i}p += n\n", None
+    if form in _SIZED_BLOCK_FORMS:
+        size = _SIZED_BLOCK_FORMS[form]
+        return f"{i}p += {size} + int.from_bytes(d[p:p+{size}], '{e}')\n", None
+    raise BadDwarf(f"unsupported DWARF form 0x{form:x}")
+
+
+def _fixed_read_code(form: int, var: str, size: int, e: str, i: str) -> str:
+    """Source that reads a fixed-size attribute into `var`, resolving references,
+    strings and address indexes."""
+    if size == 1:
+        code = f"{i}{var} = d[p]; p += 1\n"
+    else:
+        code = f"{i}{var} = int.from_bytes(d[p:p+{size}], '{e}'); p += {size}\n"
+    if form in _REF_FORMS:
+        code += f"{i}{var} += cu\n"
+    if form == FORM_strp:
+        code += f"{i}{var} = strp({var})\n"
+    elif form == FORM_line_strp:
+        code += f"{i}{var} = line_strp({var})\n"
+    elif form in _STRX_FORMS:
+        code += f"{i}{var} = strx({var})\n"
+    elif form in _ADDRX_FORMS:
+        code += f"{i}{var} = addrx({var})\n"
+    elif form in _ELSEWHERE_FORMS:
+        code += f"{i}{var} = None\n"  # supplementary/alternate files are not followed
+    return code
+
+
+def _variable_read_code(form: int, var: str, e: str, i: str) -> str:
+    """Source that reads a variable-size attribute (LEB128, string, block) into `var`."""
+    if form in _ULEB_FORMS:
         code = f"{i}" + _uleb(var, i)
-        if ref_rel:
+        if form in _REF_FORMS:
             code += f"{i}{var} += cu\n"
-        if form in (0x1A, 0x1F02):
+        if form in _STRX_FORMS:
             code += f"{i}{var} = strx({var})\n"
-        if form in (0x1B, 0x1F01):
+        if form in _ADDRX_FORMS:
             code += f"{i}{var} = addrx({var})\n"
-        return code, None
-    if form == 0x0D:
-        return f"{i}" + _sleb(var, i), None
-    if form == 0x08:
-        return f"{i}q = d.index(0, p); {var} = d[p:q].decode('utf-8', 'replace'); p = q + 1\n", None
-    if form in (0x09, 0x18):
-        return f"{i}" + _uleb("n", i) + f"{i}{var} = bytes(d[p:p+n]); p += n\n", None
-    if form in (0x0A, 0x03, 0x04):
-        size = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
+        return code
+    if form == FORM_sdata:
+        return f"{i}" + _sleb(var, i)
+    if form == FORM_string:
+        return f"{i}q = d.index(0, p); {var} = d[p:q].decode('utf-8', 'replace'); p = q + 1\n"
+    if form in _LEB_BLOCK_FORMS:
+        return f"{i}" + _uleb("n", i) + f"{i}{var} = bytes(d[p:p+n]); p += n\n"
+    if form in _SIZED_BLOCK_FORMS:
+        size = _SIZED_BLOCK_FORMS[form]
         return (
             f"{i}n = int.from_bytes(d[p:p+{size}], '{e}'); p += {size}\n{i}{var} = bytes(d[p:p+n]); p += n\n"
-        ), None
-    if form in (0x20, 0x1E):
-        return f"{i}{var} = None; p += {fixed[form]}\n", fixed[form]
+        )
     raise BadDwarf(f"unsupported DWARF form 0x{form:x}")
 
 
@@ -260,8 +285,8 @@ _decoders: dict[tuple, Callable] = {}
 # Form classes of the attributes decoders return: a wrong class (a name held in a
 # constant, a file index in a block) is corrupt DWARF, not a value to pass on.
 _STRING_ATTRS = {AT_name, AT_comp_dir, AT_producer}
-_STRING_FORMS = {0x08, 0x0E, 0x1F, 0x1A, 0x1D, 0x25, 0x26, 0x27, 0x28, 0x1F02, 0x1F21}
-_BLOCK_FORMS = {0x09, 0x18, 0x0A, 0x03, 0x04}
+_STRING_FORMS = {FORM_string, FORM_strp, FORM_line_strp, FORM_strp_sup, FORM_GNU_strp_alt, *_STRX_FORMS}
+_BLOCK_FORMS = {*_LEB_BLOCK_FORMS, *_SIZED_BLOCK_FORMS}
 _BLOCK_ATTRS = {AT_upper_bound, AT_count, AT_data_member_location, AT_const_value, AT_byte_size, AT_bit_size}
 
 
@@ -294,7 +319,7 @@ def decoder(
         var = f"a{attr}" if attr in wanted and attr not in seen else None
         if var:
             seen.add(attr)
-        if form == 0x16:
+        if form == FORM_indirect:
             raise BadDwarf("DW_FORM_indirect is not supported")
         if var and (
             (attr in _STRING_ATTRS) != (form in _STRING_FORMS)

@@ -304,4 +304,5 @@ def _function_symbol(
     if name.startswith("__pfx_"):
         return None
     stem, suffixes = split_symbol(name)
+    # positional: hot loop (every function symbol of vmlinux and each module; keywords cost ~4x per Symbol)
     return Symbol(name, stem, suffixes, value, size, BINDINGS.get(info >> 4, str(info >> 4)), section)

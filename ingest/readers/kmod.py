@@ -169,7 +169,11 @@ def open_module(source: str | os.PathLike[str] | bytes, base: int = 0) -> Module
         elf_class = 64 if obj.wide else 32
         endian = obj.endian
         image = Image(
-            cast(ELFFile, _LazyElf(data)), endian, arch_of(machine, elf_class, endian), elf_class, obj
+            elf=cast(ELFFile, _LazyElf(data)),
+            endian=endian,
+            arch=arch_of(machine, elf_class, endian),
+            elf_class=elf_class,
+            linked=obj,
         )
         info = parse_modinfo(obj.section(".modinfo") or b"")
         name = info.name or this_module_name(obj)

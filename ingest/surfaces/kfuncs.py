@@ -40,7 +40,9 @@ def read_kfuncs(mem: ImageMemory | None, btf: BtfInfo | None) -> list[Kfunc]:
     out = []
     for name in sorted(tagged | members.keys()):
         sets, flags = members.get(name, ((), None))
-        out.append(Kfunc(name, "decl_tag" if name in tagged else "btf_id_set8", sets, flags))
+        out.append(
+            Kfunc(name=name, source="decl_tag" if name in tagged else "btf_id_set8", sets=sets, flags=flags)
+        )
     return out
 
 

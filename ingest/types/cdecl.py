@@ -377,7 +377,7 @@ class LayoutBuilder:
         else:
             fields: list[Field] = []
             self.flatten(t, fields)
-            lay = Layout(t.kind, t.name or "", t.size or 0, fields)
+            lay = Layout(kind=t.kind, name=t.name or "", size=t.size or 0, fields=fields)
         self.memo[key] = lay
         return lay
 

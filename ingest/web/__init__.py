@@ -12,6 +12,6 @@ sqlite3.Connection (and the page's parameters) and return the template context.
   ``guard``: lanes for heavy requests, the public profile (docs/serving.md#limits).
 - ``site``: ``Pages``, the ``ks`` object templates call, binding the builders to a Datasette.
 
-Reads go through ingest.queries.pages and ingest.queries.search; plugins/kernsurf_pages.py
+Reads go through ingest.queries (one module per entity); plugins/kernsurf_pages.py
 only holds the Datasette hooks.
 """

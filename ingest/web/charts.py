@@ -23,7 +23,7 @@ class MatrixCell(NamedTuple):
 
 class MatrixRow(NamedTuple):
     name: str
-    kind: str | None  # "function", "struct", a surface kind (queries.pages.SURFACE_KINDS); None: unknown
+    kind: str | None  # "function", "struct", a surface kind (queries.surfaces.SURFACE_KINDS); None: unknown
     cells: list[MatrixCell]
 
 

@@ -15,8 +15,8 @@ from ingest.bpf.objects import Dependency
 from ingest.bpf.report import REASONS, ObjectDeps
 from ingest.bpf.spec import merge_key
 from ingest.errors import BadBpfObject, BadDependency
-from ingest.queries import check as q_check
-from ingest.queries import pages as q
+from ingest.queries import builds as builds_q
+from ingest.queries import functions as functions_q
 from ingest.web.context import Page, segment
 
 MAX_CHECK_DEPS = 500
@@ -183,7 +183,7 @@ def check_report(
             if cell.suggestions
         ],
         "reasons": REASONS,
-        "groups": q.group_names(conn),
+        "groups": builds_q.group_names(conn),
     }
 
 
@@ -207,7 +207,7 @@ def too_broad(
     functions in a build, counted in SQLite), None when it is not."""
     for dep in deps:
         if dep.kind == "function" and dep.detail == "glob":
-            n = q_check.glob_count(conn, check.glob_prefix(dep.name), check.sql_glob(dep.name))
+            n = functions_q.glob_count(conn, check.glob_prefix(dep.name), check.sql_glob(dep.name))
             if n > limit:
                 return f"{check.spec(dep)}: glob matches {n} functions; at most {limit}"
     return None

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlencode
 
-from ingest.queries import pages as q
-from ingest.queries.pages import BuildRow
+from ingest.queries import builds as builds_q
+from ingest.queries import database as database_q
+from ingest.queries.builds import BuildRow
 
 MASK64 = (1 << 64) - 1
 DIFF_TABLES = frozenset(("diff_pairs", "changes", "change_kinds", "change_list"))
@@ -53,11 +54,11 @@ class Context:
 def load_context(conn: sqlite3.Connection) -> Context:
     """The builds in version order and their groups; builds no group names
     form a last series, "Other builds" (or "All builds" when there are no groups)."""
-    tables = frozenset(q.tables(conn))
-    builds = {b.id: b for b in q.builds(conn)}
+    tables = frozenset(database_q.tables(conn))
+    builds = {b.id: b for b in builds_q.builds(conn)}
     groups: list[Group] = []
     if {"groups", "group_members"} <= tables:
-        for row in q.group_members(conn):
+        for row in builds_q.group_members(conn):
             if row.build_id not in builds:
                 continue
             if not groups or groups[-1].id != row.group_id:

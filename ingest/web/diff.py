@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from ingest.queries import pages as q
-from ingest.queries.pages import ChangeFilter
+from ingest.queries import changes as changes_q
+from ingest.queries.changes import ChangeFilter
 from ingest.web.context import Context, Links, Page
 
 DIFF_PAGE_SIZE = 100
@@ -51,7 +51,7 @@ def diff_page(
     }
     if not ctx.diffs or not out["known"]:
         return out
-    stored = q.diff_pairs(conn)
+    stored = changes_q.diff_pairs(conn)
     out["pairs"] = [
         (ctx.builds[p.build_a].name, ctx.builds[p.build_b].name)
         for p in stored
@@ -67,27 +67,12 @@ def diff_page(
         return out
     out["reversed"] = reversed_
     out["computed"] = True
-    counts = q.change_counts(conn, pair)
-    rows = [{"item": c.item, "change": c.change, "count": c.n_changes, "n_items": c.n_items} for c in counts]
-    out["counts"] = rows
-    groups: dict[str, CountGroup] = {}
-    for c, row in zip(counts, rows):
-        group = groups.setdefault(c.item, CountGroup(item=c.item))
-        group.total += c.n_changes
-        group.rows.append(row)
-    out["count_groups"] = list(groups.values())
-    if only.name:
-        total = q.count_changes(conn, pair, only)
-    else:  # the per-kind counts already say
-        total = sum(
-            c.n_changes
-            for c in counts
-            if (not only.item or c.item == only.item) and (not only.change or c.change == only.change)
-        )
-    out["total"] = total
+    counts = changes_q.change_counts(conn, pair)
+    out["counts"], out["count_groups"] = _count_rows(counts)
+    total = out["total"] = _filtered_total(conn, pair, only, counts)
     out["pages"] = max(1, -(-total // DIFF_PAGE_SIZE))
     out["rows"] = [
-        r._asdict() for r in q.changes(conn, pair, only, DIFF_PAGE_SIZE, (page - 1) * DIFF_PAGE_SIZE)
+        r._asdict() for r in changes_q.changes(conn, pair, only, DIFF_PAGE_SIZE, (page - 1) * DIFF_PAGE_SIZE)
     ]
     stored_a, stored_b = (b, a) if reversed_ else (a, b)
     out["links"] = links.data(
@@ -99,3 +84,30 @@ def diff_page(
         name=only.name or "",
     )
     return out
+
+
+def _count_rows(counts: list[changes_q.ChangeCount]) -> tuple[list[dict[str, object]], list[CountGroup]]:
+    """The per-kind count rows, and the same rows grouped by item kind with their totals."""
+    rows: list[dict[str, object]] = [
+        {"item": c.item, "change": c.change, "count": c.n_changes, "n_items": c.n_items} for c in counts
+    ]
+    groups: dict[str, CountGroup] = {}
+    for c, row in zip(counts, rows):
+        group = groups.setdefault(c.item, CountGroup(item=c.item))
+        group.total += c.n_changes
+        group.rows.append(row)
+    return rows, list(groups.values())
+
+
+def _filtered_total(
+    conn: sqlite3.Connection, pair: int, only: ChangeFilter, counts: list[changes_q.ChangeCount]
+) -> int:
+    """How many changes of the pair pass the filter (a name filter needs a query;
+    the per-kind counts already say for the others)."""
+    if only.name:
+        return changes_q.count_changes(conn, pair, only)
+    return sum(
+        c.n_changes
+        for c in counts
+        if (not only.item or c.item == only.item) and (not only.change or c.change == only.change)
+    )

@@ -12,10 +12,18 @@ from ingest.bpf import check
 from ingest.groups import pairs
 from ingest.join import classify
 from ingest.model import Layout
-from ingest.queries import pages as q
+from ingest.queries import changes as changes_q
+from ingest.queries import database as database_q
+from ingest.queries import functions as functions_q
+from ingest.queries import names as names_q
 from ingest.queries import places
+from ingest.queries import surfaces as surfaces_q
 from ingest.queries import typedefs as typedef_reads
-from ingest.queries.pages import BuildRow, FunctionRow, SurfaceRow, TypeRow
+from ingest.queries import types as types_q
+from ingest.queries.builds import BuildRow
+from ingest.queries.functions import FunctionRow
+from ingest.queries.surfaces import SurfaceRow
+from ingest.queries.types import TypeRow
 from ingest.types.cdecl import layout_text
 from ingest.web.context import MASK64, Context, Links, Page, hex_address, segment
 from ingest.web.style import LEGEND, SURFACE_CLASSES, SURFACE_LEGEND, SURFACE_LETTERS
@@ -79,12 +87,16 @@ def function_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: st
         },
         "search": links.url("search_names", q=name),
     }
-    nid = q.name_id(conn, name)
+    nid = names_q.name_id(conn, name)
     if nid is None:
         return out
-    funcs = {f.build_id: f for f in q.functions(conn, nid)}
-    attach = {a.build_id: a for a in q.attachability(conn, nid)} if q.records_attachability(conn) else {}
-    out["is_type"] = q.has_type(conn, nid)
+    funcs = {f.build_id: f for f in functions_q.functions(conn, nid)}
+    attach = (
+        {a.build_id: a for a in functions_q.attachability(conn, nid)}
+        if database_q.records_attachability(conn)
+        else {}
+    )
+    out["is_type"] = types_q.has_type(conn, nid)
     if not funcs:
         return out
     out["found"] = True
@@ -156,11 +168,11 @@ def _kfunc_lines(conn: sqlite3.Connection, ctx: Context, name: str, nid: int) ->
         return {}
     return {
         r.build_id: _surface_summary("kfunc", name, [r.facts]) + in_module(_module_of(r.facts))
-        for r in q.surface_rows(conn, SURFACES["kfunc"].view, nid)
+        for r in surfaces_q.surface_rows(conn, SURFACES["kfunc"].view, nid)
     }
 
 
-def _module_of(facts: dict[str, q.Value]) -> str | None:
+def _module_of(facts: dict[str, surfaces_q.Value]) -> str | None:
     """The module a surface view row lives in (its `module` column), None: vmlinux."""
     module = facts.get("module")
     return str(module) if module else None
@@ -184,13 +196,13 @@ def in_modules(modules: list[str]) -> str:
     return f" · in modules {named}" + (f" and {more} more" if more > 0 else "")
 
 
-def function_status_line(f: FunctionRow | q.FunctionState | None, build: BuildRow) -> str:
+def function_status_line(f: FunctionRow | functions_q.FunctionPresence | None, build: BuildRow) -> str:
     if f is None:
         return classify.build_status(None, None, (), False, build.has_dwarf)
     return classify.build_status(f.collision, f.inline, f.suffixes, True, build.has_dwarf)
 
 
-def function_cell(f: FunctionRow | q.FunctionState | None, build: BuildRow) -> tuple[str, str]:
+def function_cell(f: FunctionRow | functions_q.FunctionPresence | None, build: BuildRow) -> tuple[str, str]:
     if f is None:
         return classify.strip_cell(None, None, (), False, build.has_dwarf)
     return classify.strip_cell(f.collision, f.inline, f.suffixes, True, build.has_dwarf)
@@ -200,7 +212,7 @@ def _instances(conn: sqlite3.Connection, nid: int) -> tuple[dict[int, list[dict]
     """Instances per build (at most MAX_INSTANCES, with their callers) and how many more."""
     listed: dict[int, list[dict]] = defaultdict(list)
     hidden: dict[int, int] = defaultdict(int)
-    for i in q.instances(conn, nid):
+    for i in functions_q.instances(conn, nid):
         if len(listed[i.build_id]) >= MAX_INSTANCES:
             hidden[i.build_id] += 1
             continue
@@ -222,7 +234,7 @@ def _instances(conn: sqlite3.Connection, nid: int) -> tuple[dict[int, list[dict]
         )
     by_id = {i["id"]: i for rows in listed.values() for i in rows}
     if by_id:
-        for c in q.callers(conn, by_id, MAX_CALLERS):
+        for c in functions_q.callers(conn, by_id, MAX_CALLERS):
             inst = by_id[c.callee_id]
             inst[c.kind + "_callers"].append({"name": c.caller, "cu": c.cu, "sites": c.sites})
             inst["more"][c.kind] = c.total - MAX_CALLERS if c.total > MAX_CALLERS else 0
@@ -233,7 +245,7 @@ def _symbols(conn: sqlite3.Connection, nid: int) -> tuple[dict[int, list[str]], 
     """ "start-end: name (binding)" per build (at most MAX_SYMBOLS) and how many more."""
     listed: dict[int, list[str]] = defaultdict(list)
     more: dict[int, int] = defaultdict(int)
-    for s in q.symbols(conn, nid):
+    for s in functions_q.symbols(conn, nid):
         if len(listed[s.build_id]) >= MAX_SYMBOLS:
             more[s.build_id] += 1
             continue
@@ -259,13 +271,13 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
         "links": {"layout": links.data("struct_layout", name=name)},
         "search": links.url("search_names", q=name),
     }
-    nid = q.name_id(conn, name)
+    nid = names_q.name_id(conn, name)
     if nid is None:
         return out
     per_build: dict[int, list[TypeRow]] = defaultdict(list)
-    for t in q.types(conn, nid):
+    for t in types_q.types(conn, nid):
         per_build[t.build_id].append(t)
-    out["is_function"] = q.has_function(conn, nid)
+    out["is_function"] = functions_q.has_function(conn, nid)
     out["is_typedef"] = "typedefs" in ctx.tables and bool(typedef_reads.across_builds(conn, name))
     if not per_build:
         return out
@@ -295,7 +307,9 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
             status, letters, cls = "✅", "", "ok"
         modules = sorted({t.module for t in per_build.get(build.id, ()) if t.module})
         status += in_modules(modules)
-        return Verdict(status, letters, cls, {"present": bool(defs), "definitions": defs})
+        return Verdict(
+            status=status, letters=letters, cls=cls, fields={"present": bool(defs), "definitions": defs}
+        )
 
     out["differences"] = differences = item_differences(conn, ctx, ("struct", "union", "enum"), nid)
     out["groups"], out["strip"] = timeline(ctx.groups, state, describe, stored_deltas(differences))
@@ -306,7 +320,7 @@ def struct_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
 def _layout_texts(conn: sqlite3.Connection, name: str, rows: list[TypeRow]) -> dict[int, str]:
     """layout id -> its C definition."""
     ids = {t.layout_id for t in rows}
-    fields, values = q.layout_fields(conn, ids), q.enum_values(conn, ids)
+    fields, values = types_q.layout_fields(conn, ids), types_q.enum_values(conn, ids)
     texts: dict[int, str] = {}
     for t in rows:
         if t.layout_id not in texts:
@@ -346,16 +360,16 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
     if surface.view not in ctx.tables:
         out["missing"] = True  # a database made before the surfaces were recorded
         return out
-    nid = q.name_id(conn, name)
+    nid = names_q.name_id(conn, name)
     if nid is None:
         return out
     per_build: dict[int, list[SurfaceRow]] = defaultdict(list)
-    for row in q.surface_rows(conn, surface.view, nid):
+    for row in surfaces_q.surface_rows(conn, surface.view, nid):
         per_build[row.build_id].append(row)
     if not per_build:
         return out
     out["found"] = True
-    out["function"] = q.has_function(conn, nid)
+    out["function"] = functions_q.has_function(conn, nid)
     dependencies = [check.parse_spec(f"{how}:{name}") for how in surface.attaches]
 
     def state(build: BuildRow) -> Hashable:
@@ -365,7 +379,12 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
     def describe(build: BuildRow) -> Verdict:
         facts = [r.facts for r in per_build.get(build.id, ())]
         if not facts:
-            return Verdict("Absent ⚠️", "", "absent", {"present": False, "facts": facts, "verdicts": []})
+            return Verdict(
+                status="Absent ⚠️",
+                letters="",
+                cls="absent",
+                fields={"present": False, "facts": facts, "verdicts": []},
+            )
         cells = [(check.spec(dep), check.verdict(conn, dep, build.id)) for dep in dependencies]
         verdicts = [
             {"spec": spec, "mark": check.MARKS[c.level], "text": c.text, "level": c.level}
@@ -382,14 +401,16 @@ def surface_page(conn: sqlite3.Connection, ctx: Context, links: Links, kind: str
             + in_module(_module_of(facts[0]))
         )
         fields = {"present": True, "facts": facts, "verdicts": verdicts}
-        return Verdict(status, SURFACE_LETTERS.get(worst, ""), SURFACE_CLASSES[worst], fields)
+        return Verdict(
+            status=status, letters=SURFACE_LETTERS.get(worst, ""), cls=SURFACE_CLASSES[worst], fields=fields
+        )
 
     out["differences"] = differences = item_differences(conn, ctx, (surface.item,), nid)
     out["groups"], out["strip"] = timeline(ctx.groups, state, describe, stored_deltas(differences))
     return out
 
 
-def _surface_summary(kind: str, name: str, facts: list[dict[str, q.Value]]) -> str:
+def _surface_summary(kind: str, name: str, facts: list[dict[str, surfaces_q.Value]]) -> str:
     """The few words a status line says about a surface item in one build."""
     f = facts[0]
     if kind == "tracepoint":
@@ -419,11 +440,11 @@ def item_differences(
     if not ctx.diffs:
         return None
     pair_changes: dict[int, list[dict[str, str | None]]] = defaultdict(list)
-    for c in q.item_changes(conn, nid, kinds):
+    for c in changes_q.item_changes(conn, nid, kinds):
         pair_changes[c.pair_id].append(
             {"kind": c.kind, "change": c.change, "detail": c.detail, "old": c.old, "new": c.new}
         )
-    pair_ids = {(p.build_a, p.build_b): p.id for p in q.diff_pairs(conn)}
+    pair_ids = {(p.build_a, p.build_b): p.id for p in changes_q.diff_pairs(conn)}
     groups: list[dict[str, object]] = []
     for group in ctx.groups:
         entries: list[dict[str, object]] = []

@@ -7,8 +7,11 @@ import posixpath
 import sqlite3
 from collections.abc import Hashable
 
-from ingest.queries import pages as q
-from ingest.queries.pages import BuildRow, ModuleRow
+from ingest.queries import functions as functions_q
+from ingest.queries import modules as modules_q
+from ingest.queries import names as names_q
+from ingest.queries.builds import BuildRow
+from ingest.queries.modules import ModuleRow
 from ingest.web.context import Context, Links, Page
 from ingest.web.items import item_differences
 from ingest.web.timeline import Verdict, timeline
@@ -41,14 +44,14 @@ def module_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
         "legend": MODULE_LEGEND,
         "links": links.data("modules_per_build", name=name, build=""),
     }
-    nid = q.name_id(conn, name)
-    rows = {r.build_id: r for r in q.modules_named(conn, nid)} if nid is not None else {}
+    nid = names_q.name_id(conn, name)
+    rows = {r.build_id: r for r in modules_q.modules_named(conn, nid)} if nid is not None else {}
     if not rows:
         return out
     out["found"] = True
-    out["is_function"] = q.has_function(conn, nid) if nid is not None else False
+    out["is_function"] = functions_q.has_function(conn, nid) if nid is not None else False
     directories = sorted({posixpath.dirname(r.path) for r in rows.values()} - {""})
-    kfuncs = q.module_kfuncs(conn, [r.module_id for r in rows.values()])
+    kfuncs = modules_q.module_kfuncs(conn, [r.module_id for r in rows.values()])
 
     def state(build: BuildRow) -> Hashable:
         r = rows.get(build.id)
@@ -70,14 +73,24 @@ def module_page(conn: sqlite3.Connection, ctx: Context, links: Links, name: str)
             return _present(links, build, name, r, kfuncs.get(r.module_id, []))
         if not build.modules_read:
             fields: dict[str, object] = {"present": False, "recorded": False}
-            return Verdict("? not recorded (this build's modules were not read)", "?", "nodwarf", fields)
-        built_in = {d: q.vmlinux_functions_in(conn, build.id, d) for d in directories}
+            return Verdict(
+                status="? not recorded (this build's modules were not read)",
+                letters="?",
+                cls="nodwarf",
+                fields=fields,
+            )
+        built_in = {d: modules_q.vmlinux_functions_in(conn, build.id, d) for d in directories}
         hint = {d: n for d, n in built_in.items() if n}
         fields = {"present": False, "recorded": True, "built_in": hint}
         if hint:
             where = ", ".join(f"{n} in {d}/" for d, n in hint.items())
-            return Verdict(f"built into vmlinux? (vmlinux has functions from {where})", "B", "T", fields)
-        return Verdict("Absent", "", "absent", fields)
+            return Verdict(
+                status=f"built into vmlinux? (vmlinux has functions from {where})",
+                letters="B",
+                cls="T",
+                fields=fields,
+            )
+        return Verdict(status="Absent", letters="", cls="absent", fields=fields)
 
     out["groups"], out["strip"] = timeline(ctx.groups, state, describe)
     out["differences"] = item_differences(conn, ctx, ("module",), nid) if nid is not None else None
@@ -102,11 +115,11 @@ def _present(links: Links, build: BuildRow, name: str, r: ModuleRow, kfuncs: lis
         "functions_url": links.url("module_functions", build=build.name, module=name),
     }
     if r.error is not None:
-        return Verdict(f"{r.path}: unreadable ({r.error}) ⚠️", "✗", "F", fields)
+        return Verdict(status=f"{r.path}: unreadable ({r.error}) ⚠️", letters="✗", cls="F", fields=fields)
     size = f", {r.size:,} bytes" if r.size is not None else ""
     counts = (
         f", {r.functions:,} functions"
         + (f", {r.trace_events:,} trace events" if r.trace_events else "")
         + (f", {len(kfuncs):,} kfunc{'s' if len(kfuncs) > 1 else ''}" if kfuncs else "")
     )
-    return Verdict(f"loadable module {r.path}{size}{counts} ✅", "", "ok", fields)
+    return Verdict(status=f"loadable module {r.path}{size}{counts} ✅", letters="", cls="ok", fields=fields)

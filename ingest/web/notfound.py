@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.queries import search
+from ingest.queries import names as names_q
+from ingest.queries import surfaces as surfaces_q
 from ingest.web.context import Context, Page, segment
 
 SUGGESTIONS = 5  # close names a 404 offers
@@ -16,8 +17,8 @@ SUGGESTIONS = 5  # close names a 404 offers
 def suggest(conn: sqlite3.Connection, ctx: Context, page: Page, table: str) -> Page:
     """`page`, with `suggestions` (close names of `table`) when it found nothing."""
     if not page.get("found") and table in ctx.tables and isinstance(page.get("name"), str):
-        use_index = search.indexed(conn, ctx.tables)
-        page["suggestions"] = search.close_names(conn, str(page["name"]), table, SUGGESTIONS, use_index)
+        use_index = names_q.indexed(conn, ctx.tables)
+        page["suggestions"] = names_q.close_names(conn, str(page["name"]), table, SUGGESTIONS, use_index)
     return page
 
 
@@ -25,7 +26,7 @@ def tracepoint_redirect(conn: sqlite3.Connection, name: str) -> str | None:
     """The page of `system:event` or `system/event`, when some build has that event in that system."""
     for sep in (":", "/"):
         system, found, event = name.partition(sep)
-        if found and system and event and search.tracepoint_in_system(conn, system, event):
+        if found and system and event and surfaces_q.tracepoint_in_system(conn, system, event):
             return f"/tracepoint/{segment(event)}"
     return None
 

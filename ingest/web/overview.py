@@ -5,17 +5,22 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from ingest.queries import pages as q
-from ingest.queries import search as sq
-from ingest.queries.pages import BuildRow, BuildSummary
+from ingest.queries import builds as builds_q
+from ingest.queries import functions as functions_q
+from ingest.queries import names as names_q
+from ingest.queries import surfaces as surfaces_q
+from ingest.queries import types as types_q
+from ingest.queries.builds import BuildRow, BuildSummary
 from ingest.web import charts
 from ingest.web.charts import MatrixCell, MatrixColumn, MatrixRow
 from ingest.web.context import Context, Links, Page
 from ingest.web.items import SURFACE_TABLES, function_cell, function_status_line, in_module
 from ingest.web.style import LEGEND
-from ingest.web.timeline import columns
+from ingest.web.timeline import Column, columns
 
 MAX_MATRIX_NAMES = 400
 SEARCH_LIMIT = 100
@@ -58,7 +63,7 @@ class SummaryRow:
 
 def summary_page(conn: sqlite3.Connection, ctx: Context, links: Links) -> Page:
     """Per build: functions by status, types, symbols and the attach surfaces, with charts."""
-    summaries = q.build_summaries(conn)
+    summaries = builds_q.build_summaries(conn)
     rows = []
     for b in ctx.builds.values():
         s = summaries[b.id]
@@ -130,56 +135,10 @@ def split_names(text: str | None) -> list[str]:
 def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Page:
     """Names x builds, each cell a function's strip letters, a type's presence,
     or a surface's (trace event, syscall, LSM hook, kfunc, variable, config option)."""
-    ids = q.name_ids(conn, names)
-    funcs: dict[int, dict[int, q.FunctionState]] = defaultdict(dict)
-    for state in q.function_states(conn, ids.values()):
-        funcs[state.name_id][state.build_id] = state
-    types: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for t in q.type_layouts(conn, ids.values()):
-        types[t.name_id][t.build_id].append(t.layout_id)
-    surfaces: dict[int, dict[str, dict[int, list[str | None]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(list))
-    )
-    for s in q.surface_presence(conn, ids.values()):
-        surfaces[s.name_id][s.kind][s.build_id].append(s.fact)
-    recorded = q.surfaces_recorded(conn)
+    ids = names_q.name_ids(conn, names)
+    states = _matrix_states(conn, ids.values())
     cols = columns(ctx.groups)
-    rows = []
-    for name in names:
-        nid = ids.get(name)
-        kind = "function" if nid in funcs else "struct" if nid in types else None
-        if kind is None and nid in surfaces:
-            kind = next(k for k in q.SURFACE_KINDS if k in surfaces[nid])
-        cells = []
-        for col in cols:
-            b, base = col.member.build, (col.base.build if col.base else None)
-            if nid is not None and kind == "function":
-                f = funcs[nid].get(b.id)
-                letters, cls = function_cell(f, b)
-                before = funcs[nid].get(base.id) if base else None
-                changed = base is not None and _function_state(f) != _function_state(before)
-                status = function_status_line(f, b)
-            elif nid is not None and kind == "struct":
-                st = tuple(sorted(types[nid].get(b.id, ()))) or None
-                letters, cls = ("", "absent") if st is None else ("C", "C") if len(st) > 1 else ("", "ok")
-                changed = base is not None and st != (tuple(sorted(types[nid].get(base.id, ()))) or None)
-                status = "Absent ⚠️" if st is None else "✅"
-            elif nid is not None and kind is not None:
-                per_build = surfaces[nid][kind]
-                letters, cls, status = _surface_cell(kind, per_build.get(b.id), recorded.get(b.id))
-                changed = base is not None and sorted(map(str, per_build.get(b.id, ()))) != sorted(
-                    map(str, per_build.get(base.id, ()))
-                )
-            else:
-                letters, cls, changed, status = "", "absent", False, "unknown name"
-            cells.append(
-                MatrixCell(
-                    letters=letters + ("Δ" if changed else ""),
-                    cls=cls,
-                    title=f"{name} in {col.member.label}: {status}",
-                )
-            )
-        rows.append(MatrixRow(name=name, kind=kind, cells=cells))
+    rows = [_matrix_row(name, ids.get(name), states, cols) for name in names]
     heads = [
         {
             "group": c.group.name,
@@ -205,6 +164,79 @@ def matrix_page(conn: sqlite3.Connection, ctx: Context, names: list[str]) -> Pag
     }
 
 
+class _MatrixStates(NamedTuple):
+    """What the matrix shows of its names, by name id then build id."""
+
+    funcs: dict[int, dict[int, functions_q.FunctionPresence]]
+    types: dict[int, dict[int, list[int]]]  # layout ids
+    surfaces: dict[int, dict[str, dict[int, list[str | None]]]]  # by surface kind: the facts
+    recorded: dict[int, builds_q.SurfacesRecorded]  # by build id
+
+
+def _matrix_states(conn: sqlite3.Connection, nids: Collection[int]) -> _MatrixStates:
+    """The functions, types and surfaces of these names in every build."""
+    funcs: dict[int, dict[int, functions_q.FunctionPresence]] = defaultdict(dict)
+    for state in functions_q.function_presence(conn, nids):
+        funcs[state.name_id][state.build_id] = state
+    types: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for t in types_q.type_layouts(conn, nids):
+        types[t.name_id][t.build_id].append(t.layout_id)
+    surfaces: dict[int, dict[str, dict[int, list[str | None]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    for s in surfaces_q.surface_presence(conn, nids):
+        surfaces[s.name_id][s.kind][s.build_id].append(s.fact)
+    return _MatrixStates(
+        funcs=funcs, types=types, surfaces=surfaces, recorded=builds_q.surfaces_recorded(conn)
+    )
+
+
+def _matrix_row(name: str, nid: int | None, states: _MatrixStates, cols: list[Column]) -> MatrixRow:
+    """One name's row: what it is (a function first, then a type, then a surface) and its cells."""
+    kind = "function" if nid in states.funcs else "struct" if nid in states.types else None
+    if kind is None and nid in states.surfaces:
+        kind = next(k for k in surfaces_q.SURFACE_KINDS if k in states.surfaces[nid])
+    cells = []
+    for col in cols:
+        b, base = col.member.build, (col.base.build if col.base else None)
+        if nid is not None and kind is not None:
+            letters, cls, changed, status = _matrix_cell(nid, kind, b, base, states)
+        else:
+            letters, cls, changed, status = "", "absent", False, "unknown name"
+        cells.append(
+            MatrixCell(
+                letters=letters + ("Δ" if changed else ""),
+                cls=cls,
+                title=f"{name} in {col.member.label}: {status}",
+            )
+        )
+    return MatrixRow(name=name, kind=kind, cells=cells)
+
+
+def _matrix_cell(
+    nid: int, kind: str, b: BuildRow, base: BuildRow | None, states: _MatrixStates
+) -> tuple[str, str, bool, str]:
+    """(letters, colour class, differs from `base`, status) of a name in build `b`."""
+    if kind == "function":
+        f = states.funcs[nid].get(b.id)
+        letters, cls = function_cell(f, b)
+        before = states.funcs[nid].get(base.id) if base else None
+        changed = base is not None and _function_state(f) != _function_state(before)
+        return letters, cls, changed, function_status_line(f, b)
+    if kind == "struct":
+        layouts = states.types[nid]
+        st = tuple(sorted(layouts.get(b.id, ()))) or None
+        letters, cls = ("", "absent") if st is None else ("C", "C") if len(st) > 1 else ("", "ok")
+        changed = base is not None and st != (tuple(sorted(layouts.get(base.id, ()))) or None)
+        return letters, cls, changed, "Absent ⚠️" if st is None else "✅"
+    per_build = states.surfaces[nid][kind]
+    letters, cls, status = _surface_cell(kind, per_build.get(b.id), states.recorded.get(b.id))
+    changed = base is not None and sorted(map(str, per_build.get(b.id, ()))) != sorted(
+        map(str, per_build.get(base.id, ()))
+    )
+    return letters, cls, changed, status
+
+
 #: The page of a matrix row, by its kind (kernel variables have none).
 _ROW_PAGES = {
     "function": "function",
@@ -228,7 +260,7 @@ _SURFACE_WORDS = {
 
 
 def _surface_cell(
-    kind: str, facts: list[str | None] | None, recorded: q.SurfacesRecorded | None
+    kind: str, facts: list[str | None] | None, recorded: builds_q.SurfacesRecorded | None
 ) -> tuple[str, str, str]:
     """(letters, colour class, status) of a surface in one build: present,
     absent, or "?" when the build does not record that kind."""
@@ -252,7 +284,7 @@ def _surface_cell(
     return ("", "absent", f"no such {word}")
 
 
-def _function_state(f: q.FunctionState | None) -> tuple[object, ...] | None:
+def _function_state(f: functions_q.FunctionPresence | None) -> tuple[object, ...] | None:
     return None if f is None else (f.collision, f.inline, f.suffixes, f.prototype_id)
 
 
@@ -263,10 +295,10 @@ def search_page(
     conn: sqlite3.Connection, ctx: Context, links: Links, text: str, limit: int = SEARCH_LIMIT
 ) -> Page:
     """Names containing `text` and what each is (function in n builds, type kinds, other surfaces)."""
-    use_index = sq.indexed(conn, ctx.tables)
-    found = sq.matches(conn, text, limit + 1, ctx.tables, use_index)
-    kinds = sq.name_kinds(conn, [m.name_id for m in found[:limit]])
-    kfunc_modules = sq.kfunc_modules(
+    use_index = names_q.indexed(conn, ctx.tables)
+    found = names_q.matches(conn, text, limit + 1, ctx.tables, use_index)
+    kinds = names_q.name_kinds(conn, [m.name_id for m in found[:limit]])
+    kfunc_modules = surfaces_q.kfunc_modules(
         conn, [m.name_id for m in found[:limit] if kinds[m.name_id].kfunc_builds]
     )
     results = []

@@ -15,7 +15,7 @@ from datasette.database import Database
 from datasette.utils import sqlite_timelimit
 
 from ingest.errors import CheckRefused
-from ingest.queries.pages import ChangeFilter
+from ingest.queries.changes import ChangeFilter
 from ingest.web import check, diff, guard, items, modules, notfound, overview, typedefs, uploads
 from ingest.web.cache import LRU
 from ingest.web.context import Context, Links, Page, decode, load_context

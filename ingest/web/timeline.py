@@ -9,7 +9,7 @@ from collections.abc import Callable, Hashable
 from typing import NamedTuple
 
 from ingest.groups import comparisons
-from ingest.queries.pages import BuildRow
+from ingest.queries.builds import BuildRow
 from ingest.web.context import Group, Member
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlite3
 
 from ingest.model import Layout
-from ingest.queries import pages as pq
 from ingest.queries import typedefs as tq
+from ingest.queries import types as types_q
 from ingest.types.cdecl import layout_text
 from ingest.web.context import Context, Page
 
@@ -53,7 +53,7 @@ def _members(conn: sqlite3.Connection, layout: int | None, canon: str) -> str | 
     if layout is None or "{...}" not in canon:
         return None
     kind, size = tq.layout_kind(conn, layout), tq.layout_size(conn, layout)
-    fields, values = pq.layout_fields(conn, {layout}), pq.enum_values(conn, {layout})
+    fields, values = types_q.layout_fields(conn, {layout}), types_q.enum_values(conn, {layout})
     text = layout_text(
         Layout(kind=kind, name="", size=size, fields=fields.get(layout, []), values=values.get(layout, []))
     )

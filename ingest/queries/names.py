@@ -1,6 +1,6 @@
-"""What name search reads (the /search page): the names matching a query,
-best first, and what each name is in how many builds (the name_kinds view,
-which the search_names canned query reads too)."""
+"""Names: the ids of the `names` lookup table, and name search (the /search
+page): the names matching a query, best first, and what each name is in how
+many builds (the name_kinds view, which the search_names canned query reads too)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,23 @@ import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from ingest.queries.pages import records_kfunc_modules
+from ingest.queries._sql import in_chunks
+
+
+def name_id(conn: sqlite3.Connection, name: str) -> int | None:
+    """The names row of `name`, if any."""
+    row = conn.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else None
+
+
+def name_ids(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
+    """{name: id} of the names already in the `names` lookup table."""
+    return dict(in_chunks(conn, "SELECT name, id FROM names WHERE name IN ({})", names))
+
 
 #: Surface tables whose names search finds, in the order a result lists them.
 SURFACE_TABLES = ("tracepoints", "syscalls", "lsm_hooks", "kfuncs", "config_options", "modules")
+
 
 _ORDER = "ORDER BY (n.name = :q) DESC, (substr(n.name, 1, length(:q)) = :q) DESC, length(n.name), n.name"
 
@@ -34,7 +47,7 @@ def indexed(conn: sqlite3.Connection, tables: set[str] | frozenset[str]) -> bool
 def _known(tables: set[str] | frozenset[str]) -> str:
     """SQL: the names row `n` is a function, a type or another surface item
     or a module somewhere (not only a symbol name)."""
-    wanted = ["functions", "types"] + [t for t in (*SURFACE_TABLES, "typedefs") if t in tables]
+    wanted = ["functions", "types"] + [t for t in SURFACE_TABLES if t in tables]
     return "(" + " OR ".join(f"EXISTS (SELECT 1 FROM {t} WHERE name_id = n.id)" for t in wanted) + ")"
 
 
@@ -68,7 +81,7 @@ class NameKinds(NamedTuple):
     name_id: int
     name: str
     function_builds: int
-    type_kinds: tuple[str, ...]  # struct, union, enum, typedef
+    type_kinds: tuple[str, ...]  # struct, union, enum
     tracepoint_builds: int
     syscall_builds: int
     lsm_hook_builds: int
@@ -88,23 +101,6 @@ def name_kinds(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, NameK
         kinds = NameKinds(*r)
         out[kinds.name_id] = kinds._replace(type_kinds=tuple(r[3].split(",")) if r[3] else ())
     return out
-
-
-def kfunc_modules(conn: sqlite3.Connection, nids: Iterable[int]) -> dict[int, tuple[str, ...]]:
-    """name id -> the modules registering a kfunc of that name in some build, sorted
-    (names that are a kfunc of vmlinux only, or of no build, are left out)."""
-    nids = list(nids)
-    if not nids or not records_kfunc_modules(conn):
-        return {}
-    return {
-        nid: tuple(sorted(modules.split(",")))
-        for nid, modules in conn.execute(
-            "SELECT k.name_id, group_concat(DISTINCT mn.name) FROM kfuncs k JOIN modules m ON m.id = k.module_id"
-            " JOIN names mn ON mn.id = m.name_id WHERE k.name_id IN (SELECT value FROM json_each(?))"
-            " GROUP BY k.name_id",
-            (json.dumps(list(nids)),),
-        )
-    }
 
 
 #: How many names each piece of a mistyped name may bring as candidates.
@@ -134,12 +130,3 @@ def close_names(
         candidates.update(name for (name,) in conn.execute(sql, args))
     candidates.discard(text)
     return difflib.get_close_matches(text, sorted(candidates), n=limit, cutoff=cutoff)
-
-
-def tracepoint_in_system(conn: sqlite3.Connection, system: str, event: str) -> bool:
-    """Whether some build has trace event `event` in trace system `system`."""
-    row = conn.execute(
-        "SELECT 1 FROM tracepoints t JOIN names n ON n.id = t.name_id WHERE n.name = ? AND t.system = ? LIMIT 1",
-        (event, system),
-    ).fetchone()
-    return row is not None

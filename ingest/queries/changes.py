@@ -1,0 +1,221 @@
+"""Changes: the pairs of builds groups compare, the stored pairs, the change
+vocabulary, and the stored changes of a pair or of an item."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from ingest import groups
+from ingest.queries._sql import NAME_ID
+
+# --------------------------------------------------------------------------- pairs
+
+
+class GroupPair(NamedTuple):
+    """A pair of builds a group compares: A before (or the baseline of) B."""
+
+    group_id: int
+    build_a: int
+    build_b: int
+
+
+def group_pairs(conn: sqlite3.Connection) -> list[GroupPair]:
+    """Every pair the groups define (ingest.groups.pairs: consecutive members of a
+    series, the baseline against each other member of variants). Groups in display
+    order; a pair defined twice, or a build compared with itself, is listed once or not at all."""
+    out: list[GroupPair] = []
+    seen: set[tuple[int, int]] = set()
+    for gid, kind in conn.execute("SELECT id, kind FROM groups ORDER BY position, id").fetchall():
+        members = [
+            b
+            for (b,) in conn.execute(
+                "SELECT build_id FROM group_members WHERE group_id = ? ORDER BY position", (gid,)
+            )
+        ]
+        for a, b in groups.pairs(kind, members):
+            if a != b and (a, b) not in seen:
+                seen.add((a, b))
+                out.append(GroupPair(gid, a, b))
+    return out
+
+
+class StoredPair(NamedTuple):
+    """A stored pair of diff_pairs."""
+
+    id: int
+    build_a: int
+    build_b: int
+    group_id: int | None  # None: ad hoc (`kernsurf diff --store`)
+    stamp: str
+    n_changes: int
+
+
+_PAIRS = "SELECT id, build_a, build_b, group_id, stamp, n_changes FROM diff_pairs"
+
+
+def stored_pairs(conn: sqlite3.Connection) -> dict[tuple[int, int], StoredPair]:
+    """{(build A, build B): the stored pair} of the stored differences."""
+    return {(p.build_a, p.build_b): p for p in map(StoredPair._make, conn.execute(_PAIRS))}
+
+
+def diff_pairs(conn: sqlite3.Connection) -> list[StoredPair]:
+    """Every stored pair: group pairs in group order, then ad-hoc ones."""
+    return list(map(StoredPair._make, conn.execute(_PAIRS + " ORDER BY group_id IS NULL, group_id, id")))
+
+
+# --------------------------------------------------------------------------- the change vocabulary
+
+
+class ChangeKind(NamedTuple):
+    """One entry of the change vocabulary (the change_kinds table)."""
+
+    name: str
+    items: str
+
+
+def change_kinds(conn: sqlite3.Connection) -> list[ChangeKind]:
+    """The change vocabulary in display order (schema.sql)."""
+    return list(map(ChangeKind._make, conn.execute("SELECT name, items FROM change_kinds ORDER BY position")))
+
+
+# --------------------------------------------------------------------------- stored changes
+
+
+class ChangeCount(NamedTuple):
+    item: str
+    change: str
+    n_changes: int
+    n_items: int  # distinct items changed
+
+
+#: Functions first, then structs, unions, enums (an ORDER BY term; `c` is the changes alias).
+_ITEM_ORDER = "CASE c.item_kind WHEN 'function' THEN 0 WHEN 'struct' THEN 1 WHEN 'union' THEN 2 ELSE 3 END"
+
+
+def change_counts(conn: sqlite3.Connection, pair: int) -> list[ChangeCount]:
+    """Changes and distinct items per item kind and change kind of one pair."""
+    return [
+        ChangeCount(*r)
+        for r in conn.execute(
+            "SELECT c.item_kind, c.change_kind, count(*), count(DISTINCT c.name_id) FROM changes c"
+            " LEFT JOIN change_kinds k ON k.name = c.change_kind WHERE c.pair_id = ?"
+            f" GROUP BY c.item_kind, c.change_kind ORDER BY {_ITEM_ORDER}, min(k.position)",
+            (pair,),
+        )
+    ]
+
+
+class ChangeFilter(NamedTuple):
+    item: str | None = None  # item kind
+    change: str | None = None  # change kind
+    name: str | None = None  # substring of the item's name
+
+
+def _where(pair: int, only: ChangeFilter) -> tuple[str, list[object]]:
+    where: list[str] = ["c.pair_id = ?"]
+    params: list[object] = [pair]
+    if only.item:
+        where.append("c.item_kind = ?")
+        params.append(only.item)
+    if only.change:
+        where.append("c.change_kind = ?")
+        params.append(only.change)
+    if only.name:
+        where.append("instr(n.name, ?) > 0")
+        params.append(only.name)
+    base = (
+        "FROM changes c JOIN names n ON n.id = c.name_id LEFT JOIN change_kinds k ON k.name = c.change_kind"
+        " WHERE " + " AND ".join(where)
+    )
+    return base, params
+
+
+def count_changes(conn: sqlite3.Connection, pair: int, only: ChangeFilter) -> int:
+    """How many changes of the pair pass the filter."""
+    base, params = _where(pair, only)
+    return conn.execute(f"SELECT count(*) {base}", params).fetchone()[0]
+
+
+class ChangeRow(NamedTuple):
+    item: str
+    name: str
+    change: str
+    detail: str | None
+    old: str | None
+    new: str | None
+
+
+def changes(
+    conn: sqlite3.Connection, pair: int, only: ChangeFilter, limit: int, offset: int
+) -> list[ChangeRow]:
+    """One page of the pair's changes, by item kind, name and change kind; old and
+    new that the stored row leaves out (a function's prototype) come from change_list."""
+    base, params = _where(pair, only)
+    out = []
+    for item, name, change, detail, old, new, nid in conn.execute(
+        f"SELECT c.item_kind, n.name, c.change_kind, c.detail, c.old, c.new, c.name_id {base}"
+        f" ORDER BY {_ITEM_ORDER}, n.name, k.position, c.detail LIMIT ? OFFSET ?",
+        params + [limit, offset],
+    ):
+        if old is None and new is None:
+            old, new = conn.execute(
+                "SELECT old, new FROM change_list WHERE pair_id = ? AND name_id = ? AND change_kind = ?"
+                " AND detail IS ? LIMIT 1",
+                (pair, nid, change, detail),
+            ).fetchone() or (None, None)
+        out.append(ChangeRow(item=item, name=name, change=change, detail=detail, old=old, new=new))
+    return out
+
+
+class ItemChange(NamedTuple):
+    pair_id: int
+    kind: str
+    change: str
+    detail: str | None
+    old: str | None
+    new: str | None
+
+
+def item_changes(conn: sqlite3.Connection, nid: int, kinds: tuple[str, ...]) -> list[ItemChange]:
+    """Every stored change of one item (of these item kinds), per pair in vocabulary order."""
+    return [
+        ItemChange(*r)
+        for r in conn.execute(
+            "SELECT c.pair_id, c.item_kind, c.change_kind, c.detail, c.old, c.new FROM change_list c"
+            " LEFT JOIN change_kinds k ON k.name = c.change_kind"
+            f" WHERE c.name_id = ? AND c.item_kind IN ({','.join('?' * len(kinds))})"
+            " ORDER BY c.pair_id, k.position, c.detail",
+            (nid, *kinds),
+        )
+    ]
+
+
+class PairChange(NamedTuple):
+    """A stored change of one named item between two builds."""
+
+    kind: str  # the change kind: "param type changed", "field removed", ...
+    detail: str | None  # what changed within the item: a parameter, a field path
+    old: str | None
+    new: str | None
+
+
+def changes_between(
+    conn: sqlite3.Connection,
+    before: int,
+    after: int,
+    name: str,
+    kinds: Sequence[str],
+    item_kind: str | None = None,
+) -> list[PairChange]:
+    """The stored changes of kinds `kinds` to the items named `name` (of
+    `item_kind`, or of any kind) between builds `before` and `after`."""
+    query = (
+        "SELECT c.change_kind, c.detail, c.old, c.new FROM changes c JOIN diff_pairs p ON p.id = c.pair_id"
+        f" WHERE p.build_a = ? AND p.build_b = ? AND c.name_id = {NAME_ID}"
+        f" AND c.change_kind IN ({','.join('?' * len(kinds))})"
+        + (" AND c.item_kind = ?" if item_kind else "")
+    )
+    params = (before, after, name, *kinds, *((item_kind,) if item_kind else ()))
+    return list(map(PairChange._make, conn.execute(query, params)))
