@@ -42,6 +42,7 @@ __all__ = [
     "read_image",
     "read_opened",
     "store",
+    "surfaces_of",
 ]
 
 
@@ -128,15 +129,7 @@ def read_opened(
         streamed = read_tree(modules, context, jobs, module_progress) if modules else None
         joined = join_build(vmlinux, streamed)
     with phases("surfaces"):
-        surfaces = read_surfaces(
-            vmlinux.memory,
-            vmlinux.layouts,
-            vmlinux.btf,
-            function_names=[f.name for f in joined.functions],
-            module_tracepoints=joined.module_tracepoints,
-            module_kfuncs=joined.module_kfuncs,
-            data_symbols=vmlinux.data_symbols,
-        )
+        surfaces = surfaces_of(vmlinux, joined)
     build = build_of(vmlinux, joined, surfaces, options or {})
     build.sources = image_sources(
         build,
@@ -146,6 +139,19 @@ def read_opened(
         modules=str(modules) if modules is not None else None,
     )
     return build
+
+
+def surfaces_of(vmlinux: VmlinuxFacts, joined: Joined) -> Surfaces:
+    """The fourth stage over what the first three read."""
+    return read_surfaces(
+        vmlinux.memory,
+        vmlinux.layouts,
+        vmlinux.btf,
+        function_names=[f.name for f in joined.functions],
+        module_tracepoints=joined.module_tracepoints,
+        module_kfuncs=joined.module_kfuncs,
+        data_symbols=vmlinux.data_symbols,
+    )
 
 
 def build_of(vmlinux: VmlinuxFacts, joined: Joined, surfaces: Surfaces, config: dict[str, str]) -> Build:

@@ -28,11 +28,11 @@ from ingest.errors import BadBtf, IngestError
 from ingest.join.build import join_build
 from ingest.model import AttachFacts, Build, Module, Symbol, Tracepoint, Variable
 from ingest.modules.module import ModuleFacts
-from ingest.pipeline import Identity, IngestResult, build_of, collector_off, store
+from ingest.pipeline import Identity, IngestResult, build_of, collector_off, store, surfaces_of
 from ingest.readers import elf, kallsyms
 from ingest.readers.btf import BtfInfo, read_btf
 from ingest.readers.procfs import config_text, read_build_id, read_text
-from ingest.surfaces import kconfig, read_surfaces
+from ingest.surfaces import kconfig
 from ingest.surfaces.kfuncs import read_kfuncs
 from ingest.types.cdecl import LayoutBuilder
 from ingest.vmlinux.prototypes import btf_prototypes
@@ -121,15 +121,7 @@ def read_running(root: Path = Path("/"), release: str | None = None, arch: str |
             _module(p, vmlinux.btf, vmlinux.types, entries, tracefs, loaded.get(p.name)) for p in module_btfs
         ]
     joined = join_build(vmlinux, modules)
-    surfaces = read_surfaces(
-        None,
-        vmlinux.layouts,
-        vmlinux.btf,
-        function_names=[f.name for f in joined.functions],
-        module_tracepoints=joined.module_tracepoints,
-        module_kfuncs=joined.module_kfuncs,
-        data_symbols=vmlinux.data_symbols,
-    )
+    surfaces = surfaces_of(vmlinux, joined)  # its memory is None: a BTF blob
     build = build_of(vmlinux, joined, surfaces, config)
     if tracefs.filter_functions is not None:
         build.attach = _attach(symbols, tracefs)
