@@ -122,11 +122,12 @@ def read_running(root: Path = Path("/"), release: str | None = None, arch: str |
         ]
     joined = join_build(vmlinux, modules)
     surfaces = surfaces_of(vmlinux, joined)  # its memory is None: a BTF blob
-    build = build_of(vmlinux, joined, surfaces, config)
-    if tracefs.filter_functions is not None:
-        build.attach = _attach(symbols, tracefs)
+    if tracefs.filter_functions is not None:  # tracefs knows what the BTF cannot
+        surfaces = replace(surfaces, attach=_attach(symbols, tracefs))
     if tracefs.events is not None:
-        build.tracepoints = _with_events(build.tracepoints, tracefs.events, {x.name for x in build.layouts})
+        structs = {x.name for x in vmlinux.layouts}
+        surfaces = replace(surfaces, tracepoints=_with_events(surfaces.tracepoints, tracefs.events, structs))
+    build = build_of(vmlinux, joined, surfaces, config)
     build.sources = _sources(build, entries, config_source, tracefs, no_modules)
     return build
 
