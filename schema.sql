@@ -540,7 +540,7 @@ SELECT n.id AS name_id, n.name,
 FROM names n;
 
 -- ---------------------------------------------------------------------------
--- Frontend (issue 5): name search, filled by ingest.db.build_search_index().
+-- Name search (/search), filled by ingest.db.build_search_index().
 -- Trigram tokens over the names of functions and types: a whole identifier
 -- (vfs_read) and any substring of 3+ characters match, case-insensitively.
 -- External content: rows are names.id, the text is read back from names.

@@ -6,7 +6,7 @@ With two builds (names, ids or build-id prefixes), that pair; without, every
 pair the database's groups define (or, with no groups, consecutive builds in
 version order). Works on a temporary copy: DB itself is never written.
 
-Targets (issue 4): a diff of two full amd64 builds (~75 000 function names,
+Targets: a diff of two full amd64 builds (~75 000 function names,
 ~10 000 structs) in at most 5 s; stored changes at most 10 % of the database."""
 
 from __future__ import annotations

@@ -359,7 +359,7 @@ def test_check_objects_is_the_whole_command(hooks, program_db, tmp_path):
     assert issubclass(NoDatabase, KernsurfError)
 
 
-# --------------------------------------------------------------------------- issue 13: reasons, CI contract
+# --------------------------------------------------------------------------- reasons, CI contract
 
 
 def test_every_reason_code_is_documented():

@@ -451,7 +451,7 @@ def test_search_page(site):
     response = site.get("/search", params={"q": "ops"})
     assert '<a href="/struct/fe_ops">struct</a>' in response.text
     assert (
-        # search finds module names too (issue 14)
+        # search finds module names too
         "No function, type, tracepoint, syscall, LSM hook, kfunc, kernel variable, config option or module name"
         " contains zzzz" in text(site.get("/search", params={"q": "zzzz"}))
     )
