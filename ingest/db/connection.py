@@ -37,12 +37,17 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+def readonly_uri(path: str | Path) -> str:
+    """The read-only URI of `path`, quoted: a `#`, `?` or `%` in it is part of the name."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
 def open_readonly(path: str | Path) -> sqlite3.Connection:
     """A read-only connection to an existing kernsurf database (no schema changes);
     NoDatabase when it is not one (empty, another program's, locked, unreadable).
     The path is quoted in the URI: a `#`, `?` or `%` in it is part of the name
     (unquoted, `#` dropped "?mode=ro" into a fragment and created a file)."""
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    uri = readonly_uri(path)
     try:
         conn = sqlite3.connect(uri, uri=True)
         require_kernsurf(conn, path)

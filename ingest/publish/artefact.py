@@ -35,6 +35,7 @@ from typing import Any, BinaryIO
 
 import zstandard
 
+from ingest.db.connection import readonly_uri
 from ingest.errors import BadArtefact, NoDatabase, PublishError
 from ingest.queries import builds as q
 
@@ -169,7 +170,7 @@ def publish(
         stale.unlink(missing_ok=True)
     try:
         report(f"copying {db_path}")
-        _vacuum_into(db_path, work)
+        vacuum_into(db_path, work)
         report("building the search index")
         names = serve.search_index(work)  # opening it for writing upgrades an older schema, in the copy
         conn = db.open_readonly(work)
@@ -180,7 +181,7 @@ def publish(
             conn.close()
         report(f"compacting into {final}")
         final.unlink(missing_ok=True)
-        _vacuum_into(work, final)
+        vacuum_into(work, final)
     finally:
         for path in (work, work.with_name(work.name + "-wal"), work.with_name(work.name + "-shm")):
             path.unlink(missing_ok=True)
@@ -204,7 +205,7 @@ def publish(
     return Publication(out_dir, manifest, names, time.perf_counter() - start)
 
 
-def _vacuum_into(source: Path, dest: Path) -> None:
+def vacuum_into(source: Path, dest: Path) -> None:
     """A compact copy of `source` at `dest`, read through a read-only connection."""
     conn = sqlite3.connect(readonly_uri(source), uri=True, isolation_level=None)
     try:
@@ -263,8 +264,3 @@ def write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def readonly_uri(path: Path) -> str:
-    """The read-only URI of `path`, quoted (a `#`, `?` or `%` is part of the name)."""
-    return path.resolve().as_uri() + "?mode=ro"

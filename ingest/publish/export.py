@@ -13,7 +13,7 @@ from pathlib import Path
 from ingest import db
 from ingest.changes.diff import resolve_build
 from ingest.errors import DatabaseExists, NothingToExport, UnknownGroup
-from ingest.publish.artefact import readonly_uri
+from ingest.publish.artefact import vacuum_into
 from ingest.queries import builds as q
 
 
@@ -49,11 +49,7 @@ def export(source: Path, out: Path, selection: Selection) -> Exported:
     db.open_readonly(source).close()  # a kernsurf database, or a one-line error
     tmp = out.with_name(out.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    copy = sqlite3.connect(readonly_uri(source), uri=True, isolation_level=None)
-    try:
-        copy.execute("VACUUM INTO ?", (str(tmp),))
-    finally:
-        copy.close()
+    vacuum_into(source, tmp)
     try:
         conn = db.connect(tmp)
         try:

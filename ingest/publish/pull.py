@@ -22,12 +22,12 @@ from urllib.parse import urljoin
 
 import zstandard
 
+from ingest.db.connection import readonly_uri
 from ingest.errors import BadArtefact, CorruptDownload, DatabaseExists, PublishError, UnreadableFormat
 from ingest.publish.artefact import (
     CHUNK,
     MANIFEST,
     Manifest,
-    readonly_uri,
     refusal,
     sha256_of,
     write_atomically,
