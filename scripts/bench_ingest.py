@@ -4,7 +4,9 @@ and rows per table. Usage: bench_ingest.py [VMLINUX ...] (default: the cached
 6.1.0-56 amd64 vmlinux, then 6.1.0-55 when cached: a second build of the series).
 
 The first image goes into an empty database; each further one is added to the
-same database, showing what a second build costs."""
+same database, showing what a second build costs. Each wall time is printed
+beside the anchor measured in the same run over the same vmlinux, `pahole -j2
+--btf_encode_detached` (scripts/bench_storage.py's), and their ratio."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_storage import anchor_seconds  # noqa: E402 (after the sys.path line)
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kernsurf"
 TABLES = (
@@ -37,6 +42,8 @@ TABLES = (
 
 
 def images(args: list[str]) -> list[Path]:
+    if args and args[0] in ("-h", "--help"):
+        sys.exit(__doc__)
     if args:
         return [Path(a) for a in args]
     found = [
@@ -81,8 +88,12 @@ def main() -> None:
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             print(f"{image.parent.name}")
             print("  " + proc.stdout.strip().replace("\n", "\n  "))
+            anchor = anchor_seconds(image)
+            ratio = (
+                f" ({wall / anchor:.1f}x the anchor, pahole -j2 {anchor:.1f} s)" if anchor else " (no pahole)"
+            )
             print(
-                f"  wall {wall:.1f} s, peak RSS of the largest process so far {peak:.0f} MB, "
+                f"  wall {wall:.1f} s{ratio}, peak RSS of the largest process so far {peak:.0f} MB, "
                 f"DB +{(db.stat().st_size - before) / 1e6:.1f} MB (total {db.stat().st_size / 1e6:.1f} MB)"
             )
         conn = sqlite3.connect(db)

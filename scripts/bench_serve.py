@@ -270,9 +270,9 @@ def load(port: int, paths: list[str], clients: int, seconds: float) -> list[floa
 
 def hostile_requests(work: Path) -> list[tuple[str, Callable[[int], int]]]:
     """The requests that once froze the server (docs/serving.md#limits), as
-    (name, send(port) -> status); crafted with tests/hostile_support.py."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import hostile_support as h
+    (name, send(port) -> status); crafted with tests/support/hostile.py."""
+    sys.path.insert(0, str(ROOT))
+    from tests.support import hostile as h
 
     def body(data: bytes) -> Callable[[int], int]:
         return lambda port: h.post(port, "/check.json", h.CONTENT_TYPE, [data], len(data))[0]
