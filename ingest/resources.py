@@ -3,7 +3,7 @@ serves (metadata.yml, templates/, plugins/).
 
 The repository's top-level files are the one source. A wheel carries copies
 that setup.py writes at build time: schema.sql beside the package modules
-(where `db.schema_sql()` looks), the Datasette files under `_datasette/`. A
+(`db.schema_sql()` reads it through `shipped`), the Datasette files under `_datasette/`. A
 checkout or an editable install has no copies and reads the top-level files.
 """
 
@@ -30,11 +30,6 @@ def shipped(name: str) -> Path:
         if candidate.exists():
             return candidate
     raise FileNotFoundError(f"{name}: neither in the installed package nor in a checkout at {_CHECKOUT}")
-
-
-def schema_text() -> str:
-    """The text of schema.sql."""
-    return shipped("schema.sql").read_text()
 
 
 def metadata_path() -> Path:

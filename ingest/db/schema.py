@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from importlib import resources
-from pathlib import Path
 
 from ingest.db.counts import SUMMARY_COUNTS
 from ingest.db.sql import utils
+from ingest.resources import shipped
 
 SCHEMA_VERSION = 8  # 3: syscall events, variables, member type references, check reason facts;
 # 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
@@ -17,12 +16,8 @@ SCHEMA_VERSION = 8  # 3: syscall events, variables, member type references, chec
 
 
 def schema_sql() -> str:
-    """The text of schema.sql (shipped beside the package or inside it)."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "schema.sql", here / "schema.sql"):
-        if candidate.exists():
-            return candidate.read_text()
-    return resources.files("ingest").joinpath("schema.sql").read_text()
+    """The text of schema.sql (a wheel's copy, else the checkout's: ingest.resources)."""
+    return shipped("schema.sql").read_text()
 
 
 ADDED_COLUMNS = (  # (table, column, declaration) added after the first release of the schema

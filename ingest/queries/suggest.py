@@ -123,12 +123,6 @@ def param_types(conn: sqlite3.Connection, build: int, name: str) -> tuple[str, .
     return tuple(text for (text,) in params)
 
 
-def builds_with_function(conn: sqlite3.Connection, name: str) -> list[int]:
-    """The builds that have function `name`."""
-    rows = conn.execute(f"SELECT build_id FROM functions WHERE name_id = {_NAME_ID}", (name,))
-    return [build for (build,) in rows]
-
-
 class MemberOffset(NamedTuple):
     position: int
     name: str | None

@@ -176,16 +176,6 @@ def layout_details(conn: sqlite3.Connection, ids: Iterable[int]) -> LayoutDetail
     return LayoutDetails(sizes, fields, values)
 
 
-def field_type(conn: sqlite3.Connection, layout: int, member: str) -> str | None:
-    """The (canonical) type text of member `member` of layout `layout`, None when it has none."""
-    row = conn.execute(
-        "SELECT coalesce(c.text, t.text) FROM struct_fields f JOIN type_texts t ON t.id = f.type_id"
-        " LEFT JOIN type_texts c ON c.id = f.canon_id WHERE f.layout_id = ? AND f.name = ?",
-        (layout, member),
-    ).fetchone()
-    return row[0] if row else None
-
-
 class FieldRef(NamedTuple):
     """One row of a flattened layout (struct_fields) with the layout its type is, as CO-RE resolution walks it."""
 

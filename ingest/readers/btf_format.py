@@ -91,32 +91,6 @@ INT_CHAR = 1 << 1
 INT_BOOL = 1 << 2
 
 
-def int_encoding(word: int) -> int:
-    """BTF_INT_ENCODING: the INT_* flags of an INT's extra word."""
-    return (word >> 24) & 0x0F
-
-
-def int_offset(word: int) -> int:
-    """BTF_INT_OFFSET (obsolete, 0 in practice)."""
-    return (word >> 16) & 0xFF
-
-
-def int_bits(word: int) -> int:
-    """BTF_INT_BITS: the value width in bits."""
-    return word & 0xFF
-
-
-# Struct/union member offset when the aggregate's kind_flag is set.
-def member_bit_size(offset: int) -> int:
-    """BTF_MEMBER_BITFIELD_SIZE (kind_flag aggregates)."""
-    return offset >> 24
-
-
-def member_bit_offset(offset: int) -> int:
-    """BTF_MEMBER_BIT_OFFSET (kind_flag aggregates)."""
-    return offset & 0xFFFFFF
-
-
 # FUNC linkage (the FUNC's vlen) and VAR linkage
 FUNC_STATIC = 0
 FUNC_GLOBAL = 1

@@ -220,24 +220,6 @@ def package_version(banner_text: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def read_at(image: Image, address: int, size: int) -> bytes | None:
-    """Initialised bytes at a virtual address, or None when not in a section."""
-    if image.linked is not None:
-        for laid in image.linked.sections:
-            if laid.address <= address < laid.address + laid.size:
-                data = image.linked.contents(laid.number)
-                offset = address - laid.address
-                return None if data is None else data[offset : offset + size]
-        return None
-    for sec in image.elf.iter_sections():
-        start = sec["sh_addr"]
-        if start and start <= address < start + sec["sh_size"] and sec["sh_type"] != "SHT_NOBITS":
-            stream = image.elf.stream
-            stream.seek(sec["sh_offset"] + address - start)
-            return stream.read(min(size, start + sec["sh_size"] - address))
-    return None
-
-
 def split_symbol(name: str) -> tuple[str, tuple[str, ...]]:
     """`foo.isra.0.cold` -> ("foo", ("isra", "cold")): stem and non-numeric suffixes."""
     stem, _, rest = name.partition(".")
