@@ -81,7 +81,6 @@ CREATE TABLE IF NOT EXISTS type_texts (
     text TEXT NOT NULL UNIQUE
 );
 
--- Function instances (docs/concepts.md#instances).
 -- Loadable modules of a build (docs/concepts.md#modules): every .ko of its package, read or not.
 CREATE TABLE IF NOT EXISTS modules (
     id INTEGER PRIMARY KEY,
@@ -98,51 +97,121 @@ CREATE TABLE IF NOT EXISTS modules (
 );
 CREATE INDEX IF NOT EXISTS modules_name ON modules(name_id);
 
-CREATE TABLE IF NOT EXISTS instances (
+-- ---------------------------------------------------------------------------
+-- Interned facts (docs/storage.md). An instance, a caller edge, a symbol and a
+-- per-name function status are each stored once, in <kind>_facts, however many
+-- builds have it; <kind>_members records which builds have which facts as
+-- bitmaps: a row (build_id, block, bits) says the build has fact block * 64 + k
+-- for each bit k set in bits. "The facts of build B" and "the builds having fact
+-- F" are then both index searches:
+--   SELECT build_id FROM instance_members WHERE block = :fact >> 6 AND (bits >> (:fact & 63)) & 1
+-- Values that change with every build (addresses, declaration lines) are stored
+-- with the fact as its first build had them; <kind>_values holds only the builds
+-- whose value differs. The views instances, callers, symbols and functions join
+-- the three back into one row per build and fact, with the columns of old.
+-- A module is named by module_name_id (names.id, NULL: vmlinux); the views add the
+-- build's modules.id. Facts match by content, all columns but id and the values,
+-- so two databases of disjoint builds merge by a union of facts and members.
+
+CREATE TABLE IF NOT EXISTS instance_facts (
     id INTEGER PRIMARY KEY,
-    build_id INTEGER NOT NULL REFERENCES builds(id),
     name_id INTEGER NOT NULL REFERENCES names(id),
     external INTEGER NOT NULL,
     decl_path_id INTEGER REFERENCES paths(id),
-    decl_line INTEGER,
     cu_path_id INTEGER REFERENCES paths(id),
     inline INTEGER,                       -- DW_AT_inline: 0..3, NULL when absent
-    address INTEGER,
     defined INTEGER NOT NULL,             -- 0: declarations only
-    module_id INTEGER REFERENCES modules(id)  -- NULL: in vmlinux
+    module_name_id INTEGER REFERENCES names(id),  -- NULL: in vmlinux
+    occurrence INTEGER NOT NULL,          -- 0; k for the k-th instance of a build with the same columns above
+    decl_line INTEGER,                    -- values of its first build (instance_values: the others')
+    address INTEGER
 );
-CREATE INDEX IF NOT EXISTS instances_name_build ON instances(name_id, build_id);
--- By build and compile unit: `kernsurf check` asks whether a source file is built into a build's vmlinux
--- (docs/concepts.md#check-verdicts-and-reason-codes); it also serves every by-build query.
-CREATE INDEX IF NOT EXISTS instances_build_cu ON instances(build_id, cu_path_id);
-
--- Caller edges with site counts (docs/concepts.md#callers); caller is the concrete function containing the sites.
-CREATE TABLE IF NOT EXISTS callers (
-    callee_id INTEGER NOT NULL REFERENCES instances(id),
-    caller_id INTEGER NOT NULL REFERENCES instances(id),
-    kind TEXT NOT NULL CHECK (kind IN ('direct', 'inline')),
-    sites INTEGER NOT NULL,
-    PRIMARY KEY (callee_id, caller_id, kind)
+CREATE INDEX IF NOT EXISTS instance_facts_name ON instance_facts(name_id, cu_path_id);
+-- `kernsurf check` asks whether a source file is built into a build (docs/concepts.md#check-verdicts-and-reason-codes).
+CREATE INDEX IF NOT EXISTS instance_facts_cu ON instance_facts(cu_path_id);
+CREATE TABLE IF NOT EXISTS instance_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS instance_members_block ON instance_members(block, build_id);
+-- A build's declaration lines and addresses: the fact's plus the delta of the build's
+-- run holding the fact's id (addresses move in blocks from one build to the next).
+CREATE TABLE IF NOT EXISTS instance_decl_line_runs (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
+    delta INTEGER NOT NULL,               -- the build's value minus the fact's (0 before the first run)
+    PRIMARY KEY (build_id, first_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS instance_address_runs (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    first_id INTEGER NOT NULL,
+    delta INTEGER NOT NULL,
+    PRIMARY KEY (build_id, first_id)
+) WITHOUT ROWID;
+-- The build's values where no delta says them (NULL on one side only).
+CREATE TABLE IF NOT EXISTS instance_values (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    instance_id INTEGER NOT NULL REFERENCES instance_facts(id),
+    decl_line INTEGER,
+    address INTEGER,
+    PRIMARY KEY (build_id, instance_id)
 ) WITHOUT ROWID;
 
--- STT_FUNC symbols (docs/concepts.md#symbols-and-transformations).
-CREATE TABLE IF NOT EXISTS symbols (
+-- Caller edges with site counts (docs/concepts.md#callers); caller is the concrete function containing the sites.
+CREATE TABLE IF NOT EXISTS call_facts (
     id INTEGER PRIMARY KEY,
+    callee_id INTEGER NOT NULL REFERENCES instance_facts(id),
+    caller_id INTEGER NOT NULL REFERENCES instance_facts(id),
+    inline INTEGER NOT NULL CHECK (inline IN (0, 1)),  -- 0: a direct call (kind direct), 1: an inlined copy
+    sites INTEGER NOT NULL,
+    UNIQUE (callee_id, caller_id, inline, sites)
+);
+CREATE TABLE IF NOT EXISTS call_members (
     build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS call_members_block ON call_members(block, build_id);
+
+-- STT_FUNC symbols (docs/concepts.md#symbols-and-transformations).
+CREATE TABLE IF NOT EXISTS symbol_facts (
+    id INTEGER PRIMARY KEY,
     name_id INTEGER NOT NULL REFERENCES names(id),
     stem_id INTEGER NOT NULL REFERENCES names(id),
     suffixes TEXT,                        -- space-separated, e.g. "isra cold"; NULL when none
-    address INTEGER NOT NULL,
     size INTEGER NOT NULL,
     binding TEXT NOT NULL,
     section TEXT,
     -- Attachability (docs/concepts.md#attachability); NULL when the build predates these columns.
     ftrace INTEGER,                       -- 1: in __mcount_loc / patchable entries; 0: notrace
     kprobe_blocked TEXT,                  -- why kprobes refuse it (NOKPROBE_SYMBOL, noinstr, ...); NULL: allowed
-    module_id INTEGER REFERENCES modules(id)  -- NULL: in vmlinux
+    module_name_id INTEGER REFERENCES names(id),  -- NULL: in vmlinux
+    occurrence INTEGER NOT NULL,          -- 0; k for the k-th symbol of a build with the same columns above
+    address INTEGER NOT NULL              -- its first build's (symbol_values: the others')
 );
-CREATE INDEX IF NOT EXISTS symbols_stem_build ON symbols(stem_id, build_id);
-CREATE INDEX IF NOT EXISTS symbols_build ON symbols(build_id);
+CREATE INDEX IF NOT EXISTS symbol_facts_stem ON symbol_facts(stem_id, name_id);
+CREATE TABLE IF NOT EXISTS symbol_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS symbol_members_block ON symbol_members(block, build_id);
+CREATE TABLE IF NOT EXISTS symbol_address_runs (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
+    delta INTEGER NOT NULL,               -- the build's address minus the fact's
+    PRIMARY KEY (build_id, first_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS symbol_values (  -- where no delta says it (rare: a symbol always has an address)
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    symbol_id INTEGER NOT NULL REFERENCES symbol_facts(id),
+    address INTEGER NOT NULL,
+    PRIMARY KEY (build_id, symbol_id)
+) WITHOUT ROWID;
 
 -- Prototypes, shared across builds (docs/concepts.md#prototypes).
 CREATE TABLE IF NOT EXISTS prototypes (
@@ -164,9 +233,9 @@ CREATE TABLE IF NOT EXISTS prototype_params (
 ) WITHOUT ROWID;
 
 -- Per build x function name status (docs/concepts.md#function-status): what pages and diffs read.
-CREATE TABLE IF NOT EXISTS functions (
+CREATE TABLE IF NOT EXISTS function_facts (
+    id INTEGER PRIMARY KEY,
     name_id INTEGER NOT NULL REFERENCES names(id),
-    build_id INTEGER NOT NULL REFERENCES builds(id),
     collision TEXT,                       -- NULL: no DWARF instance in this build
     inline TEXT,                          -- No / Selective / Full / Declared only; NULL unknown
     suffixes TEXT,                        -- transformation suffixes, space-separated
@@ -181,12 +250,57 @@ CREATE TABLE IF NOT EXISTS functions (
     btf_func INTEGER,                     -- 1: the build's BTF has a FUNC of this name (fentry/fexit need it)
     -- Where it lives when vmlinux has no instance or symbol of it: the first module (by path)
     -- that has; NULL: in vmlinux, or modules not read. Attachability then is that module's.
-    module_id INTEGER REFERENCES modules(id),
-    PRIMARY KEY (name_id, build_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS functions_build ON functions(build_id);
+    module_name_id INTEGER REFERENCES names(id)
+);
+CREATE INDEX IF NOT EXISTS function_facts_name ON function_facts(name_id);
 -- A module's functions (module_list, /module pages): only the rows that live in a module.
-CREATE INDEX IF NOT EXISTS functions_module ON functions(module_id) WHERE module_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS function_facts_module ON function_facts(module_name_id) WHERE module_name_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS function_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS function_members_block ON function_members(block, build_id);
+
+-- The interned facts, one row per build and fact, with the columns the tables of
+-- these names had (id: the fact's id, the same in every build that has it).
+CREATE VIEW IF NOT EXISTS instances AS
+SELECT f.id, m.build_id, f.name_id, f.external, f.decl_path_id,
+       CASE WHEN v.instance_id IS NULL THEN f.decl_line + coalesce((SELECT r.delta FROM instance_decl_line_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            ELSE v.decl_line END AS decl_line,
+       f.cu_path_id, f.inline,
+       CASE WHEN v.instance_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM instance_address_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            ELSE v.address END AS address,
+       f.defined, md.id AS module_id, f.module_name_id
+FROM instance_members m JOIN instance_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
+LEFT JOIN instance_values v ON v.build_id = m.build_id AND v.instance_id = f.id
+LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
+
+CREATE VIEW IF NOT EXISTS callers AS
+SELECT c.callee_id, c.caller_id, CASE WHEN c.inline THEN 'inline' ELSE 'direct' END AS kind, c.sites,
+       m.build_id, c.id AS call_id
+FROM call_members m JOIN call_facts c
+  ON c.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = c.id >> 6 AND (m.bits >> (c.id & 63)) & 1;
+
+CREATE VIEW IF NOT EXISTS symbols AS
+SELECT f.id, m.build_id, f.name_id, f.stem_id, f.suffixes,
+       CASE WHEN v.symbol_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM symbol_address_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            ELSE v.address END AS address,
+       f.size, f.binding, f.section, f.ftrace, f.kprobe_blocked, md.id AS module_id, f.module_name_id
+FROM symbol_members m JOIN symbol_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
+LEFT JOIN symbol_values v ON v.build_id = m.build_id AND v.symbol_id = f.id
+LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
+
+CREATE VIEW IF NOT EXISTS functions AS
+SELECT f.name_id, m.build_id, f.collision, f.inline, f.suffixes, f.n_instances, f.n_symbols,
+       f.prototype_id, f.prototype_source, f.ftrace, f.kprobe_blocked, f.btf_func,
+       md.id AS module_id, f.module_name_id, f.id AS function_id
+FROM function_members m JOIN function_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
+LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
 
 -- Struct, union and enum layouts, shared across builds (docs/concepts.md#types).
 CREATE TABLE IF NOT EXISTS layouts (
@@ -227,15 +341,28 @@ CREATE TABLE IF NOT EXISTS enum_values (
 ) WITHOUT ROWID;
 
 -- Which named types each build has; a name may map to several distinct layouts.
-CREATE TABLE IF NOT EXISTS types (
+-- Interned like instances (docs/storage.md): type_facts, type_members, the view types.
+CREATE TABLE IF NOT EXISTS type_facts (
+    id INTEGER PRIMARY KEY,
     name_id INTEGER NOT NULL REFERENCES names(id),
-    build_id INTEGER NOT NULL REFERENCES builds(id),
     layout_id INTEGER NOT NULL REFERENCES layouts(id),
     kind TEXT NOT NULL,
-    module_id INTEGER REFERENCES modules(id),  -- NULL: vmlinux has the name; else the module defining it
-    PRIMARY KEY (name_id, build_id, layout_id)
+    module_name_id INTEGER REFERENCES names(id)  -- NULL: vmlinux has the name; else the module defining it
+);
+CREATE INDEX IF NOT EXISTS type_facts_name ON type_facts(name_id, layout_id);
+CREATE TABLE IF NOT EXISTS type_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS types_build ON types(build_id);
+CREATE INDEX IF NOT EXISTS type_members_block ON type_members(block, build_id);
+
+CREATE VIEW IF NOT EXISTS types AS
+SELECT f.name_id, m.build_id, f.layout_id, f.kind, md.id AS module_id, f.module_name_id, f.id AS type_id
+FROM type_members m JOIN type_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
+LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
 
 -- Named typedefs per build (docs/concepts.md#typedefs), vmlinux's; builds.n_typedefs NULL: not recorded.
 CREATE TABLE IF NOT EXISTS typedefs (
@@ -281,18 +408,48 @@ CREATE INDEX IF NOT EXISTS tracepoints_build ON tracepoints(build_id);
 
 -- Kernel variables (ksym externs): STT_OBJECT symbols (names that are C identifiers) and BTF VARs,
 -- one row per symbol (file-scope statics share names). builds.n_variables NULL: not recorded.
-CREATE TABLE IF NOT EXISTS variables (
+-- Interned like symbols (docs/storage.md): variable_facts, variable_members, the view variables.
+CREATE TABLE IF NOT EXISTS variable_facts (
+    id INTEGER PRIMARY KEY,
     name_id INTEGER NOT NULL REFERENCES names(id),
-    build_id INTEGER NOT NULL REFERENCES builds(id),
-    address INTEGER,                      -- NULL: a BTF VAR no symbol names (BTF-only input)
     size INTEGER,
     binding TEXT,                         -- STB_GLOBAL, STB_LOCAL, STB_WEAK
     section TEXT,                         -- .data, .bss, .data..percpu, ...
     per_cpu INTEGER NOT NULL,             -- 1: in .data..percpu (ELF section or BTF DATASEC)
-    btf_var INTEGER NOT NULL              -- 1: a BTF VAR of this name (typed __ksym externs need it)
+    btf_var INTEGER NOT NULL,             -- 1: a BTF VAR of this name (typed __ksym externs need it)
+    occurrence INTEGER NOT NULL,          -- 0; k for the k-th variable of a build with the same columns above
+    address INTEGER                       -- its first build's; NULL: a BTF VAR no symbol names (BTF-only input)
 );
-CREATE INDEX IF NOT EXISTS variables_name_build ON variables(name_id, build_id);
-CREATE INDEX IF NOT EXISTS variables_build ON variables(build_id);
+CREATE INDEX IF NOT EXISTS variable_facts_name ON variable_facts(name_id);
+CREATE TABLE IF NOT EXISTS variable_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS variable_members_block ON variable_members(block, build_id);
+CREATE TABLE IF NOT EXISTS variable_address_runs (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
+    delta INTEGER NOT NULL,               -- the build's address minus the fact's
+    PRIMARY KEY (build_id, first_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS variable_values (  -- where no delta says it (NULL on one side only)
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    variable_id INTEGER NOT NULL REFERENCES variable_facts(id),
+    address INTEGER,
+    PRIMARY KEY (build_id, variable_id)
+) WITHOUT ROWID;
+
+CREATE VIEW IF NOT EXISTS variables AS
+SELECT f.name_id, m.build_id,
+       CASE WHEN v.variable_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM variable_address_runs r
+            WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            ELSE v.address END AS address,
+       f.size, f.binding, f.section, f.per_cpu, f.btf_var, f.id AS variable_id
+FROM variable_members m JOIN variable_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
+LEFT JOIN variable_values v ON v.build_id = m.build_id AND v.variable_id = f.id;
 
 -- sys_call_table slots (native and compat tables), ni_syscall slots left out.
 CREATE TABLE IF NOT EXISTS syscalls (
@@ -390,12 +547,12 @@ LEFT JOIN paths dp ON dp.id = i.decl_path_id LEFT JOIN paths cp ON cp.id = i.cu_
 
 CREATE VIEW IF NOT EXISTS caller_list AS
 SELECT b.name AS build, cn.name AS callee, rn.name AS caller, rp.path AS caller_cu,
-       c.kind, c.sites, c.callee_id, c.caller_id, ce.build_id
+       c.kind, c.sites, c.callee_id, c.caller_id, c.build_id
 FROM callers c
-JOIN instances ce ON ce.id = c.callee_id JOIN names cn ON cn.id = ce.name_id
-JOIN instances r ON r.id = c.caller_id JOIN names rn ON rn.id = r.name_id
+JOIN instance_facts ce ON ce.id = c.callee_id JOIN names cn ON cn.id = ce.name_id
+JOIN instance_facts r ON r.id = c.caller_id JOIN names rn ON rn.id = r.name_id
 LEFT JOIN paths rp ON rp.id = r.cu_path_id
-JOIN builds b ON b.id = ce.build_id;
+JOIN builds b ON b.id = c.build_id;
 
 CREATE VIEW IF NOT EXISTS symbol_list AS
 SELECT b.name AS build, n.name AS name, sn.name AS stem, s.suffixes,
@@ -462,7 +619,8 @@ FROM kfuncs k JOIN names n ON n.id = k.name_id JOIN builds b ON b.id = k.build_i
 CREATE VIEW IF NOT EXISTS module_list AS
 SELECT b.name AS build, n.name AS name, m.path, m.license, m.description, m.depends, m.vermagic, m.size,
        m.error,
-       (SELECT count(*) FROM functions f WHERE f.build_id = m.build_id AND f.module_id = m.id) AS functions,
+       (SELECT count(*) FROM functions f WHERE f.build_id = m.build_id AND f.module_name_id = m.name_id)
+           AS functions,
        (SELECT count(*) FROM tracepoints t WHERE t.build_id = m.build_id AND t.module_id = m.id
                                             AND t.system IS NOT NULL) AS trace_events,
        m.id AS module_id, m.build_id, m.name_id
@@ -511,7 +669,7 @@ LEFT JOIN (SELECT id AS build_id, n_functions AS functions, n_full_inline AS ful
                   sum(collision = 'Static Duplication') AS duplicates,
                   sum(ftrace IS NOT NULL AND kprobe_blocked IS NULL) AS kprobe_ok,
                   sum(ftrace = 1 AND btf_func = 1) AS fentry_ok, sum(ftrace = 0) AS notrace,
-                  sum(module_id IS NOT NULL) AS module_functions
+                  sum(module_name_id IS NOT NULL) AS module_functions
            FROM functions WHERE build_id IN (SELECT id FROM builds WHERE n_full_inline IS NULL)
            GROUP BY build_id) f ON f.build_id = b.id
 LEFT JOIN (SELECT id AS build_id, n_struct_types AS structs, n_union_types AS unions, n_enum_types AS enums

@@ -98,7 +98,7 @@ def test_the_benchmark_ingests_images_into_a_fresh_database_and_reports(tmp_path
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "bytes per table and index (dbstat)" in out
-    assert "instances" in out and "sqlite_autoindex_builds_1" in out
+    assert "instance_facts" in out and "sqlite_autoindex_builds_1" in out
     costs = json.loads((tmp_path / "bench" / "storage.db.bench.json").read_text())
     rows = [line.split() for line in out.splitlines()]
     assert [c["name"] for c in costs] == [r[0] for r in rows if r[1:2] == ["first"]]
@@ -106,7 +106,7 @@ def test_the_benchmark_ingests_images_into_a_fresh_database_and_reports(tmp_path
     # The first build makes the schema and its rows; the second's few rows may fit in free pages.
     assert costs[0]["bytes_added"] > 100_000 and 0 <= costs[1]["bytes_added"] < costs[0]["bytes_added"]
     # Bytes per table: the first build made every table; each build grew the builds table.
-    assert costs[0]["tables_added"]["instances"] > 0 and costs[0]["tables_added"]["builds"] > 0
+    assert costs[0]["tables_added"]["instance_facts"] > 0 and costs[0]["tables_added"]["builds"] > 0
     assert sum(costs[0]["tables_added"].values()) <= costs[0]["bytes_added"]
     assert "MB: " in out
     if shutil.which("pahole"):

@@ -26,7 +26,7 @@ def test_two_ingests_of_one_image_are_identical(program, tmp_path):
     done = _compare(a, b)
     assert done.returncode == 0, done.stdout
     assert done.stdout.splitlines()[-1] == "all tables identical"
-    assert "instances: " in done.stdout and "callers: " in done.stdout
+    assert "instance_facts: " in done.stdout and "call_facts: " in done.stdout
 
 
 def test_a_changed_missing_or_duplicated_row_is_reported(program_db, tmp_path):
@@ -35,22 +35,20 @@ def test_a_changed_missing_or_duplicated_row_is_reported(program_db, tmp_path):
         shutil.copy(program_db, copy)
     with sqlite3.connect(changed) as conn:
         conn.execute(
-            "UPDATE instances SET decl_line = decl_line + 1 WHERE id = (SELECT min(id) FROM instances)"
+            "UPDATE instance_facts SET decl_line = decl_line + 1 WHERE id = (SELECT min(id) FROM instance_facts)"
         )
     with sqlite3.connect(missing) as conn:
-        conn.execute(
-            "DELETE FROM callers WHERE (callee_id, caller_id, kind) ="
-            " (SELECT callee_id, caller_id, kind FROM callers LIMIT 1)"
-        )
+        conn.execute("DELETE FROM call_facts WHERE id = (SELECT min(id) FROM call_facts)")
     with sqlite3.connect(doubled) as conn:  # a symbol again, under a new id
         conn.execute(
-            "INSERT INTO symbols SELECT (SELECT max(id) + 1 FROM symbols), build_id, name_id, stem_id, suffixes,"
-            " address, size, binding, section, ftrace, kprobe_blocked, module_id FROM symbols LIMIT 1"
+            "INSERT INTO symbol_facts SELECT (SELECT max(id) + 1 FROM symbol_facts), name_id, stem_id, suffixes,"
+            " size, binding, section, ftrace, kprobe_blocked, module_name_id, occurrence + 1, address"
+            " FROM symbol_facts LIMIT 1"
         )
     for copy, table, counts in (
-        (changed, "instances", "1 only before, 1 only after"),
-        (missing, "callers", "1 only before, 0 only after"),
-        (doubled, "symbols", "0 only before, 1 only after"),
+        (changed, "instance_facts", "1 only before, 1 only after"),
+        (missing, "call_facts", "1 only before, 0 only after"),
+        (doubled, "symbol_facts", "0 only before, 1 only after"),
     ):
         done = _compare(program_db, copy)
         assert done.returncode == 1

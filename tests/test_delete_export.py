@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ingest import db, pipeline
 from ingest.cli import cli
+from tests.support import facts
 from tests.support.programs import compile_version
 from tests.support.site import free_port, served, visible_text
 
@@ -81,7 +82,9 @@ def test_delete_b_leaves_a_and_c_as_if_b_never_was(images, tmp_path):
     counts = ", ".join(
         f"{len(only_b[t])} {t}" for t in ("prototypes", "layouts", "names", "type_texts") if only_b[t]
     )
-    assert result.output.startswith(f"deleted B (and {counts} only it used)")
+    # the facts only B had (docs/storage.md), then the shared rows only it used
+    assert result.output.startswith("deleted B (and ") and "function_facts, " in result.output
+    assert f", {counts} only it used)" in result.output
     assert _views(three) == _views(never)
     assert _contents(three) == _contents(never)
     conn = sqlite3.connect(three)
@@ -188,10 +191,8 @@ def test_replace_drops_what_only_the_old_version_used(images, tmp_path):
         "INSERT INTO prototypes (id, digest, text, return_type_id, variadic)"
         " VALUES (9999, 424242, 'int fe_map(long gone);', (SELECT min(id) FROM type_texts), 0)"
     )
-    conn.execute(
-        "UPDATE functions SET prototype_id = 9999 WHERE build_id = (SELECT id FROM builds WHERE name = 'B')"
-        " AND name_id = (SELECT id FROM names WHERE name = 'fe_map')"
-    )
+    b = facts.build_id(conn, "B")
+    facts.change(conn, "function", b, facts.function_fact(conn, b, "fe_map"), prototype_id=9999)
     conn.commit()
     conn.close()
     pipeline.ingest(images["B"], path, pipeline.Identity(label="B"), replace=True, jobs=1)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import html
 import os
 import re
+import sqlite3
 import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, facts
 from tests.support.site import SOURCES, Site, binary, build_frontend_db, text, variant
 
 
@@ -497,28 +498,26 @@ def test_index_page(site):
 # --------------------------------------------------------------------------- escaping, injection, read-only
 
 
+def _with_evil_function(path: Path) -> Path:
+    """`path` with a function named EVIL in build v1, which calls fe_map."""
+    conn = sqlite3.connect(path)
+    v1 = facts.build_id(conn, "v1")
+    name = conn.execute("INSERT INTO names (name) VALUES (?)", (EVIL,)).lastrowid
+    func = {"collision": "Unique Global", "inline": "No", "n_instances": 1, "n_symbols": 0}
+    facts.add(conn, "function", v1, name_id=name, **func)
+    caller = facts.add(conn, "instance", v1, name_id=name, external=1, defined=1, occurrence=0)
+    for (callee,) in conn.execute(
+        "SELECT i.id FROM instances i JOIN names n ON n.id = i.name_id WHERE n.name = 'fe_map' AND i.build_id = ?",
+        (v1,),
+    ).fetchall():
+        facts.add(conn, "call", v1, callee_id=callee, caller_id=caller, inline=0, sites=1)
+    conn.commit()
+    conn.close()
+    return path
+
+
 def test_html_names_are_escaped(tmp_path, fixture_db):
-    sql = ("INSERT INTO names (name) VALUES (?)", (EVIL,))
-    func = (
-        "INSERT INTO functions (name_id, build_id, collision, inline, suffixes, n_instances, n_symbols)"
-        " SELECT n.id, b.id, 'Unique Global', 'No', NULL, 1, 0 FROM names n, builds b"
-        " WHERE n.name = ? AND b.name = 'v1'",
-        (EVIL,),
-    )
-    caller = (
-        "INSERT INTO instances (build_id, name_id, external, decl_path_id, decl_line, cu_path_id, inline,"
-        " address, defined) SELECT b.id, n.id, 1, NULL, NULL, NULL, NULL, NULL, 1 FROM names n, builds b"
-        " WHERE n.name = ? AND b.name = 'v1'",
-        (EVIL,),
-    )
-    edge = (
-        "INSERT INTO callers (callee_id, caller_id, kind, sites) SELECT ce.id, ca.id, 'direct', 1"
-        " FROM instances ce JOIN names cn ON cn.id = ce.name_id, instances ca JOIN names an ON an.id = ca.name_id"
-        " WHERE cn.name = 'fe_map' AND ce.build_id = ca.build_id AND an.name = ? AND ca.build_id ="
-        " (SELECT id FROM builds WHERE name = 'v1')",
-        (EVIL,),
-    )
-    s = site_with(tmp_path, fixture_db, "", [sql, func, caller, edge])
+    s = Site(_with_evil_function(variant(fixture_db, tmp_path / "variant")))
     for path in (
         f"/function/{quote(EVIL, safe='')}",
         '/function/<script>alert("x")<',

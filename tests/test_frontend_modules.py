@@ -25,6 +25,7 @@ from ingest.changes import diff
 from ingest.queries import names as names_q
 from ingest.web import items, modules, overview
 from ingest.web.context import Context, Links, load_context
+from tests.support import facts
 from tests.support.site import Site, variant
 
 #: What alpha defines (alpha_main.c, alpha_util.c); shared_helper lives in alpha in A (first by path).
@@ -241,12 +242,10 @@ def test_modules_added_removed_and_moved(module_db, tmp_path):
 def test_moved_into_vmlinux(module_db, tmp_path):
     # The same program is vmlinux in both builds, so make B's beta_entry a vmlinux function
     # (as a config with the code built in would): only its module_id differs.
-    path = variant(
-        module_db,
-        tmp_path,
-        "UPDATE functions SET module_id = NULL WHERE build_id = (SELECT id FROM builds WHERE name = 'B')"
-        " AND name_id = (SELECT id FROM names WHERE name = 'beta_entry');",
-    )
+    path = variant(module_db, tmp_path)
+    with sqlite3.connect(path) as conn:
+        b = facts.build_id(conn, "B")
+        facts.change(conn, "function", b, facts.function_fact(conn, b, "beta_entry"), module_name_id=None)
     conn, _ = _open(path)
     moved = [
         (c.name, c.change_kind, c.old, c.new) for c in diff.diff_builds(conn, "A", "B", name_pattern="beta_*")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ingest import db, pipeline
+from ingest import pipeline
 from ingest.cli import cli
 from tests.support import FIXTURES
 from tests.support.programs import compile_program
@@ -376,29 +376,3 @@ def test_call_sites_under_abstract_instances_on_a_real_kernel(tmp_path, real_ker
         "SELECT 1 FROM caller_list WHERE callee = 'slab_is_available' AND caller = 'pcpu_mem_zalloc'"
         " AND kind = 'direct'",
     ) == [(1,)]
-
-
-def test_indexes_are_made_again_after_a_bulk_load(tmp_path, program):
-    """The first build lands with its tables' indexes dropped and made again
-    after the inserts (ingest.db.store._indexes_made_after); a user's own index on those
-    tables survives too, and the second build (inserted into the indexes) leaves
-    every index whole."""
-
-    path = tmp_path / "bulk.db"
-    conn = db.connect(path)
-    conn.execute("CREATE INDEX my_symbols_by_address ON symbols(address)")
-    listing = (
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-        " AND tbl_name IN ('instances', 'symbols', 'functions') AND sql IS NOT NULL ORDER BY name"
-    )
-    before = conn.execute(listing).fetchall()
-    conn.close()
-    assert ("my_symbols_by_address", "CREATE INDEX my_symbols_by_address ON symbols(address)") in before
-    assert len(before) == 7  # schema.sql's six and the user's
-    # The second is another build of as many instances: it goes into the indexes.
-    for label, image in (("first", program), ("second", compile_program(tmp_path, "dwarf4"))):
-        pipeline.ingest(image, path, pipeline.Identity(label=label), jobs=1)
-        conn = sqlite3.connect(path)
-        assert conn.execute(listing).fetchall() == before
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        conn.close()

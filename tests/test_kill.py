@@ -126,7 +126,7 @@ def populated(tmp_path, program_db) -> Path:
     return db
 
 
-@pytest.mark.parametrize("kill_at", ["INSERT INTO instances", "INSERT INTO callers", "COMMIT"])
+@pytest.mark.parametrize("kill_at", ["INSERT INTO instance_facts", "INSERT INTO call_facts", "COMMIT"])
 def test_kill_during_database_write(tmp_path, populated, kill_at):
     other = compile_program(tmp_path, "dwarf4")  # a new build-id to the populated database
     before = state(populated)
@@ -158,7 +158,7 @@ def build_state(db: Path) -> tuple:
 @pytest.mark.parametrize(
     "kill_at,builds,groups,pairs",
     [
-        ("INSERT INTO callers", 0, 0, 0),  # ingest of the first build
+        ("INSERT INTO call_facts", 0, 0, 0),  # ingest of the first build
         ("INSERT INTO group_members", 2, 0, 0),  # finalize: the groups
         ("INSERT INTO changes", 2, 1, 0),  # finalize: the group's diff
     ],

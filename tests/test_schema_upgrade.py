@@ -28,8 +28,35 @@ def _status(collision, inline, suffixes, present, has_dwarf) -> str:
     return classify.build_status(collision, inline, (suffixes or "").split(), bool(present), has_dwarf != 0)
 
 
+#: Id columns whose meaning changed (docs/storage.md#ids): an instance id names an
+#: instance fact, the same in every build that has it, no longer one row of one build.
+CHANGED_IDS = {"instance_id", "id", "callee_id", "caller_id"}
+#: The views and canned queries whose `id`-named columns are instance ids.
+INSTANCE_ID_SOURCES = {"instance_list", "caller_list", "function_instances"}
+#: Tables schema 9 made views over interned facts: their rows, ids left out
+#: (callers: through the caller_list view, compared with the views).
+INTERNED = {
+    "instances": "SELECT build_id, name_id, external, decl_path_id, decl_line, cu_path_id, inline, address,"
+    " defined, module_id FROM instances",
+    "symbols": "SELECT build_id, name_id, stem_id, suffixes, address, size, binding, section, ftrace,"
+    " kprobe_blocked, module_id FROM symbols",
+    "functions": "SELECT name_id, build_id, collision, inline, suffixes, n_instances, n_symbols, prototype_id,"
+    " prototype_source, ftrace, kprobe_blocked, btf_func, module_id FROM functions",
+}
+
+
+def _without_changed_ids(name: str, cursor: sqlite3.Cursor) -> list[tuple]:
+    columns = [d[0] for d in cursor.description]
+    rows = cursor.fetchall()
+    if name.split("[")[0] not in INSTANCE_ID_SOURCES:
+        return rows
+    keep = [k for k, c in enumerate(columns) if c not in CHANGED_IDS]
+    return [tuple(r[k] for k in keep) for r in rows]
+
+
 def _answers(path: Path, views: dict[str, list[str]]) -> dict[str, list[tuple]]:
-    """Every canned query for every PARAMETERS entry, and the given columns of every view in `views`."""
+    """Every canned query for every PARAMETERS entry, the given columns of every
+    view in `views` and the rows of the INTERNED tables, changed ids left out."""
     queries = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["kernels"]["queries"]
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.create_function("ks_status", 5, _status, deterministic=True)
@@ -38,10 +65,14 @@ def _answers(path: Path, views: dict[str, list[str]]) -> dict[str, list[tuple]]:
         for name, query in queries.items():
             sql = query["sql"] if isinstance(query, dict) else query
             for k, values in enumerate(PARAMETERS):
-                out[f"{name}[{k}]"] = conn.execute(sql, values).fetchall()
+                out[f"{name}[{k}]"] = _without_changed_ids(name, conn.execute(sql, values))
         for view, columns in views.items():
             select = ", ".join(f'"{c}"' for c in columns)
-            out[view] = sorted(conn.execute(f"SELECT {select} FROM {view}").fetchall(), key=repr)
+            out[view] = sorted(
+                _without_changed_ids(view, conn.execute(f"SELECT {select} FROM {view}")), key=repr
+            )
+        for table, sql in INTERNED.items():
+            out[table] = sorted(conn.execute(sql).fetchall(), key=repr)
         return out
     finally:
         conn.close()

@@ -353,10 +353,7 @@ class _Pair:
 
     def functions(self) -> list[Change]:
         fa, fb = self.facts
-        ra, rb = (
-            {r.name_id: r for r in functions_q.function_states(self.conn, f.id) if self.match(r.name)}
-            for f in (fa, fb)
-        )
+        ra, rb = ({r.name_id: r for r in states if self.match(r.name)} for states in self._function_states())
         protos: set[int] = set()
         for nid, state in ra.items():
             other = rb.get(nid)
@@ -409,6 +406,31 @@ class _Pair:
             names = {nid: r.name for nid, r in ra.items()}
             out.extend(Change(*c) for c in attach_changes(self.conn, fa.id, fb.id, names, self.match))
         return out
+
+    def _function_states(self) -> tuple[list[FunctionState], list[FunctionState]]:
+        """Both builds' function rows; when the builds agree on everything a
+        function's attachability also depends on, only the names whose function
+        fact differs (a name with the same fact in both has no change)."""
+        fa, fb = self.facts
+        if (fa.has_dwarf, fa.has_btf, fa.has_symtab, fa.surfaces) != (
+            fb.has_dwarf,
+            fb.has_btf,
+            fb.has_symtab,
+            fb.surfaces,
+        ):
+            return functions_q.function_states(self.conn, fa.id), functions_q.function_states(
+                self.conn, fb.id
+            )
+        only_a = functions_q.function_states_not_in(self.conn, fa.id, fb.id)
+        only_b = functions_q.function_states_not_in(self.conn, fb.id, fa.id)
+        names = {r.name_id for r in only_a} | {r.name_id for r in only_b}
+        # a name whose fact changed is in both lists; one only in a list has its other side's row unchanged
+        return only_a + self._same(fa.id, names - {r.name_id for r in only_a}), only_b + self._same(
+            fb.id, names - {r.name_id for r in only_b}
+        )
+
+    def _same(self, build: int, names: set[int]) -> list[FunctionState]:
+        return functions_q.function_states_of(self.conn, build, names)
 
     def prototype(
         self,

@@ -50,9 +50,9 @@ def _change(
 def attach_changes(
     conn: sqlite3.Connection, a: int, b: int, names: dict[int, str], match: Match
 ) -> list[ChangeRow]:
-    """kprobe/fentry attachability lost or gained, for functions in both builds.
+    """kprobe/fentry attachability lost or gained, for the functions of `names` in both builds.
     A ✗ whose reason changes is not a change: the program fails on both."""
-    sa, sb = functions_q.attach_states(conn, a), functions_q.attach_states(conn, b)
+    sa, sb = functions_q.attach_states(conn, a, names), functions_q.attach_states(conn, b, names)
     out: list[ChangeRow] = []
     for nid in sa.keys() & sb.keys():
         name = names.get(nid)

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from ingest.db.counts import NULLS, SUMMARY_COUNTS
+from ingest.db.facts import clear_members, collect_unused_facts
 from ingest.db.search import build_search_index
-from ingest.db.sql import transaction
+from ingest.db.sql import foreign_keys_unchecked, transaction
 
 #: Shared tables, in the order they are collected: prototypes and layouts
 #: first, since what they refer to (type texts, names) is freed with them.
@@ -42,7 +43,7 @@ def delete_build(conn: sqlite3.Connection, build: int) -> dict[str, int]:
 
 def delete_builds(conn: sqlite3.Connection, builds: Iterable[int]) -> dict[str, int]:
     """delete_build of several builds, in one transaction, the shared rows collected once."""
-    with transaction(conn):
+    with foreign_keys_unchecked(conn), transaction(conn):
         for build in builds:
             clear_build(conn, build)
             pairs = "SELECT id FROM diff_pairs WHERE build_a = ? OR build_b = ?"
@@ -59,20 +60,13 @@ def delete_builds(conn: sqlite3.Connection, builds: Iterable[int]) -> dict[str, 
 def clear_build(conn: sqlite3.Connection, build: int) -> None:
     """Remove one build's facts but keep its builds row, so groups that name it
     stay valid (shared lookups, layouts and prototypes stay too)."""
-    conn.execute(
-        "DELETE FROM callers WHERE callee_id IN (SELECT id FROM instances WHERE build_id = ?)", (build,)
-    )
+    clear_members(conn, build)
     for table in (
-        "functions",
-        "types",
-        "symbols",
-        "instances",
         "tracepoints",
         "syscalls",
         "lsm_hooks",
         "kfuncs",
         "config_options",
-        "variables",
         "typedefs",
         "build_sources",
         "modules",  # last: the rows above refer to it
@@ -83,8 +77,8 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
 
 def collect_unused(conn: sqlite3.Connection) -> dict[str, int]:
     """Delete the shared rows no row refers to any more (with their parts)."""
+    removed = collect_unused_facts(conn)
     references = _references(conn)
-    removed = {}
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS kernsurf_used (id INTEGER PRIMARY KEY)")
     try:
         for table in SHARED:

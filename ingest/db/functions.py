@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
 
-from ingest.db.sql import ContentStore, Lookup, Lookups, addr, next_id
+from ingest.db.facts import CALLS, FUNCTIONS, INSTANCES, numbered, store_facts
+from ingest.db.sql import ContentStore, Lookup, Lookups, addr
 from ingest.db.symbols import AttachColumns
 from ingest.model import Build, FunctionStatus, Prototype
-
-#: Function rows made and inserted at a time: all at once cost ~150 MB of peak memory.
-_FUNCTION_SLICE = 50_000
 
 
 def number_names(build: Build, lookups: Lookups) -> None:
@@ -29,58 +27,47 @@ def number_names(build: Build, lookups: Lookups) -> None:
 
 
 class CodeRows:
-    """Instances (ids assigned here, from `first`), their caller edges and the
-    per-name function rows of one build, made while they are inserted."""
+    """The instances, caller edges and per-name function statuses of one build,
+    stored as interned facts (ingest.db.facts) while their rows are made."""
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        build: Build,
-        build_pk: int,
-        lookups: Lookups,
-        module_ids: dict[str | None, int],
-    ):
-        self.build, self.build_pk, self.lookups, self.module_ids = build, build_pk, lookups, module_ids
-        self.first = next_id(conn, "instances")
+    def __init__(self, conn: sqlite3.Connection, build: Build, build_pk: int, lookups: Lookups):
+        self.build, self.build_pk, self.lookups = build, build_pk, lookups
         self.prototypes = PrototypeStore(conn, lookups.texts)
+        self.instance_ids: list[int] = []
 
     def insert_instances(self, conn: sqlite3.Connection) -> None:
+        self.instance_ids = store_facts(conn, INSTANCES, self.build_pk, self._instance_rows())
+
+    def _instance_rows(self) -> Iterator[tuple]:
         name_id, path_id = self.lookups.names.ids, self.lookups.paths.ids
-        first, build_pk, module_ids = self.first, self.build_pk, self.module_ids
-        conn.executemany(
-            "INSERT INTO instances (id, build_id, name_id, external, decl_path_id, decl_line, cu_path_id,"
-            " inline, address, defined, module_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        return numbered(
             (
-                (first + k, build_pk, name_id[i.name], i.external, path_id[i.decl_file], i.decl_line)
-                + (path_id[i.cu], i.inline, addr(i.address), i.defined, module_ids.get(i.module))
-                for k, i in enumerate(self.build.instances)
-            ),
+                (name_id[i.name], i.external, path_id[i.decl_file], path_id[i.cu], i.inline, i.defined)
+                + (name_id[i.module],),
+                (i.decl_line, addr(i.address)),
+            )
+            for i in self.build.instances
         )
 
     def insert_callers(self, conn: sqlite3.Connection) -> None:
-        first = self.first
-        conn.executemany(
-            "INSERT INTO callers (callee_id, caller_id, kind, sites) VALUES (?,?,?,?)",
-            ((first + c.callee, first + c.caller, c.kind, c.sites) for c in self.build.calls),
+        fact = self.instance_ids
+        store_facts(
+            conn,
+            CALLS,
+            self.build_pk,
+            ((fact[c.callee], fact[c.caller], c.kind == "inline", c.sites) for c in self.build.calls),
         )
 
     def insert_functions(self, conn: sqlite3.Connection) -> None:
-        """In slices, each after the prototypes (and their texts) it adds."""
-        functions = self.build.functions
+        """The prototypes (and their texts) first, then the rows that refer to them."""
         row = self._function_row_maker()
-        for start in range(0, len(functions), _FUNCTION_SLICE):
-            rows = [row(f) for f in functions[start : start + _FUNCTION_SLICE]]
-            self.lookups.texts.flush()
-            self.prototypes.flush()
-            conn.executemany(
-                "INSERT INTO functions (name_id, build_id, collision, inline, suffixes, n_instances,"
-                " n_symbols, prototype_id, prototype_source, ftrace, kprobe_blocked, btf_func, module_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+        rows = [row(f) for f in self.build.functions]
+        self.lookups.texts.flush()
+        self.prototypes.flush()
+        store_facts(conn, FUNCTIONS, self.build_pk, rows)
 
     def _function_row_maker(self) -> Callable[[FunctionStatus], tuple]:
-        build, build_pk, module_ids = self.build, self.build_pk, self.module_ids
+        build = self.build
         name_id, protos, attach = self.lookups.names.ids, self.prototypes, AttachColumns(build)
         btf_funcs = build.btf_funcs if build.info.has_btf else None
         module_btf = {m.name: m.btf_funcs for m in build.modules or ()}
@@ -92,10 +79,10 @@ class CodeRows:
                 else f.name in (btf_funcs if f.module is None else module_btf[f.module])
             )
             return (
-                (name_id[f.name], build_pk, f.collision, f.inline, " ".join(f.suffixes) or None)
+                (name_id[f.name], f.collision, f.inline, " ".join(f.suffixes) or None)
                 + (f.n_instances, f.n_symbols, protos(f.prototype))
                 + (f.prototype.source if f.prototype else None, *attach(f.name, f.module))
-                + (has_btf_func, module_ids.get(f.module))
+                + (has_btf_func, name_id[f.module])
             )
 
         return function_row

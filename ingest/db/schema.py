@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 
 from ingest.db.counts import SUMMARY_COUNTS
-from ingest.db.sql import utils
+from ingest.db.facts import CALLS, FUNCTIONS, INSTANCES, SYMBOLS, TYPES, VARIABLES, numbered, store_facts
+from ingest.db.sql import foreign_keys_unchecked, transaction, utils
 from ingest.resources import shipped
 
-SCHEMA_VERSION = 8  # 3: syscall events, variables, member type references, check reason facts;
+SCHEMA_VERSION = 9  # 3: syscall events, variables, member type references, check reason facts;
 # 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
-# 7: kfuncs move; 8: typedefs
+# 7: kfuncs move; 8: typedefs; 9: interned instances, callers, symbols, functions
 
 
 def schema_sql() -> str:
@@ -64,8 +66,10 @@ def migrate(conn: sqlite3.Connection) -> None:
         # Raw ALTER: sqlite-utils' add_column cannot declare the REFERENCES clause.
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
     schema = schema_sql()
+    views = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
     for view in re.findall(r"CREATE VIEW IF NOT EXISTS (\w+)", schema):
-        conn.execute(f"DROP VIEW IF EXISTS {view}")
+        if view in views:  # instances, callers, symbols, functions were tables before 9
+            conn.execute(f"DROP VIEW {view}")
     if _stored_sql(conn, "changes") != _declared_sql(schema, "changes"):
         # New item kinds widen the changes CHECK constraint, which SQLite cannot
         # alter: drop the stored diffs (group pairs are recomputed by the next
@@ -73,12 +77,91 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE IF EXISTS changes")
         conn.execute("DELETE FROM diff_pairs")
         conn.execute("DELETE FROM change_kinds")
+    if version < 9:
+        _intern_code_facts(conn)
     if version < 7:  # the moves came to cover types and trace events (6), kfuncs (7)
         conn.execute(
             "UPDATE change_kinds SET items = 'function struct union enum tracepoint kfunc'"
             " WHERE name IN ('moved into module', 'moved into vmlinux')"
         )
     conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+
+#: Schema 9 made these per-build tables views over interned facts (ingest.db.facts).
+INTERNED_TABLES = ("callers", "functions", "symbols", "instances", "types", "variables")
+
+
+def _intern_code_facts(conn: sqlite3.Connection) -> None:
+    """Schema 9: store the rows of the per-build tables instances, callers,
+    symbols, functions, types and variables as interned facts, build by build,
+    then drop the tables (schema.sql has views of their names). One transaction."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances'").fetchone():
+        return
+    with foreign_keys_unchecked(conn), transaction(conn):
+        for table in INTERNED_TABLES:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (build_id INTEGER)"
+            )  # variables: since schema 3
+            conn.execute(f"ALTER TABLE {table} RENAME TO old_{table}")
+        for statement in _statements(schema_sql()):
+            conn.execute(statement)
+        for (build,) in conn.execute("SELECT id FROM builds ORDER BY id").fetchall():
+            _intern_build(conn, build)
+        for table in INTERNED_TABLES:  # callers first: it refers to instances
+            conn.execute(f"DROP TABLE old_{table}")
+
+
+def _intern_build(conn: sqlite3.Connection, build: int) -> None:
+    module = "(SELECT m.name_id FROM modules m WHERE m.id = t.module_id)"
+    rows = conn.execute(
+        "SELECT id, name_id, external, decl_path_id, cu_path_id, inline, defined,"
+        f" {module}, decl_line, address FROM old_instances t WHERE build_id = ? ORDER BY id",
+        (build,),
+    ).fetchall()
+    ids = store_facts(conn, INSTANCES, build, numbered((r[1:8], r[8:]) for r in rows))
+    fact = dict(zip([r[0] for r in rows], ids))
+    calls = conn.execute(
+        "SELECT c.callee_id, c.caller_id, c.kind, c.sites FROM old_instances i"
+        " JOIN old_callers c ON c.callee_id = i.id WHERE i.build_id = ?",
+        (build,),
+    )
+    store_facts(
+        conn, CALLS, build, [(fact[a], fact[b], kind == "inline", sites) for a, b, kind, sites in calls]
+    )
+    rows = conn.execute(
+        "SELECT name_id, stem_id, suffixes, size, binding, section, ftrace, kprobe_blocked,"
+        f" {module}, address FROM old_symbols t WHERE build_id = ? ORDER BY id",
+        (build,),
+    ).fetchall()
+    store_facts(conn, SYMBOLS, build, numbered((r[:9], r[9:]) for r in rows))
+    rows = conn.execute(
+        "SELECT name_id, collision, inline, suffixes, n_instances, n_symbols, prototype_id, prototype_source,"
+        f" ftrace, kprobe_blocked, btf_func, {module} FROM old_functions t WHERE build_id = ? ORDER BY name_id",
+        (build,),
+    ).fetchall()
+    store_facts(conn, FUNCTIONS, build, rows)
+    rows = conn.execute(
+        f"SELECT name_id, layout_id, kind, {module} FROM old_types t WHERE build_id = ? ORDER BY name_id, layout_id",
+        (build,),
+    ).fetchall()
+    store_facts(conn, TYPES, build, rows)
+    if "name_id" in {c[1] for c in conn.execute("PRAGMA table_info(old_variables)")}:
+        rows = conn.execute(
+            "SELECT name_id, size, binding, section, per_cpu, btf_var, address FROM old_variables"
+            " WHERE build_id = ? ORDER BY rowid",
+            (build,),
+        ).fetchall()
+        store_facts(conn, VARIABLES, build, numbered((r[:6], r[6:]) for r in rows))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one at a time (executescript would commit)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
 
 
 def _stored_sql(conn: sqlite3.Connection, table: str) -> str | None:

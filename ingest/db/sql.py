@@ -143,3 +143,20 @@ class ContentStore:
         self.ids = dict((d, i) for i, d in conn.execute(f"SELECT id, digest FROM {table}"))
         self.next_id = max(self.ids.values(), default=0) + 1
         self.rows: list[tuple] = []
+
+
+@contextmanager
+def foreign_keys_unchecked(conn: sqlite3.Connection) -> Iterator[None]:
+    """Foreign keys not checked row by row, for the writes that keep them
+    themselves: `store_build` numbers every row it inserts, parents before
+    children, and the checks would cost a third of its time (millions of rows
+    with modules); deleting unused shared rows would look each one up in every
+    referring column, most without an index (a scan per row). The tests run
+    PRAGMA foreign_key_check after both. (SQLite ignores the PRAGMA inside a
+    transaction: then the checks stay on.)"""
+    was = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {'ON' if was else 'OFF'}")

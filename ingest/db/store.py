@@ -4,8 +4,6 @@ parents before children, so a build lands whole or not at all."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 from ingest.db.builds import write_build_row, write_stored_counts
 from ingest.db.counts import store_counts
@@ -13,9 +11,9 @@ from ingest.db.delete import clear_build, collect_unused
 from ingest.db.functions import CodeRows, number_names
 from ingest.db.modules import ModuleRows
 from ingest.db.sources import write_sources
-from ingest.db.sql import Lookups, transaction
-from ingest.db.surfaces import insert_surfaces, surface_rows
-from ingest.db.symbols import insert_symbols, symbol_rows
+from ingest.db.sql import Lookups, foreign_keys_unchecked, transaction
+from ingest.db.surfaces import insert_surfaces, insert_variables, surface_rows
+from ingest.db.symbols import insert_symbols
 from ingest.db.types import TypedefRows, TypeRows
 from ingest.errors import AlreadyStored
 from ingest.model import Build
@@ -30,7 +28,7 @@ def store_build(
 
     New names, texts, prototypes and layouts are numbered in a fixed order (the
     order of the steps below), so the same input always gives the same rows."""
-    with _foreign_keys_unchecked(conn), transaction(conn):
+    with foreign_keys_unchecked(conn), transaction(conn):
         old = stored.find_build(conn, build.info.build_id)
         if old is not None:
             if not replace:
@@ -41,8 +39,8 @@ def store_build(
         lookups = Lookups.load(conn)
         modules = ModuleRows(conn, build, build_pk, lookups.names)
         number_names(build, lookups)
-        code = CodeRows(conn, build, build_pk, lookups, modules.ids)
-        types = TypeRows(conn, build, build_pk, lookups, modules.ids)
+        code = CodeRows(conn, build, build_pk, lookups)
+        types = TypeRows(conn, build, lookups)
         typedefs = TypedefRows(build, build_pk, lookups, types.layouts)
         write_stored_counts(conn, build_pk, build, n_structs=types.n_structs)
         surfaces = surface_rows(build, build_pk, lookups, types.layouts, modules.ids)
@@ -50,54 +48,15 @@ def store_build(
         code.prototypes.flush()
         types.layouts.flush()
         modules.insert(conn)
-        # A database holding fewer instances than this build adds (its first builds): indexes after.
-        with _indexes_made_after(
-            conn, ("instances", "symbols", "functions"), code.first - 1 < len(build.instances)
-        ):
-            code.insert_instances(conn)
-            code.insert_callers(conn)
-            insert_symbols(conn, symbol_rows(build, build_pk, lookups, modules.ids))
-            code.insert_functions(conn)
-        types.insert(conn)
+        code.insert_instances(conn)
+        code.insert_callers(conn)
+        insert_symbols(conn, build, build_pk, lookups)
+        code.insert_functions(conn)
+        types.insert(conn, build_pk)
         typedefs.insert(conn)
         insert_surfaces(conn, surfaces)
+        insert_variables(conn, build, build_pk, lookups)
         if old is not None:
             collect_unused(conn)
         store_counts(conn)
     return build_pk
-
-
-@contextmanager
-def _foreign_keys_unchecked(conn: sqlite3.Connection) -> Iterator[None]:
-    """Foreign keys not checked row by row: `store_build` numbers every row it
-    inserts itself, parents before children, and the checks would cost a third
-    of its time (millions of rows with modules). The tests run PRAGMA
-    foreign_key_check over what it stores. (SQLite ignores the PRAGMA inside a
-    transaction: then the checks stay on.)"""
-    was = conn.execute("PRAGMA foreign_keys").fetchone()[0]
-    conn.execute("PRAGMA foreign_keys = OFF")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA foreign_keys = {'ON' if was else 'OFF'}")
-
-
-@contextmanager
-def _indexes_made_after(conn: sqlite3.Connection, tables: Sequence[str], bulk: bool) -> Iterator[None]:
-    """With `bulk`, the tables' secondary indexes (kernsurf's and any a user
-    added) are dropped for the inserts and made again after them: sorting a
-    table's rows once per index beats inserting millions of entries into it
-    one at a time in random order (3-4 s of a 6.1 build with its modules).
-    Inside store_build's transaction: a failure rolls the drops back too."""
-    saved: list[tuple[str, str]] = []
-    if bulk:
-        for table in tables:
-            saved += conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-                (table,),
-            ).fetchall()
-        for name, _ in saved:
-            conn.execute(f'DROP INDEX "{name}"')
-    yield
-    for _, sql in saved:
-        conn.execute(sql)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from ingest.db.facts import VARIABLES, numbered, store_facts
 from ingest.db.sql import Lookups, addr
 from ingest.db.types import LayoutStore
 from ingest.model import Build
@@ -51,20 +52,18 @@ def surface_rows(
             for k in build.kfuncs
         ],
         "config_options": [(names(name), build_pk, value) for name, value in sorted(build.config.items())],
-        "variables": [
-            (
-                names(v.name),
-                build_pk,
-                addr(v.address),
-                v.size,
-                v.binding,
-                v.section,
-                int(v.per_cpu),
-                int(v.btf_var),
-            )
-            for v in build.variables or ()
-        ],
     }
+
+
+def insert_variables(conn: sqlite3.Connection, build: Build, build_pk: int, lookups: Lookups) -> None:
+    """The build's variables as interned facts (ingest.db.facts), their names numbered here."""
+    names = lookups.names
+    rows = [
+        ((names(v.name), v.size, v.binding, v.section, int(v.per_cpu), int(v.btf_var)), (addr(v.address),))
+        for v in build.variables or ()
+    ]
+    lookups.names.flush()
+    store_facts(conn, VARIABLES, build_pk, numbered(rows))
 
 
 def insert_surfaces(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from ingest.db.facts import SYMBOLS, numbered, store_facts
 from ingest.db.sql import Lookups, addr
 from ingest.model import AttachFacts, Build
 
@@ -22,30 +23,19 @@ class AttachColumns:
         return (None, None) if facts is None else (int(facts.ftrace), facts.kprobe_blocked)
 
 
-def symbol_rows(
-    build: Build, build_pk: int, lookups: Lookups, module_ids: dict[str | None, int]
-) -> Iterator[tuple]:
-    """The rows, made as they are inserted (millions with modules); their names numbered before."""
+def insert_symbols(conn: sqlite3.Connection, build: Build, build_pk: int, lookups: Lookups) -> None:
+    """The build's symbols as interned facts; their names numbered before."""
+    store_facts(conn, SYMBOLS, build_pk, _symbol_rows(build, lookups))
+
+
+def _symbol_rows(build: Build, lookups: Lookups) -> Iterator[tuple]:
     name_id = lookups.names.ids
     attach = AttachColumns(build)
-    for s in build.symbols:
-        yield (
-            build_pk,
-            name_id[s.name],
-            name_id[s.stem],
-            " ".join(s.suffixes) or None,
-            addr(s.address),
-            s.size,
-            s.binding,
-            s.section,
-            *attach(s.name, s.module),
-            module_ids.get(s.module),
+    return numbered(
+        (
+            (name_id[s.name], name_id[s.stem], " ".join(s.suffixes) or None, s.size, s.binding, s.section)
+            + (*attach(s.name, s.module), name_id[s.module]),
+            (addr(s.address),),
         )
-
-
-def insert_symbols(conn: sqlite3.Connection, rows: Iterator[tuple]) -> None:
-    conn.executemany(
-        "INSERT INTO symbols (build_id, name_id, stem_id, suffixes, address, size, binding, section,"
-        " ftrace, kprobe_blocked, module_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
+        for s in build.symbols
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from ingest.db.facts import TYPES, store_facts
 from ingest.db.sql import ContentStore, Lookup, Lookups
 from ingest.model import Build, Layout
 from ingest.types.layouts import digest_of
@@ -14,37 +15,29 @@ class TypeRows:
     """vmlinux's named types, then the modules' that vmlinux lacks (a layout two
     modules share: the first module's), their layouts numbered as they come."""
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        build: Build,
-        build_pk: int,
-        lookups: Lookups,
-        module_ids: dict[str | None, int],
-    ):
+    def __init__(self, conn: sqlite3.Connection, build: Build, lookups: Lookups):
         names = lookups.names
         self.layouts = LayoutStore(conn, lookups.texts)
         layouts = self.layouts
-        self.rows: list[tuple[int | None, int, int, str, int | None]] = sorted(
-            {(names(x.name), build_pk, layouts(x), x.kind, None) for x in build.layouts}
+        #: (name_id, layout_id, kind, module_name_id): the type_facts columns.
+        self.rows: list[tuple[int | None, int, str, int | None]] = sorted(
+            {(names(x.name), layouts(x), x.kind, None) for x in build.layouts}
         )
         in_vmlinux = {x.name for x in build.layouts}
-        module_types: dict[tuple[int | None, int, int, str], int] = {}
+        module_types: dict[tuple[int | None, int, str], int | None] = {}
         for m in build.modules or ():
             for x in m.layouts:
                 if x.name not in in_vmlinux:
-                    module_types.setdefault((names(x.name), build_pk, layouts(x), x.kind), module_ids[m.name])
+                    module_types.setdefault((names(x.name), layouts(x), x.kind), names(m.name))
         self.rows += sorted((*key, module) for key, module in module_types.items())
 
     @property
     def n_structs(self) -> int:
         """Structs and unions as stored."""
-        return sum(1 for _, _, _, kind, _ in self.rows if kind != "enum")
+        return sum(1 for _, _, kind, _ in self.rows if kind != "enum")
 
-    def insert(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT INTO types (name_id, build_id, layout_id, kind, module_id) VALUES (?,?,?,?,?)", self.rows
-        )
+    def insert(self, conn: sqlite3.Connection, build_pk: int) -> None:
+        store_facts(conn, TYPES, build_pk, self.rows)
 
 
 class LayoutStore(ContentStore):

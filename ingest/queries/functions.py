@@ -114,6 +114,33 @@ def function_states(conn: sqlite3.Connection, build: int) -> list[FunctionState]
     return list(map(FunctionState._make, rows))
 
 
+def function_states_of(conn: sqlite3.Connection, build: int, names: Iterable[int]) -> list[FunctionState]:
+    """The functions of `names` (name ids) in a build."""
+    rows = conn.execute(
+        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
+        " FROM json_each(?) j CROSS JOIN functions f ON f.name_id = j.value AND f.build_id = ?"
+        " JOIN names n ON n.id = f.name_id LEFT JOIN names mn ON mn.id = f.module_name_id",
+        (json.dumps(list(names)), build),
+    )
+    return list(map(FunctionState._make, rows))
+
+
+def function_states_not_in(conn: sqlite3.Connection, build: int, other: int) -> list[FunctionState]:
+    """The functions of `build` whose function fact `other` lacks (docs/storage.md):
+    a set difference over the two builds' membership bitmaps, reading only the
+    blocks where they differ. A name missing here has the same row in both."""
+    rows = conn.execute(
+        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
+        " FROM (SELECT a.block, a.bits & ~coalesce(b.bits, 0) AS bits FROM function_members a"
+        "       LEFT JOIN function_members b ON b.build_id = ? AND b.block = a.block"
+        "       WHERE a.build_id = ? AND a.bits != coalesce(b.bits, 0)) d"
+        " JOIN function_facts f ON f.id BETWEEN d.block * 64 AND d.block * 64 + 63 AND (d.bits >> (f.id & 63)) & 1"
+        " JOIN names n ON n.id = f.name_id LEFT JOIN names mn ON mn.id = f.module_name_id",
+        (other, build),
+    )
+    return list(map(FunctionState._make, rows))
+
+
 class FunctionPresence(NamedTuple):
     """A function's status in one build, as a /matrix cell shows it."""
 
@@ -171,14 +198,21 @@ class AttachState(NamedTuple):
     fentry: str | None
 
 
-def attach_states(conn: sqlite3.Connection, build: int) -> dict[int, AttachState]:
-    """name_id -> kprobe and fentry attachability of one build's functions."""
-    return {
-        name_id: AttachState(kprobe, fentry)
-        for name_id, kprobe, fentry in conn.execute(
+def attach_states(
+    conn: sqlite3.Connection, build: int, names: Iterable[int] | None = None
+) -> dict[int, AttachState]:
+    """name_id -> kprobe and fentry attachability of one build's functions (of `names` only, if given)."""
+    if names is None:
+        rows = conn.execute(
             "SELECT name_id, kprobe, fentry FROM function_status WHERE build_id = ?", (build,)
         )
-    }
+    else:
+        rows = conn.execute(
+            "SELECT s.name_id, s.kprobe, s.fentry FROM json_each(?) j"
+            " CROSS JOIN function_status s ON s.name_id = j.value AND s.build_id = ?",
+            (json.dumps(list(names)), build),
+        )
+    return {name_id: AttachState(kprobe, fentry) for name_id, kprobe, fentry in rows}
 
 
 # --------------------------------------------------------------------------- instances and callers
@@ -223,26 +257,30 @@ def instances(conn: sqlite3.Connection, nid: int) -> list[InstanceRow]:
 
 
 class CallerRow(NamedTuple):
+    build_id: int
     callee_id: int
     kind: str  # "direct" or "inline"
     sites: int
     caller: str
     cu: str | None
-    total: int  # callers of this kind the callee has
+    total: int  # callers of this kind the callee has in the build
 
 
-def callers(conn: sqlite3.Connection, callee_ids: Iterable[int], limit: int) -> list[CallerRow]:
-    """The first `limit` callers per instance and kind, by CU and name."""
+def callers(conn: sqlite3.Connection, callees: Iterable[tuple[int, int]], limit: int) -> list[CallerRow]:
+    """The first `limit` callers per (build, instance) of `callees` and kind, by CU and name."""
     return [
         CallerRow(*r)
         for r in conn.execute(
-            "SELECT callee_id, kind, sites, caller, cu, total FROM (SELECT c.callee_id, c.kind, c.sites,"
-            " rn.name AS caller, rp.path AS cu, count(*) OVER (PARTITION BY c.callee_id, c.kind) AS total,"
-            " row_number() OVER (PARTITION BY c.callee_id, c.kind ORDER BY rp.path, rn.name, c.caller_id)"
-            " AS k FROM callers c JOIN instances r ON r.id = c.caller_id"
-            " JOIN names rn ON rn.id = r.name_id LEFT JOIN paths rp ON rp.id = r.cu_path_id"
-            " WHERE c.callee_id IN (SELECT value FROM json_each(?))) WHERE k <= ?",
-            (json.dumps(list(callee_ids)), limit),
+            "SELECT build_id, callee_id, kind, sites, caller, cu, total FROM (SELECT c.build_id, c.callee_id,"
+            " c.kind, c.sites, rn.name AS caller, rp.path AS cu,"
+            " count(*) OVER (PARTITION BY c.build_id, c.callee_id, c.kind) AS total,"
+            " row_number() OVER (PARTITION BY c.build_id, c.callee_id, c.kind"
+            "  ORDER BY rp.path, rn.name, c.caller_id) AS k"
+            " FROM json_each(?) j CROSS JOIN callers c"
+            "  ON c.build_id = json_extract(j.value, '$[0]') AND c.callee_id = json_extract(j.value, '$[1]')"
+            " JOIN instance_facts r ON r.id = c.caller_id"
+            " JOIN names rn ON rn.id = r.name_id LEFT JOIN paths rp ON rp.id = r.cu_path_id) WHERE k <= ?",
+            (json.dumps(list(callees)), limit),
         )
     ]
 

@@ -21,8 +21,9 @@ def callers(conn: sqlite3.Connection, build: int, name: str, kind: str) -> list[
     """The functions of `build` that call `name` (kind direct) or hold inlined
     copies of it (kind inline), most sites first."""
     rows = conn.execute(
-        "SELECT rn.name, sum(c.sites) FROM instances ce JOIN callers c ON c.callee_id = ce.id"
-        " JOIN instances r ON r.id = c.caller_id JOIN names rn ON rn.id = r.name_id"
+        "SELECT rn.name, sum(c.sites) FROM instances ce"
+        " JOIN callers c ON c.callee_id = ce.id AND c.build_id = ce.build_id"
+        " JOIN instance_facts r ON r.id = c.caller_id JOIN names rn ON rn.id = r.name_id"
         f" WHERE ce.build_id = ? AND ce.name_id = {_NAME_ID} AND c.kind = ?"
         " GROUP BY rn.name ORDER BY 2 DESC, 1",
         (build, name, kind),
@@ -46,7 +47,7 @@ def events_in(conn: sqlite3.Connection, build: int, functions: Sequence[str]) ->
         " CROSS JOIN instances f ON f.name_id = fn.id AND f.build_id = ?"
         " CROSS JOIN instances ce ON ce.build_id = f.build_id AND ce.cu_path_id = f.cu_path_id"
         " CROSS JOIN names tn ON tn.id = ce.name_id"
-        " CROSS JOIN callers c ON c.callee_id = ce.id AND c.caller_id = f.id"
+        " CROSS JOIN callers c ON c.callee_id = ce.id AND c.caller_id = f.id AND c.build_id = f.build_id"
         " CROSS JOIN names en ON en.name = substr(tn.name, 7)"
         " CROSS JOIN tracepoints t ON t.name_id = en.id AND t.build_id = f.build_id"
         " WHERE fn.name IN (SELECT value FROM json_each(?)) AND tn.name LIKE 'trace!_%' ESCAPE '!'"

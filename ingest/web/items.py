@@ -232,10 +232,10 @@ def _instances(conn: sqlite3.Connection, nid: int) -> tuple[dict[int, list[dict]
                 "more": {"inline": 0, "direct": 0},
             }
         )
-    by_id = {i["id"]: i for rows in listed.values() for i in rows}
+    by_id = {(build, i["id"]): i for build, rows in listed.items() for i in rows}
     if by_id:
         for c in functions_q.callers(conn, by_id, MAX_CALLERS):
-            inst = by_id[c.callee_id]
+            inst = by_id[c.build_id, c.callee_id]
             inst[c.kind + "_callers"].append({"name": c.caller, "cu": c.cu, "sites": c.sites})
             inst["more"][c.kind] = c.total - MAX_CALLERS if c.total > MAX_CALLERS else 0
     return listed, hidden

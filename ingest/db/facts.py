@@ -1,0 +1,263 @@
+"""Interned facts (docs/storage.md): each distinct instance, caller edge, symbol,
+function status, named type and variable is stored once; a build records which facts it has as runs
+of 64-bit membership bitmaps over blocks of fact ids, and its own values (addresses, declaration lines)
+only where they differ from the values stored with the fact.
+
+A build's rows are matched to the stored facts by content inside SQLite (a
+temporary table joined through the facts' index), so memory does not grow with
+the number of builds stored; new facts are numbered in the build's own order,
+so a later build of the same line shares whole blocks of ids with it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from ingest.db.sql import next_id
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One kind of interned fact: its tables and columns."""
+
+    facts: str  # e.g. instance_facts
+    members: str  # (build_id, block, bits): the build has fact block * 64 + k for each bit k set
+    key: tuple[str, ...]  # the content columns a fact is matched on
+    #: Per-build integer values, stored with the fact as its first build had them; a
+    #: build's own are that plus the delta of its run in <facts>_<value>_runs.
+    values: tuple[str, ...] = ()
+    #: (build_id, <fact>_id, values...): a build's values where no delta can say them (NULL on one side).
+    values_table: str | None = None
+    values_fact_column: str | None = None
+
+    def runs_table(self, value: str) -> str:
+        return f"{self.facts.removesuffix('_facts')}_{value}_runs"
+
+
+INSTANCES = Family(
+    facts="instance_facts",
+    members="instance_members",
+    key=(
+        "name_id",
+        "external",
+        "decl_path_id",
+        "cu_path_id",
+        "inline",
+        "defined",
+        "module_name_id",
+        "occurrence",
+    ),
+    values=("decl_line", "address"),
+    values_table="instance_values",
+    values_fact_column="instance_id",
+)
+CALLS = Family(facts="call_facts", members="call_members", key=("callee_id", "caller_id", "inline", "sites"))
+SYMBOLS = Family(
+    facts="symbol_facts",
+    members="symbol_members",
+    key=(
+        "name_id",
+        "stem_id",
+        "suffixes",
+        "size",
+        "binding",
+        "section",
+        "ftrace",
+        "kprobe_blocked",
+        "module_name_id",
+        "occurrence",
+    ),
+    values=("address",),
+    values_table="symbol_values",
+    values_fact_column="symbol_id",
+)
+FUNCTIONS = Family(
+    facts="function_facts",
+    members="function_members",
+    key=(
+        "name_id",
+        "collision",
+        "inline",
+        "suffixes",
+        "n_instances",
+        "n_symbols",
+        "prototype_id",
+        "prototype_source",
+        "ftrace",
+        "kprobe_blocked",
+        "btf_func",
+        "module_name_id",
+    ),
+)
+TYPES = Family(
+    facts="type_facts", members="type_members", key=("name_id", "layout_id", "kind", "module_name_id")
+)
+VARIABLES = Family(
+    facts="variable_facts",
+    members="variable_members",
+    key=("name_id", "size", "binding", "section", "per_cpu", "btf_var", "occurrence"),
+    values=("address",),
+    values_table="variable_values",
+    values_fact_column="variable_id",
+)
+#: In the order their unused facts are collected (caller edges before the instances they join).
+FAMILIES = (FUNCTIONS, SYMBOLS, CALLS, INSTANCES, TYPES, VARIABLES)
+
+_NEW = "kernsurf_new_facts"
+
+
+def numbered(rows: Iterable[tuple[tuple, tuple]]) -> Iterator[tuple]:
+    """key + (occurrence,) + values for each (key, values) of one build: the
+    k-th row with the same key has occurrence k (its facts stay distinct)."""
+    seen: dict[tuple, int] = {}
+    for key, values in rows:
+        occurrence = seen[key] = seen.get(key, -1) + 1
+        yield key + (occurrence,) + values
+
+
+def store_facts(conn: sqlite3.Connection, family: Family, build: int, rows: Iterable[Sequence]) -> list[int]:
+    """Record that `build` has the facts `rows` (key columns, then value columns,
+    in the family's order); returns each row's fact id, in the rows' order.
+    Rows with the same key must differ in an occurrence column."""
+    columns = family.key + family.values
+    conn.execute(f"DROP TABLE IF EXISTS temp.{_NEW}")
+    conn.execute(f"CREATE TEMP TABLE {_NEW} (ord INTEGER PRIMARY KEY, {', '.join(columns)}, fact_id INTEGER)")
+    try:
+        conn.executemany(
+            f"INSERT INTO {_NEW} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+        )
+        if conn.execute(f"SELECT 1 FROM {family.facts} LIMIT 1").fetchone() is not None:
+            match = " AND ".join(f"f.{c} IS {_NEW}.{c}" for c in family.key)
+            conn.execute(f"UPDATE {_NEW} SET fact_id = (SELECT f.id FROM {family.facts} f WHERE {match})")
+        _insert_new(conn, family, columns)
+        if family.values:
+            _insert_values(conn, family, build)
+        conn.execute(
+            # the sum of distinct powers of two is their OR; it cannot overflow (bit 63 is negative)
+            f"INSERT INTO {family.members} (build_id, block, bits)"
+            f" SELECT ?, fact_id >> 6, sum(1 << (fact_id & 63)) FROM {_NEW} GROUP BY fact_id >> 6",
+            (build,),
+        )
+        return [i for (i,) in conn.execute(f"SELECT fact_id FROM {_NEW} ORDER BY ord")]
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{_NEW}")
+
+
+def _insert_new(conn: sqlite3.Connection, family: Family, columns: tuple[str, ...]) -> None:
+    """Number the rows no stored fact matched (in the build's order) and store them as facts."""
+    first = next_id(conn, family.facts)
+    conn.execute(
+        f"UPDATE {_NEW} SET fact_id = n.k + ? FROM"
+        f" (SELECT ord, row_number() OVER (ORDER BY ord) - 1 AS k FROM {_NEW} WHERE fact_id IS NULL) n"
+        f" WHERE {_NEW}.ord = n.ord",
+        (first,),
+    )
+    conn.execute(
+        f"INSERT INTO {family.facts} (id, {', '.join(columns)})"
+        f" SELECT fact_id, {', '.join(columns)} FROM {_NEW} WHERE fact_id >= ? ORDER BY fact_id",
+        (first,),
+    )
+
+
+def _insert_values(conn: sqlite3.Connection, family: Family, build: int) -> None:
+    """The build's values as runs of equal deltas to the facts' stored values, in
+    fact id order (addresses shift in blocks between builds: 350 000 changed
+    instance addresses of a point release are 70 000 runs), and as exception
+    rows where one side is NULL."""
+    pairs = ", ".join(f"f.{c}, n.{c}" for c in family.values)
+    rows = conn.execute(
+        f"SELECT n.fact_id, {pairs} FROM {_NEW} n JOIN {family.facts} f ON f.id = n.fact_id ORDER BY n.fact_id"
+    ).fetchall()
+    exceptions = [
+        (build, row[0], *row[2::2])
+        for row in rows
+        if not all(_by_delta(row[k], row[k + 1]) for k in range(1, len(row), 2))
+    ]
+    conn.executemany(
+        f"INSERT INTO {family.values_table} (build_id, {family.values_fact_column}, {', '.join(family.values)})"
+        f" VALUES ({', '.join('?' * (2 + len(family.values)))})",
+        exceptions,
+    )
+    for k, value in enumerate(family.values):
+        conn.executemany(
+            f"INSERT INTO {family.runs_table(value)} (build_id, first_id, delta) VALUES (?, ?, ?)",
+            ((build, first, delta) for first, delta in delta_runs(rows, 1 + 2 * k)),
+        )
+
+
+def _by_delta(stored: int | None, own: int | None) -> bool:
+    """Whether a delta says `own` from `stored`: both NULL, or both set and the
+    sum stays within SQLite's 64 bits."""
+    if stored is None or own is None:
+        return stored is own
+    return abs(own - stored) < 1 << 62
+
+
+def delta_runs(rows: Sequence[Sequence], column: int) -> Iterator[tuple[int, int]]:
+    """(first fact id, delta) where the delta of row[column + 1] to row[column]
+    changes, in fact id (row[0]) order; rows where either is NULL say nothing.
+    The delta before the first run is 0."""
+    current = 0
+    for row in rows:
+        stored, own = row[column], row[column + 1]
+        if stored is None or own is None or not _by_delta(stored, own):
+            continue
+        delta = own - stored
+        if delta != current:
+            yield row[0], delta
+            current = delta
+
+
+BLOCK = 64  # fact ids per membership row
+
+
+def clear_members(conn: sqlite3.Connection, build: int) -> None:
+    """Forget which facts `build` has, and its values (the facts stay: collect_unused_facts)."""
+    for family in FAMILIES:
+        conn.execute(f"DELETE FROM {family.members} WHERE build_id = ?", (build,))
+        if family.values_table:
+            conn.execute(f"DELETE FROM {family.values_table} WHERE build_id = ?", (build,))
+        for value in family.values:
+            conn.execute(f"DELETE FROM {family.runs_table(value)} WHERE build_id = ?", (build,))
+
+
+def collect_unused_facts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Delete the facts no build has any more; how many, per facts table.
+    Call edges go before instances: a build that has an edge has both ends."""
+    removed = {}
+    for family in FAMILIES:
+        used: dict[int, int] = {}
+        for block, bits in conn.execute(f"SELECT block, bits FROM {family.members}"):
+            used[block] = used.get(block, 0) | (bits & ALL)
+        top = next_id(conn, family.facts)
+        unused = (
+            i
+            for block in range(top // BLOCK + 1)
+            if used.get(block, 0) != ALL
+            for i in range(block * BLOCK, min((block + 1) * BLOCK, top))
+            if not used.get(block, 0) >> (i & 63) & 1
+        )
+        removed[family.facts] = sum(
+            conn.execute(f"DELETE FROM {family.facts} WHERE id BETWEEN ? AND ?", run).rowcount
+            for run in runs(unused)
+        )
+    return removed
+
+
+ALL = (1 << 64) - 1  # every bit of a block
+
+
+def runs(ids: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """(first, last) of each run of consecutive ids, in order; `ids` sorted."""
+    iterator = iter(ids)
+    first = last = next(iterator, None)
+    if first is None or last is None:
+        return
+    for i in iterator:
+        if i != last + 1:
+            yield first, last
+            first = i
+        last = i
+    yield first, last
