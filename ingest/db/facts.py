@@ -117,10 +117,12 @@ def numbered(rows: Iterable[tuple[tuple, tuple]]) -> Iterator[tuple]:
         yield key + (occurrence,) + values
 
 
-def store_facts(conn: sqlite3.Connection, family: Family, build: int, rows: Iterable[Sequence]) -> list[int]:
+def store_facts(
+    conn: sqlite3.Connection, family: Family, build: int, rows: Iterable[Sequence], want_ids: bool = False
+) -> list[int]:
     """Record that `build` has the facts `rows` (key columns, then value columns,
-    in the family's order); returns each row's fact id, in the rows' order.
-    Rows with the same key must differ in an occurrence column."""
+    in the family's order); with `want_ids`, returns each row's fact id, in the
+    rows' order. Rows with the same key must differ in an occurrence column."""
     columns = family.key + family.values
     conn.execute(f"DROP TABLE IF EXISTS temp.{_NEW}")
     conn.execute(f"CREATE TEMP TABLE {_NEW} (ord INTEGER PRIMARY KEY, {', '.join(columns)}, fact_id INTEGER)")
@@ -140,7 +142,7 @@ def store_facts(conn: sqlite3.Connection, family: Family, build: int, rows: Iter
             f" SELECT ?, fact_id >> 6, sum(1 << (fact_id & 63)) FROM {_NEW} GROUP BY fact_id >> 6",
             (build,),
         )
-        return [i for (i,) in conn.execute(f"SELECT fact_id FROM {_NEW} ORDER BY ord")]
+        return [i for (i,) in conn.execute(f"SELECT fact_id FROM {_NEW} ORDER BY ord")] if want_ids else []
     finally:
         conn.execute(f"DROP TABLE IF EXISTS temp.{_NEW}")
 

@@ -36,7 +36,7 @@ class CodeRows:
         self.instance_ids: list[int] = []
 
     def insert_instances(self, conn: sqlite3.Connection) -> None:
-        self.instance_ids = store_facts(conn, INSTANCES, self.build_pk, self._instance_rows())
+        self.instance_ids = store_facts(conn, INSTANCES, self.build_pk, self._instance_rows(), want_ids=True)
 
     def _instance_rows(self) -> Iterator[tuple]:
         name_id, path_id = self.lookups.names.ids, self.lookups.paths.ids

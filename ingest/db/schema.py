@@ -118,7 +118,7 @@ def _intern_build(conn: sqlite3.Connection, build: int) -> None:
         f" {module}, decl_line, address FROM old_instances t WHERE build_id = ? ORDER BY id",
         (build,),
     ).fetchall()
-    ids = store_facts(conn, INSTANCES, build, numbered((r[1:8], r[8:]) for r in rows))
+    ids = store_facts(conn, INSTANCES, build, numbered((r[1:8], r[8:]) for r in rows), want_ids=True)
     fact = dict(zip([r[0] for r in rows], ids))
     calls = conn.execute(
         "SELECT c.callee_id, c.caller_id, c.kind, c.sites FROM old_instances i"
