@@ -280,7 +280,7 @@ LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_
 
 CREATE VIEW IF NOT EXISTS callers AS
 SELECT c.callee_id, c.caller_id, CASE WHEN c.inline THEN 'inline' ELSE 'direct' END AS kind, c.sites,
-       m.build_id, c.id AS call_id
+       m.build_id, c.id AS fact_id
 FROM call_members m JOIN call_facts c
   ON c.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = c.id >> 6 AND (m.bits >> (c.id & 63)) & 1;
 
@@ -297,7 +297,7 @@ LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_
 CREATE VIEW IF NOT EXISTS functions AS
 SELECT f.name_id, m.build_id, f.collision, f.inline, f.suffixes, f.n_instances, f.n_symbols,
        f.prototype_id, f.prototype_source, f.ftrace, f.kprobe_blocked, f.btf_func,
-       md.id AS module_id, f.module_name_id, f.id AS function_id
+       md.id AS module_id, f.module_name_id, f.id AS fact_id
 FROM function_members m JOIN function_facts f
   ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
 LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
@@ -359,27 +359,38 @@ CREATE TABLE IF NOT EXISTS type_members (
 CREATE INDEX IF NOT EXISTS type_members_block ON type_members(block, build_id);
 
 CREATE VIEW IF NOT EXISTS types AS
-SELECT f.name_id, m.build_id, f.layout_id, f.kind, md.id AS module_id, f.module_name_id, f.id AS type_id
+SELECT f.name_id, m.build_id, f.layout_id, f.kind, md.id AS module_id, f.module_name_id, f.id AS fact_id
 FROM type_members m JOIN type_facts f
   ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
 LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
 
 -- Named typedefs per build (docs/concepts.md#typedefs), vmlinux's; builds.n_typedefs NULL: not recorded.
-CREATE TABLE IF NOT EXISTS typedefs (
+CREATE TABLE IF NOT EXISTS typedef_facts (
+    id INTEGER PRIMARY KEY,
     name_id INTEGER NOT NULL REFERENCES names(id),
-    build_id INTEGER NOT NULL REFERENCES builds(id),
     target_id INTEGER NOT NULL REFERENCES type_texts(id),  -- the type it names: atomic64_t, struct {...}
     resolved_id INTEGER NOT NULL REFERENCES type_texts(id),  -- typedefs resolved: struct {...}, long long int
     kind TEXT NOT NULL,                   -- what the target is: int, ptr, func_ptr, struct, union, enum, array int, ...
     size INTEGER,                         -- sizeof; NULL: unknown (void, function, flexible array)
     -- The struct/union/enum it resolves to (anonymous ones too); NULL for other kinds.
-    layout_id INTEGER REFERENCES layouts(id),
-    PRIMARY KEY (name_id, build_id, target_id, resolved_id)
+    layout_id INTEGER REFERENCES layouts(id)
+);
+CREATE INDEX IF NOT EXISTS typedef_facts_name ON typedef_facts(name_id);
+CREATE TABLE IF NOT EXISTS typedef_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS typedefs_build ON typedefs(build_id);
+CREATE INDEX IF NOT EXISTS typedef_members_block ON typedef_members(block, build_id);
+CREATE VIEW IF NOT EXISTS typedefs AS
+SELECT f.name_id, m.build_id, f.target_id, f.resolved_id, f.kind, f.size, f.layout_id, f.id AS fact_id
+FROM typedef_members m JOIN typedef_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1;
 
 -- ---------------------------------------------------------------------------
--- Other dependency surfaces (docs/concepts.md#surfaces), one row per item and build.
+-- Other dependency surfaces (docs/concepts.md#surfaces), one row per item and build:
+-- interned facts (docs/storage.md) behind views of the tables' names.
 
 -- Long strings shared across builds: tracepoint print formats.
 CREATE TABLE IF NOT EXISTS texts (
@@ -388,9 +399,9 @@ CREATE TABLE IF NOT EXISTS texts (
 );
 
 -- Tracepoints: trace events (tp/, tracepoint/) and raw tracepoints (raw_tp/, tp_btf/).
-CREATE TABLE IF NOT EXISTS tracepoints (
+CREATE TABLE IF NOT EXISTS tracepoint_facts (
+    id INTEGER PRIMARY KEY,
     name_id INTEGER NOT NULL REFERENCES names(id),
-    build_id INTEGER NOT NULL REFERENCES builds(id),
     system TEXT,                          -- trace system (tracefs directory); NULL: raw tracepoint only
     class_id INTEGER REFERENCES names(id),          -- event class (template)
     struct_layout_id INTEGER REFERENCES layouts(id), -- trace_event_raw_<class>, NULL when absent
@@ -401,10 +412,21 @@ CREATE TABLE IF NOT EXISTS tracepoints (
     -- syscall_trace_enter/_exit and their print_fmt is NULL: the kernel builds it at boot.
     syscall_id INTEGER REFERENCES names(id),        -- the syscall (syscalls.name_id), e.g. openat
     fields_id INTEGER REFERENCES texts(id),         -- "int __syscall_nr; const char * filename; ..."
-    module_id INTEGER REFERENCES modules(id),       -- NULL: in vmlinux; else the module defining it
-    PRIMARY KEY (name_id, build_id)
+    module_name_id INTEGER REFERENCES names(id)        -- NULL: in vmlinux; else the module defining it
+);
+CREATE INDEX IF NOT EXISTS tracepoint_facts_name ON tracepoint_facts(name_id);
+CREATE TABLE IF NOT EXISTS tracepoint_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tracepoints_build ON tracepoints(build_id);
+CREATE INDEX IF NOT EXISTS tracepoint_members_block ON tracepoint_members(block, build_id);
+CREATE VIEW IF NOT EXISTS tracepoints AS
+SELECT f.name_id, m.build_id, f.system, f.class_id, f.struct_layout_id, f.func_id, f.print_fmt_id, f.raw_prototype_id, f.syscall_id, f.fields_id, md.id AS module_id, f.module_name_id, f.id AS fact_id
+FROM tracepoint_members m JOIN tracepoint_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
+LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
 
 -- Kernel variables (ksym externs): STT_OBJECT symbols (names that are C identifiers) and BTF VARs,
 -- one row per symbol (file-scope statics share names). builds.n_variables NULL: not recorded.
@@ -446,51 +468,92 @@ SELECT f.name_id, m.build_id,
        CASE WHEN v.variable_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM variable_address_runs r
             WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
             ELSE v.address END AS address,
-       f.size, f.binding, f.section, f.per_cpu, f.btf_var, f.id AS variable_id
+       f.size, f.binding, f.section, f.per_cpu, f.btf_var, f.id AS fact_id
 FROM variable_members m JOIN variable_facts f
   ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
 LEFT JOIN variable_values v ON v.build_id = m.build_id AND v.variable_id = f.id;
 
 -- sys_call_table slots (native and compat tables), ni_syscall slots left out.
-CREATE TABLE IF NOT EXISTS syscalls (
-    build_id INTEGER NOT NULL REFERENCES builds(id),
+CREATE TABLE IF NOT EXISTS syscall_facts (
+    id INTEGER PRIMARY KEY,
     abi TEXT NOT NULL,                    -- native, compat, x32, ...
     number INTEGER NOT NULL,
     name_id INTEGER NOT NULL REFERENCES names(id),    -- normalised: read
     symbol_id INTEGER NOT NULL REFERENCES names(id),  -- __x64_sys_read
-    table_id INTEGER NOT NULL REFERENCES names(id),   -- sys_call_table
-    PRIMARY KEY (build_id, abi, number)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS syscalls_name ON syscalls(name_id, build_id);
-
-CREATE TABLE IF NOT EXISTS lsm_hooks (
-    name_id INTEGER NOT NULL REFERENCES names(id),
+    table_id INTEGER NOT NULL REFERENCES names(id)    -- sys_call_table
+);
+CREATE INDEX IF NOT EXISTS syscall_facts_name ON syscall_facts(name_id);
+CREATE TABLE IF NOT EXISTS syscall_members (
     build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS syscall_members_block ON syscall_members(block, build_id);
+CREATE VIEW IF NOT EXISTS syscalls AS
+SELECT m.build_id, f.abi, f.number, f.name_id, f.symbol_id, f.table_id, f.id AS fact_id
+FROM syscall_members m JOIN syscall_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1;
+
+CREATE TABLE IF NOT EXISTS lsm_hook_facts (
+    id INTEGER PRIMARY KEY,
+    name_id INTEGER NOT NULL REFERENCES names(id),
     prototype_id INTEGER REFERENCES type_texts(id),  -- the hook's type in union security_list_options
-    bpf_lsm INTEGER NOT NULL,             -- 1: bpf_lsm_<name> has a BTF FUNC (lsm/<name> attaches)
-    PRIMARY KEY (name_id, build_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS lsm_hooks_build ON lsm_hooks(build_id);
-
-CREATE TABLE IF NOT EXISTS kfuncs (
-    name_id INTEGER NOT NULL REFERENCES names(id),
+    bpf_lsm INTEGER NOT NULL              -- 1: bpf_lsm_<name> has a BTF FUNC (lsm/<name> attaches)
+);
+CREATE INDEX IF NOT EXISTS lsm_hook_facts_name ON lsm_hook_facts(name_id);
+CREATE TABLE IF NOT EXISTS lsm_hook_members (
     build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lsm_hook_members_block ON lsm_hook_members(block, build_id);
+CREATE VIEW IF NOT EXISTS lsm_hooks AS
+SELECT f.name_id, m.build_id, f.prototype_id, f.bpf_lsm, f.id AS fact_id
+FROM lsm_hook_members m JOIN lsm_hook_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1;
+
+CREATE TABLE IF NOT EXISTS kfunc_facts (
+    id INTEGER PRIMARY KEY,
+    name_id INTEGER NOT NULL REFERENCES names(id),
     source TEXT NOT NULL,                 -- decl_tag (BTF bpf_kfunc tag) or btf_id_set8
     sets TEXT,                            -- BTF_ID set8 names, space-separated
     flags INTEGER,                        -- KF_* flags from the set8 entries
-    module_id INTEGER REFERENCES modules(id),  -- NULL: vmlinux; else the module registering it
-    PRIMARY KEY (name_id, build_id)
+    module_name_id INTEGER REFERENCES names(id)   -- NULL: vmlinux; else the module registering it
+);
+CREATE INDEX IF NOT EXISTS kfunc_facts_name ON kfunc_facts(name_id);
+CREATE TABLE IF NOT EXISTS kfunc_members (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS kfuncs_build ON kfuncs(build_id);
+CREATE INDEX IF NOT EXISTS kfunc_members_block ON kfunc_members(block, build_id);
+CREATE VIEW IF NOT EXISTS kfuncs AS
+SELECT f.name_id, m.build_id, f.source, f.sets, f.flags, md.id AS module_id, f.module_name_id, f.id AS fact_id
+FROM kfunc_members m JOIN kfunc_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
+LEFT JOIN modules md ON md.build_id = m.build_id AND md.name_id = f.module_name_id;
 
 -- Kernel config from the build's package: value y, m, n (is not set), a number or a "string".
-CREATE TABLE IF NOT EXISTS config_options (
+CREATE TABLE IF NOT EXISTS config_facts (
+    id INTEGER PRIMARY KEY,
     name_id INTEGER NOT NULL REFERENCES names(id),
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS config_facts_name ON config_facts(name_id);
+CREATE TABLE IF NOT EXISTS config_members (
     build_id INTEGER NOT NULL REFERENCES builds(id),
-    value TEXT NOT NULL,
-    PRIMARY KEY (name_id, build_id)
+    block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63
+    bits INTEGER NOT NULL,                -- bit k set: the build has fact block * 64 + k
+    PRIMARY KEY (build_id, block)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS config_options_build ON config_options(build_id);
+CREATE INDEX IF NOT EXISTS config_members_block ON config_members(block, build_id);
+CREATE VIEW IF NOT EXISTS config_options AS
+SELECT f.name_id, m.build_id, f.value, f.id AS fact_id
+FROM config_members m JOIN config_facts f
+  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1;
 
 -- Groups of builds (manifests): an ordered series diffed consecutively, or a
 -- baseline with variants each diffed against it.
@@ -621,7 +684,7 @@ SELECT b.name AS build, n.name AS name, m.path, m.license, m.description, m.depe
        m.error,
        (SELECT count(*) FROM functions f WHERE f.build_id = m.build_id AND f.module_name_id = m.name_id)
            AS functions,
-       (SELECT count(*) FROM tracepoints t WHERE t.build_id = m.build_id AND t.module_id = m.id
+       (SELECT count(*) FROM tracepoints t WHERE t.build_id = m.build_id AND t.module_name_id = m.name_id
                                             AND t.system IS NOT NULL) AS trace_events,
        m.id AS module_id, m.build_id, m.name_id
 FROM modules m JOIN names n ON n.id = m.name_id JOIN builds b ON b.id = m.build_id;

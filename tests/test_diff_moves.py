@@ -25,7 +25,7 @@ import pytest
 
 from ingest import db, pipeline
 from ingest.changes import diff
-from tests.support import FIXTURES
+from tests.support import FIXTURES, facts
 from tests.support.modules import build_modules, install_modules
 from tests.support.programs import compile_program, compile_traced
 from tests.support.site import Site, variant
@@ -195,16 +195,15 @@ def test_a_module_kfunc_is_not_removed_against_unread_modules(moves_db, tmp_path
     """kfuncs follow the rule of every module item: one registered by module beta
     on D (a row like those ingest writes for nf_conntrack's, tests/test_kfuncs_modules.py)
     is "removed" against a B whose modules were read, and not mentioned when they were not."""
-    kfunc = (
-        "INSERT OR IGNORE INTO names (name) VALUES ('beta_kfunc');"
-        " INSERT INTO kfuncs (name_id, build_id, source, sets, flags, module_id)"
-        " SELECT n.id, b.id, 'btf_id_set8', 'beta_kfunc_ids', 0, m.id FROM names n, builds b"
-        " JOIN modules m ON m.build_id = b.id JOIN names mn ON mn.id = m.name_id"
-        " WHERE n.name = 'beta_kfunc' AND b.name = 'D' AND mn.name = 'beta';"
-    )
     for unread, expected in ((False, [("beta_kfunc", "removed")]), (True, [])):
-        sql = kfunc + (" UPDATE builds SET n_modules = NULL WHERE name = 'B';" if unread else "")
-        conn = db.connect(variant(moves_db, tmp_path / str(unread), sql))
+        path = variant(
+            moves_db,
+            tmp_path / str(unread),
+            "UPDATE builds SET n_modules = NULL WHERE name = 'B';" if unread else "",
+        )
+        with facts.editing(path) as conn:
+            facts.add_kfunc(conn, "D", "beta_kfunc", "beta_kfunc_ids", "beta")
+        conn = db.connect(path)
         changes = diff.diff_builds(conn, "D", "B", kinds=["kfunc"])
         assert [(c.name, c.change_kind) for c in changes] == expected
 
@@ -222,25 +221,15 @@ KFUNC_HOMES: dict[str, dict[str, str | None]] = {
     "k_beta": {"A": "beta", "B": "beta", "D": "beta"},  # never moves
     "k_vmlinux": {"A": None, "B": None, "C": None, "D": None},
 }
-KFUNC_ROW = (
-    "INSERT INTO kfuncs (name_id, build_id, source, sets, flags, module_id)"
-    " SELECT n.id, b.id, 'btf_id_set8', 'moving_kfunc_ids', 0,"
-    " (SELECT m.id FROM modules m JOIN names mn ON mn.id = m.name_id WHERE m.build_id = b.id AND mn.name = ?)"
-    " FROM names n, builds b WHERE n.name = ? AND b.name = ?"
-)
-
-
-def _kfunc_rows() -> list[tuple[str, tuple]]:
-    out: list[tuple[str, tuple]] = []
-    for name, homes in KFUNC_HOMES.items():
-        out.append(("INSERT OR IGNORE INTO names (name) VALUES (?)", (name,)))
-        out += [(KFUNC_ROW, (module, name, build)) for build, module in homes.items()]
-    return out
 
 
 @pytest.fixture(scope="module")
 def kfunc_moves_db(moves_db, tmp_path_factory) -> Path:
-    path = variant(moves_db, tmp_path_factory.mktemp("kfunc-moves"), params=_kfunc_rows())
+    path = variant(moves_db, tmp_path_factory.mktemp("kfunc-moves"))
+    with facts.editing(path) as conn:
+        for name, homes in KFUNC_HOMES.items():
+            for build, module in homes.items():
+                facts.add_kfunc(conn, build, name, "moving_kfunc_ids", module)
     conn = db.connect(path)
     stored = conn.execute(
         "SELECT build, name, module FROM kfunc_list WHERE name LIKE 'k\\_%' ESCAPE '\\' ORDER BY name, build"

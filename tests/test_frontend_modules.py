@@ -243,7 +243,7 @@ def test_moved_into_vmlinux(module_db, tmp_path):
     # The same program is vmlinux in both builds, so make B's beta_entry a vmlinux function
     # (as a config with the code built in would): only its module_id differs.
     path = variant(module_db, tmp_path)
-    with sqlite3.connect(path) as conn:
+    with facts.editing(path) as conn:
         b = facts.build_id(conn, "B")
         facts.change(conn, "function", b, facts.function_fact(conn, b, "beta_entry"), module_name_id=None)
     conn, _ = _open(path)
@@ -263,23 +263,24 @@ def test_nothing_about_modules_when_one_build_did_not_read_them(module_db, tmp_p
 
 # --------------------------------------------------------------------------- kfuncs registered by modules
 
+
 #: gcc writes no BTF, so the fixture modules register no kfunc: the rows a real module's
 #: `.BTF_ids` set8 gives (tests/test_kfuncs_modules.py; the real pages:
 #: tests/test_frontend_surfaces.py::test_real_kfuncs_of_modules_on_the_pages) are added
 #: here: alpha registers alpha_entry in A; beta registers beta_entry in A, while B's
 #: beta_entry kfunc is vmlinux's (as a config with the code built in would have it).
-KFUNC_ROWS = (
-    "INSERT INTO kfuncs (name_id, build_id, source, sets, flags, module_id)"
-    " SELECT f.name_id, f.build_id, 'btf_id_set8', 'fixture_kfunc_set', 0,"
-    " CASE WHEN b.name = 'B' THEN NULL ELSE f.module_id END"
-    " FROM functions f JOIN names n ON n.id = f.name_id JOIN builds b ON b.id = f.build_id"
-    " WHERE n.name IN ('alpha_entry', 'beta_entry');"
-)
-
-
 @pytest.fixture(scope="module")
 def kfunc_db(module_db, tmp_path_factory) -> Path:
-    return variant(module_db, tmp_path_factory.mktemp("kfuncs"), KFUNC_ROWS)
+    path = variant(module_db, tmp_path_factory.mktemp("kfuncs"))
+    with facts.editing(path) as conn:
+        homes = conn.execute(
+            "SELECT b.name, n.name, mn.name FROM functions f JOIN names n ON n.id = f.name_id"
+            " JOIN builds b ON b.id = f.build_id LEFT JOIN names mn ON mn.id = f.module_name_id"
+            " WHERE n.name IN ('alpha_entry', 'beta_entry')"
+        ).fetchall()
+        for build, name, module in homes:
+            facts.add_kfunc(conn, build, name, "fixture_kfunc_set", None if build == "B" else module)
+    return path
 
 
 def test_kfunc_pages_say_the_module(kfunc_db):

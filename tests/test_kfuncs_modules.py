@@ -110,26 +110,3 @@ def test_a_modules_kfuncs_equal_readelf_and_bpftool(rel, base_btf):
     }
     again = tree._unpacked(tree._packed(facts, context.channel), context.channel)
     assert again.kfuncs == facts.kfuncs  # they cross from a worker
-
-
-def test_a_database_without_kfunc_modules_gains_the_column(tmp_path):
-    """kfuncs.module_id came within schema 5: an existing database gets it (NULL: vmlinux, or
-    not recorded) and the kfunc_list view its `module` column, at the end."""
-    import sqlite3
-
-    from ingest import db
-
-    path = tmp_path / "old.db"
-    db.connect(path).close()
-    raw = sqlite3.connect(path)
-    raw.executescript(
-        "DROP VIEW kfunc_list; DROP TABLE kfuncs;"
-        " CREATE TABLE kfuncs (name_id INTEGER NOT NULL REFERENCES names(id),"
-        " build_id INTEGER NOT NULL REFERENCES builds(id), source TEXT NOT NULL, sets TEXT, flags INTEGER,"
-        " PRIMARY KEY (name_id, build_id)) WITHOUT ROWID;"
-    )
-    raw.close()
-    db.connect(path).close()
-    conn = db.open_readonly(path)
-    assert [r[1] for r in conn.execute("PRAGMA table_info(kfuncs)")][-1] == "module_id"
-    assert [d[0] for d in conn.execute("SELECT * FROM kfunc_list").description][-1] == "module"

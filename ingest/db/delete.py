@@ -61,16 +61,7 @@ def clear_build(conn: sqlite3.Connection, build: int) -> None:
     """Remove one build's facts but keep its builds row, so groups that name it
     stay valid (shared lookups, layouts and prototypes stay too)."""
     clear_members(conn, build)
-    for table in (
-        "tracepoints",
-        "syscalls",
-        "lsm_hooks",
-        "kfuncs",
-        "config_options",
-        "typedefs",
-        "build_sources",
-        "modules",  # last: the rows above refer to it
-    ):
+    for table in ("build_sources", "modules"):  # modules last: the facts' views refer to it
         conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
     conn.execute(f"UPDATE builds SET ({', '.join(SUMMARY_COUNTS)}) = ({NULLS}) WHERE id = ?", (build,))
 

@@ -1,5 +1,6 @@
 """Interned facts (docs/storage.md): each distinct instance, caller edge, symbol,
-function status, named type and variable is stored once; a build records which facts it has as runs
+function status, named type, variable, typedef and surface item (trace event,
+syscall slot, LSM hook, kfunc, config value) is stored once; a build records which facts it has as runs
 of 64-bit membership bitmaps over blocks of fact ids, and its own values (addresses, declaration lines)
 only where they differ from the values stored with the fact.
 
@@ -102,8 +103,62 @@ VARIABLES = Family(
     values_table="variable_values",
     values_fact_column="variable_id",
 )
+TRACEPOINTS = Family(
+    facts="tracepoint_facts",
+    members="tracepoint_members",
+    key=(
+        "name_id",
+        "system",
+        "class_id",
+        "struct_layout_id",
+        "func_id",
+        "print_fmt_id",
+        "raw_prototype_id",
+        "syscall_id",
+        "fields_id",
+        "module_name_id",
+    ),
+)
+SYSCALLS = Family(
+    facts="syscall_facts",
+    members="syscall_members",
+    key=("abi", "number", "name_id", "symbol_id", "table_id"),
+)
+LSM_HOOKS = Family(
+    facts="lsm_hook_facts", members="lsm_hook_members", key=("name_id", "prototype_id", "bpf_lsm")
+)
+KFUNCS = Family(
+    facts="kfunc_facts", members="kfunc_members", key=("name_id", "source", "sets", "flags", "module_name_id")
+)
+CONFIG = Family(facts="config_facts", members="config_members", key=("name_id", "value"))
+TYPEDEFS = Family(
+    facts="typedef_facts",
+    members="typedef_members",
+    key=("name_id", "target_id", "resolved_id", "kind", "size", "layout_id"),
+)
 #: In the order their unused facts are collected (caller edges before the instances they join).
-FAMILIES = (FUNCTIONS, SYMBOLS, CALLS, INSTANCES, TYPES, VARIABLES)
+FAMILIES = (
+    FUNCTIONS,
+    SYMBOLS,
+    CALLS,
+    INSTANCES,
+    TYPES,
+    VARIABLES,
+    TRACEPOINTS,
+    SYSCALLS,
+    LSM_HOOKS,
+    KFUNCS,
+    CONFIG,
+    TYPEDEFS,
+)
+#: The surface tables (views now) -> their family, in the order they are stored.
+SURFACES = {
+    "tracepoints": TRACEPOINTS,
+    "syscalls": SYSCALLS,
+    "lsm_hooks": LSM_HOOKS,
+    "kfuncs": KFUNCS,
+    "config_options": CONFIG,
+}
 
 _NEW = "kernsurf_new_facts"
 

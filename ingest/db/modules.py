@@ -9,17 +9,16 @@ from ingest.model import Build
 
 
 class ModuleRows:
-    """A build's modules numbered (their names too), ready to insert before the rows that refer to them."""
+    """A build's modules numbered (their names too), ready to insert."""
 
     def __init__(self, conn: sqlite3.Connection, build: Build, build_pk: int, names: Lookup):
-        #: module name -> id (None, for vmlinux, maps to nothing: `.get()` gives None)
-        self.ids: dict[str | None, int] = {}
         self.rows: list[tuple] = []
         free_id = next_id(conn, "modules")
+        seen: set[str] = set()
         for m in build.modules or ():
-            if m.name in self.ids:  # two files naming one module: the first file
+            if m.name in seen:  # two files naming one module: the first file
                 continue
-            self.ids[m.name] = free_id
+            seen.add(m.name)
             depends = ",".join(m.depends) or None
             self.rows.append(
                 (free_id, build_pk, names(m.name), m.path, m.license, m.description, depends)

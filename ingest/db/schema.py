@@ -8,7 +8,19 @@ import sqlite3
 from collections.abc import Iterator
 
 from ingest.db.counts import SUMMARY_COUNTS
-from ingest.db.facts import CALLS, FUNCTIONS, INSTANCES, SYMBOLS, TYPES, VARIABLES, numbered, store_facts
+from ingest.db.facts import (
+    CALLS,
+    FUNCTIONS,
+    INSTANCES,
+    SURFACES,
+    SYMBOLS,
+    TYPEDEFS,
+    TYPES,
+    VARIABLES,
+    Family,
+    numbered,
+    store_facts,
+)
 from ingest.db.sql import foreign_keys_unchecked, transaction, utils
 from ingest.resources import shipped
 
@@ -88,7 +100,8 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 #: Schema 9 made these per-build tables views over interned facts (ingest.db.facts).
-INTERNED_TABLES = ("callers", "functions", "symbols", "instances", "types", "variables")
+INTERNED_TABLES: tuple[str, ...] = ("callers", "functions", "symbols", "instances", "types", "variables")
+INTERNED_TABLES += ("typedefs", *SURFACES)
 
 
 def _intern_code_facts(conn: sqlite3.Connection) -> None:
@@ -152,6 +165,22 @@ def _intern_build(conn: sqlite3.Connection, build: int) -> None:
             (build,),
         ).fetchall()
         store_facts(conn, VARIABLES, build, numbered((r[:6], r[6:]) for r in rows))
+    for table, family in {**SURFACES, "typedefs": TYPEDEFS}.items():
+        _intern_rows(conn, table, family, build)
+
+
+def _intern_rows(conn: sqlite3.Connection, table: str, family: Family, build: int) -> None:
+    """The rows of old table `table` of `build` as facts of `family` (the same columns, a
+    module named instead of numbered); nothing when the schema had no such table yet."""
+    columns = {c[1] for c in conn.execute(f"PRAGMA table_info(old_{table})")}
+    if "name_id" not in columns:
+        return
+    select = ", ".join(
+        "(SELECT m.name_id FROM modules m WHERE m.id = t.module_id)" if c == "module_name_id" else c
+        for c in family.key
+    )
+    rows = conn.execute(f"SELECT {select} FROM old_{table} t WHERE build_id = ?", (build,)).fetchall()
+    store_facts(conn, family, build, rows)
 
 
 def _statements(script: str) -> Iterator[str]:

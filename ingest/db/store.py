@@ -43,7 +43,7 @@ def store_build(
         types = TypeRows(conn, build, lookups)
         typedefs = TypedefRows(build, build_pk, lookups, types.layouts)
         write_stored_counts(conn, build_pk, build, n_structs=types.n_structs)
-        surfaces = surface_rows(build, build_pk, lookups, types.layouts, modules.ids)
+        surfaces = surface_rows(build, lookups, types.layouts)
         lookups.flush()
         code.prototypes.flush()
         types.layouts.flush()
@@ -54,7 +54,7 @@ def store_build(
         code.insert_functions(conn)
         types.insert(conn, build_pk)
         typedefs.insert(conn)
-        insert_surfaces(conn, surfaces)
+        insert_surfaces(conn, build_pk, surfaces)
         insert_variables(conn, build, build_pk, lookups)
         if old is not None:
             collect_unused(conn)

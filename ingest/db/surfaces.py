@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.db.facts import VARIABLES, numbered, store_facts
+from ingest.db.facts import SURFACES, VARIABLES, numbered, store_facts
 from ingest.db.sql import Lookups, addr
 from ingest.db.types import LayoutStore
 from ingest.model import Build
 
 
-def surface_rows(
-    build: Build,
-    build_pk: int,
-    lookups: Lookups,
-    layouts: LayoutStore,
-    module_ids: dict[str | None, int],
-) -> dict[str, list[tuple]]:
-    """Rows of the surface tables, in their column order (schema.sql)."""
+def surface_rows(build: Build, lookups: Lookups, layouts: LayoutStore) -> dict[str, list[tuple]]:
+    """Fact rows of the surface tables, in their facts' key order (ingest.db.facts.SURFACES)."""
     names, texts, long_texts = lookups.names, lookups.texts, lookups.long_texts
     structs = {x.name: x for x in build.layouts if x.kind == "struct"}
     for m in build.modules or ():
@@ -29,7 +23,6 @@ def surface_rows(
         "tracepoints": [
             (
                 names(t.name),
-                build_pk,
                 t.system,
                 names(t.event_class),
                 layouts(structs[t.struct]) if t.struct in structs else None,
@@ -38,21 +31,25 @@ def surface_rows(
                 texts(t.raw_prototype),
                 names(t.syscall),
                 long_texts(t.fields),
-                module_ids.get(t.module),
+                names(t.module),
             )
             for t in build.tracepoints
         ],
         "syscalls": [
-            (build_pk, s.abi, s.number, names(s.name), names(s.symbol), names(s.table))
-            for s in build.syscalls
+            (s.abi, s.number, names(s.name), names(s.symbol), names(s.table)) for s in build.syscalls
         ],
-        "lsm_hooks": [(names(h.name), build_pk, texts(h.prototype), int(h.bpf_lsm)) for h in build.lsm_hooks],
+        "lsm_hooks": [(names(h.name), texts(h.prototype), int(h.bpf_lsm)) for h in build.lsm_hooks],
         "kfuncs": [
-            (names(k.name), build_pk, k.source, " ".join(k.sets) or None, k.flags, module_ids.get(k.module))
+            (names(k.name), k.source, " ".join(k.sets) or None, k.flags, names(k.module))
             for k in build.kfuncs
         ],
-        "config_options": [(names(name), build_pk, value) for name, value in sorted(build.config.items())],
+        "config_options": [(names(name), value) for name, value in sorted(build.config.items())],
     }
+
+
+def insert_surfaces(conn: sqlite3.Connection, build_pk: int, rows: dict[str, list[tuple]]) -> None:
+    for table, family in SURFACES.items():
+        store_facts(conn, family, build_pk, rows[table])
 
 
 def insert_variables(conn: sqlite3.Connection, build: Build, build_pk: int, lookups: Lookups) -> None:
@@ -64,11 +61,3 @@ def insert_variables(conn: sqlite3.Connection, build: Build, build_pk: int, look
     ]
     lookups.names.flush()
     store_facts(conn, VARIABLES, build_pk, numbered(rows))
-
-
-def insert_surfaces(conn: sqlite3.Connection, rows: dict[str, list[tuple]]) -> None:
-    for table, table_rows in rows.items():
-        if table_rows:
-            conn.executemany(
-                f"INSERT INTO {table} VALUES ({', '.join('?' * len(table_rows[0]))})", table_rows
-            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.db.facts import TYPES, store_facts
+from ingest.db.facts import TYPEDEFS, TYPES, store_facts
 from ingest.db.sql import ContentStore, Lookup, Lookups
 from ingest.model import Build, Layout
 from ingest.types.layouts import digest_of
@@ -112,21 +112,18 @@ class TypedefRows:
         self.build_pk = build_pk
         self.recorded = build.typedefs is not None
         rows = {
-            (names(t.name), build_pk, texts(t.target), texts(t.canon)): (
+            (names(t.name), texts(t.target), texts(t.canon)): (
                 t.kind,
                 t.size,
                 layouts(t.layout) if t.layout is not None else None,
             )
             for t in build.typedefs or ()
         }
+        #: (name_id, target_id, resolved_id, kind, size, layout_id): the typedef_facts columns.
         self.rows = sorted((*key, *rest) for key, rest in rows.items())
 
     def insert(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT INTO typedefs (name_id, build_id, target_id, resolved_id, kind, size, layout_id)"
-            " VALUES (?,?,?,?,?,?,?)",
-            self.rows,
-        )
+        store_facts(conn, TYPEDEFS, self.build_pk, self.rows)
         conn.execute(
             "UPDATE builds SET n_typedefs = ? WHERE id = ?",
             (len(self.rows) if self.recorded else None, self.build_pk),

@@ -4,6 +4,21 @@ gives: the interned facts (docs/storage.md) and their build memberships."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def editing(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the database at `path`, committed and closed after the
+    block (so a copy of the file made next holds the changes)."""
+    conn = sqlite3.connect(path)
+    try:
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def _bit(fact: int) -> int:
@@ -58,6 +73,26 @@ def build_id(conn: sqlite3.Connection, name: str) -> int:
 def function_fact(conn: sqlite3.Connection, build: int, name: str) -> int:
     """The function fact of `name` in `build`."""
     return conn.execute(
-        "SELECT function_id FROM functions WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)",
+        "SELECT fact_id FROM functions WHERE build_id = ? AND name_id = (SELECT id FROM names WHERE name = ?)",
         (build, name),
     ).fetchone()[0]
+
+
+def add_kfunc(conn: sqlite3.Connection, build: str, name: str, sets: str, module: str | None) -> None:
+    """A kfunc `name` registered in build `build` by set8 `sets`, by `module` (None: vmlinux),
+    as ingest stores a module's `.BTF_ids` set8 (tests/test_kfuncs_modules.py)."""
+    conn.execute("INSERT OR IGNORE INTO names (name) VALUES (?)", (name,))
+    name_id, module_id = (
+        conn.execute("SELECT id FROM names WHERE name = ?", (n,)).fetchone()[0] if n else None
+        for n in (name, module)
+    )
+    add(
+        conn,
+        "kfunc",
+        build_id(conn, build),
+        name_id=name_id,
+        source="btf_id_set8",
+        sets=sets,
+        flags=0,
+        module_name_id=module_id,
+    )
