@@ -192,7 +192,7 @@ CREATE TABLE IF NOT EXISTS symbol_facts (
     occurrence INTEGER NOT NULL,          -- 0; k for the k-th symbol of a build with the same columns above
     address INTEGER NOT NULL              -- its first build's (symbol_values: the others')
 );
-CREATE INDEX IF NOT EXISTS symbol_facts_stem ON symbol_facts(stem_id, name_id);
+CREATE INDEX IF NOT EXISTS symbol_facts_stem ON symbol_facts(stem_id, name_id, size);
 CREATE TABLE IF NOT EXISTS symbol_members (
     build_id INTEGER NOT NULL REFERENCES builds(id),
     block INTEGER NOT NULL,               -- facts block * 64 .. block * 64 + 63

@@ -489,7 +489,8 @@ class _Pair:
         sides: tuple[defaultdict[tuple[str, str], list[int]], ...] = (defaultdict(list), defaultdict(list))
         #: (kind, name, layout) -> the module it is stored with (None: vmlinux), per side
         homes: tuple[dict[tuple[str, str, int], str | None], ...] = ({}, {})
-        for k, rows in enumerate(self.types()):
+        fa, fb = self.facts
+        for k, rows in enumerate(types_q.type_entries_differing(self.conn, fa.id, fb.id)):
             for t in rows:
                 if t.kind in items and self.match(t.name):
                     sides[k][(t.kind, t.name)].append(t.layout_id)

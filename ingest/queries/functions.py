@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from ingest.queries._sql import NAME_ID, in_chunks, module_join, module_name
+from ingest.queries._sql import NAME_ID, facts_only_in, in_chunks, module_join, module_name
 from ingest.queries.modules import module_of
 
 # --------------------------------------------------------------------------- one function per build
@@ -108,7 +108,7 @@ def function_states(conn: sqlite3.Connection, build: int) -> list[FunctionState]
     """Every function of a build, with the name of the module it lives in."""
     rows = conn.execute(
         "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
-        f" FROM functions f JOIN names n ON n.id = f.name_id {module_join('f')} WHERE f.build_id = ?",
+        f" FROM functions f JOIN names n ON n.id = f.name_id {module_join('f', conn)} WHERE f.build_id = ?",
         (build,),
     )
     return list(map(FunctionState._make, rows))
@@ -131,10 +131,7 @@ def function_states_not_in(conn: sqlite3.Connection, build: int, other: int) -> 
     blocks where they differ. A name missing here has the same row in both."""
     rows = conn.execute(
         "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
-        " FROM (SELECT a.block, a.bits & ~coalesce(b.bits, 0) AS bits FROM function_members a"
-        "       LEFT JOIN function_members b ON b.build_id = ? AND b.block = a.block"
-        "       WHERE a.build_id = ? AND a.bits != coalesce(b.bits, 0)) d"
-        " JOIN function_facts f ON f.id BETWEEN d.block * 64 AND d.block * 64 + 63 AND (d.bits >> (f.id & 63)) & 1"
+        f" FROM {facts_only_in('function')}"
         " JOIN names n ON n.id = f.name_id LEFT JOIN names mn ON mn.id = f.module_name_id",
         (other, build),
     )

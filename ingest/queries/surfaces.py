@@ -62,7 +62,7 @@ _TRACEPOINTS = (
     " FROM tracepoints t JOIN names n ON n.id = t.name_id LEFT JOIN names c ON c.id = t.class_id"
     " LEFT JOIN names f ON f.id = t.func_id LEFT JOIN texts x ON x.id = t.print_fmt_id"
     " LEFT JOIN type_texts r ON r.id = t.raw_prototype_id LEFT JOIN texts fx ON fx.id = t.fields_id"
-    f" {module_join('t')} WHERE t.build_id = ?"
+    " {module} WHERE t.build_id = ?"
 )
 
 
@@ -80,7 +80,7 @@ _LSM_HOOKS = (
 
 _KFUNCS = (
     "SELECT k.name_id, n.name, k.flags, k.sets, mn.name FROM kfuncs k JOIN names n ON n.id = k.name_id"
-    f" {module_join('k')} WHERE k.build_id = ?"
+    " {module} WHERE k.build_id = ?"
 )
 
 
@@ -92,7 +92,9 @@ _CONFIG = (
 
 def tracepoints(conn: sqlite3.Connection, build: int) -> list[TracepointRow]:
     """One build's tracepoints."""
-    return list(map(TracepointRow._make, conn.execute(_TRACEPOINTS, (build,))))
+    return list(
+        map(TracepointRow._make, conn.execute(_TRACEPOINTS.format(module=module_join("t", conn)), (build,)))
+    )
 
 
 def syscalls(conn: sqlite3.Connection, build: int) -> list[SyscallRow]:
@@ -107,7 +109,7 @@ def lsm_hooks(conn: sqlite3.Connection, build: int) -> list[LsmHookRow]:
 
 def kfuncs(conn: sqlite3.Connection, build: int) -> list[KfuncRow]:
     """One build's kfuncs."""
-    return list(map(KfuncRow._make, conn.execute(_KFUNCS, (build,))))
+    return list(map(KfuncRow._make, conn.execute(_KFUNCS.format(module=module_join("k", conn)), (build,))))
 
 
 def config_options(conn: sqlite3.Connection, build: int) -> list[ConfigRow]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from ingest.model import Field
-from ingest.queries._sql import NAME_ID, in_chunks, module_join, module_name
+from ingest.queries._sql import NAME_ID, facts_only_in, in_chunks, module_join, module_name
 from ingest.queries.database import member_refs_recorded
 
 # --------------------------------------------------------------------------- named types
@@ -56,10 +56,37 @@ def type_entries(conn: sqlite3.Connection, build: int) -> list[TypeEntry]:
     """Every named struct, union and enum of a build, with its module."""
     rows = conn.execute(
         "SELECT t.name_id, n.name, t.kind, t.layout_id, mn.name FROM types t JOIN names n ON n.id = t.name_id"
-        f" {module_join('t')} WHERE t.build_id = ?",
+        f" {module_join('t', conn)} WHERE t.build_id = ?",
         (build,),
     )
     return list(map(TypeEntry._make, rows))
+
+
+def type_entries_differing(
+    conn: sqlite3.Connection, a: int, b: int
+) -> tuple[list[TypeEntry], list[TypeEntry]]:
+    """Both builds' named types of the names whose type facts (layout, kind, module)
+    are not the same in both (docs/storage.md): the only names whose types can differ."""
+    names = [
+        nid
+        for first, second in ((a, b), (b, a))
+        for (nid,) in conn.execute(f"SELECT DISTINCT f.name_id FROM {facts_only_in('type')}", (second, first))
+    ]
+    wanted = json.dumps(sorted(set(names)))
+    return tuple(  # type: ignore[return-value]
+        list(
+            map(
+                TypeEntry._make,
+                conn.execute(
+                    "SELECT t.name_id, n.name, t.kind, t.layout_id, mn.name FROM json_each(?) j"
+                    " CROSS JOIN types t ON t.name_id = j.value AND t.build_id = ?"
+                    f" JOIN names n ON n.id = t.name_id {module_join('t', conn)}",
+                    (wanted, build),
+                ),
+            )
+        )
+        for build in (a, b)
+    )
 
 
 class TypeLayout(NamedTuple):

@@ -958,7 +958,7 @@ def _collect(
     total: int,
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[UnitFacts]:
-    done = 0
+    done, finished = 0, False
     try:
         for batch in results:
             for facts in batch:
@@ -966,7 +966,13 @@ def _collect(
                 yield facts
             if progress:
                 progress(done, total)
+        finished = True
     finally:
-        if pool is not None:
+        if pool is not None and finished:
+            # every result read: the workers wait for tasks, and end on close (terminate
+            # could kill one holding the task queue's lock, and leave the pool waiting for it)
+            pool.close()
+            pool.join()
+        elif pool is not None:
             pool.terminate()
         _worker.clear()
