@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingest.bpf.objects import Dependency
@@ -161,7 +162,6 @@ def successors(
     if not others:
         return []
     before = sq.param_types(conn, others[0].build_id, dep.name)
-    matcher: SequenceMatcher[str] = SequenceMatcher(None, b=dep.name)
     scored: dict[str, tuple[float, str]] = {}
     for cu in dict.fromkeys(d.cu for d in others):
         olds = [d for d in others if d.cu == cu]
@@ -169,7 +169,7 @@ def successors(
             old = next((d for d in olds if d.path == cand.path), None)
             if old is None or cand.name == dep.name:
                 continue
-            found = _likeness(conn, build, dep.name, cand, old.line, before, matcher)
+            found = _likeness(conn, build, dep.name, cand, old.line, before)
             if found is not None and found[0] > scored.get(cand.name, (0.0, ""))[0]:
                 scored[cand.name] = found
     best = sorted(scored.items(), key=lambda kv: -kv[1][0])[:3]
@@ -193,15 +193,13 @@ def _likeness(
     cand: sq.Declared,
     line: int | None,
     params: tuple[str, ...] | None,
-    matcher: SequenceMatcher[str],
 ) -> tuple[float, str] | None:
     """(score, evidence) of `cand` as the successor of `name` (declared at `line`
     of the same file before, with parameter types `params`), None when unlike."""
     near = line is not None and cand.line is not None and abs(cand.line - line) <= _NEAR
-    matcher.set_seq1(cand.name)  # the old name is its second sequence, analysed once
-    if not near and (matcher.real_quick_ratio() < _ALIKE or matcher.quick_ratio() < _ALIKE):
-        return None  # upper bounds of ratio(), cheap: most of a unit's functions stop here
-    ratio = matcher.ratio()
+    if not near and not _may_be_alike(name, cand.name):
+        return None  # most of a unit's functions stop here
+    ratio = _name_ratio(name, cand.name)
     if ratio < _ALIKE and not near:
         return None
     same_shape = params is not None and sq.param_types(conn, build, cand.name) == params
@@ -216,6 +214,19 @@ def _likeness(
         why.append(f"near its old line {line}")
     score = ratio + 0.3 * contains + 0.2 * same_shape + 0.1 * near
     return score, "guess: " + ", ".join(why)
+
+
+@lru_cache(maxsize=1 << 16)
+def _may_be_alike(old: str, new: str) -> bool:
+    """Whether the cheap upper bounds of the names' ratio reach _ALIKE (kept: the
+    same names come back for every build a /check page shows)."""
+    matcher = SequenceMatcher(None, new, old)
+    return matcher.real_quick_ratio() >= _ALIKE and matcher.quick_ratio() >= _ALIKE
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_ratio(old: str, new: str) -> float:
+    return SequenceMatcher(None, new, old).ratio()
 
 
 def field_neighbours(
