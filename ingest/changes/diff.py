@@ -425,12 +425,9 @@ class _Pair:
         only_b = functions_q.function_states_not_in(self.conn, fb.id, fa.id)
         names = {r.name_id for r in only_a} | {r.name_id for r in only_b}
         # a name whose fact changed is in both lists; one only in a list has its other side's row unchanged
-        return only_a + self._same(fa.id, names - {r.name_id for r in only_a}), only_b + self._same(
-            fb.id, names - {r.name_id for r in only_b}
-        )
-
-    def _same(self, build: int, names: set[int]) -> list[FunctionState]:
-        return functions_q.function_states_of(self.conn, build, names)
+        rest_a = functions_q.function_states_of(self.conn, fa.id, names - {r.name_id for r in only_a})
+        rest_b = functions_q.function_states_of(self.conn, fb.id, names - {r.name_id for r in only_b})
+        return only_a + rest_a, only_b + rest_b
 
     def prototype(
         self,

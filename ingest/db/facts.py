@@ -21,25 +21,35 @@ from ingest.db.sql import next_id
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """One kind of interned fact: its tables and columns."""
+    """One kind of interned fact; its tables are named after it (docs/storage.md)."""
 
-    facts: str  # e.g. instance_facts
-    members: str  # (build_id, block, bits): the build has fact block * 64 + k for each bit k set
+    name: str  # e.g. instance: instance_facts, instance_members, instance_values, instance_<value>_runs
     key: tuple[str, ...]  # the content columns a fact is matched on
     #: Per-build integer values, stored with the fact as its first build had them; a
-    #: build's own are that plus the delta of its run in <facts>_<value>_runs.
+    #: build's own are that plus the delta of its run in <name>_<value>_runs, or, where
+    #: no delta can say them (NULL on one side), a row of <name>_values.
     values: tuple[str, ...] = ()
-    #: (build_id, <fact>_id, values...): a build's values where no delta can say them (NULL on one side).
-    values_table: str | None = None
-    values_fact_column: str | None = None
+
+    @property
+    def facts(self) -> str:
+        return f"{self.name}_facts"
+
+    @property
+    def members(self) -> str:
+        """(build_id, block, bits): the build has fact block * 64 + k for each bit k set."""
+        return f"{self.name}_members"
+
+    @property
+    def values_table(self) -> str:
+        """(build_id, <name>_id, values...)."""
+        return f"{self.name}_values"
 
     def runs_table(self, value: str) -> str:
-        return f"{self.facts.removesuffix('_facts')}_{value}_runs"
+        return f"{self.name}_{value}_runs"
 
 
 INSTANCES = Family(
-    facts="instance_facts",
-    members="instance_members",
+    name="instance",
     key=(
         "name_id",
         "external",
@@ -51,13 +61,10 @@ INSTANCES = Family(
         "occurrence",
     ),
     values=("decl_line", "address"),
-    values_table="instance_values",
-    values_fact_column="instance_id",
 )
-CALLS = Family(facts="call_facts", members="call_members", key=("callee_id", "caller_id", "inline", "sites"))
+CALLS = Family(name="call", key=("callee_id", "caller_id", "inline", "sites"))
 SYMBOLS = Family(
-    facts="symbol_facts",
-    members="symbol_members",
+    name="symbol",
     key=(
         "name_id",
         "stem_id",
@@ -71,12 +78,9 @@ SYMBOLS = Family(
         "occurrence",
     ),
     values=("address",),
-    values_table="symbol_values",
-    values_fact_column="symbol_id",
 )
 FUNCTIONS = Family(
-    facts="function_facts",
-    members="function_members",
+    name="function",
     key=(
         "name_id",
         "collision",
@@ -92,20 +96,14 @@ FUNCTIONS = Family(
         "module_name_id",
     ),
 )
-TYPES = Family(
-    facts="type_facts", members="type_members", key=("name_id", "layout_id", "kind", "module_name_id")
-)
+TYPES = Family(name="type", key=("name_id", "layout_id", "kind", "module_name_id"))
 VARIABLES = Family(
-    facts="variable_facts",
-    members="variable_members",
+    name="variable",
     key=("name_id", "size", "binding", "section", "per_cpu", "btf_var", "occurrence"),
     values=("address",),
-    values_table="variable_values",
-    values_fact_column="variable_id",
 )
 TRACEPOINTS = Family(
-    facts="tracepoint_facts",
-    members="tracepoint_members",
+    name="tracepoint",
     key=(
         "name_id",
         "system",
@@ -120,20 +118,14 @@ TRACEPOINTS = Family(
     ),
 )
 SYSCALLS = Family(
-    facts="syscall_facts",
-    members="syscall_members",
+    name="syscall",
     key=("abi", "number", "name_id", "symbol_id", "table_id"),
 )
-LSM_HOOKS = Family(
-    facts="lsm_hook_facts", members="lsm_hook_members", key=("name_id", "prototype_id", "bpf_lsm")
-)
-KFUNCS = Family(
-    facts="kfunc_facts", members="kfunc_members", key=("name_id", "source", "sets", "flags", "module_name_id")
-)
-CONFIG = Family(facts="config_facts", members="config_members", key=("name_id", "value"))
+LSM_HOOKS = Family(name="lsm_hook", key=("name_id", "prototype_id", "bpf_lsm"))
+KFUNCS = Family(name="kfunc", key=("name_id", "source", "sets", "flags", "module_name_id"))
+CONFIG = Family(name="config", key=("name_id", "value"))
 TYPEDEFS = Family(
-    facts="typedef_facts",
-    members="typedef_members",
+    name="typedef",
     key=("name_id", "target_id", "resolved_id", "kind", "size", "layout_id"),
 )
 #: In the order their unused facts are collected (caller edges before the instances they join).
@@ -233,7 +225,7 @@ def _insert_values(conn: sqlite3.Connection, family: Family, build: int) -> None
         if not all(_by_delta(row[k], row[k + 1]) for k in range(1, len(row), 2))
     ]
     conn.executemany(
-        f"INSERT INTO {family.values_table} (build_id, {family.values_fact_column}, {', '.join(family.values)})"
+        f"INSERT INTO {family.values_table} (build_id, {family.name}_id, {', '.join(family.values)})"
         f" VALUES ({', '.join('?' * (2 + len(family.values)))})",
         exceptions,
     )
@@ -274,7 +266,7 @@ def clear_members(conn: sqlite3.Connection, build: int) -> None:
     """Forget which facts `build` has, and its values (the facts stay: collect_unused_facts)."""
     for family in FAMILIES:
         conn.execute(f"DELETE FROM {family.members} WHERE build_id = ?", (build,))
-        if family.values_table:
+        if family.values:
             conn.execute(f"DELETE FROM {family.values_table} WHERE build_id = ?", (build,))
         for value in family.values:
             conn.execute(f"DELETE FROM {family.runs_table(value)} WHERE build_id = ?", (build,))

@@ -125,14 +125,11 @@ def _intern_code_facts(conn: sqlite3.Connection) -> None:
 
 
 def _intern_build(conn: sqlite3.Connection, build: int) -> None:
-    module = "(SELECT m.name_id FROM modules m WHERE m.id = t.module_id)"
-    rows = conn.execute(
-        "SELECT id, name_id, external, decl_path_id, cu_path_id, inline, defined,"
-        f" {module}, decl_line, address FROM old_instances t WHERE build_id = ? ORDER BY id",
-        (build,),
-    ).fetchall()
-    ids = store_facts(conn, INSTANCES, build, numbered((r[1:8], r[8:]) for r in rows), want_ids=True)
-    fact = dict(zip([r[0] for r in rows], ids))
+    """One build's rows of the old tables as facts, in the order they were stored."""
+    old_ids = [
+        i for (i,) in conn.execute("SELECT id FROM old_instances WHERE build_id = ? ORDER BY id", (build,))
+    ]
+    fact = dict(zip(old_ids, _intern_rows(conn, "instances", INSTANCES, build, order="ORDER BY id")))
     calls = conn.execute(
         "SELECT c.callee_id, c.caller_id, c.kind, c.sites FROM old_instances i"
         " JOIN old_callers c ON c.callee_id = i.id WHERE i.build_id = ?",
@@ -141,46 +138,36 @@ def _intern_build(conn: sqlite3.Connection, build: int) -> None:
     store_facts(
         conn, CALLS, build, [(fact[a], fact[b], kind == "inline", sites) for a, b, kind, sites in calls]
     )
-    rows = conn.execute(
-        "SELECT name_id, stem_id, suffixes, size, binding, section, ftrace, kprobe_blocked,"
-        f" {module}, address FROM old_symbols t WHERE build_id = ? ORDER BY id",
-        (build,),
-    ).fetchall()
-    store_facts(conn, SYMBOLS, build, numbered((r[:9], r[9:]) for r in rows))
-    rows = conn.execute(
-        "SELECT name_id, collision, inline, suffixes, n_instances, n_symbols, prototype_id, prototype_source,"
-        f" ftrace, kprobe_blocked, btf_func, {module} FROM old_functions t WHERE build_id = ? ORDER BY name_id",
-        (build,),
-    ).fetchall()
-    store_facts(conn, FUNCTIONS, build, rows)
-    rows = conn.execute(
-        f"SELECT name_id, layout_id, kind, {module} FROM old_types t WHERE build_id = ? ORDER BY name_id, layout_id",
-        (build,),
-    ).fetchall()
-    store_facts(conn, TYPES, build, rows)
-    if "name_id" in {c[1] for c in conn.execute("PRAGMA table_info(old_variables)")}:
-        rows = conn.execute(
-            "SELECT name_id, size, binding, section, per_cpu, btf_var, address FROM old_variables"
-            " WHERE build_id = ? ORDER BY rowid",
-            (build,),
-        ).fetchall()
-        store_facts(conn, VARIABLES, build, numbered((r[:6], r[6:]) for r in rows))
-    for table, family in {**SURFACES, "typedefs": TYPEDEFS}.items():
+    _intern_rows(conn, "symbols", SYMBOLS, build, order="ORDER BY id")
+    families = {
+        "functions": FUNCTIONS,
+        "types": TYPES,
+        "variables": VARIABLES,
+        "typedefs": TYPEDEFS,
+        **SURFACES,
+    }
+    for table, family in families.items():
         _intern_rows(conn, table, family, build)
 
 
-def _intern_rows(conn: sqlite3.Connection, table: str, family: Family, build: int) -> None:
+def _intern_rows(
+    conn: sqlite3.Connection, table: str, family: Family, build: int, order: str = ""
+) -> list[int]:
     """The rows of old table `table` of `build` as facts of `family` (the same columns, a
-    module named instead of numbered); nothing when the schema had no such table yet."""
+    module named instead of numbered, occurrences counted); their fact ids, in `order`.
+    Nothing when the schema had no such table yet."""
     columns = {c[1] for c in conn.execute(f"PRAGMA table_info(old_{table})")}
     if "name_id" not in columns:
-        return
+        return []
+    key = [c for c in family.key if c != "occurrence"]
     select = ", ".join(
         "(SELECT m.name_id FROM modules m WHERE m.id = t.module_id)" if c == "module_name_id" else c
-        for c in family.key
+        for c in key + list(family.values)
     )
-    rows = conn.execute(f"SELECT {select} FROM old_{table} t WHERE build_id = ?", (build,)).fetchall()
-    store_facts(conn, family, build, rows)
+    rows = conn.execute(f"SELECT {select} FROM old_{table} t WHERE build_id = ? {order}", (build,)).fetchall()
+    if "occurrence" in family.key:
+        rows = list(numbered((r[: len(key)], r[len(key) :]) for r in rows))
+    return store_facts(conn, family, build, rows, want_ids=True)
 
 
 def _statements(script: str) -> Iterator[str]:

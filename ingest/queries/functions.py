@@ -104,11 +104,14 @@ class FunctionState(NamedTuple):
     module: str | None = None  # the module it lives in; None: vmlinux (or modules not read)
 
 
+#: The FunctionState columns, of a functions row or a function fact `f` (names joined as n and mn).
+_STATE = "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
+
+
 def function_states(conn: sqlite3.Connection, build: int) -> list[FunctionState]:
     """Every function of a build, with the name of the module it lives in."""
     rows = conn.execute(
-        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
-        f" FROM functions f JOIN names n ON n.id = f.name_id {module_join('f', conn)} WHERE f.build_id = ?",
+        f"{_STATE} FROM functions f JOIN names n ON n.id = f.name_id {module_join('f', conn)} WHERE f.build_id = ?",
         (build,),
     )
     return list(map(FunctionState._make, rows))
@@ -117,8 +120,7 @@ def function_states(conn: sqlite3.Connection, build: int) -> list[FunctionState]
 def function_states_of(conn: sqlite3.Connection, build: int, names: Iterable[int]) -> list[FunctionState]:
     """The functions of `names` (name ids) in a build."""
     rows = conn.execute(
-        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
-        " FROM json_each(?) j CROSS JOIN functions f ON f.name_id = j.value AND f.build_id = ?"
+        f"{_STATE} FROM json_each(?) j CROSS JOIN functions f ON f.name_id = j.value AND f.build_id = ?"
         " JOIN names n ON n.id = f.name_id LEFT JOIN names mn ON mn.id = f.module_name_id",
         (json.dumps(list(names)), build),
     )
@@ -130,8 +132,7 @@ def function_states_not_in(conn: sqlite3.Connection, build: int, other: int) -> 
     a set difference over the two builds' membership bitmaps, reading only the
     blocks where they differ. A name missing here has the same row in both."""
     rows = conn.execute(
-        "SELECT f.name_id, n.name, f.collision, f.inline, f.suffixes, f.n_symbols, f.prototype_id, mn.name"
-        f" FROM {facts_only_in('function')}"
+        f"{_STATE} FROM {facts_only_in('function')}"
         " JOIN names n ON n.id = f.name_id LEFT JOIN names mn ON mn.id = f.module_name_id",
         (other, build),
     )

@@ -67,26 +67,19 @@ def type_entries_differing(
 ) -> tuple[list[TypeEntry], list[TypeEntry]]:
     """Both builds' named types of the names whose type facts (layout, kind, module)
     are not the same in both (docs/storage.md): the only names whose types can differ."""
-    names = [
+    names = {
         nid
-        for first, second in ((a, b), (b, a))
-        for (nid,) in conn.execute(f"SELECT DISTINCT f.name_id FROM {facts_only_in('type')}", (second, first))
-    ]
-    wanted = json.dumps(sorted(set(names)))
-    return tuple(  # type: ignore[return-value]
-        list(
-            map(
-                TypeEntry._make,
-                conn.execute(
-                    "SELECT t.name_id, n.name, t.kind, t.layout_id, mn.name FROM json_each(?) j"
-                    " CROSS JOIN types t ON t.name_id = j.value AND t.build_id = ?"
-                    f" JOIN names n ON n.id = t.name_id {module_join('t', conn)}",
-                    (wanted, build),
-                ),
-            )
-        )
-        for build in (a, b)
+        for build, other in ((a, b), (b, a))
+        for (nid,) in conn.execute(f"SELECT DISTINCT f.name_id FROM {facts_only_in('type')}", (other, build))
+    }
+    wanted = json.dumps(sorted(names))
+    sql = (
+        "SELECT t.name_id, n.name, t.kind, t.layout_id, mn.name FROM json_each(?) j"
+        " CROSS JOIN types t ON t.name_id = j.value AND t.build_id = ?"
+        f" JOIN names n ON n.id = t.name_id {module_join('t', conn)}"
     )
+    entries_a, entries_b = ([TypeEntry(*r) for r in conn.execute(sql, (wanted, build))] for build in (a, b))
+    return entries_a, entries_b
 
 
 class TypeLayout(NamedTuple):
