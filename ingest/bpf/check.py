@@ -23,6 +23,7 @@ from typing import NamedTuple
 from ingest import groups
 from ingest.bpf import core, gates, matches, sections, suggest, types
 from ingest.bpf.objects import Dependency, read_bpf_object
+from ingest.bpf.reads import Reads
 from ingest.bpf.report import LEVELS, MARKS, REASONS, Cell, Column, ObjectDeps, Report, severity
 from ingest.bpf.spec import (
     GUARDED_SPEC_KINDS,
@@ -88,22 +89,29 @@ _INIT_TEXT = "init text"  # the kprobe blacklist's reason for __init code
 
 class BuildContext(NamedTuple):
     """One build as a check evaluates it: what it records, the values of the
-    config options the gates read, and the layout reader of the evaluation."""
+    config options the gates read, and the query answers and layout reader of
+    the evaluation."""
 
     build: BuildFacts
     config: dict[str, str]  # the values of gates.OPTIONS the build has
+    reads: Reads  # answers shared by every build of one evaluation
     # The rows of a layout, shared by every build of one evaluation (layouts are
     # interned across builds); None: read them from the database each time.
     members: core.Members | None = None
 
 
-def build_context(conn: sqlite3.Connection, build: int, members: core.Members | None = None) -> BuildContext:
-    """Build `build` (a stored id) as a check evaluates it."""
+def build_context(
+    conn: sqlite3.Connection, build: int, reads: Reads | None = None, members: core.Members | None = None
+) -> BuildContext:
+    """Build `build` (a stored id) as a check evaluates it (`reads`: the evaluation's, else its own)."""
     facts = builds_q.build_facts(conn, build)
     if facts is None:
         raise UnknownBuild(f"no build with id {build} in the database")
     return BuildContext(
-        build=facts, config=builds_q.config_values(conn, build, gates.OPTIONS), members=members
+        build=facts,
+        config=builds_q.config_values(conn, build, gates.OPTIONS),
+        reads=reads or Reads(conn),
+        members=members,
     )
 
 
@@ -257,8 +265,8 @@ def evaluate(conn: sqlite3.Connection, dependencies: list[Dependency], group: st
             "(or any `kernsurf ingest`) on it, then re-ingest builds with --replace"
         )
     report = Report(dependencies=list(dependencies), columns=columns(conn, group))
-    members = types_q.member_reader(conn)  # layouts are shared by builds: each is read once
-    facts = {c.build_id: build_context(conn, c.build_id, members) for c in report.columns}
+    reads, members = Reads(conn), types_q.member_reader(conn)  # shared by builds: each read once
+    facts = {c.build_id: build_context(conn, c.build_id, reads, members) for c in report.columns}
     ways = suggest.Suggester(conn, report.columns, facts)
     for dep in report.dependencies:
         row = [_cell(conn, dep, c, facts[c.build_id]) for c in report.columns]
@@ -314,7 +322,7 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
         return _exact_symbol(conn, dep, build)
     func = functions_q.function(conn, build, dep.name)
     if func is None:
-        return _missing_function(conn, dep.name, build, facts)
+        return _missing_function(dep.name, build, facts)
     home = functions_q.function_home(conn, build, dep.name) if facts.build.modules_read else None
     copies = places.copies_named(conn, build, dep.name) if home is not None else []
     if wanted is not None and wanted != home and wanted not in {c.module for c in copies}:
@@ -331,42 +339,35 @@ def _function(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Buil
         return _warn("symbol present; kprobe blacklist not recorded", "unverified")
     where = None
     if wanted is not None:  # fentry/module:func: that module's copy
-        where = _in_module(conn, build, wanted)
+        where = _in_module(facts.reads, build, wanted)
     elif home is not None:
-        where = _in_copies(conn, build, home, copies, dep.attach is not None)
+        where = _in_copies(facts.reads, build, home, copies, dep.attach is not None)
     also = f"; {where}" if where else ""
     if func.collision and func.collision not in _UNIQUE:
         return _warn(f"ambiguous: {func.collision}{also}", "ambiguous")
     if func.inline == "Selective":
         return _warn(f"inlined (Selective): some calls bypass the probe{also}", "inlined_partly")
     if home is not None:
-        return _in_module_cell(conn, build, home, facts, "fentry/fexit into" if fentry else None, where)
+        return _in_module_cell(build, home, facts, "fentry/fexit into" if fentry else None, where)
     return _OK
 
 
 def _in_module_cell(
-    conn: sqlite3.Connection,
-    build: int,
-    home: str,
-    facts: BuildContext,
-    btf_for: str | None,
-    where: str | None = None,
+    build: int, home: str, facts: BuildContext, btf_for: str | None, where: str | None = None
 ) -> Cell:
     """✓ in module `home` (or `where` says in which); ✗ when what `btf_for`
     says ("fentry/fexit into") needs the module's BTF and the config lacks it."""
     if btf_for and facts.build.has_config and facts.config.get(gates.MODULE_BTF) not in ("y", "m"):
         return _fail(f"{gates.MODULE_BTF} is not set: {btf_for} module {home} need it", "config_missing")
-    return _ok(where or _in_module(conn, build, home))
+    return _ok(where or _in_module(facts.reads, build, home))
 
 
-def _in_module(conn: sqlite3.Connection, build: int, module: str) -> str:
+def _in_module(reads: Reads, build: int, module: str) -> str:
     """ "in module ext4 (must be loaded: ext4, jbd2, mbcache, crc16)"."""
-    return f"in module {module} (must be loaded: {', '.join(modules_q.module_chain(conn, build, module))})"
+    return f"in module {module} (must be loaded: {', '.join(reads(modules_q.module_chain, build, module))})"
 
 
-def _in_copies(
-    conn: sqlite3.Connection, build: int, home: str, copies: list[places.ModuleCopy], attach: bool
-) -> str:
+def _in_copies(reads: Reads, build: int, home: str, copies: list[places.ModuleCopy], attach: bool) -> str:
     """Which module to load for which copy of a function several modules hold.
     A probe (`attach`) reaches only the copies with a symbol of the name: one
     such module is named alone ("in module kvm_intel (must be loaded: kvm_intel,
@@ -378,26 +379,26 @@ def _in_copies(
         module = targets[0] if targets else home
         others = sorted({c.module for c in copies} - {module}) if attach else []
         inlined = f"; no symbol of that name in {', '.join(others)}" if others else ""
-        return _in_module(conn, build, module) + inlined
-    loads = [f"{', '.join(modules_q.module_chain(conn, build, m))} for {m}'s copy" for m in targets]
+        return _in_module(reads, build, module) + inlined
+    loads = [f"{', '.join(reads(modules_q.module_chain, build, m))} for {m}'s copy" for m in targets]
     return f"in modules {', '.join(targets)} (must be loaded: {'; '.join(loads)})"
 
 
-def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: BuildContext) -> Cell:
+def _missing_function(name: str, build: int, facts: BuildContext) -> Cell:
     """A function the build lacks: unknown when no build has it, or when it
     may be in a module that was not read; absent when the build's modules
     were read, or the source file that defines it elsewhere is built into
     this vmlinux (docs/concepts.md#not-recorded)."""
-    if not functions_q.function_anywhere(conn, name):
+    if not facts.reads(functions_q.function_anywhere, name):
         return _unknown(
             "in no build of the database (a placeholder its loader retargets? see --retarget)",
             "absent_everywhere",
         )
     if facts.build.modules_read and facts.build.modules_complete:
         return _fail(
-            f"absent (not in vmlinux or its {modules_q.module_count(conn, build)} modules)", "absent"
+            f"absent (not in vmlinux or its {facts.reads(modules_q.module_count, build)} modules)", "absent"
         )
-    cu = functions_q.defining_cu_in(conn, name, build)
+    cu = _defining_unit_in(facts.reads, name, build)
     if cu is not None:
         return _fail(f"absent ({cu} is in vmlinux)", "absent")
     return _unknown(
@@ -406,6 +407,15 @@ def _missing_function(conn: sqlite3.Connection, name: str, build: int, facts: Bu
         else "not in vmlinux; modules not read",
         "not_recorded",
     )
+
+
+def _defining_unit_in(reads: Reads, name: str, build: int) -> str | None:
+    """A compile unit that defines `name` on another build and is built into
+    `build` (some instance of `build` has it), None when there is none."""
+    for unit in reads(functions_q.defining_units, name):
+        if unit.builds - {build} and build in reads(functions_q.unit_builds, unit.cu_path_id):
+            return unit.path
+    return None
 
 
 def _unverified(
@@ -494,18 +504,18 @@ def _tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: Bu
     if not facts.build.events_recorded and (tp is None or tp.system is None):
         return _unknown("trace events not recorded for this build (BTF-only input)")
     if tp is None:
-        return _missing_event(conn, dep.name)
+        return _missing_event(facts.reads, dep.name)
     if tp.system is None:
         return _fail("raw tracepoint only (no trace event)", "not_attachable")
     if dep.detail and tp.system != dep.detail:
         return _fail(f"in system {tp.system}", "absent")
     home = surfaces_q.tracepoint_home(conn, build, dep.name) if facts.build.modules_read else None
-    return _ok(_in_module(conn, build, home)) if home is not None else _OK
+    return _ok(_in_module(facts.reads, build, home)) if home is not None else _OK
 
 
-def _missing_event(conn: sqlite3.Connection, name: str) -> Cell:
+def _missing_event(reads: Reads, name: str) -> Cell:
     """A tracepoint the build lacks: unknown when no build has it (a module's event?)."""
-    if not surfaces_q.tracepoint_anywhere(conn, name):
+    if not reads(surfaces_q.tracepoint_anywhere, name):
         return _unknown("in no build of the database (a module's event?)", "absent_everywhere")
     return _fail("absent", "absent")
 
@@ -513,7 +523,7 @@ def _missing_event(conn: sqlite3.Connection, name: str) -> Cell:
 def _raw_tracepoint(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildContext) -> Cell:
     tp = surfaces_q.tracepoint(conn, build, dep.name)
     if tp is None:
-        return _missing_event(conn, dep.name)
+        return _missing_event(facts.reads, dep.name)
     if tp.system == "syscalls":  # per-syscall events are trace events only, built on raw_syscalls
         return _fail(
             "a syscall trace event, not a tracepoint (use raw_syscalls sys_enter/sys_exit)", "not_attachable"
@@ -541,11 +551,11 @@ def _kfunc(conn: sqlite3.Connection, dep: Dependency, build: int, facts: BuildCo
     if surfaces_q.is_kfunc(conn, build, dep.name):
         home = surfaces_q.kfunc_home(conn, build, dep.name) if facts.build.modules_read else None
         # A module registers its kfuncs by its split BTF: none without CONFIG_DEBUG_INFO_BTF_MODULES.
-        return _OK if home is None else _in_module_cell(conn, build, home, facts, "kfuncs of")
+        return _OK if home is None else _in_module_cell(build, home, facts, "kfuncs of")
     if functions_q.function(conn, build, dep.name):
         what = "a function, but not a kfunc"
     elif facts.build.modules_read:
-        what = f"absent (not a kfunc of vmlinux or its {modules_q.module_count(conn, build)} modules)"
+        what = f"absent (not a kfunc of vmlinux or its {facts.reads(modules_q.module_count, build)} modules)"
     else:  # a module may register it: unknown, not absent
         return _unknown("not a kfunc of vmlinux; modules not read", "not_recorded")
     return _weak_or_fail(dep, what)

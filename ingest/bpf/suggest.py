@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingest.bpf.objects import Dependency
+from ingest.bpf.reads import Reads
 from ingest.bpf.report import Cell, Column, Suggestion
 from ingest.queries import functions as functions_q
 from ingest.queries import suggest as sq
@@ -64,8 +65,12 @@ class Suggester:
             return False
         return why_not_attachable(func, self.facts[build], attach in _FENTRY) is None
 
-    def _callers(self, dep: Dependency, build: int, kind: str, why: str) -> list[Suggestion]:
-        rows = [r for r in sq.callers(self.conn, build, dep.name, kind) if r.name != dep.name]  # recursion
+    def _callers(
+        self, dep: Dependency, build: int, kind: str, why: str, rows: list[sq.CallerRow] | None = None
+    ) -> list[Suggestion]:
+        """Suggestions of the callers of `kind` (`rows`, when already read)."""
+        rows = sq.callers(self.conn, build, dep.name, kind) if rows is None else rows
+        rows = [r for r in rows if r.name != dep.name]  # recursion
         found = [(r, self._attachable(build, r.name, dep.attach)) for r in rows[: _MAX * 4]]
         found.sort(key=lambda x: not x[1])  # attachable first, by sites within
         return [
@@ -89,7 +94,8 @@ class Suggester:
 
     def _events_in(self, build: int, functions: Sequence[str], why: Callable[[str], str]) -> list[Suggestion]:
         out: dict[str, Suggestion] = {}
-        for call in sq.events_in(self.conn, build, functions):
+        reads = self.facts[build].reads
+        for call in sq.events_in(self.conn, build, functions, lambda cu: reads(sq.trace_calls, cu)):
             target = f"tracepoint:{call.system}/{call.event}"
             out.setdefault(
                 target,
@@ -99,10 +105,10 @@ class Suggester:
 
     def _inlined(self, dep: Dependency, column: Column) -> list[Suggestion]:
         build = column.build_id
-        out = self._callers(dep, build, "inline", f"{dep.name} is inlined into it")
-        callers = [r.name for r in sq.callers(self.conn, build, dep.name, "inline")]
+        rows = sq.callers(self.conn, build, dep.name, "inline")
+        out = self._callers(dep, build, "inline", f"{dep.name} is inlined into it", rows)
         out += self._events_in(
-            build, callers, lambda f: f"trace_ call in {f}, which {dep.name} is inlined into"
+            build, [r.name for r in rows], lambda f: f"trace_ call in {f}, which {dep.name} is inlined into"
         )
         return out
 
@@ -136,7 +142,7 @@ class Suggester:
         return out
 
     def _absent(self, dep: Dependency, column: Column) -> list[Suggestion]:
-        return successors(self.conn, dep, column.build_id, self._attachable)
+        return successors(self.facts[column.build_id].reads, dep, column.build_id, self._attachable)
 
     def _selective(self, dep: Dependency, column: Column) -> list[Suggestion]:
         return self._callers(
@@ -152,24 +158,24 @@ class Suggester:
 
 
 def successors(
-    conn: sqlite3.Connection, dep: Dependency, build: int, attachable: Callable[[int, str, str | None], bool]
+    reads: Reads, dep: Dependency, build: int, attachable: Callable[[int, str, str | None], bool]
 ) -> list[Suggestion]:
     """Functions of `build` that likely replace the absent `dep.name`: defined in
     the compile unit that defined it on another build and declared in the same
     file, with a similar name, or with the same parameter types near its old
-    line; best first. Guesses."""
-    others = [d for d in sq.declarations(conn, dep.name) if d.build_id != build]
+    line; best first. Guesses. `reads` keeps what the other builds ask again."""
+    others = [d for d in reads(sq.declarations, dep.name) if d.build_id != build]
     if not others:
         return []
-    before = sq.param_types(conn, others[0].build_id, dep.name)
+    before = reads(sq.param_types, others[0].build_id, dep.name)
     scored: dict[str, tuple[float, str]] = {}
     for cu in dict.fromkeys(d.cu for d in others):
         olds = [d for d in others if d.cu == cu]
-        for cand in sq.defined_in(conn, build, cu):
+        for cand in sq.defined_in(reads.conn, build, cu, list(dict.fromkeys(d.path for d in olds))):
             old = next((d for d in olds if d.path == cand.path), None)
             if old is None or cand.name == dep.name:
                 continue
-            found = _likeness(conn, build, dep.name, cand, old.line, before)
+            found = _likeness(reads, build, dep.name, cand, old.line, before)
             if found is not None and found[0] > scored.get(cand.name, (0.0, ""))[0]:
                 scored[cand.name] = found
     best = sorted(scored.items(), key=lambda kv: -kv[1][0])[:3]
@@ -187,7 +193,7 @@ def successors(
 
 
 def _likeness(
-    conn: sqlite3.Connection,
+    reads: Reads,
     build: int,
     name: str,
     cand: sq.Declared,
@@ -202,7 +208,7 @@ def _likeness(
     ratio = _name_ratio(name, cand.name)
     if ratio < _ALIKE and not near:
         return None
-    same_shape = params is not None and sq.param_types(conn, build, cand.name) == params
+    same_shape = params is not None and reads(sq.param_types, build, cand.name) == params
     if ratio < _ALIKE and not same_shape:
         return None
     contains = name in cand.name or cand.name in name

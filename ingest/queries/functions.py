@@ -283,18 +283,36 @@ def callers(conn: sqlite3.Connection, callees: Iterable[tuple[int, int]], limit:
     ]
 
 
-def defining_cu_in(conn: sqlite3.Connection, name: str, build: int) -> str | None:
-    """A compile unit that defines `name` on another build and is built into
-    `build`'s vmlinux (some instance of `build` has it), None when there is none."""
-    row = conn.execute(
-        "SELECT p.path FROM (SELECT DISTINCT cu_path_id FROM instances"
-        f"  WHERE name_id = {NAME_ID} AND build_id != ? AND defined AND cu_path_id IS NOT NULL) d"
-        " JOIN paths p ON p.id = d.cu_path_id"
-        " WHERE EXISTS (SELECT 1 FROM instances i WHERE i.build_id = ? AND i.cu_path_id = d.cu_path_id)"
-        " LIMIT 1",
-        (name, build, build),
-    ).fetchone()
-    return row[0] if row else None
+class DefiningUnit(NamedTuple):
+    """A compile unit that defines a function, and where it does."""
+
+    cu_path_id: int
+    path: str
+    builds: frozenset[int]  # the builds whose instances of the function it defines
+
+
+def defining_units(conn: sqlite3.Connection, name: str) -> list[DefiningUnit]:
+    """The compile units that define function `name` on some build, by path id."""
+    units: dict[tuple[int, str], set[int]] = {}
+    for cu, path, build in conn.execute(
+        "SELECT DISTINCT i.cu_path_id, p.path, i.build_id FROM instances i JOIN paths p ON p.id = i.cu_path_id"
+        f" WHERE i.name_id = {NAME_ID} AND i.defined ORDER BY 1",
+        (name,),
+    ):
+        units.setdefault((cu, path), set()).add(build)
+    return [DefiningUnit(cu, path, frozenset(builds)) for (cu, path), builds in units.items()]
+
+
+def unit_builds(conn: sqlite3.Connection, cu_path_id: int) -> frozenset[int]:
+    """The builds with some instance in compile unit `cu_path_id`: the unit's facts
+    as one bitmap per block, tested against each build's (docs/storage.md)."""
+    rows = conn.execute(
+        "SELECT DISTINCT m.build_id FROM (SELECT id >> 6 AS block, sum(1 << (id & 63)) AS bits"
+        "  FROM instance_facts WHERE cu_path_id = ? GROUP BY 1) u"
+        " JOIN instance_members m ON m.block = u.block AND m.bits & u.bits != 0",
+        (cu_path_id,),
+    )
+    return frozenset(build for (build,) in rows)
 
 
 # --------------------------------------------------------------------------- symbols

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 _NAME_ID = "(SELECT id FROM names WHERE name = ?)"
@@ -31,28 +31,57 @@ def callers(conn: sqlite3.Connection, build: int, name: str, kind: str) -> list[
     return list(map(CallerRow._make, rows))
 
 
+class TraceCall(NamedTuple):
+    """A trace_<event>() instance of a compile unit: the copy its functions call."""
+
+    id: int  # the instance fact (docs/storage.md): the same on every build that has it
+    event: str
+
+
+def trace_calls(conn: sqlite3.Connection, cu_path_id: int) -> list[TraceCall]:
+    """The trace_<event>() instances of compile unit `cu_path_id` on any build."""
+    rows = conn.execute(
+        "SELECT ce.id, substr(tn.name, 7) FROM instance_facts ce JOIN names tn ON tn.id = ce.name_id"
+        " WHERE ce.cu_path_id = ? AND tn.name LIKE 'trace!_%' ESCAPE '!'",
+        (cu_path_id,),
+    )
+    return list(map(TraceCall._make, rows))
+
+
 class EventCall(NamedTuple):
     caller: str  # the function whose code calls trace_<event>()
     event: str
     system: str
 
 
-def events_in(conn: sqlite3.Connection, build: int, functions: Sequence[str]) -> list[EventCall]:
+def events_in(
+    conn: sqlite3.Connection,
+    build: int,
+    functions: Sequence[str],
+    unit_calls: Callable[[int], Sequence[TraceCall]],
+) -> list[EventCall]:
     """The trace events `functions` of `build` fire: trace_<event>() is a static
     inline of a header, one instance per compile unit, so its copy inlined into
-    (or called from) a function is the instance of that function's unit."""
-    rows = conn.execute(
-        # CROSS JOIN: from the few functions asked for to their units' trace_ instances, then the edges
-        "SELECT DISTINCT fn.name, substr(tn.name, 7), t.system FROM names fn"
-        " CROSS JOIN instances f ON f.name_id = fn.id AND f.build_id = ?"
-        " CROSS JOIN instances ce ON ce.build_id = f.build_id AND ce.cu_path_id = f.cu_path_id"
-        " CROSS JOIN names tn ON tn.id = ce.name_id"
-        " CROSS JOIN callers c ON c.callee_id = ce.id AND c.caller_id = f.id AND c.build_id = f.build_id"
-        " CROSS JOIN names en ON en.name = substr(tn.name, 7)"
-        " CROSS JOIN tracepoints t ON t.name_id = en.id AND t.build_id = f.build_id"
-        " WHERE fn.name IN (SELECT value FROM json_each(?)) AND tn.name LIKE 'trace!_%' ESCAPE '!'"
-        " AND t.system IS NOT NULL ORDER BY 1, 2",
+    (or called from) a function is the instance of that function's unit.
+    `unit_calls` gives a unit's trace_ instances (trace_calls, or the caller's
+    copy of its answers: every build and function of a unit asks the same)."""
+    instances = conn.execute(
+        "SELECT fn.name, f.id, f.cu_path_id FROM names fn CROSS JOIN instances f ON f.name_id = fn.id"
+        " WHERE f.build_id = ? AND fn.name IN (SELECT value FROM json_each(?)) AND f.cu_path_id IS NOT NULL",
         (build, json.dumps(list(functions))),
+    )
+    # (caller, caller instance, trace_ instance, event): the edges to look for
+    calls = [(name, f, call.id, call.event) for name, f, cu in instances for call in unit_calls(cu)]
+    if not calls:
+        return []
+    rows = conn.execute(
+        "SELECT DISTINCT json_extract(j.value, '$[0]'), json_extract(j.value, '$[3]'), t.system"
+        " FROM json_each(?) j CROSS JOIN callers c ON c.callee_id = json_extract(j.value, '$[2]')"
+        "  AND c.caller_id = json_extract(j.value, '$[1]') AND c.build_id = ?"
+        " CROSS JOIN names en ON en.name = json_extract(j.value, '$[3]')"
+        " CROSS JOIN tracepoints t ON t.name_id = en.id AND t.build_id = c.build_id"
+        " WHERE t.system IS NOT NULL ORDER BY 1, 2",
+        (json.dumps(calls), build),
     )
     return list(map(EventCall._make, rows))
 
@@ -97,14 +126,16 @@ class Declared(NamedTuple):
     line: int | None
 
 
-def defined_in(conn: sqlite3.Connection, build: int, cu: str) -> list[Declared]:
-    """The functions compile unit `cu` of `build` defines, with where each is declared."""
+def defined_in(conn: sqlite3.Connection, build: int, cu: str, paths: Sequence[str]) -> list[Declared]:
+    """The functions compile unit `cu` of `build` defines and declares in one of the
+    files `paths` (a unit's other functions, mostly a header's inlines, are left unread)."""
     rows = conn.execute(
         "SELECT n.name, p.path, min(i.decl_line) FROM instances i JOIN names n ON n.id = i.name_id"
         " JOIN paths p ON p.id = i.decl_path_id"
         " WHERE i.build_id = ? AND i.cu_path_id = (SELECT id FROM paths WHERE path = ?) AND i.defined"
+        " AND i.decl_path_id IN (SELECT id FROM paths WHERE path IN (SELECT value FROM json_each(?)))"
         " GROUP BY n.name, p.path",
-        (build, cu),
+        (build, cu, json.dumps(list(paths))),
     )
     return list(map(Declared._make, rows))
 
