@@ -791,9 +791,10 @@ CREATE INDEX IF NOT EXISTS diff_pairs_build_b ON diff_pairs(build_b);
 
 -- The vocabulary of changes, in display order (diff.py uses exactly these; a test checks).
 -- INSERT OR IGNORE: opening a database never rewrites it; a changed row needs a migration.
+-- A stored change names its kind by position.
 CREATE TABLE IF NOT EXISTS change_kinds (
     name TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
+    position INTEGER NOT NULL UNIQUE,
     items TEXT NOT NULL,                  -- item kinds it applies to
     description TEXT NOT NULL
 ) WITHOUT ROWID;
@@ -851,34 +852,108 @@ INSERT OR IGNORE INTO change_kinds (name, position, items, description) VALUES
     ('moved into module', 100, 'function struct union enum tracepoint kfunc', 'now lives in a loadable module; old: vmlinux or the module before, new: the module'),
     ('moved into vmlinux', 101, 'function struct union enum tracepoint kfunc', 'now built into vmlinux; old: the module it lived in, new: vmlinux');
 
--- One row per change of one pair; no carry-forward to later pairs.
-CREATE TABLE IF NOT EXISTS changes (
+-- The kinds of item a change is about, by code (a new kind is a new row).
+CREATE TABLE IF NOT EXISTS item_kinds (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+INSERT OR IGNORE INTO item_kinds (id, name) VALUES
+    (1, 'function'), (2, 'struct'), (3, 'union'), (4, 'enum'), (5, 'typedef'), (6, 'tracepoint'),
+    (7, 'syscall'), (8, 'lsm_hook'), (9, 'kfunc'), (10, 'config'), (11, 'module');
+
+-- The changes of a pair are stored in two compact tables (docs/storage.md#stored-diffs),
+-- read through the view `changes`; no carry-forward to later pairs.
+-- Changes that are a name and nothing else (detail, old and new NULL: a function
+-- added or removed, half of all changes) as 64-bit bitmaps over name ids: the pair
+-- has that change of the item named block * 64 + k for each bit k set.
+CREATE TABLE IF NOT EXISTS change_sets (
     pair_id INTEGER NOT NULL REFERENCES diff_pairs(id) ON DELETE CASCADE,
-    item_kind TEXT NOT NULL CHECK (item_kind IN ('function', 'struct', 'union', 'enum', 'typedef', 'tracepoint',
-                                                 'syscall', 'lsm_hook', 'kfunc', 'config', 'module')),
+    item_kind_id INTEGER NOT NULL REFERENCES item_kinds(id),
+    change_kind_id INTEGER NOT NULL REFERENCES change_kinds(position),
+    block INTEGER NOT NULL,
+    bits INTEGER NOT NULL,
+    PRIMARY KEY (pair_id, item_kind_id, change_kind_id, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS change_sets_block ON change_sets(block);
+-- The other changes, one row each.
+CREATE TABLE IF NOT EXISTS change_details (
+    pair_id INTEGER NOT NULL REFERENCES diff_pairs(id) ON DELETE CASCADE,
+    item_kind_id INTEGER NOT NULL REFERENCES item_kinds(id),
+    change_kind_id INTEGER NOT NULL REFERENCES change_kinds(position),
     name_id INTEGER NOT NULL REFERENCES names(id),
-    change_kind TEXT NOT NULL REFERENCES change_kinds(name),
+    seq INTEGER NOT NULL,                 -- 0, 1, ...: the order of the name's changes in the pair, as stored
     detail TEXT,                          -- the parameter, field or enumerator concerned
     old TEXT,
-    new TEXT
-);
-CREATE INDEX IF NOT EXISTS changes_pair_kind ON changes(pair_id, change_kind);
-CREATE INDEX IF NOT EXISTS changes_name ON changes(name_id);
+    new TEXT,
+    -- The changes of one name in a pair are together: "the changes of X" is a search per pair
+    -- (queries name the pairs: pair_id IN (SELECT id FROM diff_pairs)), with no index of its own.
+    PRIMARY KEY (pair_id, name_id, seq)
+) WITHOUT ROWID;
+
+-- One row per change of one pair, as diff.py computed them.
+CREATE VIEW IF NOT EXISTS changes AS
+SELECT s.pair_id, i.name AS item_kind, n.id AS name_id, k.name AS change_kind,
+       NULL AS detail, NULL AS old, NULL AS new
+FROM change_sets s JOIN names n
+  ON n.id BETWEEN s.block * 64 AND s.block * 64 + 63 AND s.block = n.id >> 6 AND (s.bits >> (n.id & 63)) & 1
+JOIN item_kinds i ON i.id = s.item_kind_id JOIN change_kinds k ON k.position = s.change_kind_id
+UNION ALL
+SELECT d.pair_id, i.name, d.name_id, k.name, d.detail, d.old, d.new
+FROM change_details d JOIN item_kinds i ON i.id = d.item_kind_id JOIN change_kinds k ON k.position = d.change_kind_id;
+
+-- Inserting into `changes` stores the row where it belongs (ingest/db/changes.py
+-- writes through these). An unknown item or change kind fails the NOT NULL constraints.
+CREATE TRIGGER IF NOT EXISTS changes_insert_set INSTEAD OF INSERT ON changes
+WHEN NEW.detail IS NULL AND NEW.old IS NULL AND NEW.new IS NULL
+BEGIN
+    INSERT INTO change_sets (pair_id, item_kind_id, change_kind_id, block, bits)
+    VALUES (NEW.pair_id, (SELECT id FROM item_kinds WHERE name = NEW.item_kind),
+            (SELECT position FROM change_kinds WHERE name = NEW.change_kind),
+            NEW.name_id >> 6, 1 << (NEW.name_id & 63))
+    ON CONFLICT (pair_id, item_kind_id, change_kind_id, block) DO UPDATE SET bits = bits | excluded.bits;
+END;
+CREATE TRIGGER IF NOT EXISTS changes_insert_detail INSTEAD OF INSERT ON changes
+WHEN NEW.detail IS NOT NULL OR NEW.old IS NOT NULL OR NEW.new IS NOT NULL
+BEGIN
+    INSERT INTO change_details (pair_id, item_kind_id, change_kind_id, name_id, seq, detail, old, new)
+    SELECT NEW.pair_id, i.id, k.position, NEW.name_id,
+           (SELECT count(*) FROM change_details d WHERE d.pair_id = NEW.pair_id AND d.name_id = NEW.name_id),
+           NEW.detail, NEW.old, NEW.new
+    FROM (SELECT (SELECT id FROM item_kinds WHERE name = NEW.item_kind) AS id) i,
+         (SELECT (SELECT position FROM change_kinds WHERE name = NEW.change_kind) AS position) k;
+END;
 
 -- old/new of a function added or removed is its prototype, which the build
 -- already holds: the stored row leaves it out (a third of the bytes) and the view joins it.
+-- One arm per storage table, alike: SQLite hands a condition on any column (build_a = ...)
+-- down into both arms, where the tables' keys serve it; a join over `changes` it could not.
 CREATE VIEW IF NOT EXISTS change_list AS
-SELECT g.name AS group_name, ba.name AS build_a, bb.name AS build_b, c.item_kind, n.name AS name,
-       c.change_kind, c.detail,
-       CASE WHEN c.old IS NULL AND c.item_kind = 'function' AND c.change_kind = 'removed' THEN
+SELECT g.name AS group_name, ba.name AS build_a, bb.name AS build_b, i.name AS item_kind, n.name AS name,
+       k.name AS change_kind, NULL AS detail,
+       CASE WHEN i.name = 'function' AND k.name = 'removed' THEN
            (SELECT pr.text FROM functions f JOIN prototypes pr ON pr.id = f.prototype_id
-            WHERE f.name_id = c.name_id AND f.build_id = p.build_a) ELSE c.old END AS old,
-       CASE WHEN c.new IS NULL AND c.item_kind = 'function' AND c.change_kind = 'added' THEN
+            WHERE f.name_id = n.id AND f.build_id = p.build_a) END AS old,
+       CASE WHEN i.name = 'function' AND k.name = 'added' THEN
            (SELECT pr.text FROM functions f JOIN prototypes pr ON pr.id = f.prototype_id
-            WHERE f.name_id = c.name_id AND f.build_id = p.build_b) ELSE c.new END AS new,
-       c.pair_id, c.name_id, p.build_a AS build_a_id, p.build_b AS build_b_id
-FROM changes c JOIN diff_pairs p ON p.id = c.pair_id JOIN names n ON n.id = c.name_id
-JOIN builds ba ON ba.id = p.build_a JOIN builds bb ON bb.id = p.build_b
+            WHERE f.name_id = n.id AND f.build_id = p.build_b) END AS new,
+       s.pair_id, n.id AS name_id, p.build_a AS build_a_id, p.build_b AS build_b_id
+FROM change_sets s JOIN names n
+  ON n.id BETWEEN s.block * 64 AND s.block * 64 + 63 AND s.block = n.id >> 6 AND (s.bits >> (n.id & 63)) & 1
+JOIN item_kinds i ON i.id = s.item_kind_id JOIN change_kinds k ON k.position = s.change_kind_id
+JOIN diff_pairs p ON p.id = s.pair_id JOIN builds ba ON ba.id = p.build_a JOIN builds bb ON bb.id = p.build_b
+LEFT JOIN groups g ON g.id = p.group_id
+UNION ALL
+SELECT g.name, ba.name, bb.name, i.name, n.name, k.name, c.detail,
+       CASE WHEN c.old IS NULL AND i.name = 'function' AND k.name = 'removed' THEN
+           (SELECT pr.text FROM functions f JOIN prototypes pr ON pr.id = f.prototype_id
+            WHERE f.name_id = c.name_id AND f.build_id = p.build_a) ELSE c.old END,
+       CASE WHEN c.new IS NULL AND i.name = 'function' AND k.name = 'added' THEN
+           (SELECT pr.text FROM functions f JOIN prototypes pr ON pr.id = f.prototype_id
+            WHERE f.name_id = c.name_id AND f.build_id = p.build_b) ELSE c.new END,
+       c.pair_id, c.name_id, p.build_a, p.build_b
+FROM change_details c JOIN names n ON n.id = c.name_id
+JOIN item_kinds i ON i.id = c.item_kind_id JOIN change_kinds k ON k.position = c.change_kind_id
+JOIN diff_pairs p ON p.id = c.pair_id JOIN builds ba ON ba.id = p.build_a JOIN builds bb ON bb.id = p.build_b
 LEFT JOIN groups g ON g.id = p.group_id;
 
 -- Counts per change kind per pair (rows, and distinct items changed), in vocabulary order.

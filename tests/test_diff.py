@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from ingest import db, pipeline
 from ingest.changes import diff
 from ingest.cli import cli
+from ingest.db.changes import CHANGE_TABLES, ChangeRow, delete_diff_pairs, store_diff
 from ingest.queries import changes as changes_q
 from ingest.types.layouts import layout_digest
 from tests.support.kernel import KERNEL_612, REAL_KERNEL
@@ -344,6 +345,47 @@ def test_stored_pair_and_views(conn):
     # storing again replaces, never duplicates
     diff.store_pair(conn, "a", "b")
     assert conn.execute("SELECT count(*) FROM changes").fetchone() == (n,)
+
+
+def test_stored_changes_are_name_sets_and_detail_rows(conn):
+    """`changes` gives back exactly the rows stored, repeats included: bare names
+    (a function removed) as 64-bit sets over name ids, one row per block, the
+    others as rows of change_details; a bad row fails the whole store."""
+    a, b = diff.resolve_build(conn, "a"), diff.resolve_build(conn, "b")
+    bare = [ChangeRow("function", f"gone_{k:03d}", "removed", None, None, None) for k in range(100)]
+    detailed = 2 * [ChangeRow("struct", "s", "field offset changed", "x", "0", "8")]
+    detailed.append(ChangeRow("function", "gone_000", "param added", "flags", None, "int"))
+    pair = store_diff(conn, a, b, None, bare + detailed)
+    back = conn.execute(
+        "SELECT c.item_kind, n.name, c.change_kind, c.detail, c.old, c.new"
+        " FROM changes c JOIN names n ON n.id = c.name_id WHERE c.pair_id = ?",
+        (pair,),
+    ).fetchall()
+    assert sorted(back, key=repr) == sorted(bare + detailed, key=repr)
+    gone = [i for (i,) in conn.execute("SELECT id FROM names WHERE name LIKE 'gone\\_%' ESCAPE '\\'")]
+    assert len(gone) == 100
+    blocks = {i >> 6 for i in gone}
+    count = "SELECT count(*) FROM {} WHERE pair_id = ?"
+    assert conn.execute(count.format("change_sets"), (pair,)).fetchone() == (len(blocks),)
+    assert conn.execute(count.format("change_details"), (pair,)).fetchone() == (3,)
+    one = conn.execute("SELECT id FROM names WHERE name = 'gone_000'").fetchone()[0]
+    assert sorted(conn.execute("SELECT change_kind FROM changes WHERE name_id = ?", (one,))) == [
+        ("param added",),
+        ("removed",),
+    ]
+    # the changes of one name, pairs given (queries/changes.py): index searches, no scan
+    plan = " ".join(
+        r[-1]
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM changes WHERE pair_id IN (1, 2) AND name_id = 1"
+        )
+    )
+    assert "INDEX change_sets_block (block=?" in plan and "PRIMARY KEY (pair_id=? AND name_id=?)" in plan
+    with pytest.raises(sqlite3.IntegrityError):
+        store_diff(conn, a, b, None, [ChangeRow("function", "s", "no such change", None, None, None)])
+    assert conn.execute(count.format("change_details"), (pair,)).fetchone() == (3,)  # rolled back
+    delete_diff_pairs(conn, [pair])
+    assert [conn.execute(count.format(t), (pair,)).fetchone() for t in CHANGE_TABLES] == [(0,), (0,)]
 
 
 def test_group_pairs_are_computed_once_and_kept_current(conn):

@@ -58,7 +58,7 @@ def store_diff(
         if len(ids) < len(wanted):  # names no build has (only when called by hand)
             names = utils(conn).table("names")
             ids = {name: ids.get(name) or names.lookup({"name": name}) for name in wanted}
-        conn.executemany(
+        conn.executemany(  # the view's triggers store each row where it belongs (schema.sql)
             "INSERT INTO changes (pair_id, item_kind, name_id, change_kind, detail, old, new)"
             " VALUES (?,?,?,?,?,?,?)",
             [(pair, c.item_kind, ids[c.name], c.change_kind, c.detail, c.old, c.new) for c in changes],
@@ -78,6 +78,11 @@ def delete_diff_pairs(conn: sqlite3.Connection, pairs: list[int]) -> None:
             _delete_pair(conn, pair)
 
 
+#: Where the view `changes` keeps its rows: names alone as bitmaps, the others row by row.
+CHANGE_TABLES = ("change_sets", "change_details")
+
+
 def _delete_pair(conn: sqlite3.Connection, pair: int) -> None:
-    conn.execute("DELETE FROM changes WHERE pair_id = ?", (pair,))
+    for table in CHANGE_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE pair_id = ?", (pair,))
     conn.execute("DELETE FROM diff_pairs WHERE id = ?", (pair,))

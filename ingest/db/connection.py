@@ -27,7 +27,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA cache_size = -262144")  # 256 MB: index inserts of a build stay in memory
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MB: more buys no write speed, only peak memory
     migrate(conn)
     conn.executescript(schema_sql())
     version = utils(conn).table("schema_version")

@@ -214,49 +214,50 @@ def _insert_values(conn: sqlite3.Connection, family: Family, build: int) -> None
     """The build's values as runs of equal deltas to the facts' stored values, in
     fact id order (addresses shift in blocks between builds: 350 000 changed
     instance addresses of a point release are 70 000 runs), and as exception
-    rows where one side is NULL."""
+    rows where one side is NULL. One pass over the rows, none of them kept."""
     pairs = ", ".join(f"f.{c}, n.{c}" for c in family.values)
-    rows = conn.execute(
+    runs: list[DeltaRuns] = [DeltaRuns() for _ in family.values]
+    exceptions = []
+    for fact_id, *values in conn.execute(
         f"SELECT n.fact_id, {pairs} FROM {_NEW} n JOIN {family.facts} f ON f.id = n.fact_id ORDER BY n.fact_id"
-    ).fetchall()
-    exceptions = [
-        (build, row[0], *row[2::2])
-        for row in rows
-        if not all(_by_delta(row[k], row[k + 1]) for k in range(1, len(row), 2))
-    ]
+    ):
+        said = [runs[k].add(fact_id, values[2 * k], values[2 * k + 1]) for k in range(len(runs))]
+        if not all(said):
+            exceptions.append((build, fact_id, *values[1::2]))
     conn.executemany(
         f"INSERT INTO {family.values_table} (build_id, {family.name}_id, {', '.join(family.values)})"
         f" VALUES ({', '.join('?' * (2 + len(family.values)))})",
         exceptions,
     )
-    for k, value in enumerate(family.values):
+    for value, found in zip(family.values, runs):
         conn.executemany(
             f"INSERT INTO {family.runs_table(value)} (build_id, first_id, delta) VALUES (?, ?, ?)",
-            ((build, first, delta) for first, delta in delta_runs(rows, 1 + 2 * k)),
+            ((build, first, delta) for first, delta in found.runs),
         )
 
 
-def _by_delta(stored: int | None, own: int | None) -> bool:
-    """Whether a delta says `own` from `stored`: both NULL, or both set and the
-    sum stays within SQLite's 64 bits."""
-    if stored is None or own is None:
-        return stored is own
-    return abs(own - stored) < 1 << 62
+class DeltaRuns:
+    """(first fact id, delta) where the delta of a build's value to the stored one
+    changes, fed in fact id order; the delta before the first run is 0."""
 
+    __slots__ = ("runs", "current")
 
-def delta_runs(rows: Sequence[Sequence], column: int) -> Iterator[tuple[int, int]]:
-    """(first fact id, delta) where the delta of row[column + 1] to row[column]
-    changes, in fact id (row[0]) order; rows where either is NULL say nothing.
-    The delta before the first run is 0."""
-    current = 0
-    for row in rows:
-        stored, own = row[column], row[column + 1]
-        if stored is None or own is None or not _by_delta(stored, own):
-            continue
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, int]] = []
+        self.current = 0
+
+    def add(self, fact_id: int, stored: int | None, own: int | None) -> bool:
+        """Whether a delta says `own` from `stored` (both NULL, or both set and the
+        sum within SQLite's 64 bits); when it does not, the run goes on unchanged."""
+        if stored is None or own is None:
+            return stored is own
         delta = own - stored
-        if delta != current:
-            yield row[0], delta
-            current = delta
+        if abs(delta) >= 1 << 62:
+            return False
+        if delta != self.current:
+            self.runs.append((fact_id, delta))
+            self.current = delta
+        return True
 
 
 BLOCK = 64  # fact ids per membership row

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from ingest import groups
-from ingest.queries._sql import NAME_ID
 
 # --------------------------------------------------------------------------- pairs
 
@@ -180,14 +179,18 @@ class ItemChange(NamedTuple):
 
 def item_changes(conn: sqlite3.Connection, nid: int, kinds: tuple[str, ...]) -> list[ItemChange]:
     """Every stored change of one item (of these item kinds), per pair in vocabulary order."""
+    # One search per pair (change_details is keyed by pair, then name): the pairs are
+    # named as values, which SQLite hands down into the view; a subquery it would not.
+    pairs = [i for (i,) in conn.execute("SELECT id FROM diff_pairs")]
     return [
         ItemChange(*r)
         for r in conn.execute(
             "SELECT c.pair_id, c.item_kind, c.change_kind, c.detail, c.old, c.new FROM change_list c"
             " LEFT JOIN change_kinds k ON k.name = c.change_kind"
-            f" WHERE c.name_id = ? AND c.item_kind IN ({','.join('?' * len(kinds))})"
+            f" WHERE c.pair_id IN ({','.join('?' * len(pairs))}) AND c.name_id = ?"
+            f" AND c.item_kind IN ({','.join('?' * len(kinds))})"
             " ORDER BY c.pair_id, k.position, c.detail",
-            (nid, *kinds),
+            (*pairs, nid, *kinds),
         )
     ]
 
@@ -211,11 +214,16 @@ def changes_between(
 ) -> list[PairChange]:
     """The stored changes of kinds `kinds` to the items named `name` (of
     `item_kind`, or of any kind) between builds `before` and `after`."""
+    # The pair and the name as values: SQLite hands those down into the view, not subqueries.
+    pair = conn.execute(
+        "SELECT id FROM diff_pairs WHERE build_a = ? AND build_b = ?", (before, after)
+    ).fetchone()
+    nid = conn.execute("SELECT id FROM names WHERE name = ?", (name,)).fetchone()
+    if pair is None or nid is None:
+        return []
     query = (
-        "SELECT c.change_kind, c.detail, c.old, c.new FROM changes c JOIN diff_pairs p ON p.id = c.pair_id"
-        f" WHERE p.build_a = ? AND p.build_b = ? AND c.name_id = {NAME_ID}"
-        f" AND c.change_kind IN ({','.join('?' * len(kinds))})"
-        + (" AND c.item_kind = ?" if item_kind else "")
+        "SELECT change_kind, detail, old, new FROM changes WHERE pair_id = ? AND name_id = ?"
+        f" AND change_kind IN ({','.join('?' * len(kinds))})" + (" AND item_kind = ?" if item_kind else "")
     )
-    params = (before, after, name, *kinds, *((item_kind,) if item_kind else ()))
+    params = (pair[0], nid[0], *kinds, *((item_kind,) if item_kind else ()))
     return list(map(PairChange._make, conn.execute(query, params)))

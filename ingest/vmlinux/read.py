@@ -201,10 +201,12 @@ def _start_walk(
     """Start the DWARF walk of every compile unit in worker processes."""
     sections = {n: data for n in dwarf.DEBUG_SECTIONS if (data := image.section(n)) is not None}
     try:
-        dwarf_info = image.elf.get_dwarf_info(relocate_dwarf_sections=image.elf["e_type"] == "ET_REL")
         config = dwarf.WalkConfig(frozenset(btf.funcs) if btf else frozenset(), btf is None)
-        unit_list = dwarf.units(dwarf_info, image.endian)
-        del dwarf_info  # pyelftools' view of the sections holds ~200 MB: free it before the walk
+        if image.elf["e_type"] == "ET_REL":  # an object file: pyelftools relocates its sections
+            unit_list = dwarf.units(image.elf.get_dwarf_info(relocate_dwarf_sections=True), image.endian)
+        else:  # not pyelftools' DWARFInfo: its units and copies of the sections (~270 MB for
+            # 6.12) form reference cycles, which stay while the collector is off (collector_off)
+            unit_list = dwarf.units_from_bytes(sections[".debug_info"], image.endian)
         version = max((u.shape.version for u in unit_list), default=None)
         return _Walk(dwarf.walk(unit_list, sections, image.endian, config, jobs, progress), version)
     except BadDwarf:
