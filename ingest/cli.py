@@ -703,6 +703,36 @@ def delete_command(builds: tuple[str, ...], db_path: Path) -> None:
         conn.close()
 
 
+@cli.command("merge")
+@click.argument("shards", nargs=-1, required=True, metavar="SHARD...", type=click.Path(path_type=Path))
+@db_option("The database to merge into (created if missing).")
+def merge_command(shards: tuple[Path, ...], db_path: Path) -> None:
+    """Add the builds of other kernsurf databases (shards built on other
+    machines) that DB lacks, with their groups; each shard in one transaction,
+    each fact still stored once (docs/storage.md#merging-shards). A build
+    already in DB (same build-id) is skipped. Then the groups' differences and
+    the search index are brought up to date, as after `kernsurf build`.
+
+    \b
+      kernsurf merge shard-1.db shard-2.db --db kernels.db
+    """
+    from ingest import db
+    from ingest.catalog.batch import finalizers
+    from ingest.db.merge import merge
+
+    conn = db.connect(db_path)
+    try:
+        for shard in shards:
+            done = merge(conn, shard)
+            skipped = f" ({len(done.skipped)} already in {db_path})" if done.skipped else ""
+            click.echo(f"merged {len(done.merged)} builds from {shard}{skipped}")
+        for finalize in finalizers():
+            click.echo(f"running {finalize.__module__}.{finalize.__qualname__}", err=True)
+            finalize(conn)
+    finally:
+        conn.close()
+
+
 # --------------------------------------------------------------------------- check
 
 

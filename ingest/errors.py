@@ -78,6 +78,10 @@ class OutdatedDatabase(NoDatabase, LookupError):
     """The database was made by a kernsurf too old for what is asked of it."""
 
 
+class MergeError(KernsurfError):
+    """A shard database cannot be merged (not kernsurf's, another schema, a clashing build name)."""
+
+
 class UnknownGroup(KernsurfError, LookupError):
     """No stored group has that name."""
 

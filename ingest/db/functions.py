@@ -59,12 +59,11 @@ class CodeRows:
         )
 
     def insert_functions(self, conn: sqlite3.Connection) -> None:
-        """The prototypes (and their texts) first, then the rows that refer to them."""
-        row = self._function_row_maker()
-        rows = [row(f) for f in self.build.functions]
+        """The rows, made as they are stored (not kept: peak memory), then the
+        prototypes and texts they numbered (a store checks no foreign key row by row)."""
+        store_facts(conn, FUNCTIONS, self.build_pk, map(self._function_row_maker(), self.build.functions))
         self.lookups.texts.flush()
         self.prototypes.flush()
-        store_facts(conn, FUNCTIONS, self.build_pk, rows)
 
     def _function_row_maker(self) -> Callable[[FunctionStatus], tuple]:
         build = self.build
