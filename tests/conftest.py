@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import kernel, mirror
-from tests.support.modules import build_modules, install_modules
+from tests.support.modules import module_builds
 from tests.support.programs import compile_program
 from tests.support.tools import build
 
@@ -76,16 +76,9 @@ def module_db(tmp_path_factory) -> Path:
     from ingest import pipeline
 
     tmp = tmp_path_factory.mktemp("frontend-modules")
-    kos = build_modules("amd64", tmp)
     path = tmp / "kernels.db"
-    for label, program, layout in (
-        ("A", "dwarf4", {"alpha": "kernel/alpha.ko", "beta": "m/beta.ko"}),
-        ("B", "dwarf5", {"beta": "m/beta.ko"}),
-    ):
-        work = tmp / label
-        work.mkdir()
-        tree = install_modules(work, kos, layout)
-        pipeline.ingest(compile_program(work, program), path, pipeline.Identity(label=label), modules=tree)
+    for label, program, tree in module_builds(tmp):
+        pipeline.ingest(program, path, pipeline.Identity(label=label), modules=tree)
     return path
 
 

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from ingest import db, pipeline
 from ingest.cli import cli
 from tests.support import facts
+from tests.support.content import view_rows
 from tests.support.programs import compile_version
 from tests.support.site import free_port, served, visible_text
 
@@ -28,8 +29,6 @@ CONTENTS = {
     "prototypes": "digest",
     "layouts": "digest",
 }
-#: View columns that differ between two ingests of one image by nature (ids, when and how long).
-VOLATILE = {"ingest_seconds", "ingested_at"}
 
 
 @pytest.fixture(scope="module")
@@ -42,24 +41,6 @@ def _ingest(path: Path, images: dict[str, Path], labels: str) -> Path:
     for label in labels:
         pipeline.ingest(images[label], path, pipeline.Identity(label=label), jobs=1)
     return path
-
-
-def _views(path: Path) -> dict[str, list[tuple]]:
-    """Every view's rows, without id columns, sorted."""
-    conn = sqlite3.connect(path)
-    try:
-        out = {}
-        for (view,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name"):
-            cursor = conn.execute(f"SELECT * FROM {view}")
-            keep = [
-                k
-                for k, d in enumerate(cursor.description)
-                if d[0] != "id" and not d[0].endswith("_id") and d[0] not in VOLATILE
-            ]
-            out[view] = sorted((tuple(row[k] for k in keep) for row in cursor), key=repr)
-        return out
-    finally:
-        conn.close()
 
 
 def _contents(path: Path) -> dict[str, set]:
@@ -85,7 +66,7 @@ def test_delete_b_leaves_a_and_c_as_if_b_never_was(images, tmp_path):
     # the facts only B had (docs/storage.md), then the shared rows only it used
     assert result.output.startswith("deleted B (and ") and "function_facts, " in result.output
     assert f", {counts} only it used)" in result.output
-    assert _views(three) == _views(never)
+    assert view_rows(three) == view_rows(never)
     assert _contents(three) == _contents(never)
     conn = sqlite3.connect(three)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -118,7 +99,7 @@ def test_delete_of_an_unknown_build_is_one_line_and_changes_nothing(images, tmp_
     result = CliRunner().invoke(cli, ["delete", "Z", "--db", str(path)])
     assert result.exit_code == 1
     assert result.output.startswith("Error: no build 'Z'") and result.output.count("\n") == 1
-    assert _views(path) == _views(_ingest(tmp_path / "again.db", images, "A"))
+    assert view_rows(path) == view_rows(_ingest(tmp_path / "again.db", images, "A"))
     assert len(path.read_bytes()) == len(before)
 
 
@@ -133,7 +114,7 @@ def test_export_of_a_and_c_is_the_database_without_b(images, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"exported 2 builds (A, C) to {out}")
     assert three.read_bytes() == source  # only read
-    assert _views(out) == _views(never)
+    assert view_rows(out) == view_rows(never)
     assert _contents(out) == _contents(never)
     conn = sqlite3.connect(out)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -200,4 +181,4 @@ def test_replace_drops_what_only_the_old_version_used(images, tmp_path):
     assert conn.execute("SELECT count(*) FROM prototypes WHERE id = 9999").fetchone() == (0,)
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
-    assert _views(path) == _views(_ingest(tmp_path / "again.db", images, "AB"))
+    assert view_rows(path) == view_rows(_ingest(tmp_path / "again.db", images, "AB"))

@@ -16,8 +16,9 @@ from ingest import db, pipeline
 from ingest.cli import cli
 from ingest.db.facts import FAMILIES
 from ingest.queries.builds import StoredGroup, StoredMember
-from tests.support.modules import build_modules, install_modules
-from tests.support.programs import compile_pair, compile_program
+from tests.support.content import view_rows
+from tests.support.modules import module_builds
+from tests.support.programs import compile_pair
 
 SHARED = (
     "names",
@@ -35,36 +36,12 @@ SHARED = (
 def shards(tmp_path_factory) -> tuple[Path, Path]:
     """Build "A" and build "B" of conftest.module_db, each alone in its own database."""
     tmp = tmp_path_factory.mktemp("shards")
-    kos = build_modules("amd64", tmp)
     out = []
-    for label, program, layout in (
-        ("A", "dwarf4", {"alpha": "kernel/alpha.ko", "beta": "m/beta.ko"}),
-        ("B", "dwarf5", {"beta": "m/beta.ko"}),
-    ):
-        work = tmp / label
-        work.mkdir()
-        tree = install_modules(work, kos, layout)
+    for label, program, tree in module_builds(tmp):
         shard = tmp / f"{label}.db"
-        pipeline.ingest(compile_program(work, program), shard, pipeline.Identity(label=label), modules=tree)
+        pipeline.ingest(program, shard, pipeline.Identity(label=label), modules=tree)
         out.append(shard)
     return out[0], out[1]
-
-
-def _content(path: Path) -> dict[str, list[tuple]]:
-    """Every view's rows without their id columns (ids are local to a database), sorted."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        views = [
-            v for (v,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
-        ]
-        out = {}
-        for view in views:
-            cursor = conn.execute(f"SELECT * FROM {view}")
-            keep = [k for k, d in enumerate(cursor.description) if d[0] != "id" and not d[0].endswith("_id")]
-            out[view] = sorted((tuple(row[k] for k in keep) for row in cursor), key=repr)
-        return out
-    finally:
-        conn.close()
 
 
 def _counts(path: Path) -> dict[str, int]:
@@ -83,7 +60,7 @@ def test_merged_shards_answer_as_one_database(shards, module_db, tmp_path):
     assert f"merged 1 builds from {shards[0]}" in result.output
     assert f"merged 1 builds from {shards[1]}" in result.output
     assert _counts(merged) == _counts(module_db)  # each fact once: B's facts matched A's
-    want, got = _content(module_db), _content(merged)
+    want, got = view_rows(module_db), view_rows(merged)
     assert got.keys() == want.keys()
     for view in want:
         assert got[view] == want[view], view
@@ -161,5 +138,5 @@ def test_a_shard_of_several_builds_keeps_their_own_values(tmp_path):
     conn = db.connect(merged)
     assert db.merge(conn, shard).merged == ["a", "b"]
     conn.close()
-    assert _content(merged) == _content(shard)
+    assert view_rows(merged) == view_rows(shard)
     assert _counts(merged) == _counts(shard)

@@ -63,34 +63,56 @@ def version_sort(text: str | None) -> str | None:
 
 
 class Lookup:
-    """A lookup table (id, value) cached in memory; new values are inserted on
-    demand. `ids` maps None to None, so rows can index it directly once
-    `add()` has numbered their values."""
+    """A lookup table (id, value) as one write uses it: the values it asked for,
+    found in the table (one query for a batch, `add()`) or numbered after its
+    last id and inserted at `flush()`. `ids` maps None to None, so rows can index
+    it directly once `add()` has numbered their values. Only the values a build
+    uses are held, not the table: memory does not grow with the builds stored."""
 
     def __init__(self, conn: sqlite3.Connection, table: str, column: str):
         self.conn, self.table, self.column = conn, table, column
         self.ids: dict[str | None, int | None] = {None: None}
-        self.ids.update(conn.execute(f"SELECT {column}, id FROM {table}"))
-        self.next_id = max((i for i in self.ids.values() if i is not None), default=0) + 1
+        self.next_id = next_id(conn, table)
         self.new: list[tuple[int, str]] = []
 
     def __call__(self, value: str | None) -> int | None:
         i = self.ids.get(value, 0)
         if i == 0:
-            i = self.ids[value] = self.next_id
-            self.next_id += 1
-            self.new.append((i, value))  # type: ignore[arg-type]
+            found = self.conn.execute(
+                f"SELECT id FROM {self.table} WHERE {self.column} = ?", (value,)
+            ).fetchone()
+            i = self.ids[value] = found[0] if found else self._number(value)  # type: ignore[arg-type]
         return i
 
     def add(self, values: Iterable[str | None]) -> dict[str | None, int | None]:
-        """Number every value not numbered yet (in first-seen order); the id map."""
+        """Number every value not numbered yet (stored ones keep their id, new
+        ones follow in first-seen order); the id map."""
         ids = self.ids
-        for value in dict.fromkeys(values):
+        unknown = [value for value in dict.fromkeys(values) if value not in ids]
+        ids.update(self._stored(unknown))
+        for value in unknown:
             if value not in ids:
-                ids[value] = self.next_id
-                self.new.append((self.next_id, value))  # type: ignore[arg-type]
-                self.next_id += 1
+                ids[value] = self._number(value)  # type: ignore[arg-type]
         return ids
+
+    def _stored(self, values: list[str | None]) -> Iterator[tuple[str | None, int]]:
+        """(value, id) of the `values` the table holds, keyed by the caller's own strings."""
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE kernsurf_lookup (k INTEGER PRIMARY KEY, value TEXT)")
+        try:
+            conn.executemany("INSERT INTO temp.kernsurf_lookup (value) VALUES (?)", ((v,) for v in values))
+            found = conn.execute(
+                f"SELECT t.k, m.id FROM temp.kernsurf_lookup t JOIN main.{self.table} m ON m.{self.column} = t.value"
+            ).fetchall()
+        finally:
+            conn.execute("DROP TABLE temp.kernsurf_lookup")
+        return ((values[k - 1], i) for k, i in found)
+
+    def _number(self, value: str) -> int:
+        i = self.next_id
+        self.next_id += 1
+        self.new.append((i, value))
+        return i
 
     def flush(self) -> None:
         if self.new:

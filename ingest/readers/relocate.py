@@ -299,22 +299,27 @@ class Relocatable:
         out = self._cache.get(index)
         if out is not None:
             return out
-        raw = self.data[h.offset : h.offset + h.size]
+        # One copy of the section at a time besides the file (amdgpu's DWARF is hundreds of MB):
+        # a view, not a slice, of the file; the decompressed or sliced bytes go once relocated.
+        raw: bytes | memoryview = memoryview(self.data)[h.offset : h.offset + h.size]
         if h.flags & SHF_COMPRESSED:
             from ingest.readers.elf import decompress
 
-            raw = decompress(self.endian, 64 if self.wide else 32, h.name, raw)
+            raw = decompress(self.endian, 64 if self.wide else 32, h.name, bytes(raw))
         rels = self.rels.get(index)
         if rels:
             buf = bytearray(raw)
+            del raw
             try:
                 for rel in rels:
                     self._apply(buf, h, rel)
             except BadModule as exc:
                 raise BadModule(f"{self.where}: {exc}" if self.where else str(exc)) from None
-            raw = bytes(buf)
-        self._cache[index] = raw
-        return raw
+            out = bytes(buf)
+        else:
+            out = bytes(raw)
+        self._cache[index] = out
+        return out
 
     def relocate(self, names: Iterable[str]) -> dict[str, bytes]:
         """Relocated contents of the named sections that exist."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ingest.readers.relocate import Relocatable
@@ -68,3 +68,22 @@ def install_modules(dest: Path, kos: dict[str, Path], layout: dict[str, str]) ->
 def debug_names(obj: Relocatable) -> list[str]:
     """The names of the object's .debug_* sections that hold bytes (not SHT_NOBITS)."""
     return [h.name for h in obj.headers if h.name.startswith(".debug_") and h.type != 8]
+
+
+#: conftest.module_db's builds: label -> (fixture program variant, module name -> path in the tree)
+MODULE_BUILDS = {
+    "A": ("dwarf4", {"alpha": "kernel/alpha.ko", "beta": "m/beta.ko"}),
+    "B": ("dwarf5", {"beta": "m/beta.ko"}),
+}
+
+
+def module_builds(tmp: Path) -> Iterator[tuple[str, Path, Path]]:
+    """(label, program, tree of its modules) of each of MODULE_BUILDS, built under `tmp`."""
+    from tests.support.programs import compile_program
+
+    kos = build_modules("amd64", tmp)
+    for label, (program, layout) in MODULE_BUILDS.items():
+        work = tmp / label
+        work.mkdir()
+        tree = install_modules(work, kos, layout)
+        yield label, compile_program(work, program), tree
