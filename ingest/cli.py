@@ -723,7 +723,7 @@ def merge_command(shards: tuple[Path, ...], db_path: Path) -> None:
     conn = db.connect(db_path)
     try:
         for shard in shards:
-            done = merge(conn, shard)
+            done = merge(conn, shard, say=lambda line: click.echo(line, err=True))
             skipped = f" ({len(done.skipped)} already in {db_path})" if done.skipped else ""
             click.echo(f"merged {len(done.merged)} builds from {shard}{skipped}")
         for finalize in finalizers():

@@ -59,6 +59,7 @@ def test_merged_shards_answer_as_one_database(shards, module_db, tmp_path):
     assert result.exit_code == 0, result.output
     assert f"merged 1 builds from {shards[0]}" in result.output
     assert f"merged 1 builds from {shards[1]}" in result.output
+    assert f"merging B (1 of 1) from {shards[1]}" in result.output  # progress, on stderr
     assert _counts(merged) == _counts(module_db)  # each fact once: B's facts matched A's
     want, got = view_rows(module_db), view_rows(merged)
     assert got.keys() == want.keys()

@@ -13,7 +13,7 @@ from the shard. Ids are local to a database, so nothing is copied by id.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,10 +42,11 @@ class MergeResult:
     skipped: list[str] = field(default_factory=list)  # already here (same build-id)
 
 
-def merge(conn: sqlite3.Connection, shard: Path) -> MergeResult:
+def merge(conn: sqlite3.Connection, shard: Path, say: Callable[[str], None] | None = None) -> MergeResult:
     """Add the builds of the kernsurf database `shard` that this one lacks, with
-    their groups, in one transaction. Stored diffs are not copied: the groups'
-    pairs are recomputed by `diff.compute_group_diffs`."""
+    their groups, in one transaction; `say` hears of each build as it starts.
+    Stored diffs are not copied: the groups' pairs are recomputed by
+    `diff.compute_group_diffs`."""
     if not shard.is_file():
         raise MergeError(f"{shard}: no such database; give the path of a kernsurf database to merge")
     conn.execute(f"ATTACH DATABASE ? AS {_SHARD}", (str(shard),))  # only read
@@ -59,7 +60,9 @@ def merge(conn: sqlite3.Connection, shard: Path) -> MergeResult:
                     _map_lookup(conn, table, column)
                 for table, children in DIGESTED.items():
                     _map_digested(conn, table, children)
-                for old, new in builds:
+                for k, (old, new) in enumerate(builds):
+                    if say is not None:
+                        say(f"merging {result.merged[k]} ({k + 1} of {len(builds)}) from {shard}")
                     _merge_build(conn, old, new)
                 store_counts(conn)
             _merge_groups(conn)
