@@ -82,6 +82,14 @@ def delete_diff_pairs(conn: sqlite3.Connection, pairs: list[int]) -> None:
 CHANGE_TABLES = ("change_sets", "change_details")
 
 
+def delete_pairs_of(conn: sqlite3.Connection, build: int) -> None:
+    """Delete the stored pairs `build` is in, with their changes (inside the caller's transaction)."""
+    for (pair,) in conn.execute(
+        "SELECT id FROM diff_pairs WHERE build_a = ? OR build_b = ?", (build, build)
+    ).fetchall():
+        _delete_pair(conn, pair)
+
+
 def _delete_pair(conn: sqlite3.Connection, pair: int) -> None:
     for table in CHANGE_TABLES:
         conn.execute(f"DELETE FROM {table} WHERE pair_id = ?", (pair,))

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from ingest.db.changes import CHANGE_TABLES
+from ingest.db.changes import delete_pairs_of
 from ingest.db.counts import NULLS, SUMMARY_COUNTS
 from ingest.db.facts import clear_members, collect_unused_facts
 from ingest.db.search import build_search_index
@@ -47,10 +47,7 @@ def delete_builds(conn: sqlite3.Connection, builds: Iterable[int]) -> dict[str, 
     with foreign_keys_unchecked(conn), transaction(conn):
         for build in builds:
             clear_build(conn, build)
-            pairs = "SELECT id FROM diff_pairs WHERE build_a = ? OR build_b = ?"
-            for table in CHANGE_TABLES:
-                conn.execute(f"DELETE FROM {table} WHERE pair_id IN ({pairs})", (build, build))
-            conn.execute(f"DELETE FROM diff_pairs WHERE id IN ({pairs})", (build, build))
+            delete_pairs_of(conn, build)
             conn.execute("DELETE FROM group_members WHERE build_id = ?", (build,))
             conn.execute("DELETE FROM builds WHERE id = ?", (build,))
         removed = collect_unused(conn)
