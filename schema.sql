@@ -136,12 +136,20 @@ CREATE TABLE IF NOT EXISTS instance_members (
     PRIMARY KEY (build_id, block)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS instance_members_block ON instance_members(block, build_id);
--- A build's declaration lines and addresses: the fact's plus the delta of the build's
--- run holding the fact's id (addresses move in blocks from one build to the next).
+-- The build whose values (addresses, declaration lines) a build's value runs are deltas to:
+-- the first stored build of its line (kernel series, arch, flavor; docs/storage.md#value-bases).
+-- A build without a row here has deltas to the values stored with the facts; a base has no base.
+CREATE TABLE IF NOT EXISTS value_bases (
+    build_id INTEGER PRIMARY KEY REFERENCES builds(id),
+    base_id INTEGER NOT NULL REFERENCES builds(id)
+);
+CREATE INDEX IF NOT EXISTS value_bases_base ON value_bases(base_id);
+-- A build's declaration lines and addresses: its value base's (value_bases) plus the delta of
+-- the build's run holding the fact's id (addresses move in blocks from one build to the next).
 CREATE TABLE IF NOT EXISTS instance_decl_line_runs (
     build_id INTEGER NOT NULL REFERENCES builds(id),
     first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
-    delta INTEGER NOT NULL,               -- the build's value minus the fact's (0 before the first run)
+    delta INTEGER NOT NULL,               -- the build's value minus its base's (0 before the first run)
     PRIMARY KEY (build_id, first_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS instance_address_runs (
@@ -203,7 +211,7 @@ CREATE INDEX IF NOT EXISTS symbol_members_block ON symbol_members(block, build_i
 CREATE TABLE IF NOT EXISTS symbol_address_runs (
     build_id INTEGER NOT NULL REFERENCES builds(id),
     first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
-    delta INTEGER NOT NULL,               -- the build's address minus the fact's
+    delta INTEGER NOT NULL,               -- the build's address minus its base's
     PRIMARY KEY (build_id, first_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS symbol_values (  -- where no delta says it (rare: a symbol always has an address)
@@ -268,9 +276,11 @@ CREATE INDEX IF NOT EXISTS function_members_block ON function_members(block, bui
 CREATE VIEW IF NOT EXISTS instances AS
 SELECT f.id, m.build_id, f.name_id, f.external, f.decl_path_id,
        CASE WHEN v.instance_id IS NULL THEN f.decl_line + coalesce((SELECT r.delta FROM instance_decl_line_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            + coalesce((SELECT r.delta FROM value_bases vb JOIN instance_decl_line_runs r ON r.build_id = vb.base_id WHERE vb.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
             ELSE v.decl_line END AS decl_line,
        f.cu_path_id, f.inline,
        CASE WHEN v.instance_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM instance_address_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            + coalesce((SELECT r.delta FROM value_bases vb JOIN instance_address_runs r ON r.build_id = vb.base_id WHERE vb.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
             ELSE v.address END AS address,
        f.defined, md.id AS module_id, f.module_name_id
 FROM instance_members m JOIN instance_facts f
@@ -287,6 +297,7 @@ FROM call_members m JOIN call_facts c
 CREATE VIEW IF NOT EXISTS symbols AS
 SELECT f.id, m.build_id, f.name_id, f.stem_id, f.suffixes,
        CASE WHEN v.symbol_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM symbol_address_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            + coalesce((SELECT r.delta FROM value_bases vb JOIN symbol_address_runs r ON r.build_id = vb.base_id WHERE vb.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
             ELSE v.address END AS address,
        f.size, f.binding, f.section, f.ftrace, f.kprobe_blocked, md.id AS module_id, f.module_name_id
 FROM symbol_members m JOIN symbol_facts f
@@ -453,7 +464,7 @@ CREATE INDEX IF NOT EXISTS variable_members_block ON variable_members(block, bui
 CREATE TABLE IF NOT EXISTS variable_address_runs (
     build_id INTEGER NOT NULL REFERENCES builds(id),
     first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
-    delta INTEGER NOT NULL,               -- the build's address minus the fact's
+    delta INTEGER NOT NULL,               -- the build's address minus its base's
     PRIMARY KEY (build_id, first_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS variable_values (  -- where no delta says it (NULL on one side only)
@@ -467,6 +478,7 @@ CREATE VIEW IF NOT EXISTS variables AS
 SELECT f.name_id, m.build_id,
        CASE WHEN v.variable_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM variable_address_runs r
             WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            + coalesce((SELECT r.delta FROM value_bases vb JOIN variable_address_runs r ON r.build_id = vb.base_id WHERE vb.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
             ELSE v.address END AS address,
        f.size, f.binding, f.section, f.per_cpu, f.btf_var, f.id AS fact_id
 FROM variable_members m JOIN variable_facts f

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.db.counts import store_counts
-from ingest.db.facts import CALLS, FAMILIES, INSTANCES, Family, store_facts
+from ingest.db.facts import CALLS, FAMILIES, INSTANCES, Family, choose_value_base, store_facts, value_sql
 from ingest.db.schema import SCHEMA_VERSION
 from ingest.db.sql import foreign_keys_unchecked, transaction
 from ingest.errors import MergeError
@@ -196,7 +196,9 @@ def _mapped(conn: sqlite3.Connection, table: str, columns: list[str], alias: str
 
 
 def _merge_build(conn: sqlite3.Connection, old: int, new: int) -> None:
-    """One shard build's rows: its sources, modules and facts of every family."""
+    """One shard build's rows: its sources, modules and facts of every family
+    (its values as deltas to its line's first build here)."""
+    choose_value_base(conn, new)
     for table in ("build_sources", "modules"):
         columns = [c for c in _columns(conn, table) if c not in ("id", "build_id")]
         conn.execute(
@@ -220,9 +222,7 @@ def _shard_rows(
     (key columns mapped, then values), in the shard's fact order; each row's
     shard fact id is appended to `shard_ids`."""
     values = ", ".join(
-        f"CASE WHEN x.{family.name}_id IS NULL THEN f.{v} + coalesce((SELECT r.delta"
-        f" FROM {_SHARD}.{family.runs_table(v)} r WHERE r.build_id = m.build_id AND r.first_id <= f.id"
-        f" ORDER BY r.first_id DESC LIMIT 1), 0) ELSE x.{v} END"
+        f"CASE WHEN x.{family.name}_id IS NULL THEN {value_sql(family, v, 'm.build_id', f'{_SHARD}.')} ELSE x.{v} END"
         for v in family.values
     )
     exceptions = (

@@ -24,10 +24,10 @@ from ingest.db.facts import (
 from ingest.db.sql import foreign_keys_unchecked, transaction, utils
 from ingest.resources import shipped
 
-SCHEMA_VERSION = 10  # 3: syscall events, variables, member type references, check reason facts;
+SCHEMA_VERSION = 11  # 3: syscall events, variables, member type references, check reason facts;
 # 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
 # 7: kfuncs move; 8: typedefs; 9: interned instances, callers, symbols, functions;
-# 10: compact stored changes
+# 10: compact stored changes; 11: value bases (a build's values relative to its line's first build)
 
 
 def schema_sql() -> str:

@@ -8,6 +8,7 @@ import sqlite3
 from ingest.db.builds import write_build_row, write_stored_counts
 from ingest.db.counts import store_counts
 from ingest.db.delete import clear_build, collect_unused
+from ingest.db.facts import choose_value_base
 from ingest.db.functions import CodeRows, number_names
 from ingest.db.modules import ModuleRows
 from ingest.db.sources import write_sources
@@ -35,6 +36,7 @@ def store_build(
                 raise AlreadyStored(f"build {build.info.build_id} is already stored as {old.name}")
             clear_build(conn, old.id)  # what the old version alone used goes at the end
         build_pk = write_build_row(conn, build, seconds, old=old, label=label)
+        choose_value_base(conn, build_pk)
         write_sources(conn, build_pk, build)
         lookups = Lookups.load(conn)
         modules = ModuleRows(conn, build, build_pk, lookups.names)
