@@ -13,6 +13,7 @@ ingest.web.guard around everything).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -101,12 +102,34 @@ def _page_view(template: str) -> Callable[[Datasette, Request], Awaitable[Respon
             "custom_status": custom_status,
             "custom_redirect": custom_redirect,
         }
-        body = await datasette.render_template(template, context, request=request, view_name="page")
+        try:
+            body = await datasette.render_template(template, context, request=request, view_name="page")
+        except Exception as exc:
+            if not _interrupted(exc):
+                raise
+            limit = datasette.setting("sql_time_limit_ms")
+            return Response.text(
+                f"this page took more than {limit} ms of SQL (sql_time_limit_ms); reload it in a moment,"
+                " or narrow it (a diff page's item, change and name filters)",
+                status=503,
+                headers={"retry-after": "5"},
+            )
         if redirect:
             return Response.redirect(redirect[0], status=302, headers=headers)
         return Response.html(body, status=status[0], headers=headers)
 
     return view
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an exception it was raised from, is SQLite stopping a
+    query at the time limit (the template engine may wrap what a page raised)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, sqlite3.OperationalError) and "interrupted" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 async def _check_view(datasette: Datasette, request: Request) -> Response:

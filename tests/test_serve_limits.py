@@ -400,7 +400,7 @@ def test_post_to_a_canned_query_gets_405(server):
     assert status == 405 and text.strip() == "this server is read-only: only /check takes POST"
 
 
-def test_check_over_the_time_limit_gets_503_and_download_can_be_off(tmp_path_factory):
+def test_check_and_pages_over_the_time_limit_get_503_and_download_can_be_off(tmp_path_factory):
     s = Server(build_frontend_db(tmp_path_factory), tmp_path_factory.mktemp("limits1ms"), 1, "--no-download")
     try:
         status, text = s.get("/check.json?deps=" + quote("kprobe:fe_map\nstruct:fe_ops"))
@@ -409,5 +409,9 @@ def test_check_over_the_time_limit_gets_503_and_download_can_be_off(tmp_path_fac
             "check took more than 1 ms (sql_time_limit_ms): check fewer or narrower dependencies"
         ]
         assert s.get("/kernels.db")[0] == 403
+        # a page over the limit (the function page runs ~7 ms of SQL) says so in one line, not a 500
+        status, text = s.get(PAGE)
+        assert status == 503
+        assert text.decode().startswith("this page took more than 1 ms of SQL (sql_time_limit_ms); reload it")
     finally:
         s.stop()
