@@ -579,3 +579,25 @@ def test_real_diff_is_fast_and_typed(real_pair_db):
         "symbol lost",
     } <= kinds
     assert seconds < 10, seconds  # the benchmark target is 5 s; leave room for slow CI machines
+
+
+def test_change_counts_count_each_table_and_names_once(conn):
+    """The diff page's counts read change_sets (a bit per name) and change_details
+    (a row per change) apart; a kind stored in both counts each name once."""
+    a, b = diff.resolve_build(conn, "a"), diff.resolve_build(conn, "b")
+    bare = [ChangeRow("function", f"gone_{k:03d}", "removed", None, None, None) for k in range(100)]
+    detailed = [
+        ChangeRow(
+            "function", "gone_000", "removed", "x", None, None
+        ),  # the same kind and name, with a detail
+        ChangeRow("function", "gone_001", "param added", "flags", None, "int"),
+        *2 * [ChangeRow("struct", "s", "field offset changed", "x", "0", "8")],
+    ]
+    pair = store_diff(conn, a, b, None, bare + detailed)
+    counts = changes_q.change_counts(conn, pair)
+    assert set(counts) == {
+        ("function", "removed", 101, 100),
+        ("function", "param added", 1, 1),
+        ("struct", "field offset changed", 2, 1),
+    }
+    assert [c.item for c in counts] == ["function", "function", "struct"]  # functions first

@@ -94,16 +94,47 @@ _ITEM_ORDER = "CASE c.item_kind WHEN 'function' THEN 0 WHEN 'struct' THEN 1 WHEN
 
 
 def change_counts(conn: sqlite3.Connection, pair: int) -> list[ChangeCount]:
-    """Changes and distinct items per item kind and change kind of one pair."""
+    """Changes and distinct items per item kind and change kind of one pair.
+
+    Read from the two tables behind the view `changes`: a bare-name change is a
+    bit of change_sets (counted in Python: a pair has a few thousand blocks), the
+    others are counted per kind by SQLite; expanding the bitmaps through the view
+    took 0.4 s for a pair of 250 000 changes."""
+    found: dict[tuple[str, str], list] = {}  # (item, change) -> [changes, items, order]
+    for item, change, position, bits in conn.execute(
+        "SELECT i.name, k.name, k.position, s.bits FROM change_sets s JOIN item_kinds i ON i.id = s.item_kind_id"
+        " JOIN change_kinds k ON k.position = s.change_kind_id WHERE s.pair_id = ?",
+        (pair,),
+    ):
+        n = (bits & _ALL_BITS).bit_count()  # one name per bit: changes and items alike
+        entry = found.setdefault((item, change), [0, 0, position])
+        entry[0] += n
+        entry[1] += n
+    for item, change, position, n, items in conn.execute(
+        "SELECT i.name, k.name, k.position, count(*), count(DISTINCT d.name_id) FROM change_details d"
+        " JOIN item_kinds i ON i.id = d.item_kind_id JOIN change_kinds k ON k.position = d.change_kind_id"
+        " WHERE d.pair_id = ? GROUP BY d.item_kind_id, d.change_kind_id",
+        (pair,),
+    ):
+        if (item, change) in found:  # in both tables: count the names once
+            items = conn.execute(
+                "SELECT count(DISTINCT name_id) FROM changes WHERE pair_id = ? AND item_kind = ? AND change_kind = ?",
+                (pair, item, change),
+            ).fetchone()[0]
+            found[(item, change)][0] += n
+            found[(item, change)][1] = items
+        else:
+            found[(item, change)] = [n, items, position]
+    order = {"function": 0, "struct": 1, "union": 2}
     return [
-        ChangeCount(*r)
-        for r in conn.execute(
-            "SELECT c.item_kind, c.change_kind, count(*), count(DISTINCT c.name_id) FROM changes c"
-            " LEFT JOIN change_kinds k ON k.name = c.change_kind WHERE c.pair_id = ?"
-            f" GROUP BY c.item_kind, c.change_kind ORDER BY {_ITEM_ORDER}, min(k.position)",
-            (pair,),
+        ChangeCount(item, change, n, items)
+        for (item, change), (n, items, _) in sorted(
+            found.items(), key=lambda kv: (order.get(kv[0][0], 3), kv[0][0], kv[1][2])
         )
     ]
+
+
+_ALL_BITS = (1 << 64) - 1  # a stored block's bits, read as unsigned
 
 
 class ChangeFilter(NamedTuple):
