@@ -190,7 +190,7 @@ CREATE TABLE IF NOT EXISTS symbol_facts (
     name_id INTEGER NOT NULL REFERENCES names(id),
     stem_id INTEGER NOT NULL REFERENCES names(id),
     suffixes TEXT,                        -- space-separated, e.g. "isra cold"; NULL when none
-    size INTEGER NOT NULL,
+    size INTEGER NOT NULL,                -- its first build's (symbol_size_runs: the others')
     binding TEXT NOT NULL,
     section TEXT,
     -- Attachability (docs/concepts.md#attachability); NULL when the build predates these columns.
@@ -208,15 +208,22 @@ CREATE TABLE IF NOT EXISTS symbol_members (
     PRIMARY KEY (build_id, block)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS symbol_members_block ON symbol_members(block, build_id);
+CREATE TABLE IF NOT EXISTS symbol_size_runs (
+    build_id INTEGER NOT NULL REFERENCES builds(id),
+    first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
+    delta INTEGER NOT NULL,               -- the build's size minus its base's
+    PRIMARY KEY (build_id, first_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS symbol_address_runs (
     build_id INTEGER NOT NULL REFERENCES builds(id),
     first_id INTEGER NOT NULL,            -- from this fact id up to the build's next run
     delta INTEGER NOT NULL,               -- the build's address minus its base's
     PRIMARY KEY (build_id, first_id)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS symbol_values (  -- where no delta says it (rare: a symbol always has an address)
+CREATE TABLE IF NOT EXISTS symbol_values (  -- where no delta says them (rare: a symbol always has both)
     build_id INTEGER NOT NULL REFERENCES builds(id),
     symbol_id INTEGER NOT NULL REFERENCES symbol_facts(id),
+    size INTEGER NOT NULL,
     address INTEGER NOT NULL,
     PRIMARY KEY (build_id, symbol_id)
 ) WITHOUT ROWID;
@@ -299,7 +306,10 @@ SELECT f.id, m.build_id, f.name_id, f.stem_id, f.suffixes,
        CASE WHEN v.symbol_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM symbol_address_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
             + coalesce((SELECT r.delta FROM value_bases vb JOIN symbol_address_runs r ON r.build_id = vb.base_id WHERE vb.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
             ELSE v.address END AS address,
-       f.size, f.binding, f.section, f.ftrace, f.kprobe_blocked, md.id AS module_id, f.module_name_id
+       CASE WHEN v.symbol_id IS NULL THEN f.size + coalesce((SELECT r.delta FROM symbol_size_runs r WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            + coalesce((SELECT r.delta FROM value_bases vb JOIN symbol_size_runs r ON r.build_id = vb.base_id WHERE vb.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)
+            ELSE v.size END AS size,
+       f.binding, f.section, f.ftrace, f.kprobe_blocked, md.id AS module_id, f.module_name_id
 FROM symbol_members m JOIN symbol_facts f
   ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND m.block = f.id >> 6 AND (m.bits >> (f.id & 63)) & 1
 LEFT JOIN symbol_values v ON v.build_id = m.build_id AND v.symbol_id = f.id

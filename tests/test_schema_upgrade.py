@@ -1,7 +1,11 @@
 """A database made by an earlier kernsurf (tests/fixtures/upgrade/schema7.db,
-schema 7, made by the script beside it) is upgraded in place when opened for
-writing, and then answers every canned query and every view it had exactly as
-before; what the new schema adds reads "not recorded" for its builds."""
+schema 7, and schema10.db, schema 10, made by the script beside them) is
+upgraded in place when opened for writing, and then answers every canned query
+and every view it had exactly as before; what the new schema adds reads "not
+recorded" for its builds. Schema 10 kept a symbol's size in its identity: three
+of the fixture's symbols differ between v1 and v2 in size alone (fe_map 11 and
+13 bytes, fe_entry_a 91 and 93, fe_entry_b 54 and 56), two facts each before,
+one after; the two static fe_twin (12 and 10 bytes, in both builds) stay two."""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from ingest import db
 from ingest.join import classify
 from tests.support import ROOT
 
-FIXTURE = ROOT / "tests" / "fixtures" / "upgrade" / "schema7.db"
+#: Schema version -> the fixture database an earlier kernsurf made.
+FIXTURES = {version: ROOT / "tests" / "fixtures" / "upgrade" / f"schema{version}.db" for version in (7, 10)}
 #: Values for the canned queries' parameters: the fixture's two builds and names it holds.
 PARAMETERS = [
     {"name": name, "build": "v1", "build_a": "v1", "build_b": "v2"}
@@ -89,16 +94,17 @@ def _views(path: Path) -> dict[str, list[str]]:
         conn.close()
 
 
-@pytest.fixture
-def old(tmp_path) -> Path:
+@pytest.fixture(params=sorted(FIXTURES), ids=lambda v: f"schema{v}")
+def old(request, tmp_path) -> Path:
     path = tmp_path / "kernels.db"
-    shutil.copy(FIXTURE, path)
+    shutil.copy(FIXTURES[request.param], path)
     return path
 
 
-def test_the_fixture_is_schema_7(old):
-    conn = sqlite3.connect(old)
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(7,)]
+@pytest.mark.parametrize("version", sorted(FIXTURES))
+def test_the_fixtures_are_of_their_schema(version):
+    conn = sqlite3.connect(FIXTURES[version])
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(version,)]
     assert conn.execute("SELECT name FROM builds ORDER BY id").fetchall() == [("v1",), ("v2",)]
     conn.close()
 
@@ -118,11 +124,37 @@ def test_an_upgraded_database_answers_as_before(old):
 
 
 def test_what_the_new_schema_adds_is_not_recorded_for_old_builds(old):
+    was = sqlite3.connect(old).execute("SELECT version FROM schema_version").fetchone()[0]
     db.connect(old).close()
     conn = sqlite3.connect(old)
     assert conn.execute("SELECT version FROM schema_version").fetchall() == [(db.SCHEMA_VERSION,)]
-    assert conn.execute("SELECT count(*) FROM typedefs").fetchone() == (0,)
-    assert conn.execute("SELECT n_typedefs FROM builds").fetchall() == [(None,), (None,)]
+    if was < 8:  # typedefs came with schema 8
+        assert conn.execute("SELECT count(*) FROM typedefs").fetchone() == (0,)
+        assert conn.execute("SELECT n_typedefs FROM builds").fetchall() == [(None,), (None,)]
+    assert conn.execute("SELECT count(*) FROM value_bases").fetchone() == (0,)  # no release: no line
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+
+
+def test_a_symbol_that_changed_size_alone_is_one_fact_after_the_upgrade(tmp_path):
+    path = tmp_path / "kernels.db"
+    shutil.copy(FIXTURES[10], path)
+    sizes = (
+        "SELECT b.name, s.size FROM symbols s JOIN builds b ON b.id = s.build_id"
+        " JOIN names n ON n.id = s.name_id WHERE n.name = 'fe_map' ORDER BY b.name"
+    )
+    facts = "SELECT count(*) FROM symbol_facts f JOIN names n ON n.id = f.name_id WHERE n.name = 'fe_map'"
+    conn = sqlite3.connect(path)
+    assert conn.execute(sizes).fetchall() == [("v1", 11), ("v2", 13)]  # readelf -s: 11 and 13 bytes
+    assert conn.execute(facts).fetchone() == (2,)
+    total = conn.execute("SELECT count(*) FROM symbol_facts").fetchone()[0]
+    conn.close()
+    db.connect(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute(sizes).fetchall() == [("v1", 11), ("v2", 13)]
+    assert conn.execute(facts).fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM symbol_facts").fetchone() == (
+        total - 3,
+    )  # fe_entry_a and _b too
     conn.close()

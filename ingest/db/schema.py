@@ -27,7 +27,8 @@ from ingest.resources import shipped
 SCHEMA_VERSION = 11  # 3: syscall events, variables, member type references, check reason facts;
 # 4: variables in build_summary and name_kinds; 5: modules; 6: modules' kfuncs, types and events move;
 # 7: kfuncs move; 8: typedefs; 9: interned instances, callers, symbols, functions;
-# 10: compact stored changes; 11: value bases (a build's values relative to its line's first build)
+# 10: compact stored changes; 11: value bases (a build's values relative to its line's first build),
+# a symbol's size a per-build value
 
 
 def schema_sql() -> str:
@@ -93,6 +94,8 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE change_kinds")
     if version < 9:
         _intern_code_facts(conn)
+    elif version < 11:
+        _symbol_sizes_as_values(conn)
     if version < 7:  # the moves came to cover types and trace events (6), kfuncs (7)
         conn.execute(
             "UPDATE change_kinds SET items = 'function struct union enum tracepoint kfunc'"
@@ -170,6 +173,42 @@ def _intern_rows(
     if "occurrence" in family.key:
         rows = list(numbered((r[: len(key)], r[len(key) :]) for r in rows))
     return store_facts(conn, family, build, rows, want_ids=True)
+
+
+#: The symbol tables of schemas 9 and 10, where a symbol's size was part of its identity.
+_OLD_SYMBOL_TABLES = ("symbol_facts", "symbol_members", "symbol_address_runs", "symbol_values")
+
+
+def _symbol_sizes_as_values(conn: sqlite3.Connection) -> None:
+    """Schema 11: a symbol's size is a per-build value, no longer part of what
+    identifies it; each build's symbols are stored again, build by build, from
+    the old tables (read as schema 10 read them: no value bases), then those go.
+    Symbol fact ids change (no table refers to them). One transaction."""
+    with foreign_keys_unchecked(conn), transaction(conn):
+        for table in _OLD_SYMBOL_TABLES:
+            conn.execute(f"ALTER TABLE {table} RENAME TO old_{table}")
+        for index in ("symbol_facts_stem", "symbol_members_block"):  # an index keeps its name
+            conn.execute(f"DROP INDEX IF EXISTS {index}")
+        for statement in _statements(schema_sql()):
+            conn.execute(statement)
+        key = [c for c in SYMBOLS.key if c != "occurrence"]
+        address = (
+            "CASE WHEN v.symbol_id IS NULL THEN f.address + coalesce((SELECT r.delta FROM old_symbol_address_runs r"
+            " WHERE r.build_id = m.build_id AND r.first_id <= f.id ORDER BY r.first_id DESC LIMIT 1), 0)"
+            " ELSE v.address END"
+        )
+        for (build,) in conn.execute("SELECT id FROM builds ORDER BY id").fetchall():
+            rows = conn.execute(
+                f"SELECT {', '.join('f.' + c for c in key)}, f.size, {address}"
+                " FROM old_symbol_members m JOIN old_symbol_facts f"
+                "  ON f.id BETWEEN m.block * 64 AND m.block * 64 + 63 AND (m.bits >> (f.id & 63)) & 1"
+                " LEFT JOIN old_symbol_values v ON v.build_id = m.build_id AND v.symbol_id = f.id"
+                " WHERE m.build_id = ? ORDER BY f.id",
+                (build,),
+            )
+            store_facts(conn, SYMBOLS, build, numbered((r[: len(key)], r[len(key) :]) for r in rows))
+        for table in reversed(_OLD_SYMBOL_TABLES):
+            conn.execute(f"DROP TABLE old_{table}")
 
 
 def _statements(script: str) -> Iterator[str]:

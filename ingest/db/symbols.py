@@ -33,9 +33,9 @@ def _symbol_rows(build: Build, lookups: Lookups) -> Iterator[tuple]:
     attach = AttachColumns(build)
     return numbered(
         (
-            (name_id[s.name], name_id[s.stem], " ".join(s.suffixes) or None, s.size, s.binding, s.section)
+            (name_id[s.name], name_id[s.stem], " ".join(s.suffixes) or None, s.binding, s.section)
             + (*attach(s.name, s.module), name_id[s.module]),
-            (addr(s.address),),
+            (s.size, addr(s.address)),
         )
         for s in build.symbols
     )
