@@ -104,7 +104,7 @@ class PrototypeStore(ContentStore):
         ):
             key += "~" + "|".join(map(str, [proto.canon_return, *canon_params]))  # same text, other meaning
         digest = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big", signed=True)
-        i = self.ids.get(digest)
+        i = self.known(digest)
         if i is None:
             i = self.ids[digest] = self.next_id
             self.next_id += 1

@@ -60,7 +60,7 @@ class LayoutStore(ContentStore):
             return known
         held = [self.store(f.type_layout) if f.type_layout is not None else None for f in layout.fields]
         digest = digest_of(layout)
-        i = self.ids.get(digest)
+        i = self.known(digest)
         self.seen[id(layout)] = (i or self.next_id, digest)
         if i is None:
             i = self.ids[digest] = self.next_id
