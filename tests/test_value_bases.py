@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingest import db, pipeline
-from ingest.db.facts import Run, kernel_series, sum_runs
+from ingest.db.facts import Run, assign_value_bases, kernel_series, sum_runs
 from tests.support.programs import compile_version
 
 #: Build label -> (image, release). X is another line; A, B and C are one (6.1,
@@ -123,6 +123,22 @@ def test_a_merged_line_reads_back_its_values(images, apart, tmp_path):
     conn.close()
     assert _bases(merged) == {"B": "A", "C": "A"}
     assert _values(merged) == _values(apart)
+
+
+def test_a_database_without_bases_gets_them_and_keeps_every_value(images, apart, tmp_path):
+    """What the upgrade to schema 11 does: builds stored before value bases get
+    the base an ingest would have given them, by run arithmetic."""
+    older = tmp_path / "older.db"
+    older.write_bytes(apart.read_bytes())
+    conn = db.connect(older)
+    with conn:  # as if they had been stored as one line, each without a base
+        for label, (_, release) in LINE.items():
+            conn.execute("UPDATE builds SET release = ? WHERE name = ?", (release, label))
+    with conn:
+        assert assign_value_bases(conn) == 2
+    conn.close()
+    assert _bases(older) == {"B": "A", "C": "A"}  # A, the line's first, has none: not C, stored later
+    assert _values(older) == _values(apart)
 
 
 def test_sum_runs_is_the_sum_at_every_fact_id():

@@ -331,11 +331,12 @@ def value_base(conn: sqlite3.Connection, build: int) -> int | None:
     return None if row is None else row[0]
 
 
-def choose_value_base(conn: sqlite3.Connection, build: int) -> int | None:
+def choose_value_base(conn: sqlite3.Connection, build: int, older: bool = False) -> int | None:
     """Make the first stored build of `build`'s line (same kernel series, arch and
     flavor; docs/storage.md#value-bases) its value base, so a point release pays
     deltas to its line's values, not to those of whichever older line first stored
-    a fact; returns it. A base has no base itself, so a value is at most two runs away."""
+    a fact; returns it. A base has no base itself, so a value is at most two runs away.
+    With `older`, only builds stored before it (a lower id) are candidates."""
     own = conn.execute("SELECT release, arch, flavor FROM builds WHERE id = ?", (build,)).fetchone()
     series = kernel_series(own[0]) if own else None
     if series is None:
@@ -344,9 +345,9 @@ def choose_value_base(conn: sqlite3.Connection, build: int) -> int | None:
         f"EXISTS (SELECT 1 FROM {f.members} WHERE build_id = b.id)" for f in FAMILIES if f.values
     )  # a build whose row is there but not yet its facts (merging, replacing) cannot be a base
     for candidate, release in conn.execute(
-        "SELECT id, release FROM builds b WHERE arch IS ? AND flavor IS ? AND id != ?"
+        "SELECT id, release FROM builds b WHERE arch IS ? AND flavor IS ? AND id != ? AND id < ?"
         f" AND id NOT IN (SELECT build_id FROM value_bases) AND ({stored}) ORDER BY id",
-        (own[1], own[2], build),
+        (own[1], own[2], build, build if older else 1 << 62),
     ).fetchall():
         if kernel_series(release) == series:
             conn.execute("INSERT INTO value_bases (build_id, base_id) VALUES (?, ?)", (build, candidate))
@@ -388,6 +389,30 @@ def _rebase_dependents(conn: sqlite3.Connection, build: int) -> None:
                 _write_runs(conn, table, other, sum_runs([(1, own), (-1, kept)]))
     conn.execute("DELETE FROM value_bases WHERE build_id = ?", (heir,))
     conn.execute("UPDATE value_bases SET base_id = ? WHERE base_id = ?", (heir, build))
+
+
+def assign_value_bases(conn: sqlite3.Connection) -> int:
+    """Give each stored build without one the value base an ingest would have
+    given it (builds in id order: a line's first has none), its runs rewritten
+    to deltas to the base's values (its own minus the base's, at every fact id);
+    for databases written before value bases. How many builds got a base."""
+    based = 0
+    for (build,) in conn.execute(
+        "SELECT id FROM builds WHERE id NOT IN (SELECT build_id FROM value_bases) ORDER BY id"
+    ).fetchall():
+        if conn.execute("SELECT 1 FROM value_bases WHERE base_id = ?", (build,)).fetchone():
+            continue  # a base already: it keeps none
+        base = choose_value_base(conn, build, older=True)
+        if base is None:
+            continue
+        based += 1
+        for family in FAMILIES:
+            for value in family.values:
+                table = family.runs_table(value)
+                own = _read_runs(conn, table, build)
+                conn.execute(f"DELETE FROM {table} WHERE build_id = ?", (build,))
+                _write_runs(conn, table, build, sum_runs([(1, own), (-1, _read_runs(conn, table, base))]))
+    return based
 
 
 def _read_runs(conn: sqlite3.Connection, table: str, build: int) -> list[Run]:

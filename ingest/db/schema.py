@@ -18,6 +18,7 @@ from ingest.db.facts import (
     TYPES,
     VARIABLES,
     Family,
+    assign_value_bases,
     numbered,
     store_facts,
 )
@@ -96,6 +97,9 @@ def migrate(conn: sqlite3.Connection) -> None:
         _intern_code_facts(conn)
     elif version < 11:
         _symbol_sizes_as_values(conn)
+    if version < 11:  # each line's builds as deltas to its first (docs/storage.md#value-bases)
+        with foreign_keys_unchecked(conn), transaction(conn):
+            assign_value_bases(conn)
     if version < 7:  # the moves came to cover types and trace events (6), kfuncs (7)
         conn.execute(
             "UPDATE change_kinds SET items = 'function struct union enum tracepoint kfunc'"
