@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ingest import db, pipeline
 from ingest.cli import cli
-from ingest.db.facts import FAMILIES
+from ingest.db.families import FAMILIES
 from ingest.queries.builds import StoredGroup, StoredMember
 from tests.support.content import view_rows
 from tests.support.modules import module_builds

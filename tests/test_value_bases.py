@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingest import db, pipeline
-from ingest.db.facts import Run, assign_value_bases, kernel_series, sum_runs
+from ingest.db.values import Run, assign_value_bases, kernel_series, sum_runs
 from tests.support.programs import compile_version
 
 #: Build label -> (image, release). X is another line; A, B and C are one (6.1,

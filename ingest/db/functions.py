@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
 
-from ingest.db.facts import CALLS, FUNCTIONS, INSTANCES, numbered, store_facts
+from ingest.db.facts import numbered, store_facts
+from ingest.db.families import CALLS, FUNCTIONS, INSTANCES
 from ingest.db.sql import ContentStore, Lookup, Lookups, addr
 from ingest.db.symbols import AttachColumns
 from ingest.model import Build, FunctionStatus, Prototype

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.db.counts import store_counts
-from ingest.db.facts import CALLS, FAMILIES, INSTANCES, Family, choose_value_base, store_facts, value_sql
+from ingest.db.facts import store_facts
+from ingest.db.families import CALLS, FAMILIES, INSTANCES, Family
 from ingest.db.schema import SCHEMA_VERSION
 from ingest.db.sql import foreign_keys_unchecked, transaction
+from ingest.db.values import choose_value_base, value_sql
 from ingest.errors import MergeError
 
 #: Lookup tables matched on their one content column, then the shared rows

@@ -8,7 +8,8 @@ import sqlite3
 from collections.abc import Iterator
 
 from ingest.db.counts import SUMMARY_COUNTS
-from ingest.db.facts import (
+from ingest.db.facts import numbered, store_facts
+from ingest.db.families import (
     CALLS,
     FUNCTIONS,
     INSTANCES,
@@ -18,11 +19,9 @@ from ingest.db.facts import (
     TYPES,
     VARIABLES,
     Family,
-    assign_value_bases,
-    numbered,
-    store_facts,
 )
 from ingest.db.sql import foreign_keys_unchecked, transaction, utils
+from ingest.db.values import assign_value_bases
 from ingest.resources import shipped
 
 SCHEMA_VERSION = 11  # 3: syscall events, variables, member type references, check reason facts;

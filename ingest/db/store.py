@@ -8,7 +8,6 @@ import sqlite3
 from ingest.db.builds import write_build_row, write_stored_counts
 from ingest.db.counts import store_counts
 from ingest.db.delete import clear_build, collect_unused
-from ingest.db.facts import choose_value_base
 from ingest.db.functions import CodeRows, number_names
 from ingest.db.modules import ModuleRows
 from ingest.db.sources import write_sources
@@ -16,6 +15,7 @@ from ingest.db.sql import Lookups, foreign_keys_unchecked, transaction
 from ingest.db.surfaces import insert_surfaces, insert_variables, surface_rows
 from ingest.db.symbols import insert_symbols
 from ingest.db.types import TypedefRows, TypeRows
+from ingest.db.values import choose_value_base
 from ingest.errors import AlreadyStored
 from ingest.model import Build
 from ingest.queries import builds as stored

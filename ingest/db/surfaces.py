@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.db.facts import SURFACES, VARIABLES, numbered, store_facts
+from ingest.db.facts import numbered, store_facts
+from ingest.db.families import SURFACES, VARIABLES
 from ingest.db.sql import Lookups, addr
 from ingest.db.types import LayoutStore
 from ingest.model import Build
 
 
 def surface_rows(build: Build, lookups: Lookups, layouts: LayoutStore) -> dict[str, list[tuple]]:
-    """Fact rows of the surface tables, in their facts' key order (ingest.db.facts.SURFACES)."""
+    """Fact rows of the surface tables, in their facts' key order (ingest.db.families.SURFACES)."""
     names, texts, long_texts = lookups.names, lookups.texts, lookups.long_texts
     structs = {x.name: x for x in build.layouts if x.kind == "struct"}
     for m in build.modules or ():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-from ingest.db.facts import SYMBOLS, numbered, store_facts
+from ingest.db.facts import numbered, store_facts
+from ingest.db.families import SYMBOLS
 from ingest.db.sql import Lookups, addr
 from ingest.model import AttachFacts, Build
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from ingest.db.facts import TYPEDEFS, TYPES, store_facts
+from ingest.db.facts import store_facts
+from ingest.db.families import TYPEDEFS, TYPES
 from ingest.db.sql import ContentStore, Lookup, Lookups
 from ingest.model import Build, Layout
 from ingest.types.layouts import digest_of
