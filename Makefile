@@ -71,7 +71,7 @@ bench-modules: install
 STORAGE_DB ?= $(DB)
 STORAGE_IMAGES ?=
 bench-storage: install
-	$(PY) scripts/bench_storage.py $(STORAGE_DB) $(STORAGE_IMAGES)
+	$(PY) scripts/bench_storage.py --manifest manifests/debian.yml $(STORAGE_DB) $(STORAGE_IMAGES)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -4,6 +4,7 @@ the archive would weigh.
 
 Usage: bench_storage.py DB [IMAGE ...] [--modules auto|none] [-j N]
                            [--archive-builds 324] [--archive-lines 70] [--no-anchor]
+                           [--manifest manifests/debian.yml]
 
 With IMAGEs (vmlinux paths, in ingest order), each is first ingested into DB
 (`kernsurf ingest IMAGE --timings`, one process each; start from a missing DB
@@ -24,6 +25,10 @@ rest of `--archive-builds` at the measured mean point-release cost, with
 modules and without. A build is first of its line when no build ingested
 before it (in DB.bench.json order) has its series (6.12 of 6.12.113+deb13-amd64),
 arch and flavor (with modules, or without).
+
+With `--manifest`, the database of that manifest with modules is projected too:
+each of its builds at the measured mean of its kind (KINDS: the first build of
+an empty database, a point release, a new flavor, a new arch, a new series).
 """
 
 from __future__ import annotations
@@ -324,6 +329,71 @@ def project(costs: list[BuildCost], builds: int, lines: int) -> list[Projection]
     return out
 
 
+#: What a build adds to a database, by what the builds stored before it share with it:
+#: the first build of an empty database, a further build of a stored line (a point
+#: release), a new flavor of a stored series and arch, a new arch of a stored series,
+#: or a new kernel series.
+KINDS = ("first", "point", "flavor", "arch", "series")
+
+
+def kinds(lines: list[tuple[str, str | None, str | None]]) -> list[str]:
+    """The kind (KINDS) of each (series, arch, flavor), in ingest order."""
+    out = []
+    for k, (series, arch, flavor) in enumerate(lines):
+        before = lines[:k]
+        if not before:
+            out.append("first")
+        elif (series, arch, flavor) in before:
+            out.append("point")
+        elif any((s, a) == (series, arch) for s, a, _ in before):
+            out.append("flavor")
+        elif any(s == series for s, _, _ in before):
+            out.append("arch")
+        else:
+            out.append("series")
+    return out
+
+
+@dataclass(frozen=True)
+class ManifestProjection:
+    """A manifest's database with modules, each build at the measured mean of its kind."""
+
+    builds: list[tuple[str, str, float | None]]  # (manifest id, kind, MB; None: kind not measured)
+    means: dict[str, float]  # kind -> mean MB added, of the measured builds with modules
+    total_mb: float | None  # None when a kind it needs was not measured
+
+
+def project_manifest(costs: list[BuildCost], specs: list[tuple[str, str, str, str]]) -> ManifestProjection:
+    """`specs`: (id, release, arch, flavor) of a manifest's builds, in order."""
+    measured = [c for c in costs if c.modules is not None]
+    found: dict[str, list[float]] = defaultdict(list)
+    for c, kind in zip(measured, kinds([line_of(c)[:3] for c in measured])):
+        found[kind].append(c.bytes_added / 1e6)
+    means = {kind: sum(v) / len(v) for kind, v in found.items()}
+    series = [re.match(r"\d+\.\d+", release) for _, release, _, _ in specs]
+    lines = [(m.group(0) if m else i, arch, flavor) for m, (i, _, arch, flavor) in zip(series, specs)]
+    builds = [(spec[0], kind, means.get(kind)) for spec, kind in zip(specs, kinds(lines))]
+    total = None if any(mb is None for _, _, mb in builds) else sum(mb or 0 for _, _, mb in builds)
+    return ManifestProjection(builds, means, total)
+
+
+def _manifest_specs(path: Path) -> list[tuple[str, str, str, str]]:
+    sys.path.insert(0, str(ROOT))
+    from ingest.catalog import manifest  # the project's own reader of manifests
+
+    return [(b.id, b.release, b.arch, b.flavor) for b in manifest.load(path).builds]
+
+
+def report_manifest(costs: list[BuildCost], path: Path) -> None:
+    p = project_manifest(costs, _manifest_specs(path))
+    means = ", ".join(f"{kind} {p.means[kind]:.1f}" for kind in KINDS if kind in p.means)
+    print(f"projection for {path} with modules (mean MB added by kind, measured: {means or 'none'}):")
+    for build, kind, mb in p.builds:
+        print(f"{build:>34} {kind:>7} {f'{mb:.1f}' if mb is not None else 'not measured':>12}")
+    total = f"{p.total_mb:.0f} MB" if p.total_mb is not None else "needs every kind above measured"
+    print(f"{'total':>34} {'':>7} {total:>12}")
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -392,6 +462,9 @@ def main() -> None:
     ap.add_argument("--archive-builds", type=int, default=324)
     ap.add_argument("--archive-lines", type=int, default=70)
     ap.add_argument("--no-anchor", action="store_true", help="skip the pahole anchor")
+    ap.add_argument(
+        "--manifest", type=Path, help="also project this manifest's database (e.g. manifests/debian.yml)"
+    )
     args = ap.parse_args()
     sidecar = args.db.with_name(args.db.name + ".bench.json")
     costs = load_costs(sidecar)
@@ -410,6 +483,8 @@ def main() -> None:
     if not args.db.exists():
         sys.exit(f"{args.db}: no such database (give images to ingest, or build one: make database)")
     report(args.db, _identify(args.db, costs), args.archive_builds, args.archive_lines)
+    if args.manifest:
+        report_manifest(_identify(args.db, costs), args.manifest)
 
 
 if __name__ == "__main__":

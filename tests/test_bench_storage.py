@@ -89,6 +89,29 @@ def test_the_projection_weighs_first_builds_of_a_line_and_point_releases():
     assert (alone.n_first, alone.point_mb, alone.total_gb) == (1, None, None)
 
 
+def test_a_manifest_is_projected_by_what_each_build_shares_with_the_ones_before():
+    measured = [
+        _cost("6.1.0-56", "6.1.0-56-amd64", 340.0),  # first: an empty database
+        _cost("6.12.113", "6.12.113+deb13-amd64", 120.0),  # a new series
+        _cost("6.12.115", "6.12.115+deb13-amd64", 8.0),  # a point release
+        _cost("6.12.116", "6.12.116+deb13-amd64", 6.0),  # a point release
+        _cost("cloud", "6.12.113+deb13-cloud-amd64", 12.0, flavor="cloud-amd64"),  # a new flavor
+        _cost("alone", "6.12.116+deb13-amd64", 2.0, modules=None),  # vmlinux alone: not counted
+    ]
+    specs = [
+        ("5.10", "5.10.0-46-amd64", "amd64", "amd64"),
+        ("6.12", "6.12.113+deb13-amd64", "amd64", "amd64"),
+        ("rt", "6.12.113+deb13-rt-amd64", "amd64", "rt-amd64"),
+        ("6.12.115", "6.12.115+deb13-amd64", "amd64", "amd64"),
+    ]
+    p = bench.project_manifest(measured, specs)
+    assert p.means == {"first": 340.0, "series": 120.0, "point": 7.0, "flavor": 12.0}
+    assert p.builds == [("5.10", "first", 340.0), ("6.12", "series", 120.0), ("rt", "flavor", 12.0), ("6.12.115", "point", 7.0)]  # fmt: skip
+    assert p.total_mb == pytest.approx(479.0)
+    arm64 = bench.project_manifest(measured, [*specs, ("arm64", "6.12.113+deb13-arm64", "arm64", "arm64")])
+    assert arm64.builds[-1] == ("arm64", "arch", None) and arm64.total_mb is None  # no arch measured
+
+
 def test_the_benchmark_ingests_images_into_a_fresh_database_and_reports(tmp_path):
     a, b = compile_pair(tmp_path)
     db = tmp_path / "bench" / "storage.db"
@@ -113,7 +136,11 @@ def test_the_benchmark_ingests_images_into_a_fresh_database_and_reports(tmp_path
         assert all(c["anchor"] for c in costs) and "x)" in out  # timings as ratios to the anchor
     assert "projection for the archive: 324 builds, 70 first-of-line" in out
     # A later run reports the kept measurements; an image already in the database is not ingested again.
-    again = subprocess.run([*script, str(a)], capture_output=True, text=True)
+    manifest = ROOT / "manifests" / "debian.yml"
+    again = subprocess.run([*script, str(a), "--manifest", str(manifest)], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert f"{costs[0]['name']}: already in" in again.stdout
+    # the manifest's projection, with modules: these builds had none, so no kind is measured
+    assert f"projection for {manifest} with modules (mean MB added by kind, measured: none)" in again.stdout
+    assert "6.12-arm64 arch not measured" in " ".join(again.stdout.split())
     assert json.loads((tmp_path / "bench" / "storage.db.bench.json").read_text()) == costs
