@@ -29,6 +29,9 @@ sys.path.insert(0, str(ROOT))
 from ingest import db  # noqa: E402 (after the sys.path line)
 from ingest.bpf import check, objects  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_storage import anchor_line  # noqa: E402
+
 
 def _objects(args: list[Path], tmp: Path) -> list[Path]:
     found: list[Path] = []
@@ -91,6 +94,7 @@ def main() -> None:
         f"in process: read objects {read_s:.2f} s, evaluate {eval_s:.2f} s ({eval_s * 1000 / max(n, 1):.0f} ms per build)"
     )
     print("verdicts: " + ", ".join(f"{counts[lv]} {lv}" for lv in check.LEVELS))
+    print(anchor_line(args.db, {"check wall": min(walls), "evaluate": eval_s}))
 
 
 if __name__ == "__main__":

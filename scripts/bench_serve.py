@@ -35,6 +35,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_storage import anchor_line  # noqa: E402 (after the sys.path line)
 
 
 def free_port() -> int:
@@ -207,7 +209,9 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def latency(port: int, urls: dict[str, list[str]]) -> None:
+def latency(port: int, urls: dict[str, list[str]]) -> dict[str, float]:
+    """Prints p50/p95/max of each kind of page, fetched in turn; returns each kind's p95 (s)."""
+    p95 = {}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     get(conn, "/function/__warmup__")  # templates compiled, builds and groups loaded
     print(f"{'page':<26}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'KB avg':>8}  status")
@@ -225,6 +229,8 @@ def latency(port: int, urls: dict[str, list[str]]) -> None:
             f"{max(times):>9.1f}{statistics.mean(sizes) / 1024:>8.1f}  "
             + " ".join(f"{k}×{v}" for k, v in sorted(statuses.items()))
         )
+        p95[kind] = pct(times, 95) / 1000
+    return p95
 
 
 def load(port: int, paths: list[str], clients: int, seconds: float) -> list[float]:
@@ -390,7 +396,7 @@ def main() -> None:
         )
         with Server(db, cache=False) as server:
             print("\nlatency, sequential, page cache off (every page computed):")
-            latency(server.port, urls)
+            p95 = latency(server.port, urls)
             print("\nload on /function/<name>, page cache off:")
             load(server.port, urls["function"], args.clients, args.seconds)
             if not args.no_hostile:
@@ -398,6 +404,7 @@ def main() -> None:
         with Server(db, cache=True) as server:
             print("load on /function/<name>, default page cache (immutable database):")
             load(server.port, urls["function"], args.clients, args.seconds)
+        print(anchor_line(args.db, {f"{kind} p95": seconds for kind, seconds in p95.items()}))
 
 
 if __name__ == "__main__":

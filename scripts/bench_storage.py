@@ -216,6 +216,31 @@ def anchor_seconds(image: Path) -> float | None:
     return seconds if proc.returncode == 0 else None
 
 
+def database_anchor(db: Path) -> tuple[Path, float] | None:
+    """The anchor over the vmlinux of `db`'s first build still on disk (builds.source_path):
+    for the benchmarks that time reads of a database, not an ingest."""
+    conn = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True)
+    try:
+        paths = [Path(p) for (p,) in conn.execute("SELECT source_path FROM builds ORDER BY id") if p]
+    finally:
+        conn.close()
+    for path in paths:
+        if path.is_file():
+            seconds = anchor_seconds(path)
+            return (path, seconds) if seconds is not None else None
+    return None
+
+
+def anchor_line(db: Path, timings: dict[str, float]) -> str:
+    """One line: the anchor and each of `timings` (seconds) as a ratio to it."""
+    found = database_anchor(db)
+    if found is None:
+        return "anchor: none (no pahole, or no build's vmlinux on disk): timings above are not comparable"
+    path, anchor = found
+    ratios = ", ".join(f"{name} {seconds / anchor:.3g}x" for name, seconds in timings.items())
+    return f"anchor: pahole -j2 --btf_encode_detached over {path}: {anchor:.1f} s; as ratios to it: {ratios}"
+
+
 def _db_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
 

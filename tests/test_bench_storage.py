@@ -134,6 +134,10 @@ def test_the_benchmark_ingests_images_into_a_fresh_database_and_reports(tmp_path
     assert "MB: " in out
     if shutil.which("pahole"):
         assert all(c["anchor"] for c in costs) and "x)" in out  # timings as ratios to the anchor
+        # the read benchmarks' anchor: over the database's first build, each timing a ratio to it
+        line = bench.anchor_line(db, {"check wall": 0.0})
+        assert line.startswith(f"anchor: pahole -j2 --btf_encode_detached over {a}: ")
+        assert line.endswith("as ratios to it: check wall 0x")
     assert "projection for the archive: 324 builds, 70 first-of-line" in out
     # A later run reports the kept measurements; an image already in the database is not ingested again.
     manifest = ROOT / "manifests" / "debian.yml"
